@@ -1,0 +1,81 @@
+/** Where a benchmark ran, and where its results go. */
+import { cpus, freemem, hostname, loadavg, totalmem, platform, arch, release } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface MachineInfo {
+  hostname: string;
+  cpuModel: string;
+  cpus: number;
+  memTotalGiB: number;
+  memFreeGiB: number;
+  platform: string;
+  arch: string;
+  kernel: string;
+  node: string;
+  v8: string;
+  /** 1/5/15-minute load averages when the run started: a busy machine explains noisy numbers. */
+  loadavg: number[];
+}
+
+export function machineInfo(): MachineInfo {
+  const c = cpus();
+  return {
+    hostname: hostname(),
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    cpus: c.length,
+    memTotalGiB: +(totalmem() / 2 ** 30).toFixed(1),
+    memFreeGiB: +(freemem() / 2 ** 30).toFixed(1),
+    platform: platform(),
+    arch: arch(),
+    kernel: release(),
+    node: process.version,
+    v8: process.versions.v8,
+    loadavg: loadavg().map((x) => +x.toFixed(2)),
+  };
+}
+
+export function describeMachine(m: MachineInfo): string {
+  return `${m.cpuModel}, ${m.cpus} CPUs, ${m.memTotalGiB} GiB RAM, ${m.platform}/${m.arch} ${m.kernel}, ` +
+    `Node ${m.node} (V8 ${m.v8}), host \`${m.hostname}\`, load average at start ${m.loadavg.join(' / ')}`;
+}
+
+/** The package root: the nearest directory above this file holding package.json. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'shmcached') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+}
+
+/** Local date as YYYY-MM-DD. */
+export function isoDay(d: Date = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+/**
+ * Writes `bench/results/<YYYY-MM-DD>-<host>-<part>.md` and `.json` (a later run the same day
+ * replaces them). Returns the two paths, relative to the package root.
+ */
+export function writeResults(part: string, markdown: string, json: unknown, when: Date = new Date()): { md: string; json: string } {
+  const root = repoRoot();
+  const dir = join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const host = hostname().replace(/[^A-Za-z0-9._-]+/g, '_') || 'host';
+  const base = join(dir, `${isoDay(when)}-${host}-${part}`);
+  writeFileSync(`${base}.md`, markdown.endsWith('\n') ? markdown : markdown + '\n');
+  writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
+  return { md: relative(root, `${base}.md`), json: relative(root, `${base}.json`) };
+}

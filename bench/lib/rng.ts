@@ -1,0 +1,33 @@
+/** Seeded pseudo-random numbers, so every run (and every peer in a run) sees the same access order. */
+
+/** mulberry32: a tiny 32-bit generator, uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `count` indices drawn uniformly (with repetition) from [0, range). */
+export function uniformOrder(count: number, range: number, rand: () => number): Uint32Array {
+  const out = new Uint32Array(count);
+  for (let i = 0; i < count; i++) out[i] = Math.floor(rand() * range);
+  return out;
+}
+
+/** A uniformly shuffled permutation of [0, n) (Fisher-Yates). */
+export function permutation(n: number, rand: () => number): Uint32Array {
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = out[i];
+    out[i] = out[j];
+    out[j] = t;
+  }
+  return out;
+}

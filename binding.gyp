@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "shmcached",
+      "sources": [
+        "native/addon.cc",
+        "native/core/region.cc",
+        "native/core/slabs.cc",
+        "native/core/lru.cc",
+        "native/core/assoc.cc",
+        "native/core/store.cc",
+        "native/core/stats.cc",
+        "native/core/lock.cc",
+        "native/core/items.cc",
+        "native/core/numeric.cc",
+        "native/core/clock.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fvisibility=hidden"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}

@@ -1,0 +1,538 @@
+// addon.cc — the Node-API binding. Owns: the process-wide table of mapped regions (one mapping
+// per file, shared by every thread), one Handle per (JS thread, region) with that thread's
+// registered buffers and stats slot, and the translation of core statuses into small integers.
+//
+// Invariants:
+//  - Hot calls take numbers only. The key and value are in the thread's registered scratch
+//    buffer, results go to the registered arena/meta buffers; lengths and statuses come back as
+//    int32. No JS string or Buffer is created on a hot path.
+//  - Core calls get private copies of the key (keybuf), validated by the core; no Node-API call
+//    happens between the core call's start and its end (where the gates of issue 3 will sit).
+//  - A Handle belongs to one env (thread). Env teardown and GC both close it, once.
+#include <node_api.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "core/region.h"
+#include "core/stats.h"
+#include "core/store.h"
+
+namespace {
+
+using namespace shm;
+
+// ---- process-wide mappings -------------------------------------------------------------------
+
+struct Mapping {
+  Region* region;
+  int refs;
+};
+std::mutex g_maps_mu;
+std::unordered_map<std::string, Mapping> g_maps;
+
+// Buffer layout shared with src/native.ts.
+constexpr uint32_t kValueOff = 1024;   // scratch: key at 0, value at 1024
+constexpr uint32_t kMetaLens = 64;     // meta: per-key lengths (u32) from byte 64
+constexpr int32_t kRetMiss = -1, kRetSmall = -2, kRetBadKey = -3, kRetTooLarge = -4, kRetNoMem = -5,
+                  kRetNonNumeric = -6, kRetClosed = -7;
+
+struct Handle {
+  napi_env env = nullptr;
+  Mapping* map = nullptr;
+  std::string key;  // g_maps key
+  Ctx ctx;
+  uint8_t* scratch = nullptr;
+  size_t scratch_len = 0;
+  napi_ref scratch_ref = nullptr;
+  uint8_t* meta = nullptr;
+  size_t meta_len = 0;
+  napi_ref meta_ref = nullptr;
+  uint8_t* arena = nullptr;
+  size_t arena_len = 0;
+  napi_ref arena_ref = nullptr;
+  uint8_t keybuf[kKeyMax + 8];
+  bool closed = false;
+};
+
+void release_ref(napi_env env, napi_ref* r) {
+  if (*r) {
+    napi_delete_reference(env, *r);
+    *r = nullptr;
+  }
+}
+
+void close_handle(Handle* h, bool env_alive) {
+  if (h->closed) return;
+  h->closed = true;
+  stats_detach(&h->ctx);
+  if (env_alive) {
+    release_ref(h->env, &h->scratch_ref);
+    release_ref(h->env, &h->meta_ref);
+    release_ref(h->env, &h->arena_ref);
+  }
+  h->scratch = h->meta = h->arena = nullptr;
+  h->scratch_len = h->meta_len = h->arena_len = 0;
+  std::lock_guard<std::mutex> lk(g_maps_mu);
+  if (h->map && --h->map->refs == 0) {
+    delete h->map->region;
+    g_maps.erase(h->key);
+  }
+  h->map = nullptr;
+}
+
+void env_cleanup(void* arg) { close_handle(static_cast<Handle*>(arg), false); }
+
+void finalize_handle(napi_env env, void* data, void*) {
+  auto* h = static_cast<Handle*>(data);
+  if (!h->closed) {
+    napi_remove_env_cleanup_hook(env, env_cleanup, h);
+    close_handle(h, false);
+  }
+  delete h;
+}
+
+// ---- argument helpers ------------------------------------------------------------------------
+
+template <size_t N>
+Handle* args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
+  size_t argc = N;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  return static_cast<Handle*>(data);
+}
+
+uint32_t u32(napi_env env, napi_value v) {
+  uint32_t r = 0;
+  napi_get_value_uint32(env, v, &r);
+  return r;
+}
+int64_t i64(napi_env env, napi_value v) {
+  int64_t r = 0;
+  napi_get_value_int64(env, v, &r);
+  return r;
+}
+double f64(napi_env env, napi_value v) {
+  double r = 0;
+  napi_get_value_double(env, v, &r);
+  return r;
+}
+napi_value ret_int(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+napi_value undefined(napi_env env) {
+  napi_value r;
+  napi_get_undefined(env, &r);
+  return r;
+}
+void throw_error(napi_env env, const char* code, const std::string& msg) {
+  napi_throw_error(env, code, msg.c_str());
+}
+
+int32_t map_status(Status s) {
+  switch (s) {
+    case kBadKey: return kRetBadKey;
+    case kTooLarge: return kRetTooLarge;
+    case kNoMemory: return kRetNoMem;
+    case kNonNumeric: return kRetNonNumeric;
+    case kBufferSmall: return kRetSmall;
+    default: return int32_t(s);
+  }
+}
+
+// Copies the key out of the shared scratch buffer into private memory (another thread may change
+// a SharedArrayBuffer under us); the core validates the copy.
+inline const uint8_t* private_key(Handle* h, uint32_t klen) {
+  if (klen > kKeyMax) klen = kKeyMax + 1;  // the core refuses it
+  std::memcpy(h->keybuf, h->scratch, klen <= kKeyMax ? klen : 0);
+  return h->keybuf;
+}
+
+inline bool usable(Handle* h) { return h && !h->closed && h->scratch; }
+
+inline void put_meta(Handle* h, const ItemMeta& m) {
+  std::memcpy(h->meta + 0, &m.vlen, 4);
+  std::memcpy(h->meta + 4, &m.flags, 4);
+  std::memcpy(h->meta + 8, &m.cas, 8);
+}
+
+// ---- hot calls -------------------------------------------------------------------------------
+
+// get(klen, outOff) -> vlen | status ; gat(klen, outOff, ttl)
+napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
+  napi_value argv[3];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  uint32_t off = u32(env, argv[1]);
+  int64_t ttl = touch ? i64(env, argv[2]) : 0;
+  if (off > h->arena_len) off = uint32_t(h->arena_len);
+  const uint8_t* key = private_key(h, klen);
+  ItemMeta m{};
+  Status s = cmd_get(h->ctx, key, klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
+  if (s == kOk) {
+    put_meta(h, m);
+    return ret_int(env, int32_t(m.vlen));
+  }
+  if (s == kBufferSmall) {
+    std::memcpy(h->meta, &m.vlen, 4);
+    return ret_int(env, kRetSmall);
+  }
+  return ret_int(env, s == kMiss ? kRetMiss : map_status(s));
+}
+napi_value js_get(napi_env env, napi_callback_info info) { return do_get(env, info, false); }
+napi_value js_gat(napi_env env, napi_callback_info info) { return do_get(env, info, true); }
+
+// store(cmd, klen, vlen, flags, ttl) -> status; cas in/out at meta+16.
+napi_value js_store(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t cmd = u32(env, argv[0]);
+  uint32_t klen = u32(env, argv[1]);
+  uint32_t vlen = u32(env, argv[2]);
+  uint32_t flags = u32(env, argv[3]);
+  int64_t ttl = i64(env, argv[4]);
+  if (cmd > uint32_t(StoreCmd::kCas)) return ret_int(env, kRetBadKey);
+  if (uint64_t(kValueOff) + vlen > h->scratch_len) return ret_int(env, kRetTooLarge);
+  const uint8_t* key = private_key(h, klen);
+  uint64_t cas_in, cas_out = 0;
+  std::memcpy(&cas_in, h->meta + 16, 8);
+  // The value is copied from scratch straight into the new item, which no one else can see
+  // until it is linked: that item is the private copy.
+  Status s = cmd_store(h->ctx, StoreCmd(cmd), key, klen, h->scratch + kValueOff, vlen, flags, ttl, cas_in, &cas_out);
+  if (s == kOk) std::memcpy(h->meta + 16, &cas_out, 8);
+  return ret_int(env, map_status(s));
+}
+
+napi_value js_delete(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  return ret_int(env, map_status(cmd_delete(h->ctx, private_key(h, klen), klen)));
+}
+
+// delta(klen, incr, delta) ; delta < 0 means "read the 64-bit delta at meta+16". Result at meta+16.
+napi_value js_delta(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  bool incr = u32(env, argv[1]) != 0;
+  double d = f64(env, argv[2]);
+  uint64_t delta;
+  if (d < 0) std::memcpy(&delta, h->meta + 16, 8);
+  else delta = uint64_t(d);
+  uint64_t result = 0;
+  Status s = cmd_delta(h->ctx, private_key(h, klen), klen, incr, delta, &result);
+  if (s == kOk) std::memcpy(h->meta + 16, &result, 8);
+  return ret_int(env, map_status(s));
+}
+
+napi_value js_touch(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  return ret_int(env, map_status(cmd_touch(h->ctx, private_key(h, klen), klen, i64(env, argv[1]))));
+}
+
+// getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, meta
+// u32 at kMetaLens + 4i: the value length (value at the next 8-aligned arena offset), or
+// 0xFFFFFFFF miss, 0xFFFFFFFE bad key. Stops early when the arena is full.
+napi_value js_get_many(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t n = u32(env, argv[0]);
+  uint64_t off = u32(env, argv[1]);
+  uint32_t max_keys = uint32_t((h->meta_len - kMetaLens) / 4);
+  if (n > max_keys) n = max_keys;
+  size_t pos = 0;
+  uint32_t i = 0;
+  for (; i < n; ++i) {
+    if (pos >= h->scratch_len) break;
+    uint32_t klen = h->scratch[pos];
+    if (pos + 1 + klen > h->scratch_len) break;
+    std::memcpy(h->keybuf, h->scratch + pos + 1, klen);
+    off = (off + 7) & ~uint64_t(7);
+    if (off > h->arena_len) off = h->arena_len;
+    ItemMeta m{};
+    Status s = cmd_get(h->ctx, h->keybuf, klen, false, 0, h->arena + off, uint32_t(h->arena_len - off), &m);
+    uint32_t out;
+    if (s == kBufferSmall) break;  // caller brings a new arena and continues from key i
+    if (s == kOk) {
+      out = m.vlen;
+      off += m.vlen;
+    } else {
+      out = s == kMiss ? 0xFFFFFFFFu : 0xFFFFFFFEu;
+    }
+    std::memcpy(h->meta + kMetaLens + 4 * i, &out, 4);
+    pos += 1 + klen;
+  }
+  return ret_int(env, int32_t(i));
+}
+
+// setMany(n, flags, ttl) -> entries done, or -(1 + index) - 100*status... kept simple: returns
+// the count stored; on a failing entry stops and writes its status at meta+0.
+napi_value js_set_many(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t n = u32(env, argv[0]);
+  uint32_t flags = u32(env, argv[1]);
+  int64_t ttl = i64(env, argv[2]);
+  size_t pos = 0;
+  uint32_t i = 0;
+  for (; i < n; ++i) {
+    if (pos + 5 > h->scratch_len) break;
+    uint32_t klen = h->scratch[pos];
+    uint32_t vlen;
+    std::memcpy(&vlen, h->scratch + pos + 1, 4);
+    if (pos + 5 + uint64_t(klen) + vlen > h->scratch_len) break;
+    std::memcpy(h->keybuf, h->scratch + pos + 5, klen);
+    Status s = cmd_store(h->ctx, StoreCmd::kSet, h->keybuf, klen, h->scratch + pos + 5 + klen, vlen, flags, ttl, 0,
+                         nullptr);
+    if (s != kOk) {
+      int32_t st = map_status(s);
+      std::memcpy(h->meta, &st, 4);
+      break;
+    }
+    pos += 5 + klen + vlen;
+  }
+  return ret_int(env, int32_t(i));
+}
+
+// ---- cold calls ------------------------------------------------------------------------------
+
+bool buffer_arg(napi_env env, napi_value v, uint8_t** data, size_t* len) {
+  bool is = false;
+  napi_is_buffer(env, v, &is);
+  if (!is) return false;
+  void* d = nullptr;
+  napi_get_buffer_info(env, v, &d, len);
+  *data = static_cast<uint8_t*>(d);
+  return true;
+}
+
+void set_ref(napi_env env, napi_ref* r, napi_value v) {
+  release_ref(env, r);
+  napi_create_reference(env, v, 1, r);
+}
+
+// setBuffers(scratch, meta)
+napi_value js_set_buffers(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Handle* h = args(env, info, argv);
+  if (!h || h->closed) return undefined(env);
+  uint8_t *s, *m;
+  size_t sl, ml;
+  if (!buffer_arg(env, argv[0], &s, &sl) || !buffer_arg(env, argv[1], &m, &ml) || sl < kValueOff || ml < kMetaLens ||
+      (reinterpret_cast<uintptr_t>(m) & 7)) {
+    napi_throw_type_error(env, nullptr, "setBuffers(scratch, meta): bad buffers");
+    return nullptr;
+  }
+  set_ref(env, &h->scratch_ref, argv[0]);
+  set_ref(env, &h->meta_ref, argv[1]);
+  h->scratch = s;
+  h->scratch_len = sl;
+  h->meta = m;
+  h->meta_len = ml;
+  return undefined(env);
+}
+
+napi_value js_set_arena(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Handle* h = args(env, info, argv);
+  if (!h || h->closed) return undefined(env);
+  uint8_t* a;
+  size_t al;
+  if (!buffer_arg(env, argv[0], &a, &al) || al > UINT32_MAX) {
+    napi_throw_type_error(env, nullptr, "setArena(buffer): bad buffer");
+    return nullptr;
+  }
+  set_ref(env, &h->arena_ref, argv[0]);
+  h->arena = a;
+  h->arena_len = al;
+  return undefined(env);
+}
+
+napi_value js_flush_all(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Handle* h = args(env, info, argv);
+  if (usable(h)) cmd_flush_all(h->ctx, i64(env, argv[0]));
+  return undefined(env);
+}
+
+napi_value js_advance_clock(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Handle* h = args(env, info, argv);
+  if (usable(h)) h->ctx.r->h()->clock_offset.fetch_add(i64(env, argv[0]));
+  return undefined(env);
+}
+
+// stats(group) -> [k0, v0, k1, v1, ...]
+napi_value js_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return undefined(env);
+  uint32_t group = u32(env, argv[0]);
+  size_t plen = 0;
+  char prot[16] = "none";
+  napi_get_value_string_utf8(env, argv[1], prot, sizeof prot, &plen);
+  Region& r = *h->ctx.r;
+  uint32_t now = clock_now(r.h());
+  StatList l;
+  switch (group) {
+    case 1: l = stats_slabs(r); break;
+    case 2: l = stats_items(r, now); break;
+    case 3: l = stats_settings(r); break;
+    case 4: stats_reset(r); break;
+    default: l = stats_general(r, now, prot);
+  }
+  napi_value arr;
+  napi_create_array_with_length(env, l.size() * 2, &arr);
+  for (size_t i = 0; i < l.size(); ++i) {
+    napi_value k, v;
+    napi_create_string_utf8(env, l[i].first.data(), l[i].first.size(), &k);
+    napi_create_string_utf8(env, l[i].second.data(), l[i].second.size(), &v);
+    napi_set_element(env, arr, uint32_t(2 * i), k);
+    napi_set_element(env, arr, uint32_t(2 * i + 1), v);
+  }
+  return arr;
+}
+
+napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Handle* h = args(env, info, argv);
+  if (h && !h->closed) {
+    napi_remove_env_cleanup_hook(env, env_cleanup, h);
+    close_handle(h, true);
+  }
+  return undefined(env);
+}
+
+void add_fn(napi_env env, napi_value obj, const char* name, napi_callback cb, Handle* h) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, h, &fn);
+  napi_set_named_property(env, obj, name, fn);
+}
+
+void set_num(napi_env env, napi_value obj, const char* name, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  napi_set_named_property(env, obj, name, n);
+}
+
+std::string str_arg(napi_env env, napi_value v) {
+  size_t len = 0;
+  napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+  std::string s(len, '\0');
+  napi_get_value_string_utf8(env, v, s.data(), len + 1, &len);
+  return s;
+}
+
+// open(path, memLimit, itemSizeMax, evict, reset, mode) -> handle object with bound methods
+napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  std::string path = str_arg(env, argv[0]);
+  RegionOptions opt;
+  opt.mem_limit = uint64_t(f64(env, argv[1]));
+  opt.item_size_max = u32(env, argv[2]);
+  opt.evict = int(i64(env, argv[3]));
+  bool reset = false;
+  napi_get_value_bool(env, argv[4], &reset);
+  opt.reset = reset;
+  opt.mode = u32(env, argv[5]);
+
+  auto* h = new Handle();
+  h->env = env;
+  {
+    std::lock_guard<std::mutex> lk(g_maps_mu);
+    auto it = g_maps.find(path);
+    if (it != g_maps.end()) {
+      const Geometry& g = it->second.region->geo();
+      std::string err;
+      if (reset) err = "cannot reset " + path + ": it is open in this process (close it first)";
+      else if (opt.mem_limit && opt.mem_limit != g.mem_limit)
+        err = path + ": region has size " + std::to_string(g.mem_limit) + " bytes, opened with size " +
+              std::to_string(opt.mem_limit);
+      else if (opt.item_size_max && opt.item_size_max != g.item_size_max)
+        err = path + ": region has itemSizeMax " + std::to_string(g.item_size_max) + ", opened with " +
+              std::to_string(opt.item_size_max);
+      else if (opt.evict >= 0 && uint32_t(opt.evict) != it->second.region->h()->evict)
+        err = path + ": region was created with another evict setting";
+      if (!err.empty()) {
+        delete h;
+        throw_error(env, "ERR_REGION_MISMATCH", err);
+        return nullptr;
+      }
+      it->second.refs++;
+      h->map = &it->second;
+    } else {
+      std::string err;
+      bool created = false;
+      Region* r = Region::open(path, opt, &err, &created);
+      if (!r) {
+        delete h;
+        throw_error(env, "ERR_BAD_REGION", err);
+        return nullptr;
+      }
+      auto res = g_maps.emplace(path, Mapping{r, 1});
+      h->map = &res.first->second;
+    }
+  }
+  h->key = path;
+  stats_attach(*h->map->region, &h->ctx);
+  napi_add_env_cleanup_hook(env, env_cleanup, h);
+
+  napi_value obj;
+  napi_create_object(env, &obj);
+  napi_wrap(env, obj, h, finalize_handle, nullptr, nullptr);
+  add_fn(env, obj, "get", js_get, h);
+  add_fn(env, obj, "gat", js_gat, h);
+  add_fn(env, obj, "store", js_store, h);
+  add_fn(env, obj, "del", js_delete, h);
+  add_fn(env, obj, "delta", js_delta, h);
+  add_fn(env, obj, "touch", js_touch, h);
+  add_fn(env, obj, "getMany", js_get_many, h);
+  add_fn(env, obj, "setMany", js_set_many, h);
+  add_fn(env, obj, "setBuffers", js_set_buffers, h);
+  add_fn(env, obj, "setArena", js_set_arena, h);
+  add_fn(env, obj, "flushAll", js_flush_all, h);
+  add_fn(env, obj, "advanceClock", js_advance_clock, h);
+  add_fn(env, obj, "stats", js_stats, h);
+  add_fn(env, obj, "close", js_close, h);
+  const Geometry& g = h->map->region->geo();
+  set_num(env, obj, "memLimit", double(g.mem_limit));
+  set_num(env, obj, "itemSizeMax", g.item_size_max);
+  set_num(env, obj, "itemHeader", double(sizeof(Item)));
+  set_num(env, obj, "maxValueForKey1", max_value_len(*h->map->region, 1) + 1);  // + key len = payload max
+  set_num(env, obj, "evict", h->map->region->h()->evict);
+  return obj;
+}
+
+napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "open", NAPI_AUTO_LENGTH, js_open, nullptr, &fn);
+  napi_set_named_property(env, exports, "open", fn);
+  napi_value c;
+  napi_create_object(env, &c);
+  set_num(env, c, "valueOffset", kValueOff);
+  set_num(env, c, "metaLens", kMetaLens);
+  set_num(env, c, "keyMax", kKeyMax);
+  napi_set_named_property(env, exports, "layout", c);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

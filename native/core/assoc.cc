@@ -1,0 +1,136 @@
+// assoc.cc — see assoc.h.
+#include "core/assoc.h"
+
+#include <cstring>
+
+#include "core/hash.h"
+#include "core/region.h"
+
+namespace shm {
+
+static constexpr uint32_t kChainCap = 1u << 20;  // no real chain is this long: cut a loop
+
+// The word holding the head of hv's chain. Caller holds hv's stripe.
+static uint32_t* bucket_head(Region& r, uint64_t hv) {
+  uint64_t s = r.h()->table_state.load(std::memory_order_acquire);
+  uint32_t p = ts_power(s);
+  uint32_t maxp = r.geo().max_hash_power;
+  if (p < kMinHashPower) p = kMinHashPower;
+  if (p > maxp) p = maxp;
+  uint64_t ob = hv & ((uint64_t(1) << p) - 1);
+  if (ts_expanding(s) && p < maxp && ob < ts_pos(s)) return &r.table(p + 1)[hv & ((uint64_t(2) << p) - 1)];
+  return &r.table(p)[ob];
+}
+
+static bool key_eq(Item* it, const uint8_t* key, uint32_t nkey) {
+  return it->nkey == nkey && std::memcmp(it->key(), key, nkey) == 0;
+}
+
+Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey) {
+  uint32_t off = *bucket_head(r, hv);
+  for (uint32_t n = 0; off && n < kChainCap; ++n) {
+    Item* it = r.item(off);
+    if (!it) return nullptr;
+    if (key_eq(it, key, nkey)) return it;
+    off = it->h_next;
+  }
+  return nullptr;
+}
+
+void assoc_insert(Region& r, uint64_t hv, Item* it) {
+  uint32_t* head = bucket_head(r, hv);
+  it->h_next = *head;
+  __atomic_store_n(head, r.offset_of(it), __ATOMIC_RELEASE);  // the commit point
+}
+
+// The word that points at target in hv's chain, or nullptr.
+static uint32_t* find_link(Region& r, uint64_t hv, Item* target) {
+  uint32_t want = r.offset_of(target);
+  uint32_t* link = bucket_head(r, hv);
+  for (uint32_t n = 0; *link && n < kChainCap; ++n) {
+    if (*link == want) return link;
+    Item* it = r.item(*link);
+    if (!it) return nullptr;
+    link = &it->h_next;
+  }
+  return nullptr;
+}
+
+void assoc_replace(Region& r, uint64_t hv, Item* old, Item* neu) {
+  uint32_t* link = find_link(r, hv, old);
+  if (!link) {
+    assoc_insert(r, hv, neu);
+    return;
+  }
+  neu->h_next = old->h_next;
+  __atomic_store_n(link, r.offset_of(neu), __ATOMIC_RELEASE);  // the commit point
+}
+
+bool assoc_unlink(Region& r, uint64_t hv, Item* it) {
+  uint32_t* link = find_link(r, hv, it);
+  if (!link) return false;
+  __atomic_store_n(link, it->h_next, __ATOMIC_RELEASE);
+  it->h_next = 0;
+  return true;
+}
+
+void assoc_maybe_grow(Region& r, uint64_t items) {
+  Header* h = r.h();
+  uint64_t s = h->table_state.load(std::memory_order_acquire);
+  uint32_t p = ts_power(s);
+  if (ts_expanding(s) || p >= r.geo().max_hash_power) return;
+  if (items * 2 <= (uint64_t(3) << p)) return;  // load <= 1.5
+  if (!try_lock(h->expand_lock)) return;
+  s = h->table_state.load(std::memory_order_acquire);
+  if (!ts_expanding(s) && ts_power(s) == p) {
+    // The table of power p+1 has its own place in the arena and has never been used (tables
+    // only grow), and migration overwrites both halves of each bucket, so nothing to clear.
+    h->table_state.store(ts_make(p, true, 0), std::memory_order_release);
+  }
+  unlock(h->expand_lock);
+}
+
+void assoc_migrate(Region& r, uint32_t n) {
+  Header* h = r.h();
+  if (!ts_expanding(h->table_state.load(std::memory_order_relaxed))) return;
+  if (!try_lock(h->expand_lock)) return;  // someone else is moving buckets
+  for (uint32_t k = 0; k < n; ++k) {
+    uint64_t s = h->table_state.load(std::memory_order_acquire);
+    if (!ts_expanding(s)) break;
+    uint32_t p = ts_power(s);
+    uint32_t b = ts_pos(s);
+    uint64_t half = uint64_t(1) << p;
+    Lock& stripe = h->stripes[b & (kStripes - 1)];
+    lock(stripe);
+    uint32_t* old_head = &r.table(p)[b];
+    uint32_t* lo = &r.table(p + 1)[b];
+    uint32_t* hi = &r.table(p + 1)[b + half];
+    uint32_t lo_head = 0, hi_head = 0;
+    uint32_t off = *old_head;
+    for (uint32_t guard = 0; off && guard < kChainCap; ++guard) {
+      Item* it = r.item(off);
+      if (!it) break;
+      uint32_t next = it->h_next;
+      uint64_t hv = hash_key(it->key(), it->nkey);
+      if (hv & half) {
+        it->h_next = hi_head;
+        hi_head = off;
+      } else {
+        it->h_next = lo_head;
+        lo_head = off;
+      }
+      off = next;
+    }
+    *lo = lo_head;
+    *hi = hi_head;
+    *old_head = 0;
+    if (uint64_t(b) + 1 == half)
+      h->table_state.store(ts_make(p + 1, false, 0), std::memory_order_release);
+    else
+      h->table_state.store(ts_make(p, true, b + 1), std::memory_order_release);
+    unlock(stripe);
+  }
+  unlock(h->expand_lock);
+}
+
+}  // namespace shm

@@ -1,0 +1,40 @@
+// assoc.h — the hash table: chains of items linked by offsets, grown incrementally.
+//
+// Lock order (whole core, written once here and in store.cc):
+//     expand_lock -> item stripe -> class lock -> pages lock
+// A path that must go against it (eviction: class lock held, victim's stripe wanted) uses
+// try_lock and skips the victim on failure, so no cycle can form.
+//
+// Invariants:
+//  - The stripe of a key is hv & (kStripes - 1) and its bucket is hv & (2^power - 1). Since
+//    2^power >= kStripes always, one stripe lock covers a whole bucket, in the old table and in
+//    both of its halves in the new one. Every read or write of a bucket happens under its stripe.
+//  - Growth (Redis's dict.c idea, with memcached's stripes): the table of power p+1 lives at its
+//    own place in the arena; writers move a few old buckets per operation. table_state packs
+//    (power, expanding, pos) in one word and changes only while the stripe of the bucket being
+//    moved is held, so a thread holding a stripe reads a state that is exact for its buckets.
+//  - Every offset followed is bounds-checked; a chain longer than any real one is cut.
+#pragma once
+#include <cstdint>
+
+#include "core/layout.h"
+
+namespace shm {
+
+class Region;
+
+// Under the key's stripe: the item with this key, or nullptr.
+Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey);
+// Under the key's stripe: links a new item (its key must not be present).
+void assoc_insert(Region& r, uint64_t hv, Item* it);
+// Under the key's stripe: replaces old with neu in its chain by one store of the link word.
+void assoc_replace(Region& r, uint64_t hv, Item* old, Item* neu);
+// Under the key's stripe: unlinks the item; false if it was not in its chain.
+bool assoc_unlink(Region& r, uint64_t hv, Item* it);
+
+// With no lock held: starts growing the table if items exceed 1.5 per bucket.
+void assoc_maybe_grow(Region& r, uint64_t items);
+// With no lock held: moves up to n buckets of a growing table (no-op when not growing).
+void assoc_migrate(Region& r, uint32_t n);
+
+}  // namespace shm

@@ -1,0 +1,116 @@
+// items.cc — see items.h.
+#include "core/items.h"
+
+#include "core/assoc.h"
+#include "core/clock.h"
+#include "core/lru.h"
+#include "core/region.h"
+#include "core/slabs.h"
+
+namespace shm {
+
+uint64_t next_cas(Ctx& ctx) {
+  return ctx.r->h()->cas_counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
+  Region& r = *ctx.r;
+  Header* h = r.h();
+  uint32_t cls = slabs_clsid(h, ntotal);
+  if (cls == 0) return Alloc::kTooLarge;
+  ClassHdr& c = h->classes[cls];
+  bool evict = h->evict != 0;
+  uint32_t off = 0;
+  {
+    Guard g(c.lock);
+    for (int attempt = 0; attempt < 4 && off == 0; ++attempt) {
+      off = slabs_pop_free(r, c);
+      if (off) break;
+      if (slabs_grow(r, cls)) continue;
+      if (!lru_pull_tail(ctx, cls, evict)) break;
+    }
+    if (off == 0) {
+      c.outofmemory++;
+      return Alloc::kNoMemory;
+    }
+  }
+  Item* it = r.chunk(off);
+  it->h_next = it->prev = it->next = 0;
+  it->iflags = 0;
+  it->cls = uint8_t(cls);
+  *out = it;
+  return Alloc::kOk;
+}
+
+void item_free_unlinked(Ctx& ctx, Item* it) {
+  ClassHdr& c = ctx.r->h()->classes[it->cls & (kMaxClasses - 1)];
+  Guard g(c.lock);
+  slabs_push_free(*ctx.r, c, it);
+}
+
+void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
+  Region& r = *ctx.r;
+  Header* h = r.h();
+  it->cas = next_cas(ctx);
+  it->time = ctx.now;
+  it->iflags = kLinked;
+  if (old) {
+    assoc_replace(r, hv, old, it);
+  } else {
+    assoc_insert(r, hv, it);
+  }
+  uint64_t items;
+  {
+    ClassHdr& c = h->classes[it->cls & (kMaxClasses - 1)];
+    Guard g(c.lock);
+    lru_link(r, c, it);
+    c.curr_items++;
+    c.bytes += it->ntotal();
+    c.total_items++;
+    items = c.curr_items;
+  }
+  if (old) {
+    ClassHdr& c = h->classes[old->cls & (kMaxClasses - 1)];
+    Guard g(c.lock);
+    lru_unlink(r, c, old);
+    c.curr_items--;
+    c.bytes -= old->ntotal();
+    slabs_push_free(r, c, old);
+  } else if ((items & 1023) == 0) {
+    // Cheap trigger: look at the total only when one class crosses a multiple of 1024.
+    assoc_maybe_grow(r, stats_curr_items(r));
+  }
+}
+
+void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
+  Region& r = *ctx.r;
+  assoc_unlink(r, hv, it);
+  ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
+  Guard g(c.lock);
+  lru_unlink(r, c, it);
+  c.curr_items--;
+  c.bytes -= it->ntotal();
+  slabs_push_free(r, c, it);
+}
+
+bool item_is_flushed(const Ctx& ctx, const Item* it) {
+  const Header* h = ctx.r->h();
+  uint64_t fc = h->flush_cas.load(std::memory_order_relaxed);
+  if (fc && it->cas < fc) return true;
+  uint32_t ft = h->flush_time.load(std::memory_order_relaxed);
+  return ft && ft <= ctx.now && it->time < ft;
+}
+
+bool item_is_dead(const Ctx& ctx, const Item* it) {
+  return is_expired(it->exptime, ctx.now) || item_is_flushed(ctx, it);
+}
+
+void item_touch_lru(Ctx& ctx, Item* it) {
+  if (it->time + kLruBumpInterval >= ctx.now) return;
+  ClassHdr& c = ctx.r->h()->classes[it->cls & (kMaxClasses - 1)];
+  Guard g(c.lock);
+  lru_bump(*ctx.r, c, it);
+  it->time = ctx.now;
+}
+
+}  // namespace shm

@@ -1,0 +1,35 @@
+// items.h — an item's life: allocation (free list, fresh page, then the LRU tail), linking into
+// the hash table and LRU, unlinking and freeing, and whether it is still alive (expiry and
+// flush_all). Owns the class counters that follow links and unlinks (curr_items, bytes,
+// total_items) and the CAS counter.
+//
+// Invariants: link and unlink run under the item's stripe and take its class lock inside
+// (stripe -> class). item_alloc runs with or without a stripe held; it never blocks on a stripe.
+#pragma once
+#include <cstdint>
+
+#include "core/layout.h"
+#include "core/stats.h"
+
+namespace shm {
+
+enum class Alloc { kOk, kTooLarge, kNoMemory };
+
+// A chunk for an item of ntotal bytes, header fields cleared except cls. On kNoMemory the
+// class's outofmemory counter has been bumped.
+Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out);
+// Returns an item that was allocated but never linked.
+void item_free_unlinked(Ctx& ctx, Item* it);
+// Under the stripe: makes a fresh item reachable, replacing old when given (one store in the
+// chain). Assigns a new CAS and the current time.
+void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old);
+// Under the stripe: removes a linked item from the table and LRU and frees its chunk.
+void item_unlink(Ctx& ctx, uint64_t hv, Item* it);
+// Expired, or flushed by flush_all.
+bool item_is_dead(const Ctx& ctx, const Item* it);
+bool item_is_flushed(const Ctx& ctx, const Item* it);
+// Under the stripe: refreshes recency at most once per kLruBumpInterval.
+void item_touch_lru(Ctx& ctx, Item* it);
+uint64_t next_cas(Ctx& ctx);
+
+}  // namespace shm

@@ -1,0 +1,163 @@
+// layout.h — the byte layout of a shmcached region file. Owns: every struct that lives inside
+// the region, the constants that size them, and the ABI fingerprint that guards them.
+//
+// Invariants:
+//  - Nothing in the region is a raw pointer. Items are named by 32-bit offsets in 8-byte units
+//    from the region base (0 = null), so a region maps at any address in any process and
+//    addresses up to 32 GiB. Other roots are byte offsets (uint64).
+//  - Layout: [Header][hash-table arena][slab pages]. The arena holds the table of power p at
+//    byte offset 4 * 2^p within it, so tables of different powers never overlap and a growing
+//    table never needs the old one moved (see assoc.cc).
+//  - Any change to these structs changes kLayoutVersion or the ABI fingerprint; opening a file
+//    of another layout is a clear error, never a guess.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/lock.h"
+
+namespace shm {
+
+constexpr uint64_t kMagic = 0x315243484d485321ull;  // "!SHMHCR1" little-endian
+constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kUnit = 8;                 // offset unit: items are 8-byte aligned
+constexpr uint32_t kMaxClasses = 64;          // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+constexpr uint32_t kStripeBits = 12;
+constexpr uint32_t kStripes = 1u << kStripeBits;  // striped item locks
+constexpr uint32_t kMinHashPower = 16;        // initial table: 64 Ki buckets (>= kStripes)
+constexpr uint32_t kSlots = 256;              // per-thread slots (stats, later intents)
+constexpr uint32_t kKeyMax = 250;             // memcached KEY_MAX_LENGTH
+constexpr uint32_t kMemcachedItemHeader = 48; // memcached's sizeof(item), for its chunk sizes
+constexpr uint32_t kChunkMin = 48;            // memcached's -n default
+constexpr double kGrowthFactor = 1.25;        // memcached's -f default
+constexpr uint32_t kPageMin = 1u << 20;       // 1 MiB slab pages
+constexpr uint32_t kLruBumpInterval = 60;     // memcached's ITEM_UPDATE_INTERVAL, seconds
+constexpr uint64_t kRelativeMax = 60 * 60 * 24 * 30;  // exptime above this is absolute
+
+// Item flags (Item::iflags).
+enum : uint8_t {
+  kLinked = 1,   // reachable from the hash table and on its class LRU
+  kFetched = 2,  // read at least once since stored (for *_unfetched stats)
+  kFree = 4,     // on its class free list
+};
+
+// One cached item. Header is 40 bytes (memcached: 48, plus 8 for CAS): key and value follow.
+struct Item {
+  uint32_t h_next;   // next in hash chain (offset units)
+  uint32_t prev;     // LRU, towards head (more recent)
+  uint32_t next;     // LRU, towards tail (older)
+  uint32_t exptime;  // absolute store-clock seconds; 0 = never
+  uint32_t time;     // last store / recency bump, store-clock seconds
+  uint32_t nbytes;   // value length
+  uint64_t cas;
+  uint32_t flags;    // client flags
+  uint8_t nkey;
+  uint8_t cls;       // slab class id
+  uint8_t iflags;
+  uint8_t pad;
+  // uint8_t data[]: key[nkey] then value[nbytes]
+  uint8_t* key() { return reinterpret_cast<uint8_t*>(this + 1); }
+  uint8_t* value() { return key() + nkey; }
+  uint64_t ntotal() const { return sizeof(Item) + nkey + nbytes; }
+};
+static_assert(sizeof(Item) == 40, "item header size is part of the layout");
+
+// One slab class: chunk geometry, free list, LRU, and the counters that only change under its
+// lock. Lock order: item stripe -> class -> pages (see store.cc).
+struct alignas(64) ClassHdr {
+  Lock lock;
+  uint32_t size;        // chunk size in bytes (multiple of 8)
+  uint32_t perslab;     // chunks per page
+  uint32_t free_head;   // free list through Item::h_next
+  uint32_t lru_head;    // most recent
+  uint32_t lru_tail;    // least recent
+  uint32_t pad0;
+  uint64_t free_chunks;
+  uint64_t total_pages;
+  uint64_t curr_items;
+  uint64_t bytes;        // sum of ntotal of linked items
+  uint64_t total_items;  // successful links ever
+  uint64_t evicted;
+  uint64_t evicted_nonzero;
+  uint64_t evicted_time;  // age of the last evicted item, seconds
+  uint64_t evicted_unfetched;
+  uint64_t expired_unfetched;
+  uint64_t reclaimed;
+  uint64_t outofmemory;
+};
+
+// Per-thread counters, written only by the owning thread, summed on read. 256 bytes, aligned so
+// two threads never share a cache line.
+enum Counter : uint32_t {
+  kCmdGet, kGetHits, kGetMisses, kGetExpired, kGetFlushed, kCmdSet, kCmdTouch, kTouchHits,
+  kTouchMisses, kDeleteHits, kDeleteMisses, kIncrHits, kIncrMisses, kDecrHits, kDecrMisses,
+  kCasHits, kCasMisses, kCasBadval, kCmdFlush,
+  kCounterCount
+};
+struct alignas(64) StatSlot {
+  std::atomic<uint32_t> owner_tid;  // 0 = free
+  std::atomic<uint32_t> owner_pid;
+  uint64_t c[kCounterCount];
+};
+static_assert(sizeof(StatSlot) <= 256, "slot fits four cache lines");
+
+struct alignas(64) Header {
+  // Identity, written once at creation.
+  uint64_t magic;
+  uint32_t version;
+  uint32_t abi;
+  uint64_t file_size;
+  uint64_t mem_limit;        // bytes of slab pages (memcached -m)
+  uint32_t item_size_max;    // memcached -I
+  uint32_t page_size;
+  uint32_t n_classes;        // largest class id in use (classes 1..n_classes)
+  uint32_t evict;            // 1 = evict LRU when full, 0 = -M
+  uint64_t arena_off;        // byte offset of the hash-table arena
+  uint64_t arena_size;
+  uint32_t max_hash_power;
+  uint32_t pages_total;
+  uint64_t pages_off;        // byte offset of page 0 (4 KiB aligned)
+  uint64_t created;          // unix seconds
+
+  alignas(64) Lock pages_lock;
+  uint32_t pages_used;       // bump allocator over pages, under pages_lock
+
+  // Hash table state: power (bits 56..63), expanding (bit 48), migrate position (bits 0..31).
+  alignas(64) std::atomic<uint64_t> table_state;
+  Lock expand_lock;
+
+  alignas(64) std::atomic<uint64_t> cas_counter;
+  alignas(64) std::atomic<int64_t> clock_offset;  // seconds added to the wall clock (tests)
+  std::atomic<uint64_t> flush_cas;                // items with cas < this are flushed
+  std::atomic<uint32_t> flush_time;               // delayed flush: items with time < this die then
+  std::atomic<uint32_t> clean;                    // 1 = closed cleanly (warm restart; issue 5)
+  uint64_t stat_base[kCounterCount];              // `stats reset`: sums at the reset
+
+  alignas(64) ClassHdr classes[kMaxClasses];
+  alignas(64) Lock stripes[kStripes];
+  alignas(64) StatSlot slots[kSlots];
+};
+
+// A fingerprint of the layout: struct sizes and the constants that shape the region.
+constexpr uint32_t abi_fingerprint() {
+  uint32_t h = 2166136261u;
+  const uint64_t parts[] = {sizeof(Item), sizeof(ClassHdr), sizeof(StatSlot), sizeof(Header),
+                            kStripes, kMaxClasses, kSlots, kUnit, kCounterCount, offsetof(Header, classes),
+                            offsetof(Header, stripes), offsetof(Header, slots)};
+  for (uint64_t p : parts) {
+    h = (h ^ static_cast<uint32_t>(p)) * 16777619u;
+    h = (h ^ static_cast<uint32_t>(p >> 32)) * 16777619u;
+  }
+  return h;
+}
+
+// Table state word helpers.
+constexpr uint64_t ts_make(uint32_t power, bool expanding, uint32_t pos) {
+  return (uint64_t(power) << 56) | (uint64_t(expanding) << 48) | pos;
+}
+constexpr uint32_t ts_power(uint64_t s) { return uint32_t(s >> 56); }
+constexpr bool ts_expanding(uint64_t s) { return (s >> 48) & 1; }
+constexpr uint32_t ts_pos(uint64_t s) { return uint32_t(s); }
+
+}  // namespace shm

@@ -1,0 +1,83 @@
+// lru.cc — see lru.h.
+#include "core/lru.h"
+
+#include "core/assoc.h"
+#include "core/hash.h"
+#include "core/items.h"
+#include "core/region.h"
+#include "core/slabs.h"
+
+namespace shm {
+
+static constexpr int kTailSearch = 5;  // as memcached's lru_pull_tail
+
+void lru_link(Region& r, ClassHdr& c, Item* it) {
+  uint32_t off = r.offset_of(it);
+  it->prev = 0;
+  it->next = c.lru_head;
+  if (Item* head = r.chunk(c.lru_head)) head->prev = off;
+  c.lru_head = off;
+  if (c.lru_tail == 0) c.lru_tail = off;
+}
+
+void lru_unlink(Region& r, ClassHdr& c, Item* it) {
+  uint32_t off = r.offset_of(it);
+  if (Item* p = r.chunk(it->prev)) p->next = it->next;
+  else if (c.lru_head == off) c.lru_head = it->next;
+  if (Item* n = r.chunk(it->next)) n->prev = it->prev;
+  else if (c.lru_tail == off) c.lru_tail = it->prev;
+  it->prev = it->next = 0;
+}
+
+void lru_bump(Region& r, ClassHdr& c, Item* it) {
+  if (c.lru_head == r.offset_of(it)) return;
+  lru_unlink(r, c, it);
+  lru_link(r, c, it);
+}
+
+bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
+  Region& r = *ctx.r;
+  Header* h = r.h();
+  ClassHdr& c = h->classes[cls];
+  uint32_t off = c.lru_tail;
+  for (int tries = 0; off && tries < kTailSearch; ++tries) {
+    Item* it = r.item(off);
+    if (!it || !(it->iflags & kLinked)) {
+      // The tail points at something that is not a linked item: cut the list there.
+      c.lru_tail = 0;
+      c.lru_head = 0;
+      return false;
+    }
+    uint32_t prev = it->prev;
+    uint64_t hv = hash_key(it->key(), it->nkey);
+    Lock& stripe = h->stripes[hv & (kStripes - 1)];
+    if (!try_lock(stripe)) {  // held by someone (maybe our own caller): try the next one
+      off = prev;
+      continue;
+    }
+    bool dead = item_is_dead(ctx, it);
+    if (dead || evict) {
+      if (dead) {
+        c.reclaimed++;
+        if (!(it->iflags & kFetched)) c.expired_unfetched++;
+      } else {
+        c.evicted++;
+        c.evicted_time = ctx.now > it->time ? ctx.now - it->time : 0;
+        if (it->exptime != 0) c.evicted_nonzero++;
+        if (!(it->iflags & kFetched)) c.evicted_unfetched++;
+      }
+      assoc_unlink(r, hv, it);
+      lru_unlink(r, c, it);
+      c.curr_items--;
+      c.bytes -= it->ntotal();
+      slabs_push_free(r, c, it);
+      unlock(stripe);
+      return true;
+    }
+    unlock(stripe);
+    off = prev;
+  }
+  return false;
+}
+
+}  // namespace shm

@@ -1,0 +1,28 @@
+// lru.h — one LRU list per slab class, and pulling from its tail. Owns: the prev/next links of
+// linked items and the class's head/tail, and the choice of what to reclaim or evict when a
+// class has no free chunk.
+//
+// Invariants: all of it runs under the class lock. Reads never take this lock unless the item's
+// recency is older than kLruBumpInterval (memcached's ITEM_UPDATE_INTERVAL), so a hot item costs
+// one lock per minute, not one per get. The tail pull takes victims' stripes with try_lock only
+// (class -> stripe goes against the lock order) and skips what it cannot lock.
+#pragma once
+#include <cstdint>
+
+#include "core/layout.h"
+#include "core/stats.h"
+
+namespace shm {
+
+class Region;
+
+void lru_link(Region& r, ClassHdr& c, Item* it);
+void lru_unlink(Region& r, ClassHdr& c, Item* it);
+void lru_bump(Region& r, ClassHdr& c, Item* it);
+
+// Under the class lock: frees one chunk of the class by reclaiming a dead (expired or flushed)
+// item near the tail or, when allowed, evicting the least recently used one. True if a chunk
+// went to the free list.
+bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict);
+
+}  // namespace shm

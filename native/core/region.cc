@@ -1,0 +1,203 @@
+// region.cc — see region.h.
+#include "core/region.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+#include "core/slabs.h"
+
+namespace shm {
+
+static constexpr uint64_t kMaxFile = uint64_t(UINT32_MAX) * kUnit;  // 32 GiB of 8-byte units
+static constexpr uint64_t kDefaultMem = 64ull << 20;
+static constexpr uint32_t kDefaultItemMax = 1u << 20;
+
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+bool compute_geometry(uint64_t mem_limit, uint32_t item_size_max, Geometry* g, std::string* err) {
+  if (item_size_max < 1024) {
+    *err = "itemSizeMax must be at least 1 KiB";
+    return false;
+  }
+  if (item_size_max > (64u << 20)) {
+    *err = "itemSizeMax must be at most 64 MiB";
+    return false;
+  }
+  if (uint64_t(item_size_max) * 2 > mem_limit) {
+    *err = "itemSizeMax cannot be more than half of size (memcached's rule for -I and -m)";
+    return false;
+  }
+  g->mem_limit = mem_limit;
+  g->item_size_max = item_size_max;
+  g->page_size = item_size_max > kPageMin ? uint32_t(round_up(item_size_max, 4096)) : kPageMin;
+  uint64_t pages = mem_limit / g->page_size;
+  if (pages < 2) pages = 2;
+  if (pages > UINT32_MAX) {
+    *err = "size is too large";
+    return false;
+  }
+  g->pages_total = uint32_t(pages);
+  // Enough buckets that a region full of the smallest items keeps the load under 1.5.
+  uint64_t max_items = pages * g->page_size / 96;
+  uint32_t p = kMinHashPower;
+  while (p < 30 && (uint64_t(1) << p) * 3 / 2 < max_items) ++p;
+  g->max_hash_power = p;
+  g->arena_off = round_up(sizeof(Header), 4096);
+  g->arena_size = uint64_t(8) << p;  // tables of power kMin..p at 4 * 2^power
+  g->pages_off = round_up(g->arena_off + g->arena_size, 4096);
+  g->file_size = g->pages_off + pages * g->page_size;
+  if (g->file_size > kMaxFile) {
+    *err = "size is too large: a region is limited to 32 GiB";
+    return false;
+  }
+  return true;
+}
+
+static void init_header(Header* h, const Geometry& g, bool evict) {
+  std::memset(static_cast<void*>(h), 0, sizeof(Header));
+  h->version = kLayoutVersion;
+  h->abi = abi_fingerprint();
+  h->file_size = g.file_size;
+  h->mem_limit = g.mem_limit;
+  h->item_size_max = g.item_size_max;
+  h->page_size = g.page_size;
+  h->evict = evict ? 1 : 0;
+  h->arena_off = g.arena_off;
+  h->arena_size = g.arena_size;
+  h->max_hash_power = g.max_hash_power;
+  h->pages_total = g.pages_total;
+  h->pages_off = g.pages_off;
+  h->created = uint64_t(time(nullptr));
+  h->table_state.store(ts_make(kMinHashPower, false, 0));
+  slabs_init(h);
+  // The magic goes last: a file is a region only once everything else is in place.
+  std::atomic_thread_fence(std::memory_order_release);
+  h->magic = kMagic;
+}
+
+// Checks a header read from a file against the geometry its own limits imply.
+static bool validate_header(const Header* h, uint64_t file_size, Geometry* g, std::string* err) {
+  if (h->magic != kMagic) {
+    *err = "not a shmcached region (bad magic)";
+    return false;
+  }
+  if (h->version != kLayoutVersion) {
+    *err = "region has layout version " + std::to_string(h->version) + ", this build reads version " +
+           std::to_string(kLayoutVersion);
+    return false;
+  }
+  if (h->abi != abi_fingerprint()) {
+    *err = "region was written by a build with another layout (ABI fingerprint differs)";
+    return false;
+  }
+  std::string why;
+  if (!compute_geometry(h->mem_limit, h->item_size_max, g, &why)) {
+    *err = "corrupt region header: " + why;
+    return false;
+  }
+  if (h->file_size != g->file_size || file_size != g->file_size || h->page_size != g->page_size ||
+      h->pages_total != g->pages_total || h->arena_off != g->arena_off || h->arena_size != g->arena_size ||
+      h->pages_off != g->pages_off || h->max_hash_power != g->max_hash_power) {
+    *err = file_size < g->file_size ? "region file is truncated" : "corrupt region header: geometry mismatch";
+    return false;
+  }
+  uint64_t s = h->table_state.load();
+  if (ts_power(s) < kMinHashPower || ts_power(s) > g->max_hash_power ||
+      (ts_expanding(s) && (ts_power(s) >= g->max_hash_power || ts_pos(s) >= (uint64_t(1) << ts_power(s))))) {
+    *err = "corrupt region header: hash table state";
+    return false;
+  }
+  if (!slabs_validate(h)) {
+    *err = "corrupt region header: slab classes";
+    return false;
+  }
+  if (h->pages_used > h->pages_total) {
+    *err = "corrupt region header: page count";
+    return false;
+  }
+  return true;
+}
+
+Region* Region::open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created) {
+  *created = false;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opt.mode);
+  if (fd < 0) {
+    *err = "cannot open " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  // One opener at a time decides between creating and attaching.
+  if (flock(fd, LOCK_EX) != 0) {
+    *err = "cannot lock " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  auto fail = [&](const std::string& why) -> Region* {
+    *err = why;
+    flock(fd, LOCK_UN);
+    ::close(fd);
+    return nullptr;
+  };
+  struct stat st;
+  if (fstat(fd, &st) != 0) return fail("cannot stat " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file");
+
+  Geometry g{};
+  bool init = opt.reset || st.st_size == 0;
+  if (!init) {
+    if (uint64_t(st.st_size) < sizeof(Header)) return fail(path + ": not a shmcached region (file too short)");
+    // Read the header into private memory first: nothing is mapped until it checks out.
+    std::unique_ptr<uint8_t[]> buf(new uint8_t[sizeof(Header)]);
+    ssize_t n = pread(fd, buf.get(), sizeof(Header), 0);
+    if (n != ssize_t(sizeof(Header))) return fail("cannot read " + path);
+    const Header& hdr = *reinterpret_cast<const Header*>(buf.get());
+    std::string why;
+    if (!validate_header(&hdr, uint64_t(st.st_size), &g, &why)) return fail(path + ": " + why);
+    if (opt.mem_limit && opt.mem_limit != g.mem_limit)
+      return fail(path + ": region has size " + std::to_string(g.mem_limit) + " bytes, opened with size " +
+                  std::to_string(opt.mem_limit) + " (use reset to re-create it)");
+    if (opt.item_size_max && opt.item_size_max != g.item_size_max)
+      return fail(path + ": region has itemSizeMax " + std::to_string(g.item_size_max) + ", opened with " +
+                  std::to_string(opt.item_size_max) + " (use reset to re-create it)");
+    if (opt.evict >= 0 && uint32_t(opt.evict) != hdr.evict)
+      return fail(path + std::string(": region was created with evict ") + (hdr.evict ? "true" : "false") +
+                  " (use reset to re-create it)");
+  } else {
+    std::string why;
+    uint64_t mem = opt.mem_limit ? opt.mem_limit : kDefaultMem;
+    uint32_t imax = opt.item_size_max ? opt.item_size_max : kDefaultItemMax;
+    if (!compute_geometry(mem, imax, &g, &why)) return fail(why);
+    // Drop old contents (tmpfs frees them), then size the file; the new pages read as zero.
+    if (ftruncate(fd, 0) != 0 || ftruncate(fd, off_t(g.file_size)) != 0)
+      return fail("cannot size " + path + ": " + std::strerror(errno));
+  }
+
+  void* m = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return fail("cannot map " + path + ": " + std::strerror(errno));
+  auto* r = new Region();
+  r->path_ = path;
+  r->fd_ = fd;
+  r->base_ = static_cast<uint8_t*>(m);
+  r->h_ = static_cast<Header*>(m);
+  r->geo_ = g;
+  if (init) {
+    init_header(r->h_, g, opt.evict != 0);
+    *created = true;
+  }
+  flock(fd, LOCK_UN);
+  return r;
+}
+
+Region::~Region() {
+  if (base_) munmap(base_, geo_.file_size);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace shm

@@ -1,0 +1,100 @@
+// slabs.cc — see slabs.h.
+#include "core/slabs.h"
+
+#include "core/region.h"
+
+namespace shm {
+
+void slabs_init(Header* h) {
+  const uint32_t page = h->page_size;
+  uint32_t chunk_max = page / 2;  // memcached's slab_chunk_size_max
+  if (chunk_max > h->item_size_max) chunk_max = h->item_size_max;
+  uint32_t i = 0;  // class 0 is unused, as in memcached (POWER_SMALLEST = 1)
+  unsigned int size = kMemcachedItemHeader + kChunkMin;
+  while (++i < kMaxClasses - 2) {
+    if (size >= chunk_max / kGrowthFactor) break;
+    if (size % kUnit) size += kUnit - (size % kUnit);
+    h->classes[i].size = size;
+    h->classes[i].perslab = page / size;
+    size = static_cast<unsigned int>(size * kGrowthFactor);
+  }
+  h->classes[i].size = chunk_max;
+  h->classes[i].perslab = page / chunk_max;
+  if (h->item_size_max > chunk_max) {
+    // memcached would chain chunks for larger items; we give them one chunk of their own.
+    ++i;
+    h->classes[i].size = (h->item_size_max + kUnit - 1) / kUnit * kUnit;
+    h->classes[i].perslab = page / h->classes[i].size;
+  }
+  h->n_classes = i;
+}
+
+bool slabs_validate(const Header* h) {
+  if (h->n_classes < 1 || h->n_classes >= kMaxClasses) return false;
+  uint32_t prev = 0;
+  for (uint32_t i = 1; i <= h->n_classes; ++i) {
+    const ClassHdr& c = h->classes[i];
+    if (c.size <= prev || c.size % kUnit || c.perslab == 0 || uint64_t(c.size) * c.perslab > h->page_size) return false;
+    prev = c.size;
+  }
+  return true;
+}
+
+uint32_t slabs_clsid(const Header* h, uint64_t ntotal) {
+  // Chunk sizes grow by 1.25x, so a short scan from the smallest class is cheap; a binary search
+  // would save a few compares for large items only.
+  uint32_t n = h->n_classes;
+  for (uint32_t i = 1; i <= n; ++i)
+    if (ntotal <= h->classes[i].size) return i;
+  return 0;
+}
+
+uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
+  uint32_t off = c.free_head;
+  if (off == 0) return 0;
+  Item* it = r.chunk(off);
+  if (!it || !(it->iflags & kFree)) {
+    // A corrupt free list: drop it rather than hand out a chunk that may be in use.
+    c.free_head = 0;
+    c.free_chunks = 0;
+    return 0;
+  }
+  c.free_head = it->h_next;
+  c.free_chunks--;
+  it->iflags = 0;
+  it->h_next = 0;
+  return off;
+}
+
+bool slabs_grow(Region& r, uint32_t cls) {
+  Header* h = r.h();
+  ClassHdr& c = h->classes[cls];
+  uint32_t page;
+  {
+    Guard g(h->pages_lock);
+    if (h->pages_used >= r.geo().pages_total) return false;
+    page = h->pages_used++;
+  }
+  uint8_t* base = r.page(page);
+  // Push in reverse so the free list hands chunks out in address order.
+  for (uint32_t k = c.perslab; k-- > 0;) {
+    Item* it = reinterpret_cast<Item*>(base + uint64_t(k) * c.size);
+    it->iflags = kFree;
+    it->cls = uint8_t(cls);
+    it->h_next = c.free_head;
+    c.free_head = r.offset_of(it);
+    c.free_chunks++;
+  }
+  c.total_pages++;
+  return true;
+}
+
+void slabs_push_free(Region& r, ClassHdr& c, Item* it) {
+  it->iflags = kFree;
+  it->h_next = c.free_head;
+  it->prev = it->next = 0;
+  c.free_head = r.offset_of(it);
+  c.free_chunks++;
+}
+
+}  // namespace shm

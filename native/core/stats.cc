@@ -1,0 +1,231 @@
+// stats.cc — see stats.h.
+#include "core/stats.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "core/clock.h"
+#include "core/region.h"
+
+namespace shm {
+
+static bool pid_alive(uint32_t pid) { return pid != 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM); }
+
+void stats_attach(Region& r, Ctx* c) {
+  Header* h = r.h();
+  c->r = &r;
+  uint32_t tid = uint32_t(syscall(SYS_gettid));
+  uint32_t pid = uint32_t(getpid());
+  // Two passes: a free slot, then a slot whose owning process is gone.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t i = 1; i < kSlots; ++i) {
+      StatSlot& s = h->slots[i];
+      uint32_t owner = s.owner_tid.load(std::memory_order_relaxed);
+      if (pass == 1 && owner != 0 && !pid_alive(s.owner_pid.load(std::memory_order_relaxed))) {
+        if (s.owner_tid.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
+          s.owner_pid.store(pid, std::memory_order_relaxed);
+          c->slot = &s;
+          c->shared_slot = false;
+          return;
+        }
+        continue;
+      }
+      uint32_t expected = 0;
+      if (owner == 0 && s.owner_tid.compare_exchange_strong(expected, tid, std::memory_order_acquire)) {
+        s.owner_pid.store(pid, std::memory_order_relaxed);
+        c->slot = &s;
+        c->shared_slot = false;
+        return;
+      }
+    }
+  }
+  c->slot = &h->slots[0];
+  c->shared_slot = true;
+}
+
+void stats_detach(Ctx* c) {
+  if (c->slot && !c->shared_slot) {
+    c->slot->owner_pid.store(0, std::memory_order_relaxed);
+    c->slot->owner_tid.store(0, std::memory_order_release);
+  }
+  c->slot = nullptr;
+}
+
+static uint64_t raw_sum(const Header* h, Counter k) {
+  uint64_t t = 0;
+  for (uint32_t i = 0; i < kSlots; ++i) t += __atomic_load_n(&h->slots[i].c[k], __ATOMIC_RELAXED);
+  return t;
+}
+
+static uint64_t sum_counter(const Header* h, Counter k) {
+  uint64_t t = raw_sum(h, k), base = __atomic_load_n(&h->stat_base[k], __ATOMIC_RELAXED);
+  return t > base ? t - base : 0;
+}
+
+uint64_t stats_curr_items(Region& r) {
+  const Header* h = r.h();
+  uint64_t t = 0;
+  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i)
+    t += __atomic_load_n(&h->classes[i].curr_items, __ATOMIC_RELAXED);
+  return t;
+}
+
+static std::string u(uint64_t v) { return std::to_string(v); }
+
+StatList stats_general(Region& r, uint32_t now, const char* protection) {
+  const Header* h = r.h();
+  StatList out;
+  auto add = [&](const char* k, std::string v) { out.emplace_back(k, std::move(v)); };
+  uint64_t curr = 0, bytes = 0, total = 0, evictions = 0, reclaimed = 0, exp_unf = 0, ev_unf = 0, pages = 0, oom = 0;
+  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
+    const ClassHdr& c = h->classes[i];
+    curr += c.curr_items;
+    bytes += c.bytes;
+    total += c.total_items;
+    evictions += c.evicted;
+    reclaimed += c.reclaimed;
+    exp_unf += c.expired_unfetched;
+    ev_unf += c.evicted_unfetched;
+    pages += c.total_pages;
+    oom += c.outofmemory;
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) {
+    char b[32];
+    snprintf(b, sizeof b, "%ld.%06ld", long(t.tv_sec), long(t.tv_usec));
+    return std::string(b);
+  };
+  uint64_t s = h->table_state.load(std::memory_order_relaxed);
+  add("pid", u(uint64_t(getpid())));
+  add("uptime", u(now > h->created ? now - h->created : 0));
+  add("time", u(now));
+  add("version", "shmcached-0.1.0");
+  add("pointer_size", "64");
+  add("rusage_user", tv(ru.ru_utime));
+  add("rusage_system", tv(ru.ru_stime));
+  add("max_connections", "0");
+  add("curr_connections", "0");
+  add("total_connections", "0");
+  add("cmd_get", u(sum_counter(h, kCmdGet)));
+  add("cmd_set", u(sum_counter(h, kCmdSet)));
+  add("cmd_flush", u(sum_counter(h, kCmdFlush)));
+  add("cmd_touch", u(sum_counter(h, kCmdTouch)));
+  add("get_hits", u(sum_counter(h, kGetHits)));
+  add("get_misses", u(sum_counter(h, kGetMisses)));
+  add("get_expired", u(sum_counter(h, kGetExpired)));
+  add("get_flushed", u(sum_counter(h, kGetFlushed)));
+  add("delete_misses", u(sum_counter(h, kDeleteMisses)));
+  add("delete_hits", u(sum_counter(h, kDeleteHits)));
+  add("incr_misses", u(sum_counter(h, kIncrMisses)));
+  add("incr_hits", u(sum_counter(h, kIncrHits)));
+  add("decr_misses", u(sum_counter(h, kDecrMisses)));
+  add("decr_hits", u(sum_counter(h, kDecrHits)));
+  add("cas_misses", u(sum_counter(h, kCasMisses)));
+  add("cas_hits", u(sum_counter(h, kCasHits)));
+  add("cas_badval", u(sum_counter(h, kCasBadval)));
+  add("touch_hits", u(sum_counter(h, kTouchHits)));
+  add("touch_misses", u(sum_counter(h, kTouchMisses)));
+  add("limit_maxbytes", u(h->mem_limit));
+  add("threads", "1");
+  add("hash_power_level", u(ts_power(s)));
+  add("hash_bytes", u(uint64_t(4) << ts_power(s)));
+  add("hash_is_expanding", ts_expanding(s) ? "1" : "0");
+  add("slab_global_page_pool", u(h->pages_total - h->pages_used));
+  add("total_malloced", u(pages * h->page_size));
+  add("bytes", u(bytes));
+  add("curr_items", u(curr));
+  add("total_items", u(total));
+  add("expired_unfetched", u(exp_unf));
+  add("evicted_unfetched", u(ev_unf));
+  add("evictions", u(evictions));
+  add("reclaimed", u(reclaimed));
+  add("outofmemory", u(oom));
+  add("protection", protection);
+  return out;
+}
+
+StatList stats_slabs(Region& r) {
+  const Header* h = r.h();
+  StatList out;
+  uint32_t active = 0;
+  uint64_t malloced = 0;
+  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
+    const ClassHdr& c = h->classes[i];
+    if (c.total_pages == 0) continue;
+    active++;
+    malloced += c.total_pages * h->page_size;
+    std::string p = u(i) + ":";
+    uint64_t total_chunks = c.total_pages * c.perslab;
+    out.emplace_back(p + "chunk_size", u(c.size));
+    out.emplace_back(p + "chunks_per_page", u(c.perslab));
+    out.emplace_back(p + "total_pages", u(c.total_pages));
+    out.emplace_back(p + "total_chunks", u(total_chunks));
+    out.emplace_back(p + "used_chunks", u(total_chunks - c.free_chunks));
+    out.emplace_back(p + "free_chunks", u(c.free_chunks));
+    out.emplace_back(p + "free_chunks_end", "0");
+  }
+  out.emplace_back("active_slabs", u(active));
+  out.emplace_back("total_malloced", u(malloced));
+  return out;
+}
+
+StatList stats_items(Region& r, uint32_t now) {
+  const Header* h = r.h();
+  StatList out;
+  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
+    const ClassHdr& c = h->classes[i];
+    if (c.total_pages == 0) continue;
+    std::string p = "items:" + u(i) + ":";
+    uint32_t age = 0;
+    if (Item* tail = r.item(c.lru_tail)) age = now > tail->time ? now - tail->time : 0;
+    out.emplace_back(p + "number", u(c.curr_items));
+    out.emplace_back(p + "age", u(age));
+    out.emplace_back(p + "evicted", u(c.evicted));
+    out.emplace_back(p + "evicted_nonzero", u(c.evicted_nonzero));
+    out.emplace_back(p + "evicted_time", u(c.evicted_time));
+    out.emplace_back(p + "outofmemory", u(c.outofmemory));
+    out.emplace_back(p + "reclaimed", u(c.reclaimed));
+    out.emplace_back(p + "expired_unfetched", u(c.expired_unfetched));
+    out.emplace_back(p + "evicted_unfetched", u(c.evicted_unfetched));
+  }
+  return out;
+}
+
+StatList stats_settings(Region& r) {
+  const Header* h = r.h();
+  StatList out;
+  out.emplace_back("maxbytes", u(h->mem_limit));
+  out.emplace_back("item_size_max", u(h->item_size_max));
+  out.emplace_back("slab_page_size", u(h->page_size));
+  out.emplace_back("growth_factor", "1.25");
+  out.emplace_back("chunk_size", u(kChunkMin));
+  out.emplace_back("evictions", h->evict ? "on" : "off");
+  out.emplace_back("cas_enabled", "yes");
+  out.emplace_back("hashpower_init", u(kMinHashPower));
+  out.emplace_back("item_locks", u(kStripes));
+  out.emplace_back("file", r.path());
+  return out;
+}
+
+void stats_reset(Region& r) {
+  Header* h = r.h();
+  // Slot counters have one writer each and only grow; a reset records a baseline instead of
+  // writing other threads' counters.
+  for (uint32_t k = 0; k < kCounterCount; ++k)
+    __atomic_store_n(&h->stat_base[k], raw_sum(h, Counter(k)), __ATOMIC_RELAXED);
+  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
+    ClassHdr& c = h->classes[i];
+    Guard g(c.lock);
+    c.total_items = c.evicted = c.evicted_nonzero = c.evicted_time = c.evicted_unfetched = 0;
+    c.expired_unfetched = c.reclaimed = c.outofmemory = 0;
+  }
+}
+
+}  // namespace shm

@@ -1,0 +1,52 @@
+// stats.h — statistics. Owns: the per-thread slots in the region (claimed by a thread, written
+// only by it, summed by readers), the per-operation context that carries the slot, and the
+// memcached-named views (`stats`, `stats slabs`, `stats items`, `stats settings`).
+//
+// Invariants: a slot's counters only grow and outlive the thread that wrote them (a released
+// slot keeps its totals for the next owner), so sums never go backwards. Gauges that change
+// under a class lock (curr_items, bytes, evictions, ...) live in the class, not in slots.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/layout.h"
+
+namespace shm {
+
+class Region;
+
+// What one thread needs to run commands on one region.
+struct Ctx {
+  Region* r = nullptr;
+  StatSlot* slot = nullptr;
+  bool shared_slot = false;  // all slots taken: count with atomic adds in slot 0
+  uint32_t now = 0;          // store clock, read once per command
+
+  void count(Counter k, uint64_t n = 1) {
+    uint64_t* p = &slot->c[k];
+    if (shared_slot) {
+      __atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+    } else {
+      __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+    }
+  }
+};
+
+// Claims a slot for the calling thread (slot 0 is the shared overflow slot).
+void stats_attach(Region& r, Ctx* c);
+void stats_detach(Ctx* c);
+
+using StatList = std::vector<std::pair<std::string, std::string>>;
+StatList stats_general(Region& r, uint32_t now, const char* protection);
+StatList stats_slabs(Region& r);
+StatList stats_items(Region& r, uint32_t now);
+StatList stats_settings(Region& r);
+// memcached's `stats reset`: zeroes the counters (not the gauges).
+void stats_reset(Region& r);
+
+uint64_t stats_curr_items(Region& r);
+
+}  // namespace shm

@@ -1,0 +1,301 @@
+// store.cc — see store.h. Each command: validate, hash, take the key's stripe, read the store
+// clock, find (dropping a dead item on the way, as memcached's do_item_get does), act, release.
+#include "core/store.h"
+
+#include <cstring>
+
+#include "core/assoc.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/items.h"
+#include "core/numeric.h"
+#include "core/region.h"
+
+namespace shm {
+
+bool key_valid(const uint8_t* key, uint32_t nkey) {
+  if (nkey == 0 || nkey > kKeyMax) return false;
+  for (uint32_t i = 0; i < nkey; ++i)
+    if (key[i] <= 0x20 || key[i] == 0x7f) return false;
+  return true;
+}
+
+uint32_t max_value_len(const Region& r, uint32_t nkey) {
+  const Header* h = r.h();
+  uint64_t top = h->classes[h->n_classes & (kMaxClasses - 1)].size;
+  if (top > h->item_size_max) top = h->item_size_max;
+  uint64_t over = sizeof(Item) + nkey;
+  return top > over ? uint32_t(top - over) : 0;
+}
+
+static Lock& stripe_of(Region& r, uint64_t hv) { return r.h()->stripes[hv & (kStripes - 1)]; }
+
+// Finds the live item for key, unlinking a dead one. Caller holds the stripe and set ctx.now.
+// *why_dead: 0 none, 1 expired, 2 flushed.
+static Item* find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead) {
+  *why_dead = 0;
+  Item* it = assoc_find(*ctx.r, hv, key, nkey);
+  if (!it) return nullptr;
+  if (is_expired(it->exptime, ctx.now)) {
+    *why_dead = 1;
+  } else if (item_is_flushed(ctx, it)) {
+    *why_dead = 2;
+  } else {
+    return it;
+  }
+  item_unlink(ctx, hv, it);
+  return nullptr;
+}
+
+Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
+               ItemMeta* meta) {
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Lock& s = stripe_of(r, hv);
+  lock(s);
+  ctx.now = clock_now(r.h());
+  int dead;
+  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  if (!it) {
+    unlock(s);
+    if (dead == 1) ctx.count(kGetExpired);
+    if (dead == 2) ctx.count(kGetFlushed);
+    ctx.count(kCmdGet);
+    if (touch) {
+      ctx.count(kCmdTouch);
+      ctx.count(kTouchMisses);
+    } else {
+      ctx.count(kGetMisses);
+    }
+    return kMiss;
+  }
+  if (it->nbytes > cap) {
+    meta->vlen = it->nbytes;
+    unlock(s);
+    return kBufferSmall;
+  }
+  if (touch) it->exptime = abs_exptime(ttl, ctx.now);
+  std::memcpy(out, it->value(), it->nbytes);
+  meta->vlen = it->nbytes;
+  meta->flags = it->flags;
+  meta->cas = it->cas;
+  if (!(it->iflags & kFetched)) it->iflags |= kFetched;
+  item_touch_lru(ctx, it);
+  unlock(s);
+  ctx.count(kCmdGet);
+  if (touch) {
+    ctx.count(kCmdTouch);
+    ctx.count(kTouchHits);
+  } else {
+    ctx.count(kGetHits);
+  }
+  return kOk;
+}
+
+static void fill(Item* it, const uint8_t* key, uint32_t nkey, uint32_t nbytes, uint32_t flags, uint32_t exptime) {
+  it->nkey = uint8_t(nkey);
+  it->nbytes = nbytes;
+  it->flags = flags;
+  it->exptime = exptime;
+  std::memcpy(it->key(), key, nkey);
+}
+
+static Status alloc_status(Alloc a) { return a == Alloc::kTooLarge ? kTooLarge : kNoMemory; }
+
+static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val,
+                           uint32_t nval) {
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Lock& s = stripe_of(r, hv);
+  ctx.count(kCmdSet);
+  lock(s);
+  ctx.now = clock_now(r.h());
+  int dead;
+  Item* old = find_live(ctx, hv, key, nkey, &dead);
+  if (!old) {
+    unlock(s);
+    return kNotStored;
+  }
+  uint64_t nbytes = uint64_t(old->nbytes) + nval;
+  Item* it = nullptr;
+  // The stripe is held: item_alloc takes other stripes only with try_lock.
+  if (nbytes > UINT32_MAX || item_alloc(ctx, sizeof(Item) + nkey + nbytes, &it) != Alloc::kOk) {
+    unlock(s);
+    return kNotStored;  // memcached answers NOT_STORED when the combined item cannot be allocated
+  }
+  fill(it, key, nkey, uint32_t(nbytes), old->flags, old->exptime);
+  if (cmd == StoreCmd::kAppend) {
+    std::memcpy(it->value(), old->value(), old->nbytes);
+    std::memcpy(it->value() + old->nbytes, val, nval);
+  } else {
+    std::memcpy(it->value(), val, nval);
+    std::memcpy(it->value() + nval, old->value(), old->nbytes);
+  }
+  item_link(ctx, hv, it, old);
+  unlock(s);
+  return kOk;
+}
+
+Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                 uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out) {
+  if (!key_valid(key, nkey)) return kBadKey;
+  if (cmd == StoreCmd::kAppend || cmd == StoreCmd::kPrepend) {
+    if (uint64_t(nval) > max_value_len(*ctx.r, nkey)) return kTooLarge;
+    return store_concat(ctx, cmd, key, nkey, val, nval);
+  }
+  Region& r = *ctx.r;
+  ctx.now = clock_now(r.h());
+  // Allocate and fill before taking the stripe: the copy of a large value holds no lock.
+  Item* it = nullptr;
+  Alloc a = item_alloc(ctx, sizeof(Item) + nkey + uint64_t(nval), &it);
+  if (a != Alloc::kOk) return alloc_status(a);
+  fill(it, key, nkey, nval, flags, abs_exptime(ttl, ctx.now));
+  std::memcpy(it->value(), val, nval);
+  ctx.count(kCmdSet);
+
+  uint64_t hv = hash_key(key, nkey);
+  Lock& s = stripe_of(r, hv);
+  lock(s);
+  ctx.now = clock_now(r.h());
+  int dead;
+  Item* old = find_live(ctx, hv, key, nkey, &dead);
+  Status st = kOk;
+  switch (cmd) {
+    case StoreCmd::kSet:
+      item_link(ctx, hv, it, old);
+      break;
+    case StoreCmd::kAdd:
+      if (old) {
+        item_touch_lru(ctx, old);  // memcached: a failed add still bumps the existing item
+        st = kNotStored;
+      } else {
+        item_link(ctx, hv, it, nullptr);
+      }
+      break;
+    case StoreCmd::kReplace:
+      if (old) item_link(ctx, hv, it, old);
+      else st = kNotStored;
+      break;
+    case StoreCmd::kCas:
+      if (!old) {
+        st = kMiss;
+      } else if (old->cas != cas_in) {
+        st = kExists;
+      } else {
+        item_link(ctx, hv, it, old);
+      }
+      break;
+    default:
+      st = kNotStored;
+  }
+  if (st == kOk && cas_out) *cas_out = it->cas;
+  unlock(s);
+  if (cmd == StoreCmd::kCas) ctx.count(st == kOk ? kCasHits : st == kMiss ? kCasMisses : kCasBadval);
+  if (st != kOk) {
+    item_free_unlinked(ctx, it);
+  } else if (!old) {
+    assoc_migrate(r, 2);  // a growing table moves two buckets per insert
+  }
+  return st;
+}
+
+Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Lock& s = stripe_of(r, hv);
+  lock(s);
+  ctx.now = clock_now(r.h());
+  int dead;
+  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  if (it) item_unlink(ctx, hv, it);
+  unlock(s);
+  ctx.count(it ? kDeleteHits : kDeleteMisses);
+  return it ? kOk : kMiss;
+}
+
+Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_t delta, uint64_t* result) {
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Lock& s = stripe_of(r, hv);
+  lock(s);
+  ctx.now = clock_now(r.h());
+  int dead;
+  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  if (!it) {
+    unlock(s);
+    ctx.count(incr ? kIncrMisses : kDecrMisses);
+    return kMiss;
+  }
+  uint64_t v;
+  if (!parse_delta_value(it->value(), it->nbytes, &v)) {
+    unlock(s);
+    return kNonNumeric;
+  }
+  if (incr) {
+    v += delta;  // wraps at 2^64, as memcached
+  } else {
+    v = delta > v ? 0 : v - delta;
+  }
+  uint8_t digits[20];
+  uint32_t n = format_u64(v, digits);
+  Status st = kOk;
+  if (n <= it->nbytes) {
+    // In place, as memcached: the number, then spaces to the old length.
+    std::memcpy(it->value(), digits, n);
+    std::memset(it->value() + n, ' ', it->nbytes - n);
+    it->cas = next_cas(ctx);
+    item_touch_lru(ctx, it);
+  } else {
+    Item* neu = nullptr;
+    if (item_alloc(ctx, sizeof(Item) + nkey + n, &neu) != Alloc::kOk) {
+      st = kNoMemory;
+    } else {
+      fill(neu, key, nkey, n, it->flags, it->exptime);
+      std::memcpy(neu->value(), digits, n);
+      item_link(ctx, hv, neu, it);
+    }
+  }
+  unlock(s);
+  if (st == kOk) {
+    ctx.count(incr ? kIncrHits : kDecrHits);
+    *result = v;
+  }
+  return st;
+}
+
+Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Lock& s = stripe_of(r, hv);
+  lock(s);
+  ctx.now = clock_now(r.h());
+  int dead;
+  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  if (it) {
+    it->exptime = abs_exptime(ttl, ctx.now);
+    item_touch_lru(ctx, it);
+  }
+  unlock(s);
+  ctx.count(kCmdTouch);
+  ctx.count(it ? kTouchHits : kTouchMisses);
+  return it ? kOk : kMiss;
+}
+
+void cmd_flush_all(Ctx& ctx, int64_t delay) {
+  Header* h = ctx.r->h();
+  ctx.now = clock_now(h);
+  ctx.count(kCmdFlush);
+  if (delay <= 0) {
+    // Everything stored so far has a CAS at most the counter's current value.
+    h->flush_cas.store(h->cas_counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    h->flush_time.store(0, std::memory_order_relaxed);
+  } else {
+    h->flush_time.store(abs_exptime(delay, ctx.now), std::memory_order_relaxed);
+  }
+}
+
+}  // namespace shm

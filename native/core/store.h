@@ -1,0 +1,55 @@
+// store.h — memcached's commands over the shared store, with memcached 1.6 semantics. This is
+// the core's whole surface: the binding layer (and later the protocol engine, through gates)
+// calls only these.
+//
+// Lock order, for the whole core:  expand_lock -> item stripe -> class lock -> pages lock.
+// Every command takes its key's stripe (kStripes striped locks, chosen by hash), never a global
+// lock; the class lock is taken inside it only to link, unlink or bump recency (at most once per
+// kLruBumpInterval for reads).
+#pragma once
+#include <cstdint>
+
+#include "core/layout.h"
+#include "core/stats.h"
+
+namespace shm {
+
+enum Status : int32_t {
+  kOk = 0,          // hit / stored / deleted / touched
+  kMiss = 1,        // get miss, NOT_FOUND
+  kNotStored = 2,   // NOT_STORED
+  kExists = 3,      // EXISTS (cas mismatch)
+  kTooLarge = -1,   // SERVER_ERROR object too large for cache
+  kNoMemory = -2,   // SERVER_ERROR out of memory storing object
+  kNonNumeric = -3, // CLIENT_ERROR cannot increment or decrement non-numeric value
+  kBadKey = -4,     // key length or characters
+  kBufferSmall = -5 // reply does not fit the caller's buffer; needed length reported
+};
+
+enum class StoreCmd : uint32_t { kSet = 0, kAdd, kReplace, kAppend, kPrepend, kCas };
+
+struct ItemMeta {
+  uint32_t vlen;
+  uint32_t flags;
+  uint64_t cas;
+};
+
+// 1..250 bytes, none of them space or control characters (memcached's key rule).
+bool key_valid(const uint8_t* key, uint32_t nkey);
+
+// get / gets (touch=false) and gat / gats (touch=true, ttl = new exptime). Copies the value into
+// out when it fits in cap; otherwise kBufferSmall with meta->vlen set and nothing counted.
+Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
+               ItemMeta* meta);
+// set/add/replace/append/prepend/cas. Flags and ttl are ignored by append/prepend (memcached).
+Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                 uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out);
+Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey);
+Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_t delta, uint64_t* result);
+Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl);
+// Immediate when delay <= 0; otherwise every item stored before now+delay dies at that time.
+void cmd_flush_all(Ctx& ctx, int64_t delay);
+// Largest value that fits with a key of nkey bytes.
+uint32_t max_value_len(const Region& r, uint32_t nkey);
+
+}  // namespace shm

@@ -1,0 +1,567 @@
+/**
+ * `Cache`: the synchronous face of the shared store. Every method is one native call that takes
+ * numbers only: the key (and value) are encoded into a scratch buffer registered with the addon,
+ * values come back in a reusable arena and are returned as views of it, so a get allocates no
+ * ArrayBuffer of its own (see DESIGN.md, "Fast path from JS").
+ */
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { CacheError, rangeError, typeError } from './errors.js';
+import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
+import { parseSize } from './size.js';
+import type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';
+
+const VOFF = native.layout.valueOffset;
+const META_LENS = native.layout.metaLens;
+const KEY_MAX = native.layout.keyMax;
+const ARENA_SIZE = 256 * 1024;
+const MANY_MAX = 1024;
+const U64_MAX = (1n << 64n) - 1n;
+const TTL_MAX = 2 ** 32 - 1;
+const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
+
+/** The default region file: memcached keeps its warm-restart file in /dev/shm too. */
+export const DEFAULT_PATH = existsSync('/dev/shm') ? '/dev/shm/shmcached' : join(tmpdir(), 'shmcached');
+
+type Utf8Write = (this: Buffer, s: string, offset: number, length: number) => number;
+// Buffer's own UTF-8 encoder, without the argument normalisation of Buffer#write.
+const utf8Write: Utf8Write =
+  (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write ??
+  function (this: Buffer, s: string, offset: number, length: number) {
+    return this.write(s, offset, length, 'utf8');
+  };
+
+// Options decoded by readSetOptions (module state: no object per call).
+let optFlags = 0;
+let optTtl = 0;
+
+function readSetOptions(opts: SetOptions | undefined): void {
+  optFlags = 0;
+  optTtl = 0;
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  if (opts.ttl !== undefined) optTtl = checkTtl(opts.ttl, 'options.ttl');
+  if (opts.flags !== undefined) {
+    const f = opts.flags;
+    if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
+    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
+    optFlags = f;
+  }
+}
+
+function checkTtl(ttl: unknown, name: string): number {
+  if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
+  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
+  return ttl;
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/** Per-handle state: the native functions and the buffers registered with them. */
+interface State {
+  h: NativeHandle;
+  path: string;
+  scratch: Buffer;
+  meta32: Uint32Array;
+  meta64: BigUint64Array;
+  arena: Buffer;
+  off: number;
+  /** Largest key + value byte count in one item. */
+  payloadMax: number;
+}
+
+function newArena(s: State, min: number): void {
+  s.arena = Buffer.allocUnsafeSlow(Math.max(ARENA_SIZE, min));
+  s.off = 0;
+  s.h.setArena(s.arena);
+}
+
+/** Writes the key at scratch[0] and returns its byte length. */
+function writeKey(s: State, key: Key, name = 'key'): number {
+  if (typeof key === 'string') {
+    const n = key.length;
+    if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n === 0 ? 0 : Buffer.byteLength(key));
+    const b = utf8Write.call(s.scratch, key, 0, 1024);
+    if (b > KEY_MAX) throw keyLengthError(name, b);
+    return b;
+  }
+  if (key instanceof Uint8Array) {
+    const n = key.length;
+    if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n);
+    s.scratch.set(key, 0);
+    return n;
+  }
+  throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
+}
+
+function keyLengthError(name: string, bytes: number): RangeError {
+  return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${bytes}`);
+}
+
+function badKeyError(name = 'key'): TypeError {
+  return typeError('ERR_INVALID_ARG_VALUE', `${name} must not contain spaces or control characters (memcached's key rule)`);
+}
+
+function tooLargeError(bytes: number, max: number): RangeError {
+  return rangeError('ERR_VALUE_TOO_LARGE', `value of ${bytes} bytes is too large: an item (key + value) holds at most ${max} bytes here (itemSizeMax minus the item header)`);
+}
+
+/** Writes the value at scratch[VOFF] and returns its byte length. */
+function writeValue(s: State, value: Value, klen: number): number {
+  const max = s.payloadMax - klen;
+  if (typeof value === 'string') {
+    const n = value.length;
+    if (n > max) throw tooLargeError(Buffer.byteLength(value), s.payloadMax);
+    let b: number;
+    if (n * 3 <= s.scratch.length - VOFF) {
+      b = utf8Write.call(s.scratch, value, VOFF, s.scratch.length - VOFF);
+    } else {
+      b = Buffer.byteLength(value);
+      if (b > max) throw tooLargeError(b, s.payloadMax);
+      utf8Write.call(s.scratch, value, VOFF, b);
+    }
+    if (b > max) throw tooLargeError(b, s.payloadMax);
+    return b;
+  }
+  if (value instanceof Uint8Array) {
+    const n = value.length;
+    if (n > max) throw tooLargeError(n, s.payloadMax);
+    s.scratch.set(value, VOFF);
+    return n;
+  }
+  throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`);
+}
+
+function statusError(r: number, what: string): Error {
+  switch (r) {
+    case Ret.BadKey: return badKeyError();
+    case Ret.TooLarge: return rangeError('ERR_VALUE_TOO_LARGE', `${what}: the item is too large for this cache (itemSizeMax)`);
+    case Ret.NoMemory: return new CacheError('ERR_OUT_OF_MEMORY', `${what}: out of memory storing object (the cache is full and evict is false, or no chunk of this size could be freed)`);
+    case Ret.NonNumeric: return new CacheError('ERR_NON_NUMERIC', `${what}: cannot increment or decrement non-numeric value`);
+    case Ret.Closed: return new CacheError('ERR_CACHE_CLOSED', `${what}: the cache is closed`);
+    default: return new Error(`${what}: unexpected status ${r}`);
+  }
+}
+
+const STATS_GROUPS: Record<StatsGroup, number> = { general: 0, slabs: 1, items: 2, settings: 3 };
+
+/**
+ * One thread's handle on a shared store. Open it with {@link Cache.open}; every thread and every
+ * process that opens the same `path` sees the same items.
+ *
+ * ```ts
+ * const cache = Cache.open({ path: '/dev/shm/app', size: '256mb' });
+ * cache.set('user:1', JSON.stringify(user), { ttl: 60 });
+ * const v = cache.get('user:1'); // Buffer | undefined
+ * ```
+ *
+ * Returned Buffers are views of a shared 256 KiB arena (like Node's own pooled Buffers): they stay
+ * valid forever, but `buf.buffer` is the arena, not a private ArrayBuffer.
+ */
+export class Cache {
+  #s: State | undefined;
+  #protection: 'none' | 'pku';
+
+  private constructor(s: State, protection: 'none' | 'pku') {
+    this.#s = s;
+    this.#protection = protection;
+  }
+
+  /**
+   * Opens (creating if needed) the store at `options.path`. Opening a path already open in this
+   * process maps it once and shares it. Throws {@link CacheError} `ERR_BAD_REGION` for a file that
+   * is not a shmcached region of this layout, and `ERR_REGION_MISMATCH` when explicit options
+   * differ from the region's.
+   */
+  static open(options: OpenOptions = {}): Cache {
+    if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    const path = options.path ?? DEFAULT_PATH;
+    if (typeof path !== 'string' || path.length === 0) throw typeError('ERR_INVALID_ARG_TYPE', 'options.path must be a non-empty string');
+    const size = options.size === undefined ? 0 : parseSize(options.size, 'options.size');
+    const itemSizeMax = options.itemSizeMax === undefined ? 0 : parseSize(options.itemSizeMax, 'options.itemSizeMax');
+    if (itemSizeMax > 0xffffffff) throw rangeError('ERR_OUT_OF_RANGE', 'options.itemSizeMax is too large');
+    if (options.evict !== undefined && typeof options.evict !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.evict must be a boolean');
+    if (options.reset !== undefined && typeof options.reset !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.reset must be a boolean');
+    const mode = options.mode ?? 0o600;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw rangeError('ERR_OUT_OF_RANGE', 'options.mode must be a file mode such as 0o600');
+    const protection = options.protection ?? 'auto';
+    if (protection !== 'auto' && protection !== 'pku' && protection !== 'none') throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
+    if (protection === 'pku') {
+      throw new CacheError('ERR_PKU_UNAVAILABLE', "protection 'pku' is not available: this build has no PKU gates yet (use 'auto' or 'none')");
+    }
+    const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
+    let h: NativeHandle;
+    try {
+      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH') throw new CacheError(err.code, err.message);
+      throw e;
+    }
+    const scratch = Buffer.allocUnsafeSlow(VOFF + h.itemSizeMax);
+    const meta = Buffer.allocUnsafeSlow(META_LENS + 4 * MANY_MAX);
+    h.setBuffers(scratch, meta);
+    const s: State = {
+      h,
+      path,
+      scratch,
+      meta32: new Uint32Array(meta.buffer, meta.byteOffset, meta.length >> 2),
+      meta64: new BigUint64Array(meta.buffer, meta.byteOffset, 8),
+      arena: scratch, // replaced just below
+      off: 0,
+      payloadMax: h.itemSizeMax - h.itemHeader,
+    };
+    newArena(s, 0);
+    return new Cache(s, 'none');
+  }
+
+  #live(): State {
+    const s = this.#s;
+    if (s === undefined) throw new CacheError('ERR_CACHE_CLOSED', 'the cache is closed');
+    return s;
+  }
+
+  /** The value stored under `key`, or `undefined`. */
+  get(key: Key): Buffer | undefined {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    const off = s.off;
+    const r = s.h.get(klen, off);
+    if (r >= 0) {
+      s.off = (off + r + 7) & ~7;
+      return s.arena.subarray(off, off + r);
+    }
+    return this.#getSlow(s, r, klen, false, 0, 'get');
+  }
+
+  #getSlow(s: State, r: number, klen: number, touch: boolean, ttl: number, what: string): Buffer | undefined {
+    for (;;) {
+      if (r === Ret.Miss) return undefined;
+      if (r !== Ret.Small) throw statusError(r, what);
+      newArena(s, s.meta32[0]!);
+      r = touch ? s.h.gat(klen, 0, ttl) : s.h.get(klen, 0);
+      if (r >= 0) {
+        s.off = (r + 7) & ~7;
+        return s.arena.subarray(0, r);
+      }
+    }
+  }
+
+  /** The value with its flags and CAS unique (memcached's `gets`), or `undefined`. */
+  gets(key: Key): ItemInfo | undefined {
+    const value = this.get(key);
+    if (value === undefined) return undefined;
+    const s = this.#s!;
+    return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
+  }
+
+  /** Get and touch (memcached's `gat`): returns the value and sets a new ttl. */
+  gat(key: Key, ttl: number): Buffer | undefined {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    const t = checkTtl(ttl, 'ttl');
+    const off = s.off;
+    const r = s.h.gat(klen, off, t);
+    if (r >= 0) {
+      s.off = (off + r + 7) & ~7;
+      return s.arena.subarray(off, off + r);
+    }
+    return this.#getSlow(s, r, klen, true, t, 'gat');
+  }
+
+  /** {@link gat} with flags and CAS (memcached's `gats`). */
+  gats(key: Key, ttl: number): ItemInfo | undefined {
+    const value = this.gat(key, ttl);
+    if (value === undefined) return undefined;
+    const s = this.#s!;
+    return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
+  }
+
+  #store(cmd: Cmd, key: Key, value: Value, opts: SetOptions | undefined, what: string): number {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    const vlen = writeValue(s, value, klen);
+    readSetOptions(opts);
+    const r = s.h.store(cmd, klen, vlen, optFlags, optTtl);
+    if (r < 0) throw statusError(r, what);
+    return r;
+  }
+
+  /** Stores `value` under `key` (memcached's `set`). Throws RangeError for a value over the item size, CacheError `ERR_OUT_OF_MEMORY` when full with `evict: false`. */
+  set(key: Key, value: Value, options?: SetOptions): void {
+    this.#store(Cmd.Set, key, value, options, 'set');
+  }
+
+  /** Stores only if `key` is absent; `false` otherwise (memcached's `add`). */
+  add(key: Key, value: Value, options?: SetOptions): boolean {
+    return this.#store(Cmd.Add, key, value, options, 'add') === St.Ok;
+  }
+
+  /** Stores only if `key` is present; `false` otherwise (memcached's `replace`). */
+  replace(key: Key, value: Value, options?: SetOptions): boolean {
+    return this.#store(Cmd.Replace, key, value, options, 'replace') === St.Ok;
+  }
+
+  /** Appends bytes to an existing value, keeping its flags and ttl; `false` if absent (or if the result would be too large, as memcached answers NOT_STORED). */
+  append(key: Key, value: Value): boolean {
+    return this.#store(Cmd.Append, key, value, undefined, 'append') === St.Ok;
+  }
+
+  /** Prepends bytes to an existing value; see {@link append}. */
+  prepend(key: Key, value: Value): boolean {
+    return this.#store(Cmd.Prepend, key, value, undefined, 'prepend') === St.Ok;
+  }
+
+  /** Stores only if the item's CAS unique is still `cas` (from {@link gets}). */
+  cas(key: Key, value: Value, cas: bigint | number, options?: SetOptions): CasResult {
+    const s = this.#live();
+    let c: bigint;
+    if (typeof cas === 'bigint') c = cas;
+    else if (typeof cas === 'number' && Number.isSafeInteger(cas)) c = BigInt(cas);
+    else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
+    if (c < 0n || c > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
+    const klen = writeKey(s, key);
+    const vlen = writeValue(s, value, klen);
+    readSetOptions(options);
+    s.meta64[2] = c;
+    const r = s.h.store(Cmd.Cas, klen, vlen, optFlags, optTtl);
+    if (r < 0) throw statusError(r, 'cas');
+    return r === St.Ok ? 'stored' : r === St.Exists ? 'exists' : 'not_found';
+  }
+
+  /** Removes `key`; `true` if it was there. */
+  delete(key: Key): boolean {
+    const s = this.#live();
+    const r = s.h.del(writeKey(s, key));
+    if (r < 0) throw statusError(r, 'delete');
+    return r === St.Ok;
+  }
+
+  #delta(key: Key, delta: number | bigint, incr: number, what: string): bigint | undefined {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    let d: number;
+    if (typeof delta === 'number') {
+      if (!Number.isSafeInteger(delta) || delta < 0) throw rangeError('ERR_OUT_OF_RANGE', `delta must be a non-negative integer, got ${delta}`);
+      d = delta;
+    } else if (typeof delta === 'bigint') {
+      if (delta < 0n || delta > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer');
+      s.meta64[2] = delta;
+      d = -1;
+    } else {
+      throw typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`);
+    }
+    const r = s.h.delta(klen, incr, d);
+    if (r === St.Ok) return s.meta64[2]!;
+    if (r === St.Miss) return undefined;
+    throw statusError(r, what);
+  }
+
+  /** Adds `delta` to a decimal value (wrapping at 2^64); the new value, or `undefined` if absent. CacheError `ERR_NON_NUMERIC` if the value is not a number. */
+  incr(key: Key, delta: number | bigint = 1): bigint | undefined {
+    return this.#delta(key, delta, 1, 'incr');
+  }
+
+  /** Subtracts `delta`, stopping at 0; see {@link incr}. Like memcached, a shorter result is padded with spaces in place. */
+  decr(key: Key, delta: number | bigint = 1): bigint | undefined {
+    return this.#delta(key, delta, 0, 'decr');
+  }
+
+  /** Sets a new ttl; `true` if the key was there. */
+  touch(key: Key, ttl: number): boolean {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    const r = s.h.touch(klen, checkTtl(ttl, 'ttl'));
+    if (r < 0) throw statusError(r, 'touch');
+    return r === St.Ok;
+  }
+
+  /** Values of many keys in one native call per batch; the result is aligned with `keys`. */
+  getMany(keys: readonly Key[]): (Buffer | undefined)[] {
+    const s = this.#live();
+    if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
+    const total = keys.length;
+    const out = new Array<Buffer | undefined>(total);
+    const scratch = s.scratch;
+    let i = 0;
+    while (i < total) {
+      // Pack [u8 len][key] for as many keys as fit.
+      let pos = 0;
+      let n = 0;
+      while (i + n < total && n < MANY_MAX && pos + 1 + 3 * KEY_MAX <= scratch.length) {
+        const key = keys[i + n]!;
+        let klen: number;
+        if (typeof key === 'string') {
+          if (key.length === 0 || key.length > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, key.length === 0 ? 0 : Buffer.byteLength(key));
+          klen = utf8Write.call(scratch, key, pos + 1, 3 * KEY_MAX);
+          if (klen > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, klen);
+        } else if (key instanceof Uint8Array) {
+          klen = key.length;
+          if (klen === 0 || klen > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, klen);
+          scratch.set(key, pos + 1);
+        } else {
+          throw typeError('ERR_INVALID_ARG_TYPE', `keys[${i + n}] must be a string or a Uint8Array, got ${describe(key)}`);
+        }
+        scratch[pos] = klen;
+        pos += 1 + klen;
+        n++;
+      }
+      let off = s.off;
+      const done = s.h.getMany(n, off);
+      if (done < 0) throw statusError(done, 'getMany');
+      const lens = s.meta32;
+      const base = META_LENS >> 2;
+      for (let j = 0; j < done; j++) {
+        off = (off + 7) & ~7;
+        const len = lens[base + j]!;
+        if (len === 0xffffffff) {
+          out[i + j] = undefined;
+        } else if (len === 0xfffffffe) {
+          throw badKeyError(`keys[${i + j}]`);
+        } else {
+          out[i + j] = s.arena.subarray(off, off + len);
+          off += len;
+        }
+      }
+      s.off = off;
+      i += done;
+      if (done < n) newArena(s, s.meta32[0]!);
+    }
+    return out;
+  }
+
+  /** Stores many entries with the same options, in one native call per batch. All entries are checked before any is stored. */
+  setMany(entries: Iterable<readonly [Key, Value]>, options?: SetOptions): void {
+    const s = this.#live();
+    if (entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
+    readSetOptions(options);
+    const flags = optFlags;
+    const ttl = optTtl;
+    const list = Array.from(entries);
+    // Check everything first, so a bad entry changes nothing stored.
+    const kb = new Array<number>(list.length);
+    const vb = new Array<number>(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
+      const [k, v] = e as [unknown, unknown];
+      let klen: number;
+      if (typeof k === 'string') {
+        klen = Buffer.byteLength(k);
+        if (BAD_KEY_CHARS.test(k)) throw badKeyError(`entries[${i}][0]`);
+      } else if (k instanceof Uint8Array) {
+        klen = k.length;
+        for (let j = 0; j < k.length; j++) if (k[j]! <= 0x20 || k[j] === 0x7f) throw badKeyError(`entries[${i}][0]`);
+      } else {
+        throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][0] must be a string or a Uint8Array, got ${describe(k)}`);
+      }
+      if (klen === 0 || klen > KEY_MAX) throw keyLengthError(`entries[${i}][0]`, klen);
+      let vlen: number;
+      if (typeof v === 'string') vlen = Buffer.byteLength(v);
+      else if (v instanceof Uint8Array) vlen = v.length;
+      else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
+      if (klen + vlen > s.payloadMax) throw tooLargeError(vlen, s.payloadMax);
+      kb[i] = klen;
+      vb[i] = vlen;
+    }
+    const scratch = s.scratch;
+    let pos = 0;
+    let n = 0;
+    let first = 0;
+    const flush = () => {
+      if (n === 0) return;
+      const done = s.h.setMany(n, flags, ttl);
+      if (done < n) throw statusError(done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset, 1)[0]!, `setMany (entry ${first + Math.max(done, 0)})`);
+      pos = 0;
+      n = 0;
+    };
+    for (let i = 0; i < list.length; i++) {
+      const need = 5 + kb[i]! + vb[i]!;
+      if (pos + need > scratch.length) {
+        flush();
+        first = i;
+      }
+      const [k, v] = list[i] as [Key, Value];
+      scratch[pos] = kb[i]!;
+      scratch.writeUInt32LE(vb[i]!, pos + 1);
+      if (typeof k === 'string') utf8Write.call(scratch, k, pos + 5, kb[i]!);
+      else scratch.set(k, pos + 5);
+      if (typeof v === 'string') utf8Write.call(scratch, v, pos + 5 + kb[i]!, vb[i]!);
+      else scratch.set(v, pos + 5 + kb[i]!);
+      pos += need;
+      n++;
+    }
+    flush();
+  }
+
+  /** Invalidates every item now, or every item stored before `delay` seconds from now (memcached's `flush_all [delay]`). */
+  flushAll(delay = 0): void {
+    const s = this.#live();
+    s.h.flushAll(checkTtl(delay, 'delay'));
+  }
+
+  /**
+   * memcached's statistics under its own names: `stats()` (general: curr_items, total_items,
+   * get_hits, ...), `stats('slabs')` (`'1:chunk_size'`, ...), `stats('items')`
+   * (`'items:1:number'`, ...), `stats('settings')`. Numeric values are numbers.
+   */
+  stats(group: StatsGroup = 'general'): Record<string, number | string> {
+    const s = this.#live();
+    const g = STATS_GROUPS[group];
+    if (g === undefined) throw typeError('ERR_INVALID_ARG_VALUE', `group must be one of ${Object.keys(STATS_GROUPS).join(', ')}, got ${String(group)}`);
+    const list = s.h.stats(g, this.#protection) ?? [];
+    const out: Record<string, number | string> = {};
+    for (let i = 0; i < list.length; i += 2) {
+      const v = list[i + 1]!;
+      out[list[i]!] = /^\d+(\.\d+)?$/.test(v) && Number.isSafeInteger(Math.trunc(Number(v))) ? Number(v) : v;
+    }
+    return out;
+  }
+
+  /** memcached's `stats reset`: counters start again from zero (gauges such as curr_items stay). */
+  resetStats(): void {
+    this.#live().h.stats(4, this.#protection);
+  }
+
+  /**
+   * Moves the store's clock forward by `seconds` for every user of this region (memcached's debug
+   * time): expiry can be tested without sleeping. Not for production use.
+   */
+  advanceClock(seconds: number): void {
+    const s = this.#live();
+    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0 || seconds > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `seconds must be a non-negative integer, got ${String(seconds)}`);
+    s.h.advanceClock(seconds);
+  }
+
+  /** The memory protection in force: `'pku'` or `'none'`. */
+  get protection(): 'none' | 'pku' {
+    return this.#protection;
+  }
+
+  /** The region file's path. */
+  get path(): string {
+    return this.#live().path;
+  }
+
+  /** `true` once {@link close} has been called. */
+  get closed(): boolean {
+    return this.#s === undefined;
+  }
+
+  /** Largest value (bytes) storable under a key of `keyBytes` bytes. */
+  maxValueSize(keyBytes = 1): number {
+    return this.#live().payloadMax - keyBytes;
+  }
+
+  /** Releases this handle (idempotent). The items stay in the region for every other user. */
+  close(): void {
+    const s = this.#s;
+    if (s === undefined) return;
+    this.#s = undefined;
+    s.h.close();
+  }
+}

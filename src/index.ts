@@ -1,0 +1,8 @@
+/**
+ * shmcached: memcached as a shared-memory library for Node.js. One store in one file, reached by
+ * a direct call from every thread and every process that opens it.
+ */
+export { Cache, DEFAULT_PATH } from './cache.js';
+export { CacheError, type CacheErrorCode } from './errors.js';
+export { parseSize } from './size.js';
+export type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';

@@ -1,0 +1,77 @@
+/**
+ * Loads the C++ addon and describes its binding surface. Internal: users reach it through
+ * {@link Cache}. The hot functions take numbers only; keys and values travel through buffers
+ * registered once per thread (see native/addon.cc for the layout).
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+/** Bound functions of one native handle (one thread's view of one region). */
+export interface NativeHandle {
+  get(klen: number, outOff: number): number;
+  gat(klen: number, outOff: number, ttl: number): number;
+  store(cmd: number, klen: number, vlen: number, flags: number, ttl: number): number;
+  del(klen: number): number;
+  delta(klen: number, incr: number, delta: number): number;
+  touch(klen: number, ttl: number): number;
+  getMany(n: number, outOff: number): number;
+  setMany(n: number, flags: number, ttl: number): number;
+  setBuffers(scratch: Buffer, meta: Buffer): void;
+  setArena(arena: Buffer): void;
+  flushAll(delay: number): void;
+  advanceClock(seconds: number): void;
+  stats(group: number, protection: string): string[] | undefined;
+  close(): void;
+  readonly memLimit: number;
+  readonly itemSizeMax: number;
+  readonly itemHeader: number;
+  readonly evict: number;
+}
+
+/** The addon's exports. */
+export interface NativeModule {
+  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number): NativeHandle;
+  layout: { valueOffset: number; metaLens: number; keyMax: number };
+}
+
+/** Return codes shared with native/addon.cc. */
+export const enum Ret {
+  Miss = -1,
+  Small = -2,
+  BadKey = -3,
+  TooLarge = -4,
+  NoMemory = -5,
+  NonNumeric = -6,
+  Closed = -7,
+}
+
+/** Store command numbers shared with native/core/store.h. */
+export const enum Cmd {
+  Set = 0,
+  Add = 1,
+  Replace = 2,
+  Append = 3,
+  Prepend = 4,
+  Cas = 5,
+}
+
+/** Status numbers shared with native/core/store.h. */
+export const enum St {
+  Ok = 0,
+  Miss = 1,
+  NotStored = 2,
+  Exists = 3,
+}
+
+function load(): NativeModule {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const require = createRequire(import.meta.url);
+  // dist/src/native.js -> ../../build/Release; allow a sanitizer build to be swapped in.
+  const root = join(here, '..', '..');
+  const override = process.env.SHMCACHED_ADDON;
+  return require(override ?? join(root, 'build', 'Release', 'shmcached.node')) as NativeModule;
+}
+
+/** The loaded addon (loaded once per thread on first import). */
+export const native: NativeModule = load();

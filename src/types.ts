@@ -1,0 +1,54 @@
+/**
+ * Public types of shmcached's synchronous API. The names here are the contract described in
+ * DESIGN.md ("Faces"); see README.md for the semantics of each command.
+ */
+
+/** A key: a string (encoded as UTF-8) or raw bytes. 1..250 bytes, no spaces or control characters. */
+export type Key = string | Uint8Array;
+
+/** A value: a string (encoded as UTF-8) or raw bytes, up to `itemSizeMax` minus the item overhead. */
+export type Value = string | Uint8Array;
+
+/** Options of {@link Cache.open}. */
+export interface OpenOptions {
+  /** The region file. Default: `/dev/shm/shmcached` (a tmpfs, like memcached's warm-restart file). */
+  path?: string;
+  /** Memory for items (memcached's `-m`), as bytes or a string such as `'64mb'`. Default `'64mb'`. */
+  size?: number | string;
+  /** Largest item (memcached's `-I`), bytes or a string such as `'1mb'`. Default `'1mb'`, min 1 KiB, max 64 MiB (and at most size / 2). */
+  itemSizeMax?: number | string;
+  /** Evict the least recently used item when memory is full (default `true`); `false` is memcached's `-M`: an out-of-memory error instead. */
+  evict?: boolean;
+  /** Memory protection: `'auto'` (PKU where the CPU has it), `'pku'` (required), `'none'`. Default `'auto'`. */
+  protection?: 'auto' | 'pku' | 'none';
+  /** Re-initialise the file even if it holds a region (a cold start): everything stored is lost. Default `false`. */
+  reset?: boolean;
+  /** File mode of a newly created region file. Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of the storage commands (`set`, `add`, `replace`, `cas`, `setMany`). */
+export interface SetOptions {
+  /**
+   * memcached's exptime, in seconds: 0 (default) never expires; up to 30 days (2592000) is relative
+   * to now; above that it is an absolute Unix time; negative means already expired.
+   */
+  ttl?: number;
+  /** 32-bit unsigned client flags stored with the item (memcached's `flags`). Default 0. */
+  flags?: number;
+}
+
+/** What `gets` / `gats` return for a hit. */
+export interface ItemInfo {
+  value: Buffer;
+  /** 32-bit client flags. */
+  flags: number;
+  /** The item's CAS unique, for {@link Cache.cas}. */
+  cas: bigint;
+}
+
+/** Outcome of {@link Cache.cas}, memcached's three answers. */
+export type CasResult = 'stored' | 'exists' | 'not_found';
+
+/** Which statistics group {@link Cache.stats} returns. */
+export type StatsGroup = 'general' | 'slabs' | 'items' | 'settings';
