@@ -6,10 +6,11 @@
  * call, reported per key), each with 10k and 100k keys. Method:
  * - keys ('key:' + i), a uniform random access order and a delete permutation are generated up
  *   front (seeded), so the timed loops measure the operation, not key building;
- * - every store is populated before timing; the three stores of a phase live side by side, and
- *   their rounds are interleaved (rotating who goes first), so machine noise hits all alike;
- * - per cell: one warm-up round, then R timed rounds of a fixed op count, a full GC before each
- *   (untimed); the table shows the median ns/op and the min–max over the rounds;
+ * - each store is measured alone in the process (the others closed and collected first), so none
+ *   pays for another's garbage; the R rounds are split into two blocks run in opposite store
+ *   orders (A B C, C B A), each populating its store afresh, so machine drift hits all alike;
+ * - per cell and block: one warm-up round, then timed rounds of a fixed op count, a full GC before
+ *   each (untimed); the table shows the median ns/op and the min–max over all R rounds;
  * - delete removes keys that exist: a quarter of the keys at a time, timed, then put back untimed;
  * - every loop folds its results into a checksum, and every cell checks that all ops hit.
  */
@@ -144,10 +145,15 @@ export async function run(args: string[]): Promise<void> {
   const warnings: string[] = [];
   if (typeof globalThis.gc !== 'function') warnings.push('run without --expose-gc: no GC between rounds, expect more spread');
 
-  // Progress: one step per (row, peer, round incl. warm-up), plus populates.
+  // Each store is measured alone in the process (the others closed and collected), so no store
+  // pays for another's garbage: the JS peers keep every value as a Buffer in the V8 heap, and a
+  // shmcached round would otherwise pay for marking them in every GC its own allocations start.
+  // Machine drift is spread evenly instead by splitting the rounds into two blocks run in
+  // opposite peer orders (A B C, then C B A), each block populating its store afresh.
   const valueOps: Op[] = ['get', 'getMany', 'set', 'delete'];
-  const rowsTotal = cfg.keyCounts.length * (cfg.sizes.length * valueOps.length + 1);
-  const progress = new Progress(rowsTotal * peers.length * (cfg.rounds + 1) + cfg.keyCounts.length);
+  const blockRounds = cfg.rounds >= 2 ? [Math.ceil(cfg.rounds / 2), Math.floor(cfg.rounds / 2)] : [cfg.rounds];
+  const cellsPerPeer = cfg.keyCounts.length * (cfg.sizes.length * valueOps.length + 1);
+  const progress = new Progress(cellsPerPeer * peers.length * (cfg.rounds + blockRounds.length) + cfg.keyCounts.length);
   const t0 = Date.now();
 
   const newRow = (op: Op, size: number, keys: number): Row => {
@@ -155,36 +161,6 @@ export async function run(args: string[]): Promise<void> {
     for (const p of peers) r.samples[p.name] = [];
     rows.push(r);
     return r;
-  };
-
-  /**
-   * Runs one cell for every live peer: a warm-up round, then cfg.rounds timed rounds, rotating the
-   * peer order each round. `round(p)` returns [ns, checksum-ish result]; `expect` checks the result.
-   */
-  const measure = (row: Row, live: Peer[], unitsPerRound: number, round: (p: Peer) => [number, number], expect: number, label: string): void => {
-    const alive = new Set(live);
-    for (let r = -1; r < cfg.rounds; r++) {
-      const start = r < 0 ? 0 : r % live.length;
-      for (let k = 0; k < live.length; k++) {
-        const p = live[(start + k) % live.length];
-        if (!alive.has(p)) {
-          progress.tick(label);
-          continue;
-        }
-        gc();
-        try {
-          const [ns, result] = round(p);
-          if (result !== expect && !row.warnings.some((w) => w.startsWith(p.name))) {
-            row.warnings.push(`${p.name}: result ${result} != expected ${expect} (${((100 * result) / expect).toFixed(1)}%: misses?)`);
-          }
-          if (r >= 0) row.samples[p.name].push(ns / unitsPerRound);
-        } catch (e) {
-          row.errors[p.name] = e instanceof Error ? e.message.split('\n')[0] : String(e);
-          alive.delete(p);
-        }
-        progress.tick(`${label}  ${p.name}`);
-      }
-    }
   };
 
   for (const n of cfg.keyCounts) {
@@ -218,97 +194,108 @@ export async function run(args: string[]): Promise<void> {
       const { size } = phase;
       const tag = `${size || 'ctr'}-${n}`;
       const value = makeValue(Math.max(size, 1), rand);
-      // Open and fill every store of this phase; a peer that fails is left out of it.
-      const live: Peer[] = [];
-      const phaseErrors: Record<string, string> = {};
-      for (const p of peers) {
-        try {
-          p.open(tag, n, Math.max(size, 8));
-          if (size > 0) p.populate(keys, value);
-          else p.populateCounters(keys);
-          live.push(p);
-        } catch (e) {
-          phaseErrors[p.name] = `open/populate: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+      const phaseRows = phase.ops.map((op) => newRow(op, size, n));
+      const labelOf = (op: Op): string => `${op} ${size ? fmtBytes(size) : ''} ${fmtCount(n)} keys`.replace(/\s+/g, ' ');
+
+      /** Units per round (ops, or keys for getMany) and the loop result every round must give. */
+      const unitsOf = (op: Op): number => (op === 'getMany' ? manyKeys : cfg.ops);
+      const expectOf = (op: Op): number => (op === 'get' ? cfg.ops * size : op === 'getMany' ? manyKeys * size : cfg.ops);
+
+      /** One round of `op` on `p`: [timed ns, loop result]. */
+      const round = (p: Peer, op: Op): [number, number] => {
+        let res = 0;
+        switch (op) {
+          case 'get':
+            return [timed(() => (res = p.get(keys, order, cfg.ops)), sink), res];
+          case 'getMany':
+            return [timed(() => (res = p.getMany(batches)), sink), res];
+          case 'set':
+            return [timed(() => (res = p.set(keys, order, cfg.ops, value)), sink), res];
+          case 'incr':
+            return [timed(() => (res = p.incr(keys, order, cfg.ops)), sink), res];
+          case 'delete': {
+            // Delete a quarter of the keys at a time (timed), then put them back (untimed), so
+            // every delete finds its key and the table stays at least 3/4 full.
+            const chunk = Math.max(1, Math.floor(n / 4));
+            let ns = 0;
+            let pos = 0;
+            for (let done = 0; done < cfg.ops; ) {
+              const m = Math.min(chunk, cfg.ops - done);
+              if (pos + m > n) pos = 0;
+              const from = pos;
+              ns += timed(() => {
+                const h = p.del(keys, perm, from, from + m);
+                res += h;
+                return h;
+              }, sink);
+              p.refill(keys, perm, from, from + m, value);
+              pos += m;
+              done += m;
+            }
+            return [ns, res];
+          }
+        }
+      };
+
+      const failed = new Set<Peer>();
+      blockRounds.forEach((rounds, b) => {
+        const block = b % 2 === 0 ? peers : [...peers].reverse();
+        for (const p of block) {
+          const skip = (): void => {
+            for (let k = 0; k < phase.ops.length * (rounds + 1); k++) progress.tick(`${labelOf(phase.ops[0])}  ${p.name}`);
+          };
+          if (failed.has(p)) {
+            skip();
+            continue;
+          }
+          try {
+            p.open(tag, n, Math.max(size, 8));
+            if (size > 0) p.populate(keys, value);
+            else p.populateCounters(keys);
+          } catch (e) {
+            const msg = `open/populate: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+            for (const row of phaseRows) row.errors[p.name] = msg;
+            failed.add(p);
+            try {
+              p.close();
+            } catch {
+              /* ignore */
+            }
+            skip();
+            continue;
+          }
+          phaseRows.forEach((row, i) => {
+            const op = phase.ops[i];
+            const label = `${labelOf(op)}  ${p.name}`;
+            let dead = row.errors[p.name] !== undefined;
+            for (let r = -1; r < rounds; r++) {
+              if (!dead) {
+                gc();
+                try {
+                  const [ns, result] = round(p, op);
+                  const expect = expectOf(op);
+                  if (result !== expect && !row.warnings.some((w) => w.startsWith(p.name))) {
+                    row.warnings.push(`${p.name}: loop result ${result}, expected ${expect} (${((100 * result) / expect).toFixed(1)}%: misses?)`);
+                  }
+                  if (r >= 0) row.samples[p.name].push(ns / unitsOf(op));
+                } catch (e) {
+                  row.errors[p.name] = e instanceof Error ? e.message.split('\n')[0] : String(e);
+                  dead = true;
+                }
+              }
+              progress.tick(label);
+            }
+          });
+          const info = p.info();
+          if (info) storeInfo[`${p.name} ${tag} block ${b}`] = info;
           try {
             p.close();
           } catch {
             /* ignore */
           }
+          gc();
         }
-      }
-      gc();
-      for (const op of phase.ops) {
-        const row = newRow(op, size, n);
-        Object.assign(row.errors, phaseErrors);
-        const label = `${op} ${size ? fmtBytes(size) : ''} ${fmtCount(n)} keys`.replace(/\s+/g, ' ');
-        switch (op) {
-          case 'get':
-            measure(row, live, cfg.ops, (p) => {
-              let res = 0;
-              const ns = timed(() => (res = p.get(keys, order, cfg.ops)), sink);
-              return [ns, res];
-            }, cfg.ops * size, label);
-            break;
-          case 'getMany':
-            measure(row, live, manyKeys, (p) => {
-              let res = 0;
-              const ns = timed(() => (res = p.getMany(batches)), sink);
-              return [ns, res];
-            }, manyKeys * size, label);
-            break;
-          case 'set':
-            measure(row, live, cfg.ops, (p) => {
-              let res = 0;
-              const ns = timed(() => (res = p.set(keys, order, cfg.ops, value)), sink);
-              return [ns, res];
-            }, cfg.ops, label);
-            break;
-          case 'incr':
-            measure(row, live, cfg.ops, (p) => {
-              let res = 0;
-              const ns = timed(() => (res = p.incr(keys, order, cfg.ops)), sink);
-              return [ns, res];
-            }, cfg.ops, label);
-            break;
-          case 'delete': {
-            // Delete a quarter of the keys at a time (timed), then put them back (untimed), so
-            // every delete finds its key and the table stays at least 3/4 full.
-            const chunk = Math.max(1, Math.floor(n / 4));
-            measure(row, live, cfg.ops, (p) => {
-              let ns = 0;
-              let hits = 0;
-              let pos = 0;
-              for (let done = 0; done < cfg.ops; ) {
-                const m = Math.min(chunk, cfg.ops - done);
-                if (pos + m > n) pos = 0;
-                const from = pos;
-                ns += timed(() => {
-                  const h = p.del(keys, perm, from, from + m);
-                  hits += h;
-                  return h;
-                }, sink);
-                p.refill(keys, perm, from, from + m, value);
-                pos += m;
-                done += m;
-              }
-              return [ns, hits];
-            }, cfg.ops, label);
-            break;
-          }
-        }
-      }
-      for (const p of live) {
-        const info = p.info();
-        if (info) storeInfo[`${p.name} ${tag}`] = info;
-      }
-      for (const p of peers) {
-        try {
-          p.close();
-        } catch {
-          /* ignore */
-        }
-      }
-      gc();
+      });
     }
   }
   progress.end();
@@ -369,6 +356,11 @@ export async function run(args: string[]): Promise<void> {
     for (const w of row.warnings) notes.push(`${opLabel(row)} ${sizeLabel(row)} ${fmtCount(row.keys)}: ${w}`);
   }
   notes.push(...warnings);
+  const loadEnd = machineInfo().loadavg;
+  const busy = Math.max(machine.loadavg[0] ?? 0, loadEnd[0] ?? 0);
+  if (busy > machine.cpus * 0.5) {
+    notes.push(`the machine was busy (1-minute load average ${machine.loadavg[0]} at start, ${loadEnd[0]} at end, on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`);
+  }
 
   const md: string[] = [];
   md.push(`# shmcached latency — ${isoDay(started)}, ${machine.hostname}`);
@@ -382,7 +374,7 @@ export async function run(args: string[]): Promise<void> {
   md.push(`- Peers: lru-cache 11 (get + \`Buffer.from(v)\`, set stores \`Buffer.from(value)\`), JS \`Map\` (same copies). incr: memcached semantics on text in shmcached; a bigint counter (get, add, wrap at 2^64, set) in the peers.`);
   md.push(
     `- Method: ${cfg.ops.toLocaleString('en-US')} ops per round, uniform random keys ('key:' + i, pre-generated), 1 warm-up + ${cfg.rounds} timed rounds per cell, ` +
-      `full GC before each round, peers interleaved; delete removes existing keys (¼ of them at a time, put back untimed); getMany = ${cfg.batch} keys a call, ns per key. ` +
+      `full GC before each round; each store measured alone, rounds split into two blocks in opposite store orders; delete removes existing keys (¼ of them at a time, put back untimed); getMany = ${cfg.batch} keys a call, ns per key. ` +
       `Run took ${elapsedS.toFixed(0)} s.`,
   );
   md.push('');
@@ -410,7 +402,7 @@ export async function run(args: string[]): Promise<void> {
     version: 1,
     date: started.toISOString(),
     machine,
-    loadavgEnd: machineInfo().loadavg,
+    loadavgEnd: loadEnd,
     config: cfg,
     elapsedS,
     shmcached: shm.ok ? { available: true, protection: shm.protection } : { available: false, reason: shm.reason },

@@ -266,7 +266,10 @@ napi_value js_get_many(napi_env env, napi_callback_info info) {
     ItemMeta m{};
     Status s = cmd_get(h->ctx, h->keybuf, klen, false, 0, h->arena + off, uint32_t(h->arena_len - off), &m);
     uint32_t out;
-    if (s == kBufferSmall) break;  // caller brings a new arena and continues from key i
+    if (s == kBufferSmall) {  // caller brings an arena of at least vlen and continues from key i
+      std::memcpy(h->meta, &m.vlen, 4);
+      break;
+    }
     if (s == kOk) {
       out = m.vlen;
       off += m.vlen;

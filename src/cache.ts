@@ -388,6 +388,7 @@ export class Cache {
     const out = new Array<Buffer | undefined>(total);
     const scratch = s.scratch;
     let i = 0;
+    let stalls = 0;
     while (i < total) {
       // Pack [u8 len][key] for as many keys as fit.
       let pos = 0;
@@ -429,7 +430,13 @@ export class Cache {
       }
       s.off = off;
       i += done;
-      if (done < n) newArena(s, s.meta32[0]!);
+      if (done < n) {
+        // The next value did not fit: a fresh arena of at least its size. A value can grow
+        // between calls, so allow a few tries before calling it a fault.
+        stalls = done === 0 ? stalls + 1 : 0;
+        if (stalls > 8) throw new Error('getMany: no progress (internal error)');
+        newArena(s, s.meta32[0]!);
+      }
     }
     return out;
   }

@@ -82,7 +82,13 @@ const t = memcachedTest(live);
 
 live.before(async (ctx) => {
   if (skipMemcachedTests()) return;
-  ctx.mc = await startMemcached(['-m', '64', '-I', '1m']);
+  try {
+    ctx.mc = await startMemcached(['-m', '64', '-I', '1m']);
+  } catch (e) {
+    // uvu swallows errors thrown by a before hook (the suite's tests just count as failed): say why.
+    console.error('\n[harness] setup failed:', e);
+    throw e;
+  }
 });
 
 live.after(async (ctx) => {

@@ -79,7 +79,7 @@ void assoc_maybe_grow(Region& r, uint64_t items) {
   uint64_t s = h->table_state.load(std::memory_order_acquire);
   uint32_t p = ts_power(s);
   if (ts_expanding(s) || p >= r.geo().max_hash_power) return;
-  if (items * 2 <= (uint64_t(3) << p)) return;  // load <= 1.5
+  if (items * 4 <= (uint64_t(3) << p)) return;  // keep load <= 0.75: short chains, few misses
   if (!try_lock(h->expand_lock)) return;
   s = h->table_state.load(std::memory_order_acquire);
   if (!ts_expanding(s) && ts_power(s) == p) {

@@ -45,10 +45,10 @@ bool compute_geometry(uint64_t mem_limit, uint32_t item_size_max, Geometry* g, s
     return false;
   }
   g->pages_total = uint32_t(pages);
-  // Enough buckets that a region full of the smallest items keeps the load under 1.5.
+  // Enough buckets that a region full of the smallest items keeps the load under 0.75.
   uint64_t max_items = pages * g->page_size / 96;
   uint32_t p = kMinHashPower;
-  while (p < 30 && (uint64_t(1) << p) * 3 / 2 < max_items) ++p;
+  while (p < 30 && (uint64_t(1) << p) * 3 / 4 < max_items) ++p;
   g->max_hash_power = p;
   g->arena_off = round_up(sizeof(Header), 4096);
   g->arena_size = uint64_t(8) << p;  // tables of power kMin..p at 4 * 2^power
@@ -181,6 +181,9 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
 
   void* m = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) return fail("cannot map " + path + ": " + std::strerror(errno));
+  // Random access over a large region is dominated by TLB misses on 4 KiB pages; ask for
+  // transparent huge pages (honoured for tmpfs when shmem_enabled is 'advise' or better).
+  madvise(m, g.file_size, MADV_HUGEPAGE);
   auto* r = new Region();
   r->path_ = path;
   r->fd_ = fd;

@@ -61,11 +61,12 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
     unlock(s);
     if (dead == 1) ctx.count(kGetExpired);
     if (dead == 2) ctx.count(kGetFlushed);
-    ctx.count(kCmdGet);
+    // memcached: gat/gats count in cmd_touch and touch_*, never in cmd_get or get_*.
     if (touch) {
       ctx.count(kCmdTouch);
       ctx.count(kTouchMisses);
     } else {
+      ctx.count(kCmdGet);
       ctx.count(kGetMisses);
     }
     return kMiss;
@@ -83,11 +84,11 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   if (!(it->iflags & kFetched)) it->iflags |= kFetched;
   item_touch_lru(ctx, it);
   unlock(s);
-  ctx.count(kCmdGet);
   if (touch) {
     ctx.count(kCmdTouch);
     ctx.count(kTouchHits);
   } else {
+    ctx.count(kCmdGet);
     ctx.count(kGetHits);
   }
   return kOk;

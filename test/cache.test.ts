@@ -1,0 +1,470 @@
+/**
+ * Semantics of the synchronous Cache API that a real memcached cannot be asked about (its clock
+ * can't be moved, its memory can't be inspected) and the API's own rules: argument errors,
+ * region files, expiry, flush_all, eviction, table growth.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeFileSync, readFileSync, statSync } from 'node:fs';
+
+import { Cache, CacheError } from '../src/index.js';
+import { tmpRegion } from './helpers.js';
+
+function open(name: string, extra: Parameters<typeof Cache.open>[0] = {}): Cache {
+  return Cache.open({ path: tmpRegion(name), size: '16mb', reset: true, ...extra });
+}
+
+/** A uvu `throws` predicate: the error is an instance of cls (uvu calls a bare class as a function). */
+function is(cls: new (...a: never[]) => Error): (e: Error) => boolean {
+  return (e: Error) => e instanceof cls;
+}
+
+function str(b: Buffer | undefined): string | undefined {
+  return b === undefined ? undefined : b.toString('latin1');
+}
+
+// ---------------------------------------------------------------------------------------------
+const args = suite('arguments');
+
+args('wrong key types and lengths throw TypeError/RangeError naming the argument, storing nothing', () => {
+  const c = open('args');
+  const bad: unknown[] = [undefined, null, 42, {}, [], Symbol('x')];
+  for (const k of bad) {
+    assert.throws(() => c.set(k as string, 'v'), (e: Error) => e instanceof TypeError && /key/.test(e.message));
+    assert.throws(() => c.get(k as string), (e: Error) => e instanceof TypeError);
+  }
+  assert.throws(() => c.set('', 'v'), (e: Error) => e instanceof RangeError && /key must be 1 to 250 bytes/.test(e.message));
+  assert.throws(() => c.set('k'.repeat(251), 'v'), (e: Error) => e instanceof RangeError);
+  assert.throws(() => c.set('é'.repeat(126), 'v'), (e: Error) => e instanceof RangeError && /252/.test(e.message));
+  c.set('k'.repeat(250), 'max');
+  assert.is(str(c.get('k'.repeat(250))), 'max');
+  for (const k of ['a b', 'a\nb', 'a\tb', 'a\x00b', 'a\x7fb', 'a\rb']) {
+    assert.throws(() => c.set(k, 'v'), (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE');
+    assert.throws(() => c.get(k), is(TypeError));
+    assert.throws(() => c.delete(k), is(TypeError));
+    assert.throws(() => c.incr(k), is(TypeError));
+  }
+  assert.is(c.stats().curr_items, 1);
+  c.close();
+});
+
+args('wrong values, options, deltas and cas throw and change nothing', () => {
+  const c = open('args2');
+  c.set('k', 'orig');
+  assert.throws(() => c.set('k', 5 as unknown as string), is(TypeError));
+  assert.throws(() => c.set('k', null as unknown as string), is(TypeError));
+  assert.throws(() => c.set('k', 'v', { ttl: 1.5 }), is(RangeError));
+  assert.throws(() => c.set('k', 'v', { ttl: '10' as unknown as number }), is(TypeError));
+  assert.throws(() => c.set('k', 'v', { flags: -1 }), is(RangeError));
+  assert.throws(() => c.set('k', 'v', { flags: 2 ** 32 }), is(RangeError));
+  assert.throws(() => c.set('k', 'v', null as unknown as object), is(TypeError));
+  assert.throws(() => c.incr('k', -1), is(RangeError));
+  assert.throws(() => c.incr('k', 1.5), is(RangeError));
+  assert.throws(() => c.incr('k', 2n ** 64n), is(RangeError));
+  assert.throws(() => c.incr('k', '1' as unknown as number), is(TypeError));
+  assert.throws(() => c.cas('k', 'v', -1n), is(RangeError));
+  assert.throws(() => c.cas('k', 'v', 'x' as unknown as bigint), is(TypeError));
+  assert.throws(() => c.touch('k', NaN), is(RangeError));
+  assert.throws(() => c.flushAll(0.5), is(RangeError));
+  assert.throws(() => c.getMany('k' as unknown as string[]), is(TypeError));
+  assert.throws(() => c.getMany(['k', 5 as unknown as string]), is(TypeError));
+  assert.throws(() => c.stats('bogus' as 'slabs'), is(TypeError));
+  assert.is(str(c.get('k')), 'orig');
+  c.close();
+});
+
+args('a value over the item maximum is a RangeError and leaves the old value', () => {
+  const c = open('big', { itemSizeMax: '64kb' });
+  const max = c.maxValueSize(3);
+  c.set('big', Buffer.alloc(max, 1));
+  assert.is(c.get('big')!.length, max);
+  c.set('big', 'small');
+  assert.throws(() => c.set('big', Buffer.alloc(max + 1)), (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_VALUE_TOO_LARGE');
+  assert.throws(() => c.set('big', 'x'.repeat(max + 1)), is(RangeError));
+  assert.throws(() => c.set('big', 'é'.repeat(Math.ceil((max + 1) / 2))), is(RangeError));
+  assert.is(str(c.get('big')), 'small');
+  // append past the maximum: NOT_STORED (memcached), old value intact
+  c.set('big', Buffer.alloc(max - 10, 2));
+  assert.is(c.append('big', Buffer.alloc(20, 3)), false);
+  assert.is(c.get('big')!.length, max - 10);
+  c.close();
+});
+
+args('closed caches refuse calls; close is idempotent', () => {
+  const c = open('closed');
+  c.set('a', '1');
+  c.close();
+  c.close();
+  assert.ok(c.closed);
+  assert.throws(() => c.get('a'), (e: Error) => e instanceof CacheError && e.code === 'ERR_CACHE_CLOSED');
+  assert.throws(() => c.set('a', '1'), is(CacheError));
+});
+
+args.run();
+
+// ---------------------------------------------------------------------------------------------
+const regions = suite('region files');
+
+regions('a foreign file is a clear error, never a crash; reset re-creates it', () => {
+  const p = tmpRegion('foreign');
+  writeFileSync(p, 'hello, I am not a cache\n'.repeat(10000));
+  assert.throws(() => Cache.open({ path: p }), (e: Error) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message));
+  const c = Cache.open({ path: p, size: '4mb', reset: true });
+  c.set('k', 'v');
+  assert.is(str(c.get('k')), 'v');
+  c.close();
+});
+
+regions('a short file, a truncated region and another layout version are errors', () => {
+  const p = tmpRegion('short');
+  writeFileSync(p, 'x');
+  assert.throws(() => Cache.open({ path: p }), /file too short/);
+  const q = tmpRegion('trunc');
+  Cache.open({ path: q, size: '4mb', reset: true }).close();
+  const full = readFileSync(q);
+  writeFileSync(q, full.subarray(0, full.length - 4096));
+  assert.throws(() => Cache.open({ path: q }), /truncated/);
+  const v = Buffer.from(full);
+  v.writeUInt32LE(99, 8); // version follows the 8-byte magic
+  writeFileSync(q, v);
+  assert.throws(() => Cache.open({ path: q }), /layout version 99/);
+  v.writeUInt32LE(1, 8);
+  v.writeBigUInt64LE(12345n, 24); // mem_limit: geometry no longer matches
+  writeFileSync(q, v);
+  assert.throws(() => Cache.open({ path: q }), (e: Error) => e instanceof CacheError && /corrupt region header|truncated/.test(e.message));
+});
+
+regions('the file is created 0600 and reopening keeps items (the same store)', () => {
+  const p = tmpRegion('reopen');
+  const a = Cache.open({ path: p, size: '4mb', reset: true });
+  assert.is(statSync(p).mode & 0o777, 0o600);
+  a.set('k', 'v1');
+  const b = Cache.open({ path: p });
+  assert.is(str(b.get('k')), 'v1');
+  b.set('k', 'v2');
+  assert.is(str(a.get('k')), 'v2');
+  a.close();
+  assert.is(str(b.get('k')), 'v2');
+  b.close();
+  const c = Cache.open({ path: p });
+  assert.is(str(c.get('k')), 'v2');
+  c.close();
+});
+
+regions('explicit options that differ from the region are refused', () => {
+  const p = tmpRegion('mismatch');
+  const a = Cache.open({ path: p, size: '4mb', reset: true });
+  assert.throws(() => Cache.open({ path: p, size: '8mb' }), (e: Error) => e instanceof CacheError && e.code === 'ERR_REGION_MISMATCH');
+  assert.throws(() => Cache.open({ path: p, reset: true }), /open in this process/);
+  a.close();
+  assert.throws(() => Cache.open({ path: p, size: '8mb' }), /opened with size/);
+  assert.throws(() => Cache.open({ path: p, evict: false }), /evict/);
+  Cache.open({ path: p, size: '4mb' }).close();
+});
+
+regions('bad open options', () => {
+  assert.throws(() => Cache.open({ path: tmpRegion('o'), size: 'lots' }), is(RangeError));
+  assert.throws(() => Cache.open({ path: tmpRegion('o'), size: -5 }), is(RangeError));
+  assert.throws(() => Cache.open({ path: tmpRegion('o'), size: '4mb', itemSizeMax: '3mb' }), /half of size/);
+  assert.throws(() => Cache.open({ path: tmpRegion('o'), protection: 'magic' as 'none' }), is(TypeError));
+  assert.throws(() => Cache.open({ path: tmpRegion('o'), protection: 'pku' }), (e: Error) => e instanceof CacheError && e.code === 'ERR_PKU_UNAVAILABLE');
+  const c = Cache.open({ path: tmpRegion('o'), size: '4mb', protection: 'auto' });
+  assert.is(c.protection, 'none');
+  assert.is(c.stats().protection, 'none');
+  c.close();
+});
+
+regions.run();
+
+// ---------------------------------------------------------------------------------------------
+const expiry = suite('expiry and flush_all on the store clock');
+
+expiry('relative ttl expires once the clock passes it', () => {
+  const c = open('ttl');
+  c.set('a', '1', { ttl: 10 });
+  c.set('never', '1');
+  c.advanceClock(9);
+  assert.is(str(c.get('a')), '1');
+  c.advanceClock(1);
+  assert.is(c.get('a'), undefined);
+  assert.is(c.stats().get_expired, 1);
+  assert.is(str(c.get('never')), '1');
+  c.close();
+});
+
+expiry('ttl above 30 days is an absolute Unix time; negative is already expired', () => {
+  const c = open('abs');
+  const now = Number(c.stats().time);
+  c.set('future', '1', { ttl: now + 100 });
+  c.set('past', '1', { ttl: now - 100 });
+  c.set('neg', '1', { ttl: -1 });
+  c.set('thirty', '1', { ttl: 2592000 }); // exactly 30 days: still relative
+  assert.is(str(c.get('future')), '1');
+  assert.is(c.get('past'), undefined);
+  assert.is(c.get('neg'), undefined);
+  c.advanceClock(2591999);
+  assert.is(str(c.get('thirty')), '1');
+  assert.is(c.get('future'), undefined);
+  c.advanceClock(1);
+  assert.is(c.get('thirty'), undefined);
+  c.close();
+});
+
+expiry('touch and gat move the expiry; add over an expired item succeeds', () => {
+  const c = open('touch');
+  c.set('a', 'v', { ttl: 5 });
+  assert.ok(c.touch('a', 100));
+  c.advanceClock(50);
+  assert.is(str(c.get('a')), 'v');
+  assert.is(str(c.gat('a', 10)), 'v');
+  c.advanceClock(11);
+  assert.is(c.get('a'), undefined);
+  assert.is(c.touch('a', 10), false);
+  c.set('b', 'old', { ttl: 1 });
+  c.advanceClock(2);
+  assert.ok(c.add('b', 'new'));
+  assert.is(str(c.get('b')), 'new');
+  const g = c.gats('b', 0);
+  assert.is(str(g?.value), 'new');
+  c.close();
+});
+
+expiry('flushAll() invalidates everything stored before it, nothing after', () => {
+  const c = open('flush');
+  for (let i = 0; i < 100; i++) c.set(`k${i}`, 'v');
+  c.flushAll();
+  assert.is(c.get('k5'), undefined);
+  assert.is(c.incr('k6'), undefined);
+  c.set('after', 'x');
+  assert.is(str(c.get('after')), 'x');
+  assert.is(c.stats().cmd_flush, 1);
+  assert.ok(Number(c.stats().get_flushed) >= 1);
+  c.close();
+});
+
+expiry('flushAll(delay) invalidates at that time items stored before it', () => {
+  const c = open('flushd');
+  c.set('early', 'v');
+  c.flushAll(10);
+  assert.is(str(c.get('early')), 'v');
+  c.advanceClock(5);
+  c.set('middle', 'v');
+  c.advanceClock(5);
+  assert.is(c.get('early'), undefined);
+  assert.is(c.get('middle'), undefined);
+  c.set('late', 'v');
+  c.advanceClock(1);
+  assert.is(str(c.get('late')), 'v');
+  c.close();
+});
+
+expiry.run();
+
+// ---------------------------------------------------------------------------------------------
+const memory = suite('memory limit, eviction, growth');
+
+memory('a full cache evicts its least recently used items first', () => {
+  const c = Cache.open({ path: tmpRegion('evict'), size: '2mb', itemSizeMax: '1mb', reset: true });
+  const value = Buffer.alloc(1000, 7);
+  // Fill well past 2 MiB of 1 KiB items.
+  const n = 5000;
+  for (let i = 0; i < n; i++) c.set(`k${i}`, value);
+  const st = c.stats();
+  assert.ok(Number(st.evictions) > 0, 'evicted something');
+  assert.is(Number(st.curr_items) + Number(st.evictions), n);
+  assert.is(c.get('k0'), undefined);
+  assert.ok(c.get(`k${n - 1}`)?.equals(value));
+  // Survivors are exactly a most-recent suffix of the insertion order.
+  let firstAlive = -1;
+  for (let i = 0; i < n; i++) {
+    const alive = c.get(`k${i}`) !== undefined;
+    if (alive && firstAlive < 0) firstAlive = i;
+    if (firstAlive >= 0) assert.ok(alive, `k${i} alive after k${firstAlive}`);
+  }
+  assert.is(n - firstAlive, Number(st.curr_items));
+  const items = c.stats('items');
+  const cls = Object.keys(items).find((k) => k.endsWith(':evicted') && Number(items[k]) > 0);
+  assert.ok(cls, 'stats items reports the evicting class');
+  c.close();
+});
+
+memory('recently read items survive eviction (LRU bump, at most once per interval)', () => {
+  const c = Cache.open({ path: tmpRegion('lru'), size: '2mb', reset: true });
+  const value = Buffer.alloc(1000, 1);
+  for (let i = 0; i < 100; i++) c.set(`old${i}`, value);
+  const slabs = c.stats('slabs');
+  const cls = Object.keys(slabs).find((k) => k.endsWith(':used_chunks') && Number(slabs[k]) > 0)!.split(':')[0];
+  const capacity = 2 * Number(slabs[`${cls}:chunks_per_page`]); // a 2 MiB region has two pages
+  c.advanceClock(61); // past memcached's ITEM_UPDATE_INTERVAL
+  for (let i = 0; i < 100; i += 2) c.get(`old${i}`);
+  // Overflow by 50 items: exactly the 50 unread old items must go.
+  for (let i = 0; i < capacity - 100 + 50; i++) c.set(`new${i}`, value);
+  let evenAlive = 0;
+  let oddAlive = 0;
+  for (let i = 0; i < 100; i++) if (c.get(`old${i}`)) (i % 2 ? oddAlive++ : evenAlive++);
+  assert.is(evenAlive, 50, 'every read item survived');
+  assert.is(oddAlive, 0, 'every unread item was evicted first');
+  c.close();
+});
+
+memory('evict: false gives out-of-memory errors and keeps what is stored', () => {
+  const c = Cache.open({ path: tmpRegion('noevict'), size: '2mb', evict: false, reset: true });
+  const value = Buffer.alloc(1000, 3);
+  let stored = 0;
+  let err: unknown;
+  for (let i = 0; i < 5000; i++) {
+    try {
+      c.set(`k${i}`, value);
+      stored++;
+    } catch (e) {
+      err = e;
+      break;
+    }
+  }
+  assert.ok(err instanceof CacheError && err.code === 'ERR_OUT_OF_MEMORY', 'out of memory error');
+  assert.ok(stored > 1000);
+  assert.is(c.stats().evictions, 0);
+  for (let i = 0; i < stored; i++) assert.ok(c.get(`k${i}`)?.equals(value));
+  // Expired items are still reclaimed with eviction off.
+  c.flushAll();
+  c.set('again', value);
+  assert.ok(c.get('again'));
+  c.close();
+});
+
+memory('the hash table grows incrementally and every key stays reachable', () => {
+  const c = Cache.open({ path: tmpRegion('grow'), size: '64mb', reset: true });
+  const before = Number(c.stats().hash_power_level);
+  const n = 150000;
+  for (let i = 0; i < n; i++) c.set(`key:${i}`, `v${i}`);
+  // Mid-growth and after: everything must be found, deletes must work.
+  for (let i = 0; i < n; i += 7) assert.is(str(c.get(`key:${i}`)), `v${i}`);
+  for (let i = 0; i < n; i += 3) c.delete(`key:${i}`);
+  for (let i = 0; i < 2000; i++) c.set(`more:${i}`, 'x');
+  const after = Number(c.stats().hash_power_level);
+  assert.ok(after > before, `table grew (${before} -> ${after})`);
+  let found = 0;
+  for (let i = 0; i < n; i++) {
+    const v = c.get(`key:${i}`);
+    if (i % 3 === 0) assert.is(v, undefined);
+    else if (str(v) === `v${i}`) found++;
+  }
+  assert.is(found, n - Math.ceil(n / 3));
+  assert.is(c.stats().curr_items, found + 2000);
+  c.close();
+});
+
+memory('stats slabs uses memcached chunk sizes (-n 48, -f 1.25)', () => {
+  const c = open('slabs');
+  c.set('a', 'x');
+  c.set('b', Buffer.alloc(60)); // 40-byte header + 1 + 60 = 101 bytes: the 120-byte class
+  const s = c.stats('slabs');
+  assert.is(s['1:chunk_size'], 96);
+  assert.is(s['1:chunks_per_page'], Math.floor(1048576 / 96));
+  assert.is(s['2:chunk_size'], 120);
+  assert.is(s['1:used_chunks'], 1);
+  assert.is(s['2:used_chunks'], 1);
+  assert.is(s.active_slabs, 2);
+  const settings = c.stats('settings');
+  assert.is(settings.item_size_max, 1048576);
+  c.close();
+});
+
+memory.run();
+
+// ---------------------------------------------------------------------------------------------
+const buffers = suite('values and buffers');
+
+buffers('returned Buffers stay valid across many gets (arena rollover), binary-safe', () => {
+  const c = open('arena');
+  const vals: Buffer[] = [];
+  for (let i = 0; i < 64; i++) {
+    const v = Buffer.alloc(5000 + i);
+    for (let j = 0; j < v.length; j++) v[j] = (i * 31 + j) & 0xff;
+    vals.push(v);
+    c.set(`v${i}`, v);
+  }
+  const got: Buffer[] = [];
+  for (let r = 0; r < 3; r++) for (let i = 0; i < 64; i++) got.push(c.get(`v${i}`)!);
+  for (let k = 0; k < got.length; k++) assert.ok(got[k]!.equals(vals[k % 64]!), `value ${k} intact`);
+  c.set('empty', '');
+  assert.is(c.get('empty')!.length, 0);
+  c.set('bin', Buffer.from([0, 13, 10, 0, 255]));
+  assert.equal([...c.get('bin')!], [0, 13, 10, 0, 255]);
+  c.set(Buffer.from('bytes-key'), 'from bytes');
+  assert.is(str(c.get('bytes-key')), 'from bytes');
+  c.set('utf', 'héllo wörld ✓');
+  assert.is(c.get('utf')!.toString('utf8'), 'héllo wörld ✓');
+  c.close();
+});
+
+buffers('getMany matches get key by key, across arena boundaries and large batches', () => {
+  const c = open('many');
+  const keys: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    keys.push(`m${i}`);
+    if (i % 3 !== 0) c.set(`m${i}`, Buffer.alloc(i % 7 === 0 ? 9000 : 100, i & 0xff));
+  }
+  const many = c.getMany(keys);
+  assert.is(many.length, keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const one = c.get(keys[i]!);
+    if (one === undefined) assert.is(many[i], undefined);
+    else assert.ok(many[i]?.equals(one), `key ${i}`);
+  }
+  assert.equal(c.getMany([]), []);
+  // Values larger than a whole arena (256 KiB) come back too.
+  c.set('huge1', Buffer.alloc(900 * 1024, 1));
+  c.set('huge2', Buffer.alloc(700 * 1024, 2));
+  const [h1, miss, h2] = c.getMany(['huge1', 'nope', 'huge2']);
+  assert.is(h1?.length, 900 * 1024);
+  assert.is(miss, undefined);
+  assert.ok(h2?.equals(Buffer.alloc(700 * 1024, 2)));
+  c.close();
+});
+
+buffers('setMany stores all, or nothing when an entry is bad', () => {
+  const c = open('setmany');
+  const entries: [string, string][] = [];
+  for (let i = 0; i < 5000; i++) entries.push([`s${i}`, `value-${i}`]);
+  c.setMany(entries, { flags: 9 });
+  assert.is(c.stats().curr_items, 5000);
+  assert.is(c.gets('s4999')?.flags, 9);
+  assert.is(str(c.get('s1234')), 'value-1234');
+  const bad: [string, string][] = [['t1', 'x'], ['has space', 'y']];
+  assert.throws(() => c.setMany(bad), is(TypeError));
+  assert.is(c.get('t1'), undefined);
+  assert.throws(() => c.setMany([['t2', 'x'], ['t3', Buffer.alloc(2 << 20)]]), is(RangeError));
+  assert.is(c.get('t2'), undefined);
+  c.close();
+});
+
+buffers('incr/decr: 64-bit wrap, floor at 0, in-place space padding, bigint deltas', () => {
+  const c = open('delta');
+  c.set('n', '18446744073709551615');
+  assert.is(c.incr('n'), 0n);
+  assert.is(str(c.get('n')), '0' + ' '.repeat(19));
+  c.set('n', '5');
+  assert.is(c.decr('n', 10), 0n);
+  c.set('n', '1000');
+  assert.is(c.decr('n', 1), 999n);
+  assert.is(str(c.get('n')), '999 ');
+  assert.is(c.incr('n', 1), 1000n);
+  assert.is(str(c.get('n')), '1000');
+  assert.is(c.incr('n', 2n ** 63n), 2n ** 63n + 1000n);
+  c.set('f', '7', { flags: 5, ttl: 100 });
+  assert.is(c.incr('f', 10), 17n); // grows: a new item keeps flags
+  assert.is(c.gets('f')?.flags, 5);
+  assert.is(c.incr('missing'), undefined);
+  for (const v of ['abc', '12abc', '', '-1', ' ']) {
+    c.set('x', v);
+    assert.throws(() => c.incr('x'), (e: Error) => e instanceof CacheError && e.code === 'ERR_NON_NUMERIC');
+    assert.is(str(c.get('x')), v);
+  }
+  const cas0 = c.gets('n')!.cas;
+  c.incr('n');
+  assert.ok(c.gets('n')!.cas > cas0, 'incr assigns a new cas');
+  c.close();
+});
+
+buffers.run();

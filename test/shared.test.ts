@@ -1,0 +1,81 @@
+/**
+ * One store, many users: worker_threads and other processes that open the same path see the same
+ * items, and concurrent writers keep exact totals.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Worker } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
+
+import { Cache } from '../src/index.js';
+import { tmpRegion } from './helpers.js';
+
+const indexUrl = new URL('../src/index.js', import.meta.url).href;
+
+function runWorker(path: string, body: string): Promise<unknown> {
+  const code = `
+    import { workerData, parentPort } from 'node:worker_threads';
+    const { Cache } = await import(${JSON.stringify(indexUrl)});
+    const cache = Cache.open({ path: workerData.path });
+    const result = await (async () => { ${body} })();
+    cache.close();
+    parentPort.postMessage(result);
+  `;
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { path } });
+    let result: unknown;
+    w.on('message', (m) => (result = m));
+    w.on('error', reject);
+    w.on('exit', (c) => (c === 0 ? resolve(result) : reject(new Error(`worker exited ${c}`))));
+  });
+}
+
+test('a worker thread sees the main thread\'s items and its writes come back', async () => {
+  const path = tmpRegion('worker');
+  const c = Cache.open({ path, size: '8mb', reset: true });
+  c.set('from-main', 'hello', { flags: 3 });
+  const seen = await runWorker(path, `
+    const g = cache.gets('from-main');
+    cache.set('from-worker', 'hi back');
+    return [g.value.toString(), g.flags];
+  `);
+  assert.equal(seen, ['hello', 3]);
+  assert.is(c.get('from-worker')?.toString(), 'hi back');
+  c.close();
+});
+
+test('concurrent incr from 4 workers and the main thread is exact', async () => {
+  const path = tmpRegion('incr');
+  const c = Cache.open({ path, size: '8mb', reset: true });
+  c.set('counter', '0');
+  const per = 20000;
+  const workers = Array.from({ length: 4 }, () => runWorker(path, `
+    for (let i = 0; i < ${per}; i++) cache.incr('counter');
+    for (let i = 0; i < ${per}; i++) cache.set('w' + (i % 500), String(i));
+    return 0;
+  `));
+  for (let i = 0; i < per; i++) c.incr('counter');
+  await Promise.all(workers);
+  assert.is(c.incr('counter', 0), BigInt(5 * per));
+  assert.is(Number(c.stats().incr_hits), 5 * per + 1);
+  c.close();
+});
+
+test('another process opening the same file shares the store', () => {
+  const path = tmpRegion('proc');
+  const c = Cache.open({ path, size: '8mb', reset: true });
+  c.set('parent', 'p-value');
+  const script = `
+    const { Cache } = await import(${JSON.stringify(indexUrl)});
+    const cache = Cache.open({ path: ${JSON.stringify(path)} });
+    process.stdout.write(cache.get('parent').toString());
+    cache.set('child', 'c-value');
+    cache.close();
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(out, 'p-value');
+  assert.is(c.get('child')?.toString(), 'c-value');
+  c.close();
+});
+
+test.run();
