@@ -89,8 +89,10 @@ void env_cleanup(void* arg) { close_handle(static_cast<Handle*>(arg), false); }
 void finalize_handle(napi_env env, void* data, void*) {
   auto* h = static_cast<Handle*>(data);
   if (!h->closed) {
+    // Collected without close(): drop the references too, or they would keep the scratch and
+    // arena Buffers alive until the thread exits.
     napi_remove_env_cleanup_hook(env, env_cleanup, h);
-    close_handle(h, false);
+    close_handle(h, true);
   }
   delete h;
 }
