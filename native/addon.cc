@@ -190,6 +190,39 @@ napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
 napi_value js_get(napi_env env, napi_callback_info info) { return do_get(env, info, false); }
 napi_value js_gat(napi_env env, napi_callback_info info) { return do_get(env, info, true); }
 
+// getInto(klen, target: TypedArray, offset) -> vlen | status. Copies into the caller's own
+// memory: no arena, no allocation. kRetSmall (vlen at meta+0) when the rest of target is short.
+napi_value js_get_into(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  void* data = nullptr;
+  size_t len = 0;
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  if (!is_ta) return ret_int(env, kRetBadKey);
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t byte_off = 0;
+  napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &byte_off);
+  if (type != napi_uint8_array) return ret_int(env, kRetBadKey);
+  uint32_t off = u32(env, argv[2]);
+  if (off > len) off = uint32_t(len);
+  const uint8_t* key = private_key(h, klen);
+  ItemMeta m{};
+  Status s = cmd_get(h->ctx, key, klen, false, 0, static_cast<uint8_t*>(data) + off, uint32_t(len - off), &m);
+  if (s == kOk) {
+    put_meta(h, m);
+    return ret_int(env, int32_t(m.vlen));
+  }
+  if (s == kBufferSmall) {
+    std::memcpy(h->meta, &m.vlen, 4);
+    return ret_int(env, kRetSmall);
+  }
+  return ret_int(env, s == kMiss ? kRetMiss : map_status(s));
+}
+
 // store(cmd, klen, vlen, flags, ttl) -> status; cas in/out at meta+16.
 napi_value js_store(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -504,6 +537,7 @@ napi_value js_open(napi_env env, napi_callback_info info) {
   napi_wrap(env, obj, h, finalize_handle, nullptr, nullptr);
   add_fn(env, obj, "get", js_get, h);
   add_fn(env, obj, "gat", js_gat, h);
+  add_fn(env, obj, "getInto", js_get_into, h);
   add_fn(env, obj, "store", js_store, h);
   add_fn(env, obj, "del", js_delete, h);
   add_fn(env, obj, "delta", js_delta, h);

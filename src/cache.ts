@@ -264,6 +264,24 @@ export class Cache {
     }
   }
 
+  /**
+   * Copies the value into `target` at `offset` without allocating anything, and returns its byte
+   * length; `undefined` if absent. When the value is longer than `target.length - offset`,
+   * nothing is copied and the length is returned all the same, so the caller can grow its
+   * buffer and ask again (check `length <= target.length - offset`). Best for large values.
+   */
+  getInto(key: Key, target: Uint8Array, offset = 0): number | undefined {
+    const s = this.#live();
+    if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
+    const klen = writeKey(s, key);
+    const r = s.h.getInto(klen, target, offset);
+    if (r >= 0) return r;
+    if (r === Ret.Miss) return undefined;
+    if (r === Ret.Small) return s.meta32[0]!;
+    throw statusError(r, 'getInto');
+  }
+
   /** The value with its flags and CAS unique (memcached's `gets`), or `undefined`. */
   gets(key: Key): ItemInfo | undefined {
     const value = this.get(key);

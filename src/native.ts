@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 export interface NativeHandle {
   get(klen: number, outOff: number): number;
   gat(klen: number, outOff: number, ttl: number): number;
+  getInto(klen: number, target: Uint8Array, offset: number): number;
   store(cmd: number, klen: number, vlen: number, flags: number, ttl: number): number;
   del(klen: number): number;
   delta(klen: number, incr: number, delta: number): number;

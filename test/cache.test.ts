@@ -398,6 +398,26 @@ buffers('returned Buffers stay valid across many gets (arena rollover), binary-s
   c.close();
 });
 
+buffers('getInto copies into the caller\'s buffer, or reports the length it needs', () => {
+  const c = open('into');
+  const v = Buffer.alloc(5000);
+  for (let i = 0; i < v.length; i++) v[i] = i & 0xff;
+  c.set('v', v);
+  const target = Buffer.alloc(6000, 0xee);
+  assert.is(c.getInto('v', target, 100), 5000);
+  assert.ok(target.subarray(100, 5100).equals(v));
+  assert.is(target[99], 0xee);
+  assert.is(target[5100], 0xee);
+  const small = Buffer.alloc(100, 0xee);
+  assert.is(c.getInto('v', small), 5000, 'too small: the needed length, nothing copied');
+  assert.ok(small.every((b) => b === 0xee));
+  assert.is(c.getInto('missing', target), undefined);
+  assert.throws(() => c.getInto('v', [] as unknown as Uint8Array), is(TypeError));
+  assert.throws(() => c.getInto('v', target, 7000), is(RangeError));
+  assert.throws(() => c.getInto('v', target, -1), is(RangeError));
+  c.close();
+});
+
 buffers('getMany matches get key by key, across arena boundaries and large batches', () => {
   const c = open('many');
   const keys: string[] = [];

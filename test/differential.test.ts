@@ -11,10 +11,11 @@
 //  - memcached's clock cannot be moved, so expiry is compared only for times already in the past;
 //    shmcached's advanceClock-driven expiry is tested on its own at the end.
 //
-// Environment: DIFF_SEED (randomized run seed), DIFF_OPS (randomized run length).
+// Environment: DIFF_SEED (randomized run seed), DIFF_OPS (randomized run length), DIFF_TRACE (a
+// file to which the randomized run appends each command before running it: for a crash or hang).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
@@ -978,6 +979,7 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
   const keys = keySet();
   const history: string[] = [];
   const seen = new Map<string, number>(); // answer category -> count, to prove the run was not vacuous
+  const trace = process.env.DIFF_TRACE;
   for (let i = 0; i < count; i++) {
     let op = randomOp(r, keys);
     if (op.op === 'incr' || op.op === 'decr') {
@@ -985,6 +987,7 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
       const cur = p.c.get(op.key);
       if (cur !== undefined && allWhitespace(cur)) op = get(op.key);
     }
+    if (trace) appendFileSync(trace, `seed ${seed} #${i} ${describeOp(op)}\n`);
     const m = await runMc(p.mc, op, p.mcTokens);
     const s = runShm(p.c, op, p.shmTokens);
     history.push(`#${i} ${describeOp(op)} -> ${m}`);

@@ -99,6 +99,7 @@ void assoc_migrate(Region& r, uint32_t n) {
     if (!ts_expanding(s)) break;
     uint32_t p = ts_power(s);
     uint32_t b = ts_pos(s);
+    if (p >= r.geo().max_hash_power || b >= (uint64_t(1) << p)) break;  // damaged state word
     uint64_t half = uint64_t(1) << p;
     Lock& stripe = h->stripes[b & (kStripes - 1)];
     lock(stripe);

@@ -43,7 +43,7 @@ bool slabs_validate(const Header* h) {
 uint32_t slabs_clsid(const Header* h, uint64_t ntotal) {
   // Chunk sizes grow by 1.25x, so a short scan from the smallest class is cheap; a binary search
   // would save a few compares for large items only.
-  uint32_t n = h->n_classes;
+  uint32_t n = h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1;
   for (uint32_t i = 1; i <= n; ++i)
     if (ntotal <= h->classes[i].size) return i;
   return 0;
@@ -53,7 +53,7 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
   uint32_t off = c.free_head;
   if (off == 0) return 0;
   Item* it = r.chunk(off);
-  if (!it || !(it->iflags & kFree)) {
+  if (!it || !(it->iflags & kFree) || uint64_t(off) * kUnit + c.size > r.geo().file_size) {
     // A corrupt free list: drop it rather than hand out a chunk that may be in use.
     c.free_head = 0;
     c.free_chunks = 0;
@@ -69,6 +69,7 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
 bool slabs_grow(Region& r, uint32_t cls) {
   Header* h = r.h();
   ClassHdr& c = h->classes[cls];
+  if (c.size < sizeof(Item) || uint64_t(c.size) * c.perslab > r.geo().page_size) return false;
   uint32_t page;
   {
     Guard g(h->pages_lock);
