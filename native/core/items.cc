@@ -30,7 +30,7 @@ Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
       if (!lru_pull_tail(ctx, cls, evict)) break;
     }
     if (off == 0) {
-      c.outofmemory++;
+      counter_add(c.outofmemory, 1);
       return Alloc::kNoMemory;
     }
   }
@@ -64,17 +64,17 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
     ClassHdr& c = h->classes[it->cls & (kMaxClasses - 1)];
     Guard g(c.lock);
     lru_link(r, c, it);
-    c.curr_items++;
-    c.bytes += it->ntotal();
-    c.total_items++;
+    counter_add(c.curr_items, 1);
+    counter_add(c.bytes, int64_t(it->ntotal()));
+    counter_add(c.total_items, 1);
     items = c.curr_items;
   }
   if (old) {
     ClassHdr& c = h->classes[old->cls & (kMaxClasses - 1)];
     Guard g(c.lock);
     lru_unlink(r, c, old);
-    c.curr_items--;
-    c.bytes -= old->ntotal();
+    counter_add(c.curr_items, -1);
+    counter_add(c.bytes, -int64_t(old->ntotal()));
     slabs_push_free(r, c, old);
   } else if ((items & 1023) == 0) {
     // Cheap trigger: look at the total only when one class crosses a multiple of 1024.
@@ -88,8 +88,8 @@ void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
   ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
   Guard g(c.lock);
   lru_unlink(r, c, it);
-  c.curr_items--;
-  c.bytes -= it->ntotal();
+  counter_add(c.curr_items, -1);
+  counter_add(c.bytes, -int64_t(it->ntotal()));
   slabs_push_free(r, c, it);
 }
 

@@ -152,6 +152,13 @@ constexpr uint32_t abi_fingerprint() {
   return h;
 }
 
+// Counters in the region change under their owner's lock and are read by stats without it:
+// the writer stores with a relaxed atomic (a plain read of its own field is safe under the lock),
+// readers load with one.
+inline void counter_add(uint64_t& v, int64_t d) { __atomic_store_n(&v, v + uint64_t(d), __ATOMIC_RELAXED); }
+inline void counter_set(uint64_t& v, uint64_t x) { __atomic_store_n(&v, x, __ATOMIC_RELAXED); }
+inline uint64_t counter_load(const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+
 // Table state word helpers.
 constexpr uint64_t ts_make(uint32_t power, bool expanding, uint32_t pos) {
   return (uint64_t(power) << 56) | (uint64_t(expanding) << 48) | pos;

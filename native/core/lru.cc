@@ -58,18 +58,18 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
     bool dead = item_is_dead(ctx, it);
     if (dead || evict) {
       if (dead) {
-        c.reclaimed++;
-        if (!(it->iflags & kFetched)) c.expired_unfetched++;
+        counter_add(c.reclaimed, 1);
+        if (!(it->iflags & kFetched)) counter_add(c.expired_unfetched, 1);
       } else {
-        c.evicted++;
-        c.evicted_time = ctx.now > it->time ? ctx.now - it->time : 0;
-        if (it->exptime != 0) c.evicted_nonzero++;
-        if (!(it->iflags & kFetched)) c.evicted_unfetched++;
+        counter_add(c.evicted, 1);
+        counter_set(c.evicted_time, ctx.now > it->time ? ctx.now - it->time : 0);
+        if (it->exptime != 0) counter_add(c.evicted_nonzero, 1);
+        if (!(it->iflags & kFetched)) counter_add(c.evicted_unfetched, 1);
       }
       assoc_unlink(r, hv, it);
       lru_unlink(r, c, it);
-      c.curr_items--;
-      c.bytes -= it->ntotal();
+      counter_add(c.curr_items, -1);
+      counter_add(c.bytes, -int64_t(it->ntotal()));
       slabs_push_free(r, c, it);
       unlock(stripe);
       return true;

@@ -56,11 +56,11 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
   if (!it || !(it->iflags & kFree) || uint64_t(off) * kUnit + c.size > r.geo().file_size) {
     // A corrupt free list: drop it rather than hand out a chunk that may be in use.
     c.free_head = 0;
-    c.free_chunks = 0;
+    counter_set(c.free_chunks, 0);
     return 0;
   }
   c.free_head = it->h_next;
-  c.free_chunks--;
+  counter_add(c.free_chunks, -1);
   it->iflags = 0;
   it->h_next = 0;
   return off;
@@ -74,7 +74,8 @@ bool slabs_grow(Region& r, uint32_t cls) {
   {
     Guard g(h->pages_lock);
     if (h->pages_used >= r.geo().pages_total) return false;
-    page = h->pages_used++;
+    page = h->pages_used;
+    __atomic_store_n(&h->pages_used, page + 1, __ATOMIC_RELAXED);
   }
   uint8_t* base = r.page(page);
   // Push in reverse so the free list hands chunks out in address order.
@@ -84,9 +85,9 @@ bool slabs_grow(Region& r, uint32_t cls) {
     it->cls = uint8_t(cls);
     it->h_next = c.free_head;
     c.free_head = r.offset_of(it);
-    c.free_chunks++;
+    counter_add(c.free_chunks, 1);
   }
-  c.total_pages++;
+  counter_add(c.total_pages, 1);
   return true;
 }
 
@@ -95,7 +96,7 @@ void slabs_push_free(Region& r, ClassHdr& c, Item* it) {
   it->h_next = c.free_head;
   it->prev = it->next = 0;
   c.free_head = r.offset_of(it);
-  c.free_chunks++;
+  counter_add(c.free_chunks, 1);
 }
 
 }  // namespace shm

@@ -72,7 +72,7 @@ uint64_t stats_curr_items(Region& r) {
   const Header* h = r.h();
   uint64_t t = 0;
   for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i)
-    t += __atomic_load_n(&h->classes[i].curr_items, __ATOMIC_RELAXED);
+    t += counter_load(h->classes[i].curr_items);
   return t;
 }
 
@@ -85,15 +85,15 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
   uint64_t curr = 0, bytes = 0, total = 0, evictions = 0, reclaimed = 0, exp_unf = 0, ev_unf = 0, pages = 0, oom = 0;
   for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
     const ClassHdr& c = h->classes[i];
-    curr += c.curr_items;
-    bytes += c.bytes;
-    total += c.total_items;
-    evictions += c.evicted;
-    reclaimed += c.reclaimed;
-    exp_unf += c.expired_unfetched;
-    ev_unf += c.evicted_unfetched;
-    pages += c.total_pages;
-    oom += c.outofmemory;
+    curr += counter_load(c.curr_items);
+    bytes += counter_load(c.bytes);
+    total += counter_load(c.total_items);
+    evictions += counter_load(c.evicted);
+    reclaimed += counter_load(c.reclaimed);
+    exp_unf += counter_load(c.expired_unfetched);
+    ev_unf += counter_load(c.evicted_unfetched);
+    pages += counter_load(c.total_pages);
+    oom += counter_load(c.outofmemory);
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -137,7 +137,7 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
   add("hash_power_level", u(ts_power(s)));
   add("hash_bytes", u(uint64_t(4) << ts_power(s)));
   add("hash_is_expanding", ts_expanding(s) ? "1" : "0");
-  add("slab_global_page_pool", u(h->pages_total - h->pages_used));
+  add("slab_global_page_pool", u(h->pages_total - __atomic_load_n(&h->pages_used, __ATOMIC_RELAXED)));
   add("total_malloced", u(pages * h->page_size));
   add("bytes", u(bytes));
   add("curr_items", u(curr));
@@ -151,21 +151,36 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
   return out;
 }
 
+// A class's counters copied under its lock (stats are cold; the lock is held for a few loads).
+struct ClassSnap {
+  uint32_t size, perslab, age;
+  uint64_t pages, free_chunks, curr_items, evicted, evicted_nonzero, evicted_time, outofmemory, reclaimed,
+      expired_unfetched, evicted_unfetched;
+};
+
+static ClassSnap snap_class(Region& r, ClassHdr& c, uint32_t now) {
+  Guard g(c.lock);
+  ClassSnap s{c.size, c.perslab, 0, c.total_pages, c.free_chunks, c.curr_items, c.evicted, c.evicted_nonzero,
+              c.evicted_time, c.outofmemory, c.reclaimed, c.expired_unfetched, c.evicted_unfetched};
+  if (Item* tail = r.item(c.lru_tail)) s.age = now > tail->time ? now - tail->time : 0;
+  return s;
+}
+
 StatList stats_slabs(Region& r) {
-  const Header* h = r.h();
+  Header* h = r.h();
   StatList out;
   uint32_t active = 0;
   uint64_t malloced = 0;
   for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
-    const ClassHdr& c = h->classes[i];
-    if (c.total_pages == 0) continue;
+    ClassSnap c = snap_class(r, h->classes[i], 0);
+    if (c.pages == 0) continue;
     active++;
-    malloced += c.total_pages * h->page_size;
+    malloced += c.pages * h->page_size;
     std::string p = u(i) + ":";
-    uint64_t total_chunks = c.total_pages * c.perslab;
+    uint64_t total_chunks = c.pages * c.perslab;
     out.emplace_back(p + "chunk_size", u(c.size));
     out.emplace_back(p + "chunks_per_page", u(c.perslab));
-    out.emplace_back(p + "total_pages", u(c.total_pages));
+    out.emplace_back(p + "total_pages", u(c.pages));
     out.emplace_back(p + "total_chunks", u(total_chunks));
     out.emplace_back(p + "used_chunks", u(total_chunks - c.free_chunks));
     out.emplace_back(p + "free_chunks", u(c.free_chunks));
@@ -177,16 +192,14 @@ StatList stats_slabs(Region& r) {
 }
 
 StatList stats_items(Region& r, uint32_t now) {
-  const Header* h = r.h();
+  Header* h = r.h();
   StatList out;
   for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
-    const ClassHdr& c = h->classes[i];
-    if (c.total_pages == 0) continue;
+    ClassSnap c = snap_class(r, h->classes[i], now);
+    if (c.pages == 0) continue;
     std::string p = "items:" + u(i) + ":";
-    uint32_t age = 0;
-    if (Item* tail = r.item(c.lru_tail)) age = now > tail->time ? now - tail->time : 0;
     out.emplace_back(p + "number", u(c.curr_items));
-    out.emplace_back(p + "age", u(age));
+    out.emplace_back(p + "age", u(c.age));
     out.emplace_back(p + "evicted", u(c.evicted));
     out.emplace_back(p + "evicted_nonzero", u(c.evicted_nonzero));
     out.emplace_back(p + "evicted_time", u(c.evicted_time));

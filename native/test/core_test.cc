@@ -8,6 +8,7 @@
 //
 // Usage: core_test [filter]   (runs the tests whose name contains filter)
 // Last line: "N passed, N failed"; exit status 1 when anything failed.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -287,6 +288,13 @@ static void in_child(const char* what, const std::function<void()>& fn) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
+  // A child that crashed could not remove its region files (named after its pid).
+  if (DIR* d = opendir(g_dir.c_str())) {
+    std::string prefix = "shmcached-coretest-" + std::to_string(pid) + "-";
+    while (dirent* e = readdir(d))
+      if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) unlink((g_dir + "/" + e->d_name).c_str());
+    closedir(d);
+  }
   if (WIFSIGNALED(status)) {
     report_fail(__FILE__, __LINE__, std::string(what) + ": child crashed with signal " + std::to_string(WTERMSIG(status)));
   } else if (WEXITSTATUS(status) != 0) {

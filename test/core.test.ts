@@ -1,0 +1,24 @@
+/**
+ * The C++ core's own test binaries (native/test/core_test.cc and core_stress.cc), built and run by
+ * scripts/core-test.sh: semantics below the binding, corrupted-region safety in forked children,
+ * and a multi-threaded stress run with exact invariants.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+test('core_test and core_stress pass (scripts/core-test.sh)', () => {
+  const r = spawnSync('bash', ['scripts/core-test.sh'], { cwd: root, encoding: 'utf8', env: { ...process.env, STRESS_SECONDS: '20' } });
+  const out = `${r.stdout}\n${r.stderr}`;
+  const summary = out.trim().split('\n').filter((l) => /^\d+ passed, \d+ failed$/.test(l)).pop();
+  assert.ok(summary, `core-test printed a summary:\n${out.slice(-2000)}`);
+  const [, passed, failed] = /^(\d+) passed, (\d+) failed$/.exec(summary!)!;
+  assert.is(Number(failed), 0, out.slice(-4000));
+  assert.ok(Number(passed) > 100, 'the core tests ran');
+  assert.is(r.status, 0, out.slice(-2000));
+});
+
+test.run();
