@@ -12,6 +12,7 @@
         "native/core/stats.cc",
         "native/core/lock.cc",
         "native/core/items.cc",
+        "native/core/rebalance.cc",
         "native/core/numeric.cc",
         "native/core/clock.cc"
       ],

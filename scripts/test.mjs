@@ -19,6 +19,11 @@ child.on('close', (code) => {
     console.log('0 passed, 1 failed');
     process.exit(code || 1);
   }
+  if (total === 0) {
+    console.log(`no test matched ${pattern}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
   const failed = Math.max(0, total - passed - skipped);
   const line = skipped ? `${passed} passed, ${failed} failed, ${skipped} skipped` : `${passed} passed, ${failed} failed`;
   console.log(line);

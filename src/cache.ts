@@ -77,7 +77,8 @@ interface State {
 }
 
 function newArena(s: State, min: number): void {
-  s.arena = Buffer.allocUnsafeSlow(Math.max(ARENA_SIZE, min));
+  // A multiple of 8, so rounding the next offset up to 8 never passes the end.
+  s.arena = Buffer.allocUnsafeSlow(Math.max(ARENA_SIZE, (min + 7) & ~7));
   s.ab = s.arena.buffer as ArrayBuffer;
   s.off = 0;
   s.h.setArena(s.arena);

@@ -307,6 +307,23 @@ memory('recently read items survive eviction (LRU bump, at most once per interva
   c.close();
 });
 
+memory('a class that starves takes a page from another class (slab automove, synchronously)', () => {
+  const c = Cache.open({ path: tmpRegion('automove'), size: '4mb', reset: true });
+  const small = Buffer.alloc(100, 1);
+  for (let i = 0; i < 60000; i++) c.set(`s${i}`, small); // every page goes to the 152-byte class
+  assert.ok(Number(c.stats().evictions) > 0, 'memory is full');
+  const bigger = Buffer.alloc(200 * 1024, 2);
+  for (let i = 0; i < 3; i++) c.set(`big${i}`, bigger); // a class that got no page before memory filled
+  for (let i = 0; i < 3; i++) assert.ok(c.get(`big${i}`)?.equals(bigger), `big${i} stored`);
+  const slabs = c.stats('slabs');
+  assert.is(slabs.active_slabs, 2);
+  assert.is(slabs.total_malloced, 4 * 1048576, 'pages moved, none created');
+  // The small class keeps working after giving up a page.
+  c.set('s-after', small);
+  assert.ok(c.get('s-after')?.equals(small));
+  c.close();
+});
+
 memory('evict: false gives out-of-memory errors and keeps what is stored', () => {
   const c = Cache.open({ path: tmpRegion('noevict'), size: '2mb', evict: false, reset: true });
   const value = Buffer.alloc(1000, 3);

@@ -11,6 +11,13 @@
 //  - memcached's clock cannot be moved, so expiry is compared only for times already in the past;
 //    shmcached's advanceClock-driven expiry is tested on its own at the end.
 //
+// memcached 1.6.18 behaviour that depends on old memory, steered around (not compared):
+//  - incr/decr of a whitespace-only value: strtoull skips the value and its "\r\n" and parses
+//    whatever bytes follow in the slab chunk;
+//  - incr/decr of a number >= 2^63: safe_strtoull then looks for a '-' with strchr(), which scans
+//    past the value, so memcached sometimes answers NON_NUMERIC (and leaves the item alone);
+//  - timing: see DETERMINISTIC.
+//
 // Environment: DIFF_SEED (randomized run seed), DIFF_OPS (randomized run length), DIFF_TRACE (a
 // file to which the randomized run appends each command before running it: for a crash or hang).
 import { suite } from 'uvu';
@@ -20,7 +27,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
 import { CasTokens, describeOp, Rand, runMc, runShm, show, type DKey, type DValue, type Op } from './support/diff.js';
-import { memcachedTest, MemcachedError, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
+import { allWhitespace, keySet, mcBigNumber, randomOp } from './support/random-ops.js';
+import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -47,8 +55,16 @@ interface PairOptions {
   evict?: boolean;
 }
 
+/**
+ * memcached's background LRU maintainer and crawler make some answers depend on timing: an item
+ * they hold a reference to at that moment is not updated in place by incr/decr (so the result
+ * has no space padding), and an already expired item they reap first is no get_expired. They
+ * are off for the comparisons (-o no_lru_maintainer,no_lru_crawler); commands mean the same.
+ */
+const DETERMINISTIC = ['-o', 'no_lru_maintainer,no_lru_crawler'];
+
 async function openPair(o: PairOptions = {}): Promise<Pair> {
-  const mc = await startMemcached(o.mcArgs ?? ['-m', '64', '-I', '1m']);
+  const mc = await startMemcached([...(o.mcArgs ?? ['-m', '64', '-I', '1m']), ...DETERMINISTIC]);
   const path = shmPath();
   let c: Cache;
   try {
@@ -198,6 +214,13 @@ function errCode(e: unknown): unknown {
       [get('a'), HIT('new')],
       [set('d', '4'), 'STORED'],
       [get('d'), HIT('4')], // items stored after a flush survive it
+      // A delayed flush changes nothing until its time comes (shmcached's side of the deadline is
+      // tested with advanceClock below; memcached's clock cannot be moved).
+      [{ op: 'flushAll', delay: 3600 }, 'OK'],
+      [get('d'), HIT('4')],
+      [add('d', 'x'), 'NOT_STORED'],
+      [set('e', '5'), 'STORED'],
+      [incr('e', 1), '6'],
     ]);
   });
 
@@ -621,6 +644,22 @@ const INCR_TABLE: Array<[string, string, string]> = [
     await both(p, get('utf8'), HIT('héllo ✓ 日本✓'));
   });
 
+  t('an empty value read right after a value larger than 256 KiB (not a multiple of 8)', async ({ p }) => {
+    // Found by the randomized run (seeds 5, 6, 9 at 10000 ops): shmcached threw
+    // RangeError ERR_BUFFER_OUT_OF_BOUNDS from Buffer.from(arena, off, 0) once the value arena had
+    // been sized to exactly such a value and its offset rounded up past the arena's end.
+    for (const n of [298005, 262145, 300001]) {
+      const big = Buffer.alloc(n, 0x42);
+      await both(p, set('big', big), 'STORED');
+      await both(p, set('empty', '', 0, 3), 'STORED');
+      await both(p, set('one', '1'), 'STORED');
+      for (const read of [get('empty'), gets('empty'), gat('empty', 0), gats('empty', 0), getMany(['empty', 'one'])]) {
+        await both(p, get('big'), HIT(big));
+        await both(p, read);
+      }
+    }
+  });
+
   t('flags out of range: memcached truncates or refuses, shmcached throws and stores nothing', async ({ p }) => {
     // Facts from memcached 1.6.18: flags 2^32 is STORED and reads back as 0; -1 is a CLIENT_ERROR.
     assert.is(await p.mc.requestText('set fl 4294967296 0 1', 'x'), 'STORED');
@@ -865,130 +904,36 @@ function shmValueLimit(c: Cache, key: string): number {
 // ---------------------------------------------------------------------------------------------
 // Randomized: a seeded sequence of every command over ~50 keys, every answer compared.
 
-const NUMERIC = ['0', '1', '5', '9', '10', '99', '100', '999', '1000', '18446744073709551615', '18446744073709551614', '18446744073709551600', ' 5', '5 ', '+5', '007', '-0', '000000000000000000001', '4294967296'];
-const NON_NUMERIC = ['abc', '12abc', '-1', '', '1.5', '18446744073709551616', '123456789012345678901', '0x10', '5x', '-5'];
-
-/** memcached's isspace(): incr/decr of a value made only of these is undefined in memcached (see INCR_TABLE). */
-function allWhitespace(v: Buffer): boolean {
-  if (v.length === 0) return false;
-  for (const b of v) if (!(b === 0x20 || (b >= 0x09 && b <= 0x0d))) return false;
-  return true;
-}
-const DELTAS = [0n, 1n, 1n, 1n, 2n, 9n, 10n, 91n, 100n, 1000n, 4294967296n, 9223372036854775808n, 18446744073709551614n, 18446744073709551615n];
-
-function randomValue(r: Rand): DValue {
-  switch (r.weighted({ num: 25, nonnum: 8, small: 30, text: 10, medium: 10, large: 2 })) {
-    case 'num':
-      return r.pick(NUMERIC);
-    case 'nonnum':
-      return r.pick(NON_NUMERIC);
-    case 'small':
-      return r.bytes(r.int(0, 100));
-    case 'text': {
-      const words = ['foo', 'bar', '\r\n', 'END', 'VALUE', ' ', '\0', 'é', '12'];
-      let s = '';
-      for (let i = r.int(0, 12); i > 0; i--) s += r.pick(words);
-      return s;
-    }
-    case 'medium':
-      return r.bytes(r.int(100, 20_000));
-    default:
-      return r.bytes(r.int(20_000, 300_000));
-  }
-}
-
-function randomTtl(r: Rand): number {
-  switch (r.weighted({ none: 85, expired: 4, rel: 4, absPast: 4, absFuture: 3 })) {
-    case 'none':
-      return 0;
-    case 'expired':
-      return -1;
-    case 'rel':
-      return r.pick([1000, 86400, 2592000]);
-    case 'absPast':
-      return r.pick([2592001, now() - 100]);
-    default:
-      return now() + 3600;
-  }
-}
-
-function randomFlags(r: Rand): number {
-  return r.pick([0, 0, 0, 1, 42, 0xffffffff, r.int(0, 0xffffffff)]);
-}
-
-function randomOp(r: Rand, keys: DKey[]): Op {
-  const key = r.pick(keys);
-  switch (
-    r.weighted({
-      set: 18, get: 16, gets: 8, add: 5, replace: 5, append: 4, prepend: 4, cas: 9, delete: 6, incr: 7, decr: 6,
-      touch: 3, gat: 3, gats: 3, getMany: 4, setMany: 1, flushAll: 0.1,
-    })
-  ) {
-    case 'set':
-      return set(key, randomValue(r), randomTtl(r), randomFlags(r));
-    case 'add':
-      return add(key, randomValue(r), randomTtl(r), randomFlags(r));
-    case 'replace':
-      return replace(key, randomValue(r), randomTtl(r), randomFlags(r));
-    case 'append':
-      return append(key, r.next() < 0.5 ? r.pick(NUMERIC) : randomValue(r));
-    case 'prepend':
-      return prepend(key, r.next() < 0.5 ? r.pick(NUMERIC) : randomValue(r));
-    case 'cas':
-      return cas(key, randomValue(r), r.next() < 0.75 ? 'last' : 'wrong', randomTtl(r), randomFlags(r));
-    case 'get':
-      return get(key);
-    case 'gets':
-      return gets(key);
-    case 'delete':
-      return del(key);
-    case 'incr':
-      return incr(key, r.pick(DELTAS));
-    case 'decr':
-      return decr(key, r.pick(DELTAS));
-    case 'touch':
-      return touch(key, r.pick([0, 1000, 1000, -1, now() + 3600]));
-    case 'gat':
-      return gat(key, r.pick([0, 1000, 1000, -1, now() + 3600]));
-    case 'gats':
-      return gats(key, r.pick([0, 1000, 1000, -1, now() + 3600]));
-    case 'getMany': {
-      const ks: DKey[] = [];
-      for (let i = r.int(1, 12); i > 0; i--) ks.push(r.pick(keys));
-      return getMany(ks);
-    }
-    case 'setMany': {
-      const entries: Array<[DKey, DValue]> = [];
-      for (let i = r.int(1, 6); i > 0; i--) entries.push([r.pick(keys), r.next() < 0.5 ? r.pick(NUMERIC) : r.bytes(r.int(0, 300))]);
-      return { op: 'setMany', entries, ttl: r.next() < 0.9 ? 0 : randomTtl(r), flags: randomFlags(r) };
-    }
-    default:
-      return { op: 'flushAll' };
-  }
-}
-
-function keySet(): DKey[] {
-  const keys: DKey[] = [];
-  for (let i = 0; i < 47; i++) keys.push(`k${i}`);
-  keys.push('x'.repeat(250), 'ключ', Buffer.from('bin-\xc3\xa9', 'latin1'));
-  return keys;
-}
-
 async function randomRun(p: Pair, seed: number, count: number): Promise<Map<string, number>> {
   const r = new Rand(seed);
   const keys = keySet();
   const history: string[] = [];
   const seen = new Map<string, number>(); // answer category -> count, to prove the run was not vacuous
   const trace = process.env.DIFF_TRACE;
+  let skipped = 0; // incr/decr of numbers >= 2^63 that memcached spuriously refused
   for (let i = 0; i < count; i++) {
     let op = randomOp(r, keys);
+    let bigNumber = false;
     if (op.op === 'incr' || op.op === 'decr') {
       // memcached reads past a whitespace-only value (undefined answer): look instead of counting.
-      const cur = p.c.get(op.key);
+      let cur: Buffer | undefined;
+      try {
+        cur = p.c.get(op.key);
+      } catch (e) {
+        assert.unreachable(`seed ${seed}, op #${i}: shmcached's get of ${describeOp(op)}'s key threw ${String(e)}`);
+      }
       if (cur !== undefined && allWhitespace(cur)) op = get(op.key);
+      else bigNumber = cur !== undefined && mcBigNumber(cur);
     }
     if (trace) appendFileSync(trace, `seed ${seed} #${i} ${describeOp(op)}\n`);
     const m = await runMc(p.mc, op, p.mcTokens);
+    if (bigNumber && m === 'NON_NUMERIC') {
+      // memcached 1.6.18's safe_strtoull looks for a '-' with strchr() when the number is >= 2^63,
+      // which scans past the value into old chunk memory: a spurious NON_NUMERIC that leaves the
+      // item alone. Skip shmcached too, so both still hold the same item.
+      skipped++;
+      continue;
+    }
     const s = runShm(p.c, op, p.shmTokens);
     history.push(`#${i} ${describeOp(op)} -> ${m}`);
     if (history.length > 15) history.shift();
@@ -1003,6 +948,7 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
   // Final state: every key, value and flags, on both.
   for (const k of keys) await both(p, gets(k));
   await both(p, getMany(keys));
+  seen.set('skipped:mc-strchr', skipped);
   return seen;
 }
 
@@ -1023,6 +969,8 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
       ];
       const missing = need.filter((k) => !seen.has(k));
       assert.equal(missing, [], `outcomes never produced: ${missing.join(', ')}`);
+      const skipped = seen.get('skipped:mc-strchr') ?? 0;
+      assert.ok(skipped * 20 < count, `only a few commands skipped for memcached's strchr bug (${skipped})`);
     });
   }
 
@@ -1087,7 +1035,8 @@ const COUNTERS = [
     // Facts about memcached's definitions (1.6.18), pinned so the comparison means something:
     // - cmd_get counts keys (a 3-key multi-get is 3) of get/gets only: gat/gats count in cmd_touch
     //   and touch_hits/touch_misses, never in cmd_get/get_hits/get_misses;
-    // - a get of an expired item is a get_miss and a get_expired;
+    // - a get of an expired item is a get_miss and a get_expired (with the LRU maintainer on,
+    //   memcached may reap the item first: then it is no get_expired; see DETERMINISTIC);
     // - cmd_set counts every storage command that reaches the store, failed add/replace/
     //   append/prepend/cas included;
     // - total_items counts links of new items: set, add, replace, append, prepend, a successful cas,
@@ -1342,6 +1291,3 @@ const COUNTERS = [
 
   s.run();
 }
-
-// Keep the import used even when memcached-backed suites are skipped.
-void MemcachedError;

@@ -3,6 +3,7 @@
 // helpers, and the process lifecycle.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
 import {
   frameReply,
   isNoReply,
@@ -288,6 +289,41 @@ t('a second connection sees the same store; stop() ends the process', async () =
     assert.instance(e, Error);
     assert.not.instance(e, MemcachedError);
   }
+});
+
+t('memcached dies with the test process, even when that is SIGKILLed', async () => {
+  // A child node process starts a memcached through the harness, prints its pid, and is killed.
+  const support = new URL('./support/memcached.js', import.meta.url).href;
+  const code = `import { startMemcached } from ${JSON.stringify(support)};
+    const mc = await startMemcached(['-m', '8']);
+    process.stdout.write(mc.pid + '\\n');
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^(\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (c) => reject(new Error(`child exited early (${c}): ${out}`)));
+  });
+  assert.ok(pid > 0);
+  process.kill(pid, 0); // memcached runs
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  await exited;
+  // Its watchdog notices the closed pipe and stops it: wait, bounded (~15 s), for it to go.
+  let alive = true;
+  for (let i = 0; i < 150 && alive; i++) {
+    try {
+      process.kill(pid, 0);
+      await new Promise((r) => setTimeout(r, 100));
+    } catch {
+      alive = false;
+    }
+  }
+  assert.not.ok(alive, `memcached ${pid} outlived the killed test process`);
 });
 
 live('a missing memcached binary fails loudly, naming the fix', async () => {

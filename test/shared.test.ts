@@ -61,6 +61,44 @@ test('concurrent incr from 4 workers and the main thread is exact', async () => 
   c.close();
 });
 
+test('workers churning mixed sizes in a small region: pages move, values never torn', async () => {
+  const path = tmpRegion('churn');
+  const c = Cache.open({ path, size: '8mb', reset: true });
+  // Each value: [u32 length][u32 seed] then bytes that are a function of the seed.
+  const results = (await Promise.all(Array.from({ length: 4 }, (_, w) => runWorker(path, `
+    let seed = ${w + 1} * 7919, bad = 0, oom = 0, hits = 0;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    for (let i = 0; i < 6000; i++) {
+      const key = 'churn:' + (rnd() % 300);
+      if (rnd() % 3 === 0) {
+        const len = 8 + (rnd() % 4 === 0 ? rnd() % 200000 : rnd() % 2000);
+        const v = Buffer.allocUnsafe(len);
+        const s = rnd();
+        v.writeUInt32LE(len, 0); v.writeUInt32LE(s, 4);
+        for (let j = 8; j < len; j++) v[j] = (s + j) & 0xff;
+        try { cache.set(key, v); } catch (e) { if (e.code === 'ERR_OUT_OF_MEMORY') oom++; else throw e; }
+      } else {
+        const v = cache.get(key);
+        if (v) {
+          hits++;
+          const len = v.readUInt32LE(0), s = v.readUInt32LE(4);
+          if (len !== v.length) bad++;
+          else for (let j = 8; j < len; j++) if (v[j] !== ((s + j) & 0xff)) { bad++; break; }
+        }
+      }
+    }
+    return [bad, oom, hits];
+  `)))) as [number, number, number][];
+  const bad = results.reduce((a, r) => a + r[0], 0);
+  const hits = results.reduce((a, r) => a + r[2], 0);
+  assert.is(bad, 0, 'no torn or mixed value');
+  assert.ok(hits > 0, 'reads found values');
+  const st = c.stats();
+  assert.ok(Number(st.evictions) > 0, 'the region was under pressure');
+  assert.is(c.stats('slabs').total_malloced, 8 * 1048576);
+  c.close();
+});
+
 test('another process opening the same file shares the store', () => {
   const path = tmpRegion('proc');
   const c = Cache.open({ path, size: '8mb', reset: true });

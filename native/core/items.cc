@@ -4,6 +4,7 @@
 #include "core/assoc.h"
 #include "core/clock.h"
 #include "core/lru.h"
+#include "core/rebalance.h"
 #include "core/region.h"
 #include "core/slabs.h"
 
@@ -29,10 +30,17 @@ Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
       if (slabs_grow(r, cls)) continue;
       if (!lru_pull_tail(ctx, cls, evict)) break;
     }
-    if (off == 0) {
-      counter_add(c.outofmemory, 1);
-      return Alloc::kNoMemory;
-    }
+  }
+  if (off == 0 && evict && slabs_reassign(ctx, cls)) {
+    // The class was starving (no free chunk, no page left, nothing of its own to evict): another
+    // class gave it a page.
+    Guard g(c.lock);
+    off = slabs_pop_free(r, c);
+  }
+  if (off == 0) {
+    Guard g(c.lock);
+    counter_add(c.outofmemory, 1);
+    return Alloc::kNoMemory;
   }
   Item* it = r.chunk(off);
   it->h_next = it->prev = it->next = 0;

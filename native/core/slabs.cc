@@ -66,17 +66,10 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
   return off;
 }
 
-bool slabs_grow(Region& r, uint32_t cls) {
-  Header* h = r.h();
-  ClassHdr& c = h->classes[cls];
+bool slabs_carve(Region& r, uint32_t cls, uint32_t page) {
+  ClassHdr& c = r.h()->classes[cls];
   if (c.size < sizeof(Item) || uint64_t(c.size) * c.perslab > r.geo().page_size) return false;
-  uint32_t page;
-  {
-    Guard g(h->pages_lock);
-    if (h->pages_used >= r.geo().pages_total) return false;
-    page = h->pages_used;
-    __atomic_store_n(&h->pages_used, page + 1, __ATOMIC_RELAXED);
-  }
+  if (page >= r.geo().pages_total) return false;
   uint8_t* base = r.page(page);
   // Push in reverse so the free list hands chunks out in address order.
   for (uint32_t k = c.perslab; k-- > 0;) {
@@ -89,6 +82,20 @@ bool slabs_grow(Region& r, uint32_t cls) {
   }
   counter_add(c.total_pages, 1);
   return true;
+}
+
+bool slabs_grow(Region& r, uint32_t cls) {
+  Header* h = r.h();
+  ClassHdr& c = h->classes[cls];
+  if (c.size < sizeof(Item) || uint64_t(c.size) * c.perslab > r.geo().page_size) return false;
+  uint32_t page;
+  {
+    Guard g(h->pages_lock);
+    if (h->pages_used >= r.geo().pages_total) return false;
+    page = h->pages_used;
+    __atomic_store_n(&h->pages_used, page + 1, __ATOMIC_RELAXED);
+  }
+  return slabs_carve(r, cls, page);
 }
 
 void slabs_push_free(Region& r, ClassHdr& c, Item* it) {

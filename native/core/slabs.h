@@ -26,6 +26,9 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c);
 // Under the class lock: takes a fresh page for the class and carves it into the free list.
 // False when every page of the region is in use.
 bool slabs_grow(Region& r, uint32_t cls);
+// Under the class lock: carves a page the caller owns (fresh, or taken from another class by
+// rebalance.cc) into the class's free list.
+bool slabs_carve(Region& r, uint32_t cls, uint32_t page);
 // Under the class lock: returns a chunk to its class's free list.
 void slabs_push_free(Region& r, ClassHdr& c, Item* it);
 

@@ -33,7 +33,7 @@ export type Op =
   | { op: 'cas'; key: DKey; value: DValue; token: 'last' | 'wrong'; ttl?: number; flags?: number }
   | { op: 'getMany'; keys: DKey[] }
   | { op: 'setMany'; entries: Array<[DKey, DValue]>; ttl?: number; flags?: number }
-  | { op: 'flushAll' };
+  | { op: 'flushAll'; delay?: number };
 
 /** CAS uniques seen per key, per side (they are never compared, only used). */
 export class CasTokens {
@@ -92,7 +92,7 @@ export function describeOp(op: Op): string {
     case 'setMany':
       return `setMany [${op.entries.map(([key, v]) => `${k(key)}=${show(buf(v))}`).join(', ')}] ttl=${op.ttl ?? 0} flags=${op.flags ?? 0}`;
     case 'flushAll':
-      return 'flushAll';
+      return op.delay === undefined ? 'flushAll' : `flushAll ${op.delay}`;
   }
 }
 
@@ -177,7 +177,7 @@ export function runShm(c: Cache, op: Op, tokens: CasTokens): string {
         c.setMany(op.entries, { ttl: op.ttl ?? 0, flags: op.flags ?? 0 });
         return op.entries.map(() => 'STORED').join(' | ');
       case 'flushAll':
-        c.flushAll();
+        c.flushAll(op.delay ?? 0);
         return 'OK';
     }
   } catch (e) {
@@ -251,7 +251,7 @@ export async function runMc(mc: McConnection, op: Op, tokens: CasTokens): Promis
         return out.join(' | ');
       }
       case 'flushAll':
-        await mc.flushAll();
+        await mc.flushAll(op.delay);
         return 'OK';
     }
   } catch (e) {

@@ -500,21 +500,32 @@ export interface Memcached extends McConnection {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
+/** memcached pids started here and not yet stopped (killed on process exit as a last resort). */
+const running = new Set<number>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const c of running) {
+    for (const pid of running) {
       try {
-        c.kill('SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
         /* already gone */
       }
     }
   });
 }
+
+/**
+ * memcached runs under a small watchdog shell, so that it dies with the test process even when
+ * that is killed outright (a timeout, SIGKILL): the shell prints memcached's pid, waits for it and
+ * exits with its status; a background reader kills it once our end of the shell's stdin closes
+ * (stop(), or the death of this process).
+ */
+const WATCHDOG =
+  'exec 3<&0 </dev/null; "$0" "$@" >/dev/null 3<&- & pid=$!; echo "$pid"; ' +
+  '(read -r _ <&3; kill "$pid" 2>/dev/null) & wait "$pid"';
 
 /** The memcached binary to run, or undefined when none is installed. */
 export function findMemcached(): string | undefined {
@@ -591,22 +602,31 @@ export async function startMemcached(args: string[] = [], options: { bin?: strin
     const full = ['-U', '0', '-l', '127.0.0.1', '-p', String(port)];
     if (typeof process.getuid === 'function' && process.getuid() === 0) full.push('-u', 'root');
     full.push(...args);
-    const child = spawn(bin, full, { stdio: ['ignore', 'ignore', 'pipe'] });
-    running.add(child);
+    const child = spawn('/bin/sh', ['-c', WATCHDOG, bin, ...full], { stdio: ['pipe', 'pipe', 'pipe'] });
     child.unref();
+    for (const st of [child.stdin, child.stdout, child.stderr]) (st as unknown as { unref?: () => void } | null)?.unref?.();
     let stderr = '';
+    let stdout = '';
     let exited: string | undefined;
+    let mcPid = -1;
     child.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();
     });
-    (child.stderr as unknown as { unref?: () => void }).unref?.();
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /^(\d+)\n/.exec(stdout);
+      if (m && mcPid < 0) {
+        mcPid = Number(m[1]);
+        running.add(mcPid);
+      }
+    });
+    child.stdin!.on('error', () => undefined); // EPIPE once the shell is gone
     child.on('exit', (code, signal) => {
       exited = `exited with ${code ?? signal}`;
-      running.delete(child);
+      running.delete(mcPid);
     });
     child.on('error', (err) => {
       exited = `failed to start: ${err.message}`;
-      running.delete(child);
     });
     // Wait until it accepts connections: bounded, ~10 s at most.
     let conn: McConnection | undefined;
@@ -619,24 +639,32 @@ export async function startMemcached(args: string[] = [], options: { bin?: strin
       }
     }
     if (conn === undefined) {
-      if (exited === undefined) child.kill('SIGKILL');
+      child.stdin!.end(); // the watchdog kills memcached (if it still runs) and exits
+      if (exited === undefined && mcPid > 0) {
+        try {
+          process.kill(mcPid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       lastErr = `memcached ${full.join(' ')} did not come up (${exited ?? 'no connection after 10 s'}): ${stderr.trim()}`;
       if (/bind|listen|address already in use/i.test(stderr)) continue; // port race: try another
       throw new Error(lastErr);
     }
     await conn.version(); // it speaks the protocol
-    return makeMemcached(conn, child, port, full);
+    for (let i = 0; i < 100 && mcPid < 0; i++) await sleep(10); // the pid line comes first; bounded anyway
+    return makeMemcached(conn, child, mcPid, port, full);
   }
   throw new Error(lastErr);
 }
 
-function makeMemcached(conn: McConnection, child: ChildProcess, port: number, args: string[]): Memcached {
+function makeMemcached(conn: McConnection, child: ChildProcess, pid: number, port: number, args: string[]): Memcached {
   const extra: McConnection[] = [];
   let stopped = false;
   const mc = conn as Memcached;
   Object.defineProperties(mc, {
     port: { value: port, enumerable: true },
-    pid: { value: child.pid ?? -1, enumerable: true },
+    pid: { value: pid, enumerable: true },
     args: { value: Object.freeze([...args]), enumerable: true },
     connect: {
       value: async () => {
@@ -653,12 +681,20 @@ function makeMemcached(conn: McConnection, child: ChildProcess, port: number, ar
         for (const c of extra) c.close();
         if (child.exitCode === null && child.signalCode === null) {
           const done = new Promise<void>((r) => child.once('exit', () => r()));
-          child.kill('SIGTERM');
-          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+          child.stdin!.end(); // the watchdog sends memcached SIGTERM and waits for it
+          const t = setTimeout(() => {
+            for (const p of [pid, child.pid ?? -1]) {
+              try {
+                if (p > 0) process.kill(p, 'SIGKILL');
+              } catch {
+                /* gone */
+              }
+            }
+          }, 5000);
           await done;
           clearTimeout(t);
         }
-        running.delete(child);
+        running.delete(pid);
       },
     },
   });
