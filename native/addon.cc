@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/region.h"
@@ -55,6 +56,12 @@ struct Handle {
   size_t arena_len = 0;
   napi_ref arena_ref = nullptr;
   uint8_t keybuf[kKeyMax + 8];
+  // getMany's private key copies and per-key results, grown on first use.
+  std::vector<uint8_t> many_keys;
+  std::vector<const uint8_t*> many_ptr;
+  std::vector<uint32_t> many_len;
+  std::vector<Status> many_status;
+  std::vector<ItemMeta> many_meta;
   bool closed = false;
 };
 
@@ -289,32 +296,36 @@ napi_value js_get_many(napi_env env, napi_callback_info info) {
   uint64_t off = u32(env, argv[1]);
   uint32_t max_keys = uint32_t((h->meta_len - kMetaLens) / 4);
   if (n > max_keys) n = max_keys;
+  // Private copies of every key first (the scratch buffer may change under us), then one core
+  // call that overlaps the keys' memory misses.
+  h->many_keys.resize(size_t(n) * (kKeyMax + 1));
+  h->many_ptr.resize(n);
+  h->many_len.resize(n);
+  h->many_status.resize(n);
+  h->many_meta.resize(n);
   size_t pos = 0;
-  uint32_t i = 0;
-  for (; i < n; ++i) {
+  uint32_t parsed = 0;
+  for (; parsed < n; ++parsed) {
     if (pos >= h->scratch_len) break;
     uint32_t klen = h->scratch[pos];
     if (pos + 1 + klen > h->scratch_len) break;
-    std::memcpy(h->keybuf, h->scratch + pos + 1, klen);
-    off = (off + 7) & ~uint64_t(7);
-    if (off > h->arena_len) off = h->arena_len;
-    ItemMeta m{};
-    Status s = cmd_get(h->ctx, h->keybuf, klen, false, 0, h->arena + off, uint32_t(h->arena_len - off), &m);
-    uint32_t out;
-    if (s == kBufferSmall) {  // caller brings an arena of at least vlen and continues from key i
-      std::memcpy(h->meta, &m.vlen, 4);
-      break;
-    }
-    if (s == kOk) {
-      out = m.vlen;
-      off += m.vlen;
-    } else {
-      out = s == kMiss ? 0xFFFFFFFFu : 0xFFFFFFFEu;
-    }
-    std::memcpy(h->meta + kMetaLens + 4 * i, &out, 4);
+    uint8_t* dst = h->many_keys.data() + size_t(parsed) * (kKeyMax + 1);
+    std::memcpy(dst, h->scratch + pos + 1, klen);
+    h->many_ptr[parsed] = dst;
+    h->many_len[parsed] = klen;
     pos += 1 + klen;
   }
-  return ret_int(env, int32_t(i));
+  uint32_t need = 0;
+  uint32_t done = cmd_get_many(h->ctx, h->many_ptr.data(), h->many_len.data(), parsed, h->arena, h->arena_len, &off,
+                               h->many_status.data(), h->many_meta.data(), &need);
+  for (uint32_t i = 0; i < done; ++i) {
+    Status st = h->many_status[i];
+    uint32_t out = st == kOk ? h->many_meta[i].vlen : st == kMiss ? 0xFFFFFFFFu : 0xFFFFFFFEu;
+    std::memcpy(h->meta + kMetaLens + 4 * i, &out, 4);
+  }
+  // Stopped before a value that does not fit: the caller brings an arena of at least `need`.
+  if (done < parsed) std::memcpy(h->meta, &need, 4);
+  return ret_int(env, int32_t(done));
 }
 
 // setMany(n, flags, ttl) -> entries done, or -(1 + index) - 100*status... kept simple: returns

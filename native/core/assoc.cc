@@ -22,6 +22,15 @@ static uint32_t* bucket_head(Region& r, uint64_t hv) {
   return &r.table(p)[ob];
 }
 
+void assoc_prefetch_bucket(Region& r, uint64_t hv) {
+  __builtin_prefetch(bucket_head(r, hv), 0, 1);
+}
+
+void assoc_prefetch_item(Region& r, uint64_t hv) {
+  uint32_t off = __atomic_load_n(bucket_head(r, hv), __ATOMIC_RELAXED);
+  if (Item* it = r.chunk(off)) __builtin_prefetch(it, 0, 1);
+}
+
 static bool key_eq(Item* it, const uint8_t* key, uint32_t nkey) {
   return it->nkey == nkey && std::memcmp(it->key(), key, nkey) == 0;
 }

@@ -32,6 +32,12 @@ void assoc_replace(Region& r, uint64_t hv, Item* old, Item* neu);
 // Under the key's stripe: unlinks the item; false if it was not in its chain.
 bool assoc_unlink(Region& r, uint64_t hv, Item* it);
 
+// With no lock held: hints the CPU to fetch the bucket of hv (step 1 of a batched lookup), or
+// the first item of its chain (step 2, once the bucket is cached). Both read the table without
+// the stripe: a stale answer only prefetches the wrong line, and a prefetch never faults.
+void assoc_prefetch_bucket(Region& r, uint64_t hv);
+void assoc_prefetch_item(Region& r, uint64_t hv);
+
 // With no lock held: starts growing the table if items exceed 0.75 per bucket (short chains:
 // at 100k+ keys every hop is a memory miss).
 void assoc_maybe_grow(Region& r, uint64_t items);

@@ -56,6 +56,14 @@ void item_free_unlinked(Ctx& ctx, Item* it) {
   slabs_push_free(*ctx.r, c, it);
 }
 
+// Under the class lock: an item already unlinked from the table leaves the LRU and frees its chunk.
+static void retire(Region& r, ClassHdr& c, Item* old) {
+  lru_unlink(r, c, old);
+  counter_add(c.curr_items, -1);
+  counter_add(c.bytes, -int64_t(old->ntotal()));
+  slabs_push_free(r, c, old);
+}
+
 void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
   Region& r = *ctx.r;
   Header* h = r.h();
@@ -67,23 +75,24 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
   } else {
     assoc_insert(r, hv, it);
   }
+  ClassHdr& c = h->classes[it->cls & (kMaxClasses - 1)];
+  ClassHdr* oc = old ? &h->classes[old->cls & (kMaxClasses - 1)] : nullptr;
   uint64_t items;
   {
-    ClassHdr& c = h->classes[it->cls & (kMaxClasses - 1)];
     Guard g(c.lock);
     lru_link(r, c, it);
     counter_add(c.curr_items, 1);
     counter_add(c.bytes, int64_t(it->ntotal()));
     counter_add(c.total_items, 1);
     items = c.curr_items;
+    if (oc == &c) {  // the common replace: same class, one lock round trip
+      retire(r, c, old);
+      return;
+    }
   }
-  if (old) {
-    ClassHdr& c = h->classes[old->cls & (kMaxClasses - 1)];
-    Guard g(c.lock);
-    lru_unlink(r, c, old);
-    counter_add(c.curr_items, -1);
-    counter_add(c.bytes, -int64_t(old->ntotal()));
-    slabs_push_free(r, c, old);
+  if (oc) {
+    Guard g(oc->lock);
+    retire(r, *oc, old);
   } else if ((items & 1023) == 0) {
     // Cheap trigger: look at the total only when one class crosses a multiple of 1024.
     assoc_maybe_grow(r, stats_curr_items(r));
@@ -95,10 +104,7 @@ void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
   assoc_unlink(r, hv, it);
   ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
   Guard g(c.lock);
-  lru_unlink(r, c, it);
-  counter_add(c.curr_items, -1);
-  counter_add(c.bytes, -int64_t(it->ntotal()));
-  slabs_push_free(r, c, it);
+  retire(r, c, it);
 }
 
 bool item_is_flushed(const Ctx& ctx, const Item* it) {

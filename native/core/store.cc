@@ -94,6 +94,35 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   return kOk;
 }
 
+uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkeys, uint32_t n, uint8_t* out,
+                      uint64_t cap, uint64_t* off, Status* status, ItemMeta* meta, uint32_t* need) {
+  constexpr uint32_t kGroup = 16;
+  Region& r = *ctx.r;
+  uint64_t hv[kGroup];
+  for (uint32_t base = 0; base < n; base += kGroup) {
+    uint32_t g = n - base < kGroup ? n - base : kGroup;
+    for (uint32_t i = 0; i < g; ++i) {
+      hv[i] = hash_key(keys[base + i], nkeys[base + i]);
+      assoc_prefetch_bucket(r, hv[i]);
+    }
+    for (uint32_t i = 0; i < g; ++i) assoc_prefetch_item(r, hv[i]);
+    for (uint32_t i = 0; i < g; ++i) {
+      uint32_t k = base + i;
+      uint64_t o = (*off + 7) & ~uint64_t(7);
+      if (o > cap) o = cap;
+      Status s = cmd_get(ctx, keys[k], nkeys[k], false, 0, out + o, uint32_t(cap - o), &meta[k]);
+      if (s == kBufferSmall) {
+        *need = meta[k].vlen;
+        return k;
+      }
+      status[k] = s;
+      if (s == kOk) *off = o + meta[k].vlen;
+      else *off = o;
+    }
+  }
+  return n;
+}
+
 static void fill(Item* it, const uint8_t* key, uint32_t nkey, uint32_t nbytes, uint32_t flags, uint32_t exptime) {
   it->nkey = uint8_t(nkey);
   it->nbytes = nbytes;

@@ -41,6 +41,14 @@ bool key_valid(const uint8_t* key, uint32_t nkey);
 // out when it fits in cap; otherwise kBufferSmall with meta->vlen set and nothing counted.
 Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
                ItemMeta* meta);
+// A multi-key get: n keys, each followed by its length; results per key in meta[i] (vlen, or
+// kMiss / kBadKey in `status[i]`), values packed into out at 8-aligned offsets from *off. Stops
+// before the first value that does not fit (its length in *need) and returns how many keys are
+// done. Keys are looked up in groups with the bucket and item lines prefetched first, so their
+// memory misses overlap instead of queueing (most of a get's cost at 100k+ keys).
+uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkeys, uint32_t n, uint8_t* out,
+                      uint64_t cap, uint64_t* off, Status* status, ItemMeta* meta, uint32_t* need);
+
 // set/add/replace/append/prepend/cas. Flags and ttl are ignored by append/prepend (memcached).
 Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
                  uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out);
