@@ -7,7 +7,7 @@
 #   npm run build:asan -- --test [name]  # build, compile the tests (tsc), run the uvu suite (or
 #                                        #   the files matching name) with the ASan addon
 #
-# The addon uses only <node_api.h>, so it is compiled directly with g++ against Node's headers
+# The addon is compiled directly with g++ against Node's headers
 # (the node-addon-api include dir is added as binding.gyp does). Node itself is not built with
 # ASan, so the runtime must be preloaded: LD_PRELOAD=$(gcc -print-file-name=libasan.so), and leak
 # checking is off (V8 keeps memory until exit). src/native.ts loads the addon named by

@@ -429,8 +429,17 @@ export class Cache {
         const key = keys[i + n]!;
         let klen: number;
         if (typeof key === 'string') {
-          if (key.length === 0 || key.length > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, key.length === 0 ? 0 : Buffer.byteLength(key));
-          klen = utf8Write.call(scratch, key, pos + 1, 3 * KEY_MAX);
+          const len = key.length;
+          if (len === 0 || len > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, len === 0 ? 0 : Buffer.byteLength(key));
+          klen = len;
+          for (let j = 0; j < len; j++) {
+            const ch = key.charCodeAt(j);
+            if (ch > 0x7f) {
+              klen = utf8Write.call(scratch, key, pos + 1, 3 * KEY_MAX);
+              break;
+            }
+            scratch[pos + 1 + j] = ch;
+          }
           if (klen > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, klen);
         } else if (key instanceof Uint8Array) {
           klen = key.length;
@@ -456,7 +465,7 @@ export class Cache {
         } else if (len === 0xfffffffe) {
           throw badKeyError(`keys[${i + j}]`);
         } else {
-          out[i + j] = s.arena.subarray(off, off + len);
+          out[i + j] = Buffer.from(s.ab, off, len);
           off += len;
         }
       }
