@@ -56,6 +56,14 @@ void item_free_unlinked(Ctx& ctx, Item* it) {
   slabs_push_free(*ctx.r, c, it);
 }
 
+// Starts fetching an item's LRU neighbours, whose links an unlink is about to write: at 100k+ keys
+// they are two more memory misses, and this lets them overlap with each other and with the
+// table work in between.
+static void prefetch_neighbours(Region& r, const Item* it) {
+  if (Item* p = r.chunk(it->prev)) __builtin_prefetch(p, 1, 1);
+  if (Item* n = r.chunk(it->next)) __builtin_prefetch(n, 1, 1);
+}
+
 // Under the class lock: an item already unlinked from the table leaves the LRU and frees its chunk.
 static void retire(Region& r, ClassHdr& c, Item* old) {
   lru_unlink(r, c, old);
@@ -71,6 +79,7 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
   it->time = ctx.now;
   it->iflags = kLinked;
   if (old) {
+    prefetch_neighbours(r, old);
     assoc_replace(r, hv, old, it);
   } else {
     assoc_insert(r, hv, it);
@@ -101,6 +110,7 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
 
 void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
   Region& r = *ctx.r;
+  prefetch_neighbours(r, it);
   assoc_unlink(r, hv, it);
   ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
   Guard g(c.lock);
