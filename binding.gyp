@@ -14,7 +14,8 @@
         "native/core/items.cc",
         "native/core/rebalance.cc",
         "native/core/numeric.cc",
-        "native/core/clock.cc"
+        "native/core/clock.cc",
+        "native/gate/pku.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

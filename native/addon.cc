@@ -18,10 +18,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "core/clock.h"
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
+#include "gate/pku.h"
 
 namespace {
 
@@ -32,6 +37,8 @@ using namespace shm;
 struct Mapping {
   Region* region;
   int refs;
+  int pkey;      // protection key the region is tagged with; -1 = no protection
+  bool evict;    // copied at open, so option checks need no gate
 };
 std::mutex g_maps_mu;
 std::unordered_map<std::string, Mapping> g_maps;
@@ -39,14 +46,31 @@ std::unordered_map<std::string, Mapping> g_maps;
 // Buffer layout shared with src/native.ts.
 constexpr uint32_t kValueOff = 1024;   // scratch: key at 0, value at 1024
 constexpr uint32_t kMetaLens = 64;     // meta: per-key lengths (u32) from byte 64
+constexpr uint32_t kManyMax = 1024;    // keys per getMany call (src/cache.ts MANY_MAX)
+constexpr uint32_t kStage = 16 * 1024; // getInto: values up to this are staged privately
 constexpr int32_t kRetMiss = -1, kRetSmall = -2, kRetBadKey = -3, kRetTooLarge = -4, kRetNoMem = -5,
-                  kRetNonNumeric = -6, kRetClosed = -7;
+                  kRetNonNumeric = -6, kRetClosed = -7, kRetBusy = -8;
+
+// Per-thread private memory, tagged with the store's key: only a gate reaches it. Holds the
+// copies of untrusted input (keys) and getMany's per-key results.
+struct Private {
+  uint8_t keybuf[kKeyMax + 8];
+  uint8_t stage[kStage];
+  uint8_t many_keys[kManyMax * (kKeyMax + 1)];
+  const uint8_t* many_ptr[kManyMax];
+  uint32_t many_len[kManyMax];
+  Status many_status[kManyMax];
+  ItemMeta many_meta[kManyMax];
+};
 
 struct Handle {
   napi_env env = nullptr;
   Mapping* map = nullptr;
   std::string key;  // g_maps key
+  int pkey = -1;
   Ctx ctx;
+  Private* priv = nullptr;
+  size_t priv_len = 0;
   uint8_t* scratch = nullptr;
   size_t scratch_len = 0;
   napi_ref scratch_ref = nullptr;
@@ -56,15 +80,19 @@ struct Handle {
   uint8_t* arena = nullptr;
   size_t arena_len = 0;
   napi_ref arena_ref = nullptr;
-  uint8_t keybuf[kKeyMax + 8];
-  // getMany's private key copies and per-key results, grown on first use.
-  std::vector<uint8_t> many_keys;
-  std::vector<const uint8_t*> many_ptr;
-  std::vector<uint32_t> many_len;
-  std::vector<Status> many_status;
-  std::vector<ItemMeta> many_meta;
   bool closed = false;
 };
+
+Private* alloc_private(int pkey, size_t* len) {
+  *len = (sizeof(Private) + 4095) / 4096 * 4096;
+  void* m = mmap(nullptr, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  if (!gate::protect(m, *len, pkey)) {
+    munmap(m, *len);
+    return nullptr;
+  }
+  return static_cast<Private*>(m);
+}
 
 void release_ref(napi_env env, napi_ref* r) {
   if (*r) {
@@ -76,7 +104,10 @@ void release_ref(napi_env env, napi_ref* r) {
 void close_handle(Handle* h, bool env_alive) {
   if (h->closed) return;
   h->closed = true;
-  stats_detach(&h->ctx);
+  {
+    gate::Gate g(h->pkey);  // the slot lives in the region
+    stats_detach(&h->ctx);
+  }
   if (env_alive) {
     release_ref(h->env, &h->scratch_ref);
     release_ref(h->env, &h->meta_ref);
@@ -84,6 +115,8 @@ void close_handle(Handle* h, bool env_alive) {
   }
   h->scratch = h->meta = h->arena = nullptr;
   h->scratch_len = h->meta_len = h->arena_len = 0;
+  if (h->priv) munmap(h->priv, h->priv_len);
+  h->priv = nullptr;
   std::lock_guard<std::mutex> lk(g_maps_mu);
   if (h->map && --h->map->refs == 0) {
     delete h->map->region;
@@ -146,15 +179,14 @@ int32_t map_status(Status s) {
   }
 }
 
-// Copies the key out of the shared scratch buffer into private memory (another thread may change
-// a SharedArrayBuffer under us); the core validates the copy.
+// Inside a gate: copies the key out of the shared scratch buffer into private memory (another
+// thread may change a SharedArrayBuffer under us); the core validates the copy, never the original.
 inline const uint8_t* private_key(Handle* h, uint32_t klen) {
-  if (klen > kKeyMax) klen = kKeyMax + 1;  // the core refuses it
-  std::memcpy(h->keybuf, h->scratch, klen <= kKeyMax ? klen : 0);
-  return h->keybuf;
+  std::memcpy(h->priv->keybuf, h->scratch, klen <= kKeyMax ? klen : 0);
+  return h->priv->keybuf;
 }
 
-inline bool usable(Handle* h) { return h && !h->closed && h->scratch; }
+inline bool usable(Handle* h) { return h && !h->closed && h->scratch && h->priv; }
 
 inline void put_meta(Handle* h, const ItemMeta& m) {
   std::memcpy(h->meta + 0, &m.vlen, 4);
@@ -162,7 +194,21 @@ inline void put_meta(Handle* h, const ItemMeta& m) {
   std::memcpy(h->meta + 8, &m.cas, 8);
 }
 
-// ---- hot calls -------------------------------------------------------------------------------
+// Runs body (core work only: no Node-API, no JS) inside a gate; kRetBusy if this thread is
+// already inside one (a re-entrant call).
+template <class F>
+inline int32_t gated(Handle* h, F&& body) {
+  gate::Gate g(h->pkey);
+  if (g.refused()) return kRetBusy;
+  return body();
+}
+
+// ---- hot calls (C Node-API: about half the cost of node-addon-api per call) ------------------
+// Each parses its numbers, then does all region work inside one gate, then returns a number.
+// Values are copied straight into the arena, a Buffer this binding allocated (never a caller's
+// memory, and JS memory cannot be unmapped while referenced), so that copy cannot fault while a
+// stripe is held; getInto, which writes the caller's own Uint8Array, stages through private
+// memory first (values up to 16 KiB).
 
 // get(klen, outOff) -> vlen | status ; gat(klen, outOff, ttl)
 napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
@@ -173,53 +219,60 @@ napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
   uint32_t off = u32(env, argv[1]);
   int64_t ttl = touch ? i64(env, argv[2]) : 0;
   if (off > h->arena_len) off = uint32_t(h->arena_len);
-  const uint8_t* key = private_key(h, klen);
-  ItemMeta m{};
-  Status s = cmd_get(h->ctx, key, klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
-  if (s == kOk) {
-    put_meta(h, m);
-    return ret_int(env, int32_t(m.vlen));
-  }
-  if (s == kBufferSmall) {
-    std::memcpy(h->meta, &m.vlen, 4);
-    return ret_int(env, kRetSmall);
-  }
-  return ret_int(env, s == kMiss ? kRetMiss : map_status(s));
+  int32_t r = gated(h, [&]() -> int32_t {
+    ItemMeta m{};
+    Status s = cmd_get(h->ctx, private_key(h, klen), klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
+    if (s == kOk) {
+      put_meta(h, m);
+      return int32_t(m.vlen);
+    }
+    if (s == kBufferSmall) std::memcpy(h->meta, &m.vlen, 4);
+    return s == kMiss ? kRetMiss : map_status(s);
+  });
+  return ret_int(env, r);
 }
 napi_value js_get(napi_env env, napi_callback_info info) { return do_get(env, info, false); }
 napi_value js_gat(napi_env env, napi_callback_info info) { return do_get(env, info, true); }
 
-// getInto(klen, target: TypedArray, offset) -> vlen | status. Copies into the caller's own
+// getInto(klen, target: Uint8Array, offset) -> vlen | status. Copies into the caller's own
 // memory: no arena, no allocation. kRetSmall (vlen at meta+0) when the rest of target is short.
 napi_value js_get_into(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   Handle* h = args(env, info, argv);
   if (!usable(h)) return ret_int(env, kRetClosed);
   uint32_t klen = u32(env, argv[0]);
-  void* data = nullptr;
-  size_t len = 0;
   bool is_ta = false;
   napi_is_typedarray(env, argv[1], &is_ta);
   if (!is_ta) return ret_int(env, kRetBadKey);
   napi_typedarray_type type;
   napi_value ab;
-  size_t byte_off = 0;
+  void* data = nullptr;
+  size_t len = 0, byte_off = 0;
   napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &byte_off);
   if (type != napi_uint8_array) return ret_int(env, kRetBadKey);
   uint32_t off = u32(env, argv[2]);
   if (off > len) off = uint32_t(len);
-  const uint8_t* key = private_key(h, klen);
-  ItemMeta m{};
-  Status s = cmd_get(h->ctx, key, klen, false, 0, static_cast<uint8_t*>(data) + off, uint32_t(len - off), &m);
-  if (s == kOk) {
-    put_meta(h, m);
-    return ret_int(env, int32_t(m.vlen));
-  }
-  if (s == kBufferSmall) {
-    std::memcpy(h->meta, &m.vlen, 4);
-    return ret_int(env, kRetSmall);
-  }
-  return ret_int(env, s == kMiss ? kRetMiss : map_status(s));
+  uint8_t* dst = static_cast<uint8_t*>(data) + off;
+  uint32_t room = uint32_t(len - off);
+  int32_t r = gated(h, [&]() -> int32_t {
+    ItemMeta m{};
+    const uint8_t* key = private_key(h, klen);
+    // Stage through private memory so the stripe is free before the caller's memory is written.
+    Status s = cmd_get(h->ctx, key, klen, false, 0, h->priv->stage, room < kStage ? room : kStage, &m);
+    if (s == kOk) {
+      std::memcpy(dst, h->priv->stage, m.vlen);
+    } else if (s == kBufferSmall && m.vlen <= room) {
+      // Larger than the stage but fits the target: copy directly (one more lookup).
+      s = cmd_get(h->ctx, key, klen, false, 0, dst, room, &m);
+    }
+    if (s == kOk) {
+      put_meta(h, m);
+      return int32_t(m.vlen);
+    }
+    if (s == kBufferSmall) std::memcpy(h->meta, &m.vlen, 4);
+    return s == kMiss ? kRetMiss : map_status(s);
+  });
+  return ret_int(env, r);
 }
 
 // store(cmd, klen, vlen, flags, ttl) -> status; cas in/out at meta+16.
@@ -234,14 +287,17 @@ napi_value js_store(napi_env env, napi_callback_info info) {
   int64_t ttl = i64(env, argv[4]);
   if (cmd > uint32_t(StoreCmd::kCas)) return ret_int(env, kRetBadKey);
   if (uint64_t(kValueOff) + vlen > h->scratch_len) return ret_int(env, kRetTooLarge);
-  const uint8_t* key = private_key(h, klen);
-  uint64_t cas_in, cas_out = 0;
-  std::memcpy(&cas_in, h->meta + 16, 8);
-  // The value is copied from scratch straight into the new item, which no one else can see
-  // until it is linked: that item is the private copy.
-  Status s = cmd_store(h->ctx, StoreCmd(cmd), key, klen, h->scratch + kValueOff, vlen, flags, ttl, cas_in, &cas_out);
-  if (s == kOk) std::memcpy(h->meta + 16, &cas_out, 8);
-  return ret_int(env, map_status(s));
+  int32_t r = gated(h, [&]() -> int32_t {
+    uint64_t cas_in, cas_out = 0;
+    std::memcpy(&cas_in, h->meta + 16, 8);
+    // The value is copied from scratch straight into the new item, which no one else can see
+    // until it is linked: that item is the private copy.
+    Status s = cmd_store(h->ctx, StoreCmd(cmd), private_key(h, klen), klen, h->scratch + kValueOff, vlen, flags, ttl,
+                         cas_in, &cas_out);
+    if (s == kOk) std::memcpy(h->meta + 16, &cas_out, 8);
+    return map_status(s);
+  });
+  return ret_int(env, r);
 }
 
 napi_value js_delete(napi_env env, napi_callback_info info) {
@@ -249,7 +305,7 @@ napi_value js_delete(napi_env env, napi_callback_info info) {
   Handle* h = args(env, info, argv);
   if (!usable(h)) return ret_int(env, kRetClosed);
   uint32_t klen = u32(env, argv[0]);
-  return ret_int(env, map_status(cmd_delete(h->ctx, private_key(h, klen), klen)));
+  return ret_int(env, gated(h, [&] { return map_status(cmd_delete(h->ctx, private_key(h, klen), klen)); }));
 }
 
 // delta(klen, incr, delta) ; delta < 0 means "read the 64-bit delta at meta+16". Result at meta+16.
@@ -260,13 +316,16 @@ napi_value js_delta(napi_env env, napi_callback_info info) {
   uint32_t klen = u32(env, argv[0]);
   bool incr = u32(env, argv[1]) != 0;
   double d = f64(env, argv[2]);
-  uint64_t delta;
-  if (d < 0) std::memcpy(&delta, h->meta + 16, 8);
-  else delta = uint64_t(d);
-  uint64_t result = 0;
-  Status s = cmd_delta(h->ctx, private_key(h, klen), klen, incr, delta, &result);
-  if (s == kOk) std::memcpy(h->meta + 16, &result, 8);
-  return ret_int(env, map_status(s));
+  int32_t r = gated(h, [&]() -> int32_t {
+    uint64_t delta;
+    if (d < 0) std::memcpy(&delta, h->meta + 16, 8);
+    else delta = uint64_t(d);
+    uint64_t result = 0;
+    Status s = cmd_delta(h->ctx, private_key(h, klen), klen, incr, delta, &result);
+    if (s == kOk) std::memcpy(h->meta + 16, &result, 8);
+    return map_status(s);
+  });
+  return ret_int(env, r);
 }
 
 napi_value js_touch(napi_env env, napi_callback_info info) {
@@ -274,12 +333,13 @@ napi_value js_touch(napi_env env, napi_callback_info info) {
   Handle* h = args(env, info, argv);
   if (!usable(h)) return ret_int(env, kRetClosed);
   uint32_t klen = u32(env, argv[0]);
-  return ret_int(env, map_status(cmd_touch(h->ctx, private_key(h, klen), klen, i64(env, argv[1]))));
+  int64_t ttl = i64(env, argv[1]);
+  return ret_int(env, gated(h, [&] { return map_status(cmd_touch(h->ctx, private_key(h, klen), klen, ttl)); }));
 }
 
 // getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, meta
 // u32 at kMetaLens + 4i: the value length (value at the next 8-aligned arena offset), or
-// 0xFFFFFFFF miss, 0xFFFFFFFE bad key. Stops early when the arena is full.
+// 0xFFFFFFFF miss, 0xFFFFFFFE bad key. Stops early when the arena is full (needed size at meta+0).
 napi_value js_get_many(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   Handle* h = args(env, info, argv);
@@ -288,40 +348,38 @@ napi_value js_get_many(napi_env env, napi_callback_info info) {
   uint64_t off = u32(env, argv[1]);
   uint32_t max_keys = uint32_t((h->meta_len - kMetaLens) / 4);
   if (n > max_keys) n = max_keys;
-  // Private copies of every key first (the scratch buffer may change under us), then one core
-  // call that overlaps the keys' memory misses.
-  h->many_keys.resize(size_t(n) * (kKeyMax + 1));
-  h->many_ptr.resize(n);
-  h->many_len.resize(n);
-  h->many_status.resize(n);
-  h->many_meta.resize(n);
-  size_t pos = 0;
-  uint32_t parsed = 0;
-  for (; parsed < n; ++parsed) {
-    if (pos >= h->scratch_len) break;
-    uint32_t klen = h->scratch[pos];
-    if (pos + 1 + klen > h->scratch_len) break;
-    uint8_t* dst = h->many_keys.data() + size_t(parsed) * (kKeyMax + 1);
-    std::memcpy(dst, h->scratch + pos + 1, klen);
-    h->many_ptr[parsed] = dst;
-    h->many_len[parsed] = klen;
-    pos += 1 + klen;
-  }
-  uint32_t need = 0;
-  uint32_t done = cmd_get_many(h->ctx, h->many_ptr.data(), h->many_len.data(), parsed, h->arena, h->arena_len, &off,
-                               h->many_status.data(), h->many_meta.data(), &need);
-  for (uint32_t i = 0; i < done; ++i) {
-    Status st = h->many_status[i];
-    uint32_t out = st == kOk ? h->many_meta[i].vlen : st == kMiss ? 0xFFFFFFFFu : 0xFFFFFFFEu;
-    std::memcpy(h->meta + kMetaLens + 4 * i, &out, 4);
-  }
-  // Stopped before a value that does not fit: the caller brings an arena of at least `need`.
-  if (done < parsed) std::memcpy(h->meta, &need, 4);
-  return ret_int(env, int32_t(done));
+  if (n > kManyMax) n = kManyMax;
+  int32_t r = gated(h, [&]() -> int32_t {
+    Private* p = h->priv;
+    // Private copies of every key first, then one core call that overlaps their memory misses.
+    size_t pos = 0;
+    uint32_t parsed = 0;
+    for (; parsed < n; ++parsed) {
+      if (pos >= h->scratch_len) break;
+      uint32_t klen = h->scratch[pos];
+      if (pos + 1 + klen > h->scratch_len) break;
+      uint8_t* dst = p->many_keys + size_t(parsed) * (kKeyMax + 1);
+      std::memcpy(dst, h->scratch + pos + 1, klen);
+      p->many_ptr[parsed] = dst;
+      p->many_len[parsed] = klen;
+      pos += 1 + klen;
+    }
+    uint32_t need = 0;
+    uint32_t done = cmd_get_many(h->ctx, p->many_ptr, p->many_len, parsed, h->arena, h->arena_len, &off,
+                                 p->many_status, p->many_meta, &need);
+    for (uint32_t i = 0; i < done; ++i) {
+      Status st = p->many_status[i];
+      uint32_t out = st == kOk ? p->many_meta[i].vlen : st == kMiss ? 0xFFFFFFFFu : 0xFFFFFFFEu;
+      std::memcpy(h->meta + kMetaLens + 4 * i, &out, 4);
+    }
+    if (done < parsed) std::memcpy(h->meta, &need, 4);
+    return int32_t(done);
+  });
+  return ret_int(env, r);
 }
 
-// setMany(n, flags, ttl) -> entries done, or -(1 + index) - 100*status... kept simple: returns
-// the count stored; on a failing entry stops and writes its status at meta+0.
+// setMany(n, flags, ttl) -> entries stored; on a failing entry stops and writes its status at
+// meta+0. Entries packed in scratch as [u8 klen][u32 vlen][key][value].
 napi_value js_set_many(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   Handle* h = args(env, info, argv);
@@ -329,28 +387,70 @@ napi_value js_set_many(napi_env env, napi_callback_info info) {
   uint32_t n = u32(env, argv[0]);
   uint32_t flags = u32(env, argv[1]);
   int64_t ttl = i64(env, argv[2]);
-  size_t pos = 0;
-  uint32_t i = 0;
-  for (; i < n; ++i) {
-    if (pos + 5 > h->scratch_len) break;
-    uint32_t klen = h->scratch[pos];
-    uint32_t vlen;
-    std::memcpy(&vlen, h->scratch + pos + 1, 4);
-    if (pos + 5 + uint64_t(klen) + vlen > h->scratch_len) break;
-    std::memcpy(h->keybuf, h->scratch + pos + 5, klen);
-    Status s = cmd_store(h->ctx, StoreCmd::kSet, h->keybuf, klen, h->scratch + pos + 5 + klen, vlen, flags, ttl, 0,
-                         nullptr);
-    if (s != kOk) {
-      int32_t st = map_status(s);
-      std::memcpy(h->meta, &st, 4);
-      break;
+  int32_t r = gated(h, [&]() -> int32_t {
+    size_t pos = 0;
+    uint32_t i = 0;
+    for (; i < n; ++i) {
+      if (pos + 5 > h->scratch_len) break;
+      uint32_t klen = h->scratch[pos];
+      uint32_t vlen;
+      std::memcpy(&vlen, h->scratch + pos + 1, 4);
+      if (pos + 5 + uint64_t(klen) + vlen > h->scratch_len) break;
+      std::memcpy(h->priv->keybuf, h->scratch + pos + 5, klen);
+      Status s = cmd_store(h->ctx, StoreCmd::kSet, h->priv->keybuf, klen, h->scratch + pos + 5 + klen, vlen, flags,
+                           ttl, 0, nullptr);
+      if (s != kOk) {
+        int32_t st = map_status(s);
+        std::memcpy(h->meta, &st, 4);
+        break;
+      }
+      pos += 5 + klen + vlen;
     }
-    pos += 5 + klen + vlen;
-  }
-  return ret_int(env, int32_t(i));
+    return int32_t(i);
+  });
+  return ret_int(env, r);
 }
 
-// ---- cold calls ------------------------------------------------------------------------------
+// Test-only: this thread's PKRU (-1 without PKU).
+napi_value js_pkru(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  args(env, info, argv);
+  napi_value r;
+  napi_create_double(env, gate::pku_available() ? double(gate::rdpkru()) : -1.0, &r);
+  return r;
+}
+
+void probe_segv(int, siginfo_t* si, void*) {
+  char msg[64];
+  int n = snprintf(msg, sizeof msg, "probe: SIGSEGV si_code=%d\n", si->si_code);
+  if (write(2, msg, size_t(n)) < 0) {}
+  _exit(77);
+}
+
+// Test-only: touches the region directly, WITHOUT a gate. mode bit 0: write instead of read;
+// bit 1: first install a SIGSEGV handler that prints si_code and exits 77. With PKU this faults
+// (SEGV_PKUERR); without, it returns the byte.
+napi_value js_probe(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Handle* h = args(env, info, argv);
+  if (!h || h->closed || !h->map) return ret_int(env, -1);
+  uint32_t mode = u32(env, argv[0]);
+  if (mode & 2) {
+    struct sigaction sa {};
+    sa.sa_sigaction = probe_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, nullptr);
+  }
+  volatile uint8_t* p = h->map->region->base() + 4096;  // inside the header's page range
+  int32_t v;
+  if (mode & 1) {
+    v = *p;
+    *p = uint8_t(v);
+  } else {
+    v = *p;
+  }
+  return ret_int(env, v);
+}
 
 // ---- cold calls (node-addon-api) -------------------------------------------------------------
 // Setup, stats and teardown: called rarely, so they use node-addon-api's C++ wrappers for
@@ -414,13 +514,15 @@ int64_t int_arg(const Napi::Value& v) { return v.IsNumber() ? v.As<Napi::Number>
 
 Napi::Value FlushAll(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
-  if (usable(h)) cmd_flush_all(h->ctx, int_arg(info[0]));
+  int64_t delay = int_arg(info[0]);
+  if (usable(h)) gated(h, [&] { cmd_flush_all(h->ctx, delay); return 0; });
   return info.Env().Undefined();
 }
 
 Napi::Value AdvanceClock(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
-  if (usable(h)) h->ctx.r->h()->clock_offset.fetch_add(int_arg(info[0]));
+  int64_t secs = int_arg(info[0]);
+  if (usable(h)) gated(h, [&] { h->ctx.r->h()->clock_offset.fetch_add(secs); return 0; });
   return info.Env().Undefined();
 }
 
@@ -432,15 +534,20 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   int64_t group = int_arg(info[0]);
   std::string prot = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "none";
   Region& r = *h->ctx.r;
-  uint32_t now = clock_now(r.h());
   StatList l;
-  switch (group) {
-    case 1: l = stats_slabs(r); break;
-    case 2: l = stats_items(r, now); break;
-    case 3: l = stats_settings(r); break;
-    case 4: stats_reset(r); break;
-    default: l = stats_general(r, now, prot.c_str());
-  }
+  // Gathered into private (heap) strings inside the gate; JS values are made after it closes.
+  int32_t busy = gated(h, [&] {
+    uint32_t now = clock_now(r.h());
+    switch (group) {
+      case 1: l = stats_slabs(r); break;
+      case 2: l = stats_items(r, now); break;
+      case 3: l = stats_settings(r); break;
+      case 4: stats_reset(r); break;
+      default: l = stats_general(r, now, prot.c_str());
+    }
+    return 0;
+  });
+  if (busy == kRetBusy) return env.Undefined();
   Napi::Array arr = Napi::Array::New(env, l.size() * 2);
   for (size_t i = 0; i < l.size(); ++i) {
     arr.Set(uint32_t(2 * i), Napi::String::New(env, l[i].first));
@@ -459,8 +566,10 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 }
 
 // The options must agree with a region already mapped in this process.
-std::string check_mapped(const std::string& path, const Region& region, const RegionOptions& opt) {
-  const Geometry& g = region.geo();
+std::string check_mapped(const std::string& path, const Mapping& m, const RegionOptions& opt, int protection) {
+  const Geometry& g = m.region->geo();
+  if ((protection == 1 && m.pkey < 0) || (protection == 0 && m.pkey >= 0))
+    return path + ": open in this process with protection '" + (m.pkey >= 0 ? "pku" : "none") + "'";
   if (opt.reset) return "cannot reset " + path + ": it is open in this process (close it first)";
   if (opt.mem_limit && opt.mem_limit != g.mem_limit)
     return path + ": region has size " + std::to_string(g.mem_limit) + " bytes, opened with size " +
@@ -468,7 +577,7 @@ std::string check_mapped(const std::string& path, const Region& region, const Re
   if (opt.item_size_max && opt.item_size_max != g.item_size_max)
     return path + ": region has itemSizeMax " + std::to_string(g.item_size_max) + ", opened with " +
            std::to_string(opt.item_size_max);
-  if (opt.evict >= 0 && uint32_t(opt.evict) != region.h()->evict)
+  if (opt.evict >= 0 && (opt.evict != 0) != m.evict)
     return path + ": region was created with another evict setting";
   return "";
 }
@@ -479,7 +588,8 @@ void throw_coded(Napi::Env env, const char* code, const std::string& msg) {
   e.ThrowAsJavaScriptException();
 }
 
-// open(path, memLimit, itemSizeMax, evict, reset, mode) -> handle object with bound methods.
+// open(path, memLimit, itemSizeMax, evict, reset, mode, protection) -> handle object with bound
+// methods. protection: 0 none, 1 pku (an error without PKU), 2 auto.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsString()) {
@@ -493,6 +603,12 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   opt.evict = int(int_arg(info[3]));
   opt.reset = info[4].ToBoolean().Value();
   opt.mode = uint32_t(int_arg(info[5]));
+  int protection = info.Length() > 6 ? int(int_arg(info[6])) : 2;
+  if (protection == 1 && !gate::pku_available()) {
+    throw_coded(env, "ERR_PKU_UNAVAILABLE",
+                "protection 'pku' is not available: this CPU or kernel has no memory protection keys (use 'auto' or 'none')");
+    return env.Undefined();
+  }
 
   auto* h = new Handle();
   h->env = env;
@@ -500,7 +616,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lk(g_maps_mu);
     auto it = g_maps.find(path);
     if (it != g_maps.end()) {
-      std::string err = check_mapped(path, *it->second.region, opt);
+      std::string err = check_mapped(path, it->second, opt, protection);
       if (!err.empty()) {
         delete h;
         throw_coded(env, "ERR_REGION_MISMATCH", err);
@@ -517,13 +633,34 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
         throw_coded(env, "ERR_BAD_REGION", err);
         return env.Undefined();
       }
-      h->map = &g_maps.emplace(path, Mapping{r, 1}).first->second;
+      // Read what we need before the region is tagged, then tag it: from here on only a gate
+      // reaches it.
+      bool evict = r->h()->evict != 0;
+      int pkey = protection == 0 ? -1 : gate::pku_key();
+      if (!gate::protect(r->base(), r->geo().file_size, pkey)) {
+        delete r;
+        delete h;
+        throw_coded(env, "ERR_PKU_UNAVAILABLE", "pkey_mprotect failed on " + path);
+        return env.Undefined();
+      }
+      h->map = &g_maps.emplace(path, Mapping{r, 1, pkey, evict}).first->second;
     }
   }
   h->key = path;
+  h->pkey = h->map->pkey;
+  h->priv = alloc_private(h->pkey, &h->priv_len);
   Region& region = *h->map->region;
-  stats_attach(region, &h->ctx);
+  {
+    gate::Gate g(h->pkey);
+    stats_attach(region, &h->ctx);
+  }
   napi_add_env_cleanup_hook(env, env_cleanup, h);
+  if (!h->priv) {
+    close_handle(h, true);
+    delete h;
+    throw_coded(env, "ERR_BAD_REGION", "cannot allocate private memory for " + path);
+    return env.Undefined();
+  }
 
   Napi::Object obj = Napi::Object::New(env);
   napi_wrap(env, obj, h, finalize_handle, nullptr, nullptr);
@@ -533,7 +670,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   };
   for (const Hot& f : {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
                        Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch},
-                       Hot{"getMany", js_get_many}, Hot{"setMany", js_set_many}}) {
+                       Hot{"getMany", js_get_many}, Hot{"setMany", js_set_many}, Hot{"pkru", js_pkru},
+                       Hot{"probe", js_probe}}) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, h, &fn);
     obj.Set(f.name, Napi::Value(env, fn));
@@ -548,12 +686,19 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
   obj.Set("itemSizeMax", Napi::Number::New(env, g.item_size_max));
   obj.Set("itemHeader", Napi::Number::New(env, double(sizeof(Item))));
-  obj.Set("evict", Napi::Number::New(env, region.h()->evict));
+  obj.Set("evict", Napi::Number::New(env, h->map->evict ? 1 : 0));
+  obj.Set("protection", Napi::Number::New(env, h->pkey >= 0 ? 1 : 0));
   return obj;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("pkuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("available", Napi::Boolean::New(info.Env(), gate::pku_available()));
+    o.Set("key", Napi::Number::New(info.Env(), gate::pku_key()));
+    return o;
+  }, "pkuInfo"));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("valueOffset", Napi::Number::New(env, kValueOff));
   layout.Set("metaLens", Napi::Number::New(env, kMetaLens));

@@ -156,11 +156,13 @@ function statusError(r: number, what: string): Error {
     case Ret.NoMemory: return new CacheError('ERR_OUT_OF_MEMORY', `${what}: out of memory storing object (the cache is full and evict is false, or no chunk of this size could be freed)`);
     case Ret.NonNumeric: return new CacheError('ERR_NON_NUMERIC', `${what}: cannot increment or decrement non-numeric value`);
     case Ret.Closed: return new CacheError('ERR_CACHE_CLOSED', `${what}: the cache is closed`);
+    case Ret.Busy: return new CacheError('ERR_REENTRANT', `${what}: refused, this thread is already inside a shmcached call`);
     default: return new Error(`${what}: unexpected status ${r}`);
   }
 }
 
 const STATS_GROUPS: Record<StatsGroup, number> = { general: 0, slabs: 1, items: 2, settings: 3 };
+const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
 
 /**
  * One thread's handle on a shared store. Open it with {@link Cache.open}; every thread and every
@@ -203,16 +205,13 @@ export class Cache {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw rangeError('ERR_OUT_OF_RANGE', 'options.mode must be a file mode such as 0o600');
     const protection = options.protection ?? 'auto';
     if (protection !== 'auto' && protection !== 'pku' && protection !== 'none') throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
-    if (protection === 'pku') {
-      throw new CacheError('ERR_PKU_UNAVAILABLE', "protection 'pku' is not available: this build has no PKU gates yet (use 'auto' or 'none')");
-    }
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
     let h: NativeHandle;
     try {
-      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode);
+      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection]);
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH') throw new CacheError(err.code, err.message);
+      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE') throw new CacheError(err.code, err.message);
       throw e;
     }
     const scratch = Buffer.allocUnsafeSlow(VOFF + h.itemSizeMax);
@@ -230,7 +229,7 @@ export class Cache {
       payloadMax: h.itemSizeMax - h.itemHeader,
     };
     newArena(s, 0);
-    return new Cache(s, 'none');
+    return new Cache(s, h.protection === 1 ? 'pku' : 'none');
   }
 
   #live(): State {
@@ -588,6 +587,11 @@ export class Cache {
   /** The memory protection in force: `'pku'` or `'none'`. */
   get protection(): 'none' | 'pku' {
     return this.#protection;
+  }
+
+  /** Test hook: this thread's PKRU register (-1 without PKU), to check that gates close. */
+  _pkru(): number {
+    return this.#live().h.pkru();
   }
 
   /** The region file's path. */

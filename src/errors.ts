@@ -11,7 +11,8 @@ export type CacheErrorCode =
   | 'ERR_BAD_REGION'
   | 'ERR_REGION_MISMATCH'
   | 'ERR_CACHE_CLOSED'
-  | 'ERR_PKU_UNAVAILABLE';
+  | 'ERR_PKU_UNAVAILABLE'
+  | 'ERR_REENTRANT';
 
 /** A condition of the store rather than a bad argument; `code` says which. */
 export class CacheError extends Error {

@@ -24,6 +24,12 @@ export interface NativeHandle {
   advanceClock(seconds: number): void;
   stats(group: number, protection: string): string[] | undefined;
   close(): void;
+  /** Test-only: this thread's PKRU, or -1 without PKU. */
+  pkru(): number;
+  /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */
+  probe(mode: number): number;
+  /** 1 when the region is tagged with a protection key and every call goes through a gate. */
+  readonly protection: number;
   readonly memLimit: number;
   readonly itemSizeMax: number;
   readonly itemHeader: number;
@@ -32,7 +38,9 @@ export interface NativeHandle {
 
 /** The addon's exports. */
 export interface NativeModule {
-  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number): NativeHandle;
+  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number): NativeHandle;
+  /** Whether this process can use PKU, and its key (-1 if not). */
+  pkuInfo(): { available: boolean; key: number };
   layout: { valueOffset: number; metaLens: number; keyMax: number };
 }
 
@@ -45,6 +53,7 @@ export const enum Ret {
   NoMemory = -5,
   NonNumeric = -6,
   Closed = -7,
+  Busy = -8,
 }
 
 /** Store command numbers shared with native/core/store.h. */

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync, readFileSync, statSync } from 'node:fs';
 
 import { Cache, CacheError } from '../src/index.js';
+import { native } from '../src/native.js';
 import { tmpRegion } from './helpers.js';
 
 function open(name: string, extra: Parameters<typeof Cache.open>[0] = {}): Cache {
@@ -167,11 +168,21 @@ regions('bad open options', () => {
   assert.throws(() => Cache.open({ path: tmpRegion('o'), size: -5 }), is(RangeError));
   assert.throws(() => Cache.open({ path: tmpRegion('o'), size: '4mb', itemSizeMax: '3mb' }), /half of size/);
   assert.throws(() => Cache.open({ path: tmpRegion('o'), protection: 'magic' as 'none' }), is(TypeError));
-  assert.throws(() => Cache.open({ path: tmpRegion('o'), protection: 'pku' }), (e: Error) => e instanceof CacheError && e.code === 'ERR_PKU_UNAVAILABLE');
+  const pku = native.pkuInfo().available;
+  if (pku) {
+    const p = Cache.open({ path: tmpRegion('o'), size: '4mb', protection: 'pku' });
+    assert.is(p.protection, 'pku');
+    p.close();
+  } else {
+    assert.throws(() => Cache.open({ path: tmpRegion('o'), protection: 'pku' }), (e: Error) => e instanceof CacheError && e.code === 'ERR_PKU_UNAVAILABLE');
+  }
   const c = Cache.open({ path: tmpRegion('o'), size: '4mb', protection: 'auto' });
-  assert.is(c.protection, 'none');
-  assert.is(c.stats().protection, 'none');
+  assert.is(c.protection, pku ? 'pku' : 'none');
+  assert.is(c.stats().protection, c.protection);
   c.close();
+  const n = Cache.open({ path: tmpRegion('o'), size: '4mb', protection: 'none' });
+  assert.is(n.protection, 'none');
+  n.close();
 });
 
 regions.run();
