@@ -16,7 +16,7 @@
 
 namespace gate {
 
-thread_local int t_depth = 0;
+thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
 
 static bool cpu_ospke() {
   unsigned a, b, c, d;

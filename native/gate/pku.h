@@ -33,7 +33,9 @@ inline uint32_t rdpkru() {
 inline void wrpkru(uint32_t v) { asm volatile(".byte 0x0f,0x01,0xef" : : "a"(v), "c"(0), "d"(0) : "memory"); }
 
 // Depth of gates open on this thread (0 or 1).
-extern thread_local int t_depth;
+// initial-exec: one %fs-relative load, not a __tls_get_addr call per gate (a few bytes of the
+// static TLS surplus that glibc keeps for dlopen'ed libraries).
+extern thread_local int t_depth __attribute__((tls_model("initial-exec")));
 
 [[noreturn]] void gate_fault(const char* what);
 
