@@ -20,8 +20,8 @@ import { Progress } from './lib/progress.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
 import { fmtBytes, fmtCount, fmtNs, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, isoDay, machineInfo, writeResults } from './lib/machine.js';
-import { loadShmcached } from './lib/shm.js';
+import { describeMachine, gitInfo, isoDay, machineInfo, writeResults } from './lib/machine.js';
+import { loadShmcached, staleBuildWarnings } from './lib/shm.js';
 import { LruPeer, MapPeer, ShmPeer, loopOnly, type Peer } from './lib/peers.js';
 
 export const description = 'ns/op of get/set/delete/incr/getMany, shmcached vs lru-cache and Map (copy-out)';
@@ -131,6 +131,7 @@ export async function run(args: string[]): Promise<void> {
   const cfg = parseConfig(args);
   const started = new Date();
   const machine = machineInfo();
+  const git = gitInfo();
   const shm = await loadShmcached();
 
   const peers: Peer[] = [];
@@ -143,6 +144,7 @@ export async function run(args: string[]): Promise<void> {
   const storeInfo: Record<string, unknown> = {};
   const sink = { v: 0 };
   const warnings: string[] = [];
+  if (shm.ok) warnings.push(...staleBuildWarnings());
   if (typeof globalThis.gc !== 'function') warnings.push('run without --expose-gc: no GC between rounds, expect more spread');
 
   // Each store is measured alone in the process (the others closed and collected), so no store
@@ -357,8 +359,8 @@ export async function run(args: string[]): Promise<void> {
   }
   notes.push(...warnings);
   const loadEnd = machineInfo().loadavg;
-  const busy = Math.max(machine.loadavg[0] ?? 0, loadEnd[0] ?? 0);
-  if (busy > machine.cpus * 0.5) {
+  // The run itself adds about 1 to the load average, so the end value is judged against cpus.
+  if ((machine.loadavg[0] ?? 0) > machine.cpus * 0.5 || (loadEnd[0] ?? 0) > machine.cpus) {
     notes.push(`the machine was busy (1-minute load average ${machine.loadavg[0]} at start, ${loadEnd[0]} at end, on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`);
   }
 
@@ -368,7 +370,8 @@ export async function run(args: string[]): Promise<void> {
   md.push(`- Machine: ${describeMachine(machine)}`);
   md.push(
     shm.ok
-      ? `- shmcached: direct calls from the main thread, protection \`${shm.protection}\`, a fresh region per phase sized to hold every item`
+      ? `- shmcached: direct calls from the main thread, protection \`${shm.protection}\`, a fresh region per phase sized to hold every item` +
+        (git ? `; tree at \`${git.commit}\`${git.dirty ? ' with uncommitted changes in src/ or native/' : ''}` : '')
       : `- shmcached: **not available** (${shm.reason}); only the peers ran`,
   );
   md.push(`- Peers: lru-cache 11 (get + \`Buffer.from(v)\`, set stores \`Buffer.from(value)\`), JS \`Map\` (same copies). incr: memcached semantics on text in shmcached; a bigint counter (get, add, wrap at 2^64, set) in the peers.`);
@@ -402,6 +405,7 @@ export async function run(args: string[]): Promise<void> {
     version: 1,
     date: started.toISOString(),
     machine,
+    git: git ?? null,
     loadavgEnd: loadEnd,
     config: cfg,
     elapsedS,

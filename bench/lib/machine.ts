@@ -3,6 +3,7 @@ import { cpus, freemem, hostname, loadavg, totalmem, platform, arch, release } f
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 
 export interface MachineInfo {
   hostname: string;
@@ -78,4 +79,17 @@ export function writeResults(part: string, markdown: string, json: unknown, when
   writeFileSync(`${base}.md`, markdown.endsWith('\n') ? markdown : markdown + '\n');
   writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
   return { md: relative(root, `${base}.md`), json: relative(root, `${base}.json`) };
+}
+
+/** The commit the run measured, and whether src/ or native/ had uncommitted changes. */
+export function gitInfo(): { commit: string; dirty: boolean } | undefined {
+  try {
+    const cwd = repoRoot();
+    const opts = { cwd, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] };
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'native', 'binding.gyp'], opts).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return undefined;
+  }
 }

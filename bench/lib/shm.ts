@@ -3,7 +3,7 @@
  * and runs (peers only) before the core or the native addon exists, and says why shmcached is
  * missing from the table.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './machine.js';
 
@@ -35,13 +35,46 @@ export type ShmLoad =
   | { ok: true; Cache: ShmCacheClass; protection: string }
   | { ok: false; reason: string };
 
-/** A region path under /dev/shm that belongs to this process. */
+// Region files this process may have left (they can be hundreds of MiB of RAM in /dev/shm):
+// removed on Ctrl-C / SIGTERM / exit as well as on close.
+const liveRegions = new Set<string>();
+let cleanupInstalled = false;
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  const sweep = (): void => {
+    for (const p of liveRegions) {
+      try {
+        rmSync(p, { force: true });
+      } catch {
+        /* best effort */
+      }
+    }
+    liveRegions.clear();
+  };
+  process.on('exit', sweep);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      sweep();
+      process.stderr.write('\n');
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+/** A region path under /dev/shm that belongs to this process (removed at exit at the latest). */
 export function benchRegionPath(tag: string): string {
-  const dir = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
-  return join(dir, `shmcached-bench-${process.pid}-${tag}`);
+  // SHMCACHED_BENCH_DIR: where region files go (default /dev/shm, a tmpfs, as in production).
+  const dir = process.env.SHMCACHED_BENCH_DIR || (existsSync('/dev/shm') ? '/dev/shm' : '/tmp');
+  const path = join(dir, `shmcached-bench-${process.pid}-${tag}`);
+  installCleanup();
+  liveRegions.add(path);
+  return path;
 }
 
 export function removeRegion(path: string): void {
+  liveRegions.delete(path);
   try {
     rmSync(path, { force: true });
   } catch {
@@ -83,4 +116,40 @@ export async function loadShmcached(): Promise<ShmLoad> {
 function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split('\n')[0] ?? msg;
+}
+
+function newestMtime(dir: string, ext: RegExp): number {
+  let newest = 0;
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) newest = Math.max(newest, newestMtime(p, ext));
+      else if (ext.test(e.name)) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  } catch {
+    /* missing: nothing newer */
+  }
+  return newest;
+}
+
+/**
+ * Warnings when what runs is older than its sources: the addon older than native/, or
+ * dist/src older than src/ (the bench script runs the build outputs as they are).
+ */
+export function staleBuildWarnings(): string[] {
+  const root = repoRoot();
+  const out: string[] = [];
+  try {
+    const addon = join(root, 'build', 'Release', 'shmcached.node');
+    if (existsSync(addon)) {
+      const src = Math.max(newestMtime(join(root, 'native'), /\.(cc|h|hpp|cpp)$/), existsSync(join(root, 'binding.gyp')) ? statSync(join(root, 'binding.gyp')).mtimeMs : 0);
+      if (src > statSync(addon).mtimeMs) out.push('build/Release/shmcached.node is older than native/ sources: run `npm run build:native` to bench the current code');
+    }
+    const ts = newestMtime(join(root, 'src'), /\.ts$/);
+    const js = newestMtime(join(root, 'dist', 'src'), /\.js$/);
+    if (js > 0 && ts > js) out.push('dist/src is older than src/: run `npx tsc -p tsconfig.json` to bench the current code');
+  } catch {
+    /* best effort */
+  }
+  return out;
 }
