@@ -359,7 +359,8 @@ napi_value js_get_many(napi_env env, napi_callback_info info) {
       uint32_t klen = h->scratch[pos];
       if (pos + 1 + klen > h->scratch_len) break;
       uint8_t* dst = p->many_keys + size_t(parsed) * (kKeyMax + 1);
-      std::memcpy(dst, h->scratch + pos + 1, klen);
+      // A slot holds kKeyMax bytes; a longer length copies nothing and the core refuses the key.
+      std::memcpy(dst, h->scratch + pos + 1, klen <= kKeyMax ? klen : 0);
       p->many_ptr[parsed] = dst;
       p->many_len[parsed] = klen;
       pos += 1 + klen;

@@ -335,6 +335,17 @@ memory('a class that starves takes a page from another class (slab automove, syn
   c.close();
 });
 
+memory('values growing through many classes in a small region never run out of memory', () => {
+  // 50 keys whose values grow from 0 to 3000 bytes: each class in turn takes pages, then empties
+  // as the values move on. The class that starves must get an idle class's page (even its last).
+  const c = Cache.open({ path: tmpRegion('grow-classes'), size: '16mb', reset: true });
+  for (let j = 0; j < 12000; j++) c.set(`t${j % 50}`, 'x'.repeat(j % 3000));
+  assert.is(c.stats().curr_items, 50);
+  for (let k = 0; k < 50; k++) assert.ok(c.get(`t${k}`), `t${k} present`);
+  assert.is(c.stats('slabs').total_malloced, 16 * 1048576);
+  c.close();
+});
+
 memory('evict: false gives out-of-memory errors and keeps what is stored', () => {
   const c = Cache.open({ path: tmpRegion('noevict'), size: '2mb', evict: false, reset: true });
   const value = Buffer.alloc(1000, 3);

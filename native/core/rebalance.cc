@@ -14,8 +14,19 @@ namespace shm {
 static constexpr uint8_t kMoving = 8;  // taken out of use by an ongoing page move
 static constexpr int kStripeTries = 64;
 
-static uint32_t pick_source(Header* h, uint32_t dst) {
+// A class holding pages but no items first (its pages are all free chunks: moving one evicts
+// nothing, and it may be its last page: the class can get one back the same way); else the class
+// with the most pages, which keeps its last one.
+static uint32_t pick_source(Header* h, uint32_t dst, bool* idle) {
   uint32_t n = h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1;
+  *idle = false;
+  for (uint32_t i = 1; i <= n; ++i) {
+    if (i == dst) continue;
+    if (counter_load(h->classes[i].total_pages) >= 1 && counter_load(h->classes[i].curr_items) == 0) {
+      *idle = true;
+      return i;
+    }
+  }
   uint32_t best = 0;
   uint64_t most = 1;  // a class keeps its last page
   for (uint32_t i = 1; i <= n; ++i) {
@@ -112,13 +123,14 @@ bool slabs_reassign(Ctx& ctx, uint32_t dst) {
   Region& r = *ctx.r;
   Header* h = r.h();
   if (!h->evict) return false;
-  uint32_t src = pick_source(h, dst);
+  bool idle;
+  uint32_t src = pick_source(h, dst, &idle);
   if (src == 0) return false;
   ClassHdr& c = h->classes[src];
   uint32_t page;
   {
     Guard g(c.lock);
-    if (c.total_pages < 2) return false;
+    if (idle ? (c.total_pages < 1 || c.curr_items != 0) : c.total_pages < 2) return false;
     page = page_of(r, c.lru_tail);
     if (page == UINT32_MAX) {
       // No items: any page whose first chunk belongs to this class is all free chunks.
