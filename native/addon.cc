@@ -203,6 +203,17 @@ inline int32_t gated(Handle* h, F&& body) {
   return body();
 }
 
+// Inside a gate: the answer of a get-like call. A hit returns the length and its flags and CAS go
+// to meta; a value that did not fit reports its length at meta+0.
+inline int32_t get_answer(Handle* h, Status s, const ItemMeta& m) {
+  if (s == kOk) {
+    put_meta(h, m);
+    return int32_t(m.vlen);
+  }
+  if (s == kBufferSmall) std::memcpy(h->meta, &m.vlen, 4);
+  return s == kMiss ? kRetMiss : map_status(s);
+}
+
 // ---- hot calls (C Node-API: about half the cost of node-addon-api per call) ------------------
 // Each parses its numbers, then does all region work inside one gate, then returns a number.
 // Values are copied straight into the arena, a Buffer this binding allocated (never a caller's
@@ -222,12 +233,7 @@ napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
   int32_t r = gated(h, [&]() -> int32_t {
     ItemMeta m{};
     Status s = cmd_get(h->ctx, private_key(h, klen), klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
-    if (s == kOk) {
-      put_meta(h, m);
-      return int32_t(m.vlen);
-    }
-    if (s == kBufferSmall) std::memcpy(h->meta, &m.vlen, 4);
-    return s == kMiss ? kRetMiss : map_status(s);
+    return get_answer(h, s, m);
   });
   return ret_int(env, r);
 }
@@ -265,12 +271,7 @@ napi_value js_get_into(napi_env env, napi_callback_info info) {
       // Larger than the stage but fits the target: copy directly (one more lookup).
       s = cmd_get(h->ctx, key, klen, false, 0, dst, room, &m);
     }
-    if (s == kOk) {
-      put_meta(h, m);
-      return int32_t(m.vlen);
-    }
-    if (s == kBufferSmall) std::memcpy(h->meta, &m.vlen, 4);
-    return s == kMiss ? kRetMiss : map_status(s);
+    return get_answer(h, s, m);
   });
   return ret_int(env, r);
 }

@@ -26,7 +26,7 @@ import { appendFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
-import { CasTokens, describeOp, Rand, runMc, runShm, show, type DKey, type DValue, type Op } from './support/diff.js';
+import { CasTokens, describeOp, ops, Rand, runMc, runShm, show, type DKey, type DValue, type Op } from './support/diff.js';
 import { allWhitespace, keySet, mcBigNumber, randomOp } from './support/random-ops.js';
 import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 
@@ -127,21 +127,7 @@ async function script(p: Pair, steps: Array<[Op, string?]>): Promise<void> {
 }
 
 // Op constructors, to keep scripts readable.
-const set = (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'set', key, value, ttl, flags });
-const add = (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'add', key, value, ttl, flags });
-const replace = (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'replace', key, value, ttl, flags });
-const append = (key: DKey, value: DValue): Op => ({ op: 'append', key, value });
-const prepend = (key: DKey, value: DValue): Op => ({ op: 'prepend', key, value });
-const cas = (key: DKey, value: DValue, token: 'last' | 'wrong', ttl = 0, flags = 0): Op => ({ op: 'cas', key, value, token, ttl, flags });
-const get = (key: DKey): Op => ({ op: 'get', key });
-const gets = (key: DKey): Op => ({ op: 'gets', key });
-const del = (key: DKey): Op => ({ op: 'delete', key });
-const incr = (key: DKey, delta: bigint | number = 1n): Op => ({ op: 'incr', key, delta: BigInt(delta) });
-const decr = (key: DKey, delta: bigint | number = 1n): Op => ({ op: 'decr', key, delta: BigInt(delta) });
-const touch = (key: DKey, ttl: number): Op => ({ op: 'touch', key, ttl });
-const gat = (key: DKey, ttl: number): Op => ({ op: 'gat', key, ttl });
-const gats = (key: DKey, ttl: number): Op => ({ op: 'gats', key, ttl });
-const getMany = (keys: DKey[]): Op => ({ op: 'getMany', keys });
+const { set, add, replace, append, prepend, cas, get, gets, del, incr, decr, touch, gat, gats, getMany } = ops;
 
 /** The canonical get answer for a hit with this value. */
 const HIT = (v: DValue): string => `HIT ${show(typeof v === 'string' ? Buffer.from(v, 'utf8') : v)}`;

@@ -501,6 +501,19 @@ const sab = suite('pku: SharedArrayBuffer keys and values changed by another thr
 const VALUE_LENGTHS = [0, 1, 5, 64, 300, 4000, 70000];
 const ALPHA = 'abcd';
 
+/** Every key of 1 to 3 letters of ALPHA: the whole key space the scribbling tests can write. */
+function keySpace(): string[] {
+  const keys: string[] = [];
+  for (let len = 1; len <= 3; len++) {
+    for (let n = 0; n < ALPHA.length ** len; n++) {
+      let k = '';
+      for (let i = 0, m = n; i < len; i++, m = Math.floor(m / ALPHA.length)) k += ALPHA[m % ALPHA.length];
+      keys.push(k);
+    }
+  }
+  return keys;
+}
+
 sab('set/get/getMany/getInto/incr/delete with views another thread keeps mutating: no crash, only API errors, a consistent store', async () => {
   const path = tmpRegion('sab');
   const c = Cache.open({ path, size: '64mb', reset: true });
@@ -616,14 +629,7 @@ sab('set/get/getMany/getInto/incr/delete with views another thread keeps mutatin
 
   // The key space, probed key by key and in one getMany: lengths that were written, agreement
   // between the two paths, and curr_items equal to what is there.
-  const keys: string[] = [];
-  for (let len = 1; len <= 3; len++) {
-    for (let n = 0; n < ALPHA.length ** len; n++) {
-      let s = '';
-      for (let i = 0, m = n; i < len; i++, m = Math.floor(m / ALPHA.length)) s += ALPHA[m % ALPHA.length];
-      keys.push(s);
-    }
-  }
+  const keys = keySpace();
   const many = c.getMany(keys);
   let found = 0;
   keys.forEach((k, i) => {
@@ -742,14 +748,7 @@ sab('the binding itself, with scratch, meta and arena in a SharedArrayBuffer ano
   assert.ok(rounds > 100, `the other thread was scribbling during the loop (${rounds} rounds)`);
   assert.ok((seen['store:0'] ?? 0) > 0 && (seen['get:>=4'] ?? 0) + (seen['get:0'] ?? 0) + (seen['get:1'] ?? 0) > 0, `stores and hits happened: ${JSON.stringify(seen)}`);
   assertDenied(c._pkru(), PKRU0, 'after the loop');
-  const keys: string[] = [];
-  for (let len = 1; len <= 3; len++) {
-    for (let n = 0; n < ALPHA.length ** len; n++) {
-      let k = '';
-      for (let i = 0, m = n; i < len; i++, m = Math.floor(m / ALPHA.length)) k += ALPHA[m % ALPHA.length];
-      keys.push(k);
-    }
-  }
+  const keys = keySpace();
   const many = c.getMany(keys);
   let found = 0;
   keys.forEach((k, i) => {

@@ -302,3 +302,22 @@ export class Rand {
     return entries[entries.length - 1]![0];
   }
 }
+
+/** Op constructors, shared by the scripted and the random differential runs. */
+export const ops = {
+  set: (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'set', key, value, ttl, flags }),
+  add: (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'add', key, value, ttl, flags }),
+  replace: (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'replace', key, value, ttl, flags }),
+  append: (key: DKey, value: DValue): Op => ({ op: 'append', key, value }),
+  prepend: (key: DKey, value: DValue): Op => ({ op: 'prepend', key, value }),
+  cas: (key: DKey, value: DValue, token: 'last' | 'wrong', ttl = 0, flags = 0): Op => ({ op: 'cas', key, value, token, ttl, flags }),
+  get: (key: DKey): Op => ({ op: 'get', key }),
+  gets: (key: DKey): Op => ({ op: 'gets', key }),
+  del: (key: DKey): Op => ({ op: 'delete', key }),
+  incr: (key: DKey, delta: bigint | number = 1n): Op => ({ op: 'incr', key, delta: BigInt(delta) }),
+  decr: (key: DKey, delta: bigint | number = 1n): Op => ({ op: 'decr', key, delta: BigInt(delta) }),
+  touch: (key: DKey, ttl: number): Op => ({ op: 'touch', key, ttl }),
+  gat: (key: DKey, ttl: number): Op => ({ op: 'gat', key, ttl }),
+  gats: (key: DKey, ttl: number): Op => ({ op: 'gats', key, ttl }),
+  getMany: (keys: DKey[]): Op => ({ op: 'getMany', keys }),
+};

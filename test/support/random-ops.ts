@@ -6,24 +6,10 @@
  *
  * (the test also replaces an incr/decr of a whitespace-only value by a get, see allWhitespace).
  */
-import { Rand, type DKey, type DValue, type Op } from './diff.js';
+import { ops, Rand, type DKey, type DValue, type Op } from './diff.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
-const set = (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'set', key, value, ttl, flags });
-const add = (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'add', key, value, ttl, flags });
-const replace = (key: DKey, value: DValue, ttl = 0, flags = 0): Op => ({ op: 'replace', key, value, ttl, flags });
-const append = (key: DKey, value: DValue): Op => ({ op: 'append', key, value });
-const prepend = (key: DKey, value: DValue): Op => ({ op: 'prepend', key, value });
-const cas = (key: DKey, value: DValue, token: 'last' | 'wrong', ttl = 0, flags = 0): Op => ({ op: 'cas', key, value, token, ttl, flags });
-const get = (key: DKey): Op => ({ op: 'get', key });
-const gets = (key: DKey): Op => ({ op: 'gets', key });
-const del = (key: DKey): Op => ({ op: 'delete', key });
-const incr = (key: DKey, delta: bigint): Op => ({ op: 'incr', key, delta });
-const decr = (key: DKey, delta: bigint): Op => ({ op: 'decr', key, delta });
-const touch = (key: DKey, ttl: number): Op => ({ op: 'touch', key, ttl });
-const gat = (key: DKey, ttl: number): Op => ({ op: 'gat', key, ttl });
-const gats = (key: DKey, ttl: number): Op => ({ op: 'gats', key, ttl });
-const getMany = (keys: DKey[]): Op => ({ op: 'getMany', keys });
+const { set, add, replace, append, prepend, cas, get, gets, del, incr, decr, touch, gat, gats, getMany } = ops;
 
 export const NUMERIC = ['0', '1', '5', '9', '10', '99', '100', '999', '1000', '18446744073709551615', '18446744073709551614', '18446744073709551600', ' 5', '5 ', '+5', '007', '-0', '000000000000000000001', '4294967296'];
 export const NON_NUMERIC = ['abc', '12abc', '-1', '', '1.5', '18446744073709551616', '123456789012345678901', '0x10', '5x', '-5'];
