@@ -129,7 +129,7 @@ regions('a short file, a truncated region and another layout version are errors'
   v.writeUInt32LE(99, 8); // version follows the 8-byte magic
   writeFileSync(q, v);
   assert.throws(() => Cache.open({ path: q }), /layout version 99/);
-  v.writeUInt32LE(1, 8);
+  v.writeUInt32LE(full.readUInt32LE(8), 8); // the real version back
   v.writeBigUInt64LE(12345n, 24); // mem_limit: geometry no longer matches
   writeFileSync(q, v);
   assert.throws(() => Cache.open({ path: q }), (e: Error) => e instanceof CacheError && /corrupt region header|truncated/.test(e.message));

@@ -46,6 +46,28 @@ Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey) {
   return nullptr;
 }
 
+// Racy by design (a seqlock reader): TSan would report the writer it races with, whose effects
+// the caller discards unless the stripe's count validates.
+__attribute__((no_sanitize("thread")))
+Item* assoc_find_racy(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey, uint32_t hops, bool* gave_up) {
+  *gave_up = false;
+  uint32_t off = __atomic_load_n(bucket_head(r, hv), __ATOMIC_RELAXED);
+  for (uint32_t n = 0; off; ++n) {
+    if (n == hops) {
+      *gave_up = true;
+      return nullptr;
+    }
+    Item* it = r.item(off);
+    if (!it) {
+      *gave_up = true;
+      return nullptr;
+    }
+    if (key_eq(it, key, nkey)) return it;
+    off = __atomic_load_n(&it->h_next, __ATOMIC_RELAXED);
+  }
+  return nullptr;
+}
+
 void assoc_insert(Region& r, uint64_t hv, Item* it) {
   uint32_t* head = bucket_head(r, hv);
   it->h_next = *head;
@@ -110,8 +132,8 @@ void assoc_migrate(Region& r, uint32_t n) {
     uint32_t b = ts_pos(s);
     if (p >= r.geo().max_hash_power || b >= (uint64_t(1) << p)) break;  // damaged state word
     uint64_t half = uint64_t(1) << p;
-    Lock& stripe = h->stripes[b & (kStripes - 1)];
-    lock(stripe);
+    Stripe& stripe = h->stripes[b & (kStripes - 1)];
+    stripe_lock(stripe);
     uint32_t* old_head = &r.table(p)[b];
     uint32_t* lo = &r.table(p + 1)[b];
     uint32_t* hi = &r.table(p + 1)[b + half];
@@ -138,7 +160,7 @@ void assoc_migrate(Region& r, uint32_t n) {
       h->table_state.store(ts_make(p + 1, false, 0), std::memory_order_release);
     else
       h->table_state.store(ts_make(p, true, b + 1), std::memory_order_release);
-    unlock(stripe);
+    stripe_unlock(stripe);
   }
   unlock(h->expand_lock);
 }

@@ -25,6 +25,11 @@ class Region;
 
 // Under the key's stripe: the item with this key, or nullptr.
 Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey);
+// Without the stripe, as an optimistic reader (stripe.h): the item with this key as the chain
+// looked while being read, or nullptr; at most `hops` items are visited (*gave_up set when the
+// walk was cut). The caller validates the stripe's count before trusting anything it read.
+Item* assoc_find_racy(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey, uint32_t hops, bool* gave_up);
+
 // Under the key's stripe: links a new item (its key must not be present).
 void assoc_insert(Region& r, uint64_t hv, Item* it);
 // Under the key's stripe: replaces old with neu in its chain by one store of the link word.

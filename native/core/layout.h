@@ -16,11 +16,12 @@
 #include <cstdint>
 
 #include "core/lock.h"
+#include "core/stripe.h"
 
 namespace shm {
 
 constexpr uint64_t kMagic = 0x315243484d485321ull;  // "!SHMHCR1" little-endian
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;  // 2: stripes carry a sequence count
 constexpr uint32_t kUnit = 8;                 // offset unit: items are 8-byte aligned
 constexpr uint32_t kMaxClasses = 64;          // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 constexpr uint32_t kStripeBits = 12;
@@ -135,7 +136,7 @@ struct alignas(64) Header {
   uint64_t stat_base[kCounterCount];              // `stats reset`: sums at the reset
 
   alignas(64) ClassHdr classes[kMaxClasses];
-  alignas(64) Lock stripes[kStripes];
+  alignas(64) Stripe stripes[kStripes];
   alignas(64) StatSlot slots[kSlots];
 };
 

@@ -50,8 +50,8 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
     }
     uint32_t prev = it->prev;
     uint64_t hv = hash_key(it->key(), it->nkey);
-    Lock& stripe = h->stripes[hv & (kStripes - 1)];
-    if (!try_lock(stripe)) {  // held by someone (maybe our own caller): try the next one
+    Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+    if (!stripe_try_lock(stripe)) {  // held by someone (maybe our own caller): try the next one
       off = prev;
       continue;
     }
@@ -71,10 +71,10 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
       counter_add(c.curr_items, -1);
       counter_add(c.bytes, -int64_t(it->ntotal()));
       slabs_push_free(r, c, it);
-      unlock(stripe);
+      stripe_unlock(stripe);
       return true;
     }
-    unlock(stripe);
+    stripe_unlock(stripe);
     off = prev;
   }
   return false;

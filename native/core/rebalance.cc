@@ -69,9 +69,9 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       break;
     }
     uint64_t hv = hash_key(it->key(), it->nkey);
-    Lock& stripe = h->stripes[hv & (kStripes - 1)];
+    Stripe& stripe = h->stripes[hv & (kStripes - 1)];
     bool locked = false;
-    for (int t = 0; t < kStripeTries && !(locked = try_lock(stripe)); ++t) __builtin_ia32_pause();
+    for (int t = 0; t < kStripeTries && !(locked = stripe_try_lock(stripe)); ++t) __builtin_ia32_pause();
     if (!locked) {
       ok = false;
       break;
@@ -84,7 +84,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
     if (it->exptime != 0) counter_add(c.evicted_nonzero, 1);
     if (!(it->iflags & kFetched)) counter_add(c.evicted_unfetched, 1);
     it->iflags = kMoving;
-    unlock(stripe);
+    stripe_unlock(stripe);
     evicted.push_back(it);
   }
   if (!ok) {
