@@ -284,6 +284,7 @@ Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
   Item* it = find_live(ctx, hv, key, nkey, &dead);
   if (it) item_unlink(ctx, hv, it);
   stripe_unlock(s);
+  assoc_migrate(r, 2);  // a growing table also moves on deletes, not only on inserts
   ctx.count(it ? kDeleteHits : kDeleteMisses);
   return it ? kOk : kMiss;
 }

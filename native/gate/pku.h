@@ -52,13 +52,16 @@ class Gate {
       uint32_t want = rdpkru() & ~mask;
       wrpkru(want);
       if (rdpkru() != want) gate_fault("gate open: PKRU did not take");
+      open_ = want;
     }
   }
   ~Gate() {
     if (refused_) return;
     if (key_ >= 0) {
+      // Only our C++ ran since the open (signal handlers restore PKRU on return), so the value
+      // written then, with our bits set again, is the value to restore: no second read needed.
       uint32_t mask = 3u << (2 * key_);
-      uint32_t want = rdpkru() | mask;
+      uint32_t want = open_ | mask;
       wrpkru(want);
       if ((rdpkru() & mask) != mask) gate_fault("gate close: PKRU still allows the store");
     }
@@ -70,6 +73,7 @@ class Gate {
 
  private:
   int key_;
+  uint32_t open_ = 0;
   bool refused_ = false;
 };
 
