@@ -219,15 +219,19 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
   }
   Region& r = *ctx.r;
   ctx.now = clock_now(r.h());
+  // Start fetching the key's bucket now and its first item after the allocation, so the misses
+  // of the lookup below overlap with the allocation and the copy.
+  uint64_t hv = hash_key(key, nkey);
+  assoc_prefetch_bucket(r, hv);
   // Allocate and fill before taking the stripe: the copy of a large value holds no lock.
   Item* it = nullptr;
   Alloc a = item_alloc(ctx, sizeof(Item) + nkey + uint64_t(nval), &it);
   if (a != Alloc::kOk) return alloc_status(a);
+  assoc_prefetch_item(r, hv);
   fill(it, key, nkey, nval, flags, abs_exptime(ttl, ctx.now));
   std::memcpy(it->value(), val, nval);
   ctx.count(kCmdSet);
 
-  uint64_t hv = hash_key(key, nkey);
   Stripe& s = stripe_of(r, hv);
   stripe_lock(s);
   ctx.now = clock_now(r.h());
