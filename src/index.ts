@@ -3,6 +3,7 @@
  * a direct call from every thread and every process that opens it.
  */
 export { Cache, DEFAULT_PATH } from './cache.js';
+export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type PoolResult, type PoolStats } from './pool.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export { parseSize } from './size.js';
 export type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';

@@ -1,0 +1,604 @@
+/**
+ * `CachePool`: the asynchronous face of the shared store, on a piscina pool of worker_threads.
+ *
+ * Every worker opens the same region once (`Cache.open({ path })`) and runs operations against
+ * it with the synchronous {@link Cache} API. Calls made in the same tick are queued and flushed
+ * together on a microtask: the whole flush is encoded into ONE ArrayBuffer (the wire format
+ * below), transferred (not cloned) to a worker as one piscina task, and the answers come back in
+ * one transferred ArrayBuffer too. A large flush (at least 2 x {@link CHUNK_MIN} operations) is
+ * split across the workers by a hash of the key, so operations on one key keep their call order.
+ *
+ * Wire format (all little-endian, read with DataView; no alignment):
+ * - request: `u32 count, u32 usedBytes`, then per operation a 24-byte header
+ *   `u8 op, u8 bits, u16 keyBytes, u32 valueBytes, f64 a, f64 b` followed by the key bytes and the
+ *   value bytes. `a` is the ttl (bit {@link Bit.Ttl}), the numeric delta, or — with bit
+ *   {@link Bit.BigDelta} — a u64 delta stored in the same 8 bytes; `b` is the flags (bit
+ *   {@link Bit.Flags}). Numbers travel as f64 unchanged, so the worker's `Cache` range-checks
+ *   them and throws exactly what a synchronous call would.
+ * - response: `u32 count`, then per operation a `u8` {@link Res} status and its payload:
+ *   a value is `u32 length` + bytes, a bigint is a `u64`, an error is `u8 kind, u16 codeBytes,
+ *   code, u32 messageBytes, message` (UTF-8).
+ */
+import { fileURLToPath } from 'node:url';
+
+import { Piscina } from 'piscina';
+
+import { Cache, DEFAULT_PATH } from './cache.js';
+import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
+import { native } from './native.js';
+import type { Key, OpenOptions, SetOptions, Value } from './types.js';
+
+const KEY_MAX = native.layout.keyMax;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Operation codes of the wire format (internal: shared with `workers/pool-worker.ts`). */
+export const enum Op {
+  Get = 1,
+  Gat = 2,
+  Set = 3,
+  Add = 4,
+  Replace = 5,
+  Append = 6,
+  Prepend = 7,
+  Delete = 8,
+  Incr = 9,
+  Decr = 10,
+  Touch = 11,
+}
+
+/** Bits of an operation header's `bits` byte (internal: shared with the worker). */
+export const enum Bit {
+  Ttl = 1,
+  Flags = 2,
+  BigDelta = 4,
+}
+
+/** Per-operation result statuses of the wire format (internal: shared with the worker). */
+export const enum Res {
+  Undefined = 0,
+  Value = 1,
+  True = 2,
+  False = 3,
+  BigInt = 4,
+  Error = 5,
+}
+
+/** Error classes carried by a {@link Res.Error} result (internal: shared with the worker). */
+export const enum ErrKind {
+  Error = 0,
+  TypeError = 1,
+  RangeError = 2,
+  CacheError = 3,
+}
+
+/** Bytes of an operation header in a request. */
+export const OP_HEADER = 24;
+/** Bytes before the first operation of a request (`u32 count, u32 usedBytes`). */
+export const REQ_HEADER = 8;
+/** A flush is split across workers only when it holds at least twice this many operations. */
+export const CHUNK_MIN = 256;
+
+/** Options of {@link CachePool}: the {@link OpenOptions} of the region, plus the pool's own. */
+export interface PoolOptions extends OpenOptions {
+  /** Worker threads in the pool (piscina's min and max). Default 2. */
+  threads?: number;
+}
+
+/** One operation of {@link CachePool.batch}; the fields mean what the {@link Cache} method's arguments mean. */
+export type PoolOp =
+  | { op: 'get'; key: Key }
+  | { op: 'gat'; key: Key; ttl: number }
+  | { op: 'set' | 'add' | 'replace'; key: Key; value: Value; ttl?: number; flags?: number }
+  | { op: 'append' | 'prepend'; key: Key; value: Value }
+  | { op: 'delete'; key: Key }
+  | { op: 'incr' | 'decr'; key: Key; delta?: number | bigint }
+  | { op: 'touch'; key: Key; ttl: number };
+
+/** A serialisable description of an error, as {@link CachePool.batch} reports it. */
+export interface PoolErrorInfo {
+  /** `'TypeError'`, `'RangeError'`, `'CacheError'` or `'Error'`. */
+  name: string;
+  /** The error's `code` (such as `'ERR_NON_NUMERIC'`), if it had one. */
+  code: string | undefined;
+  message: string;
+}
+
+/**
+ * The outcome of one {@link PoolOp}: `value` is what the {@link Cache} method returns (a Buffer or
+ * `undefined` for get/gat, `undefined` for set, a boolean for add/replace/append/prepend/delete/
+ * touch, a bigint or `undefined` for incr/decr), or the error it would throw.
+ */
+export type PoolResult =
+  | { ok: true; value: Buffer | bigint | boolean | undefined }
+  | { ok: false; error: PoolErrorInfo };
+
+/** Counters of a {@link CachePool}, from {@link CachePool.stats}. */
+export interface PoolStats {
+  /** Operations queued so far (those rejected before queuing are not counted). */
+  readonly ops: number;
+  /** Flushes of the queue (one per tick that queued anything). */
+  readonly flushes: number;
+  /** piscina tasks run (one per flush, more when a large flush was split across workers). */
+  readonly tasks: number;
+  /** Tasks sent and not yet answered. */
+  readonly inFlight: number;
+}
+
+type Resolve = (v: unknown) => void;
+type Reject = (e: unknown) => void;
+
+type Utf8Write = (this: Buffer, s: string, offset: number, length: number) => number;
+// Buffer's own UTF-8 encoder, without the argument normalisation of Buffer#write (as in cache.ts).
+const utf8Write: Utf8Write =
+  (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write ??
+  function (this: Buffer, s: string, offset: number, length: number) {
+    return this.write(s, offset, length, 'utf8');
+  };
+
+/** A Buffer over an ArrayBuffer of its own (never Node's shared pool), so it can be transferred whole. */
+function ownBuffer(n: number): Buffer {
+  return Buffer.from(new ArrayBuffer(n));
+}
+
+const utf8 = new TextDecoder();
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+function closedError(what: string): CacheError {
+  return new CacheError('ERR_CACHE_CLOSED', `${what}: the pool is closed`);
+}
+
+/** Rebuilds the error a worker reported, with the class and `code` the synchronous call threw. */
+function makeError(kind: number, code: string, message: string): Error {
+  switch (kind) {
+    case ErrKind.TypeError: return code ? typeError(code, message) : new TypeError(message);
+    case ErrKind.RangeError: return code ? rangeError(code, message) : new RangeError(message);
+    case ErrKind.CacheError: return new CacheError(code as CacheErrorCode, message);
+    default: {
+      const e = new Error(message) as Error & { code?: string };
+      if (code) e.code = code;
+      return e;
+    }
+  }
+}
+
+function errorInfo(e: unknown): PoolErrorInfo {
+  const err = e as { name?: unknown; code?: unknown; message?: unknown };
+  return {
+    name: typeof err?.name === 'string' ? err.name : 'Error',
+    code: typeof err?.code === 'string' ? err.code : undefined,
+    message: typeof err?.message === 'string' ? err.message : String(e),
+  };
+}
+
+function ok(value: unknown): PoolResult {
+  return { ok: true, value: value as Buffer | bigint | boolean | undefined };
+}
+
+function fail(e: unknown): PoolResult {
+  return { ok: false, error: errorInfo(e) };
+}
+
+const WORKER = fileURLToPath(new URL('../workers/pool-worker.js', import.meta.url));
+const INITIAL_BYTES = 16 * 1024;
+
+/**
+ * The asynchronous, auto-batched face of a shared store: the same operations as {@link Cache},
+ * each returning a Promise, run by a pool of worker_threads.
+ *
+ * ```ts
+ * const pool = new CachePool({ path: '/dev/shm/app', size: '256mb', threads: 2 });
+ * await pool.set('user:1', JSON.stringify(user), { ttl: 60 });
+ * const v = await pool.get('user:1'); // Buffer | undefined
+ * await pool.close();
+ * ```
+ *
+ * - Calls made in the same tick travel together in one task (see {@link CachePool.stats}).
+ * - Errors are per operation: each promise rejects with the error (class and `code`) that the
+ *   synchronous {@link Cache} method would throw, and never fails its neighbours. Errors of
+ *   argument types that are cheap to check (a key that is not a string or Uint8Array, a key of
+ *   0 or more than 250 bytes, a non-number ttl) are found on the calling thread: the returned
+ *   promise rejects at once, and no method ever throws synchronously. Range checks of numbers
+ *   and memcached's key rule (no spaces or control characters) are found by the worker.
+ * - Order: operations on one key made in the same tick run in call order. Otherwise, as with
+ *   any pool, only an operation started after another's promise resolved is ordered after it.
+ * - Buffers returned by get/gat/getMany are views of the flush's one response ArrayBuffer.
+ */
+export class CachePool {
+  readonly #path: string;
+  readonly #threads: number;
+  readonly #pool: Piscina<ArrayBuffer, ArrayBuffer>;
+  #cache: Cache | undefined;
+
+  // The queue of the current tick: encoded operations, their start offsets and their promises.
+  #buf: Buffer = ownBuffer(0);
+  #view = new DataView(this.#buf.buffer);
+  #pos = REQ_HEADER;
+  #starts: number[] = [];
+  #res: Resolve[] = [];
+  #rej: Reject[] = [];
+  #scheduled = false;
+
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
+  #ops = 0;
+  #flushes = 0;
+  #tasks = 0;
+
+  /**
+   * Opens (creating if needed) the region on the calling thread with `options` (so that it
+   * exists, with its size, before any worker attaches), then starts `threads` workers, each of
+   * which opens the same path on its first task. Throws synchronously what {@link Cache.open}
+   * throws, and a RangeError for a bad `threads`.
+   */
+  constructor(options: PoolOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    const { threads = 2, ...open } = options;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw rangeError('ERR_OUT_OF_RANGE', `options.threads must be an integer from 1 to 256, got ${String(threads)}`);
+    this.#path = open.path ?? DEFAULT_PATH;
+    this.#cache = Cache.open({ ...open, path: this.#path });
+    this.#threads = threads;
+    this.#pool = new Piscina<ArrayBuffer, ArrayBuffer>({
+      filename: WORKER,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Infinity,
+      workerData: { path: this.#path },
+    });
+    this.#reset();
+  }
+
+  /** The region file this pool serves. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A snapshot of the pool's counters: operations queued, flushes and piscina tasks. */
+  stats(): PoolStats {
+    return { ops: this.#ops, flushes: this.#flushes, tasks: this.#tasks, inFlight: this.#inFlight.size };
+  }
+
+  /** The value stored under `key`, or `undefined` (see {@link Cache.get}). */
+  get(key: Key): Promise<Buffer | undefined> {
+    return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0, 0n) as Promise<Buffer | undefined>;
+  }
+
+  /** Get and touch: the value, after setting a new ttl (see {@link Cache.gat}). */
+  gat(key: Key, ttl: number): Promise<Buffer | undefined> {
+    if (typeof ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
+    return this.#enqueue(Op.Gat, 'gat', key, undefined, Bit.Ttl, ttl, 0, 0n) as Promise<Buffer | undefined>;
+  }
+
+  /** Stores `value` under `key` (see {@link Cache.set}). */
+  set(key: Key, value: Value, options?: SetOptions): Promise<void> {
+    return this.#store(Op.Set, 'set', key, value, options) as Promise<void>;
+  }
+
+  /** Stores only if `key` is absent; resolves `false` otherwise (see {@link Cache.add}). */
+  add(key: Key, value: Value, options?: SetOptions): Promise<boolean> {
+    return this.#store(Op.Add, 'add', key, value, options) as Promise<boolean>;
+  }
+
+  /** Stores only if `key` is present; resolves `false` otherwise (see {@link Cache.replace}). */
+  replace(key: Key, value: Value, options?: SetOptions): Promise<boolean> {
+    return this.#store(Op.Replace, 'replace', key, value, options) as Promise<boolean>;
+  }
+
+  /** Appends bytes to an existing value; `false` if absent (see {@link Cache.append}). */
+  append(key: Key, value: Value): Promise<boolean> {
+    return this.#store(Op.Append, 'append', key, value, undefined) as Promise<boolean>;
+  }
+
+  /** Prepends bytes to an existing value; `false` if absent (see {@link Cache.prepend}). */
+  prepend(key: Key, value: Value): Promise<boolean> {
+    return this.#store(Op.Prepend, 'prepend', key, value, undefined) as Promise<boolean>;
+  }
+
+  /** Removes `key`; resolves `true` if it was there (see {@link Cache.delete}). */
+  delete(key: Key): Promise<boolean> {
+    return this.#enqueue(Op.Delete, 'delete', key, undefined, 0, 0, 0, 0n) as Promise<boolean>;
+  }
+
+  /** Adds `delta` (default 1) to a decimal value; the new value, or `undefined` if absent (see {@link Cache.incr}). */
+  incr(key: Key, delta: number | bigint = 1): Promise<bigint | undefined> {
+    return this.#delta(Op.Incr, 'incr', key, delta);
+  }
+
+  /** Subtracts `delta` (default 1), stopping at 0 (see {@link Cache.decr}). */
+  decr(key: Key, delta: number | bigint = 1): Promise<bigint | undefined> {
+    return this.#delta(Op.Decr, 'decr', key, delta);
+  }
+
+  /** Sets a new ttl; resolves `true` if the key was there (see {@link Cache.touch}). */
+  touch(key: Key, ttl: number): Promise<boolean> {
+    if (typeof ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
+    return this.#enqueue(Op.Touch, 'touch', key, undefined, Bit.Ttl, ttl, 0, 0n) as Promise<boolean>;
+  }
+
+  /**
+   * Values of many keys, aligned with `keys` (see {@link Cache.getMany}). The keys travel in the
+   * same flush; rejects with the first key's error if any key is bad.
+   */
+  getMany(keys: readonly Key[]): Promise<(Buffer | undefined)[]> {
+    if (!Array.isArray(keys)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`));
+    const ps = new Array<Promise<Buffer | undefined>>(keys.length);
+    for (let i = 0; i < keys.length; i++) ps[i] = this.get(keys[i]!);
+    return Promise.all(ps);
+  }
+
+  /**
+   * Runs `ops` (in the same flush as the tick's other calls) and resolves with one
+   * {@link PoolResult} per operation, in order; never rejects for a bad operation — its result
+   * says `ok: false` — but rejects with a TypeError if `ops` is not an array.
+   */
+  batch(ops: readonly PoolOp[]): Promise<PoolResult[]> {
+    if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
+    const ps = new Array<Promise<PoolResult>>(ops.length);
+    for (let i = 0; i < ops.length; i++) ps[i] = this.#one(ops[i]).then(ok, fail);
+    return Promise.all(ps);
+  }
+
+  /**
+   * Stops taking calls, waits until every queued and in-flight operation has settled (the queue
+   * of this tick is sent at once), then stops the workers and closes the calling thread's handle.
+   * Later calls reject with CacheError `ERR_CACHE_CLOSED`. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#flush();
+    this.#closing = (async () => {
+      while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+      await this.#pool.destroy();
+      this.#cache?.close();
+      this.#cache = undefined;
+    })();
+    return this.#closing;
+  }
+
+  #one(op: PoolOp | undefined): Promise<unknown> {
+    if (typeof op !== 'object' || op === null) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `each operation must be an object, got ${describe(op)}`));
+    const o = op as PoolOp & { value?: Value; ttl?: number; flags?: number; delta?: number | bigint };
+    switch (op.op) {
+      case 'get': return this.get(o.key);
+      case 'gat': return this.gat(o.key, o.ttl!);
+      case 'set': return this.set(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+      case 'add': return this.add(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+      case 'replace': return this.replace(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+      case 'append': return this.append(o.key, o.value!);
+      case 'prepend': return this.prepend(o.key, o.value!);
+      case 'delete': return this.delete(o.key);
+      case 'incr': return this.incr(o.key, o.delta);
+      case 'decr': return this.decr(o.key, o.delta);
+      case 'touch': return this.touch(o.key, o.ttl!);
+      default: return Promise.reject(typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify(String((op as { op?: unknown }).op))}`));
+    }
+  }
+
+  #store(op: Op, what: string, key: Key, value: Value, opts: SetOptions | undefined): Promise<unknown> {
+    let bits = 0;
+    let ttl = 0;
+    let flags = 0;
+    if (opts !== undefined) {
+      if (typeof opts !== 'object' || opts === null) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`));
+      if (opts.ttl !== undefined) {
+        if (typeof opts.ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.ttl must be a number of seconds, got ${typeof opts.ttl}`));
+        bits |= Bit.Ttl;
+        ttl = opts.ttl;
+      }
+      if (opts.flags !== undefined) {
+        if (typeof opts.flags !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof opts.flags}`));
+        bits |= Bit.Flags;
+        flags = opts.flags;
+      }
+    }
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`));
+    return this.#enqueue(op, what, key, value, bits, ttl, flags, 0n);
+  }
+
+  #delta(op: Op, what: string, key: Key, delta: number | bigint): Promise<bigint | undefined> {
+    if (typeof delta === 'number') return this.#enqueue(op, what, key, undefined, 0, delta, 0, 0n) as Promise<bigint | undefined>;
+    if (typeof delta === 'bigint') {
+      if (delta < 0n || delta > U64_MAX) return Promise.reject(rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer'));
+      return this.#enqueue(op, what, key, undefined, Bit.BigDelta, 0, 0, delta) as Promise<bigint | undefined>;
+    }
+    return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`));
+  }
+
+  #reset(): void {
+    this.#buf = ownBuffer(INITIAL_BYTES);
+    this.#view = new DataView(this.#buf.buffer);
+    this.#pos = REQ_HEADER;
+    this.#starts = [];
+    this.#res = [];
+    this.#rej = [];
+  }
+
+  #ensure(extra: number): void {
+    const need = this.#pos + extra;
+    if (need <= this.#buf.length) return;
+    let n = this.#buf.length * 2;
+    while (n < need) n *= 2;
+    const b = ownBuffer(n);
+    b.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = b;
+    this.#view = new DataView(b.buffer);
+  }
+
+  /** Validates and encodes one operation into the tick's queue; the promise settles with its result. */
+  #enqueue(op: Op, what: string, key: Key, value: Value | undefined, bits: number, a: number, b: number, big: bigint): Promise<unknown> {
+    if (this.#closed) return Promise.reject(closedError(what));
+    let keyBytes: number;
+    if (typeof key === 'string') keyBytes = key.length === 0 ? 0 : Buffer.byteLength(key);
+    else if (key instanceof Uint8Array) keyBytes = key.length;
+    else return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`));
+    if (keyBytes === 0 || keyBytes > KEY_MAX) return Promise.reject(rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${keyBytes}`));
+    let valueBytes = 0;
+    if (value !== undefined) {
+      valueBytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+      if (valueBytes > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${valueBytes} bytes is too large`));
+    }
+    this.#ensure(OP_HEADER + keyBytes + valueBytes);
+    const start = this.#pos;
+    const v = this.#view;
+    const buf = this.#buf;
+    v.setUint8(start, op);
+    v.setUint8(start + 1, bits);
+    v.setUint16(start + 2, keyBytes, true);
+    v.setUint32(start + 4, valueBytes, true);
+    if (bits & Bit.BigDelta) v.setBigUint64(start + 8, big, true);
+    else v.setFloat64(start + 8, a, true);
+    v.setFloat64(start + 16, b, true);
+    let p = start + OP_HEADER;
+    if (typeof key === 'string') utf8Write.call(buf, key, p, keyBytes);
+    else buf.set(key, p);
+    p += keyBytes;
+    if (value !== undefined) {
+      if (typeof value === 'string') utf8Write.call(buf, value, p, valueBytes);
+      else buf.set(value, p);
+      p += valueBytes;
+    }
+    this.#pos = p;
+    this.#starts.push(start);
+    this.#ops++;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return new Promise((resolve, reject) => {
+      this.#res.push(resolve);
+      this.#rej.push(reject);
+    });
+  }
+
+  readonly #flushTask = (): void => this.#flush();
+
+  /** Sends the tick's queue: one task, or one per worker (split by key hash) when it is large. */
+  #flush(): void {
+    this.#scheduled = false;
+    const count = this.#starts.length;
+    if (count === 0) return;
+    const buf = this.#buf;
+    const used = this.#pos;
+    const starts = this.#starts;
+    const res = this.#res;
+    const rej = this.#rej;
+    this.#reset();
+    this.#flushes++;
+    const chunks = count >= 2 * CHUNK_MIN ? Math.min(this.#threads, Math.floor(count / CHUNK_MIN)) : 1;
+    if (chunks <= 1) {
+      const v = new DataView(buf.buffer);
+      v.setUint32(0, count, true);
+      v.setUint32(4, used, true);
+      this.#dispatch(buf.buffer as ArrayBuffer, count, res, rej, null);
+      return;
+    }
+    // Partition by a hash of the key (FNV-1a), so one key's operations stay in one task, in order.
+    const which = new Uint8Array(count);
+    const bytes = new Array<number>(chunks).fill(REQ_HEADER);
+    const counts = new Array<number>(chunks).fill(0);
+    const view = new DataView(buf.buffer);
+    for (let i = 0; i < count; i++) {
+      const s = starts[i]!;
+      const end = i + 1 < count ? starts[i + 1]! : used;
+      const klen = view.getUint16(s + 2, true);
+      let h = 0x811c9dc5;
+      for (let j = s + OP_HEADER, e = s + OP_HEADER + klen; j < e; j++) h = Math.imul(h ^ buf[j]!, 0x01000193);
+      const c = (h >>> 0) % chunks;
+      which[i] = c;
+      bytes[c] += end - s;
+      counts[c]++;
+    }
+    for (let c = 0; c < chunks; c++) {
+      const n = counts[c]!;
+      if (n === 0) continue;
+      const out = new Uint8Array(bytes[c]!);
+      const ov = new DataView(out.buffer);
+      ov.setUint32(0, n, true);
+      ov.setUint32(4, out.length, true);
+      const idx = new Int32Array(n);
+      let p = REQ_HEADER;
+      let k = 0;
+      for (let i = 0; i < count; i++) {
+        if (which[i] !== c) continue;
+        const s = starts[i]!;
+        const end = i + 1 < count ? starts[i + 1]! : used;
+        out.set(buf.subarray(s, end), p);
+        p += end - s;
+        idx[k++] = i;
+      }
+      this.#dispatch(out.buffer, n, res, rej, idx);
+    }
+  }
+
+  #dispatch(req: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+    this.#tasks++;
+    // Rejecting a promise that already settled does nothing, so failAll after a partial settle is safe.
+    const failAll = (err: unknown): void => {
+      for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(err);
+    };
+    const p = this.#pool.run(req, { transferList: [req] }).then((out) => {
+      try {
+        settle(out, count, res, rej, idx);
+      } catch (e) {
+        failAll(e); // a malformed response: never leave a promise pending, never an unhandled rejection
+      }
+    }, failAll);
+    this.#inFlight.add(p);
+    void p.finally(() => this.#inFlight.delete(p));
+  }
+}
+
+/** Decodes a response buffer and settles each operation's promise. */
+function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+  const v = new DataView(out);
+  const bytes = new Uint8Array(out);
+  let p = 4;
+  const n = v.getUint32(0, true);
+  for (let i = 0; i < count; i++) {
+    const slot = idx === null ? i : idx[i]!;
+    if (i >= n) {
+      rej[slot]!(new Error('shmcached pool: the worker answered fewer operations than it was sent'));
+      continue;
+    }
+    const st = v.getUint8(p++);
+    switch (st) {
+      case Res.Undefined: res[slot]!(undefined); break;
+      case Res.True: res[slot]!(true); break;
+      case Res.False: res[slot]!(false); break;
+      case Res.BigInt: res[slot]!(v.getBigUint64(p, true)); p += 8; break;
+      case Res.Value: {
+        const len = v.getUint32(p, true);
+        p += 4;
+        res[slot]!(Buffer.from(out, p, len));
+        p += len;
+        break;
+      }
+      case Res.Error: {
+        const kind = v.getUint8(p);
+        const clen = v.getUint16(p + 1, true);
+        p += 3;
+        const code = utf8.decode(bytes.subarray(p, p + clen));
+        p += clen;
+        const mlen = v.getUint32(p, true);
+        p += 4;
+        const message = utf8.decode(bytes.subarray(p, p + mlen));
+        p += mlen;
+        rej[slot]!(makeError(kind, code, message));
+        break;
+      }
+      default:
+        // A corrupt response: everything from here on is unreadable.
+        for (let j = i; j < count; j++) rej[idx === null ? j : idx[j]!]!(new Error(`shmcached pool: bad response status ${st}`));
+        return;
+    }
+  }
+}
