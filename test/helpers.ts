@@ -1,5 +1,6 @@
 /** Shared helpers for the uvu suites: unique region paths under /dev/shm, cleaned up at exit. */
 import { rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 
 const made: string[] = [];
 
@@ -14,3 +15,28 @@ export function tmpRegion(name: string): string {
 process.on('exit', () => {
   for (const p of made) rmSync(p, { force: true });
 });
+
+const indexUrl = new URL('../src/index.js', import.meta.url).href;
+
+/**
+ * Runs `body` (the text of an async function body, with `cache` open on `path` and `data` =
+ * `extra`) in a new worker_thread; resolves with what the body returns.
+ */
+export function runWorker(path: string, body: string, extra: unknown = null): Promise<unknown> {
+  const code = `
+    import { workerData, parentPort } from 'node:worker_threads';
+    const { Cache } = await import(${JSON.stringify(indexUrl)});
+    const cache = Cache.open({ path: workerData.path });
+    const data = workerData.extra;
+    const result = await (async () => { ${body} })();
+    cache.close();
+    parentPort.postMessage(result);
+  `;
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { path, extra } });
+    let result: unknown;
+    w.on('message', (m) => (result = m));
+    w.on('error', reject);
+    w.on('exit', (c) => (c === 0 ? resolve(result) : reject(new Error(`worker exited ${c}`))));
+  });
+}

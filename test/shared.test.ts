@@ -4,31 +4,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Worker } from 'node:worker_threads';
 import { execFileSync } from 'node:child_process';
 
 import { Cache } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { runWorker, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
-
-function runWorker(path: string, body: string): Promise<unknown> {
-  const code = `
-    import { workerData, parentPort } from 'node:worker_threads';
-    const { Cache } = await import(${JSON.stringify(indexUrl)});
-    const cache = Cache.open({ path: workerData.path });
-    const result = await (async () => { ${body} })();
-    cache.close();
-    parentPort.postMessage(result);
-  `;
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { path } });
-    let result: unknown;
-    w.on('message', (m) => (result = m));
-    w.on('error', reject);
-    w.on('exit', (c) => (c === 0 ? resolve(result) : reject(new Error(`worker exited ${c}`))));
-  });
-}
 
 test('a worker thread sees the main thread\'s items and its writes come back', async () => {
   const path = tmpRegion('worker');

@@ -1,0 +1,90 @@
+/**
+ * Stress across worker_threads (bounded op counts, no timing): several threads run mixed
+ * operations on one store at once, then invariants are checked — exact incr totals, a CAS-guarded
+ * counter that loses no update, values that carry a checksum of their key and version (never torn
+ * or mixed, which exercises the optimistic seqlock reads against concurrent writers), and stats
+ * totals that add up to what the threads did.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { Cache } from '../src/index.js';
+import { runWorker, tmpRegion } from './helpers.js';
+
+const THREADS = 4;
+const ROUNDS = 6000;
+const KEYS = 64;
+
+// The worker's part: mixed operations, its own tallies returned at the end.
+const WORKER = `
+  const { id, rounds, keys } = data;
+  let seed = id * 2654435761 >>> 0 || 1;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  // value = "<key>|<writer>|<version>|<payload>|<checksum of everything before it>"
+  const sum = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0; return h.toString(16).padStart(8, '0'); };
+  const make = (key, version) => { const body = key + '|' + id + '|' + version + '|' + 'x'.repeat(rnd() % 300) + '|'; return body + sum(body); };
+  const t = { incr: 0, casWins: 0, casTries: 0, gets: 0, hits: 0, sets: 0, bad: [] };
+  for (let r = 0; r < rounds; r++) {
+    const k = rnd() % 10;
+    if (k < 5) {
+      const key = 'cv:' + (rnd() % keys);
+      const v = cache.get(key);
+      t.gets++;
+      if (v) {
+        t.hits++;
+        const s = v.toString('latin1');
+        const body = s.slice(0, -8);
+        if (!s.startsWith(key + '|') || sum(body) !== s.slice(-8)) t.bad.push(key + ' -> ' + s.slice(0, 60));
+      }
+    } else if (k < 7) {
+      const key = 'cv:' + (rnd() % keys);
+      cache.set(key, make(key, r));
+      t.sets++;
+    } else if (k < 9) {
+      cache.incr('ctr:' + (r % 4));
+      t.incr++;
+    } else {
+      for (;;) {
+        const g = cache.gets('casctr');
+        t.casTries++;
+        t.gets++;
+        t.hits++;
+        const next = String(BigInt(g.value.toString()) + 1n);
+        if (cache.cas('casctr', next, g.cas) === 'stored') { t.casWins++; break; }
+      }
+    }
+  }
+  return t;
+`;
+
+test(`${THREADS} threads of mixed operations keep every invariant`, async () => {
+  const path = tmpRegion('threads');
+  const c = Cache.open({ path, size: '32mb', reset: true });
+  for (let i = 0; i < 4; i++) c.set(`ctr:${i}`, '0');
+  c.set('casctr', '0');
+  c.resetStats();
+  const tallies = (await Promise.all(
+    Array.from({ length: THREADS }, (_, id) => runWorker(path, WORKER, { id: id + 1, rounds: ROUNDS, keys: KEYS })),
+  )) as Array<{ incr: number; casWins: number; casTries: number; gets: number; hits: number; sets: number; bad: string[] }>;
+
+  const st = c.stats(); // before the checks below add gets of their own
+  const bad = tallies.flatMap((t) => t.bad);
+  assert.equal(bad.slice(0, 3), [], 'no torn or mixed value was ever read');
+  let incrTotal = 0n;
+  for (let i = 0; i < 4; i++) incrTotal += BigInt(c.get(`ctr:${i}`)!.toString().trim());
+  const incrs = tallies.reduce((a, t) => a + t.incr, 0);
+  assert.is(incrTotal, BigInt(incrs), 'incr totals are exact');
+  const casWins = tallies.reduce((a, t) => a + t.casWins, 0);
+  assert.is(c.get('casctr')!.toString(), String(casWins), 'the CAS-guarded counter lost no update');
+  const sum = (f: (t: (typeof tallies)[number]) => number) => tallies.reduce((a, t) => a + f(t), 0);
+  assert.is(st.cmd_get, sum((t) => t.gets), 'cmd_get adds up');
+  assert.is(st.get_hits, sum((t) => t.hits), 'get_hits adds up');
+  assert.is(st.incr_hits, incrs, 'incr_hits adds up');
+  assert.is(st.cas_hits, casWins, 'cas_hits adds up');
+  assert.is(st.cas_badval, sum((t) => t.casTries) - casWins, 'every lost CAS race is a cas_badval');
+  assert.is(st.cmd_set, sum((t) => t.sets + t.casTries), 'cmd_set counts sets and cas attempts');
+  assert.ok(sum((t) => t.hits) > 0 && sum((t) => t.sets) > 0, 'the threads did work');
+  c.close();
+});
+
+test.run();
