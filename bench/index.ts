@@ -15,6 +15,7 @@ interface Part {
 
 const parts: Record<string, () => Promise<Part>> = {
   latency: () => import('./latency.js'),
+  scaling: () => import('./scaling.js'),
 };
 
 function listParts(): string {
