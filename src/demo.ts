@@ -5,10 +5,19 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import { Cache, DEFAULT_PATH } from './index.js';
+import { Cache, CacheError, DEFAULT_PATH } from './index.js';
 
 const path = process.env.SHMCACHED_PATH ?? DEFAULT_PATH;
-const cache = Cache.open({ path, size: '64mb' });
+let cache: Cache;
+try {
+  cache = Cache.open({ path, size: '64mb' });
+} catch (e) {
+  // A file from another build (or not a region at all): the demo owns its default path, so start
+  // it afresh and say so. A real application would decide this itself (see `reset`).
+  if (!(e instanceof CacheError) || (e.code !== 'ERR_BAD_REGION' && e.code !== 'ERR_REGION_MISMATCH')) throw e;
+  console.log(`${path}: ${e.message}; re-creating it`);
+  cache = Cache.open({ path, size: '64mb', reset: true });
+}
 console.log(`store: ${path} (protection: ${cache.protection})`);
 
 cache.set('greeting', 'hello from the main thread', { flags: 1 });
