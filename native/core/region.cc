@@ -181,8 +181,10 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
 
   void* m = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) return fail("cannot map " + path + ": " + std::strerror(errno));
-  // Random access over a large region is dominated by TLB misses on 4 KiB pages; ask for
-  // transparent huge pages (honoured for tmpfs when shmem_enabled is 'advise' or better).
+  // Random access over a large region pays TLB misses on 4 KiB pages (~12% of a get at 100k keys
+  // in a huge=always tmpfs test here); ask for
+  // transparent huge pages. A tmpfs honours this only when mounted with huge=advise (or
+  // within_size/always); /dev/shm here is mounted without, so it is a no-op there.
   madvise(m, g.file_size, MADV_HUGEPAGE);
   auto* r = new Region();
   r->path_ = path;

@@ -87,8 +87,8 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
   Stripe& s = stripe_of(r, hv);
+  ctx.now = clock_now(r.h());  // once per command: the clock has one-second resolution
   if (!touch) {
-    ctx.now = clock_now(r.h());
     Status st = get_optimistic(ctx, s, hv, key, nkey, out, cap, meta);
     if (st != kBufferSmall) {
       ctx.count(kCmdGet);
@@ -97,7 +97,6 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
     }
   }
   stripe_lock(s);
-  ctx.now = clock_now(r.h());
   int dead;
   Item* it = find_live(ctx, hv, key, nkey, &dead);
   if (!it) {
@@ -234,7 +233,6 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
 
   Stripe& s = stripe_of(r, hv);
   stripe_lock(s);
-  ctx.now = clock_now(r.h());
   int dead;
   Item* old = find_live(ctx, hv, key, nkey, &dead);
   Status st = kOk;
@@ -272,7 +270,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
   if (st != kOk) {
     item_free_unlinked(ctx, it);
   } else if (!old) {
-    assoc_migrate(r, 2);  // a growing table moves two buckets per insert
+    assoc_migrate(r, 2);  // a growing table moves two buckets per insert (and per delete)
   }
   return st;
 }
