@@ -518,6 +518,20 @@ Napi::Value SetArena(const Napi::CallbackInfo& info) {
 
 int64_t int_arg(const Napi::Value& v) { return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0; }
 
+// debugDieIn(point, klen, vlen): test only (recover.h debug_die_in): the process dies by SIGKILL
+// in the middle of a change, key in scratch, value at kValueOff.
+Napi::Value DebugDieIn(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  int point = int(int_arg(info[0]));
+  uint32_t klen = uint32_t(int_arg(info[1])), vlen = uint32_t(int_arg(info[2]));
+  if (usable(h) && klen <= kKeyMax && uint64_t(kValueOff) + vlen <= h->scratch_len)
+    gated(h, [&] {
+      debug_die_in(h->ctx, point, private_key(h, klen), klen, h->scratch + kValueOff, vlen);
+      return 0;
+    });
+  return info.Env().Undefined();
+}
+
 Napi::Value FlushAll(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
   int64_t delay = int_arg(info[0]);
@@ -756,6 +770,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("advanceClock", Napi::Function::New(env, AdvanceClock, "advanceClock", h));
   obj.Set("stats", Napi::Function::New(env, Stats, "stats", h));
   obj.Set("close", Napi::Function::New(env, Close, "close", h));
+  obj.Set("debugDieIn", Napi::Function::New(env, DebugDieIn, "debugDieIn", h));
   const Geometry& g = region.geo();
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
   obj.Set("itemSizeMax", Napi::Number::New(env, g.item_size_max));

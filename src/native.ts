@@ -29,6 +29,8 @@ export interface NativeHandle {
   pkru(): number;
   /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */
   probe(mode: number): number;
+  /** Test-only: dies by SIGKILL in the middle of a change (native/core/recover.h debug_die_in); key in scratch, value at the value offset. */
+  debugDieIn(point: number, klen: number, vlen: number): void;
   /** 1 when the region is tagged with a protection key and every call goes through a gate. */
   readonly protection: number;
   readonly memLimit: number;

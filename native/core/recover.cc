@@ -5,9 +5,12 @@
 #include <chrono>
 #include <cstring>
 
+#include <signal.h>
+
 #include "core/assoc.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/intent.h"
 #include "core/items.h"
 #include "core/region.h"
 #include "core/stats.h"
@@ -525,6 +528,61 @@ void hook_repair(Lock& l, uint32_t token) {
 }  // namespace
 
 void install_lock_hooks() { lock_set_hooks(hook_alive, hook_repair); }
+
+// ---- test only: dying in the middle ---------------------------------------------------------
+
+void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval) {
+  if (!key_valid(key, nkey)) return;
+  ctx.enter();
+  Region& r = *ctx.r;
+  Header* h = r.h();
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = h->stripes[hv & (kStripes - 1)];
+  if (point == 5) {
+    lock(h->pages_lock);
+    raise(SIGKILL);
+  }
+  if (point == 4) {
+    stripe_lock(s);
+    raise(SIGKILL);
+  }
+  if (point == 3) {
+    stripe_lock(s);
+    Item* it = assoc_find(r, hv, key, nkey);
+    if (!it) {
+      stripe_unlock(s);
+      return;
+    }
+    stripe_intent(kIntentUnlink, r.offset_of(it), 0);
+    assoc_unlink(r, hv, it);
+    raise(SIGKILL);
+  }
+  Item* it = nullptr;
+  if (item_alloc(ctx, sizeof(Item) + nkey + uint64_t(nval), &it) != Alloc::kOk) return;
+  it->nkey = uint8_t(nkey);
+  it->nbytes = nval;
+  it->flags = 0;
+  it->exptime = 0;
+  std::memcpy(it->key(), key, nkey);
+  std::memcpy(it->value(), val, nval);
+  stripe_lock(s);
+  Item* old = assoc_find(r, hv, key, nkey);
+  stripe_intent(kIntentLink, r.offset_of(it), old ? r.offset_of(old) : 0);
+  it->cas = next_cas(ctx);
+  it->time = clock_now(h);
+  it->iflags = kLinked;
+  if (old) assoc_replace(r, hv, old, it);
+  else assoc_insert(r, hv, it);
+  if (point == 2) {
+    ClassHdr& c = h->classes[it->cls];
+    lock(c.lock);
+    class_intent(kIntentLruLink, r.offset_of(it), it->cls);
+    it->prev = 0;
+    it->next = c.lru_head;
+    if (Item* head = r.chunk(c.lru_head)) head->prev = r.offset_of(it);
+  }
+  raise(SIGKILL);
+}
 
 // ---- verification ----------------------------------------------------------------------------
 

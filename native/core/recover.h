@@ -58,6 +58,15 @@ void recover_offline(Region& r, RecoveryReport* rep);
 // Installs the lock hooks (idempotent).
 void install_lock_hooks();
 
+// Test only: dies by SIGKILL (never returns) in the middle of a structural change, to prove the
+// repair of exactly that state. Points: 1 a set of key, its table store done, before the LRU link
+// (stripe held); 2 the same with the class lock held, inside the LRU link before its commit;
+// 3 a delete of key (which must exist), its table store done, before the LRU unlink (stripe
+// held); 4 holding key's stripe lock, changing nothing; 5 holding the pages lock.
+// Returns only when the key is invalid or the item cannot be allocated.
+struct Ctx;
+void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval);
+
 // Verifies every structure (hash chains, LRU lists, free lists, counters, page ownership)
 // without writing; problems are described in *problems. Meaningful only when no process is
 // changing the region at the same time.
