@@ -112,8 +112,6 @@ enum : uint32_t {
   // Class level (under the class lock): a = chunk.
   kIntentLruLink = 16,
   kIntentLruUnlink = 17,
-  kIntentFreePush = 18,
-  kIntentFreePop = 19,
 };
 struct Intent {
   std::atomic<uint32_t> op;

@@ -326,15 +326,26 @@ bool on_chain(Region& r, uint32_t head, uint32_t off) {
   return false;
 }
 
-// Takes an item whose link to the table is gone out of the LRU and onto the free list.
+// Under the class lock: whether the item is on the class's LRU, judged from its neighbour (the
+// list's forward links are the commit points; its own prev may be stale after a death).
+bool on_lru(Region& r, ClassHdr& c, uint32_t off, Item* it) {
+  if (c.lru_head == off) return true;
+  Item* p = r.item(it->prev);
+  return p && p->cls == it->cls && (p->iflags & (kLinked | kFree)) == kLinked && p->next == off;
+}
+
+// Takes an item whose link to the table is gone out of the LRU (if still on it) and onto the
+// free list. The counters follow the LRU (a class repair, if this took one, recounted them).
 void retire_raw(Region& r, Item* it) {
   ClassHdr* c = class_of(r.h(), it->cls);
   if (!c) return;
   Guard g(c->lock);  // stripe -> class: in lock order
   if ((it->iflags & (kLinked | kFree)) != kLinked) return;
-  raw_lru_unlink(r, *c, it);
-  counter_add(c->curr_items, -1);
-  counter_add(c->bytes, -int64_t(it->ntotal()));
+  if (on_lru(r, *c, r.offset_of(it), it)) {
+    raw_lru_unlink(r, *c, it);
+    counter_add(c->curr_items, -1);
+    counter_add(c->bytes, -int64_t(it->ntotal()));
+  }
   raw_push_free(r, *c, it, it->cls);
 }
 
@@ -404,16 +415,16 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
       if (c && a_in) {
         // Committed: make sure it is on its LRU and counted.
         Guard g(c->lock);
-        if (c->lru_head != dead->si.a && a->prev == 0) {
+        if (!on_lru(r, *c, dead->si.a, a)) {
           raw_lru_link(r, *c, a);
           counter_add(c->curr_items, 1);
           counter_add(c->bytes, int64_t(a->ntotal()));
           counter_add(c->total_items, 1);
         }
-      } else if (c && !a_in && a->prev == 0 && a->next == 0 && c->lru_head != dead->si.a) {
+      } else if (c && !a_in) {
         // Never published: the chunk goes back (the old item, if any, is untouched).
         Guard g(c->lock);
-        raw_push_free(r, *c, a, a->cls);
+        if (!on_lru(r, *c, dead->si.a, a)) raw_push_free(r, *c, a, a->cls);
       }
     }
     // The replaced (or deleted) item: out of the table but still linked: retire it.
@@ -468,7 +479,6 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
   counter_set(c.curr_items, n);
   counter_set(c.bytes, bytes);
   // The free list: cut at the first chunk that is not free, recount.
-  x_seen = false;
   uint64_t nf = 0;
   link = &c.free_head;
   while (*link) {
@@ -477,16 +487,10 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
       *link = 0;
       break;
     }
-    if (*link == x) x_seen = true;
     ++nf;
     link = &it->h_next;
   }
   counter_set(c.free_chunks, nf);
-  Item* xc = r.chunk(x);
-  if ((op == kIntentFreePush || op == kIntentFreePop) && !x_seen && xc) {
-    // A push that had not reached the head, or a pop whose chunk the dead thread now holds.
-    raw_push_free(r, c, xc, cls);
-  }
   if (dead && op != kIntentNone) dead->ci.op.store(kIntentNone, std::memory_order_release);
 }
 

@@ -176,11 +176,22 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
   Geometry g{};
   bool init = !opt.readonly && (opt.reset || st.st_size == 0);
   if (opt.readonly && st.st_size == 0) return fail(path + ": empty file (no region)");
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[sizeof(Header)]);
   if (init && st.st_size != 0) {
     rep.kind = RecoveryReport::kReset;
     rep.reason = "reset requested";
+    // Re-creating the file under processes that have it mapped would pull their pages away
+    // (SIGBUS): refuse while the attach table names a live process.
+    Geometry og{};
+    std::string why;
+    if (uint64_t(st.st_size) >= sizeof(Header) && pread(fd, buf.get(), sizeof(Header), 0) == ssize_t(sizeof(Header)) &&
+        validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &og, &why)) {
+      uint64_t dead = 0;
+      uint32_t live = procs_sweep(reinterpret_cast<Header*>(buf.get()), &dead);  // on the private copy
+      if (live > 0)
+        return fail("cannot reset " + path + ": " + std::to_string(live) + " process(es) have it open");
+    }
   }
-  std::unique_ptr<uint8_t[]> buf(new uint8_t[sizeof(Header)]);
   if (!init) {
     std::string why;
     bool valid = false;

@@ -1,7 +1,6 @@
 // slabs.cc — see slabs.h.
 #include "core/slabs.h"
 
-#include "core/intent.h"
 #include "core/region.h"
 
 namespace shm {
@@ -60,14 +59,14 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
     counter_set(c.free_chunks, 0);
     return 0;
   }
-  class_intent(kIntentFreePop, off, uint32_t(&c - r.h()->classes));
+  // No intent record here (nor in push): both change the list by one store of the head, so a
+  // death leaves it consistent; at worst the chunk in flight leaks until the next offline recovery.
   c.free_head = it->h_next;  // the commit point: the chunk is the caller's
   counter_add(c.free_chunks, -1);
   // The next allocation reads the new head's link: start that miss now.
   if (Item* next = r.chunk(c.free_head)) __builtin_prefetch(next, 1, 1);
   it->iflags = 0;
   it->h_next = 0;
-  class_intent_clear();
   return off;
 }
 
@@ -107,13 +106,11 @@ bool slabs_grow(Region& r, uint32_t cls) {
 
 void slabs_push_free(Region& r, ClassHdr& c, Item* it) {
   uint32_t off = r.offset_of(it);
-  class_intent(kIntentFreePush, off, uint32_t(&c - r.h()->classes));
   it->iflags = kFree;
   it->h_next = c.free_head;
   it->prev = it->next = 0;
   c.free_head = off;  // the commit point
   counter_add(c.free_chunks, 1);
-  class_intent_clear();
 }
 
 }  // namespace shm
