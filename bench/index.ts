@@ -16,6 +16,7 @@ interface Part {
 const parts: Record<string, () => Promise<Part>> = {
   latency: () => import('./latency.js'),
   scaling: () => import('./scaling.js'),
+  pool: () => import('./pool.js'),
 };
 
 function listParts(): string {
