@@ -6,9 +6,9 @@
  */
 import { Bit, OP_HEADER, REQ_HEADER } from './pool-wire.js';
 
-/** Settles one operation's promise with its value. */
-export type Resolve = (v: unknown) => void;
-/** Settles one operation's promise with its error. */
+/** Settles one operation with its value; `slot` is its position in the queue it was taken from. */
+export type Resolve = (v: unknown, slot: number) => void;
+/** Settles one operation with its error. */
 export type Reject = (e: unknown) => void;
 
 type Utf8Write = (this: Buffer, s: string, offset: number, length: number) => number;
@@ -59,6 +59,11 @@ export class Queue {
    * Returns the promise its answer settles.
    */
   push(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, valueBytes: number, a: number, b: number, big: bigint): Promise<unknown> {
+    return new Promise((resolve, reject) => this.pushWith(op, bits, key, keyBytes, value, valueBytes, a, b, big, resolve, reject));
+  }
+
+  /** {@link push}, settling through `res` / `rej` instead of a promise of its own. */
+  pushWith(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, valueBytes: number, a: number, b: number, big: bigint, res: Resolve, rej: Reject): void {
     this.#ensure(OP_HEADER + keyBytes + valueBytes);
     const start = this.#pos;
     const v = this.#view;
@@ -81,10 +86,8 @@ export class Queue {
     }
     this.#pos = p;
     this.#starts.push(start);
-    return new Promise((resolve, reject) => {
-      this.#res.push(resolve);
-      this.#rej.push(reject);
-    });
+    this.#res.push(res);
+    this.#rej.push(rej);
   }
 
   /** Hands over everything queued as one request, and starts empty. */

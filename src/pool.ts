@@ -109,6 +109,16 @@ function describe(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
+/** The UTF-8 length of a valid key, or the error an invalid one gets. */
+function keyLength(key: unknown): number | Error {
+  let n: number;
+  if (typeof key === 'string') n = key.length === 0 ? 0 : Buffer.byteLength(key);
+  else if (key instanceof Uint8Array) n = key.length;
+  else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
+  if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
+  return n;
+}
+
 function closedError(what: string): CacheError {
   return new CacheError('ERR_CACHE_CLOSED', `${what}: the pool is closed`);
 }
@@ -306,9 +316,35 @@ export class CachePool {
    */
   getMany(keys: readonly Key[]): Promise<(Buffer | undefined)[]> {
     if (!Array.isArray(keys)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`));
-    const ps = new Array<Promise<Buffer | undefined>>(keys.length);
-    for (let i = 0; i < keys.length; i++) ps[i] = this.get(keys[i]!);
-    return Promise.all(ps);
+    if (this.#closed) return Promise.reject(closedError('getMany'));
+    const n = keys.length;
+    if (n === 0) return Promise.resolve([]);
+    const sizes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const r = keyLength(keys[i]);
+      if (typeof r !== 'number') return Promise.reject(r);
+      sizes[i] = r;
+    }
+    // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
+    const q = this.#queue;
+    return new Promise((resolve, reject) => {
+      const values = new Array<Buffer | undefined>(n);
+      const base = q.count;
+      let remaining = n;
+      let failed = false;
+      const got: Resolve = (v, slot) => {
+        values[slot - base] = v as Buffer | undefined;
+        if (--remaining === 0 && !failed) resolve(values);
+      };
+      const bad: Reject = (e) => {
+        if (failed) return;
+        failed = true;
+        reject(e);
+      };
+      for (let i = 0; i < n; i++) q.pushWith(Op.Get, 0, keys[i]!, sizes[i]!, undefined, 0, 0, 0, 0n, got, bad);
+      this.#ops += n;
+      this.#schedule();
+    });
   }
 
   /**
@@ -397,11 +433,8 @@ export class CachePool {
   /** Validates and encodes one operation into the queue; the promise settles with its result. */
   #enqueue(op: Op, what: string, key: Key, value: Value | undefined, bits: number, a: number, b: number, big: bigint): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError(what));
-    let keyBytes: number;
-    if (typeof key === 'string') keyBytes = key.length > KEY_MAX ? Buffer.byteLength(key) : key.length === 0 ? 0 : Buffer.byteLength(key);
-    else if (key instanceof Uint8Array) keyBytes = key.length;
-    else return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`));
-    if (keyBytes === 0 || keyBytes > KEY_MAX) return Promise.reject(rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${keyBytes}`));
+    const keyBytes = keyLength(key);
+    if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
     let valueBytes = 0;
     if (value !== undefined) {
       valueBytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
@@ -409,11 +442,16 @@ export class CachePool {
     }
     const p = this.#queue.push(op, bits, key, keyBytes, value, valueBytes, a, b, big);
     this.#ops++;
+    this.#schedule();
+    return p;
+  }
+
+  /** Flushes the queue at the end of this tick (once). */
+  #schedule(): void {
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.#flushTask);
     }
-    return p;
   }
 
   readonly #flushTask = (): void => this.#flush();
@@ -554,14 +592,14 @@ function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], 
     }
     const st = v.getUint8(p++);
     switch (st) {
-      case Res.Undefined: res[slot]!(undefined); break;
-      case Res.True: res[slot]!(true); break;
-      case Res.False: res[slot]!(false); break;
-      case Res.BigInt: res[slot]!(v.getBigUint64(p, true)); p += 8; break;
+      case Res.Undefined: res[slot]!(undefined, slot); break;
+      case Res.True: res[slot]!(true, slot); break;
+      case Res.False: res[slot]!(false, slot); break;
+      case Res.BigInt: res[slot]!(v.getBigUint64(p, true), slot); p += 8; break;
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;
-        res[slot]!(Buffer.from(out, p, len));
+        res[slot]!(Buffer.from(out, p, len), slot);
         p += len;
         break;
       }

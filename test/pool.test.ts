@@ -233,6 +233,30 @@ function define(transport: Transport): void {
     }
   });
 
+  test('getMany: values aligned with the keys, in one promise; a bad key rejects the call with its error', async () => {
+    const { pool, cache } = open('many');
+    try {
+      for (let i = 0; i < 300; i += 2) cache.set(`m${i}`, `v${i}`);
+      const keys = Array.from({ length: 300 }, (_, i) => `m${i}`);
+      // Two calls and a lone get in one tick share a flush; each gets its own answers.
+      const [a, b, lone] = await Promise.all([pool.getMany(keys), pool.getMany(['m4', 'nope', 'm2']), pool.get('m6')]);
+      assert.is(a.length, 300);
+      for (let i = 0; i < 300; i++) assert.is(a[i]?.toString(), i % 2 === 0 ? `v${i}` : undefined, `m${i}`);
+      assert.equal(b.map((x) => x?.toString()), ['v4', undefined, 'v2']);
+      assert.is(lone?.toString(), 'v6');
+      assert.equal(await pool.getMany([]), []);
+      // Checked here: nothing is sent.
+      assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.getMany(['m0', '']))));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.getMany(['m0', 7 as unknown as string]))));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.getMany('m0' as unknown as string[]))));
+      // Checked by the worker (memcached's key rule), as the sync call would.
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')(await rejection(pool.getMany(['m0', 'bad key', 'm2']))));
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
   test('requests and answers larger than the first buffers (64 KiB) travel whole, and small ones after them', async () => {
     const { pool, cache } = open('big');
     try {
