@@ -26,6 +26,7 @@ const parts: Record<string, () => Promise<Part>> = {
 /** Parts that exist but are not in a full run (a longer look at one side, or a tool). */
 const extraParts: Record<string, () => Promise<Part>> = {
   inproc: () => import('./inproc.js'),
+  compare: () => import('./compare.js'),
 };
 
 function listParts(): string {
