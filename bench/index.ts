@@ -21,6 +21,7 @@ import type { Part, PartOutput } from './lib/part.js';
 const parts: Record<string, () => Promise<Part>> = {
   latency: () => import('./latency.js'),
   scaling: () => import('./scaling.js'),
+  memory: () => import('./memory.js'),
 };
 
 /** Parts that exist but are not in a full run (a longer look at one side, or a tool). */

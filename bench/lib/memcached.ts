@@ -11,6 +11,8 @@ import { delimiter, join } from 'node:path';
 /** A memcached process this benchmark started. */
 export interface MemcachedServer {
   readonly port: number;
+  /** The memcached process id (for /proc readings such as its resident memory). */
+  readonly pid: number;
   /** The command line it runs with. */
   readonly args: readonly string[];
   /** `stats [group]` over a fresh connection, as name → value strings. */
@@ -146,6 +148,7 @@ export async function startMemcached(args: readonly string[]): Promise<Memcached
     }
     return {
       port,
+      pid: child.pid ?? -1,
       args: full,
       stats: async (group?: string) => parseStats(await textCommand(port, group ? `stats ${group}` : 'stats')),
       command: (line: string) => textCommand(port, line),
@@ -158,4 +161,77 @@ export async function startMemcached(args: readonly string[]): Promise<Memcached
     };
   }
   throw lastErr instanceof Error ? lastErr : new Error(String(lastErr));
+}
+
+/**
+ * One text-protocol connection for bulk work: send a batch of pipelined commands, wait for as many
+ * replies. Only single-line replies are counted (set/add/delete/incr/touch), plus `stats`.
+ */
+export class TextConnection {
+  private buf = '';
+  private waiter: (() => void) | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly sock: Socket) {
+    sock.setEncoding('latin1');
+    sock.setNoDelay(true);
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      this.waiter?.();
+    });
+    sock.on('error', (e) => {
+      this.failure = e;
+      this.waiter?.();
+    });
+    sock.on('close', () => {
+      this.failure ??= new Error('memcached closed the connection');
+      this.waiter?.();
+    });
+  }
+
+  /** Connects to 127.0.0.1:port. */
+  static connect(port: number): Promise<TextConnection> {
+    return new Promise((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => resolve(new TextConnection(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private async until(done: () => boolean): Promise<void> {
+    while (!done()) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((r) => (this.waiter = r));
+      this.waiter = undefined;
+    }
+  }
+
+  /** Writes `payload` (count commands) and returns their `count` reply lines. */
+  async batch(payload: string | Buffer, count: number): Promise<string[]> {
+    this.sock.write(payload);
+    const lines: string[] = [];
+    await this.until(() => {
+      let i: number;
+      while (lines.length < count && (i = this.buf.indexOf('\r\n')) >= 0) {
+        lines.push(this.buf.slice(0, i));
+        this.buf = this.buf.slice(i + 2);
+      }
+      return lines.length >= count;
+    });
+    return lines;
+  }
+
+  /** `stats [group]` as name → value. */
+  async stats(group?: string): Promise<Record<string, string>> {
+    this.sock.write(group ? `stats ${group}\r\n` : 'stats\r\n');
+    let end = -1;
+    await this.until(() => (end = this.buf.indexOf('END\r\n')) >= 0);
+    const reply = this.buf.slice(0, end);
+    this.buf = this.buf.slice(end + 5);
+    return parseStats(reply);
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
 }
