@@ -20,6 +20,7 @@ import { Cache, CachePool } from '../src/index.js';
 import { fmtNs, fmtRatio, markdownTable, type Align } from './lib/format.js';
 import { describeMachine, gitInfo, machineInfo, writeResults } from './lib/machine.js';
 import { Progress } from './lib/progress.js';
+import type { Metric, PartOutput } from './lib/part.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { summarize, type Summary } from './lib/stats.js';
 
@@ -60,7 +61,7 @@ function keysFor(batch: number, seed: { i: number }): string[] {
 }
 
 /** Runs the part. */
-export async function run(args: string[]): Promise<void> {
+export async function run(args: string[]): Promise<PartOutput | void> {
   const { values } = parseArgs({
     args,
     options: {
@@ -184,8 +185,12 @@ export async function run(args: string[]): Promise<void> {
     '',
   ].join('\n');
   console.log(md);
+  const metrics: Metric[] = [];
+  for (const c of cells) for (const b of BATCHES) metrics.push({ id: `pool/${c.name}/batch ${b}`, value: sum(c.name, b).median, unit: 'ns/op', better: 'lower' });
+  const out = { machine: m, git, config: cfg, results: json, metrics };
   if (cfg.write) {
-    const paths = writeResults('pool', md, { machine: m, git, config: cfg, results: json });
+    const paths = writeResults('pool', md, out);
     process.stderr.write(`wrote ${paths.md} and ${paths.json}\n`);
   }
+  return { part: 'pool', markdown: md, json: out };
 }
