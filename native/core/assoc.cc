@@ -153,9 +153,11 @@ void assoc_migrate(Region& r, uint32_t n) {
       }
       off = next;
     }
-    *lo = lo_head;
-    *hi = hi_head;
-    *old_head = 0;
+    // Relaxed atomic stores: prefetchers read bucket heads without the stripe lock (a hint only;
+    // optimistic readers retry on the stripe's sequence count, which the unlock below bumps).
+    __atomic_store_n(lo, lo_head, __ATOMIC_RELAXED);
+    __atomic_store_n(hi, hi_head, __ATOMIC_RELAXED);
+    __atomic_store_n(old_head, 0u, __ATOMIC_RELAXED);
     if (uint64_t(b) + 1 == half)
       h->table_state.store(ts_make(p + 1, false, 0), std::memory_order_release);
     else
