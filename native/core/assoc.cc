@@ -135,7 +135,12 @@ void assoc_migrate_bucket(Region& r, uint32_t p, uint32_t b, bool fresh) {
   uint32_t* old_head = &r.table(p)[b];
   uint32_t* lo = &r.table(p + 1)[b];
   uint32_t* hi = &r.table(p + 1)[b + half];
-  if (fresh) *lo = *hi = 0;
+  // Bucket heads are read without the stripe lock by prefetchers (a hint only): every store to
+  // one is atomic, relaxed where no item is published.
+  if (fresh) {
+    __atomic_store_n(lo, 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(hi, 0u, __ATOMIC_RELAXED);
+  }
   // One item at a time, each step a single store, with the item and its old successor recorded
   // first: a thread killed anywhere in here leaves every item either in the old chain, in a new
   // one, or named by its intent record (recover.cc finishes the bucket).
@@ -143,7 +148,7 @@ void assoc_migrate_bucket(Region& r, uint32_t p, uint32_t b, bool fresh) {
     uint32_t off = *old_head;
     Item* it = r.item(off);
     if (!it) {
-      *old_head = 0;  // a corrupt link: cut the chain here
+      __atomic_store_n(old_head, 0u, __ATOMIC_RELAXED);  // a corrupt link: cut the chain here
       break;
     }
     uint32_t next = it->h_next;
