@@ -162,7 +162,10 @@ void mark_reachable(Region& r, Reach* reach) {
       off = it->h_next;
     }
   };
+  constexpr uint64_t kAhead = 16;  // chain heads are random misses: fetch them ahead of the walk
   for (uint64_t b = 0; b < half; ++b) {
+    if (b + kAhead < half && (!exp || b + kAhead >= pos))
+      if (Item* ahead = r.chunk(r.table(p)[b + kAhead])) __builtin_prefetch(ahead, 0, 0);
     if (!exp || b >= pos) walk(r.table(p), b, half - 1);
     if (exp && b <= pos) {  // moved buckets, and the one being moved (partly in both tables)
       walk(r.table(p + 1), b, 2 * half - 1);
@@ -214,6 +217,11 @@ void recover_offline(Region& r, RecoveryReport* rep) {
   ctx.now = clock_now(h);
   uint64_t max_cas = h->cas_counter.load(std::memory_order_relaxed);
   std::vector<std::vector<uint64_t>> lru(ncls + 1);  // (time << 32 | offset) per class
+  struct Cand {
+    Item* it;
+    uint64_t hv;
+  };
+  std::vector<Cand> cand;
   uint32_t pages = std::min(h->pages_used, g.pages_total);
   for (uint32_t pg = 0; pg < pages; ++pg) {
     uint32_t cls = h->page_cls[pg];
@@ -229,7 +237,9 @@ void recover_offline(Region& r, RecoveryReport* rep) {
     counter_add(c.total_pages, 1);
     rep->pages_scanned++;
     uint8_t* base = r.page(pg);
-    // Backwards, so that the free list hands chunks out in address order, as carving does.
+    // Pass 1 over the page: verify each chunk; what is not kept goes on the free list, backwards,
+    // so that the list hands chunks out in address order, as carving does.
+    cand.clear();
     for (uint32_t k = c.perslab; k-- > 0;) {
       Item* it = reinterpret_cast<Item*>(base + uint64_t(k) * c.size);
       uint32_t off = r.offset_of(it);
@@ -246,24 +256,35 @@ void recover_offline(Region& r, RecoveryReport* rep) {
         rep->expired++;
       }
       if (keep) {
-        uint64_t hv = hash_key(it->key(), it->nkey);
-        Item* other = assoc_find(r, hv, it->key(), it->nkey);
-        if (other) {
-          rep->duplicates++;
-          if (other->cas >= it->cas) {
-            keep = false;
-          } else {
-            assoc_replace(r, hv, other, it);
-            other->iflags = 0;  // dropped below, when its turn in the LRU build comes
-          }
+        cand.push_back({it, hash_key(it->key(), it->nkey)});
+      } else {
+        raw_push_free(r, c, it, cls);
+        rep->chunks_freed++;
+      }
+    }
+    // Pass 2: into the new table, each bucket fetched a few items ahead (random misses).
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < cand.size(); ++i) {
+      if (i + kAhead < cand.size()) assoc_prefetch_bucket(r, cand[i + kAhead].hv);
+      Item* it = cand[i].it;
+      uint64_t hv = cand[i].hv;
+      bool keep = true;
+      Item* other = assoc_find(r, hv, it->key(), it->nkey);
+      if (other) {
+        rep->duplicates++;
+        if (other->cas >= it->cas) {
+          keep = false;
         } else {
-          assoc_insert(r, hv, it);
+          assoc_replace(r, hv, other, it);
+          other->iflags = 0;  // dropped below, when its turn in the LRU build comes
         }
+      } else {
+        assoc_insert(r, hv, it);
       }
       if (keep) {
         it->iflags = uint8_t(kLinked | (it->iflags & kFetched));
         it->prev = it->next = 0;
-        lru[cls].push_back((uint64_t(it->time) << 32) | off);
+        lru[cls].push_back((uint64_t(it->time) << 32) | r.offset_of(it));
         if (it->cas > max_cas) max_cas = it->cas;
       } else {
         raw_push_free(r, c, it, cls);
@@ -274,8 +295,12 @@ void recover_offline(Region& r, RecoveryReport* rep) {
   // LRU lists in order of last access (oldest linked first, so the newest ends at the head).
   for (uint32_t i = 1; i <= ncls; ++i) {
     ClassHdr& c = h->classes[i];
-    std::sort(lru[i].begin(), lru[i].end());
-    for (uint64_t e : lru[i]) {
+    std::vector<uint64_t>& order = lru[i];
+    std::sort(order.begin(), order.end());
+    for (size_t j = 0; j < order.size(); ++j) {
+      if (j + 8 < order.size())
+        if (Item* ahead = r.chunk(uint32_t(order[j + 8]))) __builtin_prefetch(ahead, 1, 0);
+      uint64_t e = order[j];
       Item* it = r.item(uint32_t(e));
       if (!it) continue;
       if (it->iflags == 0) {  // lost to a newer copy of its key
