@@ -17,14 +17,16 @@ export interface RawReply {
 
 /** A connection that sends raw protocol bytes. */
 export class RawClient {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private total = 0;
   private waiter: (() => void) | undefined;
   closed = false;
 
   private constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.chunks.push(d);
+      this.total += d.length;
       this.waiter?.();
     });
     socket.on('error', () => undefined);
@@ -46,10 +48,34 @@ export class RawClient {
     });
   }
 
+  /** Everything received since the last exchange/send (one Buffer). */
+  private get buf(): Buffer {
+    if (this.chunks.length !== 1) this.chunks = [Buffer.concat(this.chunks, this.total)];
+    return this.chunks[0]!;
+  }
+  private set buf(b: Buffer) {
+    this.chunks = b.length ? [b] : [];
+    this.total = b.length;
+  }
+
+  /** Waits until at least n bytes arrived (or the connection closed); returns them all. */
+  async untilLength(n: number, timeoutMs = 60_000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.total < n && !this.closed) {
+      if (Date.now() > deadline) throw new Error(`only ${this.total} of ${n} bytes in ${timeoutMs} ms`);
+      await new Promise<void>((r) => {
+        this.waiter = r;
+        setTimeout(r, 200);
+      });
+      this.waiter = undefined;
+    }
+    return this.buf;
+  }
+
   /** Waits until pred(buffer) holds or the connection closes (bounded by timeoutMs as a hang guard). */
   async until(pred: (b: Buffer) => boolean, timeoutMs = 20_000): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs;
-    while (!pred(this.buf) && !this.closed) {
+    while (!(this.total > 0 && pred(this.buf)) && !this.closed) {
       if (Date.now() > deadline) throw new Error(`no reply in ${timeoutMs} ms; have ${JSON.stringify(this.buf.toString('latin1').slice(-200))}`);
       await new Promise<void>((r) => {
         this.waiter = r;
