@@ -181,6 +181,65 @@ test('crash test: writers SIGKILLed at random moments, round after round; each t
   assert.ok(native.check(path).ok);
 });
 
+test('crash test under eviction and page moves: a small full region, writers of mixed sizes SIGKILLed; recovery passes and every readable value verifies', async () => {
+  const path = tmpRegion('crash-evict');
+  Cache.open({ path, size: '8mb', evict: true, reset: true }).close();
+  const writer = (seed: number): ChildProcess => spawn(process.execPath, ['--input-type=module', '-e', `
+    ${FNV}
+    const { Cache } = await import(${JSON.stringify(indexUrl)});
+    const cache = Cache.open({ path: ${JSON.stringify(path)} });
+    let seed = ${seed} >>> 0;
+    const rnd = (n) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+    process.stdout.write('ready\\n');
+    for (;;) {
+      const k = 'e:' + rnd(3000);
+      // Sizes from tens of bytes to 60 KB, in bursts, so classes starve and pages move.
+      const big = (seed >>> 20) % 4 === 0;
+      const p = 'q' + seed.toString(36) + 'y'.repeat(big ? rnd(60000) : rnd(300));
+      try {
+        switch (rnd(4)) {
+          case 0: case 1: cache.set(k, mk(k, p)); break;
+          case 2: cache.delete(k); break;
+          default: cache.get(k);
+        }
+      } catch (e) {
+        if (e.code !== 'ERR_OUT_OF_MEMORY') throw e;  // a starving class whose page move failed
+      }
+    }
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let seed = 777;
+  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  for (let round = 0; round < 4; round++) {
+    const kids = [0, 1].map((i) => writer(round * 10 + i + 1));
+    await Promise.all(kids.map(ready));
+    for (const k of kids) {
+      await sleep(60 + rnd(200));
+      k.kill('SIGKILL');
+    }
+    await Promise.all(kids.map(exited));
+    const r = runNode(`
+      ${FNV}
+      const { Cache } = await import(${JSON.stringify(indexUrl)});
+      const { native } = await import(${JSON.stringify(nativeUrl)});
+      const c = Cache.open({ path: ${JSON.stringify(path)} });
+      const rep = c.lastRecovery, chk = native.check(${JSON.stringify(path)});
+      let bad = 0, seen = 0;
+      for (let i = 0; i < 3000; i++) { const k = 'e:' + i, v = c.get(k)?.toString(); if (v !== undefined) { seen++; if (!valid(k, v)) bad++; } }
+      const st = c.stats();
+      c.close();
+      console.log(JSON.stringify({ rep, chk, bad, seen, evictions: Number(st.evictions) }));
+    `);
+    assert.is(r.signal, null, `the verifying process hung or died: ${r.err}`);
+    assert.is(r.status, 0, r.err);
+    const v = lastJson(r.out);
+    assert.is(v.rep.kind, 'recovered');
+    assert.ok(v.chk.ok, `round ${round}: ${v.chk.problems.join('; ')}`);
+    assert.is(v.bad, 0);
+    assert.ok(v.seen > 0);
+    if (process.env.SHMCACHED_TEST_VERBOSE) console.log(`evict round ${round}: ${JSON.stringify(v.rep)} seen ${v.seen} evictions ${v.evictions} takeovers ${v.chk.lockTakeovers}`);
+  }
+});
+
 // A process dies at a chosen point in the middle of a change while another stays attached; a
 // third process then uses the store: it must not hang, and the structures must verify while
 // everyone still attached is idle (the online repair alone, no offline recovery).
