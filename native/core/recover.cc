@@ -381,6 +381,9 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
   std::atomic_thread_fence(std::memory_order_release);
   uint32_t maxp = r.geo().max_hash_power;
   uint32_t op = dead ? dead->si.op.load(std::memory_order_acquire) : kIntentNone;
+  // The dead thread may have held other stripes too (an eviction try-locks a victim's): its
+  // record is acted on, and cleared, only by the repair of the stripe it is about.
+  bool mine = false;
 
   // 1. A bucket move cut short: put the item in flight where it belongs, move the rest, advance.
   uint64_t s = h->table_state.load(std::memory_order_acquire);
@@ -395,6 +398,7 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
     cut_chain(r, lo, b, 2 * half - 1);
     cut_chain(r, hi, b + half, 2 * half - 1);
     if (op == kIntentMigrate) {
+      mine = true;
       uint32_t off = dead->si.a;
       Item* it = r.item(off);
       if (it && it->cls >= 1 && it->cls <= h->n_classes && item_sane(h, it, it->cls) &&
@@ -431,7 +435,8 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
     return it && it->nkey >= 1 && it->nkey <= kKeyMax &&
            (hash_key(it->key(), it->nkey) & (kStripes - 1)) == idx;
   };
-  if (op == kIntentLink || op == kIntentUnlink) {
+  if ((op == kIntentLink || op == kIntentUnlink) && ours(r.item(dead->si.a))) {
+    mine = true;
     Item* a = r.item(dead->si.a);
     Item* b = op == kIntentLink ? r.item(dead->si.b) : nullptr;
     bool a_in = ours(a) && (a->iflags & kLinked) && assoc_contains(r, hash_key(a->key(), a->nkey), dead->si.a);
@@ -458,7 +463,7 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
         !assoc_contains(r, hash_key(gone->key(), gone->nkey), r.offset_of(gone)))
       retire_raw(r, gone);
   }
-  if (dead && op != kIntentNone) dead->si.op.store(kIntentNone, std::memory_order_release);
+  if (mine) dead->si.op.store(kIntentNone, std::memory_order_release);
 }
 
 void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
