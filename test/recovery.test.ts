@@ -304,6 +304,51 @@ for (const [point, what, expect] of DIE_POINTS) {
   });
 }
 
+test('killed in the middle of moving an item between hash buckets while the table grows: nothing is lost, the move is finished', () => {
+  const path = tmpRegion('die-migrate');
+  const keeper = Cache.open({ path, size: '64mb', reset: true });
+  let n = 0;
+  while (!native.check(path).expanding) {
+    for (let i = 0; i < 1000; i++, n++) keeper.set(`m${n}`, mk(`m${n}`, `v${n}`));
+    assert.ok(n < 200000, 'the table never started growing');
+  }
+  const die = runNode(`
+    const { native } = await import(${JSON.stringify(nativeUrl)});
+    const h = native.open(${JSON.stringify(path)}, 0, 0, -1, false, 0o600, 0, 0);
+    const scratch = Buffer.alloc(native.layout.valueOffset + 4096), meta = Buffer.alloc(4096);
+    h.setBuffers(scratch, meta);
+    scratch.write('m0', 0);
+    h.debugDieIn(6, 2, 0);
+    console.log('still alive');
+  `);
+  assert.is(die.signal, 'SIGKILL', `the dying process was not killed: ${die.out} ${die.err}`);
+  const use = runNode(`
+    ${FNV}
+    const { Cache } = await import(${JSON.stringify(indexUrl)});
+    const { native } = await import(${JSON.stringify(nativeUrl)});
+    const c = Cache.open({ path: ${JSON.stringify(path)} });
+    let missing = 0, bad = 0;
+    for (let i = 0; i < ${n}; i++) { const k = 'm' + i, v = c.get(k)?.toString(); if (v === undefined) missing++; else if (!valid(k, v)) bad++; }
+    // Inserts move buckets again: the abandoned growth lock is reaped and the growth goes on.
+    for (let i = 0; i < 40000; i++) c.set('after' + i, 'x');
+    let afterMissing = 0;
+    for (let i = 0; i < 40000; i++) if (c.get('after' + i) === undefined) afterMissing++;
+    const chk = native.check(${JSON.stringify(path)});
+    c.close();
+    console.log(JSON.stringify({ missing, bad, afterMissing, chk }));
+  `, 60000);
+  assert.is(use.signal, null, `the user hung: ${use.err}`);
+  assert.is(use.status, 0, use.err);
+  const r = lastJson(use.out);
+  assert.is(r.missing, 0);
+  assert.is(r.bad, 0);
+  assert.is(r.afterMissing, 0);
+  assert.ok(r.chk.ok, r.chk.problems.join('; '));
+  assert.ok(r.chk.lockTakeovers >= 2, `takeovers: ${r.chk.lockTakeovers}`);
+  assert.not.ok(r.chk.expanding, 'the growth did not finish');
+  keeper.close();
+});
+
 test('two processes attached at once see each other\'s writes immediately; killing one does not disturb the other', async () => {
   const path = tmpRegion('two');
   const c = Cache.open({ path, size: '8mb', reset: true });

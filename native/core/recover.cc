@@ -576,6 +576,33 @@ void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const 
     lock(h->pages_lock);
     raise(SIGKILL);
   }
+  if (point == 6) {
+    // In the middle of a bucket move: the first item of the next non-empty old bucket is out of
+    // the old chain and not yet in the new table (only its intent record names it).
+    lock(h->expand_lock);
+    for (;;) {
+      uint64_t st = h->table_state.load();
+      if (!ts_expanding(st)) {
+        unlock(h->expand_lock);
+        return;
+      }
+      uint32_t p = ts_power(st), b = ts_pos(st);
+      uint64_t half = uint64_t(1) << p;
+      Stripe& bs = h->stripes[b & (kStripes - 1)];
+      stripe_lock(bs);
+      uint32_t* old_head = &r.table(p)[b];
+      if (Item* x = r.item(*old_head)) {
+        __atomic_store_n(&r.table(p + 1)[b], 0u, __ATOMIC_RELAXED);
+        __atomic_store_n(&r.table(p + 1)[b + half], 0u, __ATOMIC_RELAXED);
+        stripe_intent(kIntentMigrate, *old_head, x->h_next);
+        __atomic_store_n(old_head, x->h_next, __ATOMIC_RELEASE);
+        raise(SIGKILL);
+      }
+      assoc_migrate_bucket(r, p, b, true);
+      h->table_state.store(uint64_t(b) + 1 == half ? ts_make(p + 1, false, 0) : ts_make(p, true, b + 1));
+      stripe_unlock(bs);
+    }
+  }
   if (point == 4) {
     stripe_lock(s);
     raise(SIGKILL);

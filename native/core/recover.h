@@ -62,7 +62,9 @@ void install_lock_hooks();
 // repair of exactly that state. Points: 1 a set of key, its table store done, before the LRU link
 // (stripe held); 2 the same with the class lock held, inside the LRU link before its commit;
 // 3 a delete of key (which must exist), its table store done, before the LRU unlink (stripe
-// held); 4 holding key's stripe lock, changing nothing; 5 holding the pages lock.
+// held); 4 holding key's stripe lock, changing nothing; 5 holding the pages lock; 6 moving an
+// item between hash buckets while the table grows (expand lock and a stripe held; returns at once
+// when the table is not growing).
 // Returns only when the key is invalid or the item cannot be allocated.
 struct Ctx;
 void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval);
