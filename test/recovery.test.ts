@@ -249,6 +249,8 @@ const DIE_POINTS: Array<[number, string, (victim: string | null) => boolean]> = 
   [3, 'a delete whose table store committed, before the LRU unlink (stripe lock held)', (v) => v === null],
   [4, 'holding a stripe lock, nothing changed', (v) => v === 'old'],
   [5, 'holding the pages lock', (v) => v === 'old'],
+  [7, 'half way through carving a new page (class lock held)', (v) => v === 'old'],
+  [8, 'half way through emptying a page for a page move (stripe and class locks held; the victim already evicted)', (v) => v === null],
 ];
 for (const [point, what, expect] of DIE_POINTS) {
   test(`killed in ${what}: the next user takes the lock over, repairs, and nothing hangs`, () => {

@@ -112,6 +112,8 @@ enum : uint32_t {
   // Class level (under the class lock): a = chunk.
   kIntentLruLink = 16,
   kIntentLruUnlink = 17,
+  kIntentCarve = 18,      // slabs_carve: page a is being cut into chunks of class cls
+  kIntentEmptyPage = 19,  // rebalance: page a of class cls is being emptied to move it
 };
 struct Intent {
   std::atomic<uint32_t> op;

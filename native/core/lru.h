@@ -17,7 +17,8 @@ namespace shm {
 class Region;
 
 void lru_link(Region& r, ClassHdr& c, Item* it);
-void lru_unlink(Region& r, ClassHdr& c, Item* it);
+// record = false: no intent record (the caller's own record covers the change, rebalance.cc).
+void lru_unlink(Region& r, ClassHdr& c, Item* it, bool record = true);
 void lru_bump(Region& r, ClassHdr& c, Item* it);
 
 // Under the class lock: frees one chunk of the class by reclaiming a dead (expired or flushed)

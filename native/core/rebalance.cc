@@ -5,6 +5,7 @@
 
 #include "core/assoc.h"
 #include "core/hash.h"
+#include "core/intent.h"
 #include "core/lru.h"
 #include "core/region.h"
 #include "core/slabs.h"
@@ -55,6 +56,9 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
   Header* h = r.h();
   ClassHdr& c = h->classes[src];
   uint8_t* base = r.page(page);
+  // Recorded: a survivor taking this class lock from a dead mover gives the page back to the
+  // class (recover.cc), which is what the !ok path below does.
+  class_intent(kIntentEmptyPage, page, src);
   std::vector<Item*> evicted;
   bool ok = true;
   uint32_t k = 0;
@@ -77,7 +81,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       break;
     }
     assoc_unlink(r, hv, it);
-    lru_unlink(r, c, it);
+    lru_unlink(r, c, it, false);
     counter_add(c.curr_items, -1);
     counter_add(c.bytes, -int64_t(it->ntotal()));
     counter_add(c.evicted, 1);
@@ -94,6 +98,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       if (it->iflags == (kFree | kMoving)) it->iflags = kFree;
     }
     for (Item* it : evicted) slabs_push_free(r, c, it);
+    class_intent_clear();
     return false;
   }
   // Pull the page's free chunks off the free list (one walk; a rare event).
@@ -117,6 +122,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
   }
   counter_add(c.total_pages, -1);
   h->page_cls[page < kMaxPages ? page : 0] = 0;  // between classes until carved for the new one
+  class_intent_clear();
   return true;
 }
 

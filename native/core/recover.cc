@@ -12,6 +12,8 @@
 #include "core/hash.h"
 #include "core/intent.h"
 #include "core/items.h"
+#include "core/lru.h"
+#include "core/slabs.h"
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
@@ -477,6 +479,11 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
     op = dead->ci.op.load(std::memory_order_acquire);
     x = dead->ci.a;
   }
+  // A page being carved or emptied: [plo, phi) in the region, and which of its chunks the LRU reaches.
+  bool page_op = (op == kIntentCarve || op == kIntentEmptyPage) && x < r.geo().pages_total && x < kMaxPages;
+  const uint8_t* plo = page_op ? r.page(x) : nullptr;
+  const uint8_t* phi = page_op ? plo + uint64_t(c.size) * c.perslab : nullptr;
+  std::vector<uint8_t> reached(page_op ? c.perslab : 0, 0);
   // The LRU: walk from the head, re-deriving every prev link, the tail and the counters.
   bool x_seen = false;
   uint64_t n = 0, bytes = 0;
@@ -490,13 +497,15 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
     }
     it->prev = prev;
     if (*link == x) x_seen = true;
+    const uint8_t* ip = reinterpret_cast<const uint8_t*>(it);
+    if (page_op && ip >= plo && ip < phi) reached[(ip - plo) / c.size] = 1;
     prev = *link;
     ++n;
     bytes += it->ntotal();
     link = &it->next;
   }
   c.lru_tail = prev;
-  Item* xi = r.item(x);
+  Item* xi = page_op ? nullptr : r.item(x);
   if (op == kIntentLruLink && !x_seen && xi && xi->cls == cls && (xi->iflags & (kLinked | kFree)) == kLinked) {
     raw_lru_link(r, c, xi);
     ++n;
@@ -521,6 +530,56 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
     link = &it->h_next;
   }
   counter_set(c.free_chunks, nf);
+  if (page_op) {
+    // Carving: the page was the dead thread's alone; cut it again from the start. Emptying: give
+    // it back to this class, as a move that fails does: its chunks leave the free list, then
+    // every chunk that is not a live item goes back on it. A chunk held by someone else is left
+    // alone: one not yet linked (no flags), or linked but off the LRU while its stripe is held
+    // (a link waiting for this lock).
+    Header* hh = r.h();
+    uint32_t* fl = &c.free_head;
+    for (uint64_t g = 0; *fl && g < cap; ++g) {
+      const uint8_t* fp = reinterpret_cast<const uint8_t*>(r.chunk(*fl));
+      if (fp && fp >= plo && fp < phi) {
+        *fl = reinterpret_cast<const Item*>(fp)->h_next;
+        --nf;
+      } else if (fp) {
+        fl = &reinterpret_cast<Item*>(const_cast<uint8_t*>(fp))->h_next;
+      } else {
+        break;
+      }
+    }
+    for (uint32_t k = c.perslab; k-- > 0;) {
+      Item* it = reinterpret_cast<Item*>(const_cast<uint8_t*>(plo) + uint64_t(k) * c.size);
+      if (op == kIntentEmptyPage) {
+        if (reached[k]) continue;  // a live item, still on its LRU
+        uint8_t f = it->iflags & (kLinked | kFree | 8 /* rebalance's kMoving */);
+        if (f == 0) continue;      // allocated by someone, not yet linked
+        if (f & kLinked && !(f & kFree)) {
+          // Off the LRU: being evicted by the dead mover (out of the table) or linked by a live
+          // thread that waits for this lock (holding its stripe). Only the first is ours.
+          if (it->nkey == 0 || it->nkey > kKeyMax) continue;
+          Stripe& st = hh->stripes[hash_key(it->key(), it->nkey) & (kStripes - 1)];
+          if (!stripe_try_lock(st)) continue;
+          bool in_table = assoc_contains(r, hash_key(it->key(), it->nkey), r.offset_of(it));
+          stripe_unlock(st);
+          if (in_table) continue;
+        }
+      }
+      it->iflags = kFree;
+      it->cls = uint8_t(cls);
+      it->h_next = c.free_head;
+      it->prev = it->next = 0;
+      c.free_head = r.offset_of(it);
+      ++nf;
+    }
+    hh->page_cls[x] = uint8_t(cls);
+    uint64_t pages = 0;
+    uint32_t used = std::min(hh->pages_used, r.geo().pages_total);
+    for (uint32_t pg = 0; pg < used; ++pg) pages += hh->page_cls[pg] == cls;
+    counter_set(c.total_pages, pages);
+    counter_set(c.free_chunks, nf);
+  }
   if (dead && op != kIntentNone) dead->ci.op.store(kIntentNone, std::memory_order_release);
 }
 
@@ -574,6 +633,61 @@ void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const 
   Stripe& s = h->stripes[hv & (kStripes - 1)];
   if (point == 5) {
     lock(h->pages_lock);
+    raise(SIGKILL);
+  }
+  if (point == 7) {
+    // Half way through carving a fresh page for the class of a value of nval bytes.
+    uint32_t cls = slabs_clsid(h, sizeof(Item) + nkey + uint64_t(nval));
+    ClassHdr* c = class_of(h, cls);
+    if (!c) return;
+    lock(c->lock);
+    lock(h->pages_lock);
+    if (h->pages_used >= r.geo().pages_total) {
+      unlock(h->pages_lock);
+      unlock(c->lock);
+      return;
+    }
+    uint32_t page = h->pages_used;
+    __atomic_store_n(&h->pages_used, page + 1, __ATOMIC_RELAXED);
+    unlock(h->pages_lock);
+    class_intent(kIntentCarve, page, cls);
+    h->page_cls[page] = uint8_t(cls);
+    uint8_t* base = r.page(page);
+    for (uint32_t k = c->perslab; k-- > c->perslab / 2;) {
+      Item* it = reinterpret_cast<Item*>(base + uint64_t(k) * c->size);
+      it->iflags = kFree;
+      it->cls = uint8_t(cls);
+      it->h_next = c->free_head;
+      c->free_head = r.offset_of(it);
+      counter_add(c->free_chunks, 1);
+    }
+    raise(SIGKILL);
+  }
+  if (point == 8) {
+    // Half way through emptying the page that holds key's item, to move it to another class:
+    // that item evicted (out of the table and the LRU, marked moving), the page's free chunks
+    // marked moving.
+    stripe_lock(s);
+    Item* it = assoc_find(r, hv, key, nkey);
+    if (!it) {
+      stripe_unlock(s);
+      return;
+    }
+    ClassHdr& c = h->classes[it->cls];
+    lock(c.lock);
+    uint64_t b = uint64_t(r.offset_of(it)) * kUnit - r.geo().pages_off;
+    uint32_t page = uint32_t(b / r.geo().page_size);
+    class_intent(kIntentEmptyPage, page, it->cls);
+    uint8_t* base = r.page(page);
+    for (uint32_t k = 0; k < c.perslab; ++k) {
+      Item* x = reinterpret_cast<Item*>(base + uint64_t(k) * c.size);
+      if (x->iflags & kFree) x->iflags |= 8;  // rebalance's kMoving
+    }
+    assoc_unlink(r, hv, it);
+    lru_unlink(r, c, it, false);
+    counter_add(c.curr_items, -1);
+    counter_add(c.bytes, -int64_t(it->ntotal()));
+    it->iflags = 8;
     raise(SIGKILL);
   }
   if (point == 6) {

@@ -64,7 +64,9 @@ void install_lock_hooks();
 // 3 a delete of key (which must exist), its table store done, before the LRU unlink (stripe
 // held); 4 holding key's stripe lock, changing nothing; 5 holding the pages lock; 6 moving an
 // item between hash buckets while the table grows (expand lock and a stripe held; returns at once
-// when the table is not growing).
+// when the table is not growing); 7 half way through carving a new page for the class of a
+// value of nval bytes (class and pages locks taken, pages lock released); 8 half way through
+// emptying the page of key's item for a page move (its stripe and class locks held).
 // Returns only when the key is invalid or the item cannot be allocated.
 struct Ctx;
 void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval);

@@ -1,6 +1,7 @@
 // slabs.cc — see slabs.h.
 #include "core/slabs.h"
 
+#include "core/intent.h"
 #include "core/region.h"
 
 namespace shm {
@@ -75,6 +76,8 @@ bool slabs_carve(Region& r, uint32_t cls, uint32_t page) {
   if (c.size < sizeof(Item) || uint64_t(c.size) * c.perslab > r.geo().page_size) return false;
   if (page >= r.geo().pages_total) return false;
   uint8_t* base = r.page(page);
+  // Recorded: a survivor taking this class lock from a dead carver carves the page again.
+  class_intent(kIntentCarve, page, cls);
   // The page belongs to the class from here on (recovery reads this table to scan pages).
   r.h()->page_cls[page < kMaxPages ? page : 0] = uint8_t(cls);
   // Push in reverse so the free list hands chunks out in address order.
@@ -87,6 +90,7 @@ bool slabs_carve(Region& r, uint32_t cls, uint32_t page) {
     counter_add(c.free_chunks, 1);
   }
   counter_add(c.total_pages, 1);
+  class_intent_clear();
   return true;
 }
 
