@@ -641,6 +641,7 @@ Napi::Value Check(const Napi::CallbackInfo& info) {
   o.Set("problems", arr);
   o.Set("items", Napi::Number::New(env, double(st.items)));
   o.Set("freeChunks", Napi::Number::New(env, double(st.free_chunks)));
+  o.Set("leakedChunks", Napi::Number::New(env, double(st.leaked_chunks)));
   o.Set("pagesUsed", Napi::Number::New(env, double(st.pages_used)));
   o.Set("pagesTotal", Napi::Number::New(env, double(st.pages_total)));
   o.Set("liveProcesses", Napi::Number::New(env, double(st.live_procs)));

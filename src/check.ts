@@ -69,6 +69,8 @@ export async function checkMain(argv: string[]): Promise<number> {
   out.push(`  state: ${r.clean ? 'closed cleanly (next open starts warm)' : r.liveProcesses > 0 ? 'open' : 'not closed cleanly (next open recovers)'}${r.dirty ? ', a process died attached (recovery due)' : ''}`);
   out.push(`  attached processes: ${r.liveProcesses}${r.liveProcesses > 0 ? ' (the walk may see changes in flight)' : ''}`);
   out.push(`  items: ${r.items}, free chunks: ${r.freeChunks}, pages: ${r.pagesUsed} of ${r.pagesTotal} in use`);
+  if (r.leakedChunks > 0)
+    out.push(`  chunks held outside the lists: ${r.leakedChunks} (${r.liveProcesses > 0 ? 'in use by an attached process, or ' : ''}left by a process that died; the next recovery reclaims them)`);
   out.push(`  hash table: 2^${r.hashPower} buckets${r.expanding ? ', growing' : ''}`);
   out.push(`  recoveries so far: ${r.recoveries}, locks taken over from dead owners: ${r.lockTakeovers}`);
   if (r.ok) {

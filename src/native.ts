@@ -53,6 +53,8 @@ export interface CheckResult {
   problems: string[];
   items: number;
   freeChunks: number;
+  /** Chunks neither linked nor free: held by a process that died between allocation and link (reclaimed by the next recovery), or in use right now by an attached one. Not a problem. */
+  leakedChunks: number;
   pagesUsed: number;
   pagesTotal: number;
   liveProcesses: number;

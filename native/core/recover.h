@@ -76,6 +76,8 @@ void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const 
 // changing the region at the same time.
 struct VerifyStats {
   uint64_t items = 0, free_chunks = 0, pages_used = 0, pages_total = 0, live_procs = 0;
+  uint64_t leaked_chunks = 0;  // neither linked nor free: held by a process that died (or, while
+                               // processes are attached, by one of them right now)
   uint32_t hash_power = 0;
   bool expanding = false, clean = false, dirty = false;
 };
