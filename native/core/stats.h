@@ -31,6 +31,9 @@ struct Ctx {
   uint32_t token = kAnonToken;  // this thread's lock owner token in r (lock.h)
 
   // Every command starts here: locks taken from now on name this thread's slot in this region.
+  // The cmd_* functions call it; any other caller that takes region locks (the stats views,
+  // flush, the bindings' cold paths) must call it first, or its locks carry a token of whatever
+  // region the thread used last, which a waiter there could judge dead.
   void enter() {
     t_lock_token = token;
     t_slot = shared_slot ? nullptr : slot;

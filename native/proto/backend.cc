@@ -18,6 +18,7 @@ inline int32_t gated(Backend& b, F&& body) {
   if (!b.usable()) return kStoreClosed;
   gate::Gate g(b.pkey);
   if (g.refused()) return kGateBusy;
+  b.ctx->enter();  // locks taken in here (stats take class locks) name this thread's slot (lock.h)
   return body();
 }
 }  // namespace
