@@ -47,14 +47,19 @@ Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
   it->h_next = it->prev = it->next = 0;
   it->iflags = 0;
   it->cls = uint8_t(cls);
+  // In our hands until item_link (which overwrites this record) or item_free_unlinked.
+  stripe_intent(kIntentAlloc, off, 0);
   *out = it;
   return Alloc::kOk;
 }
 
 void item_free_unlinked(Ctx& ctx, Item* it) {
   ClassHdr& c = ctx.r->h()->classes[it->cls & (kMaxClasses - 1)];
-  Guard g(c.lock);
-  slabs_push_free(*ctx.r, c, it);
+  {
+    Guard g(c.lock);
+    slabs_push_free(*ctx.r, c, it);
+  }
+  stripe_intent_clear();
 }
 
 // Starts fetching an item's LRU neighbours, whose links an unlink is about to write: at 100k+ keys

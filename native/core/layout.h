@@ -109,6 +109,8 @@ enum : uint32_t {
   kIntentLink = 1,      // item_link: a (new) replaces b (old, 0 for none)
   kIntentUnlink = 2,    // item_unlink: a leaves the table, LRU and joins the free list
   kIntentMigrate = 3,   // assoc_migrate: a moves from the old bucket (next was b) to the new table
+  kIntentAlloc = 4,     // item_alloc: chunk a is in this thread's hands, before its link (no lock
+                        // held): freed by the sweep of dead threads (recover.h procs_reclaim)
   // Class level (under the class lock): a = chunk.
   kIntentLruLink = 16,
   kIntentLruUnlink = 17,

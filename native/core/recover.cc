@@ -100,6 +100,32 @@ static void raw_push_free(Region& r, ClassHdr& c, Item* it, uint32_t cls) {
   counter_add(c.free_chunks, 1);
 }
 
+uint64_t procs_reclaim(Region& r) {
+  Header* h = r.h();
+  StatSlot* saved = t_slot;
+  t_slot = nullptr;
+  uint64_t freed = 0;
+  for (uint32_t i = 1; i < kSlots; ++i) {
+    StatSlot& s = h->slots[i];
+    uint32_t op = s.si.op.load(std::memory_order_acquire);
+    if (op != kIntentAlloc || s.owner_tid.load(std::memory_order_relaxed) == 0 ||
+        proc_alive(s.owner_pid.load(std::memory_order_relaxed), s.owner_start.load(std::memory_order_relaxed)))
+      continue;
+    Item* it = r.chunk(s.si.a);
+    ClassHdr* c = it ? class_of(h, it->cls) : nullptr;
+    if (!c || !try_lock(c->lock)) continue;
+    // One reclaimer per record: whoever clears it frees the chunk.
+    if (s.si.op.compare_exchange_strong(op, kIntentNone, std::memory_order_acq_rel) &&
+        (it->iflags & (kLinked | kFree)) == 0) {
+      raw_push_free(r, *c, it, it->cls);
+      ++freed;
+    }
+    unlock(c->lock);
+  }
+  t_slot = saved;
+  return freed;
+}
+
 // ---- warm start and offline recovery ---------------------------------------------------------
 
 void reset_runtime(Region& r) {
@@ -616,6 +642,8 @@ void hook_repair(Lock& l, uint32_t token) {
   // pages_lock guards one word (pages_used) stored once; expand_lock guards nothing the stripe
   // repair of the bucket being moved does not already finish.
   t_slot = saved;
+  // A process died: chunks its threads held between allocation and link go back (try-locks only).
+  procs_reclaim(*r);
 }
 
 }  // namespace
@@ -633,6 +661,13 @@ void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const 
   Stripe& s = h->stripes[hv & (kStripes - 1)];
   if (point == 5) {
     lock(h->pages_lock);
+    raise(SIGKILL);
+  }
+  if (point == 9) {
+    // Between allocation and link: a chunk in hand, no lock held.
+    Item* it = nullptr;
+    if (item_alloc(ctx, sizeof(Item) + nkey + uint64_t(nval), &it) != Alloc::kOk) return;
+    std::memcpy(it->key(), key, nkey);
     raise(SIGKILL);
   }
   if (point == 7) {

@@ -50,6 +50,11 @@ uint32_t procs_sweep(Header* h, uint64_t* dead);
 bool procs_add(Header* h, uint32_t* index);
 void procs_remove(Header* h, uint32_t index);
 
+// With processes attached: frees the chunks that dead threads held between allocation and link
+// (their kIntentAlloc records), taking class locks only by try-lock. Returns how many. Called at
+// open when the attach table shows a dead process, and after a lock is taken from a dead owner.
+uint64_t procs_reclaim(Region& r);
+
 // With no live process attached: clears every lock, owner and intent (the warm start's part).
 void reset_runtime(Region& r);
 // With no live process attached: rebuilds every derived structure from the slab pages.
@@ -66,7 +71,8 @@ void install_lock_hooks();
 // item between hash buckets while the table grows (expand lock and a stripe held; returns at once
 // when the table is not growing); 7 half way through carving a new page for the class of a
 // value of nval bytes (class and pages locks taken, pages lock released); 8 half way through
-// emptying the page of key's item for a page move (its stripe and class locks held).
+// emptying the page of key's item for a page move (its stripe and class locks held); 9 between
+// allocating a chunk and linking it (no lock held).
 // Returns only when the key is invalid or the item cannot be allocated.
 struct Ctx;
 void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval);

@@ -265,7 +265,13 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
     if (live > 0) {
       // Others are using it: join them. A process that died attached leaves its locks to be taken
       // over when someone needs them, and may have leaked chunks: the next cold open recovers.
-      if (rep.dead_processes) h->dirty.store(1, std::memory_order_relaxed);
+      if (rep.dead_processes) {
+        h->dirty.store(1, std::memory_order_relaxed);
+        uint32_t token = t_lock_token;
+        t_lock_token = kAnonToken;  // no slot of ours in this region yet
+        procs_reclaim(*r);
+        t_lock_token = token;
+      }
       rep.kind = RecoveryReport::kAttached;
     } else if (h->clean.load() == 1 && h->dirty.load() == 0 && !opt.recover) {
       reset_runtime(*r);  // lock words and thread owners of processes that are gone
