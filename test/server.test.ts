@@ -19,6 +19,8 @@ import { tmpRegion } from './helpers.js';
 import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
 import { casPlaceholder, randomBatches } from './support/proto-stream.js';
 import { RawClient } from './support/raw.js';
+import { closingPackets, Op, packet, parseResponses, randomBinCommand, SYNC_OPAQUE } from './support/bin-stream.js';
+import { Rand } from './support/diff.js';
 
 interface Side {
   client: RawClient;
@@ -345,3 +347,110 @@ tcp('pipelined sets and gets in one write: every reply, in order', async () => {
 });
 
 tcp.run();
+
+// ---------------------------------------------------------------------------------------------
+// Binary protocol: the same random packet streams to memcached and to shmcached.
+
+const bin = suite('server: differential against memcached (binary protocol)');
+let bmc: Memcached;
+let bshm: Awaited<ReturnType<typeof startShm>>;
+
+bin.before(async () => {
+  bmc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
+  bshm = await startShm('bindiff');
+});
+bin.after(async () => {
+  await bmc?.stop();
+  if (bshm) {
+    await stopServer(bshm.server);
+    bshm.cache.close();
+  }
+});
+
+interface BinSide {
+  client: RawClient;
+  cas: Map<string, bigint>;
+  labels: Map<bigint, number>;
+}
+
+function isSync(b: Buffer): boolean {
+  try {
+    const { packets, rest } = parseResponses(b);
+    const last = packets[packets.length - 1];
+    return rest.length === 0 && last !== undefined && last.op === Op.noop && last.opaque === SYNC_OPAQUE;
+  } catch {
+    return true; // not binary: let the comparison report it
+  }
+}
+
+// Exchanges one batch and returns a normalised description of every response.
+async function binExchange(side: BinSide, bytes: Buffer): Promise<{ lines: string[]; closed: boolean }> {
+  const got = await side.client.send(Buffer.concat([bytes, packet(Op.noop, { opaque: SYNC_OPAQUE })]), isSync);
+  const { packets, rest } = parseResponses(got);
+  const lines: string[] = [];
+  for (const p of packets) {
+    if (p.op === Op.noop && p.opaque === SYNC_OPAQUE) continue;
+    let cas = '0';
+    if (p.cas !== 0n) {
+      let lab = side.labels.get(p.cas);
+      if (lab === undefined) side.labels.set(p.cas, (lab = side.labels.size + 1));
+      cas = `<cas${lab}>`;
+      if (p.key.length) side.cas.set(p.key.toString('latin1'), p.cas);
+    }
+    const value = p.op === Op.version ? '<version>' : p.value.toString('latin1');
+    lines.push(`op=${p.op} status=${p.status} opaque=${p.opaque} cas=${cas} extras=${p.extras.toString('hex')} key=${p.key.toString('latin1')} value=${JSON.stringify(value)}`);
+  }
+  if (rest.length) lines.push(`partial ${rest.toString('hex')}`);
+  return { lines, closed: side.client.closed };
+}
+
+memcachedTest(bin)('every opcode and quiet form, CAS, incr initial values, unknown opcodes, too-large values: identical responses', async () => {
+  for (const seed of process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [21, 22, 23, 24]) {
+    const r = new Rand(seed);
+    const sides: BinSide[] = [];
+    for (const port of [bmc.port, bshm.port]) sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
+    for (const s of sides) await binExchange(s, packet(Op.flush));
+    let compared = 0;
+    for (let batch = 0; batch < 150; batch++) {
+      const cmds = Array.from({ length: r.int(0, 2) === 0 ? r.int(2, 12) : 1 }, () => randomBinCommand(r).make);
+      const [a, b] = await Promise.all(
+        sides.map((s) => binExchange(s, Buffer.concat(cmds.map((make) => make((k) => s.cas.get(k) ?? 0n))))),
+      );
+      assert.equal(b!.lines, a!.lines, `seed ${seed} batch ${batch}`);
+      assert.is(b!.closed, a!.closed);
+      compared += a!.lines.length;
+    }
+    assert.ok(compared > 200, `seed ${seed}: ${compared} responses compared`);
+    for (const s of sides) s.client.close();
+  }
+});
+
+memcachedTest(bin)('malformed packets: the same error, then the connection is closed', async () => {
+  for (const p of closingPackets) {
+    const got: string[] = [];
+    for (const port of [bmc.port, bshm.port]) {
+      const c = await RawClient.connect(port);
+      const b = await c.send(p, () => false);
+      assert.ok(c.closed, `port ${port} closed after ${p.subarray(0, 8).toString('hex')}`);
+      got.push(b.toString('hex'));
+      c.close();
+    }
+    assert.is(got[1], got[0], p.subarray(0, 8).toString('hex'));
+  }
+});
+
+bin('an unknown opcode with a key and extras is answered and skipped exactly (memcached skips too much)', async () => {
+  const c = await RawClient.connect(bshm.port);
+  const got = await c.send(
+    Buffer.concat([packet(0x30, { key: 'kk', extras: Buffer.alloc(4), value: 'abc', opaque: 1 }), packet(Op.noop, { opaque: SYNC_OPAQUE })]),
+    isSync,
+  );
+  const { packets } = parseResponses(got);
+  assert.equal(packets.map((p) => [p.op, p.status, p.opaque, p.value.toString()]), [
+    [0x30, 0x81, 1, 'Unknown command'],
+    [Op.noop, 0, SYNC_OPAQUE, ''],
+  ]);
+  c.close();
+});
+
+bin.run();

@@ -22,6 +22,14 @@ void Conn::run() {
       more_ = true;
       break;
     }
+    if (state_ == State::kSwallow) {
+      size_t avail = in_.size() - rpos_;
+      size_t take = swallow_ < avail ? size_t(swallow_) : avail;
+      rpos_ += take;
+      swallow_ -= take;
+      if (swallow_ == 0) state_ = State::kCommand;
+      continue;
+    }
     if (proto_ == Proto::kUnknown) proto_ = uint8_t(in_[rpos_]) == 0x80 ? Proto::kBinary : Proto::kText;
     bool progressed = proto_ == Proto::kText ? text_step() : binary_step();
     if (!progressed) break;
