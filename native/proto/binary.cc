@@ -295,10 +295,7 @@ bool Conn::binary_step() {
       switch (r) {
         case shm::kOk:
           if (!quiet) {
-            if (cas_out == 0) {  // append/prepend: the core does not report the new CAS; read it
-              shm::ItemMeta m{};
-              if (fetch(key, keylen, false, 0, &m) == shm::kOk) cas_out = m.cas;
-            }
+            if (cas_out == 0) cas_out = peek_cas(key, keylen);  // append/prepend: the core does not report it
             bin_header(op, 0, 0, 0, 0, opaque, cas_out);
           }
           return true;
@@ -316,9 +313,8 @@ bool Conn::binary_step() {
     case kDelete: {
       if (cas != 0) {
         // memcached deletes only when the CAS matches (checked here, then deleted: not atomic).
-        shm::ItemMeta m{};
-        int32_t g = fetch(key, keylen, false, 0, &m);
-        if (g == shm::kOk && m.cas != cas) {
+        uint64_t cur = peek_cas(key, keylen);
+        if (cur != 0 && cur != cas) {
           bin_error(op, kExistsSt, opaque);
           return true;
         }
@@ -364,9 +360,7 @@ bool Conn::binary_step() {
       switch (r) {
         case shm::kOk: {
           if (quiet) return true;
-          shm::ItemMeta m{};
-          uint64_t item_cas = fetch(key, keylen, false, 0, &m) == shm::kOk ? m.cas : 0;
-          bin_header(op, 0, 0, 0, 8, opaque, item_cas);
+          bin_header(op, 0, 0, 0, 8, opaque, peek_cas(key, keylen));
           put64(out_, result);
           return true;
         }

@@ -55,6 +55,20 @@ int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, 
   }
 }
 
+uint64_t Conn::peek_cas(const uint8_t* key, uint32_t nkey) {
+  shm::MetaGetReq req;
+  req.no_bump = true;
+  shm::MetaView v;
+  if (stage_.size() < 64 * 1024) stage_.resize(64 * 1024);
+  for (int tries = 0; tries < 4; ++tries) {
+    int32_t r = b_.meta_get(key, nkey, req, stage_.data(), uint32_t(stage_.size()), &v);
+    if (r == shm::kOk) return v.cas;
+    if (r != shm::kBufferSmall) return 0;
+    stage_.resize(v.vlen);
+  }
+  return 0;
+}
+
 void Conn::store_closed() {
   out_ += "SERVER_ERROR store closed\r\n";
   closing_ = true;

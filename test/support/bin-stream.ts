@@ -80,7 +80,7 @@ function extrasSet(flags: number, exptime: number): Buffer {
 /** One random request; `casOf(key)` gives the CAS this side last saw for key. */
 export type BinCommand = (casOf: (key: string) => bigint) => Buffer;
 
-export function randomBinCommand(r: Rand): { make: BinCommand; closes?: boolean } {
+export function randomBinCommand(r: Rand): { make: BinCommand; alone?: boolean } {
   const key = r.pick(KEYS);
   const opaque = r.int(0, 0xffff);
   const exptime = r.pick([0, 0, 0, 100, 3600, 0xffffffff, 1000000000]);
@@ -114,7 +114,8 @@ export function randomBinCommand(r: Rand): { make: BinCommand; closes?: boolean 
       e.writeBigUInt64BE(BigInt(r.pick([0, 7, 123456])), 8);
       e.writeUInt32BE(r.pick([0, 0xffffffff, 100]), 16);
       const k = r.pick(['cnt', key]);
-      return { make: () => packet(Op[kind], { key: k, opaque, extras: e }) };
+      // Alone: see proto-stream.ts (memcached's in-place rewrite depends on replies in flight).
+      return { make: () => packet(Op[kind], { key: k, opaque, extras: e }), alone: true };
     }
     case 'touch': case 'gat': case 'gatq': case 'gatk': case 'gatkq': {
       const e = Buffer.alloc(4);
