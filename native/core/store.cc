@@ -358,6 +358,7 @@ Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
   Item* it = find_live(ctx, hv, key, nkey, &dead);
   if (it) {
     it->exptime = abs_exptime(ttl, ctx.now);
+    it->iflags |= kFetched;  // memcached's touch fetches with DO_UPDATE: the item counts as fetched
     item_touch_lru(ctx, it);
   }
   stripe_unlock(s);
