@@ -57,13 +57,14 @@ const ROWS: readonly RowDef[] = [
 ];
 
 /** The columns: every way of reaching a cache that is measured. */
-const PEERS = ['memcached C', 'memcached C spin', 'memjs', 'shmcached', 'shmcached worker', 'CachePool b1', 'CachePool b100', 'lmdb-js', 'lru-cache', 'Map'] as const;
+const PEERS = ['memcached C', 'memcached C spin', 'memjs', 'shmcached', 'shmcached getInto', 'shmcached worker', 'CachePool b1', 'CachePool b100', 'lmdb-js', 'lru-cache', 'Map'] as const;
 type PeerId = (typeof PEERS)[number];
 const PEER_TITLE: Record<PeerId, string> = {
   'memcached C': 'memcached, C client',
   'memcached C spin': 'memcached, C spin',
   memjs: 'memcached, memjs',
   shmcached: 'shmcached main',
+  'shmcached getInto': 'shmcached getInto',
   'shmcached worker': 'shmcached worker',
   'CachePool b1': 'CachePool b1',
   'CachePool b100': 'CachePool b100',
@@ -76,6 +77,7 @@ const PEER_COLOR: Record<PeerId, string> = {
   'memcached C spin': '#ef8a62',
   memjs: '#fddbc7',
   shmcached: '#1a9850',
+  'shmcached getInto': '#00441b',
   'shmcached worker': '#66bd63',
   'CachePool b1': '#a6d96a',
   'CachePool b100': '#d9ef8b',
@@ -169,6 +171,11 @@ export function fmtUs(ns: number): string {
   if (us >= 10) return us.toFixed(1);
   if (us >= 1) return us.toFixed(2);
   return us.toFixed(3);
+}
+
+/** Whether a column measures an operation ('shmcached getInto' differs from 'shmcached' only in get). */
+function peerRuns(peer: PeerId, op: PaperOp): boolean {
+  return peer !== 'shmcached getInto' || op === 'get';
 }
 
 /** Operations per round for a store and an operation: fewer where each costs microseconds. */
@@ -313,6 +320,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   }
   if (shm.ok) {
     if (want('shmcached')) runners.set('shmcached', processRunner('shmcached'));
+    if (want('shmcached getInto')) runners.set('shmcached getInto', processRunner('shmcached getInto'));
     if (want('shmcached worker')) {
       worker = new Worker(hostModule, { workerData: { tag: HOST_TAG } });
       runners.set('shmcached worker', workerRunner(worker));
@@ -349,12 +357,14 @@ export async function run(args: string[]): Promise<PartOutput> {
         const ordered = b % 2 === 0 ? active : [...active].reverse();
         for (const peer of ordered) {
           progress.tick(`${phase.rows.map((r) => r.label).join(', ')}  ${PEER_TITLE[peer]}`);
-          const plans: CellPlan[] = phase.rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds: blocks[b], size: phase.size }));
-          const already = phase.rows.some((r) => cells.get(`${r.label}|${peer}`)?.error);
+          const rows = phase.rows.filter((r) => peerRuns(peer, r.op));
+          if (rows.length === 0) continue;
+          const plans: CellPlan[] = rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds: blocks[b], size: phase.size }));
+          const already = rows.some((r) => cells.get(`${r.label}|${peer}`)?.error);
           if (already) continue;
           try {
             const results = await runners.get(peer)!(`${phase.size || 'ctr'}-${b}`, n, phase.size, d, plans);
-            phase.rows.forEach((r, i) => {
+            rows.forEach((r, i) => {
               const key = `${r.label}|${peer}`;
               const c = cells.get(key) ?? { samples: [], hits: 0, expected: 0 };
               c.samples.push(...results[i].samples);
@@ -364,7 +374,7 @@ export async function run(args: string[]): Promise<PartOutput> {
             });
           } catch (e) {
             const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-            for (const r of phase.rows) cells.set(`${r.label}|${peer}`, { samples: [], hits: 0, expected: 0, error: msg });
+            for (const r of rows) cells.set(`${r.label}|${peer}`, { samples: [], hits: 0, expected: 0, error: msg });
           }
         }
       }
@@ -399,7 +409,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     return a && b ? a.median / b.median : Number.NaN;
   };
   for (const row of ROWS) {
-    for (const peer of active) {
+    for (const peer of active.filter((p) => peerRuns(p, row.op))) {
       const c = cells.get(`${row.label}|${peer}`);
       if (c?.error) notes.push(`${row.label}, ${PEER_TITLE[peer]}: **failed**: ${c.error}`);
       else if (c && c.hits !== c.expected) notes.push(`${row.label}, ${PEER_TITLE[peer]}: ${c.hits} of ${c.expected} operations hit`);
@@ -431,10 +441,16 @@ export async function run(args: string[]): Promise<PartOutput> {
     const r = ratio(t.row, 'memcached C', 'shmcached');
     targetRows.push({ what: t.what, value: fmtRatio(r), target: `≥ ${t.min}×`, met: Number.isFinite(r) ? r >= t.min : undefined });
   }
-  for (const [peer, title] of [['lmdb-js', 'lmdb-js getBinaryFast'], ['lru-cache', 'lru-cache with copy-out']] as const) {
+  const vs = [
+    ['lmdb-js', 'lmdb-js getBinaryFast', 'shmcached'],
+    ['lmdb-js', 'lmdb-js getBinaryFast', 'shmcached getInto'],
+    ['lru-cache', 'lru-cache with copy-out', 'shmcached'],
+  ] as const;
+  for (const [peer, title, ours] of vs) {
     for (const row of ['Get 128 B', 'Get 5 KB']) {
-      const r = ratio(row, peer, 'shmcached');
-      targetRows.push({ what: `${row.toLowerCase()}: shmcached vs ${title} (${title} ÷ shmcached)`, value: fmtRatio(r), target: '> 1× (faster)', met: Number.isFinite(r) ? r > 1 : undefined });
+      const r = ratio(row, peer, ours);
+      const how = ours === 'shmcached' ? 'get' : 'getInto';
+      targetRows.push({ what: `${row.replace('Get', 'get')}: shmcached ${how} vs ${title} (${title} ÷ shmcached)`, value: fmtRatio(r), target: '> 1× (faster)', met: Number.isFinite(r) ? r > 1 : undefined });
     }
   }
 
@@ -448,7 +464,8 @@ export async function run(args: string[]): Promise<PartOutput> {
       : `- shmcached: **not available** (${shm.reason})`,
   );
   md.push(`- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`);
-  md.push(`- CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);
+  md.push(`- shmcached main = \`cache.get(k)\` (a Buffer the caller owns, a view of a 256 KiB arena the addon fills), getInto = \`cache.getInto(k, buf)\` into one reused buffer (no allocation, like lmdb-js's getBinaryFast); each main-thread column runs in a fresh node process per value size, the worker column in a worker_thread of the bench process.
+- CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);
   md.push(
     `- Method: ${fmtCount(cfg.keys)} keys ('key:' + i), uniform random order; a fresh store per value size; 1 warm-up + ${cfg.rounds} timed rounds per cell in ${blocks.length} blocks of opposite store order, a full GC before each round; ` +
       `${cfg.ops.toLocaleString('en-US')} ops a round in-process, ${cfg.slowOps.toLocaleString('en-US')} over sockets / CachePool b1 / lmdb writes. Run took ${elapsedS.toFixed(0)} s.`,
