@@ -6,7 +6,8 @@
  * - shmcached's CachePool, one awaited operation at a time (batch 1) and 100 per call (batch 100);
  * - a real memcached on loopback (started here), driven by a blocking C client that does one
  *   round trip at a time (bench/native/mcbench.c: the paper's "memcached over sockets"), by the
- *   same client busy-polling its socket (a lower bound: no client wake-up), and by memjs;
+ *   same client busy-polling its socket (no client wake-up, but it holds a CPU the server may
+ *   need: a cross-check), and by memjs;
  * - lmdb-js (getBinaryFast / putSync with noSync), lru-cache with copy-out, a JS Map with copies.
  *
  * Method: keys 'key:' + i, uniform random order (seeded, generated up front); per store and

@@ -10,7 +10,8 @@
  *       then `hits <n> <expected>`. OP is get, set, delete or incr. A delete round removes
  *       existing keys a quarter of the key space at a time (timed) and puts them back (untimed).
  *       With `spin`, the client busy-polls the socket instead of sleeping in recv: the round trip
- *       without the client's own wake-up (a lower bound for memcached, used as a cross-check).
+ *       without the client's own wake-up, but holding a CPU the server may need (a cross-check,
+ *       not a lower bound, on a machine with few CPUs).
  *
  *   mcbench load HOST PORT OP SIZE KEYS CONNS DEPTH WARMUP_MS MEASURE_MS THREADS SEED
  *       A pipelined load generator: CONNS connections spread over THREADS threads, each keeping
