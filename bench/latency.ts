@@ -37,6 +37,7 @@ import { HOST_TAG, type HostPeer, type HostPhase, type HostReply } from './lib/l
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+/** One line for `npm run bench -- list`. */
 export const description = "the paper's table: get/set/delete/incr via shmcached (main, worker, CachePool), memcached (C client, memjs), lmdb-js, lru-cache, Map";
 
 /** The rows of the paper's table, in its order. */

@@ -25,6 +25,7 @@ import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { Progress } from './lib/progress.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
+/** One line for `npm run bench -- list`. */
 export const description = 'memcached-protocol throughput: pipelined get/set 128 B over 1 and 16 connections, memcached -t 2 vs shmcached serve -t 2';
 
 interface Config {
