@@ -24,7 +24,7 @@ import { Worker } from 'node:worker_threads';
 import { summarize, type Summary } from './lib/stats.js';
 import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
 import { fmtCount, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
+import { busyNote, describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
 import { loadShmcached, staleBuildWarnings, type ShmLoad } from './lib/shm.js';
 import { MemjsPeer, PoolPeer } from './lib/peers-async.js';
 import { runAsyncCell, type AsyncPeer, type CellPlan, type CellResult, type PaperOp, type PhaseData } from './lib/cells.js';
@@ -418,6 +418,8 @@ export async function run(args: string[]): Promise<PartOutput> {
     }
   }
   for (const [peer, why] of unavailable) if (cfg.peers.has(peer)) notes.push(`${PEER_TITLE[peer]}: not measured (${why})`);
+  const busy = busyNote(machine);
+  if (busy) notes.push(busy);
 
   const paperHeaders = ['Operation', 'memcached, C client (µs)', 'shmcached, main thread (µs)', 'speed-up', 'shmcached, worker (µs)', 'speed-up', 'vs. C spin client', 'paper: memcached', 'paper: Plib w/ Hodor', 'paper: speed-up'];
   const paperAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { summarize } from './lib/stats.js';
 import { fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
+import { busyNote, describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
 import { freePort, startMemcached, waitForPort, type MemcachedServer } from './lib/memcached.js';
 import { mcbenchBinary, mcbenchLoad, type LoadResult } from './lib/mcbench.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
@@ -269,6 +269,8 @@ export async function run(args: string[]): Promise<PartOutput> {
     ];
   });
   for (const [name, why] of Object.entries(missing)) notes.push(`${name}: ${why}`);
+  const busy = busyNote(machine);
+  if (busy) notes.push(busy);
   for (const [key, r] of results) {
     if (r.error) notes.push(`${key.replace(/\|/g, ', ')}: **failed**: ${r.error}`);
     const errs = r.runs.reduce((n, x) => n + x.errors, 0);
