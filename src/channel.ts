@@ -55,6 +55,7 @@ export class Channel {
   readonly #port: MessagePort;
   #req: Uint8Array;
   #res: Uint8Array;
+  #resView: Buffer;
   #seq = 0;
   #busy = false;
   #dead: Error | undefined;
@@ -73,6 +74,7 @@ export class Channel {
     const res = new SharedArrayBuffer(INITIAL);
     this.#req = new Uint8Array(req);
     this.#res = new Uint8Array(res);
+    this.#resView = Buffer.from(res);
     this.#worker = new Worker(WORKER, {
       workerData: { path, spinMicros, spinners: spinners.buffer, ctrl: this.#ctrl.buffer, req, res, port: port2 },
       transferList: [port2],
@@ -99,10 +101,12 @@ export class Channel {
   }
 
   /**
-   * Runs the request in `bytes` (a whole request of the pool's wire format) and resolves with a
-   * private copy of the response. Rejects if the worker dies first. One call at a time.
+   * Runs the request in `bytes` (a whole request of the pool's wire format), then hands the
+   * response — a Buffer view of the shared response area, valid only during the callback — to
+   * `consume`, and resolves with what it returns. The channel stays busy until `consume` returns,
+   * so no other request can overwrite the area meanwhile. Rejects if the worker dies first.
    */
-  async call(bytes: Uint8Array): Promise<ArrayBuffer> {
+  async call<T>(bytes: Uint8Array, consume: (response: Buffer) => T): Promise<T> {
     if (this.#dead) throw this.#dead;
     if (this.#busy) throw new Error('shmcached pool: channel already busy');
     this.#busy = true;
@@ -129,14 +133,15 @@ export class Channel {
       if (Atomics.load(this.#ctrl, Ctl.NewResponse) !== 0) {
         for (let m = receiveMessageOnPort(this.#port); m !== undefined; m = receiveMessageOnPort(this.#port)) {
           const msg = m.message as { res?: SharedArrayBuffer };
-          if (msg.res) this.#res = new Uint8Array(msg.res);
+          if (msg.res) {
+            this.#res = new Uint8Array(msg.res);
+            this.#resView = Buffer.from(msg.res);
+          }
         }
         Atomics.store(this.#ctrl, Ctl.NewResponse, 0);
       }
       const used = new DataView(this.#res.buffer).getUint32(4, true);
-      const copy = new Uint8Array(Math.min(used, this.#res.length));
-      copy.set(this.#res.subarray(0, copy.length));
-      return copy.buffer;
+      return consume(this.#resView.subarray(0, Math.min(used, this.#resView.length)));
     } finally {
       this.#busy = false;
       this.#worker.unref();

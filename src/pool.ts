@@ -103,7 +103,6 @@ export interface PoolStats {
   readonly inFlight: number;
 }
 
-const utf8 = new TextDecoder();
 
 function describe(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
@@ -197,6 +196,7 @@ export class CachePool {
   #ops = 0;
   #flushes = 0;
   #tasks = 0;
+  #answered = 0;
 
   /**
    * Opens (creating if needed) the region on the calling thread with `options` (so that it
@@ -250,7 +250,7 @@ export class CachePool {
 
   /** A snapshot of the pool's counters: operations queued, flushes and piscina tasks. */
   stats(): PoolStats {
-    return { ops: this.#ops, flushes: this.#flushes, tasks: this.#tasks, inFlight: this.#inFlight.size };
+    return { ops: this.#ops, flushes: this.#flushes, tasks: this.#tasks, inFlight: this.#tasks - this.#answered };
   }
 
   /** The value stored under `key`, or `undefined` (see {@link Cache.get}). */
@@ -544,19 +544,30 @@ export class CachePool {
         this.#idleOrder.push(channel);
         if (this.#queue.count > 0) this.#flush(); // work queued while the workers were busy
       };
-      p = channel.call(req).then(
-        (out) => {
-          answer(out, count, res, rej, idx);
-          after();
-        },
+      // The answers are read straight out of the shared response area (values copied out).
+      p = channel.call(req, (out) => {
+        this.#answered++;
+        answer(out, true, count, res, rej, idx);
+      }).then(
+        () => after(),
         (e: unknown) => {
+          this.#answered++;
           failAll(e);
           after();
         },
       );
     } else {
       const ab = req.buffer as ArrayBuffer;
-      p = this.#pool!.run(ab, { transferList: [ab] }).then((out) => answer(out, count, res, rej, idx), failAll);
+      p = this.#pool!.run(ab, { transferList: [ab] }).then(
+        (out) => {
+          this.#answered++;
+          answer(Buffer.from(out), false, count, res, rej, idx);
+        },
+        (e: unknown) => {
+          this.#answered++;
+          failAll(e);
+        },
+      );
     }
     this.#track(p);
   }
@@ -568,9 +579,9 @@ export class CachePool {
 }
 
 /** Settles a request's operations from its response; a malformed response fails them all, never leaving one pending. */
-function answer(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+function answer(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
   try {
-    settle(out, count, res, rej, idx);
+    settle(out, copy, count, res, rej, idx);
   } catch (e) {
     // Rejecting a promise that already settled does nothing, so this is safe after a partial settle.
     for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(e);
@@ -578,9 +589,8 @@ function answer(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], 
 }
 
 /** Decodes a response buffer and settles each operation's promise. */
-function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
-  const v = new DataView(out);
-  const bytes = new Uint8Array(out);
+function settle(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let p: number;
   const n = v.getUint32(0, true);
   p = RES_HEADER;
@@ -599,7 +609,15 @@ function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], 
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;
-        res[slot]!(Buffer.from(out, p, len), slot);
+        let b: Buffer;
+        if (copy) {
+          // Small values come from Node's Buffer pool: no ArrayBuffer (and no GC pressure) of their own.
+          b = Buffer.allocUnsafe(len);
+          out.copy(b, 0, p, p + len);
+        } else {
+          b = out.subarray(p, p + len);
+        }
+        res[slot]!(b, slot);
         p += len;
         break;
       }
@@ -607,11 +625,11 @@ function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], 
         const kind = v.getUint8(p);
         const clen = v.getUint16(p + 1, true);
         p += 3;
-        const code = utf8.decode(bytes.subarray(p, p + clen));
+        const code = out.toString('utf8', p, p + clen);
         p += clen;
         const mlen = v.getUint32(p, true);
         p += 4;
-        const message = utf8.decode(bytes.subarray(p, p + mlen));
+        const message = out.toString('utf8', p, p + mlen);
         p += mlen;
         rej[slot]!(makeError(kind, code, message));
         break;
