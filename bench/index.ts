@@ -13,6 +13,7 @@
  */
 import { describeMachine, machineInfo, writeResultFile } from './lib/machine.js';
 import type { Part, PartOutput } from './lib/part.js';
+import { targetLines } from './lib/report.js';
 
 /** The parts, in the order a full run takes them. */
 const parts: Record<string, () => Promise<Part>> = {
@@ -50,12 +51,14 @@ async function runAll(args: string[]): Promise<number> {
   }
   if (!args.includes('--no-write') && outputs.length > 0) {
     const machine = machineInfo();
+    const verdicts = targetLines(outputs);
     const md = [
       `# shmcached benchmarks — full run, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
       `- Machine: ${describeMachine(machine)}`,
       `- Parts: ${outputs.map((o) => o.part).join(', ')}${failed ? ` (${failed} failed: see the log)` : ''}`,
       '',
+      ...(verdicts.length ? ['## Targets at a glance (each part\'s own verdicts, gathered)', '', ...verdicts, ''] : []),
       // Each part's own report, its headings moved one level down.
       ...outputs.map((o) => o.markdown.replace(/^(#+) /gm, '#$1 ')),
     ].join('\n');
