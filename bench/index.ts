@@ -5,7 +5,7 @@
  *                                       files, writes bench/results/<date>-<host>.md and .json
  *   npm run bench -- latency            one part (options after the name go to it)
  *   npm run bench -- latency --help     that part's options
- *   npm run bench -- --quick            every part, each in its quick mode
+ *   npm run bench -- --quick            every part, each in its quick mode (nothing written)
  *   npm run bench -- compare A.json B.json   two runs side by side
  *   npm run bench -- list               the parts
  *
@@ -76,7 +76,18 @@ async function runAll(args: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * A quick run is a smoke test: its rough numbers must not replace the day's results files, so
+ * `--quick` implies `--no-write` for every part.
+ */
+function quickNeverWrites(args: string[]): string[] {
+  if (!args.includes('--quick') || args.includes('--no-write')) return args;
+  process.stderr.write('--quick: a smoke run, so nothing is written to bench/results/\n');
+  return [...args, '--no-write'];
+}
+
+async function main(argvIn: string[]): Promise<number> {
+  const argv = argvIn[0] === 'compare' ? argvIn : quickNeverWrites(argvIn);
   const [name, ...rest] = argv;
   if (name === undefined || name.startsWith('-')) return runAll(argv);
   if (name === 'list' || name === 'help') {
