@@ -266,7 +266,7 @@ function mcRunner(server: MemcachedServer, spin: boolean, seed: number): Runner 
     const out: CellResult[] = [];
     for (const plan of plans) {
       const r = await mcbenchLat({ port: server.port, op: plan.op, size: Math.max(size, 1), keys: n, ops: plan.ops, rounds: plan.rounds, seed, spin });
-      out.push({ samples: r.rounds, hits: r.hits, expected: r.expected });
+      out.push({ samples: r.rounds, hits: r.hits, expected: r.expected, perOp: r.perOp });
     }
     return out;
   };
@@ -277,6 +277,8 @@ interface CellOut {
   hits: number;
   expected: number;
   error?: string;
+  /** Per block, where measured: single operations' percentiles (ns). */
+  perOp?: NonNullable<CellResult['perOp']>[];
 }
 
 /** Runs the table; prints it, writes the results (unless --no-write) and returns them. */
@@ -372,6 +374,8 @@ export async function run(args: string[]): Promise<PartOutput> {
               c.samples.push(...results[i].samples);
               c.hits += results[i].hits;
               c.expected += results[i].expected;
+              const po = results[i].perOp;
+              if (po) (c.perOp ??= []).push(po);
               cells.set(key, c);
             });
           } catch (e) {
@@ -420,6 +424,15 @@ export async function run(args: string[]): Promise<PartOutput> {
   for (const [peer, why] of unavailable) if (cfg.peers.has(peer)) notes.push(`${PEER_TITLE[peer]}: not measured (${why})`);
   const busy = busyNote(machine);
   if (busy) notes.push(busy);
+  for (const peer of ['memcached C', 'memcached C spin'] as const) {
+    const parts = ROWS.flatMap((r) => {
+      const po = cells.get(`${r.label}|${peer}`)?.perOp;
+      if (!po?.length) return [];
+      const list = (k: 'p50' | 'p99'): string => po.map((x) => fmtUs(x[k])).join(' / ');
+      return [`${r.label} p50 ${list('p50')}, p99 ${list('p99')}`];
+    });
+    if (parts.length) notes.push(`${PEER_TITLE[peer]}, single round trips in µs (one value per block of rounds): ${parts.join('; ')}`);
+  }
 
   const paperHeaders = ['Operation', 'memcached, C client (µs)', 'shmcached, main thread (µs)', 'speed-up', 'shmcached, worker (µs)', 'speed-up', 'vs. C spin client', 'paper: memcached', 'paper: Plib w/ Hodor', 'paper: speed-up'];
   const paperAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
@@ -532,7 +545,7 @@ export async function run(args: string[]): Promise<PartOutput> {
         active.map((p) => {
           const c = cells.get(`${r.label}|${p}`);
           const s = sum(r.label, p);
-          return [p, s ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected } : { error: c?.error ?? 'no samples' }];
+          return [p, s ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected, perOpNs: c!.perOp } : { error: c?.error ?? 'no samples' }];
         }),
       ),
     })),

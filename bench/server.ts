@@ -147,8 +147,8 @@ async function startOurs(): Promise<Target | string> {
   if (existsSync(cli)) {
     return spawnServer(
       'shmcached serve',
-      (port, file) => `node dist/src/cli.js serve -p ${port} -t 2 --file ${file}`,
-      (port, file) => [cli, 'serve', '-p', String(port), '-t', '2', '--file', file],
+      (port, file) => `node dist/src/cli.js serve -p ${port} -t 2 -m 1024 --file ${file}`,
+      (port, file) => [cli, 'serve', '-p', String(port), '-t', '2', '-m', '1024', '--file', file],
     );
   }
   const entry = process.env.SHMCACHED_BENCH_MODULE || join(root, 'dist', 'src', 'index.js');
