@@ -95,6 +95,9 @@ const TARGETS = [
   { what: 'delete speed-up', row: 'Delete', min: 100 },
 ] as const;
 
+/** Keys in every store unless --keys says otherwise. */
+const DEFAULT_KEYS = 100_000;
+
 interface Config {
   rounds: number;
   ops: number;
@@ -130,7 +133,7 @@ function parseConfig(args: string[]): Config {
         '  --rounds N        timed rounds per cell (default 6, in two blocks)',
         '  --ops N           operations per round, in-process stores (default 50000)',
         '  --slow-ops N      operations per round over sockets, thread hops, lmdb writes (default 3000)',
-        '  --keys N          keys in every store (default 100000)',
+        '  --keys N          keys in every store (default 100000; another count writes latency-<N>-keys files)',
         '  --pool-threads N  CachePool worker threads (default 2)',
         `  --peers A,B       only these columns (${PEERS.join(', ')})`,
         '  --seed N          random seed (default 42)',
@@ -157,7 +160,7 @@ function parseConfig(args: string[]): Config {
     rounds: int(values.rounds, quick ? 2 : 6, 'rounds'),
     ops: int(values.ops, quick ? 10_000 : 50_000, 'ops'),
     slowOps: int(values['slow-ops'], quick ? 1000 : 3000, 'slow-ops'),
-    keys: int(values.keys, quick ? 20_000 : 100_000, 'keys'),
+    keys: int(values.keys, quick ? 20_000 : DEFAULT_KEYS, 'keys'),
     poolThreads: int(values['pool-threads'], 2, 'pool-threads'),
     seed: int(values.seed, 42, 'seed'),
     peers,
@@ -504,7 +507,9 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push('');
   md.push(markdownTable(['measure', 'this run', 'target', 'result'], targetRows.map((t) => [t.what, t.value, t.target, verdict(t.met)]), ['l', 'r', 'r', 'l']));
   md.push('');
-  const svgName = `${isoDay(started)}-${machine.hostname.replace(/[^A-Za-z0-9._-]+/g, '_') || 'host'}-latency.svg`;
+  // A run at another key count is another experiment: its files get their own name.
+  const fileTag = cfg.keys === DEFAULT_KEYS ? 'latency' : `latency-${fmtCount(cfg.keys)}-keys`;
+  const svgName = `${isoDay(started)}-${machine.hostname.replace(/[^A-Za-z0-9._-]+/g, '_') || 'host'}-${fileTag}.svg`;
   md.push(`![latency, log scale](${svgName})`);
   md.push('');
   if (notes.length) {
@@ -563,9 +568,9 @@ export async function run(args: string[]): Promise<PartOutput> {
     },
   );
   if (cfg.write) {
-    const mdPath = writeResultFile('latency', 'md', markdown, started);
-    const jsonPath = writeResultFile('latency', 'json', JSON.stringify(json, null, 2), started);
-    const svgPath = writeResultFile('latency', 'svg', svg, started);
+    const mdPath = writeResultFile(fileTag, 'md', markdown, started);
+    const jsonPath = writeResultFile(fileTag, 'json', JSON.stringify(json, null, 2), started);
+    const svgPath = writeResultFile(fileTag, 'svg', svg, started);
     process.stderr.write(`wrote ${mdPath}, ${jsonPath} and ${svgPath}\n`);
   }
   return { part: 'latency', markdown, json };
