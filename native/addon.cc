@@ -28,6 +28,7 @@
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
+#include "core/meta.h"
 #include "gate/pku.h"
 #include "proto_binding.h"
 
@@ -346,6 +347,65 @@ napi_value js_touch(napi_env env, napi_callback_info info) {
 // getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, meta
 // u32 at kMetaLens + 4i: the value length (value at the next 8-aligned arena offset), or
 // 0xFFFFFFFF miss, 0xFFFFFFFE bad key. Stops early when the arena is full (needed size at meta+0).
+// metaGet(klen, outOff, vivifyTtl, recacheTtl) -> vlen | status: memcached's `mg <key> v c f
+// N<vivifyTtl> R<recacheTtl>` (a ttl < 0 leaves that flag out), the stampede-protection read behind
+// Cache.fetch. vlen, flags and CAS go to meta as for get; meta+24 gets the state bits: 1 won (the
+// caller holds the win token), 2 stale, 4 a win token was already out, 8 created by this call.
+napi_value js_meta_get(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  uint32_t off = u32(env, argv[1]);
+  int64_t nttl = i64(env, argv[2]);
+  int64_t rttl = i64(env, argv[3]);
+  if (off > h->arena_len) off = uint32_t(h->arena_len);
+  int32_t r = gated(h, [&]() -> int32_t {
+    MetaGetReq req;
+    char order[3] = {0, 0, 0};
+    int n = 0;
+    if (nttl >= 0) {
+      req.vivify = true;
+      req.vivify_ttl = nttl;
+      order[n++] = 'N';
+    }
+    if (rttl >= 0) {
+      req.recache_ttl = rttl;
+      order[n++] = 'R';
+    }
+    req.order = order;
+    MetaView v{};
+    Status s = meta_get(h->ctx, private_key(h, klen), klen, req, h->arena + off, uint32_t(h->arena_len - off), &v);
+    if (s == kOk) {
+      put_meta(h, ItemMeta{v.vlen, v.flags, v.cas});
+      uint32_t bits = (v.won ? 1u : 0u) | (v.stale ? 2u : 0u) | (v.token_sent ? 4u : 0u) | (v.created ? 8u : 0u);
+      std::memcpy(h->meta + 24, &bits, 4);
+      return int32_t(v.vlen);
+    }
+    if (s == kBufferSmall) std::memcpy(h->meta, &v.vlen, 4);
+    return s == kMiss ? kRetMiss : map_status(s);
+  });
+  return ret_int(env, r);
+}
+
+// metaDelete(klen, invalidate, ttl) -> status: memcached's `md <key> [I] [T<ttl>] [C<cas>]`, the
+// CAS (0 = any) at meta+16. invalidate marks the item stale (still served, the next reader wins
+// the refresh) instead of deleting it; ttl < 0 keeps its ttl.
+napi_value js_meta_delete(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  bool invalidate = u32(env, argv[1]) != 0;
+  int64_t ttl = i64(env, argv[2]);
+  return ret_int(env, gated(h, [&]() -> int32_t {
+    uint64_t cas;
+    std::memcpy(&cas, h->meta + 16, 8);
+    Status s = meta_delete(h->ctx, private_key(h, klen), klen, cas != 0, cas, invalidate, ttl >= 0, ttl);
+    return map_status(s);
+  }));
+}
+
 napi_value js_get_many(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   Handle* h = args(env, info, argv);
@@ -760,6 +820,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   for (const Hot& f : {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
                        Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch},
                        Hot{"getMany", js_get_many}, Hot{"setMany", js_set_many}, Hot{"pkru", js_pkru},
+                       Hot{"metaGet", js_meta_get}, Hot{"metaDelete", js_meta_delete},
                        Hot{"probe", js_probe}}) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, h, &fn);

@@ -17,6 +17,10 @@ export interface NativeHandle {
   del(klen: number): number;
   delta(klen: number, incr: number, delta: number): number;
   touch(klen: number, ttl: number): number;
+  /** memcached's `mg` with N (vivifyTtl ≥ 0) and R (recacheTtl ≥ 0); state bits at meta+24 (addon.cc js_meta_get). */
+  metaGet(klen: number, outOff: number, vivifyTtl: number, recacheTtl: number): number;
+  /** memcached's `md` with I (invalidate) and T (ttl ≥ 0); the CAS (0 = any) at meta+16. */
+  metaDelete(klen: number, invalidate: number, ttl: number): number;
   getMany(n: number, outOff: number): number;
   setMany(n: number, flags: number, ttl: number): number;
   setBuffers(scratch: Buffer, meta: Buffer): void;

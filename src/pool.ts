@@ -35,6 +35,7 @@ import { Cache, DEFAULT_PATH } from './cache.js';
 import { Channel } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
 import { native } from './native.js';
+import type { FetchOptions, Loader } from './fetch.js';
 import { Queue, type Reject, type Resolve } from './pool-queue.js';
 import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
 import type { Key, OpenOptions, SetOptions, Value } from './types.js';
@@ -345,6 +346,26 @@ export class CachePool {
       this.#ops += n;
       this.#schedule();
     });
+  }
+
+  /**
+   * {@link Cache.fetch} through this pool's store: the same single flight as every other thread
+   * and process attached to it. The loader runs on the calling thread (a function cannot travel
+   * to a worker); the store reads and writes around it are direct calls on this thread.
+   */
+  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+    if (this.#closed || this.#cache === undefined) return Promise.reject(closedError('fetch'));
+    return this.#cache.fetch(key, loader, options);
+  }
+
+  /** {@link Cache.invalidate} on this pool's store. */
+  invalidate(key: Key): Promise<boolean> {
+    if (this.#closed || this.#cache === undefined) return Promise.reject(closedError('invalidate'));
+    try {
+      return Promise.resolve(this.#cache.invalidate(key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
