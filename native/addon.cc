@@ -28,6 +28,7 @@
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
+#include "core/events.h"
 #include "core/meta.h"
 #include "gate/pku.h"
 #include "proto_binding.h"
@@ -66,6 +67,7 @@ struct Private {
   uint32_t many_len[kManyMax];
   Status many_status[kManyMax];
   ItemMeta many_meta[kManyMax];
+  EventRing events;  // evictions and expirations seen by this handle's calls, when observed
 };
 
 struct Handle {
@@ -593,6 +595,42 @@ Napi::Value DebugDieIn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setEvents(sample): record one eviction/expiration in `sample` caused by this handle's calls
+// (0 = record nothing, the default). Resets the ring.
+Napi::Value SetEvents(const Napi::CallbackInfo& info) {
+  Handle* h = static_cast<Handle*>(info.Data());
+  if (!usable(h)) return info.Env().Undefined();
+  uint32_t sample = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
+  gated(h, [&]() -> int32_t {
+    EventRing& ring = h->priv->events;
+    ring.sample = sample ? sample : 1;
+    ring.seen = 0;
+    ring.count = 0;
+    ring.dropped = 0;
+    h->ctx.events = sample ? &ring : nullptr;
+    return 0;
+  });
+  return info.Env().Undefined();
+}
+
+// drainEvents() -> bytes of records written to scratch (events.h format); records at meta+0,
+// records dropped since the last drain at meta+4. Records that did not fit stay for the next call.
+Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+  Handle* h = static_cast<Handle*>(info.Data());
+  if (!usable(h) || !h->ctx.events) return Napi::Number::New(info.Env(), 0);
+  int32_t bytes = gated(h, [&]() -> int32_t {
+    uint32_t n = 0;
+    uint32_t cap = h->scratch_len > 0x7fffffff ? 0x7fffffff : uint32_t(h->scratch_len);
+    uint32_t b = event_drain(h->ctx.events, h->scratch, cap, &n);
+    uint32_t dropped = h->ctx.events->dropped;
+    h->ctx.events->dropped = 0;
+    std::memcpy(h->meta, &n, 4);
+    std::memcpy(h->meta + 4, &dropped, 4);
+    return int32_t(b);
+  });
+  return Napi::Number::New(info.Env(), bytes < 0 ? 0 : bytes);
+}
+
 Napi::Value FlushAll(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
   int64_t delay = int_arg(info[0]);
@@ -829,6 +867,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("setBuffers", Napi::Function::New(env, SetBuffers, "setBuffers", h));
   obj.Set("setArena", Napi::Function::New(env, SetArena, "setArena", h));
   obj.Set("flushAll", Napi::Function::New(env, FlushAll, "flushAll", h));
+  obj.Set("setEvents", Napi::Function::New(env, SetEvents, "setEvents", h));
+  obj.Set("drainEvents", Napi::Function::New(env, DrainEvents, "drainEvents", h));
   obj.Set("advanceClock", Napi::Function::New(env, AdvanceClock, "advanceClock", h));
   obj.Set("stats", Napi::Function::New(env, Stats, "stats", h));
   obj.Set("close", Napi::Function::New(env, Close, "close", h));

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { CacheError, rangeError, typeError } from './errors.js';
+import { unwatchEvents, watchEvents, type EventSource } from './events.js';
 import { fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
 import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
@@ -229,6 +230,7 @@ export class Cache {
   #s: State | undefined;
   #protection: 'none' | 'pku';
   #recovery: RecoveryReport;
+  #events: EventSource | undefined;
 
   static {
     nativeOf = (c: Cache) => c.#s?.h;
@@ -301,6 +303,8 @@ export class Cache {
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
     const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0);
+    const eventSample = options.eventSample ?? 1;
+    if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
     let h: NativeHandle;
     try {
       h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags);
@@ -326,6 +330,8 @@ export class Cache {
     newArena(s, 0);
     const report: RecoveryReport = Object.freeze({ ...h.recovery });
     const cache = new Cache(s, h.protection === 1 ? 'pku' : 'none', report);
+    cache.#events = { h, path, scratch, meta32: s.meta32, sample: eventSample, recording: false };
+    watchEvents(cache.#events);
     if (log && report.kind !== 'attached' && report.kind !== 'created') {
       if (typeof log === 'function') log(report);
       else process.stderr.write(`shmcached: ${path}: ${describeRecovery(report)}\n`);
@@ -749,6 +755,7 @@ export class Cache {
   close(): void {
     const s = this.#s;
     if (s === undefined) return;
+    if (this.#events) unwatchEvents(this.#events);
     this.#s = undefined;
     s.h.close();
   }

@@ -7,6 +7,7 @@ export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type Pool
 export { createServer, type ServerOptions } from './server.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export type { FetchEvent, FetchOptions, FetchOutcome, Loader } from './fetch.js';
+export { flushEvents, type ItemEvent } from './events.js';
 export { parseSize } from './size.js';
 export type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
 export { describeRecovery } from './cache.js';

@@ -26,6 +26,10 @@ export interface NativeHandle {
   setBuffers(scratch: Buffer, meta: Buffer): void;
   setArena(arena: Buffer): void;
   flushAll(delay: number): void;
+  /** Record one eviction/expiration in `sample` caused by this handle's calls (0: none). */
+  setEvents(sample: number): void;
+  /** Moves recorded events into scratch ([u8 kind, u8 class, u8 nkey, u8 0, u32 size, key]...); records at meta+0, dropped at meta+4. */
+  drainEvents(): number;
   advanceClock(seconds: number): void;
   stats(group: number, protection: string): string[] | undefined;
   close(): void;
