@@ -7,3 +7,4 @@ export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type Pool
 export { CacheError, type CacheErrorCode } from './errors.js';
 export { parseSize } from './size.js';
 export type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';
+export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster.js';
