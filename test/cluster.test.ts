@@ -4,6 +4,7 @@
  * proxy put every key on the same node, that local keys never reach a socket, multi-get
  * splitting, error mapping, and ejection and return of a killed node.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
@@ -144,6 +145,73 @@ test('bad arguments reject with the very errors the local Cache throws, before a
   } finally {
     await c.close();
     cache.close();
+  }
+});
+
+/** A node that accepts connections and never answers; resolves with its `host:port` and a stop function. */
+async function blackHole(): Promise<{ id: string; stop: () => Promise<void> }> {
+  const socks = new Set<Socket>();
+  const srv = createServer((s) => {
+    socks.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => socks.delete(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const a = srv.address() as AddressInfo;
+  return {
+    id: `127.0.0.1:${a.port}`,
+    stop: () => {
+      for (const s of socks) s.destroy();
+      return new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+test('a node that never answers: ERR_NODE_TIMEOUT, ejected after failureLimit timeouts, then ERR_NO_NODES', async () => {
+  const bh = await blackHole();
+  const c = new Cluster({ nodes: [bh.id], timeout: 100, failureLimit: 2, retryTimeout: 60_000 });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const e = (await rejects(c.get(`t${i}`))) as ClusterError;
+      assert.instance(e, ClusterError);
+      assert.is(e.code, 'ERR_NODE_TIMEOUT');
+      assert.is(e.node, bh.id);
+    }
+    const s = c.stats().nodes[bh.id]!;
+    assert.is(s.ejected, true);
+    assert.is(s.failures, 2);
+    assert.ok(s.retryAt > Date.now());
+    assert.equal(c.stats().ring, []);
+    const e = (await rejects(c.set('t', 'v'))) as ClusterError;
+    assert.is(e.code, 'ERR_NO_NODES');
+    assert.is(c.nodeFor('t'), undefined);
+  } finally {
+    await c.close();
+    await bh.stop();
+  }
+});
+
+test('autoEject: false keeps a failing node on the ring (every request fails alike); close() waits for requests in flight', async () => {
+  const bh = await blackHole();
+  const c = new Cluster({ nodes: [bh.id], timeout: 100, failureLimit: 1, autoEject: false });
+  try {
+    for (let i = 0; i < 3; i++) assert.is(((await rejects(c.get('k'))) as ClusterError).code, 'ERR_NODE_TIMEOUT');
+    const s = c.stats().nodes[bh.id]!;
+    assert.is(s.ejected, false);
+    assert.is(s.failures, 3);
+    assert.is(s.ejections, 0);
+    // A request in flight when close() is called settles before close() resolves.
+    let settled = false;
+    const p = c.get('k').then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await c.close();
+    assert.is(settled, true);
+    await p;
+  } finally {
+    await c.close();
+    await bh.stop();
   }
 });
 
