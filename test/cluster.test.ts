@@ -18,8 +18,9 @@ import type { McConnection } from './support/memcached.js';
  * hybrid client opens as its `cache`, so keys it owns are the same items whether they are
  * reached through nutcracker or by a direct call. With 'memcached' (until `shmcached serve` is
  * in this branch) the local store is a separate file and the cross checks cover remote keys only.
+ * `SHMCACHED_CLUSTER_NODES=shmcached|memcached` overrides it for one run.
  */
-const NODE_KIND = 'memcached' as NodeKind;
+const NODE_KIND = (process.env.SHMCACHED_CLUSTER_NODES ?? 'memcached') as NodeKind;
 /** True when the local node's server and the hybrid client's cache share one store. */
 const SHARED = NODE_KIND === 'shmcached';
 /** True when a killed node restarted on its file still has its items (shmcached's store file). */
@@ -309,6 +310,7 @@ ntest("local keys never touch a socket: the client's counters and the node's con
       assert.is(after.nodes[id]!.connects, before.nodes[id]!.connects, id);
     }
     assert.is(after.nodes[ids[0]!], undefined, 'self has no connection pool');
+    assert.ok(/^\d+$/.test(server0.curr_connections ?? '') && /^\d+$/.test(server0.total_connections ?? ''), 'the node reports its connections');
     assert.is(server1.curr_connections, server0.curr_connections);
     assert.is(server1.total_connections, server0.total_connections);
     if (!SHARED) {

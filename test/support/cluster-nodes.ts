@@ -20,8 +20,8 @@ import { McConnection } from './memcached.js';
 export type NodeKind = 'memcached' | 'shmcached';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-/** The CLI of this build (`shmcached serve`). */
-export const CLI = join(root, 'dist', 'src', 'cli.js');
+/** The CLI that runs `shmcached serve`: this build's, or `$SHMCACHED_CLI`. */
+export const CLI = process.env.SHMCACHED_CLI ?? join(root, 'dist', 'src', 'cli.js');
 
 /** The nutcracker (twemproxy) binary, or undefined when it is not installed. */
 export function findNutcracker(): string | undefined {
