@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
 import { KetamaRing, ketamaName, ketamaPoints, md5Hash } from '../src/cluster-ring.js';
 import { tmpRegion } from './helpers.js';
-import { findNutcracker, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from './support/cluster-nodes.js';
+import { findNutcracker, freePort, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from './support/cluster-nodes.js';
 import type { McConnection } from './support/memcached.js';
 
 /**
@@ -60,7 +60,9 @@ function thrown(f: () => unknown): Error {
 test('ring: twemproxy names, 160 points per equal server for any ring size, weights', () => {
   assert.is(ketamaName({ host: '10.0.0.1', port: 11211 }), '10.0.0.1');
   assert.is(ketamaName({ host: '10.0.0.1', port: 11311 }), '10.0.0.1:11311');
-  for (let n = 1; n <= 12; n++) assert.is(ketamaPoints(1, n, n), 160, `n = ${n}`);
+  for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 14, 28, 49]) assert.is(ketamaPoints(1, n, n), 160, `n = ${n}`);
+  // twemproxy computes in C float: some ring sizes get 156 points a node (25, 47, 50, ...).
+  for (const n of [25, 47, 50]) assert.is(ketamaPoints(1, n, n), 156, `n = ${n}`);
   const members = [1, 2, 3].map((i) => ({ host: '127.0.0.1', port: 20000 + i, weight: 1 }));
   // n = 7 is where hashring's own count (doubles) would give 156 points: ours gives twemproxy's 160.
   const seven = Array.from({ length: 7 }, (_, i) => ({ host: '127.0.0.1', port: 21000 + i, weight: 1 }));
@@ -268,6 +270,47 @@ ntest('nutcracker and the client put every key on the same node; all 3 nodes get
     for (const d of direct) d.close();
   }
 });
+
+for (const size of [7, 25]) {
+  // Rings where twemproxy's single-precision point count and hashring's own (doubles) differ:
+  // at 7 nodes hashring alone would give 156 points a node where twemproxy gives 160, at 25 the
+  // reverse. `size - 3` members are ports where nothing listens (nutcracker keeps them on its
+  // ring with auto_eject_hosts off and answers an error for their keys).
+  ntest(`a ${size}-node ring agrees with nutcracker's, key by key`, async () => {
+    const ring: string[] = [];
+    for (let i = 0; i < size; i++) ring.push(`127.0.0.1:${await freePort()}`);
+    const liveAt = [0, Math.floor(size / 2), size - 1];
+    liveAt.forEach((pos, j) => (ring[pos] = ids[j]!));
+    const px = await startNutcracker(ring, { autoEject: false, timeout: 2000 });
+    const conn = await px.connect();
+    const c = new Cluster({ nodes: ring });
+    const direct = await Promise.all(nodes.map((n) => n.connect()));
+    try {
+      let live = 0;
+      for (let i = 0; i < 400; i++) {
+        const k = `ring${size}:${i}`;
+        const owner = c.nodeFor(k)!;
+        const j = ids.indexOf(owner);
+        const stored = await conn.set(k, 'v').then(
+          () => true,
+          () => false,
+        );
+        assert.is(stored, j >= 0, `${k}: nutcracker ${stored ? 'stored it' : 'failed'}, the client routes it to ${owner}`);
+        if (j >= 0) {
+          live++;
+          const found = await Promise.all(direct.map((d) => d.get(k)));
+          found.forEach((f, x) => assert.is(f !== undefined, x === j, `${k} on ${ids[x]}`));
+        }
+      }
+      assert.ok(live > 0 && live < 400, `${live} of 400 keys on the live nodes`);
+    } finally {
+      for (const d of direct) d.close();
+      conn.close();
+      await c.close();
+      await px.stop();
+    }
+  });
+}
 
 ntest('hybrid client: nutcracker <-> client, its own keys in the local store', async () => {
   const keys = Array.from({ length: 300 }, (_, i) => `hyb:${i}`);
