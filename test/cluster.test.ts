@@ -485,6 +485,22 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
     assert.is(await c.get(mine[0]!), undefined);
     await c.set(mine[0]!, 'rerouted');
     assert.is((await c.get(mine[0]!))?.toString(), 'rerouted');
+    // nutcracker ejects it too after its own failures, and then reroutes its keys to the very
+    // nodes the client does: a key set through the proxy is found by the client.
+    let proxyOk = false;
+    for (let i = 0; i < 20 && !proxyOk; i++) {
+      proxyOk = await viaProxy.set(mine[1 % mine.length]!, 'via-proxy').then(
+        () => true,
+        () => false,
+      );
+      if (!proxyOk) await sleep(50);
+    }
+    assert.ok(proxyOk, 'nutcracker ejects the dead node within 20 tries');
+    // (With a separate local store, keys that moved to the local node are not the proxy's to see.)
+    const crossing = mine.slice(0, 30).filter((k) => SHARED || !c.isLocal(k));
+    assert.ok(crossing.length > 0);
+    for (const k of crossing) await viaProxy.set(k, `px-${k}`);
+    for (const k of crossing) assert.is((await c.get(k))?.toString(), `px-${k}`, `${k} set through nutcracker during the ejection`);
     // Restart it on the same port and file; after retryTimeout it is back on the ring.
     await victim.start();
     await waitFor('the node to be put back on the ring', 10_000, () => !c.stats().nodes[victim.id]!.ejected);
