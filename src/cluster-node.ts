@@ -168,14 +168,11 @@ export class RemoteNode implements ConnOwner {
     if (!this.#closed) this.#onHealthChange();
   }
 
-  /** Waits for the requests in flight (each settles by its deadline at the latest), then closes every connection. */
-  async close(): Promise<void> {
+  /** Closes every connection (requests still waiting fail with ERR_NODE_UNREACHABLE) and stops the retry timer. */
+  close(): void {
     this.#closed = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    while (this.inFlight > 0) {
-      await new Promise<void>((r) => setTimeout(r, 1));
-    }
     for (const c of [...this.#conns]) c.close();
     this.#conns.length = 0;
   }
