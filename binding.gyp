@@ -15,6 +15,7 @@
         "native/core/rebalance.cc",
         "native/core/numeric.cc",
         "native/core/clock.cc",
+        "native/core/recover.cc",
         "native/gate/pku.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

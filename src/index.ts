@@ -6,5 +6,7 @@ export { Cache, DEFAULT_PATH } from './cache.js';
 export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type PoolResult, type PoolStats } from './pool.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export { parseSize } from './size.js';
-export type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';
+export type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
+export { describeRecovery } from './cache.js';
+export { checkRegion, checkMain, type CheckResult } from './check.js';
 export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster.js';
