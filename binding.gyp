@@ -16,7 +16,14 @@
         "native/core/numeric.cc",
         "native/core/clock.cc",
         "native/core/recover.cc",
-        "native/gate/pku.cc"
+        "native/gate/pku.cc",
+        "native/proto_binding.cc",
+        "native/proto/backend.cc",
+        "native/proto/conn.cc",
+        "native/proto/tokens.cc",
+        "native/proto/text.cc",
+        "native/proto/meta.cc",
+        "native/proto/binary.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -29,6 +29,7 @@
 #include "core/stats.h"
 #include "core/store.h"
 #include "gate/pku.h"
+#include "proto_binding.h"
 
 namespace {
 
@@ -771,6 +772,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("stats", Napi::Function::New(env, Stats, "stats", h));
   obj.Set("close", Napi::Function::New(env, Close, "close", h));
   obj.Set("debugDieIn", Napi::Function::New(env, DebugDieIn, "debugDieIn", h));
+  proto_attach(env, obj, &h->ctx, h->pkey, &h->closed);  // the wire protocol engine (native/proto/)
   const Geometry& g = region.geo();
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
   obj.Set("itemSizeMax", Napi::Number::New(env, g.item_size_max));

@@ -22,6 +22,12 @@ const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
 
+/**
+ * Internal (src/server.ts): the native handle of an open cache, or undefined once closed. Not
+ * exported from the package.
+ */
+export let nativeOf: (c: Cache) => NativeHandle | undefined;
+
 /** The default region file: memcached keeps its warm-restart file in /dev/shm too. */
 export const DEFAULT_PATH = existsSync('/dev/shm') ? '/dev/shm/shmcached' : join(tmpdir(), 'shmcached');
 
@@ -195,6 +201,10 @@ export class Cache {
   #s: State | undefined;
   #protection: 'none' | 'pku';
   #recovery: RecoveryReport;
+
+  static {
+    nativeOf = (c: Cache) => c.#s?.h;
+  }
 
   private constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
     this.#s = s;

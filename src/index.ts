@@ -4,6 +4,7 @@
  */
 export { Cache, DEFAULT_PATH } from './cache.js';
 export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type PoolResult, type PoolStats } from './pool.js';
+export { createServer, type ServerOptions } from './server.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export { parseSize } from './size.js';
 export type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';

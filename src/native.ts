@@ -25,6 +25,12 @@ export interface NativeHandle {
   advanceClock(seconds: number): void;
   stats(group: number, protection: string): string[] | undefined;
   close(): void;
+  /**
+   * A wire-protocol connection (native/proto_binding.cc) on this handle's store. After each
+   * feed, state[0] bit 0 = close once the reply is written, bit 1 = more buffered input waits
+   * for the reply to drain (call feed() with no chunk).
+   */
+  protoConn(state: Int32Array): ProtoConn;
   /** Test-only: this thread's PKRU, or -1 without PKU. */
   pkru(): number;
   /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */
@@ -56,6 +62,14 @@ export interface CheckResult {
   dirty: boolean;
   recoveries: number;
   lockTakeovers: number;
+}
+
+/** One connection's protocol engine: bytes in, replies out. */
+export interface ProtoConn {
+  /** Runs every complete command in chunk (or what is buffered, without one); their replies, if any. */
+  feed(chunk?: Uint8Array): Buffer | undefined;
+  /** Frees the engine; later feeds return undefined. */
+  close(): void;
 }
 
 /** The addon's exports. */

@@ -1,0 +1,88 @@
+// backend.cc — see backend.h.
+#include "proto/backend.h"
+
+#include <atomic>
+
+#include "core/clock.h"
+#include "core/region.h"
+#include "gate/pku.h"
+
+namespace proto {
+
+namespace {
+std::atomic<uint64_t> g_curr{0}, g_total{0};
+
+// Runs body inside a gate; kStoreClosed / kGateBusy instead when it cannot.
+template <class F>
+inline int32_t gated(Backend& b, F&& body) {
+  if (!b.usable()) return kStoreClosed;
+  gate::Gate g(b.pkey);
+  if (g.refused()) return kGateBusy;
+  return body();
+}
+}  // namespace
+
+void conn_opened() {
+  g_curr.fetch_add(1, std::memory_order_relaxed);
+  g_total.fetch_add(1, std::memory_order_relaxed);
+}
+void conn_closed() { g_curr.fetch_sub(1, std::memory_order_relaxed); }
+uint64_t conns_current() { return g_curr.load(std::memory_order_relaxed); }
+uint64_t conns_total() { return g_total.load(std::memory_order_relaxed); }
+
+int32_t Backend::get(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
+                     shm::ItemMeta* meta) {
+  return gated(*this, [&] { return int32_t(shm::cmd_get(*ctx, key, nkey, touch, ttl, out, cap, meta)); });
+}
+
+int32_t Backend::store(shm::StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                       uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out) {
+  return gated(*this,
+               [&] { return int32_t(shm::cmd_store(*ctx, cmd, key, nkey, val, nval, flags, ttl, cas_in, cas_out)); });
+}
+
+int32_t Backend::del(const uint8_t* key, uint32_t nkey) {
+  return gated(*this, [&] { return int32_t(shm::cmd_delete(*ctx, key, nkey)); });
+}
+
+int32_t Backend::delta(const uint8_t* key, uint32_t nkey, bool incr, uint64_t by, uint64_t* result) {
+  return gated(*this, [&] { return int32_t(shm::cmd_delta(*ctx, key, nkey, incr, by, result)); });
+}
+
+int32_t Backend::touch(const uint8_t* key, uint32_t nkey, int64_t ttl) {
+  return gated(*this, [&] { return int32_t(shm::cmd_touch(*ctx, key, nkey, ttl)); });
+}
+
+int32_t Backend::flush_all(int64_t delay) {
+  return gated(*this, [&] {
+    shm::cmd_flush_all(*ctx, delay);
+    return int32_t(0);
+  });
+}
+
+uint32_t Backend::max_value_len(uint32_t nkey) {
+  uint32_t n = 0;
+  gated(*this, [&] {
+    n = shm::max_value_len(*ctx->r, nkey);
+    return int32_t(0);
+  });
+  return n;
+}
+
+bool Backend::stats(int group, shm::StatList* out) {
+  int32_t r = gated(*this, [&] {
+    shm::Region& r = *ctx->r;
+    uint32_t now = shm::clock_now(r.h());
+    switch (group) {
+      case 1: *out = shm::stats_slabs(r); break;
+      case 2: *out = shm::stats_items(r, now); break;
+      case 3: *out = shm::stats_settings(r); break;
+      case 4: shm::stats_reset(r); break;
+      default: *out = shm::stats_general(r, now, protection);
+    }
+    return int32_t(0);
+  });
+  return r == 0;
+}
+
+}  // namespace proto

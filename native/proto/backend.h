@@ -1,0 +1,53 @@
+// backend.h — the protocol engine's only door into the store. Owns: running each core command
+// inside a gate (gate/pku.h) on the connection's store handle, and reporting a closed store or a
+// refused (re-entrant) gate as statuses instead of touching the region.
+//
+// Invariants:
+//  - Nothing in native/proto/ except backend.cc includes core/store.h's command functions or
+//    dereferences region memory: parsers work on the connection's private copy of the input,
+//    outside any gate, and hand only validated, private buffers to these calls.
+//  - One gate per call, opened and closed inside the call; no gate is open when a call returns.
+//  - Output buffers passed in are the engine's own heap memory (never a JS buffer), so a copy
+//    out of the store cannot fault while a stripe lock is held.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/stats.h"
+#include "core/store.h"
+
+namespace proto {
+
+// Statuses beyond shm::Status: the store handle was closed, or this thread is inside a gate.
+constexpr int32_t kStoreClosed = -100;
+constexpr int32_t kGateBusy = -101;
+
+struct Backend {
+  shm::Ctx* ctx = nullptr;      // the store handle's per-thread context (stats slot)
+  int pkey = -1;                 // protection key of the region; -1 = none
+  const bool* closed = nullptr;  // the handle's closed flag (read outside gates)
+  const char* protection = "none";
+
+  bool usable() const { return ctx && ctx->r && !(closed && *closed); }
+
+  int32_t get(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
+              shm::ItemMeta* meta);
+  int32_t store(shm::StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out);
+  int32_t del(const uint8_t* key, uint32_t nkey);
+  int32_t delta(const uint8_t* key, uint32_t nkey, bool incr, uint64_t by, uint64_t* result);
+  int32_t touch(const uint8_t* key, uint32_t nkey, int64_t ttl);
+  int32_t flush_all(int64_t delay);
+  // Largest value for a key of nkey bytes (0 when the store is unusable).
+  uint32_t max_value_len(uint32_t nkey);
+  // group: 0 general, 1 slabs, 2 items, 3 settings, 4 reset. False when unusable.
+  bool stats(int group, shm::StatList* out);
+};
+
+// Connections open in this process (for `stats`): curr and total.
+void conn_opened();
+void conn_closed();
+uint64_t conns_current();
+uint64_t conns_total();
+
+}  // namespace proto

@@ -1,0 +1,55 @@
+// conn.cc — see conn.h: the connection's buffers and the loop that hands complete input to the
+// text or binary parser.
+#include "proto/conn.h"
+
+#include <cstring>
+
+namespace proto {
+
+Conn::Conn(const Backend& b) : b_(b) { conn_opened(); }
+Conn::~Conn() { conn_closed(); }
+
+void Conn::feed(const uint8_t* data, size_t n) {
+  if (closing_) return;
+  if (n) in_.append(reinterpret_cast<const char*>(data), n);
+  run();
+}
+
+void Conn::run() {
+  more_ = false;
+  while (!closing_ && rpos_ < in_.size()) {
+    if (out_.size() >= kOutHigh) {
+      more_ = true;
+      break;
+    }
+    if (proto_ == Proto::kUnknown) proto_ = uint8_t(in_[rpos_]) == 0x80 ? Proto::kBinary : Proto::kText;
+    bool progressed = proto_ == Proto::kText ? text_step() : binary_step();
+    if (!progressed) break;
+  }
+  if (closing_) {
+    in_.clear();
+    rpos_ = 0;
+  } else if (rpos_ == in_.size()) {
+    in_.clear();
+    rpos_ = 0;
+  } else if (rpos_ > 0 && (rpos_ >= 64 * 1024 || rpos_ * 2 >= in_.size())) {
+    in_.erase(0, rpos_);
+    rpos_ = 0;
+  }
+}
+
+int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta) {
+  if (stage_.size() < 64 * 1024) stage_.resize(64 * 1024);
+  for (int tries = 0;; ++tries) {
+    int32_t r = b_.get(key, nkey, touch, ttl, stage_.data(), uint32_t(stage_.size()), meta);
+    if (r != shm::kBufferSmall || tries == 4) return r == shm::kBufferSmall ? int32_t(shm::kMiss) : r;
+    stage_.resize(meta->vlen);  // grew since: try again with room for it
+  }
+}
+
+void Conn::store_closed() {
+  out_ += "SERVER_ERROR store closed\r\n";
+  closing_ = true;
+}
+
+}  // namespace proto

@@ -1,0 +1,125 @@
+// conn.h — one client connection's protocol engine: bytes in, complete replies out. Owns: the
+// connection's private input buffer (partial commands wait there for the rest), the reply buffer,
+// the protocol chosen by the first byte (0x80: binary, anything else: text and meta), and the
+// per-connection states between a command line and its data (reading a value, swallowing one).
+//
+// Invariants:
+//  - Input is copied into in_ before anything looks at it: parsers never read the caller's
+//    (JS) memory, and the store only ever sees the engine's private copies (backend.h).
+//  - Replies leave in command order; a command either produces its whole reply or, with
+//    noreply/quiet, nothing. Processing stops while out_ holds kOutHigh bytes or more, so a
+//    client that pipelines gets without reading replies cannot grow memory without bound; the
+//    host calls run() again once it has written out_ away (more() says there is work left).
+//  - Bad input gets memcached's error and changes nothing stored; input memcached would close
+//    the connection on (a text line past kLineMax without a newline, a bad binary magic) sets
+//    closing(): the host writes out_ and closes. Nothing in here can crash on any input.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/backend.h"
+
+namespace proto {
+
+constexpr size_t kLineMax = 2048;                 // memcached: a line this long without '\n' closes
+constexpr size_t kGetLineMax = 16u * 1024 * 1024;  // a large multi-get line may be longer, up to this
+constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands while this much is unsent
+constexpr size_t kMaxTokens = 24;                  // memcached's MAX_TOKENS
+
+struct Token {
+  char* value;  // NUL-terminated in place; nullptr for the terminal token when the line is done
+  size_t length;
+};
+
+class Conn {
+ public:
+  explicit Conn(const Backend& b);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // Appends n bytes of input and executes every complete command (up to the output mark).
+  void feed(const uint8_t* data, size_t n);
+  // Executes what is buffered (after the host drained out_).
+  void run();
+  // Replies produced so far; the host takes them (and clears the string).
+  std::string& out() { return out_; }
+  bool closing() const { return closing_; }
+  // True when complete input is still waiting because out_ reached kOutHigh.
+  bool more() const { return more_; }
+  size_t buffered() const { return in_.size() - rpos_; }
+
+ private:
+  enum class Proto { kUnknown, kText, kBinary };
+  enum class State { kCommand, kValue, kSwallow };
+
+  // A storage command waiting for its data block (text set/add/..., or ms).
+  struct Pending {
+    shm::StoreCmd cmd;
+    std::string key;
+    uint32_t flags;
+    int64_t exptime;
+    uint32_t vlen;  // without the trailing "\r\n"
+    uint64_t cas;
+    bool noreply;
+    bool meta;          // an ms command: reply in meta form
+    std::string mflags;  // ms: the return flags to echo
+  };
+
+  // text.cc
+  bool text_step();
+  void text_command(char* line, size_t len);
+  void text_get(Token* t, size_t nt, bool want_cas, bool touch);
+  void text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas);
+  void text_value_done();
+  void text_arith(Token* t, size_t nt, bool incr);
+  void text_delete(Token* t, size_t nt);
+  void text_touch(Token* t, size_t nt);
+  void text_flush(Token* t, size_t nt);
+  void text_verbosity(Token* t, size_t nt);
+  void text_stats(Token* t, size_t nt);
+  bool set_noreply(Token* t, size_t nt);
+  void out_line(const char* s);
+  void out_line(const std::string& s) { out_line(s.c_str()); }
+  void store_closed();
+
+  // meta.cc
+  void meta_get(Token* t, size_t nt);
+  void meta_set(Token* t, size_t nt);
+  void meta_set_done(const uint8_t* data);
+  void meta_delete(Token* t, size_t nt);
+  void meta_arith(Token* t, size_t nt);
+  void meta_debug(Token* t, size_t nt);
+
+  // binary.cc
+  bool binary_step();
+
+  // Copies the value of key (stage_ grows as needed) and returns the core status.
+  int32_t fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta);
+
+  Backend b_;
+  std::string in_;
+  size_t rpos_ = 0;
+  std::string out_;
+  Proto proto_ = Proto::kUnknown;
+  State state_ = State::kCommand;
+  Pending pend_{};
+  uint64_t swallow_ = 0;
+  bool noreply_ = false;
+  bool closing_ = false;
+  bool more_ = false;
+  std::vector<uint8_t> stage_;
+};
+
+// memcached's tokenize_command: splits on ' ' in place (NUL-terminating each token), at most
+// max-1 tokens, then a terminal token whose value is the unparsed rest (or nullptr).
+size_t tokenize(char* command, Token* tokens, size_t max);
+
+// memcached's safe_strtoul / safe_strtol / safe_strtoull on a NUL-terminated token.
+bool safe_strtoul(const char* s, uint32_t* out);
+bool safe_strtol(const char* s, int32_t* out);
+bool safe_strtoull(const char* s, uint64_t* out);
+
+}  // namespace proto

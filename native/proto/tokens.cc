@@ -1,0 +1,93 @@
+// tokens.cc — memcached's command-line tokenizer and its number parsers (util.c semantics), on
+// the connection's private, NUL-terminated copy of a line. Invariants: never reads past the
+// line's NUL; accepts exactly what memcached 1.6 accepts (strtoul's leading white space and
+// sign, white space after the digits, silent truncation of flags to 32 bits and of a 64-bit
+// long to int32, '-' refused where the unsigned result would be negative as a signed one).
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "proto/conn.h"
+
+namespace proto {
+
+size_t tokenize(char* command, Token* tokens, size_t max) {
+  size_t n = 0;
+  size_t len = std::strlen(command);
+  char* s = command;
+  char* e = command;
+  for (size_t i = 0; i < len; ++i) {
+    if (*e == ' ') {
+      if (s != e) {
+        tokens[n].value = s;
+        tokens[n].length = size_t(e - s);
+        ++n;
+        *e = '\0';
+        if (n == max - 1) {
+          ++e;
+          s = e;
+          break;
+        }
+      }
+      s = e + 1;
+    }
+    ++e;
+  }
+  if (s != e) {
+    tokens[n].value = s;
+    tokens[n].length = size_t(e - s);
+    ++n;
+  }
+  tokens[n].value = *e == '\0' ? nullptr : e;
+  tokens[n].length = 0;
+  ++n;
+  return n;
+}
+
+static bool xisspace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+bool safe_strtoull(const char* str, uint64_t* out) {
+  *out = 0;
+  if (!str) return false;
+  errno = 0;
+  char* end;
+  unsigned long long v = std::strtoull(str, &end, 10);
+  if (errno == ERANGE || str == end) return false;
+  if (xisspace(*end) || (*end == '\0' && end != str)) {
+    if (static_cast<long long>(v) < 0 && std::memchr(str, '-', size_t(end - str)) != nullptr) return false;
+    *out = v;
+    return true;
+  }
+  return false;
+}
+
+bool safe_strtoul(const char* str, uint32_t* out) {
+  *out = 0;
+  if (!str) return false;
+  errno = 0;
+  char* end;
+  unsigned long v = std::strtoul(str, &end, 10);
+  if (errno == ERANGE || str == end) return false;
+  if (xisspace(*end) || (*end == '\0' && end != str)) {
+    if (static_cast<long>(v) < 0 && std::memchr(str, '-', size_t(end - str)) != nullptr) return false;
+    *out = uint32_t(v);  // memcached stores the unsigned long into a uint32_t
+    return true;
+  }
+  return false;
+}
+
+bool safe_strtol(const char* str, int32_t* out) {
+  *out = 0;
+  if (!str) return false;
+  errno = 0;
+  char* end;
+  long v = std::strtol(str, &end, 10);
+  if (errno == ERANGE || str == end) return false;
+  if (xisspace(*end) || (*end == '\0' && end != str)) {
+    *out = int32_t(uint32_t(uint64_t(v)));  // memcached stores the long into an int32_t
+    return true;
+  }
+  return false;
+}
+
+}  // namespace proto

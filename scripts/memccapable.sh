@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# memccapable (libmemcached-tools) against `shmcached serve -t 2`: every ascii check (-a) and
+# every binary check (-b). Each check memccapable prints counts as one test; the last line is
+# `N passed, N failed`. Needs the build (npm run build) and memccapable on PATH.
+#
+#   bash scripts/memccapable.sh [ascii|binary|both]   (default both)
+set -u
+cd "$(dirname "$0")/.."
+which=${1:-both}
+if ! command -v memccapable >/dev/null; then
+  echo "memccapable: not installed (apt-get install libmemcached-tools)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+file=/dev/shm/shmcached-memccapable-$$
+log=$(mktemp)
+node dist/src/cli.js serve -p 0 -v -t 2 -m 64 --file "$file" --reset 2>"$log" &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(grep -oE 'listening on [^ ]+:[0-9]+' "$log" | head -1 | sed -E 's/.*:([0-9]+)$/\1/')
+  [ -n "$port" ] && [ "$(grep -c 'listening on' "$log")" -ge 2 ] && break
+  sleep 0.1
+done
+passed=0
+failed=0
+if [ -z "$port" ]; then
+  echo "memccapable: shmcached serve did not start:"; cat "$log"
+  failed=1
+else
+  run() {  # $1 = -a or -b
+    local out rc p f
+    out=$(timeout 300 memccapable -h 127.0.0.1 -p "$port" "$1" 2>&1)
+    rc=$?
+    echo "$out" | grep -E '\[(FAIL|skip)\]' || true
+    echo "$out" | tail -1
+    p=$(echo "$out" | grep -c '\[pass\]')
+    f=$(echo "$out" | grep -c '\[FAIL\]')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+  }
+  case "$which" in
+    ascii) run -a ;;
+    binary) run -b ;;
+    *) run -a; run -b ;;
+  esac
+fi
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+if [ "$rc" -ne 0 ]; then echo "memccapable: serve exited $rc after SIGTERM"; failed=$((failed + 1)); fi
+rm -f "$file" "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,161 @@
+/**
+ * `createServer({ cache })`: memcached's wire protocol (text, meta and binary) over TCP on a
+ * shmcached store. This module only moves bytes: each chunk read from a socket goes to the
+ * connection's native protocol engine in one call (native/proto/), which parses it outside the
+ * store's gates, runs the commands through them and returns all their replies at once.
+ *
+ * Per connection: pipelining (any number of commands per chunk, partial commands kept until the
+ * rest arrives), backpressure (a socket whose replies are not being read stops being read), an
+ * optional idle timeout; per server: a connection limit answered as memcached does
+ * (`ERROR Too many open connections`), and `close()` that also ends open connections.
+ */
+import { createServer as netServer, type Server, type Socket } from 'node:net';
+
+import { Cache, nativeOf } from './cache.js';
+import { CacheError } from './errors.js';
+import type { ProtoConn } from './native.js';
+
+/** Options of {@link createServer}. */
+export interface ServerOptions {
+  /** The open store to serve. The server does not close it. */
+  cache: Cache;
+  /** Most simultaneous connections (memcached's `-c`, default 1024); more are told so and closed. */
+  maxConnections?: number;
+  /** Close a connection idle for this many seconds (memcached's `-o idle_timeout`); 0 = never (default). */
+  idleTimeout?: number;
+  /** Log connections to stderr (memcached's `-v`): 0 none (default), 1 or more: opens and closes. */
+  verbose?: number;
+}
+
+const CLOSE = 1;
+const MORE = 2;
+
+/**
+ * A `net.Server` that answers memcached's protocols from `options.cache`. Call `.listen(port)` on
+ * it as on any server; `close()` stops accepting and ends every open connection once its replies
+ * are written.
+ */
+export function createServer(options: ServerOptions): Server {
+  if (typeof options !== 'object' || options === null || !(options.cache instanceof Cache)) {
+    throw new TypeError('createServer({ cache }): cache must be an open Cache');
+  }
+  const { cache } = options;
+  const maxConns = options.maxConnections ?? 1024;
+  const idleMs = Math.max(0, options.idleTimeout ?? 0) * 1000;
+  const verbose = options.verbose ?? 0;
+  if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
+  const sockets = new Set<Socket>();
+
+  const server = netServer({ noDelay: true }, (socket) => {
+    if (sockets.size >= maxConns) {
+      socket.on('error', () => undefined);
+      socket.end('ERROR Too many open connections\r\n');
+      return;
+    }
+    const h = nativeOf(cache);
+    if (h === undefined) {
+      socket.on('error', () => undefined);
+      socket.end('SERVER_ERROR store closed\r\n');
+      return;
+    }
+    sockets.add(socket);
+    if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
+    const state = new Int32Array(1);
+    serve(socket, h.protoConn(state), state, sockets, idleMs, verbose);
+  });
+
+  // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
+  const netClose = server.close.bind(server);
+  server.close = (cb?: (err?: Error) => void) => {
+    netClose(cb);
+    for (const s of sockets) s.end();
+    return server;
+  };
+  return server;
+}
+
+/** Moves one socket's bytes through its engine until either side closes. */
+function serve(socket: Socket, conn: ProtoConn, state: Int32Array, sockets: Set<Socket>, idleMs: number, verbose: number): void {
+  let paused = false;
+  let waitingDrain = false;
+  let done = false;
+
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    conn.close();
+    sockets.delete(socket);
+    if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} connection closed\n`);
+  };
+
+  const pause = (): void => {
+    if (!paused) {
+      paused = true;
+      socket.pause();
+    }
+  };
+
+  // Writes a reply and decides what reads next: close, wait for 'drain', run the buffered rest,
+  // or read on.
+  const deliver = (out: Buffer | undefined): void => {
+    if (done) return;
+    const ok = out === undefined ? true : socket.write(out);
+    const st = state[0]!;
+    if (st & CLOSE) {
+      finish();
+      socket.end();
+      return;
+    }
+    if (!ok) {
+      pause();
+      if (!waitingDrain) {
+        waitingDrain = true;
+        socket.once('drain', onDrain);
+      }
+      return;
+    }
+    if (st & MORE) {
+      pause();
+      setImmediate(onDrain);
+      return;
+    }
+    if (paused) {
+      paused = false;
+      socket.resume();
+    }
+  };
+
+  function onDrain(): void {
+    waitingDrain = false;
+    if (done) return;
+    deliver(conn.feed());
+  }
+
+  socket.on('data', (chunk: Buffer) => {
+    if (done) return;
+    let out: Buffer | undefined;
+    try {
+      out = conn.feed(chunk);
+    } catch (e) {
+      if (e instanceof CacheError) out = Buffer.from(`SERVER_ERROR ${e.message}\r\n`);
+      else throw e;
+      state[0] = CLOSE;
+    }
+    deliver(out);
+  });
+  socket.on('error', () => undefined); // ECONNRESET and the like: 'close' follows
+  socket.on('close', finish);
+  socket.on('end', () => {
+    // The client finished sending: answer what it sent, then close our side.
+    if (!done) {
+      finish();
+      socket.end();
+    }
+  });
+  if (idleMs > 0) {
+    socket.setTimeout(idleMs, () => {
+      finish();
+      socket.destroy();
+    });
+  }
+}
