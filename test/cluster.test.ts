@@ -218,6 +218,83 @@ test('autoEject: false keeps a failing node on the ring (every request fails ali
   }
 });
 
+/** A node that answers each command line (data blocks skipped) with `answer(line)`. */
+async function scriptedNode(answer: (line: string) => string): Promise<{ id: string; stop: () => Promise<void> }> {
+  const socks = new Set<Socket>();
+  const srv = createServer((s) => {
+    socks.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => socks.delete(s));
+    let buf = '';
+    let skip = 0;
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        if (skip > 0) {
+          if (buf.length < skip) return;
+          buf = buf.slice(skip);
+          skip = 0;
+        }
+        const eol = buf.indexOf('\r\n');
+        if (eol < 0) return;
+        const line = buf.slice(0, eol);
+        buf = buf.slice(eol + 2);
+        const t = line.split(' ');
+        if (['set', 'add', 'replace', 'append', 'prepend'].includes(t[0]!)) skip = Number(t[4]) + 2;
+        s.write(answer(line), 'latin1');
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const a = srv.address() as AddressInfo;
+  return {
+    id: `127.0.0.1:${a.port}`,
+    stop: () => {
+      for (const s of socks) s.destroy();
+      return new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+test("a node's error lines become the local store's errors or ERR_NODE_ERROR; a garbled reply kills only that connection", async () => {
+  const node = await scriptedNode((line) => {
+    const [cmd, key] = line.split(' ');
+    if (key === 'oom') return 'SERVER_ERROR out of memory storing object\r\n';
+    if (key === 'weird') return 'CLIENT_ERROR bad data chunk\r\n';
+    if (key === 'err') return 'ERROR\r\n';
+    if (key === 'other') return 'VALUE someone-else 0 1\r\nx\r\nEND\r\n';
+    if (key === 'garbage') return 'VALUE garbage 0 3\r\nxyzzy\r\n';
+    if (cmd === 'get') return 'END\r\n';
+    return 'STORED\r\n';
+  });
+  const c = new Cluster({ nodes: [node.id], timeout: 2000, failureLimit: 5 });
+  try {
+    const oom = (await rejects(c.set('oom', 'v'))) as CacheError;
+    assert.instance(oom, CacheError);
+    assert.is(oom.code, 'ERR_OUT_OF_MEMORY');
+    const weird = (await rejects(c.set('weird', 'v'))) as ClusterError;
+    assert.instance(weird, ClusterError);
+    assert.is(weird.code, 'ERR_NODE_ERROR');
+    assert.is(weird.reply, 'CLIENT_ERROR bad data chunk');
+    assert.is(weird.node, node.id);
+    assert.is(((await rejects(c.get('err'))) as ClusterError).code, 'ERR_NODE_ERROR');
+    // A value for a key that was not asked for is not taken as the answer.
+    assert.is(((await rejects(c.get('other'))) as ClusterError).code, 'ERR_NODE_ERROR');
+    // Error lines are answers: the node stays healthy and the connection in step.
+    assert.is(await c.get('fine'), undefined);
+    assert.is(c.stats().nodes[node.id]!.failures, 0);
+    // A data block without its CRLF: the connection is dropped (later replies could not be
+    // matched) and counted as a failure; the next request opens a new one.
+    assert.is(((await rejects(c.get('garbage'))) as ClusterError).code, 'ERR_NODE_UNREACHABLE');
+    assert.is(c.stats().nodes[node.id]!.failures, 1);
+    await c.set('fine', 'v');
+    assert.is(c.stats().nodes[node.id]!.consecutiveFailures, 0);
+  } finally {
+    await c.close();
+    await node.stop();
+  }
+});
+
 // ---------- three nodes and nutcracker ----------
 
 let nodes: TestNode[] = [];
