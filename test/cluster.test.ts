@@ -14,13 +14,14 @@ import { findNutcracker, freePort, startNode, startNutcracker, stopAll, type Nod
 import type { McConnection } from './support/memcached.js';
 
 /**
- * The server the three nodes run. With 'shmcached' the first node serves the very store file the
- * hybrid client opens as its `cache`, so keys it owns are the same items whether they are
- * reached through nutcracker or by a direct call. With 'memcached' (until `shmcached serve` is
- * in this branch) the local store is a separate file and the cross checks cover remote keys only.
- * `SHMCACHED_CLUSTER_NODES=shmcached|memcached` overrides it for one run.
+ * The server the three nodes run: `shmcached serve` (this build's dist/src/cli.js). The first
+ * node serves the very store file the hybrid client opens as its `cache`, so keys it owns are
+ * the same items whether they are reached through nutcracker or by a direct call, and a killed
+ * node restarted on its file has its items back. `SHMCACHED_CLUSTER_NODES=memcached` runs the
+ * same tests on Debian's memcached instead: the local store is then a separate file, so the cross
+ * checks cover remote keys only, and a restarted node comes back empty.
  */
-const NODE_KIND = (process.env.SHMCACHED_CLUSTER_NODES ?? 'memcached') as NodeKind;
+const NODE_KIND = (process.env.SHMCACHED_CLUSTER_NODES ?? 'shmcached') as NodeKind;
 /** True when the local node's server and the hybrid client's cache share one store. */
 const SHARED = NODE_KIND === 'shmcached';
 /** True when a killed node restarted on its file still has its items (shmcached's store file). */
