@@ -61,7 +61,7 @@ export class RemoteNode implements ConnOwner {
   #ejectedUntil = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  // counters
+  /** Key operations routed to this node (the cluster counts them; each key of a multi-get is one). */
   ops = 0;
   #requests = 0;
   #failedRequests = 0;
