@@ -599,6 +599,51 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
   }
 });
 
+ntest('a node killed with 200 operations in flight: every one settles, with its value or a ClusterError naming that node', async () => {
+  const victim = nodes[1]!;
+  const c = new Cluster({ self: ids[0]!, nodes: ids, cache, failureLimit: 2, retryTimeout: 200, timeout: 2000 });
+  try {
+    const keys = Array.from({ length: 600 }, (_, i) => `load:${i}`);
+    await Promise.all(keys.map((k) => c.set(k, `v-${k}`)));
+    const victimKeys = new Set(keys.filter((k) => c.nodeFor(k) === victim.id));
+    let failedOps = 0;
+    let okOps = 0;
+    for (let round = 0; round < 20; round++) {
+      if (round === 3) void victim.kill(); // mid-run, not awaited: requests are on the wire
+      const ops = Array.from({ length: 200 }, (_, j) => {
+        const k = keys[(round * 200 + j * 7) % keys.length]!;
+        const p = j % 5 === 0 ? c.set(k, `v-${k}`).then(() => `v-${k}`) : c.get(k).then((v) => v?.toString());
+        return p.then(
+          (v) => {
+            okOps++;
+            // A get answers the key's value, or a miss on a survivor that took over the key.
+            if (v !== `v-${k}`) assert.ok(v === undefined && victimKeys.has(k), `${k}: ${String(v)}`);
+          },
+          (e: unknown) => {
+            failedOps++;
+            assert.instance(e, ClusterError);
+            assert.is((e as ClusterError).node, victim.id, String(e));
+            assert.ok(victimKeys.has(k), `${k} is not the victim's but failed: ${String(e)}`);
+          },
+        );
+      });
+      await Promise.all(ops);
+    }
+    assert.ok(okOps > 0);
+    const s = c.stats().nodes[victim.id]!;
+    assert.ok(s.ejections >= 1, 'ejected');
+    assert.is(s.inFlight, 0);
+    assert.ok(failedOps > 0 || s.failures > 0, 'the kill was noticed');
+    await victim.start();
+    await waitFor('the node to be put back on the ring', 10_000, () => !c.stats().nodes[victim.id]!.ejected);
+    for (const k of victimKeys) assert.is(c.nodeFor(k), victim.id);
+    const back = await c.getMany([...victimKeys]);
+    if (WARM_RESTART) back.forEach((v, i) => assert.is(v?.toString(), `v-${[...victimKeys][i]}`));
+  } finally {
+    await c.close();
+  }
+});
+
 ntest('teardown', async () => {
   await hybrid?.close();
   viaProxy?.close();
