@@ -22,6 +22,7 @@ const parts: Record<string, () => Promise<Part>> = {
   pool: () => import('./pool.js'),
   memory: () => import('./memory.js'),
   server: () => import('./server.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 /** Parts that exist but are not in a full run (a longer look at one side, or a tool). */

@@ -12,3 +12,4 @@ export { parseSize } from './size.js';
 export type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
 export { describeRecovery } from './cache.js';
 export { checkRegion, checkMain, type CheckResult } from './check.js';
+export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster.js';
