@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { CacheError, rangeError, typeError } from './errors.js';
 import { unwatchEvents, watchEvents, type EventSource } from './events.js';
-import { fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
+import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
 import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
@@ -541,7 +541,7 @@ export class Cache {
    * ```
    */
   fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
-    return fetchThrough(this, key, loader, options);
+    return fetchThrough(cacheStore(this), key, loader, options);
   }
 
   /**

@@ -17,6 +17,8 @@ export const enum Expect {
   Line = 0,
   /** `VALUE <key> <flags> <bytes>` blocks, then END (or an error line). */
   Values = 1,
+  /** A meta reply: `VA <bytes> <flags>*` and its data block, or one line (HD, EN, NF, EX, an error). */
+  Meta = 2,
 }
 
 /** One `VALUE` block of a retrieval reply. */
@@ -180,6 +182,20 @@ export class NodeConnection {
         if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) return this.#protocolError(buf, pos);
         p.items!.push({ key: t[1]!, flags: Number(t[2]), value: Buffer.from(buf.subarray(start, start + n)) });
         pos = start + n + 2;
+        continue;
+      }
+      if (p.expect === Expect.Meta && line.startsWith('VA ')) {
+        // VA <bytes> <flags>*: the data block follows; the reply is the header line and one item.
+        const n = Number(line.split(' ', 2)[1]);
+        if (!Number.isInteger(n) || n < 0) return this.#protocolError(buf, pos);
+        const start = eol + 1;
+        if (buf.length < start + n + 2) break;
+        if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) return this.#protocolError(buf, pos);
+        pos = start + n + 2;
+        this.#head++;
+        replies++;
+        p.cb(undefined, line, [{ key: '', flags: 0, value: Buffer.from(buf.subarray(start, start + n)) }]);
+        if (this.#dead) return;
         continue;
       }
       pos = eol + 1;

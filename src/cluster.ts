@@ -25,6 +25,8 @@ import { checkKeyType, checkTtl, deltaText, describe, setOptions, valueBytes, wi
 import { ClusterError, errorFromReply } from './cluster-error.js';
 import { KetamaRing, md5Hash, type RingMember } from './cluster-ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './cluster-node.js';
+import type { MetaItem } from './cache.js';
+import { fetchThrough, type FetchOptions, type FetchStore, type Loader } from './fetch.js';
 import type { PoolErrorInfo, PoolOp, PoolResult } from './pool.js';
 import type { Key, SetOptions, Value } from './types.js';
 
@@ -245,6 +247,84 @@ export class Cluster {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * {@link Cache.fetch} across the cluster: a local key's flight runs in the shared store; a remote
+   * key's runs on its node through the meta protocol (`mg key v c f N<lockTtl> [R<staleTtl>]`,
+   * `ms`, `md`), so it is the same flight as that node's own in-process `fetch` callers and any
+   * other client using mg N. The loader runs here.
+   */
+  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+    try {
+      const i = this.#start(key, 'fetch');
+      if (i === this.#self) {
+        this.#localOps++;
+        return this.#cache!.fetch(key, loader, options);
+      }
+      return fetchThrough(this.#remoteStore(i), key, loader, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link Cache.invalidate} on the key's node (`md key I` for a remote one). */
+  invalidate(key: Key): Promise<boolean> {
+    try {
+      const i = this.#start(key, 'invalidate');
+      if (i === this.#self) {
+        this.#localOps++;
+        return Promise.resolve(this.#cache!.invalidate(key));
+      }
+      return Promise.resolve(this.#remoteStore(i).metaDelete(key, true, 0n));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Node i as a {@link FetchStore}: the meta commands fetch needs, over its connections. */
+  #remoteStore(i: number): FetchStore {
+    const remote = (key: Key) => wireKey(key);
+    return {
+      metaGet: (key, n, r) => {
+        const wk = remote(key);
+        return this.#remote(i, 'fetch', `mg ${wk} v c f N${n}${r >= 0 ? ` R${r}` : ''}\r\n`, undefined, Expect.Meta, (line, items) => {
+          if (line === 'EN') return undefined;
+          if (!line.startsWith('VA ') || items === undefined) return line;
+          let cas = 0n;
+          let flags = 0;
+          let won = false;
+          let stale = false;
+          let tokenSent = false;
+          for (const t of line.split(' ').slice(2)) {
+            if (t[0] === 'c') cas = BigInt(t.slice(1));
+            else if (t[0] === 'f') flags = Number(t.slice(1));
+            else if (t === 'W') won = true;
+            else if (t === 'X') stale = true;
+            else if (t === 'Z') tokenSent = true;
+          }
+          const value = items[0]!.value;
+          // The wire does not say "created": a win on an empty, fresh item is a placeholder (N).
+          return { value, flags, cas, won, stale, tokenSent, created: won && !stale && value.length === 0 } satisfies MetaItem;
+        });
+      },
+      set: (key, value, options) => {
+        const wk = remote(key);
+        const data = valueBytes(value);
+        return this.#remote(i, 'fetch', `ms ${wk} ${data.length} T${options.ttl ?? 0} F${options.flags ?? 0}\r\n`, data, Expect.Meta, (line) => (line === 'HD' ? undefined : line));
+      },
+      metaDelete: (key, invalidate, cas) => {
+        const wk = remote(key);
+        return this.#remote(i, invalidate ? 'invalidate' : 'fetch', `md ${wk}${invalidate ? ' I' : ''}${cas !== 0n ? ` C${cas}` : ''}\r\n`, undefined, Expect.Meta, (line) => {
+          if (line === 'HD') return true;
+          if (line === 'NF' || line === 'EX') return false;
+          return line;
+        });
+      },
+      get usable() {
+        return true; // a closed cluster rejects the request itself
+      },
+    };
   }
 
   /** Get and touch: the value, after setting a new ttl (see {@link Cache.gat}). */

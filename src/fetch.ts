@@ -24,12 +24,16 @@
  *   stored, and the next caller loads again.
  *
  * Events: `shmcached:fetch` on node:diagnostics_channel, published only when someone subscribes.
+ *
+ * The protocol runs over a {@link FetchStore}: a local {@link Cache} (direct calls), or a remote
+ * node of a Cluster speaking the meta protocol (src/cluster.ts).
  */
 import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 
 import type { Cache } from './cache.js';
 import { metaOps, type MetaItem } from './cache.js';
+import type { SetOptions } from './types.js';
 import { CacheError, rangeError, typeError } from './errors.js';
 import type { Key, Value } from './types.js';
 
@@ -77,6 +81,30 @@ export interface FetchEvent {
   error?: unknown;
   /** For a background refresh's own event: true. */
   background?: boolean;
+}
+
+/**
+ * The three store operations fetch needs (internal): memcached's `mg key v c f N<vivifyTtl>
+ * [R<recacheTtl>]` (recacheTtl < 0: no R), a plain set, and `md key [I] [C<cas>]`.
+ */
+export interface FetchStore {
+  metaGet(key: Key, vivifyTtl: number, recacheTtl: number): MetaItem | undefined | Promise<MetaItem | undefined>;
+  set(key: Key, value: Value, options: SetOptions): void | Promise<void>;
+  metaDelete(key: Key, invalidate: boolean, cas: bigint): boolean | Promise<boolean>;
+  /** False once the store can no longer be used (giving a win back is then skipped). */
+  readonly usable: boolean;
+}
+
+/** A local cache as a {@link FetchStore}. */
+export function cacheStore(cache: Cache): FetchStore {
+  return {
+    metaGet: (key, n, r) => metaOps.get(cache, key, n, r),
+    set: (key, value, options) => cache.set(key, value, options),
+    metaDelete: (key, invalidate, cas) => metaOps.del(cache, key, invalidate, -1, cas),
+    get usable() {
+      return !cache.closed;
+    },
+  };
 }
 
 const fetchChannel = channel('shmcached:fetch');
@@ -145,31 +173,31 @@ async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Val
  * Loads as the winner of `m` (a placeholder this call created, or a stale value whose refresh it
  * won), stores the result, and returns it; on failure gives the win back and rethrows.
  */
-async function load(cache: Cache, key: Key, loader: Loader, p: Plan, m: MetaItem | undefined): Promise<{ value: Buffer; ms: number }> {
+async function load(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem | undefined): Promise<{ value: Buffer; ms: number }> {
   const t0 = performance.now();
   let v: Value;
   try {
     v = await runLoader(key, loader, p.lockTtl);
   } catch (e) {
-    if (m !== undefined && !cache.closed) {
+    if (m !== undefined && store.usable) {
       // Give the win back, unless someone stored a value meanwhile (then the CAS differs).
       try {
-        metaOps.del(cache, key, !m.created, -1, m.cas);
+        await store.metaDelete(key, !m.created, m.cas);
       } catch {
-        // the cache closed under us: nothing to give back
+        // the store went away under us (closed, or a node died): its placeholder expires by itself
       }
     }
     (e as { loaderMs?: number }).loaderMs = performance.now() - t0;
     throw e;
   }
   const ms = performance.now() - t0;
-  cache.set(key, v, { ttl: p.total, flags: p.flags });
+  await store.set(key, v, { ttl: p.total, flags: p.flags });
   return { value: typeof v === 'string' ? Buffer.from(v) : Buffer.from(v), ms };
 }
 
 /** A stale value's refresh, in the background: its errors are published, never thrown. */
-function refresh(cache: Cache, key: Key, loader: Loader, p: Plan, m: MetaItem): void {
-  load(cache, key, loader, p, m).then(
+function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem): void {
+  load(store, key, loader, p, m).then(
     ({ ms }) => {
       if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: ms, background: true });
     },
@@ -180,17 +208,17 @@ function refresh(cache: Cache, key: Key, loader: Loader, p: Plan, m: MetaItem): 
 }
 
 /** The implementation of {@link Cache.fetch}; see the module comment. */
-export async function fetchThrough(cache: Cache, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
   if (typeof loader !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', `loader must be a function, got ${loader === null ? 'null' : typeof loader}`);
   const p = plan(options);
   let delay = POLL_MIN_MS;
   let waitedSince = 0;
   for (;;) {
-    const m = metaOps.get(cache, key, p.lockTtl, p.recache);
+    const m = await store.metaGet(key, p.lockTtl, p.recache);
     if (m === undefined) {
       // No memory for a placeholder: load without single flight, store if it fits.
       try {
-        const { value, ms } = await load(cache, key, loader, p, undefined);
+        const { value, ms } = await load(store, key, loader, p, undefined);
         if (fetchChannel.hasSubscribers) publish({ key, outcome: 'miss', loaded: true, loaderMs: ms });
         return value;
       } catch (error) {
@@ -200,7 +228,7 @@ export async function fetchThrough(cache: Cache, key: Key, loader: Loader, optio
     }
     if (m.won && m.created) {
       try {
-        const { value, ms } = await load(cache, key, loader, p, m);
+        const { value, ms } = await load(store, key, loader, p, m);
         if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: ms });
         return value;
       } catch (error) {
@@ -210,7 +238,7 @@ export async function fetchThrough(cache: Cache, key: Key, loader: Loader, optio
     }
     if (m.won) {
       // A stale value (invalidated, or past ttl within staleTtl): serve it, refresh behind.
-      refresh(cache, key, loader, p, m);
+      refresh(store, key, loader, p, m);
       if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: false, refreshing: true });
       return m.value;
     }

@@ -530,6 +530,45 @@ ntest('every command over the wire answers as the local store does', async () =>
   assert.is(e3.code, 'ERR_CACHE_CLOSED');
 });
 
+ntest('fetch: a remote key shares one flight with the callers on its node (meta protocol); invalidate; local keys stay local', async () => {
+  const remoteKey = Array.from({ length: 200 }, (_, i) => `fetch:${i}`).find((k) => hybrid.nodeFor(k) === ids[1])!;
+  let loads = 0;
+  const loader = async (): Promise<string> => {
+    loads++;
+    await sleep(100);
+    return 'loaded once';
+  };
+  // The owning node's own in-process callers, where its store file can be opened here.
+  const onNode = SHARED ? Cache.open({ path: nodes[1]!.file }) : undefined;
+  try {
+    const vs = await Promise.all([hybrid.fetch(remoteKey, loader), hybrid.fetch(remoteKey, loader), ...(onNode ? [onNode.fetch(remoteKey, loader)] : [])]);
+    for (const v of vs) assert.is(v.toString(), 'loaded once');
+    assert.is(loads, 1, 'one load for the cluster client and the node together');
+    assert.is((await hybrid.get(remoteKey))?.toString(), 'loaded once');
+    // invalidate over the wire: the stale value is served while one refresh runs.
+    assert.is(await hybrid.invalidate(remoteKey), true);
+    const stale = await hybrid.fetch(remoteKey, async () => {
+      loads++;
+      return 'refreshed';
+    });
+    assert.is(stale.toString(), 'loaded once');
+    await waitFor('the refresh to land', 5000, async () => (await hybrid.get(remoteKey))?.toString() === 'refreshed');
+    assert.is(loads, 2);
+    // A loader error over the wire gives the win back: the next fetch loads.
+    const failing = await rejects(hybrid.fetch(`${remoteKey}:e`, () => Promise.reject(new Error('no'))));
+    assert.is(failing.message, 'no');
+    assert.is((await hybrid.fetch(`${remoteKey}:e`, async () => 'second try')).toString(), 'second try');
+  } finally {
+    onNode?.close();
+  }
+  const localKey = Array.from({ length: 200 }, (_, i) => `fetch-local:${i}`).find((k) => hybrid.isLocal(k))!;
+  const before = hybrid.stats();
+  assert.is((await hybrid.fetch(localKey, async () => 'here')).toString(), 'here');
+  const after = hybrid.stats();
+  assert.is(after.localOps - before.localOps, 1);
+  assert.equal(Object.values(after.nodes).map((n) => n.ops), Object.values(before.nodes).map((n) => n.ops), 'no request left the process');
+});
+
 ntest('a killed node is ejected, the other keys keep working; restarted, its keys come back', async () => {
   const victim = nodes[2]!;
   const c = new Cluster({ self: ids[0]!, nodes: ids, cache, failureLimit: 2, retryTimeout: 300, timeout: 2000 });
