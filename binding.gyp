@@ -15,7 +15,9 @@
         "native/core/rebalance.cc",
         "native/core/numeric.cc",
         "native/core/clock.cc",
+        "native/core/events.cc",
         "native/core/recover.cc",
+        "native/core/meta.cc",
         "native/gate/pku.cc",
         "native/proto_binding.cc",
         "native/proto/backend.cc",
@@ -23,6 +25,7 @@
         "native/proto/tokens.cc",
         "native/proto/text.cc",
         "native/proto/meta.cc",
+        "native/proto/base64.cc",
         "native/proto/binary.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

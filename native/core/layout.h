@@ -44,6 +44,8 @@ enum : uint8_t {
   kLinked = 1,   // reachable from the hash table and on its class LRU
   kFetched = 2,  // read at least once since stored (for *_unfetched stats)
   kFree = 4,     // on its class free list
+  // 8 and 16 are meta.h's kStale and kTokenSent (the meta protocol's stale / win-token marks).
+  kMoving = 32,  // out of use while rebalance.cc empties its page (was 8, which is kStale)
 };
 
 // One cached item. Header is 40 bytes (memcached: 48, plus 8 for CAS): key and value follow.

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/assoc.h"
+#include "core/events.h"
 #include "core/hash.h"
 #include "core/intent.h"
 #include "core/lru.h"
@@ -12,7 +13,6 @@
 
 namespace shm {
 
-static constexpr uint8_t kMoving = 8;  // taken out of use by an ongoing page move
 static constexpr int kStripeTries = 64;
 
 // A class holding pages but no items first (its pages are all free chunks: moving one evicts
@@ -80,6 +80,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       ok = false;
       break;
     }
+    event_record(ctx.events, kEventEvict, it);
     assoc_unlink(r, hv, it);
     lru_unlink(r, c, it, false);
     counter_add(c.curr_items, -1);

@@ -310,7 +310,7 @@ void recover_offline(Region& r, RecoveryReport* rep) {
         assoc_insert(r, hv, it);
       }
       if (keep) {
-        it->iflags = uint8_t(kLinked | (it->iflags & kFetched));
+        it->iflags = uint8_t((it->iflags & ~(kFree | kMoving)) | kLinked);  // keeps fetched, meta marks
         it->prev = it->next = 0;
         lru[cls].push_back((uint64_t(it->time) << 32) | r.offset_of(it));
         if (it->cas > max_cas) max_cas = it->cas;
@@ -579,7 +579,7 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
       Item* it = reinterpret_cast<Item*>(const_cast<uint8_t*>(plo) + uint64_t(k) * c.size);
       if (op == kIntentEmptyPage) {
         if (reached[k]) continue;  // a live item, still on its LRU
-        uint8_t f = it->iflags & (kLinked | kFree | 8 /* rebalance's kMoving */);
+        uint8_t f = it->iflags & (kLinked | kFree | kMoving);
         if (f == 0) continue;      // allocated by someone, not yet linked
         if (f & kLinked && !(f & kFree)) {
           // Off the LRU: being evicted by the dead mover (out of the table) or linked by a live
@@ -716,13 +716,13 @@ void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const 
     uint8_t* base = r.page(page);
     for (uint32_t k = 0; k < c.perslab; ++k) {
       Item* x = reinterpret_cast<Item*>(base + uint64_t(k) * c.size);
-      if (x->iflags & kFree) x->iflags |= 8;  // rebalance's kMoving
+      if (x->iflags & kFree) x->iflags |= kMoving;
     }
     assoc_unlink(r, hv, it);
     lru_unlink(r, c, it, false);
     counter_add(c.curr_items, -1);
     counter_add(c.bytes, -int64_t(it->ntotal()));
-    it->iflags = 8;
+    it->iflags = kMoving;
     raise(SIGKILL);
   }
   if (point == 6) {

@@ -61,6 +61,26 @@ int32_t Backend::flush_all(int64_t delay) {
   });
 }
 
+int32_t Backend::meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetReq& req, uint8_t* out, uint32_t cap,
+                          shm::MetaView* view) {
+  return gated(*this, [&] { return int32_t(shm::meta_get(*ctx, key, nkey, req, out, cap, view)); });
+}
+
+int32_t Backend::meta_delete(const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate,
+                             bool set_ttl, int64_t ttl) {
+  return gated(*this,
+               [&] { return int32_t(shm::meta_delete(*ctx, key, nkey, has_cas, cas, invalidate, set_ttl, ttl)); });
+}
+
+int32_t Backend::meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithReq& req, uint64_t* result,
+                            shm::MetaView* view) {
+  return gated(*this, [&] { return int32_t(shm::meta_arith(*ctx, key, nkey, req, result, view)); });
+}
+
+int32_t Backend::meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total) {
+  return gated(*this, [&] { return int32_t(shm::meta_debug(*ctx, key, nkey, view, cls, total)); });
+}
+
 uint32_t Backend::max_value_len(uint32_t nkey) {
   uint32_t n = 0;
   gated(*this, [&] {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/meta.h"
 #include "core/stats.h"
 #include "core/store.h"
 
@@ -38,6 +39,14 @@ struct Backend {
   int32_t delta(const uint8_t* key, uint32_t nkey, bool incr, uint64_t by, uint64_t* result);
   int32_t touch(const uint8_t* key, uint32_t nkey, int64_t ttl);
   int32_t flush_all(int64_t delay);
+  // Meta commands (core/meta.h), gated.
+  int32_t meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetReq& req, uint8_t* out, uint32_t cap,
+                   shm::MetaView* view);
+  int32_t meta_delete(const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate, bool set_ttl,
+                      int64_t ttl);
+  int32_t meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithReq& req, uint64_t* result,
+                     shm::MetaView* view);
+  int32_t meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total);
   // Largest value for a key of nkey bytes (0 when the store is unusable).
   uint32_t max_value_len(uint32_t nkey);
   // group: 0 general, 1 slabs, 2 items, 3 settings, 4 reset. False when unusable.

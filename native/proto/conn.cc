@@ -22,6 +22,14 @@ void Conn::run() {
       more_ = true;
       break;
     }
+    if (state_ == State::kSwallow) {
+      size_t avail = in_.size() - rpos_;
+      size_t take = swallow_ < avail ? size_t(swallow_) : avail;
+      rpos_ += take;
+      swallow_ -= take;
+      if (swallow_ == 0) state_ = State::kCommand;
+      continue;
+    }
     if (proto_ == Proto::kUnknown) proto_ = uint8_t(in_[rpos_]) == 0x80 ? Proto::kBinary : Proto::kText;
     bool progressed = proto_ == Proto::kText ? text_step() : binary_step();
     if (!progressed) break;
@@ -45,6 +53,20 @@ int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, 
     if (r != shm::kBufferSmall || tries == 4) return r == shm::kBufferSmall ? int32_t(shm::kMiss) : r;
     stage_.resize(meta->vlen);  // grew since: try again with room for it
   }
+}
+
+uint64_t Conn::peek_cas(const uint8_t* key, uint32_t nkey) {
+  shm::MetaGetReq req;
+  req.no_bump = true;
+  shm::MetaView v;
+  if (stage_.size() < 64 * 1024) stage_.resize(64 * 1024);
+  for (int tries = 0; tries < 4; ++tries) {
+    int32_t r = b_.meta_get(key, nkey, req, stage_.data(), uint32_t(stage_.size()), &v);
+    if (r == shm::kOk) return v.cas;
+    if (r != shm::kBufferSmall) return 0;
+    stage_.resize(v.vlen);
+  }
+  return 0;
 }
 
 void Conn::store_closed() {

@@ -95,7 +95,13 @@ class Conn {
 
   // binary.cc
   bool binary_step();
+  void bin_header(uint8_t op, uint16_t status, uint8_t extlen, uint16_t keylen, uint32_t bodylen, uint32_t opaque,
+                  uint64_t cas);
+  void bin_error(uint8_t op, uint16_t status, uint32_t opaque);
+  void bin_stats(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t nkey);
 
+  // The CAS of key without counting as a fetch or bumping it (0 when absent).
+  uint64_t peek_cas(const uint8_t* key, uint32_t nkey);
   // Copies the value of key (stage_ grows as needed) and returns the core status.
   int32_t fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta);
 

@@ -49,13 +49,6 @@ bool Conn::set_noreply(Token* t, size_t nt) {
 bool Conn::text_step() {
   size_t avail = in_.size() - rpos_;
   if (avail == 0) return false;
-  if (state_ == State::kSwallow) {
-    size_t take = swallow_ < avail ? size_t(swallow_) : avail;
-    rpos_ += take;
-    swallow_ -= take;
-    if (swallow_ == 0) state_ = State::kCommand;
-    return true;
-  }
   if (state_ == State::kValue) {
     if (avail < uint64_t(pend_.vlen) + 2) return false;
     text_value_done();

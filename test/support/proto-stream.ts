@@ -51,7 +51,7 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
   const kind = r.weighted({
     set: 14, add: 4, replace: 4, append: 4, prepend: 3, cas: 5, get: 12, gets: 6, gat: 3, gats: 2,
     touch: 3, delete: 5, incr: 7, decr: 5, flush: 1, verbosity: 1, version: 1, bad: 5, badchunk: 3,
-    longkey: 3, badlen: 2, stats: 1,
+    longkey: 3, badlen: 2, stats: 1, meta: 30,
   });
   const v = value(r);
   const data = (b: Buffer) => b.toString('latin1');
@@ -82,7 +82,9 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
     case 'incr':
     case 'decr': {
       const d = r.pick(['1', '0', '7', '1000', '-1', 'abc', '18446744073709551616', '+5', String(r.int(0, 100000))]);
-      return { bytes: `${kind} ${r.pick(['num', 'n2', key])} ${d}${noreply(r)}\r\n` };
+      // Alone: memcached rewrites a number in place only while no reply still holds the item,
+      // so after a get of the same key in the same read it makes a new item (no padding).
+      return { bytes: `${kind} ${r.pick(['num', 'n2', key])} ${d}${noreply(r)}\r\n`, alone: true };
     }
     case 'flush':
       return { bytes: r.pick(['flush_all\r\n', 'flush_all 0\r\n', 'flush_all -1\r\n', 'flush_all noreply\r\n', 'flush_all x\r\n', 'flush_all 1 2 3\r\n']) };
@@ -115,10 +117,66 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
       return r.int(0, 1)
         ? { bytes: `get k0 ${LONG_KEY}\r\n`, alone: true }
         : { bytes: `${r.pick(['set', 'incr', 'delete', 'touch'])} ${LONG_KEY} ${r.pick(['0 0 1\r\nx', '1', '0'])}\r\n` };
+    case 'meta': {
+      const bytes = randomMeta(r, key);
+      return { bytes, alone: bytes.startsWith('ma ') };
+    }
     case 'badlen':
       return { bytes: `set ${key} 0 0 ${r.pick(['-1', 'x', '2147483647x', '-5'])}\r\nabc\r\n` };
   }
   return { bytes: 'version\r\n' };
+}
+
+const META_KEYS = ['k0', 'k1', 'num', 'mk'];
+
+function pickFlags(r: Rand, pool: string[]): string[] {
+  const out: string[] = [];
+  for (const f of pool) if (r.int(0, 2) === 0) out.push(f);
+  // shuffle: return flags come back in request order
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = r.int(0, i);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** One meta command (mg, ms, md, ma, mn) with random flags, now and then a bad one. */
+export function randomMeta(r: Rand, fallbackKey: string): string {
+  const key = r.int(0, 5) === 0 ? fallbackKey : r.pick(META_KEYS);
+  const ttl = () => r.pick(['0', '100', '3600', '-1']);
+  const opaque = () => `O${r.int(0, 99999)}`;
+  const line = (cmd: string, k: string, flags: string[]) => [cmd, k, ...flags].join(' ');
+  switch (r.weighted({ mg: 10, ms: 8, md: 4, ma: 5, bad: 2, b64: 1 })) {
+    case 'mg':
+      return line('mg', key, pickFlags(r, ['v', 'f', 't', 's', 'c', 'k', opaque(), 'q', 'h', 'l', 'u', `T${ttl()}`, `N${ttl()}`, `R${r.pick(['30', '200', '5000'])}`])) + '\r\n';
+    case 'ms': {
+      const v = r.int(0, 3) === 0 ? String(r.int(0, 100)) : 'm'.repeat(r.int(0, 12));
+      const flags = pickFlags(r, [`F${r.int(0, 9)}`, `T${ttl()}`, 'c', 'k', opaque(), 'q', `M${r.pick(['S', 'E', 'A', 'P', 'R'])}`]);
+      if (r.int(0, 4) === 0) flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
+      const bad = r.int(0, 12) === 0;
+      return line('ms', key, [String(v.length), ...flags]) + `\r\n${v}${bad ? 'QQ' : ''}\r\n`;
+    }
+    case 'md': {
+      const flags = pickFlags(r, ['q', 'k', opaque(), 'I', `T${r.pick(['30', '100'])}`]);
+      if (r.int(0, 4) === 0) flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
+      return line('md', key, flags) + '\r\n';
+    }
+    case 'ma': {
+      const k = r.pick(['num', 'cnt', key]);
+      const flags = pickFlags(r, [`N${ttl()}`, `J${r.int(0, 50)}`, `D${r.pick(['1', '5', '100', '0'])}`, `M${r.pick(['I', 'D', '+', '-'])}`, 'v', 'c', 'q', 'k', opaque()]);
+      if (r.int(0, 6) === 0) flags.push(`C${casPlaceholder(k)}`);
+      return line('ma', k, flags) + '\r\n';
+    }
+    case 'b64':
+      // base64 keys: "bWsx" is "mk1"
+      return r.int(0, 1) ? `ms bWsx 2 b${r.int(0, 1) ? ' k' : ''}\r\nbb\r\n` : `mg bWsx b v${r.int(0, 1) ? ' k' : ''}\r\n`;
+    default:
+      return r.pick([
+        'mg\r\n', 'ms k0\r\n', 'mg k0 zz\r\n', 'mg k0 v v\r\n', `mg k0 O${'x'.repeat(40)}\r\n`, 'ms k0 2 MX\r\nab\r\n',
+        'ms k0 x\r\nab\r\n', 'md k0 zz\r\n', 'ma k0 MX\r\n', 'ma num Dx\r\n', 'ma num Jx N0\r\n', 'mg k0 Tx\r\n',
+        'ms k0 2 S1\r\nab\r\n', 'mg bad! b\r\n', 'ms k0 2 Fx\r\nab\r\n', 'mg k0 ' + Array.from({ length: 20 }, (_, i) => `O${i}`).join(' ') + '\r\n',
+      ]);
+  }
 }
 
 /** Batches of commands: most of one command, some pipelined runs of up to 20. */

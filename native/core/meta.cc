@@ -1,0 +1,241 @@
+// meta.cc — see meta.h. Each call: validate, hash, take the key's stripe, read the clock, find
+// the live item (dropping a dead one, as every command does), act, release.
+#include "core/meta.h"
+
+#include <cstring>
+
+#include "core/assoc.h"
+#include "core/clock.h"
+#include "core/events.h"
+#include "core/hash.h"
+#include "core/items.h"
+#include "core/numeric.h"
+#include "core/region.h"
+#include "core/stripe.h"
+
+namespace shm {
+
+namespace {
+
+Stripe& stripe_for(Region& r, uint64_t hv) { return r.h()->stripes[hv & (kStripes - 1)]; }
+
+// As store.cc's lookup: the live item, or nullptr after unlinking a dead one. Stripe held.
+Item* live_item(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey) {
+  Item* it = assoc_find(*ctx.r, hv, key, nkey);
+  if (!it) return nullptr;
+  if (is_expired(it->exptime, ctx.now) || item_is_flushed(ctx, it)) {
+    if (is_expired(it->exptime, ctx.now)) event_record(ctx.events, kEventExpire, it);
+    item_unlink(ctx, hv, it);
+    return nullptr;
+  }
+  return it;
+}
+
+// A new unlinked item holding key and value (nullptr when there is no memory for it).
+Item* new_item(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
+               uint32_t exptime) {
+  Item* it = nullptr;
+  if (item_alloc(ctx, sizeof(Item) + nkey + uint64_t(nval), &it) != Alloc::kOk) return nullptr;
+  it->nkey = uint8_t(nkey);
+  it->nbytes = nval;
+  it->flags = flags;
+  it->exptime = exptime;
+  std::memcpy(it->key(), key, nkey);
+  if (nval) std::memcpy(it->value(), val, nval);
+  return it;
+}
+
+void fill_view(const Ctx& ctx, const Item* it, MetaView* v) {
+  v->vlen = it->nbytes;
+  v->flags = it->flags;
+  v->cas = it->cas;
+  v->exptime0 = v->exptime = it->exptime;
+  v->atime = it->time;
+  v->now = ctx.now;
+  v->fetched = (it->iflags & kFetched) != 0;
+  v->stale = (it->iflags & kStale) != 0;
+  v->token_sent = (it->iflags & kTokenSent) != 0;
+}
+
+}  // namespace
+
+Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& req, uint8_t* out, uint32_t cap,
+                MetaView* view) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = stripe_for(r, hv);
+  stripe_lock(s);
+  ctx.now = clock_now(r.h());
+  Item* it = live_item(ctx, hv, key, nkey);
+  bool created = false;
+  if (!it && req.vivify) {
+    // memcached: an empty item, exptime set by N below, linked while the lock is held.
+    it = new_item(ctx, key, nkey, nullptr, 0, 0, 0);
+    if (it) {
+      item_link(ctx, hv, it, nullptr);
+      created = true;
+    }
+  }
+  if (!it) {
+    stripe_unlock(s);
+    ctx.count(kCmdGet);
+    ctx.count(kGetMisses);
+    return kMiss;
+  }
+  if (it->nbytes > cap) {
+    view->vlen = it->nbytes;
+    stripe_unlock(s);
+    return kBufferSmall;
+  }
+  *view = MetaView{};
+  fill_view(ctx, it, view);
+  if (created) view->exptime0 = 0;
+  bool won = false;
+  for (const char* o = req.order; *o; ++o) {
+    switch (*o) {
+      case 'T': it->exptime = abs_exptime(req.ttl, ctx.now); break;
+      case 'N':
+        if (created) {
+          it->exptime = abs_exptime(req.vivify_ttl, ctx.now);
+          won = true;
+        }
+        break;
+      case 'R':
+        if (!(it->iflags & kTokenSent) && !created && it->exptime != 0 &&
+            it->exptime < abs_exptime(req.recache_ttl, ctx.now))
+          won = true;
+        break;
+    }
+  }
+  if ((it->iflags & kStale) && !(it->iflags & kTokenSent)) won = true;  // stale: the next reader wins
+  if (won) it->iflags |= kTokenSent;
+  view->won = won;
+  view->created = created;
+  view->exptime = it->exptime;
+  std::memcpy(out, it->value(), it->nbytes);
+  if (!req.no_bump) {
+    it->iflags |= kFetched;
+    item_touch_lru(ctx, it);
+  }
+  stripe_unlock(s);
+  ctx.count(kCmdGet);
+  ctx.count(kGetHits);
+  return kOk;
+}
+
+Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate,
+                   bool set_ttl, int64_t ttl) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = stripe_for(r, hv);
+  stripe_lock(s);
+  ctx.now = clock_now(r.h());
+  Item* it = live_item(ctx, hv, key, nkey);
+  Status st = kOk;
+  if (!it) {
+    st = kMiss;
+  } else if (has_cas && it->cas != cas) {
+    st = kExists;
+  } else if (invalidate) {
+    if (set_ttl) it->exptime = abs_exptime(ttl, ctx.now);
+    it->iflags = uint8_t((it->iflags | kStale) & ~kTokenSent);
+    it->cas = next_cas(ctx);
+  } else {
+    item_unlink(ctx, hv, it);
+  }
+  stripe_unlock(s);
+  ctx.count(st == kOk && !invalidate ? kDeleteHits : kDeleteMisses, st == kOk && invalidate ? 0 : 1);
+  return st;
+}
+
+Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithReq& req, uint64_t* result,
+                  MetaView* view) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = stripe_for(r, hv);
+  stripe_lock(s);
+  ctx.now = clock_now(r.h());
+  Item* it = live_item(ctx, hv, key, nkey);
+  uint8_t digits[20];
+  Status st = kOk;
+  uint64_t v = 0;
+  bool created = false;
+  if (!it) {
+    if (!req.vivify) {
+      stripe_unlock(s);
+      ctx.count(req.incr ? kIncrMisses : kDecrMisses);
+      return kMiss;
+    }
+    v = req.initial;
+    uint32_t n = format_u64(v, digits);
+    it = new_item(ctx, key, nkey, digits, n, 0, 0);
+    if (!it) {
+      stripe_unlock(s);
+      return kNoMemory;
+    }
+    item_link(ctx, hv, it, nullptr);
+    it->exptime = abs_exptime(req.vivify_ttl, ctx.now);
+    created = true;
+  } else if (it->nbytes == 0) {
+    st = kNonNumeric;  // memcached refuses an empty value before it looks at the CAS
+  } else if (req.has_cas && it->cas != req.cas) {
+    st = kExists;
+  } else if (!parse_delta_value(it->value(), it->nbytes, &v)) {
+    st = kNonNumeric;
+  } else {
+    if (req.incr) v += req.delta;
+    else v = req.delta > v ? 0 : v - req.delta;
+    uint32_t n = format_u64(v, digits);
+    if (n <= it->nbytes) {
+      std::memcpy(it->value(), digits, n);  // in place, padded with spaces (memcached)
+      std::memset(it->value() + n, ' ', it->nbytes - n);
+      it->cas = next_cas(ctx);
+      item_touch_lru(ctx, it);
+    } else {
+      Item* neu = new_item(ctx, key, nkey, digits, n, it->flags, it->exptime);
+      if (!neu) {
+        st = kNoMemory;
+      } else {
+        item_link(ctx, hv, neu, it);
+        it = neu;
+      }
+    }
+    if (st == kOk) ctx.count(req.incr ? kIncrHits : kDecrHits);
+  }
+  if (st == kOk) {
+    if (req.set_ttl) it->exptime = abs_exptime(req.ttl, ctx.now);
+    *view = MetaView{};
+    fill_view(ctx, it, view);
+    view->created = created;
+    *result = v;
+  }
+  stripe_unlock(s);
+  return st;
+}
+
+Status meta_debug(Ctx& ctx, const uint8_t* key, uint32_t nkey, MetaView* view, uint32_t* cls, uint64_t* total) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = stripe_for(r, hv);
+  stripe_lock(s);
+  ctx.now = clock_now(r.h());
+  Item* it = live_item(ctx, hv, key, nkey);
+  if (it) {
+    *view = MetaView{};
+    fill_view(ctx, it, view);
+    *cls = it->cls;
+    *total = it->ntotal();
+  }
+  stripe_unlock(s);
+  return it ? kOk : kMiss;
+}
+
+}  // namespace shm
