@@ -15,6 +15,7 @@
         "native/core/rebalance.cc",
         "native/core/numeric.cc",
         "native/core/clock.cc",
+        "native/core/recover.cc",
         "native/core/meta.cc",
         "native/gate/pku.cc",
         "native/proto_binding.cc",

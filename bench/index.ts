@@ -1,44 +1,89 @@
 /**
  * `npm run bench [-- <part> [options]]`: the benchmark suite.
  *
- *   npm run bench                     every part, one after another
- *   npm run bench -- latency          one part (options after the name go to it)
- *   npm run bench -- latency --help   that part's options
- *   npm run bench -- list             the parts
+ *   npm run bench                       every part, one after another; besides each part's own
+ *                                       files, writes bench/results/<date>-<host>.md and .json
+ *   npm run bench -- latency            one part (options after the name go to it)
+ *   npm run bench -- latency --help     that part's options
+ *   npm run bench -- --quick            every part, each in its quick mode
+ *   npm run bench -- compare A.json B.json   two runs side by side
+ *   npm run bench -- list               the parts
  *
  * The script runs `node --expose-gc dist/bench/index.js`, so build first (`npx tsc -p tsconfig.json`).
  */
-interface Part {
-  description: string;
-  run(args: string[]): Promise<void>;
-}
+import { describeMachine, machineInfo, writeResultFile } from './lib/machine.js';
+import type { Part, PartOutput } from './lib/part.js';
 
+/** The parts, in the order a full run takes them. */
 const parts: Record<string, () => Promise<Part>> = {
   latency: () => import('./latency.js'),
   scaling: () => import('./scaling.js'),
+  pool: () => import('./pool.js'),
+  memory: () => import('./memory.js'),
+  server: () => import('./server.js'),
+};
+
+/** Parts that exist but are not in a full run (a longer look at one side, or a tool). */
+const extraParts: Record<string, () => Promise<Part>> = {
+  inproc: () => import('./inproc.js'),
+  compare: () => import('./compare.js'),
 };
 
 function listParts(): string {
-  return ['parts:', ...Object.keys(parts).map((name) => `  ${name}`), '', 'usage: npm run bench [-- <part> [options]]'].join('\n');
+  return ['parts:', ...[...Object.keys(parts), ...Object.keys(extraParts)].map((name) => `  ${name}`), '', 'usage: npm run bench [-- <part> [options]]'].join('\n');
+}
+
+/** Runs every part and writes the combined report. */
+async function runAll(args: string[]): Promise<number> {
+  const started = new Date();
+  const outputs: PartOutput[] = [];
+  let failed = 0;
+  for (const [partName, load] of Object.entries(parts)) {
+    process.stderr.write(`== ${partName}\n`);
+    try {
+      const out = await (await load()).run(args);
+      if (out) outputs.push(out);
+    } catch (e) {
+      failed++;
+      console.error(`part ${partName} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    }
+  }
+  if (!args.includes('--no-write') && outputs.length > 0) {
+    const machine = machineInfo();
+    const md = [
+      `# shmcached benchmarks — full run, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+      '',
+      `- Machine: ${describeMachine(machine)}`,
+      `- Parts: ${outputs.map((o) => o.part).join(', ')}${failed ? ` (${failed} failed: see the log)` : ''}`,
+      '',
+      // Each part's own report, its headings moved one level down.
+      ...outputs.map((o) => o.markdown.replace(/^(#+) /gm, '#$1 ')),
+    ].join('\n');
+    const json = {
+      kind: 'full run',
+      version: 1,
+      date: started.toISOString(),
+      machine,
+      parts: Object.fromEntries(outputs.map((o) => [o.part, o.json])),
+    };
+    const a = writeResultFile(undefined, 'md', md, started);
+    const b = writeResultFile(undefined, 'json', JSON.stringify(json, null, 2), started);
+    process.stderr.write(`wrote ${a} and ${b}\n`);
+  }
+  return failed ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name.startsWith('-')) {
-    // No part named: run them all, each with the options given (if any).
-    for (const [partName, load] of Object.entries(parts)) {
-      process.stderr.write(`== ${partName}\n`);
-      await (await load()).run(argv);
-    }
-    return 0;
-  }
+  if (name === undefined || name.startsWith('-')) return runAll(argv);
   if (name === 'list' || name === 'help') {
     const lines = ['parts:'];
     for (const [partName, load] of Object.entries(parts)) lines.push(`  ${partName.padEnd(10)} ${(await load()).description}`);
+    for (const [partName, load] of Object.entries(extraParts)) lines.push(`  ${partName.padEnd(10)} ${(await load()).description} (not in a full run)`);
     console.log(lines.join('\n'));
     return 0;
   }
-  const load = parts[name];
+  const load = parts[name] ?? extraParts[name];
   if (!load) {
     console.error(`unknown benchmark part '${name}'\n${listParts()}`);
     return 2;
@@ -49,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    if (!process.exitCode) process.exitCode = code;
   },
   (err: unknown) => {
     console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -1,66 +1,106 @@
 /**
- * `npm run bench -- latency`: per-operation latency of shmcached from the main thread, beside
- * lru-cache and a JS Map (both copying values in and out, as shmcached must), in one run.
+ * `npm run bench -- latency`: the paper's table. Per-operation latency of get 128 B, get 5 KB,
+ * set 128 B, set 5 KB, delete and incr through every way a Node.js program could reach a cache:
  *
- * Cells: get / set / delete at 128 B and 5 KB values, incr on counters, and getMany (100 keys a
- * call, reported per key), each with 10k and 100k keys. Method:
- * - keys ('key:' + i), a uniform random access order and a delete permutation are generated up
- *   front (seeded), so the timed loops measure the operation, not key building;
- * - each store is measured alone in the process (the others closed and collected first), so none
- *   pays for another's garbage; the R rounds are split into two blocks run in opposite store
- *   orders (A B C, C B A), each populating its store afresh, so machine drift hits all alike;
- * - per cell and block: one warm-up round, then timed rounds of a fixed op count, a full GC before
- *   each (untimed); the table shows the median ns/op and the min–max over all R rounds;
- * - delete removes keys that exist: a quarter of the keys at a time, timed, then put back untimed;
- * - every loop folds its results into a checksum, and every cell checks that all ops hit.
+ * - shmcached, direct calls from the main thread and from a worker thread;
+ * - shmcached's CachePool, one awaited operation at a time (batch 1) and 100 per call (batch 100);
+ * - a real memcached on loopback (started here), driven by a blocking C client that does one
+ *   round trip at a time (bench/native/mcbench.c: the paper's "memcached over sockets"), by the
+ *   same client busy-polling its socket (a lower bound: no client wake-up), and by memjs;
+ * - lmdb-js (getBinaryFast / putSync with noSync), lru-cache with copy-out, a JS Map with copies.
+ *
+ * Method: keys 'key:' + i, uniform random order (seeded, generated up front); per store and
+ * phase a fresh store is populated (128 B values: get, set, delete; 5 KB values: get, set;
+ * counters: incr); per cell one warm-up round, then timed rounds, a full GC before each. The rounds
+ * are split into two blocks run in opposite store orders, so machine drift hits every store alike.
+ * Delete removes existing keys a quarter of the key space at a time (timed) and puts them back
+ * (untimed). Fast stores run `--ops` operations a round; stores whose operation crosses a socket,
+ * a thread hop or an fsync-free disk write run `--slow-ops`. The table shows the median of the
+ * rounds and their min–max.
  */
 import { parseArgs } from 'node:util';
-import { hrtime } from 'node:process';
-import { Progress } from './lib/progress.js';
+import { Worker } from 'node:worker_threads';
 import { summarize, type Summary } from './lib/stats.js';
 import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
-import { fmtBytes, fmtCount, fmtNs, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, writeResults } from './lib/machine.js';
-import { loadShmcached, staleBuildWarnings } from './lib/shm.js';
-import { LruPeer, MapPeer, ShmPeer, loopOnly, type Peer } from './lib/peers.js';
+import { fmtCount, fmtRatio, markdownTable, type Align } from './lib/format.js';
+import { describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
+import { loadShmcached, staleBuildWarnings, type ShmLoad } from './lib/shm.js';
+import { MemjsPeer, PoolPeer } from './lib/peers-async.js';
+import { runAsyncCell, type AsyncPeer, type CellPlan, type CellResult, type PaperOp, type PhaseData } from './lib/cells.js';
+import { mcbenchBinary, mcbenchLat } from './lib/mcbench.js';
+import { startMemcached, type MemcachedServer } from './lib/memcached.js';
+import { Progress } from './lib/progress.js';
+import { barChart } from './lib/svg.js';
+import type { Metric, PartOutput } from './lib/part.js';
+import { HOST_TAG, type HostPeer, type HostPhase, type HostReply } from './lib/latency-host.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-export const description = 'ns/op of get/set/delete/incr/getMany, shmcached vs lru-cache and Map (copy-out)';
+export const description = "the paper's table: get/set/delete/incr via shmcached (main, worker, CachePool), memcached (C client, memjs), lmdb-js, lru-cache, Map";
 
-type Op = 'get' | 'set' | 'delete' | 'incr' | 'getMany';
-const OP_ORDER: readonly Op[] = ['get', 'set', 'delete', 'incr', 'getMany'];
+/** The rows of the paper's table, in its order. */
+interface RowDef {
+  label: string;
+  op: PaperOp;
+  /** Value bytes; 0 for incr's decimal counters. */
+  size: number;
+  /** The paper's numbers (µs): memcached, the protected library with Hodor, speed-up. */
+  paper: [number, number, number];
+}
+const ROWS: readonly RowDef[] = [
+  { label: 'Get 128 B', op: 'get', size: 128, paper: [13, 0.67, 19] },
+  { label: 'Get 5 KB', op: 'get', size: 5120, paper: [13, 0.67, 20] },
+  { label: 'Set 128 B', op: 'set', size: 128, paper: [13, 1.2, 11] },
+  { label: 'Set 5 KB', op: 'set', size: 5120, paper: [17, 1.5, 11] },
+  { label: 'Delete', op: 'delete', size: 128, paper: [10, 0.21, 56] },
+  { label: 'Increment', op: 'incr', size: 0, paper: [54, 1.6, 36] },
+];
+
+/** The columns: every way of reaching a cache that is measured. */
+const PEERS = ['memcached C', 'memcached C spin', 'memjs', 'shmcached', 'shmcached worker', 'CachePool b1', 'CachePool b100', 'lmdb-js', 'lru-cache', 'Map'] as const;
+type PeerId = (typeof PEERS)[number];
+const PEER_TITLE: Record<PeerId, string> = {
+  'memcached C': 'memcached, C client',
+  'memcached C spin': 'memcached, C spin',
+  memjs: 'memcached, memjs',
+  shmcached: 'shmcached main',
+  'shmcached worker': 'shmcached worker',
+  'CachePool b1': 'CachePool b1',
+  'CachePool b100': 'CachePool b100',
+  'lmdb-js': 'lmdb-js',
+  'lru-cache': 'lru-cache + copy',
+  Map: 'Map + copy',
+};
+const PEER_COLOR: Record<PeerId, string> = {
+  'memcached C': '#b2182b',
+  'memcached C spin': '#ef8a62',
+  memjs: '#fddbc7',
+  shmcached: '#1a9850',
+  'shmcached worker': '#66bd63',
+  'CachePool b1': '#a6d96a',
+  'CachePool b100': '#d9ef8b',
+  'lmdb-js': '#4575b4',
+  'lru-cache': '#91bfdb',
+  Map: '#999999',
+};
+
+/** The issue's targets for this table. */
+const TARGETS = [
+  { what: 'get 128 B speed-up over memcached (C client)', row: 'Get 128 B', min: 100 },
+  { what: 'set 128 B speed-up', row: 'Set 128 B', min: 70 },
+  { what: 'delete speed-up', row: 'Delete', min: 100 },
+] as const;
 
 interface Config {
   rounds: number;
   ops: number;
-  keyCounts: number[];
-  sizes: number[];
-  batch: number;
+  slowOps: number;
+  keys: number;
+  poolThreads: number;
   seed: number;
+  peers: Set<PeerId>;
   write: boolean;
 }
-
-/** Issue 2's targets: main thread, 128 B values, 100k keys. */
-const TARGETS: readonly { op: Op; limitNs: number }[] = [
-  { op: 'get', limitNs: 250 },
-  { op: 'set', limitNs: 350 },
-  { op: 'delete', limitNs: 200 },
-  { op: 'incr', limitNs: 250 },
-];
-const TARGET_SIZE = 128;
-const TARGET_KEYS = 100_000;
-
-interface Row {
-  op: Op;
-  /** Value size in bytes; 0 for incr (decimal counters). */
-  size: number;
-  keys: number;
-  /** ns per op (per key for getMany), one entry per timed round, by peer. */
-  samples: Record<string, number[]>;
-  errors: Record<string, string>;
-  warnings: string[];
-}
-
-const gc: () => void = typeof globalThis.gc === 'function' ? (globalThis.gc as () => void) : () => {};
 
 function parseConfig(args: string[]): Config {
   const { values } = parseArgs({
@@ -69,8 +109,10 @@ function parseConfig(args: string[]): Config {
     options: {
       rounds: { type: 'string' },
       ops: { type: 'string' },
+      'slow-ops': { type: 'string' },
       keys: { type: 'string' },
-      sizes: { type: 'string' },
+      'pool-threads': { type: 'string' },
+      peers: { type: 'string' },
       seed: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
@@ -81,359 +123,416 @@ function parseConfig(args: string[]): Config {
     console.log(
       [
         'npm run bench -- latency [options]',
-        '  --rounds N      timed rounds per cell (default 7)',
-        '  --ops N         operations per round (default 100000)',
-        '  --keys A,B      key counts (default 10000,100000)',
-        '  --sizes A,B     value sizes in bytes (default 128,5120)',
-        '  --seed N        random seed for the access order (default 42)',
-        '  --quick         3 rounds of 20000 ops (a smoke run; numbers are rougher)',
-        '  --no-write      print only; do not write bench/results/',
+        '  --rounds N        timed rounds per cell (default 6, in two blocks)',
+        '  --ops N           operations per round, in-process stores (default 50000)',
+        '  --slow-ops N      operations per round over sockets, thread hops, lmdb writes (default 3000)',
+        '  --keys N          keys in every store (default 100000)',
+        '  --pool-threads N  CachePool worker threads (default 2)',
+        `  --peers A,B       only these columns (${PEERS.join(', ')})`,
+        '  --seed N          random seed (default 42)',
+        '  --quick           2 rounds, 10000 / 1000 ops, 20000 keys (a smoke run; rough numbers)',
+        '  --no-write        print only; do not write bench/results/',
       ].join('\n'),
     );
     process.exit(0);
   }
   const int = (s: string | undefined, d: number, name: string): number => {
     if (s === undefined) return d;
-    const n = Number(s.replace(/_/g, ''));
+    const n = Number(s.replace(/_/g, '').toLowerCase().replace(/k$/, '000'));
     if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${name} must be a positive integer, got '${s}'`);
     return n;
   };
-  const list = (s: string | undefined, d: number[], name: string): number[] =>
-    s === undefined ? d : s.split(',').map((x) => int(x.trim().toLowerCase().replace(/k$/, '000'), 0, name));
   const quick = values.quick === true;
+  const peers = new Set<PeerId>();
+  for (const p of (values.peers ?? PEERS.join(',')).split(',').map((x) => x.trim())) {
+    const id = PEERS.find((q) => q.toLowerCase() === p.toLowerCase());
+    if (!id) throw new RangeError(`--peers: unknown column '${p}' (${PEERS.join(', ')})`);
+    peers.add(id);
+  }
   return {
-    rounds: int(values.rounds, quick ? 3 : 7, 'rounds'),
-    ops: int(values.ops, quick ? 20_000 : 100_000, 'ops'),
-    keyCounts: list(values.keys, [10_000, 100_000], 'keys'),
-    sizes: list(values.sizes, [128, 5120], 'sizes'),
-    batch: 100,
+    rounds: int(values.rounds, quick ? 2 : 6, 'rounds'),
+    ops: int(values.ops, quick ? 10_000 : 50_000, 'ops'),
+    slowOps: int(values['slow-ops'], quick ? 1000 : 3000, 'slow-ops'),
+    keys: int(values.keys, quick ? 20_000 : 100_000, 'keys'),
+    poolThreads: int(values['pool-threads'], 2, 'pool-threads'),
     seed: int(values.seed, 42, 'seed'),
+    peers,
     write: values['no-write'] !== true,
   };
 }
 
+/** µs with three significant digits: 0.197, 1.23, 50.5, 123. */
+export function fmtUs(ns: number): string {
+  if (!Number.isFinite(ns)) return '—';
+  const us = ns / 1000;
+  if (us >= 100) return us.toFixed(0);
+  if (us >= 10) return us.toFixed(1);
+  if (us >= 1) return us.toFixed(2);
+  return us.toFixed(3);
+}
+
+/** Operations per round for a store and an operation: fewer where each costs microseconds. */
+function opsFor(cfg: Config, peer: PeerId, op: PaperOp): number {
+  switch (peer) {
+    case 'memcached C':
+    case 'memcached C spin':
+    case 'memjs':
+    case 'CachePool b1':
+      return cfg.slowOps;
+    case 'lmdb-js':
+      return op === 'get' ? cfg.ops : cfg.slowOps;
+    case 'CachePool b100':
+      return Math.max(100, Math.floor(cfg.ops / 500) * 100);
+    default:
+      return cfg.ops;
+  }
+}
+
 function makeValue(size: number, rand: () => number): Buffer {
-  const b = Buffer.allocUnsafeSlow(size);
-  for (let i = 0; i < size; i++) b[i] = 97 + Math.floor(rand() * 26);
+  const b = Buffer.allocUnsafeSlow(Math.max(size, 1));
+  for (let i = 0; i < b.length; i++) b[i] = 97 + Math.floor(rand() * 26);
   return b;
 }
 
-/** Wall time of fn in ns. */
-function timed(fn: () => number, sink: { v: number }): number {
-  const t0 = hrtime.bigint();
-  const r = fn();
-  const t1 = hrtime.bigint();
-  sink.v = (sink.v + r) % 1_000_000_007;
-  return Number(t1 - t0);
+/** A store in the table: how to run one phase (a fresh store, several cells) on it. */
+type Runner = (tag: string, n: number, size: number, d: PhaseData, plans: CellPlan[]) => Promise<CellResult[]>;
+
+const hostModule = fileURLToPath(new URL('./lib/latency-host.js', import.meta.url));
+
+function phaseMessage(peer: HostPeer, tag: string, n: number, size: number, d: PhaseData, plans: CellPlan[]): HostPhase {
+  return { peer, tag, n, size, value: new Uint8Array(d.value), order: d.order, perm: d.perm, plans };
 }
 
-export async function run(args: string[]): Promise<void> {
+/** A synchronous store timed on the main thread of a fresh node process (one per phase). */
+function processRunner(peer: HostPeer): Runner {
+  return (tag, n, size, d, plans) =>
+    new Promise((resolve, reject) => {
+      const child = fork(hostModule, [HOST_TAG], { execArgv: ['--expose-gc'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      let reply: HostReply | undefined;
+      child.once('message', (r: HostReply) => (reply = r));
+      child.once('error', reject);
+      child.once('exit', (code, sig) => {
+        if (!reply) reject(new Error(`${peer} host process exited with ${code ?? sig} before answering`));
+        else if (reply.ok) resolve(reply.results);
+        else reject(new Error(reply.error));
+      });
+      child.send(phaseMessage(peer, tag, n, size, d, plans));
+    });
+}
+
+function asyncRunner(make: () => AsyncPeer): Runner {
+  return async (tag, n, size, d, plans) => {
+    const p = make();
+    try {
+      await p.open(tag, n, Math.max(size, 8));
+      if (size > 0) await p.populate(d.keys, d.value);
+      else await p.populateCounters(d.keys);
+      const out: CellResult[] = [];
+      for (const plan of plans) out.push(await runAsyncCell(p, plan, d));
+      return out;
+    } finally {
+      await p.close();
+    }
+  };
+}
+
+function workerRunner(worker: Worker): Runner {
+  return (tag, n, size, d, plans) =>
+    new Promise((resolve, reject) => {
+      const msg = phaseMessage('shmcached', `w-${tag}`, n, size, d, plans);
+      const onError = (e: Error): void => reject(e);
+      worker.once('error', onError);
+      worker.once('message', (r: HostReply) => {
+        worker.off('error', onError);
+        if (r.ok) resolve(r.results);
+        else reject(new Error(r.error));
+      });
+      worker.postMessage(msg);
+    });
+}
+
+/** The C client runs its own populate and rounds against the shared memcached. */
+function mcRunner(server: MemcachedServer, spin: boolean, seed: number): Runner {
+  return async (_tag, n, size, _d, plans) => {
+    const out: CellResult[] = [];
+    for (const plan of plans) {
+      const r = await mcbenchLat({ port: server.port, op: plan.op, size: Math.max(size, 1), keys: n, ops: plan.ops, rounds: plan.rounds, seed, spin });
+      out.push({ samples: r.rounds, hits: r.hits, expected: r.expected });
+    }
+    return out;
+  };
+}
+
+interface CellOut {
+  samples: number[];
+  hits: number;
+  expected: number;
+  error?: string;
+}
+
+/** Runs the table; prints it, writes the results (unless --no-write) and returns them. */
+export async function run(args: string[]): Promise<PartOutput> {
   const cfg = parseConfig(args);
   const started = new Date();
   const machine = machineInfo();
   const git = gitInfo();
-  const shm = await loadShmcached();
+  const shm: ShmLoad = await loadShmcached();
+  const notes: string[] = [];
+  if (shm.ok) notes.push(...staleBuildWarnings());
+  else notes.push(`shmcached is not available (${shm.reason}): its columns are empty`);
+  if (typeof globalThis.gc !== 'function') notes.push('run without --expose-gc: no GC between rounds, expect more spread');
 
-  const peers: Peer[] = [];
-  if (shm.ok) peers.push(new ShmPeer(shm.Cache));
-  peers.push(new LruPeer(), new MapPeer());
-  const peerNames = ['shmcached', 'lru-cache', 'Map'];
-
-  const rows: Row[] = [];
-  const loopOverhead: Record<string, Summary> = {};
-  const storeInfo: Record<string, unknown> = {};
-  const sink = { v: 0 };
-  const warnings: string[] = [];
-  if (shm.ok) warnings.push(...staleBuildWarnings());
-  if (typeof globalThis.gc !== 'function') warnings.push('run without --expose-gc: no GC between rounds, expect more spread');
-
-  // Each store is measured alone in the process (the others closed and collected), so no store
-  // pays for another's garbage: the JS peers keep every value as a Buffer in the V8 heap, and a
-  // shmcached round would otherwise pay for marking them in every GC its own allocations start.
-  // Machine drift is spread evenly instead by splitting the rounds into two blocks run in
-  // opposite peer orders (A B C, then C B A), each block populating its store afresh.
-  const valueOps: Op[] = ['get', 'getMany', 'set', 'delete'];
-  const blockRounds = cfg.rounds >= 2 ? [Math.ceil(cfg.rounds / 2), Math.floor(cfg.rounds / 2)] : [cfg.rounds];
-  const cellsPerPeer = cfg.keyCounts.length * (cfg.sizes.length * valueOps.length + 1);
-  const progress = new Progress(cellsPerPeer * peers.length * (cfg.rounds + blockRounds.length) + cfg.keyCounts.length);
-  const t0 = Date.now();
-
-  const newRow = (op: Op, size: number, keys: number): Row => {
-    const r: Row = { op, size, keys, samples: {}, errors: {}, warnings: [] };
-    for (const p of peers) r.samples[p.name] = [];
-    rows.push(r);
-    return r;
-  };
-
-  for (const n of cfg.keyCounts) {
-    const rand = mulberry32(cfg.seed ^ n);
-    const keys = Array.from({ length: n }, (_, i) => 'key:' + i);
-    const order = uniformOrder(cfg.ops, n, rand);
-    const perm = permutation(n, rand);
-    const batches: string[][] = [];
-    for (let i = 0; i + cfg.batch <= cfg.ops; i += cfg.batch) {
-      batches.push(Array.from(order.subarray(i, i + cfg.batch), (j) => keys[j]));
-    }
-    const manyKeys = batches.length * cfg.batch;
-
-    // The bare loop, for reference.
-    {
-      const xs: number[] = [];
-      for (let r = -1; r < cfg.rounds; r++) {
-        gc();
-        const ns = timed(() => loopOnly(keys, order, cfg.ops), sink);
-        if (r >= 0) xs.push(ns / cfg.ops);
-      }
-      loopOverhead[fmtCount(n)] = summarize(xs);
-      progress.tick(`loop ${fmtCount(n)}`);
-    }
-
-    const phases: { size: number; ops: Op[] }[] = [
-      ...cfg.sizes.map((size) => ({ size, ops: valueOps })),
-      { size: 0, ops: ['incr'] as Op[] },
-    ];
-    for (const phase of phases) {
-      const { size } = phase;
-      const tag = `${size || 'ctr'}-${n}`;
-      const value = makeValue(Math.max(size, 1), rand);
-      const phaseRows = phase.ops.map((op) => newRow(op, size, n));
-      const labelOf = (op: Op): string => `${op} ${size ? fmtBytes(size) : ''} ${fmtCount(n)} keys`.replace(/\s+/g, ' ');
-
-      /** Units per round (ops, or keys for getMany) and the loop result every round must give. */
-      const unitsOf = (op: Op): number => (op === 'getMany' ? manyKeys : cfg.ops);
-      const expectOf = (op: Op): number => (op === 'get' ? cfg.ops * size : op === 'getMany' ? manyKeys * size : cfg.ops);
-
-      /** One round of `op` on `p`: [timed ns, loop result]. */
-      const round = (p: Peer, op: Op): [number, number] => {
-        let res = 0;
-        switch (op) {
-          case 'get':
-            return [timed(() => (res = p.get(keys, order, cfg.ops)), sink), res];
-          case 'getMany':
-            return [timed(() => (res = p.getMany(batches)), sink), res];
-          case 'set':
-            return [timed(() => (res = p.set(keys, order, cfg.ops, value)), sink), res];
-          case 'incr':
-            return [timed(() => (res = p.incr(keys, order, cfg.ops)), sink), res];
-          case 'delete': {
-            // Delete a quarter of the keys at a time (timed), then put them back (untimed), so
-            // every delete finds its key and the table stays at least 3/4 full.
-            const chunk = Math.max(1, Math.floor(n / 4));
-            let ns = 0;
-            let pos = 0;
-            for (let done = 0; done < cfg.ops; ) {
-              const m = Math.min(chunk, cfg.ops - done);
-              if (pos + m > n) pos = 0;
-              const from = pos;
-              ns += timed(() => {
-                const h = p.del(keys, perm, from, from + m);
-                res += h;
-                return h;
-              }, sink);
-              p.refill(keys, perm, from, from + m, value);
-              pos += m;
-              done += m;
-            }
-            return [ns, res];
-          }
-        }
-      };
-
-      const failed = new Set<Peer>();
-      blockRounds.forEach((rounds, b) => {
-        const block = b % 2 === 0 ? peers : [...peers].reverse();
-        for (const p of block) {
-          const skip = (): void => {
-            for (let k = 0; k < phase.ops.length * (rounds + 1); k++) progress.tick(`${labelOf(phase.ops[0])}  ${p.name}`);
-          };
-          if (failed.has(p)) {
-            skip();
-            continue;
-          }
-          try {
-            p.open(tag, n, Math.max(size, 8));
-            if (size > 0) p.populate(keys, value);
-            else p.populateCounters(keys);
-          } catch (e) {
-            const msg = `open/populate: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
-            for (const row of phaseRows) row.errors[p.name] = msg;
-            failed.add(p);
-            try {
-              p.close();
-            } catch {
-              /* ignore */
-            }
-            skip();
-            continue;
-          }
-          phaseRows.forEach((row, i) => {
-            const op = phase.ops[i];
-            const label = `${labelOf(op)}  ${p.name}`;
-            let dead = row.errors[p.name] !== undefined;
-            for (let r = -1; r < rounds; r++) {
-              if (!dead) {
-                gc();
-                try {
-                  const [ns, result] = round(p, op);
-                  const expect = expectOf(op);
-                  if (result !== expect && !row.warnings.some((w) => w.startsWith(p.name))) {
-                    row.warnings.push(`${p.name}: loop result ${result}, expected ${expect} (${((100 * result) / expect).toFixed(1)}%: misses?)`);
-                  }
-                  if (r >= 0) row.samples[p.name].push(ns / unitsOf(op));
-                } catch (e) {
-                  row.errors[p.name] = e instanceof Error ? e.message.split('\n')[0] : String(e);
-                  dead = true;
-                }
-              }
-              progress.tick(label);
-            }
-          });
-          const info = p.info();
-          if (info) storeInfo[`${p.name} ${tag} block ${b}`] = info;
-          try {
-            p.close();
-          } catch {
-            /* ignore */
-          }
-          gc();
-        }
-      });
+  // The stores of this run, each with its runner (skipped ones say why).
+  const runners = new Map<PeerId, Runner>();
+  const unavailable = new Map<PeerId, string>();
+  const want = (p: PeerId): boolean => cfg.peers.has(p);
+  let server: MemcachedServer | undefined;
+  let worker: Worker | undefined;
+  const needsMemcached = want('memcached C') || want('memcached C spin') || want('memjs');
+  if (needsMemcached) {
+    try {
+      server = await startMemcached(['-m', '2048', '-c', '1024']);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      for (const p of ['memcached C', 'memcached C spin', 'memjs'] as const) unavailable.set(p, why);
     }
   }
-  progress.end();
+  if (server) {
+    let cOk = true;
+    try {
+      mcbenchBinary();
+    } catch (e) {
+      cOk = false;
+      const why = e instanceof Error ? e.message : String(e);
+      unavailable.set('memcached C', why);
+      unavailable.set('memcached C spin', why);
+    }
+    if (cOk && want('memcached C')) runners.set('memcached C', mcRunner(server, false, cfg.seed));
+    if (cOk && want('memcached C spin')) runners.set('memcached C spin', mcRunner(server, true, cfg.seed));
+    if (want('memjs')) runners.set('memjs', asyncRunner(() => new MemjsPeer(server!.port)));
+  }
+  if (shm.ok) {
+    if (want('shmcached')) runners.set('shmcached', processRunner('shmcached'));
+    if (want('shmcached worker')) {
+      worker = new Worker(hostModule, { workerData: { tag: HOST_TAG } });
+      runners.set('shmcached worker', workerRunner(worker));
+    }
+    const Pool = shm.CachePool;
+    for (const [id, batch] of [['CachePool b1', 1], ['CachePool b100', 100]] as const) {
+      if (!want(id)) continue;
+      if (Pool) runners.set(id, asyncRunner(() => new PoolPeer(shm.Cache, Pool, batch, cfg.poolThreads)));
+      else unavailable.set(id, 'this build exports no CachePool');
+    }
+  } else {
+    for (const p of ['shmcached', 'shmcached worker', 'CachePool b1', 'CachePool b100'] as const) unavailable.set(p, shm.reason);
+  }
+  for (const p of ['lmdb-js', 'lru-cache', 'Map'] as const) if (want(p)) runners.set(p, processRunner(p));
+  const active = PEERS.filter((p) => runners.has(p));
+
+  // Phases: one fresh store per value size.
+  const phases = [128, 5120, 0].map((size) => ({ size, rows: ROWS.filter((r) => r.size === size) }));
+  const blocks = cfg.rounds >= 2 ? [Math.ceil(cfg.rounds / 2), Math.floor(cfg.rounds / 2)] : [cfg.rounds];
+  const cells = new Map<string, CellOut>(); // `${row}|${peer}`
+  const progress = new Progress(phases.length * blocks.length * active.length);
+  const t0 = Date.now();
+  const n = cfg.keys;
+  const rand = mulberry32(cfg.seed);
+  const keys = Array.from({ length: n }, (_, i) => 'key:' + i);
+  const order = uniformOrder(Math.max(cfg.ops, cfg.slowOps), n, rand);
+  const perm = permutation(n, rand);
+
+  try {
+    for (const phase of phases) {
+      const value = makeValue(phase.size, rand);
+      const d: PhaseData = { keys, order, perm, value };
+      for (let b = 0; b < blocks.length; b++) {
+        const ordered = b % 2 === 0 ? active : [...active].reverse();
+        for (const peer of ordered) {
+          progress.tick(`${phase.rows.map((r) => r.label).join(', ')}  ${PEER_TITLE[peer]}`);
+          const plans: CellPlan[] = phase.rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds: blocks[b], size: phase.size }));
+          const already = phase.rows.some((r) => cells.get(`${r.label}|${peer}`)?.error);
+          if (already) continue;
+          try {
+            const results = await runners.get(peer)!(`${phase.size || 'ctr'}-${b}`, n, phase.size, d, plans);
+            phase.rows.forEach((r, i) => {
+              const key = `${r.label}|${peer}`;
+              const c = cells.get(key) ?? { samples: [], hits: 0, expected: 0 };
+              c.samples.push(...results[i].samples);
+              c.hits += results[i].hits;
+              c.expected += results[i].expected;
+              cells.set(key, c);
+            });
+          } catch (e) {
+            const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+            for (const r of phase.rows) cells.set(`${r.label}|${peer}`, { samples: [], hits: 0, expected: 0, error: msg });
+          }
+        }
+      }
+    }
+  } finally {
+    progress.end();
+    if (worker) {
+      worker.postMessage('exit');
+      await worker.terminate();
+    }
+    await server?.stop();
+  }
   const elapsedS = (Date.now() - t0) / 1000;
 
   // ---------------------------------------------------------------------------------------------
   // Report
 
-  rows.sort((a, b) => OP_ORDER.indexOf(a.op) - OP_ORDER.indexOf(b.op) || a.size - b.size || a.keys - b.keys);
-  const sum = (row: Row, peer: string): Summary | undefined => {
-    const xs = row.samples[peer];
-    return xs && xs.length ? summarize(xs) : undefined;
+  const sum = (row: string, peer: PeerId): Summary | undefined => {
+    const c = cells.get(`${row}|${peer}`);
+    return c && c.samples.length ? summarize(c.samples) : undefined;
   };
-  const cell = (s: Summary | undefined, err: string | undefined): string =>
-    s ? `${fmtNs(s.median)} (${fmtNs(s.min)}–${fmtNs(s.max)})` : err ? 'error' : '—';
-  const opLabel = (row: Row): string => (row.op === 'getMany' ? `getMany ×${cfg.batch} (per key)` : row.op);
-  const sizeLabel = (row: Row): string => (row.size ? fmtBytes(row.size) : 'counter');
-
-  const headers = ['op', 'value', 'keys', 'shmcached', 'lru-cache + copy', 'Map + copy', 'lru ÷ shm', 'Map ÷ shm'];
-  const align: Align[] = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'];
-  const tableRows = rows.map((row) => {
-    const s = sum(row, 'shmcached');
-    const l = sum(row, 'lru-cache');
-    const m = sum(row, 'Map');
-    return [
-      opLabel(row),
-      sizeLabel(row),
-      fmtCount(row.keys),
-      shm.ok ? cell(s, row.errors['shmcached']) : 'n/a',
-      cell(l, row.errors['lru-cache']),
-      cell(m, row.errors['Map']),
-      s && l ? fmtRatio(l.median / s.median) : '—',
-      s && m ? fmtRatio(m.median / s.median) : '—',
-    ];
-  });
-
-  const targetRows = TARGETS.map((t) => {
-    const row = rows.find((r) => r.op === t.op && r.keys === TARGET_KEYS && (t.op === 'incr' ? r.size === 0 : r.size === TARGET_SIZE));
-    const s = row ? sum(row, 'shmcached') : undefined;
-    let verdict: string;
-    if (!shm.ok) verdict = 'not measured (shmcached unavailable)';
-    else if (!row) verdict = 'not measured (cell not in this run)';
-    else if (!s) verdict = `not measured (${row.errors['shmcached'] ?? 'no samples'})`;
-    else if (s.median <= t.limitNs) verdict = `**met** (${((100 * s.median) / t.limitNs).toFixed(0)}% of the limit)`;
-    else verdict = `**missed** by ${fmtNs(s.median - t.limitNs)} ns (${(s.median / t.limitNs).toFixed(2)}× the limit)`;
-    return {
-      op: t.op,
-      limitNs: t.limitNs,
-      medianNs: s?.median ?? null,
-      met: s ? s.median <= t.limitNs : null,
-      md: [t.op, `≤ ${t.limitNs} ns`, s ? fmtNs(s.median) : '—', verdict],
-    };
-  });
-
-  const notes: string[] = [];
-  for (const row of rows) {
-    for (const [peer, err] of Object.entries(row.errors)) notes.push(`${opLabel(row)} ${sizeLabel(row)} ${fmtCount(row.keys)}: **${peer} failed**: ${err}`);
-    for (const w of row.warnings) notes.push(`${opLabel(row)} ${sizeLabel(row)} ${fmtCount(row.keys)}: ${w}`);
+  const cellText = (row: string, peer: PeerId): string => {
+    const s = sum(row, peer);
+    if (s) return `${fmtUs(s.median)} (${fmtUs(s.min)}–${fmtUs(s.max)})`;
+    const c = cells.get(`${row}|${peer}`);
+    if (c?.error) return 'error';
+    return unavailable.has(peer) || !cfg.peers.has(peer) ? 'n/a' : '—';
+  };
+  const ratio = (row: string, num: PeerId, den: PeerId): number => {
+    const a = sum(row, num);
+    const b = sum(row, den);
+    return a && b ? a.median / b.median : Number.NaN;
+  };
+  for (const row of ROWS) {
+    for (const peer of active) {
+      const c = cells.get(`${row.label}|${peer}`);
+      if (c?.error) notes.push(`${row.label}, ${PEER_TITLE[peer]}: **failed**: ${c.error}`);
+      else if (c && c.hits !== c.expected) notes.push(`${row.label}, ${PEER_TITLE[peer]}: ${c.hits} of ${c.expected} operations hit`);
+    }
   }
-  notes.push(...warnings);
-  const loadEnd = machineInfo().loadavg;
-  // The run itself adds about 1 to the load average, so the end value is judged against cpus.
-  if ((machine.loadavg[0] ?? 0) > machine.cpus * 0.5 || (loadEnd[0] ?? 0) > machine.cpus) {
-    notes.push(`the machine was busy (1-minute load average ${machine.loadavg[0]} at start, ${loadEnd[0]} at end, on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`);
+  for (const [peer, why] of unavailable) if (cfg.peers.has(peer)) notes.push(`${PEER_TITLE[peer]}: not measured (${why})`);
+
+  const paperHeaders = ['Operation', 'memcached, C client (µs)', 'shmcached, main thread (µs)', 'speed-up', 'shmcached, worker (µs)', 'speed-up', 'vs. C spin client', 'paper: memcached', 'paper: Plib w/ Hodor', 'paper: speed-up'];
+  const paperAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+  const paperRows = ROWS.map((r) => [
+    r.label,
+    cellText(r.label, 'memcached C'),
+    cellText(r.label, 'shmcached'),
+    fmtRatio(ratio(r.label, 'memcached C', 'shmcached')),
+    cellText(r.label, 'shmcached worker'),
+    fmtRatio(ratio(r.label, 'memcached C', 'shmcached worker')),
+    fmtRatio(ratio(r.label, 'memcached C spin', 'shmcached')),
+    `${r.paper[0]} µs`,
+    `${r.paper[1]} µs`,
+    `${r.paper[2]}×`,
+  ]);
+  const allHeaders = ['Operation', ...active.map((p) => PEER_TITLE[p])];
+  const allRows = ROWS.map((r) => [r.label, ...active.map((p) => cellText(r.label, p))]);
+  const ratioRows = ROWS.map((r) => [r.label, ...active.map((p) => fmtRatio(ratio(r.label, 'memcached C', p)))]);
+
+  const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? '**met**' : '**missed**');
+  const targetRows: { what: string; value: string; target: string; met: boolean | undefined }[] = [];
+  for (const t of TARGETS) {
+    const r = ratio(t.row, 'memcached C', 'shmcached');
+    targetRows.push({ what: t.what, value: fmtRatio(r), target: `≥ ${t.min}×`, met: Number.isFinite(r) ? r >= t.min : undefined });
+  }
+  for (const [peer, title] of [['lmdb-js', 'lmdb-js getBinaryFast'], ['lru-cache', 'lru-cache with copy-out']] as const) {
+    for (const row of ['Get 128 B', 'Get 5 KB']) {
+      const r = ratio(row, peer, 'shmcached');
+      targetRows.push({ what: `${row.toLowerCase()}: shmcached vs ${title} (${title} ÷ shmcached)`, value: fmtRatio(r), target: '> 1× (faster)', met: Number.isFinite(r) ? r > 1 : undefined });
+    }
   }
 
   const md: string[] = [];
-  md.push(`# shmcached latency — ${isoDay(started)}, ${machine.hostname}`);
+  md.push(`# shmcached latency: the paper's table — ${isoDay(started)}, ${machine.hostname}`);
   md.push('');
   md.push(`- Machine: ${describeMachine(machine)}`);
   md.push(
     shm.ok
-      ? `- shmcached: direct calls from the main thread, protection \`${shm.protection}\`, a fresh region per phase sized to hold every item` +
-        (git ? `; tree at \`${git.commit}\`${git.dirty ? ' with uncommitted changes in src/ or native/' : ''}` : '')
-      : `- shmcached: **not available** (${shm.reason}); only the peers ran`,
+      ? `- shmcached: protection \`${shm.protection}\`` + (git ? `, tree at \`${git.commit}\`${git.dirty ? ' with uncommitted changes in src/ or native/' : ''}` : '')
+      : `- shmcached: **not available** (${shm.reason})`,
   );
-  md.push(`- Peers: lru-cache 11 (get + \`Buffer.from(v)\`, set stores \`Buffer.from(value)\`), JS \`Map\` (same copies). incr: memcached semantics on text in shmcached; a bigint counter (get, add, wrap at 2^64, set) in the peers.`);
+  md.push(`- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`);
+  md.push(`- CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);
   md.push(
-    `- Method: ${cfg.ops.toLocaleString('en-US')} ops per round, uniform random keys ('key:' + i, pre-generated), 1 warm-up + ${cfg.rounds} timed rounds per cell, ` +
-      `full GC before each round; each store measured alone, rounds split into two blocks in opposite store orders; delete removes existing keys (¼ of them at a time, put back untimed); getMany = ${cfg.batch} keys a call, ns per key. ` +
-      `Run took ${elapsedS.toFixed(0)} s.`,
+    `- Method: ${fmtCount(cfg.keys)} keys ('key:' + i), uniform random order; a fresh store per value size; 1 warm-up + ${cfg.rounds} timed rounds per cell in ${blocks.length} blocks of opposite store order, a full GC before each round; ` +
+      `${cfg.ops.toLocaleString('en-US')} ops a round in-process, ${cfg.slowOps.toLocaleString('en-US')} over sockets / CachePool b1 / lmdb writes. Run took ${elapsedS.toFixed(0)} s.`,
   );
   md.push('');
-  md.push(`## ns per operation — median (min–max) of ${cfg.rounds} rounds; ratio = peer ÷ shmcached (> 1: shmcached is faster)`);
+  md.push(`## The paper's table — µs per operation, median (min–max); speed-up = memcached ÷ shmcached`);
   md.push('');
-  md.push(markdownTable(headers, tableRows, align));
+  md.push(markdownTable(paperHeaders, paperRows, paperAlign));
   md.push('');
-  md.push(`## Issue 2 targets (main thread, ${TARGET_SIZE} B values, ${fmtCount(TARGET_KEYS)} keys)`);
+  md.push('## Every store — µs per operation, median (min–max)');
   md.push('');
-  md.push(markdownTable(['op', 'target', 'shmcached median (ns)', 'result'], targetRows.map((t) => t.md), ['l', 'r', 'r', 'l']));
+  md.push(markdownTable(allHeaders, allRows, ['l', ...active.map((): Align => 'r')]));
   md.push('');
-  md.push('## Notes');
+  md.push('## memcached (C client) ÷ each store');
   md.push('');
-  md.push(
-    `- Loop overhead included in every cell (fetching the pre-generated key and summing): ` +
-      Object.entries(loopOverhead).map(([k, s]) => `${fmtNs(s.median)} ns at ${k} keys`).join(', ') + '.',
-  );
-  for (const n of notes) md.push(`- ${n}`);
+  md.push(markdownTable(['Operation', ...active.map((p) => PEER_TITLE[p])], ratioRows, ['l', ...active.map((): Align => 'r')]));
+  md.push('');
+  md.push('## Targets (issue 7)');
+  md.push('');
+  md.push(markdownTable(['measure', 'this run', 'target', 'result'], targetRows.map((t) => [t.what, t.value, t.target, verdict(t.met)]), ['l', 'r', 'r', 'l']));
+  md.push('');
+  const svgName = `${isoDay(started)}-${machine.hostname.replace(/[^A-Za-z0-9._-]+/g, '_') || 'host'}-latency.svg`;
+  md.push(`![latency, log scale](${svgName})`);
+  md.push('');
+  if (notes.length) {
+    md.push('## Notes');
+    md.push('');
+    for (const note of notes) md.push(`- ${note}`);
+  }
   const markdown = md.join('\n') + '\n';
-
   process.stdout.write(markdown);
 
+  const metrics: Metric[] = [];
+  for (const r of ROWS) {
+    for (const p of active) {
+      const s = sum(r.label, p);
+      if (s) metrics.push({ id: `latency/${r.label}/${p}`, value: +s.median.toFixed(2), unit: 'ns/op', better: 'lower' });
+    }
+    const sp = ratio(r.label, 'memcached C', 'shmcached');
+    if (Number.isFinite(sp)) metrics.push({ id: `latency/${r.label}/speed-up over memcached`, value: +sp.toFixed(2), unit: '×', better: 'higher' });
+  }
   const json = {
     part: 'latency',
-    version: 1,
+    version: 2,
     date: started.toISOString(),
     machine,
     git: git ?? null,
-    loadavgEnd: loadEnd,
-    config: cfg,
+    loadavgEnd: machineInfo().loadavg,
+    config: { ...cfg, peers: [...cfg.peers] },
     elapsedS,
     shmcached: shm.ok ? { available: true, protection: shm.protection } : { available: false, reason: shm.reason },
-    unit: 'ns/op (getMany: ns/key)',
-    rows: rows.map((row) => {
-      const peersOut: Record<string, unknown> = {};
-      for (const name of peerNames) {
-        const xs = row.samples[name];
-        if (xs && xs.length) peersOut[name] = { ...summarize(xs), rounds: xs.map((x) => +x.toFixed(2)) };
-        else if (row.errors[name]) peersOut[name] = { error: row.errors[name] };
-      }
-      const s = sum(row, 'shmcached');
-      const ratios: Record<string, number> = {};
-      for (const name of ['lru-cache', 'Map']) {
-        const p = sum(row, name);
-        if (s && p) ratios[`${name}/shmcached`] = +(p.median / s.median).toFixed(3);
-      }
-      return { op: row.op, valueSize: row.size || null, keys: row.keys, batch: row.op === 'getMany' ? cfg.batch : undefined, peers: peersOut, ratios, warnings: row.warnings };
-    }),
-    targets: targetRows.map(({ md: _md, ...t }) => t),
-    loopOverheadNs: Object.fromEntries(Object.entries(loopOverhead).map(([k, s]) => [k, +s.median.toFixed(2)])),
-    stores: storeInfo,
+    memcached: server ? { args: server.args } : null,
+    unit: 'ns/op',
+    rows: ROWS.map((r) => ({
+      label: r.label,
+      op: r.op,
+      valueSize: r.size || null,
+      paperUs: { memcached: r.paper[0], plib: r.paper[1], speedup: r.paper[2] },
+      peers: Object.fromEntries(
+        active.map((p) => {
+          const c = cells.get(`${r.label}|${p}`);
+          const s = sum(r.label, p);
+          return [p, s ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected } : { error: c?.error ?? 'no samples' }];
+        }),
+      ),
+    })),
+    targets: targetRows,
+    metrics,
     notes,
-    checksum: sink.v,
   };
+  const svg = barChart(
+    ROWS.map((r) => ({ label: r.label, values: active.map((p) => sum(r.label, p)?.median ?? Number.NaN) })),
+    {
+      title: `Latency per operation, ${machine.cpus} vCPU ${machine.hostname} (${isoDay(started)}), log scale`,
+      valueLabel: 'µs per operation (median), log scale',
+      series: active.map((p) => ({ name: PEER_TITLE[p], color: PEER_COLOR[p] })),
+      format: (ns) => `${fmtUs(ns)} µs`,
+    },
+  );
   if (cfg.write) {
-    const paths = writeResults('latency', markdown, json, started);
-    process.stderr.write(`wrote ${paths.md} and ${paths.json}\n`);
+    const mdPath = writeResultFile('latency', 'md', markdown, started);
+    const jsonPath = writeResultFile('latency', 'json', JSON.stringify(json, null, 2), started);
+    const svgPath = writeResultFile('latency', 'svg', svg, started);
+    process.stderr.write(`wrote ${mdPath}, ${jsonPath} and ${svgPath}\n`);
   }
+  return { part: 'latency', markdown, json };
 }

@@ -32,6 +32,7 @@ import { fmtCount, fmtRatio, markdownTable, type Align } from './lib/format.js';
 import { describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResults } from './lib/machine.js';
 import { benchRegionPath, loadShmcached, removeRegion, staleBuildWarnings } from './lib/shm.js';
 import { lineChart, type Series } from './lib/svg.js';
+import type { Metric, PartOutput } from './lib/part.js';
 
 export const description = 'aggregate ops/s with 1..N worker_threads on one region (get, 90/10, 50/50; uniform, Zipf)';
 
@@ -352,7 +353,8 @@ interface Cell {
   error?: string;
 }
 
-export async function run(args: string[]): Promise<void> {
+/** Runs the scaling part; prints the table, writes the results (unless --no-write) and returns them. */
+export async function run(args: string[]): Promise<PartOutput | void> {
   const cfg = parseConfig(args);
   const started = new Date();
   const machine = machineInfo();
@@ -584,6 +586,9 @@ export async function run(args: string[]): Promise<void> {
     })),
     target: { ...TARGET, oneThread: Number.isFinite(t1) ? t1 : null, twoThreads: Number.isFinite(t2) ? t2 : null, speedup: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null, met: Number.isFinite(tRatio) ? tRatio >= TARGET.minSpeedup : null },
     notes,
+    metrics: rows.flatMap(({ cell: c, summary: s }): Metric[] =>
+      s ? [{ id: `scaling/${c.mix}/${c.dist}/${c.threads} threads`, value: Math.round(s.median), unit: 'ops/s', better: 'higher' }] : [],
+    ),
   };
   if (cfg.write) {
     const paths = writeResults('scaling', markdown, json, started);
@@ -591,4 +596,5 @@ export async function run(args: string[]): Promise<void> {
     writeFileSync(svgPath, svg);
     process.stderr.write(`wrote ${paths.md}, ${paths.json} and bench/results/${svgName}\n`);
   }
+  return { part: 'scaling', markdown, json };
 }

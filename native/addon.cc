@@ -12,6 +12,7 @@
 #include <napi.h>
 #include <node_api.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/recover.h"
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
@@ -40,6 +42,7 @@ struct Mapping {
   int refs;
   int pkey;      // protection key the region is tagged with; -1 = no protection
   bool evict;    // copied at open, so option checks need no gate
+  RecoveryReport report;  // what the open that mapped it did (warm start, recovery, ...)
 };
 std::mutex g_maps_mu;
 std::unordered_map<std::string, Mapping> g_maps;
@@ -201,6 +204,7 @@ template <class F>
 inline int32_t gated(Handle* h, F&& body) {
   gate::Gate g(h->pkey);
   if (g.refused()) return kRetBusy;
+  h->ctx.enter();  // locks taken in here carry this thread's owner token for this region
   return body();
 }
 
@@ -515,6 +519,20 @@ Napi::Value SetArena(const Napi::CallbackInfo& info) {
 
 int64_t int_arg(const Napi::Value& v) { return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0; }
 
+// debugDieIn(point, klen, vlen): test only (recover.h debug_die_in): the process dies by SIGKILL
+// in the middle of a change, key in scratch, value at kValueOff.
+Napi::Value DebugDieIn(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  int point = int(int_arg(info[0]));
+  uint32_t klen = uint32_t(int_arg(info[1])), vlen = uint32_t(int_arg(info[2]));
+  if (usable(h) && klen <= kKeyMax && uint64_t(kValueOff) + vlen <= h->scratch_len)
+    gated(h, [&] {
+      debug_die_in(h->ctx, point, private_key(h, klen), klen, h->scratch + kValueOff, vlen);
+      return 0;
+    });
+  return info.Env().Undefined();
+}
+
 Napi::Value FlushAll(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
   int64_t delay = int_arg(info[0]);
@@ -568,6 +586,73 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void throw_coded(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  e.ThrowAsJavaScriptException();
+}
+
+Napi::Object report_object(Napi::Env env, const RecoveryReport& r) {
+  static const char* kinds[] = {"created", "attached", "warm", "recovered", "reset"};
+  Napi::Object o = Napi::Object::New(env);
+  uint32_t k = uint32_t(r.kind);
+  o.Set("kind", Napi::String::New(env, kinds[k <= 4 ? k : 1]));
+  o.Set("itemsKept", Napi::Number::New(env, double(r.items_kept)));
+  o.Set("itemsDropped", Napi::Number::New(env, double(r.items_dropped)));
+  o.Set("duplicatesDropped", Napi::Number::New(env, double(r.duplicates)));
+  o.Set("expiredDropped", Napi::Number::New(env, double(r.expired)));
+  o.Set("chunksFreed", Napi::Number::New(env, double(r.chunks_freed)));
+  o.Set("pagesScanned", Napi::Number::New(env, double(r.pages_scanned)));
+  o.Set("orphanPages", Napi::Number::New(env, double(r.orphan_pages)));
+  o.Set("deadProcesses", Napi::Number::New(env, double(r.dead_processes)));
+  o.Set("ms", Napi::Number::New(env, r.ms));
+  o.Set("reason", Napi::String::New(env, r.reason));
+  return o;
+}
+
+// check(path) -> { ok, problems[], items, freeChunks, pagesUsed, pagesTotal, livePids, hashPower,
+// expanding, clean, dirty, recoveries, lockTakeovers } or throws ERR_BAD_REGION. Maps the file
+// read-only and writes nothing.
+Napi::Value Check(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "check(path)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  RegionOptions opt;
+  opt.readonly = true;
+  std::string err;
+  bool created = false;
+  Region* r = Region::open(path, opt, &err, &created);
+  if (!r) {
+    throw_coded(env, "ERR_BAD_REGION", err);
+    return env.Undefined();
+  }
+  std::vector<std::string> problems;
+  VerifyStats st;
+  bool ok = verify_region(*r, &problems, &st);
+  uint64_t recoveries = r->h()->recoveries.load(), takeovers = r->h()->lock_takeovers.load();
+  delete r;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", Napi::Boolean::New(env, ok));
+  Napi::Array arr = Napi::Array::New(env, problems.size());
+  for (size_t i = 0; i < problems.size(); ++i) arr.Set(uint32_t(i), Napi::String::New(env, problems[i]));
+  o.Set("problems", arr);
+  o.Set("items", Napi::Number::New(env, double(st.items)));
+  o.Set("freeChunks", Napi::Number::New(env, double(st.free_chunks)));
+  o.Set("pagesUsed", Napi::Number::New(env, double(st.pages_used)));
+  o.Set("pagesTotal", Napi::Number::New(env, double(st.pages_total)));
+  o.Set("liveProcesses", Napi::Number::New(env, double(st.live_procs)));
+  o.Set("hashPower", Napi::Number::New(env, st.hash_power));
+  o.Set("expanding", Napi::Boolean::New(env, st.expanding));
+  o.Set("clean", Napi::Boolean::New(env, st.clean));
+  o.Set("dirty", Napi::Boolean::New(env, st.dirty));
+  o.Set("recoveries", Napi::Number::New(env, double(recoveries)));
+  o.Set("lockTakeovers", Napi::Number::New(env, double(takeovers)));
+  return o;
+}
+
 // The options must agree with a region already mapped in this process.
 std::string check_mapped(const std::string& path, const Mapping& m, const RegionOptions& opt, int protection) {
   const Geometry& g = m.region->geo();
@@ -585,11 +670,6 @@ std::string check_mapped(const std::string& path, const Mapping& m, const Region
   return "";
 }
 
-void throw_coded(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.ThrowAsJavaScriptException();
-}
 
 // open(path, memLimit, itemSizeMax, evict, reset, mode, protection) -> handle object with bound
 // methods. protection: 0 none, 1 pku (an error without PKU), 2 auto.
@@ -607,6 +687,9 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   opt.reset = info[4].ToBoolean().Value();
   opt.mode = uint32_t(int_arg(info[5]));
   int protection = info.Length() > 6 ? int(int_arg(info[6])) : 2;
+  int64_t flags = info.Length() > 7 ? int_arg(info[7]) : 0;
+  opt.reset_if_bad = (flags & 1) != 0;
+  opt.recover = (flags & 2) != 0;
   if (protection == 1 && !gate::pku_available()) {
     throw_coded(env, "ERR_PKU_UNAVAILABLE",
                 "protection 'pku' is not available: this CPU or kernel has no memory protection keys (use 'auto' or 'none')");
@@ -615,6 +698,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 
   auto* h = new Handle();
   h->env = env;
+  bool mapped_here = false;
   {
     std::lock_guard<std::mutex> lk(g_maps_mu);
     auto it = g_maps.find(path);
@@ -630,7 +714,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     } else {
       std::string err;
       bool created = false;
-      Region* r = Region::open(path, opt, &err, &created);
+      RecoveryReport rep;
+      Region* r = Region::open(path, opt, &err, &created, &rep);
       if (!r) {
         delete h;
         throw_coded(env, "ERR_BAD_REGION", err);
@@ -646,7 +731,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
         throw_coded(env, "ERR_PKU_UNAVAILABLE", "pkey_mprotect failed on " + path);
         return env.Undefined();
       }
-      h->map = &g_maps.emplace(path, Mapping{r, 1, pkey, evict}).first->second;
+      h->map = &g_maps.emplace(path, Mapping{r, 1, pkey, evict, rep}).first->second;
+      mapped_here = true;
     }
   }
   h->key = path;
@@ -685,6 +771,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("advanceClock", Napi::Function::New(env, AdvanceClock, "advanceClock", h));
   obj.Set("stats", Napi::Function::New(env, Stats, "stats", h));
   obj.Set("close", Napi::Function::New(env, Close, "close", h));
+  obj.Set("debugDieIn", Napi::Function::New(env, DebugDieIn, "debugDieIn", h));
   proto_attach(env, obj, &h->ctx, h->pkey, &h->closed);  // the wire protocol engine (native/proto/)
   const Geometry& g = region.geo();
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
@@ -692,11 +779,27 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("itemHeader", Napi::Number::New(env, double(sizeof(Item))));
   obj.Set("evict", Napi::Number::New(env, h->map->evict ? 1 : 0));
   obj.Set("protection", Napi::Number::New(env, h->pkey >= 0 ? 1 : 0));
+  obj.Set("recovery", report_object(env, mapped_here ? h->map->report : RecoveryReport{RecoveryReport::kAttached}));
   return obj;
 }
 
+// process.exit() (and exit() from anywhere) skips the env cleanup hooks that close handles on a
+// natural exit: detach what is still mapped, so a region left by an exiting process starts warm.
+void at_exit() {
+  std::unique_lock<std::mutex> lk(g_maps_mu, std::try_to_lock);
+  if (!lk.owns_lock()) return;  // a thread is opening or closing right now: leave it to recovery
+  for (auto& [path, m] : g_maps) {
+    gate::Gate g(m.pkey);
+    if (g.refused()) continue;
+    m.region->exit_detach(200);
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit(at_exit); });
   exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("check", Napi::Function::New(env, Check, "check"));
   exports.Set("pkuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("available", Napi::Boolean::New(info.Env(), gate::pku_available()));

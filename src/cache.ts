@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CacheError, rangeError, typeError } from './errors.js';
 import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
-import type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';
+import type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
 
 const VOFF = native.layout.valueOffset;
 const META_LENS = native.layout.metaLens;
@@ -167,6 +167,20 @@ function statusError(r: number, what: string): Error {
   }
 }
 
+/** One line saying what an open did, for `logRecovery: true`. */
+export function describeRecovery(r: RecoveryReport): string {
+  switch (r.kind) {
+    case 'recovered':
+      return `recovered in ${r.ms.toFixed(1)} ms: ${r.itemsKept} items kept, ${r.itemsDropped} dropped, ${r.duplicatesDropped} duplicates, ${r.expiredDropped} expired, ${r.chunksFreed} chunks freed, ${r.pagesScanned} pages scanned (${r.orphanPages} orphan), ${r.deadProcesses} dead processes`;
+    case 'warm':
+      return `warm start in ${r.ms.toFixed(2)} ms`;
+    case 'reset':
+      return `reset (cold start): ${r.reason}`;
+    default:
+      return r.kind;
+  }
+}
+
 const STATS_GROUPS: Record<StatsGroup, number> = { general: 0, slabs: 1, items: 2, settings: 3 };
 const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
 
@@ -186,14 +200,16 @@ const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
 export class Cache {
   #s: State | undefined;
   #protection: 'none' | 'pku';
+  #recovery: RecoveryReport;
 
   static {
     nativeOf = (c: Cache) => c.#s?.h;
   }
 
-  private constructor(s: State, protection: 'none' | 'pku') {
+  private constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
     this.#s = s;
     this.#protection = protection;
+    this.#recovery = recovery;
   }
 
   /**
@@ -216,9 +232,15 @@ export class Cache {
     const protection = options.protection ?? 'auto';
     if (protection !== 'auto' && protection !== 'pku' && protection !== 'none') throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
+    const onCorrupt = options.onCorrupt ?? 'throw';
+    if (onCorrupt !== 'throw' && onCorrupt !== 'reset') throw typeError('ERR_INVALID_ARG_VALUE', `options.onCorrupt must be 'throw' or 'reset', got ${String(onCorrupt)}`);
+    if (options.recover !== undefined && typeof options.recover !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
+    const log = options.logRecovery;
+    if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
+    const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0);
     let h: NativeHandle;
     try {
-      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection]);
+      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags);
     } catch (e) {
       const err = e as Error & { code?: string };
       if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE') throw new CacheError(err.code, err.message);
@@ -239,7 +261,21 @@ export class Cache {
       payloadMax: h.itemSizeMax - h.itemHeader,
     };
     newArena(s, 0);
-    return new Cache(s, h.protection === 1 ? 'pku' : 'none');
+    const report: RecoveryReport = Object.freeze({ ...h.recovery });
+    const cache = new Cache(s, h.protection === 1 ? 'pku' : 'none', report);
+    if (log && report.kind !== 'attached' && report.kind !== 'created') {
+      if (typeof log === 'function') log(report);
+      else process.stderr.write(`shmcached: ${path}: ${describeRecovery(report)}\n`);
+    }
+    return cache;
+  }
+
+  /**
+   * What opening the region did: created it, attached to it, started warm, recovered it after a
+   * crash (with counts of what was kept and dropped), or reset it. See {@link RecoveryReport}.
+   */
+  get lastRecovery(): RecoveryReport {
+    return this.#recovery;
   }
 
   #live(): State {

@@ -7,4 +7,6 @@ export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type Pool
 export { createServer, type ServerOptions } from './server.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export { parseSize } from './size.js';
-export type { CasResult, ItemInfo, Key, OpenOptions, SetOptions, StatsGroup, Value } from './types.js';
+export type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
+export { describeRecovery } from './cache.js';
+export { checkRegion, checkMain, type CheckResult } from './check.js';

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import type { RecoveryReport } from './types.js';
 
 /** Bound functions of one native handle (one thread's view of one region). */
 export interface NativeHandle {
@@ -34,12 +35,33 @@ export interface NativeHandle {
   pkru(): number;
   /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */
   probe(mode: number): number;
+  /** Test-only: dies by SIGKILL in the middle of a change (native/core/recover.h debug_die_in); key in scratch, value at the value offset. */
+  debugDieIn(point: number, klen: number, vlen: number): void;
   /** 1 when the region is tagged with a protection key and every call goes through a gate. */
   readonly protection: number;
   readonly memLimit: number;
   readonly itemSizeMax: number;
   readonly itemHeader: number;
   readonly evict: number;
+  /** What the open did (the open that mapped the region in this process; later ones 'attached'). */
+  readonly recovery: RecoveryReport;
+}
+
+/** Result of the read-only structure check behind `shmcached check`. */
+export interface CheckResult {
+  ok: boolean;
+  problems: string[];
+  items: number;
+  freeChunks: number;
+  pagesUsed: number;
+  pagesTotal: number;
+  liveProcesses: number;
+  hashPower: number;
+  expanding: boolean;
+  clean: boolean;
+  dirty: boolean;
+  recoveries: number;
+  lockTakeovers: number;
 }
 
 /** One connection's protocol engine: bytes in, replies out. */
@@ -52,7 +74,9 @@ export interface ProtoConn {
 
 /** The addon's exports. */
 export interface NativeModule {
-  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number): NativeHandle;
+  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number): NativeHandle;
+  /** Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file that is not a region. */
+  check(path: string): CheckResult;
   /** Whether this process can use PKU, and its key (-1 if not). */
   pkuInfo(): { available: boolean; key: number };
   layout: { valueOffset: number; metaLens: number; keyMax: number };

@@ -1,12 +1,19 @@
 /**
- * `CachePool`: the asynchronous face of the shared store, on a piscina pool of worker_threads.
+ * `CachePool`: the asynchronous face of the shared store, run by a pool of worker_threads.
  *
  * Every worker opens the same region once (`Cache.open({ path })`) and runs operations against
  * it with the synchronous {@link Cache} API. Calls made in the same tick are queued and flushed
- * together on a microtask: the whole flush is encoded into ONE ArrayBuffer (the wire format
- * below), transferred (not cloned) to a worker as one piscina task, and the answers come back in
- * one transferred ArrayBuffer too. A large flush (at least 2 x {@link CHUNK_MIN} operations) is
- * split across the workers by a hash of the key, so operations on one key keep their call order.
+ * together on a microtask: the whole flush is encoded into ONE buffer (the wire format below).
+ * Two transports carry it:
+ * - `'atomics'` (default): each worker has a {@link Channel} — shared request and response
+ *   buffers and an Atomics control block (src/channel.ts). A flush is copied into an idle
+ *   worker's request buffer (the one that answered last: it is likely still polling, see
+ *   {@link PoolOptions.spinMicros}) and the worker is woken with `Atomics.notify`; the answer
+ *   wakes the caller through `Atomics.waitAsync`. While every worker is busy, calls keep queueing
+ *   and go together as the next request (so batches grow under load by themselves).
+ * - `'piscina'`: each flush is one piscina task, the buffer transferred (not cloned) both ways.
+ * A large flush (at least 2 x {@link CHUNK_MIN} operations) is split across the (idle) workers by
+ * a hash of the key, so operations on one key made in the same tick stay in one request, in order.
  *
  * Wire format (all little-endian, read with DataView; no alignment):
  * - request: `u32 count, u32 usedBytes`, then per operation a 24-byte header
@@ -15,73 +22,45 @@
  *   {@link Bit.BigDelta} — a u64 delta stored in the same 8 bytes; `b` is the flags (bit
  *   {@link Bit.Flags}). Numbers travel as f64 unchanged, so the worker's `Cache` range-checks
  *   them and throws exactly what a synchronous call would.
- * - response: `u32 count`, then per operation a `u8` {@link Res} status and its payload:
+ * - response: `u32 count, u32 usedBytes`, then per operation a `u8` {@link Res} status and its payload:
  *   a value is `u32 length` + bytes, a bigint is a `u64`, an error is `u8 kind, u16 codeBytes,
  *   code, u32 messageBytes, message` (UTF-8).
  */
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import { Piscina } from 'piscina';
 
 import { Cache, DEFAULT_PATH } from './cache.js';
+import { Channel } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
 import { native } from './native.js';
+import { Queue, type Reject, type Resolve } from './pool-queue.js';
+import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
 import type { Key, OpenOptions, SetOptions, Value } from './types.js';
 
 const KEY_MAX = native.layout.keyMax;
 const U64_MAX = (1n << 64n) - 1n;
 
-/** Operation codes of the wire format (internal: shared with `workers/pool-worker.ts`). */
-export const enum Op {
-  Get = 1,
-  Gat = 2,
-  Set = 3,
-  Add = 4,
-  Replace = 5,
-  Append = 6,
-  Prepend = 7,
-  Delete = 8,
-  Incr = 9,
-  Decr = 10,
-  Touch = 11,
-}
-
-/** Bits of an operation header's `bits` byte (internal: shared with the worker). */
-export const enum Bit {
-  Ttl = 1,
-  Flags = 2,
-  BigDelta = 4,
-}
-
-/** Per-operation result statuses of the wire format (internal: shared with the worker). */
-export const enum Res {
-  Undefined = 0,
-  Value = 1,
-  True = 2,
-  False = 3,
-  BigInt = 4,
-  Error = 5,
-}
-
-/** Error classes carried by a {@link Res.Error} result (internal: shared with the worker). */
-export const enum ErrKind {
-  Error = 0,
-  TypeError = 1,
-  RangeError = 2,
-  CacheError = 3,
-}
-
-/** Bytes of an operation header in a request. */
-export const OP_HEADER = 24;
-/** Bytes before the first operation of a request (`u32 count, u32 usedBytes`). */
-export const REQ_HEADER = 8;
 /** A flush is split across workers only when it holds at least twice this many operations. */
 export const CHUNK_MIN = 256;
 
 /** Options of {@link CachePool}: the {@link OpenOptions} of the region, plus the pool's own. */
 export interface PoolOptions extends OpenOptions {
-  /** Worker threads in the pool (piscina's min and max). Default 2. */
+  /** Worker threads in the pool. Default 2. */
   threads?: number;
+  /**
+   * How requests reach the workers: `'atomics'` (default; shared buffers and Atomics, the lower
+   * latency) or `'piscina'` (one piscina task per flush, buffers transferred).
+   */
+  transport?: 'atomics' | 'piscina';
+  /**
+   * Atomics transport: microseconds a worker keeps polling for the next request after each
+   * answer before it sleeps (default 50; 0 = sleep at once). Polling keeps back-to-back requests
+   * from paying a thread wake-up each, at the price of up to that much CPU after each request.
+   * At most (cores − 1) workers of a pool poll at once, so they never starve the calling thread.
+   */
+  spinMicros?: number;
 }
 
 /** One operation of {@link CachePool.batch}; the fields mean what the {@link Cache} method's arguments mean. */
@@ -116,34 +95,27 @@ export type PoolResult =
 export interface PoolStats {
   /** Operations queued so far (those rejected before queuing are not counted). */
   readonly ops: number;
-  /** Flushes of the queue (one per tick that queued anything). */
+  /** Flushes of the queue (at most one per tick; with the atomics transport, a tick whose workers were all busy flushes later, with the next). */
   readonly flushes: number;
-  /** piscina tasks run (one per flush, more when a large flush was split across workers). */
+  /** Requests sent to workers (one per flush, more when a large flush was split across workers). */
   readonly tasks: number;
   /** Tasks sent and not yet answered. */
   readonly inFlight: number;
 }
 
-type Resolve = (v: unknown) => void;
-type Reject = (e: unknown) => void;
-
-type Utf8Write = (this: Buffer, s: string, offset: number, length: number) => number;
-// Buffer's own UTF-8 encoder, without the argument normalisation of Buffer#write (as in cache.ts).
-const utf8Write: Utf8Write =
-  (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write ??
-  function (this: Buffer, s: string, offset: number, length: number) {
-    return this.write(s, offset, length, 'utf8');
-  };
-
-/** A Buffer over an ArrayBuffer of its own (never Node's shared pool), so it can be transferred whole. */
-function ownBuffer(n: number): Buffer {
-  return Buffer.from(new ArrayBuffer(n));
-}
-
-const utf8 = new TextDecoder();
 
 function describe(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/** The UTF-8 length of a valid key, or the error an invalid one gets. */
+function keyLength(key: unknown): number | Error {
+  let n: number;
+  if (typeof key === 'string') n = key.length === 0 ? 0 : Buffer.byteLength(key);
+  else if (key instanceof Uint8Array) n = key.length;
+  else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
+  if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
+  return n;
 }
 
 function closedError(what: string): CacheError {
@@ -182,7 +154,6 @@ function fail(e: unknown): PoolResult {
 }
 
 const WORKER = fileURLToPath(new URL('../workers/pool-worker.js', import.meta.url));
-const INITIAL_BYTES = 16 * 1024;
 
 /**
  * The asynchronous, auto-batched face of a shared store: the same operations as {@link Cache},
@@ -209,17 +180,15 @@ const INITIAL_BYTES = 16 * 1024;
 export class CachePool {
   readonly #path: string;
   readonly #threads: number;
-  readonly #pool: Piscina<ArrayBuffer, ArrayBuffer>;
+  readonly #pool: Piscina<ArrayBuffer, ArrayBuffer> | undefined;
+  readonly #channels: Channel[] = [];
   #cache: Cache | undefined;
 
-  // The queue of the current tick: encoded operations, their start offsets and their promises.
-  #buf: Buffer = ownBuffer(0);
-  #view = new DataView(this.#buf.buffer);
-  #pos = REQ_HEADER;
-  #starts: number[] = [];
-  #res: Resolve[] = [];
-  #rej: Reject[] = [];
+  // Operations called since the last flush, encoded.
+  readonly #queue: Queue;
   #scheduled = false;
+  // The channels, least recently answered first.
+  readonly #idleOrder: Channel[] = [];
 
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -227,28 +196,46 @@ export class CachePool {
   #ops = 0;
   #flushes = 0;
   #tasks = 0;
+  #answered = 0;
 
   /**
    * Opens (creating if needed) the region on the calling thread with `options` (so that it
    * exists, with its size, before any worker attaches), then starts `threads` workers, each of
-   * which opens the same path on its first task. Throws synchronously what {@link Cache.open}
-   * throws, and a RangeError for a bad `threads`.
+   * which opens the same path. Throws synchronously what {@link Cache.open} throws, and a
+   * RangeError for a bad `threads` or `transport`.
    */
   constructor(options: PoolOptions = {}) {
     if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
-    const { threads = 2, ...open } = options;
+    const { threads = 2, transport = 'atomics', spinMicros = 50, ...open } = options;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw rangeError('ERR_OUT_OF_RANGE', `options.threads must be an integer from 1 to 256, got ${String(threads)}`);
+    if (transport !== 'atomics' && transport !== 'piscina') throw rangeError('ERR_INVALID_ARG_VALUE', `options.transport must be 'atomics' or 'piscina', got ${JSON.stringify(String(transport))}`);
+    if (typeof spinMicros !== 'number' || !(spinMicros >= 0 && spinMicros <= 1e6)) throw rangeError('ERR_OUT_OF_RANGE', `options.spinMicros must be a number from 0 to 1e6, got ${String(spinMicros)}`);
     this.#path = open.path ?? DEFAULT_PATH;
     this.#cache = Cache.open({ ...open, path: this.#path });
     this.#threads = threads;
-    this.#pool = new Piscina<ArrayBuffer, ArrayBuffer>({
-      filename: WORKER,
-      minThreads: threads,
-      maxThreads: threads,
-      idleTimeout: Infinity,
-      workerData: { path: this.#path },
-    });
-    this.#reset();
+    if (transport === 'piscina') {
+      this.#pool = new Piscina<ArrayBuffer, ArrayBuffer>({
+        filename: WORKER,
+        minThreads: threads,
+        maxThreads: threads,
+        idleTimeout: Infinity,
+        workerData: { path: this.#path },
+      });
+      this.#queue = new Queue(false);
+    } else {
+      this.#queue = new Queue(true);
+      const spinners = new Int32Array(new SharedArrayBuffer(8));
+      spinners[1] = Math.max(0, availableParallelism() - 1);
+      for (let i = 0; i < threads; i++) {
+        this.#channels.push(new Channel(this.#path, spinMicros, spinners));
+      }
+      this.#idleOrder.push(...this.#channels);
+    }
+  }
+
+  /** The transport requests travel by (see {@link PoolOptions.transport}). */
+  get transport(): 'atomics' | 'piscina' {
+    return this.#pool === undefined ? 'atomics' : 'piscina';
   }
 
   /** The region file this pool serves. */
@@ -263,7 +250,7 @@ export class CachePool {
 
   /** A snapshot of the pool's counters: operations queued, flushes and piscina tasks. */
   stats(): PoolStats {
-    return { ops: this.#ops, flushes: this.#flushes, tasks: this.#tasks, inFlight: this.#inFlight.size };
+    return { ops: this.#ops, flushes: this.#flushes, tasks: this.#tasks, inFlight: this.#tasks - this.#answered };
   }
 
   /** The value stored under `key`, or `undefined` (see {@link Cache.get}). */
@@ -329,9 +316,35 @@ export class CachePool {
    */
   getMany(keys: readonly Key[]): Promise<(Buffer | undefined)[]> {
     if (!Array.isArray(keys)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`));
-    const ps = new Array<Promise<Buffer | undefined>>(keys.length);
-    for (let i = 0; i < keys.length; i++) ps[i] = this.get(keys[i]!);
-    return Promise.all(ps);
+    if (this.#closed) return Promise.reject(closedError('getMany'));
+    const n = keys.length;
+    if (n === 0) return Promise.resolve([]);
+    const sizes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const r = keyLength(keys[i]);
+      if (typeof r !== 'number') return Promise.reject(r);
+      sizes[i] = r;
+    }
+    // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
+    const q = this.#queue;
+    return new Promise((resolve, reject) => {
+      const values = new Array<Buffer | undefined>(n);
+      const base = q.count;
+      let remaining = n;
+      let failed = false;
+      const got: Resolve = (v, slot) => {
+        values[slot - base] = v as Buffer | undefined;
+        if (--remaining === 0 && !failed) resolve(values);
+      };
+      const bad: Reject = (e) => {
+        if (failed) return;
+        failed = true;
+        reject(e);
+      };
+      for (let i = 0; i < n; i++) q.pushWith(Op.Get, 0, keys[i]!, sizes[i]!, undefined, 0, 0, 0, 0n, got, bad);
+      this.#ops += n;
+      this.#schedule();
+    });
   }
 
   /**
@@ -356,8 +369,12 @@ export class CachePool {
     this.#closed = true;
     this.#flush();
     this.#closing = (async () => {
-      while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-      await this.#pool.destroy();
+      while (this.#inFlight.size > 0 || this.#queue.count > 0) {
+        this.#flush();
+        await Promise.allSettled([...this.#inFlight]);
+      }
+      if (this.#pool !== undefined) await this.#pool.destroy();
+      await Promise.all(this.#channels.map((c) => c.stop()));
       this.#cache?.close();
       this.#cache = undefined;
     })();
@@ -413,114 +430,86 @@ export class CachePool {
     return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`));
   }
 
-  #reset(): void {
-    this.#buf = ownBuffer(INITIAL_BYTES);
-    this.#view = new DataView(this.#buf.buffer);
-    this.#pos = REQ_HEADER;
-    this.#starts = [];
-    this.#res = [];
-    this.#rej = [];
-  }
-
-  #ensure(extra: number): void {
-    const need = this.#pos + extra;
-    if (need <= this.#buf.length) return;
-    let n = this.#buf.length * 2;
-    while (n < need) n *= 2;
-    const b = ownBuffer(n);
-    b.set(this.#buf.subarray(0, this.#pos));
-    this.#buf = b;
-    this.#view = new DataView(b.buffer);
-  }
-
-  /** Validates and encodes one operation into the tick's queue; the promise settles with its result. */
+  /** Validates and encodes one operation into the queue; the promise settles with its result. */
   #enqueue(op: Op, what: string, key: Key, value: Value | undefined, bits: number, a: number, b: number, big: bigint): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError(what));
-    let keyBytes: number;
-    if (typeof key === 'string') keyBytes = key.length === 0 ? 0 : Buffer.byteLength(key);
-    else if (key instanceof Uint8Array) keyBytes = key.length;
-    else return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`));
-    if (keyBytes === 0 || keyBytes > KEY_MAX) return Promise.reject(rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${keyBytes}`));
+    const keyBytes = keyLength(key);
+    if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
     let valueBytes = 0;
     if (value !== undefined) {
       valueBytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
       if (valueBytes > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${valueBytes} bytes is too large`));
     }
-    this.#ensure(OP_HEADER + keyBytes + valueBytes);
-    const start = this.#pos;
-    const v = this.#view;
-    const buf = this.#buf;
-    v.setUint8(start, op);
-    v.setUint8(start + 1, bits);
-    v.setUint16(start + 2, keyBytes, true);
-    v.setUint32(start + 4, valueBytes, true);
-    if (bits & Bit.BigDelta) v.setBigUint64(start + 8, big, true);
-    else v.setFloat64(start + 8, a, true);
-    v.setFloat64(start + 16, b, true);
-    let p = start + OP_HEADER;
-    if (typeof key === 'string') utf8Write.call(buf, key, p, keyBytes);
-    else buf.set(key, p);
-    p += keyBytes;
-    if (value !== undefined) {
-      if (typeof value === 'string') utf8Write.call(buf, value, p, valueBytes);
-      else buf.set(value, p);
-      p += valueBytes;
-    }
-    this.#pos = p;
-    this.#starts.push(start);
+    const p = this.#queue.push(op, bits, key, keyBytes, value, valueBytes, a, b, big);
     this.#ops++;
+    this.#schedule();
+    return p;
+  }
+
+  /** Flushes the queue at the end of this tick (once). */
+  #schedule(): void {
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.#flushTask);
     }
-    return new Promise((resolve, reject) => {
-      this.#res.push(resolve);
-      this.#rej.push(reject);
-    });
   }
 
   readonly #flushTask = (): void => this.#flush();
 
-  /** Sends the tick's queue: one task, or one per worker (split by key hash) when it is large. */
+  /**
+   * Sends the queue: as one request, or — when it holds at least 2 x {@link CHUNK_MIN}
+   * operations — as one request per worker, split by a hash of the key so that one key's
+   * operations stay in one request, in order. Atomics: only idle workers take requests, the one
+   * that answered last first (it is likely still polling); while none is idle the queue stays,
+   * and the next answer sends it.
+   */
   #flush(): void {
     this.#scheduled = false;
-    const count = this.#starts.length;
+    const q = this.#queue;
+    const count = q.count;
     if (count === 0) return;
-    const buf = this.#buf;
-    const used = this.#pos;
-    const starts = this.#starts;
-    const res = this.#res;
-    const rej = this.#rej;
-    this.#reset();
+    let idle: Channel[] | undefined;
+    let workers = this.#threads;
+    if (this.#pool === undefined) {
+      idle = [];
+      for (let i = this.#idleOrder.length - 1; i >= 0; i--) {
+        const c = this.#idleOrder[i]!;
+        if (!c.busy && !c.dead) idle.push(c);
+      }
+      if (idle.length === 0) {
+        if (this.#channels.every((c) => c.dead)) q.failAll(new CacheError('ERR_CACHE_CLOSED', 'shmcached pool: every worker thread has exited'));
+        return; // every worker busy: the queue goes with the next answer
+      }
+      workers = idle.length;
+    }
+    const t = q.take();
     this.#flushes++;
-    const chunks = count >= 2 * CHUNK_MIN ? Math.min(this.#threads, Math.floor(count / CHUNK_MIN)) : 1;
+    const chunks = count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
     if (chunks <= 1) {
-      const v = new DataView(buf.buffer);
-      v.setUint32(0, count, true);
-      v.setUint32(4, used, true);
-      this.#dispatch(buf.buffer as ArrayBuffer, count, res, rej, null);
+      this.#dispatch(t.bytes, count, t.res, t.rej, null, idle?.[0]);
       return;
     }
-    // Partition by a hash of the key (FNV-1a), so one key's operations stay in one task, in order.
+    const { bytes: buf, starts } = t;
+    const used = buf.length;
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const which = new Uint8Array(count);
-    const bytes = new Array<number>(chunks).fill(REQ_HEADER);
+    const sizes = new Array<number>(chunks).fill(REQ_HEADER);
     const counts = new Array<number>(chunks).fill(0);
-    const view = new DataView(buf.buffer);
     for (let i = 0; i < count; i++) {
       const s = starts[i]!;
       const end = i + 1 < count ? starts[i + 1]! : used;
       const klen = view.getUint16(s + 2, true);
-      let h = 0x811c9dc5;
+      let h = 0x811c9dc5; // FNV-1a
       for (let j = s + OP_HEADER, e = s + OP_HEADER + klen; j < e; j++) h = Math.imul(h ^ buf[j]!, 0x01000193);
       const c = (h >>> 0) % chunks;
       which[i] = c;
-      bytes[c] += end - s;
+      sizes[c] += end - s;
       counts[c]++;
     }
     for (let c = 0; c < chunks; c++) {
       const n = counts[c]!;
       if (n === 0) continue;
-      const out = new Uint8Array(bytes[c]!);
+      const out = new Uint8Array(sizes[c]!);
       const ov = new DataView(out.buffer);
       ov.setUint32(0, n, true);
       ov.setUint32(4, out.length, true);
@@ -535,34 +524,76 @@ export class CachePool {
         p += end - s;
         idx[k++] = i;
       }
-      this.#dispatch(out.buffer, n, res, rej, idx);
+      this.#dispatch(out, n, t.res, t.rej, idx, idle?.[c]);
     }
   }
 
-  #dispatch(req: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+  /** Sends one request over `channel` (atomics) or as a piscina task, and settles its operations' promises. */
+  #dispatch(req: Uint8Array, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null, channel: Channel | undefined): void {
     this.#tasks++;
-    // Rejecting a promise that already settled does nothing, so failAll after a partial settle is safe.
     const failAll = (err: unknown): void => {
       for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(err);
     };
-    const p = this.#pool.run(req, { transferList: [req] }).then((out) => {
-      try {
-        settle(out, count, res, rej, idx);
-      } catch (e) {
-        failAll(e); // a malformed response: never leave a promise pending, never an unhandled rejection
-      }
-    }, failAll);
+    let p: Promise<void>;
+    if (channel !== undefined) {
+      // call() copies the request before it returns, so the queue's buffer is free again at once.
+      const after = (): void => {
+        // Most recently answered last: the next flush tries it first.
+        const i = this.#idleOrder.indexOf(channel);
+        if (i >= 0) this.#idleOrder.splice(i, 1);
+        this.#idleOrder.push(channel);
+        if (this.#queue.count > 0) this.#flush(); // work queued while the workers were busy
+      };
+      // The answers are read straight out of the shared response area (values copied out).
+      p = channel.call(req, (out) => {
+        this.#answered++;
+        answer(out, true, count, res, rej, idx);
+      }).then(
+        () => after(),
+        (e: unknown) => {
+          this.#answered++;
+          failAll(e);
+          after();
+        },
+      );
+    } else {
+      const ab = req.buffer as ArrayBuffer;
+      p = this.#pool!.run(ab, { transferList: [ab] }).then(
+        (out) => {
+          this.#answered++;
+          answer(Buffer.from(out), false, count, res, rej, idx);
+        },
+        (e: unknown) => {
+          this.#answered++;
+          failAll(e);
+        },
+      );
+    }
+    this.#track(p);
+  }
+
+  #track(p: Promise<void>): void {
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
   }
 }
 
+/** Settles a request's operations from its response; a malformed response fails them all, never leaving one pending. */
+function answer(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+  try {
+    settle(out, copy, count, res, rej, idx);
+  } catch (e) {
+    // Rejecting a promise that already settled does nothing, so this is safe after a partial settle.
+    for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(e);
+  }
+}
+
 /** Decodes a response buffer and settles each operation's promise. */
-function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
-  const v = new DataView(out);
-  const bytes = new Uint8Array(out);
-  let p = 4;
+function settle(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let p: number;
   const n = v.getUint32(0, true);
+  p = RES_HEADER;
   for (let i = 0; i < count; i++) {
     const slot = idx === null ? i : idx[i]!;
     if (i >= n) {
@@ -571,14 +602,22 @@ function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], 
     }
     const st = v.getUint8(p++);
     switch (st) {
-      case Res.Undefined: res[slot]!(undefined); break;
-      case Res.True: res[slot]!(true); break;
-      case Res.False: res[slot]!(false); break;
-      case Res.BigInt: res[slot]!(v.getBigUint64(p, true)); p += 8; break;
+      case Res.Undefined: res[slot]!(undefined, slot); break;
+      case Res.True: res[slot]!(true, slot); break;
+      case Res.False: res[slot]!(false, slot); break;
+      case Res.BigInt: res[slot]!(v.getBigUint64(p, true), slot); p += 8; break;
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;
-        res[slot]!(Buffer.from(out, p, len));
+        let b: Buffer;
+        if (copy) {
+          // Small values come from Node's Buffer pool: no ArrayBuffer (and no GC pressure) of their own.
+          b = Buffer.allocUnsafe(len);
+          out.copy(b, 0, p, p + len);
+        } else {
+          b = out.subarray(p, p + len);
+        }
+        res[slot]!(b, slot);
         p += len;
         break;
       }
@@ -586,11 +625,11 @@ function settle(out: ArrayBuffer, count: number, res: Resolve[], rej: Reject[], 
         const kind = v.getUint8(p);
         const clen = v.getUint16(p + 1, true);
         p += 3;
-        const code = utf8.decode(bytes.subarray(p, p + clen));
+        const code = out.toString('utf8', p, p + clen);
         p += clen;
         const mlen = v.getUint32(p, true);
         p += 4;
-        const message = utf8.decode(bytes.subarray(p, p + mlen));
+        const message = out.toString('utf8', p, p + mlen);
         p += mlen;
         rej[slot]!(makeError(kind, code, message));
         break;

@@ -25,6 +25,60 @@ export interface OpenOptions {
   reset?: boolean;
   /** File mode of a newly created region file. Default `0o600`. */
   mode?: number;
+  /**
+   * What to do with a file that is not a valid region of this build (wrong magic, another layout
+   * version, a truncated file, a damaged header): `'throw'` (default) throws `ERR_BAD_REGION` and
+   * leaves the file alone; `'reset'` re-creates it empty (a cold start; `lastRecovery.kind` is
+   * `'reset'` with the reason).
+   */
+  onCorrupt?: 'throw' | 'reset';
+  /**
+   * Run recovery (rebuild every derived structure from the slab pages) even when the region was
+   * closed cleanly. Applies only when no other process has it open. Default `false`: recovery runs
+   * by itself when a region was not closed cleanly.
+   */
+  recover?: boolean;
+  /**
+   * Report what opening did when it was more than attaching or creating (a warm start, a recovery,
+   * a reset): `true` logs one line to stderr; a function receives the report. Default: silent
+   * (the report is always on {@link Cache.lastRecovery}).
+   */
+  logRecovery?: boolean | ((report: RecoveryReport) => void);
+}
+
+/**
+ * What {@link Cache.open} found and did with the region file (see README, "Crash safety, warm
+ * restart and recovery").
+ */
+export interface RecoveryReport {
+  /**
+   * `'created'`: a new region; `'attached'`: other processes had it open (or this one already
+   * did), nothing to do; `'warm'`: closed cleanly by the last process, reopened as it was
+   * (items, flags, CAS values, stats); `'recovered'`: not closed cleanly and nobody attached, so
+   * every structure was rebuilt from the slab pages; `'reset'`: the old contents were dropped
+   * (`reset: true`, or `onCorrupt: 'reset'` on a bad file; see `reason`).
+   */
+  kind: 'created' | 'attached' | 'warm' | 'recovered' | 'reset';
+  /** Items verified and kept. */
+  itemsKept: number;
+  /** Chunks that looked like stored items but failed verification, or whose link or unlink was cut short. */
+  itemsDropped: number;
+  /** Older copies of a key (a replace cut short): dropped in favour of the newest CAS. */
+  duplicatesDropped: number;
+  /** Expired or flushed items reclaimed during recovery. */
+  expiredDropped: number;
+  /** Chunks put back on free lists. */
+  chunksFreed: number;
+  /** Slab pages scanned. */
+  pagesScanned: number;
+  /** Pages in use but owned by no class (a page move cut short), given to a class. */
+  orphanPages: number;
+  /** Processes found dead in the attach table. */
+  deadProcesses: number;
+  /** Milliseconds spent in the warm start or the recovery. */
+  ms: number;
+  /** For `'reset'`: why the contents were dropped. Empty otherwise. */
+  reason: string;
 }
 
 /** Options of the storage commands (`set`, `add`, `replace`, `cas`, `setMany`). */

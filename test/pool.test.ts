@@ -1,8 +1,9 @@
 /**
- * CachePool: the async, auto-batched face of the store on a piscina pool. Pools use 2 threads
- * (the CI machine has 2 cores) and every loop is bounded; no test depends on timing.
+ * CachePool: the async, auto-batched face of the store, over both transports (the Atomics
+ * channel and piscina tasks). Pools use 2 threads (the CI machine has 2 cores) and every loop is
+ * bounded; no test depends on timing.
  */
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
@@ -21,214 +22,273 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected the promise to reject');
 }
 
-function open(name: string): { path: string; pool: CachePool; cache: Cache } {
-  const path = tmpRegion(name);
-  const pool = new CachePool({ path, size: '8mb', reset: true, threads: 2 });
-  const cache = Cache.open({ path });
-  return { path, pool, cache };
+type Transport = 'atomics' | 'piscina';
+
+function define(transport: Transport): void {
+  const test = suite(`CachePool (${transport})`);
+
+  function open(name: string): { path: string; pool: CachePool; cache: Cache } {
+    const path = tmpRegion(`${transport}-${name}`);
+    const pool = new CachePool({ path, size: '8mb', reset: true, threads: 2, transport });
+    assert.is(pool.transport, transport);
+    const cache = Cache.open({ path });
+    return { path, pool, cache };
+  }
+
+  test('values set through the pool are seen by a sync Cache, and the other way round', async () => {
+    const { pool, cache } = open('visible');
+    try {
+      await pool.set('from-pool', 'hello', { flags: 7, ttl: 0 });
+      assert.is(cache.get('from-pool')?.toString(), 'hello');
+      assert.is(cache.gets('from-pool')?.flags, 7);
+      cache.set('from-sync', 'world');
+      assert.is((await pool.get('from-sync'))?.toString(), 'world');
+      assert.is(await pool.get('missing'), undefined);
+      const u8 = new Uint8Array([0, 1, 2, 255]);
+      await pool.set(new Uint8Array([107, 49]), u8); // key "k1"
+      assert.equal([...(await pool.get('k1'))!], [0, 1, 2, 255]);
+      assert.is(await pool.add('from-pool', 'x'), false);
+      assert.is(await pool.add('fresh', 'x'), true);
+      assert.is(await pool.replace('nope', 'x'), false);
+      assert.is(await pool.append('fresh', 'y'), true);
+      assert.is(await pool.prepend('fresh', 'w'), true);
+      assert.is(cache.get('fresh')?.toString(), 'wxy');
+      assert.is(await pool.touch('fresh', 100), true);
+      assert.is((await pool.gat('fresh', 200))?.toString(), 'wxy');
+      assert.is(await pool.delete('fresh'), true);
+      assert.is(await pool.delete('fresh'), false);
+      assert.is(cache.get('fresh'), undefined);
+      const ü = 'schlüssel-ü';
+      await pool.set(ü, 'ünïcode');
+      assert.is(cache.get(ü)?.toString(), 'ünïcode');
+      // Values larger than the worker's first response buffer, in one flush with small ones.
+      const big = Buffer.alloc(300 * 1024, 0x61);
+      big[0] = 0x62;
+      cache.set('big', big);
+      const [gb, small, gb2] = await Promise.all([pool.get('big'), pool.get('from-sync'), pool.get('big')]);
+      assert.ok(gb!.equals(big) && gb2!.equals(big));
+      assert.is(small?.toString(), 'world');
+      const many = await pool.getMany(['from-pool', 'missing', 'from-sync', ü]);
+      assert.equal(many.map((b) => b?.toString()), ['hello', undefined, 'world', 'ünïcode']);
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('incr/decr through the pool: 1000 concurrent incr give an exact total', async () => {
+    const { pool, cache } = open('incr');
+    try {
+      cache.set('ctr', '0');
+      const all = await Promise.all(Array.from({ length: 1000 }, () => pool.incr('ctr')));
+      assert.is(cache.get('ctr')?.toString(), '1000');
+      // Every intermediate value was handed out exactly once.
+      const seen = new Set(all.map((v) => v!));
+      assert.is(seen.size, 1000);
+      assert.ok(seen.has(1n) && seen.has(1000n));
+      assert.is(await pool.incr('ctr', 10n), 1010n);
+      assert.is(await pool.decr('ctr', 1010), 0n);
+      assert.is(await pool.incr('absent'), undefined);
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('many keys from concurrent bursts across both workers stay exact', async () => {
+    const { pool, cache } = open('spread');
+    try {
+      for (let k = 0; k < 8; k++) cache.set(`c${k}`, '0');
+      // 1200 calls in one tick: split across the workers by key, each key's calls in one task.
+      const ps: Promise<unknown>[] = [];
+      for (let i = 0; i < 1200; i++) ps.push(pool.incr(`c${i % 8}`));
+      await Promise.all(ps);
+      for (let k = 0; k < 8; k++) assert.is(cache.get(`c${k}`)?.toString(), '150');
+      assert.ok(pool.stats().tasks >= 2, 'a large flush is split across the workers');
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('calls made in the same tick are batched into few tasks', async () => {
+    const { pool, cache } = open('batching');
+    try {
+      const before = pool.stats();
+      const ps: Promise<unknown>[] = [];
+      for (let i = 0; i < 500; i++) ps.push(i % 2 ? pool.set(`k${i}`, `v${i}`) : pool.get(`k${i}`));
+      await Promise.all(ps);
+      const after = pool.stats();
+      const ops = after.ops - before.ops;
+      const tasks = after.tasks - before.tasks;
+      assert.is(ops, 500);
+      assert.ok(tasks >= 1 && tasks < ops, `tasks ${tasks} < ops ${ops}`);
+      assert.is(after.flushes - before.flushes, 1);
+      assert.is(after.inFlight, 0);
+      assert.is(cache.get('k499')?.toString(), 'v499');
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('a bad operation rejects alone, with the sync error class and code; its neighbours resolve', async () => {
+    const { pool, cache } = open('errors');
+    try {
+      cache.set('word', 'abc');
+      cache.set('n', '5');
+      const [a, bad, b, spaced, c] = await Promise.allSettled([
+        pool.set('left', 'L'),
+        pool.incr('word'),
+        pool.incr('n', 2),
+        pool.get('has space'),
+        pool.set('right', 'R'),
+      ]);
+      assert.is(a.status, 'fulfilled');
+      assert.is(b.status, 'fulfilled');
+      assert.is((b as PromiseFulfilledResult<unknown>).value, 7n);
+      assert.is(c.status, 'fulfilled');
+      assert.is(bad.status, 'rejected');
+      assert.ok(hasCode(CacheError, 'ERR_NON_NUMERIC')((bad as PromiseRejectedResult).reason));
+      assert.is(spaced.status, 'rejected');
+      // The same error the sync Cache throws for that key.
+      assert.throws(() => cache.get('has space'), hasCode(TypeError, 'ERR_INVALID_ARG_VALUE'));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')((spaced as PromiseRejectedResult).reason));
+      assert.is(cache.get('left')?.toString(), 'L');
+      assert.is(cache.get('right')?.toString(), 'R');
+      // Found on the calling thread: a bad key type or length, a bad ttl type; never a sync throw.
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.get(42 as unknown as string))));
+      assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.get(''))));
+      assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.get('k'.repeat(251)))));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.set('k', 'v', { ttl: '1' as unknown as number }))));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.set('k', 5 as unknown as string))));
+      // Found by the worker's Cache: range checks of numbers, the same as a sync call.
+      assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.set('k', 'v', { flags: -1 }))));
+      assert.throws(() => cache.set('k', 'v', { flags: -1 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
+      assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.incr('n', 1.5))));
+      assert.ok(hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(await rejection(pool.set('big', Buffer.alloc(2 * 1024 * 1024)))));
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('batch() returns one result per operation, errors included', async () => {
+    const { pool, cache } = open('batch');
+    try {
+      cache.set('text', 'abc');
+      const ops: PoolOp[] = [
+        { op: 'set', key: 'a', value: '1', flags: 2 },
+        { op: 'get', key: 'a' },
+        { op: 'incr', key: 'a', delta: 4 },
+        { op: 'incr', key: 'text' },
+        { op: 'add', key: 'a', value: 'x' },
+        { op: 'delete', key: 'a' },
+        { op: 'get', key: 'a' },
+        { op: 'get', key: 'bad key' },
+        { op: 'nope' } as unknown as PoolOp,
+        { op: 'touch', key: 'text', ttl: 10 },
+      ];
+      const r = await pool.batch(ops);
+      assert.is(r.length, ops.length);
+      assert.equal(r[0], { ok: true, value: undefined });
+      assert.ok(r[1]!.ok && Buffer.isBuffer(r[1]!.value) && r[1]!.value.toString() === '1');
+      assert.equal(r[2], { ok: true, value: 5n });
+      assert.equal(r[3], { ok: false, error: { name: 'CacheError', code: 'ERR_NON_NUMERIC', message: (r[3] as { error: { message: string } }).error.message } });
+      assert.equal(r[4], { ok: true, value: false });
+      assert.equal(r[5], { ok: true, value: true });
+      assert.equal(r[6], { ok: true, value: undefined });
+      assert.ok(!r[7]!.ok && r[7]!.error.name === 'TypeError' && r[7]!.error.code === 'ERR_INVALID_ARG_VALUE');
+      assert.ok(!r[8]!.ok && r[8]!.error.code === 'ERR_INVALID_ARG_VALUE');
+      assert.equal(r[9], { ok: true, value: true });
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.batch('x' as unknown as PoolOp[]))));
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('close() drains queued and in-flight work; later calls reject with ERR_CACHE_CLOSED', async () => {
+    const { path, pool, cache } = open('close');
+    cache.close();
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) ps.push(pool.set(`d${i}`, `v${i}`));
+    const closing = pool.close();
+    assert.ok(pool.closed);
+    assert.is(pool.close(), closing, 'close() twice returns the same promise');
+    const late = rejection(pool.get('d0')); // handled at once: no unhandled rejection
+    await closing;
+    const settled = await Promise.allSettled(ps);
+    assert.ok(settled.every((s) => s.status === 'fulfilled'));
+    assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await late));
+    assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.set('x', 'y'))));
+    assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.incr('x'))));
+    const after = await pool.batch([{ op: 'get', key: 'd0' }]);
+    assert.ok(!after[0]!.ok && after[0]!.error.code === 'ERR_CACHE_CLOSED');
+    const c2 = Cache.open({ path });
+    try {
+      for (let i = 0; i < 200; i++) assert.is(c2.get(`d${i}`)?.toString(), `v${i}`);
+    } finally {
+      c2.close();
+    }
+  });
+
+  test('getMany: values aligned with the keys, in one promise; a bad key rejects the call with its error', async () => {
+    const { pool, cache } = open('many');
+    try {
+      for (let i = 0; i < 300; i += 2) cache.set(`m${i}`, `v${i}`);
+      const keys = Array.from({ length: 300 }, (_, i) => `m${i}`);
+      // Two calls and a lone get in one tick share a flush; each gets its own answers.
+      const [a, b, lone] = await Promise.all([pool.getMany(keys), pool.getMany(['m4', 'nope', 'm2']), pool.get('m6')]);
+      assert.is(a.length, 300);
+      for (let i = 0; i < 300; i++) assert.is(a[i]?.toString(), i % 2 === 0 ? `v${i}` : undefined, `m${i}`);
+      assert.equal(b.map((x) => x?.toString()), ['v4', undefined, 'v2']);
+      assert.is(lone?.toString(), 'v6');
+      assert.equal(await pool.getMany([]), []);
+      // Checked here: nothing is sent.
+      assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.getMany(['m0', '']))));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.getMany(['m0', 7 as unknown as string]))));
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.getMany('m0' as unknown as string[]))));
+      // Checked by the worker (memcached's key rule), as the sync call would.
+      assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')(await rejection(pool.getMany(['m0', 'bad key', 'm2']))));
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('requests and answers larger than the first buffers (64 KiB) travel whole, and small ones after them', async () => {
+    const { pool, cache } = open('big');
+    try {
+      const keys: string[] = [];
+      const ps: Promise<void>[] = [];
+      for (let i = 0; i < 40; i++) {
+        keys.push(`big${i}`);
+        ps.push(pool.set(`big${i}`, Buffer.alloc(100_000, i + 1)));
+      }
+      await Promise.all(ps);
+      for (let i = 0; i < 40; i++) assert.ok(cache.get(`big${i}`)?.equals(Buffer.alloc(100_000, i + 1)), `big${i} stored whole`);
+      const vs = await pool.getMany(keys);
+      for (let i = 0; i < 40; i++) assert.ok(vs[i]?.equals(Buffer.alloc(100_000, i + 1)), `big${i} read whole`);
+      await pool.set('small', 'after');
+      assert.is((await pool.get('small'))?.toString(), 'after');
+      assert.is(await pool.get('absent'), undefined);
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('constructor argument errors are synchronous', () => {
+    assert.throws(() => new CachePool({ path: tmpRegion('bad2'), transport: 'tcp' as Transport }), hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'));
+    assert.throws(() => new CachePool({ path: tmpRegion('bad3'), transport, spinMicros: -1 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
+    assert.throws(() => new CachePool({ path: tmpRegion('bad4'), transport, spinMicros: Number.NaN }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
+    assert.throws(() => new CachePool({ path: tmpRegion('bad'), threads: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
+    assert.throws(() => new CachePool(null as unknown as {}), hasCode(TypeError, 'ERR_INVALID_ARG_TYPE'));
+  });
+
+  test.run();
 }
 
-test('values set through the pool are seen by a sync Cache, and the other way round', async () => {
-  const { pool, cache } = open('visible');
-  try {
-    await pool.set('from-pool', 'hello', { flags: 7, ttl: 0 });
-    assert.is(cache.get('from-pool')?.toString(), 'hello');
-    assert.is(cache.gets('from-pool')?.flags, 7);
-    cache.set('from-sync', 'world');
-    assert.is((await pool.get('from-sync'))?.toString(), 'world');
-    assert.is(await pool.get('missing'), undefined);
-    const u8 = new Uint8Array([0, 1, 2, 255]);
-    await pool.set(new Uint8Array([107, 49]), u8); // key "k1"
-    assert.equal([...(await pool.get('k1'))!], [0, 1, 2, 255]);
-    assert.is(await pool.add('from-pool', 'x'), false);
-    assert.is(await pool.add('fresh', 'x'), true);
-    assert.is(await pool.replace('nope', 'x'), false);
-    assert.is(await pool.append('fresh', 'y'), true);
-    assert.is(await pool.prepend('fresh', 'w'), true);
-    assert.is(cache.get('fresh')?.toString(), 'wxy');
-    assert.is(await pool.touch('fresh', 100), true);
-    assert.is((await pool.gat('fresh', 200))?.toString(), 'wxy');
-    assert.is(await pool.delete('fresh'), true);
-    assert.is(await pool.delete('fresh'), false);
-    assert.is(cache.get('fresh'), undefined);
-    const ü = 'schlüssel-ü';
-    await pool.set(ü, 'ünïcode');
-    assert.is(cache.get(ü)?.toString(), 'ünïcode');
-    // Values larger than the worker's first response buffer, in one flush with small ones.
-    const big = Buffer.alloc(300 * 1024, 0x61);
-    big[0] = 0x62;
-    cache.set('big', big);
-    const [gb, small, gb2] = await Promise.all([pool.get('big'), pool.get('from-sync'), pool.get('big')]);
-    assert.ok(gb!.equals(big) && gb2!.equals(big));
-    assert.is(small?.toString(), 'world');
-    const many = await pool.getMany(['from-pool', 'missing', 'from-sync', ü]);
-    assert.equal(many.map((b) => b?.toString()), ['hello', undefined, 'world', 'ünïcode']);
-  } finally {
-    await pool.close();
-    cache.close();
-  }
-});
-
-test('incr/decr through the pool: 1000 concurrent incr give an exact total', async () => {
-  const { pool, cache } = open('incr');
-  try {
-    cache.set('ctr', '0');
-    const all = await Promise.all(Array.from({ length: 1000 }, () => pool.incr('ctr')));
-    assert.is(cache.get('ctr')?.toString(), '1000');
-    // Every intermediate value was handed out exactly once.
-    const seen = new Set(all.map((v) => v!));
-    assert.is(seen.size, 1000);
-    assert.ok(seen.has(1n) && seen.has(1000n));
-    assert.is(await pool.incr('ctr', 10n), 1010n);
-    assert.is(await pool.decr('ctr', 1010), 0n);
-    assert.is(await pool.incr('absent'), undefined);
-  } finally {
-    await pool.close();
-    cache.close();
-  }
-});
-
-test('many keys from concurrent bursts across both workers stay exact', async () => {
-  const { pool, cache } = open('spread');
-  try {
-    for (let k = 0; k < 8; k++) cache.set(`c${k}`, '0');
-    // 1200 calls in one tick: split across the workers by key, each key's calls in one task.
-    const ps: Promise<unknown>[] = [];
-    for (let i = 0; i < 1200; i++) ps.push(pool.incr(`c${i % 8}`));
-    await Promise.all(ps);
-    for (let k = 0; k < 8; k++) assert.is(cache.get(`c${k}`)?.toString(), '150');
-    assert.ok(pool.stats().tasks >= 2, 'a large flush is split across the workers');
-  } finally {
-    await pool.close();
-    cache.close();
-  }
-});
-
-test('calls made in the same tick are batched into few tasks', async () => {
-  const { pool, cache } = open('batching');
-  try {
-    const before = pool.stats();
-    const ps: Promise<unknown>[] = [];
-    for (let i = 0; i < 500; i++) ps.push(i % 2 ? pool.set(`k${i}`, `v${i}`) : pool.get(`k${i}`));
-    await Promise.all(ps);
-    const after = pool.stats();
-    const ops = after.ops - before.ops;
-    const tasks = after.tasks - before.tasks;
-    assert.is(ops, 500);
-    assert.ok(tasks >= 1 && tasks < ops, `tasks ${tasks} < ops ${ops}`);
-    assert.is(after.flushes - before.flushes, 1);
-    assert.is(after.inFlight, 0);
-    assert.is(cache.get('k499')?.toString(), 'v499');
-  } finally {
-    await pool.close();
-    cache.close();
-  }
-});
-
-test('a bad operation rejects alone, with the sync error class and code; its neighbours resolve', async () => {
-  const { pool, cache } = open('errors');
-  try {
-    cache.set('word', 'abc');
-    cache.set('n', '5');
-    const [a, bad, b, spaced, c] = await Promise.allSettled([
-      pool.set('left', 'L'),
-      pool.incr('word'),
-      pool.incr('n', 2),
-      pool.get('has space'),
-      pool.set('right', 'R'),
-    ]);
-    assert.is(a.status, 'fulfilled');
-    assert.is(b.status, 'fulfilled');
-    assert.is((b as PromiseFulfilledResult<unknown>).value, 7n);
-    assert.is(c.status, 'fulfilled');
-    assert.is(bad.status, 'rejected');
-    assert.ok(hasCode(CacheError, 'ERR_NON_NUMERIC')((bad as PromiseRejectedResult).reason));
-    assert.is(spaced.status, 'rejected');
-    // The same error the sync Cache throws for that key.
-    assert.throws(() => cache.get('has space'), hasCode(TypeError, 'ERR_INVALID_ARG_VALUE'));
-    assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')((spaced as PromiseRejectedResult).reason));
-    assert.is(cache.get('left')?.toString(), 'L');
-    assert.is(cache.get('right')?.toString(), 'R');
-    // Found on the calling thread: a bad key type or length, a bad ttl type; never a sync throw.
-    assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.get(42 as unknown as string))));
-    assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.get(''))));
-    assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.get('k'.repeat(251)))));
-    assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.set('k', 'v', { ttl: '1' as unknown as number }))));
-    assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.set('k', 5 as unknown as string))));
-    // Found by the worker's Cache: range checks of numbers, the same as a sync call.
-    assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.set('k', 'v', { flags: -1 }))));
-    assert.throws(() => cache.set('k', 'v', { flags: -1 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
-    assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.incr('n', 1.5))));
-    assert.ok(hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(await rejection(pool.set('big', Buffer.alloc(2 * 1024 * 1024)))));
-  } finally {
-    await pool.close();
-    cache.close();
-  }
-});
-
-test('batch() returns one result per operation, errors included', async () => {
-  const { pool, cache } = open('batch');
-  try {
-    cache.set('text', 'abc');
-    const ops: PoolOp[] = [
-      { op: 'set', key: 'a', value: '1', flags: 2 },
-      { op: 'get', key: 'a' },
-      { op: 'incr', key: 'a', delta: 4 },
-      { op: 'incr', key: 'text' },
-      { op: 'add', key: 'a', value: 'x' },
-      { op: 'delete', key: 'a' },
-      { op: 'get', key: 'a' },
-      { op: 'get', key: 'bad key' },
-      { op: 'nope' } as unknown as PoolOp,
-      { op: 'touch', key: 'text', ttl: 10 },
-    ];
-    const r = await pool.batch(ops);
-    assert.is(r.length, ops.length);
-    assert.equal(r[0], { ok: true, value: undefined });
-    assert.ok(r[1]!.ok && Buffer.isBuffer(r[1]!.value) && r[1]!.value.toString() === '1');
-    assert.equal(r[2], { ok: true, value: 5n });
-    assert.equal(r[3], { ok: false, error: { name: 'CacheError', code: 'ERR_NON_NUMERIC', message: (r[3] as { error: { message: string } }).error.message } });
-    assert.equal(r[4], { ok: true, value: false });
-    assert.equal(r[5], { ok: true, value: true });
-    assert.equal(r[6], { ok: true, value: undefined });
-    assert.ok(!r[7]!.ok && r[7]!.error.name === 'TypeError' && r[7]!.error.code === 'ERR_INVALID_ARG_VALUE');
-    assert.ok(!r[8]!.ok && r[8]!.error.code === 'ERR_INVALID_ARG_VALUE');
-    assert.equal(r[9], { ok: true, value: true });
-    assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.batch('x' as unknown as PoolOp[]))));
-  } finally {
-    await pool.close();
-    cache.close();
-  }
-});
-
-test('close() drains queued and in-flight work; later calls reject with ERR_CACHE_CLOSED', async () => {
-  const { path, pool, cache } = open('close');
-  cache.close();
-  const ps: Promise<void>[] = [];
-  for (let i = 0; i < 200; i++) ps.push(pool.set(`d${i}`, `v${i}`));
-  const closing = pool.close();
-  assert.ok(pool.closed);
-  assert.is(pool.close(), closing, 'close() twice returns the same promise');
-  const late = rejection(pool.get('d0')); // handled at once: no unhandled rejection
-  await closing;
-  const settled = await Promise.allSettled(ps);
-  assert.ok(settled.every((s) => s.status === 'fulfilled'));
-  assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await late));
-  assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.set('x', 'y'))));
-  assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.incr('x'))));
-  const after = await pool.batch([{ op: 'get', key: 'd0' }]);
-  assert.ok(!after[0]!.ok && after[0]!.error.code === 'ERR_CACHE_CLOSED');
-  const c2 = Cache.open({ path });
-  try {
-    for (let i = 0; i < 200; i++) assert.is(c2.get(`d${i}`)?.toString(), `v${i}`);
-  } finally {
-    c2.close();
-  }
-});
-
-test('constructor argument errors are synchronous', () => {
-  assert.throws(() => new CachePool({ path: tmpRegion('bad'), threads: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
-  assert.throws(() => new CachePool(null as unknown as {}), hasCode(TypeError, 'ERR_INVALID_ARG_TYPE'));
-});
-
-test.run();
+define('atomics');
+define('piscina');

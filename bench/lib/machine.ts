@@ -81,6 +81,21 @@ export function writeResults(part: string, markdown: string, json: unknown, when
   return { md: relative(root, `${base}.md`), json: relative(root, `${base}.json`) };
 }
 
+/** `bench/results/<YYYY-MM-DD>-<host>[-<part>].<ext>`, absolute. */
+export function resultPath(part: string | undefined, ext: string, when: Date = new Date()): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]+/g, '_') || 'host';
+  const dir = join(repoRoot(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${isoDay(when)}-${host}${part ? `-${part}` : ''}.${ext}`);
+}
+
+/** Writes a file under bench/results (see {@link resultPath}); returns its path relative to the package root. */
+export function writeResultFile(part: string | undefined, ext: string, content: string, when: Date = new Date()): string {
+  const p = resultPath(part, ext, when);
+  writeFileSync(p, content.endsWith('\n') ? content : content + '\n');
+  return relative(repoRoot(), p);
+}
+
 /** The commit the run measured, and whether src/ or native/ had uncommitted changes. */
 export function gitInfo(): { commit: string; dirty: boolean } | undefined {
   try {

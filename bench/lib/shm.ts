@@ -31,8 +31,28 @@ export interface ShmCacheClass {
   open(opts: ShmOpenOptions): ShmCache;
 }
 
+/** The part of the CachePool API the benchmarks drive. */
+export interface ShmPool {
+  get(key: string): Promise<Buffer | undefined>;
+  set(key: string, value: string | Uint8Array): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  incr(key: string, delta?: number): Promise<bigint | undefined>;
+  batch(ops: readonly ShmPoolOp[]): Promise<({ ok: true; value: unknown } | { ok: false; error: { message: string } })[]>;
+  close(): Promise<void>;
+}
+
+/** One operation of {@link ShmPool.batch}. */
+export type ShmPoolOp =
+  | { op: 'get'; key: string }
+  | { op: 'set'; key: string; value: string | Uint8Array }
+  | { op: 'delete'; key: string }
+  | { op: 'incr'; key: string; delta?: number };
+
+/** `new CachePool({ path, threads })`. */
+export type ShmPoolClass = new (opts: { path: string; threads?: number }) => ShmPool;
+
 export type ShmLoad =
-  | { ok: true; Cache: ShmCacheClass; protection: string }
+  | { ok: true; Cache: ShmCacheClass; CachePool?: ShmPoolClass; protection: string; entry: string }
   | { ok: false; reason: string };
 
 // Region files this process may have left (they can be hundreds of MiB of RAM in /dev/shm):
@@ -96,6 +116,7 @@ export async function loadShmcached(): Promise<ShmLoad> {
     return { ok: false, reason: `import failed: ${firstLine(e)}` };
   }
   const Cache = mod.Cache as ShmCacheClass | undefined;
+  const CachePool = typeof mod.CachePool === 'function' ? (mod.CachePool as ShmPoolClass) : undefined;
   if (!Cache || typeof Cache.open !== 'function') return { ok: false, reason: 'src/index.js exports no Cache.open' };
   const path = benchRegionPath('probe');
   try {
@@ -105,7 +126,7 @@ export async function loadShmcached(): Promise<ShmLoad> {
     const protection = String(c.protection ?? 'unknown');
     c.close();
     if (!v || v.length !== 1) return { ok: false, reason: 'probe set/get did not read back' };
-    return { ok: true, Cache, protection };
+    return { ok: true, Cache, CachePool, protection, entry };
   } catch (e) {
     return { ok: false, reason: `Cache.open failed: ${firstLine(e)}` };
   } finally {

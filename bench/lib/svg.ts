@@ -110,3 +110,75 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
+
+/** One group of a {@link barChart}: a label and one value per series (NaN: not measured). */
+export interface BarGroup {
+  label: string;
+  values: readonly number[];
+}
+
+/** Options of {@link barChart}. */
+export interface BarChartOptions {
+  title: string;
+  /** The axis label, e.g. "µs per operation (log scale)". */
+  valueLabel: string;
+  /** Series names and colours, one per entry of each group's values. */
+  series: readonly { name: string; color: string }[];
+  /** Formats a value for the label at the end of its bar. */
+  format: (v: number) => string;
+  width?: number;
+}
+
+/**
+ * Horizontal grouped bars on a log10 axis: one block of bars per group (an operation), one bar
+ * per series (a store), each labelled with its value. Decades get grid lines.
+ */
+export function barChart(groups: readonly BarGroup[], o: BarChartOptions): string {
+  const W = o.width ?? 860;
+  const barH = 11;
+  const gap = 14;
+  const legendH = 20 * Math.ceil(o.series.length / 4);
+  const m = { l: 110, r: 70, t: 40 + legendH, b: 44 };
+  const groupH = o.series.length * barH + gap;
+  const H = m.t + groups.length * groupH + m.b;
+  const pw = W - m.l - m.r;
+  const vals = groups.flatMap((g) => g.values.filter((v) => Number.isFinite(v) && v > 0));
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...vals, 1)));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...vals, 10)));
+  const sx = (v: number): number => m.l + ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * pw;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`);
+  o.series.forEach((s, i) => {
+    const x = m.l + (i % 4) * 170;
+    const y = 36 + Math.floor(i / 4) * 20;
+    out.push(`<rect x="${x}" y="${y - 8}" width="14" height="10" fill="${s.color}"/>`);
+    out.push(`<text x="${x + 19}" y="${y}" >${esc(s.name)}</text>`);
+  });
+  const bottom = H - m.b;
+  for (let d = lo; d <= hi * 1.0001; d *= 10) {
+    const X = n2(sx(d));
+    out.push(`<line x1="${X}" y1="${m.t - 4}" x2="${X}" y2="${bottom}" stroke="#ddd"/>`);
+    out.push(`<text x="${X}" y="${bottom + 15}" text-anchor="middle">${esc(o.format(d))}</text>`);
+  }
+  out.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(o.valueLabel)}</text>`);
+  groups.forEach((g, gi) => {
+    const y0 = m.t + gi * groupH;
+    out.push(`<text x="${m.l - 8}" y="${n2(y0 + (o.series.length * barH) / 2)}" text-anchor="end" dominant-baseline="middle" font-weight="bold">${esc(g.label)}</text>`);
+    g.values.forEach((v, si) => {
+      const y = y0 + si * barH;
+      if (!(Number.isFinite(v) && v > 0)) {
+        out.push(`<text x="${m.l + 4}" y="${n2(y + barH - 2)}" fill="#999">n/a</text>`);
+        return;
+      }
+      const w = Math.max(1, sx(v) - m.l);
+      const s = o.series[si];
+      out.push(`<rect x="${m.l}" y="${n2(y + 1)}" width="${n2(w)}" height="${barH - 2}" fill="${s.color}"><title>${esc(`${g.label}, ${s.name}: ${o.format(v)}`)}</title></rect>`);
+      out.push(`<text x="${n2(m.l + w + 4)}" y="${n2(y + barH - 2)}" font-size="9">${esc(o.format(v))}</text>`);
+    });
+  });
+  out.push(`<line x1="${m.l}" y1="${m.t - 4}" x2="${m.l}" y2="${bottom}" stroke="#888"/>`);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/hash.h"
+#include "core/intent.h"
 #include "core/region.h"
 
 namespace shm {
@@ -87,6 +88,11 @@ static uint32_t* find_link(Region& r, uint64_t hv, Item* target) {
   return nullptr;
 }
 
+bool assoc_contains(Region& r, uint64_t hv, uint32_t off) {
+  Item* it = r.chunk(off);
+  return it && find_link(r, hv, it) != nullptr;
+}
+
 void assoc_replace(Region& r, uint64_t hv, Item* old, Item* neu) {
   uint32_t* link = find_link(r, hv, old);
   if (!link) {
@@ -111,7 +117,10 @@ void assoc_maybe_grow(Region& r, uint64_t items) {
   uint32_t p = ts_power(s);
   if (ts_expanding(s) || p >= r.geo().max_hash_power) return;
   if (items * 4 <= (uint64_t(3) << p)) return;  // keep load <= 0.75: short chains, few misses
-  if (!try_lock(h->expand_lock)) return;
+  if (!try_lock(h->expand_lock)) {
+    static thread_local uint32_t tries = 0;
+    if ((++tries & 1023) != 0 || !lock_reap(h->expand_lock)) return;
+  }
   s = h->table_state.load(std::memory_order_acquire);
   if (!ts_expanding(s) && ts_power(s) == p) {
     // The table of power p+1 has its own place in the arena and has never been used (tables
@@ -121,10 +130,45 @@ void assoc_maybe_grow(Region& r, uint64_t items) {
   unlock(h->expand_lock);
 }
 
+void assoc_migrate_bucket(Region& r, uint32_t p, uint32_t b, bool fresh) {
+  uint64_t half = uint64_t(1) << p;
+  uint32_t* old_head = &r.table(p)[b];
+  uint32_t* lo = &r.table(p + 1)[b];
+  uint32_t* hi = &r.table(p + 1)[b + half];
+  // Bucket heads are read without the stripe lock by prefetchers (a hint only): every store to
+  // one is atomic, relaxed where no item is published.
+  if (fresh) {
+    __atomic_store_n(lo, 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(hi, 0u, __ATOMIC_RELAXED);
+  }
+  // One item at a time, each step a single store, with the item and its old successor recorded
+  // first: a thread killed anywhere in here leaves every item either in the old chain, in a new
+  // one, or named by its intent record (recover.cc finishes the bucket).
+  for (uint32_t guard = 0; *old_head && guard < kChainCap; ++guard) {
+    uint32_t off = *old_head;
+    Item* it = r.item(off);
+    if (!it) {
+      __atomic_store_n(old_head, 0u, __ATOMIC_RELAXED);  // a corrupt link: cut the chain here
+      break;
+    }
+    uint32_t next = it->h_next;
+    stripe_intent(kIntentMigrate, off, next);
+    __atomic_store_n(old_head, next, __ATOMIC_RELEASE);
+    uint32_t* dst = (hash_key(it->key(), it->nkey) & half) ? hi : lo;
+    it->h_next = *dst;
+    __atomic_store_n(dst, off, __ATOMIC_RELEASE);
+  }
+  stripe_intent_clear();
+}
+
 void assoc_migrate(Region& r, uint32_t n) {
   Header* h = r.h();
   if (!ts_expanding(h->table_state.load(std::memory_order_relaxed))) return;
-  if (!try_lock(h->expand_lock)) return;  // someone else is moving buckets
+  if (!try_lock(h->expand_lock)) {
+    // Someone else is moving buckets, or a process died doing so: now and then look.
+    static thread_local uint32_t tries = 0;
+    if ((++tries & 1023) != 0 || !lock_reap(h->expand_lock)) return;
+  }
   for (uint32_t k = 0; k < n; ++k) {
     uint64_t s = h->table_state.load(std::memory_order_acquire);
     if (!ts_expanding(s)) break;
@@ -134,28 +178,12 @@ void assoc_migrate(Region& r, uint32_t n) {
     uint64_t half = uint64_t(1) << p;
     Stripe& stripe = h->stripes[b & (kStripes - 1)];
     stripe_lock(stripe);
-    uint32_t* old_head = &r.table(p)[b];
-    uint32_t* lo = &r.table(p + 1)[b];
-    uint32_t* hi = &r.table(p + 1)[b + half];
-    uint32_t lo_head = 0, hi_head = 0;
-    uint32_t off = *old_head;
-    for (uint32_t guard = 0; off && guard < kChainCap; ++guard) {
-      Item* it = r.item(off);
-      if (!it) break;
-      uint32_t next = it->h_next;
-      uint64_t hv = hash_key(it->key(), it->nkey);
-      if (hv & half) {
-        it->h_next = hi_head;
-        hi_head = off;
-      } else {
-        it->h_next = lo_head;
-        lo_head = off;
-      }
-      off = next;
+    if (h->table_state.load(std::memory_order_acquire) != s) {
+      // Taking the stripe repaired it after a dead owner, and that finished this bucket.
+      stripe_unlock(stripe);
+      continue;
     }
-    *lo = lo_head;
-    *hi = hi_head;
-    *old_head = 0;
+    assoc_migrate_bucket(r, p, b, true);
     if (uint64_t(b) + 1 == half)
       h->table_state.store(ts_make(p + 1, false, 0), std::memory_order_release);
     else

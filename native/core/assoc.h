@@ -30,6 +30,9 @@ Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey);
 // walk was cut). The caller validates the stripe's count before trusting anything it read.
 Item* assoc_find_racy(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey, uint32_t hops, bool* gave_up);
 
+// Under the key's stripe: whether the item at offset off is on hv's chain.
+bool assoc_contains(Region& r, uint64_t hv, uint32_t off);
+
 // Under the key's stripe: links a new item (its key must not be present).
 void assoc_insert(Region& r, uint64_t hv, Item* it);
 // Under the key's stripe: replaces old with neu in its chain by one store of the link word.
@@ -46,6 +49,9 @@ void assoc_prefetch_item(Region& r, uint64_t hv);
 // With no lock held: starts growing the table if items exceed 0.75 per bucket (short chains:
 // at 100k+ keys every hop is a memory miss).
 void assoc_maybe_grow(Region& r, uint64_t items);
+// Under the stripe of bucket b, with the table growing from power p: moves the rest of old bucket b
+// into the new table (fresh: the two new buckets start empty; a repair continues a half-moved one).
+void assoc_migrate_bucket(Region& r, uint32_t p, uint32_t b, bool fresh);
 // With no lock held: moves up to n buckets of a growing table (no-op when not growing).
 void assoc_migrate(Region& r, uint32_t n);
 

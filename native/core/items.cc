@@ -3,6 +3,7 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
+#include "core/intent.h"
 #include "core/lru.h"
 #include "core/rebalance.h"
 #include "core/region.h"
@@ -72,9 +73,13 @@ static void retire(Region& r, ClassHdr& c, Item* old) {
   slabs_push_free(r, c, old);
 }
 
+// Recorded as a stripe-level intent (kIntentLink): a survivor taking the stripe from a dead owner
+// finishes it when the table store committed (LRU link, old item retired) or frees the new chunk
+// when it did not (recover.cc).
 void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
   Region& r = *ctx.r;
   Header* h = r.h();
+  stripe_intent(kIntentLink, r.offset_of(it), old ? r.offset_of(old) : 0);
   it->cas = next_cas(ctx);
   it->time = ctx.now;
   it->iflags = kLinked;
@@ -96,13 +101,16 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
     items = c.curr_items;
     if (oc == &c) {  // the common replace: same class, one lock round trip
       retire(r, c, old);
+      stripe_intent_clear();
       return;
     }
   }
   if (oc) {
     Guard g(oc->lock);
     retire(r, *oc, old);
-  } else if ((items & 1023) == 0) {
+  }
+  stripe_intent_clear();
+  if (!oc && (items & 1023) == 0) {
     // Cheap trigger: look at the total only when one class crosses a multiple of 1024.
     assoc_maybe_grow(r, stats_curr_items(r));
   }
@@ -111,10 +119,14 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
 void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
   Region& r = *ctx.r;
   prefetch_neighbours(r, it);
+  stripe_intent(kIntentUnlink, r.offset_of(it), 0);
   assoc_unlink(r, hv, it);
   ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
-  Guard g(c.lock);
-  retire(r, c, it);
+  {
+    Guard g(c.lock);
+    retire(r, c, it);
+  }
+  stripe_intent_clear();
 }
 
 bool item_is_flushed(const Ctx& ctx, const Item* it) {

@@ -21,13 +21,16 @@
 namespace shm {
 
 constexpr uint64_t kMagic = 0x315243484d485321ull;  // "!SHMHCR1" little-endian
-constexpr uint32_t kLayoutVersion = 2;  // 2: stripes carry a sequence count
+constexpr uint32_t kLayoutVersion = 3;  // 2: stripes carry a sequence count; 3: attach table, owner
+                                        // tokens in locks, intent records, page classes
 constexpr uint32_t kUnit = 8;                 // offset unit: items are 8-byte aligned
 constexpr uint32_t kMaxClasses = 64;          // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 constexpr uint32_t kStripeBits = 12;
 constexpr uint32_t kStripes = 1u << kStripeBits;  // striped item locks
 constexpr uint32_t kMinHashPower = 16;        // initial table: 64 Ki buckets (>= kStripes)
-constexpr uint32_t kSlots = 256;              // per-thread slots (stats, later intents)
+constexpr uint32_t kSlots = 256;              // per-thread slots (stats, lock ownership, intents)
+constexpr uint32_t kProcs = 128;              // attached-process table (one entry per process mapping)
+constexpr uint32_t kMaxPages = 32768;         // 32 GiB of 1 MiB pages: the page -> class table
 constexpr uint32_t kKeyMax = 250;             // memcached KEY_MAX_LENGTH
 constexpr uint32_t kMemcachedItemHeader = 48; // memcached's sizeof(item), for its chunk sizes
 constexpr uint32_t kChunkMin = 48;            // memcached's -n default
@@ -96,10 +99,42 @@ enum Counter : uint32_t {
   kCasHits, kCasMisses, kCasBadval, kCmdFlush,
   kCounterCount
 };
+// Intent records (issue 5): what a thread is about to change, written in its own slot before the
+// change and cleared after, so the thread that takes over a lock from a dead owner can finish or
+// undo exactly that change (recover.h). One record per lock level, since a stripe operation takes
+// a class lock inside.
+enum : uint32_t {
+  kIntentNone = 0,
+  // Stripe level (under the item stripe): a = item, b = other item.
+  kIntentLink = 1,      // item_link: a (new) replaces b (old, 0 for none)
+  kIntentUnlink = 2,    // item_unlink: a leaves the table, LRU and joins the free list
+  kIntentMigrate = 3,   // assoc_migrate: a moves from the old bucket (next was b) to the new table
+  // Class level (under the class lock): a = chunk.
+  kIntentLruLink = 16,
+  kIntentLruUnlink = 17,
+};
+struct Intent {
+  std::atomic<uint32_t> op;
+  uint32_t a, b, cls;
+};
+
 struct alignas(64) StatSlot {
   std::atomic<uint32_t> owner_tid;  // 0 = free
   std::atomic<uint32_t> owner_pid;
+  std::atomic<uint64_t> owner_start;  // the owner process's start time (/proc/PID/stat field 22)
+  std::atomic<uint32_t> gen;          // bumped at every claim: lock tokens name (slot, gen)
+  uint32_t pad;
+  Intent si;  // stripe-level intent
+  Intent ci;  // class-level intent
   uint64_t c[kCounterCount];
+};
+
+// One attached process mapping. Liveness = pid alive AND its start time unchanged (a recycled pid
+// has another start time).
+struct ProcSlot {
+  std::atomic<uint32_t> pid;  // 0 = free
+  uint32_t pad;
+  std::atomic<uint64_t> start;
 };
 static_assert(sizeof(StatSlot) <= 256, "slot fits four cache lines");
 
@@ -133,7 +168,14 @@ struct alignas(64) Header {
   std::atomic<uint64_t> flush_cas;                // items with cas < this are flushed
   std::atomic<uint32_t> flush_time;               // delayed flush: items with time < this die then
   std::atomic<uint32_t> clean;                    // 1 = closed cleanly (warm restart; issue 5)
+  std::atomic<uint32_t> dirty;                    // 1 = a process died attached: recover at next cold open
   uint64_t stat_base[kCounterCount];              // `stats reset`: sums at the reset
+  std::atomic<uint64_t> recoveries;               // times recovery ran on this region
+  std::atomic<uint64_t> lock_takeovers;           // locks taken from dead owners (and repaired)
+
+  alignas(64) ProcSlot procs[kProcs];             // attached processes, under the file's flock
+  alignas(64) uint8_t page_cls[kMaxPages];        // class of each page in use (0 = none), under
+                                                  // that class's lock; read by recovery
 
   alignas(64) ClassHdr classes[kMaxClasses];
   alignas(64) Stripe stripes[kStripes];
@@ -145,7 +187,8 @@ constexpr uint32_t abi_fingerprint() {
   uint32_t h = 2166136261u;
   const uint64_t parts[] = {sizeof(Item), sizeof(ClassHdr), sizeof(StatSlot), sizeof(Header),
                             kStripes, kMaxClasses, kSlots, kUnit, kCounterCount, offsetof(Header, classes),
-                            offsetof(Header, stripes), offsetof(Header, slots)};
+                            offsetof(Header, stripes), offsetof(Header, slots), sizeof(Intent), kProcs,
+                            kMaxPages, offsetof(Header, procs)};
   for (uint64_t p : parts) {
     h = (h ^ static_cast<uint32_t>(p)) * 16777619u;
     h = (h ^ static_cast<uint32_t>(p >> 32)) * 16777619u;

@@ -3,6 +3,7 @@
 
 #include "core/assoc.h"
 #include "core/hash.h"
+#include "core/intent.h"
 #include "core/items.h"
 #include "core/region.h"
 #include "core/slabs.h"
@@ -11,22 +12,28 @@ namespace shm {
 
 static constexpr int kTailSearch = 5;  // as memcached's lru_pull_tail
 
+// Both record their change as a class-level intent: a survivor that takes this class lock from a
+// dead owner rebuilds the list by walking it and then finishes the recorded link or unlink.
 void lru_link(Region& r, ClassHdr& c, Item* it) {
   uint32_t off = r.offset_of(it);
+  class_intent(kIntentLruLink, off, it->cls);
   it->prev = 0;
   it->next = c.lru_head;
   if (Item* head = r.chunk(c.lru_head)) head->prev = off;
-  c.lru_head = off;
+  c.lru_head = off;  // the commit point: the forward walk from the head now reaches it
   if (c.lru_tail == 0) c.lru_tail = off;
+  class_intent_clear();
 }
 
 void lru_unlink(Region& r, ClassHdr& c, Item* it) {
   uint32_t off = r.offset_of(it);
-  if (Item* p = r.chunk(it->prev)) p->next = it->next;
+  class_intent(kIntentLruUnlink, off, it->cls);
+  if (Item* p = r.chunk(it->prev)) p->next = it->next;  // the commit point (or the head store)
   else if (c.lru_head == off) c.lru_head = it->next;
   if (Item* n = r.chunk(it->next)) n->prev = it->prev;
   else if (c.lru_tail == off) c.lru_tail = it->prev;
   it->prev = it->next = 0;
+  class_intent_clear();
 }
 
 void lru_bump(Region& r, ClassHdr& c, Item* it) {

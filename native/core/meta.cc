@@ -59,6 +59,7 @@ void fill_view(const Ctx& ctx, const Item* it, MetaView* v) {
 
 Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& req, uint8_t* out, uint32_t cap,
                 MetaView* view) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -124,6 +125,7 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& r
 
 Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate,
                    bool set_ttl, int64_t ttl) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -150,6 +152,7 @@ Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool has_cas, ui
 
 Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithReq& req, uint64_t* result,
                   MetaView* view) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -215,6 +218,7 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithRe
 }
 
 Status meta_debug(Ctx& ctx, const uint8_t* key, uint32_t nkey, MetaView* view, uint32_t* cls, uint64_t* total) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);

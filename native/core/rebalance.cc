@@ -116,6 +116,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
     }
   }
   counter_add(c.total_pages, -1);
+  h->page_cls[page < kMaxPages ? page : 0] = 0;  // between classes until carved for the new one
   return true;
 }
 

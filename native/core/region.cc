@@ -2,6 +2,7 @@
 #include "core/region.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -10,7 +11,10 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <chrono>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "core/slabs.h"
 
@@ -19,6 +23,17 @@ namespace shm {
 static constexpr uint64_t kMaxFile = uint64_t(UINT32_MAX) * kUnit;  // 32 GiB of 8-byte units
 static constexpr uint64_t kDefaultMem = 64ull << 20;
 static constexpr uint32_t kDefaultItemMax = 1u << 20;
+
+static std::mutex g_regions_mu;
+static std::vector<Region*> g_regions;
+
+Region* region_containing(const void* p) {
+  const uint8_t* a = static_cast<const uint8_t*>(p);
+  std::lock_guard<std::mutex> lk(g_regions_mu);
+  for (Region* r : g_regions)
+    if (a >= r->base() && a < r->base() + r->geo().file_size) return r;
+  return nullptr;
+}
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -42,6 +57,10 @@ bool compute_geometry(uint64_t mem_limit, uint32_t item_size_max, Geometry* g, s
   if (pages < 2) pages = 2;
   if (pages > UINT32_MAX) {
     *err = "size is too large";
+    return false;
+  }
+  if (pages > kMaxPages) {
+    *err = "size is too large: a region is limited to 32 GiB";
     return false;
   }
   g->pages_total = uint32_t(pages);
@@ -126,15 +145,20 @@ static bool validate_header(const Header* h, uint64_t file_size, Geometry* g, st
   return true;
 }
 
-Region* Region::open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created) {
+Region* Region::open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created,
+                     RecoveryReport* rep_out) {
   *created = false;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opt.mode);
+  RecoveryReport rep_local;
+  RecoveryReport& rep = rep_out ? *rep_out : rep_local;
+  rep = RecoveryReport{};
+  int fd = opt.readonly ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC)
+                        : ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opt.mode);
   if (fd < 0) {
     *err = "cannot open " + path + ": " + std::strerror(errno);
     return nullptr;
   }
-  // One opener at a time decides between creating and attaching.
-  if (flock(fd, LOCK_EX) != 0) {
+  // One opener at a time decides between creating, attaching, starting warm and recovering.
+  if (flock(fd, opt.readonly ? LOCK_SH : LOCK_EX) != 0) {
     *err = "cannot lock " + path + ": " + std::strerror(errno);
     ::close(fd);
     return nullptr;
@@ -150,16 +174,45 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
   if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file");
 
   Geometry g{};
-  bool init = opt.reset || st.st_size == 0;
-  if (!init) {
-    if (uint64_t(st.st_size) < sizeof(Header)) return fail(path + ": not a shmcached region (file too short)");
-    // Read the header into private memory first: nothing is mapped until it checks out.
-    std::unique_ptr<uint8_t[]> buf(new uint8_t[sizeof(Header)]);
-    ssize_t n = pread(fd, buf.get(), sizeof(Header), 0);
-    if (n != ssize_t(sizeof(Header))) return fail("cannot read " + path);
-    const Header& hdr = *reinterpret_cast<const Header*>(buf.get());
+  bool init = !opt.readonly && (opt.reset || st.st_size == 0);
+  if (opt.readonly && st.st_size == 0) return fail(path + ": empty file (no region)");
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[sizeof(Header)]);
+  if (init && st.st_size != 0) {
+    rep.kind = RecoveryReport::kReset;
+    rep.reason = "reset requested";
+    // Re-creating the file under processes that have it mapped would pull their pages away
+    // (SIGBUS): refuse while the attach table names a live process.
+    Geometry og{};
     std::string why;
-    if (!validate_header(&hdr, uint64_t(st.st_size), &g, &why)) return fail(path + ": " + why);
+    if (uint64_t(st.st_size) >= sizeof(Header) && pread(fd, buf.get(), sizeof(Header), 0) == ssize_t(sizeof(Header)) &&
+        validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &og, &why)) {
+      uint64_t dead = 0;
+      uint32_t live = procs_sweep(reinterpret_cast<Header*>(buf.get()), &dead);  // on the private copy
+      if (live > 0)
+        return fail("cannot reset " + path + ": " + std::to_string(live) + " process(es) have it open");
+    }
+  }
+  if (!init) {
+    std::string why;
+    bool valid = false;
+    if (uint64_t(st.st_size) < sizeof(Header)) {
+      why = "not a shmcached region (file too short)";
+    } else if (pread(fd, buf.get(), sizeof(Header), 0) != ssize_t(sizeof(Header))) {
+      return fail("cannot read " + path);
+    } else {
+      // Read the header into private memory first: nothing is mapped until it checks out.
+      valid = validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &g, &why);
+    }
+    if (!valid && opt.reset_if_bad) {
+      init = true;
+      rep.kind = RecoveryReport::kReset;
+      rep.reason = why;
+    } else if (!valid) {
+      return fail(path + ": " + why + (opt.readonly ? "" : " (open with reset, or onCorrupt 'reset', to start cold)"));
+    }
+  }
+  if (!init) {
+    const Header& hdr = *reinterpret_cast<const Header*>(buf.get());
     if (opt.mem_limit && opt.mem_limit != g.mem_limit)
       return fail(path + ": region has size " + std::to_string(g.mem_limit) + " bytes, opened with size " +
                   std::to_string(opt.mem_limit) + " (use reset to re-create it)");
@@ -179,7 +232,7 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
       return fail("cannot size " + path + ": " + std::strerror(errno));
   }
 
-  void* m = mmap(nullptr, g.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* m = mmap(nullptr, g.file_size, opt.readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) return fail("cannot map " + path + ": " + std::strerror(errno));
   // Random access over a large region pays TLB misses on 4 KiB pages (~12% of a get at 100k keys
   // in a huge=always tmpfs test here); ask for
@@ -192,15 +245,102 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
   r->base_ = static_cast<uint8_t*>(m);
   r->h_ = static_cast<Header*>(m);
   r->geo_ = g;
-  if (init) {
-    init_header(r->h_, g, opt.evict != 0);
-    *created = true;
+  r->readonly_ = opt.readonly;
+  {
+    std::lock_guard<std::mutex> lk(g_regions_mu);
+    g_regions.push_back(r);
   }
+  install_lock_hooks();
+  if (opt.readonly) {
+    flock(fd, LOCK_UN);
+    return r;
+  }
+  Header* h = r->h_;
+  if (init) {
+    init_header(h, g, opt.evict != 0);
+    *created = true;
+  } else {
+    auto t0 = std::chrono::steady_clock::now();
+    uint32_t live = procs_sweep(h, &rep.dead_processes);
+    if (live > 0) {
+      // Others are using it: join them. A process that died attached leaves its locks to be taken
+      // over when someone needs them, and may have leaked chunks: the next cold open recovers.
+      if (rep.dead_processes) h->dirty.store(1, std::memory_order_relaxed);
+      rep.kind = RecoveryReport::kAttached;
+    } else if (h->clean.load() == 1 && h->dirty.load() == 0 && !opt.recover) {
+      reset_runtime(*r);  // lock words and thread owners of processes that are gone
+      rep.kind = RecoveryReport::kWarm;
+      rep.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      recover_offline(*r, &rep);
+      rep.kind = RecoveryReport::kRecovered;
+    }
+  }
+  if (!procs_add(h, &r->proc_)) {
+    flock(fd, LOCK_UN);
+    r->fd_ = -1;
+    delete r;
+    return fail(path + ": too many processes attached (" + std::to_string(kProcs) + ")");
+  }
+  h->clean.store(0, std::memory_order_release);
   flock(fd, LOCK_UN);
   return r;
 }
 
+bool Region::exit_detach(int deadline_ms) {
+  if (readonly_ || proc_ == UINT32_MAX || fd_ < 0) return false;
+  Header* h = h_;
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  std::vector<Lock*> held;
+  auto take = [&](Lock& l) {
+    while (!try_lock(l)) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      sched_yield();
+    }
+    held.push_back(&l);
+    return true;
+  };
+  bool all = take(h->expand_lock);
+  for (uint32_t i = 0; all && i < kStripes; ++i) all = take(h->stripes[i].lock);
+  for (uint32_t i = 1; all && i < kMaxClasses; ++i) all = take(h->classes[i].lock);
+  all = all && take(h->pages_lock);
+  bool marked = false;
+  if (flock(fd_, LOCK_EX) == 0) {
+    procs_remove(h, proc_);
+    proc_ = UINT32_MAX;
+    uint64_t dead = 0;
+    uint32_t live = procs_sweep(h, &dead);
+    if (dead) h->dirty.store(1, std::memory_order_relaxed);
+    if (all && live == 0 && h->dirty.load(std::memory_order_relaxed) == 0) {
+      h->clean.store(1, std::memory_order_release);
+      marked = true;
+    }
+    flock(fd_, LOCK_UN);
+  }
+  if (!marked)
+    for (Lock* l : held) unlock(*l);
+  return marked;
+}
+
 Region::~Region() {
+  {
+    std::lock_guard<std::mutex> lk(g_regions_mu);
+    for (size_t i = 0; i < g_regions.size(); ++i)
+      if (g_regions[i] == this) {
+        g_regions.erase(g_regions.begin() + long(i));
+        break;
+      }
+  }
+  if (base_ && !readonly_ && proc_ != UINT32_MAX && fd_ >= 0 && flock(fd_, LOCK_EX) == 0) {
+    Header* h = h_;
+    procs_remove(h, proc_);
+    uint64_t dead = 0;
+    uint32_t live = procs_sweep(h, &dead);
+    if (dead) h->dirty.store(1, std::memory_order_relaxed);
+    // The last one out, with no process having died attached: the next open starts warm.
+    if (live == 0 && h->dirty.load(std::memory_order_relaxed) == 0) h->clean.store(1, std::memory_order_release);
+    flock(fd_, LOCK_UN);
+  }
   if (base_) munmap(base_, geo_.file_size);
   if (fd_ >= 0) ::close(fd_);
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/layout.h"
+#include "core/recover.h"
 
 namespace shm {
 
@@ -21,6 +22,10 @@ struct RegionOptions {
   uint32_t item_size_max = 0;  // 0 = take the file's (or the default when creating)
   int evict = -1;              // -1 = take the file's (default 1 when creating)
   bool reset = false;          // re-initialise whatever is there
+  bool reset_if_bad = false;   // a file that is not a valid region of this layout is re-created
+                               // (a cold start) instead of failing
+  bool recover = false;        // run recovery even on a clean region (when no process is attached)
+  bool readonly = false;       // map read-only, never create, no attach (for `shmcached check`)
   uint32_t mode = 0600;
 };
 
@@ -36,14 +41,30 @@ struct Geometry {
   uint64_t file_size;
 };
 
+// The mapped region (of this process) whose memory holds p, or nullptr. For the lock hooks.
+Region* region_containing(const void* p);
+
 // Computes the layout for the given limits, or returns false with a reason.
 bool compute_geometry(uint64_t mem_limit, uint32_t item_size_max, Geometry* g, std::string* err);
 
 class Region {
  public:
   // Opens (creating or attaching) the region at path. Returns nullptr and sets *err on failure.
-  static Region* open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created);
+  // Under the file's flock, the opener joins the attach table; when it finds no live process
+  // attached it starts warm (clean region) or recovers (recover.h). *rep says which.
+  static Region* open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created,
+                      RecoveryReport* rep = nullptr);
+  // Detaches (under the flock): the last process out of a region with no dead process marks it
+  // clean, so the next open starts warm.
   ~Region();
+
+  // At process exit with handles still open (addon.cc's atexit hook): takes every lock of the
+  // region within deadline_ms (so no thread of ours is inside a change), leaves the attach table,
+  // and, when it was the last process and everything was taken, marks the region clean and keeps
+  // the locks held: threads of ours still running block instead of changing a clean region (the
+  // next open clears lock words anyway). Otherwise releases what it took. Leaves the mapping in
+  // place (other threads may still touch it until exit). Returns whether it marked it clean.
+  bool exit_detach(int deadline_ms);
 
   Header* h() const { return h_; }
   uint8_t* base() const { return base_; }
@@ -78,6 +99,8 @@ class Region {
   Region() = default;
   std::string path_;
   int fd_ = -1;
+  bool readonly_ = false;
+  uint32_t proc_ = UINT32_MAX;  // our entry in the attach table
   uint8_t* base_ = nullptr;
   Header* h_ = nullptr;
   Geometry geo_{};

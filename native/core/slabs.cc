@@ -59,7 +59,9 @@ uint32_t slabs_pop_free(Region& r, ClassHdr& c) {
     counter_set(c.free_chunks, 0);
     return 0;
   }
-  c.free_head = it->h_next;
+  // No intent record here (nor in push): both change the list by one store of the head, so a
+  // death leaves it consistent; at worst the chunk in flight leaks until the next offline recovery.
+  c.free_head = it->h_next;  // the commit point: the chunk is the caller's
   counter_add(c.free_chunks, -1);
   // The next allocation reads the new head's link: start that miss now.
   if (Item* next = r.chunk(c.free_head)) __builtin_prefetch(next, 1, 1);
@@ -73,6 +75,8 @@ bool slabs_carve(Region& r, uint32_t cls, uint32_t page) {
   if (c.size < sizeof(Item) || uint64_t(c.size) * c.perslab > r.geo().page_size) return false;
   if (page >= r.geo().pages_total) return false;
   uint8_t* base = r.page(page);
+  // The page belongs to the class from here on (recovery reads this table to scan pages).
+  r.h()->page_cls[page < kMaxPages ? page : 0] = uint8_t(cls);
   // Push in reverse so the free list hands chunks out in address order.
   for (uint32_t k = c.perslab; k-- > 0;) {
     Item* it = reinterpret_cast<Item*>(base + uint64_t(k) * c.size);
@@ -101,10 +105,11 @@ bool slabs_grow(Region& r, uint32_t cls) {
 }
 
 void slabs_push_free(Region& r, ClassHdr& c, Item* it) {
+  uint32_t off = r.offset_of(it);
   it->iflags = kFree;
   it->h_next = c.free_head;
   it->prev = it->next = 0;
-  c.free_head = r.offset_of(it);
+  c.free_head = off;  // the commit point
   counter_add(c.free_chunks, 1);
 }
 

@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <ctime>
 
 #include "core/clock.h"
@@ -15,38 +19,95 @@
 
 namespace shm {
 
-static bool pid_alive(uint32_t pid) { return pid != 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM); }
+thread_local StatSlot* t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
+
+uint64_t proc_start(uint32_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  // Field 2 (comm) is in parentheses and may hold spaces: count fields after the last ')'.
+  char* p = strrchr(buf, ')');
+  if (!p) return 0;
+  int field = 2;
+  for (++p; *p && field < 22; ++p)
+    if (*p == ' ') ++field;
+  return strtoull(p, nullptr, 10);
+}
+
+uint32_t self_pid() { return uint32_t(getpid()); }
+
+uint64_t self_start() {
+  // Not cached across fork: a child has its own pid and start time.
+  static thread_local uint32_t pid = 0;
+  static thread_local uint64_t start = 0;
+  uint32_t now = self_pid();
+  if (pid != now) {
+    start = proc_start(now);
+    pid = now;
+  }
+  return start;
+}
+
+bool proc_alive(uint32_t pid, uint64_t start) {
+  if (pid == 0) return false;
+  if (kill(pid_t(pid), 0) != 0 && errno != EPERM) return false;
+  if (start == 0) return true;
+  uint64_t s = proc_start(pid);
+  return s == 0 || s == start;  // unreadable /proc (hidepid): trust the pid
+}
+
+static bool slot_busy(const StatSlot& s) {
+  return s.si.op.load(std::memory_order_relaxed) != kIntentNone || s.ci.op.load(std::memory_order_relaxed) != kIntentNone;
+}
+
+static void claim(StatSlot& s, Ctx* c, uint32_t pid) {
+  s.owner_pid.store(pid, std::memory_order_relaxed);
+  s.owner_start.store(self_start(), std::memory_order_relaxed);
+  uint32_t gen = (s.gen.load(std::memory_order_relaxed) + 1) & 0x7fffff;
+  if (gen == 0) gen = 1;
+  s.gen.store(gen, std::memory_order_release);
+  c->slot = &s;
+  c->shared_slot = false;
+  c->token = (gen << 8) | uint32_t(&s - c->r->h()->slots);
+}
 
 void stats_attach(Region& r, Ctx* c) {
   Header* h = r.h();
   c->r = &r;
   uint32_t tid = uint32_t(syscall(SYS_gettid));
-  uint32_t pid = uint32_t(getpid());
-  // Two passes: a free slot, then a slot whose owning process is gone.
-  for (int pass = 0; pass < 2; ++pass) {
+  uint32_t pid = self_pid();
+  // Three passes: a free slot; a slot whose owning process is gone and that records no change in
+  // flight (a lock it held still needs its intents for the repair); any slot of a dead process.
+  for (int pass = 0; pass < 3; ++pass) {
     for (uint32_t i = 1; i < kSlots; ++i) {
       StatSlot& s = h->slots[i];
       uint32_t owner = s.owner_tid.load(std::memory_order_relaxed);
-      if (pass == 1 && owner != 0 && !pid_alive(s.owner_pid.load(std::memory_order_relaxed))) {
+      if (pass >= 1 && owner != 0 &&
+          !proc_alive(s.owner_pid.load(std::memory_order_relaxed), s.owner_start.load(std::memory_order_relaxed))) {
+        if (pass == 1 && slot_busy(s)) continue;
         if (s.owner_tid.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
-          s.owner_pid.store(pid, std::memory_order_relaxed);
-          c->slot = &s;
-          c->shared_slot = false;
+          s.si.op.store(kIntentNone, std::memory_order_relaxed);
+          s.ci.op.store(kIntentNone, std::memory_order_relaxed);
+          claim(s, c, pid);
           return;
         }
         continue;
       }
       uint32_t expected = 0;
       if (owner == 0 && s.owner_tid.compare_exchange_strong(expected, tid, std::memory_order_acquire)) {
-        s.owner_pid.store(pid, std::memory_order_relaxed);
-        c->slot = &s;
-        c->shared_slot = false;
+        claim(s, c, pid);
         return;
       }
     }
   }
   c->slot = &h->slots[0];
   c->shared_slot = true;
+  c->token = kAnonToken;
 }
 
 void stats_detach(Ctx* c) {
@@ -54,7 +115,9 @@ void stats_detach(Ctx* c) {
     c->slot->owner_pid.store(0, std::memory_order_relaxed);
     c->slot->owner_tid.store(0, std::memory_order_release);
   }
+  if (t_slot == c->slot) t_slot = nullptr;
   c->slot = nullptr;
+  c->token = kAnonToken;
 }
 
 static uint64_t raw_sum(const Header* h, Counter k) {

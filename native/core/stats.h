@@ -18,12 +18,23 @@ namespace shm {
 
 class Region;
 
+// The slot whose intent records the current thread writes (null: none, e.g. the shared slot or
+// a repair in progress). Set with the lock token by Ctx::enter.
+extern thread_local StatSlot* t_slot __attribute__((tls_model("initial-exec")));
+
 // What one thread needs to run commands on one region.
 struct Ctx {
   Region* r = nullptr;
   StatSlot* slot = nullptr;
   bool shared_slot = false;  // all slots taken: count with atomic adds in slot 0
   uint32_t now = 0;          // store clock, read once per command
+  uint32_t token = kAnonToken;  // this thread's lock owner token in r (lock.h)
+
+  // Every command starts here: locks taken from now on name this thread's slot in this region.
+  void enter() {
+    t_lock_token = token;
+    t_slot = shared_slot ? nullptr : slot;
+  }
 
   void count(Counter k, uint64_t n = 1) {
     uint64_t* p = &slot->c[k];
@@ -34,6 +45,15 @@ struct Ctx {
     }
   }
 };
+
+// The calling process's identity for the attach table: pid and start time (clock ticks after boot,
+// /proc/self/stat field 22), read once.
+uint32_t self_pid();
+uint64_t self_start();
+// Start time of pid, or 0 when it does not exist (or cannot be read).
+uint64_t proc_start(uint32_t pid);
+// pid exists with this start time (start 0: any).
+bool proc_alive(uint32_t pid, uint64_t start);
 
 // Claims a slot for the calling thread (slot 0 is the shared overflow slot).
 void stats_attach(Region& r, Ctx* c);

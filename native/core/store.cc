@@ -83,6 +83,7 @@ static Status get_optimistic(Ctx& ctx, Stripe& s, uint64_t hv, const uint8_t* ke
 
 Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
                ItemMeta* meta) {
+  ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -211,6 +212,7 @@ static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t 
 
 Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
                  uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out) {
+  ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
   if (cmd == StoreCmd::kAppend || cmd == StoreCmd::kPrepend) {
     if (uint64_t(nval) > max_value_len(*ctx.r, nkey)) return kTooLarge;
@@ -276,6 +278,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
 }
 
 Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
+  ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -292,6 +295,7 @@ Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
 }
 
 Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_t delta, uint64_t* result) {
+  ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -343,6 +347,7 @@ Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_
 }
 
 Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
+  ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
@@ -363,6 +368,7 @@ Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
 }
 
 void cmd_flush_all(Ctx& ctx, int64_t delay) {
+  ctx.enter();
   Header* h = ctx.r->h();
   ctx.now = clock_now(h);
   ctx.count(kCmdFlush);

@@ -25,13 +25,15 @@ struct Stripe {
   std::atomic<uint32_t> seq;
 };
 
+// Odd while held. `| 1` rather than `+ 1`: a stripe taken over from a dead owner may already be
+// odd (it died inside), and must stay odd until the repair is done and the new owner leaves.
 inline void stripe_enter(Stripe& s) {
-  s.seq.store(s.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  s.seq.store(s.seq.load(std::memory_order_relaxed) | 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);  // the odd count before any change
 }
 
 inline void stripe_leave(Stripe& s) {
-  s.seq.store(s.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);  // changes before the even count
+  s.seq.store((s.seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_release);  // changes before the even count
 }
 
 inline void stripe_lock(Stripe& s) {

@@ -1,0 +1,252 @@
+/**
+ * `npm run bench -- memory`: how many items fit in 64 MiB before the first eviction, shmcached
+ * against a real `memcached -m 64` started here, for 100 B, 1 KB and 10 KB values.
+ *
+ * Method: for each value size, a fresh 64 MiB store on each side (`Cache.open({ size: '64mb',
+ * evict: true, reset: true })` and `memcached -m 64`, both at their default item size limit and
+ * slab growth factor); keys 'key:0', 'key:1', ... are stored in order, in batches (pipelined on
+ * memcached), and after every batch `stats` is read; at the first batch that evicted anything,
+ * `curr_items` is the number of items that fit (with one slab class in use, each further set
+ * evicts exactly one item, so the count holds still from then on). The count does not depend on
+ * timing, so one pass is enough. Overhead per item = the store's memory ÷ items − (key + value
+ * bytes), with the memory counted as `limit_maxbytes` (the -m budget) and again with the hash
+ * table (`hash_bytes`), which both keep outside that budget.
+ */
+import { parseArgs } from 'node:util';
+import { statSync } from 'node:fs';
+import { fmtBytes, fmtRatio, markdownTable, type Align } from './lib/format.js';
+import { describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
+import { benchRegionPath, loadShmcached, removeRegion, type ShmCache } from './lib/shm.js';
+import { startMemcached, TextConnection } from './lib/memcached.js';
+import { Progress } from './lib/progress.js';
+import type { Metric, PartOutput } from './lib/part.js';
+
+export const description = 'items per 64 MiB before the first eviction (100 B, 1 KB, 10 KB values), shmcached vs memcached -m 64';
+
+const MIB = 2 ** 20;
+/** The issue's target: at 100 B values, shmcached holds ≥ 1.1× memcached's items. */
+const TARGET = { size: 100, min: 1.1 };
+
+interface Fill {
+  items: number;
+  /** Bytes of key + value per item, on average over the items stored. */
+  payload: number;
+  limitBytes: number;
+  hashBytes: number;
+  /** Sets issued until the first eviction was seen. */
+  sets: number;
+  extra?: Record<string, number>;
+}
+
+const keyBytesUpTo = (n: number): number => {
+  // Total length of 'key:0' .. 'key:(n-1)'.
+  let total = 0;
+  for (let digits = 1, lo = 0; lo < n; digits++, lo = lo === 0 ? 10 : lo * 10) {
+    const hi = Math.min(n, lo === 0 ? 10 : lo * 10);
+    total += (hi - lo) * (4 + digits);
+  }
+  return total;
+};
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v ?? Number.NaN);
+}
+
+async function fillShm(Cache: { open(o: object): ShmCache }, size: number, batch: number): Promise<Fill> {
+  const path = benchRegionPath(`mem-${size}`);
+  const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  try {
+    const value = Buffer.alloc(size, 'v');
+    let i = 0;
+    for (;;) {
+      for (let j = 0; j < batch; j++, i++) c.set('key:' + i, value);
+      const s = c.stats!() as Record<string, unknown>;
+      if (num(s.evictions) > 0) {
+        const items = num(s.curr_items);
+        let fileBytes = Number.NaN;
+        try {
+          fileBytes = statSync(path).size;
+        } catch {
+          /* not a file */
+        }
+        return {
+          items,
+          payload: (keyBytesUpTo(i) - keyBytesUpTo(i - items)) / items + size,
+          limitBytes: num(s.limit_maxbytes),
+          hashBytes: num(s.hash_bytes),
+          sets: i,
+          extra: { fileBytes },
+        };
+      }
+      if (i > 64 * MIB) throw new Error('no eviction after 64M sets');
+    }
+  } finally {
+    c.close();
+    removeRegion(path);
+  }
+}
+
+async function fillMemcached(size: number, batch: number): Promise<Fill> {
+  const server = await startMemcached(['-m', '64']);
+  const conn = await TextConnection.connect(server.port);
+  try {
+    const value = Buffer.alloc(size, 'v');
+    let i = 0;
+    for (;;) {
+      const parts: Buffer[] = [];
+      for (let j = 0; j < batch; j++, i++) parts.push(Buffer.from(`set key:${i} 0 0 ${size}\r\n`), value, Buffer.from('\r\n'));
+      const replies = await conn.batch(Buffer.concat(parts), batch);
+      const bad = replies.find((r) => r !== 'STORED');
+      if (bad) throw new Error(`memcached answered '${bad}' to a set`);
+      const s = await conn.stats();
+      if (num(s.evictions) > 0) {
+        const items = num(s.curr_items);
+        let rssBytes = Number.NaN;
+        try {
+          const status = (await import('node:fs')).readFileSync(`/proc/${server.pid}/status`, 'utf8');
+          const m = /VmRSS:\s+(\d+) kB/.exec(status);
+          if (m) rssBytes = Number(m[1]) * 1024;
+        } catch {
+          /* no /proc */
+        }
+        return {
+          items,
+          payload: (keyBytesUpTo(i) - keyBytesUpTo(i - items)) / items + size,
+          limitBytes: num(s.limit_maxbytes),
+          hashBytes: num(s.hash_bytes),
+          sets: i,
+          extra: { rssBytes },
+        };
+      }
+      if (i > 64 * MIB) throw new Error('no eviction after 64M sets');
+    }
+  } finally {
+    conn.close();
+    await server.stop();
+  }
+}
+
+/** Runs the part; prints the table, writes the results (unless --no-write) and returns them. */
+export async function run(args: string[]): Promise<PartOutput> {
+  const { values } = parseArgs({
+    args,
+    allowPositionals: false,
+    options: {
+      sizes: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('npm run bench -- memory [--sizes 100,1024,10240] [--no-write]\n  (--quick is accepted and changes nothing: the counts do not depend on timing)');
+    process.exit(0);
+  }
+  const sizes = (values.sizes ?? '100,1024,10240').split(',').map((s) => {
+    const n = Number(s.trim().toLowerCase().replace(/k$/, '')) * (/k$/i.test(s.trim()) ? 1024 : 1);
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--sizes: '${s}' is not a positive size`);
+    return n;
+  });
+  const started = new Date();
+  const machine = machineInfo();
+  const git = gitInfo();
+  const shm = await loadShmcached();
+  const progress = new Progress(sizes.length * 2);
+  const results: { size: number; shm?: Fill; mc?: Fill; shmError?: string; mcError?: string }[] = [];
+  const t0 = Date.now();
+  for (const size of sizes) {
+    const r: (typeof results)[number] = { size };
+    const batch = size >= 4096 ? 64 : 1000;
+    progress.tick(`${fmtBytes(size)} shmcached`);
+    if (shm.ok) {
+      try {
+        r.shm = await fillShm(shm.Cache, size, batch);
+      } catch (e) {
+        r.shmError = e instanceof Error ? e.message : String(e);
+      }
+    } else r.shmError = shm.reason;
+    progress.tick(`${fmtBytes(size)} memcached`);
+    try {
+      r.mc = await fillMemcached(size, batch);
+    } catch (e) {
+      r.mcError = e instanceof Error ? e.message : String(e);
+    }
+    results.push(r);
+  }
+  progress.end();
+  const elapsedS = (Date.now() - t0) / 1000;
+
+  const perItem = (f: Fill | undefined, withHash: boolean): number =>
+    f ? (f.limitBytes + (withHash ? f.hashBytes : 0)) / f.items - f.payload : Number.NaN;
+  const n0 = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
+  const rows = results.map((r) => [
+    fmtBytes(r.size),
+    r.shm ? n0(r.shm.items) : 'error',
+    r.mc ? n0(r.mc.items) : 'error',
+    r.shm && r.mc ? fmtRatio(r.shm.items / r.mc.items) : '—',
+    n0(perItem(r.shm, false)),
+    n0(perItem(r.mc, false)),
+    n0(perItem(r.shm, true)),
+    n0(perItem(r.mc, true)),
+  ]);
+  const tr = results.find((r) => r.size === TARGET.size);
+  const tRatio = tr?.shm && tr.mc ? tr.shm.items / tr.mc.items : Number.NaN;
+  const verdict = Number.isFinite(tRatio) ? (tRatio >= TARGET.min ? '**met**' : '**missed**') : 'not measured';
+
+  const notes: string[] = [];
+  for (const r of results) {
+    if (r.shmError) notes.push(`${fmtBytes(r.size)}: shmcached **failed**: ${r.shmError}`);
+    if (r.mcError) notes.push(`${fmtBytes(r.size)}: memcached **failed**: ${r.mcError}`);
+  }
+  const md: string[] = [];
+  md.push(`# shmcached memory efficiency — ${isoDay(started)}, ${machine.hostname}`);
+  md.push('');
+  md.push(`- Machine: ${describeMachine(machine)}`);
+  md.push(`- shmcached: \`Cache.open({ size: '64mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m 64\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`);
+  md.push(`- Method: keys 'key:0', 'key:1', ... stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the 64 MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`);
+  md.push('');
+  md.push('## Items in 64 MiB before the first eviction; bytes of overhead per item');
+  md.push('');
+  const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+  md.push(markdownTable(['value', 'shmcached items', 'memcached items', 'shm ÷ mc', 'shm overhead B/item', 'mc overhead B/item', 'shm, with hash table', 'mc, with hash table'], rows, align));
+  md.push('');
+  md.push(`## Target (issue 7)`);
+  md.push('');
+  md.push(`- items per 64 MiB at ${TARGET.size} B values ≥ ${TARGET.min}× memcached: ${verdict} (${fmtRatio(tRatio)})`);
+  const extras = results
+    .map((r) => `${fmtBytes(r.size)}: shmcached region file ${n0(num(r.shm?.extra?.fileBytes) / MIB)} MiB, hash table ${n0((r.shm?.hashBytes ?? Number.NaN) / 1024)} KiB; memcached resident ${n0(num(r.mc?.extra?.rssBytes) / MIB)} MiB, hash table ${n0((r.mc?.hashBytes ?? Number.NaN) / 1024)} KiB`)
+    .join('; ');
+  notes.push(`Whole footprints, for context: ${extras}.`);
+  md.push('');
+  md.push('## Notes');
+  md.push('');
+  for (const n of notes) md.push(`- ${n}`);
+  const markdown = md.join('\n') + '\n';
+  process.stdout.write(markdown);
+
+  const metrics: Metric[] = [];
+  for (const r of results) {
+    if (r.shm) metrics.push({ id: `memory/${fmtBytes(r.size)}/shmcached items`, value: r.shm.items, unit: 'items', better: 'higher' });
+    if (r.mc) metrics.push({ id: `memory/${fmtBytes(r.size)}/memcached items`, value: r.mc.items, unit: 'items', better: 'higher' });
+    if (r.shm) metrics.push({ id: `memory/${fmtBytes(r.size)}/shmcached overhead`, value: +perItem(r.shm, false).toFixed(1), unit: 'B/item', better: 'lower' });
+  }
+  const json = {
+    part: 'memory',
+    version: 1,
+    date: started.toISOString(),
+    machine,
+    git: git ?? null,
+    elapsedS,
+    shmcached: shm.ok ? { available: true, protection: shm.protection } : { available: false, reason: shm.reason },
+    rows: results,
+    target: { ...TARGET, ratio: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null, met: Number.isFinite(tRatio) ? tRatio >= TARGET.min : null },
+    metrics,
+    notes,
+  };
+  if (values['no-write'] !== true) {
+    const a = writeResultFile('memory', 'md', markdown, started);
+    const b = writeResultFile('memory', 'json', JSON.stringify(json, null, 2), started);
+    process.stderr.write(`wrote ${a} and ${b}\n`);
+  }
+  return { part: 'memory', markdown, json };
+}

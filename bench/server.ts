@@ -1,0 +1,304 @@
+/**
+ * `npm run bench -- server`: memcached-protocol throughput of a server, ours against a real one,
+ * measured by the same pipelined C load generator (bench/native/mcbench.c `load`).
+ *
+ * Servers: `memcached -t 2` and `node dist/src/cli.js serve -p PORT -t 2 --file F` (shmcached's
+ * wire protocol; its row says "not available" until that CLI is built). Cells: get and set of
+ * 128 B values over 10k keys (populated first), 1 and 16 connections, each keeping `--depth`
+ * requests in flight. Per cell: a warm-up, then a measured window; `--reps` repetitions with the
+ * servers alternating, so drift hits both. Reported: ops/s (median, min–max) and the p50 / p99
+ * latency of the median repetition, from the moment a request was written to its reply. The
+ * client and the servers share the machine's CPUs: on 2 vCPUs this measures the whole system.
+ */
+import { parseArgs } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { summarize } from './lib/stats.js';
+import { fmtRatio, markdownTable, type Align } from './lib/format.js';
+import { describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
+import { freePort, startMemcached, waitForPort, type MemcachedServer } from './lib/memcached.js';
+import { mcbenchBinary, mcbenchLoad, type LoadResult } from './lib/mcbench.js';
+import { benchRegionPath, removeRegion } from './lib/shm.js';
+import { Progress } from './lib/progress.js';
+import type { Metric, PartOutput } from './lib/part.js';
+
+export const description = 'memcached-protocol throughput: pipelined get/set 128 B over 1 and 16 connections, memcached -t 2 vs shmcached serve -t 2';
+
+interface Config {
+  reps: number;
+  warmupMs: number;
+  measureMs: number;
+  depth: number;
+  keys: number;
+  size: number;
+  conns: number[];
+  write: boolean;
+}
+
+function parseConfig(args: string[]): Config {
+  const { values } = parseArgs({
+    args,
+    allowPositionals: false,
+    options: {
+      reps: { type: 'string' },
+      seconds: { type: 'string' },
+      depth: { type: 'string' },
+      conns: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      [
+        'npm run bench -- server [options]',
+        '  --reps N       repetitions per cell (default 3)',
+        '  --seconds S    measured seconds per repetition (default 1.5; warm-up 0.3 s)',
+        '  --depth N      requests in flight per connection (default 8)',
+        '  --conns A,B    connection counts (default 1,16)',
+        '  --quick        1 repetition of 0.5 s',
+        '  --no-write     print only; do not write bench/results/',
+      ].join('\n'),
+    );
+    process.exit(0);
+  }
+  const pos = (s: string | undefined, d: number, name: string): number => {
+    if (s === undefined) return d;
+    const n = Number(s);
+    if (!(n > 0)) throw new RangeError(`--${name} must be positive, got '${s}'`);
+    return n;
+  };
+  const quick = values.quick === true;
+  return {
+    reps: Math.round(pos(values.reps, quick ? 1 : 3, 'reps')),
+    warmupMs: 300,
+    measureMs: Math.round(pos(values.seconds, quick ? 0.5 : 1.5, 'seconds') * 1000),
+    depth: Math.round(pos(values.depth, 8, 'depth')),
+    keys: 10_000,
+    size: 128,
+    conns: (values.conns ?? '1,16').split(',').map((s) => Math.round(pos(s.trim(), 1, 'conns'))),
+    write: values['no-write'] !== true,
+  };
+}
+
+/** A server under test: where it listens and how to stop it. */
+interface Target {
+  name: string;
+  command: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startOurs(): Promise<Target | string> {
+  const cli = join(repoRoot(), 'dist', 'src', 'cli.js');
+  if (!existsSync(cli)) return `not available: ${cli} does not exist yet (the wire-protocol CLI, \`shmcached serve\`, has not landed in this tree)`;
+  const port = await freePort();
+  const file2 = benchRegionPath('server');
+  removeRegion(file2);
+  benchRegionPath('server'); // still removed at exit if the server leaves it behind
+  const args = [cli, 'serve', '-p', String(port), '-t', '2', '--file', file2];
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let exited: string | undefined;
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 2000) stderr += d.toString();
+  });
+  child.on('exit', (code, sig) => (exited = `shmcached serve exited with ${code ?? sig}: ${stderr.trim()}`));
+  const kill = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', kill);
+  try {
+    await waitForPort(port, 10_000, () => exited);
+  } catch (e) {
+    kill();
+    removeRegion(file2);
+    return `failed to start: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return {
+    name: 'shmcached serve',
+    command: `node dist/src/cli.js serve -p ${port} -t 2 --file ${file2}`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        process.off('exit', kill);
+        const done = (): void => {
+          removeRegion(file2);
+          resolve();
+        };
+        if (exited !== undefined) return done();
+        child.once('exit', done);
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+      }),
+  };
+}
+
+async function startReal(): Promise<Target | string> {
+  let s: MemcachedServer;
+  try {
+    s = await startMemcached(['-t', '2', '-m', '1024', '-c', '1024']);
+  } catch (e) {
+    return `not available: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return { name: 'memcached', command: `memcached ${s.args.join(' ')}`, port: s.port, stop: () => s.stop() };
+}
+
+/** Runs the part; prints the table, writes the results (unless --no-write) and returns them. */
+export async function run(args: string[]): Promise<PartOutput> {
+  const cfg = parseConfig(args);
+  const started = new Date();
+  const machine = machineInfo();
+  const git = gitInfo();
+  const notes: string[] = [];
+  let clientError: string | undefined;
+  try {
+    mcbenchBinary();
+  } catch (e) {
+    clientError = e instanceof Error ? e.message : String(e);
+  }
+  const targets: Target[] = [];
+  const missing: Record<string, string> = {};
+  for (const [name, start] of [['memcached', startReal], ['shmcached serve', startOurs]] as const) {
+    const t = clientError ? `not available: ${clientError}` : await start();
+    if (typeof t === 'string') missing[name] = t;
+    else targets.push(t);
+  }
+  const ops = ['get', 'set'] as const;
+  const cells: { op: (typeof ops)[number]; conns: number }[] = [];
+  for (const op of ops) for (const conns of cfg.conns) cells.push({ op, conns });
+  const results = new Map<string, { runs: LoadResult[]; error?: string }>();
+  const progress = new Progress(cells.length * cfg.reps * targets.length);
+  const t0 = Date.now();
+  try {
+    for (const cell of cells) {
+      for (let rep = 0; rep < cfg.reps; rep++) {
+        const order = rep % 2 === 0 ? targets : [...targets].reverse();
+        for (const t of order) {
+          progress.tick(`${cell.op} ×${cell.conns} conns  ${t.name}`);
+          const key = `${t.name}|${cell.op}|${cell.conns}`;
+          const r = results.get(key) ?? { runs: [] };
+          results.set(key, r);
+          if (r.error) continue;
+          try {
+            r.runs.push(
+              await mcbenchLoad({
+                port: t.port,
+                op: cell.op,
+                size: cfg.size,
+                keys: cfg.keys,
+                conns: cell.conns,
+                depth: cfg.depth,
+                warmupMs: cfg.warmupMs,
+                measureMs: cfg.measureMs,
+                threads: 1,
+                seed: 42 + rep,
+              }),
+            );
+          } catch (e) {
+            r.error = e instanceof Error ? e.message.split('\n')[0] : String(e);
+          }
+        }
+      }
+    }
+  } finally {
+    progress.end();
+    for (const t of targets) await t.stop();
+  }
+  const elapsedS = (Date.now() - t0) / 1000;
+
+  /** The median repetition (by ops/s) and the ops/s summary. */
+  const stat = (name: string, op: string, conns: number): { med: LoadResult; s: ReturnType<typeof summarize> } | undefined => {
+    const r = results.get(`${name}|${op}|${conns}`);
+    if (!r || r.runs.length === 0) return undefined;
+    const sorted = [...r.runs].sort((a, b) => a.opsPerSec - b.opsPerSec);
+    return { med: sorted[Math.floor((sorted.length - 1) / 2)], s: summarize(r.runs.map((x) => x.opsPerSec)) };
+  };
+  const k = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(0)}k`);
+  const cellText = (name: string, op: string, conns: number): string[] => {
+    const st = stat(name, op, conns);
+    if (!st) {
+      const err = results.get(`${name}|${op}|${conns}`)?.error;
+      return [err ? 'error' : 'n/a', '—', '—'];
+    }
+    return [cfg.reps > 1 ? `${k(st.s.median)} (${k(st.s.min)}–${k(st.s.max)})` : k(st.s.median), st.med.p50Us.toFixed(1), st.med.p99Us.toFixed(1)];
+  };
+  const rows = cells.map((c) => {
+    const a = stat('memcached', c.op, c.conns);
+    const b = stat('shmcached serve', c.op, c.conns);
+    return [
+      `${c.op} 128 B`,
+      String(c.conns),
+      ...cellText('memcached', c.op, c.conns),
+      ...cellText('shmcached serve', c.op, c.conns),
+      a && b ? fmtRatio(b.s.median / a.s.median) : '—',
+    ];
+  });
+  for (const [name, why] of Object.entries(missing)) notes.push(`${name}: ${why}`);
+  for (const [key, r] of results) {
+    if (r.error) notes.push(`${key.replace(/\|/g, ', ')}: **failed**: ${r.error}`);
+    const errs = r.runs.reduce((n, x) => n + x.errors, 0);
+    if (errs) notes.push(`${key.replace(/\|/g, ', ')}: ${errs} error replies`);
+    const misses = r.runs.reduce((n, x) => n + (x.ops - x.hits), 0);
+    if (misses && key.includes('|get|')) notes.push(`${key.replace(/\|/g, ', ')}: ${misses} gets missed`);
+  }
+
+  const md: string[] = [];
+  md.push(`# shmcached server throughput — ${isoDay(started)}, ${machine.hostname}`);
+  md.push('');
+  md.push(`- Machine: ${describeMachine(machine)}`);
+  for (const t of targets) md.push(`- ${t.name}: \`${t.command}\``);
+  for (const [name, why] of Object.entries(missing)) md.push(`- ${name}: **${why}**`);
+  md.push(
+    `- Load: bench/native/mcbench.c \`load\`, one client thread, text protocol, ${cfg.keys.toLocaleString('en-US')} keys of ${cfg.size} B populated first, uniform random keys, ${cfg.depth} requests in flight per connection; ` +
+      `${cfg.warmupMs} ms warm-up, ${cfg.measureMs} ms measured, ${cfg.reps} repetition${cfg.reps > 1 ? 's' : ''} with the servers alternating; latency from write to reply (p50/p99 of the median repetition). Client and server share the ${machine.cpus} CPUs. Run took ${elapsedS.toFixed(0)} s.`,
+  );
+  md.push('');
+  md.push('## ops/s (median, min–max), latency in µs; ratio = shmcached ÷ memcached ops/s');
+  md.push('');
+  const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+  md.push(markdownTable(['op', 'conns', 'memcached ops/s', 'p50', 'p99', 'shmcached ops/s', 'p50', 'p99', 'shm ÷ mc'], rows, align));
+  if (notes.length) {
+    md.push('');
+    md.push('## Notes');
+    md.push('');
+    for (const n of notes) md.push(`- ${n}`);
+  }
+  const markdown = md.join('\n') + '\n';
+  process.stdout.write(markdown);
+
+  const metrics: Metric[] = [];
+  for (const c of cells) {
+    for (const name of ['memcached', 'shmcached serve']) {
+      const st = stat(name, c.op, c.conns);
+      if (!st) continue;
+      metrics.push({ id: `server/${name}/${c.op} ×${c.conns}/ops per s`, value: Math.round(st.s.median), unit: 'ops/s', better: 'higher' });
+      metrics.push({ id: `server/${name}/${c.op} ×${c.conns}/p99`, value: st.med.p99Us, unit: 'µs', better: 'lower' });
+    }
+  }
+  const json = {
+    part: 'server',
+    version: 1,
+    date: started.toISOString(),
+    machine,
+    git: git ?? null,
+    config: cfg,
+    elapsedS,
+    servers: Object.fromEntries([...targets.map((t) => [t.name, { command: t.command }]), ...Object.entries(missing).map(([n, why]) => [n, { unavailable: why }])]),
+    cells: cells.map((c) => ({
+      op: c.op,
+      conns: c.conns,
+      runs: Object.fromEntries(['memcached', 'shmcached serve'].map((n) => [n, results.get(`${n}|${c.op}|${c.conns}`) ?? null])),
+    })),
+    metrics,
+    notes,
+  };
+  if (cfg.write) {
+    const a = writeResultFile('server', 'md', markdown, started);
+    const b = writeResultFile('server', 'json', JSON.stringify(json, null, 2), started);
+    process.stderr.write(`wrote ${a} and ${b}\n`);
+  }
+  return { part: 'server', markdown, json };
+}

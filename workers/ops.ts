@@ -1,0 +1,165 @@
+/**
+ * The operation runner shared by both of {@link CachePool}'s transports (the piscina task in
+ * `pool-worker.ts` and the SharedArrayBuffer channel in `channel-worker.ts`): decodes one request
+ * (the wire format in src/pool.ts), runs each operation with this thread's synchronous
+ * {@link Cache}, and writes every answer into an {@link Out}. Each operation is caught on its own:
+ * a bad one is answered with its error and its neighbours still run.
+ */
+import { Cache } from '../src/cache.js';
+import { CacheError } from '../src/errors.js';
+import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from '../src/pool-wire.js';
+import type { SetOptions } from '../src/types.js';
+
+const enc = new TextEncoder();
+
+/** Makes the backing store of an {@link Out}: a plain ArrayBuffer or a SharedArrayBuffer. */
+export type Alloc = (bytes: number) => ArrayBufferLike;
+
+/**
+ * A growable response buffer. Growing replaces {@link buf} (and its backing store) with a larger
+ * one from the allocator and copies what was written; {@link grew} records that it happened.
+ */
+export class Out {
+  buf: Uint8Array;
+  view: DataView;
+  pos = RES_HEADER;
+  grew = false;
+  readonly #alloc: Alloc;
+  /** Starts on `initial` (whose backing store `alloc` made); grows through `alloc`. */
+  constructor(initial: Uint8Array, alloc: Alloc) {
+    this.#alloc = alloc;
+    this.buf = initial;
+    this.view = new DataView(initial.buffer, initial.byteOffset, initial.byteLength);
+  }
+  /** Starts a new response in the same buffer. */
+  reset(): void {
+    this.pos = RES_HEADER;
+    this.grew = false;
+  }
+  ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.buf.length) return;
+    let n = this.buf.length * 2;
+    while (n < need) n *= 2;
+    const b = new Uint8Array(this.#alloc(n));
+    b.set(this.buf.subarray(0, this.pos));
+    this.buf = b;
+    this.view = new DataView(b.buffer);
+    this.grew = true;
+  }
+  status(st: Res): void {
+    this.ensure(1);
+    this.buf[this.pos++] = st;
+  }
+  value(v: Buffer | undefined): void {
+    if (v === undefined) return this.status(Res.Undefined);
+    this.ensure(5 + v.length);
+    this.buf[this.pos] = Res.Value;
+    this.view.setUint32(this.pos + 1, v.length, true);
+    this.buf.set(v, this.pos + 5);
+    this.pos += 5 + v.length;
+  }
+  /** A get straight into the response buffer (no Buffer per value): Cache.getInto, growing once if needed. */
+  getInto(c: Cache, key: Uint8Array): void {
+    for (;;) {
+      this.ensure(5);
+      const room = this.buf.length - this.pos - 5;
+      const n = c.getInto(key, this.buf, this.pos + 5);
+      if (n === undefined) return this.status(Res.Undefined);
+      if (n <= room) {
+        this.buf[this.pos] = Res.Value;
+        this.view.setUint32(this.pos + 1, n, true);
+        this.pos += 5 + n;
+        return;
+      }
+      this.ensure(5 + n);
+    }
+  }
+  bool(b: boolean): void {
+    this.status(b ? Res.True : Res.False);
+  }
+  bigint(v: bigint | undefined): void {
+    if (v === undefined) return this.status(Res.Undefined);
+    this.ensure(9);
+    this.buf[this.pos] = Res.BigInt;
+    this.view.setBigUint64(this.pos + 1, v, true);
+    this.pos += 9;
+  }
+  error(e: unknown): void {
+    const err = e as { code?: unknown; message?: unknown };
+    const kind = e instanceof CacheError ? ErrKind.CacheError : e instanceof TypeError ? ErrKind.TypeError : e instanceof RangeError ? ErrKind.RangeError : ErrKind.Error;
+    const code = enc.encode(typeof err?.code === 'string' ? err.code : '').subarray(0, 0xffff);
+    const msg = enc.encode(typeof err?.message === 'string' ? err.message : String(e));
+    this.ensure(8 + code.length + msg.length);
+    const v = this.view;
+    let p = this.pos;
+    v.setUint8(p, Res.Error);
+    v.setUint8(p + 1, kind);
+    v.setUint16(p + 2, code.length, true);
+    p += 4;
+    this.buf.set(code, p);
+    p += code.length;
+    v.setUint32(p, msg.length, true);
+    p += 4;
+    this.buf.set(msg, p);
+    this.pos = p + msg.length;
+  }
+  /** Writes the response header (`u32 count, u32 usedBytes`). */
+  finish(count: number): void {
+    this.view.setUint32(0, count, true);
+    this.view.setUint32(4, this.pos, true);
+  }
+}
+
+/**
+ * Runs the request in `bytes` (count and used length from its header) against `c`, appending one
+ * answer per operation to `out`, and finishes the response header.
+ */
+export function runOps(bytes: Uint8Array, c: Cache, out: Out): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = v.getUint32(0, true);
+  const used = Math.min(v.getUint32(4, true), bytes.length);
+  let p = REQ_HEADER;
+  let done = 0;
+  for (; done < count && p + OP_HEADER <= used; done++) {
+    const op = v.getUint8(p);
+    const bits = v.getUint8(p + 1);
+    const klen = v.getUint16(p + 2, true);
+    const vlen = v.getUint32(p + 4, true);
+    const a = v.getFloat64(p + 8, true);
+    const b = v.getFloat64(p + 16, true);
+    const kOff = p + OP_HEADER;
+    const key = bytes.subarray(kOff, kOff + klen);
+    const value = bytes.subarray(kOff + klen, kOff + klen + vlen);
+    p = kOff + klen + vlen;
+    let opts: SetOptions | undefined;
+    if (bits & (Bit.Ttl | Bit.Flags)) {
+      opts = {};
+      if (bits & Bit.Ttl) opts.ttl = a;
+      if (bits & Bit.Flags) opts.flags = b;
+    }
+    try {
+      switch (op as Op) {
+        case Op.Get: out.getInto(c, key); break;
+        case Op.Gat: out.value(c.gat(key, a)); break;
+        case Op.Set: c.set(key, value, opts); out.status(Res.Undefined); break;
+        case Op.Add: out.bool(c.add(key, value, opts)); break;
+        case Op.Replace: out.bool(c.replace(key, value, opts)); break;
+        case Op.Append: out.bool(c.append(key, value)); break;
+        case Op.Prepend: out.bool(c.prepend(key, value)); break;
+        case Op.Delete: out.bool(c.delete(key)); break;
+        case Op.Incr:
+        case Op.Decr: {
+          const delta = bits & Bit.BigDelta ? v.getBigUint64(kOff - 16, true) : a;
+          out.bigint(op === Op.Incr ? c.incr(key, delta) : c.decr(key, delta));
+          break;
+        }
+        case Op.Touch: out.bool(c.touch(key, a)); break;
+        default: throw new Error(`shmcached pool worker: unknown operation ${op}`);
+      }
+    } catch (e) {
+      out.error(e);
+    }
+  }
+  out.finish(done);
+}
