@@ -18,6 +18,7 @@ inline int32_t gated(Backend& b, F&& body) {
   if (!b.usable()) return kStoreClosed;
   gate::Gate g(b.pkey);
   if (g.refused()) return kGateBusy;
+  b.ctx->enter();  // locks and intents taken in here carry this thread's owner token and slot
   return body();
 }
 }  // namespace
