@@ -14,7 +14,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 
 import { Cache } from '../src/index.js';
 import { nativeOf } from '../src/cache.js';
-import { createServer } from '../src/server.js';
+import { createServer, ReplyPool } from '../src/server.js';
 import { tmpRegion } from './helpers.js';
 import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
 import { casPlaceholder, randomBatches } from './support/proto-stream.js';
@@ -228,7 +228,8 @@ function engineFor(cache: Cache): { feed(b?: Buffer): Buffer | undefined; state:
   const h = nativeOf(cache)!;
   const state = new Int32Array(1);
   const c = h.protoConn(state);
-  return { feed: (b?: Buffer) => c.feed(b), state, close: () => c.close() };
+  const pool = new ReplyPool();
+  return { feed: (b?: Buffer) => pool.feed(c, b), state, close: () => c.close() };
 }
 
 engine('a stream fed byte by byte answers exactly as the stream fed at once', () => {
@@ -332,6 +333,25 @@ tcp('backpressure: a client that does not read its replies stops being read, the
   const expect = Buffer.concat([Buffer.from('VALUE big 0 131072\r\n'), value, Buffer.from('\r\nEND\r\n')]);
   for (let i = 0; i < n; i += 97) assert.ok(got.subarray(i * one, (i + 1) * one).equals(expect), `reply ${i}`);
   client.close();
+  await stopServer(server);
+  cache.close();
+});
+
+tcp('a client that half-closes after a large pipeline still gets every reply, then the close', async () => {
+  const { server, port, cache } = await startShm('halfclose');
+  const value = Buffer.alloc(500_000, 0x63);
+  cache.set('big', value);
+  const client = await RawClient.connect(port);
+  client.socket.pause();
+  const n = 60; // 30 MB of replies: far past the engine's high-water mark and the socket buffers
+  client.socket.end('get big\r\n'.repeat(n));
+  await new Promise((r) => setTimeout(r, 50));
+  client.socket.resume();
+  const one = 'VALUE big 0 500000\r\n'.length + value.length + 2 + 5;
+  const got = await client.untilLength(n * one + 1); // waits for the close
+  assert.ok(client.closed, 'closed after the last reply');
+  assert.is(got.length, n * one);
+  assert.ok(got.subarray((n - 1) * one).equals(Buffer.concat([Buffer.from('VALUE big 0 500000\r\n'), value, Buffer.from('\r\nEND\r\n')])));
   await stopServer(server);
   cache.close();
 });
