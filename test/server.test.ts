@@ -182,7 +182,7 @@ memcachedTest(diff)('scripted edge cases: identical replies', async () => {
     'shutdown\r\n',
     // meta: stampede protection (vivify N, recache R, invalidate I; W, Z, X)
     'mg sk N30 v c t\r\nmg sk N30 v t\r\nms sk 3 T60\r\nnew\r\nmg sk v\r\nmg sk R100 t\r\nmg sk R100 t\r\n' +
-      'md sk I T30\r\nmg sk v c\r\nmg sk v c\r\nms sk 1\r\nx\r\nmg sk v\r\n',
+      'md sk I T30\r\nmg sk v c\r\nmg sk v c\r\nms sk 1\r\nx\r\nmg sk v\r\nms sk 1 I C1\r\ny\r\nmg sk v t\r\nms nosk 1 I C1\r\ny\r\n',
     // meta: quiet mode hides only nominal replies; opaque and key flags on misses; base64 keys
     'mg nx v k O123 q\r\nmg nx k O123\r\nms qk 2 q\r\nab\r\nmd nx q\r\nmd qk q\r\nma nx q\r\nma cnt N0 J13 v\r\nma cnt v D5\r\n' +
       'ma cnt MD D100 v t\r\nms Zm9v 2 b k\r\nhi\r\nmg Zm9v b k v\r\nmg foo v\r\nms foo 2 T0 F5 c k O9 b\r\nhi\r\n',

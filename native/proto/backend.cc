@@ -77,6 +77,12 @@ int32_t Backend::meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaAr
   return gated(*this, [&] { return int32_t(shm::meta_arith(*ctx, key, nkey, req, result, view)); });
 }
 
+int32_t Backend::meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                                  uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out) {
+  return gated(*this,
+               [&] { return int32_t(shm::meta_store_stale(*ctx, key, nkey, val, nval, flags, ttl, cas, cas_out)); });
+}
+
 int32_t Backend::meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total) {
   return gated(*this, [&] { return int32_t(shm::meta_debug(*ctx, key, nkey, view, cls, total)); });
 }

@@ -65,6 +65,7 @@ class Conn {
     uint64_t cas;
     bool noreply;
     bool meta;          // an ms command: reply in meta form
+    bool stale_ok;      // ms with C and I: an older CAS stores a stale value
     std::string mflags;  // ms: the return flags to echo
   };
 

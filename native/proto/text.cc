@@ -206,6 +206,7 @@ void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
   pend_.cas = cas;
   pend_.noreply = noreply_;
   pend_.meta = false;
+  pend_.stale_ok = false;
   state_ = State::kValue;
 }
 
