@@ -282,6 +282,28 @@ engine('output stops at the high-water mark and resumes on an empty feed', () =>
   cache.close();
 });
 
+engine('a multi-get line longer than 2048 bytes may arrive in parts; any other such line closes', () => {
+  const cache = Cache.open({ path: tmpRegion('longline'), size: '16mb' });
+  cache.set('k', 'v');
+  const e = engineFor(cache);
+  const line = Buffer.from('get ' + Array.from({ length: 2500 }, () => 'k').join(' ') + '\r\n');
+  const parts: Buffer[] = [];
+  for (let i = 0; i < line.length; i += 100) {
+    const out = e.feed(line.subarray(i, i + 100));
+    if (out) parts.push(out);
+    assert.is(e.state[0]! & 1, 0, `still open after ${i + 100} bytes`);
+  }
+  assert.is(Buffer.concat(parts).toString(), 'VALUE k 0 1\r\nv\r\n'.repeat(2500) + 'END\r\n');
+  const other = engineFor(cache);
+  assert.is(other.feed(Buffer.from('set k 0 0 1 ' + 'x'.repeat(1000))), undefined);
+  assert.is(other.state[0]! & 1, 0, 'up to 2048 bytes it waits');
+  other.feed(Buffer.from('x'.repeat(1100)));
+  assert.is(other.state[0]! & 1, 1, 'past 2048 bytes without a newline it closes');
+  e.close();
+  other.close();
+  cache.close();
+});
+
 engine('meta times that the differential test blurs: t after T, l, h, and W/Z/X on one store', () => {
   const cache = Cache.open({ path: tmpRegion('metatimes'), size: '16mb' });
   const e = engineFor(cache);

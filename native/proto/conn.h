@@ -109,6 +109,7 @@ class Conn {
   Backend b_;
   std::string in_;
   size_t rpos_ = 0;
+  size_t scanned_ = 0;  // bytes after rpos_ already searched for a newline (a long line arriving in parts)
   std::string out_;
   Proto proto_ = Proto::kUnknown;
   State state_ = State::kCommand;
