@@ -15,6 +15,7 @@
         "native/core/rebalance.cc",
         "native/core/numeric.cc",
         "native/core/clock.cc",
+        "native/core/events.cc",
         "native/core/recover.cc",
         "native/core/meta.cc",
         "native/gate/pku.cc",

@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { markdownTable } from './lib/format.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
+/** One line for `npm run bench -- list`. */
 export const description = 'two result files (.json) side by side, with B ÷ A per metric';
 
 /** Changes within this fraction are reported as "same" (these machines are noisy). */

@@ -5,7 +5,7 @@
  *                                       files, writes bench/results/<date>-<host>.md and .json
  *   npm run bench -- latency            one part (options after the name go to it)
  *   npm run bench -- latency --help     that part's options
- *   npm run bench -- --quick            every part, each in its quick mode
+ *   npm run bench -- --quick            every part, each in its quick mode (nothing written)
  *   npm run bench -- compare A.json B.json   two runs side by side
  *   npm run bench -- list               the parts
  *
@@ -13,6 +13,7 @@
  */
 import { describeMachine, machineInfo, writeResultFile } from './lib/machine.js';
 import type { Part, PartOutput } from './lib/part.js';
+import { targetLines } from './lib/report.js';
 
 /** The parts, in the order a full run takes them. */
 const parts: Record<string, () => Promise<Part>> = {
@@ -21,6 +22,7 @@ const parts: Record<string, () => Promise<Part>> = {
   pool: () => import('./pool.js'),
   memory: () => import('./memory.js'),
   server: () => import('./server.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 /** Parts that exist but are not in a full run (a longer look at one side, or a tool). */
@@ -50,12 +52,14 @@ async function runAll(args: string[]): Promise<number> {
   }
   if (!args.includes('--no-write') && outputs.length > 0) {
     const machine = machineInfo();
+    const verdicts = targetLines(outputs);
     const md = [
       `# shmcached benchmarks — full run, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
       `- Machine: ${describeMachine(machine)}`,
       `- Parts: ${outputs.map((o) => o.part).join(', ')}${failed ? ` (${failed} failed: see the log)` : ''}`,
       '',
+      ...(verdicts.length ? ['## Targets at a glance (each part\'s own verdicts, gathered)', '', ...verdicts, ''] : []),
       // Each part's own report, its headings moved one level down.
       ...outputs.map((o) => o.markdown.replace(/^(#+) /gm, '#$1 ')),
     ].join('\n');
@@ -73,7 +77,18 @@ async function runAll(args: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * A quick run is a smoke test: its rough numbers must not replace the day's results files, so
+ * `--quick` implies `--no-write` for every part.
+ */
+function quickNeverWrites(args: string[]): string[] {
+  if (!args.includes('--quick') || args.includes('--no-write')) return args;
+  process.stderr.write('--quick: a smoke run, so nothing is written to bench/results/\n');
+  return [...args, '--no-write'];
+}
+
+async function main(argvIn: string[]): Promise<number> {
+  const argv = argvIn[0] === 'compare' ? argvIn : quickNeverWrites(argvIn);
   const [name, ...rest] = argv;
   if (name === undefined || name.startsWith('-')) return runAll(argv);
   if (name === 'list' || name === 'help') {

@@ -6,7 +6,8 @@
  * - shmcached's CachePool, one awaited operation at a time (batch 1) and 100 per call (batch 100);
  * - a real memcached on loopback (started here), driven by a blocking C client that does one
  *   round trip at a time (bench/native/mcbench.c: the paper's "memcached over sockets"), by the
- *   same client busy-polling its socket (a lower bound: no client wake-up), and by memjs;
+ *   same client busy-polling its socket (no client wake-up, but it holds a CPU the server may
+ *   need: a cross-check), and by memjs;
  * - lmdb-js (getBinaryFast / putSync with noSync), lru-cache with copy-out, a JS Map with copies.
  *
  * Method: keys 'key:' + i, uniform random order (seeded, generated up front); per store and
@@ -23,7 +24,7 @@ import { Worker } from 'node:worker_threads';
 import { summarize, type Summary } from './lib/stats.js';
 import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
 import { fmtCount, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
+import { busyNote, describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
 import { loadShmcached, staleBuildWarnings, type ShmLoad } from './lib/shm.js';
 import { MemjsPeer, PoolPeer } from './lib/peers-async.js';
 import { runAsyncCell, type AsyncPeer, type CellPlan, type CellResult, type PaperOp, type PhaseData } from './lib/cells.js';
@@ -36,6 +37,7 @@ import { HOST_TAG, type HostPeer, type HostPhase, type HostReply } from './lib/l
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+/** One line for `npm run bench -- list`. */
 export const description = "the paper's table: get/set/delete/incr via shmcached (main, worker, CachePool), memcached (C client, memjs), lmdb-js, lru-cache, Map";
 
 /** The rows of the paper's table, in its order. */
@@ -57,13 +59,14 @@ const ROWS: readonly RowDef[] = [
 ];
 
 /** The columns: every way of reaching a cache that is measured. */
-const PEERS = ['memcached C', 'memcached C spin', 'memjs', 'shmcached', 'shmcached worker', 'CachePool b1', 'CachePool b100', 'lmdb-js', 'lru-cache', 'Map'] as const;
+const PEERS = ['memcached C', 'memcached C spin', 'memjs', 'shmcached', 'shmcached getInto', 'shmcached worker', 'CachePool b1', 'CachePool b100', 'lmdb-js', 'lru-cache', 'Map'] as const;
 type PeerId = (typeof PEERS)[number];
 const PEER_TITLE: Record<PeerId, string> = {
   'memcached C': 'memcached, C client',
   'memcached C spin': 'memcached, C spin',
   memjs: 'memcached, memjs',
   shmcached: 'shmcached main',
+  'shmcached getInto': 'shmcached getInto',
   'shmcached worker': 'shmcached worker',
   'CachePool b1': 'CachePool b1',
   'CachePool b100': 'CachePool b100',
@@ -76,6 +79,7 @@ const PEER_COLOR: Record<PeerId, string> = {
   'memcached C spin': '#ef8a62',
   memjs: '#fddbc7',
   shmcached: '#1a9850',
+  'shmcached getInto': '#00441b',
   'shmcached worker': '#66bd63',
   'CachePool b1': '#a6d96a',
   'CachePool b100': '#d9ef8b',
@@ -90,6 +94,9 @@ const TARGETS = [
   { what: 'set 128 B speed-up', row: 'Set 128 B', min: 70 },
   { what: 'delete speed-up', row: 'Delete', min: 100 },
 ] as const;
+
+/** Keys in every store unless --keys says otherwise. */
+const DEFAULT_KEYS = 100_000;
 
 interface Config {
   rounds: number;
@@ -126,7 +133,7 @@ function parseConfig(args: string[]): Config {
         '  --rounds N        timed rounds per cell (default 6, in two blocks)',
         '  --ops N           operations per round, in-process stores (default 50000)',
         '  --slow-ops N      operations per round over sockets, thread hops, lmdb writes (default 3000)',
-        '  --keys N          keys in every store (default 100000)',
+        '  --keys N          keys in every store (default 100000; another count writes latency-<N>-keys files)',
         '  --pool-threads N  CachePool worker threads (default 2)',
         `  --peers A,B       only these columns (${PEERS.join(', ')})`,
         '  --seed N          random seed (default 42)',
@@ -153,7 +160,7 @@ function parseConfig(args: string[]): Config {
     rounds: int(values.rounds, quick ? 2 : 6, 'rounds'),
     ops: int(values.ops, quick ? 10_000 : 50_000, 'ops'),
     slowOps: int(values['slow-ops'], quick ? 1000 : 3000, 'slow-ops'),
-    keys: int(values.keys, quick ? 20_000 : 100_000, 'keys'),
+    keys: int(values.keys, quick ? 20_000 : DEFAULT_KEYS, 'keys'),
     poolThreads: int(values['pool-threads'], 2, 'pool-threads'),
     seed: int(values.seed, 42, 'seed'),
     peers,
@@ -169,6 +176,11 @@ export function fmtUs(ns: number): string {
   if (us >= 10) return us.toFixed(1);
   if (us >= 1) return us.toFixed(2);
   return us.toFixed(3);
+}
+
+/** Whether a column measures an operation ('shmcached getInto' differs from 'shmcached' only in get). */
+function peerRuns(peer: PeerId, op: PaperOp): boolean {
+  return peer !== 'shmcached getInto' || op === 'get';
 }
 
 /** Operations per round for a store and an operation: fewer where each costs microseconds. */
@@ -257,7 +269,7 @@ function mcRunner(server: MemcachedServer, spin: boolean, seed: number): Runner 
     const out: CellResult[] = [];
     for (const plan of plans) {
       const r = await mcbenchLat({ port: server.port, op: plan.op, size: Math.max(size, 1), keys: n, ops: plan.ops, rounds: plan.rounds, seed, spin });
-      out.push({ samples: r.rounds, hits: r.hits, expected: r.expected });
+      out.push({ samples: r.rounds, hits: r.hits, expected: r.expected, perOp: r.perOp });
     }
     return out;
   };
@@ -268,6 +280,8 @@ interface CellOut {
   hits: number;
   expected: number;
   error?: string;
+  /** Per block, where measured: single operations' percentiles (ns). */
+  perOp?: NonNullable<CellResult['perOp']>[];
 }
 
 /** Runs the table; prints it, writes the results (unless --no-write) and returns them. */
@@ -313,6 +327,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   }
   if (shm.ok) {
     if (want('shmcached')) runners.set('shmcached', processRunner('shmcached'));
+    if (want('shmcached getInto')) runners.set('shmcached getInto', processRunner('shmcached getInto'));
     if (want('shmcached worker')) {
       worker = new Worker(hostModule, { workerData: { tag: HOST_TAG } });
       runners.set('shmcached worker', workerRunner(worker));
@@ -349,22 +364,26 @@ export async function run(args: string[]): Promise<PartOutput> {
         const ordered = b % 2 === 0 ? active : [...active].reverse();
         for (const peer of ordered) {
           progress.tick(`${phase.rows.map((r) => r.label).join(', ')}  ${PEER_TITLE[peer]}`);
-          const plans: CellPlan[] = phase.rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds: blocks[b], size: phase.size }));
-          const already = phase.rows.some((r) => cells.get(`${r.label}|${peer}`)?.error);
+          const rows = phase.rows.filter((r) => peerRuns(peer, r.op));
+          if (rows.length === 0) continue;
+          const plans: CellPlan[] = rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds: blocks[b], size: phase.size }));
+          const already = rows.some((r) => cells.get(`${r.label}|${peer}`)?.error);
           if (already) continue;
           try {
             const results = await runners.get(peer)!(`${phase.size || 'ctr'}-${b}`, n, phase.size, d, plans);
-            phase.rows.forEach((r, i) => {
+            rows.forEach((r, i) => {
               const key = `${r.label}|${peer}`;
               const c = cells.get(key) ?? { samples: [], hits: 0, expected: 0 };
               c.samples.push(...results[i].samples);
               c.hits += results[i].hits;
               c.expected += results[i].expected;
+              const po = results[i].perOp;
+              if (po) (c.perOp ??= []).push(po);
               cells.set(key, c);
             });
           } catch (e) {
             const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-            for (const r of phase.rows) cells.set(`${r.label}|${peer}`, { samples: [], hits: 0, expected: 0, error: msg });
+            for (const r of rows) cells.set(`${r.label}|${peer}`, { samples: [], hits: 0, expected: 0, error: msg });
           }
         }
       }
@@ -399,13 +418,24 @@ export async function run(args: string[]): Promise<PartOutput> {
     return a && b ? a.median / b.median : Number.NaN;
   };
   for (const row of ROWS) {
-    for (const peer of active) {
+    for (const peer of active.filter((p) => peerRuns(p, row.op))) {
       const c = cells.get(`${row.label}|${peer}`);
       if (c?.error) notes.push(`${row.label}, ${PEER_TITLE[peer]}: **failed**: ${c.error}`);
       else if (c && c.hits !== c.expected) notes.push(`${row.label}, ${PEER_TITLE[peer]}: ${c.hits} of ${c.expected} operations hit`);
     }
   }
   for (const [peer, why] of unavailable) if (cfg.peers.has(peer)) notes.push(`${PEER_TITLE[peer]}: not measured (${why})`);
+  const busy = busyNote(machine);
+  if (busy) notes.push(busy);
+  for (const peer of ['memcached C', 'memcached C spin'] as const) {
+    const parts = ROWS.flatMap((r) => {
+      const po = cells.get(`${r.label}|${peer}`)?.perOp;
+      if (!po?.length) return [];
+      const list = (k: 'p50' | 'p99'): string => po.map((x) => fmtUs(x[k])).join(' / ');
+      return [`${r.label} p50 ${list('p50')}, p99 ${list('p99')}`];
+    });
+    if (parts.length) notes.push(`${PEER_TITLE[peer]}, single round trips in µs (one value per block of rounds): ${parts.join('; ')}`);
+  }
 
   const paperHeaders = ['Operation', 'memcached, C client (µs)', 'shmcached, main thread (µs)', 'speed-up', 'shmcached, worker (µs)', 'speed-up', 'vs. C spin client', 'paper: memcached', 'paper: Plib w/ Hodor', 'paper: speed-up'];
   const paperAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
@@ -431,10 +461,16 @@ export async function run(args: string[]): Promise<PartOutput> {
     const r = ratio(t.row, 'memcached C', 'shmcached');
     targetRows.push({ what: t.what, value: fmtRatio(r), target: `≥ ${t.min}×`, met: Number.isFinite(r) ? r >= t.min : undefined });
   }
-  for (const [peer, title] of [['lmdb-js', 'lmdb-js getBinaryFast'], ['lru-cache', 'lru-cache with copy-out']] as const) {
+  const vs = [
+    ['lmdb-js', 'lmdb-js getBinaryFast', 'shmcached'],
+    ['lmdb-js', 'lmdb-js getBinaryFast', 'shmcached getInto'],
+    ['lru-cache', 'lru-cache with copy-out', 'shmcached'],
+  ] as const;
+  for (const [peer, title, ours] of vs) {
     for (const row of ['Get 128 B', 'Get 5 KB']) {
-      const r = ratio(row, peer, 'shmcached');
-      targetRows.push({ what: `${row.toLowerCase()}: shmcached vs ${title} (${title} ÷ shmcached)`, value: fmtRatio(r), target: '> 1× (faster)', met: Number.isFinite(r) ? r > 1 : undefined });
+      const r = ratio(row, peer, ours);
+      const how = ours === 'shmcached' ? 'get' : 'getInto';
+      targetRows.push({ what: `${row.replace('Get', 'get')}: shmcached ${how} vs ${title} (${title} ÷ shmcached)`, value: fmtRatio(r), target: '> 1× (faster)', met: Number.isFinite(r) ? r > 1 : undefined });
     }
   }
 
@@ -448,7 +484,8 @@ export async function run(args: string[]): Promise<PartOutput> {
       : `- shmcached: **not available** (${shm.reason})`,
   );
   md.push(`- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`);
-  md.push(`- CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);
+  md.push(`- shmcached main = \`cache.get(k)\` (a Buffer the caller owns, a view of a 256 KiB arena the addon fills), getInto = \`cache.getInto(k, buf)\` into one reused buffer (no allocation, like lmdb-js's getBinaryFast); each main-thread column runs in a fresh node process per value size, the worker column in a worker_thread of the bench process.
+- CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);
   md.push(
     `- Method: ${fmtCount(cfg.keys)} keys ('key:' + i), uniform random order; a fresh store per value size; 1 warm-up + ${cfg.rounds} timed rounds per cell in ${blocks.length} blocks of opposite store order, a full GC before each round; ` +
       `${cfg.ops.toLocaleString('en-US')} ops a round in-process, ${cfg.slowOps.toLocaleString('en-US')} over sockets / CachePool b1 / lmdb writes. Run took ${elapsedS.toFixed(0)} s.`,
@@ -470,7 +507,9 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push('');
   md.push(markdownTable(['measure', 'this run', 'target', 'result'], targetRows.map((t) => [t.what, t.value, t.target, verdict(t.met)]), ['l', 'r', 'r', 'l']));
   md.push('');
-  const svgName = `${isoDay(started)}-${machine.hostname.replace(/[^A-Za-z0-9._-]+/g, '_') || 'host'}-latency.svg`;
+  // A run at another key count is another experiment: its files get their own name.
+  const fileTag = cfg.keys === DEFAULT_KEYS ? 'latency' : `latency-${fmtCount(cfg.keys)}-keys`;
+  const svgName = `${isoDay(started)}-${machine.hostname.replace(/[^A-Za-z0-9._-]+/g, '_') || 'host'}-${fileTag}.svg`;
   md.push(`![latency, log scale](${svgName})`);
   md.push('');
   if (notes.length) {
@@ -511,7 +550,7 @@ export async function run(args: string[]): Promise<PartOutput> {
         active.map((p) => {
           const c = cells.get(`${r.label}|${p}`);
           const s = sum(r.label, p);
-          return [p, s ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected } : { error: c?.error ?? 'no samples' }];
+          return [p, s ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected, perOpNs: c!.perOp } : { error: c?.error ?? 'no samples' }];
         }),
       ),
     })),
@@ -529,9 +568,9 @@ export async function run(args: string[]): Promise<PartOutput> {
     },
   );
   if (cfg.write) {
-    const mdPath = writeResultFile('latency', 'md', markdown, started);
-    const jsonPath = writeResultFile('latency', 'json', JSON.stringify(json, null, 2), started);
-    const svgPath = writeResultFile('latency', 'svg', svg, started);
+    const mdPath = writeResultFile(fileTag, 'md', markdown, started);
+    const jsonPath = writeResultFile(fileTag, 'json', JSON.stringify(json, null, 2), started);
+    const svgPath = writeResultFile(fileTag, 'svg', svg, started);
     process.stderr.write(`wrote ${mdPath}, ${jsonPath} and ${svgPath}\n`);
   }
   return { part: 'latency', markdown, json };

@@ -21,6 +21,7 @@ import { startMemcached, TextConnection } from './lib/memcached.js';
 import { Progress } from './lib/progress.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
+/** One line for `npm run bench -- list`. */
 export const description = 'items per 64 MiB before the first eviction (100 B, 1 KB, 10 KB values), shmcached vs memcached -m 64';
 
 const MIB = 2 ** 20;

@@ -3,7 +3,8 @@
  * measured by the same pipelined C load generator (bench/native/mcbench.c `load`).
  *
  * Servers: `memcached -t 2` and `node dist/src/cli.js serve -p PORT -t 2 --file F` (shmcached's
- * wire protocol; its row says "not available" until that CLI is built). Cells: get and set of
+ * wire protocol); until that CLI is built, the library's `createServer({ cache })` in one node
+ * process (lib/server-host.ts, a row of its own name); before that lands too, "not available". Cells: get and set of
  * 128 B values over 10k keys (populated first), 1 and 16 connections, each keeping `--depth`
  * requests in flight. Per cell: a warm-up, then a measured window; `--reps` repetitions with the
  * servers alternating, so drift hits both. Reported: ops/s (median, min–max) and the p50 / p99
@@ -12,17 +13,19 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { summarize } from './lib/stats.js';
 import { fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
+import { busyNote, describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
 import { freePort, startMemcached, waitForPort, type MemcachedServer } from './lib/memcached.js';
 import { mcbenchBinary, mcbenchLoad, type LoadResult } from './lib/mcbench.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { Progress } from './lib/progress.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
+/** One line for `npm run bench -- list`. */
 export const description = 'memcached-protocol throughput: pipelined get/set 128 B over 1 and 16 connections, memcached -t 2 vs shmcached serve -t 2';
 
 interface Config {
@@ -91,21 +94,19 @@ interface Target {
   stop(): Promise<void>;
 }
 
-async function startOurs(): Promise<Target | string> {
-  const cli = join(repoRoot(), 'dist', 'src', 'cli.js');
-  if (!existsSync(cli)) return `not available: ${cli} does not exist yet (the wire-protocol CLI, \`shmcached serve\`, has not landed in this tree)`;
+/** Spawns a server process and waits for its port; the Target stops it and removes its region. */
+async function spawnServer(name: string, describe: (port: number, file: string) => string, argv: (port: number, file: string) => string[]): Promise<Target | string> {
   const port = await freePort();
-  const file2 = benchRegionPath('server');
-  removeRegion(file2);
+  const file = benchRegionPath('server');
+  removeRegion(file);
   benchRegionPath('server'); // still removed at exit if the server leaves it behind
-  const args = [cli, 'serve', '-p', String(port), '-t', '2', '--file', file2];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, argv(port, file), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exited: string | undefined;
   child.stderr!.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString();
   });
-  child.on('exit', (code, sig) => (exited = `shmcached serve exited with ${code ?? sig}: ${stderr.trim()}`));
+  child.on('exit', (code, sig) => (exited = `${name} exited with ${code ?? sig}: ${stderr.trim()}`));
   const kill = (): void => {
     child.kill('SIGKILL');
   };
@@ -114,18 +115,18 @@ async function startOurs(): Promise<Target | string> {
     await waitForPort(port, 10_000, () => exited);
   } catch (e) {
     kill();
-    removeRegion(file2);
+    removeRegion(file);
     return `failed to start: ${e instanceof Error ? e.message : String(e)}`;
   }
   return {
-    name: 'shmcached serve',
-    command: `node dist/src/cli.js serve -p ${port} -t 2 --file ${file2}`,
+    name,
+    command: describe(port, file),
     port,
     stop: () =>
       new Promise<void>((resolve) => {
         process.off('exit', kill);
         const done = (): void => {
-          removeRegion(file2);
+          removeRegion(file);
           resolve();
         };
         if (exited !== undefined) return done();
@@ -134,6 +135,35 @@ async function startOurs(): Promise<Target | string> {
         setTimeout(() => child.kill('SIGKILL'), 3000).unref();
       }),
   };
+}
+
+/**
+ * Our server: `shmcached serve -t 2` from dist/src/cli.js; before that CLI exists, `createServer`
+ * from the library in one node process (a different row, named so); before either, a reason.
+ */
+async function startOurs(): Promise<Target | string> {
+  const root = repoRoot();
+  const cli = join(root, 'dist', 'src', 'cli.js');
+  if (existsSync(cli)) {
+    return spawnServer(
+      'shmcached serve',
+      (port, file) => `node dist/src/cli.js serve -p ${port} -t 2 -m 1024 --file ${file}`,
+      (port, file) => [cli, 'serve', '-p', String(port), '-t', '2', '-m', '1024', '--file', file],
+    );
+  }
+  const entry = process.env.SHMCACHED_BENCH_MODULE || join(root, 'dist', 'src', 'index.js');
+  const exportsCreateServer = (f: string): boolean =>
+    existsSync(f) && /export\s*\{[^}]*\bcreateServer\b|export\s+(async\s+)?(function|const)\s+createServer\b/.test(readFileSync(f, 'utf8'));
+  const serverEntry = [entry, join(root, 'dist', 'src', 'server.js')].find(exportsCreateServer);
+  if (!existsSync(entry) || !serverEntry) {
+    return `not available: ${cli} does not exist yet and the library has no createServer (the wire protocol has not landed in this tree)`;
+  }
+  const host = fileURLToPath(new URL('./lib/server-host.js', import.meta.url));
+  return spawnServer(
+    'shmcached createServer',
+    () => `createServer({ cache }) in one node process (dist/src/cli.js is not built yet, so no -t 2)`,
+    (port, file) => [host, entry, serverEntry, String(port), file, '1024mb'],
+  );
 }
 
 async function startReal(): Promise<Target | string> {
@@ -166,6 +196,8 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (typeof t === 'string') missing[name] = t;
     else targets.push(t);
   }
+  /** Our row's name: 'shmcached serve', or 'shmcached createServer' before the CLI exists. */
+  const ours = targets.find((t) => t.name !== 'memcached')?.name ?? 'shmcached serve';
   const ops = ['get', 'set'] as const;
   const cells: { op: (typeof ops)[number]; conns: number }[] = [];
   for (const op of ops) for (const conns of cfg.conns) cells.push({ op, conns });
@@ -227,16 +259,18 @@ export async function run(args: string[]): Promise<PartOutput> {
   };
   const rows = cells.map((c) => {
     const a = stat('memcached', c.op, c.conns);
-    const b = stat('shmcached serve', c.op, c.conns);
+    const b = stat(ours, c.op, c.conns);
     return [
       `${c.op} 128 B`,
       String(c.conns),
       ...cellText('memcached', c.op, c.conns),
-      ...cellText('shmcached serve', c.op, c.conns),
+      ...cellText(ours, c.op, c.conns),
       a && b ? fmtRatio(b.s.median / a.s.median) : '—',
     ];
   });
   for (const [name, why] of Object.entries(missing)) notes.push(`${name}: ${why}`);
+  const busy = busyNote(machine);
+  if (busy) notes.push(busy);
   for (const [key, r] of results) {
     if (r.error) notes.push(`${key.replace(/\|/g, ', ')}: **failed**: ${r.error}`);
     const errs = r.runs.reduce((n, x) => n + x.errors, 0);
@@ -259,7 +293,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push('## ops/s (median, min–max), latency in µs; ratio = shmcached ÷ memcached ops/s');
   md.push('');
   const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
-  md.push(markdownTable(['op', 'conns', 'memcached ops/s', 'p50', 'p99', 'shmcached ops/s', 'p50', 'p99', 'shm ÷ mc'], rows, align));
+  md.push(markdownTable(['op', 'conns', 'memcached ops/s', 'p50', 'p99', `${ours} ops/s`, 'p50', 'p99', 'shm ÷ mc'], rows, align));
   if (notes.length) {
     md.push('');
     md.push('## Notes');
@@ -271,7 +305,7 @@ export async function run(args: string[]): Promise<PartOutput> {
 
   const metrics: Metric[] = [];
   for (const c of cells) {
-    for (const name of ['memcached', 'shmcached serve']) {
+    for (const name of ['memcached', ours]) {
       const st = stat(name, c.op, c.conns);
       if (!st) continue;
       metrics.push({ id: `server/${name}/${c.op} ×${c.conns}/ops per s`, value: Math.round(st.s.median), unit: 'ops/s', better: 'higher' });
@@ -290,7 +324,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     cells: cells.map((c) => ({
       op: c.op,
       conns: c.conns,
-      runs: Object.fromEntries(['memcached', 'shmcached serve'].map((n) => [n, results.get(`${n}|${c.op}|${c.conns}`) ?? null])),
+      runs: Object.fromEntries(['memcached', ours].map((n) => [n, results.get(`${n}|${c.op}|${c.conns}`) ?? null])),
     })),
     metrics,
     notes,

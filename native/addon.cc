@@ -28,6 +28,8 @@
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
+#include "core/events.h"
+#include "core/meta.h"
 #include "gate/pku.h"
 #include "proto_binding.h"
 
@@ -65,6 +67,7 @@ struct Private {
   uint32_t many_len[kManyMax];
   Status many_status[kManyMax];
   ItemMeta many_meta[kManyMax];
+  EventRing events;  // evictions and expirations seen by this handle's calls, when observed
 };
 
 struct Handle {
@@ -346,6 +349,65 @@ napi_value js_touch(napi_env env, napi_callback_info info) {
 // getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, meta
 // u32 at kMetaLens + 4i: the value length (value at the next 8-aligned arena offset), or
 // 0xFFFFFFFF miss, 0xFFFFFFFE bad key. Stops early when the arena is full (needed size at meta+0).
+// metaGet(klen, outOff, vivifyTtl, recacheTtl) -> vlen | status: memcached's `mg <key> v c f
+// N<vivifyTtl> R<recacheTtl>` (a ttl < 0 leaves that flag out), the stampede-protection read behind
+// Cache.fetch. vlen, flags and CAS go to meta as for get; meta+24 gets the state bits: 1 won (the
+// caller holds the win token), 2 stale, 4 a win token was already out, 8 created by this call.
+napi_value js_meta_get(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  uint32_t off = u32(env, argv[1]);
+  int64_t nttl = i64(env, argv[2]);
+  int64_t rttl = i64(env, argv[3]);
+  if (off > h->arena_len) off = uint32_t(h->arena_len);
+  int32_t r = gated(h, [&]() -> int32_t {
+    MetaGetReq req;
+    char order[3] = {0, 0, 0};
+    int n = 0;
+    if (nttl >= 0) {
+      req.vivify = true;
+      req.vivify_ttl = nttl;
+      order[n++] = 'N';
+    }
+    if (rttl >= 0) {
+      req.recache_ttl = rttl;
+      order[n++] = 'R';
+    }
+    req.order = order;
+    MetaView v{};
+    Status s = meta_get(h->ctx, private_key(h, klen), klen, req, h->arena + off, uint32_t(h->arena_len - off), &v);
+    if (s == kOk) {
+      put_meta(h, ItemMeta{v.vlen, v.flags, v.cas});
+      uint32_t bits = (v.won ? 1u : 0u) | (v.stale ? 2u : 0u) | (v.token_sent ? 4u : 0u) | (v.created ? 8u : 0u);
+      std::memcpy(h->meta + 24, &bits, 4);
+      return int32_t(v.vlen);
+    }
+    if (s == kBufferSmall) std::memcpy(h->meta, &v.vlen, 4);
+    return s == kMiss ? kRetMiss : map_status(s);
+  });
+  return ret_int(env, r);
+}
+
+// metaDelete(klen, invalidate, ttl) -> status: memcached's `md <key> [I] [T<ttl>] [C<cas>]`, the
+// CAS (0 = any) at meta+16. invalidate marks the item stale (still served, the next reader wins
+// the refresh) instead of deleting it; ttl < 0 keeps its ttl.
+napi_value js_meta_delete(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Handle* h = args(env, info, argv);
+  if (!usable(h)) return ret_int(env, kRetClosed);
+  uint32_t klen = u32(env, argv[0]);
+  bool invalidate = u32(env, argv[1]) != 0;
+  int64_t ttl = i64(env, argv[2]);
+  return ret_int(env, gated(h, [&]() -> int32_t {
+    uint64_t cas;
+    std::memcpy(&cas, h->meta + 16, 8);
+    Status s = meta_delete(h->ctx, private_key(h, klen), klen, cas != 0, cas, invalidate, ttl >= 0, ttl);
+    return map_status(s);
+  }));
+}
+
 napi_value js_get_many(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   Handle* h = args(env, info, argv);
@@ -531,6 +593,42 @@ Napi::Value DebugDieIn(const Napi::CallbackInfo& info) {
       return 0;
     });
   return info.Env().Undefined();
+}
+
+// setEvents(sample): record one eviction/expiration in `sample` caused by this handle's calls
+// (0 = record nothing, the default). Resets the ring.
+Napi::Value SetEvents(const Napi::CallbackInfo& info) {
+  Handle* h = static_cast<Handle*>(info.Data());
+  if (!usable(h)) return info.Env().Undefined();
+  uint32_t sample = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
+  gated(h, [&]() -> int32_t {
+    EventRing& ring = h->priv->events;
+    ring.sample = sample ? sample : 1;
+    ring.seen = 0;
+    ring.count = 0;
+    ring.dropped = 0;
+    h->ctx.events = sample ? &ring : nullptr;
+    return 0;
+  });
+  return info.Env().Undefined();
+}
+
+// drainEvents() -> bytes of records written to scratch (events.h format); records at meta+0,
+// records dropped since the last drain at meta+4. Records that did not fit stay for the next call.
+Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+  Handle* h = static_cast<Handle*>(info.Data());
+  if (!usable(h) || !h->ctx.events) return Napi::Number::New(info.Env(), 0);
+  int32_t bytes = gated(h, [&]() -> int32_t {
+    uint32_t n = 0;
+    uint32_t cap = h->scratch_len > 0x7fffffff ? 0x7fffffff : uint32_t(h->scratch_len);
+    uint32_t b = event_drain(h->ctx.events, h->scratch, cap, &n);
+    uint32_t dropped = h->ctx.events->dropped;
+    h->ctx.events->dropped = 0;
+    std::memcpy(h->meta, &n, 4);
+    std::memcpy(h->meta + 4, &dropped, 4);
+    return int32_t(b);
+  });
+  return Napi::Number::New(info.Env(), bytes < 0 ? 0 : bytes);
 }
 
 Napi::Value FlushAll(const Napi::CallbackInfo& info) {
@@ -760,6 +858,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   for (const Hot& f : {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
                        Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch},
                        Hot{"getMany", js_get_many}, Hot{"setMany", js_set_many}, Hot{"pkru", js_pkru},
+                       Hot{"metaGet", js_meta_get}, Hot{"metaDelete", js_meta_delete},
                        Hot{"probe", js_probe}}) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, h, &fn);
@@ -768,6 +867,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("setBuffers", Napi::Function::New(env, SetBuffers, "setBuffers", h));
   obj.Set("setArena", Napi::Function::New(env, SetArena, "setArena", h));
   obj.Set("flushAll", Napi::Function::New(env, FlushAll, "flushAll", h));
+  obj.Set("setEvents", Napi::Function::New(env, SetEvents, "setEvents", h));
+  obj.Set("drainEvents", Napi::Function::New(env, DrainEvents, "drainEvents", h));
   obj.Set("advanceClock", Napi::Function::New(env, AdvanceClock, "advanceClock", h));
   obj.Set("stats", Napi::Function::New(env, Stats, "stats", h));
   obj.Set("close", Napi::Function::New(env, Close, "close", h));

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { CacheError, rangeError, typeError } from './errors.js';
+import { unwatchEvents, watchEvents, type EventSource } from './events.js';
+import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
 import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
@@ -27,6 +29,33 @@ const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
  * exported from the package.
  */
 export let nativeOf: (c: Cache) => NativeHandle | undefined;
+
+/** What {@link metaOps}.get reports of an item (internal: src/fetch.ts). */
+export interface MetaItem {
+  value: Buffer;
+  flags: number;
+  cas: bigint;
+  /** This call won the right to refresh the item (memcached's W). */
+  won: boolean;
+  /** The item was invalidated and is served stale (X). */
+  stale: boolean;
+  /** Someone else holds the refresh (Z). */
+  tokenSent: boolean;
+  /** This call created the item, empty, as a placeholder for the winner's value (N on a miss). */
+  created: boolean;
+}
+
+/**
+ * Internal (src/fetch.ts): memcached's meta get and delete on an open cache — the
+ * stampede-protection primitives behind {@link Cache.fetch} and {@link Cache.invalidate}.
+ * `get(c, key, vivifyTtl, recacheTtl)`: `mg key N<vivifyTtl> R<recacheTtl>` (a ttl < 0 leaves
+ * the flag out). `del(c, key, invalidate, ttl, cas)`: `md key [I] [T<ttl>] [C<cas>]`, true if
+ * the item was there (and the CAS matched).
+ */
+export let metaOps: {
+  get(c: Cache, key: Key, vivifyTtl: number, recacheTtl: number): MetaItem | undefined;
+  del(c: Cache, key: Key, invalidate: boolean, ttl: number, cas: bigint): boolean;
+};
 
 /** The default region file: memcached keeps its warm-restart file in /dev/shm too. */
 export const DEFAULT_PATH = existsSync('/dev/shm') ? '/dev/shm/shmcached' : join(tmpdir(), 'shmcached');
@@ -201,9 +230,45 @@ export class Cache {
   #s: State | undefined;
   #protection: 'none' | 'pku';
   #recovery: RecoveryReport;
+  #events: EventSource | undefined;
 
   static {
     nativeOf = (c: Cache) => c.#s?.h;
+    metaOps = {
+      get(c, key, vivifyTtl, recacheTtl) {
+        const s = c.#live();
+        const klen = writeKey(s, key);
+        for (;;) {
+          const off = s.off;
+          const r = s.h.metaGet(klen, off, vivifyTtl, recacheTtl);
+          if (r === Ret.Miss) return undefined;
+          if (r === Ret.Small) {
+            newArena(s, s.meta32[0]!);
+            continue;
+          }
+          if (r < 0) throw statusError(r, 'fetch');
+          s.off = (off + r + 7) & ~7;
+          const bits = s.meta32[6]!;
+          return {
+            value: Buffer.from(s.ab, off, r),
+            flags: s.meta32[1]!,
+            cas: s.meta64[1]!,
+            won: (bits & 1) !== 0,
+            stale: (bits & 2) !== 0,
+            tokenSent: (bits & 4) !== 0,
+            created: (bits & 8) !== 0,
+          };
+        }
+      },
+      del(c, key, invalidate, ttl, cas) {
+        const s = c.#live();
+        const klen = writeKey(s, key);
+        s.meta64[2] = cas;
+        const r = s.h.metaDelete(klen, invalidate ? 1 : 0, ttl);
+        if (r < 0) throw statusError(r, invalidate ? 'invalidate' : 'delete');
+        return r === St.Ok;
+      },
+    };
   }
 
   private constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
@@ -238,6 +303,8 @@ export class Cache {
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
     const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0);
+    const eventSample = options.eventSample ?? 1;
+    if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
     let h: NativeHandle;
     try {
       h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags);
@@ -263,6 +330,8 @@ export class Cache {
     newArena(s, 0);
     const report: RecoveryReport = Object.freeze({ ...h.recovery });
     const cache = new Cache(s, h.protection === 1 ? 'pku' : 'none', report);
+    cache.#events = { h, path, scratch, meta32: s.meta32, sample: eventSample, recording: false };
+    watchEvents(cache.#events);
     if (log && report.kind !== 'attached' && report.kind !== 'created') {
       if (typeof log === 'function') log(report);
       else process.stderr.write(`shmcached: ${path}: ${describeRecovery(report)}\n`);
@@ -455,6 +524,33 @@ export class Cache {
     const r = s.h.touch(klen, checkTtl(ttl, 'ttl'));
     if (r < 0) throw statusError(r, 'touch');
     return r === St.Ok;
+  }
+
+  /**
+   * Cache-aside with single flight: the value of `key`, loading it with `loader` when it is
+   * missing — and then exactly one caller in the machine (every thread and process attached to
+   * this store, and meta-protocol clients of `shmcached serve` using `mg ... N`) runs its loader
+   * while the others wait for that value. A value past `ttl` but within `staleTtl` is returned at
+   * once while one caller refreshes it in the background. A loader that throws or outlives
+   * `lockTtl` gives its win back and its error to its caller; errors are never stored. See
+   * src/fetch.ts and the README ("fetch") for the whole protocol. Rejects (never throws) on bad
+   * arguments.
+   *
+   * ```ts
+   * const user = await cache.fetch(`user:${id}`, () => db.loadUserJson(id), { ttl: 60, staleTtl: 300 });
+   * ```
+   */
+  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+    return fetchThrough(cacheStore(this), key, loader, options);
+  }
+
+  /**
+   * Marks the value of `key` stale instead of deleting it (memcached's `md key I`): readers keep
+   * getting it, and the next {@link fetch} (or `mg` with a win flag) refreshes it. Returns
+   * whether the key was there.
+   */
+  invalidate(key: Key): boolean {
+    return invalidateKey(this, key);
   }
 
   /** Values of many keys in one native call per batch; the result is aligned with `keys`. */
@@ -659,6 +755,7 @@ export class Cache {
   close(): void {
     const s = this.#s;
     if (s === undefined) return;
+    if (this.#events) unwatchEvents(this.#events);
     this.#s = undefined;
     s.h.close();
   }

@@ -12,7 +12,8 @@ export type CacheErrorCode =
   | 'ERR_REGION_MISMATCH'
   | 'ERR_CACHE_CLOSED'
   | 'ERR_PKU_UNAVAILABLE'
-  | 'ERR_REENTRANT';
+  | 'ERR_REENTRANT'
+  | 'ERR_FETCH_TIMEOUT';
 
 /** A condition of the store rather than a bad argument; `code` says which. */
 export class CacheError extends Error {

@@ -17,11 +17,19 @@ export interface NativeHandle {
   del(klen: number): number;
   delta(klen: number, incr: number, delta: number): number;
   touch(klen: number, ttl: number): number;
+  /** memcached's `mg` with N (vivifyTtl ≥ 0) and R (recacheTtl ≥ 0); state bits at meta+24 (addon.cc js_meta_get). */
+  metaGet(klen: number, outOff: number, vivifyTtl: number, recacheTtl: number): number;
+  /** memcached's `md` with I (invalidate) and T (ttl ≥ 0); the CAS (0 = any) at meta+16. */
+  metaDelete(klen: number, invalidate: number, ttl: number): number;
   getMany(n: number, outOff: number): number;
   setMany(n: number, flags: number, ttl: number): number;
   setBuffers(scratch: Buffer, meta: Buffer): void;
   setArena(arena: Buffer): void;
   flushAll(delay: number): void;
+  /** Record one eviction/expiration in `sample` caused by this handle's calls (0: none). */
+  setEvents(sample: number): void;
+  /** Moves recorded events into scratch ([u8 kind, u8 class, u8 nkey, u8 0, u32 size, key]...); records at meta+0, dropped at meta+4. */
+  drainEvents(): number;
   advanceClock(seconds: number): void;
   stats(group: number, protection: string): string[] | undefined;
   close(): void;

@@ -66,18 +66,35 @@ export class Queue {
   pushWith(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, valueBytes: number, a: number, b: number, big: bigint, res: Resolve, rej: Reject): void {
     this.#ensure(OP_HEADER + keyBytes + valueBytes);
     const start = this.#pos;
-    const v = this.#view;
     const buf = this.#buf;
     buf[start] = op;
     buf[start + 1] = bits;
-    v.setUint16(start + 2, keyBytes, true);
-    v.setUint32(start + 4, valueBytes, true);
-    if (bits & Bit.BigDelta) v.setBigUint64(start + 8, big, true);
-    else v.setFloat64(start + 8, a, true);
-    v.setFloat64(start + 16, b, true);
+    buf[start + 2] = keyBytes & 0xff;
+    buf[start + 3] = keyBytes >>> 8;
+    buf[start + 4] = valueBytes & 0xff;
+    buf[start + 5] = (valueBytes >>> 8) & 0xff;
+    buf[start + 6] = (valueBytes >>> 16) & 0xff;
+    buf[start + 7] = valueBytes >>> 24;
+    if (bits !== 0 || a !== 0 || b !== 0) {
+      const v = this.#view;
+      if (bits & Bit.BigDelta) v.setBigUint64(start + 8, big, true);
+      else v.setFloat64(start + 8, a, true);
+      v.setFloat64(start + 16, b, true);
+    } else {
+      for (let i = start + 8; i < start + 24; i++) buf[i] = 0; // a = b = 0.0
+    }
     let p = start + OP_HEADER;
-    if (typeof key === 'string') utf8Write.call(buf, key, p, keyBytes);
-    else buf.set(key, p);
+    if (typeof key === 'string') {
+      if (keyBytes === key.length) {
+        // ASCII (a UTF-8 length equal to the UTF-16 length means every char is one byte): by hand,
+        // cheaper than a call into the encoder for a short key.
+        for (let i = 0; i < keyBytes; i++) buf[p + i] = key.charCodeAt(i);
+      } else {
+        utf8Write.call(buf, key, p, keyBytes);
+      }
+    } else {
+      buf.set(key, p);
+    }
     p += keyBytes;
     if (value !== undefined) {
       if (typeof value === 'string') utf8Write.call(buf, value, p, valueBytes);

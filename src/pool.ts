@@ -35,6 +35,7 @@ import { Cache, DEFAULT_PATH } from './cache.js';
 import { Channel } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
 import { native } from './native.js';
+import type { FetchOptions, Loader } from './fetch.js';
 import { Queue, type Reject, type Resolve } from './pool-queue.js';
 import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
 import type { Key, OpenOptions, SetOptions, Value } from './types.js';
@@ -348,6 +349,26 @@ export class CachePool {
   }
 
   /**
+   * {@link Cache.fetch} through this pool's store: the same single flight as every other thread
+   * and process attached to it. The loader runs on the calling thread (a function cannot travel
+   * to a worker); the store reads and writes around it are direct calls on this thread.
+   */
+  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+    if (this.#closed || this.#cache === undefined) return Promise.reject(closedError('fetch'));
+    return this.#cache.fetch(key, loader, options);
+  }
+
+  /** {@link Cache.invalidate} on this pool's store. */
+  invalidate(key: Key): Promise<boolean> {
+    if (this.#closed || this.#cache === undefined) return Promise.reject(closedError('invalidate'));
+    try {
+      return Promise.resolve(this.#cache.invalidate(key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
    * Runs `ops` (in the same flush as the tick's other calls) and resolves with one
    * {@link PoolResult} per operation, in order; never rejects for a bad operation — its result
    * says `ok: false` — but rejects with a TypeError if `ops` is not an array.
@@ -544,10 +565,13 @@ export class CachePool {
         this.#idleOrder.push(channel);
         if (this.#queue.count > 0) this.#flush(); // work queued while the workers were busy
       };
-      // The answers are read straight out of the shared response area (values copied out).
+      // One copy of the whole response out of the shared area; values are views of that copy
+      // (measured: ~40 ns a value, against ~115 for a pooled Buffer and a copy per value).
       p = channel.call(req, (out) => {
         this.#answered++;
-        answer(out, true, count, res, rej, idx);
+        const copy = Buffer.from(new ArrayBuffer(out.length));
+        copy.set(out);
+        answer(copy, count, res, rej, idx);
       }).then(
         () => after(),
         (e: unknown) => {
@@ -561,7 +585,7 @@ export class CachePool {
       p = this.#pool!.run(ab, { transferList: [ab] }).then(
         (out) => {
           this.#answered++;
-          answer(Buffer.from(out), false, count, res, rej, idx);
+          answer(Buffer.from(out), count, res, rej, idx);
         },
         (e: unknown) => {
           this.#answered++;
@@ -579,9 +603,9 @@ export class CachePool {
 }
 
 /** Settles a request's operations from its response; a malformed response fails them all, never leaving one pending. */
-function answer(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+function answer(out: Buffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
   try {
-    settle(out, copy, count, res, rej, idx);
+    settle(out, count, res, rej, idx);
   } catch (e) {
     // Rejecting a promise that already settled does nothing, so this is safe after a partial settle.
     for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(e);
@@ -589,7 +613,7 @@ function answer(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: 
 }
 
 /** Decodes a response buffer and settles each operation's promise. */
-function settle(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+function settle(out: Buffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let p: number;
   const n = v.getUint32(0, true);
@@ -609,14 +633,7 @@ function settle(out: Buffer, copy: boolean, count: number, res: Resolve[], rej: 
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;
-        let b: Buffer;
-        if (copy) {
-          // Small values come from Node's Buffer pool: no ArrayBuffer (and no GC pressure) of their own.
-          b = Buffer.allocUnsafe(len);
-          out.copy(b, 0, p, p + len);
-        } else {
-          b = out.subarray(p, p + len);
-        }
+        const b = out.subarray(p, p + len);
         res[slot]!(b, slot);
         p += len;
         break;

@@ -26,6 +26,11 @@ export interface OpenOptions {
   /** File mode of a newly created region file. Default `0o600`. */
   mode?: number;
   /**
+   * Record one eviction/expiration event in this many for the `shmcached:evict` and
+   * `shmcached:expire` channels (only while someone subscribes). Default 1: every event.
+   */
+  eventSample?: number;
+  /**
    * What to do with a file that is not a valid region of this build (wrong magic, another layout
    * version, a truncated file, a damaged header): `'throw'` (default) throws `ERR_BAD_REGION` and
    * leaves the file alone; `'reset'` re-creates it empty (a cold start; `lastRecovery.kind` is

@@ -32,6 +32,8 @@ export interface CellResult {
   samples: number[];
   hits: number;
   expected: number;
+  /** Single operations' times (ns), where the store's runner measures them (the C client). */
+  perOp?: { min: number; p50: number; p90: number; p99: number };
 }
 
 /** An asynchronous store: the {@link Peer} operations as Promises. */

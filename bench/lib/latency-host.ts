@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadShmcached, type ShmLoad } from './shm.js';
-import { LruPeer, MapPeer, ShmPeer, type Peer } from './peers.js';
+import { LruPeer, MapPeer, ShmGetIntoPeer, ShmPeer, type Peer } from './peers.js';
 import { LmdbPeer } from './peers-lmdb.js';
 import { runSyncCell, type CellPlan, type CellResult } from './cells.js';
 
@@ -18,7 +18,7 @@ import { runSyncCell, type CellPlan, type CellResult } from './cells.js';
 export const HOST_TAG = 'shmcached-latency-host';
 
 /** The stores a host can time. */
-export type HostPeer = 'shmcached' | 'lmdb-js' | 'lru-cache' | 'Map';
+export type HostPeer = 'shmcached' | 'shmcached getInto' | 'lmdb-js' | 'lru-cache' | 'Map';
 
 /** One phase: one fresh store of `peer`, populated, then its cells. */
 export interface HostPhase {
@@ -44,6 +44,11 @@ async function makePeer(name: HostPeer): Promise<Peer> {
       shm ??= await loadShmcached();
       if (!shm.ok) throw new Error(shm.reason);
       return new ShmPeer(shm.Cache);
+    }
+    case 'shmcached getInto': {
+      shm ??= await loadShmcached();
+      if (!shm.ok) throw new Error(shm.reason);
+      return new ShmGetIntoPeer(shm.Cache);
     }
     case 'lmdb-js':
       return new LmdbPeer();

@@ -81,6 +81,18 @@ export function writeResults(part: string, markdown: string, json: unknown, when
   return { md: relative(root, `${base}.md`), json: relative(root, `${base}.json`) };
 }
 
+/**
+ * A note for a report when other work shared the CPUs: the 1-minute load average above half the
+ * CPUs at the start, or above the CPU count at the end (the run itself adds about 1). Undefined
+ * on a quiet machine.
+ */
+export function busyNote(start: MachineInfo, endLoad: readonly number[] = loadavg()): string | undefined {
+  const a = start.loadavg[0] ?? 0;
+  const b = endLoad[0] ?? 0;
+  if (a <= start.cpus * 0.5 && b <= start.cpus) return undefined;
+  return `the machine was busy (1-minute load average ${a} at the start, ${+b.toFixed(2)} at the end, on ${start.cpus} CPUs): other work shared the CPUs, so absolute times are inflated and noisy; compare within this run`;
+}
+
 /** `bench/results/<YYYY-MM-DD>-<host>[-<part>].<ext>`, absolute. */
 export function resultPath(part: string | undefined, ext: string, when: Date = new Date()): string {
   const host = hostname().replace(/[^A-Za-z0-9._-]+/g, '_') || 'host';

@@ -94,6 +94,15 @@ function shmIncr(c: ShmCache, keys: readonly string[], order: Uint32Array, n: nu
   return hits;
 }
 
+function shmGetInto(c: ShmCache, keys: readonly string[], order: Uint32Array, n: number, into: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const len = c.getInto!(keys[order[i]], into);
+    if (len !== undefined) sum += len;
+  }
+  return sum;
+}
+
 export class ShmPeer implements Peer {
   readonly name = 'shmcached';
   private c: ShmCache | undefined;
@@ -117,6 +126,10 @@ export class ShmPeer implements Peer {
   private get cache(): ShmCache {
     if (!this.c) throw new Error('shmcached peer is not open');
     return this.c;
+  }
+  /** The open Cache (for subclasses). */
+  protected cacheHandle(): ShmCache {
+    return this.cache;
   }
   populate(keys: readonly string[], value: Buffer): void {
     const c = this.cache;
@@ -167,6 +180,17 @@ export class ShmPeer implements Peer {
       this.c = undefined;
       if (this.path) removeRegion(this.path);
     }
+  }
+}
+
+/**
+ * shmcached read with `getInto` into one reused buffer: no allocation per get, the like-for-like
+ * peer of lmdb-js's `getBinaryFast` (which returns a view of a reused buffer). Other ops as ShmPeer.
+ */
+export class ShmGetIntoPeer extends ShmPeer {
+  private readonly into = Buffer.allocUnsafeSlow(1 << 20);
+  override get(keys: readonly string[], order: Uint32Array, n: number): number {
+    return shmGetInto(this.cacheHandle(), keys, order, n, this.into);
   }
 }
 

@@ -11,6 +11,8 @@ import { repoRoot } from './machine.js';
 export interface ShmCache {
   set(key: string, value: string | Uint8Array, opts?: { ttl?: number; flags?: number }): void;
   get(key: string): Buffer | undefined;
+  /** Copies the value into target (allocates nothing); its length, or undefined when absent. */
+  getInto?(key: string, target: Uint8Array, offset?: number): number | undefined;
   delete(key: string): boolean;
   incr(key: string, delta?: number): bigint | undefined;
   getMany(keys: readonly string[]): (Buffer | undefined)[];

@@ -7,10 +7,12 @@
  *       bytes each; counters "0" for incr), runs one warm-up round and ROUNDS timed rounds of OPS
  *       operations on uniform random keys, and prints one line per timed round:
  *           round <ns per op>
- *       then `hits <n> <expected>`. OP is get, set, delete or incr. A delete round removes
+ *       then `hits <n> <expected>` and `pct <min> <p50> <p90> <p99>`, the ns of single round trips
+ *       over all timed rounds. OP is get, set, delete or incr. A delete round removes
  *       existing keys a quarter of the key space at a time (timed) and puts them back (untimed).
  *       With `spin`, the client busy-polls the socket instead of sleeping in recv: the round trip
- *       without the client's own wake-up (a lower bound for memcached, used as a cross-check).
+ *       without the client's own wake-up, but holding a CPU the server may need (a cross-check,
+ *       not a lower bound, on a machine with few CPUs).
  *
  *   mcbench load HOST PORT OP SIZE KEYS CONNS DEPTH WARMUP_MS MEASURE_MS THREADS SEED
  *       A pipelined load generator: CONNS connections spread over THREADS threads, each keeping
@@ -266,6 +268,11 @@ static char *make_value(size_t size, uint64_t *seed) {
 /* ---------------------------------------------------------------------------------------------
  * lat: one round trip at a time */
 
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static int cmd_lat(char **a) {
   const char *host = a[0], *port = a[1];
   enum op op = parse_op(a[2]);
@@ -299,6 +306,10 @@ static int cmd_lat(char **a) {
     for (uint32_t i = 0; i < ops; i++) order[i] = rng_below(&seed, keys);
   }
 
+  /* every timed op's own round trip, for the percentiles printed at the end */
+  uint32_t *each = malloc(sizeof(uint32_t) * (size_t)ops * rounds);
+  if (!each) die("malloc");
+  size_t nEach = 0;
   uint64_t hits = 0, expected = 0;
   uint32_t pos = 0;
   for (uint32_t r = 0; r <= rounds; r++) { /* round 0 warms up */
@@ -308,25 +319,31 @@ static int cmd_lat(char **a) {
       for (uint32_t done = 0; done < ops;) {
         uint32_t m = ops - done < chunk ? ops - done : chunk;
         if (pos + m > keys) pos = 0;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = now_ns(), prev = t0;
         for (uint32_t i = pos; i < pos + m; i++) {
           size_t n = format_req(wbuf, OP_DELETE, order[i], NULL, 0);
           write_all(c.fd, wbuf, n);
           h += reply_ok(OP_DELETE, conn_reply(&c));
+          uint64_t t = now_ns();
+          if (r > 0) each[nEach++] = (uint32_t)(t - prev < UINT32_MAX ? t - prev : UINT32_MAX);
+          prev = t;
         }
-        ns += now_ns() - t0;
+        ns += prev - t0;
         store_keys(&c, order, pos, pos + m, value, size, wbuf);
         pos += m;
         done += m;
       }
     } else {
-      uint64_t t0 = now_ns();
+      uint64_t t0 = now_ns(), prev = t0;
       for (uint32_t i = 0; i < ops; i++) {
         size_t n = format_req(wbuf, op, order[i], value, size);
         write_all(c.fd, wbuf, n);
         h += reply_ok(op, conn_reply(&c));
+        uint64_t t = now_ns();
+        if (r > 0) each[nEach++] = (uint32_t)(t - prev < UINT32_MAX ? t - prev : UINT32_MAX);
+        prev = t;
       }
-      ns = now_ns() - t0;
+      ns = prev - t0;
     }
     if (r > 0) {
       printf("round %.1f\n", (double)ns / ops);
@@ -335,6 +352,9 @@ static int cmd_lat(char **a) {
     }
   }
   printf("hits %llu %llu\n", (unsigned long long)hits, (unsigned long long)expected);
+  qsort(each, nEach, sizeof *each, cmp_u32);
+  printf("pct %u %u %u %u\n", each[0], each[nEach / 2], each[(size_t)((double)nEach * 0.9)], each[(size_t)((double)nEach * 0.99)]);
+  free(each);
   close(c.fd);
   free(order);
   free(wbuf);

@@ -2,6 +2,7 @@
 #include "core/lru.h"
 
 #include "core/assoc.h"
+#include "core/events.h"
 #include "core/hash.h"
 #include "core/intent.h"
 #include "core/items.h"
@@ -64,6 +65,7 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
     }
     bool dead = item_is_dead(ctx, it);
     if (dead || evict) {
+      event_record(ctx.events, dead ? kEventExpire : kEventEvict, it);
       if (dead) {
         counter_add(c.reclaimed, 1);
         if (!(it->iflags & kFetched)) counter_add(c.expired_unfetched, 1);

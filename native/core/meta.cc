@@ -6,6 +6,7 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
+#include "core/events.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/numeric.h"
@@ -23,6 +24,7 @@ Item* live_item(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey) {
   Item* it = assoc_find(*ctx.r, hv, key, nkey);
   if (!it) return nullptr;
   if (is_expired(it->exptime, ctx.now) || item_is_flushed(ctx, it)) {
+    if (is_expired(it->exptime, ctx.now)) event_record(ctx.events, kEventExpire, it);
     item_unlink(ctx, hv, it);
     return nullptr;
   }

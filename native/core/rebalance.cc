@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/assoc.h"
+#include "core/events.h"
 #include "core/hash.h"
 #include "core/lru.h"
 #include "core/region.h"
@@ -76,6 +77,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       ok = false;
       break;
     }
+    event_record(ctx.events, kEventEvict, it);
     assoc_unlink(r, hv, it);
     lru_unlink(r, c, it);
     counter_add(c.curr_items, -1);

@@ -17,6 +17,7 @@
 namespace shm {
 
 class Region;
+struct EventRing;
 
 // The slot whose intent records the current thread writes (null: none, e.g. the shared slot or
 // a repair in progress). Set with the lock token by Ctx::enter.
@@ -29,6 +30,7 @@ struct Ctx {
   bool shared_slot = false;  // all slots taken: count with atomic adds in slot 0
   uint32_t now = 0;          // store clock, read once per command
   uint32_t token = kAnonToken;  // this thread's lock owner token in r (lock.h)
+  EventRing* events = nullptr;  // eviction/expiry observer of this thread (events.h), or none
 
   // Every command starts here: locks taken from now on name this thread's slot in this region.
   void enter() {

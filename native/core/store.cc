@@ -6,6 +6,7 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
+#include "core/events.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/numeric.h"
@@ -38,6 +39,7 @@ static Item* find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey,
   if (!it) return nullptr;
   if (is_expired(it->exptime, ctx.now)) {
     *why_dead = 1;
+    event_record(ctx.events, kEventExpire, it);
   } else if (item_is_flushed(ctx, it)) {
     *why_dead = 2;
   } else {

@@ -1,0 +1,104 @@
+/**
+ * Argument checks of {@link Cluster} for keys and values that go over the network: the same
+ * rules, error classes, codes and messages as the local {@link Cache}, so an operation fails the
+ * same way whichever node owns its key. A key must also be checked before it is written into a
+ * command line: a space or CRLF in it would split the command.
+ */
+import { rangeError, typeError } from './errors.js';
+import type { Key, SetOptions } from './types.js';
+
+/** memcached's key limit (bytes). */
+export const KEY_MAX = 250;
+const TTL_MAX = 2 ** 32 - 1;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** `typeof`, with null and arrays named. */
+export function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+function keyLengthError(name: string, bytes: number): RangeError {
+  return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${bytes}`);
+}
+
+function badKeyError(name: string): TypeError {
+  return typeError('ERR_INVALID_ARG_VALUE', `${name} must not contain spaces or control characters (memcached's key rule)`);
+}
+
+/** Throws the TypeError a key of the wrong type gets. */
+export function checkKeyType(key: unknown, name = 'key'): asserts key is Key {
+  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+    throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
+  }
+}
+
+/**
+ * Checks a key as the store does (1..250 bytes, no byte <= 0x20 or 0x7f) and returns its bytes
+ * as a latin1 string, ready for a command line.
+ */
+export function wireKey(key: unknown, name = 'key'): string {
+  if (typeof key === 'string') {
+    const n = key.length;
+    if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n === 0 ? 0 : Buffer.byteLength(key));
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i);
+      if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
+      if (c > 0x7f) return bytesKey(Buffer.from(key, 'utf8'), name);
+    }
+    return key;
+  }
+  if (key instanceof Uint8Array) return bytesKey(key, name);
+  throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
+}
+
+function bytesKey(b: Uint8Array, name: string): string {
+  const n = b.length;
+  if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n);
+  for (let i = 0; i < n; i++) {
+    const c = b[i]!;
+    if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
+  }
+  return Buffer.from(b.buffer, b.byteOffset, n).toString('latin1', 0, n);
+}
+
+/** A value's bytes, copied (the caller may reuse its buffer before the request is written). */
+export function valueBytes(value: unknown): Buffer {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return Buffer.from(value);
+  throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`);
+}
+
+/** Checks a ttl as the store does (an integer of memcached exptime seconds). */
+export function checkTtl(ttl: unknown, name: string): number {
+  if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
+  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
+  return ttl;
+}
+
+/** Reads `{ ttl, flags }` as the store does; returns [flags, ttl]. */
+export function setOptions(opts: SetOptions | undefined): [number, number] {
+  if (opts === undefined) return [0, 0];
+  if (typeof opts !== 'object' || opts === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(opts)}`);
+  const ttl = opts.ttl === undefined ? 0 : checkTtl(opts.ttl, 'options.ttl');
+  let flags = 0;
+  if (opts.flags !== undefined) {
+    const f = opts.flags;
+    if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
+    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
+    flags = f;
+  }
+  return [flags, ttl];
+}
+
+/** Checks an incr/decr delta as the store does; returns it as decimal text. */
+export function deltaText(delta: unknown): string {
+  if (typeof delta === 'number') {
+    if (!Number.isSafeInteger(delta) || delta < 0) throw rangeError('ERR_OUT_OF_RANGE', `delta must be a non-negative integer, got ${delta}`);
+    return String(delta);
+  }
+  if (typeof delta === 'bigint') {
+    if (delta < 0n || delta > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer');
+    return delta.toString();
+  }
+  throw typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`);
+}

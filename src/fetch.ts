@@ -1,0 +1,261 @@
+/**
+ * `cache.fetch(key, loader, options)`: cache-aside with single flight across every thread and
+ * process attached to the store, stale-while-revalidate, and invalidation — built on memcached's
+ * own stampede protection (the meta protocol's N, R, W, Z and I flags, native/core/meta.cc), so a
+ * meta-protocol client doing `mg key N30 ...` against `shmcached serve` takes part in the same
+ * flights.
+ *
+ * How a call goes (each step one `mg key v c f N<lockTtl> [R<staleTtl>]` in the store):
+ * - the key is there and fresh: return it (`hit`);
+ * - it is missing: `N` creates an empty placeholder item that lives `lockTtl` seconds and hands
+ *   this caller the win token (W): it runs the loader, stores the value (which replaces the
+ *   placeholder) and returns it (`won`). Every other caller sees the placeholder with Z (token
+ *   already out): it waits — polling with back-off from 1 ms to 50 ms, never spinning — until
+ *   the value is there (`waited`), or until the placeholder expired (its winner died or gave up)
+ *   and a later `mg` makes it the winner;
+ * - a value is stored to live `ttl + staleTtl` seconds; once fewer than `staleTtl` remain (it is
+ *   past `ttl`), the first reader wins the refresh (R): it gets the value at once (`stale`) and
+ *   the loader runs in the background; other readers get the stale value too;
+ * - `invalidate(key)` marks the value stale (`md key I`): it is still served, and the next reader
+ *   wins its refresh, as above;
+ * - a loader that throws, returns something that is not a string or bytes, or outlives `lockTtl`,
+ *   gives the win back (the placeholder is deleted, a stale value is marked stale again, both
+ *   only if no one stored a value meanwhile) and its caller gets the error: errors are never
+ *   stored, and the next caller loads again.
+ *
+ * Events: `shmcached:fetch` on node:diagnostics_channel, published only when someone subscribes.
+ *
+ * The protocol runs over a {@link FetchStore}: a local {@link Cache} (direct calls), or a remote
+ * node of a Cluster speaking the meta protocol (src/cluster.ts).
+ */
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+
+import type { Cache } from './cache.js';
+import { metaOps, type MetaItem } from './cache.js';
+import type { SetOptions } from './types.js';
+import { CacheError, rangeError, typeError } from './errors.js';
+import type { Key, Value } from './types.js';
+
+/** Options of {@link Cache.fetch}. All times are whole seconds, as memcached's are. */
+export interface FetchOptions {
+  /** Seconds a loaded value is fresh; 0 (default) = it never expires (and is never stale). */
+  ttl?: number;
+  /** Seconds past `ttl` during which the value is still served, stale, while one caller refreshes it. Default 0. */
+  staleTtl?: number;
+  /**
+   * Seconds a win lasts: the placeholder of a missing key expires after this, so callers wait at
+   * most this long for a winner (one that died is replaced), and a loader that runs longer
+   * loses its win. Default 30 (memcached's examples use N30).
+   */
+  lockTtl?: number;
+  /** Client flags stored with a loaded value. Default 0. */
+  flags?: number;
+}
+
+/** Loads the value of a key that is missing (or stale): a string or bytes, or a promise of one. */
+export type Loader = (key: Key) => Value | Promise<Value>;
+
+/** What a fetch call did, as published on the `shmcached:fetch` channel. */
+export type FetchOutcome = 'hit' | 'stale' | 'won' | 'waited' | 'miss';
+
+/** The message published on `shmcached:fetch` for each fetch call (and for each background refresh). */
+export interface FetchEvent {
+  key: Key;
+  /**
+   * `hit`: a fresh value; `stale`: a stale value returned at once (with `refreshing` when this
+   * call started the refresh); `won`: missing, this call ran the loader; `waited`: missing,
+   * another caller's load was awaited; `miss`: missing and loaded without a win (no memory
+   * for a placeholder).
+   */
+  outcome: FetchOutcome;
+  /** This call (or, for a background refresh, that refresh) ran the loader. */
+  loaded: boolean;
+  /** A stale value was returned and this call started its refresh in the background. */
+  refreshing?: boolean;
+  /** Milliseconds the loader took, when it ran in this event. */
+  loaderMs?: number;
+  /** Milliseconds spent waiting for another caller's load (outcome `waited`). */
+  waitedMs?: number;
+  /** The loader's error, when it failed (the win was given back). */
+  error?: unknown;
+  /** For a background refresh's own event: true. */
+  background?: boolean;
+}
+
+/**
+ * The three store operations fetch needs (internal): memcached's `mg key v c f N<vivifyTtl>
+ * [R<recacheTtl>]` (recacheTtl < 0: no R), a plain set, and `md key [I] [C<cas>]`.
+ */
+export interface FetchStore {
+  metaGet(key: Key, vivifyTtl: number, recacheTtl: number): MetaItem | undefined | Promise<MetaItem | undefined>;
+  set(key: Key, value: Value, options: SetOptions): void | Promise<void>;
+  metaDelete(key: Key, invalidate: boolean, cas: bigint): boolean | Promise<boolean>;
+  /** False once the store can no longer be used (giving a win back is then skipped). */
+  readonly usable: boolean;
+}
+
+/** A local cache as a {@link FetchStore}. */
+export function cacheStore(cache: Cache): FetchStore {
+  return {
+    metaGet: (key, n, r) => metaOps.get(cache, key, n, r),
+    set: (key, value, options) => cache.set(key, value, options),
+    metaDelete: (key, invalidate, cas) => metaOps.del(cache, key, invalidate, -1, cas),
+    get usable() {
+      return !cache.closed;
+    },
+  };
+}
+
+const fetchChannel = channel('shmcached:fetch');
+
+const TTL_MAX = 60 * 60 * 24 * 30; // relative ttls only: above this memcached reads an absolute time
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 50;
+
+function seconds(v: unknown, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof v}`);
+  if (!Number.isInteger(v) || v < 0 || v > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to ${TTL_MAX} seconds, got ${v}`);
+  return v;
+}
+
+interface Plan {
+  ttl: number;
+  total: number;
+  recache: number;
+  lockTtl: number;
+  flags: number;
+}
+
+function plan(options: FetchOptions | undefined): Plan {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const o = options ?? {};
+  const ttl = seconds(o.ttl, 'options.ttl', 0);
+  const staleTtl = seconds(o.staleTtl, 'options.staleTtl', 0);
+  const lockTtl = seconds(o.lockTtl, 'options.lockTtl', 30);
+  if (lockTtl === 0) throw rangeError('ERR_OUT_OF_RANGE', 'options.lockTtl must be at least 1 second');
+  if (ttl + staleTtl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `options.ttl + options.staleTtl must be at most ${TTL_MAX} seconds`);
+  const flags = o.flags ?? 0;
+  if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) {
+    throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${String(flags)}`);
+  }
+  // ttl 0: the value never expires, so there is no stale window to recache in.
+  return { ttl, total: ttl === 0 ? 0 : ttl + staleTtl, recache: ttl > 0 && staleTtl > 0 ? staleTtl : -1, lockTtl, flags };
+}
+
+function publish(e: FetchEvent): void {
+  fetchChannel.publish(e);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the loader, bounded by lockTtl, and checks what it returned. */
+async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Value> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CacheError('ERR_FETCH_TIMEOUT', `fetch: the loader ran past lockTtl (${lockTtl} s) and lost its win`)), lockTtl * 1000);
+  });
+  try {
+    const v = await Promise.race([Promise.resolve().then(() => loader(key)), timeout]);
+    if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
+      throw typeError('ERR_INVALID_RETURN_VALUE', `fetch: the loader must return a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);
+    }
+    return v;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Loads as the winner of `m` (a placeholder this call created, or a stale value whose refresh it
+ * won), stores the result, and returns it; on failure gives the win back and rethrows.
+ */
+async function load(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem | undefined): Promise<{ value: Buffer; ms: number }> {
+  const t0 = performance.now();
+  let v: Value;
+  try {
+    v = await runLoader(key, loader, p.lockTtl);
+  } catch (e) {
+    if (m !== undefined && store.usable) {
+      // Give the win back, unless someone stored a value meanwhile (then the CAS differs).
+      try {
+        await store.metaDelete(key, !m.created, m.cas);
+      } catch {
+        // the store went away under us (closed, or a node died): its placeholder expires by itself
+      }
+    }
+    (e as { loaderMs?: number }).loaderMs = performance.now() - t0;
+    throw e;
+  }
+  const ms = performance.now() - t0;
+  await store.set(key, v, { ttl: p.total, flags: p.flags });
+  return { value: typeof v === 'string' ? Buffer.from(v) : Buffer.from(v), ms };
+}
+
+/** A stale value's refresh, in the background: its errors are published, never thrown. */
+function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem): void {
+  load(store, key, loader, p, m).then(
+    ({ ms }) => {
+      if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: ms, background: true });
+    },
+    (error: unknown) => {
+      if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: (error as { loaderMs?: number }).loaderMs, error, background: true });
+    },
+  );
+}
+
+/** The implementation of {@link Cache.fetch}; see the module comment. */
+export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+  if (typeof loader !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', `loader must be a function, got ${loader === null ? 'null' : typeof loader}`);
+  const p = plan(options);
+  let delay = POLL_MIN_MS;
+  let waitedSince = 0;
+  for (;;) {
+    const m = await store.metaGet(key, p.lockTtl, p.recache);
+    if (m === undefined) {
+      // No memory for a placeholder: load without single flight, store if it fits.
+      try {
+        const { value, ms } = await load(store, key, loader, p, undefined);
+        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'miss', loaded: true, loaderMs: ms });
+        return value;
+      } catch (error) {
+        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'miss', loaded: true, error });
+        throw error;
+      }
+    }
+    if (m.won && m.created) {
+      try {
+        const { value, ms } = await load(store, key, loader, p, m);
+        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: ms });
+        return value;
+      } catch (error) {
+        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: (error as { loaderMs?: number }).loaderMs, error });
+        throw error;
+      }
+    }
+    if (m.won) {
+      // A stale value (invalidated, or past ttl within staleTtl): serve it, refresh behind.
+      refresh(store, key, loader, p, m);
+      if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: false, refreshing: true });
+      return m.value;
+    }
+    if (m.tokenSent && !m.stale && m.value.length === 0) {
+      // Another caller's placeholder: its value is on the way. Wait, with back-off.
+      if (waitedSince === 0) waitedSince = performance.now();
+      await sleep(delay);
+      delay = Math.min(delay * 2, POLL_MAX_MS);
+      continue;
+    }
+    const outcome: FetchOutcome = waitedSince !== 0 ? 'waited' : m.stale || m.tokenSent ? 'stale' : 'hit';
+    if (fetchChannel.hasSubscribers) publish({ key, outcome, loaded: false, ...(waitedSince !== 0 ? { waitedMs: performance.now() - waitedSince } : {}) });
+    return m.value;
+  }
+}
+
+/** The implementation of {@link Cache.invalidate}. */
+export function invalidateKey(cache: Cache, key: Key): boolean {
+  return metaOps.del(cache, key, true, -1, 0n);
+}

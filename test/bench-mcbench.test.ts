@@ -1,0 +1,62 @@
+/**
+ * The benchmark's C client (bench/native/mcbench.c) against a real memcached: it must speak the
+ * text protocol correctly, or the latency table's memcached column would time errors. Checks
+ * behaviour only (every get hits, every delete finds its key, incr counts, the load generator's
+ * replies all succeed); no timing is asserted.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { mcbenchBinary, mcbenchLat, mcbenchLoad } from '../bench/lib/mcbench.js';
+import { startMemcached, type MemcachedServer } from '../bench/lib/memcached.js';
+
+let server: MemcachedServer;
+
+test.before(async () => {
+  mcbenchBinary(); // compiles on first use; throws with the compiler's message if it cannot
+  server = await startMemcached(['-m', '64']);
+});
+
+test.after(async () => {
+  await server?.stop();
+});
+
+for (const [op, size] of [['get', 128], ['get', 5120], ['set', 128], ['delete', 128], ['incr', 1]] as const) {
+  test(`mcbench lat ${op} ${size} B: every operation succeeds`, async () => {
+    const r = await mcbenchLat({ port: server.port, op, size, keys: 500, ops: 300, rounds: 2, seed: 7 });
+    assert.equal(r.rounds.length, 2);
+    for (const ns of r.rounds) assert.ok(Number.isFinite(ns) && ns > 0, `round ${ns}`);
+    assert.equal(r.expected, 600);
+    assert.equal(r.hits, 600, `${r.hits} of 600 ${op}s succeeded`);
+  });
+}
+
+test('mcbench lat incr: the counters really moved (1 warm-up + 2 rounds of 300 increments over 500 keys)', async () => {
+  await mcbenchLat({ port: server.port, op: 'incr', size: 1, keys: 500, ops: 300, rounds: 2, seed: 7 });
+  // The run repopulated every counter with "0" first, then did 900 increments.
+  let total = 0;
+  for (let i = 0; i < 500; i += 50) {
+    const reply = await server.command(`get key:${i}`);
+    const m = /^VALUE key:\d+ 0 \d+\r\n(\d+)\r\nEND\r\n$/.exec(reply);
+    assert.ok(m, `unexpected reply ${JSON.stringify(reply)}`);
+    total += Number(m[1]);
+  }
+  assert.ok(total > 0, 'no sampled counter moved');
+});
+
+test('mcbench load: pipelined gets over 4 connections all hit, with no error replies', async () => {
+  const r = await mcbenchLoad({ port: server.port, op: 'get', size: 100, keys: 1000, conns: 4, depth: 4, warmupMs: 50, measureMs: 200, threads: 2, seed: 3 });
+  assert.ok(r.ops > 0, 'no operation completed');
+  assert.equal(r.errors, 0);
+  assert.equal(r.hits, r.ops);
+  assert.ok(r.p50Us > 0 && r.p99Us >= r.p50Us);
+});
+
+test('mcbench load: pipelined sets are all stored', async () => {
+  const r = await mcbenchLoad({ port: server.port, op: 'set', size: 128, keys: 1000, conns: 2, depth: 8, warmupMs: 50, measureMs: 200, threads: 1, seed: 4 });
+  assert.ok(r.ops > 0);
+  assert.equal(r.errors, 0);
+  assert.equal(r.hits, r.ops);
+});
+
+test.run();
