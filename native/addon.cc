@@ -126,7 +126,12 @@ void close_handle(Handle* h, bool env_alive) {
   h->priv = nullptr;
   std::lock_guard<std::mutex> lk(g_maps_mu);
   if (h->map && --h->map->refs == 0) {
-    delete h->map->region;
+    {
+      // The last handle of the mapping: ~Region detaches this process in the header (the attach
+      // table, the clean flag), which is region memory, so behind the gate like any other access.
+      gate::Gate g(h->map->pkey);
+      delete h->map->region;
+    }
     g_maps.erase(h->key);
   }
   h->map = nullptr;

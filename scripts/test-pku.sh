@@ -23,7 +23,7 @@ fail() {
   exit 1
 }
 
-pattern=${1:-'^(cache|shared|pku)'}
+pattern=${1:-'^(cache|shared|pku|events)'}
 vm=${PKU_VM:-$root/../shared/pku-vm/run-in-pku-vm.sh}
 timeout_s=${PKU_VM_TIMEOUT_S:-1200}
 mem=${PKU_VM_MEM:-2G}

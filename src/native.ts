@@ -76,8 +76,12 @@ export interface CheckResult {
 
 /** One connection's protocol engine: bytes in, replies out. */
 export interface ProtoConn {
-  /** Runs every complete command in chunk (or what is buffered, without one); their replies, if any. */
-  feed(chunk?: Uint8Array): Buffer | undefined;
+  /**
+   * Runs every complete command in chunk (or what is buffered, without one) and copies their
+   * replies into slab at off: the byte count (0: none), or minus the count when they do not fit
+   * (nothing copied; call again with room). See ReplyPool in src/server.ts.
+   */
+  feed(chunk: Uint8Array | undefined, slab: Uint8Array, off: number): number;
   /** Frees the engine; later feeds return undefined. */
   close(): void;
 }

@@ -12,7 +12,6 @@
 import { createServer as netServer, type Server, type Socket } from 'node:net';
 
 import { Cache, nativeOf } from './cache.js';
-import { CacheError } from './errors.js';
 import type { ProtoConn } from './native.js';
 
 /** Options of {@link createServer}. */
@@ -29,6 +28,38 @@ export interface ServerOptions {
 
 const CLOSE = 1;
 const MORE = 2;
+const SLAB = 256 * 1024;
+
+/**
+ * Where replies land: slices of a shared slab (the idea of Node's own Buffer pool). The engine
+ * copies each chunk's replies into the next free slice and gets a view of it back, instead of a
+ * fresh ArrayBuffer per reply (microseconds each on a busy VM). A slice is never written twice:
+ * a reply still queued in a socket stays intact, and a slab lives while any view of it does.
+ * Internal: shared by the connections of one server.
+ */
+export class ReplyPool {
+  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB);
+  private off = 0;
+
+  /** Feeds chunk (or nothing: runs what is buffered) to conn; its replies, if any. */
+  feed(conn: ProtoConn, chunk?: Uint8Array): Buffer | undefined {
+    let n = conn.feed(chunk, this.slab, this.off);
+    for (let i = 0; n < 0 && i < 4; i++) {
+      this.fresh(-n);
+      n = conn.feed(undefined, this.slab, this.off);
+    }
+    if (n <= 0) return undefined;
+    const out = this.slab.subarray(this.off, this.off + n);
+    this.off = (this.off + n + 7) & ~7;
+    if (this.off > this.slab.length - 512) this.fresh(0);
+    return out;
+  }
+
+  private fresh(min: number): void {
+    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB, min));
+    this.off = 0;
+  }
+}
 
 /**
  * A `net.Server` that answers memcached's protocols from `options.cache`. Call `.listen(port)` on
@@ -45,8 +76,9 @@ export function createServer(options: ServerOptions): Server {
   const verbose = options.verbose ?? 0;
   if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
   const sockets = new Set<Socket>();
+  const pool = new ReplyPool();
 
-  const server = netServer({ noDelay: true }, (socket) => {
+  const server = netServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     if (sockets.size >= maxConns) {
       socket.on('error', () => undefined);
       socket.end('ERROR Too many open connections\r\n');
@@ -61,7 +93,7 @@ export function createServer(options: ServerOptions): Server {
     sockets.add(socket);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
     const state = new Int32Array(1);
-    serve(socket, h.protoConn(state), state, sockets, idleMs, verbose);
+    serve(socket, h.protoConn(state), state, pool, sockets, idleMs, verbose);
   });
 
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
@@ -75,10 +107,11 @@ export function createServer(options: ServerOptions): Server {
 }
 
 /** Moves one socket's bytes through its engine until either side closes. */
-function serve(socket: Socket, conn: ProtoConn, state: Int32Array, sockets: Set<Socket>, idleMs: number, verbose: number): void {
+function serve(socket: Socket, conn: ProtoConn, state: Int32Array, pool: ReplyPool, sockets: Set<Socket>, idleMs: number, verbose: number): void {
   let paused = false;
   let waitingDrain = false;
   let done = false;
+  let ended = false; // the client half-closed: answer what it sent, then close
 
   const finish = (): void => {
     if (done) return;
@@ -123,31 +156,28 @@ function serve(socket: Socket, conn: ProtoConn, state: Int32Array, sockets: Set<
       paused = false;
       socket.resume();
     }
+    if (ended) {
+      finish();
+      socket.end();
+    }
   };
 
   function onDrain(): void {
     waitingDrain = false;
     if (done) return;
-    deliver(conn.feed());
+    deliver(pool.feed(conn));
   }
 
   socket.on('data', (chunk: Buffer) => {
-    if (done) return;
-    let out: Buffer | undefined;
-    try {
-      out = conn.feed(chunk);
-    } catch (e) {
-      if (e instanceof CacheError) out = Buffer.from(`SERVER_ERROR ${e.message}\r\n`);
-      else throw e;
-      state[0] = CLOSE;
-    }
-    deliver(out);
+    if (!done) deliver(pool.feed(conn, chunk));
   });
   socket.on('error', () => undefined); // ECONNRESET and the like: 'close' follows
   socket.on('close', finish);
   socket.on('end', () => {
-    // The client finished sending: answer what it sent, then close our side.
-    if (!done) {
+    // The client finished sending (allowHalfOpen keeps our side open): close once every reply
+    // to what it sent is out, now or when the pending ones have drained.
+    ended = true;
+    if (!done && !paused && !waitingDrain && !(state[0]! & MORE)) {
       finish();
       socket.end();
     }

@@ -25,7 +25,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { Cache, CacheError } from '../src/index.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+
+import { metaOps, nativeOf } from '../src/cache.js';
+import { Cache, CacheError, flushEvents } from '../src/index.js';
 import { native } from '../src/native.js';
 import { tmpRegion } from './helpers.js';
 
@@ -87,11 +90,15 @@ function codeOf(e: unknown): string {
   return (e as { code?: string })?.code ?? (e as Error)?.name ?? String(e);
 }
 
-/** Runs `body` (an async function body; `Cache`, `CacheError`, `native`, `workerData` in scope) in a worker_thread; resolves to what it returns. */
+const cacheUrl = new URL('../src/cache.js', import.meta.url).href;
+
+/** Runs `body` (an async function body; `Cache`, `CacheError`, `native`, `workerData`, and what the cases use, in scope) in a worker_thread; resolves to what it returns. */
 function runWorker(body: string, data: unknown): Promise<unknown> {
   const code = `
     import { workerData, parentPort } from 'node:worker_threads';
-    const { Cache, CacheError } = await import(${JSON.stringify(indexUrl)});
+    const { Cache, CacheError, flushEvents } = await import(${JSON.stringify(indexUrl)});
+    const { metaOps, nativeOf } = await import(${JSON.stringify(cacheUrl)});
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
     const { native } = await import(${JSON.stringify(nativeUrl)});
     const result = await (async () => { ${body} })();
     parentPort.postMessage(result);
@@ -270,6 +277,35 @@ function cases(c: Cache, full: Cache, junkPath: string): Case[] {
     ['stats slabs', () => c.stats('slabs'), 'ok'],
     ['resetStats', () => c.resetStats(), 'ok'],
     ['advanceClock', () => c.advanceClock(1), 'ok'],
+    // fetch's store reads and writes (mg N, md I): the gated meta calls.
+    ['meta get (fetch: vivify and win)', () => assert.is(metaOps.get(c, 'fetched', 30, -1)?.won, true), 'ok'],
+    ['invalidate', () => assert.is(c.invalidate('k'), true), 'ok'],
+    // The wire protocol engine parses outside the gates and calls the core through them.
+    ['protocol engine (text, meta)', () => {
+      const conn = nativeOf(c)!.protoConn(new Int32Array(1));
+      const slab = Buffer.alloc(64 * 1024);
+      const n = conn.feed(Buffer.from('set w 0 0 1\r\nx\r\nget w\r\nmg w v\r\nms w2 2\r\nhi\r\nstats\r\n'), slab, 0);
+      const out = slab.toString('latin1', 0, Math.max(0, n));
+      conn.close();
+      assert.ok(out.startsWith('STORED\r\nVALUE w 0 1\r\nx\r\nEND\r\nVA 1\r\nx\r\nHD\r\nSTAT pid '), JSON.stringify(out.slice(0, 80)));
+    }, 'ok'],
+    // Expiry events: recorded inside the gate into private memory, drained through one.
+    ['events (an expiry recorded and published)', () => {
+      const seen: unknown[] = [];
+      const on = (m: unknown) => seen.push(m);
+      subscribe('shmcached:expire', on);
+      try {
+        flushEvents();
+        c.set('short', 'v', { ttl: 1 });
+        c.advanceClock(5);
+        assert.is(c.get('short'), undefined);
+        flushEvents();
+        assert.is(seen.length, 1);
+      } finally {
+        unsubscribe('shmcached:expire', on);
+        flushEvents();
+      }
+    }, 'ok'],
     // Errors reported by the core (a status from inside a gate).
     ['incr (non-numeric value)', () => c.incr('k'), 'ERR_NON_NUMERIC'],
     ['get (key with a space, refused by the core)', () => c.get('a b'), 'ERR_INVALID_ARG_VALUE'],

@@ -14,7 +14,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 
 import { Cache } from '../src/index.js';
 import { nativeOf } from '../src/cache.js';
-import { createServer } from '../src/server.js';
+import { createServer, ReplyPool } from '../src/server.js';
 import { tmpRegion } from './helpers.js';
 import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
 import { casPlaceholder, randomBatches } from './support/proto-stream.js';
@@ -182,7 +182,7 @@ memcachedTest(diff)('scripted edge cases: identical replies', async () => {
     'shutdown\r\n',
     // meta: stampede protection (vivify N, recache R, invalidate I; W, Z, X)
     'mg sk N30 v c t\r\nmg sk N30 v t\r\nms sk 3 T60\r\nnew\r\nmg sk v\r\nmg sk R100 t\r\nmg sk R100 t\r\n' +
-      'md sk I T30\r\nmg sk v c\r\nmg sk v c\r\nms sk 1\r\nx\r\nmg sk v\r\n',
+      'md sk I T30\r\nmg sk v c\r\nmg sk v c\r\nms sk 1\r\nx\r\nmg sk v\r\nms sk 1 I C1\r\ny\r\nmg sk v t\r\nms nosk 1 I C1\r\ny\r\n',
     // meta: quiet mode hides only nominal replies; opaque and key flags on misses; base64 keys
     'mg nx v k O123 q\r\nmg nx k O123\r\nms qk 2 q\r\nab\r\nmd nx q\r\nmd qk q\r\nma nx q\r\nma cnt N0 J13 v\r\nma cnt v D5\r\n' +
       'ma cnt MD D100 v t\r\nms Zm9v 2 b k\r\nhi\r\nmg Zm9v b k v\r\nmg foo v\r\nms foo 2 T0 F5 c k O9 b\r\nhi\r\n',
@@ -228,7 +228,8 @@ function engineFor(cache: Cache): { feed(b?: Buffer): Buffer | undefined; state:
   const h = nativeOf(cache)!;
   const state = new Int32Array(1);
   const c = h.protoConn(state);
-  return { feed: (b?: Buffer) => c.feed(b), state, close: () => c.close() };
+  const pool = new ReplyPool();
+  return { feed: (b?: Buffer) => pool.feed(c, b), state, close: () => c.close() };
 }
 
 engine('a stream fed byte by byte answers exactly as the stream fed at once', () => {
@@ -278,6 +279,28 @@ engine('output stops at the high-water mark and resumes on an empty feed', () =>
   assert.is(e.state[0]!, 0);
   assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
   e.close();
+  cache.close();
+});
+
+engine('a multi-get line longer than 2048 bytes may arrive in parts; any other such line closes', () => {
+  const cache = Cache.open({ path: tmpRegion('longline'), size: '16mb' });
+  cache.set('k', 'v');
+  const e = engineFor(cache);
+  const line = Buffer.from('get ' + Array.from({ length: 2500 }, () => 'k').join(' ') + '\r\n');
+  const parts: Buffer[] = [];
+  for (let i = 0; i < line.length; i += 100) {
+    const out = e.feed(line.subarray(i, i + 100));
+    if (out) parts.push(out);
+    assert.is(e.state[0]! & 1, 0, `still open after ${i + 100} bytes`);
+  }
+  assert.is(Buffer.concat(parts).toString(), 'VALUE k 0 1\r\nv\r\n'.repeat(2500) + 'END\r\n');
+  const other = engineFor(cache);
+  assert.is(other.feed(Buffer.from('set k 0 0 1 ' + 'x'.repeat(1000))), undefined);
+  assert.is(other.state[0]! & 1, 0, 'up to 2048 bytes it waits');
+  other.feed(Buffer.from('x'.repeat(1100)));
+  assert.is(other.state[0]! & 1, 1, 'past 2048 bytes without a newline it closes');
+  e.close();
+  other.close();
   cache.close();
 });
 
@@ -332,6 +355,25 @@ tcp('backpressure: a client that does not read its replies stops being read, the
   const expect = Buffer.concat([Buffer.from('VALUE big 0 131072\r\n'), value, Buffer.from('\r\nEND\r\n')]);
   for (let i = 0; i < n; i += 97) assert.ok(got.subarray(i * one, (i + 1) * one).equals(expect), `reply ${i}`);
   client.close();
+  await stopServer(server);
+  cache.close();
+});
+
+tcp('a client that half-closes after a large pipeline still gets every reply, then the close', async () => {
+  const { server, port, cache } = await startShm('halfclose');
+  const value = Buffer.alloc(500_000, 0x63);
+  cache.set('big', value);
+  const client = await RawClient.connect(port);
+  client.socket.pause();
+  const n = 60; // 30 MB of replies: far past the engine's high-water mark and the socket buffers
+  client.socket.end('get big\r\n'.repeat(n));
+  await new Promise((r) => setTimeout(r, 50));
+  client.socket.resume();
+  const one = 'VALUE big 0 500000\r\n'.length + value.length + 2 + 5;
+  const got = await client.untilLength(n * one + 1); // waits for the close
+  assert.ok(client.closed, 'closed after the last reply');
+  assert.is(got.length, n * one);
+  assert.ok(got.subarray((n - 1) * one).equals(Buffer.concat([Buffer.from('VALUE big 0 500000\r\n'), value, Buffer.from('\r\nEND\r\n')])));
   await stopServer(server);
   cache.close();
 });

@@ -219,6 +219,41 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithRe
   return st;
 }
 
+Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                        uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out) {
+  ctx.enter();  // locks and intents from here on name this thread's slot in this region
+  if (!key_valid(key, nkey)) return kBadKey;
+  if (uint64_t(nval) > max_value_len(*ctx.r, nkey)) return kTooLarge;
+  Region& r = *ctx.r;
+  ctx.now = clock_now(r.h());
+  Item* it = new_item(ctx, key, nkey, val, nval, flags, abs_exptime(ttl, ctx.now));
+  if (!it) return kNoMemory;
+  ctx.count(kCmdSet);
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = stripe_for(r, hv);
+  stripe_lock(s);
+  Item* old = live_item(ctx, hv, key, nkey);
+  Status st = kOk;
+  if (!old) {
+    st = kMiss;
+  } else if (old->cas == cas) {
+    item_link(ctx, hv, it, old);
+  } else if (cas < old->cas) {
+    uint32_t exptime = old->exptime;
+    uint8_t token = old->iflags & kTokenSent;
+    item_link(ctx, hv, it, old);
+    it->exptime = exptime;
+    it->iflags = uint8_t(it->iflags | kStale | token);
+  } else {
+    st = kExists;
+  }
+  if (st == kOk) *cas_out = it->cas;
+  stripe_unlock(s);
+  ctx.count(st == kOk ? kCasHits : st == kMiss ? kCasMisses : kCasBadval);
+  if (st != kOk) item_free_unlinked(ctx, it);
+  return st;
+}
+
 Status meta_debug(Ctx& ctx, const uint8_t* key, uint32_t nkey, MetaView* view, uint32_t* cls, uint64_t* total) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;

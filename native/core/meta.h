@@ -69,6 +69,12 @@ struct MetaArithReq {
 Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithReq& req, uint64_t* result,
                   MetaView* view);
 
+// ms with C and I (memcached's CAS_STALE): like a cas, except that a CAS older than the item's
+// stores the value anyway, marked stale (keeping the old exptime and a win token already sent).
+// kOk (cas_out set), kMiss, kExists (a newer CAS that does not match), kTooLarge, kNoMemory.
+Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                        uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out);
+
 // The fields of `me` (meta debug); kMiss when absent.
 Status meta_debug(Ctx& ctx, const uint8_t* key, uint32_t nkey, MetaView* view, uint32_t* cls, uint64_t* total);
 

@@ -18,7 +18,7 @@ inline int32_t gated(Backend& b, F&& body) {
   if (!b.usable()) return kStoreClosed;
   gate::Gate g(b.pkey);
   if (g.refused()) return kGateBusy;
-  b.ctx->enter();  // locks taken in here (stats take class locks) name this thread's slot (lock.h)
+  b.ctx->enter();  // locks and intents taken in here carry this thread's owner token and slot
   return body();
 }
 }  // namespace
@@ -75,6 +75,12 @@ int32_t Backend::meta_delete(const uint8_t* key, uint32_t nkey, bool has_cas, ui
 int32_t Backend::meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithReq& req, uint64_t* result,
                             shm::MetaView* view) {
   return gated(*this, [&] { return int32_t(shm::meta_arith(*ctx, key, nkey, req, result, view)); });
+}
+
+int32_t Backend::meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                                  uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out) {
+  return gated(*this,
+               [&] { return int32_t(shm::meta_store_stale(*ctx, key, nkey, val, nval, flags, ttl, cas, cas_out)); });
 }
 
 int32_t Backend::meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total) {

@@ -46,6 +46,8 @@ struct Backend {
                       int64_t ttl);
   int32_t meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithReq& req, uint64_t* result,
                      shm::MetaView* view);
+  int32_t meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
+                           int64_t ttl, uint64_t cas, uint64_t* cas_out);
   int32_t meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total);
   // Largest value for a key of nkey bytes (0 when the store is unusable).
   uint32_t max_value_len(uint32_t nkey);

@@ -291,7 +291,13 @@ bool Conn::binary_step() {
       }
       if (cas != 0 && extlen == 8) sc = shm::StoreCmd::kCas;  // memcached: a CAS in the header makes it a cas
       uint64_t cas_out = 0;
-      int32_t r = b_.store(sc, key, keylen, val, vlen, flags, exptime, cas, &cas_out);
+      int32_t r;
+      uint64_t cur = 0;
+      if (cas != 0 && (cmd == kAppend || cmd == kPrepend) && (cur = peek_cas(key, keylen)) != 0 && cur != cas) {
+        r = shm::kExists;  // memcached's append CAS check (a read just before the store: not atomic)
+      } else {
+        r = b_.store(sc, key, keylen, val, vlen, flags, exptime, cas, &cas_out);
+      }
       switch (r) {
         case shm::kOk:
           if (!quiet) {

@@ -65,6 +65,7 @@ class Conn {
     uint64_t cas;
     bool noreply;
     bool meta;          // an ms command: reply in meta form
+    bool stale_ok;      // ms with C and I: an older CAS stores a stale value
     std::string mflags;  // ms: the return flags to echo
   };
 
@@ -108,6 +109,7 @@ class Conn {
   Backend b_;
   std::string in_;
   size_t rpos_ = 0;
+  size_t scanned_ = 0;  // bytes after rpos_ already searched for a newline (a long line arriving in parts)
   std::string out_;
   Proto proto_ = Proto::kUnknown;
   State state_ = State::kCommand;

@@ -290,6 +290,7 @@ void Conn::meta_set(Token* t, size_t nt) {
   pend_.cas = f.has_cas ? f.cas : 0;
   pend_.noreply = f.quiet;
   pend_.meta = true;
+  pend_.stale_ok = f.invalidate && cmd == shm::StoreCmd::kCas;
   pend_.mflags = rflags;
   state_ = State::kValue;
 }
@@ -306,6 +307,8 @@ void Conn::meta_set_done(const uint8_t* data) {
   if (pend_.cas != 0 && (pend_.cmd == shm::StoreCmd::kAppend || pend_.cmd == shm::StoreCmd::kPrepend) &&
       (cur = peek_cas(key, nkey)) != 0 && cur != pend_.cas) {
     r = shm::kExists;  // memcached's append/prepend CAS check (here a read before the store: not atomic)
+  } else if (pend_.stale_ok) {
+    r = b_.meta_store_stale(key, nkey, data, vlen, pend_.flags, pend_.exptime, pend_.cas, &cas_out);
   } else {
     r = b_.store(pend_.cmd, key, nkey, data, vlen, pend_.flags, pend_.exptime, pend_.cas, &cas_out);
   }

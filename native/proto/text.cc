@@ -55,8 +55,10 @@ bool Conn::text_step() {
     return true;
   }
   char* start = &in_[rpos_];
-  char* nl = static_cast<char*>(std::memchr(start, '\n', avail));
+  size_t from = scanned_ < avail ? scanned_ : 0;
+  char* nl = static_cast<char*>(std::memchr(start + from, '\n', avail - from));
   if (!nl) {
+    scanned_ = avail;  // next time, search only what arrives after this
     if (avail > kLineMax) {
       // memcached: only a large multi-get may be this long; anything else closes.
       const char* p = start;
@@ -71,6 +73,7 @@ bool Conn::text_step() {
   }
   size_t len = size_t(nl - start);
   rpos_ += len + 1;
+  scanned_ = 0;
   if (len > 1 && start[len - 1] == '\r') --len;
   start[len] = '\0';
   text_command(start, std::strlen(start));
@@ -206,6 +209,7 @@ void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
   pend_.cas = cas;
   pend_.noreply = noreply_;
   pend_.meta = false;
+  pend_.stale_ok = false;
   state_ = State::kValue;
 }
 

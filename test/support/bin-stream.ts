@@ -104,7 +104,7 @@ export function randomBinCommand(r: Rand): { make: BinCommand; alone?: boolean }
     }
     case 'append': case 'appendq': case 'prepend': case 'prependq': {
       const v = value();
-      return { make: () => packet(Op[kind], { key, opaque, value: v }) };
+      return { make: (c) => packet(Op[kind], { key, opaque, value: v, cas: cas(c) }) };
     }
     case 'delete': case 'deleteq':
       return { make: (c) => packet(Op[kind], { key, opaque, cas: cas(c) }) };

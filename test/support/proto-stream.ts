@@ -152,7 +152,10 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
     case 'ms': {
       const v = r.int(0, 3) === 0 ? String(r.int(0, 100)) : 'm'.repeat(r.int(0, 12));
       const flags = pickFlags(r, [`F${r.int(0, 9)}`, `T${ttl()}`, 'c', 'k', opaque(), 'q', `M${r.pick(['S', 'E', 'A', 'P', 'R'])}`]);
-      if (r.int(0, 4) === 0) flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
+      if (r.int(0, 4) === 0) {
+        flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
+        if (r.int(0, 1)) flags.push('I'); // an older CAS then stores a stale value
+      }
       const bad = r.int(0, 12) === 0;
       return line('ms', key, [String(v.length), ...flags]) + `\r\n${v}${bad ? 'QQ' : ''}\r\n`;
     }
