@@ -29,7 +29,7 @@ export const description = 'CachePool ns/op at batch 1, 10, 100, 1000 (Atomics c
 const KEYS = 10_000;
 const VALUE = 128;
 const BATCHES = [1, 10, 100, 1000];
-const EMPTY_TASK = fileURLToPath(new URL('./pool-empty-task.js', import.meta.url));
+const EMPTY_TASK = fileURLToPath(new URL('./pool-empty-task.cjs', import.meta.url));
 
 interface Config {
   threads: number;

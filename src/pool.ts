@@ -154,7 +154,8 @@ function fail(e: unknown): PoolResult {
   return { ok: false, error: errorInfo(e) };
 }
 
-const WORKER = fileURLToPath(new URL('../workers/pool-worker.js', import.meta.url));
+// A CommonJS shim that import()s workers/pool-worker.js: see workers/pool-worker-entry.cts for why.
+const WORKER = fileURLToPath(new URL('../workers/pool-worker-entry.cjs', import.meta.url));
 
 /**
  * The asynchronous, auto-batched face of a shared store: the same operations as {@link Cache},
