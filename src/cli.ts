@@ -10,7 +10,7 @@
  * processes (node:cluster) that all attach the same store file and share the port.
  */
 import cluster from 'node:cluster';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { Cache, DEFAULT_PATH } from './cache.js';
@@ -33,6 +33,8 @@ export interface ServeOptions {
   verbose: number;
   file: string;
   reset: boolean;
+  /** Start cold (with a warning) when the file is a shmcached store this build cannot read. */
+  resetIfUnreadable: boolean;
   idleTimeout: number;
 }
 
@@ -48,6 +50,10 @@ const USAGE = `usage:
     -v, --verbose               log connections (-vv, -vvv accepted)
         --file=PATH             the store file (default ${DEFAULT_PATH})
         --reset                 re-create the store file (everything in it is lost)
+        --reset-if-unreadable   if the file is a shmcached store this build cannot read (another
+                                layout version, or damaged past recovery), start it cold with a
+                                warning instead of exiting (npm start uses this); other files
+                                are never touched
         --idle-timeout=SECS     close connections idle this long (default 0: never)
   shmcached stats [--file PATH] [general|slabs|items|settings]
                                 print a store's stats from its file, without a server
@@ -73,6 +79,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     verbose: 0,
     file: process.env.SHMCACHED_FILE ?? DEFAULT_PATH,
     reset: false,
+    resetIfUnreadable: false,
     idleTimeout: 0,
   };
   const long: Record<string, string> = {
@@ -121,11 +128,26 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
         o.file = v;
         break;
       case '--reset': o.reset = true; break;
+      case '--reset-if-unreadable': o.resetIfUnreadable = true; break;
       case '--idle-timeout': o.idleTimeout = intArg('--idle-timeout', v, 0, 1 << 30); break;
       default: throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
   }
   return o;
+}
+
+/** Whether the file begins with a shmcached region's magic ("!SHMHCR1"): ours, of whatever layout. */
+function isStoreFile(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const b = Buffer.alloc(8);
+    return readSync(fd, b, 0, 8, 0) === 8 && b.toString('latin1') === '!SHMHCR1';
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function openStore(o: ServeOptions, reset: boolean): Cache {
@@ -139,6 +161,10 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       reset,
     });
   } catch (e) {
+    if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && !reset && o.resetIfUnreadable && isStoreFile(o.file)) {
+      process.stderr.write(`shmcached: ${o.file}: ${e.message}; starting it cold (--reset-if-unreadable)\n`);
+      return openStore(o, true);
+    }
     if (e instanceof CacheError && (e.code === 'ERR_BAD_REGION' || e.code === 'ERR_REGION_MISMATCH')) {
       throw new UsageError(`${e.message}\n(--reset re-creates the store with the options given; everything in it is lost)`);
     }

@@ -4,6 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { parseServeArgs } from '../src/cli.js';
@@ -97,6 +98,35 @@ cli('-t 2: two processes serve one store; SIGTERM closes it cleanly and a restar
   const none = spawnSync(process.execPath, [CLI, 'stats', '--file', file + '-missing'], { encoding: 'utf8' });
   assert.is(none.status, 2);
   assert.match(none.stderr, /no store file/);
+});
+
+cli('--reset-if-unreadable (npm start): a store of another layout starts cold with a warning; any other file is left alone', async () => {
+  const file = tmpRegion('cli-stale');
+  // A store this build cannot read: our magic, another layout version.
+  const { Cache } = await import('../src/index.js');
+  Cache.open({ path: file, size: '8mb', reset: true }).close();
+  const fd = openSync(file, 'r+');
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(2);
+  writeSync(fd, v, 0, 4, 8);
+  closeSync(fd);
+  const plain = spawnSync(process.execPath, [CLI, 'serve', '-p', '0', '--file', file], { encoding: 'utf8' });
+  assert.is(plain.status, 2, 'without the flag: a clear error');
+  assert.match(plain.stderr, /layout version 2/);
+  const s = await serve(['--file', file, '--reset-if-unreadable']);
+  try {
+    const c = await RawClient.connect(s.port);
+    assert.is((await c.exchange('set a 0 0 1\r\nb\r\n')).bytes.toString(), 'STORED\r\n');
+    c.close();
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exit;
+  }
+  const foreign = tmpRegion('cli-foreign');
+  writeFileSync(foreign, 'precious data, not a store\n');
+  const r = spawnSync(process.execPath, [CLI, 'serve', '-p', '0', '--file', foreign, '--reset-if-unreadable'], { encoding: 'utf8' });
+  assert.is(r.status, 2);
+  assert.is(readFileSync(foreign, 'utf8'), 'precious data, not a store\n', 'never overwritten');
 });
 
 cli.run();
