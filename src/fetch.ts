@@ -150,6 +150,10 @@ function publish(e: FetchEvent): void {
   fetchChannel.publish(e);
 }
 
+// How long the loader ran before a failure, for the event (kept off the caller's error object).
+const loaderTime = new WeakMap<object, number>();
+const msOf = (e: unknown): number | undefined => (typeof e === 'object' && e !== null ? loaderTime.get(e) : undefined);
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the loader, bounded by lockTtl, and checks what it returned. */
@@ -176,8 +180,12 @@ async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Val
 async function load(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem | undefined): Promise<{ value: Buffer; ms: number }> {
   const t0 = performance.now();
   let v: Value;
+  let ms = 0;
   try {
     v = await runLoader(key, loader, p.lockTtl);
+    ms = performance.now() - t0;
+    // A value the store refuses (too large, out of memory) also gives the win back.
+    await store.set(key, v, { ttl: p.total, flags: p.flags });
   } catch (e) {
     if (m !== undefined && store.usable) {
       // Give the win back, unless someone stored a value meanwhile (then the CAS differs).
@@ -187,11 +195,9 @@ async function load(store: FetchStore, key: Key, loader: Loader, p: Plan, m: Met
         // the store went away under us (closed, or a node died): its placeholder expires by itself
       }
     }
-    (e as { loaderMs?: number }).loaderMs = performance.now() - t0;
+    if (typeof e === 'object' && e !== null) loaderTime.set(e, performance.now() - t0);
     throw e;
   }
-  const ms = performance.now() - t0;
-  await store.set(key, v, { ttl: p.total, flags: p.flags });
   return { value: typeof v === 'string' ? Buffer.from(v) : Buffer.from(v), ms };
 }
 
@@ -202,7 +208,7 @@ function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaIt
       if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: ms, background: true });
     },
     (error: unknown) => {
-      if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: (error as { loaderMs?: number }).loaderMs, error, background: true });
+      if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: msOf(error), error, background: true });
     },
   );
 }
@@ -232,7 +238,7 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
         if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: ms });
         return value;
       } catch (error) {
-        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: (error as { loaderMs?: number }).loaderMs, error });
+        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: msOf(error), error });
         throw error;
       }
     }

@@ -126,6 +126,10 @@ test('a loader that throws gives the win back: its caller gets the error, nothin
   assert.is(await first, 'first load fails');
   assert.is((await second).toString(), 'second');
   assert.is(n, 2);
+  // A value the store refuses gives the win back too: the next caller need not wait for lockTtl.
+  const tooBig = await c.fetch('big', () => Buffer.alloc(4 * 1024 * 1024), { lockTtl: 30 }).catch((e: unknown) => e);
+  assert.ok(tooBig instanceof RangeError && (tooBig as { code?: string }).code === 'ERR_VALUE_TOO_LARGE');
+  assert.is((await c.fetch('big', async () => 'fits', { lockTtl: 30 })).toString(), 'fits');
   // A loader that returns something that is not a value is an error too.
   const bad = await c.fetch('b', () => 42 as unknown as string).catch((e: unknown) => e);
   assert.ok(bad instanceof TypeError && (bad as { code?: string }).code === 'ERR_INVALID_RETURN_VALUE');
