@@ -3,6 +3,7 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
+#include "core/events.h"
 #include "core/intent.h"
 #include "core/lru.h"
 #include "core/rebalance.h"
@@ -140,6 +141,22 @@ bool item_is_flushed(const Ctx& ctx, const Item* it) {
   if (fc && it->cas < fc) return true;
   uint32_t ft = h->flush_time.load(std::memory_order_relaxed);
   return ft && ft <= ctx.now && it->time < ft;
+}
+
+Item* item_find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead) {
+  *why_dead = 0;
+  Item* it = assoc_find(*ctx.r, hv, key, nkey);
+  if (!it) return nullptr;
+  if (is_expired(it->exptime, ctx.now)) {
+    *why_dead = 1;
+    event_record(ctx.events, kEventExpire, it);
+  } else if (item_is_flushed(ctx, it)) {
+    *why_dead = 2;
+  } else {
+    return it;
+  }
+  item_unlink(ctx, hv, it);
+  return nullptr;
 }
 
 bool item_is_dead(const Ctx& ctx, const Item* it) {

@@ -27,6 +27,9 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old);
 void item_unlink(Ctx& ctx, uint64_t hv, Item* it);
 // Expired, or flushed by flush_all.
 bool item_is_dead(const Ctx& ctx, const Item* it);
+// Stripe held, ctx.now set: the live item for key, or nullptr after unlinking a dead one (and
+// recording an expiry event for an expired one). *why_dead: 0 none, 1 expired, 2 flushed.
+Item* item_find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead);
 bool item_is_flushed(const Ctx& ctx, const Item* it);
 // Under the stripe: refreshes recency at most once per kLruBumpInterval.
 void item_touch_lru(Ctx& ctx, Item* it);

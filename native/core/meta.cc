@@ -4,9 +4,7 @@
 
 #include <cstring>
 
-#include "core/assoc.h"
 #include "core/clock.h"
-#include "core/events.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/numeric.h"
@@ -21,14 +19,8 @@ Stripe& stripe_for(Region& r, uint64_t hv) { return r.h()->stripes[hv & (kStripe
 
 // As store.cc's lookup: the live item, or nullptr after unlinking a dead one. Stripe held.
 Item* live_item(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey) {
-  Item* it = assoc_find(*ctx.r, hv, key, nkey);
-  if (!it) return nullptr;
-  if (is_expired(it->exptime, ctx.now) || item_is_flushed(ctx, it)) {
-    if (is_expired(it->exptime, ctx.now)) event_record(ctx.events, kEventExpire, it);
-    item_unlink(ctx, hv, it);
-    return nullptr;
-  }
-  return it;
+  int why_dead;
+  return item_find_live(ctx, hv, key, nkey, &why_dead);
 }
 
 // A new unlinked item holding key and value (nullptr when there is no memory for it).

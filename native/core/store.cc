@@ -6,7 +6,6 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
-#include "core/events.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/numeric.h"
@@ -30,24 +29,6 @@ uint32_t max_value_len(const Region& r, uint32_t nkey) {
 }
 
 static Stripe& stripe_of(Region& r, uint64_t hv) { return r.h()->stripes[hv & (kStripes - 1)]; }
-
-// Finds the live item for key, unlinking a dead one. Caller holds the stripe and set ctx.now.
-// *why_dead: 0 none, 1 expired, 2 flushed.
-static Item* find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead) {
-  *why_dead = 0;
-  Item* it = assoc_find(*ctx.r, hv, key, nkey);
-  if (!it) return nullptr;
-  if (is_expired(it->exptime, ctx.now)) {
-    *why_dead = 1;
-    event_record(ctx.events, kEventExpire, it);
-  } else if (item_is_flushed(ctx, it)) {
-    *why_dead = 2;
-  } else {
-    return it;
-  }
-  item_unlink(ctx, hv, it);
-  return nullptr;
-}
 
 // A get that writes no shared line (stripe.h): look up and copy under the stripe's sequence count
 // instead of its lock. Answers kOk or kMiss only when nothing needed writing (a live item already
@@ -101,7 +82,7 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   }
   stripe_lock(s);
   int dead;
-  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  Item* it = item_find_live(ctx, hv, key, nkey, &dead);
   if (!it) {
     stripe_unlock(s);
     if (dead == 1) ctx.count(kGetExpired);
@@ -187,7 +168,7 @@ static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t 
   stripe_lock(s);
   ctx.now = clock_now(r.h());
   int dead;
-  Item* old = find_live(ctx, hv, key, nkey, &dead);
+  Item* old = item_find_live(ctx, hv, key, nkey, &dead);
   if (!old) {
     stripe_unlock(s);
     return kNotStored;
@@ -238,7 +219,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
   Stripe& s = stripe_of(r, hv);
   stripe_lock(s);
   int dead;
-  Item* old = find_live(ctx, hv, key, nkey, &dead);
+  Item* old = item_find_live(ctx, hv, key, nkey, &dead);
   Status st = kOk;
   switch (cmd) {
     case StoreCmd::kSet:
@@ -288,7 +269,7 @@ Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
   stripe_lock(s);
   ctx.now = clock_now(r.h());
   int dead;
-  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  Item* it = item_find_live(ctx, hv, key, nkey, &dead);
   if (it) item_unlink(ctx, hv, it);
   stripe_unlock(s);
   assoc_migrate(r, 2);  // a growing table also moves on deletes, not only on inserts
@@ -305,7 +286,7 @@ Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_
   stripe_lock(s);
   ctx.now = clock_now(r.h());
   int dead;
-  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  Item* it = item_find_live(ctx, hv, key, nkey, &dead);
   if (!it) {
     stripe_unlock(s);
     ctx.count(incr ? kIncrMisses : kDecrMisses);
@@ -357,7 +338,7 @@ Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
   stripe_lock(s);
   ctx.now = clock_now(r.h());
   int dead;
-  Item* it = find_live(ctx, hv, key, nkey, &dead);
+  Item* it = item_find_live(ctx, hv, key, nkey, &dead);
   if (it) {
     it->exptime = abs_exptime(ttl, ctx.now);
     it->iflags |= kFetched;  // memcached's touch fetches with DO_UPDATE: the item counts as fetched
