@@ -10,7 +10,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { Cache, CachePool, createServer, type FetchEvent } from '../src/index.js';
+import { Cache, CacheError, CachePool, createServer, type FetchEvent } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
@@ -130,6 +130,11 @@ test('a loader that throws gives the win back: its caller gets the error, nothin
   const tooBig = await c.fetch('big', () => Buffer.alloc(4 * 1024 * 1024), { lockTtl: 30 }).catch((e: unknown) => e);
   assert.ok(tooBig instanceof RangeError && (tooBig as { code?: string }).code === 'ERR_VALUE_TOO_LARGE');
   assert.is((await c.fetch('big', async () => 'fits', { lockTtl: 30 })).toString(), 'fits');
+  // A loader that outlives lockTtl loses its win: ERR_FETCH_TIMEOUT, and the next caller loads.
+  const hung = await c.fetch('hung', () => new Promise<string>(() => {}), { lockTtl: 1 }).catch((e: unknown) => e);
+  assert.ok(hung instanceof CacheError && hung.code === 'ERR_FETCH_TIMEOUT');
+  assert.is(c.get('hung'), undefined);
+  assert.is((await c.fetch('hung', async () => 'in time', { lockTtl: 1 })).toString(), 'in time');
   // A loader that returns something that is not a value is an error too.
   const bad = await c.fetch('b', () => 42 as unknown as string).catch((e: unknown) => e);
   assert.ok(bad instanceof TypeError && (bad as { code?: string }).code === 'ERR_INVALID_RETURN_VALUE');
