@@ -8,7 +8,7 @@ import { repoRoot } from './lib/machine.js';
 import { updatePerfDoc } from './lib/perf-doc.js';
 
 /** One line for `npm run bench -- list`. */
-export const description = "rewrite docs/performance.md's marked section from the newest full run (bench/results/)";
+export const description = "rewrite docs/performance.md's marked section from the newest full run's report (a full run ends with it)";
 
 /** Runs the part. */
 export async function run(args: string[]): Promise<void> {
@@ -27,6 +27,11 @@ export async function run(args: string[]): Promise<void> {
     );
     return;
   }
-  const r = updatePerfDoc(repoRoot(), { doc: values.doc, results: values.results });
-  process.stderr.write(`${r.changed ? 'rewrote' : 'left as it was (same numbers)'} ${r.doc} from ${r.results}\n`);
+  try {
+    const r = updatePerfDoc(repoRoot(), { doc: values.doc, results: values.results });
+    process.stderr.write(`${r.changed ? 'rewrote' : 'left as it was (same numbers)'} ${r.doc} from ${r.results}\n`);
+  } catch (e) {
+    process.stderr.write(`bench doc: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  }
 }
