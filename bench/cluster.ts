@@ -17,76 +17,45 @@
  * Client, proxy and servers share the machine's CPUs: on 2 vCPUs this measures the whole system.
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 
 import { Cache, Cluster } from '../src/index.js';
 import { CLI, findNutcracker, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from '../test/support/cluster-nodes.js';
-import { fmtNs, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, machineInfo, writeResults } from './lib/machine.js';
+import { partArgs, positiveInt, positiveNumber } from './lib/args.js';
+import { fmtNs, fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
+import { gitInfo, machineInfo } from './lib/machine.js';
 import type { Metric, PartOutput } from './lib/part.js';
 import { Progress } from './lib/progress.js';
+import { machineSentence, writePartFiles } from './lib/report.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { summarize, type Summary } from './lib/stats.js';
+import { alternate, timeBudget } from './lib/timing.js';
 
 export const description = 'hybrid Cluster client over 3 loopback nodes: local vs remote latency, ops/s of a uniform mix (hybrid, all-remote, via nutcracker)';
 
 const KEYS = 10_000;
 const VALUE = 128;
 
-interface Config {
-  kind: NodeKind;
-  reps: number;
-  budgetMs: number;
-  window: number;
-  write: boolean;
-}
-
-function parseConfig(args: string[]): Config | undefined {
-  const { values } = parseArgs({
+/** The part's settings, from its command line. */
+function parseConfig(args: string[]) {
+  const { values, quick, write } = partArgs(
     args,
-    options: {
-      nodes: { type: 'string' },
-      reps: { type: 'string' },
-      ms: { type: 'string' },
-      window: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(
-      [
-        'npm run bench -- cluster [options]',
-        '  --nodes K      memcached | shmcached (default: shmcached when dist/src/cli.js exists)',
-        '  --reps N       repetitions per cell (default 5)',
-        '  --ms M         time budget per cell and repetition, ms (default 500)',
-        '  --window N     operations in flight in the throughput cells (default 64)',
-        '  --quick        2 reps of 150 ms',
-        '  --no-write     do not write bench/results files',
-      ].join('\n'),
-    );
-    return undefined;
-  }
+    `npm run bench -- cluster [options]
+  --nodes K      memcached | shmcached (default: shmcached when dist/src/cli.js exists)
+  --reps N       repetitions per cell (default 5)
+  --ms M         time budget per cell and repetition, ms (default 500)
+  --window N     operations in flight in the throughput cells (default 64)
+  --quick        2 reps of 150 ms
+  --no-write     do not write bench/results files`,
+  );
   const kind = (values.nodes ?? (existsSync(CLI) ? 'shmcached' : 'memcached')) as NodeKind;
   if (kind !== 'memcached' && kind !== 'shmcached') throw new Error(`--nodes must be memcached or shmcached, got ${String(kind)}`);
   return {
     kind,
-    reps: Number(values.reps ?? (values.quick ? 2 : 5)),
-    budgetMs: Number(values.ms ?? (values.quick ? 150 : 500)),
-    window: Number(values.window ?? 64),
-    write: !values['no-write'],
+    reps: positiveInt(values.reps, quick ? 2 : 5, 'reps'),
+    budgetMs: positiveNumber(values.ms, quick ? 150 : 500, 'ms'),
+    window: positiveInt(values.window, 64, 'window'),
+    write,
   };
-}
-
-/** A cell: runs `round` (which does `n` operations) until the budget is spent; ns per operation. */
-async function timeCell(round: () => Promise<number>, budgetMs: number): Promise<number> {
-  let ops = 0;
-  const t0 = performance.now();
-  const end = t0 + budgetMs;
-  while (performance.now() < end) ops += await round();
-  return ((performance.now() - t0) * 1e6) / ops;
 }
 
 let seed = 0x9e3779b9;
@@ -101,7 +70,6 @@ function rand(n: number): number {
 /** Runs the part. */
 export async function run(args: string[]): Promise<PartOutput | void> {
   const cfg = parseConfig(args);
-  if (cfg === undefined) return;
   const progress = new Progress(2 + cfg.reps * 12);
   let nodes: TestNode[] = [];
   let proxy: Proxy | undefined;
@@ -167,22 +135,23 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       cells.push({ id: 'throughput/get, via nutcracker', round: mix(viaProxy, 0) });
       cells.push({ id: 'throughput/90-10, via nutcracker', round: mix(viaProxy, 10) });
     }
-    for (const c of cells) await timeCell(c.round, Math.min(100, cfg.budgetMs)); // warm-up
+    for (const c of cells) await timeBudget(c.round, Math.min(100, cfg.budgetMs)); // warm-up
     const samples = new Map<string, number[]>(cells.map((c) => [c.id, []]));
     for (let r = 0; r < cfg.reps; r++) {
-      for (const c of r % 2 === 0 ? cells : [...cells].reverse()) {
-        samples.get(c.id)!.push(await timeCell(c.round, cfg.budgetMs));
+      for (const c of alternate(cells, r)) {
+        samples.get(c.id)!.push(await timeBudget(c.round, cfg.budgetMs));
         progress.tick(c.id);
       }
     }
     const s = (id: string): Summary | undefined => (samples.has(id) ? summarize(samples.get(id)!) : undefined);
     const ns = (id: string): string => {
       const x = s(id);
-      return x ? `${fmtNs(x.median)} (${fmtNs(x.min)}–${fmtNs(x.max)})` : '—';
+      return x ? fmtSpread(x, fmtNs) : '—';
     };
     const opsPerSec = (id: string): string => {
       const x = s(id);
-      return x ? `${Math.round(1e9 / x.median).toLocaleString('en-US')} (${Math.round(1e9 / x.max).toLocaleString('en-US')}–${Math.round(1e9 / x.min).toLocaleString('en-US')})` : '—';
+      // ops/s from ns/op: the slowest round gives the smallest rate.
+      return x ? fmtSpread({ median: 1e9 / x.median, min: 1e9 / x.max, max: 1e9 / x.min }, (v) => Math.round(v).toLocaleString('en-US')) : '—';
     };
     const med = (id: string): number => s(id)?.median ?? Number.NaN;
     const st = hybrid.stats();
@@ -191,7 +160,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     const md = [
       '# Cluster: the hybrid client over 3 loopback nodes',
       '',
-      `Machine: ${describeMachine(m)}${git ? `; commit ${git.commit}${git.dirty ? ' (dirty)' : ''}` : ''}.`,
+      machineSentence(m, git),
       `Nodes: 3 × ${cfg.kind === 'shmcached' ? '`shmcached serve`' : 'memcached 1.6'} on loopback, this process is node 1 (its keys: a direct call into the local store); ${proxy ? 'nutcracker (ketama, md5) in front of the same 3 nodes; ' : 'nutcracker not installed; '}${KEYS / 1000}k keys of ${VALUE} B; medians (min–max) of ${cfg.reps} reps of ${cfg.budgetMs} ms.`,
       '',
       `Share of local keys: **${(share * 100).toFixed(1)}%** (${local.length} of ${KEYS}; ketama's ideal for 3 equal nodes is 33.3%).`,
@@ -233,10 +202,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     }
     metrics.push({ id: 'cluster/local key share', value: share, unit: 'fraction', better: 'higher' });
     const out = { machine: m, git, config: cfg, localShare: share, results: Object.fromEntries(cells.map((c) => [c.id, s(c.id)])), metrics };
-    if (cfg.write) {
-      const paths = writeResults('cluster', md, out);
-      process.stderr.write(`wrote ${paths.md} and ${paths.json}\n`);
-    }
+    if (cfg.write) writePartFiles('cluster', new Date(), { md, json: out });
     return { part: 'cluster', markdown: md, json: out };
   } finally {
     for (const c of clients) await c.close();

@@ -2,16 +2,21 @@
  * `npm run bench [-- <part> [options]]`: the benchmark suite.
  *
  *   npm run bench                       every part, one after another; besides each part's own
- *                                       files, writes bench/results/<date>-<host>.md and .json
+ *                                       files, writes bench/results/<date>-<host>.md and .json,
+ *                                       then rewrites docs/performance.md's marked section
  *   npm run bench -- latency            one part (options after the name go to it)
  *   npm run bench -- latency --help     that part's options
  *   npm run bench -- --quick            every part, each in its quick mode (nothing written)
  *   npm run bench -- compare A.json B.json   two runs side by side
+ *   npm run bench -- doc                docs/performance.md's numbers from the newest full run
  *   npm run bench -- list               the parts
  *
  * The script runs `node --expose-gc dist/bench/index.js`, so build first (`npx tsc -p tsconfig.json`).
  */
-import { describeMachine, machineInfo, writeResultFile } from './lib/machine.js';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { describeMachine, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
+import { updatePerfDoc } from './lib/perf-doc.js';
 import type { Part, PartOutput } from './lib/part.js';
 import { targetLines } from './lib/report.js';
 
@@ -29,6 +34,7 @@ const parts: Record<string, () => Promise<Part>> = {
 const extraParts: Record<string, () => Promise<Part>> = {
   inproc: () => import('./inproc.js'),
   compare: () => import('./compare.js'),
+  doc: () => import('./doc.js'),
 };
 
 function listParts(): string {
@@ -38,6 +44,8 @@ function listParts(): string {
 /** Runs every part and writes the combined report. */
 async function runAll(args: string[]): Promise<number> {
   const started = new Date();
+  // The machine line is written after the parts ran; its load average must be the one at the start.
+  const startLoad = loadavg().map((x) => +x.toFixed(2));
   const outputs: PartOutput[] = [];
   let failed = 0;
   for (const [partName, load] of Object.entries(parts)) {
@@ -51,12 +59,14 @@ async function runAll(args: string[]): Promise<number> {
     }
   }
   if (!args.includes('--no-write') && outputs.length > 0) {
-    const machine = machineInfo();
+    const machine = { ...machineInfo(), loadavg: startLoad };
+    const loadEnd = loadavg().map((x) => +x.toFixed(2));
     const verdicts = targetLines(outputs);
     const md = [
       `# shmcached benchmarks — full run, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
       `- Machine: ${describeMachine(machine)}`,
+      `- Load: 1-minute load average ${startLoad[0] ?? '?'} when the run started, ${loadEnd[0] ?? '?'} when it ended, on ${machine.cpus} CPUs`,
       `- Parts: ${outputs.map((o) => o.part).join(', ')}${failed ? ` (${failed} failed: see the log)` : ''}`,
       '',
       ...(verdicts.length ? ['## Targets at a glance (each part\'s own verdicts, gathered)', '', ...verdicts, ''] : []),
@@ -68,11 +78,18 @@ async function runAll(args: string[]): Promise<number> {
       version: 1,
       date: started.toISOString(),
       machine,
+      loadavgEnd: loadEnd,
       parts: Object.fromEntries(outputs.map((o) => [o.part, o.json])),
     };
     const a = writeResultFile(undefined, 'md', md, started);
     const b = writeResultFile(undefined, 'json', JSON.stringify(json, null, 2), started);
     process.stderr.write(`wrote ${a} and ${b}\n`);
+    try {
+      const r = updatePerfDoc(repoRoot(), { results: join(repoRoot(), a) });
+      process.stderr.write(`${r.changed ? 'rewrote' : 'left as it was'} ${r.doc} from ${r.results}\n`);
+    } catch (e) {
+      process.stderr.write(`docs/performance.md not updated: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
   }
   return failed ? 1 : 0;
 }

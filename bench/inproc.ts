@@ -14,13 +14,15 @@
  * - delete removes keys that exist: a quarter of the keys at a time, timed, then put back untimed;
  * - every loop folds its results into a checksum, and every cell checks that all ops hit.
  */
-import { parseArgs } from 'node:util';
 import { hrtime } from 'node:process';
 import { Progress } from './lib/progress.js';
 import { summarize, type Summary } from './lib/stats.js';
-import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
-import { fmtBytes, fmtCount, fmtNs, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, writeResults } from './lib/machine.js';
+import { mulberry32, permutation, randomLetters, uniformOrder } from './lib/rng.js';
+import { partArgs, positiveInt, positiveIntList } from './lib/args.js';
+import { fmtBytes, fmtCount, fmtNs, fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
+import { busyNote, gitInfo, machineInfo } from './lib/machine.js';
+import { errorLine, printReport, reportHead, treeAt, writePartFiles } from './lib/report.js';
+import { alternate, deleteChunks, gc, noGcNote, splitBlocks } from './lib/timing.js';
 import { loadShmcached, staleBuildWarnings } from './lib/shm.js';
 import { LruPeer, MapPeer, ShmPeer, loopOnly, type Peer } from './lib/peers.js';
 
@@ -28,16 +30,6 @@ export const description = 'ns/op of get/set/delete/incr/getMany, shmcached vs l
 
 type Op = 'get' | 'set' | 'delete' | 'incr' | 'getMany';
 const OP_ORDER: readonly Op[] = ['get', 'set', 'delete', 'incr', 'getMany'];
-
-interface Config {
-  rounds: number;
-  ops: number;
-  keyCounts: number[];
-  sizes: number[];
-  batch: number;
-  seed: number;
-  write: boolean;
-}
 
 /** Issue 2's targets: main thread, 128 B values, 100k keys. */
 const TARGETS: readonly { op: Op; limitNs: number }[] = [
@@ -60,65 +52,31 @@ interface Row {
   warnings: string[];
 }
 
-const gc: () => void = typeof globalThis.gc === 'function' ? (globalThis.gc as () => void) : () => {};
-
-function parseConfig(args: string[]): Config {
-  const { values } = parseArgs({
+/** The part's settings, from its command line. */
+function parseConfig(args: string[]) {
+  const { values, quick, write } = partArgs(
     args,
-    allowPositionals: false,
-    options: {
-      rounds: { type: 'string' },
-      ops: { type: 'string' },
-      keys: { type: 'string' },
-      sizes: { type: 'string' },
-      seed: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(
-      [
-        'npm run bench -- inproc [options]',
-        '  --rounds N      timed rounds per cell (default 7)',
-        '  --ops N         operations per round (default 100000)',
-        '  --keys A,B      key counts (default 10000,100000)',
-        '  --sizes A,B     value sizes in bytes (default 128,5120)',
-        '  --seed N        random seed for the access order (default 42)',
-        '  --quick         3 rounds of 20000 ops (a smoke run; numbers are rougher)',
-        '  --no-write      print only; do not write bench/results/',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const int = (s: string | undefined, d: number, name: string): number => {
-    if (s === undefined) return d;
-    const n = Number(s.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${name} must be a positive integer, got '${s}'`);
-    return n;
-  };
-  const list = (s: string | undefined, d: number[], name: string): number[] =>
-    s === undefined ? d : s.split(',').map((x) => int(x.trim().toLowerCase().replace(/k$/, '000'), 0, name));
-  const quick = values.quick === true;
+    `npm run bench -- inproc [options]
+  --rounds N      timed rounds per cell (default 7)
+  --ops N         operations per round (default 100000)
+  --keys A,B      key counts (default 10000,100000)
+  --sizes A,B     value sizes in bytes (default 128,5120)
+  --seed N        random seed for the access order (default 42)
+  --quick         3 rounds of 20000 ops (a smoke run; numbers are rougher)
+  --no-write      print only; do not write bench/results/`,
+  );
   return {
-    rounds: int(values.rounds, quick ? 3 : 7, 'rounds'),
-    ops: int(values.ops, quick ? 20_000 : 100_000, 'ops'),
-    keyCounts: list(values.keys, [10_000, 100_000], 'keys'),
-    sizes: list(values.sizes, [128, 5120], 'sizes'),
+    rounds: positiveInt(values.rounds, quick ? 3 : 7, 'rounds'),
+    ops: positiveInt(values.ops, quick ? 20_000 : 100_000, 'ops'),
+    keyCounts: positiveIntList(values.keys, [10_000, 100_000], 'keys'),
+    sizes: positiveIntList(values.sizes, [128, 5120], 'sizes'),
     batch: 100,
-    seed: int(values.seed, 42, 'seed'),
-    write: values['no-write'] !== true,
+    seed: positiveInt(values.seed, 42, 'seed'),
+    write,
   };
 }
 
-function makeValue(size: number, rand: () => number): Buffer {
-  const b = Buffer.allocUnsafeSlow(size);
-  for (let i = 0; i < size; i++) b[i] = 97 + Math.floor(rand() * 26);
-  return b;
-}
-
-/** Wall time of fn in ns. */
+/** Wall time of fn in ns; its result is folded into the sink so no loop can be optimised away. */
 function timed(fn: () => number, sink: { v: number }): number {
   const t0 = hrtime.bigint();
   const r = fn();
@@ -145,7 +103,8 @@ export async function run(args: string[]): Promise<void> {
   const sink = { v: 0 };
   const warnings: string[] = [];
   if (shm.ok) warnings.push(...staleBuildWarnings());
-  if (typeof globalThis.gc !== 'function') warnings.push('run without --expose-gc: no GC between rounds, expect more spread');
+  const noGc = noGcNote();
+  if (noGc) warnings.push(noGc);
 
   // Each store is measured alone in the process (the others closed and collected), so no store
   // pays for another's garbage: the JS peers keep every value as a Buffer in the V8 heap, and a
@@ -153,7 +112,7 @@ export async function run(args: string[]): Promise<void> {
   // Machine drift is spread evenly instead by splitting the rounds into two blocks run in
   // opposite peer orders (A B C, then C B A), each block populating its store afresh.
   const valueOps: Op[] = ['get', 'getMany', 'set', 'delete'];
-  const blockRounds = cfg.rounds >= 2 ? [Math.ceil(cfg.rounds / 2), Math.floor(cfg.rounds / 2)] : [cfg.rounds];
+  const blockRounds = splitBlocks(cfg.rounds);
   const cellsPerPeer = cfg.keyCounts.length * (cfg.sizes.length * valueOps.length + 1);
   const progress = new Progress(cellsPerPeer * peers.length * (cfg.rounds + blockRounds.length) + cfg.keyCounts.length);
   const t0 = Date.now();
@@ -195,7 +154,7 @@ export async function run(args: string[]): Promise<void> {
     for (const phase of phases) {
       const { size } = phase;
       const tag = `${size || 'ctr'}-${n}`;
-      const value = makeValue(Math.max(size, 1), rand);
+      const value = randomLetters(size, rand);
       const phaseRows = phase.ops.map((op) => newRow(op, size, n));
       const labelOf = (op: Op): string => `${op} ${size ? fmtBytes(size) : ''} ${fmtCount(n)} keys`.replace(/\s+/g, ' ');
 
@@ -216,23 +175,14 @@ export async function run(args: string[]): Promise<void> {
           case 'incr':
             return [timed(() => (res = p.incr(keys, order, cfg.ops)), sink), res];
           case 'delete': {
-            // Delete a quarter of the keys at a time (timed), then put them back (untimed), so
-            // every delete finds its key and the table stays at least 3/4 full.
-            const chunk = Math.max(1, Math.floor(n / 4));
             let ns = 0;
-            let pos = 0;
-            for (let done = 0; done < cfg.ops; ) {
-              const m = Math.min(chunk, cfg.ops - done);
-              if (pos + m > n) pos = 0;
-              const from = pos;
+            for (const { from, to } of deleteChunks(n, cfg.ops, 0)) {
               ns += timed(() => {
-                const h = p.del(keys, perm, from, from + m);
+                const h = p.del(keys, perm, from, to);
                 res += h;
                 return h;
               }, sink);
-              p.refill(keys, perm, from, from + m, value);
-              pos += m;
-              done += m;
+              p.refill(keys, perm, from, to, value);
             }
             return [ns, res];
           }
@@ -241,8 +191,7 @@ export async function run(args: string[]): Promise<void> {
 
       const failed = new Set<Peer>();
       blockRounds.forEach((rounds, b) => {
-        const block = b % 2 === 0 ? peers : [...peers].reverse();
-        for (const p of block) {
+        for (const p of alternate(peers, b)) {
           const skip = (): void => {
             for (let k = 0; k < phase.ops.length * (rounds + 1); k++) progress.tick(`${labelOf(phase.ops[0])}  ${p.name}`);
           };
@@ -255,7 +204,7 @@ export async function run(args: string[]): Promise<void> {
             if (size > 0) p.populate(keys, value);
             else p.populateCounters(keys);
           } catch (e) {
-            const msg = `open/populate: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+            const msg = `open/populate: ${errorLine(e)}`;
             for (const row of phaseRows) row.errors[p.name] = msg;
             failed.add(p);
             try {
@@ -281,7 +230,7 @@ export async function run(args: string[]): Promise<void> {
                   }
                   if (r >= 0) row.samples[p.name].push(ns / unitsOf(op));
                 } catch (e) {
-                  row.errors[p.name] = e instanceof Error ? e.message.split('\n')[0] : String(e);
+                  row.errors[p.name] = errorLine(e);
                   dead = true;
                 }
               }
@@ -312,7 +261,7 @@ export async function run(args: string[]): Promise<void> {
     return xs && xs.length ? summarize(xs) : undefined;
   };
   const cell = (s: Summary | undefined, err: string | undefined): string =>
-    s ? `${fmtNs(s.median)} (${fmtNs(s.min)}–${fmtNs(s.max)})` : err ? 'error' : '—';
+    s ? fmtSpread(s, fmtNs) : err ? 'error' : '—';
   const opLabel = (row: Row): string => (row.op === 'getMany' ? `getMany ×${cfg.batch} (per key)` : row.op);
   const sizeLabel = (row: Row): string => (row.size ? fmtBytes(row.size) : 'counter');
 
@@ -359,19 +308,14 @@ export async function run(args: string[]): Promise<void> {
   }
   notes.push(...warnings);
   const loadEnd = machineInfo().loadavg;
-  // The run itself adds about 1 to the load average, so the end value is judged against cpus.
-  if ((machine.loadavg[0] ?? 0) > machine.cpus * 0.5 || (loadEnd[0] ?? 0) > machine.cpus) {
-    notes.push(`the machine was busy (1-minute load average ${machine.loadavg[0]} at start, ${loadEnd[0]} at end, on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`);
-  }
+  const busy = busyNote(machine, loadEnd);
+  if (busy) notes.push(busy);
 
-  const md: string[] = [];
-  md.push(`# shmcached latency — ${isoDay(started)}, ${machine.hostname}`);
-  md.push('');
-  md.push(`- Machine: ${describeMachine(machine)}`);
+  const md = reportHead('shmcached latency', started, machine);
   md.push(
     shm.ok
       ? `- shmcached: direct calls from the main thread, protection \`${shm.protection}\`, a fresh region per phase sized to hold every item` +
-        (git ? `; tree at \`${git.commit}\`${git.dirty ? ' with uncommitted changes in src/ or native/' : ''}` : '')
+        (git ? `; ${treeAt(git)}` : '')
       : `- shmcached: **not available** (${shm.reason}); only the peers ran`,
   );
   md.push(`- Peers: lru-cache 11 (get + \`Buffer.from(v)\`, set stores \`Buffer.from(value)\`), JS \`Map\` (same copies). incr: memcached semantics on text in shmcached; a bigint counter (get, add, wrap at 2^64, set) in the peers.`);
@@ -389,16 +333,10 @@ export async function run(args: string[]): Promise<void> {
   md.push('');
   md.push(markdownTable(['op', 'target', 'shmcached median (ns)', 'result'], targetRows.map((t) => t.md), ['l', 'r', 'r', 'l']));
   md.push('');
-  md.push('## Notes');
-  md.push('');
-  md.push(
-    `- Loop overhead included in every cell (fetching the pre-generated key and summing): ` +
-      Object.entries(loopOverhead).map(([k, s]) => `${fmtNs(s.median)} ns at ${k} keys`).join(', ') + '.',
-  );
-  for (const n of notes) md.push(`- ${n}`);
-  const markdown = md.join('\n') + '\n';
-
-  process.stdout.write(markdown);
+  const loopNote =
+    `Loop overhead included in every cell (fetching the pre-generated key and summing): ` +
+    Object.entries(loopOverhead).map(([k, s]) => `${fmtNs(s.median)} ns at ${k} keys`).join(', ') + '.';
+  const markdown = printReport(md, [loopNote, ...notes]);
 
   const json = {
     part: 'inproc',
@@ -432,8 +370,5 @@ export async function run(args: string[]): Promise<void> {
     notes,
     checksum: sink.v,
   };
-  if (cfg.write) {
-    const paths = writeResults('inproc', markdown, json, started);
-    process.stderr.write(`wrote ${paths.md} and ${paths.json}\n`);
-  }
+  if (cfg.write) writePartFiles('inproc', started, { md: markdown, json });
 }

@@ -19,15 +19,17 @@
  * a thread hop or an fsync-free disk write run `--slow-ops`. The table shows the median of the
  * rounds and their min–max.
  */
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { summarize, type Summary } from './lib/stats.js';
-import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
-import { fmtCount, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { busyNote, describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
+import { mulberry32, permutation, randomLetters, uniformOrder } from './lib/rng.js';
+import { partArgs, positiveInt } from './lib/args.js';
+import { fmtCount, fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
+import { busyNote, gitInfo, isoDay, machineInfo, resultFileName } from './lib/machine.js';
+import { errorLine, printReport, reportHead, treeAt, writePartFiles } from './lib/report.js';
+import { alternate, noGcNote, splitBlocks } from './lib/timing.js';
 import { loadShmcached, staleBuildWarnings, type ShmLoad } from './lib/shm.js';
 import { MemjsPeer, PoolPeer } from './lib/peers-async.js';
-import { runAsyncCell, type AsyncPeer, type CellPlan, type CellResult, type PaperOp, type PhaseData } from './lib/cells.js';
+import { runCell, type AsyncPeer, type CellPlan, type CellResult, type PaperOp, type PhaseData } from './lib/cells.js';
 import { mcbenchBinary, mcbenchLat } from './lib/mcbench.js';
 import { startMemcached, type MemcachedServer } from './lib/memcached.js';
 import { Progress } from './lib/progress.js';
@@ -98,58 +100,23 @@ const TARGETS = [
 /** Keys in every store unless --keys says otherwise. */
 const DEFAULT_KEYS = 100_000;
 
-interface Config {
-  rounds: number;
-  ops: number;
-  slowOps: number;
-  keys: number;
-  poolThreads: number;
-  seed: number;
-  peers: Set<PeerId>;
-  write: boolean;
-}
+/** The part's settings, from its command line. */
+type Config = ReturnType<typeof parseConfig>;
 
-function parseConfig(args: string[]): Config {
-  const { values } = parseArgs({
+function parseConfig(args: string[]) {
+  const { values, quick, write } = partArgs(
     args,
-    allowPositionals: false,
-    options: {
-      rounds: { type: 'string' },
-      ops: { type: 'string' },
-      'slow-ops': { type: 'string' },
-      keys: { type: 'string' },
-      'pool-threads': { type: 'string' },
-      peers: { type: 'string' },
-      seed: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(
-      [
-        'npm run bench -- latency [options]',
-        '  --rounds N        timed rounds per cell (default 6, in two blocks)',
-        '  --ops N           operations per round, in-process stores (default 50000)',
-        '  --slow-ops N      operations per round over sockets, thread hops, lmdb writes (default 3000)',
-        '  --keys N          keys in every store (default 100000; another count writes latency-<N>-keys files)',
-        '  --pool-threads N  CachePool worker threads (default 2)',
-        `  --peers A,B       only these columns (${PEERS.join(', ')})`,
-        '  --seed N          random seed (default 42)',
-        '  --quick           2 rounds, 10000 / 1000 ops, 20000 keys (a smoke run; rough numbers)',
-        '  --no-write        print only; do not write bench/results/',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const int = (s: string | undefined, d: number, name: string): number => {
-    if (s === undefined) return d;
-    const n = Number(s.replace(/_/g, '').toLowerCase().replace(/k$/, '000'));
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${name} must be a positive integer, got '${s}'`);
-    return n;
-  };
-  const quick = values.quick === true;
+    `npm run bench -- latency [options]
+  --rounds N        timed rounds per cell (default 6, in two blocks)
+  --ops N           operations per round, in-process stores (default 50000)
+  --slow-ops N      operations per round over sockets, thread hops, lmdb writes (default 3000)
+  --keys N          keys in every store (default 100000; another count writes latency-<N>-keys files)
+  --pool-threads N  CachePool worker threads (default 2)
+  --peers A,B       only these columns (${PEERS.join(', ')})
+  --seed N          random seed (default 42)
+  --quick           2 rounds, 10000 / 1000 ops, 20000 keys (a smoke run; rough numbers)
+  --no-write        print only; do not write bench/results/`,
+  );
   const peers = new Set<PeerId>();
   for (const p of (values.peers ?? PEERS.join(',')).split(',').map((x) => x.trim())) {
     const id = PEERS.find((q) => q.toLowerCase() === p.toLowerCase());
@@ -157,14 +124,14 @@ function parseConfig(args: string[]): Config {
     peers.add(id);
   }
   return {
-    rounds: int(values.rounds, quick ? 2 : 6, 'rounds'),
-    ops: int(values.ops, quick ? 10_000 : 50_000, 'ops'),
-    slowOps: int(values['slow-ops'], quick ? 1000 : 3000, 'slow-ops'),
-    keys: int(values.keys, quick ? 20_000 : DEFAULT_KEYS, 'keys'),
-    poolThreads: int(values['pool-threads'], 2, 'pool-threads'),
-    seed: int(values.seed, 42, 'seed'),
+    rounds: positiveInt(values.rounds, quick ? 2 : 6, 'rounds'),
+    ops: positiveInt(values.ops, quick ? 10_000 : 50_000, 'ops'),
+    slowOps: positiveInt(values['slow-ops'], quick ? 1000 : 3000, 'slow-ops'),
+    keys: positiveInt(values.keys, quick ? 20_000 : DEFAULT_KEYS, 'keys'),
+    poolThreads: positiveInt(values['pool-threads'], 2, 'pool-threads'),
+    seed: positiveInt(values.seed, 42, 'seed'),
     peers,
-    write: values['no-write'] !== true,
+    write,
   };
 }
 
@@ -198,12 +165,6 @@ function opsFor(cfg: Config, peer: PeerId, op: PaperOp): number {
     default:
       return cfg.ops;
   }
-}
-
-function makeValue(size: number, rand: () => number): Buffer {
-  const b = Buffer.allocUnsafeSlow(Math.max(size, 1));
-  for (let i = 0; i < b.length; i++) b[i] = 97 + Math.floor(rand() * 26);
-  return b;
 }
 
 /** A store in the table: how to run one phase (a fresh store, several cells) on it. */
@@ -240,7 +201,7 @@ function asyncRunner(make: () => AsyncPeer): Runner {
       if (size > 0) await p.populate(d.keys, d.value);
       else await p.populateCounters(d.keys);
       const out: CellResult[] = [];
-      for (const plan of plans) out.push(await runAsyncCell(p, plan, d));
+      for (const plan of plans) out.push(await runCell(p, plan, d));
       return out;
     } finally {
       await p.close();
@@ -294,7 +255,8 @@ export async function run(args: string[]): Promise<PartOutput> {
   const notes: string[] = [];
   if (shm.ok) notes.push(...staleBuildWarnings());
   else notes.push(`shmcached is not available (${shm.reason}): its columns are empty`);
-  if (typeof globalThis.gc !== 'function') notes.push('run without --expose-gc: no GC between rounds, expect more spread');
+  const noGc = noGcNote();
+  if (noGc) notes.push(noGc);
 
   // The stores of this run, each with its runner (skipped ones say why).
   const runners = new Map<PeerId, Runner>();
@@ -346,7 +308,7 @@ export async function run(args: string[]): Promise<PartOutput> {
 
   // Phases: one fresh store per value size.
   const phases = [128, 5120, 0].map((size) => ({ size, rows: ROWS.filter((r) => r.size === size) }));
-  const blocks = cfg.rounds >= 2 ? [Math.ceil(cfg.rounds / 2), Math.floor(cfg.rounds / 2)] : [cfg.rounds];
+  const blocks = splitBlocks(cfg.rounds);
   const cells = new Map<string, CellOut>(); // `${row}|${peer}`
   const progress = new Progress(phases.length * blocks.length * active.length);
   const t0 = Date.now();
@@ -358,11 +320,10 @@ export async function run(args: string[]): Promise<PartOutput> {
 
   try {
     for (const phase of phases) {
-      const value = makeValue(phase.size, rand);
+      const value = randomLetters(phase.size, rand);
       const d: PhaseData = { keys, order, perm, value };
       for (let b = 0; b < blocks.length; b++) {
-        const ordered = b % 2 === 0 ? active : [...active].reverse();
-        for (const peer of ordered) {
+        for (const peer of alternate(active, b)) {
           progress.tick(`${phase.rows.map((r) => r.label).join(', ')}  ${PEER_TITLE[peer]}`);
           const rows = phase.rows.filter((r) => peerRuns(peer, r.op));
           if (rows.length === 0) continue;
@@ -382,7 +343,7 @@ export async function run(args: string[]): Promise<PartOutput> {
               cells.set(key, c);
             });
           } catch (e) {
-            const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+            const msg = errorLine(e);
             for (const r of rows) cells.set(`${r.label}|${peer}`, { samples: [], hits: 0, expected: 0, error: msg });
           }
         }
@@ -407,7 +368,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   };
   const cellText = (row: string, peer: PeerId): string => {
     const s = sum(row, peer);
-    if (s) return `${fmtUs(s.median)} (${fmtUs(s.min)}–${fmtUs(s.max)})`;
+    if (s) return fmtSpread(s, fmtUs);
     const c = cells.get(`${row}|${peer}`);
     if (c?.error) return 'error';
     return unavailable.has(peer) || !cfg.peers.has(peer) ? 'n/a' : '—';
@@ -474,13 +435,10 @@ export async function run(args: string[]): Promise<PartOutput> {
     }
   }
 
-  const md: string[] = [];
-  md.push(`# shmcached latency: the paper's table — ${isoDay(started)}, ${machine.hostname}`);
-  md.push('');
-  md.push(`- Machine: ${describeMachine(machine)}`);
+  const md = reportHead("shmcached latency: the paper's table", started, machine);
   md.push(
     shm.ok
-      ? `- shmcached: protection \`${shm.protection}\`` + (git ? `, tree at \`${git.commit}\`${git.dirty ? ' with uncommitted changes in src/ or native/' : ''}` : '')
+      ? `- shmcached: protection \`${shm.protection}\`` + (git ? `, ${treeAt(git)}` : '')
       : `- shmcached: **not available** (${shm.reason})`,
   );
   md.push(`- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`);
@@ -509,16 +467,9 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push('');
   // A run at another key count is another experiment: its files get their own name.
   const fileTag = cfg.keys === DEFAULT_KEYS ? 'latency' : `latency-${fmtCount(cfg.keys)}-keys`;
-  const svgName = `${isoDay(started)}-${machine.hostname.replace(/[^A-Za-z0-9._-]+/g, '_') || 'host'}-${fileTag}.svg`;
-  md.push(`![latency, log scale](${svgName})`);
+  md.push(`![latency, log scale](${resultFileName(fileTag, 'svg', started)})`);
   md.push('');
-  if (notes.length) {
-    md.push('## Notes');
-    md.push('');
-    for (const note of notes) md.push(`- ${note}`);
-  }
-  const markdown = md.join('\n') + '\n';
-  process.stdout.write(markdown);
+  const markdown = printReport(md, notes);
 
   const metrics: Metric[] = [];
   for (const r of ROWS) {
@@ -567,11 +518,6 @@ export async function run(args: string[]): Promise<PartOutput> {
       format: (ns) => `${fmtUs(ns)} µs`,
     },
   );
-  if (cfg.write) {
-    const mdPath = writeResultFile(fileTag, 'md', markdown, started);
-    const jsonPath = writeResultFile(fileTag, 'json', JSON.stringify(json, null, 2), started);
-    const svgPath = writeResultFile(fileTag, 'svg', svg, started);
-    process.stderr.write(`wrote ${mdPath}, ${jsonPath} and ${svgPath}\n`);
-  }
+  if (cfg.write) writePartFiles(fileTag, started, { md: markdown, json, svg });
   return { part: 'latency', markdown, json };
 }

@@ -12,10 +12,11 @@
  * bytes), with the memory counted as `limit_maxbytes` (the -m budget) and again with the hash
  * table (`hash_bytes`), which both keep outside that budget.
  */
-import { parseArgs } from 'node:util';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { partArgs } from './lib/args.js';
 import { fmtBytes, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, writeResultFile } from './lib/machine.js';
+import { gitInfo, machineInfo } from './lib/machine.js';
+import { printReport, reportHead, writePartFiles } from './lib/report.js';
 import { benchRegionPath, loadShmcached, removeRegion, type ShmCache } from './lib/shm.js';
 import { startMemcached, TextConnection } from './lib/memcached.js';
 import { Progress } from './lib/progress.js';
@@ -53,34 +54,64 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v ?? Number.NaN);
 }
 
+/** A store being filled: what {@link fillUntilEviction} needs of it. */
+interface FillTarget {
+  /** Stores `count` copies of the value under 'key:<from>' .. 'key:<from + count - 1>'. */
+  setBatch(from: number, count: number): void | Promise<void>;
+  stats(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Whole-footprint readings, taken once the store is full. */
+  footprint(): Record<string, number> | Promise<Record<string, number>>;
+}
+
+/**
+ * Stores keys in order, `batch` at a time, reading `stats` after each batch, until a batch evicted
+ * something: then `curr_items` is what fits.
+ */
+async function fillUntilEviction(t: FillTarget, size: number, batch: number): Promise<Fill> {
+  let i = 0;
+  for (;;) {
+    await t.setBatch(i, batch);
+    i += batch;
+    const s = await t.stats();
+    if (num(s.evictions) > 0) {
+      const items = num(s.curr_items);
+      return {
+        items,
+        payload: (keyBytesUpTo(i) - keyBytesUpTo(i - items)) / items + size,
+        limitBytes: num(s.limit_maxbytes),
+        hashBytes: num(s.hash_bytes),
+        sets: i,
+        extra: await t.footprint(),
+      };
+    }
+    if (i > 64 * MIB) throw new Error('no eviction after 64M sets');
+  }
+}
+
 async function fillShm(Cache: { open(o: object): ShmCache }, size: number, batch: number): Promise<Fill> {
   const path = benchRegionPath(`mem-${size}`);
   const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  const value = Buffer.alloc(size, 'v');
   try {
-    const value = Buffer.alloc(size, 'v');
-    let i = 0;
-    for (;;) {
-      for (let j = 0; j < batch; j++, i++) c.set('key:' + i, value);
-      const s = c.stats!() as Record<string, unknown>;
-      if (num(s.evictions) > 0) {
-        const items = num(s.curr_items);
-        let fileBytes = Number.NaN;
-        try {
-          fileBytes = statSync(path).size;
-        } catch {
-          /* not a file */
-        }
-        return {
-          items,
-          payload: (keyBytesUpTo(i) - keyBytesUpTo(i - items)) / items + size,
-          limitBytes: num(s.limit_maxbytes),
-          hashBytes: num(s.hash_bytes),
-          sets: i,
-          extra: { fileBytes },
-        };
-      }
-      if (i > 64 * MIB) throw new Error('no eviction after 64M sets');
-    }
+    return await fillUntilEviction(
+      {
+        setBatch: (from, count) => {
+          for (let i = from; i < from + count; i++) c.set('key:' + i, value);
+        },
+        stats: () => c.stats!() as Record<string, unknown>,
+        footprint: () => {
+          let fileBytes = Number.NaN;
+          try {
+            fileBytes = statSync(path).size;
+          } catch {
+            /* not a file */
+          }
+          return { fileBytes };
+        },
+      },
+      size,
+      batch,
+    );
   } finally {
     c.close();
     removeRegion(path);
@@ -90,37 +121,32 @@ async function fillShm(Cache: { open(o: object): ShmCache }, size: number, batch
 async function fillMemcached(size: number, batch: number): Promise<Fill> {
   const server = await startMemcached(['-m', '64']);
   const conn = await TextConnection.connect(server.port);
+  const value = Buffer.alloc(size, 'v');
   try {
-    const value = Buffer.alloc(size, 'v');
-    let i = 0;
-    for (;;) {
-      const parts: Buffer[] = [];
-      for (let j = 0; j < batch; j++, i++) parts.push(Buffer.from(`set key:${i} 0 0 ${size}\r\n`), value, Buffer.from('\r\n'));
-      const replies = await conn.batch(Buffer.concat(parts), batch);
-      const bad = replies.find((r) => r !== 'STORED');
-      if (bad) throw new Error(`memcached answered '${bad}' to a set`);
-      const s = await conn.stats();
-      if (num(s.evictions) > 0) {
-        const items = num(s.curr_items);
-        let rssBytes = Number.NaN;
-        try {
-          const status = (await import('node:fs')).readFileSync(`/proc/${server.pid}/status`, 'utf8');
-          const m = /VmRSS:\s+(\d+) kB/.exec(status);
-          if (m) rssBytes = Number(m[1]) * 1024;
-        } catch {
-          /* no /proc */
-        }
-        return {
-          items,
-          payload: (keyBytesUpTo(i) - keyBytesUpTo(i - items)) / items + size,
-          limitBytes: num(s.limit_maxbytes),
-          hashBytes: num(s.hash_bytes),
-          sets: i,
-          extra: { rssBytes },
-        };
-      }
-      if (i > 64 * MIB) throw new Error('no eviction after 64M sets');
-    }
+    return await fillUntilEviction(
+      {
+        setBatch: async (from, count) => {
+          const parts: Buffer[] = [];
+          for (let i = from; i < from + count; i++) parts.push(Buffer.from(`set key:${i} 0 0 ${size}\r\n`), value, Buffer.from('\r\n'));
+          const replies = await conn.batch(Buffer.concat(parts), count);
+          const bad = replies.find((r) => r !== 'STORED');
+          if (bad) throw new Error(`memcached answered '${bad}' to a set`);
+        },
+        stats: () => conn.stats(),
+        footprint: () => {
+          let rssBytes = Number.NaN;
+          try {
+            const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+            if (m) rssBytes = Number(m[1]) * 1024;
+          } catch {
+            /* no /proc */
+          }
+          return { rssBytes };
+        },
+      },
+      size,
+      batch,
+    );
   } finally {
     conn.close();
     await server.stop();
@@ -129,20 +155,13 @@ async function fillMemcached(size: number, batch: number): Promise<Fill> {
 
 /** Runs the part; prints the table, writes the results (unless --no-write) and returns them. */
 export async function run(args: string[]): Promise<PartOutput> {
-  const { values } = parseArgs({
+  const { values, write } = partArgs(
     args,
-    allowPositionals: false,
-    options: {
-      sizes: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log('npm run bench -- memory [--sizes 100,1024,10240] [--no-write]\n  (--quick is accepted and changes nothing: the counts do not depend on timing)');
-    process.exit(0);
-  }
+    `npm run bench -- memory [options]
+  --sizes A,B    value sizes in bytes, 1k = 1024 (default 100,1024,10240)
+  --quick        accepted; changes nothing: the counts do not depend on timing
+  --no-write     print only; do not write bench/results/`,
+  );
   const sizes = (values.sizes ?? '100,1024,10240').split(',').map((s) => {
     const n = Number(s.trim().toLowerCase().replace(/k$/, '')) * (/k$/i.test(s.trim()) ? 1024 : 1);
     if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--sizes: '${s}' is not a positive size`);
@@ -199,10 +218,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (r.shmError) notes.push(`${fmtBytes(r.size)}: shmcached **failed**: ${r.shmError}`);
     if (r.mcError) notes.push(`${fmtBytes(r.size)}: memcached **failed**: ${r.mcError}`);
   }
-  const md: string[] = [];
-  md.push(`# shmcached memory efficiency — ${isoDay(started)}, ${machine.hostname}`);
-  md.push('');
-  md.push(`- Machine: ${describeMachine(machine)}`);
+  const md = reportHead('shmcached memory efficiency', started, machine);
   md.push(`- shmcached: \`Cache.open({ size: '64mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m 64\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`);
   md.push(`- Method: keys 'key:0', 'key:1', ... stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the 64 MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`);
   md.push('');
@@ -218,12 +234,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     .map((r) => `${fmtBytes(r.size)}: shmcached region file ${n0(num(r.shm?.extra?.fileBytes) / MIB)} MiB, hash table ${n0((r.shm?.hashBytes ?? Number.NaN) / 1024)} KiB; memcached resident ${n0(num(r.mc?.extra?.rssBytes) / MIB)} MiB, hash table ${n0((r.mc?.hashBytes ?? Number.NaN) / 1024)} KiB`)
     .join('; ');
   notes.push(`Whole footprints, for context: ${extras}.`);
-  md.push('');
-  md.push('## Notes');
-  md.push('');
-  for (const n of notes) md.push(`- ${n}`);
-  const markdown = md.join('\n') + '\n';
-  process.stdout.write(markdown);
+  const markdown = printReport(md, notes);
 
   const metrics: Metric[] = [];
   for (const r of results) {
@@ -244,10 +255,6 @@ export async function run(args: string[]): Promise<PartOutput> {
     metrics,
     notes,
   };
-  if (values['no-write'] !== true) {
-    const a = writeResultFile('memory', 'md', markdown, started);
-    const b = writeResultFile('memory', 'json', JSON.stringify(json, null, 2), started);
-    process.stderr.write(`wrote ${a} and ${b}\n`);
-  }
+  if (write) writePartFiles('memory', started, { md: markdown, json });
   return { part: 'memory', markdown, json };
 }

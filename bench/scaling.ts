@@ -19,17 +19,17 @@
  *   the table shows the median; speed-up is against the 1-thread median of the same mix and key
  *   distribution, efficiency = speed-up ÷ threads.
  */
-import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { availableParallelism, hostname } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Progress } from './lib/progress.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
-import { fmtCount, fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResults } from './lib/machine.js';
+import { partArgs, positiveInt, positiveIntList, positiveNumber } from './lib/args.js';
+import { fmtCount, fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
+import { gitInfo, isoDay, machineInfo, repoRoot, resultFileName } from './lib/machine.js';
+import { errorLine, printReport, reportHead, treeAt, writePartFiles } from './lib/report.js';
 import { benchRegionPath, loadShmcached, removeRegion, staleBuildWarnings } from './lib/shm.js';
 import { lineChart, type Series } from './lib/svg.js';
 import type { Metric, PartOutput } from './lib/part.js';
@@ -63,19 +63,6 @@ const DISTS: readonly Dist[] = ['uniform', 'zipf'];
 
 /** Issue 4's target: on a 2-core machine, 2 threads ≥ 1.85× the ops/s of 1 thread, 90/10 uniform. */
 const TARGET = { mix: '90/10 get/set', dist: 'uniform' as Dist, threads: 2, minSpeedup: 1.85 };
-
-interface Config {
-  threads: number[];
-  seconds: number;
-  warmup: number;
-  reps: number;
-  keys: number;
-  valueSize: number;
-  zipfS: number;
-  seed: number;
-  write: boolean;
-  quick: boolean;
-}
 
 interface WorkerInit {
   tag: typeof WORKER_TAG;
@@ -187,63 +174,33 @@ if (!isMainThread && (workerData as WorkerInit | undefined)?.tag === WORKER_TAG)
 // -------------------------------------------------------------------------------------------------
 // Main side.
 
-function parseConfig(args: string[]): Config {
-  const { values } = parseArgs({
-    args,
-    allowPositionals: false,
-    options: {
-      threads: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      reps: { type: 'string' },
-      seed: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+/** The part's settings, from its command line. */
+function parseConfig(args: string[]) {
   const maxT = availableParallelism() * 2;
   const defaultThreads: number[] = [];
   for (let t = 1; t < maxT; t *= 2) defaultThreads.push(t);
   defaultThreads.push(maxT);
-  if (values.help) {
-    console.log(
-      [
-        'npm run bench -- scaling [options]',
-        `  --threads A,B   worker thread counts (default ${defaultThreads.join(',')}: powers of 2 up to 2 × available CPUs)`,
-        '  --seconds S     measured seconds per run (default 1.5)',
-        '  --warmup S      warm-up seconds per run, after the start barrier (default 0.3)',
-        '  --reps N        repetitions per cell; the table shows the median (default 3)',
-        '  --seed N        random seed for the access streams (default 42)',
-        '  --quick         1 repetition of 0.4 s (a smoke run; numbers are rougher)',
-        '  --no-write      print only; do not write bench/results/',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const num = (s: string | undefined, d: number, name: string, integer: boolean): number => {
-    if (s === undefined) return d;
-    const n = Number(s.replace(/_/g, ''));
-    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new RangeError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got '${s}'`);
-    return n;
-  };
-  const quick = values.quick === true;
-  let threads: number[];
-  if (values.threads !== undefined) {
-    threads = [...new Set(values.threads.split(',').map((x) => num(x.trim(), 0, 'threads', true)))].sort((a, b) => a - b);
-  } else {
-    threads = defaultThreads;
-  }
+  const { values, quick, write } = partArgs(
+    args,
+    `npm run bench -- scaling [options]
+  --threads A,B   worker thread counts (default ${defaultThreads.join(',')}: powers of 2 up to 2 × available CPUs)
+  --seconds S     measured seconds per run (default 1.5)
+  --warmup S      warm-up seconds per run, after the start barrier (default 0.3)
+  --reps N        repetitions per cell; the table shows the median (default 3)
+  --seed N        random seed for the access streams (default 42)
+  --quick         1 repetition of 0.4 s (a smoke run; numbers are rougher)
+  --no-write      print only; do not write bench/results/`,
+  );
   return {
-    threads,
-    seconds: num(values.seconds, quick ? 0.4 : 1.5, 'seconds', false),
-    warmup: num(values.warmup, quick ? 0.1 : 0.3, 'warmup', false),
-    reps: num(values.reps, quick ? 1 : 3, 'reps', true),
+    threads: [...new Set(positiveIntList(values.threads, defaultThreads, 'threads'))].sort((a, b) => a - b),
+    seconds: positiveNumber(values.seconds, quick ? 0.4 : 1.5, 'seconds'),
+    warmup: positiveNumber(values.warmup, quick ? 0.1 : 0.3, 'warmup'),
+    reps: positiveInt(values.reps, quick ? 1 : 3, 'reps'),
     keys: 100_000,
     valueSize: 128,
     zipfS: 0.99,
-    seed: num(values.seed, 42, 'seed', true),
-    write: values['no-write'] !== true,
+    seed: positiveInt(values.seed, 42, 'seed'),
+    write,
     quick,
   };
 }
@@ -406,7 +363,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       try {
         pools.set(threads, await Pool.start(threads, init));
       } catch (e) {
-        poolErrors.set(threads, `workers failed to start: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+        poolErrors.set(threads, `workers failed to start: ${errorLine(e)}`);
       }
     }
     let flip = false;
@@ -440,7 +397,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
               cell.perWorker.push(rates.map((r) => Math.round(r)));
               cell.misses += res.reduce((x, r) => x + r.misses, 0);
             } catch (e) {
-              cell.error = e instanceof Error ? e.message.split('\n')[0] : String(e);
+              cell.error = errorLine(e);
             }
           }
         }
@@ -476,7 +433,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     c.mix,
     distLabel(c.dist),
     String(c.threads),
-    s ? (cfg.reps > 1 ? `${mops(s.median)} (${mops(s.min)}–${mops(s.max)})` : mops(s.median)) : c.error ? 'error' : '—',
+    s ? (cfg.reps > 1 ? fmtSpread(s, mops) : mops(s.median)) : c.error ? 'error' : '—',
     fmtRatio(speedup),
     Number.isFinite(efficiency) ? `${(efficiency * 100).toFixed(0)}%` : '—',
   ]);
@@ -504,16 +461,10 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     notes.push(`the machine was busy at the start (1-minute load average ${machine.loadavg[0]} on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`);
   }
 
-  const host = hostname().replace(/[^A-Za-z0-9._-]+/g, '_') || 'host';
-  const svgName = `${isoDay(started)}-${host}-scaling.svg`;
-
-  const md: string[] = [];
-  md.push(`# shmcached scaling — ${isoDay(started)}, ${machine.hostname}`);
-  md.push('');
-  md.push(`- Machine: ${describeMachine(machine)}`);
+  const md = reportHead('shmcached scaling', started, machine);
   md.push(
     `- shmcached: one ${REGION_SIZE.replace('mb', ' MiB')} region (reset once, ${fmtCount(cfg.keys)} keys of ${cfg.valueSize} B filled by the main thread), opened by every worker_thread with \`Cache.open({ path })\`, protection \`${shm.protection}\`` +
-      (git ? `; tree at \`${git.commit}\`${git.dirty ? ' with uncommitted changes in src/ or native/' : ''}` : ''),
+      (git ? `; ${treeAt(git)}` : ''),
   );
   md.push(
     `- Method: per run, T workers released together by a SharedArrayBuffer barrier, ${cfg.warmup} s warm-up, then ${cfg.seconds} s measured; ` +
@@ -530,15 +481,8 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   md.push('');
   md.push(`- 2 threads ≥ ${TARGET.minSpeedup}× 1 thread for 90/10 uniform: ${verdict} — ${mops(t1)} → ${mops(t2)} Mops/s${targetNote}`);
   md.push('');
-  md.push(`![Mops/s vs threads](${svgName})`);
-  if (notes.length) {
-    md.push('');
-    md.push('## Notes');
-    md.push('');
-    for (const n of notes) md.push(`- ${n}`);
-  }
-  const markdown = md.join('\n') + '\n';
-  process.stdout.write(markdown);
+  md.push(`![Mops/s vs threads](${resultFileName('scaling', 'svg', started)})`);
+  const markdown = printReport(md, notes);
 
   const colors = ['#1f77b4', '#d62728', '#2ca02c'];
   const series: Series[] = [];
@@ -590,11 +534,6 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       s ? [{ id: `scaling/${c.mix}/${c.dist}/${c.threads} threads`, value: Math.round(s.median), unit: 'ops/s', better: 'higher' }] : [],
     ),
   };
-  if (cfg.write) {
-    const paths = writeResults('scaling', markdown, json, started);
-    const svgPath = join(repoRoot(), 'bench', 'results', svgName);
-    writeFileSync(svgPath, svg);
-    process.stderr.write(`wrote ${paths.md}, ${paths.json} and bench/results/${svgName}\n`);
-  }
+  if (cfg.write) writePartFiles('scaling', started, { md: markdown, json, svg });
   return { part: 'scaling', markdown, json };
 }

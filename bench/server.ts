@@ -11,78 +11,46 @@
  * latency of the median repetition, from the moment a request was written to its reply. The
  * client and the servers share the machine's CPUs: on 2 vCPUs this measures the whole system.
  */
-import { parseArgs } from 'node:util';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { summarize } from './lib/stats.js';
-import { fmtRatio, markdownTable, type Align } from './lib/format.js';
-import { busyNote, describeMachine, gitInfo, isoDay, machineInfo, repoRoot, writeResultFile } from './lib/machine.js';
-import { freePort, startMemcached, waitForPort, type MemcachedServer } from './lib/memcached.js';
+import { partArgs, positiveInt, positiveIntList, positiveNumber } from './lib/args.js';
+import { fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
+import { busyNote, gitInfo, machineInfo, repoRoot } from './lib/machine.js';
+import { freePort, spawnListener, type Listener } from './lib/listener.js';
+import { startMemcached, type MemcachedServer } from './lib/memcached.js';
 import { mcbenchBinary, mcbenchLoad, type LoadResult } from './lib/mcbench.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { Progress } from './lib/progress.js';
+import { errorLine, printReport, reportHead, writePartFiles } from './lib/report.js';
+import { alternate } from './lib/timing.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
 /** One line for `npm run bench -- list`. */
 export const description = 'memcached-protocol throughput: pipelined get/set 128 B over 1 and 16 connections, memcached -t 2 vs shmcached serve -t 2';
 
-interface Config {
-  reps: number;
-  warmupMs: number;
-  measureMs: number;
-  depth: number;
-  keys: number;
-  size: number;
-  conns: number[];
-  write: boolean;
-}
-
-function parseConfig(args: string[]): Config {
-  const { values } = parseArgs({
+/** The part's settings, from its command line. */
+function parseConfig(args: string[]) {
+  const { values, quick, write } = partArgs(
     args,
-    allowPositionals: false,
-    options: {
-      reps: { type: 'string' },
-      seconds: { type: 'string' },
-      depth: { type: 'string' },
-      conns: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(
-      [
-        'npm run bench -- server [options]',
-        '  --reps N       repetitions per cell (default 3)',
-        '  --seconds S    measured seconds per repetition (default 1.5; warm-up 0.3 s)',
-        '  --depth N      requests in flight per connection (default 8)',
-        '  --conns A,B    connection counts (default 1,16)',
-        '  --quick        1 repetition of 0.5 s',
-        '  --no-write     print only; do not write bench/results/',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const pos = (s: string | undefined, d: number, name: string): number => {
-    if (s === undefined) return d;
-    const n = Number(s);
-    if (!(n > 0)) throw new RangeError(`--${name} must be positive, got '${s}'`);
-    return n;
-  };
-  const quick = values.quick === true;
+    `npm run bench -- server [options]
+  --reps N       repetitions per cell (default 3)
+  --seconds S    measured seconds per repetition (default 1.5; warm-up 0.3 s)
+  --depth N      requests in flight per connection (default 8)
+  --conns A,B    connection counts (default 1,16)
+  --quick        1 repetition of 0.5 s
+  --no-write     print only; do not write bench/results/`,
+  );
   return {
-    reps: Math.round(pos(values.reps, quick ? 1 : 3, 'reps')),
+    reps: positiveInt(values.reps, quick ? 1 : 3, 'reps'),
     warmupMs: 300,
-    measureMs: Math.round(pos(values.seconds, quick ? 0.5 : 1.5, 'seconds') * 1000),
-    depth: Math.round(pos(values.depth, 8, 'depth')),
+    measureMs: Math.round(positiveNumber(values.seconds, quick ? 0.5 : 1.5, 'seconds') * 1000),
+    depth: positiveInt(values.depth, 8, 'depth'),
     keys: 10_000,
     size: 128,
-    conns: (values.conns ?? '1,16').split(',').map((s) => Math.round(pos(s.trim(), 1, 'conns'))),
-    write: values['no-write'] !== true,
+    conns: positiveIntList(values.conns, [1, 16], 'conns'),
+    write,
   };
 }
 
@@ -100,40 +68,21 @@ async function spawnServer(name: string, describe: (port: number, file: string) 
   const file = benchRegionPath('server');
   removeRegion(file);
   benchRegionPath('server'); // still removed at exit if the server leaves it behind
-  const child: ChildProcess = spawn(process.execPath, argv(port, file), { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  let exited: string | undefined;
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 2000) stderr += d.toString();
-  });
-  child.on('exit', (code, sig) => (exited = `${name} exited with ${code ?? sig}: ${stderr.trim()}`));
-  const kill = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
+  let server: Listener;
   try {
-    await waitForPort(port, 10_000, () => exited);
+    server = await spawnListener(name, process.execPath, argv(port, file), port, 10_000);
   } catch (e) {
-    kill();
     removeRegion(file);
-    return `failed to start: ${e instanceof Error ? e.message : String(e)}`;
+    return `failed to start: ${errorLine(e)}`;
   }
   return {
     name,
     command: describe(port, file),
     port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        process.off('exit', kill);
-        const done = (): void => {
-          removeRegion(file);
-          resolve();
-        };
-        if (exited !== undefined) return done();
-        child.once('exit', done);
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-      }),
+    stop: async () => {
+      await server.stop();
+      removeRegion(file);
+    },
   };
 }
 
@@ -207,8 +156,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   try {
     for (const cell of cells) {
       for (let rep = 0; rep < cfg.reps; rep++) {
-        const order = rep % 2 === 0 ? targets : [...targets].reverse();
-        for (const t of order) {
+        for (const t of alternate(targets, rep)) {
           progress.tick(`${cell.op} ×${cell.conns} conns  ${t.name}`);
           const key = `${t.name}|${cell.op}|${cell.conns}`;
           const r = results.get(key) ?? { runs: [] };
@@ -230,7 +178,7 @@ export async function run(args: string[]): Promise<PartOutput> {
               }),
             );
           } catch (e) {
-            r.error = e instanceof Error ? e.message.split('\n')[0] : String(e);
+            r.error = errorLine(e);
           }
         }
       }
@@ -255,7 +203,7 @@ export async function run(args: string[]): Promise<PartOutput> {
       const err = results.get(`${name}|${op}|${conns}`)?.error;
       return [err ? 'error' : 'n/a', '—', '—'];
     }
-    return [cfg.reps > 1 ? `${k(st.s.median)} (${k(st.s.min)}–${k(st.s.max)})` : k(st.s.median), st.med.p50Us.toFixed(1), st.med.p99Us.toFixed(1)];
+    return [cfg.reps > 1 ? fmtSpread(st.s, k) : k(st.s.median), st.med.p50Us.toFixed(1), st.med.p99Us.toFixed(1)];
   };
   const rows = cells.map((c) => {
     const a = stat('memcached', c.op, c.conns);
@@ -279,10 +227,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (misses && key.includes('|get|')) notes.push(`${key.replace(/\|/g, ', ')}: ${misses} gets missed`);
   }
 
-  const md: string[] = [];
-  md.push(`# shmcached server throughput — ${isoDay(started)}, ${machine.hostname}`);
-  md.push('');
-  md.push(`- Machine: ${describeMachine(machine)}`);
+  const md = reportHead('shmcached server throughput', started, machine);
   for (const t of targets) md.push(`- ${t.name}: \`${t.command}\``);
   for (const [name, why] of Object.entries(missing)) md.push(`- ${name}: **${why}**`);
   md.push(
@@ -294,14 +239,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push('');
   const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
   md.push(markdownTable(['op', 'conns', 'memcached ops/s', 'p50', 'p99', `${ours} ops/s`, 'p50', 'p99', 'shm ÷ mc'], rows, align));
-  if (notes.length) {
-    md.push('');
-    md.push('## Notes');
-    md.push('');
-    for (const n of notes) md.push(`- ${n}`);
-  }
-  const markdown = md.join('\n') + '\n';
-  process.stdout.write(markdown);
+  const markdown = printReport(md, notes);
 
   const metrics: Metric[] = [];
   for (const c of cells) {
@@ -329,10 +267,6 @@ export async function run(args: string[]): Promise<PartOutput> {
     metrics,
     notes,
   };
-  if (cfg.write) {
-    const a = writeResultFile('server', 'md', markdown, started);
-    const b = writeResultFile('server', 'json', JSON.stringify(json, null, 2), started);
-    process.stderr.write(`wrote ${a} and ${b}\n`);
-  }
+  if (cfg.write) writePartFiles('server', started, { md: markdown, json });
   return { part: 'server', markdown, json };
 }

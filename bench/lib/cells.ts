@@ -1,11 +1,12 @@
 /**
  * One cell of the paper's latency table: an operation timed on one store, one warm-up round then
- * `rounds` timed rounds of `ops` operations each, a full GC (untimed) before every round. The same
- * code runs synchronous stores (on the main thread or in a worker thread) and asynchronous ones
+ * `rounds` timed rounds of `ops` operations each, a full GC (untimed) before every round. One
+ * function runs synchronous stores (on the main thread or in a worker thread) and asynchronous ones
  * (memjs, CachePool), so every row is measured the same way.
  */
 import { hrtime } from 'node:process';
 import type { Peer } from './peers.js';
+import { deleteChunks, gc } from './timing.js';
 
 /** The operations of the paper's table. */
 export type PaperOp = 'get' | 'set' | 'delete' | 'incr';
@@ -53,72 +54,44 @@ export interface AsyncPeer {
   close(): Promise<void>;
 }
 
-const gc: () => void = typeof globalThis.gc === 'function' ? (globalThis.gc as () => void) : () => {};
+/**
+ * The bookkeeping both cell runners share: ns per op of every timed round (round -1 is the
+ * warm-up, not kept) and how many operations hit against how many should have.
+ */
+class Tally {
+  private readonly samples: number[] = [];
+  private hits = 0;
+  private expected = 0;
 
-/** What one round's loop result must be when every op hits. */
-function expectedResult(plan: CellPlan): number {
-  return plan.op === 'get' ? plan.ops * plan.size : plan.ops;
+  constructor(private readonly plan: CellPlan) {}
+
+  /** Records round `r` (ignored when it is the warm-up): `ns` for the round, `res` its loop result. */
+  add(r: number, ns: number, res: number): void {
+    if (r < 0) return;
+    const { op, ops, size } = this.plan;
+    // A get round returns the bytes read: counted in values of `size` bytes.
+    const unit = op === 'get' ? Math.max(1, size) : 1;
+    this.samples.push(ns / ops);
+    this.hits += res / unit;
+    this.expected += (op === 'get' ? ops * size : ops) / unit;
+  }
+
+  result(): CellResult {
+    return { samples: this.samples, hits: Math.round(this.hits), expected: Math.round(this.expected) };
+  }
 }
+
+/** What a cell drives: the operations of a {@link Peer} (synchronous) or an {@link AsyncPeer}. */
+export type CellStore = Pick<Peer, 'get' | 'set' | 'del' | 'refill' | 'incr'> | Pick<AsyncPeer, 'get' | 'set' | 'del' | 'refill' | 'incr'>;
 
 /**
- * Delete chunks: a quarter of the keys at a time (timed), then put back (untimed), so every
- * delete finds its key and the store stays at least 3/4 full.
+ * Times a cell on a store that is open and populated. Each timed call runs a whole loop of
+ * operations (peers.ts), so awaiting a synchronous store's plain number costs one microtask a
+ * round, not one an operation: the same code times both kinds of store.
  */
-function deleteChunks(n: number, ops: number, start: number): { from: number; to: number; next: number }[] {
-  const chunk = Math.max(1, Math.floor(n / 4));
-  const out: { from: number; to: number; next: number }[] = [];
-  let pos = start;
-  for (let done = 0; done < ops; ) {
-    const m = Math.min(chunk, ops - done);
-    if (pos + m > n) pos = 0;
-    out.push({ from: pos, to: pos + m, next: pos + m });
-    pos += m;
-    done += m;
-  }
-  return out;
-}
-
-/** Times a cell on a synchronous store that is open and populated. */
-export function runSyncCell(p: Peer, plan: CellPlan, d: PhaseData): CellResult {
+export async function runCell(p: CellStore, plan: CellPlan, d: PhaseData): Promise<CellResult> {
   const { keys, order, perm, value } = d;
-  const samples: number[] = [];
-  let hits = 0;
-  let expected = 0;
-  let pos = 0;
-  for (let r = -1; r < plan.rounds; r++) {
-    gc();
-    let ns = 0;
-    let res = 0;
-    if (plan.op === 'delete') {
-      for (const c of deleteChunks(keys.length, plan.ops, pos)) {
-        const t0 = hrtime.bigint();
-        res += p.del(keys, perm, c.from, c.to);
-        ns += Number(hrtime.bigint() - t0);
-        p.refill(keys, perm, c.from, c.to, value);
-        pos = c.next;
-      }
-    } else {
-      const t0 = hrtime.bigint();
-      if (plan.op === 'get') res = p.get(keys, order, plan.ops);
-      else if (plan.op === 'set') res = p.set(keys, order, plan.ops, value);
-      else res = p.incr(keys, order, plan.ops);
-      ns = Number(hrtime.bigint() - t0);
-    }
-    if (r >= 0) {
-      samples.push(ns / plan.ops);
-      hits += plan.op === 'get' ? res / Math.max(1, plan.size) : res;
-      expected += expectedResult(plan) / (plan.op === 'get' ? Math.max(1, plan.size) : 1);
-    }
-  }
-  return { samples, hits: Math.round(hits), expected: Math.round(expected) };
-}
-
-/** Times a cell on an asynchronous store, awaiting every call before the next. */
-export async function runAsyncCell(p: AsyncPeer, plan: CellPlan, d: PhaseData): Promise<CellResult> {
-  const { keys, order, perm, value } = d;
-  const samples: number[] = [];
-  let hits = 0;
-  let expected = 0;
+  const tally = new Tally(plan);
   let pos = 0;
   for (let r = -1; r < plan.rounds; r++) {
     gc();
@@ -130,7 +103,7 @@ export async function runAsyncCell(p: AsyncPeer, plan: CellPlan, d: PhaseData): 
         res += await p.del(keys, perm, c.from, c.to);
         ns += Number(hrtime.bigint() - t0);
         await p.refill(keys, perm, c.from, c.to, value);
-        pos = c.next;
+        pos = c.to;
       }
     } else {
       const t0 = hrtime.bigint();
@@ -139,11 +112,7 @@ export async function runAsyncCell(p: AsyncPeer, plan: CellPlan, d: PhaseData): 
       else res = await p.incr(keys, order, plan.ops);
       ns = Number(hrtime.bigint() - t0);
     }
-    if (r >= 0) {
-      samples.push(ns / plan.ops);
-      hits += plan.op === 'get' ? res / Math.max(1, plan.size) : res;
-      expected += expectedResult(plan) / (plan.op === 'get' ? Math.max(1, plan.size) : 1);
-    }
+    tally.add(r, ns, res);
   }
-  return { samples, hits: Math.round(hits), expected: Math.round(expected) };
+  return tally.result();
 }

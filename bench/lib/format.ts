@@ -47,3 +47,8 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
     '| ' + Array.from({ length: cols }, (_, i) => pad(cells[i] ?? '', i)).join(' | ') + ' |';
   return [line(headers), '| ' + rule.join(' | ') + ' |', ...rows.map(line)].join('\n');
 }
+
+/** A summary as "median (min–max)", each number through `fmt`. */
+export function fmtSpread(s: { median: number; min: number; max: number }, fmt: (x: number) => string): string {
+  return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+}

@@ -12,7 +12,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadShmcached, type ShmLoad } from './shm.js';
 import { LruPeer, MapPeer, ShmGetIntoPeer, ShmPeer, type Peer } from './peers.js';
 import { LmdbPeer } from './peers-lmdb.js';
-import { runSyncCell, type CellPlan, type CellResult } from './cells.js';
+import { runCell, type CellPlan, type CellResult } from './cells.js';
+import { errorLine } from './report.js';
 
 /** The tag that tells this module it runs as a host (worker data or argv). */
 export const HOST_TAG = 'shmcached-latency-host';
@@ -40,15 +41,11 @@ let shm: ShmLoad | undefined;
 
 async function makePeer(name: HostPeer): Promise<Peer> {
   switch (name) {
-    case 'shmcached': {
-      shm ??= await loadShmcached();
-      if (!shm.ok) throw new Error(shm.reason);
-      return new ShmPeer(shm.Cache);
-    }
+    case 'shmcached':
     case 'shmcached getInto': {
       shm ??= await loadShmcached();
       if (!shm.ok) throw new Error(shm.reason);
-      return new ShmGetIntoPeer(shm.Cache);
+      return name === 'shmcached' ? new ShmPeer(shm.Cache) : new ShmGetIntoPeer(shm.Cache);
     }
     case 'lmdb-js':
       return new LmdbPeer();
@@ -70,9 +67,11 @@ export async function runPhase(ph: HostPhase): Promise<HostReply> {
     if (ph.size > 0) peer.populate(keys, value);
     else peer.populateCounters(keys);
     const d = { keys, order: ph.order, perm: ph.perm, value };
-    return { ok: true, results: ph.plans.map((plan) => runSyncCell(peer!, plan, d)) };
+    const results: CellResult[] = [];
+    for (const plan of ph.plans) results.push(await runCell(peer, plan, d));
+    return { ok: true, results };
   } catch (e) {
-    return { ok: false, error: e instanceof Error ? e.message.split('\n')[0] : String(e) };
+    return { ok: false, error: errorLine(e) };
   } finally {
     try {
       peer?.close();

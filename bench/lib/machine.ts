@@ -71,14 +71,7 @@ export function isoDay(d: Date = new Date()): string {
  * replaces them). Returns the two paths, relative to the package root.
  */
 export function writeResults(part: string, markdown: string, json: unknown, when: Date = new Date()): { md: string; json: string } {
-  const root = repoRoot();
-  const dir = join(root, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const host = hostname().replace(/[^A-Za-z0-9._-]+/g, '_') || 'host';
-  const base = join(dir, `${isoDay(when)}-${host}-${part}`);
-  writeFileSync(`${base}.md`, markdown.endsWith('\n') ? markdown : markdown + '\n');
-  writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
-  return { md: relative(root, `${base}.md`), json: relative(root, `${base}.json`) };
+  return { md: writeResultFile(part, 'md', markdown, when), json: writeResultFile(part, 'json', JSON.stringify(json, null, 2), when) };
 }
 
 /**
@@ -93,12 +86,17 @@ export function busyNote(start: MachineInfo, endLoad: readonly number[] = loadav
   return `the machine was busy (1-minute load average ${a} at the start, ${+b.toFixed(2)} at the end, on ${start.cpus} CPUs): other work shared the CPUs, so absolute times are inflated and noisy; compare within this run`;
 }
 
-/** `bench/results/<YYYY-MM-DD>-<host>[-<part>].<ext>`, absolute. */
-export function resultPath(part: string | undefined, ext: string, when: Date = new Date()): string {
+/** `<YYYY-MM-DD>-<host>[-<part>].<ext>`: the name of a results file (a report links its SVG by it). */
+export function resultFileName(part: string | undefined, ext: string, when: Date = new Date()): string {
   const host = hostname().replace(/[^A-Za-z0-9._-]+/g, '_') || 'host';
+  return `${isoDay(when)}-${host}${part ? `-${part}` : ''}.${ext}`;
+}
+
+/** `bench/results/<YYYY-MM-DD>-<host>[-<part>].<ext>`, absolute (the folder is created). */
+export function resultPath(part: string | undefined, ext: string, when: Date = new Date()): string {
   const dir = join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  return join(dir, `${isoDay(when)}-${host}${part ? `-${part}` : ''}.${ext}`);
+  return join(dir, resultFileName(part, ext, when));
 }
 
 /** Writes a file under bench/results (see {@link resultPath}); returns its path relative to the package root. */

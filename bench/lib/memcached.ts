@@ -3,10 +3,10 @@
  * killed if this process exits first), with a tiny text-protocol client for `stats` and
  * `flush_all`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort, spawnListener, type Listener } from './listener.js';
 
 /** A memcached process this benchmark started. */
 export interface MemcachedServer {
@@ -20,17 +20,6 @@ export interface MemcachedServer {
   /** Sends one text-protocol command and returns the reply up to its final line. */
   command(line: string): Promise<string>;
   stop(): Promise<void>;
-}
-
-const live = new Set<ChildProcess>();
-let hooked = false;
-
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
 }
 
 /** The memcached binary (MEMCACHED_BIN, then PATH, then the usual places), or undefined. */
@@ -48,41 +37,6 @@ export function findMemcached(): string | undefined {
     }
   }
   return undefined;
-}
-
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves once something accepts a connection on the port (or rejects after `ms`). */
-export async function waitForPort(port: number, ms: number, alive: () => string | undefined = () => undefined): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const dead = alive();
-    if (dead) throw new Error(dead);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
-    await sleep(50);
-  }
 }
 
 /** Sends `line` and collects the reply until a line matching `done`. */
@@ -121,43 +75,26 @@ export function parseStats(reply: string): Record<string, string> {
 export async function startMemcached(args: readonly string[]): Promise<MemcachedServer> {
   const bin = findMemcached();
   if (!bin) throw new Error('memcached is not installed (apt-get install memcached, or set MEMCACHED_BIN)');
-  hookExit();
   let lastErr: unknown;
   for (let attempt = 0; attempt < 4; attempt++) {
     const port = await freePort();
     const full = ['-U', '0', '-l', '127.0.0.1', '-p', String(port)];
     if (typeof process.getuid === 'function' && process.getuid() === 0) full.push('-u', 'root');
     full.push(...args);
-    const child = spawn(bin, full, { stdio: ['ignore', 'ignore', 'pipe'] });
-    live.add(child);
-    let stderr = '';
-    let exited: string | undefined;
-    child.stderr!.on('data', (d: Buffer) => {
-      if (stderr.length < 2000) stderr += d.toString();
-    });
-    child.on('exit', (code, sig) => {
-      exited = `memcached exited with ${code ?? sig}: ${stderr.trim()}`;
-      live.delete(child);
-    });
+    let server: Listener;
     try {
-      await waitForPort(port, 5000, () => exited);
+      server = await spawnListener('memcached', bin, full, port, 5000);
     } catch (e) {
-      lastErr = e;
-      child.kill('SIGKILL');
+      lastErr = e; // most likely the port was taken meanwhile: try another
       continue;
     }
     return {
       port,
-      pid: child.pid ?? -1,
+      pid: server.pid,
       args: full,
       stats: async (group?: string) => parseStats(await textCommand(port, group ? `stats ${group}` : 'stats')),
       command: (line: string) => textCommand(port, line),
-      stop: () =>
-        new Promise<void>((resolve) => {
-          if (exited !== undefined) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
+      stop: () => server.stop(),
     };
   }
   throw lastErr instanceof Error ? lastErr : new Error(String(lastErr));

@@ -195,6 +195,87 @@ export class ShmGetIntoPeer extends ShmPeer {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The JS stores (lru-cache, Map): copies in and out, counters as bigints in a second store
+
+/** What lru-cache and Map both offer. */
+interface JsStore<V> {
+  get(key: string): V | undefined;
+  set(key: string, value: V): unknown;
+  delete(key: string): boolean;
+  clear(): void;
+  readonly size: number;
+}
+
+/** One JS store's timed loops: each a top-level function of its own (see the top of this file). */
+interface CopyLoops<S, C> {
+  get(s: S, keys: readonly string[], order: Uint32Array, n: number): number;
+  getMany(s: S, batches: readonly (readonly string[])[]): number;
+  set(s: S, keys: readonly string[], order: Uint32Array, n: number, value: Buffer): number;
+  del(s: S, keys: readonly string[], perm: Uint32Array, from: number, to: number): number;
+  incr(c: C, keys: readonly string[], order: Uint32Array, n: number): number;
+}
+
+/**
+ * A JS store as a peer: values in one store (copied in on set, out on get), counters in another.
+ * Only the untimed work (populate, refill, open, close) is shared code; every timed loop is the
+ * store's own function, so each of their call sites sees one class.
+ */
+class CopyingPeer<S extends JsStore<Buffer>, C extends JsStore<bigint>> implements Peer {
+  private s: S | undefined;
+  private counters: C | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly make: (n: number) => [S, C],
+    private readonly loops: CopyLoops<S, C>,
+  ) {}
+
+  open(_tag: string, n: number): void {
+    [this.s, this.counters] = this.make(n);
+  }
+  private get store(): S {
+    if (!this.s) throw new Error(`${this.name} peer is not open`);
+    return this.s;
+  }
+  populate(keys: readonly string[], value: Buffer): void {
+    const s = this.store;
+    for (let i = 0; i < keys.length; i++) s.set(keys[i], Buffer.from(value));
+  }
+  populateCounters(keys: readonly string[]): void {
+    const c = this.counters!;
+    for (let i = 0; i < keys.length; i++) c.set(keys[i], 0n);
+  }
+  get(keys: readonly string[], order: Uint32Array, n: number): number {
+    return this.loops.get(this.store, keys, order, n);
+  }
+  getMany(batches: readonly (readonly string[])[]): number {
+    return this.loops.getMany(this.store, batches);
+  }
+  set(keys: readonly string[], order: Uint32Array, n: number, value: Buffer): number {
+    return this.loops.set(this.store, keys, order, n, value);
+  }
+  del(keys: readonly string[], perm: Uint32Array, from: number, to: number): number {
+    return this.loops.del(this.store, keys, perm, from, to);
+  }
+  refill(keys: readonly string[], perm: Uint32Array, from: number, to: number, value: Buffer): void {
+    const s = this.store;
+    for (let i = from; i < to; i++) s.set(keys[perm[i]], Buffer.from(value));
+  }
+  incr(keys: readonly string[], order: Uint32Array, n: number): number {
+    return this.loops.incr(this.counters!, keys, order, n);
+  }
+  info(): Record<string, unknown> | undefined {
+    return { size: this.s?.size ?? 0, counters: this.counters?.size ?? 0 };
+  }
+  close(): void {
+    this.s?.clear();
+    this.counters?.clear();
+    this.s = undefined;
+    this.counters = undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // lru-cache 11, copying values in and out
 
 type Lru = LRUCache<string, Buffer>;
@@ -250,55 +331,16 @@ function lruIncr(c: LruCounters, keys: readonly string[], order: Uint32Array, n:
   return hits;
 }
 
-export class LruPeer implements Peer {
-  readonly name = 'lru-cache';
-  private c: Lru | undefined;
-  private counters: LruCounters | undefined;
-
-  open(_tag: string, n: number): void {
+export class LruPeer extends CopyingPeer<Lru, LruCounters> {
+  constructor() {
     // max above the key count: nothing is ever evicted, as in the shmcached region.
-    this.c = new LRUCache<string, Buffer>({ max: n + 1024 });
-    this.counters = new LRUCache<string, bigint>({ max: n + 1024 });
-  }
-  private get cache(): Lru {
-    if (!this.c) throw new Error('lru-cache peer is not open');
-    return this.c;
-  }
-  populate(keys: readonly string[], value: Buffer): void {
-    const c = this.cache;
-    for (let i = 0; i < keys.length; i++) c.set(keys[i], Buffer.from(value));
-  }
-  populateCounters(keys: readonly string[]): void {
-    const c = this.counters!;
-    for (let i = 0; i < keys.length; i++) c.set(keys[i], 0n);
-  }
-  get(keys: readonly string[], order: Uint32Array, n: number): number {
-    return lruGet(this.cache, keys, order, n);
-  }
-  getMany(batches: readonly (readonly string[])[]): number {
-    return lruGetMany(this.cache, batches);
-  }
-  set(keys: readonly string[], order: Uint32Array, n: number, value: Buffer): number {
-    return lruSet(this.cache, keys, order, n, value);
-  }
-  del(keys: readonly string[], perm: Uint32Array, from: number, to: number): number {
-    return lruDel(this.cache, keys, perm, from, to);
-  }
-  refill(keys: readonly string[], perm: Uint32Array, from: number, to: number, value: Buffer): void {
-    const c = this.cache;
-    for (let i = from; i < to; i++) c.set(keys[perm[i]], Buffer.from(value));
-  }
-  incr(keys: readonly string[], order: Uint32Array, n: number): number {
-    return lruIncr(this.counters!, keys, order, n);
-  }
-  info(): Record<string, unknown> | undefined {
-    return { size: this.c?.size ?? 0, counters: this.counters?.size ?? 0 };
-  }
-  close(): void {
-    this.c?.clear();
-    this.counters?.clear();
-    this.c = undefined;
-    this.counters = undefined;
+    super('lru-cache', (n) => [new LRUCache<string, Buffer>({ max: n + 1024 }), new LRUCache<string, bigint>({ max: n + 1024 })], {
+      get: lruGet,
+      getMany: lruGetMany,
+      set: lruSet,
+      del: lruDel,
+      incr: lruIncr,
+    });
   }
 }
 
@@ -355,51 +397,8 @@ function mapIncr(m: Map<string, bigint>, keys: readonly string[], order: Uint32A
   return hits;
 }
 
-export class MapPeer implements Peer {
-  readonly name = 'Map';
-  private m: Map<string, Buffer> | undefined;
-  private counters: Map<string, bigint> | undefined;
-
-  open(): void {
-    this.m = new Map();
-    this.counters = new Map();
-  }
-  private get map(): Map<string, Buffer> {
-    if (!this.m) throw new Error('Map peer is not open');
-    return this.m;
-  }
-  populate(keys: readonly string[], value: Buffer): void {
-    const m = this.map;
-    for (let i = 0; i < keys.length; i++) m.set(keys[i], Buffer.from(value));
-  }
-  populateCounters(keys: readonly string[]): void {
-    const m = this.counters!;
-    for (let i = 0; i < keys.length; i++) m.set(keys[i], 0n);
-  }
-  get(keys: readonly string[], order: Uint32Array, n: number): number {
-    return mapGet(this.map, keys, order, n);
-  }
-  getMany(batches: readonly (readonly string[])[]): number {
-    return mapGetMany(this.map, batches);
-  }
-  set(keys: readonly string[], order: Uint32Array, n: number, value: Buffer): number {
-    return mapSet(this.map, keys, order, n, value);
-  }
-  del(keys: readonly string[], perm: Uint32Array, from: number, to: number): number {
-    return mapDel(this.map, keys, perm, from, to);
-  }
-  refill(keys: readonly string[], perm: Uint32Array, from: number, to: number, value: Buffer): void {
-    const m = this.map;
-    for (let i = from; i < to; i++) m.set(keys[perm[i]], Buffer.from(value));
-  }
-  incr(keys: readonly string[], order: Uint32Array, n: number): number {
-    return mapIncr(this.counters!, keys, order, n);
-  }
-  info(): Record<string, unknown> | undefined {
-    return { size: this.m?.size ?? 0, counters: this.counters?.size ?? 0 };
-  }
-  close(): void {
-    this.m = undefined;
-    this.counters = undefined;
+export class MapPeer extends CopyingPeer<Map<string, Buffer>, Map<string, bigint>> {
+  constructor() {
+    super('Map', () => [new Map(), new Map()], { get: mapGet, getMany: mapGetMany, set: mapSet, del: mapDel, incr: mapIncr });
   }
 }

@@ -31,3 +31,10 @@ export function permutation(n: number, rand: () => number): Uint32Array {
   }
   return out;
 }
+
+/** `size` random lowercase letters (at least one) in a Buffer of its own: a value to store. */
+export function randomLetters(size: number, rand: () => number): Buffer {
+  const b = Buffer.allocUnsafeSlow(Math.max(size, 1));
+  for (let i = 0; i < b.length; i++) b[i] = 97 + Math.floor(rand() * 26);
+  return b;
+}
