@@ -1,10 +1,19 @@
 /**
- * `CachePool`: the asynchronous face of the shared store, run by a pool of worker_threads.
+ * `CachePool`: the asynchronous face of the shared store, on the calling thread and a pool of
+ * worker_threads (docs/pool.md says how it chooses, and what each costs).
+ *
+ * The store is shared memory that every thread reaches through its own gate, so a hop to a
+ * worker (tens of µs) only pays when it buys parallelism. With `inline: 'auto'` (the default) an
+ * operation runs at the call, on the calling thread's own {@link Cache} handle, through the op
+ * runner the workers use (`runOne` in workers/ops.ts), and its promise is returned settled. Once
+ * a tick has run as many operations at the call as the cost model's split threshold, the rest of
+ * the tick queues (unencoded, {@link Pending}) and is flushed on a microtask: inline if small, or
+ * split by key between the idle workers and the caller. `inline: 'never'` sends every flush to
+ * the workers, `'always'` never does.
  *
  * Every worker opens the same region once (`Cache.open({ path })`) and runs operations against
- * it with the synchronous {@link Cache} API. Calls made in the same tick are queued and flushed
- * together on a microtask: the whole flush is encoded into ONE buffer (the wire format below).
- * Two transports carry it:
+ * it with the synchronous {@link Cache} API. What goes to a worker is encoded into ONE buffer per
+ * request (the wire format below). Two transports carry it:
  * - `'atomics'` (default): each worker has a {@link Channel} — shared request and response
  *   buffers and an Atomics control block (src/channel.ts). A flush is copied into an idle
  *   worker's request buffer (the one that answered last: it is likely still polling, see
@@ -80,13 +89,15 @@ export interface PoolOptions extends OpenOptions {
   spinMicros?: number;
   /**
    * Where a flush runs (see docs/pool.md):
-   * - `'auto'` (default): on the calling thread, in the microtask that flushes it (the promises
-   *   still settle asynchronously), unless the cost model says that splitting it across idle
-   *   workers, with the caller running one share, finishes sooner: measured per-operation store
-   *   cost x operations must outweigh the measured hop to a worker, and there must be idle cores
-   *   (`os.availableParallelism()` less the load average). While every worker is busy, a flush
-   *   runs inline at once instead of waiting.
-   * - `'always'`: every flush runs on the calling thread; the workers are never used.
+   * - `'auto'` (default): on the calling thread, at the call (the promise comes back settled;
+   *   nothing is ever thrown synchronously), until a tick has run as many operations as the cost
+   *   model's split threshold; the rest of that tick is queued and flushed on a microtask, and the
+   *   flush is split across idle workers, the caller running one share, when the model says that
+   *   finishes sooner: the measured per-operation cost inline must outweigh the caller's measured
+   *   cost of sending one (encode, decode, settle) by enough to pay the measured hop, and there
+   *   must be idle cores (`os.availableParallelism()` less the load average). While every worker
+   *   is busy, a flush runs inline at once instead of waiting.
+   * - `'always'`: every operation runs on the calling thread, at the call; the workers are never used.
    * - `'never'`: every flush goes to the workers (split by key when it holds at least
    *   2 x {@link CHUNK_MIN} operations); while all are busy, the queue waits for the next answer.
    */
@@ -203,8 +214,9 @@ function fail(e: unknown): PoolResult {
 const WORKER = fileURLToPath(new URL('../workers/pool-worker-entry.cjs', import.meta.url));
 
 /**
- * The asynchronous, auto-batched face of a shared store: the same operations as {@link Cache},
- * each returning a Promise, run by a pool of worker_threads.
+ * The asynchronous face of a shared store: the same operations as {@link Cache}, each returning a
+ * Promise; run on the calling thread, or — for a tick large enough that splitting it pays — split
+ * between a pool of worker_threads and the caller (see {@link PoolOptions.inline}).
  *
  * ```ts
  * const pool = new CachePool({ path: '/dev/shm/app', size: '256mb', threads: 2 });
@@ -213,16 +225,18 @@ const WORKER = fileURLToPath(new URL('../workers/pool-worker-entry.cjs', import.
  * await pool.close();
  * ```
  *
- * - Calls made in the same tick travel together in one task (see {@link CachePool.stats}).
+ * - Calls that go to the workers travel together, one request per worker per flush (see {@link CachePool.stats}).
  * - Errors are per operation: each promise rejects with the error (class and `code`) that the
  *   synchronous {@link Cache} method would throw, and never fails its neighbours. Errors of
  *   argument types that are cheap to check (a key that is not a string or Uint8Array, a key of
  *   0 or more than 250 bytes, a non-number ttl) are found on the calling thread: the returned
  *   promise rejects at once, and no method ever throws synchronously. Range checks of numbers
- *   and memcached's key rule (no spaces or control characters) are found by the worker.
+ *   and memcached's key rule (no spaces or control characters) are found by the Cache that runs
+ *   the operation (the caller's or a worker's), exactly as a synchronous call finds them.
  * - Order: operations on one key made in the same tick run in call order. Otherwise, as with
  *   any pool, only an operation started after another's promise resolved is ordered after it.
- * - Buffers returned by get/gat/getMany are views of the flush's one response ArrayBuffer.
+ * - Buffers returned by get/gat/getMany are views: of the calling thread's read arena (as the
+ *   synchronous get returns), or of one worker response's ArrayBuffer.
  */
 export class CachePool {
   readonly #path: string;
