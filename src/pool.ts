@@ -64,6 +64,16 @@ const REFRESH_MS = 1000;
 /** Weight of a new sample in the running averages of the cost model. */
 const EWMA = 0.25;
 
+/**
+ * A running average (0: none yet) updated with `sample`. A sample is first capped at 4x the
+ * average: one timing that the scheduler preempted (milliseconds, on a loaded machine) must not
+ * swing the model, while a real change still moves it within a few samples.
+ */
+function average(avg: number, sample: number): number {
+  if (avg === 0) return sample;
+  return avg + EWMA * (Math.min(sample, 4 * avg) - avg);
+}
+
 /** What one `performance.now()` costs, in ns (taken off each timing). */
 const NOW_NS = (() => {
   const t0 = performance.now();
@@ -614,8 +624,7 @@ export class CachePool {
 
   /** Adds a timing of `n` operations run inline (`ms` milliseconds) to the per-operation cost. */
   #sample(ms: number, n: number): void {
-    const ns = Math.max(0, ms * 1e6 - NOW_NS) / n;
-    this.#opNs = this.#opNs === 0 ? ns : this.#opNs + EWMA * (ns - this.#opNs);
+    this.#opNs = average(this.#opNs, Math.max(0, ms * 1e6 - NOW_NS) / n);
   }
 
   /** Flushes the queue at the end of this tick (once). */
@@ -867,7 +876,7 @@ export class CachePool {
         answer(copy, ops, idx);
         if (count >= MEASURE_MIN) {
           const ns = ((encMs + performance.now() - t1) * 1e6) / count;
-          this.#sendNs = this.#sendNs === 0 ? ns : this.#sendNs + EWMA * (ns - this.#sendNs);
+          this.#sendNs = average(this.#sendNs, ns);
         }
       }).then(
         () => after(),
