@@ -3,7 +3,13 @@
     {
       "target_name": "shmcached",
       "sources": [
-        "native/addon.cc",
+        "native/binding/module.cc",
+        "native/binding/open.cc",
+        "native/binding/handle.cc",
+        "native/binding/cache.cc",
+        "native/binding/events.cc",
+        "native/binding/proto.cc",
+        "native/binding/testonly.cc",
         "native/core/region.cc",
         "native/core/slabs.cc",
         "native/core/lru.cc",
@@ -19,7 +25,6 @@
         "native/core/recover.cc",
         "native/core/meta.cc",
         "native/gate/pku.cc",
-        "native/proto_binding.cc",
         "native/proto/backend.cc",
         "native/proto/conn.cc",
         "native/proto/tokens.cc",

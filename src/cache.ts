@@ -11,15 +11,22 @@ import { join } from 'node:path';
 import { CacheError, rangeError, typeError } from './errors.js';
 import { unwatchEvents, watchEvents, type EventSource } from './events.js';
 import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
-import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
+import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } from './contract.js';
+import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
 
-const VOFF = native.layout.valueOffset;
-const META_LENS = native.layout.metaLens;
-const KEY_MAX = native.layout.keyMax;
+const VOFF = Layout.ValueOffset;
+const META_LENS = Layout.MetaLens;
+const KEY_MAX = Layout.KeyMax;
 const ARENA_SIZE = 256 * 1024;
-const MANY_MAX = 1024;
+const MANY_MAX = Layout.ManyMax;
+/** Word indices in the meta buffer (its u32 and u64 views) of the contract's MetaOff bytes. */
+const M32_VLEN = MetaOff.Vlen >> 2;
+const M32_FLAGS = MetaOff.Flags >> 2;
+const M32_BITS = MetaOff.MetaBits >> 2;
+const M64_CAS = MetaOff.Cas >> 3;
+const M64_IO = MetaOff.Io64 >> 3;
 const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -129,7 +136,7 @@ function writeKey(s: State, key: Key, name = 'key'): number {
     for (let i = 0; i < n; i++) {
       const c = key.charCodeAt(i);
       if (c > 0x7f) {
-        const b = utf8Write.call(scratch, key, 0, 1024);
+        const b = utf8Write.call(scratch, key, 0, VOFF);
         if (b > KEY_MAX) throw keyLengthError(name, b);
         return b;
       }
@@ -210,7 +217,7 @@ export function describeRecovery(r: RecoveryReport): string {
   }
 }
 
-const STATS_GROUPS: Record<StatsGroup, number> = { general: 0, slabs: 1, items: 2, settings: 3 };
+const STATS_GROUPS: Record<StatsGroup, number> = { general: Group.General, slabs: Group.Slabs, items: Group.Items, settings: Group.Settings };
 const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
 
 /**
@@ -243,27 +250,27 @@ export class Cache {
           const r = s.h.metaGet(klen, off, vivifyTtl, recacheTtl);
           if (r === Ret.Miss) return undefined;
           if (r === Ret.Small) {
-            newArena(s, s.meta32[0]!);
+            newArena(s, s.meta32[M32_VLEN]!);
             continue;
           }
           if (r < 0) throw statusError(r, 'fetch');
           s.off = (off + r + 7) & ~7;
-          const bits = s.meta32[6]!;
+          const bits = s.meta32[M32_BITS]!;
           return {
             value: Buffer.from(s.ab, off, r),
-            flags: s.meta32[1]!,
-            cas: s.meta64[1]!,
-            won: (bits & 1) !== 0,
-            stale: (bits & 2) !== 0,
-            tokenSent: (bits & 4) !== 0,
-            created: (bits & 8) !== 0,
+            flags: s.meta32[M32_FLAGS]!,
+            cas: s.meta64[M64_CAS]!,
+            won: (bits & MetaBit.Won) !== 0,
+            stale: (bits & MetaBit.Stale) !== 0,
+            tokenSent: (bits & MetaBit.TokenSent) !== 0,
+            created: (bits & MetaBit.Created) !== 0,
           };
         }
       },
       del(c, key, invalidate, ttl, cas) {
         const s = c.#live();
         const klen = writeKey(s, key);
-        s.meta64[2] = cas;
+        s.meta64[M64_IO] = cas;
         const r = s.h.metaDelete(klen, invalidate ? 1 : 0, ttl);
         if (r < 0) throw statusError(r, invalidate ? 'invalidate' : 'delete');
         return r === St.Ok;
@@ -370,7 +377,7 @@ export class Cache {
     for (;;) {
       if (r === Ret.Miss) return undefined;
       if (r !== Ret.Small) throw statusError(r, what);
-      newArena(s, s.meta32[0]!);
+      newArena(s, s.meta32[M32_VLEN]!);
       r = touch ? s.h.gat(klen, 0, ttl) : s.h.get(klen, 0);
       if (r >= 0) {
         s.off = (r + 7) & ~7;
@@ -393,7 +400,7 @@ export class Cache {
     const r = s.h.getInto(klen, target, offset);
     if (r >= 0) return r;
     if (r === Ret.Miss) return undefined;
-    if (r === Ret.Small) return s.meta32[0]!;
+    if (r === Ret.Small) return s.meta32[M32_VLEN]!;
     throw statusError(r, 'getInto');
   }
 
@@ -402,7 +409,7 @@ export class Cache {
     const value = this.get(key);
     if (value === undefined) return undefined;
     const s = this.#s!;
-    return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
+    return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
   }
 
   /** Get and touch (memcached's `gat`): returns the value and sets a new ttl. */
@@ -424,7 +431,7 @@ export class Cache {
     const value = this.gat(key, ttl);
     if (value === undefined) return undefined;
     const s = this.#s!;
-    return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
+    return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
   }
 
   #store(cmd: Cmd, key: Key, value: Value, opts: SetOptions | undefined, what: string): number {
@@ -473,7 +480,7 @@ export class Cache {
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value, klen);
     readSetOptions(options);
-    s.meta64[2] = c;
+    s.meta64[M64_IO] = c;
     const r = s.h.store(Cmd.Cas, klen, vlen, optFlags, optTtl);
     if (r < 0) throw statusError(r, 'cas');
     return r === St.Ok ? 'stored' : r === St.Exists ? 'exists' : 'not_found';
@@ -496,13 +503,13 @@ export class Cache {
       d = delta;
     } else if (typeof delta === 'bigint') {
       if (delta < 0n || delta > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer');
-      s.meta64[2] = delta;
+      s.meta64[M64_IO] = delta;
       d = -1;
     } else {
       throw typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`);
     }
     const r = s.h.delta(klen, incr, d);
-    if (r === St.Ok) return s.meta64[2]!;
+    if (r === St.Ok) return s.meta64[M64_IO]!;
     if (r === St.Miss) return undefined;
     throw statusError(r, what);
   }
@@ -601,9 +608,9 @@ export class Cache {
       for (let j = 0; j < done; j++) {
         off = (off + 7) & ~7;
         const len = lens[base + j]!;
-        if (len === 0xffffffff) {
+        if (len === ManyLen.Miss) {
           out[i + j] = undefined;
-        } else if (len === 0xfffffffe) {
+        } else if (len === ManyLen.BadKey) {
           throw badKeyError(`keys[${i + j}]`);
         } else {
           out[i + j] = Buffer.from(s.ab, off, len);
@@ -617,7 +624,7 @@ export class Cache {
         // between calls, so allow a few tries before calling it a fault.
         stalls = done === 0 ? stalls + 1 : 0;
         if (stalls > 8) throw new Error('getMany: no progress (internal error)');
-        newArena(s, s.meta32[0]!);
+        newArena(s, s.meta32[M32_VLEN]!);
       }
     }
     return out;
@@ -664,7 +671,7 @@ export class Cache {
     const flush = () => {
       if (n === 0) return;
       const done = s.h.setMany(n, flags, ttl);
-      if (done < n) throw statusError(done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset, 1)[0]!, `setMany (entry ${first + Math.max(done, 0)})`);
+      if (done < n) throw statusError(done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset + MetaOff.Vlen, 1)[0]!, `setMany (entry ${first + Math.max(done, 0)})`);
       pos = 0;
       n = 0;
     };
@@ -713,7 +720,7 @@ export class Cache {
 
   /** memcached's `stats reset`: counters start again from zero (gauges such as curr_items stay). */
   resetStats(): void {
-    this.#live().h.stats(4, this.#protection);
+    this.#live().h.stats(Group.Reset, this.#protection);
   }
 
   /**

@@ -44,14 +44,14 @@ import { Piscina } from 'piscina';
 import { Cache, DEFAULT_PATH } from './cache.js';
 import { Channel } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
-import { native } from './native.js';
+import { Layout } from './contract.js';
 import type { FetchOptions, Loader } from './fetch.js';
 import { Pending, Queue, encode, keyHash } from './pool-queue.js';
 import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
 import type { Key, OpenOptions, SetOptions, Value } from './types.js';
 import { runOne } from '../workers/ops.js';
 
-const KEY_MAX = native.layout.keyMax;
+const KEY_MAX = Layout.KeyMax;
 const U64_MAX = (1n << 64n) - 1n;
 
 /** With `inline: 'never'`, a flush is split across workers only when it holds at least twice this many operations. */

@@ -17,6 +17,13 @@
 //    kernel would silently skip the unlock. Liveness here is checked by the survivor instead.
 //  - The owner token comes from a thread-local set once per command (Ctx::enter in stats.h):
 //    initial-exec TLS, so reading it costs one load.
+//
+// Lock order, for the whole core (written here once; other files refer to it):
+//     expand_lock -> item stripe -> class lock -> pages lock
+// A thread holding a lock takes only locks to its right. A path that would go against it
+// try-locks and skips on failure (LRU eviction and rebalance: class lock held, an item's stripe
+// wanted; lru.h, rebalance.h) or releases what it holds first (rebalance: the source class before
+// the destination's), so no cycle can form. Taking over a dead owner's lock runs its repair inside it, in this same order (recover.h).
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -73,7 +73,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       break;
     }
     uint64_t hv = hash_key(it->key(), it->nkey);
-    Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+    Stripe& stripe = stripe_of(h, hv);
     bool locked = false;
     for (int t = 0; t < kStripeTries && !(locked = stripe_try_lock(stripe)); ++t) __builtin_ia32_pause();
     if (!locked) {

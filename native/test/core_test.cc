@@ -1476,7 +1476,7 @@ static void test_lock_takeover() {
   Header* h = t.h();
   uint32_t cls = slabs_clsid(h, sizeof(Item) + 4 + 1);
   uint64_t hv = hash_key(B("k7"), 2);
-  Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+  Stripe& stripe = stripe_of(h, hv);
   std::fflush(stdout);
   std::fflush(stderr);
   pid_t pid = fork();
