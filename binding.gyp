@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/core/region.cc",
+        "native/core/region_file.cc",
         "native/core/slabs.cc",
         "native/core/lru.cc",
         "native/core/assoc.cc",
