@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cache } from '../src/index.js';
@@ -95,6 +95,34 @@ test('deliberate sharing: mode 0o660 makes a 0660 file whatever the umask, and a
   const c = Cache.open({ path: p, mode: 0o660 });
   assert.is(c.get('from-child')?.toString(), 'hello');
   c.close();
+});
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+test('the CLI (serve, serve --reset, stats, check) refuses a symlink and a 0666 file with the code, exit 2, no stack trace, the victim untouched', () => {
+  const dir = tmpDir('cli');
+  chmodSync(dir, 0o700);
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'root-owned secret\n', { mode: 0o600 });
+  const link = join(dir, 'link');
+  symlinkSync(victim, link);
+  const loose = join(dir, 'loose');
+  Cache.open({ path: loose, size: '4mb', itemSizeMax: '1kb' }).close();
+  chmodSync(loose, 0o666);
+  const before = [snapshot(victim), snapshot(loose)];
+  for (const [file, code] of [[link, 'ERR_REGION_SYMLINK'], [loose, 'ERR_REGION_MODE']] as const) {
+    for (const args of [['serve', '-p', '0', '--file', file], ['serve', '-p', '0', '--file', file, '--reset'], ['serve', '-p', '0', '--file', file, '--reset-if-unreadable'], ['stats', '--file', file], ['check', '--file', file, '--json']]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+      const what = `${args.join(' ')}: status ${r.status}, ${r.stdout}${r.stderr}`;
+      assert.is(r.status, 2, what);
+      assert.ok((r.stdout + r.stderr).includes(code), what);
+      assert.not.match(r.stderr, /\n\s+at /, what);
+    }
+  }
+  assert.equal([snapshot(victim), snapshot(loose)], before);
+  // --file-mode 0666 is the deliberate exception (check and serve take it; stats opens like serve).
+  const ok = spawnSync(process.execPath, [CLI, 'check', '--file', loose, '--file-mode', '0666', '--json'], { encoding: 'utf8' });
+  assert.is(ok.status, 0, ok.stdout + ok.stderr);
 });
 
 test('options are checked: allowOwner must be a uid', () => {
