@@ -11,6 +11,7 @@
         "native/binding/proto.cc",
         "native/binding/testonly.cc",
         "native/core/region.cc",
+        "native/core/region_file.cc",
         "native/core/slabs.cc",
         "native/core/lru.cc",
         "native/core/assoc.cc",

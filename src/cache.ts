@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { CacheError, rangeError, typeError } from './errors.js';
+import { CacheError, REGION_FILE_CODES, rangeError, typeError, type CacheErrorCode } from './errors.js';
 import { unwatchEvents, watchEvents, type EventSource } from './events.js';
 import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
 import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } from './contract.js';
@@ -288,7 +288,9 @@ export class Cache {
    * Opens (creating if needed) the store at `options.path`. Opening a path already open in this
    * process maps it once and shares it. Throws {@link CacheError} `ERR_BAD_REGION` for a file that
    * is not a shmcached region of this layout, and `ERR_REGION_MISMATCH` when explicit options
-   * differ from the region's.
+   * differ from the region's. A file the region file rules refuse (a symlink at the path, another
+   * user's file, a loose mode, an unsafe directory, a reset of a file that is not ours) is a
+   * CacheError with its own `ERR_REGION_*` code and is left untouched: see docs/security.md.
    */
   static open(options: OpenOptions = {}): Cache {
     if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
@@ -301,6 +303,8 @@ export class Cache {
     if (options.reset !== undefined && typeof options.reset !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.reset must be a boolean');
     const mode = options.mode ?? 0o600;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw rangeError('ERR_OUT_OF_RANGE', 'options.mode must be a file mode such as 0o600');
+    const allowOwner = options.allowOwner ?? -1;
+    if (options.allowOwner !== undefined && (!Number.isInteger(allowOwner) || allowOwner < 0 || allowOwner > 0xfffffffe)) throw rangeError('ERR_OUT_OF_RANGE', `options.allowOwner must be a uid (an integer from 0 to 4294967294), got ${String(options.allowOwner)}`);
     const protection = options.protection ?? 'auto';
     if (protection !== 'auto' && protection !== 'pku' && protection !== 'none') throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
@@ -309,15 +313,15 @@ export class Cache {
     if (options.recover !== undefined && typeof options.recover !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
-    const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0);
+    const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0) | (options.mode !== undefined ? 4 : 0);
     const eventSample = options.eventSample ?? 1;
     if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
     let h: NativeHandle;
     try {
-      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags);
+      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags, allowOwner);
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE') throw new CacheError(err.code, err.message);
+      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE' || REGION_FILE_CODES.includes(err.code as CacheErrorCode)) throw new CacheError(err.code as CacheErrorCode, err.message);
       throw e;
     }
     const scratch = Buffer.allocUnsafeSlow(VOFF + h.itemSizeMax);

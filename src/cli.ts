@@ -36,6 +36,10 @@ export interface ServeOptions {
   /** Start cold (with a warning) when the file is a shmcached store this build cannot read. */
   resetIfUnreadable: boolean;
   idleTimeout: number;
+  /** --file-owner UID: another user's store file may be opened (region-safety; docs/security.md). */
+  fileOwner?: number;
+  /** --file-mode MODE (octal): a new store file's mode, and the most an existing one may allow. */
+  fileMode?: number;
 }
 
 const USAGE = `usage:
@@ -55,7 +59,10 @@ const USAGE = `usage:
                                 warning instead of exiting (npm start uses this); other files
                                 are never touched
         --idle-timeout=SECS     close connections idle this long (default 0: never)
-  shmcached stats [--file PATH] [general|slabs|items|settings]
+        --file-owner=UID        accept a store file owned by this uid (deliberate sharing)
+        --file-mode=MODE        a new store file's mode, e.g. 0660 to share with a group (default
+                                0600); an existing file writable beyond it is refused
+  shmcached stats [--file PATH] [--file-owner UID] [general|slabs|items|settings]
                                 print a store's stats from its file, without a server
   shmcached check ...           check a store file (see shmcached check --help)`;
 
@@ -86,7 +93,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     '--port': '-p', '--listen': '-l', '--memory-limit': '-m', '--max-item-size': '-I', '--disable-evictions': '-M',
     '--conn-limit': '-c', '--threads': '-t', '--verbose': '-v', '--udp-port': '-U', '--user': '-u',
   };
-  const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout']);
+  const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout', '--file-owner', '--file-mode']);
   for (let i = 0; i < args.length; i++) {
     let a = args[i]!;
     let v: string | undefined;
@@ -130,6 +137,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       case '--reset': o.reset = true; break;
       case '--reset-if-unreadable': o.resetIfUnreadable = true; break;
       case '--idle-timeout': o.idleTimeout = intArg('--idle-timeout', v, 0, 1 << 30); break;
+      // region-safety (docs/security.md): passed through to Cache.open's allowOwner / mode.
+      case '--file-owner': o.fileOwner = intArg('--file-owner', v, 0, 0xfffffffe); break;
+      case '--file-mode':
+        if (v === undefined || !/^0?[0-7]{3,4}$/.test(v)) throw new UsageError(`--file-mode needs an octal mode such as 0660, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        o.fileMode = parseInt(v, 8);
+        break;
       default: throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
   }
@@ -159,6 +172,8 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       itemSizeMax: o.itemSizeMax ?? (exists && !reset ? undefined : '1m'),
       evict: o.noEvict ? false : exists && !reset ? undefined : true,
       reset,
+      ...(o.fileOwner !== undefined ? { allowOwner: o.fileOwner } : {}),
+      ...(o.fileMode !== undefined ? { mode: o.fileMode } : {}),
     });
   } catch (e) {
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && !reset && o.resetIfUnreadable && isStoreFile(o.file)) {
@@ -168,6 +183,8 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
     if (e instanceof CacheError && (e.code === 'ERR_BAD_REGION' || e.code === 'ERR_REGION_MISMATCH')) {
       throw new UsageError(`${e.message}\n(--reset re-creates the store with the options given; everything in it is lost)`);
     }
+    // A file the region file rules refuse (docs/security.md): a clear error, never a stack trace.
+    if (e instanceof CacheError && e.code.startsWith('ERR_REGION_')) throw new UsageError(`${e.message} [${e.code}]`);
     throw e;
   }
 }
@@ -260,19 +277,22 @@ export async function serveMain(args: readonly string[]): Promise<number> {
 export function statsMain(args: readonly string[]): number {
   let file = process.env.SHMCACHED_FILE ?? DEFAULT_PATH;
   let group: StatsGroup = 'general';
+  let fileOwner: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--file') file = args[++i] ?? '';
     else if (a.startsWith('--file=')) file = a.slice(7);
+    else if (a === '--file-owner' || a.startsWith('--file-owner=')) fileOwner = intArg('--file-owner', a.includes('=') ? a.slice(13) : args[++i], 0, 0xfffffffe);
     else if (a === 'general' || a === 'slabs' || a === 'items' || a === 'settings') group = a;
     else throw new UsageError(`stats: unknown argument ${JSON.stringify(a)}`);
   }
   if (!file || !existsSync(file)) throw new UsageError(`stats: no store file at ${JSON.stringify(file)}`);
   let cache: Cache;
   try {
-    cache = Cache.open({ path: file });
+    cache = Cache.open({ path: file, ...(fileOwner !== undefined ? { allowOwner: fileOwner } : {}) });
   } catch (e) {
-    throw new UsageError(`stats: ${(e as Error).message}`);
+    const code = (e as { code?: string }).code;
+    throw new UsageError(`stats: ${(e as Error).message}${code?.startsWith('ERR_REGION_') ? ` [${code}]` : ''}`);
   }
   try {
     for (const [k, v] of Object.entries(cache.stats(group))) process.stdout.write(`STAT ${k} ${v}\n`);

@@ -89,9 +89,13 @@ export interface ProtoConn {
 
 /** The addon's exports. */
 export interface NativeModule {
-  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number): NativeHandle;
-  /** Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file that is not a region. */
-  check(path: string): CheckResult;
+  /** flags: 1 reset if bad, 2 recover, 4 `mode` given explicitly. allowOwner: a uid whose file may be opened (-1 none). */
+  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number, allowOwner?: number): NativeHandle;
+  /**
+   * Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file
+   * that is not a region, or an ERR_REGION_* code for a file the rules refuse (docs/security.md).
+   */
+  check(path: string, allowOwner?: number, mode?: number): CheckResult;
   /** Whether this process can use PKU, and its key (-1 if not). */
   pkuInfo(): { available: boolean; key: number };
   /** The buffer layout the addon was built with (src/contract.ts Layout; the drift test compares them). */

@@ -59,11 +59,15 @@ Napi::Value Check(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   RegionOptions opt;
   opt.readonly = true;
+  // check(path, allowOwner = -1, mode = 0600): the file rules of core/region_file.h.
+  if (info.Length() > 1 && info[1].IsNumber()) opt.allow_owner = int_arg(info[1]);
+  if (info.Length() > 2 && info[2].IsNumber()) opt.mode = uint32_t(int_arg(info[2]));
   std::string err;
   bool created = false;
-  Region* r = Region::open(path, opt, &err, &created);
+  const char* code = nullptr;
+  Region* r = Region::open(path, opt, &err, &created, nullptr, &code);
   if (!r) {
-    throw_coded(env, "ERR_BAD_REGION", err);
+    throw_coded(env, code ? code : "ERR_BAD_REGION", err);
     return env.Undefined();
   }
   std::vector<std::string> problems;
@@ -112,8 +116,9 @@ std::string check_mapped(const std::string& path, const Mapping& m, const Region
 
 }  // namespace
 
-// open(path, memLimit, itemSizeMax, evict, reset, mode, protection) -> handle object with bound
-// methods. protection: 0 none, 1 pku (an error without PKU), 2 auto.
+// open(path, memLimit, itemSizeMax, evict, reset, mode, protection, flags, allowOwner) -> handle
+// object with bound methods. protection: 0 none, 1 pku (an error without PKU), 2 auto. flags: 1
+// reset if bad, 2 recover, 4 mode explicit. allowOwner: a uid whose file may be opened, -1 none.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsString()) {
@@ -131,6 +136,9 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   int64_t flags = info.Length() > 7 ? int_arg(info[7]) : 0;
   opt.reset_if_bad = (flags & 1) != 0;
   opt.recover = (flags & 2) != 0;
+  // flags & 4: mode was given explicitly; info[8]: allowOwner uid (-1: none).
+  opt.mode_explicit = (flags & 4) != 0;
+  opt.allow_owner = info.Length() > 8 && info[8].IsNumber() ? int_arg(info[8]) : -1;
   if (protection == 1 && !gate::pku_available()) {
     throw_coded(env, "ERR_PKU_UNAVAILABLE",
                 "protection 'pku' is not available: this CPU or kernel has no memory protection keys (use 'auto' or 'none')");
@@ -156,10 +164,11 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
       std::string err;
       bool created = false;
       RecoveryReport rep;
-      Region* r = Region::open(path, opt, &err, &created, &rep);
+      const char* code = nullptr;  // the refusal's own code (ERR_REGION_*), if any
+      Region* r = Region::open(path, opt, &err, &created, &rep, &code);
       if (!r) {
         delete h;
-        throw_coded(env, "ERR_BAD_REGION", err);
+        throw_coded(env, code ? code : "ERR_BAD_REGION", err);
         return env.Undefined();
       }
       // Read what we need before the region is tagged, then tag it: from here on only a gate
