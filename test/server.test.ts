@@ -101,11 +101,11 @@ let mc: Memcached;
 let shm: Awaited<ReturnType<typeof startShm>>;
 
 diff.before(async () => {
+  shm = await startShm('diff');
   if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
   // memcached's LRU maintainer and crawler hold item references at moments of their choosing, and
   // an incr/decr of a referenced item is not done in place: off, for replies that repeat.
   mc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-  shm = await startShm('diff');
 });
 diff.after(async () => {
   await mc?.stop();
@@ -443,9 +443,9 @@ let bmc: Memcached;
 let bshm: Awaited<ReturnType<typeof startShm>>;
 
 bin.before(async () => {
-  if (skipMemcachedTests()) return;
+  bshm = await startShm('bindiff'); // also for the tests of shmcached alone
+  if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
   bmc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-  bshm = await startShm('bindiff');
 });
 bin.after(async () => {
   await bmc?.stop();
