@@ -8,7 +8,8 @@
 set -u
 cd "$(dirname "$0")/.."
 which=${1:-both}
-if ! command -v memccapable >/dev/null; then
+mcc=$(command -v memccapable 2>/dev/null)
+if [ -z "$mcc" ] || [ ! -x "$mcc" ]; then
   # The interop lane (docs/testing.md): skipped where the peer is missing, a failure in CI.
   if [ "${SHMCACHED_REQUIRE_PEERS:-}" = 1 ]; then
     echo "missing: memccapable not installed and SHMCACHED_REQUIRE_PEERS=1 (apt-get install -y libmemcached-tools)"
