@@ -417,6 +417,15 @@ function duration(ms: number): string {
  * and exits 1. SIGTERM/SIGINT stop every worker cleanly (each closes the store) and exit 0.
  */
 async function servePrimary(o: ServeOptions): Promise<number> {
+  // Signals are taken from the start (see serveOne); until the workers run there is nothing to stop.
+  let stopAll: ((code: number) => void) | undefined;
+  let signalled = false;
+  const onSignal = (): void => {
+    signalled = true;
+    stopAll?.(0);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const first = openStore(o, o.reset);
   const mb = Math.round(Number(first.stats().limit_maxbytes) / (1024 * 1024));
   const opened = openedAs(first);
@@ -429,7 +438,7 @@ async function servePrimary(o: ServeOptions): Promise<number> {
   const done = new Promise<number>((r) => (finish = r));
 
   /** Stops every worker (each closes the store cleanly), then resolves `done` with `code`. */
-  const stopAll = (code: number): void => {
+  stopAll = (code: number): void => {
     if (stopping) return;
     stopping = true;
     for (const t of timers) clearTimeout(t);
@@ -493,10 +502,8 @@ async function servePrimary(o: ServeOptions): Promise<number> {
       timers.add(t);
     });
   };
+  if (signalled) return 0;
   for (let i = 0; i < o.threads; i++) spawn({ delay: RESTART_FIRST_MS, immediate: 0 });
-  const onSignal = (): void => stopAll(0);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
   return done;
 }
 
