@@ -8,7 +8,7 @@
  * against shmcached's own server (createServer on a store file), which speaks the same text
  * protocol, so the client stays covered; with SHMCACHED_REQUIRE_PEERS=1 a missing memcached fails.
  * mcbench is compiled with $CC (default cc) on first use: without a C compiler the file is skipped
- * with one printed line (the benchmarks need one anyway).
+ * with one printed line (the benchmarks need one anyway), a failure with SHMCACHED_REQUIRE_PEERS=1.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -53,8 +53,11 @@ try {
 } catch (e) {
   compiler = (e as Error).message.split('\n')[0];
 }
-if (compiler !== undefined) console.log(`skipped: mcbench cannot be built, no working C compiler (bench-mcbench.test.js): ${compiler}`);
-const ctest = compiler === undefined ? test : test.skip;
+if (compiler !== undefined) {
+  console.log(`${peersRequired() ? 'missing' : 'skipped'}: mcbench cannot be built, no working C compiler (bench-mcbench.test.js): ${compiler}`);
+}
+// With SHMCACHED_REQUIRE_PEERS=1 (CI) a missing compiler fails the tests instead.
+const ctest = compiler === undefined || peersRequired() ? test : test.skip;
 
 const useMemcached = findMemcached() !== undefined || peersRequired();
 if (compiler === undefined && !useMemcached) {
@@ -64,7 +67,8 @@ if (compiler === undefined && !useMemcached) {
 let server: Target;
 
 test.before(async () => {
-  if (compiler !== undefined) return;
+  if (compiler !== undefined && !peersRequired()) return;
+  mcbenchBinary(); // throws the compiler's message when required but missing
   server = useMemcached ? await startMemcached(['-m', '64']) : await startOwnServer();
 });
 
