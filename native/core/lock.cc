@@ -11,7 +11,7 @@
 
 namespace shm {
 
-thread_local uint32_t t_lock_token __attribute__((tls_model("initial-exec"))) = kAnonToken;
+thread_local uint32_t t_lock_token SHM_TLS_IE = kAnonToken;
 
 static std::atomic<LockAliveFn> g_alive{nullptr};
 static std::atomic<LockRepairFn> g_repair{nullptr};

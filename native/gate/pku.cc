@@ -18,7 +18,7 @@
 
 namespace gate {
 
-thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
+thread_local int t_depth SHM_TLS_IE = 0;
 
 static bool cpu_ospke() {
 #if defined(__x86_64__)

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/tls.h"
+
 namespace gate {
 
 // The process's protection key: allocated on first use, -1 when the CPU or kernel has no PKU.
@@ -40,9 +42,10 @@ inline void wrpkru(uint32_t) {}
 #endif
 
 // Depth of gates open on this thread (0 or 1).
-// initial-exec: one %fs-relative load, not a __tls_get_addr call per gate (a few bytes of the
-// static TLS surplus that glibc keeps for dlopen'ed libraries).
-extern thread_local int t_depth __attribute__((tls_model("initial-exec")));
+// initial-exec where the C library allows it (core/tls.h): one %fs-relative load, not a
+// __tls_get_addr call per gate (a few bytes of the static TLS surplus that glibc keeps for
+// dlopen'ed libraries).
+extern thread_local int t_depth SHM_TLS_IE;
 
 [[noreturn]] void gate_fault(const char* what);
 
