@@ -45,6 +45,6 @@ console.error(
     (missing.length
       ? `Missing to compile: ${missing.join(', ')}. On Debian/Ubuntu: apt-get install g++ make python3; on Alpine: apk add g++ make python3.\n`
       : 'The compiler, make and python3 are present: see node-gyp\'s output above.\n') +
-    `Prebuilt binaries ship for linux-x64 and linux-arm64 (glibc and musl) with Node ^20.19 or >= 22.12.`,
+    (loaderError ? '' : 'Prebuilt binaries ship for linux-x64 and linux-arm64 (glibc and musl), Node ^20.19 or >= 22.12.'),
 );
 process.exit(1);

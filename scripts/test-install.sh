@@ -4,6 +4,7 @@
 # (unshare -m, /dev/null bind-mounted over each binary), runs
 #   A: npm install ./shmcached-X.tgz           (the install script must pick the prebuild)
 #   B: npm install --ignore-scripts ./shmcached-X.tgz   (pnpm's and Bun's default)
+#   C: npm install of a copy without prebuilds: must fail with a message naming what is missing
 # and in each checks that ESM import, CommonJS require and strict TypeScript consumers
 # (moduleResolution nodenext and bundler) open a cache, set and get. Ends with `N passed, N failed`.
 #
@@ -41,6 +42,11 @@ if grep -q '^package/prebuilds/linux-x64/shmcached.napi.glibc.node$' <<<"$listin
 if grep -qE '^package/(dist/test|dist/bench|bench|test|native/test)/|\.map$' <<<"$listing"; then bad "tarball has no tests, bench or source maps"; else ok "tarball has no tests, bench or source maps"; fi
 if grep -q '^package/LICENSE$' <<<"$listing"; then ok "tarball has LICENSE"; else bad "tarball has LICENSE"; fi
 echo "test-install: $(wc -l <<<"$listing") files, $(du -k "$tgz" | cut -f1) KiB packed"
+
+# A copy without prebuilds: with no compiler its install must stop with a message naming what is missing.
+mkdir -p "$work/bare"
+tar xzf "$tgz" -C "$work/bare" && rm -rf "$work/bare/package/prebuilds" && tar czf "$work/shmcached-noprebuild.tgz" -C "$work/bare" package
+rm -rf "$work/bare"
 
 # The consumers (run in each install directory).
 cat >"$work/esm.mjs" <<'EOF'
@@ -106,6 +112,18 @@ if g++ --version >/dev/null 2>&1 || gcc --version >/dev/null 2>&1 || make --vers
 else
   echo "ok - compilers hidden (g++, gcc, cc, c++, clang, make do not run)"
 fi
+# C: no prebuild for this machine and no compiler: npm install fails with one clear message.
+mkdir -p "$work/noprebuild" && cd "$work/noprebuild"
+echo '{"name":"consumer","version":"1.0.0","private":true}' >package.json
+if npm install --no-audit --no-fund --prefer-offline --foreground-scripts "$work/shmcached-noprebuild.tgz" >install.log 2>&1; then
+  echo "not ok - [no prebuild] npm install fails without a compiler"
+elif grep -q "shmcached: install failed" install.log && grep -q "Missing to compile: a C++20 compiler" install.log && grep -q "make" install.log; then
+  echo "ok - [no prebuild] npm install fails, naming the missing compiler and make"
+else
+  tail -15 install.log
+  echo "not ok - [no prebuild] npm install fails, naming the missing compiler and make"
+fi
+
 for mode in scripts ignore-scripts; do
   dir=$work/$mode
   mkdir -p "$dir"
