@@ -4,10 +4,10 @@
  * registered once per thread at the offsets of src/contract.ts (see native/binding/ and
  * docs/contract.md).
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { RecoveryReport } from './types.js';
+import { loadAddon } from './addon-loader.js';
 
 /** Bound functions of one native handle (one thread's view of one region). */
 export interface NativeHandle {
@@ -109,12 +109,9 @@ export interface NativeModule {
 export { Cmd, Ret, St } from './contract.js';
 
 function load(): NativeModule {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const require = createRequire(import.meta.url);
-  // dist/src/native.js -> ../../build/Release; allow a sanitizer build to be swapped in.
-  const root = join(here, '..', '..');
-  const override = process.env.SHMCACHED_ADDON;
-  return require(override ?? join(root, 'build', 'Release', 'shmcached.node')) as NativeModule;
+  // dist/src/native.js -> the package root two levels up; see src/addon-loader.ts for the order
+  // (SHMCACHED_ADDON, build/Release, prebuilds/<platform>-<arch>).
+  return loadAddon<NativeModule>(join(dirname(fileURLToPath(import.meta.url)), '..', '..')).module;
 }
 
 /** The loaded addon (loaded once per thread on first import). */

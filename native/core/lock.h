@@ -28,6 +28,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/tls.h"
+
 namespace shm {
 
 struct Lock {
@@ -38,7 +40,7 @@ constexpr uint32_t kWaiters = 1u << 31;
 constexpr uint32_t kAnonToken = 1u << 8;  // slot 0, generation 1: never considered dead
 
 // The calling thread's owner token for locks in the region it is working on.
-extern thread_local uint32_t t_lock_token __attribute__((tls_model("initial-exec")));
+extern thread_local uint32_t t_lock_token SHM_TLS_IE;
 
 // Hooks installed by the recovery layer. alive(l, token): is the owner named by token (for the
 // region holding l) alive? repair(l, dead_token): called with l just taken over from a dead owner.
