@@ -13,7 +13,8 @@ import { unwatchEvents, watchEvents, type EventSource } from './events.js';
 import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
 import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
-import type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
+import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
+import type { CacheSetOptions, CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
 
 const VOFF = native.layout.valueOffset;
 const META_LENS = native.layout.metaLens;
@@ -72,12 +73,12 @@ const utf8Write: Utf8Write =
 let optFlags = 0;
 let optTtl = 0;
 
-function readSetOptions(opts: SetOptions | undefined): void {
+function readSetOptions(opts: CacheSetOptions | undefined): void {
   optFlags = 0;
   optTtl = 0;
   if (opts === undefined) return;
   if (typeof opts !== 'object' || opts === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  if (opts.ttl !== undefined) optTtl = checkTtl(opts.ttl, 'options.ttl');
+  if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) optTtl = readTtl(opts, 'options');
   if (opts.flags !== undefined) {
     const f = opts.flags;
     if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
@@ -86,7 +87,8 @@ function readSetOptions(opts: SetOptions | undefined): void {
   }
 }
 
-function checkTtl(ttl: unknown, name: string): number {
+/** memcached's seconds for flush_all's delay (kept as memcached reads it). */
+function checkSeconds(ttl: unknown, name: string): number {
   if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
   if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
   return ttl;
@@ -405,11 +407,11 @@ export class Cache {
     return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
   }
 
-  /** Get and touch (memcached's `gat`): returns the value and sets a new ttl. */
-  gat(key: Key, ttl: number): Buffer | undefined {
+  /** Get and touch (memcached's `gat`): returns the value and sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`). */
+  gat(key: Key, ttl: number | TtlOptions): Buffer | undefined {
     const s = this.#live();
     const klen = writeKey(s, key);
-    const t = checkTtl(ttl, 'ttl');
+    const t = ttlArg(ttl, 'ttl');
     const off = s.off;
     const r = s.h.gat(klen, off, t);
     if (r >= 0) {
@@ -420,14 +422,14 @@ export class Cache {
   }
 
   /** {@link gat} with flags and CAS (memcached's `gats`). */
-  gats(key: Key, ttl: number): ItemInfo | undefined {
+  gats(key: Key, ttl: number | TtlOptions): ItemInfo | undefined {
     const value = this.gat(key, ttl);
     if (value === undefined) return undefined;
     const s = this.#s!;
     return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
   }
 
-  #store(cmd: Cmd, key: Key, value: Value, opts: SetOptions | undefined, what: string): number {
+  #store(cmd: Cmd, key: Key, value: Value, opts: CacheSetOptions | undefined, what: string): number {
     const s = this.#live();
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value, klen);
@@ -438,17 +440,17 @@ export class Cache {
   }
 
   /** Stores `value` under `key` (memcached's `set`). Throws RangeError for a value over the item size, CacheError `ERR_OUT_OF_MEMORY` when full with `evict: false`. */
-  set(key: Key, value: Value, options?: SetOptions): void {
+  set(key: Key, value: Value, options?: CacheSetOptions): void {
     this.#store(Cmd.Set, key, value, options, 'set');
   }
 
   /** Stores only if `key` is absent; `false` otherwise (memcached's `add`). */
-  add(key: Key, value: Value, options?: SetOptions): boolean {
+  add(key: Key, value: Value, options?: CacheSetOptions): boolean {
     return this.#store(Cmd.Add, key, value, options, 'add') === St.Ok;
   }
 
   /** Stores only if `key` is present; `false` otherwise (memcached's `replace`). */
-  replace(key: Key, value: Value, options?: SetOptions): boolean {
+  replace(key: Key, value: Value, options?: CacheSetOptions): boolean {
     return this.#store(Cmd.Replace, key, value, options, 'replace') === St.Ok;
   }
 
@@ -463,7 +465,7 @@ export class Cache {
   }
 
   /** Stores only if the item's CAS unique is still `cas` (from {@link gets}). */
-  cas(key: Key, value: Value, cas: bigint | number, options?: SetOptions): CasResult {
+  cas(key: Key, value: Value, cas: bigint | number, options?: CacheSetOptions): CasResult {
     const s = this.#live();
     let c: bigint;
     if (typeof cas === 'bigint') c = cas;
@@ -517,11 +519,11 @@ export class Cache {
     return this.#delta(key, delta, 0, 'decr');
   }
 
-  /** Sets a new ttl; `true` if the key was there. */
-  touch(key: Key, ttl: number): boolean {
+  /** Sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`); `true` if the key was there. */
+  touch(key: Key, ttl: number | TtlOptions): boolean {
     const s = this.#live();
     const klen = writeKey(s, key);
-    const r = s.h.touch(klen, checkTtl(ttl, 'ttl'));
+    const r = s.h.touch(klen, ttlArg(ttl, 'ttl'));
     if (r < 0) throw statusError(r, 'touch');
     return r === St.Ok;
   }
@@ -624,7 +626,7 @@ export class Cache {
   }
 
   /** Stores many entries with the same options, in one native call per batch. All entries are checked before any is stored. */
-  setMany(entries: Iterable<readonly [Key, Value]>, options?: SetOptions): void {
+  setMany(entries: Iterable<readonly [Key, Value]>, options?: CacheSetOptions): void {
     const s = this.#live();
     if (entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
     readSetOptions(options);
@@ -690,7 +692,7 @@ export class Cache {
   /** Invalidates every item now, or every item stored before `delay` seconds from now (memcached's `flush_all [delay]`). */
   flushAll(delay = 0): void {
     const s = this.#live();
-    s.h.flushAll(checkTtl(delay, 'delay'));
+    s.h.flushAll(checkSeconds(delay, 'delay'));
   }
 
   /**

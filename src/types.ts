@@ -3,6 +3,9 @@
  * DESIGN.md ("Faces"); see README.md for the semantics of each command.
  */
 
+import type { TtlOptions } from './ttl.js';
+export type { TtlOptions } from './ttl.js';
+
 /** A key: a string (encoded as UTF-8) or raw bytes. 1..250 bytes, no spaces or control characters. */
 export type Key = string | Uint8Array;
 
@@ -90,12 +93,19 @@ export interface RecoveryReport {
 export interface SetOptions {
   /**
    * memcached's exptime, in seconds: 0 (default) never expires; up to 30 days (2592000) is relative
-   * to now; above that it is an absolute Unix time; negative means already expired.
+   * to now; above that it is an absolute Unix time; negative means already expired. On
+   * {@link Cache}, an absolute time already past is a RangeError `ERR_TTL_IN_PAST`.
    */
   ttl?: number;
   /** 32-bit unsigned client flags stored with the item (memcached's `flags`). Default 0. */
   flags?: number;
 }
+
+/**
+ * Options of {@link Cache}'s storage commands: {@link SetOptions} plus the millisecond spellings
+ * of the expiry (give at most one of `ttl`, `ttlMs`, `expiresAt`; see {@link TtlOptions}).
+ */
+export interface CacheSetOptions extends SetOptions, TtlOptions {}
 
 /** What `gets` / `gats` return for a hit. */
 export interface ItemInfo {
