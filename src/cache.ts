@@ -13,8 +13,9 @@ import { unwatchEvents, watchEvents, type EventSource } from './events.js';
 import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
 import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
+import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
-import type { CacheSetOptions, CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
+import type { CacheSetOptions, CasResult, In, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
 
 const VOFF = native.layout.valueOffset;
 const META_LENS = native.layout.metaLens;
@@ -228,7 +229,7 @@ const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
  * Returned Buffers are views of a shared 256 KiB arena (like Node's own pooled Buffers): they stay
  * valid forever, but `buf.buffer` is the arena, not a private ArrayBuffer.
  */
-export class Cache {
+export class Cache<T = Buffer> {
   #s: State | undefined;
   #protection: 'none' | 'pku';
   #recovery: RecoveryReport;
@@ -273,7 +274,8 @@ export class Cache {
     };
   }
 
-  private constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
+  /** Internal: use {@link Cache.open}. */
+  protected constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
     this.#s = s;
     this.#protection = protection;
     this.#recovery = recovery;
@@ -285,7 +287,12 @@ export class Cache {
    * is not a shmcached region of this layout, and `ERR_REGION_MISMATCH` when explicit options
    * differ from the region's.
    */
-  static open(options: OpenOptions = {}): Cache {
+  static open(options?: OpenOptions & { codec?: 'bytes' }): Cache<Buffer>;
+  static open(options: OpenOptions & { codec: 'string' }): Cache<string>;
+  static open<V = unknown>(options: OpenOptions & { codec: 'json' | 'v8' }): Cache<V>;
+  static open<V>(options: OpenOptions & { codec: Codec<V> }): Cache<V>;
+  static open<V = Buffer>(options?: OpenOptions): Cache<V>;
+  static open(options: OpenOptions = {}): Cache<unknown> {
     if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
     const path = options.path ?? DEFAULT_PATH;
     if (typeof path !== 'string' || path.length === 0) throw typeError('ERR_INVALID_ARG_TYPE', 'options.path must be a non-empty string');
@@ -301,6 +308,7 @@ export class Cache {
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
     const onCorrupt = options.onCorrupt ?? 'throw';
     if (onCorrupt !== 'throw' && onCorrupt !== 'reset') throw typeError('ERR_INVALID_ARG_VALUE', `options.onCorrupt must be 'throw' or 'reset', got ${String(onCorrupt)}`);
+    const codec = resolveCodec(options.codec);
     if (options.recover !== undefined && typeof options.recover !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
@@ -331,7 +339,7 @@ export class Cache {
     };
     newArena(s, 0);
     const report: RecoveryReport = Object.freeze({ ...h.recovery });
-    const cache = new Cache(s, h.protection === 1 ? 'pku' : 'none', report);
+    const cache: Cache<unknown> = codec === undefined ? new Cache(s, h.protection === 1 ? 'pku' : 'none', report) : new CodecCache(s, h.protection === 1 ? 'pku' : 'none', report, codec);
     cache.#events = { h, path, scratch, meta32: s.meta32, sample: eventSample, recording: false };
     watchEvents(cache.#events);
     if (log && report.kind !== 'attached' && report.kind !== 'created') {
@@ -355,17 +363,17 @@ export class Cache {
     return s;
   }
 
-  /** The value stored under `key`, or `undefined`. */
-  get(key: Key): Buffer | undefined {
+  /** The value stored under `key` (decoded by the cache's codec; a Buffer by default), or `undefined`. */
+  get(key: Key): T | undefined {
     const s = this.#live();
     const klen = writeKey(s, key);
     const off = s.off;
     const r = s.h.get(klen, off);
     if (r >= 0) {
       s.off = (off + r + 7) & ~7;
-      return Buffer.from(s.ab, off, r);
+      return Buffer.from(s.ab, off, r) as T;
     }
-    return this.#getSlow(s, r, klen, false, 0, 'get');
+    return this.#getSlow(s, r, klen, false, 0, 'get') as T | undefined;
   }
 
   #getSlow(s: State, r: number, klen: number, touch: boolean, ttl: number, what: string): Buffer | undefined {
@@ -400,15 +408,16 @@ export class Cache {
   }
 
   /** The value with its flags and CAS unique (memcached's `gets`), or `undefined`. */
-  gets(key: Key): ItemInfo | undefined {
-    const value = this.get(key);
+  gets(key: Key): ItemInfo<T> | undefined {
+    // Not this.get: a codec subclass overrides it (and calls this method for the raw bytes).
+    const value = Cache.prototype.get.call(this, key) as T | undefined;
     if (value === undefined) return undefined;
     const s = this.#s!;
     return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
   }
 
   /** Get and touch (memcached's `gat`): returns the value and sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`). */
-  gat(key: Key, ttl: number | TtlOptions): Buffer | undefined {
+  gat(key: Key, ttl: number | TtlOptions): T | undefined {
     const s = this.#live();
     const klen = writeKey(s, key);
     const t = ttlArg(ttl, 'ttl');
@@ -416,14 +425,14 @@ export class Cache {
     const r = s.h.gat(klen, off, t);
     if (r >= 0) {
       s.off = (off + r + 7) & ~7;
-      return Buffer.from(s.ab, off, r);
+      return Buffer.from(s.ab, off, r) as T;
     }
-    return this.#getSlow(s, r, klen, true, t, 'gat');
+    return this.#getSlow(s, r, klen, true, t, 'gat') as T | undefined;
   }
 
   /** {@link gat} with flags and CAS (memcached's `gats`). */
-  gats(key: Key, ttl: number | TtlOptions): ItemInfo | undefined {
-    const value = this.gat(key, ttl);
+  gats(key: Key, ttl: number | TtlOptions): ItemInfo<T> | undefined {
+    const value = Cache.prototype.gat.call(this, key, ttl) as T | undefined;
     if (value === undefined) return undefined;
     const s = this.#s!;
     return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
@@ -440,18 +449,18 @@ export class Cache {
   }
 
   /** Stores `value` under `key` (memcached's `set`). Throws RangeError for a value over the item size, CacheError `ERR_OUT_OF_MEMORY` when full with `evict: false`. */
-  set(key: Key, value: Value, options?: CacheSetOptions): void {
-    this.#store(Cmd.Set, key, value, options, 'set');
+  set(key: Key, value: In<T>, options?: CacheSetOptions): void {
+    this.#store(Cmd.Set, key, value as Value, options, 'set');
   }
 
   /** Stores only if `key` is absent; `false` otherwise (memcached's `add`). */
-  add(key: Key, value: Value, options?: CacheSetOptions): boolean {
-    return this.#store(Cmd.Add, key, value, options, 'add') === St.Ok;
+  add(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    return this.#store(Cmd.Add, key, value as Value, options, 'add') === St.Ok;
   }
 
   /** Stores only if `key` is present; `false` otherwise (memcached's `replace`). */
-  replace(key: Key, value: Value, options?: CacheSetOptions): boolean {
-    return this.#store(Cmd.Replace, key, value, options, 'replace') === St.Ok;
+  replace(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    return this.#store(Cmd.Replace, key, value as Value, options, 'replace') === St.Ok;
   }
 
   /** Appends bytes to an existing value, keeping its flags and ttl; `false` if absent (or if the result would be too large, as memcached answers NOT_STORED). */
@@ -465,7 +474,7 @@ export class Cache {
   }
 
   /** Stores only if the item's CAS unique is still `cas` (from {@link gets}). */
-  cas(key: Key, value: Value, cas: bigint | number, options?: CacheSetOptions): CasResult {
+  cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): CasResult {
     const s = this.#live();
     let c: bigint;
     if (typeof cas === 'bigint') c = cas;
@@ -473,7 +482,7 @@ export class Cache {
     else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
     if (c < 0n || c > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
     const klen = writeKey(s, key);
-    const vlen = writeValue(s, value, klen);
+    const vlen = writeValue(s, value as Value, klen);
     readSetOptions(options);
     s.meta64[2] = c;
     const r = s.h.store(Cmd.Cas, klen, vlen, optFlags, optTtl);
@@ -543,7 +552,7 @@ export class Cache {
    * ```
    */
   fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
-    return fetchThrough(cacheStore(this), key, loader, options);
+    return fetchThrough(cacheStore(this as unknown as Cache), key, loader, options);
   }
 
   /**
@@ -552,15 +561,15 @@ export class Cache {
    * whether the key was there.
    */
   invalidate(key: Key): boolean {
-    return invalidateKey(this, key);
+    return invalidateKey(this as unknown as Cache, key);
   }
 
   /** Values of many keys in one native call per batch; the result is aligned with `keys`. */
-  getMany(keys: readonly Key[]): (Buffer | undefined)[] {
+  getMany(keys: readonly Key[]): (T | undefined)[] {
     const s = this.#live();
     if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
     const total = keys.length;
-    const out = new Array<Buffer | undefined>(total);
+    const out = new Array<T | undefined>(total);
     const scratch = s.scratch;
     let i = 0;
     let stalls = 0;
@@ -608,7 +617,7 @@ export class Cache {
         } else if (len === 0xfffffffe) {
           throw badKeyError(`keys[${i + j}]`);
         } else {
-          out[i + j] = Buffer.from(s.ab, off, len);
+          out[i + j] = Buffer.from(s.ab, off, len) as T;
           off += len;
         }
       }
@@ -626,7 +635,7 @@ export class Cache {
   }
 
   /** Stores many entries with the same options, in one native call per batch. All entries are checked before any is stored. */
-  setMany(entries: Iterable<readonly [Key, Value]>, options?: CacheSetOptions): void {
+  setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): void {
     const s = this.#live();
     if (entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
     readSetOptions(options);
@@ -676,7 +685,7 @@ export class Cache {
         flush();
         first = i;
       }
-      const [k, v] = list[i] as [Key, Value];
+      const [k, v] = list[i] as unknown as [Key, Value];
       scratch[pos] = kb[i]!;
       scratch.writeUInt32LE(vb[i]!, pos + 1);
       if (typeof k === 'string') utf8Write.call(scratch, k, pos + 5, kb[i]!);
@@ -760,5 +769,88 @@ export class Cache {
     if (this.#events) unwatchEvents(this.#events);
     this.#s = undefined;
     s.h.close();
+  }
+}
+
+/**
+ * A Cache with a codec other than 'bytes' (see src/codec.ts): values are encoded on the way in
+ * with the codec's tag in the flags' top 4 bits, and decoded on the way out after checking the
+ * tag. A subclass, so that the default bytes path gains no work at all.
+ */
+class CodecCache<T> extends Cache<T> {
+  readonly #codec: CodecImpl;
+
+  constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport, codec: CodecImpl) {
+    super(s, protection, recovery);
+    this.#codec = codec;
+  }
+
+  #opts(options: CacheSetOptions | undefined): CacheSetOptions {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    return { ...options, flags: tagFlags(this.#codec, options?.flags) };
+  }
+
+  #info(key: Key, info: ItemInfo<Buffer> | undefined): ItemInfo<T> | undefined {
+    if (info === undefined) return undefined;
+    const userFlags = info.flags & 0x0fffffff;
+    return { value: decodeValue(this.#codec, info.value, info.flags, key) as T, flags: userFlags, cas: info.cas };
+  }
+
+  override get(key: Key): T | undefined {
+    return this.#info(key, super.gets(key) as unknown as ItemInfo<Buffer> | undefined)?.value;
+  }
+
+  override gets(key: Key): ItemInfo<T> | undefined {
+    return this.#info(key, super.gets(key) as unknown as ItemInfo<Buffer> | undefined);
+  }
+
+  override gat(key: Key, ttl: number | TtlOptions): T | undefined {
+    return this.gats(key, ttl)?.value;
+  }
+
+  override gats(key: Key, ttl: number | TtlOptions): ItemInfo<T> | undefined {
+    return this.#info(key, super.gats(key, ttl) as unknown as ItemInfo<Buffer> | undefined);
+  }
+
+  override getMany(keys: readonly Key[]): (T | undefined)[] {
+    if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
+    return keys.map((k) => this.get(k));
+  }
+
+  override set(key: Key, value: In<T>, options?: CacheSetOptions): void {
+    const o = this.#opts(options);
+    super.set(key, encodeValue(this.#codec, value) as In<T>, o);
+  }
+
+  override add(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    const o = this.#opts(options);
+    return super.add(key, encodeValue(this.#codec, value) as In<T>, o);
+  }
+
+  override replace(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    const o = this.#opts(options);
+    return super.replace(key, encodeValue(this.#codec, value) as In<T>, o);
+  }
+
+  override cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): CasResult {
+    const o = this.#opts(options);
+    return super.cas(key, encodeValue(this.#codec, value) as In<T>, cas, o);
+  }
+
+  override setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): void {
+    if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
+    const o = this.#opts(options);
+    const list: Array<[Key, Value]> = [];
+    let i = 0;
+    for (const e of entries) {
+      if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
+      list.push([e[0] as Key, encodeValue(this.#codec, e[1])]);
+      i++;
+    }
+    super.setMany(list as unknown as Array<[Key, In<T>]>, o);
+  }
+
+  override fetch(): Promise<never> {
+    return Promise.reject(typeError('ERR_INVALID_STATE', `fetch is bytes-only for now: open a handle with codec 'bytes' on the same path for it (this one has codec ${this.#codec.name})`));
   }
 }

@@ -13,14 +13,17 @@ export type CacheErrorCode =
   | 'ERR_CACHE_CLOSED'
   | 'ERR_PKU_UNAVAILABLE'
   | 'ERR_REENTRANT'
-  | 'ERR_FETCH_TIMEOUT';
+  | 'ERR_FETCH_TIMEOUT'
+  | 'ERR_CODEC_MISMATCH'
+  | 'ERR_CODEC_ENCODE'
+  | 'ERR_CODEC_DECODE';
 
 /** A condition of the store rather than a bad argument; `code` says which. */
 export class CacheError extends Error {
   /** Machine-readable reason. */
   readonly code: CacheErrorCode;
-  constructor(code: CacheErrorCode, message: string) {
-    super(message);
+  constructor(code: CacheErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'CacheError';
     this.code = code;
   }
