@@ -698,6 +698,71 @@ export class Cache<T = Buffer> {
     flush();
   }
 
+  /**
+   * Whether `key` holds a live item, without copying its value, bumping it in the LRU or
+   * counting a get (memcached's `me`-style peek).
+   */
+  has(key: Key): boolean {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    const r = s.h.has(s.scratch.subarray(0, klen));
+    if (r === 1) return true;
+    if (r === Ret.Miss) return false;
+    throw statusError(r, 'has');
+  }
+
+  /** Removes every item (as {@link flushAll}, for Map-like code). */
+  clear(): void {
+    this.flushAll();
+  }
+
+  /**
+   * Items in the store (memcached's `curr_items`, for every user of the region): expired items
+   * not yet reclaimed still count, as in memcached.
+   */
+  get size(): number {
+    return Number(this.stats().curr_items);
+  }
+
+  /**
+   * The live keys, as UTF-8 strings, crawled bucket by bucket under each bucket's lock (like
+   * memcached's `lru_crawler metadump`): each key live for the whole iteration is yielded at
+   * least once (twice only if the table grew meanwhile), keys added or removed meanwhile may or
+   * may not be, and no key is ever torn. Nothing is bumped or counted.
+   */
+  *keys(): Generator<string, void, undefined> {
+    let cursor = 0;
+    for (;;) {
+      const s = this.#live();
+      const r = s.h.crawl(cursor);
+      if (typeof r === 'number') throw statusError(r, 'keys');
+      const [buf, next, done] = r;
+      for (let i = 0; i < buf.length; ) {
+        const n = buf[i]!;
+        yield buf.toString('utf8', i + 1, i + 1 + n);
+        i += 1 + n;
+      }
+      if (done) return;
+      cursor = next;
+    }
+  }
+
+  /**
+   * `[key, value]` for the live keys (see {@link keys}); each value is read as {@link get}
+   * reads it (whole, never torn, decoded by the codec), and a key gone by then is skipped.
+   */
+  *entries(): Generator<[string, T], void, undefined> {
+    for (const k of this.keys()) {
+      const v = this.get(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+
+  /** {@link entries}, so a Cache iterates like a Map. */
+  [Symbol.iterator](): Generator<[string, T], void, undefined> {
+    return this.entries();
+  }
+
   /** Invalidates every item now, or every item stored before `delay` seconds from now (memcached's `flush_all [delay]`). */
   flushAll(delay = 0): void {
     const s = this.#live();
