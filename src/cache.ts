@@ -14,7 +14,9 @@ import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader
 import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } from './contract.js';
 import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
-import type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
+import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
+import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
+import type { CacheSetOptions, CasResult, In, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
 
 const VOFF = Layout.ValueOffset;
 const META_LENS = Layout.MetaLens;
@@ -79,12 +81,12 @@ const utf8Write: Utf8Write =
 let optFlags = 0;
 let optTtl = 0;
 
-function readSetOptions(opts: SetOptions | undefined): void {
+function readSetOptions(opts: CacheSetOptions | undefined): void {
   optFlags = 0;
   optTtl = 0;
   if (opts === undefined) return;
   if (typeof opts !== 'object' || opts === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  if (opts.ttl !== undefined) optTtl = checkTtl(opts.ttl, 'options.ttl');
+  if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) optTtl = readTtl(opts, 'options');
   if (opts.flags !== undefined) {
     const f = opts.flags;
     if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
@@ -93,7 +95,8 @@ function readSetOptions(opts: SetOptions | undefined): void {
   }
 }
 
-function checkTtl(ttl: unknown, name: string): number {
+/** memcached's seconds for flush_all's delay (kept as memcached reads it). */
+function checkSeconds(ttl: unknown, name: string): number {
   if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
   if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
   return ttl;
@@ -233,7 +236,7 @@ const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
  * Returned Buffers are views of a shared 256 KiB arena (like Node's own pooled Buffers): they stay
  * valid forever, but `buf.buffer` is the arena, not a private ArrayBuffer.
  */
-export class Cache {
+export class Cache<T = Buffer> {
   #s: State | undefined;
   #protection: 'none' | 'pku';
   #recovery: RecoveryReport;
@@ -278,7 +281,8 @@ export class Cache {
     };
   }
 
-  private constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
+  /** Internal: use {@link Cache.open}. */
+  protected constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport) {
     this.#s = s;
     this.#protection = protection;
     this.#recovery = recovery;
@@ -292,7 +296,12 @@ export class Cache {
    * user's file, a loose mode, an unsafe directory, a reset of a file that is not ours) is a
    * CacheError with its own `ERR_REGION_*` code and is left untouched: see docs/security.md.
    */
-  static open(options: OpenOptions = {}): Cache {
+  static open(options?: OpenOptions & { codec?: 'bytes' }): Cache<Buffer>;
+  static open(options: OpenOptions & { codec: 'string' }): Cache<string>;
+  static open<V = unknown>(options: OpenOptions & { codec: 'json' | 'v8' }): Cache<V>;
+  static open<V>(options: OpenOptions & { codec: Codec<V> }): Cache<V>;
+  static open<V = Buffer>(options?: OpenOptions): Cache<V>;
+  static open(options: OpenOptions = {}): Cache<unknown> {
     if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
     const path = options.path ?? DEFAULT_PATH;
     if (typeof path !== 'string' || path.length === 0) throw typeError('ERR_INVALID_ARG_TYPE', 'options.path must be a non-empty string');
@@ -310,6 +319,7 @@ export class Cache {
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
     const onCorrupt = options.onCorrupt ?? 'throw';
     if (onCorrupt !== 'throw' && onCorrupt !== 'reset') throw typeError('ERR_INVALID_ARG_VALUE', `options.onCorrupt must be 'throw' or 'reset', got ${String(onCorrupt)}`);
+    const codec = resolveCodec(options.codec);
     if (options.recover !== undefined && typeof options.recover !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
@@ -340,7 +350,7 @@ export class Cache {
     };
     newArena(s, 0);
     const report: RecoveryReport = Object.freeze({ ...h.recovery });
-    const cache = new Cache(s, h.protection === 1 ? 'pku' : 'none', report);
+    const cache: Cache<unknown> = codec === undefined ? new Cache(s, h.protection === 1 ? 'pku' : 'none', report) : new CodecCache(s, h.protection === 1 ? 'pku' : 'none', report, codec);
     cache.#events = { h, path, scratch, meta32: s.meta32, sample: eventSample, recording: false };
     watchEvents(cache.#events);
     if (log && report.kind !== 'attached' && report.kind !== 'created') {
@@ -364,17 +374,17 @@ export class Cache {
     return s;
   }
 
-  /** The value stored under `key`, or `undefined`. */
-  get(key: Key): Buffer | undefined {
+  /** The value stored under `key` (decoded by the cache's codec; a Buffer by default), or `undefined`. */
+  get(key: Key): T | undefined {
     const s = this.#live();
     const klen = writeKey(s, key);
     const off = s.off;
     const r = s.h.get(klen, off);
     if (r >= 0) {
       s.off = (off + r + 7) & ~7;
-      return Buffer.from(s.ab, off, r);
+      return Buffer.from(s.ab, off, r) as T;
     }
-    return this.#getSlow(s, r, klen, false, 0, 'get');
+    return this.#getSlow(s, r, klen, false, 0, 'get') as T | undefined;
   }
 
   #getSlow(s: State, r: number, klen: number, touch: boolean, ttl: number, what: string): Buffer | undefined {
@@ -409,36 +419,37 @@ export class Cache {
   }
 
   /** The value with its flags and CAS unique (memcached's `gets`), or `undefined`. */
-  gets(key: Key): ItemInfo | undefined {
-    const value = this.get(key);
+  gets(key: Key): ItemInfo<T> | undefined {
+    // Not this.get: a codec subclass overrides it (and calls this method for the raw bytes).
+    const value = Cache.prototype.get.call(this, key) as T | undefined;
     if (value === undefined) return undefined;
     const s = this.#s!;
     return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
   }
 
-  /** Get and touch (memcached's `gat`): returns the value and sets a new ttl. */
-  gat(key: Key, ttl: number): Buffer | undefined {
+  /** Get and touch (memcached's `gat`): returns the value and sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`). */
+  gat(key: Key, ttl: number | TtlOptions): T | undefined {
     const s = this.#live();
     const klen = writeKey(s, key);
-    const t = checkTtl(ttl, 'ttl');
+    const t = ttlArg(ttl, 'ttl');
     const off = s.off;
     const r = s.h.gat(klen, off, t);
     if (r >= 0) {
       s.off = (off + r + 7) & ~7;
-      return Buffer.from(s.ab, off, r);
+      return Buffer.from(s.ab, off, r) as T;
     }
-    return this.#getSlow(s, r, klen, true, t, 'gat');
+    return this.#getSlow(s, r, klen, true, t, 'gat') as T | undefined;
   }
 
   /** {@link gat} with flags and CAS (memcached's `gats`). */
-  gats(key: Key, ttl: number): ItemInfo | undefined {
-    const value = this.gat(key, ttl);
+  gats(key: Key, ttl: number | TtlOptions): ItemInfo<T> | undefined {
+    const value = Cache.prototype.gat.call(this, key, ttl) as T | undefined;
     if (value === undefined) return undefined;
     const s = this.#s!;
     return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
   }
 
-  #store(cmd: Cmd, key: Key, value: Value, opts: SetOptions | undefined, what: string): number {
+  #store(cmd: Cmd, key: Key, value: Value, opts: CacheSetOptions | undefined, what: string): number {
     const s = this.#live();
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value, klen);
@@ -449,18 +460,18 @@ export class Cache {
   }
 
   /** Stores `value` under `key` (memcached's `set`). Throws RangeError for a value over the item size, CacheError `ERR_OUT_OF_MEMORY` when full with `evict: false`. */
-  set(key: Key, value: Value, options?: SetOptions): void {
-    this.#store(Cmd.Set, key, value, options, 'set');
+  set(key: Key, value: In<T>, options?: CacheSetOptions): void {
+    this.#store(Cmd.Set, key, value as Value, options, 'set');
   }
 
   /** Stores only if `key` is absent; `false` otherwise (memcached's `add`). */
-  add(key: Key, value: Value, options?: SetOptions): boolean {
-    return this.#store(Cmd.Add, key, value, options, 'add') === St.Ok;
+  add(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    return this.#store(Cmd.Add, key, value as Value, options, 'add') === St.Ok;
   }
 
   /** Stores only if `key` is present; `false` otherwise (memcached's `replace`). */
-  replace(key: Key, value: Value, options?: SetOptions): boolean {
-    return this.#store(Cmd.Replace, key, value, options, 'replace') === St.Ok;
+  replace(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    return this.#store(Cmd.Replace, key, value as Value, options, 'replace') === St.Ok;
   }
 
   /** Appends bytes to an existing value, keeping its flags and ttl; `false` if absent (or if the result would be too large, as memcached answers NOT_STORED). */
@@ -474,7 +485,7 @@ export class Cache {
   }
 
   /** Stores only if the item's CAS unique is still `cas` (from {@link gets}). */
-  cas(key: Key, value: Value, cas: bigint | number, options?: SetOptions): CasResult {
+  cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): CasResult {
     const s = this.#live();
     let c: bigint;
     if (typeof cas === 'bigint') c = cas;
@@ -482,7 +493,7 @@ export class Cache {
     else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
     if (c < 0n || c > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
     const klen = writeKey(s, key);
-    const vlen = writeValue(s, value, klen);
+    const vlen = writeValue(s, value as Value, klen);
     readSetOptions(options);
     s.meta64[M64_IO] = c;
     const r = s.h.store(Cmd.Cas, klen, vlen, optFlags, optTtl);
@@ -528,11 +539,11 @@ export class Cache {
     return this.#delta(key, delta, 0, 'decr');
   }
 
-  /** Sets a new ttl; `true` if the key was there. */
-  touch(key: Key, ttl: number): boolean {
+  /** Sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`); `true` if the key was there. */
+  touch(key: Key, ttl: number | TtlOptions): boolean {
     const s = this.#live();
     const klen = writeKey(s, key);
-    const r = s.h.touch(klen, checkTtl(ttl, 'ttl'));
+    const r = s.h.touch(klen, ttlArg(ttl, 'ttl'));
     if (r < 0) throw statusError(r, 'touch');
     return r === St.Ok;
   }
@@ -552,7 +563,7 @@ export class Cache {
    * ```
    */
   fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
-    return fetchThrough(cacheStore(this), key, loader, options);
+    return fetchThrough(cacheStore(this as unknown as Cache), key, loader, options);
   }
 
   /**
@@ -561,15 +572,15 @@ export class Cache {
    * whether the key was there.
    */
   invalidate(key: Key): boolean {
-    return invalidateKey(this, key);
+    return invalidateKey(this as unknown as Cache, key);
   }
 
   /** Values of many keys in one native call per batch; the result is aligned with `keys`. */
-  getMany(keys: readonly Key[]): (Buffer | undefined)[] {
+  getMany(keys: readonly Key[]): (T | undefined)[] {
     const s = this.#live();
     if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
     const total = keys.length;
-    const out = new Array<Buffer | undefined>(total);
+    const out = new Array<T | undefined>(total);
     const scratch = s.scratch;
     let i = 0;
     let stalls = 0;
@@ -617,7 +628,7 @@ export class Cache {
         } else if (len === ManyLen.BadKey) {
           throw badKeyError(`keys[${i + j}]`);
         } else {
-          out[i + j] = Buffer.from(s.ab, off, len);
+          out[i + j] = Buffer.from(s.ab, off, len) as T;
           off += len;
         }
       }
@@ -635,7 +646,7 @@ export class Cache {
   }
 
   /** Stores many entries with the same options, in one native call per batch. All entries are checked before any is stored. */
-  setMany(entries: Iterable<readonly [Key, Value]>, options?: SetOptions): void {
+  setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): void {
     const s = this.#live();
     if (entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
     readSetOptions(options);
@@ -685,7 +696,7 @@ export class Cache {
         flush();
         first = i;
       }
-      const [k, v] = list[i] as [Key, Value];
+      const [k, v] = list[i] as unknown as [Key, Value];
       scratch[pos] = kb[i]!;
       scratch.writeUInt32LE(vb[i]!, pos + 1);
       if (typeof k === 'string') utf8Write.call(scratch, k, pos + 5, kb[i]!);
@@ -698,10 +709,75 @@ export class Cache {
     flush();
   }
 
+  /**
+   * Whether `key` holds a live item, without copying its value, bumping it in the LRU or
+   * counting a get (memcached's `me`-style peek).
+   */
+  has(key: Key): boolean {
+    const s = this.#live();
+    const klen = writeKey(s, key);
+    const r = s.h.has(s.scratch.subarray(0, klen));
+    if (r === 1) return true;
+    if (r === Ret.Miss) return false;
+    throw statusError(r, 'has');
+  }
+
+  /** Removes every item (as {@link flushAll}, for Map-like code). */
+  clear(): void {
+    this.flushAll();
+  }
+
+  /**
+   * Items in the store (memcached's `curr_items`, for every user of the region): expired items
+   * not yet reclaimed still count, as in memcached.
+   */
+  get size(): number {
+    return Number(this.stats().curr_items);
+  }
+
+  /**
+   * The live keys, as UTF-8 strings, crawled bucket by bucket under each bucket's lock (like
+   * memcached's `lru_crawler metadump`): each key live for the whole iteration is yielded at
+   * least once (twice only if the table grew meanwhile), keys added or removed meanwhile may or
+   * may not be, and no key is ever torn. Nothing is bumped or counted.
+   */
+  *keys(): Generator<string, void, undefined> {
+    let cursor = 0;
+    for (;;) {
+      const s = this.#live();
+      const r = s.h.crawl(cursor);
+      if (typeof r === 'number') throw statusError(r, 'keys');
+      const [buf, next, done] = r;
+      for (let i = 0; i < buf.length; ) {
+        const n = buf[i]!;
+        yield buf.toString('utf8', i + 1, i + 1 + n);
+        i += 1 + n;
+      }
+      if (done) return;
+      cursor = next;
+    }
+  }
+
+  /**
+   * `[key, value]` for the live keys (see {@link keys}); each value is read as {@link get}
+   * reads it (whole, never torn, decoded by the codec), and a key gone by then is skipped.
+   */
+  *entries(): Generator<[string, T], void, undefined> {
+    for (const k of this.keys()) {
+      const v = this.get(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+
+  /** {@link entries}, so a Cache iterates like a Map. */
+  [Symbol.iterator](): Generator<[string, T], void, undefined> {
+    return this.entries();
+  }
+
   /** Invalidates every item now, or every item stored before `delay` seconds from now (memcached's `flush_all [delay]`). */
   flushAll(delay = 0): void {
     const s = this.#live();
-    s.h.flushAll(checkTtl(delay, 'delay'));
+    s.h.flushAll(checkSeconds(delay, 'delay'));
   }
 
   /**
@@ -769,5 +845,88 @@ export class Cache {
     if (this.#events) unwatchEvents(this.#events);
     this.#s = undefined;
     s.h.close();
+  }
+}
+
+/**
+ * A Cache with a codec other than 'bytes' (see src/codec.ts): values are encoded on the way in
+ * with the codec's tag in the flags' top 4 bits, and decoded on the way out after checking the
+ * tag. A subclass, so that the default bytes path gains no work at all.
+ */
+class CodecCache<T> extends Cache<T> {
+  readonly #codec: CodecImpl;
+
+  constructor(s: State, protection: 'none' | 'pku', recovery: RecoveryReport, codec: CodecImpl) {
+    super(s, protection, recovery);
+    this.#codec = codec;
+  }
+
+  #opts(options: CacheSetOptions | undefined): CacheSetOptions {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    return { ...options, flags: tagFlags(this.#codec, options?.flags) };
+  }
+
+  #info(key: Key, info: ItemInfo<Buffer> | undefined): ItemInfo<T> | undefined {
+    if (info === undefined) return undefined;
+    const userFlags = info.flags & 0x0fffffff;
+    return { value: decodeValue(this.#codec, info.value, info.flags, key) as T, flags: userFlags, cas: info.cas };
+  }
+
+  override get(key: Key): T | undefined {
+    return this.#info(key, super.gets(key) as unknown as ItemInfo<Buffer> | undefined)?.value;
+  }
+
+  override gets(key: Key): ItemInfo<T> | undefined {
+    return this.#info(key, super.gets(key) as unknown as ItemInfo<Buffer> | undefined);
+  }
+
+  override gat(key: Key, ttl: number | TtlOptions): T | undefined {
+    return this.gats(key, ttl)?.value;
+  }
+
+  override gats(key: Key, ttl: number | TtlOptions): ItemInfo<T> | undefined {
+    return this.#info(key, super.gats(key, ttl) as unknown as ItemInfo<Buffer> | undefined);
+  }
+
+  override getMany(keys: readonly Key[]): (T | undefined)[] {
+    if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
+    return keys.map((k) => this.get(k));
+  }
+
+  override set(key: Key, value: In<T>, options?: CacheSetOptions): void {
+    const o = this.#opts(options);
+    super.set(key, encodeValue(this.#codec, value) as In<T>, o);
+  }
+
+  override add(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    const o = this.#opts(options);
+    return super.add(key, encodeValue(this.#codec, value) as In<T>, o);
+  }
+
+  override replace(key: Key, value: In<T>, options?: CacheSetOptions): boolean {
+    const o = this.#opts(options);
+    return super.replace(key, encodeValue(this.#codec, value) as In<T>, o);
+  }
+
+  override cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): CasResult {
+    const o = this.#opts(options);
+    return super.cas(key, encodeValue(this.#codec, value) as In<T>, cas, o);
+  }
+
+  override setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): void {
+    if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
+    const o = this.#opts(options);
+    const list: Array<[Key, Value]> = [];
+    let i = 0;
+    for (const e of entries) {
+      if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
+      list.push([e[0] as Key, encodeValue(this.#codec, e[1])]);
+      i++;
+    }
+    super.setMany(list as unknown as Array<[Key, In<T>]>, o);
+  }
+
+  override fetch(): Promise<never> {
+    return Promise.reject(typeError('ERR_INVALID_STATE', `fetch is bytes-only for now: open a handle with codec 'bytes' on the same path for it (this one has codec ${this.#codec.name})`));
   }
 }

@@ -28,7 +28,13 @@ export type CacheErrorCode =
   /** The region's directory is writable by every user and has no sticky bit. */
   | 'ERR_REGION_DIR_UNSAFE'
   /** A reset (or `onCorrupt: 'reset'`) was asked for a file that is not a shmcached region: never written. */
-  | 'ERR_REGION_FOREIGN';
+  | 'ERR_REGION_FOREIGN'
+  /** A value was stored by another codec than this handle's (docs/values.md). */
+  | 'ERR_CODEC_MISMATCH'
+  /** The codec's encode() threw: nothing was stored. */
+  | 'ERR_CODEC_ENCODE'
+  /** The codec's decode() threw on a stored value. */
+  | 'ERR_CODEC_DECODE';
 
 /** The codes of the region file rules, each a refusal that leaves the file untouched. */
 export const REGION_FILE_CODES: readonly CacheErrorCode[] = Object.freeze([
@@ -45,8 +51,8 @@ export const REGION_FILE_CODES: readonly CacheErrorCode[] = Object.freeze([
 export class CacheError extends Error {
   /** Machine-readable reason. */
   readonly code: CacheErrorCode;
-  constructor(code: CacheErrorCode, message: string) {
-    super(message);
+  constructor(code: CacheErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'CacheError';
     this.code = code;
   }

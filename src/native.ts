@@ -23,6 +23,10 @@ export interface NativeHandle {
   /** memcached's `md` with I (invalidate) and T (ttl ≥ 0); the CAS (0 = any) at MetaOff.Io64. */
   metaDelete(klen: number, invalidate: number, ttl: number): number;
   getMany(n: number, outOff: number): number;
+  /** Whether the key (its bytes) holds a live item: 1, Ret.Miss, or another Ret (native/binding_values.cc); no copy, no LRU bump. */
+  has(key: Uint8Array): number;
+  /** Live keys of whole buckets from `cursor` on, as [u8 len][key]...: [keys, next cursor, done], or a Ret when closed/busy. */
+  crawl(cursor: number): [Buffer, number, boolean] | number;
   setMany(n: number, flags: number, ttl: number): number;
   setBuffers(scratch: Buffer, meta: Buffer): void;
   setArena(arena: Buffer): void;

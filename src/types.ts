@@ -3,6 +3,11 @@
  * DESIGN.md ("Faces"); see README.md for the semantics of each command.
  */
 
+import type { CodecOption } from './codec.js';
+import type { TtlOptions } from './ttl.js';
+export type { Codec, CodecOption } from './codec.js';
+export type { TtlOptions } from './ttl.js';
+
 /** A key: a string (encoded as UTF-8) or raw bytes. 1..250 bytes, no spaces or control characters. */
 export type Key = string | Uint8Array;
 
@@ -65,6 +70,13 @@ export interface OpenOptions {
    * (the report is always on {@link Cache.lastRecovery}).
    */
   logRecovery?: boolean | ((report: RecoveryReport) => void);
+  /**
+   * How values are stored: `'bytes'` (default: Buffer out, strings or bytes in), `'string'`
+   * (UTF-8), `'json'`, `'v8'` (node:v8 serialize: Map, Set, Date, BigInt, typed arrays) or a
+   * `{ encode, decode }` object. Recorded in the top 4 bits of each item's flags, so a reader
+   * with another codec gets CacheError ERR_CODEC_MISMATCH (see src/codec.ts, docs/values.md).
+   */
+  codec?: CodecOption;
 }
 
 /**
@@ -106,16 +118,29 @@ export interface RecoveryReport {
 export interface SetOptions {
   /**
    * memcached's exptime, in seconds: 0 (default) never expires; up to 30 days (2592000) is relative
-   * to now; above that it is an absolute Unix time; negative means already expired.
+   * to now; above that it is an absolute Unix time; negative means already expired. On
+   * {@link Cache}, an absolute time already past is a RangeError `ERR_TTL_IN_PAST`.
    */
   ttl?: number;
   /** 32-bit unsigned client flags stored with the item (memcached's `flags`). Default 0. */
   flags?: number;
 }
 
+/**
+ * Options of {@link Cache}'s storage commands: {@link SetOptions} plus the millisecond spellings
+ * of the expiry (give at most one of `ttl`, `ttlMs`, `expiresAt`; see {@link TtlOptions}).
+ */
+export interface CacheSetOptions extends SetOptions, TtlOptions {}
+
+/**
+ * What a `Cache<T>`'s storage commands take: any string or bytes for the default `Cache<Buffer>`
+ * (codec 'bytes'), else the codec's value type.
+ */
+export type In<T> = [T] extends [Buffer] ? Value : T;
+
 /** What `gets` / `gats` return for a hit. */
-export interface ItemInfo {
-  value: Buffer;
+export interface ItemInfo<T = Buffer> {
+  value: T;
   /** 32-bit client flags. */
   flags: number;
   /** The item's CAS unique, for {@link Cache.cas}. */

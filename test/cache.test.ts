@@ -207,11 +207,15 @@ expiry('relative ttl expires once the clock passes it', () => {
   c.close();
 });
 
-expiry('ttl above 30 days is an absolute Unix time; negative is already expired', () => {
+expiry('ttl above 30 days is an absolute Unix time (a past one is a RangeError); negative is already expired', () => {
   const c = open('abs');
   const now = Number(c.stats().time);
   c.set('future', '1', { ttl: now + 100 });
-  c.set('past', '1', { ttl: now - 100 });
+  // An absolute time already past is refused (it would be stored and silently gone), storing nothing.
+  c.set('past', 'old');
+  assert.throws(() => c.set('past', '1', { ttl: now - 100 }), (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_TTL_IN_PAST');
+  assert.is(str(c.get('past')), 'old');
+  c.delete('past');
   c.set('neg', '1', { ttl: -1 });
   c.set('thirty', '1', { ttl: 2592000 }); // exactly 30 days: still relative
   assert.is(str(c.get('future')), '1');

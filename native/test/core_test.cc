@@ -28,6 +28,7 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
+#include "core/crawl.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/layout.h"
@@ -877,6 +878,55 @@ static void test_growth() {
   CHECK(ts_power(t.h()->table_state.load()) <= t.r->geo().max_hash_power);
 }
 
+// cmd_peek and crawl_keys (crawl.h): a peek counts nothing; a crawl that the table's growth
+// interrupts still reports every key that was live throughout, whole and at least once.
+static void test_crawl() {
+  TR t(64u << 20, 1u << 20, 1, "crawl");
+  char k[32];
+  auto key = [&](int i) { return std::string(k, size_t(std::snprintf(k, sizeof k, "key:%07d", i))); };
+  const int n = 40000;
+  for (int i = 0; i < n; ++i) CHECK_EQ(set(t, key(i), "v"), kOk);
+  CHECK_EQ(set(t, "gone", "v", 0, -1), kOk);
+  uint64_t gets = stat(t, "cmd_get");
+  CHECK_EQ(cmd_peek(t.ctx, B("key:0000007"), 11), kOk);
+  CHECK_EQ(cmd_peek(t.ctx, B("gone"), 4), kMiss);
+  CHECK_EQ(cmd_peek(t.ctx, B("nope"), 4), kMiss);
+  CHECK_EQ(cmd_peek(t.ctx, B("a b"), 3), kBadKey);
+  CHECK_EQ(stat(t, "cmd_get"), gets);
+  std::vector<uint8_t> out;
+  std::vector<int> seen(n, 0);
+  int torn = 0, batches = 0;
+  auto take = [&]() {
+    for (size_t i = 0; i < out.size();) {
+      uint32_t len = out[i];
+      std::string s(reinterpret_cast<char*>(&out[i + 1]), len);
+      int idx = -1;
+      if (len == 11 && std::sscanf(s.c_str(), "key:%d", &idx) == 1 && idx >= 0 && idx < n) ++seen[idx];
+      else if (s != "more" && s.rfind("more:", 0) != 0) ++torn;
+      i += 1 + len;
+    }
+    out.clear();
+  };
+  uint64_t cursor = 0;
+  // Half the crawl, then enough new keys to grow the table (and move part of it), then the rest.
+  for (int b = 0; b < 4; ++b, ++batches) {
+    CHECK(!crawl_keys(t.ctx, &cursor, &out, 2048));
+    take();
+  }
+  for (int i = 0; i < 30000; ++i) CHECK_EQ(set(t, "more:" + std::to_string(i), "v"), kOk);
+  CHECK(ts_power(t.h()->table_state.load()) > kMinHashPower || ts_expanding(t.h()->table_state.load()));
+  while (!crawl_keys(t.ctx, &cursor, &out, 2048)) {
+    take();
+    ++batches;
+  }
+  take();
+  int missing = 0;
+  for (int i = 0; i < n; ++i) missing += seen[i] == 0;
+  CHECK_EQ(missing, 0);
+  CHECK_EQ(torn, 0);
+  CHECK(batches > 4);
+}
+
 static void test_reopen() {
   std::string path;
   uint64_t cas_a = 0;
@@ -1638,6 +1688,7 @@ int main(int argc, char** argv) {
       {"eviction", test_eviction},
       {"no_evict", test_no_evict},
       {"growth", test_growth},
+      {"crawl", test_crawl},
       {"reopen", test_reopen},
       {"bad_files", test_bad_files},
       {"file_rules", test_file_rules},

@@ -119,8 +119,28 @@ function storeAnswer(ok: boolean): string {
   return ok ? 'STORED' : 'NOT_STORED';
 }
 
+/**
+ * The ttl to give Cache for an op's memcached exptime. memcached stores an item with an
+ * absolute time already past as expired; Cache refuses such a ttl (RangeError ERR_TTL_IN_PAST,
+ * src/ttl.ts) rather than store a value that is silently gone. So for such a ttl this checks
+ * that Cache refuses it (on a probe that changes nothing), then asks for memcached's same
+ * meaning the explicit way (-1: stored already expired), keeping both stores in step.
+ */
+export function shmTtl(c: Cache, ttl: number | undefined): number {
+  if (ttl === undefined || ttl <= 2592000 || ttl * 1000 > Date.now()) return ttl ?? 0;
+  let code: unknown;
+  try {
+    c.touch('shmTtl-probe', ttl);
+  } catch (e) {
+    code = (e as { code?: unknown }).code;
+  }
+  if (code !== 'ERR_TTL_IN_PAST') throw new Error(`Cache accepted ttl ${ttl}, an absolute time already past (expected RangeError ERR_TTL_IN_PAST)`);
+  return -1;
+}
+
 export function runShm(c: Cache, op: Op, tokens: CasTokens): string {
   try {
+    if ('ttl' in op) op = { ...op, ttl: shmTtl(c, op.ttl) } as Op;
     switch (op.op) {
       case 'set':
         c.set(op.key, op.value, { ttl: op.ttl ?? 0, flags: op.flags ?? 0 });
