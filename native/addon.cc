@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/recover.h"
 #include "core/region.h"
 #include "core/stats.h"
@@ -586,18 +587,27 @@ Napi::Value SetArena(const Napi::CallbackInfo& info) {
 
 int64_t int_arg(const Napi::Value& v) { return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0; }
 
-// debugDieIn(point, klen, vlen): test only (recover.h debug_die_in): the process dies by SIGKILL
-// in the middle of a change, key in scratch, value at kValueOff.
-Napi::Value DebugDieIn(const Napi::CallbackInfo& info) {
-  Handle* h = handle_of(info);
-  int point = int(int_arg(info[0]));
-  uint32_t klen = uint32_t(int_arg(info[1])), vlen = uint32_t(int_arg(info[2]));
-  if (usable(h) && klen <= kKeyMax && uint64_t(kValueOff) + vlen <= h->scratch_len)
-    gated(h, [&] {
-      debug_die_in(h->ctx, point, private_key(h, klen), klen, h->scratch + kValueOff, vlen);
-      return 0;
-    });
-  return info.Env().Undefined();
+// armFailpoint(name | null): test only (core/failpoint.h). Arms the named fail-point for this
+// process: the next thread of it that reaches that point in the real code dies by SIGKILL. null
+// disarms. An unknown name is a RangeError.
+Napi::Value ArmFailpoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsNull() || info[0].IsUndefined()) {
+    failpoint_arm(FailPoint::kNone);
+    return env.Undefined();
+  }
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "armFailpoint(name): name must be a string or null").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  FailPoint p = failpoint_by_name(name.c_str());
+  if (p == FailPoint::kCount || p == FailPoint::kNone) {
+    Napi::RangeError::New(env, "armFailpoint: unknown fail-point " + name).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  failpoint_arm(p);
+  return env.Undefined();
 }
 
 // setEvents(sample): record one eviction/expiration in `sample` caused by this handle's calls
@@ -878,7 +888,6 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("advanceClock", Napi::Function::New(env, AdvanceClock, "advanceClock", h));
   obj.Set("stats", Napi::Function::New(env, Stats, "stats", h));
   obj.Set("close", Napi::Function::New(env, Close, "close", h));
-  obj.Set("debugDieIn", Napi::Function::New(env, DebugDieIn, "debugDieIn", h));
   proto_attach(env, obj, &h->ctx, h->pkey, &h->closed);  // the wire protocol engine (native/proto/)
   const Geometry& g = region.geo();
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
@@ -907,6 +916,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::call_once(once, [] { std::atexit(at_exit); });
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("check", Napi::Function::New(env, Check, "check"));
+  exports.Set("armFailpoint", Napi::Function::New(env, ArmFailpoint, "armFailpoint"));
   exports.Set("pkuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("available", Napi::Boolean::New(info.Env(), gate::pku_available()));

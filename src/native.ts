@@ -43,8 +43,6 @@ export interface NativeHandle {
   pkru(): number;
   /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */
   probe(mode: number): number;
-  /** Test-only: dies by SIGKILL in the middle of a change (native/core/recover.h debug_die_in); key in scratch, value at the value offset. */
-  debugDieIn(point: number, klen: number, vlen: number): void;
   /** 1 when the region is tagged with a protection key and every call goes through a gate. */
   readonly protection: number;
   readonly memLimit: number;
@@ -86,11 +84,29 @@ export interface ProtoConn {
   close(): void;
 }
 
+/** The fail-points compiled into the core (native/core/failpoint.cc kFailPointNames). */
+export type FailPointName =
+  | 'link.afterTable'
+  | 'lru.linkBeforeCommit'
+  | 'unlink.afterTable'
+  | 'delete.stripeHeld'
+  | 'grow.pagesLock'
+  | 'migrate.midItem'
+  | 'carve.halfway'
+  | 'emptyPage.afterEvict'
+  | 'set.afterAlloc';
+
 /** The addon's exports. */
 export interface NativeModule {
   open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number): NativeHandle;
   /** Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file that is not a region. */
   check(path: string): CheckResult;
+  /**
+   * Test-only: arms a named fail-point (native/core/failpoint.h) for this whole process: the next
+   * thread of it that reaches that point in the real code dies by SIGKILL. null disarms; an
+   * unknown name throws a RangeError.
+   */
+  armFailpoint(name: FailPointName | null): void;
   /** Whether this process can use PKU, and its key (-1 if not). */
   pkuInfo(): { available: boolean; key: number };
   layout: { valueOffset: number; metaLens: number; keyMax: number };

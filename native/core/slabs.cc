@@ -1,6 +1,7 @@
 // slabs.cc — see slabs.h.
 #include "core/slabs.h"
 
+#include "core/failpoint.h"
 #include "core/intent.h"
 #include "core/region.h"
 
@@ -82,6 +83,7 @@ bool slabs_carve(Region& r, uint32_t cls, uint32_t page) {
   r.h()->page_cls[page < kMaxPages ? page : 0] = uint8_t(cls);
   // Push in reverse so the free list hands chunks out in address order.
   for (uint32_t k = c.perslab; k-- > 0;) {
+    if (k == c.perslab / 2) SHM_FAILPOINT(kCarveHalfway);
     Item* it = reinterpret_cast<Item*>(base + uint64_t(k) * c.size);
     it->iflags = kFree;
     it->cls = uint8_t(cls);
@@ -101,6 +103,7 @@ bool slabs_grow(Region& r, uint32_t cls) {
   uint32_t page;
   {
     Guard g(h->pages_lock);
+    SHM_FAILPOINT(kGrowPagesLock);
     if (h->pages_used >= r.geo().pages_total) return false;
     page = h->pages_used;
     __atomic_store_n(&h->pages_used, page + 1, __ATOMIC_RELAXED);
