@@ -48,11 +48,11 @@ esac
 
 out=build-core/$variant
 mkdir -p "$out"
-srcs=(native/core/*.cc)
+srcs=(native/core/*.cc native/core/recover/*.cc)
 
 build() {  # build NAME SOURCE
   local name=$1 src=$2
-  echo "core-test: $CXX ${base[*]} ${san[*]} $src native/core/*.cc -o $out/$name" >&2
+  echo "core-test: $CXX ${base[*]} ${san[*]} $src ${srcs[*]} -o $out/$name" >&2
   "$CXX" "${base[@]}" "${san[@]}" "$src" "${srcs[@]}" -o "$out/$name"
 }
 

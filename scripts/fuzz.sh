@@ -18,7 +18,7 @@ fi
 out=build-fuzz
 mkdir -p "$out"
 if ! "$CXX" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Wall -Wextra -Wno-unused-parameter -Inative native/test/proto_fuzz.cc native/proto/*.cc native/core/*.cc \
+    -Wall -Wextra -Wno-unused-parameter -Inative native/test/proto_fuzz.cc native/proto/*.cc native/core/*.cc native/core/recover/*.cc \
     native/gate/pku.cc -o "$out/proto_fuzz" 2>"$out/build.log"; then
   cat "$out/build.log"
   echo "0 passed, 1 failed"

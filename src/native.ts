@@ -48,8 +48,6 @@ export interface NativeHandle {
   pkru(): number;
   /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */
   probe(mode: number): number;
-  /** Test-only: dies by SIGKILL in the middle of a change (native/core/recover.h debug_die_in); key in scratch, value at the value offset. */
-  debugDieIn(point: number, klen: number, vlen: number): void;
   /** 1 when the region is tagged with a protection key and every call goes through a gate. */
   readonly protection: number;
   readonly memLimit: number;
@@ -91,6 +89,18 @@ export interface ProtoConn {
   close(): void;
 }
 
+/** The fail-points compiled into the core (native/core/failpoint.cc kFailPointNames). */
+export type FailPointName =
+  | 'link.afterTable'
+  | 'lru.linkBeforeCommit'
+  | 'unlink.afterTable'
+  | 'delete.stripeHeld'
+  | 'grow.pagesLock'
+  | 'migrate.midItem'
+  | 'carve.halfway'
+  | 'emptyPage.afterEvict'
+  | 'set.afterAlloc';
+
 /** The addon's exports. */
 export interface NativeModule {
   /** flags: 1 reset if bad, 2 recover, 4 `mode` given explicitly. allowOwner: a uid whose file may be opened (-1 none). */
@@ -100,6 +110,12 @@ export interface NativeModule {
    * that is not a region, or an ERR_REGION_* code for a file the rules refuse (docs/security.md).
    */
   check(path: string, allowOwner?: number, mode?: number): CheckResult;
+  /**
+   * Test-only: arms a named fail-point (native/core/failpoint.h) for this whole process: the next
+   * thread of it that reaches that point in the real code dies by SIGKILL. null disarms; an
+   * unknown name throws a RangeError.
+   */
+  armFailpoint(name: FailPointName | null): void;
   /** Whether this process can use PKU, and its key (-1 if not). */
   pkuInfo(): { available: boolean; key: number };
   /** The buffer layout the addon was built with (src/contract.ts Layout; the drift test compares them). */

@@ -7,6 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { peersRequired } from './support/peers.js';
 
@@ -28,6 +30,19 @@ ctest('core_test and core_stress pass (scripts/core-test.sh)', () => {
   assert.is(Number(failed), 0, out.slice(-4000));
   assert.ok(Number(passed) > 100, 'the core tests ran');
   assert.is(r.status, 0, out.slice(-2000));
+});
+
+// The layering the issue-16 reshape set: the protocol engine reaches the store only through
+// native/proto/backend.h/.cc (its one door), and the core holds no Node-API.
+test('native/proto includes nothing from native/core but through backend.h/.cc; native/core includes no Node-API', () => {
+  const includes = (dir: string): Array<[string, string]> =>
+    readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.(cc|h)$/.test(f))
+      .flatMap((f) => [...readFileSync(join(root, dir, f), 'utf8').matchAll(/^#include [<"]([^>"]+)[>"]/gm)].map((m): [string, string] => [f, m[1] ?? '']));
+  const proto = includes('native/proto').filter(([f, inc]) => inc.startsWith('core/') && !/^backend\.(cc|h)$/.test(f));
+  assert.equal(proto, [], 'parsers including core headers');
+  const core = includes('native/core').filter(([, inc]) => /napi|node_api|node\.h/.test(inc));
+  assert.equal(core, [], 'core files including Node-API');
 });
 
 test.run();

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync, readSync } from 'node:fs';
 
 import { Cache, CacheError, checkMain } from '../src/index.js';
-import { native } from '../src/native.js';
+import { native, type FailPointName } from '../src/native.js';
 import { tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
@@ -242,31 +242,44 @@ test('crash test under eviction and page moves: a small full region, writers of 
 
 // A process dies at a chosen point in the middle of a change while another stays attached; a
 // third process then uses the store: it must not hang, and the structures must verify while
-// everyone still attached is idle (the online repair alone, no offline recovery).
-const DIE_POINTS: Array<[number, string, (victim: string | null) => boolean]> = [
-  [1, 'a set whose table store committed, before the LRU link (stripe lock held)', (v) => v === 'new'],
-  [2, 'a set inside the LRU link (stripe and class locks held)', (v) => v === 'new'],
-  [3, 'a delete whose table store committed, before the LRU unlink (stripe lock held)', (v) => v === null],
-  [4, 'holding a stripe lock, nothing changed', (v) => v === 'old'],
-  [5, 'holding the pages lock', (v) => v === 'old'],
-  [7, 'half way through carving a new page (class lock held)', (v) => v === 'old'],
-  [8, 'half way through emptying a page for a page move (stripe and class locks held; the victim already evicted)', (v) => v === null],
-  [9, 'between allocating a chunk and linking it (no lock held: the chunk is reclaimed when the next process attaches)', (v) => v === 'old'],
+// everyone still attached is idle (the online repair alone, no offline recovery). The dying
+// process arms a named fail-point (native/core/failpoint.h) and runs a real command: it dies
+// inside the real code, holding what that code holds at that point.
+const BIG = `'n'.repeat(300000)`; // a value of a class with no page yet: its set grows the class
+// Fills every page with small items (the store is then out of pages, the small class holds the
+// most of them and the victim's page is at its LRU tail), keeping a big item so that the big
+// class is not idle: a set of a new class must then move a page away from the small class.
+const FILL = `
+  c.set('bigpre', ${BIG});
+  for (let i = 0; native.check(path).pagesUsed < native.check(path).pagesTotal; ) {
+    for (let j = 0; j < 1000; j++, i++) c.set('fill' + i, 'f');
+    if (i > 2000000) throw new Error('the store never ran out of pages');
+  }
+`;
+const DIE_POINTS: Array<[FailPointName, string, (victim: string | null) => boolean, string]> = [
+  ['link.afterTable', 'a set whose table store committed, before the LRU link (stripe lock held)', (v) => v === 'new', `c.set('victim', 'new');`],
+  ['lru.linkBeforeCommit', 'a set inside the LRU link (stripe and class locks held)', (v) => v === 'new', `c.set('victim', 'new');`],
+  ['unlink.afterTable', 'a delete whose table store committed, before the LRU unlink (stripe lock held)', (v) => v === null, `c.delete('victim');`],
+  ['delete.stripeHeld', 'holding a stripe lock, nothing changed', (v) => v === 'old', `c.delete('victim');`],
+  ['grow.pagesLock', 'holding the pages lock', (v) => v === 'old', `c.set('victim', ${BIG});`],
+  ['carve.halfway', 'half way through carving a new page (class lock held)', (v) => v === 'old', `c.set('victim', ${BIG});`],
+  ['emptyPage.afterEvict', 'half way through emptying a page for a page move (stripe and class locks held; the victim already evicted)', (v) => v === null, `c.set('moved', 'm'.repeat(2000));`],
+  ['set.afterAlloc', 'between allocating a chunk and linking it (no lock held: the chunk is reclaimed when the next process attaches)', (v) => v === 'old', `c.set('victim', 'new');`],
 ];
-for (const [point, what, expect] of DIE_POINTS) {
+for (const [point, what, expect, op] of DIE_POINTS) {
   test(`killed in ${what}: the next user takes the lock over, repairs, and nothing hangs`, () => {
-    const path = tmpRegion(`die${point}`);
+    const path = tmpRegion(`die-${point}`);
     const keeper = Cache.open({ path, size: '8mb', reset: true });
     keeper.set('victim', 'old');
     for (let i = 0; i < 100; i++) keeper.set(`k${i}`, `v${i}`);
     const die = runNode(`
+      const { Cache } = await import(${JSON.stringify(indexUrl)});
       const { native } = await import(${JSON.stringify(nativeUrl)});
-      const h = native.open(${JSON.stringify(path)}, 0, 0, -1, false, 0o600, 0, 0);
-      const scratch = Buffer.alloc(native.layout.valueOffset + 4096), meta = Buffer.alloc(4096);
-      h.setBuffers(scratch, meta);
-      scratch.write('victim', 0);
-      scratch.write('new', native.layout.valueOffset);
-      h.debugDieIn(${point}, 6, 3);
+      const path = ${JSON.stringify(path)};
+      const c = Cache.open({ path });
+      ${point === 'emptyPage.afterEvict' ? FILL : ''}
+      native.armFailpoint(${JSON.stringify(point)});
+      ${op}
       console.log('still alive');
     `);
     assert.is(die.signal, 'SIGKILL', `the dying process was not killed: ${die.out} ${die.err}`);
@@ -294,7 +307,7 @@ for (const [point, what, expect] of DIE_POINTS) {
     assert.is(r.others, 100);
     assert.ok(r.chk.ok, `structures after the online repair: ${r.chk.problems.join('; ')}`);
     assert.is(r.chk.leakedChunks, 0, 'a chunk the dead process held was not reclaimed');
-    if (point !== 9) assert.ok(r.chk.lockTakeovers >= 1);
+    if (point !== 'set.afterAlloc') assert.ok(r.chk.lockTakeovers >= 1);
     assert.ok(r.chk.dirty);
     // The keeper was attached throughout and sees the same store.
     assert.is(keeper.get('victim2')?.toString(), 'y');
@@ -316,13 +329,13 @@ test('killed in the middle of moving an item between hash buckets while the tabl
     for (let i = 0; i < 1000; i++, n++) keeper.set(`m${n}`, mk(`m${n}`, `v${n}`));
     assert.ok(n < 200000, 'the table never started growing');
   }
+  // Inserts move buckets (two per insert): the first move of a non-empty bucket dies half way.
   const die = runNode(`
+    const { Cache } = await import(${JSON.stringify(indexUrl)});
     const { native } = await import(${JSON.stringify(nativeUrl)});
-    const h = native.open(${JSON.stringify(path)}, 0, 0, -1, false, 0o600, 0, 0);
-    const scratch = Buffer.alloc(native.layout.valueOffset + 4096), meta = Buffer.alloc(4096);
-    h.setBuffers(scratch, meta);
-    scratch.write('m0', 0);
-    h.debugDieIn(6, 2, 0);
+    const c = Cache.open({ path: ${JSON.stringify(path)} });
+    native.armFailpoint('migrate.midItem');
+    for (let i = 0; i < 1000000; i++) c.set('x' + i, 'x');
     console.log('still alive');
   `);
   assert.is(die.signal, 'SIGKILL', `the dying process was not killed: ${die.out} ${die.err}`);

@@ -156,19 +156,16 @@ napi_value js_meta_get(napi_env env, napi_callback_info info) {
     int64_t rttl = a.i64(3);
     if (off > h->arena_len) off = uint32_t(h->arena_len);
     return a.gated([&]() -> int32_t {
-      MetaGetReq req;
-      char order[3] = {0, 0, 0};
-      int n = 0;
+      MetaGetOptions req;
       if (nttl >= 0) {
         req.vivify = true;
         req.vivify_ttl = nttl;
-        order[n++] = 'N';
+        req.add(MetaGetStep::kVivifyTtl);
       }
       if (rttl >= 0) {
         req.recache_ttl = rttl;
-        order[n++] = 'R';
+        req.add(MetaGetStep::kRecache);
       }
-      req.order = order;
       MetaView v{};
       Status s = meta_get(h->ctx, private_key(h, klen), klen, req, h->arena + off, uint32_t(h->arena_len - off), &v);
       if (s == kOk) {
@@ -195,7 +192,13 @@ napi_value js_meta_delete(napi_env env, napi_callback_info info) {
     int64_t ttl = a.i64(2);
     return a.gated([&]() -> int32_t {
       uint64_t cas = meta_get_u64(h, c::kMetaOffIo64);
-      return map_status(meta_delete(h->ctx, private_key(h, klen), klen, cas != 0, cas, invalidate, ttl >= 0, ttl));
+      MetaDeleteOptions opt;
+      opt.has_cas = cas != 0;
+      opt.cas = cas;
+      opt.invalidate = invalidate;
+      opt.set_ttl = ttl >= 0;
+      opt.ttl = ttl;
+      return map_status(meta_delete(h->ctx, private_key(h, klen), klen, opt));
     });
   });
 }

@@ -15,6 +15,7 @@ namespace shm::binding {
 
 Napi::Value Open(const Napi::CallbackInfo& info);   // open.cc
 Napi::Value Check(const Napi::CallbackInfo& info);  // open.cc
+Napi::Value ArmFailpoint(const Napi::CallbackInfo& info);  // testonly.cc
 
 // The module's exports (module-level: NODE_API_MODULE needs a plain name, below).
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::call_once(once, [] { std::atexit(at_exit); });
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("check", Napi::Function::New(env, Check, "check"));
+  exports.Set("armFailpoint", Napi::Function::New(env, ArmFailpoint, "armFailpoint"));
   exports.Set("pkuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("available", Napi::Boolean::New(info.Env(), gate::pku_available()));

@@ -1,6 +1,6 @@
 // testonly.cc — bindings that exist for tests only. Owns: pkru (this thread's PKRU), probe (an
-// ungated touch of the region, to prove the protection faults) and debugDieIn (a SIGKILL in the
-// middle of a change, native/core/recover.h).
+// ungated touch of the region, to prove the protection faults) and armFailpoint (a module export:
+// arms a named fail-point of native/core/failpoint.h, so the death tests kill the real code).
 //
 // Invariants:
 //  - Nothing in src/ calls these outside tests; none of them is on a hot path.
@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <napi.h>
+#include <string>
 
 #include "binding/args.h"
+#include "core/failpoint.h"
 
 namespace shm::binding {
 namespace {
@@ -57,27 +60,33 @@ napi_value js_probe(napi_env env, napi_callback_info info) {
   });
 }
 
-// debugDieIn(point, klen, vlen): the process dies by SIGKILL in the middle of a change (recover.h
-// debug_die_in), key in scratch, value at Layout.ValueOffset.
-napi_value js_debug_die_in(napi_env env, napi_callback_info info) {
-  return cold(env, info, [](Call& a) -> napi_value {
-    Handle* h = a.h;
-    int point = int(a.i64(0));
-    uint32_t klen = uint32_t(a.i64(1)), vlen = uint32_t(a.i64(2));
-    if (!a.bad && usable(h) && klen <= kKeyMax && uint64_t(kValueOff) + vlen <= h->scratch_len)
-      gated(h, [&] {
-        debug_die_in(h->ctx, point, private_key(h, klen), klen, h->scratch + kValueOff, vlen);
-        return 0;
-      });
-    return undefined(a.env);
-  });
-}
-
 }  // namespace
 
 bool attach_test_only(napi_env env, napi_value obj, Handle* h) {
-  return set_method(env, obj, "pkru", js_pkru, h) && set_method(env, obj, "probe", js_probe, h) &&
-         set_method(env, obj, "debugDieIn", js_debug_die_in, h);
+  return set_method(env, obj, "pkru", js_pkru, h) && set_method(env, obj, "probe", js_probe, h);
+}
+
+// armFailpoint(name | null): arms the named fail-point for this process: the next thread of it
+// that reaches that point in the real code dies by SIGKILL. null disarms. An unknown name is a
+// RangeError.
+Napi::Value ArmFailpoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsNull() || info[0].IsUndefined()) {
+    failpoint_arm(FailPoint::kNone);
+    return env.Undefined();
+  }
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "armFailpoint(name): name must be a string or null").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  FailPoint p = failpoint_by_name(name.c_str());
+  if (p == FailPoint::kCount || p == FailPoint::kNone) {
+    Napi::RangeError::New(env, "armFailpoint: unknown fail-point " + name).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  failpoint_arm(p);
+  return env.Undefined();
 }
 
 }  // namespace shm::binding

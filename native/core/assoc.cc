@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "core/failpoint.h"
 #include "core/hash.h"
 #include "core/intent.h"
 #include "core/region.h"
@@ -154,6 +155,7 @@ void assoc_migrate_bucket(Region& r, uint32_t p, uint32_t b, bool fresh) {
     uint32_t next = it->h_next;
     stripe_intent(kIntentMigrate, off, next);
     __atomic_store_n(old_head, next, __ATOMIC_RELEASE);
+    SHM_FAILPOINT(kMigrateMidItem);
     uint32_t* dst = (hash_key(it->key(), it->nkey) & half) ? hi : lo;
     it->h_next = *dst;
     __atomic_store_n(dst, off, __ATOMIC_RELEASE);

@@ -4,6 +4,7 @@
 #include "core/assoc.h"
 #include "core/clock.h"
 #include "core/events.h"
+#include "core/failpoint.h"
 #include "core/intent.h"
 #include "core/lru.h"
 #include "core/rebalance.h"
@@ -95,6 +96,7 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
   } else {
     assoc_insert(r, hv, it);
   }
+  SHM_FAILPOINT(kLinkAfterTable);
   ClassHdr& c = h->classes[it->cls & (kMaxClasses - 1)];
   ClassHdr* oc = old ? &h->classes[old->cls & (kMaxClasses - 1)] : nullptr;
   uint64_t items;
@@ -127,6 +129,7 @@ void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
   prefetch_neighbours(r, it);
   stripe_intent(kIntentUnlink, r.offset_of(it), 0);
   assoc_unlink(r, hv, it);
+  SHM_FAILPOINT(kUnlinkAfterTable);
   ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
   {
     Guard g(c.lock);

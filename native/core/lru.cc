@@ -3,6 +3,7 @@
 
 #include "core/assoc.h"
 #include "core/events.h"
+#include "core/failpoint.h"
 #include "core/hash.h"
 #include "core/intent.h"
 #include "core/items.h"
@@ -21,6 +22,7 @@ void lru_link(Region& r, ClassHdr& c, Item* it) {
   it->prev = 0;
   it->next = c.lru_head;
   if (Item* head = r.chunk(c.lru_head)) head->prev = off;
+  SHM_FAILPOINT(kLruLinkBeforeCommit);
   c.lru_head = off;  // the commit point: the forward walk from the head now reaches it
   if (c.lru_tail == 0) c.lru_tail = off;
   class_intent_clear();

@@ -51,8 +51,8 @@ void fill_view(const Ctx& ctx, const Item* it, MetaView* v) {
 
 }  // namespace
 
-Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& req, uint8_t* out, uint32_t cap,
-                MetaView* view) {
+Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOptions& opt, uint8_t* out,
+                uint32_t cap, MetaView* view) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
@@ -62,7 +62,7 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& r
   ctx.now = clock_now(r.h());
   Item* it = live_item(ctx, hv, key, nkey);
   bool created = false;
-  if (!it && req.vivify) {
+  if (!it && opt.vivify) {
     // memcached: an empty item, exptime set by N below, linked while the lock is held.
     it = new_item(ctx, key, nkey, nullptr, 0, 0, 0);
     if (it) {
@@ -85,18 +85,18 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& r
   fill_view(ctx, it, view);
   if (created) view->exptime0 = 0;
   bool won = false;
-  for (const char* o = req.order; *o; ++o) {
-    switch (*o) {
-      case 'T': it->exptime = abs_exptime(req.ttl, ctx.now); break;
-      case 'N':
+  for (uint8_t i = 0; i < opt.n_steps && i < MetaGetOptions::kMaxSteps; ++i) {
+    switch (opt.steps[i]) {
+      case MetaGetStep::kSetTtl: it->exptime = abs_exptime(opt.ttl, ctx.now); break;
+      case MetaGetStep::kVivifyTtl:
         if (created) {
-          it->exptime = abs_exptime(req.vivify_ttl, ctx.now);
+          it->exptime = abs_exptime(opt.vivify_ttl, ctx.now);
           won = true;
         }
         break;
-      case 'R':
+      case MetaGetStep::kRecache:
         if (!(it->iflags & kTokenSent) && !created && it->exptime != 0 &&
-            it->exptime < abs_exptime(req.recache_ttl, ctx.now))
+            it->exptime < abs_exptime(opt.recache_ttl, ctx.now))
           won = true;
         break;
     }
@@ -107,7 +107,7 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& r
   view->created = created;
   view->exptime = it->exptime;
   std::memcpy(out, it->value(), it->nbytes);
-  if (!req.no_bump) {
+  if (!opt.no_bump) {
     it->iflags |= kFetched;
     item_touch_lru(ctx, it);
   }
@@ -117,8 +117,7 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& r
   return kOk;
 }
 
-Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate,
-                   bool set_ttl, int64_t ttl) {
+Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaDeleteOptions& opt) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
@@ -130,21 +129,21 @@ Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool has_cas, ui
   Status st = kOk;
   if (!it) {
     st = kMiss;
-  } else if (has_cas && it->cas != cas) {
+  } else if (opt.has_cas && it->cas != opt.cas) {
     st = kExists;
-  } else if (invalidate) {
-    if (set_ttl) it->exptime = abs_exptime(ttl, ctx.now);
+  } else if (opt.invalidate) {
+    if (opt.set_ttl) it->exptime = abs_exptime(opt.ttl, ctx.now);
     it->iflags = uint8_t((it->iflags | kStale) & ~kTokenSent);
     it->cas = next_cas(ctx);
   } else {
     item_unlink(ctx, hv, it);
   }
   stripe_unlock(s);
-  ctx.count(st == kOk && !invalidate ? kDeleteHits : kDeleteMisses, st == kOk && invalidate ? 0 : 1);
+  ctx.count(st == kOk && !opt.invalidate ? kDeleteHits : kDeleteMisses, st == kOk && opt.invalidate ? 0 : 1);
   return st;
 }
 
-Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithReq& req, uint64_t* result,
+Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOptions& opt, uint64_t* result,
                   MetaView* view) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
@@ -159,12 +158,12 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithRe
   uint64_t v = 0;
   bool created = false;
   if (!it) {
-    if (!req.vivify) {
+    if (!opt.vivify) {
       stripe_unlock(s);
-      ctx.count(req.incr ? kIncrMisses : kDecrMisses);
+      ctx.count(opt.incr ? kIncrMisses : kDecrMisses);
       return kMiss;
     }
-    v = req.initial;
+    v = opt.initial;
     uint32_t n = format_u64(v, digits);
     it = new_item(ctx, key, nkey, digits, n, 0, 0);
     if (!it) {
@@ -172,17 +171,17 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithRe
       return kNoMemory;
     }
     item_link(ctx, hv, it, nullptr);
-    it->exptime = abs_exptime(req.vivify_ttl, ctx.now);
+    it->exptime = abs_exptime(opt.vivify_ttl, ctx.now);
     created = true;
   } else if (it->nbytes == 0) {
     st = kNonNumeric;  // memcached refuses an empty value before it looks at the CAS
-  } else if (req.has_cas && it->cas != req.cas) {
+  } else if (opt.has_cas && it->cas != opt.cas) {
     st = kExists;
   } else if (!parse_delta_value(it->value(), it->nbytes, &v)) {
     st = kNonNumeric;
   } else {
-    if (req.incr) v += req.delta;
-    else v = req.delta > v ? 0 : v - req.delta;
+    if (opt.incr) v += opt.delta;
+    else v = opt.delta > v ? 0 : v - opt.delta;
     uint32_t n = format_u64(v, digits);
     if (n <= it->nbytes) {
       std::memcpy(it->value(), digits, n);  // in place, padded with spaces (memcached)
@@ -198,10 +197,10 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithRe
         it = neu;
       }
     }
-    if (st == kOk) ctx.count(req.incr ? kIncrHits : kDecrHits);
+    if (st == kOk) ctx.count(opt.incr ? kIncrHits : kDecrHits);
   }
   if (st == kOk) {
-    if (req.set_ttl) it->exptime = abs_exptime(req.ttl, ctx.now);
+    if (opt.set_ttl) it->exptime = abs_exptime(opt.ttl, ctx.now);
     *view = MetaView{};
     fill_view(ctx, it, view);
     view->created = created;

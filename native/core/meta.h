@@ -36,26 +36,50 @@ struct MetaView {
   bool created = false;
 };
 
-// mg. order: the letters T, N, R in the order their flags came (they act in that order).
-struct MetaGetReq {
-  const char* order = "";
-  int64_t ttl = 0;          // T
-  int64_t vivify_ttl = 0;   // N
-  int64_t recache_ttl = 0;  // R
-  bool vivify = false;
-  bool no_bump = false;     // u
+// mg's steps that act on the ttl and the win token. They act in the order the client asked for
+// them (a later one sees what an earlier one did), each at most once.
+enum class MetaGetStep : uint8_t {
+  kSetTtl,     // exptime = ttl (memcached's T)
+  kVivifyTtl,  // an item this call created (vivify): exptime = vivify_ttl, and the caller wins (N)
+  kRecache,    // the caller wins when the item's remaining ttl is below recache_ttl and no win
+               //   token is out (R)
+};
+
+// mg's options. The protocol's flag letters are parsed in native/proto/meta.cc; the store takes
+// only these named fields.
+struct MetaGetOptions {
+  static constexpr uint8_t kMaxSteps = 3;
+  MetaGetStep steps[kMaxSteps] = {};
+  uint8_t n_steps = 0;      // steps[0..n_steps) in the order given
+  int64_t ttl = 0;          // for kSetTtl
+  bool vivify = false;      // on a miss: create an empty item (linked under the stripe)
+  int64_t vivify_ttl = 0;   // for kVivifyTtl
+  int64_t recache_ttl = 0;  // for kRecache
+  bool no_bump = false;     // neither mark the item fetched nor bump its LRU position (u)
+
+  // Appends a step (ignored past kMaxSteps).
+  void add(MetaGetStep s) {
+    if (n_steps < kMaxSteps) steps[n_steps++] = s;
+  }
 };
 // Copies the value into out when it fits (else kBufferSmall with view->vlen, nothing changed).
-Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetReq& req, uint8_t* out, uint32_t cap,
-                MetaView* view);
+Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOptions& opt, uint8_t* out,
+                uint32_t cap, MetaView* view);
 
-// md: kOk, kMiss, kExists (CAS given and different). invalidate (I): mark stale, clear the
-// token, new CAS, and a new ttl when set_ttl; otherwise delete.
-Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate,
-                   bool set_ttl, int64_t ttl);
+// md's options.
+struct MetaDeleteOptions {
+  bool has_cas = false;  // delete only when the item's CAS is `cas` (C)
+  uint64_t cas = 0;
+  bool invalidate = false;  // mark stale instead of deleting (I)
+  bool set_ttl = false;     // with invalidate: a new ttl (T)
+  int64_t ttl = 0;
+};
+// md: kOk, kMiss, kExists (CAS given and different). invalidate: mark stale, clear the token,
+// new CAS, and a new ttl when set_ttl; otherwise delete.
+Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaDeleteOptions& opt);
 
 // ma: kOk (result, view->cas, view->exptime set), kMiss, kExists (CAS), kNonNumeric, kNoMemory.
-struct MetaArithReq {
+struct MetaArithOptions {
   bool incr = true;
   uint64_t delta = 1;
   bool vivify = false;  // N: create with `initial` on a miss
@@ -66,7 +90,7 @@ struct MetaArithReq {
   bool set_ttl = false;  // T
   int64_t ttl = 0;
 };
-Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithReq& req, uint64_t* result,
+Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOptions& opt, uint64_t* result,
                   MetaView* view);
 
 // ms with C and I (memcached's CAS_STALE): like a cas, except that a CAS older than the item's

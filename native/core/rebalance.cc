@@ -6,6 +6,7 @@
 
 #include "core/assoc.h"
 #include "core/events.h"
+#include "core/failpoint.h"
 #include "core/hash.h"
 #include "core/intent.h"
 #include "core/lru.h"
@@ -90,6 +91,7 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
     if (it->exptime != 0) counter_add(c.evicted_nonzero, 1);
     if (!(it->iflags & kFetched)) counter_add(c.evicted_unfetched, 1);
     it->iflags = kMoving;
+    SHM_FAILPOINT(kEmptyPageAfterEvict);
     stripe_unlock(stripe);
     evicted.push_back(it);
   }

@@ -1,8 +1,15 @@
-// recover.h — crash safety: the attach table, dead-owner lock repair, offline recovery and the
-// structure verifier. Owns: deciding at open between warm start, attach and recovery (called by
-// region.cc under the file's flock); the lock hooks (lock.h) that judge an owner's liveness from
-// the attach table and repair what a taken-over lock guards; the rebuild of every derived
-// structure from a scan of the slab pages; the read-only verifier behind `shmcached check`.
+// recover.h — crash safety: the interface of native/core/recover/. Each mechanism has its own
+// file (each with its Owns/Invariants comment and its place in the lock order):
+//   recover/procs.cc    the attach table (which processes have the region mapped)
+//   recover/repair.cc   online repair: the lock hooks (lock.h), the stripe and class repairs a
+//                       survivor runs on a lock taken from a dead owner (acting on the dead thread's
+//                       intent records), and the reclaim of chunks dead threads held unlinked
+//   recover/rebuild.cc  with no live process attached: the warm start's reset, and the offline
+//                       recovery that rebuilds every derived structure from the slab pages
+//   recover/verify.cc   the read-only verifier behind `shmcached check`
+//   recover/raw.h       helpers they share (item_sane, intent-free list operations)
+// region.cc decides at open, under the file's flock, between warm start, attach and recovery.
+// The named fail-points that let tests kill a thread inside real changes are failpoint.h's.
 //
 // Invariants:
 //  - What is stored is the items: a chunk whose header says linked (kLinked, set before the table
@@ -43,42 +50,30 @@ struct RecoveryReport {
   std::string reason;            // for kReset: why the old contents were dropped
 };
 
-// The attach table, under the file's flock (region.cc calls these from open and close).
-// Removes dead entries (counted in *dead), returns the number of live ones.
+// recover/procs.cc: the attach table, under the file's flock (region.cc calls these from open
+// and close). Removes dead entries (counted in *dead), returns the number of live ones.
 uint32_t procs_sweep(Header* h, uint64_t* dead);
 // Adds this process; false when the table is full.
 bool procs_add(Header* h, uint32_t* index);
 void procs_remove(Header* h, uint32_t index);
 
-// With processes attached: frees the chunks that dead threads held between allocation and link
-// (their kIntentAlloc records), taking class locks only by try-lock. Returns how many. Called at
-// open when the attach table shows a dead process, and after a lock is taken from a dead owner.
+// recover/repair.cc: with processes attached, frees the chunks that dead threads held between
+// allocation and link (their kIntentAlloc records), taking class locks only by try-lock. Returns
+// how many. Called at open when the attach table shows a dead process, and after a lock is taken
+// from a dead owner.
 uint64_t procs_reclaim(Region& r);
 
-// With no live process attached: clears every lock, owner and intent (the warm start's part).
+// recover/rebuild.cc: with no live process attached, clears every lock, owner and intent (the
+// warm start's part).
 void reset_runtime(Region& r);
 // With no live process attached: rebuilds every derived structure from the slab pages.
 void recover_offline(Region& r, RecoveryReport* rep);
 
-// Installs the lock hooks (idempotent).
+// recover/repair.cc: installs the lock hooks (idempotent).
 void install_lock_hooks();
 
-// Test only: dies by SIGKILL (never returns) in the middle of a structural change, to prove the
-// repair of exactly that state. Points: 1 a set of key, its table store done, before the LRU link
-// (stripe held); 2 the same with the class lock held, inside the LRU link before its commit;
-// 3 a delete of key (which must exist), its table store done, before the LRU unlink (stripe
-// held); 4 holding key's stripe lock, changing nothing; 5 holding the pages lock; 6 moving an
-// item between hash buckets while the table grows (expand lock and a stripe held; returns at once
-// when the table is not growing); 7 half way through carving a new page for the class of a
-// value of nval bytes (class and pages locks taken, pages lock released); 8 half way through
-// emptying the page of key's item for a page move (its stripe and class locks held); 9 between
-// allocating a chunk and linking it (no lock held).
-// Returns only when the key is invalid or the item cannot be allocated.
-struct Ctx;
-void debug_die_in(Ctx& ctx, int point, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval);
-
-// Verifies every structure (hash chains, LRU lists, free lists, counters, page ownership)
-// without writing; problems are described in *problems. Meaningful only when no process is
+// recover/verify.cc: verifies every structure (hash chains, LRU lists, free lists, counters, page
+// ownership) without writing; problems are described in *problems. Meaningful only when no process is
 // changing the region at the same time.
 struct VerifyStats {
   uint64_t items = 0, free_chunks = 0, pages_used = 0, pages_total = 0, live_procs = 0;

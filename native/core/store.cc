@@ -6,6 +6,7 @@
 
 #include "core/assoc.h"
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/numeric.h"
@@ -214,6 +215,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
   assoc_prefetch_item(r, hv);
   fill(it, key, nkey, nval, flags, abs_exptime(ttl, ctx.now));
   std::memcpy(it->value(), val, nval);
+  SHM_FAILPOINT(kSetAfterAlloc);
   ctx.count(kCmdSet);
 
   Stripe& s = stripe_of(r, hv);
@@ -267,6 +269,7 @@ Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
   uint64_t hv = hash_key(key, nkey);
   Stripe& s = stripe_of(r, hv);
   stripe_lock(s);
+  SHM_FAILPOINT(kDeleteStripeHeld);
   ctx.now = clock_now(r.h());
   int dead;
   Item* it = item_find_live(ctx, hv, key, nkey, &dead);

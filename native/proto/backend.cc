@@ -23,6 +23,10 @@ inline int32_t gated(Backend& b, F&& body) {
 }
 }  // namespace
 
+bool key_valid(const uint8_t* key, uint32_t nkey) { return shm::key_valid(key, nkey); }
+
+uint32_t abs_exptime(int64_t ttl, uint32_t now) { return shm::abs_exptime(ttl, now); }
+
 void conn_opened() {
   g_curr.fetch_add(1, std::memory_order_relaxed);
   g_total.fetch_add(1, std::memory_order_relaxed);
@@ -61,20 +65,18 @@ int32_t Backend::flush_all(int64_t delay) {
   });
 }
 
-int32_t Backend::meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetReq& req, uint8_t* out, uint32_t cap,
-                          shm::MetaView* view) {
-  return gated(*this, [&] { return int32_t(shm::meta_get(*ctx, key, nkey, req, out, cap, view)); });
+int32_t Backend::meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetOptions& opt, uint8_t* out,
+                          uint32_t cap, shm::MetaView* view) {
+  return gated(*this, [&] { return int32_t(shm::meta_get(*ctx, key, nkey, opt, out, cap, view)); });
 }
 
-int32_t Backend::meta_delete(const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate,
-                             bool set_ttl, int64_t ttl) {
-  return gated(*this,
-               [&] { return int32_t(shm::meta_delete(*ctx, key, nkey, has_cas, cas, invalidate, set_ttl, ttl)); });
+int32_t Backend::meta_delete(const uint8_t* key, uint32_t nkey, const shm::MetaDeleteOptions& opt) {
+  return gated(*this, [&] { return int32_t(shm::meta_delete(*ctx, key, nkey, opt)); });
 }
 
-int32_t Backend::meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithReq& req, uint64_t* result,
+int32_t Backend::meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithOptions& opt, uint64_t* result,
                             shm::MetaView* view) {
-  return gated(*this, [&] { return int32_t(shm::meta_arith(*ctx, key, nkey, req, result, view)); });
+  return gated(*this, [&] { return int32_t(shm::meta_arith(*ctx, key, nkey, opt, result, view)); });
 }
 
 int32_t Backend::meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,

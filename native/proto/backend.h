@@ -3,9 +3,13 @@
 // refused (re-entrant) gate as statuses instead of touching the region.
 //
 // Invariants:
-//  - Nothing in native/proto/ except backend.cc includes core/store.h's command functions or
+//  - Nothing in native/proto/ except this door includes anything from native/core/ or
 //    dereferences region memory: parsers work on the connection's private copy of the input,
-//    outside any gate, and hand only validated, private buffers to these calls.
+//    outside any gate, and hand only validated, private buffers to these calls. What they need of
+//    the store's rules (the key limit and key rule, the ttl-to-time conversion) is declared here.
+//    This header includes the core's headers only for the types of the calls below (statuses,
+//    store commands, item metadata, the meta commands' options and view); backend.cc is the one
+//    file that calls the core.
 //  - One gate per call, opened and closed inside the call; no gate is open when a call returns.
 //  - Output buffers passed in are the engine's own heap memory (never a JS buffer), so a copy
 //    out of the store cannot fault while a stripe lock is held.
@@ -18,6 +22,14 @@
 #include "core/store.h"
 
 namespace proto {
+
+// The store's rules, for the parsers.
+constexpr uint32_t kKeyMax = shm::kKeyMax;  // memcached's KEY_MAX_LENGTH
+// 1..kKeyMax bytes, none of them space or control characters (memcached's key rule).
+bool key_valid(const uint8_t* key, uint32_t nkey);
+// The store's absolute exptime for a ttl given at store time now (memcached's realtime(): 0
+// never, negative already expired, up to 30 days relative, beyond that a unix time).
+uint32_t abs_exptime(int64_t ttl, uint32_t now);
 
 // Statuses beyond shm::Status: the store handle was closed, or this thread is inside a gate.
 constexpr int32_t kStoreClosed = -100;
@@ -40,11 +52,10 @@ struct Backend {
   int32_t touch(const uint8_t* key, uint32_t nkey, int64_t ttl);
   int32_t flush_all(int64_t delay);
   // Meta commands (core/meta.h), gated.
-  int32_t meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetReq& req, uint8_t* out, uint32_t cap,
+  int32_t meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetOptions& opt, uint8_t* out, uint32_t cap,
                    shm::MetaView* view);
-  int32_t meta_delete(const uint8_t* key, uint32_t nkey, bool has_cas, uint64_t cas, bool invalidate, bool set_ttl,
-                      int64_t ttl);
-  int32_t meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithReq& req, uint64_t* result,
+  int32_t meta_delete(const uint8_t* key, uint32_t nkey, const shm::MetaDeleteOptions& opt);
+  int32_t meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaArithOptions& opt, uint64_t* result,
                      shm::MetaView* view);
   int32_t meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
                            int64_t ttl, uint64_t cas, uint64_t* cas_out);

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/layout.h"
 #include "proto/conn.h"
 #include "proto/version.h"
 
@@ -157,7 +156,7 @@ bool Conn::binary_step() {
     closing_ = true;
     return false;
   }
-  if (keylen > shm::kKeyMax) return protocol_error();
+  if (keylen > kKeyMax) return protocol_error();
   bool quiet;
   const uint8_t cmd = base_op(op, &quiet);
   const uint32_t vlen = bodylen - keylen - extlen;
@@ -197,12 +196,12 @@ bool Conn::binary_step() {
   if (storage) {
     if (avail < kHdr + extlen + keylen) return false;
     const uint8_t* key = p + kHdr + extlen;
-    if (!shm::key_valid(key, keylen) || vlen > b_.max_value_len(keylen)) {
+    if (!key_valid(key, keylen) || vlen > b_.max_value_len(keylen)) {
       if (!b_.usable()) {
         store_closed();
         return false;
       }
-      if (!shm::key_valid(key, keylen)) {
+      if (!key_valid(key, keylen)) {
         bin_error(op, kInval, opaque);
       } else {
         bin_error(op, kTooBig, opaque);

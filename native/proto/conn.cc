@@ -56,7 +56,7 @@ int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, 
 }
 
 uint64_t Conn::peek_cas(const uint8_t* key, uint32_t nkey) {
-  shm::MetaGetReq req;
+  shm::MetaGetOptions req;
   req.no_bump = true;
   shm::MetaView v;
   if (stage_.size() < 64 * 1024) stage_.resize(64 * 1024);

@@ -1,7 +1,8 @@
 // meta.cc — memcached's meta commands: mg, ms, md, ma, me (mn is answered in text.cc), with
 // memcached 1.6.18's flags: the base flags (b base64 keys, c, f, h, k, l, O opaque, q quiet, s, t,
 // v, u, T, F, C, M modes, D, J) and the stampede-protection ones (N vivify on miss, R recache, I
-// invalidate; W/X/Z in replies), whose per-item state lives in core/meta.h.
+// invalidate; W/X/Z in replies), whose per-item state the store keeps (core/meta.h, reached only
+// through backend.h). The flag letters are parsed here and handed to the store as typed options.
 //
 // Invariants: flags are checked the way memcached checks them (duplicates, unknown letters, bad
 // numbers: each its own CLIENT_ERROR, nothing changed); return flags come out in the order they
@@ -10,8 +11,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/clock.h"
-#include "core/layout.h"
 #include "proto/base64.h"
 #include "proto/conn.h"
 
@@ -170,13 +169,14 @@ void put_ttl(std::string& o, uint32_t exptime, uint32_t now) {
 
 void Conn::meta_get(Token* t, size_t nt) {
   if (nt < 3) return out_line("ERROR");
-  if (t[1].length > shm::kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
   if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags are too long");
   MetaFlags f;
   if (const char* err = preparse(t, 2, &f)) return out_line(err);
   const Token& key = t[1];
-  shm::MetaGetReq req;
-  req.order = f.order;
+  shm::MetaGetOptions req;
+  for (const char* o = f.order; *o; ++o)  // the letters become the store's steps, in their order
+    req.add(*o == 'T' ? shm::MetaGetStep::kSetTtl : *o == 'N' ? shm::MetaGetStep::kVivifyTtl : shm::MetaGetStep::kRecache);
   req.ttl = f.ttl;
   req.vivify = f.vivify;
   req.vivify_ttl = f.vivify_ttl;
@@ -207,9 +207,9 @@ void Conn::meta_get(Token* t, size_t nt) {
   for (size_t i = 2; i < nt - 1; ++i) {
     const char* tok = t[i].value;
     switch (tok[0]) {
-      case 'T': exp = shm::abs_exptime(f.ttl, v.now); break;
+      case 'T': exp = abs_exptime(f.ttl, v.now); break;
       case 'N':
-        if (v.created) exp = shm::abs_exptime(f.vivify_ttl, v.now);
+        if (v.created) exp = abs_exptime(f.vivify_ttl, v.now);
         break;
       case 's': line += " s"; put_u64(line, v.vlen); break;
       case 't': line += " t"; put_ttl(line, exp, v.now); break;
@@ -238,7 +238,7 @@ void Conn::meta_get(Token* t, size_t nt) {
 
 void Conn::meta_set(Token* t, size_t nt) {
   if (nt < 3) return out_line("ERROR");
-  if (t[1].length > shm::kKeyMax || nt == 3) return out_line("CLIENT_ERROR bad command line format");
+  if (t[1].length > kKeyMax || nt == 3) return out_line("CLIENT_ERROR bad command line format");
   if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   int32_t vlen;
   if (!safe_strtol(t[2].value, &vlen) || vlen < 0 || vlen > 0x7ffffffd)
@@ -276,7 +276,7 @@ void Conn::meta_set(Token* t, size_t nt) {
   if (f.has_cas && (cmd == shm::StoreCmd::kSet || cmd == shm::StoreCmd::kReplace)) cmd = shm::StoreCmd::kCas;
   const uint8_t* key = u8(t[1].value);
   uint32_t nkey = uint32_t(t[1].length);
-  if (!shm::key_valid(key, nkey)) return fail("CLIENT_ERROR bad command line format");
+  if (!key_valid(key, nkey)) return fail("CLIENT_ERROR bad command line format");
   if (uint64_t(vlen) > b_.max_value_len(nkey)) {
     if (!b_.usable()) return store_closed();
     b_.del(key, nkey);  // memcached drops the old value of a failed ms
@@ -341,13 +341,19 @@ void Conn::meta_set_done(const uint8_t* data) {
 
 void Conn::meta_delete(Token* t, size_t nt) {
   if (nt < 3) return out_line("ERROR");
-  if (t[1].length > shm::kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
   if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   MetaFlags f;
   if (preparse(t, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");
   std::string tail;
   if (!put_opaque_key(tail, t, nt, t[1], f.key_binary)) return out_line("CLIENT_ERROR opaque token too long");
-  int32_t r = b_.meta_delete(u8(t[1].value), uint32_t(t[1].length), f.has_cas, f.cas, f.invalidate, f.new_ttl, f.ttl);
+  shm::MetaDeleteOptions opt;
+  opt.has_cas = f.has_cas;
+  opt.cas = f.cas;
+  opt.invalidate = f.invalidate;
+  opt.set_ttl = f.new_ttl;
+  opt.ttl = f.ttl;
+  int32_t r = b_.meta_delete(u8(t[1].value), uint32_t(t[1].length), opt);
   const char* code;
   switch (r) {
     case shm::kOk:
@@ -366,11 +372,11 @@ void Conn::meta_delete(Token* t, size_t nt) {
 
 void Conn::meta_arith(Token* t, size_t nt) {
   if (nt < 3) return out_line("ERROR");
-  if (t[1].length > shm::kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
   if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   MetaFlags f;
   if (preparse(t, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");
-  shm::MetaArithReq req;
+  shm::MetaArithOptions req;
   switch (f.mode) {
     case 0:
     case 'I':
@@ -434,7 +440,7 @@ void Conn::meta_arith(Token* t, size_t nt) {
 }
 
 void Conn::meta_debug(Token* t, size_t nt) {
-  if (nt < 3 || t[1].length > shm::kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+  if (nt < 3 || t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
   bool binary = nt > 3 && t[2].value[0] == 'b';
   if (binary) {
     size_t n = base64_decode(u8(t[1].value), t[1].length, reinterpret_cast<uint8_t*>(t[1].value));

@@ -12,15 +12,12 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/layout.h"
 #include "proto/conn.h"
 #include "proto/version.h"
 
 namespace proto {
 
 namespace {
-constexpr size_t kKeyMax = shm::kKeyMax;
-
 inline bool eq(const Token& t, const char* s) { return t.value && std::strcmp(t.value, s) == 0; }
 inline const uint8_t* u8(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
@@ -188,10 +185,10 @@ void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
   if (vlen < 0 || vlen > 0x7ffffffd) return out_line("CLIENT_ERROR bad command line format");
   const uint8_t* key = u8(t[1].value);
   uint32_t nkey = uint32_t(t[1].length);
-  if (!shm::key_valid(key, nkey) || uint64_t(vlen) > b_.max_value_len(nkey)) {
+  if (!key_valid(key, nkey) || uint64_t(vlen) > b_.max_value_len(nkey)) {
     // memcached: answer now, swallow the data; a failed set also drops the key's old value.
     if (!b_.usable()) return store_closed();
-    if (!shm::key_valid(key, nkey)) {
+    if (!key_valid(key, nkey)) {
       out_line("CLIENT_ERROR bad command line format");  // control characters: shmcached refuses them
     } else {
       out_line("SERVER_ERROR object too large for cache");

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "core/assoc.h"
 #include "core/clock.h"
 #include "core/crawl.h"
+#include "core/failpoint.h"
 #include "core/hash.h"
 #include "core/items.h"
 #include "core/layout.h"
@@ -1663,6 +1665,124 @@ static void test_lock_takeover() {
   CHECK_STRUCTURE(t);
 }
 
+// The fail-points' death tests (core/failpoint.h): a forked child arms one point and runs a real
+// command; it dies by SIGKILL inside the real code, holding what that code holds there. This
+// process (the survivor; each case runs in a child of its own, so a hang is a failure) then uses
+// the store: taking the abandoned locks repairs what they guard, nothing hangs, the structures
+// verify with nothing leaked once the dead thread's allocation is reclaimed (what an attach does
+// after a process died), and an offline recovery afterwards keeps every untouched item.
+namespace {
+
+enum class DieOp { kSet, kDelete, kSetBig, kMovePage, kMigrate };
+
+struct DieCase {
+  FailPoint point;
+  DieOp op;
+  const char* victim;  // what `victim` reads afterwards; nullptr: a miss
+};
+
+const std::string kBig(300000, 'n');  // a class with no page yet: its set grows the class
+
+// Runs op in a forked child with point armed; true when the child died by SIGKILL.
+bool die_in_child(TR& t, FailPoint point, const std::function<void(TR&)>& op) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    stats_attach(*t.r, &t.ctx);  // a thread slot of its own (this process's pid)
+    failpoint_arm(point);
+    op(t);
+    _exit(3);  // the point was never reached
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+void die_case(const DieCase& dc) {
+  TR t(dc.op == DieOp::kMigrate ? 64u << 20 : 8u << 20, 1 << 20, 1, "die");
+  Header* h = t.h();
+  CHECK_EQ(set(t, "victim", "old"), kOk);
+  for (int i = 0; i < 100; ++i) CHECK_EQ(set(t, "k" + std::to_string(i), "v" + std::to_string(i)), kOk);
+  int filled = 0;
+  if (dc.op == DieOp::kMovePage) {
+    // Out of pages, the small class holding the most (the victim's page at its LRU tail) and the
+    // big class not idle: a set of a new class must move a page away from the small class.
+    CHECK_EQ(set(t, "bigpre", kBig), kOk);
+    while (h->pages_used < t.r->geo().pages_total && filled < 2000000) set(t, "fill" + std::to_string(filled++), "f");
+  }
+  if (dc.op == DieOp::kMigrate) {
+    while (!ts_expanding(h->table_state.load()) && filled < 2000000) set(t, "m" + std::to_string(filled++), "v");
+    CHECK(ts_expanding(h->table_state.load()));
+  }
+  bool killed = die_in_child(t, dc.point, [&](TR& c) {
+    switch (dc.op) {
+      case DieOp::kSet: set(c, "victim", "new"); break;
+      case DieOp::kDelete: del(c, "victim"); break;
+      case DieOp::kSetBig: set(c, "victim", kBig); break;
+      case DieOp::kMovePage: set(c, "moved", std::string(2000, 'm')); break;
+      case DieOp::kMigrate:
+        for (int i = 0; i < 1000000; ++i) set(c, "x" + std::to_string(i), "x");
+        break;
+    }
+  });
+  CHECK(killed);
+  t.ctx.enter();
+  uint64_t takeovers = h->lock_takeovers.load();
+  procs_reclaim(*t.r);
+  auto v = get(t, "victim");
+  if (dc.victim) CHECK(v == std::optional<std::string>(dc.victim));
+  else CHECK(!v);
+  CHECK_EQ(set(t, "big", kBig), kOk);
+  CHECK_EQ(set(t, "victim2", "y"), kOk);
+  for (int i = 0; i < 100; ++i) CHECK(get(t, "k" + std::to_string(i)) == std::optional<std::string>("v" + std::to_string(i)));
+  if (dc.op == DieOp::kMigrate) {
+    // Inserts move buckets again (the abandoned growth lock is reaped): the growth finishes.
+    for (int i = 0; i < 200000 && ts_expanding(h->table_state.load()); ++i) set(t, "after" + std::to_string(i), "a");
+    CHECK(!ts_expanding(h->table_state.load()));
+    int missing = 0;
+    for (int i = 0; i < filled; ++i) missing += !get(t, "m" + std::to_string(i));
+    CHECK_EQ(missing, 0);
+  }
+  std::vector<std::string> problems;
+  VerifyStats st;
+  bool ok = verify_region(*t.r, &problems, &st);
+  CHECK(ok);
+  for (auto& p : problems) std::fprintf(stderr, "  %s: %s\n", kFailPointNames[uint32_t(dc.point)], p.c_str());
+  CHECK_EQ(st.leaked_chunks, uint64_t(0));
+  if (dc.point != FailPoint::kSetAfterAlloc) {
+    CHECK(h->lock_takeovers.load() > takeovers);
+    CHECK_EQ(h->dirty.load(), 1u);  // a repair asks for the next cold open's recovery
+  }
+  // The next cold open's recovery keeps what is stored.
+  RecoveryReport rep;
+  recover_offline(*t.r, &rep);
+  CHECK_STRUCTURE(t);
+  CHECK(get(t, "k7") == std::optional<std::string>("v7"));
+  CHECK(get(t, "victim2") == std::optional<std::string>("y"));
+}
+
+}  // namespace
+
+static void test_failpoints() {
+  // Disarmed by default, and names round-trip.
+  CHECK_EQ(g_failpoint, 0u);
+  for (uint32_t i = 1; i < uint32_t(FailPoint::kCount); ++i) CHECK(failpoint_by_name(kFailPointNames[i]) == FailPoint(i));
+  CHECK(failpoint_by_name("no.such.point") == FailPoint::kCount);
+  const DieCase cases[] = {
+      {FailPoint::kLinkAfterTable, DieOp::kSet, "new"},
+      {FailPoint::kLruLinkBeforeCommit, DieOp::kSet, "new"},
+      {FailPoint::kUnlinkAfterTable, DieOp::kDelete, nullptr},
+      {FailPoint::kDeleteStripeHeld, DieOp::kDelete, "old"},
+      {FailPoint::kGrowPagesLock, DieOp::kSetBig, "old"},
+      {FailPoint::kMigrateMidItem, DieOp::kMigrate, "old"},
+      {FailPoint::kCarveHalfway, DieOp::kSetBig, "old"},
+      {FailPoint::kEmptyPageAfterEvict, DieOp::kMovePage, nullptr},
+      {FailPoint::kSetAfterAlloc, DieOp::kSet, "old"},
+  };
+  for (const DieCase& dc : cases) in_child(kFailPointNames[uint32_t(dc.point)], [&] { die_case(dc); });
+}
+
 int main(int argc, char** argv) {
   const char* dir = std::getenv("SHMCACHED_TEST_DIR");
   g_dir = dir && *dir ? dir : "/dev/shm";
@@ -1696,6 +1816,7 @@ int main(int argc, char** argv) {
       {"stats_views", test_stats_views},
       {"recover_offline", test_recover_offline},
       {"lock_takeover", test_lock_takeover},
+      {"failpoints", test_failpoints},
   };
   for (const T& t : tests) {
     if (filter && !std::strstr(t.name, filter)) continue;
