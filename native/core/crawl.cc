@@ -17,7 +17,7 @@ Status cmd_peek(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
-  Stripe& s = r.h()->stripes[hv & (kStripes - 1)];
+  Stripe& s = stripe_of(r.h(), hv);
   ctx.now = clock_now(r.h());
   stripe_lock(s);
   Item* it = assoc_find(r, hv, key, nkey);
@@ -47,7 +47,7 @@ bool crawl_keys(Ctx& ctx, uint64_t* cursor, std::vector<uint8_t>* out, size_t so
   uint32_t maxp = r.geo().max_hash_power;
   for (;;) {
     uint64_t b = *cursor;
-    Stripe& s = h->stripes[b & (kStripes - 1)];
+    Stripe& s = h->stripes[stripe_index(b)];
     stripe_lock(s);
     // Under the stripe of b the table state is exact for b's buckets (assoc.h).
     uint64_t st = h->table_state.load(std::memory_order_acquire);

@@ -39,14 +39,15 @@ constexpr uint32_t kPageMin = 1u << 20;       // 1 MiB slab pages
 constexpr uint32_t kLruBumpInterval = 60;     // memcached's ITEM_UPDATE_INTERVAL, seconds
 constexpr uint64_t kRelativeMax = 60 * 60 * 24 * 30;  // exptime above this is absolute
 
-// Item flags (Item::iflags). The whole bit map: 1 kLinked, 2 kFetched, 4 kFree (here),
-// 8 kStale and 16 kTokenSent (meta.h), 32 kMoving (here).
+// Item flags (Item::iflags): every bit, in one place. kStale and kTokenSent are changed only by
+// meta.cc, under the item's stripe; an item replaced by a store starts with both clear.
 enum : uint8_t {
-  kLinked = 1,   // reachable from the hash table and on its class LRU
-  kFetched = 2,  // read at least once since stored (for *_unfetched stats)
-  kFree = 4,     // on its class free list
-  // 8 and 16 are meta.h's kStale and kTokenSent (the meta protocol's stale / win-token marks).
-  kMoving = 32,  // out of use while rebalance.cc empties its page (was 8, which is kStale)
+  kLinked = 1,      // reachable from the hash table and on its class LRU
+  kFetched = 2,     // read at least once since stored (for *_unfetched stats)
+  kFree = 4,        // on its class free list
+  kStale = 8,       // invalidated by `md I`: still served, with X (meta.cc)
+  kTokenSent = 16,  // a client was handed the win token (W) for this item, others see Z (meta.cc)
+  kMoving = 32,     // out of use while rebalance.cc empties its page (was 8, which is kStale)
 };
 
 // One cached item. Header is 40 bytes (memcached: 48, plus 8 for CAS): key and value follow.

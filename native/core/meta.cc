@@ -15,7 +15,7 @@ namespace shm {
 
 namespace {
 
-Stripe& stripe_for(Region& r, uint64_t hv) { return r.h()->stripes[hv & (kStripes - 1)]; }
+Stripe& stripe_for(Region& r, uint64_t hv) { return stripe_of(r.h(), hv); }
 
 // As store.cc's lookup: the live item, or nullptr after unlinking a dead one. Stripe held.
 Item* live_item(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey) {

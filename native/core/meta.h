@@ -2,8 +2,9 @@
 // stampede-protection flags need, and the read-modify-writes that must happen under one stripe
 // lock (ttl updates, win tokens, invalidation, vivify on miss, arithmetic with a CAS check).
 //
-// Owns two Item::iflags bits: kStale (8) = invalidated by `md I`, still served, with X; and
-// kTokenSent (16) = a client was handed the win token (W) for this item, others see Z.
+// Owns the use of two Item::iflags bits (defined with the others in layout.h): kStale =
+// invalidated by `md I`, still served, with X; and kTokenSent = a client was handed the win
+// token (W) for this item, others see Z.
 // Invariants: both bits are only changed under the item's stripe; an item replaced by a store
 // starts with both clear (a new item), as in memcached.
 #pragma once
@@ -14,11 +15,6 @@
 #include "core/store.h"
 
 namespace shm {
-
-enum : uint8_t {
-  kStale = 8,
-  kTokenSent = 16,
-};
 
 // What the meta commands report about an item.
 struct MetaView {

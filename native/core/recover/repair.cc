@@ -126,7 +126,7 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
   uint64_t s = h->table_state.load(std::memory_order_acquire);
   uint32_t p = ts_power(s);
   if (ts_expanding(s) && p >= kMinHashPower && p < maxp && ts_pos(s) < (uint64_t(1) << p) &&
-      (ts_pos(s) & (kStripes - 1)) == idx) {
+      stripe_index(ts_pos(s)) == idx) {
     uint32_t b = ts_pos(s);
     uint64_t half = uint64_t(1) << p;
     uint32_t* lo = &r.table(p + 1)[b];
@@ -170,7 +170,7 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
   // 3. The dead owner's link or unlink: finish it if its table store happened, else undo it.
   auto ours = [&](Item* it) {
     return it && it->nkey >= 1 && it->nkey <= kKeyMax &&
-           (hash_key(it->key(), it->nkey) & (kStripes - 1)) == idx;
+           stripe_index(hash_key(it->key(), it->nkey)) == idx;
   };
   if ((op == kIntentLink || op == kIntentUnlink) && ours(r.item(dead->si.a))) {
     mine = true;
@@ -294,7 +294,7 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
           // Off the LRU: being evicted by the dead mover (out of the table) or linked by a live
           // thread that waits for this lock (holding its stripe). Only the first is ours.
           if (it->nkey == 0 || it->nkey > kKeyMax) continue;
-          Stripe& st = hh->stripes[hash_key(it->key(), it->nkey) & (kStripes - 1)];
+          Stripe& st = stripe_of(hh, hash_key(it->key(), it->nkey));
           if (!stripe_try_lock(st)) continue;
           bool in_table = assoc_contains(r, hash_key(it->key(), it->nkey), r.offset_of(it));
           stripe_unlock(st);
