@@ -20,6 +20,8 @@
         "native/core/meta.cc",
         "native/gate/pku.cc",
         "native/proto_binding.cc",
+        "native/binding_crawler.cc",
+        "native/core/crawler.cc",
         "native/proto/backend.cc",
         "native/proto/conn.cc",
         "native/proto/tokens.cc",

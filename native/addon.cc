@@ -32,6 +32,7 @@
 #include "core/meta.h"
 #include "gate/pku.h"
 #include "proto_binding.h"
+#include "binding_crawler.h"
 
 namespace {
 
@@ -880,6 +881,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   obj.Set("close", Napi::Function::New(env, Close, "close", h));
   obj.Set("debugDieIn", Napi::Function::New(env, DebugDieIn, "debugDieIn", h));
   proto_attach(env, obj, &h->ctx, h->pkey, &h->closed);  // the wire protocol engine (native/proto/)
+  crawler_attach(env, obj, &h->ctx, h->pkey, &h->closed);  // the expired-item crawler (binding_crawler.cc)
   const Geometry& g = region.geo();
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
   obj.Set("itemSizeMax", Napi::Number::New(env, g.item_size_max));

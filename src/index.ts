@@ -9,7 +9,7 @@ export { CacheError, type CacheErrorCode } from './errors.js';
 export type { FetchEvent, FetchOptions, FetchOutcome, Loader } from './fetch.js';
 export { flushEvents, type ItemEvent } from './events.js';
 export { parseSize } from './size.js';
-export type { CasResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
+export type { CasResult, CrawlerOptions, CrawlResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
 export { describeRecovery } from './cache.js';
 export { checkRegion, checkMain, type CheckResult } from './check.js';
 export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster.js';

@@ -13,6 +13,8 @@
 
 namespace shm {
 
+class Region;
+
 enum class Alloc { kOk, kTooLarge, kNoMemory };
 
 // A chunk for an item of ntotal bytes, header fields cleared except cls. On kNoMemory the
@@ -25,6 +27,9 @@ void item_free_unlinked(Ctx& ctx, Item* it);
 void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old);
 // Under the stripe: removes a linked item from the table and LRU and frees its chunk.
 void item_unlink(Ctx& ctx, uint64_t hv, Item* it);
+// Under the class lock, the item's stripe held and its kIntentUnlink recorded, the item already
+// out of the table: leaves the LRU (recorded as kIntentLruUnlink), uncounted, chunk freed.
+void item_retire(Region& r, ClassHdr& c, Item* it);
 // Expired, or flushed by flush_all.
 bool item_is_dead(const Ctx& ctx, const Item* it);
 // Stripe held, ctx.now set: the live item for key, or nullptr after unlinking a dead one (and
