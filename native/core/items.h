@@ -1,4 +1,5 @@
-// items.h — an item's life: allocation (free list, fresh page, then the LRU tail), linking into
+// items.h — an item's life: allocation (a dead item at the LRU tail, the free list, a fresh page,
+// then eviction from the LRU tail), linking into
 // the hash table and LRU, unlinking and freeing, and whether it is still alive (expiry and
 // flush_all). Owns the class counters that follow links and unlinks (curr_items, bytes,
 // total_items) and the CAS counter.
