@@ -159,7 +159,7 @@ const CHURN = { value: 1000, ttl: 1, batch: 200, tickMs: 20 };
 interface Churn {
   seconds: number;
   sets: number;
-  /** curr_items at the end: the items still alive (at most about rate × (ttl + 1) s). */
+  /** curr_items at the end: items held, live ones and dead ones not freed yet. */
   items: number;
   /** `stats slabs` total_malloced at the end: slab memory taken from the budget. */
   malloced: number;
@@ -336,7 +336,7 @@ export async function run(args: string[]): Promise<PartOutput> {
       : [name, `error: ${err ?? '?'}`, '—', '—', '—', '—', '—'];
   md.push(
     markdownTable(
-      ['store', 'sets', 'live items at the end', 'slab memory allocated', 'reclaimed', 'crawler_reclaimed', 'evictions'],
+      ['store', 'sets', 'items held at the end (curr_items, dead ones not yet freed included)', 'slab memory allocated', 'reclaimed', 'crawler_reclaimed', 'evictions'],
       [churnRow('shmcached', ch.shm, ch.shmError), churnRow('memcached', ch.mc, ch.mcError)],
       ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
