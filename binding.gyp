@@ -3,8 +3,16 @@
     {
       "target_name": "shmcached",
       "sources": [
-        "native/addon.cc",
+        "native/binding/module.cc",
+        "native/binding/open.cc",
+        "native/binding/handle.cc",
+        "native/binding/cache.cc",
+        "native/binding/events.cc",
+        "native/binding/proto.cc",
+        "native/binding/crawler.cc",
+        "native/binding/testonly.cc",
         "native/core/region.cc",
+        "native/core/region_file.cc",
         "native/core/slabs.cc",
         "native/core/lru.cc",
         "native/core/assoc.cc",
@@ -18,10 +26,8 @@
         "native/core/events.cc",
         "native/core/recover.cc",
         "native/core/meta.cc",
-        "native/gate/pku.cc",
-        "native/proto_binding.cc",
-        "native/binding_crawler.cc",
         "native/core/crawler.cc",
+        "native/gate/pku.cc",
         "native/proto/backend.cc",
         "native/proto/conn.cc",
         "native/proto/tokens.cc",
@@ -35,7 +41,8 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fvisibility=hidden"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"]
     }
   ]
 }

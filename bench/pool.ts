@@ -1,15 +1,25 @@
 /**
- * `npm run bench -- pool`: what one operation costs through {@link CachePool}, at batch sizes 1,
- * 10, 100 and 1000 (that many gets issued in one tick, then awaited together), over both
- * transports — the Atomics channel (default) and piscina tasks — beside raw piscina running an
- * empty task (the same number of tasks in flight at once) and a synchronous `Cache.get` for scale.
+ * `npm run bench -- pool`: what one operation costs through {@link CachePool}, beside the
+ * synchronous `Cache.get` measured in the same run, idle and with every core busy.
+ *
+ * Rows: the synchronous get; a lone `await pool.get()`; batches of 1, 10, 100 and 1000 gets
+ * (`Promise.all` of `pool.get`, and one `pool.getMany`) for each way a pool runs them — `inline:
+ * 'auto'` (the default: on the calling thread unless a split across idle workers measurably pays),
+ * `inline: 'never'` over the Atomics channel with sleeping workers (`spinMicros: 0`, the default)
+ * and with polling workers (`spinMicros: 50`), and over piscina — beside raw piscina running an
+ * empty task. Each cell shows wall ns per operation and, beside it, CPU ns per operation
+ * (`process.cpuUsage()`, every thread of the process: a polling worker's spin shows here).
+ *
+ * The loaded rows run the same lone and batch-1000 cells while N child processes (N =
+ * `os.availableParallelism()`) each spin a busy loop.
  *
  * Method: one region, 10k keys of 128 B values; every cell runs rounds of its batch until a time
- * budget is spent, `reps` times, alternating cells between reps so that drift hits all alike; the
- * table shows the median ns per operation (per task for the empty-task column) with min–max.
- * Issue 4's targets: ≤ 200 ns per operation at batch 1000, and a lone `await pool.get()` (batch 1)
- * faster than a piscina task's round trip.
+ * budget is spent, `reps` times, alternating the order of cells between reps so that drift hits
+ * all alike; the table shows medians. Issue 18's targets: a lone awaited get ≤ 2x the sync get
+ * idle and ≤ 3x loaded; ≤ 200 ns per operation at batch 1000 (Promise.all of gets, and getMany).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -22,9 +32,9 @@ import { describeMachine, gitInfo, machineInfo, writeResults } from './lib/machi
 import { Progress } from './lib/progress.js';
 import type { Metric, PartOutput } from './lib/part.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
-import { summarize, type Summary } from './lib/stats.js';
+import { summarize } from './lib/stats.js';
 
-export const description = 'CachePool ns/op at batch 1, 10, 100, 1000 (Atomics channel, piscina) beside an empty piscina task';
+export const description = 'CachePool beside the sync Cache.get: lone await, batches 1–1000 (inline/auto, Atomics, piscina), wall and CPU ns/op, idle and loaded';
 
 const KEYS = 10_000;
 const VALUE = 128;
@@ -36,22 +46,34 @@ interface Config {
   reps: number;
   budgetMs: number;
   write: boolean;
+  loaded: boolean;
 }
 
-/** Runs `round(batch)` repeatedly for about `budgetMs`; returns ns per operation. */
-async function timeCell(round: (batch: number) => Promise<unknown>, batch: number, budgetMs: number): Promise<number> {
+/** One measurement: wall and CPU (all threads) ns per operation. */
+interface Sample {
+  wall: number;
+  cpu: number;
+}
+
+/** Runs `round(batch)` repeatedly for about `budgetMs` (a round that returns undefined is not awaited). */
+async function timeCell(round: (batch: number) => Promise<unknown> | undefined, batch: number, budgetMs: number): Promise<Sample> {
   let rounds = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let t = t0;
   while (t - t0 < budgetMs) {
-    await round(batch);
+    const p = round(batch);
+    if (p !== undefined) await p;
     rounds++;
     t = performance.now();
   }
-  return ((t - t0) * 1e6) / (rounds * batch);
+  const c = process.cpuUsage(c0);
+  const ops = rounds * batch;
+  return { wall: ((t - t0) * 1e6) / ops, cpu: ((c.user + c.system) * 1e3) / ops };
 }
 
-function keysFor(batch: number, seed: { i: number }): string[] {
+const seed = { i: 1 };
+function keysFor(batch: number): string[] {
   const ks = new Array<string>(batch);
   for (let j = 0; j < batch; j++) {
     seed.i = (seed.i * 1103515245 + 12345) >>> 0;
@@ -60,134 +82,208 @@ function keysFor(batch: number, seed: { i: number }): string[] {
   return ks;
 }
 
+interface Cell {
+  name: string;
+  /** Batch sizes this cell runs (default all). */
+  batches?: number[];
+  /** Whether it runs in the loaded phase too. */
+  loaded?: boolean;
+  round: (batch: number) => Promise<unknown> | undefined;
+}
+
+/** Starts `n` child processes that each spin until killed. */
+function startBusy(n: number): ChildProcess[] {
+  return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+}
+
+async function measure(cells: Cell[], cfg: Config, phase: string, progress: Progress, samples: Map<string, Sample[]>): Promise<void> {
+  // Warm-up: every cell once, briefly.
+  for (const c of cells) for (const b of c.batches ?? BATCHES) await timeCell(c.round, b, Math.min(40, cfg.budgetMs));
+  for (let r = 0; r < cfg.reps; r++) {
+    const order = r % 2 === 0 ? cells : [...cells].reverse();
+    for (const c of order) {
+      for (const b of c.batches ?? BATCHES) {
+        const s = await timeCell(c.round, b, cfg.budgetMs);
+        const k = `${phase}|${c.name}|${b}`;
+        if (!samples.has(k)) samples.set(k, []);
+        samples.get(k)!.push(s);
+        progress.tick(`${phase}: ${c.name}, batch ${b}`);
+      }
+    }
+  }
+}
+
 /** Runs the part. */
 export async function run(args: string[]): Promise<PartOutput | void> {
   const { values } = parseArgs({
     args,
     options: {
       threads: { type: 'string', default: '2' },
-      reps: { type: 'string', default: '5' },
-      budget: { type: 'string', default: '300' },
+      reps: { type: 'string', default: '3' },
+      budget: { type: 'string', default: '200' },
       quick: { type: 'boolean', default: false },
+      'no-loaded': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: npm run bench -- pool [--threads N] [--reps N] [--budget MS per cell] [--quick] [--no-write]');
+    console.log('usage: npm run bench -- pool [--threads N] [--reps N] [--budget MS per cell] [--quick] [--no-loaded] [--no-write]');
     return;
   }
   const cfg: Config = {
     threads: Number(values.threads),
     reps: values.quick ? 2 : Number(values.reps),
-    budgetMs: values.quick ? 80 : Number(values.budget),
+    budgetMs: values.quick ? 60 : Number(values.budget),
     write: !values['no-write'],
+    loaded: !values['no-loaded'],
   };
 
   const path = benchRegionPath('pool');
   const cache = Cache.open({ path, size: '64mb', reset: true });
   const value = Buffer.alloc(VALUE, 0x61);
   for (let i = 0; i < KEYS; i++) cache.set(`key:${i}`, value);
-  const atomics = new CachePool({ path, threads: cfg.threads, transport: 'atomics' });
-  const atomicsNoPoll = new CachePool({ path, threads: cfg.threads, transport: 'atomics', spinMicros: 0 });
-  const piscinaPool = new CachePool({ path, threads: cfg.threads, transport: 'piscina' });
+  const auto = new CachePool({ path, threads: cfg.threads });
+  const never = new CachePool({ path, threads: cfg.threads, inline: 'never' });
+  const spin = new CachePool({ path, threads: cfg.threads, inline: 'never', spinMicros: 50 });
+  const pisc = new CachePool({ path, threads: cfg.threads, inline: 'never', transport: 'piscina' });
   const empty = new Piscina({ filename: EMPTY_TASK, minThreads: cfg.threads, maxThreads: cfg.threads, idleTimeout: Infinity });
 
-  const seed = { i: 1 };
-  const poolRound = (pool: CachePool) => (batch: number) => {
-    const ks = keysFor(batch, seed);
+  const gets = (pool: CachePool) => (batch: number) => {
+    const ks = keysFor(batch);
     const ps = new Array<Promise<Buffer | undefined>>(batch);
     for (let j = 0; j < batch; j++) ps[j] = pool.get(ks[j]!);
     return Promise.all(ps);
   };
-  const cells: { name: string; round: (batch: number) => Promise<unknown> }[] = [
-    { name: 'CachePool (atomics)', round: poolRound(atomics) },
-    { name: 'CachePool.getMany (atomics)', round: (batch) => atomics.getMany(keysFor(batch, seed)) },
-    { name: 'CachePool (atomics, no polling)', round: poolRound(atomicsNoPoll) },
-    { name: 'CachePool (piscina)', round: poolRound(piscinaPool) },
+  const lone = (pool: CachePool) => async (batch: number) => {
+    const ks = keysFor(batch);
+    for (let j = 0; j < batch; j++) await pool.get(ks[j]!);
+  };
+  const LONE = [100];
+  const cells: Cell[] = [
     {
-      name: 'piscina empty task',
+      name: 'Cache.get (sync)',
+      loaded: true,
+      round: (batch) => {
+        const ks = keysFor(batch);
+        for (let j = 0; j < batch; j++) cache.get(ks[j]!);
+        return undefined;
+      },
+    },
+    { name: 'lone await pool.get (auto)', batches: LONE, loaded: true, round: lone(auto) },
+    { name: 'lone await pool.get (never, Atomics)', batches: LONE, loaded: true, round: lone(never) },
+    { name: 'lone await pool.get (never, Atomics, spin 50 µs)', batches: LONE, round: lone(spin) },
+    { name: 'lone await pool.get (never, piscina)', batches: LONE, round: lone(pisc) },
+    { name: 'pool.get ×batch (auto)', loaded: true, round: gets(auto) },
+    { name: 'pool.getMany (auto)', loaded: true, round: (batch) => auto.getMany(keysFor(batch)) },
+    { name: 'pool.get ×batch (never, Atomics)', loaded: true, round: gets(never) },
+    { name: 'pool.getMany (never, Atomics)', round: (batch) => never.getMany(keysFor(batch)) },
+    { name: 'pool.get ×batch (never, Atomics, spin 50 µs)', round: gets(spin) },
+    { name: 'pool.get ×batch (never, piscina)', round: gets(pisc) },
+    {
+      name: 'piscina empty task (per task)',
       round: (batch) => {
         const ps = new Array<Promise<unknown>>(batch);
         for (let j = 0; j < batch; j++) ps[j] = empty.run(null);
         return Promise.all(ps);
       },
     },
-    {
-      name: 'Cache.get (sync)',
-      round: (batch) => {
-        const ks = keysFor(batch, seed);
-        for (let j = 0; j < batch; j++) cache.get(ks[j]!);
-        return Promise.resolve();
-      },
-    },
   ];
+  const loadedCells = cells
+    .filter((c) => c.loaded)
+    .map((c) => ({ ...c, batches: c.name.startsWith('lone') ? LONE : c.name.startsWith('Cache.get') ? [100] : [1000] }));
 
-  const samples = new Map<string, number[]>();
-  const progress = new Progress(1 + cfg.reps * BATCHES.length * cells.length);
-  // Warm-up: every cell once, briefly.
-  for (const b of BATCHES) for (const c of cells) await timeCell(c.round, b, Math.min(50, cfg.budgetMs));
-  progress.tick('warm-up');
-  for (let r = 0; r < cfg.reps; r++) {
-    const order = r % 2 === 0 ? cells : [...cells].reverse();
-    for (const b of BATCHES) {
-      for (const c of order) {
-        const ns = await timeCell(c.round, b, cfg.budgetMs);
-        const k = `${c.name}|${b}`;
-        if (!samples.has(k)) samples.set(k, []);
-        samples.get(k)!.push(ns);
-        progress.tick(`${c.name}, batch ${b}`);
-      }
+  const samples = new Map<string, Sample[]>();
+  const steps = cfg.reps * (cells.reduce((a, c) => a + (c.batches ?? BATCHES).length, 0) + (cfg.loaded ? loadedCells.reduce((a, c) => a + c.batches.length, 0) : 0));
+  const progress = new Progress(steps);
+  const loadIdle = loadavg().map((x) => x.toFixed(2)).join(' / ');
+  await measure(cells, cfg, 'idle', progress, samples);
+  let loadBusy = '';
+  const busyN = availableParallelism();
+  if (cfg.loaded) {
+    const busy = startBusy(busyN);
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // let them start
+      await measure(loadedCells, cfg, 'loaded', progress, samples);
+      loadBusy = loadavg().map((x) => x.toFixed(2)).join(' / ');
+    } finally {
+      for (const b of busy) b.kill('SIGKILL');
     }
   }
-  await atomics.close();
-  await atomicsNoPoll.close();
-  await piscinaPool.close();
+  const autoStats = auto.stats();
+  await auto.close();
+  await never.close();
+  await spin.close();
+  await pisc.close();
   await empty.destroy();
   cache.close();
   removeRegion(path);
 
-  const sum = (name: string, b: number): Summary => summarize(samples.get(`${name}|${b}`)!);
-  const cell = (s: Summary): string => `${fmtNs(s.median)} (${fmtNs(s.min)}–${fmtNs(s.max)})`;
+  const med = (phase: string, name: string, b: number): Sample => {
+    const ss = samples.get(`${phase}|${name}|${b}`);
+    if (!ss) return { wall: Number.NaN, cpu: Number.NaN };
+    return { wall: summarize(ss.map((s) => s.wall)).median, cpu: summarize(ss.map((s) => s.cpu)).median };
+  };
+  const fmt = (s: Sample): string => (Number.isFinite(s.wall) ? `${fmtNs(s.wall)} (${fmtNs(s.cpu)})` : '');
   const rows: string[][] = [];
-  const json: Record<string, Record<number, Summary>> = {};
   for (const c of cells) {
-    json[c.name] = {};
-    for (const b of BATCHES) json[c.name]![b] = sum(c.name, b);
+    // A lone-await row shows under batch 1 (it awaits each get before the next).
+    if (c.batches === LONE) rows.push([c.name, fmt(med('idle', c.name, 100)), '', '', '']);
+    else rows.push([c.name, ...BATCHES.map((b) => fmt(med('idle', c.name, b)))]);
   }
-  const names = cells.map((c) => c.name);
-  for (const b of BATCHES) {
-    const e = sum('piscina empty task', b).median;
-    const best = Math.min(sum('CachePool (atomics)', b).median, sum('CachePool.getMany (atomics)', b).median);
-    rows.push([String(b), ...names.map((n) => cell(sum(n, b))), fmtRatio(sum('CachePool (piscina)', b).median / sum('CachePool (atomics)', b).median), fmtRatio(e / best)]);
-  }
-  const align: Align[] = ['r', ...names.map((): Align => 'r'), 'r', 'r'];
-  const a1 = sum('CachePool (atomics)', 1).median;
-  const a1000 = Math.min(sum('CachePool (atomics)', 1000).median, sum('CachePool.getMany (atomics)', 1000).median);
-  const e1 = sum('piscina empty task', 1).median;
+  const loadedRows: string[][] = [];
+  for (const c of loadedCells) loadedRows.push([c.name, c.batches.includes(1000) ? '1000' : c.name.startsWith('lone') ? '1 (awaited one at a time)' : '—', fmt(med('loaded', c.name, c.batches[0]!))]);
+
+  const sync = med('idle', 'Cache.get (sync)', 100);
+  const lone1 = med('idle', 'lone await pool.get (auto)', 100);
+  const syncL = med('loaded', 'Cache.get (sync)', 100);
+  const loneL = med('loaded', 'lone await pool.get (auto)', 100);
+  const b1000 = med('idle', 'pool.get ×batch (auto)', 1000);
+  const sync1000 = med('idle', 'Cache.get (sync)', 1000);
+  const m1000 = med('idle', 'pool.getMany (auto)', 1000);
+  const spinLone = med('idle', 'lone await pool.get (never, Atomics, spin 50 µs)', 100);
+  const sleepLone = med('idle', 'lone await pool.get (never, Atomics)', 100);
+  const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
+  const targets = [
+    `- lone \`await pool.get()\` ≤ 2x the sync get, idle: ${verdict(lone1.wall <= 2 * sync.wall)} — ${fmtNs(lone1.wall)} vs ${fmtNs(sync.wall)} ns (${fmtRatio(lone1.wall / sync.wall)}; CPU ${fmtRatio(lone1.cpu / sync.cpu)})`,
+    cfg.loaded
+      ? `- lone \`await pool.get()\` ≤ 3x the sync get, every core busy: ${verdict(loneL.wall <= 3 * syncL.wall)} — ${fmtNs(loneL.wall)} vs ${fmtNs(syncL.wall)} ns (${fmtRatio(loneL.wall / syncL.wall)}; CPU ${fmtRatio(loneL.cpu / syncL.cpu)})`
+      : '- loaded rows skipped (--no-loaded)',
+    `- batch of 1000, \`Promise.all\` of \`pool.get\`, ≤ 200 ns/op: ${verdict(b1000.wall <= 200)} — ${fmtNs(b1000.wall)} ns/op (${fmtRatio(b1000.wall / 200)} of target; ${fmtRatio(b1000.wall / sync1000.wall)} the sync get's ${fmtNs(sync1000.wall)} in the same run; CPU ${fmtNs(b1000.cpu)} ns/op, ${fmtRatio(b1000.cpu / sync1000.cpu)})`,
+    `- batch of 1000, \`pool.getMany\`, ≤ 200 ns/op: ${verdict(m1000.wall <= 200)} — ${fmtNs(m1000.wall)} ns/op (${fmtRatio(m1000.wall / 200)} of target; ${fmtRatio(m1000.wall / sync1000.wall)} the sync get's; CPU ${fmtNs(m1000.cpu)} ns/op, ${fmtRatio(m1000.cpu / sync1000.cpu)})`,
+  ];
   const m = machineInfo();
   const git = gitInfo();
   const md = [
-    '# CachePool: per-operation cost by batch size',
+    '# CachePool: per-operation cost beside the synchronous get',
     '',
     `Machine: ${describeMachine(m)}${git ? `; commit ${git.commit}${git.dirty ? ' (dirty)' : ''}` : ''}.`,
-    `${cfg.threads} worker threads per pool; get of 128 B values over ${KEYS} keys; ns per operation, median (min–max) of ${cfg.reps} reps.`,
+    `Load average when the idle rows started: ${loadIdle}${cfg.loaded ? `; at the end of the loaded rows (${busyN} busy-loop processes): ${loadBusy}` : ''}.`,
+    `${cfg.threads} worker threads per pool; gets of 128 B values over ${KEYS} keys; median of ${cfg.reps} reps of ${cfg.budgetMs} ms.`,
+    `Each cell: wall ns per operation (CPU ns per operation, all threads of the process). The auto pool's cost model at the end: ${fmtNs(autoStats.opNs)} ns/op inline, hop ${fmtNs(autoStats.hopNs)} ns; ${autoStats.inlineOps} of ${autoStats.ops} operations ran inline, in ${autoStats.tasks} worker tasks otherwise.`,
     '',
-    'Columns: `batch` gets called in one tick then awaited together (`pool.get` each), or one `pool.getMany` of that many keys; "no polling" is `spinMicros: 0`; the empty-task column is per task with that many tasks in flight.',
+    '## Idle',
     '',
-    markdownTable(['batch', ...names, 'piscina ÷ atomics (get)', 'empty task ÷ best atomics'], rows, align),
+    markdownTable(['row', ...BATCHES.map((b) => `batch ${b}`)], rows, ['l', ...BATCHES.map((): Align => 'r')]),
     '',
-    '## Issue 4 targets',
+    `Polling's price: a lone get costs ${fmtNs(spinLone.cpu)} CPU ns with \`spinMicros: 50\` against ${fmtNs(sleepLone.cpu)} with sleeping workers (wall ${fmtNs(spinLone.wall)} vs ${fmtNs(sleepLone.wall)}).`,
     '',
-    `- ≤ 200 ns per operation at batch 1000 (atomics, best of get and getMany): ${a1000 <= 200 ? '**met**' : '**missed**'} — ${fmtNs(a1000)}`,
-    `- a lone \`await pool.get()\` faster than a piscina task round trip: ${a1 < e1 ? '**met**' : '**missed**'} — ${fmtNs(a1)} vs ${fmtNs(e1)} (${fmtRatio(e1 / a1)})`,
+    ...(cfg.loaded ? [`## Every core busy (${busyN} busy-loop processes)`, '', markdownTable(['row', 'batch', 'ns/op (CPU ns/op)'], loadedRows, ['l', 'r', 'r']), ''] : []),
+    '## Issue 18 targets',
+    '',
+    ...targets,
     '',
   ].join('\n');
   console.log(md);
   const metrics: Metric[] = [];
-  for (const c of cells) for (const b of BATCHES) metrics.push({ id: `pool/${c.name}/batch ${b}`, value: sum(c.name, b).median, unit: 'ns/op', better: 'lower' });
-  const out = { machine: m, git, config: cfg, results: json, metrics };
+  for (const [k, ss] of samples) metrics.push({ id: `pool/${k}`, value: summarize(ss.map((s) => s.wall)).median, unit: 'ns/op', better: 'lower' });
+  const json: Record<string, Sample> = {};
+  for (const [k] of samples) {
+    const [phase, name, b] = k.split('|');
+    json[k] = med(phase!, name!, Number(b));
+  }
+  const out = { machine: m, git, config: cfg, loadIdle, loadBusy, autoStats, results: json, metrics };
   if (cfg.write) {
     const paths = writeResults('pool', md, out);
     process.stderr.write(`wrote ${paths.md} and ${paths.json}\n`);

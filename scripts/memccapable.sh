@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # memccapable (libmemcached-tools) against `shmcached serve -t 2`: every ascii check (-a) and
 # every binary check (-b). Each check memccapable prints counts as one test; the last line is
-# `N passed, N failed`. Needs the build (npm run build) and memccapable on PATH.
+# `N passed, N failed`. Needs the build (npm run build) and memccapable on PATH; without it the
+# lane is skipped (one line, exit 0) unless SHMCACHED_REQUIRE_PEERS=1 makes that a failure.
 #
 #   bash scripts/memccapable.sh [ascii|binary|both]   (default both)
 set -u
 cd "$(dirname "$0")/.."
 which=${1:-both}
-if ! command -v memccapable >/dev/null; then
-  echo "memccapable: not installed (apt-get install libmemcached-tools)"
-  echo "0 passed, 1 failed"
-  exit 1
+mcc=$(command -v memccapable 2>/dev/null)
+if [ -z "$mcc" ] || [ ! -x "$mcc" ]; then
+  # The interop lane (docs/testing.md): skipped where the peer is missing, a failure in CI.
+  if [ "${SHMCACHED_REQUIRE_PEERS:-}" = 1 ]; then
+    echo "missing: memccapable not installed and SHMCACHED_REQUIRE_PEERS=1 (apt-get install -y libmemcached-tools)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  echo "skipped: memccapable not installed (scripts/memccapable.sh; apt-get install -y libmemcached-tools)"
+  echo "0 passed, 0 failed"
+  exit 0
 fi
 file=/dev/shm/shmcached-memccapable-$$
 log=$(mktemp)

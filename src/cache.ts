@@ -8,18 +8,25 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { CacheError, rangeError, typeError } from './errors.js';
+import { CacheError, REGION_FILE_CODES, rangeError, typeError, type CacheErrorCode } from './errors.js';
 import { unwatchEvents, watchEvents, type EventSource } from './events.js';
 import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
-import { Cmd, native, Ret, St, type NativeHandle } from './native.js';
+import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } from './contract.js';
+import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import type { CasResult, CrawlResult, ItemInfo, Key, OpenOptions, RecoveryReport, SetOptions, StatsGroup, Value } from './types.js';
 
-const VOFF = native.layout.valueOffset;
-const META_LENS = native.layout.metaLens;
-const KEY_MAX = native.layout.keyMax;
+const VOFF = Layout.ValueOffset;
+const META_LENS = Layout.MetaLens;
+const KEY_MAX = Layout.KeyMax;
 const ARENA_SIZE = 256 * 1024;
-const MANY_MAX = 1024;
+const MANY_MAX = Layout.ManyMax;
+/** Word indices in the meta buffer (its u32 and u64 views) of the contract's MetaOff bytes. */
+const M32_VLEN = MetaOff.Vlen >> 2;
+const M32_FLAGS = MetaOff.Flags >> 2;
+const M32_BITS = MetaOff.MetaBits >> 2;
+const M64_CAS = MetaOff.Cas >> 3;
+const M64_IO = MetaOff.Io64 >> 3;
 const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -143,7 +150,7 @@ function writeKey(s: State, key: Key, name = 'key'): number {
     for (let i = 0; i < n; i++) {
       const c = key.charCodeAt(i);
       if (c > 0x7f) {
-        const b = utf8Write.call(scratch, key, 0, 1024);
+        const b = utf8Write.call(scratch, key, 0, VOFF);
         if (b > KEY_MAX) throw keyLengthError(name, b);
         return b;
       }
@@ -224,7 +231,7 @@ export function describeRecovery(r: RecoveryReport): string {
   }
 }
 
-const STATS_GROUPS: Record<StatsGroup, number> = { general: 0, slabs: 1, items: 2, settings: 3 };
+const STATS_GROUPS: Record<StatsGroup, number> = { general: Group.General, slabs: Group.Slabs, items: Group.Items, settings: Group.Settings };
 const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
 
 /**
@@ -258,27 +265,27 @@ export class Cache {
           const r = s.h.metaGet(klen, off, vivifyTtl, recacheTtl);
           if (r === Ret.Miss) return undefined;
           if (r === Ret.Small) {
-            newArena(s, s.meta32[0]!);
+            newArena(s, s.meta32[M32_VLEN]!);
             continue;
           }
           if (r < 0) throw statusError(r, 'fetch');
           s.off = (off + r + 7) & ~7;
-          const bits = s.meta32[6]!;
+          const bits = s.meta32[M32_BITS]!;
           return {
             value: Buffer.from(s.ab, off, r),
-            flags: s.meta32[1]!,
-            cas: s.meta64[1]!,
-            won: (bits & 1) !== 0,
-            stale: (bits & 2) !== 0,
-            tokenSent: (bits & 4) !== 0,
-            created: (bits & 8) !== 0,
+            flags: s.meta32[M32_FLAGS]!,
+            cas: s.meta64[M64_CAS]!,
+            won: (bits & MetaBit.Won) !== 0,
+            stale: (bits & MetaBit.Stale) !== 0,
+            tokenSent: (bits & MetaBit.TokenSent) !== 0,
+            created: (bits & MetaBit.Created) !== 0,
           };
         }
       },
       del(c, key, invalidate, ttl, cas) {
         const s = c.#live();
         const klen = writeKey(s, key);
-        s.meta64[2] = cas;
+        s.meta64[M64_IO] = cas;
         const r = s.h.metaDelete(klen, invalidate ? 1 : 0, ttl);
         if (r < 0) throw statusError(r, invalidate ? 'invalidate' : 'delete');
         return r === St.Ok;
@@ -296,7 +303,9 @@ export class Cache {
    * Opens (creating if needed) the store at `options.path`. Opening a path already open in this
    * process maps it once and shares it. Throws {@link CacheError} `ERR_BAD_REGION` for a file that
    * is not a shmcached region of this layout, and `ERR_REGION_MISMATCH` when explicit options
-   * differ from the region's.
+   * differ from the region's. A file the region file rules refuse (a symlink at the path, another
+   * user's file, a loose mode, an unsafe directory, a reset of a file that is not ours) is a
+   * CacheError with its own `ERR_REGION_*` code and is left untouched: see docs/security.md.
    */
   static open(options: OpenOptions = {}): Cache {
     if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
@@ -309,6 +318,8 @@ export class Cache {
     if (options.reset !== undefined && typeof options.reset !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.reset must be a boolean');
     const mode = options.mode ?? 0o600;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw rangeError('ERR_OUT_OF_RANGE', 'options.mode must be a file mode such as 0o600');
+    const allowOwner = options.allowOwner ?? -1;
+    if (options.allowOwner !== undefined && (!Number.isInteger(allowOwner) || allowOwner < 0 || allowOwner > 0xfffffffe)) throw rangeError('ERR_OUT_OF_RANGE', `options.allowOwner must be a uid (an integer from 0 to 4294967294), got ${String(options.allowOwner)}`);
     const protection = options.protection ?? 'auto';
     if (protection !== 'auto' && protection !== 'pku' && protection !== 'none') throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
@@ -317,16 +328,16 @@ export class Cache {
     if (options.recover !== undefined && typeof options.recover !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
-    const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0);
+    const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0) | (options.mode !== undefined ? 4 : 0);
     const crawler = crawlerSettings(options.crawler);
     const eventSample = options.eventSample ?? 1;
     if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
     let h: NativeHandle;
     try {
-      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags);
+      h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags, allowOwner);
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE') throw new CacheError(err.code, err.message);
+      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE' || REGION_FILE_CODES.includes(err.code as CacheErrorCode)) throw new CacheError(err.code as CacheErrorCode, err.message);
       throw e;
     }
     const scratch = Buffer.allocUnsafeSlow(VOFF + h.itemSizeMax);
@@ -393,7 +404,7 @@ export class Cache {
     for (;;) {
       if (r === Ret.Miss) return undefined;
       if (r !== Ret.Small) throw statusError(r, what);
-      newArena(s, s.meta32[0]!);
+      newArena(s, s.meta32[M32_VLEN]!);
       r = touch ? s.h.gat(klen, 0, ttl) : s.h.get(klen, 0);
       if (r >= 0) {
         s.off = (r + 7) & ~7;
@@ -416,7 +427,7 @@ export class Cache {
     const r = s.h.getInto(klen, target, offset);
     if (r >= 0) return r;
     if (r === Ret.Miss) return undefined;
-    if (r === Ret.Small) return s.meta32[0]!;
+    if (r === Ret.Small) return s.meta32[M32_VLEN]!;
     throw statusError(r, 'getInto');
   }
 
@@ -425,7 +436,7 @@ export class Cache {
     const value = this.get(key);
     if (value === undefined) return undefined;
     const s = this.#s!;
-    return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
+    return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
   }
 
   /** Get and touch (memcached's `gat`): returns the value and sets a new ttl. */
@@ -447,7 +458,7 @@ export class Cache {
     const value = this.gat(key, ttl);
     if (value === undefined) return undefined;
     const s = this.#s!;
-    return { value, flags: s.meta32[1]!, cas: s.meta64[1]! };
+    return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
   }
 
   #store(cmd: Cmd, key: Key, value: Value, opts: SetOptions | undefined, what: string): number {
@@ -496,7 +507,7 @@ export class Cache {
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value, klen);
     readSetOptions(options);
-    s.meta64[2] = c;
+    s.meta64[M64_IO] = c;
     const r = s.h.store(Cmd.Cas, klen, vlen, optFlags, optTtl);
     if (r < 0) throw statusError(r, 'cas');
     return r === St.Ok ? 'stored' : r === St.Exists ? 'exists' : 'not_found';
@@ -519,13 +530,13 @@ export class Cache {
       d = delta;
     } else if (typeof delta === 'bigint') {
       if (delta < 0n || delta > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer');
-      s.meta64[2] = delta;
+      s.meta64[M64_IO] = delta;
       d = -1;
     } else {
       throw typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`);
     }
     const r = s.h.delta(klen, incr, d);
-    if (r === St.Ok) return s.meta64[2]!;
+    if (r === St.Ok) return s.meta64[M64_IO]!;
     if (r === St.Miss) return undefined;
     throw statusError(r, what);
   }
@@ -624,9 +635,9 @@ export class Cache {
       for (let j = 0; j < done; j++) {
         off = (off + 7) & ~7;
         const len = lens[base + j]!;
-        if (len === 0xffffffff) {
+        if (len === ManyLen.Miss) {
           out[i + j] = undefined;
-        } else if (len === 0xfffffffe) {
+        } else if (len === ManyLen.BadKey) {
           throw badKeyError(`keys[${i + j}]`);
         } else {
           out[i + j] = Buffer.from(s.ab, off, len);
@@ -640,7 +651,7 @@ export class Cache {
         // between calls, so allow a few tries before calling it a fault.
         stalls = done === 0 ? stalls + 1 : 0;
         if (stalls > 8) throw new Error('getMany: no progress (internal error)');
-        newArena(s, s.meta32[0]!);
+        newArena(s, s.meta32[M32_VLEN]!);
       }
     }
     return out;
@@ -687,7 +698,7 @@ export class Cache {
     const flush = () => {
       if (n === 0) return;
       const done = s.h.setMany(n, flags, ttl);
-      if (done < n) throw statusError(done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset, 1)[0]!, `setMany (entry ${first + Math.max(done, 0)})`);
+      if (done < n) throw statusError(done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset + MetaOff.Vlen, 1)[0]!, `setMany (entry ${first + Math.max(done, 0)})`);
       pos = 0;
       n = 0;
     };
@@ -736,7 +747,7 @@ export class Cache {
 
   /** memcached's `stats reset`: counters start again from zero (gauges such as curr_items stay). */
   resetStats(): void {
-    this.#live().h.stats(4, this.#protection);
+    this.#live().h.stats(Group.Reset, this.#protection);
   }
 
   /**

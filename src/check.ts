@@ -14,14 +14,16 @@ export type { CheckResult } from './native.js';
 /**
  * Verifies the region file at `path` read-only and returns what was found. Throws a
  * {@link CacheError}-shaped error (`code: 'ERR_BAD_REGION'`) for a file that is not a region of
- * this layout (bad magic, another version, truncated, damaged header).
+ * this layout (bad magic, another version, truncated, damaged header), or with an `ERR_REGION_*`
+ * code for a file the region file rules refuse (docs/security.md); `allowOwner` and `mode` are
+ * those rules' deliberate exceptions, as in `Cache.open`.
  */
-export function checkRegion(path: string): CheckResult {
+export function checkRegion(path: string, options: { allowOwner?: number; mode?: number } = {}): CheckResult {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('checkRegion: path must be a non-empty string');
-  return native.check(path);
+  return native.check(path, options.allowOwner ?? -1, options.mode ?? 0o600);
 }
 
-const USAGE = 'usage: shmcached check --file PATH [--json]';
+const USAGE = 'usage: shmcached check --file PATH [--file-owner UID] [--file-mode MODE] [--json]';
 
 /**
  * Entry point of `shmcached check`. `argv` holds the arguments after `check`. Prints the findings
@@ -31,12 +33,23 @@ const USAGE = 'usage: shmcached check --file PATH [--json]';
 export async function checkMain(argv: string[]): Promise<number> {
   let file: string | undefined;
   let json = false;
+  const rules: { allowOwner?: number; mode?: number } = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--file' || a === '-f') {
       file = argv[++i];
     } else if (a.startsWith('--file=')) {
       file = a.slice('--file='.length);
+    } else if (a === '--file-owner' || a === '--file-mode') {
+      // region-safety (docs/security.md): the file rules' deliberate exceptions.
+      const v = argv[++i] ?? '';
+      const n = a === '--file-owner' ? (/^\d+$/.test(v) ? Number(v) : NaN) : /^0?[0-7]{3,4}$/.test(v) ? parseInt(v, 8) : NaN;
+      if (Number.isNaN(n) || n > 0xfffffffe) {
+        process.stderr.write(`shmcached check: ${a} needs ${a === '--file-owner' ? 'a uid' : 'an octal mode such as 0660'}\n${USAGE}\n`);
+        return 64;
+      }
+      if (a === '--file-owner') rules.allowOwner = n;
+      else rules.mode = n;
     } else if (a === '--json') {
       json = true;
     } else if (a === '--help' || a === '-h') {
@@ -53,7 +66,7 @@ export async function checkMain(argv: string[]): Promise<number> {
   }
   let r: CheckResult;
   try {
-    r = checkRegion(file);
+    r = checkRegion(file, rules);
   } catch (e) {
     const err = e as Error & { code?: string };
     if (json) process.stdout.write(JSON.stringify({ ok: false, error: err.message, code: err.code ?? null }) + '\n');

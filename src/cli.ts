@@ -5,12 +5,18 @@
  *   shmcached serve [-p PORT] [-l ADDR] [-m MB] [-I SIZE] [-M] [-c CONNS] [-t N] [-v] [--file PATH] [--reset]
  *   shmcached stats [--file PATH] [general|slabs|items|settings]
  *   shmcached check ...            (the store checker, src/check.ts)
+ *   shmcached --version | --help | help <command>;  <command> --help
+ *
+ * Exit status: 0 success; 1 the machine stopped it (port in use, permission denied, a -t worker
+ * crashing repeatedly), always one line on stderr naming the cause and the fix; 2 bad usage
+ * (one line on stderr). docs/cli.md describes every command.
  *
  * `serve` takes memcached's own flags so it drops in where memcached runs; `-t N` runs N server
  * processes (node:cluster) that all attach the same store file and share the port.
  */
 import cluster from 'node:cluster';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, realpathSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Cache, DEFAULT_PATH } from './cache.js';
@@ -36,36 +42,81 @@ export interface ServeOptions {
   /** Start cold (with a warning) when the file is a shmcached store this build cannot read. */
   resetIfUnreadable: boolean;
   idleTimeout: number;
+  /** --file-owner UID: another user's store file may be opened (region-safety; docs/security.md). */
+  fileOwner?: number;
+  /** --file-mode MODE (octal): a new store file's mode, and the most an existing one may allow. */
+  fileMode?: number;
 }
 
-const USAGE = `usage:
-  shmcached serve [options]     memcached's protocols (text, meta, binary) over TCP on a store file
-    -p, --port=NUM              TCP port (default 11211)
+/** The package's version (package.json next to dist/), for `--version`. */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const SERVE_USAGE = `usage: shmcached serve [options]
+  memcached's protocols (text, meta, binary) over TCP on a shared-memory store file; takes
+  memcached's own flags so it drops in where memcached runs.
+    -p, --port=NUM              TCP port (default 11211; 0 picks a free one)
     -l, --listen=ADDR           interface to listen on (default 127.0.0.1)
     -m, --memory-limit=MB       item memory in megabytes (default: the file's, 64 for a new file)
     -I, --max-item-size=SIZE    largest item, e.g. 1m, 512k (default: the file's, 1m for a new file)
     -M, --disable-evictions     answer out of memory instead of evicting
     -c, --conn-limit=NUM        simultaneous connections per process (default 1024)
-    -t, --threads=NUM           server processes sharing the store and the port (default 1)
+    -t, --threads=NUM           server processes sharing the store and the port (default 1); a
+                                crashed one is restarted after 100 ms, doubling to 30 s while it
+                                keeps crashing; 5 crashes in a row within 5 s of starting stop
+                                the server (exit 1)
     -v, --verbose               log connections (-vv, -vvv accepted)
-        --file=PATH             the store file (default ${DEFAULT_PATH})
+        --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
         --reset                 re-create the store file (everything in it is lost)
         --reset-if-unreadable   if the file is a shmcached store this build cannot read (another
                                 layout version, or damaged past recovery), start it cold with a
                                 warning instead of exiting (npm start uses this); other files
                                 are never touched
         --idle-timeout=SECS     close connections idle this long (default 0: never)
-  shmcached stats [--file PATH] [general|slabs|items|settings]
-                                print a store's stats from its file, without a server
-  shmcached check ...           check a store file (see shmcached check --help)`;
+        --file-owner=UID        accept a store file owned by this uid (deliberate sharing)
+        --file-mode=MODE        a new store file's mode, e.g. 0660 to share with a group (default
+                                0600); an existing file writable beyond it is refused
+    -U 0, -u USER               accepted for memcached compatibility (no UDP; runs as the caller)
+    -h, --help                  this help
+  Prints where it listens and which file it serves (stderr); SIGTERM or SIGINT closes every
+  process's store cleanly, so the next start is warm. Exit status: 0 stopped by a signal,
+  1 could not run (port in use, permission denied, repeated crashes), 2 bad usage or a store
+  file refused by the file rules (docs/security.md).`;
 
+const STATS_USAGE = `usage: shmcached stats [--file PATH] [--file-owner UID] [general|slabs|items|settings]
+  prints a store's stats from its file (memcached's STAT lines), without a server
+        --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
+        --file-owner=UID        accept a store file owned by this uid (deliberate sharing)
+    -h, --help                  this help`;
+
+const USAGE = `usage: shmcached <command> [options]
+  serve     memcached's protocols over TCP on a store file (shmcached serve --help)
+  stats     print a store's stats from its file, without a server (shmcached stats --help)
+  check     verify a store file read-only (shmcached check --help)
+  -V, --version                 print the version
+  -h, --help                    this help; \`shmcached help <command>\` for a command's`;
+
+/** Bad usage: a flag, value or combination the command does not take (exit 2). */
 class UsageError extends Error {}
+
+/** Something on the machine stops the command (port in use, permission denied, ...): one line naming the cause and the fix, exit 1. */
+class RunError extends Error {}
 
 function intArg(flag: string, v: string | undefined, min: number, max: number): number {
   if (v === undefined || !/^\d+$/.test(v)) throw new UsageError(`${flag} needs a number, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`${flag} must be from ${min} to ${max}, got ${n}`);
   return n;
+}
+
+/** Whether `args` asks for help (`-h` / `--help` anywhere). */
+function wantsHelp(args: readonly string[]): boolean {
+  return args.some((a) => a === '-h' || a === '--help');
 }
 
 /** Parses `serve`'s flags (memcached's short flags, their long names, `-p11211` and `--port=11211` forms). */
@@ -86,7 +137,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     '--port': '-p', '--listen': '-l', '--memory-limit': '-m', '--max-item-size': '-I', '--disable-evictions': '-M',
     '--conn-limit': '-c', '--threads': '-t', '--verbose': '-v', '--udp-port': '-U', '--user': '-u',
   };
-  const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout']);
+  const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout', '--file-owner', '--file-mode']);
   for (let i = 0; i < args.length; i++) {
     let a = args[i]!;
     let v: string | undefined;
@@ -113,7 +164,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
         break;
       case '-m': o.memoryMb = intArg('-m', v, 1, 1 << 20); break;
       case '-I':
-        if (!v || !/^\d+[kmg]?b?$/i.test(v)) throw new UsageError(`-I needs a size such as 1m or 512k, got ${JSON.stringify(v)}`);
+        if (!v || !/^\d+[kmg]?b?$/i.test(v)) throw new UsageError(`-I needs a size such as 1m or 512k, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
         o.itemSizeMax = v;
         break;
       case '-M': o.noEvict = true; break;
@@ -130,6 +181,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       case '--reset': o.reset = true; break;
       case '--reset-if-unreadable': o.resetIfUnreadable = true; break;
       case '--idle-timeout': o.idleTimeout = intArg('--idle-timeout', v, 0, 1 << 30); break;
+      // region-safety (docs/security.md): passed through to Cache.open's allowOwner / mode.
+      case '--file-owner': o.fileOwner = intArg('--file-owner', v, 0, 0xfffffffe); break;
+      case '--file-mode':
+        if (v === undefined || !/^0?[0-7]{3,4}$/.test(v)) throw new UsageError(`--file-mode needs an octal mode such as 0660, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        o.fileMode = parseInt(v, 8);
+        break;
       default: throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
   }
@@ -150,8 +207,67 @@ function isStoreFile(path: string): boolean {
   }
 }
 
+/**
+ * Checks, before opening it, that the store file can be opened (or created) by this user, so a
+ * permission or path problem is one line naming the fix instead of a native error.
+ */
+function checkStorePath(file: string): void {
+  const fix = 'choose another file with --file';
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw new RunError(`permission denied reaching store file ${file}: fix the directories' permissions, or ${fix}`);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new RunError(`cannot use store file ${file}: ${(e as Error).message}; ${fix}`);
+  }
+  if (st !== undefined) {
+    if (st.isDirectory()) throw new RunError(`store file ${file} is a directory: give --file the path of a file`);
+    try {
+      accessSync(file, fsConstants.R_OK | fsConstants.W_OK);
+    } catch {
+      throw new RunError(`permission denied opening store file ${file} (it needs read and write access): run as its owner, fix its mode (chmod/chown), or ${fix}`);
+    }
+    return;
+  }
+  const dir = dirname(file);
+  let d;
+  try {
+    d = statSync(dir);
+  } catch {
+    throw new RunError(`cannot create store file ${file}: directory ${dir} does not exist; create it, or ${fix}`);
+  }
+  if (!d.isDirectory()) throw new RunError(`cannot create store file ${file}: ${dir} is not a directory; ${fix}`);
+  try {
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+  } catch {
+    throw new RunError(`permission denied creating store file ${file} (directory ${dir} is not writable for this user): ${fix}, or fix the directory's permissions`);
+  }
+}
+
+/**
+ * A new store of `mb` MiB must fit in its file system's free space: a store file on tmpfs is
+ * sparse, and a write past the free space would kill the server (SIGBUS) instead of failing.
+ */
+function checkSpace(file: string, mb: number): void {
+  let free: number;
+  try {
+    const st = statfsSync(dirname(file));
+    free = st.bavail * st.bsize;
+  } catch {
+    return; // no statfs here: the open itself reports what goes wrong
+  }
+  if (mb * 1024 * 1024 > free) {
+    throw new RunError(
+      `not enough space for a ${mb} MiB store in ${dirname(file)} (${Math.floor(free / (1024 * 1024))} MiB free): choose a smaller -m, free space, or choose another file with --file`,
+    );
+  }
+}
+
 function openStore(o: ServeOptions, reset: boolean): Cache {
+  checkStorePath(o.file);
   const exists = existsSync(o.file);
+  if (!exists || reset) checkSpace(o.file, o.memoryMb ?? 64);
   try {
     return Cache.open({
       path: o.file,
@@ -159,98 +275,263 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       itemSizeMax: o.itemSizeMax ?? (exists && !reset ? undefined : '1m'),
       evict: o.noEvict ? false : exists && !reset ? undefined : true,
       reset,
+      ...(o.fileOwner !== undefined ? { allowOwner: o.fileOwner } : {}),
+      ...(o.fileMode !== undefined ? { mode: o.fileMode } : {}),
     });
   } catch (e) {
+    // A refused create leaves nothing behind (the native open may have made an empty file).
+    if (!exists) {
+      try {
+        if (statSync(o.file).size === 0) unlinkSync(o.file);
+      } catch {
+        /* not there */
+      }
+    }
+    if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /^cannot (open|size|map) /.test(e.message)) {
+      // The file system refused (a full /dev/shm, a read-only mount, ...).
+      throw new RunError(`${e.message}: free space or choose another file with --file (a smaller -m needs less)`);
+    }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && !reset && o.resetIfUnreadable && isStoreFile(o.file)) {
       process.stderr.write(`shmcached: ${o.file}: ${e.message}; starting it cold (--reset-if-unreadable)\n`);
       return openStore(o, true);
     }
     if (e instanceof CacheError && (e.code === 'ERR_BAD_REGION' || e.code === 'ERR_REGION_MISMATCH')) {
-      throw new UsageError(`${e.message}\n(--reset re-creates the store with the options given; everything in it is lost)`);
+      // An existing store that differs from the flags, or flags no store can have (-I > -m / 2).
+      throw new UsageError(
+        exists && !reset
+          ? `${e.message} (--reset re-creates the store with the options given; everything in it is lost)`
+          : `${e.message}: choose -m and -I that fit together`,
+      );
     }
+    if (e instanceof RangeError || e instanceof TypeError) {
+      // A size the store cannot have (-I larger than -m allows, ...).
+      throw new UsageError(`${e.message} (see shmcached serve --help for -m and -I)`);
+    }
+    // A file the region file rules refuse (docs/security.md): a clear error, never a stack trace.
+    if (e instanceof CacheError && e.code.startsWith('ERR_REGION_')) throw new UsageError(`${e.message} [${e.code}]`);
     throw e;
   }
 }
 
+/** `host:port`, with IPv6 addresses in brackets. */
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** One line for a listen error a user can cause (busy port, privileged port, foreign address). */
+function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
+  const where = hostPort(o.listen, o.port);
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new RunError(`${where} is already in use (another memcached or shmcached?): stop it, or choose another port with -p`);
+    case 'EACCES':
+    case 'EPERM':
+      return new RunError(`permission denied listening on ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose a port above 1023 with -p`);
+    case 'EADDRNOTAVAIL':
+      return new RunError(`cannot listen on ${o.listen}: not an address of this machine; give -l one of its addresses (127.0.0.1, 0.0.0.0, ::1)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return new RunError(`cannot listen on ${JSON.stringify(o.listen)}: no such host; give -l an IP address (127.0.0.1, 0.0.0.0, ::1)`);
+    default:
+      return e;
+  }
+}
+
+/** What the store open did, in words. */
+function openedAs(cache: Cache): string {
+  const kind = cache.lastRecovery.kind;
+  return kind === 'created' ? 'new' : kind === 'warm' ? 'warm start' : kind === 'recovered' ? 'recovered after a crash' : kind === 'reset' ? 'reset, cold start' : 'attached';
+}
+
+/** The message a `-t N` worker sends its primary once it listens. */
+interface ReadyMessage {
+  type: 'shmcached:ready';
+  address: string;
+  port: number;
+}
+
+/** A `-t N` worker's exit status when it cannot start (port in use, ...): the primary does not restart it. */
+const EXIT_CANNOT_START = 78;
+
 /** Runs one server process until SIGTERM/SIGINT; resolves when it has closed cleanly. */
 async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
+  // Signals are taken from the start: one that arrives while the store opens or the port is
+  // bound still closes the store cleanly once it is open.
+  let stopRequested = false;
+  let onStop: (() => void) | undefined;
+  const requestStop = (): void => {
+    stopRequested = true;
+    onStop?.();
+  };
+  process.on('SIGTERM', requestStop);
+  process.on('SIGINT', requestStop);
+  // A worker told to leave by its primary.
+  if (cluster.isWorker) process.on('message', (m) => m === 'shmcached:stop' && requestStop());
   const cache = openStore(o, reset);
   const server = createServer({ cache, maxConnections: o.maxConnections, idleTimeout: o.idleTimeout, verbose: o.verbose });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.listen, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.listen, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  if (o.verbose > 0) {
-    const a = server.address();
-    const where = typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : String(a);
-    process.stderr.write(`shmcached ${process.pid}: listening on ${where}, store ${o.file} (protection ${cache.protection})\n`);
+  } catch (e) {
+    cache.close();
+    throw listenError(e as NodeJS.ErrnoException, o);
+  }
+  const a = server.address();
+  const where = typeof a === 'object' && a !== null ? hostPort(a.address, a.port) : String(a);
+  if (cluster.isWorker) {
+    if (o.verbose > 0) process.stderr.write(`shmcached ${process.pid}: listening on ${where}, store ${o.file} (protection ${cache.protection})\n`);
+    if (typeof a === 'object' && a !== null) process.send?.({ type: 'shmcached:ready', address: a.address, port: a.port } satisfies ReadyMessage);
+  } else {
+    const mb = Math.round(Number(cache.stats().limit_maxbytes) / (1024 * 1024));
+    process.stderr.write(`shmcached: listening on ${where}, serving ${o.file} (${mb} MiB, ${openedAs(cache)}, protection ${cache.protection}), pid ${process.pid}\n`);
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (): void => {
+    onStop = (): void => {
       if (stopping) return;
       stopping = true;
       // Stop accepting, end every connection once its replies are out, then close the store
       // (a clean close: a warm restart finds every item).
-      const force = setTimeout(() => {
+      const finish = (): void => {
         cache.close();
         resolve(0);
-      }, 3000);
+      };
+      const force = setTimeout(finish, 3000);
       force.unref();
       server.close(() => {
         clearTimeout(force);
-        cache.close();
-        resolve(0);
+        finish();
       });
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    // A worker told to leave by its primary.
-    if (cluster.isWorker) process.on('message', (m) => m === 'shmcached:stop' && stop());
+    if (stopRequested) onStop();
   });
 }
 
-/** `-t N`: the primary creates (or checks) the store, then runs N workers that serve it. */
+/** Supervision of `-t N` workers (see {@link servePrimary}). */
+const RESTART_FIRST_MS = 100;
+const RESTART_MAX_MS = 30_000;
+/** A worker that ran this long before it died had a working start: its back-off starts over. */
+const STABLE_MS = 30_000;
+/** A worker that died this soon after it was started crashed "immediately". */
+const IMMEDIATE_MS = 5_000;
+/** This many immediate crashes in a row of one worker slot: the primary gives up. */
+const GIVE_UP_AFTER = 5;
+
+/** Milliseconds as a short human duration. */
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * `-t N`: the primary creates (or checks) the store, then runs N workers that serve it. A worker
+ * that dies is started again after a back-off (100 ms, doubling to 30 s while it keeps dying,
+ * back to 100 ms once a worker ran 30 s); after 5 crashes in a row of one slot, each within 5 s
+ * of its start, or a worker that cannot start at all (port in use), the primary stops the others
+ * and exits 1. SIGTERM/SIGINT stop every worker cleanly (each closes the store) and exit 0.
+ */
 async function servePrimary(o: ServeOptions): Promise<number> {
-  openStore(o, o.reset).close();
+  // Signals are taken from the start (see serveOne); until the workers run there is nothing to stop.
+  let stopAll: ((code: number) => void) | undefined;
+  let signalled = false;
+  const onSignal = (): void => {
+    signalled = true;
+    stopAll?.(0);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const first = openStore(o, o.reset);
+  const mb = Math.round(Number(first.stats().limit_maxbytes) / (1024 * 1024));
+  const opened = openedAs(first);
+  first.close();
   let stopping = false;
-  const spawn = (): void => {
+  let announced = false;
+  const ready = new Set<number>();
+  const timers = new Set<NodeJS.Timeout>();
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((r) => (finish = r));
+
+  /** Stops every worker (each closes the store cleanly), then resolves `done` with `code`. */
+  stopAll = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
+    let left = workers.length;
+    if (left === 0) finish(code);
+    for (const w of workers) {
+      w!.once('exit', () => --left === 0 && finish(code));
+      // A worker whose channel is gone (it is exiting) is sent SIGTERM instead: the same clean stop.
+      if (w!.isConnected()) w!.send('shmcached:stop', (err: Error | null) => err && w!.process.kill('SIGTERM'));
+      else w!.process.kill('SIGTERM');
+    }
+    setTimeout(() => finish(code), 5000).unref();
+  };
+
+  interface Slot {
+    delay: number;
+    immediate: number;
+  }
+  const spawn = (slot: Slot): void => {
+    const started = Date.now();
     const w = cluster.fork({ SHMCACHED_WORKER: '1' });
-    w.on('exit', (code, signal) => {
-      if (!stopping) {
-        process.stderr.write(`shmcached: worker ${w.process.pid} exited (${signal ?? code}); starting another\n`);
-        setTimeout(spawn, 100);
+    w.on('error', () => undefined); // a message to a worker that just died: its 'exit' tells the rest
+    w.on('message', (m: ReadyMessage) => {
+      if (m?.type !== 'shmcached:ready') return;
+      ready.add(w.id);
+      if (!announced && ready.size >= o.threads) {
+        announced = true;
+        process.stderr.write(
+          `shmcached: listening on ${hostPort(m.address, m.port)} with ${o.threads} processes, serving ${o.file} (${mb} MiB, ${opened}), pid ${process.pid}\n`,
+        );
       }
     });
-  };
-  for (let i = 0; i < o.threads; i++) spawn();
-  return new Promise<number>((resolve) => {
-    const stop = (): void => {
+    w.on('exit', (code, signal) => {
+      ready.delete(w.id);
       if (stopping) return;
-      stopping = true;
-      const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-      let left = workers.length;
-      if (left === 0) resolve(0);
-      for (const w of workers) {
-        w!.once('exit', () => --left === 0 && resolve(0));
-        try {
-          w!.send('shmcached:stop');
-        } catch {
-          w!.process.kill('SIGTERM');
-        }
+      const how = signal ? `signal ${signal}` : `exit code ${code}`;
+      if (code === EXIT_CANNOT_START) {
+        process.stderr.write('shmcached: a server process could not start (the reason is above); stopping\n');
+        stopAll(1);
+        return;
       }
-      setTimeout(() => resolve(0), 5000).unref();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+      const up = Date.now() - started;
+      if (up >= STABLE_MS) slot.delay = RESTART_FIRST_MS;
+      slot.immediate = up < IMMEDIATE_MS ? slot.immediate + 1 : 0;
+      if (slot.immediate >= GIVE_UP_AFTER) {
+        process.stderr.write(
+          `shmcached: a server process crashed ${GIVE_UP_AFTER} times in a row within ${IMMEDIATE_MS / 1000} s of starting (last: ${how}); giving up: fix the cause (see above) and start again\n`,
+        );
+        stopAll(1);
+        return;
+      }
+      const delay = slot.delay;
+      slot.delay = Math.min(slot.delay * 2, RESTART_MAX_MS);
+      process.stderr.write(`shmcached: server process ${w.process.pid} exited (${how}) after ${duration(up)}; restarting it in ${duration(delay)}\n`);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!stopping) spawn(slot);
+      }, delay);
+      timers.add(t);
+    });
+  };
+  if (signalled) return 0;
+  for (let i = 0; i < o.threads; i++) spawn({ delay: RESTART_FIRST_MS, immediate: 0 });
+  return done;
 }
 
 /** `shmcached serve ...` */
 export async function serveMain(args: readonly string[]): Promise<number> {
+  if (wantsHelp(args)) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
   const o = parseServeArgs(args);
   if (o.threads > 1 && cluster.isPrimary) return servePrimary(o);
   return serveOne(o, o.reset && !cluster.isWorker);
@@ -258,21 +539,33 @@ export async function serveMain(args: readonly string[]): Promise<number> {
 
 /** `shmcached stats [--file PATH] [group]` */
 export function statsMain(args: readonly string[]): number {
+  if (wantsHelp(args)) {
+    process.stdout.write(STATS_USAGE + '\n');
+    return 0;
+  }
   let file = process.env.SHMCACHED_FILE ?? DEFAULT_PATH;
   let group: StatsGroup = 'general';
+  let fileOwner: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--file') file = args[++i] ?? '';
     else if (a.startsWith('--file=')) file = a.slice(7);
+    else if (a === '--file-owner' || a.startsWith('--file-owner=')) fileOwner = intArg('--file-owner', a.includes('=') ? a.slice(13) : args[++i], 0, 0xfffffffe);
     else if (a === 'general' || a === 'slabs' || a === 'items' || a === 'settings') group = a;
-    else throw new UsageError(`stats: unknown argument ${JSON.stringify(a)}`);
+    else throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
   }
-  if (!file || !existsSync(file)) throw new UsageError(`stats: no store file at ${JSON.stringify(file)}`);
+  if (!file || !existsSync(file)) throw new UsageError(`no store file at ${JSON.stringify(file)}: give --file the path a server serves`);
+  try {
+    accessSync(file, fsConstants.R_OK | fsConstants.W_OK);
+  } catch {
+    throw new RunError(`permission denied opening store file ${file} (reading stats attaches to it: read and write access): run as its owner, or fix its mode`);
+  }
   let cache: Cache;
   try {
-    cache = Cache.open({ path: file });
+    cache = Cache.open({ path: file, ...(fileOwner !== undefined ? { allowOwner: fileOwner } : {}) });
   } catch (e) {
-    throw new UsageError(`stats: ${(e as Error).message}`);
+    const code = (e as { code?: string }).code;
+    throw new UsageError(`stats: ${(e as Error).message}${code?.startsWith('ERR_REGION_') ? ` [${code}]` : ''}`);
   }
   try {
     for (const [k, v] of Object.entries(cache.stats(group))) process.stdout.write(`STAT ${k} ${v}\n`);
@@ -283,9 +576,12 @@ export function statsMain(args: readonly string[]): number {
   return 0;
 }
 
+const COMMANDS = ['serve', 'stats', 'check'];
+
 /** Dispatches `shmcached <command> ...`; resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const who = cmd !== undefined && COMMANDS.includes(cmd) ? `shmcached ${cmd}` : 'shmcached';
   try {
     switch (cmd) {
       case 'serve':
@@ -303,25 +599,47 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
         return await m.checkMain(rest);
       }
-      case undefined:
+      case '-V':
+      case '--version':
+        process.stdout.write(`shmcached ${version()}\n`);
+        return 0;
       case 'help':
       case '-h':
       case '--help':
+        if (rest[0] !== undefined && COMMANDS.includes(rest[0])) return await main([rest[0], '--help']);
+        if (rest[0] !== undefined) throw new UsageError(`no command ${JSON.stringify(rest[0])} (commands: ${COMMANDS.join(', ')})`);
         process.stdout.write(USAGE + '\n');
-        return cmd === undefined ? 2 : 0;
+        return 0;
+      case undefined:
+        process.stderr.write(USAGE + '\n');
+        return 2;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+        throw new UsageError(
+          cmd.startsWith('-') ? `unknown option ${JSON.stringify(cmd)}` : `unknown command ${JSON.stringify(cmd)} (commands: ${COMMANDS.join(', ')})`,
+        );
     }
   } catch (e) {
+    const help = who === 'shmcached' ? 'shmcached --help' : `${who} --help`;
+    let code: number;
     if (e instanceof UsageError) {
-      process.stderr.write(`shmcached: ${e.message}\n${cmd === 'serve' || cmd === 'stats' ? '' : USAGE + '\n'}`);
-      return 2;
+      process.stderr.write(`${who}: ${e.message} (see ${help})\n`);
+      code = 2;
+    } else if (e instanceof RunError) {
+      process.stderr.write(`${who}: ${e.message}\n`);
+      code = 1;
+    } else if (process.env.SHMCACHED_DEBUG === '1') {
+      throw e;
+    } else {
+      // Not a mistake of the user's: still one line, with the way to the stack trace.
+      process.stderr.write(`${who}: ${e instanceof Error ? e.message : String(e)} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`);
+      code = 1;
     }
-    throw e;
+    // A -t worker that cannot start is not restarted by its primary.
+    return cluster.isWorker ? EXIT_CANNOT_START : code;
   }
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1])) {
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   process.exitCode = await main(process.argv.slice(2));
   // A cluster worker's IPC channel would keep it alive after a clean stop.
   if (cluster.isWorker) process.exit(process.exitCode);

@@ -13,7 +13,33 @@ export type CacheErrorCode =
   | 'ERR_CACHE_CLOSED'
   | 'ERR_PKU_UNAVAILABLE'
   | 'ERR_REENTRANT'
-  | 'ERR_FETCH_TIMEOUT';
+  | 'ERR_FETCH_TIMEOUT'
+  // The region file rules (docs/security.md): each refusal leaves the file untouched.
+  /** A symbolic link at the region's path (never followed). */
+  | 'ERR_REGION_SYMLINK'
+  /** The region file is owned by another user (see the `allowOwner` option). */
+  | 'ERR_REGION_OWNER'
+  /** The region file is writable by its group or by others beyond the `mode` option. */
+  | 'ERR_REGION_MODE'
+  /** The path is not a regular file (a directory, a FIFO, a socket, a device). */
+  | 'ERR_REGION_NOT_FILE'
+  /** The region file has more than one hard link. */
+  | 'ERR_REGION_LINKS'
+  /** The region's directory is writable by every user and has no sticky bit. */
+  | 'ERR_REGION_DIR_UNSAFE'
+  /** A reset (or `onCorrupt: 'reset'`) was asked for a file that is not a shmcached region: never written. */
+  | 'ERR_REGION_FOREIGN';
+
+/** The codes of the region file rules, each a refusal that leaves the file untouched. */
+export const REGION_FILE_CODES: readonly CacheErrorCode[] = Object.freeze([
+  'ERR_REGION_SYMLINK',
+  'ERR_REGION_OWNER',
+  'ERR_REGION_MODE',
+  'ERR_REGION_NOT_FILE',
+  'ERR_REGION_LINKS',
+  'ERR_REGION_DIR_UNSAFE',
+  'ERR_REGION_FOREIGN',
+]);
 
 /** A condition of the store rather than a bad argument; `code` says which. */
 export class CacheError extends Error {

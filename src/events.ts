@@ -12,6 +12,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 
+import { EventKind, EventRec, MetaOff } from './contract.js';
 import type { NativeHandle } from './native.js';
 
 /** A message of `shmcached:evict` or `shmcached:expire`. */
@@ -90,16 +91,17 @@ function drain(src: EventSource): void {
   for (let rounds = 0; rounds < 64; rounds++) {
     const bytes = src.h.drainEvents();
     if (bytes <= 0) return;
-    let dropped = src.meta32[1]!;
+    let dropped = src.meta32[MetaOff.Flags >> 2]!;
     const b = src.scratch;
-    for (let p = 0; p + 8 <= bytes; ) {
-      const kind = b[p]!;
-      const slabClass = b[p + 1]!;
-      const nkey = b[p + 2]!;
-      const size = b.readUInt32LE(p + 4);
-      const keyBytes = Buffer.from(b.subarray(p + 8, p + 8 + nkey));
-      p += 8 + nkey;
-      const ch = kind === 1 ? evictChannel : expireChannel;
+    // Records in the contract's EventRec format (native/core/events.h).
+    for (let p = 0; p + EventRec.Header <= bytes; ) {
+      const kind = b[p + EventRec.Kind]!;
+      const slabClass = b[p + EventRec.Class]!;
+      const nkey = b[p + EventRec.Nkey]!;
+      const size = b.readUInt32LE(p + EventRec.Size);
+      const keyBytes = Buffer.from(b.subarray(p + EventRec.Header, p + EventRec.Header + nkey));
+      p += EventRec.Header + nkey;
+      const ch = kind === EventKind.Evict ? evictChannel : expireChannel;
       if (ch.hasSubscribers) {
         const e: ItemEvent = { key: keyBytes.toString('utf8'), keyBytes, size, slabClass, path: src.path, dropped };
         ch.publish(e);

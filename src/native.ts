@@ -1,12 +1,13 @@
 /**
  * Loads the C++ addon and describes its binding surface. Internal: users reach it through
  * {@link Cache}. The hot functions take numbers only; keys and values travel through buffers
- * registered once per thread (see native/addon.cc for the layout).
+ * registered once per thread at the offsets of src/contract.ts (see native/binding/ and
+ * docs/contract.md).
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { RecoveryReport } from './types.js';
+import { loadAddon } from './addon-loader.js';
 
 /** Bound functions of one native handle (one thread's view of one region). */
 export interface NativeHandle {
@@ -17,9 +18,9 @@ export interface NativeHandle {
   del(klen: number): number;
   delta(klen: number, incr: number, delta: number): number;
   touch(klen: number, ttl: number): number;
-  /** memcached's `mg` with N (vivifyTtl ≥ 0) and R (recacheTtl ≥ 0); state bits at meta+24 (addon.cc js_meta_get). */
+  /** memcached's `mg` with N (vivifyTtl ≥ 0) and R (recacheTtl ≥ 0); MetaBit state bits at MetaOff.MetaBits (native/binding/cache.cc). */
   metaGet(klen: number, outOff: number, vivifyTtl: number, recacheTtl: number): number;
-  /** memcached's `md` with I (invalidate) and T (ttl ≥ 0); the CAS (0 = any) at meta+16. */
+  /** memcached's `md` with I (invalidate) and T (ttl ≥ 0); the CAS (0 = any) at MetaOff.Io64. */
   metaDelete(klen: number, invalidate: number, ttl: number): number;
   getMany(n: number, outOff: number): number;
   setMany(n: number, flags: number, ttl: number): number;
@@ -28,15 +29,15 @@ export interface NativeHandle {
   flushAll(delay: number): void;
   /** Record one eviction/expiration in `sample` caused by this handle's calls (0: none). */
   setEvents(sample: number): void;
-  /** Moves recorded events into scratch ([u8 kind, u8 class, u8 nkey, u8 0, u32 size, key]...); records at meta+0, dropped at meta+4. */
+  /** Moves recorded events into scratch (contract EventRec records); records at MetaOff.Vlen, dropped at MetaOff.Flags. */
   drainEvents(): number;
   advanceClock(seconds: number): void;
   stats(group: number, protection: string): string[] | undefined;
   close(): void;
   /**
-   * A wire-protocol connection (native/proto_binding.cc) on this handle's store. After each
-   * feed, state[0] bit 0 = close once the reply is written, bit 1 = more buffered input waits
-   * for the reply to drain (call feed() with no chunk).
+   * A wire-protocol connection (native/binding/proto.cc) on this handle's store. After each
+   * feed, state[0] holds ProtoState bits: Close = close once the reply is written, More = more
+   * buffered input waits for the reply to drain (call feed() with no chunk).
    */
   protoConn(state: Int32Array): ProtoConn;
   /**
@@ -94,51 +95,29 @@ export interface ProtoConn {
 
 /** The addon's exports. */
 export interface NativeModule {
-  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number): NativeHandle;
-  /** Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file that is not a region. */
-  check(path: string): CheckResult;
+  /** flags: 1 reset if bad, 2 recover, 4 `mode` given explicitly. allowOwner: a uid whose file may be opened (-1 none). */
+  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number, allowOwner?: number): NativeHandle;
+  /**
+   * Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file
+   * that is not a region, or an ERR_REGION_* code for a file the rules refuse (docs/security.md).
+   */
+  check(path: string, allowOwner?: number, mode?: number): CheckResult;
   /** Whether this process can use PKU, and its key (-1 if not). */
   pkuInfo(): { available: boolean; key: number };
-  layout: { valueOffset: number; metaLens: number; keyMax: number };
+  /** The buffer layout the addon was built with (src/contract.ts Layout; the drift test compares them). */
+  layout: { valueOffset: number; metaLens: number; keyMax: number; manyMax: number; itemHeader: number };
+  /** Every constant of native/contract.h by `Group.Name` (the drift test compares it with contractValues). */
+  contract: Record<string, number>;
 }
 
-/** Return codes shared with native/addon.cc. */
-export const enum Ret {
-  Miss = -1,
-  Small = -2,
-  BadKey = -3,
-  TooLarge = -4,
-  NoMemory = -5,
-  NonNumeric = -6,
-  Closed = -7,
-  Busy = -8,
-}
-
-/** Store command numbers shared with native/core/store.h. */
-export const enum Cmd {
-  Set = 0,
-  Add = 1,
-  Replace = 2,
-  Append = 3,
-  Prepend = 4,
-  Cas = 5,
-}
-
-/** Status numbers shared with native/core/store.h. */
-export const enum St {
-  Ok = 0,
-  Miss = 1,
-  NotStored = 2,
-  Exists = 3,
-}
+// The numbers shared with the addon are generated from contract/contract.json (src/contract.ts);
+// Ret, Cmd and St are re-exported here under their old home.
+export { Cmd, Ret, St } from './contract.js';
 
 function load(): NativeModule {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const require = createRequire(import.meta.url);
-  // dist/src/native.js -> ../../build/Release; allow a sanitizer build to be swapped in.
-  const root = join(here, '..', '..');
-  const override = process.env.SHMCACHED_ADDON;
-  return require(override ?? join(root, 'build', 'Release', 'shmcached.node')) as NativeModule;
+  // dist/src/native.js -> the package root two levels up; see src/addon-loader.ts for the order
+  // (SHMCACHED_ADDON, build/Release, prebuilds/<platform>-<arch>).
+  return loadAddon<NativeModule>(join(dirname(fileURLToPath(import.meta.url)), '..', '..')).module;
 }
 
 /** The loaded addon (loaded once per thread on first import). */

@@ -1,12 +1,12 @@
 /**
- * The queue of {@link CachePool}: operations encoded, as they are called, into one growing
- * buffer in the pool's wire format (see src/pool.ts), with the settle functions of their promises.
- * A pool has one queue per worker channel (atomics transport: an operation's queue is chosen by a
- * hash of its key) or a single queue (piscina transport).
+ * The queue of {@link CachePool}: the operations called since the last flush, kept as their
+ * arguments ({@link Pending} records), and the encoder that turns some of them into one request of
+ * the pool's wire format (see src/pool.ts) when they go to a worker. An operation run inline on the
+ * calling thread is never encoded: its arguments go straight to the op runner (workers/ops.ts).
  */
 import { Bit, OP_HEADER, REQ_HEADER } from './pool-wire.js';
 
-/** Settles one operation with its value; `slot` is its position in the queue it was taken from. */
+/** Settles one operation with its value; `slot` is its position in the flush it was taken in. */
 export type Resolve = (v: unknown, slot: number) => void;
 /** Settles one operation with its error. */
 export type Reject = (e: unknown) => void;
@@ -21,124 +21,157 @@ export const utf8Write: Utf8Write =
 
 const INITIAL_BYTES = 16 * 1024;
 
-/** What {@link Queue.take} hands over: a whole request and its operations' settle functions. */
-export interface Taken {
-  /** The request: header filled in, `used` bytes long. */
-  bytes: Uint8Array;
-  count: number;
-  /** Byte offset of each operation in `bytes`. */
-  starts: number[];
-  res: Resolve[];
-  rej: Reject[];
+/**
+ * One queued operation: the wire format's fields, unencoded. `a` is the ttl or the numeric delta
+ * (a bigint with {@link Bit.BigDelta}); `b` the flags. `keyBytes` is the key's UTF-8 length, or -1
+ * when only known to be valid (a short string key: counted if it is ever encoded).
+ */
+export class Pending {
+  constructor(
+    readonly op: number,
+    readonly bits: number,
+    readonly key: string | Uint8Array,
+    public keyBytes: number,
+    readonly value: string | Uint8Array | undefined,
+    readonly a: number | bigint,
+    readonly b: number,
+    readonly res: Resolve,
+    readonly rej: Reject,
+  ) {}
 }
 
-/** One queue of encoded operations. */
+/** One encoded request: header filled in, `bytes.length` used bytes, and where each operation starts. */
+export interface Encoded {
+  bytes: Uint8Array;
+  starts: number[];
+}
+
+/** The UTF-8 length of a key already known to be valid. */
+function keyBytesOf(p: Pending): number {
+  if (p.keyBytes < 0) p.keyBytes = Buffer.byteLength(p.key as string);
+  return p.keyBytes;
+}
+
+function valueBytesOf(v: string | Uint8Array | undefined): number {
+  return v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+}
+
+/**
+ * Encodes `ops` (all of them, or those at the positions in `idx`) as one request. `into`: a
+ * buffer to write into if large enough (the returned bytes may be a view of it); otherwise a new one.
+ */
+export function encode(ops: readonly Pending[], idx: ArrayLike<number> | null, into?: Buffer): Encoded {
+  const n = idx === null ? ops.length : idx.length;
+  let size = REQ_HEADER;
+  const vbytes = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const p = ops[idx === null ? i : idx[i]!]!;
+    const vb = valueBytesOf(p.value);
+    vbytes[i] = vb;
+    size += OP_HEADER + keyBytesOf(p) + vb;
+  }
+  const buf = into !== undefined && into.length >= size ? into : Buffer.from(new ArrayBuffer(size));
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const starts = new Array<number>(n);
+  let pos = REQ_HEADER;
+  for (let i = 0; i < n; i++) {
+    const p = ops[idx === null ? i : idx[i]!]!;
+    const keyBytes = p.keyBytes;
+    const valueBytes = vbytes[i]!;
+    starts[i] = pos;
+    buf[pos] = p.op;
+    buf[pos + 1] = p.bits;
+    view.setUint16(pos + 2, keyBytes, true);
+    view.setUint32(pos + 4, valueBytes, true);
+    if (p.bits & Bit.BigDelta) view.setBigUint64(pos + 8, p.a as bigint, true);
+    else view.setFloat64(pos + 8, p.a as number, true);
+    view.setFloat64(pos + 16, p.b, true);
+    let q = pos + OP_HEADER;
+    const key = p.key;
+    if (typeof key === 'string') {
+      if (keyBytes === key.length) {
+        for (let j = 0; j < keyBytes; j++) buf[q + j] = key.charCodeAt(j);
+      } else {
+        utf8Write.call(buf, key, q, keyBytes);
+      }
+    } else {
+      buf.set(key, q);
+    }
+    q += keyBytes;
+    const value = p.value;
+    if (value !== undefined) {
+      if (typeof value === 'string') utf8Write.call(buf, value, q, valueBytes);
+      else buf.set(value, q);
+      q += valueBytes;
+    }
+    pos = q;
+  }
+  view.setUint32(0, n, true);
+  view.setUint32(4, pos, true);
+  return { bytes: buf.subarray(0, pos), starts };
+}
+
+/** A hash of an operation's key bytes (FNV-1a), the same for a string key and its UTF-8 bytes. */
+export function keyHash(p: Pending): number {
+  let h = 0x811c9dc5;
+  let key = p.key;
+  if (typeof key === 'string') {
+    if (keyBytesOf(p) === key.length) {
+      for (let j = 0; j < key.length; j++) h = Math.imul(h ^ key.charCodeAt(j), 0x01000193);
+      return h >>> 0;
+    }
+    key = Buffer.from(key, 'utf8');
+  }
+  for (let j = 0; j < key.length; j++) h = Math.imul(h ^ key[j]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** The operations called since the last flush. */
 export class Queue {
-  #buf: Buffer;
-  #view: DataView;
-  #pos = REQ_HEADER;
-  #starts: number[] = [];
-  #res: Resolve[] = [];
-  #rej: Reject[] = [];
+  #ops: Pending[] = [];
+  #buf: Buffer | undefined;
+
   /**
-   * `reuse`: the buffer is copied by whoever takes it before {@link take} is called again (the
-   * atomics transport), so it is kept; otherwise (piscina transfers it) each take starts a new one.
+   * `reuse`: a request encoded by {@link encodeAll} is read (copied into a channel) before the
+   * next encode, so one buffer is kept for them; otherwise (piscina transfers it) each is new.
    */
   constructor(readonly reuse: boolean) {
-    this.#buf = Buffer.from(new ArrayBuffer(INITIAL_BYTES));
-    this.#view = new DataView(this.#buf.buffer);
+    if (reuse) this.#buf = Buffer.from(new ArrayBuffer(INITIAL_BYTES));
   }
 
   /** Operations queued. */
   get count(): number {
-    return this.#starts.length;
+    return this.#ops.length;
   }
 
-  /**
-   * Appends one operation; `keyBytes` is the key's UTF-8 length (a string key is encoded here).
-   * Returns the promise its answer settles.
-   */
-  push(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, valueBytes: number, a: number, b: number, big: bigint): Promise<unknown> {
-    return new Promise((resolve, reject) => this.pushWith(op, bits, key, keyBytes, value, valueBytes, a, b, big, resolve, reject));
+  /** Appends one operation; returns the promise its answer settles. */
+  push(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, a: number | bigint, b: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#ops.push(new Pending(op, bits, key, keyBytes, value, a, b, resolve, reject));
+    });
   }
 
   /** {@link push}, settling through `res` / `rej` instead of a promise of its own. */
-  pushWith(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, valueBytes: number, a: number, b: number, big: bigint, res: Resolve, rej: Reject): void {
-    this.#ensure(OP_HEADER + keyBytes + valueBytes);
-    const start = this.#pos;
-    const buf = this.#buf;
-    buf[start] = op;
-    buf[start + 1] = bits;
-    buf[start + 2] = keyBytes & 0xff;
-    buf[start + 3] = keyBytes >>> 8;
-    buf[start + 4] = valueBytes & 0xff;
-    buf[start + 5] = (valueBytes >>> 8) & 0xff;
-    buf[start + 6] = (valueBytes >>> 16) & 0xff;
-    buf[start + 7] = valueBytes >>> 24;
-    if (bits !== 0 || a !== 0 || b !== 0) {
-      const v = this.#view;
-      if (bits & Bit.BigDelta) v.setBigUint64(start + 8, big, true);
-      else v.setFloat64(start + 8, a, true);
-      v.setFloat64(start + 16, b, true);
-    } else {
-      for (let i = start + 8; i < start + 24; i++) buf[i] = 0; // a = b = 0.0
-    }
-    let p = start + OP_HEADER;
-    if (typeof key === 'string') {
-      if (keyBytes === key.length) {
-        // ASCII (a UTF-8 length equal to the UTF-16 length means every char is one byte): by hand,
-        // cheaper than a call into the encoder for a short key.
-        for (let i = 0; i < keyBytes; i++) buf[p + i] = key.charCodeAt(i);
-      } else {
-        utf8Write.call(buf, key, p, keyBytes);
-      }
-    } else {
-      buf.set(key, p);
-    }
-    p += keyBytes;
-    if (value !== undefined) {
-      if (typeof value === 'string') utf8Write.call(buf, value, p, valueBytes);
-      else buf.set(value, p);
-      p += valueBytes;
-    }
-    this.#pos = p;
-    this.#starts.push(start);
-    this.#res.push(res);
-    this.#rej.push(rej);
+  pushWith(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, a: number | bigint, b: number, res: Resolve, rej: Reject): void {
+    this.#ops.push(new Pending(op, bits, key, keyBytes, value, a, b, res, rej));
   }
 
-  /** Hands over everything queued as one request, and starts empty. */
-  take(): Taken {
-    const count = this.#starts.length;
-    const used = this.#pos;
-    this.#view.setUint32(0, count, true);
-    this.#view.setUint32(4, used, true);
-    const t: Taken = { bytes: this.#buf.subarray(0, used), count, starts: this.#starts, res: this.#res, rej: this.#rej };
-    if (!this.reuse) {
-      this.#buf = Buffer.from(new ArrayBuffer(INITIAL_BYTES));
-      this.#view = new DataView(this.#buf.buffer);
-    }
-    this.#pos = REQ_HEADER;
-    this.#starts = [];
-    this.#res = [];
-    this.#rej = [];
-    return t;
+  /** Hands over everything queued, and starts empty. */
+  take(): Pending[] {
+    const ops = this.#ops;
+    this.#ops = [];
+    return ops;
+  }
+
+  /** Encodes `ops` (or those at `idx`) into this queue's reusable buffer when it has one (growing it). */
+  encodeAll(ops: readonly Pending[], idx: ArrayLike<number> | null): Encoded {
+    const e = encode(ops, idx, this.#buf);
+    if (this.reuse && e.bytes.buffer !== this.#buf!.buffer) this.#buf = Buffer.from(e.bytes.buffer, 0, e.bytes.buffer.byteLength);
+    return e;
   }
 
   /** Rejects everything queued with `err` and starts empty. */
   failAll(err: unknown): void {
-    const rej = this.take().rej;
-    for (const r of rej) r(err);
-  }
-
-  #ensure(extra: number): void {
-    const need = this.#pos + extra;
-    if (need <= this.#buf.length) return;
-    let n = this.#buf.length * 2;
-    while (n < need) n *= 2;
-    const b = Buffer.from(new ArrayBuffer(n));
-    b.set(this.#buf.subarray(0, this.#pos));
-    this.#buf = b;
-    this.#view = new DataView(b.buffer);
+    for (const p of this.take()) p.rej(err);
   }
 }

@@ -1,10 +1,19 @@
 /**
- * `CachePool`: the asynchronous face of the shared store, run by a pool of worker_threads.
+ * `CachePool`: the asynchronous face of the shared store, on the calling thread and a pool of
+ * worker_threads (docs/pool.md says how it chooses, and what each costs).
+ *
+ * The store is shared memory that every thread reaches through its own gate, so a hop to a
+ * worker (tens of µs) only pays when it buys parallelism. With `inline: 'auto'` (the default) an
+ * operation runs at the call, on the calling thread's own {@link Cache} handle, through the op
+ * runner the workers use (`runOne` in workers/ops.ts), and its promise is returned settled. Once
+ * a tick has run as many operations at the call as the cost model's split threshold, the rest of
+ * the tick queues (unencoded, {@link Pending}) and is flushed on a microtask: inline if small, or
+ * split by key between the idle workers and the caller. `inline: 'never'` sends every flush to
+ * the workers, `'always'` never does.
  *
  * Every worker opens the same region once (`Cache.open({ path })`) and runs operations against
- * it with the synchronous {@link Cache} API. Calls made in the same tick are queued and flushed
- * together on a microtask: the whole flush is encoded into ONE buffer (the wire format below).
- * Two transports carry it:
+ * it with the synchronous {@link Cache} API. What goes to a worker is encoded into ONE buffer per
+ * request (the wire format below). Two transports carry it:
  * - `'atomics'` (default): each worker has a {@link Channel} — shared request and response
  *   buffers and an Atomics control block (src/channel.ts). A flush is copied into an idle
  *   worker's request buffer (the one that answered last: it is likely still polling, see
@@ -26,25 +35,51 @@
  *   a value is `u32 length` + bytes, a bigint is a `u64`, an error is `u8 kind, u16 codeBytes,
  *   code, u32 messageBytes, message` (UTF-8).
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 
 import { Piscina } from 'piscina';
 
 import { Cache, DEFAULT_PATH } from './cache.js';
 import { Channel } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
-import { native } from './native.js';
+import { Layout } from './contract.js';
 import type { FetchOptions, Loader } from './fetch.js';
-import { Queue, type Reject, type Resolve } from './pool-queue.js';
-import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
+import { Pending, Queue, encode, keyHash } from './pool-queue.js';
+import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
 import type { Key, OpenOptions, SetOptions, Value } from './types.js';
+import { runOne } from '../workers/ops.js';
 
-const KEY_MAX = native.layout.keyMax;
+const KEY_MAX = Layout.KeyMax;
 const U64_MAX = (1n << 64n) - 1n;
 
-/** A flush is split across workers only when it holds at least twice this many operations. */
+/** With `inline: 'never'`, a flush is split across workers only when it holds at least twice this many operations. */
 export const CHUNK_MIN = 256;
+
+/** An inline flush of at least this many operations is timed, to keep the per-operation cost current. */
+const MEASURE_MIN = 32;
+/** How often (ms) the hop cost is measured again, and the load average read again, while flushes are large enough to care. */
+const REFRESH_MS = 1000;
+/** Weight of a new sample in the running averages of the cost model. */
+const EWMA = 0.25;
+
+/**
+ * A running average (0: none yet) updated with `sample`. A sample is first capped at 4x the
+ * average: one timing that the scheduler preempted (milliseconds, on a loaded machine) must not
+ * swing the model, while a real change still moves it within a few samples.
+ */
+function average(avg: number, sample: number): number {
+  if (avg === 0) return sample;
+  return avg + EWMA * (Math.min(sample, 4 * avg) - avg);
+}
+
+/** What one `performance.now()` costs, in ns (taken off each timing). */
+const NOW_NS = (() => {
+  const t0 = performance.now();
+  for (let i = 0; i < 1000; i++) performance.now();
+  return ((performance.now() - t0) * 1e6) / 1001;
+})();
 
 /** Options of {@link CachePool}: the {@link OpenOptions} of the region, plus the pool's own. */
 export interface PoolOptions extends OpenOptions {
@@ -62,6 +97,27 @@ export interface PoolOptions extends OpenOptions {
    * At most (cores − 1) workers of a pool poll at once, so they never starve the calling thread.
    */
   spinMicros?: number;
+  /**
+   * Where a flush runs (see docs/pool.md):
+   * - `'auto'` (default): on the calling thread, at the call (the promise comes back settled;
+   *   nothing is ever thrown synchronously), until a tick has run as many operations as the cost
+   *   model's split threshold; the rest of that tick is queued and flushed on a microtask, and the
+   *   flush is split across idle workers, the caller running one share, when the model says that
+   *   finishes sooner: the measured per-operation cost inline must outweigh the caller's measured
+   *   cost of sending one (encode, decode, settle) by enough to pay the measured hop, and there
+   *   must be idle cores (`os.availableParallelism()` less the load average). While every worker
+   *   is busy, a flush runs inline at once instead of waiting.
+   * - `'always'`: every operation runs on the calling thread, at the call; the workers are never used.
+   * - `'never'`: every flush goes to the workers (split by key when it holds at least
+   *   2 x {@link CHUNK_MIN} operations); while all are busy, the queue waits for the next answer.
+   */
+  inline?: 'auto' | 'always' | 'never';
+  /**
+   * Mode 'auto' only: a fixed threshold instead of the cost model's — a tick's first `splitAt`
+   * operations run at the call, and a flush of at least `splitAt` operations is split across every
+   * idle worker (the caller running one share), whatever the load. Default: measured (see docs/pool.md).
+   */
+  splitAt?: number;
 }
 
 /** One operation of {@link CachePool.batch}; the fields mean what the {@link Cache} method's arguments mean. */
@@ -102,6 +158,12 @@ export interface PoolStats {
   readonly tasks: number;
   /** Tasks sent and not yet answered. */
   readonly inFlight: number;
+  /** Operations run inline on the calling thread (see {@link PoolOptions.inline}). */
+  readonly inlineOps: number;
+  /** The cost model's measured store cost of one operation run inline, in ns (0 until measured). */
+  readonly opNs: number;
+  /** The cost model's measured round trip of an empty request to a worker, in ns (Infinity until measured). */
+  readonly hopNs: number;
 }
 
 
@@ -112,7 +174,11 @@ function describe(v: unknown): string {
 /** The UTF-8 length of a valid key, or the error an invalid one gets. */
 function keyLength(key: unknown): number | Error {
   let n: number;
-  if (typeof key === 'string') n = key.length === 0 ? 0 : Buffer.byteLength(key);
+  if (typeof key === 'string') {
+    // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
+    if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
+    n = key.length === 0 ? 0 : Buffer.byteLength(key);
+  }
   else if (key instanceof Uint8Array) n = key.length;
   else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
   if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
@@ -158,8 +224,9 @@ function fail(e: unknown): PoolResult {
 const WORKER = fileURLToPath(new URL('../workers/pool-worker-entry.cjs', import.meta.url));
 
 /**
- * The asynchronous, auto-batched face of a shared store: the same operations as {@link Cache},
- * each returning a Promise, run by a pool of worker_threads.
+ * The asynchronous face of a shared store: the same operations as {@link Cache}, each returning a
+ * Promise; run on the calling thread, or — for a tick large enough that splitting it pays — split
+ * between a pool of worker_threads and the caller (see {@link PoolOptions.inline}).
  *
  * ```ts
  * const pool = new CachePool({ path: '/dev/shm/app', size: '256mb', threads: 2 });
@@ -168,16 +235,18 @@ const WORKER = fileURLToPath(new URL('../workers/pool-worker-entry.cjs', import.
  * await pool.close();
  * ```
  *
- * - Calls made in the same tick travel together in one task (see {@link CachePool.stats}).
+ * - Calls that go to the workers travel together, one request per worker per flush (see {@link CachePool.stats}).
  * - Errors are per operation: each promise rejects with the error (class and `code`) that the
  *   synchronous {@link Cache} method would throw, and never fails its neighbours. Errors of
  *   argument types that are cheap to check (a key that is not a string or Uint8Array, a key of
  *   0 or more than 250 bytes, a non-number ttl) are found on the calling thread: the returned
  *   promise rejects at once, and no method ever throws synchronously. Range checks of numbers
- *   and memcached's key rule (no spaces or control characters) are found by the worker.
+ *   and memcached's key rule (no spaces or control characters) are found by the Cache that runs
+ *   the operation (the caller's or a worker's), exactly as a synchronous call finds them.
  * - Order: operations on one key made in the same tick run in call order. Otherwise, as with
  *   any pool, only an operation started after another's promise resolved is ordered after it.
- * - Buffers returned by get/gat/getMany are views of the flush's one response ArrayBuffer.
+ * - Buffers returned by get/gat/getMany are views: of the calling thread's read arena (as the
+ *   synchronous get returns), or of one worker response's ArrayBuffer.
  */
 export class CachePool {
   readonly #path: string;
@@ -199,6 +268,24 @@ export class CachePool {
   #flushes = 0;
   #tasks = 0;
   #answered = 0;
+  #inlineOps = 0;
+
+  readonly #inlineMode: 'auto' | 'always' | 'never';
+  readonly #splitAt: number | undefined;
+  // The cost model (mode 'auto'): store ns per operation inline, ns of a worker hop, and when the
+  // hop was last measured; free cores from the load average, read at most every REFRESH_MS.
+  #opNs = 0;
+  #hopNs = Number.POSITIVE_INFINITY;
+  #hopAt = -Infinity;
+  #probing = false;
+  #freeCores = 0;
+  #loadAt = -Infinity;
+  #workerBusyNs = 0;
+  // Caller's cost per operation sent to a worker (encode + settle), ns; 0 until measured.
+  #sendNs = 0;
+  // Operations run at the call since the last flush or replan, and how many may be (see #replan).
+  #eagerRun = 0;
+  #eagerMax = Number.POSITIVE_INFINITY;
 
   /**
    * Opens (creating if needed) the region on the calling thread with `options` (so that it
@@ -208,10 +295,15 @@ export class CachePool {
    */
   constructor(options: PoolOptions = {}) {
     if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
-    const { threads = 2, transport = 'atomics', spinMicros = 50, ...open } = options;
+    const { threads = 2, transport = 'atomics', spinMicros = 0, inline = 'auto', splitAt, ...open } = options;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw rangeError('ERR_OUT_OF_RANGE', `options.threads must be an integer from 1 to 256, got ${String(threads)}`);
     if (transport !== 'atomics' && transport !== 'piscina') throw rangeError('ERR_INVALID_ARG_VALUE', `options.transport must be 'atomics' or 'piscina', got ${JSON.stringify(String(transport))}`);
     if (typeof spinMicros !== 'number' || !(spinMicros >= 0 && spinMicros <= 1e6)) throw rangeError('ERR_OUT_OF_RANGE', `options.spinMicros must be a number from 0 to 1e6, got ${String(spinMicros)}`);
+    if (inline !== 'auto' && inline !== 'always' && inline !== 'never') throw rangeError('ERR_INVALID_ARG_VALUE', `options.inline must be 'auto', 'always' or 'never', got ${JSON.stringify(String(inline))}`);
+    if (splitAt !== undefined && !(Number.isInteger(splitAt) && splitAt >= 1)) throw rangeError('ERR_OUT_OF_RANGE', `options.splitAt must be a positive integer, got ${String(splitAt)}`);
+    this.#inlineMode = inline;
+    this.#splitAt = splitAt;
+    if (splitAt !== undefined) this.#eagerMax = splitAt;
     this.#path = open.path ?? DEFAULT_PATH;
     this.#cache = Cache.open({ ...open, path: this.#path });
     this.#threads = threads;
@@ -233,6 +325,13 @@ export class CachePool {
       }
       this.#idleOrder.push(...this.#channels);
     }
+    // The first hop measurement: each worker's first answer waits for it to start, so it is not counted.
+    if (inline === 'auto') this.#probe(2);
+  }
+
+  /** Where flushes run (see {@link PoolOptions.inline}). */
+  get inline(): 'auto' | 'always' | 'never' {
+    return this.#inlineMode;
   }
 
   /** The transport requests travel by (see {@link PoolOptions.transport}). */
@@ -252,18 +351,26 @@ export class CachePool {
 
   /** A snapshot of the pool's counters: operations queued, flushes and piscina tasks. */
   stats(): PoolStats {
-    return { ops: this.#ops, flushes: this.#flushes, tasks: this.#tasks, inFlight: this.#tasks - this.#answered };
+    return {
+      ops: this.#ops,
+      flushes: this.#flushes,
+      tasks: this.#tasks,
+      inFlight: this.#tasks - this.#answered,
+      inlineOps: this.#inlineOps,
+      opNs: this.#opNs,
+      hopNs: this.#hopNs,
+    };
   }
 
   /** The value stored under `key`, or `undefined` (see {@link Cache.get}). */
   get(key: Key): Promise<Buffer | undefined> {
-    return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0, 0n) as Promise<Buffer | undefined>;
+    return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0) as Promise<Buffer | undefined>;
   }
 
   /** Get and touch: the value, after setting a new ttl (see {@link Cache.gat}). */
   gat(key: Key, ttl: number): Promise<Buffer | undefined> {
     if (typeof ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
-    return this.#enqueue(Op.Gat, 'gat', key, undefined, Bit.Ttl, ttl, 0, 0n) as Promise<Buffer | undefined>;
+    return this.#enqueue(Op.Gat, 'gat', key, undefined, Bit.Ttl, ttl, 0) as Promise<Buffer | undefined>;
   }
 
   /** Stores `value` under `key` (see {@link Cache.set}). */
@@ -293,7 +400,7 @@ export class CachePool {
 
   /** Removes `key`; resolves `true` if it was there (see {@link Cache.delete}). */
   delete(key: Key): Promise<boolean> {
-    return this.#enqueue(Op.Delete, 'delete', key, undefined, 0, 0, 0, 0n) as Promise<boolean>;
+    return this.#enqueue(Op.Delete, 'delete', key, undefined, 0, 0, 0) as Promise<boolean>;
   }
 
   /** Adds `delta` (default 1) to a decimal value; the new value, or `undefined` if absent (see {@link Cache.incr}). */
@@ -309,7 +416,7 @@ export class CachePool {
   /** Sets a new ttl; resolves `true` if the key was there (see {@link Cache.touch}). */
   touch(key: Key, ttl: number): Promise<boolean> {
     if (typeof ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
-    return this.#enqueue(Op.Touch, 'touch', key, undefined, Bit.Ttl, ttl, 0, 0n) as Promise<boolean>;
+    return this.#enqueue(Op.Touch, 'touch', key, undefined, Bit.Ttl, ttl, 0) as Promise<boolean>;
   }
 
   /**
@@ -327,6 +434,20 @@ export class CachePool {
       if (typeof r !== 'number') return Promise.reject(r);
       sizes[i] = r;
     }
+    if (this.#eager(n)) {
+      const cache = this.#cache!;
+      const values = new Array<Buffer | undefined>(n);
+      this.#ops += n;
+      this.#inlineOps += n;
+      try {
+        const t0 = n >= MEASURE_MIN ? performance.now() : 0;
+        for (let i = 0; i < n; i++) values[i] = runOne(cache, Op.Get, 0, keys[i]!, '', 0, 0) as Buffer | undefined;
+        if (t0 !== 0) this.#sample(performance.now() - t0, n);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return Promise.resolve(values);
+    }
     // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
     const q = this.#queue;
     return new Promise((resolve, reject) => {
@@ -334,16 +455,16 @@ export class CachePool {
       const base = q.count;
       let remaining = n;
       let failed = false;
-      const got: Resolve = (v, slot) => {
+      const got = (v: unknown, slot: number): void => {
         values[slot - base] = v as Buffer | undefined;
         if (--remaining === 0 && !failed) resolve(values);
       };
-      const bad: Reject = (e) => {
+      const bad = (e: unknown): void => {
         if (failed) return;
         failed = true;
         reject(e);
       };
-      for (let i = 0; i < n; i++) q.pushWith(Op.Get, 0, keys[i]!, sizes[i]!, undefined, 0, 0, 0, 0n, got, bad);
+      for (let i = 0; i < n; i++) q.pushWith(Op.Get, 0, keys[i]!, sizes[i]!, undefined, 0, 0, got, bad);
       this.#ops += n;
       this.#schedule();
     });
@@ -440,32 +561,70 @@ export class CachePool {
       }
     }
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`));
-    return this.#enqueue(op, what, key, value, bits, ttl, flags, 0n);
+    return this.#enqueue(op, what, key, value, bits, ttl, flags);
   }
 
   #delta(op: Op, what: string, key: Key, delta: number | bigint): Promise<bigint | undefined> {
-    if (typeof delta === 'number') return this.#enqueue(op, what, key, undefined, 0, delta, 0, 0n) as Promise<bigint | undefined>;
+    if (typeof delta === 'number') return this.#enqueue(op, what, key, undefined, 0, delta, 0) as Promise<bigint | undefined>;
     if (typeof delta === 'bigint') {
       if (delta < 0n || delta > U64_MAX) return Promise.reject(rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer'));
-      return this.#enqueue(op, what, key, undefined, Bit.BigDelta, 0, 0, delta) as Promise<bigint | undefined>;
+      return this.#enqueue(op, what, key, undefined, Bit.BigDelta, delta, 0) as Promise<bigint | undefined>;
     }
     return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`));
   }
 
   /** Validates and encodes one operation into the queue; the promise settles with its result. */
-  #enqueue(op: Op, what: string, key: Key, value: Value | undefined, bits: number, a: number, b: number, big: bigint): Promise<unknown> {
+  #enqueue(op: Op, what: string, key: Key, value: Value | undefined, bits: number, a: number | bigint, b: number): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError(what));
     const keyBytes = keyLength(key);
     if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
-    let valueBytes = 0;
-    if (value !== undefined) {
-      valueBytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-      if (valueBytes > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${valueBytes} bytes is too large`));
-    }
-    const p = this.#queue.push(op, bits, key, keyBytes, value, valueBytes, a, b, big);
+    // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
+    if (value instanceof Uint8Array && value.length > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
+    if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b);
+    const p = this.#queue.push(op, bits, key, keyBytes, value, a, b);
     this.#ops++;
     this.#schedule();
     return p;
+  }
+
+  /**
+   * Whether `n` operations called now run at once, on this thread (see {@link PoolOptions.inline}):
+   * always in mode 'always', never in 'never'; in 'auto' unless this tick's calls already queue
+   * (order: they would overtake them) or {@link #eagerMax} operations ran at the call since the
+   * last flush — then the rest of the tick queues, and its flush may go to the workers.
+   */
+  #eager(n: number): boolean {
+    const mode = this.#inlineMode;
+    if (mode === 'always') return true;
+    if (mode === 'never' || this.#scheduled || this.#queue.count > 0) return false;
+    const run = (this.#eagerRun += n);
+    if (run > this.#eagerMax) return false;
+    if ((run & 4095) < n) this.#replan(); // every 4096 operations or so: the load or the costs may have changed
+    return true;
+  }
+
+  /**
+   * Runs one operation at the call, through the op runner the workers use, and returns it as a
+   * settled promise (never a synchronous throw). One in 256 is timed for the cost model.
+   */
+  #runNow(op: number, bits: number, key: Key, value: Value | undefined, a: number | bigint, b: number): Promise<unknown> {
+    const cache = this.#cache!;
+    const n = ++this.#ops;
+    this.#inlineOps++;
+    try {
+      if ((n & 255) !== 0) return Promise.resolve(runOne(cache, op, bits, key, value!, a, b));
+      const t0 = performance.now();
+      const v = runOne(cache, op, bits, key, value!, a, b);
+      this.#sample(performance.now() - t0, 1);
+      return Promise.resolve(v);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Adds a timing of `n` operations run inline (`ms` milliseconds) to the per-operation cost. */
+  #sample(ms: number, n: number): void {
+    this.#opNs = average(this.#opNs, Math.max(0, ms * 1e6 - NOW_NS) / n);
   }
 
   /** Flushes the queue at the end of this tick (once). */
@@ -479,17 +638,26 @@ export class CachePool {
   readonly #flushTask = (): void => this.#flush();
 
   /**
-   * Sends the queue: as one request, or — when it holds at least 2 x {@link CHUNK_MIN}
-   * operations — as one request per worker, split by a hash of the key so that one key's
-   * operations stay in one request, in order. Atomics: only idle workers take requests, the one
-   * that answered last first (it is likely still polling); while none is idle the queue stays,
-   * and the next answer sends it.
+   * Runs or sends the queue. Mode 'always', and mode 'auto' unless {@link #plan} finds that
+   * splitting pays: the whole queue runs inline, here. Mode 'auto' when it pays: split by a hash
+   * of the key into one share per chosen idle worker plus one run inline (so one key's operations
+   * stay in one share, in order). Mode 'never': one request, or one per idle worker when it holds
+   * at least 2 x {@link CHUNK_MIN} operations; while no worker is idle the queue stays, and the
+   * next answer sends it (atomics: the worker that answered last first, it is likely still polling).
    */
   #flush(): void {
     this.#scheduled = false;
     const q = this.#queue;
     const count = q.count;
     if (count === 0) return;
+    const mode = this.#inlineMode;
+    if (mode === 'auto') this.#replan();
+    const split = mode === 'auto' ? this.#plan(count) : 0;
+    if (mode === 'always' || (mode === 'auto' && split === 0)) {
+      this.#flushes++;
+      this.#runInline(q.take(), null);
+      return;
+    }
     let idle: Channel[] | undefined;
     let workers = this.#threads;
     if (this.#pool === undefined) {
@@ -504,61 +672,193 @@ export class CachePool {
       }
       workers = idle.length;
     }
-    const t = q.take();
+    // Mode 'auto': one share per chosen worker and the caller's (share 0); 'never': workers only.
+    const mine = mode === 'auto' ? 1 : 0;
+    const chunks = mine === 1 ? Math.min(split, workers) + 1 : count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
+    const ops = q.take();
     this.#flushes++;
-    const chunks = count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
     if (chunks <= 1) {
-      this.#dispatch(t.bytes, count, t.res, t.rej, null, idle?.[0]);
+      if (mine === 1) this.#runInline(ops, null);
+      else this.#dispatch(ops, null, idle?.[0]);
       return;
     }
-    const { bytes: buf, starts } = t;
-    const used = buf.length;
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // By a hash of the key, so that one key's operations stay in one share, in call order.
     const which = new Uint8Array(count);
-    const sizes = new Array<number>(chunks).fill(REQ_HEADER);
     const counts = new Array<number>(chunks).fill(0);
     for (let i = 0; i < count; i++) {
-      const s = starts[i]!;
-      const end = i + 1 < count ? starts[i + 1]! : used;
-      const klen = view.getUint16(s + 2, true);
-      let h = 0x811c9dc5; // FNV-1a
-      for (let j = s + OP_HEADER, e = s + OP_HEADER + klen; j < e; j++) h = Math.imul(h ^ buf[j]!, 0x01000193);
-      const c = (h >>> 0) % chunks;
+      const c = keyHash(ops[i]!) % chunks;
       which[i] = c;
-      sizes[c] += end - s;
       counts[c]++;
     }
-    for (let c = 0; c < chunks; c++) {
-      const n = counts[c]!;
-      if (n === 0) continue;
-      const out = new Uint8Array(sizes[c]!);
-      const ov = new DataView(out.buffer);
-      ov.setUint32(0, n, true);
-      ov.setUint32(4, out.length, true);
-      const idx = new Int32Array(n);
-      let p = REQ_HEADER;
-      let k = 0;
-      for (let i = 0; i < count; i++) {
-        if (which[i] !== c) continue;
-        const s = starts[i]!;
-        const end = i + 1 < count ? starts[i + 1]! : used;
-        out.set(buf.subarray(s, end), p);
-        p += end - s;
-        idx[k++] = i;
-      }
-      this.#dispatch(out, n, t.res, t.rej, idx, idle?.[c]);
+    const idxs = counts.map((n) => new Int32Array(n));
+    const fill = new Array<number>(chunks).fill(0);
+    for (let i = 0; i < count; i++) {
+      const c = which[i]!;
+      idxs[c]![fill[c]!++] = i;
     }
+    // Workers' shares first (so that they start at once), then the caller's.
+    for (let c = mine; c < chunks; c++) if (counts[c]! > 0) this.#dispatch(ops, idxs[c]!, idle?.[c - mine]);
+    if (mine === 1 && counts[0]! > 0) this.#runInline(ops, idxs[0]!);
   }
 
-  /** Sends one request over `channel` (atomics) or as a piscina task, and settles its operations' promises. */
-  #dispatch(req: Uint8Array, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null, channel: Channel | undefined): void {
+  /**
+   * Mode 'auto': how many idle workers a flush of `count` operations should be split across (the
+   * caller running one more share), or 0 to run it all inline. See {@link #threshold}.
+   */
+  #plan(count: number): number {
+    if (this.#splitAt !== undefined) return count >= this.#splitAt ? this.#idleWorkers() : 0;
+    const k = this.#splitWorkers();
+    return k >= 1 && count >= this.#threshold(k) ? k : 0;
+  }
+
+  /** Workers a split may use now: idle ones, at most as many as there are idle cores. */
+  #splitWorkers(): number {
+    const idle = this.#idleWorkers();
+    return idle === 0 ? 0 : Math.min(idle, this.#idleCores());
+  }
+
+  /** Workers with no request outstanding. */
+  #idleWorkers(): number {
+    if (this.#pool !== undefined) return Math.max(0, this.#threads - (this.#tasks - this.#answered));
+    let idle = 0;
+    for (const c of this.#channels) if (!c.busy && !c.dead) idle++;
+    return idle;
+  }
+
+  /**
+   * The smallest number of operations for which a split across `k` workers plus the caller beats
+   * running them all inline, or Infinity. With `r` the measured cost of one operation inline, `e`
+   * the measured cost the caller still pays per operation sent to a worker (encoding it, decoding
+   * and settling its answer) and `h` the measured hop: inline takes n·r, a split about
+   * n·e + h + n·r/(k+1); so n > h / (r·k/(k+1) − e). Unmeasured `r` or `h`: Infinity.
+   */
+  #threshold(k: number): number {
+    const r = this.#opNs;
+    const h = this.#hopNs;
+    if (!(r > 0) || !Number.isFinite(h)) return Number.POSITIVE_INFINITY;
+    const gain = (r * k) / (k + 1) - this.#sendNs;
+    return gain > 0 ? Math.max(MEASURE_MIN, Math.ceil(h / gain)) : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Mode 'auto': how many operations may run at once, at the call, before a tick's calls queue
+   * for a flush that may be split ({@link #threshold} with the workers usable now; Infinity while
+   * none is, or splitting never pays). Asks for a new hop measurement when it is stale.
+   */
+  #replan(): void {
+    this.#eagerRun = 0;
+    if (this.#splitAt !== undefined) return;
+    const k = this.#splitWorkers();
+    if (k >= 1 || !Number.isFinite(this.#hopNs)) this.#refreshHop();
+    this.#eagerMax = k >= 1 ? this.#threshold(k) : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Cores not busy, other than the calling thread's: `os.availableParallelism()` less the 1-minute
+   * load average, counting back this process's own share of that load (the caller's thread and the
+   * workers' measured busy time), at most cores − 1. Read again at most every REFRESH_MS.
+   */
+  #idleCores(): number {
+    const now = performance.now();
+    if (now - this.#loadAt >= REFRESH_MS) {
+      const elapsed = now - this.#loadAt;
+      const workersBusy = Number.isFinite(elapsed) ? Math.min(this.#threads, this.#workerBusyNs / 1e6 / elapsed) : 0;
+      this.#workerBusyNs = 0;
+      this.#loadAt = now;
+      const cores = availableParallelism();
+      this.#freeCores = Math.max(0, Math.min(cores - 1, Math.floor(cores - loadavg()[0]! + 1 + workersBusy)));
+    }
+    return this.#freeCores;
+  }
+
+  /** Measures the hop again (in the background) if the last measurement is older than REFRESH_MS. */
+  #refreshHop(): void {
+    if (!this.#probing && this.#channels.length + (this.#pool ? 1 : 0) > 0 && performance.now() - this.#hopAt >= REFRESH_MS) this.#probe(1);
+  }
+
+  /**
+   * Sends `rounds` empty requests, one after another, to an idle worker and records the last
+   * round trip as the hop cost (the first of several is not counted: it may wait for the worker to
+   * start). Runs in the background; close() waits for it.
+   */
+  #probe(rounds: number): void {
+    this.#probing = true;
+    this.#hopAt = performance.now();
+    const req = new Uint8Array(REQ_HEADER);
+    const one = (): Promise<void> => {
+      if (this.#pool !== undefined) {
+        const ab = new ArrayBuffer(REQ_HEADER);
+        return this.#pool.run(ab, { transferList: [ab] }).then(() => undefined);
+      }
+      const c = this.#channels.find((ch) => !ch.busy && !ch.dead);
+      if (c === undefined) return Promise.reject(new Error('no idle worker'));
+      return c.call(req, () => undefined);
+    };
+    const p = (async () => {
+      try {
+        for (let i = 0; i < rounds; i++) {
+          const t0 = performance.now();
+          await one();
+          const ns = (performance.now() - t0) * 1e6;
+          if (i === rounds - 1 || rounds === 1) this.#hopNs = Number.isFinite(this.#hopNs) ? this.#hopNs + EWMA * (ns - this.#hopNs) : ns;
+        }
+      } catch {
+        // No idle worker, or it died: try again later.
+      } finally {
+        this.#hopAt = performance.now();
+        this.#probing = false;
+        if (this.#queue.count > 0 && !this.#scheduled) this.#flush(); // mode 'never' may have waited for a probing worker
+      }
+    })();
+    this.#track(p);
+  }
+
+  /**
+   * Runs operations on the calling thread with its own {@link Cache} handle, unencoded, through
+   * the op runner the workers use ({@link runOne}), settling each promise with its value or error.
+   * A run of at least MEASURE_MIN operations also updates the cost model's per-operation cost.
+   */
+  #runInline(ops: readonly Pending[], idx: Int32Array | null): void {
+    const n = idx === null ? ops.length : idx.length;
+    const cache = this.#cache;
+    if (cache === undefined) {
+      const e = closedError('flush');
+      for (let i = 0; i < n; i++) ops[idx === null ? i : idx[i]!]!.rej(e);
+      return;
+    }
+    this.#inlineOps += n;
+    const t0 = n >= MEASURE_MIN ? performance.now() : 0;
+    for (let i = 0; i < n; i++) {
+      const slot = idx === null ? i : idx[i]!;
+      const p = ops[slot]!;
+      let v: unknown;
+      try {
+        v = runOne(cache, p.op, p.bits, p.key, p.value!, p.a, p.b);
+      } catch (e) {
+        p.rej(e);
+        continue;
+      }
+      p.res(v, slot);
+    }
+    if (t0 !== 0) this.#sample(performance.now() - t0, n);
+  }
+
+  /**
+   * Sends `ops` (or those at `idx`) as one request over `channel` (atomics) or as a piscina task,
+   * and settles their promises from the answer.
+   */
+  #dispatch(ops: readonly Pending[], idx: Int32Array | null, channel: Channel | undefined): void {
     this.#tasks++;
+    const t0 = performance.now();
+    const count = idx === null ? ops.length : idx.length;
     const failAll = (err: unknown): void => {
-      for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(err);
+      for (let i = 0; i < count; i++) ops[idx === null ? i : idx[i]!]!.rej(err);
     };
     let p: Promise<void>;
     if (channel !== undefined) {
       // call() copies the request before it returns, so the queue's buffer is free again at once.
+      const req = this.#queue.encodeAll(ops, idx).bytes;
+      const encMs = performance.now() - t0;
       const after = (): void => {
         // Most recently answered last: the next flush tries it first.
         const i = this.#idleOrder.indexOf(channel);
@@ -570,9 +870,14 @@ export class CachePool {
       // (measured: ~40 ns a value, against ~115 for a pooled Buffer and a copy per value).
       p = channel.call(req, (out) => {
         this.#answered++;
+        const t1 = performance.now();
         const copy = Buffer.from(new ArrayBuffer(out.length));
         copy.set(out);
-        answer(copy, count, res, rej, idx);
+        answer(copy, ops, idx);
+        if (count >= MEASURE_MIN) {
+          const ns = ((encMs + performance.now() - t1) * 1e6) / count;
+          this.#sendNs = average(this.#sendNs, ns);
+        }
       }).then(
         () => after(),
         (e: unknown) => {
@@ -582,11 +887,11 @@ export class CachePool {
         },
       );
     } else {
-      const ab = req.buffer as ArrayBuffer;
+      const ab = encode(ops, idx).bytes.buffer as ArrayBuffer;
       p = this.#pool!.run(ab, { transferList: [ab] }).then(
         (out) => {
           this.#answered++;
-          answer(Buffer.from(out), count, res, rej, idx);
+          answer(Buffer.from(out), ops, idx);
         },
         (e: unknown) => {
           this.#answered++;
@@ -594,48 +899,51 @@ export class CachePool {
         },
       );
     }
-    this.#track(p);
+    this.#track(p, t0);
   }
 
-  #track(p: Promise<void>): void {
+  #track(p: Promise<void>, t0?: number): void {
+    if (t0 !== undefined) void p.finally(() => (this.#workerBusyNs += (performance.now() - t0) * 1e6));
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
   }
 }
 
 /** Settles a request's operations from its response; a malformed response fails them all, never leaving one pending. */
-function answer(out: Buffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+function answer(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): void {
   try {
-    settle(out, count, res, rej, idx);
+    settle(out, ops, idx);
   } catch (e) {
     // Rejecting a promise that already settled does nothing, so this is safe after a partial settle.
-    for (let i = 0; i < count; i++) rej[idx === null ? i : idx[i]!]!(e);
+    const count = idx === null ? ops.length : idx.length;
+    for (let i = 0; i < count; i++) ops[idx === null ? i : idx[i]!]!.rej(e);
   }
 }
 
 /** Decodes a response buffer and settles each operation's promise. */
-function settle(out: Buffer, count: number, res: Resolve[], rej: Reject[], idx: Int32Array | null): void {
+function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): void {
+  const count = idx === null ? ops.length : idx.length;
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let p: number;
   const n = v.getUint32(0, true);
   p = RES_HEADER;
   for (let i = 0; i < count; i++) {
     const slot = idx === null ? i : idx[i]!;
+    const op = ops[slot]!;
     if (i >= n) {
-      rej[slot]!(new Error('shmcached pool: the worker answered fewer operations than it was sent'));
+      op.rej(new Error('shmcached pool: the worker answered fewer operations than it was sent'));
       continue;
     }
     const st = v.getUint8(p++);
     switch (st) {
-      case Res.Undefined: res[slot]!(undefined, slot); break;
-      case Res.True: res[slot]!(true, slot); break;
-      case Res.False: res[slot]!(false, slot); break;
-      case Res.BigInt: res[slot]!(v.getBigUint64(p, true), slot); p += 8; break;
+      case Res.Undefined: op.res(undefined, slot); break;
+      case Res.True: op.res(true, slot); break;
+      case Res.False: op.res(false, slot); break;
+      case Res.BigInt: op.res(v.getBigUint64(p, true), slot); p += 8; break;
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;
-        const b = out.subarray(p, p + len);
-        res[slot]!(b, slot);
+        op.res(out.subarray(p, p + len), slot);
         p += len;
         break;
       }
@@ -649,12 +957,12 @@ function settle(out: Buffer, count: number, res: Resolve[], rej: Reject[], idx: 
         p += 4;
         const message = out.toString('utf8', p, p + mlen);
         p += mlen;
-        rej[slot]!(makeError(kind, code, message));
+        op.rej(makeError(kind, code, message));
         break;
       }
       default:
         // A corrupt response: everything from here on is unreadable.
-        for (let j = i; j < count; j++) rej[idx === null ? j : idx[j]!]!(new Error(`shmcached pool: bad response status ${st}`));
+        for (let j = i; j < count; j++) ops[idx === null ? j : idx[j]!]!.rej(new Error(`shmcached pool: bad response status ${st}`));
         return;
     }
   }

@@ -12,6 +12,7 @@
 import { createServer as netServer, type Server, type Socket } from 'node:net';
 
 import { Cache, nativeOf } from './cache.js';
+import { ProtoState } from './contract.js';
 import type { ProtoConn } from './native.js';
 
 /** Options of {@link createServer}. */
@@ -26,8 +27,8 @@ export interface ServerOptions {
   verbose?: number;
 }
 
-const CLOSE = 1;
-const MORE = 2;
+const CLOSE = ProtoState.Close;
+const MORE = ProtoState.More;
 const SLAB = 256 * 1024;
 
 /**

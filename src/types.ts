@@ -37,10 +37,25 @@ export interface OpenOptions {
   evict?: boolean;
   /** Memory protection: `'auto'` (PKU where the CPU has it), `'pku'` (required), `'none'`. Default `'auto'`. */
   protection?: 'auto' | 'pku' | 'none';
-  /** Re-initialise the file even if it holds a region (a cold start): everything stored is lost. Default `false`. */
+  /**
+   * Re-initialise the file even if it holds a region (a cold start): everything stored is lost.
+   * Default `false`. Only a file carrying shmcached's magic is ever reset (it is unlinked and a
+   * fresh one created); any other file is refused with `ERR_REGION_FOREIGN` and left untouched.
+   */
   reset?: boolean;
-  /** File mode of a newly created region file. Default `0o600`. */
+  /**
+   * File mode of a newly created region file. Default `0o600`. Given explicitly (e.g. `0o660`
+   * to share with a group), a new file gets exactly this mode whatever the umask. It is also the
+   * most an existing file may allow: a file writable by its group or by others beyond `mode` is
+   * refused (`ERR_REGION_MODE`). See docs/security.md.
+   */
   mode?: number;
+  /**
+   * A uid, besides this process's effective uid, whose region file may be opened (deliberate
+   * sharing between users). Default: none, a file owned by anyone else is refused
+   * (`ERR_REGION_OWNER`). See docs/security.md.
+   */
+  allowOwner?: number;
   /**
    * Record one eviction/expiration event in this many for the `shmcached:evict` and
    * `shmcached:expire` channels (only while someone subscribes). Default 1: every event.
@@ -60,7 +75,8 @@ export interface OpenOptions {
    * What to do with a file that is not a valid region of this build (wrong magic, another layout
    * version, a truncated file, a damaged header): `'throw'` (default) throws `ERR_BAD_REGION` and
    * leaves the file alone; `'reset'` re-creates it empty (a cold start; `lastRecovery.kind` is
-   * `'reset'` with the reason).
+   * `'reset'` with the reason) when it carries shmcached's magic. A file without the magic is
+   * never written: `'reset'` refuses it with `ERR_REGION_FOREIGN`.
    */
   onCorrupt?: 'throw' | 'reset';
   /**

@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync, readFileSync, statSync } from 'node:fs';
+import { writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 
 import { Cache, CacheError } from '../src/index.js';
 import { native } from '../src/native.js';
@@ -106,10 +106,14 @@ args.run();
 // ---------------------------------------------------------------------------------------------
 const regions = suite('region files');
 
-regions('a foreign file is a clear error, never a crash; reset re-creates it', () => {
+regions('a foreign file is a clear error, never a crash; reset refuses it (never written); once removed, the path is a store', () => {
   const p = tmpRegion('foreign');
   writeFileSync(p, 'hello, I am not a cache\n'.repeat(10000));
   assert.throws(() => Cache.open({ path: p }), (e: Error) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message));
+  // A file without our magic is never written, whatever the flags (docs/security.md).
+  assert.throws(() => Cache.open({ path: p, size: '4mb', reset: true }), (e: Error) => e instanceof CacheError && e.code === 'ERR_REGION_FOREIGN');
+  assert.is(readFileSync(p, 'utf8'), 'hello, I am not a cache\n'.repeat(10000));
+  rmSync(p);
   const c = Cache.open({ path: p, size: '4mb', reset: true });
   c.set('k', 'v');
   assert.is(str(c.get('k')), 'v');

@@ -1,10 +1,13 @@
 // `shmcached serve` and `shmcached stats` as a user runs them: memcached's flags, `-t 2` (two
 // processes, one store, one port), SIGTERM closing the store cleanly (a restart finds every item),
-// and the stats of a store read from its file without a server.
+// and the stats of a store read from its file without a server. Then the CLI as a Unix tool:
+// --version and --help everywhere, one-line errors naming the cause and the fix for what a user
+// can get wrong (busy port, permissions, bad sizes), and -t supervision (back-off, giving up).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { parseServeArgs } from '../src/cli.js';
@@ -130,3 +133,252 @@ cli('--reset-if-unreadable (npm start): a store of another layout starts cold wi
 });
 
 cli.run();
+
+// ---------------------------------------------------------------------------------------------
+// The CLI as a Unix tool.
+
+const unix = suite('cli: a Unix tool (--version, --help, one-line errors, -t supervision)');
+
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. */
+function run(args: string[], opts: SpawnSyncOptions = {}): Ran {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, ...opts });
+  return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Asserts the one-line error contract: exactly one line on stderr, no stack trace, nothing on stdout. */
+function oneLine(r: Ran, status: number, pattern: RegExp, what: string): void {
+  assert.is(r.status, status, `${what}: exit status (stderr: ${r.stderr})`);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.is(lines.length, 1, `${what}: one line on stderr, got ${JSON.stringify(r.stderr)}`);
+  assert.not.match(r.stderr, /^\s+at /m, `${what}: no stack trace`);
+  assert.match(lines[0]!, pattern, what);
+  assert.is(r.stdout, '', `${what}: nothing on stdout`);
+}
+
+const pkgVersion = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+
+unix('--version and -V print the package version to stdout, exit 0', () => {
+  for (const flag of ['--version', '-V']) {
+    const r = run([flag]);
+    assert.is(r.status, 0, flag);
+    assert.is(r.stdout, `shmcached ${pkgVersion}\n`, flag);
+    assert.is(r.stderr, '', flag);
+  }
+});
+
+unix('--help and -h, at the top level and for every command, print usage to stdout, exit 0', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--help'], /^usage: shmcached <command>[\s\S]*serve[\s\S]*stats[\s\S]*check/],
+    [['-h'], /^usage: shmcached <command>/],
+    [['help'], /^usage: shmcached <command>/],
+    [['serve', '--help'], /^usage: shmcached serve[\s\S]*--port[\s\S]*--threads[\s\S]*--file/],
+    [['serve', '-h'], /^usage: shmcached serve/],
+    [['serve', '-p', '1', '--help'], /^usage: shmcached serve/],
+    [['help', 'serve'], /^usage: shmcached serve/],
+    [['stats', '--help'], /^usage: shmcached stats/],
+    [['stats', '-h'], /^usage: shmcached stats/],
+    [['help', 'stats'], /^usage: shmcached stats/],
+    [['check', '--help'], /^usage: shmcached check/],
+    [['check', '-h'], /^usage: shmcached check/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = run(args);
+    assert.is(r.status, 0, args.join(' '));
+    assert.match(r.stdout, pattern, args.join(' '));
+    assert.is(r.stderr, '', args.join(' '));
+  }
+});
+
+unix('unknown flags and commands: one line on stderr, exit 2; no command: usage on stderr, exit 2', () => {
+  oneLine(run(['serve', '-q']), 2, /^shmcached serve: unknown option "-q" \(see shmcached serve --help\)$/, 'serve -q');
+  oneLine(run(['serve', '--frobnicate=1']), 2, /unknown option "--frobnicate=1"/, 'serve --frobnicate');
+  oneLine(run(['stats', '--bogus']), 2, /^shmcached stats: unknown argument "--bogus"/, 'stats --bogus');
+  oneLine(run(['--bogus']), 2, /^shmcached: unknown option "--bogus" \(see shmcached --help\)$/, '--bogus');
+  oneLine(run(['frobnicate']), 2, /^shmcached: unknown command "frobnicate" \(commands: serve, stats, check/, 'frobnicate');
+  oneLine(run(['help', 'frobnicate']), 2, /no command "frobnicate"/, 'help frobnicate');
+  const none = run([]);
+  assert.is(none.status, 2);
+  assert.is(none.stdout, '');
+  assert.match(none.stderr, /^usage: shmcached <command>/);
+});
+
+unix('bad sizes: one line naming the flag and what it takes, exit 2', () => {
+  const file = tmpRegion('cli-size');
+  oneLine(run(['serve', '-p', '0', '-m', 'lots', '--file', file]), 2, /-m needs a number, got "lots"/, '-m lots');
+  oneLine(run(['serve', '-p', '0', '-m', '0', '--file', file]), 2, /-m must be from 1 to/, '-m 0');
+  oneLine(run(['serve', '-p', '0', '-I', '3q', '--file', file]), 2, /-I needs a size such as 1m or 512k, got "3q"/, '-I 3q');
+  oneLine(run(['serve', '-p', '0', '-t', '0', '--file', file]), 2, /-t must be from 1 to/, '-t 0');
+  oneLine(run(['serve', '-p', '70000', '--file', file]), 2, /-p must be from 0 to 65535/, '-p 70000');
+  oneLine(run(['serve', '-p', '0', '-m', '1', '-I', '4m', '--file', file]), 2, /itemSizeMax cannot be more than half of size.*: choose -m and -I that fit together/, '-m 1 -I 4m');
+  assert.not.ok(existsSync(file), 'nothing was created');
+});
+
+/** A TCP port something else holds while `fn` runs. */
+async function withBusyPort(fn: (port: number) => Promise<void> | void): Promise<void> {
+  const holder = createNetServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  try {
+    await fn((holder.address() as AddressInfo).port);
+  } finally {
+    await new Promise<void>((r) => holder.close(() => r()));
+  }
+}
+
+/** spawnSync, but without blocking this process's event loop (the port holder must keep running). */
+function runAsync(args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+unix('a busy port: one line naming the port and the fix, exit 1; with -t 2 no restart loop', async () => {
+  const file = tmpRegion('cli-busy');
+  await withBusyPort(async (port) => {
+    const r = await runAsync(['serve', '-p', String(port), '--file', file]);
+    oneLine(r, 1, new RegExp(`^shmcached serve: 127\\.0\\.0\\.1:${port} is already in use .*choose another port with -p$`), 'busy port');
+    const t = await runAsync(['serve', '-t', '2', '-p', String(port), '--file', file]);
+    assert.is(t.status, 1, t.stderr);
+    assert.not.match(t.stderr, /^\s+at /m, `no stack trace: ${t.stderr}`);
+    assert.match(t.stderr, /already in use/);
+    assert.match(t.stderr, /could not start/);
+    assert.not.match(t.stderr, /restarting/, 'a worker that cannot listen is not restarted');
+  });
+});
+
+unix('store files: no space, missing directory, a directory, no permission: one line with the fix, exit 1', () => {
+  const big = tmpRegion('cli-big');
+  oneLine(run(['serve', '-p', '0', '-m', '1048576', '--file', big]), 1, /not enough space for a 1048576 MiB store in \/dev\/shm \(\d+ MiB free\): choose a smaller -m/, '-m 1 TiB');
+  assert.not.ok(existsSync(big), 'nothing was created');
+  oneLine(run(['serve', '-p', '0', '--file', '/nonexistent-shmcached-dir/store']), 1, /directory \/nonexistent-shmcached-dir does not exist; create it, or choose another file with --file/, 'missing dir');
+  const dir = tmpRegion('cli-dir');
+  mkdirSync(dir);
+  try {
+    oneLine(run(['serve', '-p', '0', '--file', dir]), 1, /is a directory: give --file the path of a file/, 'a directory');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // A store this user may not write: root ignores file modes, so as root the CLI runs as nobody.
+  const file = tmpRegion('cli-perm');
+  writeFileSync(file, 'x');
+  chmodSync(file, 0o600);
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!asRoot) chmodSync(file, 0o000);
+  const wrap = (args: string[]): Ran => {
+    if (!asRoot) return run(args);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+  };
+  oneLine(wrap(['serve', '-p', '0', '--file', file]), 1, /permission denied opening store file .*run as its owner, fix its mode \(chmod\/chown\), or choose another file with --file/, 'serve, no permission');
+  oneLine(wrap(['stats', '--file', file]), 1, /^shmcached stats: permission denied opening store file/, 'stats, no permission');
+  assert.is(readFileSync(file, 'utf8'), 'x', 'untouched');
+});
+
+/** Starts serve (without -v), returns the child, its stderr so far, and the parsed announcement. */
+async function serveQuiet(args: string[], detached = false): Promise<{ child: ChildProcess; line: string; port: number; exit: Promise<number | null>; err: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached });
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let err = '';
+  const line = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not come up: ${err}`)), 30_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /^shmcached: listening on .*$/m.exec(err);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[0]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  return { child, line, port: Number(/listening on [^\s]+:(\d+)/.exec(line)![1]), exit, err: () => err };
+}
+
+/** `shmcached check --json` of a file: its clean flag (closed cleanly: the next open is warm). */
+function checkClean(file: string): { clean: boolean; dirty: boolean } {
+  const r = run(['check', '--file', file, '--json']);
+  assert.ok(r.status === 0 || r.status === 1, r.stderr);
+  return JSON.parse(r.stdout) as { clean: boolean; dirty: boolean };
+}
+
+unix('serve says where it listens and which file it serves; SIGINT closes the store cleanly and the next start is warm', async () => {
+  const file = tmpRegion('cli-announce');
+  const s = await serveQuiet(['-m', '8', '--file', file]);
+  assert.match(s.line, new RegExp(`^shmcached: listening on 127\\.0\\.0\\.1:\\d+, serving ${file} \\(8 MiB, new, protection \\w+\\), pid ${s.child.pid}$`));
+  const c = await RawClient.connect(s.port);
+  assert.is((await c.exchange('set a 0 0 1\r\nb\r\n')).bytes.toString(), 'STORED\r\n');
+  c.close();
+  s.child.kill('SIGINT');
+  assert.is(await s.exit, 0, s.err());
+  assert.equal(checkClean(file), { ...checkClean(file), clean: true, dirty: false });
+  const again = await serveQuiet(['--file', file]);
+  assert.match(again.line, /\(8 MiB, warm start,/, 'a clean close: the reopen is warm, not a recovery');
+  again.child.kill('SIGTERM');
+  assert.is(await again.exit, 0, again.err());
+});
+
+unix('-t 2: one announcement; SIGTERM to the parent and SIGINT to the process group (Ctrl-C) both close every child cleanly', async () => {
+  const file = tmpRegion('cli-t2');
+  const s = await serveQuiet(['-t', '2', '-m', '8', '--file', file]);
+  assert.match(s.line, new RegExp(`^shmcached: listening on 127\\.0\\.0\\.1:${s.port} with 2 processes, serving ${file} \\(8 MiB, new\\), pid ${s.child.pid}$`));
+  const c = await RawClient.connect(s.port);
+  assert.is((await c.exchange('set a 0 0 1\r\nb\r\n')).bytes.toString(), 'STORED\r\n');
+  c.close();
+  s.child.kill('SIGTERM');
+  assert.is(await s.exit, 0, s.err());
+  assert.is(checkClean(file).clean, true, `every worker closed the store: ${s.err()}`);
+  assert.is(checkClean(file).dirty, false);
+  // Ctrl-C in a terminal: SIGINT to the parent and every child at once.
+  const g = await serveQuiet(['-t', '2', '--file', file], true);
+  assert.match(g.line, /with 2 processes, serving .* \(8 MiB, warm start\)/);
+  process.kill(-g.child.pid!, 'SIGINT');
+  assert.is(await g.exit, 0, g.err());
+  assert.not.match(g.err(), /restarting/, 'nothing restarted while stopping');
+  assert.is(checkClean(file).clean, true);
+  assert.is(checkClean(file).dirty, false);
+});
+
+unix('-t 2 supervision: a crashed child restarts after 100 ms, doubling; 5 immediate crashes in a row: the parent gives up, exit 1', async () => {
+  const file = tmpRegion('cli-crash');
+  // -v: every worker announces itself with its pid once it listens; each is SIGKILLed at once.
+  const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', '-v', '-t', '2', '-m', '8', '--file', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let err = '';
+  const killed = new Set<number>();
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const m of err.matchAll(/^shmcached (\d+): listening on/gm)) {
+      const pid = Number(m[1]);
+      if (killed.has(pid) || killed.size >= 20) continue;
+      killed.add(pid);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    }
+  });
+  assert.is(await exit, 1, err);
+  assert.match(err, /crashed 5 times in a row within 5 s of starting \(last: signal SIGKILL\); giving up/);
+  const delays = [...err.matchAll(/exited \(signal SIGKILL\) after [^;]+; restarting it in (\d+) ms/g)].map((m) => Number(m[1]));
+  // Two slots, each 100, 200, 400, 800 ms (interleaved); the fifth crash of one slot ends it.
+  for (const d of [100, 200, 400, 800]) assert.ok(delays.includes(d), `a restart after ${d} ms: ${delays.join(', ')}`);
+  for (const d of delays) assert.ok([100, 200, 400, 800].includes(d), `only doubling delays: ${delays.join(', ')}`);
+  assert.not.match(err, /^\s+at /m, 'no stack trace');
+  // The parent stopped the child it had left before it exited.
+  for (const pid of [...err.matchAll(/^shmcached (\d+): listening on/gm)].map((m) => Number(m[1]))) {
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
+  }
+});
+
+unix.run();

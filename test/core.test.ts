@@ -8,9 +8,18 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { peersRequired } from './support/peers.js';
+
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-test('core_test and core_stress pass (scripts/core-test.sh)', () => {
+// The binaries are compiled here with $CXX (g++): a machine with only Node (an install from a
+// prebuilt binary) skips this file with one line; SHMCACHED_REQUIRE_PEERS=1 (CI) makes that a failure.
+const cxx = process.env.CXX || 'g++';
+const haveCxx = spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status === 0;
+if (!haveCxx) console.log(`${peersRequired() ? 'missing' : 'skipped'}: ${cxx} not installed, the C++ core tests cannot be built (core.test.js)`);
+const ctest = haveCxx || peersRequired() ? test : test.skip;
+
+ctest('core_test and core_stress pass (scripts/core-test.sh)', () => {
   const r = spawnSync('bash', ['scripts/core-test.sh'], { cwd: root, encoding: 'utf8', env: { ...process.env, STRESS_SECONDS: '20' } });
   const out = `${r.stdout}\n${r.stderr}`;
   const summary = out.trim().split('\n').filter((l) => /^\d+ passed, \d+ failed$/.test(l)).pop();

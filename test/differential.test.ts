@@ -109,7 +109,7 @@ function pairSuite(name: string, o: PairOptions = {}) {
   s.after(async (ctx) => {
     await closePair(ctx.p);
   });
-  return { s, t: memcachedTest(s) };
+  return { s, t: memcachedTest(s, import.meta.url) };
 }
 
 /** Runs `op` on both; asserts shmcached answers what memcached answered (and, if given, what memcached is known to answer). */
@@ -975,7 +975,7 @@ const COUNTERS = [
 
 {
   const s = suite<{ p?: Pair }>('diff: stats counters', {});
-  const t = memcachedTest(s);
+  const t = memcachedTest(s, import.meta.url);
   s.after.each(async (ctx) => {
     await closePair(ctx.p);
     ctx.p = undefined;
@@ -1105,7 +1105,7 @@ const COUNTERS = [
 
 {
   const s = suite<{ p?: Pair }>('diff: memory limit and eviction', {});
-  const t = memcachedTest(s);
+  const t = memcachedTest(s, import.meta.url);
   s.after.each(async (ctx) => {
     await closePair(ctx.p);
     ctx.p = undefined;

@@ -79,7 +79,7 @@ framing.run();
 // Against memcached.
 
 const live = suite<{ mc: Memcached }>('harness: against memcached', { mc: undefined as unknown as Memcached });
-const t = memcachedTest(live);
+const t = memcachedTest(live, import.meta.url);
 
 live.before(async (ctx) => {
   if (skipMemcachedTests()) return;

@@ -1,13 +1,15 @@
 /**
  * CachePool: the async, auto-batched face of the store, over both transports (the Atomics
- * channel and piscina tasks). Pools use 2 threads (the CI machine has 2 cores) and every loop is
- * bounded; no test depends on timing.
+ * channel and piscina tasks) and each way of running a flush (`inline: 'never'`: workers only;
+ * `'always'`: the calling thread only; `'auto'` with a fixed `splitAt`: a tick's first operations
+ * at the call, larger flushes split between the workers and the caller). Pools use 2 threads (the
+ * CI machine has 2 cores) and every loop is bounded; no test depends on timing.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { runWorker, tmpRegion } from './helpers.js';
 
 function hasCode(cls: Function, code: string) {
   return (e: unknown) => e instanceof cls && (e as { code?: unknown }).code === code;
@@ -23,14 +25,18 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 type Transport = 'atomics' | 'piscina';
+type Inline = 'never' | 'always' | 'auto';
+// Mode 'auto' runs with a fixed threshold here, so that both of its paths run whatever the load.
+const SPLIT_AT = 100;
 
-function define(transport: Transport): void {
-  const test = suite(`CachePool (${transport})`);
+function define(transport: Transport, inline: Inline): void {
+  const test = suite(`CachePool (${transport}, inline ${inline})`);
 
   function open(name: string): { path: string; pool: CachePool; cache: Cache } {
-    const path = tmpRegion(`${transport}-${name}`);
-    const pool = new CachePool({ path, size: '8mb', reset: true, threads: 2, transport });
+    const path = tmpRegion(`${transport}-${inline}-${name}`);
+    const pool = new CachePool({ path, size: '8mb', reset: true, threads: 2, transport, inline, splitAt: inline === 'auto' ? SPLIT_AT : undefined });
     assert.is(pool.transport, transport);
+    assert.is(pool.inline, inline);
     const cache = Cache.open({ path });
     return { path, pool, cache };
   }
@@ -104,7 +110,10 @@ function define(transport: Transport): void {
       for (let i = 0; i < 1200; i++) ps.push(pool.incr(`c${i % 8}`));
       await Promise.all(ps);
       for (let k = 0; k < 8; k++) assert.is(cache.get(`c${k}`)?.toString(), '150');
-      assert.ok(pool.stats().tasks >= 2, 'a large flush is split across the workers');
+      const st = pool.stats();
+      if (inline === 'never') assert.ok(st.tasks >= 2, 'a large flush is split across the workers');
+      if (inline === 'always') assert.equal([st.tasks, st.inlineOps], [0, 1200], 'all on the calling thread');
+      if (inline === 'auto') assert.ok(st.tasks >= 1 && st.inlineOps >= SPLIT_AT && st.inlineOps < 1200, `split between the workers and the caller: ${JSON.stringify(st)}`);
     } finally {
       await pool.close();
       cache.close();
@@ -122,8 +131,16 @@ function define(transport: Transport): void {
       const ops = after.ops - before.ops;
       const tasks = after.tasks - before.tasks;
       assert.is(ops, 500);
-      assert.ok(tasks >= 1 && tasks < ops, `tasks ${tasks} < ops ${ops}`);
-      assert.is(after.flushes - before.flushes, 1);
+      if (inline === 'never') {
+        assert.ok(tasks >= 1 && tasks < ops, `tasks ${tasks} < ops ${ops}`);
+        assert.is(after.flushes - before.flushes, 1);
+      } else if (inline === 'always') {
+        assert.equal([tasks, after.flushes - before.flushes, after.inlineOps - before.inlineOps], [0, 0, 500], 'run at the call');
+      } else {
+        // The first SPLIT_AT at the call, the rest in one flush.
+        assert.is(after.flushes - before.flushes, 1);
+        assert.ok(after.inlineOps - before.inlineOps >= SPLIT_AT);
+      }
       assert.is(after.inFlight, 0);
       assert.is(cache.get('k499')?.toString(), 'v499');
     } finally {
@@ -285,10 +302,174 @@ function define(transport: Transport): void {
     assert.throws(() => new CachePool({ path: tmpRegion('bad4'), transport, spinMicros: Number.NaN }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
     assert.throws(() => new CachePool({ path: tmpRegion('bad'), threads: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
     assert.throws(() => new CachePool(null as unknown as {}), hasCode(TypeError, 'ERR_INVALID_ARG_TYPE'));
+    assert.throws(() => new CachePool({ path: tmpRegion('bad5'), transport, inline: 'sometimes' as Inline }), hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'));
+    assert.throws(() => new CachePool({ path: tmpRegion('bad6'), transport, splitAt: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
+  });
+
+  test('one key\'s operations run in call order, within a tick and across the inline/worker boundary', async () => {
+    const { pool, cache } = open('order');
+    try {
+      // 3 x 150 operations in one tick: in mode 'auto' the first SPLIT_AT run at the call, the rest are flushed (and split).
+      const ps: Promise<unknown>[] = [];
+      for (let r = 0; r < 150; r++) {
+        ps.push(pool.set('o', `v${r}`));
+        ps.push(pool.append('o', '!'));
+        ps.push(pool.get('o'));
+      }
+      const got = await Promise.all(ps);
+      for (let r = 0; r < 150; r++) assert.is((got[3 * r + 2] as Buffer).toString(), `v${r}!`, `round ${r}`);
+      assert.is(cache.get('o')?.toString(), 'v149!');
+      // Counters on many keys, each key's incr results strictly increasing in call order.
+      for (let k = 0; k < 16; k++) cache.set(`oc${k}`, '0');
+      const incrs: Promise<bigint | undefined>[] = [];
+      for (let i = 0; i < 800; i++) incrs.push(pool.incr(`oc${i % 16}`));
+      const vals = await Promise.all(incrs);
+      for (let i = 0; i < 800; i++) assert.is(vals[i], BigInt(Math.floor(i / 16) + 1), `incr ${i}`);
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('errors stay per operation on every path, among many good ones', async () => {
+    const { pool, cache } = open('errmix');
+    try {
+      cache.set('word', 'abc');
+      const ps: Promise<unknown>[] = [];
+      for (let i = 0; i < 400; i++) {
+        if (i % 100 === 7) ps.push(pool.incr('word'));
+        else if (i % 100 === 8) ps.push(pool.set('too-big', Buffer.alloc(2 * 1024 * 1024)));
+        else if (i % 100 === 9) ps.push(pool.get('bad key'));
+        else ps.push(pool.set(`e${i}`, `v${i}`));
+      }
+      const r = await Promise.allSettled(ps);
+      for (let i = 0; i < 400; i++) {
+        const s = r[i]!;
+        if (i % 100 === 7) assert.ok(s.status === 'rejected' && hasCode(CacheError, 'ERR_NON_NUMERIC')(s.reason), `incr ${i}`);
+        else if (i % 100 === 8) assert.ok(s.status === 'rejected' && hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(s.reason), `too large ${i}`);
+        else if (i % 100 === 9) assert.ok(s.status === 'rejected' && hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')(s.reason), `bad key ${i}`);
+        else assert.is(s.status, 'fulfilled');
+      }
+      assert.is(cache.get('word')?.toString(), 'abc', 'a failed incr changes nothing');
+      assert.is(cache.get('too-big'), undefined);
+      assert.is(cache.get('e399')?.toString(), 'v399');
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
+  test('close() right after a large tick drains it on every path', async () => {
+    const { path, pool, cache } = open('drain');
+    cache.close();
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) ps.push(pool.set(`q${i}`, `v${i}`));
+    await pool.close();
+    assert.ok((await Promise.allSettled(ps)).every((s) => s.status === 'fulfilled'));
+    const c2 = Cache.open({ path });
+    try {
+      for (let i = 0; i < 1000; i += 37) assert.is(c2.get(`q${i}`)?.toString(), `v${i}`);
+    } finally {
+      c2.close();
+    }
   });
 
   test.run();
 }
 
-define('atomics');
-define('piscina');
+for (const inline of ['never', 'always', 'auto'] as const) {
+  define('atomics', inline);
+  define('piscina', inline);
+}
+
+// Stress with threads and pools mixed: two worker threads run the sync stress of threads.test.ts
+// (incr, checksummed values, a CAS-guarded counter) while this thread drives pools in every mode.
+const STRESS = `
+  const { id, rounds } = data;
+  let seed = id * 2654435761 >>> 0 || 1;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const sum = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0; return h.toString(16).padStart(8, '0'); };
+  const t = { incr: 0, casWins: 0, bad: [] };
+  for (let r = 0; r < rounds; r++) {
+    const k = rnd() % 10;
+    const key = 'cv:' + (rnd() % 32);
+    if (k < 4) {
+      const v = cache.get(key);
+      if (v) { const s = v.toString('latin1'); if (!s.startsWith(key + '|') || sum(s.slice(0, -8)) !== s.slice(-8)) t.bad.push(s.slice(0, 60)); }
+    } else if (k < 6) {
+      const body = key + '|t' + id + '|' + r + '|' + 'x'.repeat(rnd() % 300) + '|';
+      cache.set(key, body + sum(body));
+    } else if (k < 9) {
+      cache.incr('ctr:' + (r % 4));
+      t.incr++;
+    } else {
+      for (;;) {
+        const g = cache.gets('casctr');
+        if (cache.cas('casctr', String(BigInt(g.value.toString()) + 1n), g.cas) === 'stored') { t.casWins++; break; }
+      }
+    }
+  }
+  return t;
+`;
+
+function fnv(s: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+const mixed = suite('CachePool mixed with threads');
+mixed('exact incr totals, the CAS counter and checksummed values hold with threads and pools (every mode) at once', async () => {
+  const path = tmpRegion('pool-mixed');
+  const c = Cache.open({ path, size: '32mb', reset: true });
+  for (let i = 0; i < 4; i++) c.set(`ctr:${i}`, '0');
+  c.set('casctr', '0');
+  const pools = [
+    new CachePool({ path, threads: 2, inline: 'never' }),
+    new CachePool({ path, threads: 2, inline: 'always' }),
+    new CachePool({ path, threads: 2, inline: 'auto', splitAt: 50 }),
+    new CachePool({ path, threads: 2, inline: 'auto' }),
+  ];
+  const bad: string[] = [];
+  let poolIncrs = 0;
+  const drive = async (pool: CachePool, id: number): Promise<void> => {
+    for (let round = 0; round < 30; round++) {
+      const ps: Promise<unknown>[] = [];
+      for (let i = 0; i < 120; i++) {
+        const key = `cv:${(i * 7 + round) % 32}`;
+        if (i % 3 === 0) {
+          ps.push(pool.incr(`ctr:${i % 4}`));
+          poolIncrs++;
+        } else if (i % 3 === 1) {
+          const body = `${key}|p${id}|${round}|${'y'.repeat((i * 13) % 200)}|`;
+          ps.push(pool.set(key, body + fnv(body)));
+        } else {
+          ps.push(
+            pool.get(key).then((v) => {
+              if (v === undefined) return;
+              const s = v.toString('latin1');
+              if (!s.startsWith(`${key}|`) || fnv(s.slice(0, -8)) !== s.slice(-8)) bad.push(s.slice(0, 60));
+            }),
+          );
+        }
+      }
+      await Promise.all(ps);
+    }
+  };
+  try {
+    const [tallies] = await Promise.all([
+      Promise.all([1, 2].map((id) => runWorker(path, STRESS, { id, rounds: 4000 }))) as Promise<Array<{ incr: number; casWins: number; bad: string[] }>>,
+      ...pools.map((p, i) => drive(p, i)),
+    ]);
+    assert.equal([...bad, ...tallies.flatMap((t) => t.bad)].slice(0, 3), [], 'no torn or mixed value was ever read');
+    let total = 0n;
+    for (let i = 0; i < 4; i++) total += BigInt(c.get(`ctr:${i}`)!.toString().trim());
+    assert.is(total, BigInt(tallies.reduce((a, t) => a + t.incr, 0) + poolIncrs), 'incr totals are exact');
+    assert.is(c.get('casctr')!.toString(), String(tallies.reduce((a, t) => a + t.casWins, 0)), 'the CAS-guarded counter lost no update');
+    assert.ok(pools[0]!.stats().tasks > 0 && pools[1]!.stats().inlineOps > 0 && pools[2]!.stats().tasks > 0, 'both paths ran');
+  } finally {
+    for (const p of pools) await p.close();
+    c.close();
+  }
+});
+mixed.run();

@@ -102,7 +102,7 @@ test('the background crawler (crawler option) frees expired items on its own tim
   }
 });
 
-memcachedTest(test)('differential: memcached 1.6 reports the same reclaimed / number / expired_unfetched for the case', async () => {
+memcachedTest(test, import.meta.url)('differential: memcached 1.6 reports the same reclaimed / number / expired_unfetched for the case', async () => {
   const mc = await startMemcached(['-m', '64', '-o', 'no_lru_maintainer,no_lru_crawler']);
   const path = tmpRegion('reclaim-diff');
   const c = Cache.open({ path, size: '64mb', reset: true });

@@ -506,11 +506,9 @@ test('bad files: garbage bytes, a truncated file, a wrong magic: a clear error t
   const before = sha(garbage);
   assert.throws(() => Cache.open({ path: garbage }), (e: unknown) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message));
   assert.is(sha(garbage), before, 'a failed open changed the file');
-  const cold = Cache.open({ path: garbage, size: '8mb', onCorrupt: 'reset' });
-  assert.is(cold.lastRecovery.kind, 'reset');
-  assert.match(cold.lastRecovery.reason, /bad magic/);
-  cold.set('a', 'b');
-  cold.close();
+  // Without our magic it is not ours: onCorrupt 'reset' refuses to write it (docs/security.md).
+  assert.throws(() => Cache.open({ path: garbage, size: '8mb', onCorrupt: 'reset' }), (e: unknown) => e instanceof CacheError && e.code === 'ERR_REGION_FOREIGN');
+  assert.is(sha(garbage), before, 'a refused cold start changed the file');
 
   const trunc = tmpRegion('trunc');
   const t = Cache.open({ path: trunc, size: '8mb', reset: true });
@@ -533,6 +531,16 @@ test('bad files: garbage bytes, a truncated file, a wrong magic: a clear error t
   closeSync(fd);
   assert.throws(() => Cache.open({ path: magic }), (e: unknown) => e instanceof CacheError && /bad magic/.test(e.message));
   assert.throws(() => native.check(magic), /bad magic/);
+  // A store of ours with a damaged header (magic intact) starts cold when asked.
+  const dmg = tmpRegion('damaged');
+  Cache.open({ path: dmg, size: '8mb', reset: true }).close();
+  const fd2 = openSync(dmg, 'r+');
+  writeSync(fd2, Buffer.from([0xff, 0xff, 0xff, 0xff]), 0, 4, 12); // the ABI fingerprint
+  closeSync(fd2);
+  const cold = Cache.open({ path: dmg, onCorrupt: 'reset' });
+  assert.is(cold.lastRecovery.kind, 'reset');
+  cold.set('a', 'b');
+  cold.close();
 });
 
 test('bad files: garbage over the slab pages and the hash table of a valid region: recovery keeps what verifies, drops the rest, never crashes', () => {

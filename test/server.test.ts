@@ -16,7 +16,7 @@ import { Cache } from '../src/index.js';
 import { nativeOf } from '../src/cache.js';
 import { createServer, ReplyPool } from '../src/server.js';
 import { tmpRegion } from './helpers.js';
-import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
+import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 import { casPlaceholder, randomBatches } from './support/proto-stream.js';
 import { RawClient } from './support/raw.js';
 import { type BinCommand, closingPackets, Op, packet, parseResponses, randomBinCommand, SYNC_OPAQUE } from './support/bin-stream.js';
@@ -101,10 +101,11 @@ let mc: Memcached;
 let shm: Awaited<ReturnType<typeof startShm>>;
 
 diff.before(async () => {
+  shm = await startShm('diff');
+  if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
   // memcached's LRU maintainer and crawler hold item references at moments of their choosing, and
   // an incr/decr of a referenced item is not done in place: off, for replies that repeat.
   mc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-  shm = await startShm('diff');
 });
 diff.after(async () => {
   await mc?.stop();
@@ -140,7 +141,7 @@ async function runStream(seed: number, commands: number): Promise<number> {
   return compared;
 }
 
-memcachedTest(diff)('every text command, noreply, pipelined batches and bad input: identical replies', async () => {
+memcachedTest(diff, import.meta.url)('every text command, noreply, pipelined batches and bad input: identical replies', async () => {
   const seeds = process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [1, 2, 3, 4, 5, 6];
   for (const seed of seeds) {
     const n = await runStream(seed, Number(process.env.PROTO_OPS ?? 400));
@@ -148,7 +149,7 @@ memcachedTest(diff)('every text command, noreply, pipelined batches and bad inpu
   }
 });
 
-memcachedTest(diff)('scripted edge cases: identical replies', async () => {
+memcachedTest(diff, import.meta.url)('scripted edge cases: identical replies', async () => {
   const L = 'k'.repeat(251);
   const cases = [
     'set a 0 0 1\r\nabc\r\n',
@@ -203,7 +204,7 @@ memcachedTest(diff)('scripted edge cases: identical replies', async () => {
   }
 });
 
-memcachedTest(diff)('connection-closing input: a 2049-byte line without newline, quit, HTTP', async () => {
+memcachedTest(diff, import.meta.url)('connection-closing input: a 2049-byte line without newline, quit, HTTP', async () => {
   for (const bytes of ['x'.repeat(2100), 'get a\r\nquit\r\nget a\r\n', 'GET / HTTP/1.1\r\n', 'set k 0 0 1\r\n' + 'z'.repeat(3000)]) {
     const replies: string[] = [];
     for (const port of [mc.port, shm.port]) {
@@ -442,8 +443,9 @@ let bmc: Memcached;
 let bshm: Awaited<ReturnType<typeof startShm>>;
 
 bin.before(async () => {
+  bshm = await startShm('bindiff'); // also for the tests of shmcached alone
+  if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
   bmc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-  bshm = await startShm('bindiff');
 });
 bin.after(async () => {
   await bmc?.stop();
@@ -490,7 +492,7 @@ async function binExchange(side: BinSide, bytes: Buffer): Promise<{ lines: strin
   return { lines, closed: side.client.closed };
 }
 
-memcachedTest(bin)('every opcode and quiet form, CAS, incr initial values, unknown opcodes, too-large values: identical responses', async () => {
+memcachedTest(bin, import.meta.url)('every opcode and quiet form, CAS, incr initial values, unknown opcodes, too-large values: identical responses', async () => {
   for (const seed of process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [21, 22, 23, 24]) {
     const r = new Rand(seed);
     const sides: BinSide[] = [];
@@ -519,7 +521,7 @@ memcachedTest(bin)('every opcode and quiet form, CAS, incr initial values, unkno
   }
 });
 
-memcachedTest(bin)('malformed packets: the same error, then the connection is closed', async () => {
+memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the connection is closed', async () => {
   for (const p of closingPackets) {
     const got: string[] = [];
     for (const port of [bmc.port, bshm.port]) {

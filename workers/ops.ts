@@ -112,8 +112,38 @@ export class Out {
 }
 
 /**
+ * Runs one operation against `c` and returns what the {@link Cache} method returns (or throws what
+ * it throws): the one mapping from the wire format's fields to Cache calls, used by {@link runOps}
+ * for a decoded request and by CachePool for an operation it runs inline, unencoded. `a` is the
+ * ttl or delta (a bigint with {@link Bit.BigDelta}), `b` the flags.
+ */
+export function runOne(c: Cache, op: number, bits: number, key: string | Uint8Array, value: string | Uint8Array, a: number | bigint, b: number): unknown {
+  let opts: SetOptions | undefined;
+  if (bits & (Bit.Ttl | Bit.Flags)) {
+    opts = {};
+    if (bits & Bit.Ttl) opts.ttl = a as number;
+    if (bits & Bit.Flags) opts.flags = b;
+  }
+  switch (op as Op) {
+    case Op.Get: return c.get(key);
+    case Op.Gat: return c.gat(key, a as number);
+    case Op.Set: return c.set(key, value, opts);
+    case Op.Add: return c.add(key, value, opts);
+    case Op.Replace: return c.replace(key, value, opts);
+    case Op.Append: return c.append(key, value);
+    case Op.Prepend: return c.prepend(key, value);
+    case Op.Delete: return c.delete(key);
+    case Op.Incr: return c.incr(key, a);
+    case Op.Decr: return c.decr(key, a);
+    case Op.Touch: return c.touch(key, a as number);
+    default: throw new Error(`shmcached pool: unknown operation ${op}`);
+  }
+}
+
+/**
  * Runs the request in `bytes` (count and used length from its header) against `c`, appending one
- * answer per operation to `out`, and finishes the response header.
+ * answer per operation to `out`, and finishes the response header. A get is read straight into
+ * the response; every other operation goes through {@link runOne}.
  */
 export function runOps(bytes: Uint8Array, c: Cache, out: Out): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -126,37 +156,20 @@ export function runOps(bytes: Uint8Array, c: Cache, out: Out): void {
     const bits = v.getUint8(p + 1);
     const klen = v.getUint16(p + 2, true);
     const vlen = v.getUint32(p + 4, true);
-    const a = v.getFloat64(p + 8, true);
-    const b = v.getFloat64(p + 16, true);
     const kOff = p + OP_HEADER;
     const key = bytes.subarray(kOff, kOff + klen);
-    const value = bytes.subarray(kOff + klen, kOff + klen + vlen);
     p = kOff + klen + vlen;
-    let opts: SetOptions | undefined;
-    if (bits & (Bit.Ttl | Bit.Flags)) {
-      opts = {};
-      if (bits & Bit.Ttl) opts.ttl = a;
-      if (bits & Bit.Flags) opts.flags = b;
-    }
     try {
-      switch (op as Op) {
-        case Op.Get: out.getInto(c, key); break;
-        case Op.Gat: out.value(c.gat(key, a)); break;
-        case Op.Set: c.set(key, value, opts); out.status(Res.Undefined); break;
-        case Op.Add: out.bool(c.add(key, value, opts)); break;
-        case Op.Replace: out.bool(c.replace(key, value, opts)); break;
-        case Op.Append: out.bool(c.append(key, value)); break;
-        case Op.Prepend: out.bool(c.prepend(key, value)); break;
-        case Op.Delete: out.bool(c.delete(key)); break;
-        case Op.Incr:
-        case Op.Decr: {
-          const delta = bits & Bit.BigDelta ? v.getBigUint64(kOff - 16, true) : a;
-          out.bigint(op === Op.Incr ? c.incr(key, delta) : c.decr(key, delta));
-          break;
-        }
-        case Op.Touch: out.bool(c.touch(key, a)); break;
-        default: throw new Error(`shmcached pool worker: unknown operation ${op}`);
+      if (op === Op.Get) {
+        out.getInto(c, key);
+        continue;
       }
+      const a = bits & Bit.BigDelta ? v.getBigUint64(kOff - 16, true) : v.getFloat64(kOff - 16, true);
+      const r = runOne(c, op, bits, key, bytes.subarray(kOff + klen, p), a, v.getFloat64(kOff - 8, true));
+      if (r === undefined) out.status(Res.Undefined);
+      else if (typeof r === 'boolean') out.bool(r);
+      else if (typeof r === 'bigint') out.bigint(r);
+      else out.value(r as Buffer);
     } catch (e) {
       out.error(e);
     }

@@ -176,7 +176,7 @@ void assoc_migrate(Region& r, uint32_t n) {
     uint32_t b = ts_pos(s);
     if (p >= r.geo().max_hash_power || b >= (uint64_t(1) << p)) break;  // damaged state word
     uint64_t half = uint64_t(1) << p;
-    Stripe& stripe = h->stripes[b & (kStripes - 1)];
+    Stripe& stripe = stripe_of(h, b);
     stripe_lock(stripe);
     if (h->table_state.load(std::memory_order_acquire) != s) {
       // Taking the stripe repaired it after a dead owner, and that finished this bucket.

@@ -1,14 +1,11 @@
 // assoc.h — the hash table: chains of items linked by offsets, grown incrementally.
 //
-// Lock order (whole core, written once here and in store.cc):
-//     expand_lock -> item stripe -> class lock -> pages lock
-// A path that must go against it (eviction: class lock held, victim's stripe wanted) uses
-// try_lock and skips the victim on failure, so no cycle can form.
+// Lock order: lock.h (expand_lock -> item stripe -> class lock -> pages lock).
 //
 // Invariants:
-//  - The stripe of a key is hv & (kStripes - 1) and its bucket is hv & (2^power - 1). Since
-//    2^power >= kStripes always, one stripe lock covers a whole bucket, in the old table and in
-//    both of its halves in the new one. Every read or write of a bucket happens under its stripe.
+//  - The stripe of a key is layout.h's stripe_index(hv) = hv & (kStripes - 1) and its bucket
+//    is hv & (2^power - 1). Since 2^power >= kStripes always, one stripe lock covers a whole
+//    bucket, in the old table and in both of its halves in the new one. Every read or write of a bucket happens under its stripe.
 //  - Growth (Redis's dict.c idea, with memcached's stripes): the table of power p+1 lives at its
 //    own place in the arena; writers move a few old buckets per operation. table_state packs
 //    (power, expanding, pos) in one word and changes only while the stripe of the bucket being

@@ -34,7 +34,7 @@ static void crawl_locked(Ctx& ctx, uint32_t cls, ClassHdr& c, uint32_t* cursor, 
     uint32_t prev = it->prev;
     if (item_is_dead(ctx, it)) {
       uint64_t hv = hash_key(it->key(), it->nkey);
-      Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+      Stripe& stripe = stripe_of(h, hv);
       if (stripe_try_lock(stripe)) {
         if (item_is_dead(ctx, it)) {  // unchanged: only its stripe's holder could have replaced it
           event_record(ctx.events, kEventExpire, it);

@@ -11,14 +11,12 @@ uint32_t event_drain(EventRing* ring, uint8_t* out, uint32_t cap, uint32_t* reco
   }
   while (n < ring->count) {
     const EventRec& e = ring->recs[n];
-    uint32_t need = 8 + e.nkey;
+    uint32_t need = contract::kEventRecHeader + e.nkey;
     if (pos + need > cap) break;
-    out[pos] = e.kind;
-    out[pos + 1] = e.cls;
-    out[pos + 2] = e.nkey;
+    // The header as it is in EventRec (events.h asserts its offsets are the contract's).
+    std::memcpy(out + pos, &e, contract::kEventRecHeader);
     out[pos + 3] = 0;
-    std::memcpy(out + pos + 4, &e.size, 4);
-    std::memcpy(out + pos + 8, e.key, e.nkey);
+    std::memcpy(out + pos + contract::kEventRecHeader, e.key, e.nkey);
     pos += need;
     ++n;
   }

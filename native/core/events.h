@@ -10,16 +10,19 @@
 //    the evicted item's own.
 //  - A full ring drops new records and counts them (observers are told how many they missed).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "contract.h"
 #include "core/layout.h"
 
 namespace shm {
 
+// The contract's EventKind (src/events.ts reads the kind byte).
 enum EventKind : uint8_t {
-  kEventEvict = 1,   // pushed out by LRU eviction or a page move
-  kEventExpire = 2,  // found expired (on lookup, or reclaimed from the LRU tail)
+  kEventEvict = contract::kEventKindEvict,    // pushed out by LRU eviction or a page move
+  kEventExpire = contract::kEventKindExpire,  // found expired (on lookup, or reclaimed from the LRU tail)
 };
 
 struct EventRec {
@@ -30,6 +33,14 @@ struct EventRec {
   uint32_t size;  // the item's total bytes (header + key + value)
   uint8_t key[kKeyMax];
 };
+
+// A record's header is written field by field in the contract's EventRec format (event_drain);
+// these tie that format to this struct, so one side cannot change alone.
+static_assert(offsetof(EventRec, kind) == contract::kEventRecKind && offsetof(EventRec, cls) == contract::kEventRecClass &&
+                  offsetof(EventRec, nkey) == contract::kEventRecNkey && offsetof(EventRec, size) == contract::kEventRecSize &&
+                  offsetof(EventRec, key) == contract::kEventRecHeader,
+              "EventRec is the contract's event record format");
+static_assert(contract::kLayoutKeyMax == kKeyMax, "an event's key fits the contract's KeyMax");
 
 constexpr uint32_t kEventCap = 256;
 
@@ -59,7 +70,8 @@ inline void event_record(EventRing* ring, EventKind kind, const Item* it) {
   std::memcpy(e.key, reinterpret_cast<const uint8_t*>(it + 1), e.nkey);
 }
 
-// Copies waiting records into out as [u8 kind, u8 cls, u8 nkey, u8 0, u32 size, key bytes]...,
+// Copies waiting records into out in the contract's EventRec format ([u8 kind, u8 cls, u8 nkey,
+// u8 0, u32 size, key bytes]...),
 // as many whole records as fit in cap bytes; returns the bytes written and leaves the rest.
 uint32_t event_drain(EventRing* ring, uint8_t* out, uint32_t cap, uint32_t* records);
 

@@ -39,7 +39,8 @@ constexpr uint32_t kPageMin = 1u << 20;       // 1 MiB slab pages
 constexpr uint32_t kLruBumpInterval = 60;     // memcached's ITEM_UPDATE_INTERVAL, seconds
 constexpr uint64_t kRelativeMax = 60 * 60 * 24 * 30;  // exptime above this is absolute
 
-// Item flags (Item::iflags).
+// Item flags (Item::iflags). The whole bit map: 1 kLinked, 2 kFetched, 4 kFree (here),
+// 8 kStale and 16 kTokenSent (meta.h), 32 kMoving (here).
 enum : uint8_t {
   kLinked = 1,   // reachable from the hash table and on its class LRU
   kFetched = 2,  // read at least once since stored (for *_unfetched stats)
@@ -70,7 +71,7 @@ struct Item {
 static_assert(sizeof(Item) == 40, "item header size is part of the layout");
 
 // One slab class: chunk geometry, free list, LRU, and the counters that only change under its
-// lock. Lock order: item stripe -> class -> pages (see store.cc).
+// lock. Taken after the item stripe, before the pages lock (the lock order: lock.h).
 struct alignas(64) ClassHdr {
   Lock lock;
   uint32_t size;        // chunk size in bytes (multiple of 8)
@@ -190,6 +191,11 @@ struct alignas(64) Header {
   alignas(64) Stripe stripes[kStripes];
   alignas(64) StatSlot slots[kSlots];
 };
+
+// The stripe of a hash value (or of a bucket index: its low bits are the hash's). The one place
+// the stripe index is computed; assoc.h says why one stripe covers a whole bucket.
+constexpr uint32_t stripe_index(uint64_t hv) { return uint32_t(hv & (kStripes - 1)); }
+inline Stripe& stripe_of(Header* h, uint64_t hv) { return h->stripes[stripe_index(hv)]; }
 
 // A fingerprint of the layout: struct sizes and the constants that shape the region.
 constexpr uint32_t abi_fingerprint() {

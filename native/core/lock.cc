@@ -1,5 +1,6 @@
 // lock.cc — the slow paths of the owner-token futex mutex declared in lock.h.
 #include "core/lock.h"
+#include "core/cpu_relax.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -10,7 +11,7 @@
 
 namespace shm {
 
-thread_local uint32_t t_lock_token __attribute__((tls_model("initial-exec"))) = kAnonToken;
+thread_local uint32_t t_lock_token SHM_TLS_IE = kAnonToken;
 
 static std::atomic<LockAliveFn> g_alive{nullptr};
 static std::atomic<LockRepairFn> g_repair{nullptr};
@@ -51,7 +52,7 @@ bool lock_reap(Lock& l) {
 
 void lock_slow(Lock& l) {
   for (int i = 0; i < 128; ++i) {
-    __builtin_ia32_pause();
+    cpu_relax();
     if (l.word.load(std::memory_order_relaxed) == 0 && try_lock(l)) return;
   }
   // Critical sections are tens of nanoseconds: a waiter that sleeps 20 ms without the word

@@ -17,9 +17,18 @@
 //    kernel would silently skip the unlock. Liveness here is checked by the survivor instead.
 //  - The owner token comes from a thread-local set once per command (Ctx::enter in stats.h):
 //    initial-exec TLS, so reading it costs one load.
+//
+// Lock order, for the whole core (written here once; other files refer to it):
+//     expand_lock -> item stripe -> class lock -> pages lock
+// A thread holding a lock takes only locks to its right. A path that would go against it
+// try-locks and skips on failure (LRU eviction and rebalance: class lock held, an item's stripe
+// wanted; lru.h, rebalance.h) or releases what it holds first (rebalance: the source class before
+// the destination's), so no cycle can form. Taking over a dead owner's lock runs its repair inside it, in this same order (recover.h).
 #pragma once
 #include <atomic>
 #include <cstdint>
+
+#include "core/tls.h"
 
 namespace shm {
 
@@ -31,7 +40,7 @@ constexpr uint32_t kWaiters = 1u << 31;
 constexpr uint32_t kAnonToken = 1u << 8;  // slot 0, generation 1: never considered dead
 
 // The calling thread's owner token for locks in the region it is working on.
-extern thread_local uint32_t t_lock_token __attribute__((tls_model("initial-exec")));
+extern thread_local uint32_t t_lock_token SHM_TLS_IE;
 
 // Hooks installed by the recovery layer. alive(l, token): is the owner named by token (for the
 // region holding l) alive? repair(l, dead_token): called with l just taken over from a dead owner.

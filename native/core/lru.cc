@@ -91,7 +91,7 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
       continue;
     }
     uint64_t hv = hash_key(it->key(), it->nkey);
-    Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+    Stripe& stripe = stripe_of(h, hv);
     if (!stripe_try_lock(stripe)) {  // held by someone (maybe our own caller): try the next one
       off = prev;
       continue;

@@ -1,5 +1,6 @@
 // rebalance.cc — see rebalance.h.
 #include "core/rebalance.h"
+#include "core/cpu_relax.h"
 
 #include <vector>
 
@@ -73,9 +74,9 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
       break;
     }
     uint64_t hv = hash_key(it->key(), it->nkey);
-    Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+    Stripe& stripe = stripe_of(h, hv);
     bool locked = false;
-    for (int t = 0; t < kStripeTries && !(locked = stripe_try_lock(stripe)); ++t) __builtin_ia32_pause();
+    for (int t = 0; t < kStripeTries && !(locked = stripe_try_lock(stripe)); ++t) cpu_relax();
     if (!locked) {
       ok = false;
       break;

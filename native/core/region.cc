@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/region_file.h"
 #include "core/slabs.h"
 
 namespace shm {
@@ -145,43 +146,59 @@ static bool validate_header(const Header* h, uint64_t file_size, Geometry* g, st
   return true;
 }
 
+// Whether the file at fd begins with our magic (a shmcached region of whatever layout).
+static bool has_magic(int fd, const struct stat& st) {
+  uint64_t m = 0;
+  return uint64_t(st.st_size) >= sizeof m && pread(fd, &m, sizeof m, 0) == ssize_t(sizeof m) && m == kMagic;
+}
+
 Region* Region::open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created,
-                     RecoveryReport* rep_out) {
+                     RecoveryReport* rep_out, const char** code_out) {
   *created = false;
   RecoveryReport rep_local;
   RecoveryReport& rep = rep_out ? *rep_out : rep_local;
   rep = RecoveryReport{};
-  int fd = opt.readonly ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC)
-                        : ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opt.mode);
-  if (fd < 0) {
-    *err = "cannot open " + path + ": " + std::strerror(errno);
+  const char* dummy_code = nullptr;
+  const char*& code = code_out ? *code_out : dummy_code;
+  code = nullptr;
+  FileRules rules;
+  rules.mode = opt.mode & 07777;
+  rules.mode_explicit = opt.mode_explicit;
+  rules.allow_owner = opt.allow_owner;
+  RegionFile file;
+  // Opened, checked and locked (LOCK_EX; LOCK_SH read-only): one opener at a time decides between
+  // creating, attaching, starting warm and recovering.
+  if (const char* c = region_file_open(path, rules, opt.readonly, &file, err)) {
+    code = c;
     return nullptr;
   }
-  // One opener at a time decides between creating, attaching, starting warm and recovering.
-  if (flock(fd, opt.readonly ? LOCK_SH : LOCK_EX) != 0) {
-    *err = "cannot lock " + path + ": " + std::strerror(errno);
-    ::close(fd);
-    return nullptr;
-  }
-  auto fail = [&](const std::string& why) -> Region* {
+  int fd = file.fd;
+  auto fail = [&](const std::string& why, const char* c = kErrBadRegion) -> Region* {
     *err = why;
+    code = c;
     flock(fd, LOCK_UN);
     ::close(fd);
+    if (file.dirfd >= 0) ::close(file.dirfd);
     return nullptr;
   };
-  struct stat st;
-  if (fstat(fd, &st) != 0) return fail("cannot stat " + path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file");
+  struct stat st = file.st;
 
   Geometry g{};
-  bool init = !opt.readonly && (opt.reset || st.st_size == 0);
+  bool reset = !opt.readonly && opt.reset && st.st_size != 0;
+  bool init = !opt.readonly && st.st_size == 0;
   if (opt.readonly && st.st_size == 0) return fail(path + ": empty file (no region)");
   std::unique_ptr<uint8_t[]> buf(new uint8_t[sizeof(Header)]);
-  if (init && st.st_size != 0) {
+  if (reset) {
     rep.kind = RecoveryReport::kReset;
     rep.reason = "reset requested";
-    // Re-creating the file under processes that have it mapped would pull their pages away
-    // (SIGBUS): refuse while the attach table names a live process.
+    // Never write over a file that is not ours, whatever was asked.
+    if (!has_magic(fd, st))
+      return fail("refusing to reset " + path + ": it is not a shmcached region (no magic), and a file that is " +
+                      "not ours is never written; nothing was changed (remove it yourself if it is yours to " +
+                      "discard, or choose another path)",
+                  kErrForeign);
+    // Re-creating the file under processes that have it mapped would leave them on a store
+    // nobody else sees: refuse while the attach table names a live process.
     Geometry og{};
     std::string why;
     if (uint64_t(st.st_size) >= sizeof(Header) && pread(fd, buf.get(), sizeof(Header), 0) == ssize_t(sizeof(Header)) &&
@@ -191,8 +208,7 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
       if (live > 0)
         return fail("cannot reset " + path + ": " + std::to_string(live) + " process(es) have it open");
     }
-  }
-  if (!init) {
+  } else if (!init) {
     std::string why;
     bool valid = false;
     if (uint64_t(st.st_size) < sizeof(Header)) {
@@ -204,13 +220,38 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
       valid = validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &g, &why);
     }
     if (!valid && opt.reset_if_bad) {
-      init = true;
+      if (!has_magic(fd, st))
+        return fail("refusing to start " + path + " cold: " + why + ", and a file that is not ours is never " +
+                        "written; nothing was changed (remove it yourself if it is yours to discard, or choose " +
+                        "another path)",
+                    kErrForeign);
+      reset = true;
       rep.kind = RecoveryReport::kReset;
       rep.reason = why;
     } else if (!valid) {
       return fail(path + ": " + why + (opt.readonly ? "" : " (open with reset, or onCorrupt 'reset', to start cold)"));
     }
   }
+  if (reset) {
+    // Our own file (magic checked, still locked): unlink it and start a fresh one, never
+    // truncating in place (processes that still map the old one keep their pages).
+    if (const char* c = region_file_recreate(path, rules, &file, err)) {
+      code = c;
+      return nullptr;  // (recreate closed the file)
+    }
+    fd = file.fd;
+    st = file.st;
+    // Another opener may have found the fresh file first and made it a region: join that.
+    init = st.st_size == 0;
+    if (!init) {
+      std::string why;
+      if (pread(fd, buf.get(), sizeof(Header), 0) != ssize_t(sizeof(Header)) ||
+          !validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &g, &why))
+        return fail(path + ": reset raced with another opener and the new file is not a region (" + why + "); try again");
+    }
+  }
+  ::close(file.dirfd);
+  file.dirfd = -1;
   if (!init) {
     const Header& hdr = *reinterpret_cast<const Header*>(buf.get());
     if (opt.mem_limit && opt.mem_limit != g.mem_limit)

@@ -8,6 +8,10 @@
 //    never against header fields that a stray write could have changed.
 //  - Opening never trusts the file: a short file, a foreign file, another layout version or a
 //    header whose geometry does not match is a clear error (unless reset was asked for).
+//  - The file is opened through region_file.h (no symlink, our own regular file, no loose mode);
+//    a file without our magic is never written, whatever the options: reset and reset_if_bad
+//    refuse it (ERR_REGION_FOREIGN). Reset unlinks our file and makes a fresh one, never
+//    truncating in place. An empty file (size 0) is taken as ours to initialise.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,7 +30,9 @@ struct RegionOptions {
                                // (a cold start) instead of failing
   bool recover = false;        // run recovery even on a clean region (when no process is attached)
   bool readonly = false;       // map read-only, never create, no attach (for `shmcached check`)
-  uint32_t mode = 0600;
+  uint32_t mode = 0600;         // a new file's mode, and the group/other write bits a file may have
+  bool mode_explicit = false;   // mode was asked for: a new file gets exactly it (past the umask)
+  int64_t allow_owner = -1;     // a uid besides ours whose file may be opened (-1: none)
 };
 
 struct Geometry {
@@ -49,11 +55,12 @@ bool compute_geometry(uint64_t mem_limit, uint32_t item_size_max, Geometry* g, s
 
 class Region {
  public:
-  // Opens (creating or attaching) the region at path. Returns nullptr and sets *err on failure.
+  // Opens (creating or attaching) the region at path. Returns nullptr and sets *err on failure
+  // (and *code, when given, to the error's code: region_file.h's kErr*).
   // Under the file's flock, the opener joins the attach table; when it finds no live process
   // attached it starts warm (clean region) or recovers (recover.h). *rep says which.
   static Region* open(const std::string& path, const RegionOptions& opt, std::string* err, bool* created,
-                      RecoveryReport* rep = nullptr);
+                      RecoveryReport* rep = nullptr, const char** code = nullptr);
   // Detaches (under the flock): the last process out of a region with no dead process marks it
   // clean, so the next open starts warm.
   ~Region();

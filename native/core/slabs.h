@@ -5,7 +5,7 @@
 //
 // Invariants: a chunk is on exactly one of {its class free list (kFree), the hash table + LRU
 // (kLinked), a caller's hands between alloc and link}. Free lists and pages_used change only
-// under the class lock / pages lock. Lock order: class -> pages.
+// under the class lock / pages lock, taken in the lock order of lock.h (class -> pages).
 #pragma once
 #include <cstdint>
 

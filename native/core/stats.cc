@@ -19,7 +19,7 @@
 
 namespace shm {
 
-thread_local StatSlot* t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local StatSlot* t_slot SHM_TLS_IE = nullptr;
 
 uint64_t proc_start(uint32_t pid) {
   char path[64], buf[1024];

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/layout.h"
+#include "core/tls.h"
 
 namespace shm {
 
@@ -21,7 +22,7 @@ struct EventRing;
 
 // The slot whose intent records the current thread writes (null: none, e.g. the shared slot or
 // a repair in progress). Set with the lock token by Ctx::enter.
-extern thread_local StatSlot* t_slot __attribute__((tls_model("initial-exec")));
+extern thread_local StatSlot* t_slot SHM_TLS_IE;
 
 // What one thread needs to run commands on one region.
 struct Ctx {

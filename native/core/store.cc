@@ -28,7 +28,7 @@ uint32_t max_value_len(const Region& r, uint32_t nkey) {
   return top > over ? uint32_t(top - over) : 0;
 }
 
-static Stripe& stripe_of(Region& r, uint64_t hv) { return r.h()->stripes[hv & (kStripes - 1)]; }
+static Stripe& stripe_of(Region& r, uint64_t hv) { return stripe_of(r.h(), hv); }
 
 // A get that writes no shared line (stripe.h): look up and copy under the stripe's sequence count
 // instead of its lock. Answers kOk or kMiss only when nothing needed writing (a live item already

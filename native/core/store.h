@@ -2,23 +2,26 @@
 // the core's whole surface: the binding layer (and later the protocol engine, through gates)
 // calls only these.
 //
-// Lock order, for the whole core:  expand_lock -> item stripe -> class lock -> pages lock.
+// Lock order: lock.h (expand_lock -> item stripe -> class lock -> pages lock).
 // Every command takes its key's stripe (kStripes striped locks, chosen by hash), never a global
 // lock; the class lock is taken inside it only to link, unlink or bump recency (at most once per
 // kLruBumpInterval for reads).
 #pragma once
 #include <cstdint>
 
+#include "contract.h"
 #include "core/layout.h"
 #include "core/stats.h"
 
 namespace shm {
 
+// The non-negative statuses are the contract's St (native/contract.h): the binding returns them
+// to JavaScript as they are. The negative ones are the core's own; the binding maps them to Ret.
 enum Status : int32_t {
-  kOk = 0,          // hit / stored / deleted / touched
-  kMiss = 1,        // get miss, NOT_FOUND
-  kNotStored = 2,   // NOT_STORED
-  kExists = 3,      // EXISTS (cas mismatch)
+  kOk = contract::kStOk,                // hit / stored / deleted / touched
+  kMiss = contract::kStMiss,            // get miss, NOT_FOUND
+  kNotStored = contract::kStNotStored,  // NOT_STORED
+  kExists = contract::kStExists,        // EXISTS (cas mismatch)
   kTooLarge = -1,   // SERVER_ERROR object too large for cache
   kNoMemory = -2,   // SERVER_ERROR out of memory storing object
   kNonNumeric = -3, // CLIENT_ERROR cannot increment or decrement non-numeric value
@@ -26,7 +29,15 @@ enum Status : int32_t {
   kBufferSmall = -5 // reply does not fit the caller's buffer; needed length reported
 };
 
-enum class StoreCmd : uint32_t { kSet = 0, kAdd, kReplace, kAppend, kPrepend, kCas };
+// The contract's Cmd: JavaScript passes these numbers to handle.store().
+enum class StoreCmd : uint32_t {
+  kSet = contract::kCmdSet,
+  kAdd = contract::kCmdAdd,
+  kReplace = contract::kCmdReplace,
+  kAppend = contract::kCmdAppend,
+  kPrepend = contract::kCmdPrepend,
+  kCas = contract::kCmdCas,
+};
 
 struct ItemMeta {
   uint32_t vlen;

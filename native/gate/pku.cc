@@ -1,7 +1,9 @@
 // pku.cc — see pku.h.
 #include "gate/pku.h"
 
+#if defined(__x86_64__)
 #include <cpuid.h>
+#endif
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,12 +18,16 @@
 
 namespace gate {
 
-thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
+thread_local int t_depth SHM_TLS_IE = 0;
 
 static bool cpu_ospke() {
+#if defined(__x86_64__)
   unsigned a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   return ((c >> 3) & 1) && ((c >> 4) & 1);  // PKU, and OSPKE: the OS turned it on
+#else
+  return false;  // protection keys here are x86-64's PKRU only
+#endif
 }
 
 int pku_key() {

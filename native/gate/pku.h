@@ -10,10 +10,13 @@
 //    and a constant PKRU would break it. After every WRPKRU the value is read back and checked
 //    (ERIM's check: a jump into the middle of a gate sequence cannot leave access open).
 //  - Gates do not nest and are refused on a thread already inside one (re-entrant calls).
-//  - Without PKU (CPU, OS, or protection 'none') a gate is a branch on key < 0 and nothing else.
+//  - Without PKU (CPU, OS, protection 'none', or not x86-64) a gate is a branch on key < 0 and
+//    nothing else.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "core/tls.h"
 
 namespace gate {
 
@@ -24,6 +27,7 @@ bool pku_available();
 // Tags [addr, addr+len) with key (or plain PROT_READ|PROT_WRITE when key < 0). False on failure.
 bool protect(void* addr, size_t len, int key);
 
+#if defined(__x86_64__)
 inline uint32_t rdpkru() {
   uint32_t eax, edx;
   asm volatile(".byte 0x0f,0x01,0xee" : "=a"(eax), "=d"(edx) : "c"(0));
@@ -31,11 +35,17 @@ inline uint32_t rdpkru() {
 }
 
 inline void wrpkru(uint32_t v) { asm volatile(".byte 0x0f,0x01,0xef" : : "a"(v), "c"(0), "d"(0) : "memory"); }
+#else
+// No PKRU outside x86-64: pku_key() is always -1 there, so these are never reached by a gate.
+inline uint32_t rdpkru() { return 0; }
+inline void wrpkru(uint32_t) {}
+#endif
 
 // Depth of gates open on this thread (0 or 1).
-// initial-exec: one %fs-relative load, not a __tls_get_addr call per gate (a few bytes of the
-// static TLS surplus that glibc keeps for dlopen'ed libraries).
-extern thread_local int t_depth __attribute__((tls_model("initial-exec")));
+// initial-exec where the C library allows it (core/tls.h): one %fs-relative load, not a
+// __tls_get_addr call per gate (a few bytes of the static TLS surplus that glibc keeps for
+// dlopen'ed libraries).
+extern thread_local int t_depth SHM_TLS_IE;
 
 [[noreturn]] void gate_fault(const char* what);
 

@@ -1069,6 +1069,85 @@ static std::vector<uint8_t> read_file(const std::string& path, size_t n) {
   return d;
 }
 
+// The region file rules (region_file.h): each hostile file refused with its code, untouched.
+static void test_file_rules() {
+  auto code_of = [](const std::string& path, RegionOptions o) -> std::string {
+    std::string err;
+    bool created = false;
+    const char* code = nullptr;
+    Region* r = Region::open(path, o, &err, &created, nullptr, &code);
+    if (r) {
+      delete r;
+      return "(opened)";
+    }
+    if (err.find(path) == std::string::npos && err.find("directory") == std::string::npos)
+      std::fprintf(stderr, "  message does not name the path: %s\n", err.c_str());
+    return code ? code : "(no code)";
+  };
+  auto snap = [](const std::string& p) {
+    struct stat st{};
+    lstat(p.c_str(), &st);
+    std::vector<uint8_t> d = read_file(p, size_t(st.st_size));
+    return std::to_string(st.st_mode) + ":" + std::to_string(st.st_ino) + ":" + std::string(d.begin(), d.end());
+  };
+  RegionOptions plain, reset, bad;
+  plain.mem_limit = reset.mem_limit = bad.mem_limit = 4u << 20;
+  plain.item_size_max = reset.item_size_max = bad.item_size_max = 1024;
+  reset.reset = true;
+  bad.reset_if_bad = true;
+  RegionOptions ro;
+  ro.readonly = true;
+  // A symlink at the path, to a file of ours: never followed, with or without reset.
+  std::string victim = temp_path("victim");
+  write_file(victim, std::vector<uint8_t>(5000, 's'));
+  std::string lnk = temp_path("link");
+  CHECK(symlink(victim.c_str(), lnk.c_str()) == 0);
+  std::string before = snap(victim);
+  for (const RegionOptions& o : {plain, reset, bad, ro}) CHECK_EQ(code_of(lnk, o), std::string("ERR_REGION_SYMLINK"));
+  CHECK(snap(victim) == before);
+  // A file without our magic: reset and reset_if_bad refuse to write it.
+  CHECK_EQ(code_of(victim, reset), std::string("ERR_REGION_FOREIGN"));
+  CHECK_EQ(code_of(victim, bad), std::string("ERR_REGION_FOREIGN"));
+  CHECK_EQ(code_of(victim, plain), std::string("ERR_BAD_REGION"));
+  CHECK(snap(victim) == before);
+  // A loose mode: refused unless mode allows it.
+  chmod(victim.c_str(), 0666);
+  before = snap(victim);
+  CHECK_EQ(code_of(victim, reset), std::string("ERR_REGION_MODE"));
+  CHECK(snap(victim) == before);
+  chmod(victim.c_str(), 0600);
+  // A hard link.
+  std::string hl = temp_path("hardlink");
+  CHECK(::link(victim.c_str(), hl.c_str()) == 0);
+  CHECK_EQ(code_of(hl, reset), std::string("ERR_REGION_LINKS"));
+  unlink(hl.c_str());
+  // A FIFO and a directory.
+  std::string fifo = temp_path("fifo");
+  CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_EQ(code_of(fifo, plain), std::string("ERR_REGION_NOT_FILE"));
+  CHECK_EQ(code_of(fifo, ro), std::string("ERR_REGION_NOT_FILE"));
+  std::string d = temp_path("dir");
+  mkdir(d.c_str(), 0700);
+  CHECK_EQ(code_of(d, reset), std::string("ERR_REGION_NOT_FILE"));
+  // A world-writable directory without the sticky bit: nothing created in it.
+  chmod(d.c_str(), 0777);
+  std::string in = d + "/r";
+  CHECK_EQ(code_of(in, plain), std::string("ERR_REGION_DIR_UNSAFE"));
+  CHECK(access(in.c_str(), F_OK) != 0);
+  chmod(d.c_str(), 01777);
+  CHECK_EQ(code_of(in, plain), std::string("(opened)"));
+  struct stat st{};
+  CHECK(stat(in.c_str(), &st) == 0 && (st.st_mode & 0777) == 0600);
+  // Reset of our own region: a fresh inode, never rewritten in place.
+  ino_t ino = st.st_ino;
+  CHECK_EQ(code_of(in, reset), std::string("(opened)"));
+  CHECK(stat(in.c_str(), &st) == 0 && st.st_ino != ino);
+  unlink(in.c_str());
+  rmdir(d.c_str());
+  unlink(fifo.c_str());
+  unlink(lnk.c_str());
+}
+
 static void test_bad_files() {
   // Garbage of the size of a region.
   {
@@ -1540,7 +1619,7 @@ static void test_lock_takeover() {
   Header* h = t.h();
   uint32_t cls = slabs_clsid(h, sizeof(Item) + 4 + 1);
   uint64_t hv = hash_key(B("k7"), 2);
-  Stripe& stripe = h->stripes[hv & (kStripes - 1)];
+  Stripe& stripe = stripe_of(h, hv);
   std::fflush(stdout);
   std::fflush(stderr);
   pid_t pid = fork();
@@ -1627,6 +1706,7 @@ int main(int argc, char** argv) {
       {"growth", test_growth},
       {"reopen", test_reopen},
       {"bad_files", test_bad_files},
+      {"file_rules", test_file_rules},
       {"bounds", test_bounds},
       {"stats_views", test_stats_views},
       {"recover_offline", test_recover_offline},

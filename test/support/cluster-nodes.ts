@@ -9,12 +9,13 @@
  * stdin closes, so nothing outlives the test process, even a killed one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { McConnection } from './memcached.js';
+import { findPeer } from './peers.js';
 
 /** Which server a test node runs. */
 export type NodeKind = 'memcached' | 'shmcached';
@@ -23,18 +24,9 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 /** The CLI that runs `shmcached serve`: this build's, or `$SHMCACHED_CLI`. */
 export const CLI = process.env.SHMCACHED_CLI ?? join(root, 'dist', 'src', 'cli.js');
 
-/** The nutcracker (twemproxy) binary, or undefined when it is not installed. */
+/** The nutcracker (twemproxy) binary (`$NUTCRACKER_BIN`, PATH, /usr/sbin, ...), or undefined when it is not installed. */
 export function findNutcracker(): string | undefined {
-  for (const c of [process.env.NUTCRACKER_BIN, '/usr/sbin/nutcracker', '/usr/bin/nutcracker', '/usr/local/sbin/nutcracker', '/usr/local/bin/nutcracker']) {
-    if (!c) continue;
-    try {
-      accessSync(c, fsConstants.X_OK);
-      return c;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
+  return findPeer('nutcracker');
 }
 
 const WATCHDOG =
@@ -149,7 +141,9 @@ export async function startNode(kind: NodeKind, name: string, sizeMb = 64): Prom
     }
     const a = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-m', String(sizeMb)];
     if (typeof process.getuid === 'function' && process.getuid() === 0) a.push('-u', 'root');
-    return ['/usr/bin/memcached', a];
+    const mc = findPeer('memcached');
+    if (mc === undefined) throw new Error('memcached is not installed: apt-get install -y memcached, or set MEMCACHED_BIN=/path/to/memcached');
+    return [mc, a];
   };
   const node: TestNode = {
     kind,

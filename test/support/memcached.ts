@@ -11,13 +11,14 @@
  *   await mc.stop();
  *
  * The memcached binary is `$MEMCACHED_BIN`, else the first `memcached` on PATH, else
- * `/usr/bin/memcached`. When it is missing, {@link startMemcached} throws a loud error (CI installs
- * it); only with `SHMCACHED_ALLOW_NO_MEMCACHED=1` do {@link memcachedTest} wrappers skip instead.
+ * `/usr/bin/memcached` (see ./peers.ts). When it is missing, {@link memcachedTest} wrappers skip
+ * their tests with one printed line per file (the interop lane), unless `SHMCACHED_REQUIRE_PEERS=1`
+ * (CI) makes that a failure; {@link startMemcached} itself always throws a loud error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { findPeer, interop, peerReady } from './peers.js';
 
 /** What {@link Memcached.get} and friends return for a hit. */
 export interface McItem {
@@ -529,32 +530,24 @@ const WATCHDOG =
 
 /** The memcached binary to run, or undefined when none is installed. */
 export function findMemcached(): string | undefined {
-  const candidates: string[] = [];
-  if (process.env.MEMCACHED_BIN) candidates.push(process.env.MEMCACHED_BIN);
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'memcached'));
-  candidates.push('/usr/bin/memcached', '/usr/local/bin/memcached', '/usr/sbin/memcached');
-  for (const c of candidates) {
-    try {
-      accessSync(c, fsConstants.X_OK);
-      return c;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
-/** True when memcached is absent and `SHMCACHED_ALLOW_NO_MEMCACHED=1` asks to skip instead of failing. */
-export function skipMemcachedTests(): boolean {
-  return findMemcached() === undefined && process.env.SHMCACHED_ALLOW_NO_MEMCACHED === '1';
+  return findPeer('memcached');
 }
 
 /**
- * The `test` to register memcached-backed tests with: `test` itself normally (so a missing binary
- * FAILS the tests loudly, as CI must see), `test.skip` only when skipMemcachedTests().
+ * True when memcached-backed tests are skipped: memcached is absent and `SHMCACHED_REQUIRE_PEERS`
+ * is not `1`. A suite's `before` hook checks this so it does not try to start what is not there.
  */
-export function memcachedTest<T extends { skip: unknown }>(test: T): T {
-  return skipMemcachedTests() ? (test.skip as T) : test;
+export function skipMemcachedTests(): boolean {
+  return !peerReady('memcached');
+}
+
+/**
+ * The `test` to register memcached-backed tests with (see ./peers.ts {@link interop}): `test`
+ * itself when memcached is installed; `test.skip` with one printed `skipped: memcached not
+ * installed (<file>)` line when it is not; failing stand-ins when `SHMCACHED_REQUIRE_PEERS=1`.
+ */
+export function memcachedTest<T extends { skip: unknown }>(test: T, fileUrl: string): T {
+  return interop(test, 'memcached', fileUrl);
 }
 
 function freePort(): Promise<number> {
@@ -590,10 +583,7 @@ export async function startMemcached(args: string[] = [], options: { bin?: strin
     }
   }
   if (bin === undefined) {
-    throw new Error(
-      'memcached is not installed: the differential tests need Debian\'s memcached (apt-get install -y memcached), ' +
-        'or MEMCACHED_BIN=/path/to/memcached. Set SHMCACHED_ALLOW_NO_MEMCACHED=1 to skip them instead.',
-    );
+    throw new Error('memcached is not installed: apt-get install -y memcached, or set MEMCACHED_BIN=/path/to/memcached');
   }
   installExitHook();
   let lastErr = '';

@@ -1,0 +1,417 @@
+// cache.cc — the Cache binding: the methods of a handle object that src/cache.ts calls. Owns:
+// the hot calls (get, gat, getInto, store, del, delta, touch, metaGet, metaDelete, getMany,
+// setMany) and the handle's setup, stats and teardown calls (setBuffers, setArena, flushAll,
+// advanceClock, stats, close).
+//
+// Invariants:
+//  - Hot calls take numbers only. The key and value are in the thread's registered scratch
+//    buffer, results go to the registered arena/meta buffers at the contract's offsets
+//    (native/contract.h MetaOff); lengths and statuses come back as int32. No JS string or Buffer
+//    is created on a hot path.
+//  - Each hot call parses its numbers (args.h hot()), then does all region work inside one gate,
+//    then returns a number. Values are copied straight into the arena, a Buffer this binding
+//    allocated (never a caller's memory, and JS memory cannot be unmapped while referenced), so
+//    that copy cannot fault while a stripe is held; getInto, which writes the caller's own
+//    Uint8Array, stages through private memory first (values up to kStage).
+//  - Setup and stats calls are cold: they use node-addon-api's wrappers (which check every status
+//    and throw), the hot calls stay on the C API.
+#include <napi.h>
+
+#include <string>
+
+#include "binding/args.h"
+#include "core/clock.h"
+#include "core/meta.h"
+
+namespace shm::binding {
+namespace {
+
+static_assert(c::kCmdSet == int32_t(StoreCmd::kSet) && c::kCmdCas == int32_t(StoreCmd::kCas),
+              "contract Cmd is the core's StoreCmd");
+
+// ---- hot calls ------------------------------------------------------------------------------
+
+// get(klen, outOff) -> vlen | Ret ; gat(klen, outOff, ttl)
+napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
+  return hot(env, info, [touch](Call& a) {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    uint32_t off = a.u32(1);
+    int64_t ttl = touch ? a.i64(2) : 0;
+    if (off > h->arena_len) off = uint32_t(h->arena_len);
+    return a.gated([&]() -> int32_t {
+      ItemMeta m{};
+      Status s = cmd_get(h->ctx, private_key(h, klen), klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
+      return get_answer(h, s, m);
+    });
+  });
+}
+napi_value js_get(napi_env env, napi_callback_info info) { return do_get(env, info, false); }
+napi_value js_gat(napi_env env, napi_callback_info info) { return do_get(env, info, true); }
+
+// getInto(klen, target: Uint8Array, offset) -> vlen | Ret. Copies into the caller's own
+// memory: no arena, no allocation. Ret.Small (vlen at MetaOff.Vlen) when the rest of target is short.
+napi_value js_get_into(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) -> int32_t {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    bool is_ta = false;
+    if (napi_is_typedarray(a.env, a.argv[1], &is_ta) != napi_ok || !is_ta) return c::kRetBadKey;
+    napi_typedarray_type type;
+    napi_value ab;
+    void* data = nullptr;
+    size_t len = 0, byte_off = 0;
+    if (napi_get_typedarray_info(a.env, a.argv[1], &type, &len, &data, &ab, &byte_off) != napi_ok ||
+        type != napi_uint8_array)
+      return c::kRetBadKey;
+    uint32_t off = a.u32(2);
+    if (off > len) off = uint32_t(len);
+    uint8_t* dst = static_cast<uint8_t*>(data) + off;
+    uint32_t room = uint32_t(len - off);
+    return a.gated([&]() -> int32_t {
+      ItemMeta m{};
+      const uint8_t* key = private_key(h, klen);
+      // Stage through private memory so the stripe is free before the caller's memory is written.
+      Status s = cmd_get(h->ctx, key, klen, false, 0, h->priv->stage, room < kStage ? room : kStage, &m);
+      if (s == kOk) {
+        std::memcpy(dst, h->priv->stage, m.vlen);
+      } else if (s == kBufferSmall && m.vlen <= room) {
+        // Larger than the stage but fits the target: copy directly (one more lookup).
+        s = cmd_get(h->ctx, key, klen, false, 0, dst, room, &m);
+      }
+      return get_answer(h, s, m);
+    });
+  });
+}
+
+// store(cmd, klen, vlen, flags, ttl) -> St | Ret; CAS in/out at MetaOff.Io64.
+napi_value js_store(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) -> int32_t {
+    Handle* h = a.h;
+    uint32_t cmd = a.u32(0);
+    uint32_t klen = a.u32(1);
+    uint32_t vlen = a.u32(2);
+    uint32_t flags = a.u32(3);
+    int64_t ttl = a.i64(4);
+    if (cmd > uint32_t(StoreCmd::kCas)) return c::kRetBadKey;
+    if (uint64_t(kValueOff) + vlen > h->scratch_len) return c::kRetTooLarge;
+    return a.gated([&]() -> int32_t {
+      uint64_t cas_in = meta_get_u64(h, c::kMetaOffIo64), cas_out = 0;
+      // The value is copied from scratch straight into the new item, which no one else can see
+      // until it is linked: that item is the private copy.
+      Status s = cmd_store(h->ctx, StoreCmd(cmd), private_key(h, klen), klen, h->scratch + kValueOff, vlen, flags,
+                           ttl, cas_in, &cas_out);
+      if (s == kOk) meta_u64(h, c::kMetaOffIo64, cas_out);
+      return map_status(s);
+    });
+  });
+}
+
+// del(klen) -> St | Ret
+napi_value js_delete(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    return a.gated([&] { return map_status(cmd_delete(h->ctx, private_key(h, klen), klen)); });
+  });
+}
+
+// delta(klen, incr, delta) -> St | Ret; delta < 0 means "read the 64-bit delta at
+// MetaOff.Io64". The result goes to MetaOff.Io64.
+napi_value js_delta(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    bool incr = a.u32(1) != 0;
+    double d = a.f64(2);
+    return a.gated([&]() -> int32_t {
+      uint64_t delta = d < 0 ? meta_get_u64(h, c::kMetaOffIo64) : uint64_t(d);
+      uint64_t result = 0;
+      Status s = cmd_delta(h->ctx, private_key(h, klen), klen, incr, delta, &result);
+      if (s == kOk) meta_u64(h, c::kMetaOffIo64, result);
+      return map_status(s);
+    });
+  });
+}
+
+// touch(klen, ttl) -> St | Ret
+napi_value js_touch(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    int64_t ttl = a.i64(1);
+    return a.gated([&] { return map_status(cmd_touch(h->ctx, private_key(h, klen), klen, ttl)); });
+  });
+}
+
+// metaGet(klen, outOff, vivifyTtl, recacheTtl) -> vlen | Ret: memcached's `mg <key> v c f
+// N<vivifyTtl> R<recacheTtl>` (a ttl < 0 leaves that flag out), the stampede-protection read behind
+// Cache.fetch. vlen, flags and CAS go to meta as for get; MetaOff.MetaBits gets the MetaBit state.
+napi_value js_meta_get(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    uint32_t off = a.u32(1);
+    int64_t nttl = a.i64(2);
+    int64_t rttl = a.i64(3);
+    if (off > h->arena_len) off = uint32_t(h->arena_len);
+    return a.gated([&]() -> int32_t {
+      MetaGetReq req;
+      char order[3] = {0, 0, 0};
+      int n = 0;
+      if (nttl >= 0) {
+        req.vivify = true;
+        req.vivify_ttl = nttl;
+        order[n++] = 'N';
+      }
+      if (rttl >= 0) {
+        req.recache_ttl = rttl;
+        order[n++] = 'R';
+      }
+      req.order = order;
+      MetaView v{};
+      Status s = meta_get(h->ctx, private_key(h, klen), klen, req, h->arena + off, uint32_t(h->arena_len - off), &v);
+      if (s == kOk) {
+        put_meta(h, ItemMeta{v.vlen, v.flags, v.cas});
+        uint32_t bits = (v.won ? c::kMetaBitWon : 0) | (v.stale ? c::kMetaBitStale : 0) |
+                        (v.token_sent ? c::kMetaBitTokenSent : 0) | (v.created ? c::kMetaBitCreated : 0);
+        meta_u32(h, c::kMetaOffMetaBits, bits);
+        return int32_t(v.vlen);
+      }
+      if (s == kBufferSmall) meta_u32(h, c::kMetaOffVlen, v.vlen);
+      return s == kMiss ? c::kRetMiss : map_status(s);
+    });
+  });
+}
+
+// metaDelete(klen, invalidate, ttl) -> St | Ret: memcached's `md <key> [I] [T<ttl>] [C<cas>]`,
+// the CAS (0 = any) at MetaOff.Io64. invalidate marks the item stale (still served, the next
+// reader wins the refresh) instead of deleting it; ttl < 0 keeps its ttl.
+napi_value js_meta_delete(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t klen = a.u32(0);
+    bool invalidate = a.u32(1) != 0;
+    int64_t ttl = a.i64(2);
+    return a.gated([&]() -> int32_t {
+      uint64_t cas = meta_get_u64(h, c::kMetaOffIo64);
+      return map_status(meta_delete(h->ctx, private_key(h, klen), klen, cas != 0, cas, invalidate, ttl >= 0, ttl));
+    });
+  });
+}
+
+// getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, the u32
+// at MetaLens + 4i: the value length (value at the next 8-aligned arena offset), or ManyLen.Miss /
+// ManyLen.BadKey. Stops early when the arena is full (the size needed at MetaOff.Vlen).
+napi_value js_get_many(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t n = a.u32(0);
+    uint64_t off = a.u32(1);
+    uint32_t max_keys = uint32_t((h->meta_len - kMetaLens) / 4);
+    if (n > max_keys) n = max_keys;
+    if (n > kManyMax) n = kManyMax;
+    return a.gated([&]() -> int32_t {
+      Private* p = h->priv;
+      // Private copies of every key first, then one core call that overlaps their memory misses.
+      size_t pos = 0;
+      uint32_t parsed = 0;
+      for (; parsed < n; ++parsed) {
+        if (pos >= h->scratch_len) break;
+        uint32_t klen = h->scratch[pos];
+        if (pos + 1 + klen > h->scratch_len) break;
+        uint8_t* dst = p->many_keys + size_t(parsed) * (kKeyMax + 1);
+        // A slot holds kKeyMax bytes; a longer length copies nothing and the core refuses the key.
+        std::memcpy(dst, h->scratch + pos + 1, klen <= kKeyMax ? klen : 0);
+        p->many_ptr[parsed] = dst;
+        p->many_len[parsed] = klen;
+        pos += 1 + klen;
+      }
+      uint32_t need = 0;
+      uint32_t done = cmd_get_many(h->ctx, p->many_ptr, p->many_len, parsed, h->arena, h->arena_len, &off,
+                                   p->many_status, p->many_meta, &need);
+      for (uint32_t i = 0; i < done; ++i) {
+        Status st = p->many_status[i];
+        uint32_t out = st == kOk ? p->many_meta[i].vlen : st == kMiss ? c::kManyLenMiss : c::kManyLenBadKey;
+        meta_u32(h, int32_t(kMetaLens + 4 * i), out);
+      }
+      if (done < parsed) meta_u32(h, c::kMetaOffVlen, need);
+      return int32_t(done);
+    });
+  });
+}
+
+// setMany(n, flags, ttl) -> entries stored; on a failing entry stops and writes its Ret at
+// MetaOff.Vlen. Entries packed in scratch as [u8 klen][u32 vlen][key][value].
+napi_value js_set_many(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) {
+    Handle* h = a.h;
+    uint32_t n = a.u32(0);
+    uint32_t flags = a.u32(1);
+    int64_t ttl = a.i64(2);
+    return a.gated([&]() -> int32_t {
+      size_t pos = 0;
+      uint32_t i = 0;
+      for (; i < n; ++i) {
+        if (pos + 5 > h->scratch_len) break;
+        uint32_t klen = h->scratch[pos];
+        uint32_t vlen;
+        std::memcpy(&vlen, h->scratch + pos + 1, 4);
+        if (pos + 5 + uint64_t(klen) + vlen > h->scratch_len) break;
+        std::memcpy(h->priv->keybuf, h->scratch + pos + 5, klen);
+        Status s = cmd_store(h->ctx, StoreCmd::kSet, h->priv->keybuf, klen, h->scratch + pos + 5 + klen, vlen, flags,
+                             ttl, 0, nullptr);
+        if (s != kOk) {
+          meta_u32(h, c::kMetaOffVlen, uint32_t(map_status(s)));
+          break;
+        }
+        pos += 5 + klen + vlen;
+      }
+      return int32_t(i);
+    });
+  });
+}
+
+// ---- cold calls (node-addon-api) -------------------------------------------------------------
+
+Handle* handle_of(const Napi::CallbackInfo& info) { return static_cast<Handle*>(info.Data()); }
+
+bool buffer_arg(const Napi::Value& v, uint8_t** data, size_t* len) {
+  if (!v.IsBuffer()) return false;
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  *data = b.Data();
+  *len = b.Length();
+  return true;
+}
+
+bool set_ref(napi_env env, napi_ref* r, napi_value v) {
+  release_ref(env, r);
+  NAPI_OK_OR(env, napi_create_reference(env, v, 1, r), false);
+  return true;
+}
+
+int64_t int_arg(const Napi::Value& v) { return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0; }
+
+// setBuffers(scratch, meta)
+Napi::Value SetBuffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* h = handle_of(info);
+  if (!h || h->closed) return env.Undefined();
+  uint8_t *s, *m;
+  size_t sl, ml;
+  if (!buffer_arg(info[0], &s, &sl) || !buffer_arg(info[1], &m, &ml) || sl < kValueOff || ml < kMetaLens ||
+      (reinterpret_cast<uintptr_t>(m) & 7)) {
+    Napi::TypeError::New(env, "setBuffers(scratch, meta): bad buffers").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!set_ref(env, &h->scratch_ref, info[0]) || !set_ref(env, &h->meta_ref, info[1])) return env.Undefined();
+  h->scratch = s;
+  h->scratch_len = sl;
+  h->meta = m;
+  h->meta_len = ml;
+  return env.Undefined();
+}
+
+// setArena(buffer): where values are copied out to.
+Napi::Value SetArena(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* h = handle_of(info);
+  if (!h || h->closed) return env.Undefined();
+  uint8_t* a;
+  size_t al;
+  if (!buffer_arg(info[0], &a, &al) || al > UINT32_MAX) {
+    Napi::TypeError::New(env, "setArena(buffer): bad buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!set_ref(env, &h->arena_ref, info[0])) return env.Undefined();
+  h->arena = a;
+  h->arena_len = al;
+  return env.Undefined();
+}
+
+Napi::Value FlushAll(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  int64_t delay = int_arg(info[0]);
+  if (usable(h)) gated(h, [&] {
+      cmd_flush_all(h->ctx, delay);
+      return 0;
+    });
+  return info.Env().Undefined();
+}
+
+Napi::Value AdvanceClock(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  int64_t secs = int_arg(info[0]);
+  if (usable(h)) gated(h, [&] {
+      h->ctx.r->h()->clock_offset.fetch_add(secs);
+      return 0;
+    });
+  return info.Env().Undefined();
+}
+
+// stats(group, protection) -> [k0, v0, k1, v1, ...]; group is a contract StatsGroup.
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* h = handle_of(info);
+  if (!usable(h)) return env.Undefined();
+  int64_t group = int_arg(info[0]);
+  std::string prot = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "none";
+  Region& r = *h->ctx.r;
+  StatList l;
+  // Gathered into private (heap) strings inside the gate; JS values are made after it closes.
+  int32_t busy = gated(h, [&] {
+    uint32_t now = clock_now(r.h());
+    switch (group) {
+      case c::kStatsGroupSlabs: l = stats_slabs(r); break;
+      case c::kStatsGroupItems: l = stats_items(r, now); break;
+      case c::kStatsGroupSettings: l = stats_settings(r); break;
+      case c::kStatsGroupReset: stats_reset(r); break;
+      default: l = stats_general(r, now, prot.c_str());
+    }
+    return 0;
+  });
+  if (busy == c::kRetBusy) return env.Undefined();
+  Napi::Array arr = Napi::Array::New(env, l.size() * 2);
+  for (size_t i = 0; i < l.size(); ++i) {
+    arr.Set(uint32_t(2 * i), Napi::String::New(env, l[i].first));
+    arr.Set(uint32_t(2 * i + 1), Napi::String::New(env, l[i].second));
+  }
+  return arr;
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  if (h && !h->closed) {
+    NAPI_OK_OR(info.Env(), napi_remove_env_cleanup_hook(info.Env(), env_cleanup, h), info.Env().Undefined());
+    close_handle(h, true);
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+bool attach_cache(napi_env env, napi_value obj, Handle* h) {
+  struct Hot {
+    const char* name;
+    napi_callback cb;
+  };
+  for (const Hot& f : {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
+                       Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch},
+                       Hot{"getMany", js_get_many}, Hot{"setMany", js_set_many}, Hot{"metaGet", js_meta_get},
+                       Hot{"metaDelete", js_meta_delete}})
+    if (!set_method(env, obj, f.name, f.cb, h)) return false;
+  Napi::Env e(env);
+  Napi::Object o(env, obj);
+  struct Cold {
+    const char* name;
+    Napi::Value (*cb)(const Napi::CallbackInfo&);
+  };
+  for (const Cold& f : {Cold{"setBuffers", SetBuffers}, Cold{"setArena", SetArena}, Cold{"flushAll", FlushAll},
+                        Cold{"advanceClock", AdvanceClock}, Cold{"stats", Stats}, Cold{"close", Close}}) {
+    Napi::Function fn = Napi::Function::New(e, f.cb, f.name, h);
+    if (e.IsExceptionPending() || !o.Set(f.name, fn)) return false;
+  }
+  return true;
+}
+
+}  // namespace shm::binding

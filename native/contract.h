@@ -1,0 +1,136 @@
+// contract.h — generated from contract/contract.json by scripts/gen-contract.mjs: do not edit.
+// The numbers shared by native/ and src/ (docs/contract.md). static_asserts tying them to the
+// real layout live next to that layout (native/binding/, native/core/events.h, store.h).
+#pragma once
+#include <cstdint>
+
+namespace shm::contract {
+
+// Ret: Negative results of the hot calls (native/binding/cache.cc); a call's non-negative result is a length, a count or an St.
+constexpr int32_t kRetMiss = -1;  // get-like call: no such key
+constexpr int32_t kRetSmall = -2;  // the value does not fit the buffer; its length is at MetaOff.Vlen
+constexpr int32_t kRetBadKey = -3;  // key length or characters refused (also: a bad argument)
+constexpr int32_t kRetTooLarge = -4;  // the item is larger than itemSizeMax
+constexpr int32_t kRetNoMemory = -5;  // no chunk could be found or freed
+constexpr int32_t kRetNonNumeric = -6;  // incr/decr of a value that is not a number
+constexpr int32_t kRetClosed = -7;  // the handle is closed
+constexpr int32_t kRetBusy = -8;  // this thread is already inside a gate (a re-entrant call)
+
+// Cmd: Store commands of handle.store(); the core's StoreCmd (native/core/store.h).
+constexpr int32_t kCmdSet = 0;
+constexpr int32_t kCmdAdd = 1;
+constexpr int32_t kCmdReplace = 2;
+constexpr int32_t kCmdAppend = 3;
+constexpr int32_t kCmdPrepend = 4;
+constexpr int32_t kCmdCas = 5;
+
+// St: Non-negative statuses of store/del/delta/touch/metaDelete; the core's Status (native/core/store.h).
+constexpr int32_t kStOk = 0;  // hit / stored / deleted / touched
+constexpr int32_t kStMiss = 1;  // NOT_FOUND
+constexpr int32_t kStNotStored = 2;  // NOT_STORED
+constexpr int32_t kStExists = 3;  // EXISTS (CAS mismatch)
+
+// Layout: Sizes of the per-thread buffers registered with setBuffers(scratch, meta).
+constexpr int32_t kLayoutValueOffset = 1024;  // scratch: the key at byte 0, the value from this byte
+constexpr int32_t kLayoutMetaLens = 64;  // meta: getMany's per-key u32 lengths start at this byte
+constexpr int32_t kLayoutKeyMax = 250;  // longest key in bytes (memcached KEY_MAX_LENGTH)
+constexpr int32_t kLayoutManyMax = 1024;  // most keys per getMany call
+constexpr int32_t kLayoutItemHeader = 40;  // bytes of an item's header in the region (key and value follow)
+
+// MetaOff: Byte offsets in the meta buffer where the hot calls leave results (and read a few inputs).
+constexpr int32_t kMetaOffVlen = 0;  // u32: a hit's value length; with Ret.Small, the length needed; setMany: the failing entry's Ret; drainEvents: records written
+constexpr int32_t kMetaOffFlags = 4;  // u32: a hit's client flags; drainEvents: records dropped since the last drain
+constexpr int32_t kMetaOffCas = 8;  // u64: a hit's CAS
+constexpr int32_t kMetaOffIo64 = 16;  // u64 in/out: store's CAS in and the new CAS out, delta's amount (when negative is passed) and result, metaDelete's CAS
+constexpr int32_t kMetaOffMetaBits = 24;  // u32: metaGet's MetaBit state bits
+
+// MetaBit: metaGet's state bits at MetaOff.MetaBits (memcached's W, X, Z flags and vivify).
+constexpr int32_t kMetaBitWon = 1;  // this caller holds the win token (W)
+constexpr int32_t kMetaBitStale = 2;  // the item is stale (X)
+constexpr int32_t kMetaBitTokenSent = 4;  // a win token was already out (Z)
+constexpr int32_t kMetaBitCreated = 8;  // created by this call (vivify)
+
+// ManyLen: getMany's per-key u32 at MetaLens + 4i when the key has no value.
+constexpr uint32_t kManyLenMiss = 0xFFFFFFFFu;  // no such key
+constexpr uint32_t kManyLenBadKey = 0xFFFFFFFEu;  // the key was refused
+
+// StatsGroup: The group argument of handle.stats(group, protection).
+constexpr int32_t kStatsGroupGeneral = 0;
+constexpr int32_t kStatsGroupSlabs = 1;
+constexpr int32_t kStatsGroupItems = 2;
+constexpr int32_t kStatsGroupSettings = 3;
+constexpr int32_t kStatsGroupReset = 4;  // `stats reset`: returns nothing
+
+// EventKind: The kind byte of an event record (native/core/events.h).
+constexpr int32_t kEventKindEvict = 1;  // pushed out by LRU eviction or a page move
+constexpr int32_t kEventKindExpire = 2;  // found expired
+
+// EventRec: An event record as drainEvents() writes it into scratch: [u8 kind, u8 class, u8 nkey, u8 0, u32 size LE, key bytes], records back to back.
+constexpr int32_t kEventRecKind = 0;  // u8 EventKind
+constexpr int32_t kEventRecClass = 1;  // u8 slab class
+constexpr int32_t kEventRecNkey = 2;  // u8 key length
+constexpr int32_t kEventRecSize = 4;  // u32 the item's total bytes
+constexpr int32_t kEventRecHeader = 8;  // bytes before the key; a record is Header + nkey bytes
+
+// ProtoState: Bits of state[0] after a protocol connection's feed() (native/binding/proto.cc).
+constexpr int32_t kProtoStateClose = 1;  // close once the reply is written
+constexpr int32_t kProtoStateMore = 2;  // complete input is still buffered: call feed() with no chunk once the socket drained
+
+// Every constant by its TypeScript name, for the addon to export (the drift test compares it
+// with src/contract.ts's contractValues).
+struct Entry {
+  const char* name;
+  int64_t value;
+};
+inline constexpr Entry kAll[] = {
+    {"Ret.Miss", kRetMiss},
+    {"Ret.Small", kRetSmall},
+    {"Ret.BadKey", kRetBadKey},
+    {"Ret.TooLarge", kRetTooLarge},
+    {"Ret.NoMemory", kRetNoMemory},
+    {"Ret.NonNumeric", kRetNonNumeric},
+    {"Ret.Closed", kRetClosed},
+    {"Ret.Busy", kRetBusy},
+    {"Cmd.Set", kCmdSet},
+    {"Cmd.Add", kCmdAdd},
+    {"Cmd.Replace", kCmdReplace},
+    {"Cmd.Append", kCmdAppend},
+    {"Cmd.Prepend", kCmdPrepend},
+    {"Cmd.Cas", kCmdCas},
+    {"St.Ok", kStOk},
+    {"St.Miss", kStMiss},
+    {"St.NotStored", kStNotStored},
+    {"St.Exists", kStExists},
+    {"Layout.ValueOffset", kLayoutValueOffset},
+    {"Layout.MetaLens", kLayoutMetaLens},
+    {"Layout.KeyMax", kLayoutKeyMax},
+    {"Layout.ManyMax", kLayoutManyMax},
+    {"Layout.ItemHeader", kLayoutItemHeader},
+    {"MetaOff.Vlen", kMetaOffVlen},
+    {"MetaOff.Flags", kMetaOffFlags},
+    {"MetaOff.Cas", kMetaOffCas},
+    {"MetaOff.Io64", kMetaOffIo64},
+    {"MetaOff.MetaBits", kMetaOffMetaBits},
+    {"MetaBit.Won", kMetaBitWon},
+    {"MetaBit.Stale", kMetaBitStale},
+    {"MetaBit.TokenSent", kMetaBitTokenSent},
+    {"MetaBit.Created", kMetaBitCreated},
+    {"ManyLen.Miss", kManyLenMiss},
+    {"ManyLen.BadKey", kManyLenBadKey},
+    {"StatsGroup.General", kStatsGroupGeneral},
+    {"StatsGroup.Slabs", kStatsGroupSlabs},
+    {"StatsGroup.Items", kStatsGroupItems},
+    {"StatsGroup.Settings", kStatsGroupSettings},
+    {"StatsGroup.Reset", kStatsGroupReset},
+    {"EventKind.Evict", kEventKindEvict},
+    {"EventKind.Expire", kEventKindExpire},
+    {"EventRec.Kind", kEventRecKind},
+    {"EventRec.Class", kEventRecClass},
+    {"EventRec.Nkey", kEventRecNkey},
+    {"EventRec.Size", kEventRecSize},
+    {"EventRec.Header", kEventRecHeader},
+    {"ProtoState.Close", kProtoStateClose},
+    {"ProtoState.More", kProtoStateMore},
+};
+
+}  // namespace shm::contract
