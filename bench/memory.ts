@@ -23,7 +23,7 @@ import { Progress } from './lib/progress.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
 /** One line for `npm run bench -- list`. */
-export const description = 'items per 64 MiB before the first eviction (100 B, 1 KB, 10 KB values), shmcached vs memcached -m 64';
+export const description = 'items per 64 MiB before the first eviction (100 B, 1 KB, 10 KB values), and memory held under a TTL churn, shmcached vs memcached -m 64';
 
 const MIB = 2 ** 20;
 /** The issue's target: at 100 B values, shmcached holds ≥ 1.1× memcached's items. */
@@ -153,13 +153,94 @@ async function fillMemcached(size: number, batch: number): Promise<Fill> {
   }
 }
 
+/** TTL churn (issue 20): short-lived items replaced continuously, at a steady rate, in wall time. */
+const CHURN = { value: 1000, ttl: 1, batch: 200, tickMs: 20 };
+
+interface Churn {
+  seconds: number;
+  sets: number;
+  /** curr_items at the end: items held, live ones and dead ones not freed yet. */
+  items: number;
+  /** `stats slabs` total_malloced at the end: slab memory taken from the budget. */
+  malloced: number;
+  reclaimed: number;
+  crawlerReclaimed: number;
+  evictions: number;
+}
+
+/** Runs `setBatch(from, count)` every tick for `seconds`, then reads the stats. */
+async function churn(
+  seconds: number,
+  setBatch: (from: number, count: number) => void | Promise<void>,
+  stats: () => Promise<{ general: Record<string, unknown>; slabs: Record<string, unknown> }>,
+): Promise<Churn> {
+  const t0 = Date.now();
+  let i = 0;
+  for (let tick = 1; Date.now() - t0 < seconds * 1000; tick++) {
+    await setBatch(i, CHURN.batch);
+    i += CHURN.batch;
+    const wait = t0 + tick * CHURN.tickMs - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const { general: g, slabs } = await stats();
+  return {
+    seconds: (Date.now() - t0) / 1000,
+    sets: i,
+    items: num(g.curr_items),
+    malloced: num(slabs.total_malloced),
+    reclaimed: num(g.reclaimed),
+    crawlerReclaimed: num(g.crawler_reclaimed),
+    evictions: num(g.evictions),
+  };
+}
+
+async function churnShm(Cache: { open(o: object): ShmCache }, seconds: number): Promise<Churn> {
+  const path = benchRegionPath('mem-churn');
+  const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  const value = Buffer.alloc(CHURN.value, 'v');
+  try {
+    return await churn(
+      seconds,
+      (from, count) => {
+        for (let i = from; i < from + count; i++) c.set('churn:' + i, value, { ttl: CHURN.ttl });
+      },
+      async () => ({ general: c.stats!() as Record<string, unknown>, slabs: c.stats!('slabs') as Record<string, unknown> }),
+    );
+  } finally {
+    c.close();
+    removeRegion(path);
+  }
+}
+
+async function churnMemcached(seconds: number): Promise<Churn> {
+  const server = await startMemcached(['-m', '64']);
+  const conn = await TextConnection.connect(server.port);
+  const value = Buffer.alloc(CHURN.value, 'v');
+  try {
+    return await churn(
+      seconds,
+      async (from, count) => {
+        const parts: Buffer[] = [];
+        for (let i = from; i < from + count; i++) parts.push(Buffer.from(`set churn:${i} 0 ${CHURN.ttl} ${CHURN.value}\r\n`), value, Buffer.from('\r\n'));
+        const replies = await conn.batch(Buffer.concat(parts), count);
+        const bad = replies.find((r) => r !== 'STORED');
+        if (bad) throw new Error(`memcached answered '${bad}' to a set`);
+      },
+      async () => ({ general: await conn.stats(), slabs: await conn.stats('slabs') }),
+    );
+  } finally {
+    conn.close();
+    await server.stop();
+  }
+}
+
 /** Runs the part; prints the table, writes the results (unless --no-write) and returns them. */
 export async function run(args: string[]): Promise<PartOutput> {
-  const { values, write } = partArgs(
+  const { values, quick, write } = partArgs(
     args,
     `npm run bench -- memory [options]
   --sizes A,B    value sizes in bytes, 1k = 1024 (default 100,1024,10240)
-  --quick        accepted; changes nothing: the counts do not depend on timing
+  --quick        the TTL-churn row runs 4 s per store instead of 10 s (the fill counts do not depend on timing)
   --no-write     print only; do not write bench/results/`,
   );
   const sizes = (values.sizes ?? '100,1024,10240').split(',').map((s) => {
@@ -171,7 +252,8 @@ export async function run(args: string[]): Promise<PartOutput> {
   const machine = machineInfo();
   const git = gitInfo();
   const shm = await loadShmcached();
-  const progress = new Progress(sizes.length * 2);
+  const churnSeconds = quick ? 4 : 10;
+  const progress = new Progress(sizes.length * 2 + 2);
   const results: { size: number; shm?: Fill; mc?: Fill; shmError?: string; mcError?: string }[] = [];
   const t0 = Date.now();
   for (const size of sizes) {
@@ -192,6 +274,21 @@ export async function run(args: string[]): Promise<PartOutput> {
       r.mcError = e instanceof Error ? e.message : String(e);
     }
     results.push(r);
+  }
+  const ch: { shm?: Churn; mc?: Churn; shmError?: string; mcError?: string } = {};
+  progress.tick('TTL churn shmcached');
+  if (shm.ok) {
+    try {
+      ch.shm = await churnShm(shm.Cache, churnSeconds);
+    } catch (e) {
+      ch.shmError = e instanceof Error ? e.message : String(e);
+    }
+  } else ch.shmError = shm.reason;
+  progress.tick('TTL churn memcached');
+  try {
+    ch.mc = await churnMemcached(churnSeconds);
+  } catch (e) {
+    ch.mcError = e instanceof Error ? e.message : String(e);
   }
   progress.end();
   const elapsedS = (Date.now() - t0) / 1000;
@@ -230,6 +327,22 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push(`## Target (issue 7)`);
   md.push('');
   md.push(`- items per 64 MiB at ${TARGET.size} B values ≥ ${TARGET.min}× memcached: ${verdict} (${fmtRatio(tRatio)})`);
+  md.push('');
+  md.push(`## TTL churn: ${fmtBytes(CHURN.value)} values with a ${CHURN.ttl} s TTL, ${CHURN.batch} sets every ${CHURN.tickMs} ms for ${churnSeconds} s`);
+  md.push('');
+  const churnRow = (name: string, c: Churn | undefined, err: string | undefined): string[] =>
+    c
+      ? [name, n0(c.sets), n0(c.items), `${(c.malloced / MIB).toFixed(0)} MiB`, n0(c.reclaimed), n0(c.crawlerReclaimed), n0(c.evictions)]
+      : [name, `error: ${err ?? '?'}`, '—', '—', '—', '—', '—'];
+  md.push(
+    markdownTable(
+      ['store', 'sets', 'items held at the end (curr_items, dead ones not yet freed included)', 'slab memory allocated', 'reclaimed', 'crawler_reclaimed', 'evictions'],
+      [churnRow('shmcached', ch.shm, ch.shmError), churnRow('memcached', ch.mc, ch.mcError)],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+  );
+  if (ch.shmError) notes.push(`TTL churn: shmcached **failed**: ${ch.shmError}`);
+  if (ch.mcError) notes.push(`TTL churn: memcached **failed**: ${ch.mcError}`);
   const extras = results
     .map((r) => `${fmtBytes(r.size)}: shmcached region file ${n0(num(r.shm?.extra?.fileBytes) / MIB)} MiB, hash table ${n0((r.shm?.hashBytes ?? Number.NaN) / 1024)} KiB; memcached resident ${n0(num(r.mc?.extra?.rssBytes) / MIB)} MiB, hash table ${n0((r.mc?.hashBytes ?? Number.NaN) / 1024)} KiB`)
     .join('; ');
@@ -242,6 +355,8 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (r.mc) metrics.push({ id: `memory/${fmtBytes(r.size)}/memcached items`, value: r.mc.items, unit: 'items', better: 'higher' });
     if (r.shm) metrics.push({ id: `memory/${fmtBytes(r.size)}/shmcached overhead`, value: +perItem(r.shm, false).toFixed(1), unit: 'B/item', better: 'lower' });
   }
+  if (ch.shm) metrics.push({ id: 'memory/ttl-churn/shmcached malloced', value: ch.shm.malloced, unit: 'B', better: 'lower' });
+  if (ch.mc) metrics.push({ id: 'memory/ttl-churn/memcached malloced', value: ch.mc.malloced, unit: 'B', better: 'lower' });
   const json = {
     part: 'memory',
     version: 1,
@@ -251,6 +366,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     elapsedS,
     shmcached: shm.ok ? { available: true, protection: shm.protection } : { available: false, reason: shm.reason },
     rows: results,
+    churn: { ...CHURN, seconds: churnSeconds, ...ch },
     target: { ...TARGET, ratio: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null, met: Number.isFinite(tRatio) ? tRatio >= TARGET.min : null },
     metrics,
     notes,

@@ -16,7 +16,7 @@ import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
-import type { CacheSetOptions, CasResult, In, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
+import type { CacheSetOptions, CasResult, CrawlResult, In, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
 
 const VOFF = Layout.ValueOffset;
 const META_LENS = Layout.MetaLens;
@@ -107,6 +107,20 @@ function describe(v: unknown): string {
 }
 
 /** Per-handle state: the native functions and the buffers registered with them. */
+const CRAWL_BUDGET_MAX = 1 << 20;
+
+/** Validated crawler settings, or undefined when the crawler is off. */
+function crawlerSettings(opt: OpenOptions['crawler']): { intervalMs: number; budget: number } | undefined {
+  if (opt === undefined || opt === false) return undefined;
+  if (opt === true) return { intervalMs: 1000, budget: 2000 };
+  if (typeof opt !== 'object' || opt === null) throw typeError('ERR_INVALID_ARG_TYPE', `options.crawler must be a boolean or an object, got ${describe(opt)}`);
+  const intervalMs = opt.intervalMs ?? 1000;
+  const budget = opt.budget ?? 2000;
+  if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 3_600_000) throw rangeError('ERR_OUT_OF_RANGE', `options.crawler.intervalMs must be an integer from 10 to 3600000, got ${String(intervalMs)}`);
+  if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 1 || budget > CRAWL_BUDGET_MAX) throw rangeError('ERR_OUT_OF_RANGE', `options.crawler.budget must be an integer from 1 to ${CRAWL_BUDGET_MAX}, got ${String(budget)}`);
+  return { intervalMs, budget };
+}
+
 interface State {
   h: NativeHandle;
   path: string;
@@ -241,6 +255,7 @@ export class Cache<T = Buffer> {
   #protection: 'none' | 'pku';
   #recovery: RecoveryReport;
   #events: EventSource | undefined;
+  #crawler: ReturnType<typeof setInterval> | undefined;
 
   static {
     nativeOf = (c: Cache) => c.#s?.h;
@@ -324,6 +339,7 @@ export class Cache<T = Buffer> {
     const log = options.logRecovery;
     if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
     const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0) | (options.mode !== undefined ? 4 : 0);
+    const crawler = crawlerSettings(options.crawler);
     const eventSample = options.eventSample ?? 1;
     if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
     let h: NativeHandle;
@@ -353,6 +369,13 @@ export class Cache<T = Buffer> {
     const cache: Cache<unknown> = codec === undefined ? new Cache(s, h.protection === 1 ? 'pku' : 'none', report) : new CodecCache(s, h.protection === 1 ? 'pku' : 'none', report, codec);
     cache.#events = { h, path, scratch, meta32: s.meta32, sample: eventSample, recording: false };
     watchEvents(cache.#events);
+    if (crawler) {
+      // Unref'd: never keeps the process alive. Runs on this thread, through a gate, between tasks.
+      cache.#crawler = setInterval(() => {
+        if (cache.#s !== undefined) cache.#s.h.crawlExpired(crawler.budget);
+      }, crawler.intervalMs);
+      cache.#crawler.unref();
+    }
     if (log && report.kind !== 'attached' && report.kind !== 'created') {
       if (typeof log === 'function') log(report);
       else process.stderr.write(`shmcached: ${path}: ${describeRecovery(report)}\n`);
@@ -838,11 +861,27 @@ export class Cache<T = Buffer> {
     return this.#live().payloadMax - keyBytes;
   }
 
+  /**
+   * One step of the expired-item crawler: looks at up to `budget` LRU entries (default 10,000),
+   * continuing across slab classes from where this handle's last step stopped, and frees the
+   * expired or flushed items among them (`crawler_reclaimed` in {@link Cache.stats}). The
+   * background crawler ({@link OpenOptions.crawler}) calls the same step from a timer.
+   */
+  crawlExpired(budget = 10000): CrawlResult {
+    const s = this.#live();
+    if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 1 || budget > CRAWL_BUDGET_MAX) throw rangeError('ERR_OUT_OF_RANGE', `budget must be an integer from 1 to ${CRAWL_BUDGET_MAX}, got ${String(budget)}`);
+    const r = s.h.crawlExpired(budget);
+    if (r === undefined) throw new CacheError('ERR_REENTRANT', 'crawlExpired: refused, this thread is already inside a shmcached call');
+    return { checked: r[0], reclaimed: r[1] };
+  }
+
   /** Releases this handle (idempotent). The items stay in the region for every other user. */
   close(): void {
     const s = this.#s;
     if (s === undefined) return;
     if (this.#events) unwatchEvents(this.#events);
+    if (this.#crawler !== undefined) clearInterval(this.#crawler);
+    this.#crawler = undefined;
     this.#s = undefined;
     s.h.close();
   }

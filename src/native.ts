@@ -44,6 +44,12 @@ export interface NativeHandle {
    * buffered input waits for the reply to drain (call feed() with no chunk).
    */
   protoConn(state: Int32Array): ProtoConn;
+  /**
+   * One step of the expired-item crawler (native/binding_crawler.cc): looks at up to `budget` LRU
+   * entries from where the last step stopped and frees the dead ones. [checked, reclaimed,
+   * wrapped]; undefined when closed or refused (re-entrant).
+   */
+  crawlExpired(budget: number): [number, number, number] | undefined;
   /** Test-only: this thread's PKRU, or -1 without PKU. */
   pkru(): number;
   /** Test-only: reads (mode 0) or writes (1) region memory with no gate; +2 reports the fault's si_code and exits 77. */

@@ -15,6 +15,22 @@ export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
 
 /** Options of {@link Cache.open}. */
+/** Settings of the background expired-item crawler ({@link OpenOptions.crawler}). */
+export interface CrawlerOptions {
+  /** Milliseconds between steps, 10 to 3,600,000. Default 1000. */
+  intervalMs?: number;
+  /** LRU entries looked at per step, 1 to 1,048,576. Default 2000. */
+  budget?: number;
+}
+
+/** What one crawler step did ({@link Cache.crawlExpired}). */
+export interface CrawlResult {
+  /** LRU entries looked at. */
+  checked: number;
+  /** Expired or flushed items freed. */
+  reclaimed: number;
+}
+
 export interface OpenOptions {
   /** The region file. Default: `/dev/shm/shmcached` (a tmpfs, like memcached's warm-restart file). */
   path?: string;
@@ -50,6 +66,16 @@ export interface OpenOptions {
    * `shmcached:expire` channels (only while someone subscribes). Default 1: every event.
    */
   eventSample?: number;
+  /**
+   * The background expired-item crawler (memcached's LRU crawler): every `intervalMs` an unref'd
+   * timer on this thread looks at up to `budget` LRU entries, walking every slab class from its
+   * tail, and frees the expired or flushed ones (counted as `crawler_reclaimed`), so memory held
+   * by dead items comes back even when nothing allocates. `true` means
+   * `{ intervalMs: 1000, budget: 2000 }`. Default `false`: dead items are still reclaimed when an
+   * allocation reaches them at the LRU tail, or when read. {@link Cache.crawlExpired} runs one
+   * step by hand.
+   */
+  crawler?: boolean | CrawlerOptions;
   /**
    * What to do with a file that is not a valid region of this build (wrong magic, another layout
    * version, a truncated file, a damaged header): `'throw'` (default) throws `ERR_BAD_REGION` and

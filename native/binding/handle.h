@@ -159,5 +159,6 @@ bool attach_proto(napi_env env, napi_value obj, Handle* h);
 // values.cc: has(key) and crawl(cursor), for Cache#has and Cache#keys(). ctx, pkey and closed
 // belong to the handle and outlive its functions. False with a pending JS error on failure.
 bool values_attach(napi_env env, napi_value handle_obj, shm::Ctx* ctx, int pkey, const bool* closed);
+bool attach_crawler(napi_env env, napi_value obj, Handle* h);  // binding/crawler.cc
 
 }  // namespace shm::binding

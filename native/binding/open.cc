@@ -218,7 +218,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   // From here the object owns h (finalize_handle). Each binding file adds its methods.
   if (!attach_cache(env, obj, h) || !attach_events(env, obj, h) || !attach_test_only(env, obj, h) ||
       !attach_proto(env, obj, h) ||  // the wire protocol engine (native/proto/)
-      !values_attach(env, obj, &h->ctx, h->pkey, &h->closed))  // has, crawl (values.cc)
+      !values_attach(env, obj, &h->ctx, h->pkey, &h->closed) ||  // has, key crawl (values.cc)
+      !attach_crawler(env, obj, h))  // the expired-item crawler (crawler.cc, core/crawler.h)
     return env.Undefined();
   const Geometry& g = region.geo();
   obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));

@@ -27,11 +27,15 @@ Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
   uint32_t off = 0;
   {
     Guard g(c.lock);
+    // As memcached (its non-segmented LRU: lru_pull_tail before every slabs_alloc): a dead
+    // (expired or flushed) item near the tail is reclaimed first, even with free chunks left, so
+    // a TTL churn reuses its own memory and neither grows the class nor holds dead items.
+    lru_pull_tail(ctx, cls, false);
     for (int attempt = 0; attempt < 4 && off == 0; ++attempt) {
       off = slabs_pop_free(r, c);
       if (off) break;
       if (slabs_grow(r, cls)) continue;
-      if (!lru_pull_tail(ctx, cls, evict)) break;
+      if (!evict || !lru_pull_tail(ctx, cls, true)) break;
     }
   }
   if (off == 0 && evict && slabs_reassign(ctx, cls)) {
@@ -73,7 +77,7 @@ static void prefetch_neighbours(Region& r, const Item* it) {
 }
 
 // Under the class lock: an item already unlinked from the table leaves the LRU and frees its chunk.
-static void retire(Region& r, ClassHdr& c, Item* old) {
+void item_retire(Region& r, ClassHdr& c, Item* old) {
   lru_unlink(r, c, old);
   counter_add(c.curr_items, -1);
   counter_add(c.bytes, -int64_t(old->ntotal()));
@@ -108,14 +112,14 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
     counter_add(c.total_items, 1);
     items = c.curr_items;
     if (oc == &c) {  // the common replace: same class, one lock round trip
-      retire(r, c, old);
+      item_retire(r, c, old);
       stripe_intent_clear();
       return;
     }
   }
   if (oc) {
     Guard g(oc->lock);
-    retire(r, *oc, old);
+    item_retire(r, *oc, old);
   }
   stripe_intent_clear();
   if (!oc && (items & 1023) == 0) {
@@ -133,7 +137,7 @@ void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
   ClassHdr& c = r.h()->classes[it->cls & (kMaxClasses - 1)];
   {
     Guard g(c.lock);
-    retire(r, c, it);
+    item_retire(r, c, it);
   }
   stripe_intent_clear();
 }

@@ -1,4 +1,5 @@
-// items.h — an item's life: allocation (free list, fresh page, then the LRU tail), linking into
+// items.h — an item's life: allocation (a dead item at the LRU tail, the free list, a fresh page,
+// then eviction from the LRU tail), linking into
 // the hash table and LRU, unlinking and freeing, and whether it is still alive (expiry and
 // flush_all). Owns the class counters that follow links and unlinks (curr_items, bytes,
 // total_items) and the CAS counter.
@@ -13,6 +14,8 @@
 
 namespace shm {
 
+class Region;
+
 enum class Alloc { kOk, kTooLarge, kNoMemory };
 
 // A chunk for an item of ntotal bytes, header fields cleared except cls. On kNoMemory the
@@ -25,6 +28,9 @@ void item_free_unlinked(Ctx& ctx, Item* it);
 void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old);
 // Under the stripe: removes a linked item from the table and LRU and frees its chunk.
 void item_unlink(Ctx& ctx, uint64_t hv, Item* it);
+// Under the class lock, the item's stripe held and its kIntentUnlink recorded, the item already
+// out of the table: leaves the LRU (recorded as kIntentLruUnlink), uncounted, chunk freed.
+void item_retire(Region& r, ClassHdr& c, Item* it);
 // Expired, or flushed by flush_all.
 bool item_is_dead(const Ctx& ctx, const Item* it);
 // Stripe held, ctx.now set: the live item for key, or nullptr after unlinking a dead one (and

@@ -93,7 +93,10 @@ struct alignas(64) ClassHdr {
   uint64_t expired_unfetched;
   uint64_t reclaimed;
   uint64_t outofmemory;
+  uint64_t crawler_reclaimed;      // dead items freed by crawler.cc (in the struct's tail padding:
+  uint64_t crawler_items_checked;  // sizeof unchanged, older files read 0 here)
 };
+static_assert(sizeof(ClassHdr) == 192, "class header size is part of the layout");
 
 // Per-thread counters, written only by the owning thread, summed on read. 256 bytes, aligned so
 // two threads never share a cache line.

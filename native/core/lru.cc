@@ -2,6 +2,7 @@
 #include "core/lru.h"
 
 #include "core/assoc.h"
+#include "core/clock.h"
 #include "core/events.h"
 #include "core/failpoint.h"
 #include "core/hash.h"
@@ -45,6 +46,34 @@ void lru_bump(Region& r, ClassHdr& c, Item* it) {
   lru_link(r, c, it);
 }
 
+void lru_drop(Ctx& ctx, ClassHdr& c, Item* it, uint64_t hv) {
+  Region& r = *ctx.r;
+  // The same records as item_unlink: a survivor taking this stripe (or the class lock) from us
+  // finishes the unlink (recover.cc stripe_repair / class_repair).
+  stripe_intent(kIntentUnlink, r.offset_of(it), 0);
+  assoc_unlink(r, hv, it);
+  item_retire(r, c, it);
+  stripe_intent_clear();
+}
+
+// Under the class lock, without the item's stripe: whether it looks dead. The fields it reads
+// change only under the stripe (touch, replace), so this is a hint, confirmed under the stripe;
+// the item itself cannot be freed meanwhile (that takes this class lock).
+static bool dead_hint(const Ctx& ctx, const Item* it) {
+#if defined(__SANITIZE_THREAD__)
+  (void)ctx;
+  (void)it;
+  return true;  // TSan builds check the locking protocol: every look is under the stripe
+#endif
+  uint32_t exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
+  if (is_expired(exptime, ctx.now)) return true;
+  const Header* h = ctx.r->h();
+  uint64_t fc = h->flush_cas.load(std::memory_order_relaxed);
+  if (fc && __atomic_load_n(&it->cas, __ATOMIC_RELAXED) < fc) return true;
+  uint32_t ft = h->flush_time.load(std::memory_order_relaxed);
+  return ft && ft <= ctx.now && __atomic_load_n(&it->time, __ATOMIC_RELAXED) < ft;
+}
+
 bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
   Region& r = *ctx.r;
   Header* h = r.h();
@@ -59,6 +88,10 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
       return false;
     }
     uint32_t prev = it->prev;
+    if (!evict && !dead_hint(ctx, it)) {  // the common case: a live tail costs no lock, no hash
+      off = prev;
+      continue;
+    }
     uint64_t hv = hash_key(it->key(), it->nkey);
     Stripe& stripe = stripe_of(h, hv);
     if (!stripe_try_lock(stripe)) {  // held by someone (maybe our own caller): try the next one
@@ -77,11 +110,7 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
         if (it->exptime != 0) counter_add(c.evicted_nonzero, 1);
         if (!(it->iflags & kFetched)) counter_add(c.evicted_unfetched, 1);
       }
-      assoc_unlink(r, hv, it);
-      lru_unlink(r, c, it);
-      counter_add(c.curr_items, -1);
-      counter_add(c.bytes, -int64_t(it->ntotal()));
-      slabs_push_free(r, c, it);
+      lru_drop(ctx, c, it, hv);
       stripe_unlock(stripe);
       return true;
     }

@@ -21,9 +21,16 @@ void lru_link(Region& r, ClassHdr& c, Item* it);
 void lru_unlink(Region& r, ClassHdr& c, Item* it, bool record = true);
 void lru_bump(Region& r, ClassHdr& c, Item* it);
 
+// Under the class lock and the item's stripe (taken by try_lock), no stripe intent of the
+// caller's pending: unlinks a linked item of class c from the table and LRU and frees its chunk,
+// recording kIntentUnlink as item_unlink does. Counts nothing but curr_items/bytes.
+void lru_drop(Ctx& ctx, ClassHdr& c, Item* it, uint64_t hv);
+
 // Under the class lock: frees one chunk of the class by reclaiming a dead (expired or flushed)
-// item near the tail or, when allowed, evicting the least recently used one. True if a chunk
-// went to the free list.
+// item among the last kTailSearch (counted in `reclaimed`) or, when evict is set, evicting the
+// least recently used one. item_alloc calls it without evict before every allocation (memcached's
+// order) and with evict when the class has no free chunk and no page is left. A live item costs
+// no lock unless evict is set. True if a chunk went to the free list.
 bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict);
 
 }  // namespace shm

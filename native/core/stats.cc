@@ -145,7 +145,8 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
   const Header* h = r.h();
   StatList out;
   auto add = [&](const char* k, std::string v) { out.emplace_back(k, std::move(v)); };
-  uint64_t curr = 0, bytes = 0, total = 0, evictions = 0, reclaimed = 0, exp_unf = 0, ev_unf = 0, pages = 0, oom = 0;
+  uint64_t curr = 0, bytes = 0, total = 0, evictions = 0, reclaimed = 0, exp_unf = 0, ev_unf = 0, pages = 0, oom = 0,
+           crawl_rec = 0, crawl_chk = 0;
   for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
     const ClassHdr& c = h->classes[i];
     curr += counter_load(c.curr_items);
@@ -157,6 +158,8 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
     ev_unf += counter_load(c.evicted_unfetched);
     pages += counter_load(c.total_pages);
     oom += counter_load(c.outofmemory);
+    crawl_rec += counter_load(c.crawler_reclaimed);
+    crawl_chk += counter_load(c.crawler_items_checked);
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -209,6 +212,8 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
   add("evicted_unfetched", u(ev_unf));
   add("evictions", u(evictions));
   add("reclaimed", u(reclaimed));
+  add("crawler_reclaimed", u(crawl_rec));
+  add("crawler_items_checked", u(crawl_chk));
   add("outofmemory", u(oom));
   add("protection", protection);
   return out;
@@ -218,13 +223,14 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
 struct ClassSnap {
   uint32_t size, perslab, age;
   uint64_t pages, free_chunks, curr_items, evicted, evicted_nonzero, evicted_time, outofmemory, reclaimed,
-      expired_unfetched, evicted_unfetched;
+      expired_unfetched, evicted_unfetched, crawler_reclaimed, crawler_items_checked;
 };
 
 static ClassSnap snap_class(Region& r, ClassHdr& c, uint32_t now) {
   Guard g(c.lock);
   ClassSnap s{c.size, c.perslab, 0, c.total_pages, c.free_chunks, c.curr_items, c.evicted, c.evicted_nonzero,
-              c.evicted_time, c.outofmemory, c.reclaimed, c.expired_unfetched, c.evicted_unfetched};
+              c.evicted_time, c.outofmemory, c.reclaimed, c.expired_unfetched, c.evicted_unfetched,
+              c.crawler_reclaimed, c.crawler_items_checked};
   if (Item* tail = r.item(c.lru_tail)) s.age = now > tail->time ? now - tail->time : 0;
   return s;
 }
@@ -270,6 +276,8 @@ StatList stats_items(Region& r, uint32_t now) {
     out.emplace_back(p + "reclaimed", u(c.reclaimed));
     out.emplace_back(p + "expired_unfetched", u(c.expired_unfetched));
     out.emplace_back(p + "evicted_unfetched", u(c.evicted_unfetched));
+    out.emplace_back(p + "crawler_reclaimed", u(c.crawler_reclaimed));
+    out.emplace_back(p + "crawler_items_checked", u(c.crawler_items_checked));
   }
   return out;
 }
@@ -301,6 +309,7 @@ void stats_reset(Region& r) {
     Guard g(c.lock);
     c.total_items = c.evicted = c.evicted_nonzero = c.evicted_time = c.evicted_unfetched = 0;
     c.expired_unfetched = c.reclaimed = c.outofmemory = 0;
+    c.crawler_reclaimed = c.crawler_items_checked = 0;
   }
 }
 
