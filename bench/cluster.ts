@@ -19,7 +19,16 @@
 import { existsSync } from 'node:fs';
 
 import { Cache, Cluster } from '../src/index.js';
-import { CLI, findNutcracker, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from '../test/support/cluster-nodes.js';
+import {
+  CLI,
+  findNutcracker,
+  startNode,
+  startNutcracker,
+  stopAll,
+  type NodeKind,
+  type Proxy,
+  type TestNode,
+} from '../test/support/cluster-nodes.js';
 import { partArgs, positiveInt, positiveNumber } from './lib/args.js';
 import { fmtNs, fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
 import { gitInfo, machineInfo } from './lib/machine.js';
@@ -30,7 +39,8 @@ import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { alternate, timeBudget } from './lib/timing.js';
 
-export const description = 'hybrid Cluster client over 3 loopback nodes: local vs remote latency, ops/s of a uniform mix (hybrid, all-remote, via nutcracker)';
+export const description =
+  'hybrid Cluster client over 3 loopback nodes: local vs remote latency, ops/s of a uniform mix (hybrid, all-remote, via nutcracker)';
 
 const KEYS = 10_000;
 const VALUE = 128;
@@ -103,22 +113,24 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       for (let i = 0; i < 2000; i++) cache!.get(local[rand(local.length)]!);
       return 2000;
     };
-    const mix = (c: Cluster, setShare: number, window = cfg.window) => async (): Promise<number> => {
-      if (window === 1) {
-        for (let i = 0; i < 100; i++) {
-          const k = keys[rand(KEYS)]!;
-          await (rand(100) < setShare ? c.set(k, value) : c.get(k));
+    const mix =
+      (c: Cluster, setShare: number, window = cfg.window) =>
+      async (): Promise<number> => {
+        if (window === 1) {
+          for (let i = 0; i < 100; i++) {
+            const k = keys[rand(KEYS)]!;
+            await (rand(100) < setShare ? c.set(k, value) : c.get(k));
+          }
+          return 100;
         }
-        return 100;
-      }
-      const ps = new Array<Promise<unknown>>(window);
-      for (let i = 0; i < window; i++) {
-        const k = keys[rand(KEYS)]!;
-        ps[i] = rand(100) < setShare ? c.set(k, value) : c.get(k);
-      }
-      await Promise.all(ps);
-      return window;
-    };
+        const ps = new Array<Promise<unknown>>(window);
+        for (let i = 0; i < window; i++) {
+          const k = keys[rand(KEYS)]!;
+          ps[i] = rand(100) < setShare ? c.set(k, value) : c.get(k);
+        }
+        await Promise.all(ps);
+        return window;
+      };
     const cells: Array<{ id: string; round: () => Promise<number> }> = [
       { id: 'latency/Cache.get (sync, local key)', round: bare },
       { id: 'latency/get, local key', round: seq(hybrid, local) },
@@ -151,7 +163,9 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     const opsPerSec = (id: string): string => {
       const x = s(id);
       // ops/s from ns/op: the slowest round gives the smallest rate.
-      return x ? fmtSpread({ median: 1e9 / x.median, min: 1e9 / x.max, max: 1e9 / x.min }, (v) => Math.round(v).toLocaleString('en-US')) : '—';
+      return x
+        ? fmtSpread({ median: 1e9 / x.median, min: 1e9 / x.max, max: 1e9 / x.min }, (v) => Math.round(v).toLocaleString('en-US'))
+        : '—';
     };
     const med = (id: string): number => s(id)?.median ?? Number.NaN;
     const st = hybrid.stats();
@@ -172,7 +186,11 @@ export async function run(args: string[]): Promise<PartOutput | void> {
         [
           ['`cache.get` (synchronous, local key, no routing)', ns('latency/Cache.get (sync, local key)'), ''],
           ['`await cluster.get` — local key (no socket)', ns('latency/get, local key'), '1×'],
-          ['`await cluster.get` — remote key (one request over loopback)', ns('latency/get, remote key'), fmtRatio(med('latency/get, remote key') / med('latency/get, local key'))],
+          [
+            '`await cluster.get` — remote key (one request over loopback)',
+            ns('latency/get, remote key'),
+            fmtRatio(med('latency/get, remote key') / med('latency/get, local key')),
+          ],
         ],
         ['l', 'r', 'r'],
       ),
@@ -182,9 +200,24 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       markdownTable(
         ['client', 'get, 1 in flight', `get, ${cfg.window} in flight`, `90% get / 10% set, ${cfg.window} in flight`],
         [
-          ['hybrid (local keys by direct call)', opsPerSec('throughput/get 1 in flight, hybrid'), opsPerSec('throughput/get, hybrid'), opsPerSec('throughput/90-10, hybrid')],
-          ['same client, no local node (every key over a socket)', opsPerSec('throughput/get 1 in flight, all remote'), opsPerSec('throughput/get, all remote'), opsPerSec('throughput/90-10, all remote')],
-          ['one pipelined client through nutcracker', opsPerSec('throughput/get 1 in flight, via nutcracker'), opsPerSec('throughput/get, via nutcracker'), opsPerSec('throughput/90-10, via nutcracker')],
+          [
+            'hybrid (local keys by direct call)',
+            opsPerSec('throughput/get 1 in flight, hybrid'),
+            opsPerSec('throughput/get, hybrid'),
+            opsPerSec('throughput/90-10, hybrid'),
+          ],
+          [
+            'same client, no local node (every key over a socket)',
+            opsPerSec('throughput/get 1 in flight, all remote'),
+            opsPerSec('throughput/get, all remote'),
+            opsPerSec('throughput/90-10, all remote'),
+          ],
+          [
+            'one pipelined client through nutcracker',
+            opsPerSec('throughput/get 1 in flight, via nutcracker'),
+            opsPerSec('throughput/get, via nutcracker'),
+            opsPerSec('throughput/90-10, via nutcracker'),
+          ],
         ],
         ['l', 'r', 'r', 'r'] as Align[],
       ),
@@ -201,7 +234,14 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       else metrics.push({ id: `cluster/${c.id}`, value: 1e9 / x.median, unit: 'ops/s', better: 'higher' });
     }
     metrics.push({ id: 'cluster/local key share', value: share, unit: 'fraction', better: 'higher' });
-    const out = { machine: m, git, config: cfg, localShare: share, results: Object.fromEntries(cells.map((c) => [c.id, s(c.id)])), metrics };
+    const out = {
+      machine: m,
+      git,
+      config: cfg,
+      localShare: share,
+      results: Object.fromEntries(cells.map((c) => [c.id, s(c.id)])),
+      metrics,
+    };
     if (cfg.write) writePartFiles('cluster', new Date(), { md, json: out });
     return { part: 'cluster', markdown: md, json: out };
   } finally {

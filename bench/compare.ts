@@ -17,7 +17,13 @@ const NOISE = 0.05;
 
 function isMetric(x: unknown): x is Metric {
   const m = x as Metric;
-  return typeof m === 'object' && m !== null && typeof m.id === 'string' && typeof m.value === 'number' && (m.better === 'lower' || m.better === 'higher');
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    typeof m.id === 'string' &&
+    typeof m.value === 'number' &&
+    (m.better === 'lower' || m.better === 'higher')
+  );
 }
 
 /** The metrics of a result file's parsed JSON: its own, its parts', or derived from old rows. */
@@ -35,7 +41,12 @@ export function metricsOf(json: unknown): Metric[] {
       if (!peers || typeof row.op !== 'string') continue;
       for (const [name, v] of Object.entries(peers)) {
         if (typeof v?.median !== 'number') continue;
-        out.push({ id: `${part}/${row.op} ${row.valueSize ?? 'counter'} B ${row.keys ?? ''} keys/${name}`, value: v.median, unit: 'ns/op', better: 'lower' });
+        out.push({
+          id: `${part}/${row.op} ${row.valueSize ?? 'counter'} B ${row.keys ?? ''} keys/${name}`,
+          value: v.median,
+          unit: 'ns/op',
+          better: 'lower',
+        });
       }
     }
   }
@@ -63,7 +74,14 @@ export function compareRuns(a: unknown, b: unknown, labelA = 'A', labelB = 'B'):
     const regressed = m.better === 'lower' ? r > 1 + NOISE : r < 1 - NOISE;
     if (improved) better++;
     if (regressed) worse++;
-    rows.push([m.id, m.unit, fmtVal(m.value), fmtVal(o.value), Number.isFinite(r) ? `${r.toFixed(2)}×` : '—', improved ? 'better' : regressed ? 'worse' : 'same']);
+    rows.push([
+      m.id,
+      m.unit,
+      fmtVal(m.value),
+      fmtVal(o.value),
+      Number.isFinite(r) ? `${r.toFixed(2)}×` : '—',
+      improved ? 'better' : regressed ? 'worse' : 'same',
+    ]);
   }
   const onlyA = ma.filter((m) => !mb.has(m.id)).length;
   const idsA = new Set(ma.map((m) => m.id));
@@ -74,12 +92,21 @@ export function compareRuns(a: unknown, b: unknown, labelA = 'A', labelB = 'B'):
   if (rows.length === 0) {
     out.push('No metric is in both runs.');
   } else {
-    out.push(markdownTable(['metric', 'unit', labelA, labelB, `${labelB} ÷ ${labelA}`, `verdict (±${NOISE * 100}%)`], rows, ['l', 'l', 'r', 'r', 'r', 'l']));
+    out.push(
+      markdownTable(['metric', 'unit', labelA, labelB, `${labelB} ÷ ${labelA}`, `verdict (±${NOISE * 100}%)`], rows, [
+        'l',
+        'l',
+        'r',
+        'r',
+        'r',
+        'l',
+      ]),
+    );
     out.push('');
     out.push(`${rows.length} metrics in both: ${better} better, ${worse} worse, ${rows.length - better - worse} within ±${NOISE * 100}%.`);
   }
   if (onlyA || onlyB) out.push(`${onlyA} only in ${labelA}, ${onlyB} only in ${labelB}.`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** `compare A.json B.json`: prints the comparison. */

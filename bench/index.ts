@@ -38,7 +38,12 @@ const extraParts: Record<string, () => Promise<Part>> = {
 };
 
 function listParts(): string {
-  return ['parts:', ...[...Object.keys(parts), ...Object.keys(extraParts)].map((name) => `  ${name}`), '', 'usage: npm run bench [-- <part> [options]]'].join('\n');
+  return [
+    'parts:',
+    ...[...Object.keys(parts), ...Object.keys(extraParts)].map((name) => `  ${name}`),
+    '',
+    'usage: npm run bench [-- <part> [options]]',
+  ].join('\n');
 }
 
 /** Runs every part and writes the combined report. */
@@ -69,7 +74,7 @@ async function runAll(args: string[]): Promise<number> {
       `- Load: 1-minute load average ${startLoad[0] ?? '?'} when the run started, ${loadEnd[0] ?? '?'} when it ended, on ${machine.cpus} CPUs`,
       `- Parts: ${outputs.map((o) => o.part).join(', ')}${failed ? ` (${failed} failed: see the log)` : ''}`,
       '',
-      ...(verdicts.length ? ['## Targets at a glance (each part\'s own verdicts, gathered)', '', ...verdicts, ''] : []),
+      ...(verdicts.length ? ["## Targets at a glance (each part's own verdicts, gathered)", '', ...verdicts, ''] : []),
       // Each part's own report, its headings moved one level down.
       ...outputs.map((o) => o.markdown.replace(/^(#+) /gm, '#$1 ')),
     ].join('\n');
@@ -111,7 +116,8 @@ async function main(argvIn: string[]): Promise<number> {
   if (name === 'list' || name === 'help') {
     const lines = ['parts:'];
     for (const [partName, load] of Object.entries(parts)) lines.push(`  ${partName.padEnd(10)} ${(await load()).description}`);
-    for (const [partName, load] of Object.entries(extraParts)) lines.push(`  ${partName.padEnd(10)} ${(await load()).description} (not in a full run)`);
+    for (const [partName, load] of Object.entries(extraParts))
+      lines.push(`  ${partName.padEnd(10)} ${(await load()).description} (not in a full run)`);
     console.log(lines.join('\n'));
     return 0;
   }

@@ -126,7 +126,7 @@ export async function run(args: string[]): Promise<void> {
 
   for (const n of cfg.keyCounts) {
     const rand = mulberry32(cfg.seed ^ n);
-    const keys = Array.from({ length: n }, (_, i) => 'key:' + i);
+    const keys = Array.from({ length: n }, (_, i) => `key:${i}`);
     const order = uniformOrder(cfg.ops, n, rand);
     const perm = permutation(n, rand);
     const batches: string[][] = [];
@@ -226,7 +226,9 @@ export async function run(args: string[]): Promise<void> {
                   const [ns, result] = round(p, op);
                   const expect = expectOf(op);
                   if (result !== expect && !row.warnings.some((w) => w.startsWith(p.name))) {
-                    row.warnings.push(`${p.name}: loop result ${result}, expected ${expect} (${((100 * result) / expect).toFixed(1)}%: misses?)`);
+                    row.warnings.push(
+                      `${p.name}: loop result ${result}, expected ${expect} (${((100 * result) / expect).toFixed(1)}%: misses?)`,
+                    );
                   }
                   if (r >= 0) row.samples[p.name].push(ns / unitsOf(op));
                 } catch (e) {
@@ -258,10 +260,9 @@ export async function run(args: string[]): Promise<void> {
   rows.sort((a, b) => OP_ORDER.indexOf(a.op) - OP_ORDER.indexOf(b.op) || a.size - b.size || a.keys - b.keys);
   const sum = (row: Row, peer: string): Summary | undefined => {
     const xs = row.samples[peer];
-    return xs && xs.length ? summarize(xs) : undefined;
+    return xs?.length ? summarize(xs) : undefined;
   };
-  const cell = (s: Summary | undefined, err: string | undefined): string =>
-    s ? fmtSpread(s, fmtNs) : err ? 'error' : '—';
+  const cell = (s: Summary | undefined, err: string | undefined): string => (s ? fmtSpread(s, fmtNs) : err ? 'error' : '—');
   const opLabel = (row: Row): string => (row.op === 'getMany' ? `getMany ×${cfg.batch} (per key)` : row.op);
   const sizeLabel = (row: Row): string => (row.size ? fmtBytes(row.size) : 'counter');
 
@@ -275,9 +276,9 @@ export async function run(args: string[]): Promise<void> {
       opLabel(row),
       sizeLabel(row),
       fmtCount(row.keys),
-      shm.ok ? cell(s, row.errors['shmcached']) : 'n/a',
+      shm.ok ? cell(s, row.errors.shmcached) : 'n/a',
       cell(l, row.errors['lru-cache']),
-      cell(m, row.errors['Map']),
+      cell(m, row.errors.Map),
       s && l ? fmtRatio(l.median / s.median) : '—',
       s && m ? fmtRatio(m.median / s.median) : '—',
     ];
@@ -289,7 +290,7 @@ export async function run(args: string[]): Promise<void> {
     let verdict: string;
     if (!shm.ok) verdict = 'not measured (shmcached unavailable)';
     else if (!row) verdict = 'not measured (cell not in this run)';
-    else if (!s) verdict = `not measured (${row.errors['shmcached'] ?? 'no samples'})`;
+    else if (!s) verdict = `not measured (${row.errors.shmcached ?? 'no samples'})`;
     else if (s.median <= t.limitNs) verdict = `**met** (${((100 * s.median) / t.limitNs).toFixed(0)}% of the limit)`;
     else verdict = `**missed** by ${fmtNs(s.median - t.limitNs)} ns (${(s.median / t.limitNs).toFixed(2)}× the limit)`;
     return {
@@ -303,7 +304,8 @@ export async function run(args: string[]): Promise<void> {
 
   const notes: string[] = [];
   for (const row of rows) {
-    for (const [peer, err] of Object.entries(row.errors)) notes.push(`${opLabel(row)} ${sizeLabel(row)} ${fmtCount(row.keys)}: **${peer} failed**: ${err}`);
+    for (const [peer, err] of Object.entries(row.errors))
+      notes.push(`${opLabel(row)} ${sizeLabel(row)} ${fmtCount(row.keys)}: **${peer} failed**: ${err}`);
     for (const w of row.warnings) notes.push(`${opLabel(row)} ${sizeLabel(row)} ${fmtCount(row.keys)}: ${w}`);
   }
   notes.push(...warnings);
@@ -315,10 +317,12 @@ export async function run(args: string[]): Promise<void> {
   md.push(
     shm.ok
       ? `- shmcached: direct calls from the main thread, protection \`${shm.protection}\`, a fresh region per phase sized to hold every item` +
-        (git ? `; ${treeAt(git)}` : '')
+          (git ? `; ${treeAt(git)}` : '')
       : `- shmcached: **not available** (${shm.reason}); only the peers ran`,
   );
-  md.push(`- Peers: lru-cache 11 (get + \`Buffer.from(v)\`, set stores \`Buffer.from(value)\`), JS \`Map\` (same copies). incr: memcached semantics on text in shmcached; a bigint counter (get, add, wrap at 2^64, set) in the peers.`);
+  md.push(
+    `- Peers: lru-cache 11 (get + \`Buffer.from(v)\`, set stores \`Buffer.from(value)\`), JS \`Map\` (same copies). incr: memcached semantics on text in shmcached; a bigint counter (get, add, wrap at 2^64, set) in the peers.`,
+  );
   md.push(
     `- Method: ${cfg.ops.toLocaleString('en-US')} ops per round, uniform random keys ('key:' + i, pre-generated), 1 warm-up + ${cfg.rounds} timed rounds per cell, ` +
       `full GC before each round; each store measured alone, rounds split into two blocks in opposite store orders; delete removes existing keys (¼ of them at a time, put back untimed); getMany = ${cfg.batch} keys a call, ns per key. ` +
@@ -331,11 +335,20 @@ export async function run(args: string[]): Promise<void> {
   md.push('');
   md.push(`## Issue 2 targets (main thread, ${TARGET_SIZE} B values, ${fmtCount(TARGET_KEYS)} keys)`);
   md.push('');
-  md.push(markdownTable(['op', 'target', 'shmcached median (ns)', 'result'], targetRows.map((t) => t.md), ['l', 'r', 'r', 'l']));
+  md.push(
+    markdownTable(
+      ['op', 'target', 'shmcached median (ns)', 'result'],
+      targetRows.map((t) => t.md),
+      ['l', 'r', 'r', 'l'],
+    ),
+  );
   md.push('');
   const loopNote =
     `Loop overhead included in every cell (fetching the pre-generated key and summing): ` +
-    Object.entries(loopOverhead).map(([k, s]) => `${fmtNs(s.median)} ns at ${k} keys`).join(', ') + '.';
+    Object.entries(loopOverhead)
+      .map(([k, s]) => `${fmtNs(s.median)} ns at ${k} keys`)
+      .join(', ') +
+    '.';
   const markdown = printReport(md, [loopNote, ...notes]);
 
   const json = {
@@ -353,7 +366,7 @@ export async function run(args: string[]): Promise<void> {
       const peersOut: Record<string, unknown> = {};
       for (const name of peerNames) {
         const xs = row.samples[name];
-        if (xs && xs.length) peersOut[name] = { ...summarize(xs), rounds: xs.map((x) => +x.toFixed(2)) };
+        if (xs?.length) peersOut[name] = { ...summarize(xs), rounds: xs.map((x) => +x.toFixed(2)) };
         else if (row.errors[name]) peersOut[name] = { error: row.errors[name] };
       }
       const s = sum(row, 'shmcached');
@@ -362,7 +375,15 @@ export async function run(args: string[]): Promise<void> {
         const p = sum(row, name);
         if (s && p) ratios[`${name}/shmcached`] = +(p.median / s.median).toFixed(3);
       }
-      return { op: row.op, valueSize: row.size || null, keys: row.keys, batch: row.op === 'getMany' ? cfg.batch : undefined, peers: peersOut, ratios, warnings: row.warnings };
+      return {
+        op: row.op,
+        valueSize: row.size || null,
+        keys: row.keys,
+        batch: row.op === 'getMany' ? cfg.batch : undefined,
+        peers: peersOut,
+        ratios,
+        warnings: row.warnings,
+      };
     }),
     targets: targetRows.map(({ md: _md, ...t }) => t),
     loopOverheadNs: Object.fromEntries(Object.entries(loopOverhead).map(([k, s]) => [k, +s.median.toFixed(2)])),

@@ -40,7 +40,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** One line for `npm run bench -- list`. */
-export const description = "the paper's table: get/set/delete/incr via shmcached (main, worker, CachePool), memcached (C client, memjs), lmdb-js, lru-cache, Map";
+export const description =
+  "the paper's table: get/set/delete/incr via shmcached (main, worker, CachePool), memcached (C client, memjs), lmdb-js, lru-cache, Map";
 
 /** The rows of the paper's table, in its order. */
 interface RowDef {
@@ -61,7 +62,19 @@ const ROWS: readonly RowDef[] = [
 ];
 
 /** The columns: every way of reaching a cache that is measured. */
-const PEERS = ['memcached C', 'memcached C spin', 'memjs', 'shmcached', 'shmcached getInto', 'shmcached worker', 'CachePool b1', 'CachePool b100', 'lmdb-js', 'lru-cache', 'Map'] as const;
+const PEERS = [
+  'memcached C',
+  'memcached C spin',
+  'memjs',
+  'shmcached',
+  'shmcached getInto',
+  'shmcached worker',
+  'CachePool b1',
+  'CachePool b100',
+  'lmdb-js',
+  'lru-cache',
+  'Map',
+] as const;
 type PeerId = (typeof PEERS)[number];
 const PEER_TITLE: Record<PeerId, string> = {
   'memcached C': 'memcached, C client',
@@ -180,7 +193,11 @@ function phaseMessage(peer: HostPeer, tag: string, n: number, size: number, d: P
 function processRunner(peer: HostPeer): Runner {
   return (tag, n, size, d, plans) =>
     new Promise((resolve, reject) => {
-      const child = fork(hostModule, [HOST_TAG], { execArgv: ['--expose-gc'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(hostModule, [HOST_TAG], {
+        execArgv: ['--expose-gc'],
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       let reply: HostReply | undefined;
       child.once('message', (r: HostReply) => (reply = r));
       child.once('error', reject);
@@ -229,7 +246,16 @@ function mcRunner(server: MemcachedServer, spin: boolean, seed: number): Runner 
   return async (_tag, n, size, _d, plans) => {
     const out: CellResult[] = [];
     for (const plan of plans) {
-      const r = await mcbenchLat({ port: server.port, op: plan.op, size: Math.max(size, 1), keys: n, ops: plan.ops, rounds: plan.rounds, seed, spin });
+      const r = await mcbenchLat({
+        port: server.port,
+        op: plan.op,
+        size: Math.max(size, 1),
+        keys: n,
+        ops: plan.ops,
+        rounds: plan.rounds,
+        seed,
+        spin,
+      });
       out.push({ samples: r.rounds, hits: r.hits, expected: r.expected, perOp: r.perOp });
     }
     return out;
@@ -285,7 +311,11 @@ export async function run(args: string[]): Promise<PartOutput> {
     }
     if (cOk && want('memcached C')) runners.set('memcached C', mcRunner(server, false, cfg.seed));
     if (cOk && want('memcached C spin')) runners.set('memcached C spin', mcRunner(server, true, cfg.seed));
-    if (want('memjs')) runners.set('memjs', asyncRunner(() => new MemjsPeer(server!.port)));
+    if (want('memjs'))
+      runners.set(
+        'memjs',
+        asyncRunner(() => new MemjsPeer(server!.port)),
+      );
   }
   if (shm.ok) {
     if (want('shmcached')) runners.set('shmcached', processRunner('shmcached'));
@@ -295,9 +325,16 @@ export async function run(args: string[]): Promise<PartOutput> {
       runners.set('shmcached worker', workerRunner(worker));
     }
     const Pool = shm.CachePool;
-    for (const [id, batch] of [['CachePool b1', 1], ['CachePool b100', 100]] as const) {
+    for (const [id, batch] of [
+      ['CachePool b1', 1],
+      ['CachePool b100', 100],
+    ] as const) {
       if (!want(id)) continue;
-      if (Pool) runners.set(id, asyncRunner(() => new PoolPeer(shm.Cache, Pool, batch, cfg.poolThreads)));
+      if (Pool)
+        runners.set(
+          id,
+          asyncRunner(() => new PoolPeer(shm.Cache, Pool, batch, cfg.poolThreads)),
+        );
       else unavailable.set(id, 'this build exports no CachePool');
     }
   } else {
@@ -314,7 +351,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   const t0 = Date.now();
   const n = cfg.keys;
   const rand = mulberry32(cfg.seed);
-  const keys = Array.from({ length: n }, (_, i) => 'key:' + i);
+  const keys = Array.from({ length: n }, (_, i) => `key:${i}`);
   const order = uniformOrder(Math.max(cfg.ops, cfg.slowOps), n, rand);
   const perm = permutation(n, rand);
 
@@ -364,7 +401,7 @@ export async function run(args: string[]): Promise<PartOutput> {
 
   const sum = (row: string, peer: PeerId): Summary | undefined => {
     const c = cells.get(`${row}|${peer}`);
-    return c && c.samples.length ? summarize(c.samples) : undefined;
+    return c?.samples.length ? summarize(c.samples) : undefined;
   };
   const cellText = (row: string, peer: PeerId): string => {
     const s = sum(row, peer);
@@ -398,7 +435,18 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (parts.length) notes.push(`${PEER_TITLE[peer]}, single round trips in µs (one value per block of rounds): ${parts.join('; ')}`);
   }
 
-  const paperHeaders = ['Operation', 'memcached, C client (µs)', 'shmcached, main thread (µs)', 'speed-up', 'shmcached, worker (µs)', 'speed-up', 'vs. C spin client', 'paper: memcached', 'paper: Plib w/ Hodor', 'paper: speed-up'];
+  const paperHeaders = [
+    'Operation',
+    'memcached, C client (µs)',
+    'shmcached, main thread (µs)',
+    'speed-up',
+    'shmcached, worker (µs)',
+    'speed-up',
+    'vs. C spin client',
+    'paper: memcached',
+    'paper: Plib w/ Hodor',
+    'paper: speed-up',
+  ];
   const paperAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
   const paperRows = ROWS.map((r) => [
     r.label,
@@ -431,17 +479,24 @@ export async function run(args: string[]): Promise<PartOutput> {
     for (const row of ['Get 128 B', 'Get 5 KB']) {
       const r = ratio(row, peer, ours);
       const how = ours === 'shmcached' ? 'get' : 'getInto';
-      targetRows.push({ what: `${row.replace('Get', 'get')}: shmcached ${how} vs ${title} (${title} ÷ shmcached)`, value: fmtRatio(r), target: '> 1× (faster)', met: Number.isFinite(r) ? r > 1 : undefined });
+      targetRows.push({
+        what: `${row.replace('Get', 'get')}: shmcached ${how} vs ${title} (${title} ÷ shmcached)`,
+        value: fmtRatio(r),
+        target: '> 1× (faster)',
+        met: Number.isFinite(r) ? r > 1 : undefined,
+      });
     }
   }
 
   const md = reportHead("shmcached latency: the paper's table", started, machine);
   md.push(
     shm.ok
-      ? `- shmcached: protection \`${shm.protection}\`` + (git ? `, ${treeAt(git)}` : '')
+      ? `- shmcached: protection \`${shm.protection}\`${git ? `, ${treeAt(git)}` : ''}`
       : `- shmcached: **not available** (${shm.reason})`,
   );
-  md.push(`- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`);
+  md.push(
+    `- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`,
+  );
   md.push(`- shmcached main = \`cache.get(k)\` (a Buffer the caller owns, a view of a 256 KiB arena the addon fills), getInto = \`cache.getInto(k, buf)\` into one reused buffer (no allocation, like lmdb-js's getBinaryFast); each main-thread column runs in a fresh node process per value size, the worker column in a worker_thread of the bench process.
 - CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);
   md.push(
@@ -463,7 +518,13 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push('');
   md.push('## Targets (issue 7)');
   md.push('');
-  md.push(markdownTable(['measure', 'this run', 'target', 'result'], targetRows.map((t) => [t.what, t.value, t.target, verdict(t.met)]), ['l', 'r', 'r', 'l']));
+  md.push(
+    markdownTable(
+      ['measure', 'this run', 'target', 'result'],
+      targetRows.map((t) => [t.what, t.value, t.target, verdict(t.met)]),
+      ['l', 'r', 'r', 'l'],
+    ),
+  );
   md.push('');
   // A run at another key count is another experiment: its files get their own name.
   const fileTag = cfg.keys === DEFAULT_KEYS ? 'latency' : `latency-${fmtCount(cfg.keys)}-keys`;
@@ -478,7 +539,8 @@ export async function run(args: string[]): Promise<PartOutput> {
       if (s) metrics.push({ id: `latency/${r.label}/${p}`, value: +s.median.toFixed(2), unit: 'ns/op', better: 'lower' });
     }
     const sp = ratio(r.label, 'memcached C', 'shmcached');
-    if (Number.isFinite(sp)) metrics.push({ id: `latency/${r.label}/speed-up over memcached`, value: +sp.toFixed(2), unit: '×', better: 'higher' });
+    if (Number.isFinite(sp))
+      metrics.push({ id: `latency/${r.label}/speed-up over memcached`, value: +sp.toFixed(2), unit: '×', better: 'higher' });
   }
   const json = {
     part: 'latency',
@@ -501,7 +563,12 @@ export async function run(args: string[]): Promise<PartOutput> {
         active.map((p) => {
           const c = cells.get(`${r.label}|${p}`);
           const s = sum(r.label, p);
-          return [p, s ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected, perOpNs: c!.perOp } : { error: c?.error ?? 'no samples' }];
+          return [
+            p,
+            s
+              ? { ...s, rounds: c!.samples.map((x) => +x.toFixed(1)), hits: c!.hits, expected: c!.expected, perOpNs: c!.perOp }
+              : { error: c?.error ?? 'no samples' },
+          ];
         }),
       ),
     })),

@@ -23,7 +23,8 @@ import { Progress } from './lib/progress.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
 /** One line for `npm run bench -- list`. */
-export const description = 'items per 64 MiB before the first eviction (100 B, 1 KB, 10 KB values), and memory held under a TTL churn, shmcached vs memcached -m 64';
+export const description =
+  'items per 64 MiB before the first eviction (100 B, 1 KB, 10 KB values), and memory held under a TTL churn, shmcached vs memcached -m 64';
 
 const MIB = 2 ** 20;
 /** The issue's target: at 100 B values, shmcached holds ≥ 1.1× memcached's items. */
@@ -96,7 +97,7 @@ async function fillShm(Cache: { open(o: object): ShmCache }, size: number, batch
     return await fillUntilEviction(
       {
         setBatch: (from, count) => {
-          for (let i = from; i < from + count; i++) c.set('key:' + i, value);
+          for (let i = from; i < from + count; i++) c.set(`key:${i}`, value);
         },
         stats: () => c.stats!() as Record<string, unknown>,
         footprint: () => {
@@ -202,7 +203,7 @@ async function churnShm(Cache: { open(o: object): ShmCache }, seconds: number): 
     return await churn(
       seconds,
       (from, count) => {
-        for (let i = from; i < from + count; i++) c.set('churn:' + i, value, { ttl: CHURN.ttl });
+        for (let i = from; i < from + count; i++) c.set(`churn:${i}`, value, { ttl: CHURN.ttl });
       },
       async () => ({ general: c.stats!() as Record<string, unknown>, slabs: c.stats!('slabs') as Record<string, unknown> }),
     );
@@ -221,7 +222,8 @@ async function churnMemcached(seconds: number): Promise<Churn> {
       seconds,
       async (from, count) => {
         const parts: Buffer[] = [];
-        for (let i = from; i < from + count; i++) parts.push(Buffer.from(`set churn:${i} 0 ${CHURN.ttl} ${CHURN.value}\r\n`), value, Buffer.from('\r\n'));
+        for (let i = from; i < from + count; i++)
+          parts.push(Buffer.from(`set churn:${i} 0 ${CHURN.ttl} ${CHURN.value}\r\n`), value, Buffer.from('\r\n'));
         const replies = await conn.batch(Buffer.concat(parts), count);
         const bad = replies.find((r) => r !== 'STORED');
         if (bad) throw new Error(`memcached answered '${bad}' to a set`);
@@ -316,19 +318,40 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (r.mcError) notes.push(`${fmtBytes(r.size)}: memcached **failed**: ${r.mcError}`);
   }
   const md = reportHead('shmcached memory efficiency', started, machine);
-  md.push(`- shmcached: \`Cache.open({ size: '64mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m 64\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`);
-  md.push(`- Method: keys 'key:0', 'key:1', ... stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the 64 MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`);
+  md.push(
+    `- shmcached: \`Cache.open({ size: '64mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m 64\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`,
+  );
+  md.push(
+    `- Method: keys 'key:0', 'key:1', ... stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the 64 MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`,
+  );
   md.push('');
   md.push('## Items in 64 MiB before the first eviction; bytes of overhead per item');
   md.push('');
   const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
-  md.push(markdownTable(['value', 'shmcached items', 'memcached items', 'shm ÷ mc', 'shm overhead B/item', 'mc overhead B/item', 'shm, with hash table', 'mc, with hash table'], rows, align));
+  md.push(
+    markdownTable(
+      [
+        'value',
+        'shmcached items',
+        'memcached items',
+        'shm ÷ mc',
+        'shm overhead B/item',
+        'mc overhead B/item',
+        'shm, with hash table',
+        'mc, with hash table',
+      ],
+      rows,
+      align,
+    ),
+  );
   md.push('');
   md.push(`## Target (issue 7)`);
   md.push('');
   md.push(`- items per 64 MiB at ${TARGET.size} B values ≥ ${TARGET.min}× memcached: ${verdict} (${fmtRatio(tRatio)})`);
   md.push('');
-  md.push(`## TTL churn: ${fmtBytes(CHURN.value)} values with a ${CHURN.ttl} s TTL, ${CHURN.batch} sets every ${CHURN.tickMs} ms for ${churnSeconds} s`);
+  md.push(
+    `## TTL churn: ${fmtBytes(CHURN.value)} values with a ${CHURN.ttl} s TTL, ${CHURN.batch} sets every ${CHURN.tickMs} ms for ${churnSeconds} s`,
+  );
   md.push('');
   const churnRow = (name: string, c: Churn | undefined, err: string | undefined): string[] =>
     c
@@ -336,7 +359,15 @@ export async function run(args: string[]): Promise<PartOutput> {
       : [name, `error: ${err ?? '?'}`, '—', '—', '—', '—', '—'];
   md.push(
     markdownTable(
-      ['store', 'sets', 'items held at the end (curr_items, dead ones not yet freed included)', 'slab memory allocated', 'reclaimed', 'crawler_reclaimed', 'evictions'],
+      [
+        'store',
+        'sets',
+        'items held at the end (curr_items, dead ones not yet freed included)',
+        'slab memory allocated',
+        'reclaimed',
+        'crawler_reclaimed',
+        'evictions',
+      ],
       [churnRow('shmcached', ch.shm, ch.shmError), churnRow('memcached', ch.mc, ch.mcError)],
       ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
@@ -344,7 +375,10 @@ export async function run(args: string[]): Promise<PartOutput> {
   if (ch.shmError) notes.push(`TTL churn: shmcached **failed**: ${ch.shmError}`);
   if (ch.mcError) notes.push(`TTL churn: memcached **failed**: ${ch.mcError}`);
   const extras = results
-    .map((r) => `${fmtBytes(r.size)}: shmcached region file ${n0(num(r.shm?.extra?.fileBytes) / MIB)} MiB, hash table ${n0((r.shm?.hashBytes ?? Number.NaN) / 1024)} KiB; memcached resident ${n0(num(r.mc?.extra?.rssBytes) / MIB)} MiB, hash table ${n0((r.mc?.hashBytes ?? Number.NaN) / 1024)} KiB`)
+    .map(
+      (r) =>
+        `${fmtBytes(r.size)}: shmcached region file ${n0(num(r.shm?.extra?.fileBytes) / MIB)} MiB, hash table ${n0((r.shm?.hashBytes ?? Number.NaN) / 1024)} KiB; memcached resident ${n0(num(r.mc?.extra?.rssBytes) / MIB)} MiB, hash table ${n0((r.mc?.hashBytes ?? Number.NaN) / 1024)} KiB`,
+    )
     .join('; ');
   notes.push(`Whole footprints, for context: ${extras}.`);
   const markdown = printReport(md, notes);
@@ -353,7 +387,13 @@ export async function run(args: string[]): Promise<PartOutput> {
   for (const r of results) {
     if (r.shm) metrics.push({ id: `memory/${fmtBytes(r.size)}/shmcached items`, value: r.shm.items, unit: 'items', better: 'higher' });
     if (r.mc) metrics.push({ id: `memory/${fmtBytes(r.size)}/memcached items`, value: r.mc.items, unit: 'items', better: 'higher' });
-    if (r.shm) metrics.push({ id: `memory/${fmtBytes(r.size)}/shmcached overhead`, value: +perItem(r.shm, false).toFixed(1), unit: 'B/item', better: 'lower' });
+    if (r.shm)
+      metrics.push({
+        id: `memory/${fmtBytes(r.size)}/shmcached overhead`,
+        value: +perItem(r.shm, false).toFixed(1),
+        unit: 'B/item',
+        better: 'lower',
+      });
   }
   if (ch.shm) metrics.push({ id: 'memory/ttl-churn/shmcached malloced', value: ch.shm.malloced, unit: 'B', better: 'lower' });
   if (ch.mc) metrics.push({ id: 'memory/ttl-churn/memcached malloced', value: ch.mc.malloced, unit: 'B', better: 'lower' });
@@ -367,7 +407,11 @@ export async function run(args: string[]): Promise<PartOutput> {
     shmcached: shm.ok ? { available: true, protection: shm.protection } : { available: false, reason: shm.reason },
     rows: results,
     churn: { ...CHURN, seconds: churnSeconds, ...ch },
-    target: { ...TARGET, ratio: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null, met: Number.isFinite(tRatio) ? tRatio >= TARGET.min : null },
+    target: {
+      ...TARGET,
+      ratio: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null,
+      met: Number.isFinite(tRatio) ? tRatio >= TARGET.min : null,
+    },
     metrics,
     notes,
   };

@@ -34,7 +34,8 @@ import type { Metric, PartOutput } from './lib/part.js';
 import { benchRegionPath, removeRegion } from './lib/shm.js';
 import { summarize } from './lib/stats.js';
 
-export const description = 'CachePool beside the sync Cache.get: lone await, batches 1–1000 (inline/auto, Atomics, piscina), wall and CPU ns/op, idle and loaded';
+export const description =
+  'CachePool beside the sync Cache.get: lone await, batches 1–1000 (inline/auto, Atomics, piscina), wall and CPU ns/op, idle and loaded';
 
 const KEYS = 10_000;
 const VALUE = 128;
@@ -195,9 +196,14 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     .map((c) => ({ ...c, batches: c.name.startsWith('lone') ? LONE : c.name.startsWith('Cache.get') ? [100] : [1000] }));
 
   const samples = new Map<string, Sample[]>();
-  const steps = cfg.reps * (cells.reduce((a, c) => a + (c.batches ?? BATCHES).length, 0) + (cfg.loaded ? loadedCells.reduce((a, c) => a + c.batches.length, 0) : 0));
+  const steps =
+    cfg.reps *
+    (cells.reduce((a, c) => a + (c.batches ?? BATCHES).length, 0) +
+      (cfg.loaded ? loadedCells.reduce((a, c) => a + c.batches.length, 0) : 0));
   const progress = new Progress(steps);
-  const loadIdle = loadavg().map((x) => x.toFixed(2)).join(' / ');
+  const loadIdle = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' / ');
   await measure(cells, cfg, 'idle', progress, samples);
   let loadBusy = '';
   const busyN = availableParallelism();
@@ -206,7 +212,9 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     try {
       await new Promise((r) => setTimeout(r, 500)); // let them start
       await measure(loadedCells, cfg, 'loaded', progress, samples);
-      loadBusy = loadavg().map((x) => x.toFixed(2)).join(' / ');
+      loadBusy = loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' / ');
     } finally {
       for (const b of busy) b.kill('SIGKILL');
     }
@@ -233,7 +241,12 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     else rows.push([c.name, ...BATCHES.map((b) => fmt(med('idle', c.name, b)))]);
   }
   const loadedRows: string[][] = [];
-  for (const c of loadedCells) loadedRows.push([c.name, c.batches.includes(1000) ? '1000' : c.name.startsWith('lone') ? '1 (awaited one at a time)' : '—', fmt(med('loaded', c.name, c.batches[0]!))]);
+  for (const c of loadedCells)
+    loadedRows.push([
+      c.name,
+      c.batches.includes(1000) ? '1000' : c.name.startsWith('lone') ? '1 (awaited one at a time)' : '—',
+      fmt(med('loaded', c.name, c.batches[0]!)),
+    ]);
 
   const sync = med('idle', 'Cache.get (sync)', 100);
   const lone1 = med('idle', 'lone await pool.get (auto)', 100);
@@ -269,7 +282,14 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     '',
     `Polling's price: a lone get costs ${fmtNs(spinLone.cpu)} CPU ns with \`spinMicros: 50\` against ${fmtNs(sleepLone.cpu)} with sleeping workers (wall ${fmtNs(spinLone.wall)} vs ${fmtNs(sleepLone.wall)}).`,
     '',
-    ...(cfg.loaded ? [`## Every core busy (${busyN} busy-loop processes)`, '', markdownTable(['row', 'batch', 'ns/op (CPU ns/op)'], loadedRows, ['l', 'r', 'r']), ''] : []),
+    ...(cfg.loaded
+      ? [
+          `## Every core busy (${busyN} busy-loop processes)`,
+          '',
+          markdownTable(['row', 'batch', 'ns/op (CPU ns/op)'], loadedRows, ['l', 'r', 'r']),
+          '',
+        ]
+      : []),
     '## Issue 18 targets',
     '',
     ...targets,
@@ -277,7 +297,8 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   ].join('\n');
   console.log(md);
   const metrics: Metric[] = [];
-  for (const [k, ss] of samples) metrics.push({ id: `pool/${k}`, value: summarize(ss.map((s) => s.wall)).median, unit: 'ns/op', better: 'lower' });
+  for (const [k, ss] of samples)
+    metrics.push({ id: `pool/${k}`, value: summarize(ss.map((s) => s.wall)).median, unit: 'ns/op', better: 'lower' });
   const json: Record<string, Sample> = {};
   for (const [k] of samples) {
     const [phase, name, b] = k.split('|');

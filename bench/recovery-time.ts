@@ -29,7 +29,12 @@ for (const sizeText of values.sizes.split(',')) {
   const size = parseSize(sizeText, '--sizes');
   const path = `${values.dir}/shmcached-recovery-bench-${process.pid}-${sizeText}`;
   rmSync(path, { force: true });
-  const fill = spawnSync(process.execPath, ['--input-type=module', '-e', `
+  const fill = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     const { Cache } = await import(${JSON.stringify(indexUrl)});
     const c = Cache.open({ path: ${JSON.stringify(path)}, size: ${size}, evict: false, reset: true });
     const v = Buffer.alloc(${vlen}, 'v');
@@ -37,7 +42,10 @@ for (const sizeText of values.sizes.split(',')) {
     try { for (;;) { c.set('key:' + n, v, { flags: n }); n++; } } catch (e) { if (e.code !== 'ERR_OUT_OF_MEMORY') throw e; }
     process.stdout.write(String(n) + '\\n');
     process.kill(process.pid, 'SIGKILL');
-  `], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  `,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   if (fill.signal !== 'SIGKILL') throw new Error(`filler did not die as planned: ${fill.status} ${fill.signal}`);
   const items = Number(fill.stdout.trim());
   let cpu = process.cpuUsage();
@@ -45,7 +53,8 @@ for (const sizeText of values.sizes.split(',')) {
   cpu = process.cpuUsage(cpu);
   const crashCpu = [(cpu.user + cpu.system) / 1000];
   const crash = c.lastRecovery;
-  if (crash.kind !== 'recovered' || crash.itemsKept !== items) throw new Error(`unexpected report ${JSON.stringify(crash)} for ${items} items`);
+  if (crash.kind !== 'recovered' || crash.itemsKept !== items)
+    throw new Error(`unexpected report ${JSON.stringify(crash)} for ${items} items`);
   c.close();
   const w = Cache.open({ path });
   const warm = w.lastRecovery;
@@ -61,11 +70,21 @@ for (const sizeText of values.sizes.split(',')) {
   }
   forced.sort((a, b) => a - b);
   crashCpu.sort((a, b) => a - b);
-  rows.push([sizeText, String(items), String(crash.pagesScanned), crash.ms.toFixed(0), forced[1]!.toFixed(0),
-    crashCpu[1]!.toFixed(0), ((forced[1]! * 1e6) / items).toFixed(0), warm.ms.toFixed(2)]);
+  rows.push([
+    sizeText,
+    String(items),
+    String(crash.pagesScanned),
+    crash.ms.toFixed(0),
+    forced[1]!.toFixed(0),
+    crashCpu[1]!.toFixed(0),
+    ((forced[1]! * 1e6) / items).toFixed(0),
+    warm.ms.toFixed(2),
+  ]);
   rmSync(path, { force: true });
 }
 console.log(`value ${vlen} B, keys 'key:N'; ms = lastRecovery.ms\n`);
-console.log('| region | items | pages | recovery after SIGKILL (ms) | median of 3 (ms) | CPU, median of 3 (ms) | ns / item | warm start (ms) |');
+console.log(
+  '| region | items | pages | recovery after SIGKILL (ms) | median of 3 (ms) | CPU, median of 3 (ms) | ns / item | warm start (ms) |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);

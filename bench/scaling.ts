@@ -102,7 +102,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
   const port = parentPort!;
   const mod = (await import(new URL(`file://${init.entry}`).href)) as { Cache: { open(o: { path: string }): WorkerCache } };
   const cache = mod.Cache.open({ path: init.path });
-  const keys = Array.from({ length: init.keys }, (_, i) => 'key:' + i);
+  const keys = Array.from({ length: init.keys }, (_, i) => `key:${i}`);
   const value = Buffer.alloc(init.valueSize, 'w');
   const ctrl = new Int32Array(init.ctrl);
   const idxOf: Record<Dist, Uint32Array> = { uniform: new Uint32Array(init.idx.uniform), zipf: new Uint32Array(init.idx.zipf) };
@@ -344,12 +344,15 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   const path = benchRegionPath('scaling');
   const main = shm.Cache.open({ path, size: REGION_SIZE, reset: true });
   const fill = Buffer.alloc(cfg.valueSize, 'v');
-  for (let i = 0; i < cfg.keys; i++) main.set('key:' + i, fill);
+  for (let i = 0; i < cfg.keys; i++) main.set(`key:${i}`, fill);
   const init: WorkerInit = { tag: WORKER_TAG, entry, path, keys: cfg.keys, valueSize: cfg.valueSize, ctrl: ctrlBuf, idx, ops };
 
   const cells: Cell[] = [];
-  for (const mix of MIXES) for (const dist of DISTS) for (const threads of cfg.threads) cells.push({ mix: mix.name, dist, threads, samples: [], perWorker: [], misses: 0 });
-  const cellOf = (mix: string, dist: Dist, threads: number): Cell => cells.find((c) => c.mix === mix && c.dist === dist && c.threads === threads)!;
+  for (const mix of MIXES)
+    for (const dist of DISTS)
+      for (const threads of cfg.threads) cells.push({ mix: mix.name, dist, threads, samples: [], perWorker: [], misses: 0 });
+  const cellOf = (mix: string, dist: Dist, threads: number): Cell =>
+    cells.find((c) => c.mix === mix && c.dist === dist && c.threads === threads)!;
 
   const progress = new Progress(cells.length * cfg.reps);
   const offRand = mulberry32(cfg.seed ^ 0x5ca1ab1e);
@@ -382,7 +385,8 @@ export async function run(args: string[]): Promise<PartOutput | void> {
               Atomics.store(ctrl, C_PHASE, PH_WARM);
               const ready = pool.workers.map((w) => pool.next(w, 'ready'));
               const done = pool.workers.map((w) => pool.next<DoneMsg>(w, 'done'));
-              for (const w of pool.workers) w.postMessage({ type: 'run', mix: mi, dist, offset: Math.floor(offRand() * STREAM_LEN) } satisfies RunMsg);
+              for (const w of pool.workers)
+                w.postMessage({ type: 'run', mix: mi, dist, offset: Math.floor(offRand() * STREAM_LEN) } satisfies RunMsg);
               await Promise.all(ready);
               Atomics.add(ctrl, C_GEN, 1); // release them together
               Atomics.notify(ctrl, C_GEN);
@@ -392,7 +396,10 @@ export async function run(args: string[]): Promise<PartOutput | void> {
               Atomics.store(ctrl, C_PHASE, PH_STOP);
               const res = await Promise.all(done);
               const rates = res.map((r) => (r.ms > 0 ? (r.ops / r.ms) * 1000 : 0));
-              if (rates.some((r) => r === 0)) warnings.push(`${cell.mix} ${dist} ${threads} threads rep ${rep + 1}: a worker measured nothing (starved through the whole window?)`);
+              if (rates.some((r) => r === 0))
+                warnings.push(
+                  `${cell.mix} ${dist} ${threads} threads rep ${rep + 1}: a worker measured nothing (starved through the whole window?)`,
+                );
               cell.samples.push(rates.reduce((x, y) => x + y, 0));
               cell.perWorker.push(rates.map((r) => Math.round(r)));
               cell.misses += res.reduce((x, r) => x + r.misses, 0);
@@ -418,7 +425,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   // -----------------------------------------------------------------------------------------------
   // Report
 
-  const med = (c: Cell | undefined): number => (c && c.samples.length ? summarize(c.samples).median : Number.NaN);
+  const med = (c: Cell | undefined): number => (c?.samples.length ? summarize(c.samples).median : Number.NaN);
   const mops = (x: number): string => (Number.isFinite(x) ? (x / 1e6).toFixed(2) : '—');
   const distLabel = (d: Dist): string => (d === 'uniform' ? `uniform ${fmtCount(cfg.keys)}` : `Zipf s=${cfg.zipfS} ${fmtCount(cfg.keys)}`);
 
@@ -455,10 +462,15 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   }
   notes.push(...warnings);
   const oversub = cfg.threads.filter((t) => t > machine.cpus);
-  if (oversub.length) notes.push(`${oversub.join(', ')} threads exceed the ${machine.cpus} CPUs: those rows show the cost of oversubscription, not more parallelism`);
+  if (oversub.length)
+    notes.push(
+      `${oversub.join(', ')} threads exceed the ${machine.cpus} CPUs: those rows show the cost of oversubscription, not more parallelism`,
+    );
   const loadEnd = machineInfo().loadavg;
   if ((machine.loadavg[0] ?? 0) > machine.cpus * 0.5) {
-    notes.push(`the machine was busy at the start (1-minute load average ${machine.loadavg[0]} on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`);
+    notes.push(
+      `the machine was busy at the start (1-minute load average ${machine.loadavg[0]} on ${machine.cpus} CPUs): other work shared the CPUs, so treat these numbers as rough`,
+    );
   }
 
   const md = reportHead('shmcached scaling', started, machine);
@@ -528,7 +540,13 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       misses: c.misses,
       error: c.error ?? null,
     })),
-    target: { ...TARGET, oneThread: Number.isFinite(t1) ? t1 : null, twoThreads: Number.isFinite(t2) ? t2 : null, speedup: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null, met: Number.isFinite(tRatio) ? tRatio >= TARGET.minSpeedup : null },
+    target: {
+      ...TARGET,
+      oneThread: Number.isFinite(t1) ? t1 : null,
+      twoThreads: Number.isFinite(t2) ? t2 : null,
+      speedup: Number.isFinite(tRatio) ? +tRatio.toFixed(3) : null,
+      met: Number.isFinite(tRatio) ? tRatio >= TARGET.minSpeedup : null,
+    },
     notes,
     metrics: rows.flatMap(({ cell: c, summary: s }): Metric[] =>
       s ? [{ id: `scaling/${c.mix}/${c.dist}/${c.threads} threads`, value: Math.round(s.median), unit: 'ops/s', better: 'higher' }] : [],

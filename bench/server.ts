@@ -28,7 +28,8 @@ import { alternate } from './lib/timing.js';
 import type { Metric, PartOutput } from './lib/part.js';
 
 /** One line for `npm run bench -- list`. */
-export const description = 'memcached-protocol throughput: pipelined get/set 128 B over 1 and 16 connections, memcached -t 2 vs shmcached serve -t 2';
+export const description =
+  'memcached-protocol throughput: pipelined get/set 128 B over 1 and 16 connections, memcached -t 2 vs shmcached serve -t 2';
 
 /** The part's settings, from its command line. */
 function parseConfig(args: string[]) {
@@ -63,7 +64,11 @@ interface Target {
 }
 
 /** Spawns a server process and waits for its port; the Target stops it and removes its region. */
-async function spawnServer(name: string, describe: (port: number, file: string) => string, argv: (port: number, file: string) => string[]): Promise<Target | string> {
+async function spawnServer(
+  name: string,
+  describe: (port: number, file: string) => string,
+  argv: (port: number, file: string) => string[],
+): Promise<Target | string> {
   const port = await freePort();
   const file = benchRegionPath('server');
   removeRegion(file);
@@ -140,7 +145,10 @@ export async function run(args: string[]): Promise<PartOutput> {
   }
   const targets: Target[] = [];
   const missing: Record<string, string> = {};
-  for (const [name, start] of [['memcached', startReal], ['shmcached serve', startOurs]] as const) {
+  for (const [name, start] of [
+    ['memcached', startReal],
+    ['shmcached serve', startOurs],
+  ] as const) {
     const t = clientError ? `not available: ${clientError}` : await start();
     if (typeof t === 'string') missing[name] = t;
     else targets.push(t);
@@ -258,7 +266,10 @@ export async function run(args: string[]): Promise<PartOutput> {
     git: git ?? null,
     config: cfg,
     elapsedS,
-    servers: Object.fromEntries([...targets.map((t) => [t.name, { command: t.command }]), ...Object.entries(missing).map(([n, why]) => [n, { unavailable: why }])]),
+    servers: Object.fromEntries([
+      ...targets.map((t) => [t.name, { command: t.command }]),
+      ...Object.entries(missing).map(([n, why]) => [n, { unavailable: why }]),
+    ]),
     cells: cells.map((c) => ({
       op: c.op,
       conns: c.conns,

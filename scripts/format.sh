@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-write}
-mapfile -t cxx < <(git ls-files 'native/*.cc' 'native/*.h')
+mapfile -t cxx < <(git ls-files 'native/*.cc' 'native/*.h' ':!native/contract.h')
 if ! command -v clang-format >/dev/null; then
   echo "format: clang-format not installed (apt-get install clang-format); C++ not checked" >&2
   cxx=()

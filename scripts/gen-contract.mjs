@@ -45,7 +45,16 @@ const hex = (v) => (v > 0xffff ? `0x${v.toString(16).toUpperCase()}` : String(v)
 
 /** C++: constexpr constants kGroupName in namespace shm::contract (int32_t, or uint32_t above INT32_MAX). */
 function cpp(groups) {
-  const out = [`// contract.h — ${HEADER}.`, '// The numbers shared by native/ and src/ (docs/contract.md). static_asserts tying them to the', '// real layout live next to that layout (native/binding/, native/core/events.h, store.h).', '#pragma once', '#include <cstdint>', '', 'namespace shm::contract {', ''];
+  const out = [
+    `// contract.h — ${HEADER}.`,
+    '// The numbers shared by native/ and src/ (docs/contract.md). static_asserts tying them to the',
+    '// real layout live next to that layout (native/binding/, native/core/events.h, store.h).',
+    '#pragma once',
+    '#include <cstdint>',
+    '',
+    'namespace shm::contract {',
+    '',
+  ];
   for (const g of groups) {
     out.push(`// ${g.name}: ${g.doc}`);
     for (const v of g.values) {
@@ -55,7 +64,15 @@ function cpp(groups) {
     }
     out.push('');
   }
-  out.push('// Every constant by its TypeScript name, for the addon to export (the drift test compares it', '// with src/contract.ts\'s contractValues).', 'struct Entry {', '  const char* name;', '  int64_t value;', '};', 'inline constexpr Entry kAll[] = {');
+  out.push(
+    '// Every constant by its TypeScript name, for the addon to export (the drift test compares it',
+    "// with src/contract.ts's contractValues).",
+    'struct Entry {',
+    '  const char* name;',
+    '  int64_t value;',
+    '};',
+    'inline constexpr Entry kAll[] = {',
+  );
   for (const g of groups) for (const v of g.values) out.push(`    {"${g.name}.${v.name}", k${g.name}${v.name}},`);
   out.push('};', '', '}  // namespace shm::contract', '');
   return out.join('\n');
@@ -63,7 +80,14 @@ function cpp(groups) {
 
 /** TypeScript: one const enum per group (inlined by tsc, so a hot path pays nothing). */
 function ts(groups) {
-  const out = [`// contract.ts — ${HEADER}.`, '/**', ' * The numbers shared by the C++ addon (native/contract.h) and TypeScript: return codes, store', ' * commands, statuses, buffer layout, meta buffer offsets, the event record format. See docs/contract.md.', ' */', ''];
+  const out = [
+    `// contract.ts — ${HEADER}.`,
+    '/**',
+    ' * The numbers shared by the C++ addon (native/contract.h) and TypeScript: return codes, store',
+    ' * commands, statuses, buffer layout, meta buffer offsets, the event record format. See docs/contract.md.',
+    ' */',
+    '',
+  ];
   for (const g of groups) {
     out.push(`/** ${g.doc} */`, `export const enum ${g.name} {`);
     for (const v of g.values) {
@@ -72,7 +96,10 @@ function ts(groups) {
     }
     out.push('}', '');
   }
-  out.push('/** Every constant by name (`Group.Name`), at run time: the drift test compares it with the addon\'s `native.contract`. */', 'export const contractValues: Readonly<Record<string, number>> = Object.freeze({');
+  out.push(
+    "/** Every constant by name (`Group.Name`), at run time: the drift test compares it with the addon's `native.contract`. */",
+    'export const contractValues: Readonly<Record<string, number>> = Object.freeze({',
+  );
   for (const g of groups) for (const v of g.values) out.push(`  '${g.name}.${v.name}': ${g.name}.${v.name},`);
   out.push('});', '');
   return out.join('\n');
@@ -90,7 +117,9 @@ for (const [rel, text] of Object.entries(files)) {
     } catch {}
     if (have !== text) {
       stale++;
-      console.error(`contract drift: ${rel} is not what ${SPEC} gives. Edit ${SPEC} (never the generated file), then run: node scripts/gen-contract.mjs`);
+      console.error(
+        `contract drift: ${rel} is not what ${SPEC} gives. Edit ${SPEC} (never the generated file), then run: node scripts/gen-contract.mjs`,
+      );
     }
   } else {
     writeFileSync(path, text);

@@ -36,7 +36,8 @@ if (r.status === 0) process.exit(0);
 const has = (c, args = ['--version']) => spawnSync(c, args, { stdio: 'ignore' }).status === 0;
 const missing = [];
 const cxx = process.env.CXX;
-if (!(cxx ? has(cxx) : has('g++') || has('c++') || has('clang++'))) missing.push(`a C++20 compiler (${cxx ? `$CXX=${cxx}` : 'g++, c++ or clang++'})`);
+if (!(cxx ? has(cxx) : has('g++') || has('c++') || has('clang++')))
+  missing.push(`a C++20 compiler (${cxx ? `$CXX=${cxx}` : 'g++, c++ or clang++'})`);
 if (!has('make')) missing.push('make');
 if (!has('python3') && !has('python')) missing.push('python3');
 console.error(
@@ -44,7 +45,7 @@ console.error(
     (loaderError ? `${loaderError}\n` : '') +
     (missing.length
       ? `Missing to compile: ${missing.join(', ')}. On Debian/Ubuntu: apt-get install g++ make python3; on Alpine: apk add g++ make python3.\n`
-      : 'The compiler, make and python3 are present: see node-gyp\'s output above.\n') +
+      : "The compiler, make and python3 are present: see node-gyp's output above.\n") +
     (loaderError ? '' : 'Prebuilt binaries ship for linux-x64 and linux-arm64 (glibc and musl), Node ^20.19 or >= 22.12.'),
 );
 process.exit(1);

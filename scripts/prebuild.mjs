@@ -50,8 +50,13 @@ const includes = gyp.include_dirs.map((d) => (d.startsWith('<!') ? addonApi : d)
 function nodeHeaders() {
   const prefix = dirname(dirname(process.execPath));
   const v = process.versions.node;
-  const dirs = [join(prefix, 'include', 'node'), '/usr/include/node', '/usr/local/include/node',
-    join(homedir(), '.cache', 'node-gyp', v, 'include', 'node'), join(homedir(), '.node-gyp', v, 'include', 'node')];
+  const dirs = [
+    join(prefix, 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+    join(homedir(), '.cache', 'node-gyp', v, 'include', 'node'),
+    join(homedir(), '.node-gyp', v, 'include', 'node'),
+  ];
   return dirs.find((d) => existsSync(join(d, 'node_api.h')));
 }
 
@@ -86,7 +91,9 @@ function hostCxx() {
 /** Runs a command; resolves to true when it exits 0. */
 function run(cmd, args) {
   return new Promise((resolve) => {
-    spawn(cmd, args, { stdio: 'inherit' }).on('close', (code) => resolve(code === 0)).on('error', () => resolve(false));
+    spawn(cmd, args, { stdio: 'inherit' })
+      .on('close', (code) => resolve(code === 0))
+      .on('error', () => resolve(false));
   });
 }
 
@@ -96,7 +103,7 @@ async function build(compiler, extra, linkExtra, out) {
   rmSync(obj, { recursive: true, force: true });
   mkdirSync(obj, { recursive: true });
   const [cmd, ...pre] = compiler;
-  const jobs = gyp.sources.map((src) => ({ src, o: join(obj, src.replace(/[/.]/g, '_') + '.o') }));
+  const jobs = gyp.sources.map((src) => ({ src, o: join(obj, `${src.replace(/[/.]/g, '_')}.o`) }));
   let next = 0;
   let ok = true;
   const worker = async () => {
@@ -109,7 +116,9 @@ async function build(compiler, extra, linkExtra, out) {
   if (!ok) return false;
   mkdirSync(dirname(out), { recursive: true });
   // The compile flags again at the link: zig builds the libc++ it links in with this -O level.
-  return (await run(cmd, [...pre, ...extra, ...cxxflags, '-shared', '-s', ...jobs.map((j) => j.o), ...linkExtra, '-o', out])) && existsSync(out);
+  return (
+    (await run(cmd, [...pre, ...extra, ...cxxflags, '-shared', '-s', ...jobs.map((j) => j.o), ...linkExtra, '-o', out])) && existsSync(out)
+  );
 }
 
 function glibcNeeded(file) {
@@ -117,7 +126,8 @@ function glibcNeeded(file) {
   if (r.status !== 0) return 'unknown (no objdump)';
   const v = [...new Set(r.stdout.match(/GLIBC_[0-9.]+/g) ?? [])].map((s) => s.slice(6));
   v.sort((a, b) => {
-    const x = a.split('.').map(Number), y = b.split('.').map(Number);
+    const x = a.split('.').map(Number),
+      y = b.split('.').map(Number);
     return x[0] - y[0] || (x[1] ?? 0) - (y[1] ?? 0) || (x[2] ?? 0) - (y[2] ?? 0);
   });
   return v.length ? v[v.length - 1] : 'none';
@@ -130,10 +140,14 @@ if (!headers) {
 }
 const zig = findZig();
 const cxx = hostCxx();
-const hostIsX64Glibc = process.platform === 'linux' && process.arch === 'x64' && !/\/ld-musl-/.test(readFileSync('/proc/self/maps', 'latin1'));
+const hostIsX64Glibc =
+  process.platform === 'linux' && process.arch === 'x64' && !/\/ld-musl-/.test(readFileSync('/proc/self/maps', 'latin1'));
 // --if-stale (prepack): a prebuild newer than binding.gyp and every native source is kept.
-const newestSource = Math.max(...['binding.gyp', ...readdirSync('native', { recursive: true }).map((f) => join('native', f))]
-  .filter((f) => /\.(cc|h|gyp)$/.test(f)).map((f) => statSync(f).mtimeMs));
+const newestSource = Math.max(
+  ...['binding.gyp', ...readdirSync('native', { recursive: true }).map((f) => join('native', f))]
+    .filter((f) => /\.(cc|h|gyp)$/.test(f))
+    .map((f) => statSync(f).mtimeMs),
+);
 const built = [];
 const skipped = [];
 for (const t of targets) {
@@ -153,7 +167,9 @@ for (const t of targets) {
     extra = ['-target', spec.zig, `-I${headers}`];
     link = [];
   } else {
-    skipped.push(`${t}: ${t === 'linux-x64-glibc' ? 'no C++ compiler ($CXX or g++) on a linux-x64 glibc host' : 'needs zig ($ZIG, zig on PATH, or pip install ziglang)'}`);
+    skipped.push(
+      `${t}: ${t === 'linux-x64-glibc' ? 'no C++ compiler ($CXX or g++) on a linux-x64 glibc host' : 'needs zig ($ZIG, zig on PATH, or pip install ziglang)'}`,
+    );
     continue;
   }
   if (process.argv.includes('--if-stale') && existsSync(out) && statSync(out).mtimeMs > newestSource) {
@@ -176,7 +192,11 @@ rmSync('build-prebuild', { recursive: true, force: true });
 // The native target must really load here before it is shipped.
 const native = join('prebuilds', 'linux-x64', 'shmcached.napi.glibc.node');
 if (hostIsX64Glibc && targets.includes('linux-x64-glibc') && existsSync(native)) {
-  const r = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(join(root, native))}); if (typeof m.open !== 'function') process.exit(1)`], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    ['-e', `const m = require(${JSON.stringify(join(root, native))}); if (typeof m.open !== 'function') process.exit(1)`],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) {
     console.error(`prebuild: ${native} was built but does not load`);
     process.exit(1);
@@ -187,6 +207,8 @@ for (const b of built) console.log(`prebuild: built ${b}`);
 for (const s of skipped) console.log(`prebuild: skipped ${s}`);
 const missing = required.filter((t) => !existsSync(join('prebuilds', ALL[t].dir, `shmcached.napi.${ALL[t].libc}.node`)));
 if (missing.length) {
-  console.error(`prebuild: FAILED: required prebuild(s) missing: ${missing.join(', ')}. The package would need a compiler on every user's machine; not packing.`);
+  console.error(
+    `prebuild: FAILED: required prebuild(s) missing: ${missing.join(', ')}. The package would need a compiler on every user's machine; not packing.`,
+  );
   process.exit(1);
 }

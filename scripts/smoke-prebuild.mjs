@@ -40,7 +40,7 @@ try {
   check('a worker thread reads it', seen === '42');
   c.close();
 } catch (e) {
-  console.log(String(e && e.stack || e));
+  console.log(String(e?.stack || e));
   check('no exception', false);
 } finally {
   rmSync(path, { force: true });

@@ -11,12 +11,17 @@ const pattern = process.argv[2] ? `${process.argv[2]}.*\\.test\\.js$` : '\\.test
 const uvu = join(root, 'node_modules', 'uvu', 'bin.js');
 const child = spawn(process.execPath, [uvu, 'dist/test', pattern], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
-child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+child.stdout.on('data', (d) => {
+  out += d;
+  process.stdout.write(d);
+});
 child.on('close', (code) => {
   // uvu prints "Total: N", "Passed: N", "Skipped: N" (with ANSI colours when a TTY).
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label) => Number((plain.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? NaN);
-  const total = num('Total'), passed = num('Passed'), skipped = num('Skipped') || 0;
+  const total = num('Total'),
+    passed = num('Passed'),
+    skipped = num('Skipped') || 0;
   if (Number.isNaN(total) || Number.isNaN(passed)) {
     console.log('0 passed, 1 failed');
     process.exit(code || 1);

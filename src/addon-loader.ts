@@ -62,7 +62,8 @@ function matches(tags: PrebuildTags, libc: string): boolean {
   if (tags.runtime !== undefined && tags.runtime !== 'node') return false;
   if (tags.abi !== undefined && tags.abi !== process.versions.modules && !tags.napi) return false;
   if (tags.libc !== undefined && tags.libc !== libc) return false;
-  if (tags.armv !== undefined && tags.armv !== String((process.config.variables as { arm_version?: string }).arm_version ?? '')) return false;
+  if (tags.armv !== undefined && tags.armv !== String((process.config.variables as { arm_version?: string }).arm_version ?? ''))
+    return false;
   return true;
 }
 

@@ -16,7 +16,18 @@ import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
-import type { CacheSetOptions, CasResult, CrawlResult, In, ItemInfo, Key, OpenOptions, RecoveryReport, StatsGroup, Value } from './types.js';
+import type {
+  CacheSetOptions,
+  CasResult,
+  CrawlResult,
+  In,
+  ItemInfo,
+  Key,
+  OpenOptions,
+  RecoveryReport,
+  StatsGroup,
+  Value,
+} from './types.js';
 
 const VOFF = Layout.ValueOffset;
 const META_LENS = Layout.MetaLens;
@@ -85,12 +96,14 @@ function readSetOptions(opts: CacheSetOptions | undefined): void {
   optFlags = 0;
   optTtl = 0;
   if (opts === undefined) return;
-  if (typeof opts !== 'object' || opts === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  if (typeof opts !== 'object' || opts === null)
+    throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) optTtl = readTtl(opts, 'options');
   if (opts.flags !== undefined) {
     const f = opts.flags;
     if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
-    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
+    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff)
+      throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
     optFlags = f;
   }
 }
@@ -98,7 +111,8 @@ function readSetOptions(opts: CacheSetOptions | undefined): void {
 /** memcached's seconds for flush_all's delay (kept as memcached reads it). */
 function checkSeconds(ttl: unknown, name: string): number {
   if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
-  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
+  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX)
+    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
   return ttl;
 }
 
@@ -113,11 +127,14 @@ const CRAWL_BUDGET_MAX = 1 << 20;
 function crawlerSettings(opt: OpenOptions['crawler']): { intervalMs: number; budget: number } | undefined {
   if (opt === undefined || opt === false) return undefined;
   if (opt === true) return { intervalMs: 1000, budget: 2000 };
-  if (typeof opt !== 'object' || opt === null) throw typeError('ERR_INVALID_ARG_TYPE', `options.crawler must be a boolean or an object, got ${describe(opt)}`);
+  if (typeof opt !== 'object' || opt === null)
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.crawler must be a boolean or an object, got ${describe(opt)}`);
   const intervalMs = opt.intervalMs ?? 1000;
   const budget = opt.budget ?? 2000;
-  if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 3_600_000) throw rangeError('ERR_OUT_OF_RANGE', `options.crawler.intervalMs must be an integer from 10 to 3600000, got ${String(intervalMs)}`);
-  if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 1 || budget > CRAWL_BUDGET_MAX) throw rangeError('ERR_OUT_OF_RANGE', `options.crawler.budget must be an integer from 1 to ${CRAWL_BUDGET_MAX}, got ${String(budget)}`);
+  if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 3_600_000)
+    throw rangeError('ERR_OUT_OF_RANGE', `options.crawler.intervalMs must be an integer from 10 to 3600000, got ${String(intervalMs)}`);
+  if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 1 || budget > CRAWL_BUDGET_MAX)
+    throw rangeError('ERR_OUT_OF_RANGE', `options.crawler.budget must be an integer from 1 to ${CRAWL_BUDGET_MAX}, got ${String(budget)}`);
   return { intervalMs, budget };
 }
 
@@ -179,7 +196,10 @@ function badKeyError(name = 'key'): TypeError {
 }
 
 function tooLargeError(bytes: number, max: number): RangeError {
-  return rangeError('ERR_VALUE_TOO_LARGE', `value of ${bytes} bytes is too large: an item (key + value) holds at most ${max} bytes here (itemSizeMax minus the item header)`);
+  return rangeError(
+    'ERR_VALUE_TOO_LARGE',
+    `value of ${bytes} bytes is too large: an item (key + value) holds at most ${max} bytes here (itemSizeMax minus the item header)`,
+  );
 }
 
 /** Writes the value at scratch[VOFF] and returns its byte length. */
@@ -210,13 +230,23 @@ function writeValue(s: State, value: Value, klen: number): number {
 
 function statusError(r: number, what: string): Error {
   switch (r) {
-    case Ret.BadKey: return badKeyError();
-    case Ret.TooLarge: return rangeError('ERR_VALUE_TOO_LARGE', `${what}: the item is too large for this cache (itemSizeMax)`);
-    case Ret.NoMemory: return new CacheError('ERR_OUT_OF_MEMORY', `${what}: out of memory storing object (the cache is full and evict is false, or no chunk of this size could be freed)`);
-    case Ret.NonNumeric: return new CacheError('ERR_NON_NUMERIC', `${what}: cannot increment or decrement non-numeric value`);
-    case Ret.Closed: return new CacheError('ERR_CACHE_CLOSED', `${what}: the cache is closed`);
-    case Ret.Busy: return new CacheError('ERR_REENTRANT', `${what}: refused, this thread is already inside a shmcached call`);
-    default: return new Error(`${what}: unexpected status ${r}`);
+    case Ret.BadKey:
+      return badKeyError();
+    case Ret.TooLarge:
+      return rangeError('ERR_VALUE_TOO_LARGE', `${what}: the item is too large for this cache (itemSizeMax)`);
+    case Ret.NoMemory:
+      return new CacheError(
+        'ERR_OUT_OF_MEMORY',
+        `${what}: out of memory storing object (the cache is full and evict is false, or no chunk of this size could be freed)`,
+      );
+    case Ret.NonNumeric:
+      return new CacheError('ERR_NON_NUMERIC', `${what}: cannot increment or decrement non-numeric value`);
+    case Ret.Closed:
+      return new CacheError('ERR_CACHE_CLOSED', `${what}: the cache is closed`);
+    case Ret.Busy:
+      return new CacheError('ERR_REENTRANT', `${what}: refused, this thread is already inside a shmcached call`);
+    default:
+      return new Error(`${what}: unexpected status ${r}`);
   }
 }
 
@@ -234,7 +264,12 @@ export function describeRecovery(r: RecoveryReport): string {
   }
 }
 
-const STATS_GROUPS: Record<StatsGroup, number> = { general: Group.General, slabs: Group.Slabs, items: Group.Items, settings: Group.Settings };
+const STATS_GROUPS: Record<StatsGroup, number> = {
+  general: Group.General,
+  slabs: Group.Slabs,
+  items: Group.Items,
+  settings: Group.Settings,
+};
 const PROTECTION = { none: 0, pku: 1, auto: 2 } as const;
 
 /**
@@ -317,37 +352,56 @@ export class Cache<T = Buffer> {
   static open<V>(options: OpenOptions & { codec: Codec<V> }): Cache<V>;
   static open<V = Buffer>(options?: OpenOptions): Cache<V>;
   static open(options: OpenOptions = {}): Cache<unknown> {
-    if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null)
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
     const path = options.path ?? DEFAULT_PATH;
     if (typeof path !== 'string' || path.length === 0) throw typeError('ERR_INVALID_ARG_TYPE', 'options.path must be a non-empty string');
     const size = options.size === undefined ? 0 : parseSize(options.size, 'options.size');
     const itemSizeMax = options.itemSizeMax === undefined ? 0 : parseSize(options.itemSizeMax, 'options.itemSizeMax');
     if (itemSizeMax > 0xffffffff) throw rangeError('ERR_OUT_OF_RANGE', 'options.itemSizeMax is too large');
-    if (options.evict !== undefined && typeof options.evict !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.evict must be a boolean');
-    if (options.reset !== undefined && typeof options.reset !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.reset must be a boolean');
+    if (options.evict !== undefined && typeof options.evict !== 'boolean')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'options.evict must be a boolean');
+    if (options.reset !== undefined && typeof options.reset !== 'boolean')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'options.reset must be a boolean');
     const mode = options.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw rangeError('ERR_OUT_OF_RANGE', 'options.mode must be a file mode such as 0o600');
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+      throw rangeError('ERR_OUT_OF_RANGE', 'options.mode must be a file mode such as 0o600');
     const allowOwner = options.allowOwner ?? -1;
-    if (options.allowOwner !== undefined && (!Number.isInteger(allowOwner) || allowOwner < 0 || allowOwner > 0xfffffffe)) throw rangeError('ERR_OUT_OF_RANGE', `options.allowOwner must be a uid (an integer from 0 to 4294967294), got ${String(options.allowOwner)}`);
+    if (options.allowOwner !== undefined && (!Number.isInteger(allowOwner) || allowOwner < 0 || allowOwner > 0xfffffffe))
+      throw rangeError(
+        'ERR_OUT_OF_RANGE',
+        `options.allowOwner must be a uid (an integer from 0 to 4294967294), got ${String(options.allowOwner)}`,
+      );
     const protection = options.protection ?? 'auto';
-    if (protection !== 'auto' && protection !== 'pku' && protection !== 'none') throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
+    if (protection !== 'auto' && protection !== 'pku' && protection !== 'none')
+      throw typeError('ERR_INVALID_ARG_VALUE', `options.protection must be 'auto', 'pku' or 'none', got ${String(protection)}`);
     const evict = options.evict === undefined ? -1 : options.evict ? 1 : 0;
     const onCorrupt = options.onCorrupt ?? 'throw';
-    if (onCorrupt !== 'throw' && onCorrupt !== 'reset') throw typeError('ERR_INVALID_ARG_VALUE', `options.onCorrupt must be 'throw' or 'reset', got ${String(onCorrupt)}`);
+    if (onCorrupt !== 'throw' && onCorrupt !== 'reset')
+      throw typeError('ERR_INVALID_ARG_VALUE', `options.onCorrupt must be 'throw' or 'reset', got ${String(onCorrupt)}`);
     const codec = resolveCodec(options.codec);
-    if (options.recover !== undefined && typeof options.recover !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
+    if (options.recover !== undefined && typeof options.recover !== 'boolean')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'options.recover must be a boolean');
     const log = options.logRecovery;
-    if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
+    if (log !== undefined && typeof log !== 'boolean' && typeof log !== 'function')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'options.logRecovery must be a boolean or a function');
     const flags = (onCorrupt === 'reset' ? 1 : 0) | (options.recover === true ? 2 : 0) | (options.mode !== undefined ? 4 : 0);
     const crawler = crawlerSettings(options.crawler);
     const eventSample = options.eventSample ?? 1;
-    if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
+    if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff)
+      throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
     let h: NativeHandle;
     try {
       h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags, allowOwner);
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (err.code === 'ERR_BAD_REGION' || err.code === 'ERR_REGION_MISMATCH' || err.code === 'ERR_PKU_UNAVAILABLE' || REGION_FILE_CODES.includes(err.code as CacheErrorCode)) throw new CacheError(err.code as CacheErrorCode, err.message);
+      if (
+        err.code === 'ERR_BAD_REGION' ||
+        err.code === 'ERR_REGION_MISMATCH' ||
+        err.code === 'ERR_PKU_UNAVAILABLE' ||
+        REGION_FILE_CODES.includes(err.code as CacheErrorCode)
+      )
+        throw new CacheError(err.code as CacheErrorCode, err.message);
       throw e;
     }
     const scratch = Buffer.allocUnsafeSlow(VOFF + h.itemSizeMax);
@@ -366,7 +420,10 @@ export class Cache<T = Buffer> {
     };
     newArena(s, 0);
     const report: RecoveryReport = Object.freeze({ ...h.recovery });
-    const cache: Cache<unknown> = codec === undefined ? new Cache(s, h.protection === 1 ? 'pku' : 'none', report) : new CodecCache(s, h.protection === 1 ? 'pku' : 'none', report, codec);
+    const cache: Cache<unknown> =
+      codec === undefined
+        ? new Cache(s, h.protection === 1 ? 'pku' : 'none', report)
+        : new CodecCache(s, h.protection === 1 ? 'pku' : 'none', report, codec);
     cache.#events = { h, path, scratch, meta32: s.meta32, sample: eventSample, recording: false };
     watchEvents(cache.#events);
     if (crawler) {
@@ -432,7 +489,8 @@ export class Cache<T = Buffer> {
   getInto(key: Key, target: Uint8Array, offset = 0): number | undefined {
     const s = this.#live();
     if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+      throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
     const klen = writeKey(s, key);
     const r = s.h.getInto(klen, target, offset);
     if (r >= 0) return r;
@@ -537,7 +595,8 @@ export class Cache<T = Buffer> {
     const klen = writeKey(s, key);
     let d: number;
     if (typeof delta === 'number') {
-      if (!Number.isSafeInteger(delta) || delta < 0) throw rangeError('ERR_OUT_OF_RANGE', `delta must be a non-negative integer, got ${delta}`);
+      if (!Number.isSafeInteger(delta) || delta < 0)
+        throw rangeError('ERR_OUT_OF_RANGE', `delta must be a non-negative integer, got ${delta}`);
       d = delta;
     } else if (typeof delta === 'bigint') {
       if (delta < 0n || delta > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'delta must be an unsigned 64-bit integer');
@@ -671,7 +730,8 @@ export class Cache<T = Buffer> {
   /** Stores many entries with the same options, in one native call per batch. All entries are checked before any is stored. */
   setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): void {
     const s = this.#live();
-    if (entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
+    if (entries === null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
     readSetOptions(options);
     const flags = optFlags;
     const ttl = optTtl;
@@ -709,7 +769,11 @@ export class Cache<T = Buffer> {
     const flush = () => {
       if (n === 0) return;
       const done = s.h.setMany(n, flags, ttl);
-      if (done < n) throw statusError(done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset + MetaOff.Vlen, 1)[0]!, `setMany (entry ${first + Math.max(done, 0)})`);
+      if (done < n)
+        throw statusError(
+          done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset + MetaOff.Vlen, 1)[0]!,
+          `setMany (entry ${first + Math.max(done, 0)})`,
+        );
       pos = 0;
       n = 0;
     };
@@ -811,7 +875,8 @@ export class Cache<T = Buffer> {
   stats(group: StatsGroup = 'general'): Record<string, number | string> {
     const s = this.#live();
     const g = STATS_GROUPS[group];
-    if (g === undefined) throw typeError('ERR_INVALID_ARG_VALUE', `group must be one of ${Object.keys(STATS_GROUPS).join(', ')}, got ${String(group)}`);
+    if (g === undefined)
+      throw typeError('ERR_INVALID_ARG_VALUE', `group must be one of ${Object.keys(STATS_GROUPS).join(', ')}, got ${String(group)}`);
     const list = s.h.stats(g, this.#protection) ?? [];
     const out: Record<string, number | string> = {};
     for (let i = 0; i < list.length; i += 2) {
@@ -832,7 +897,8 @@ export class Cache<T = Buffer> {
    */
   advanceClock(seconds: number): void {
     const s = this.#live();
-    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0 || seconds > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `seconds must be a non-negative integer, got ${String(seconds)}`);
+    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0 || seconds > TTL_MAX)
+      throw rangeError('ERR_OUT_OF_RANGE', `seconds must be a non-negative integer, got ${String(seconds)}`);
     s.h.advanceClock(seconds);
   }
 
@@ -869,7 +935,8 @@ export class Cache<T = Buffer> {
    */
   crawlExpired(budget = 10000): CrawlResult {
     const s = this.#live();
-    if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 1 || budget > CRAWL_BUDGET_MAX) throw rangeError('ERR_OUT_OF_RANGE', `budget must be an integer from 1 to ${CRAWL_BUDGET_MAX}, got ${String(budget)}`);
+    if (typeof budget !== 'number' || !Number.isInteger(budget) || budget < 1 || budget > CRAWL_BUDGET_MAX)
+      throw rangeError('ERR_OUT_OF_RANGE', `budget must be an integer from 1 to ${CRAWL_BUDGET_MAX}, got ${String(budget)}`);
     const r = s.h.crawlExpired(budget);
     if (r === undefined) throw new CacheError('ERR_REENTRANT', 'crawlExpired: refused, this thread is already inside a shmcached call');
     return { checked: r[0], reclaimed: r[1] };
@@ -901,7 +968,8 @@ class CodecCache<T> extends Cache<T> {
   }
 
   #opts(options: CacheSetOptions | undefined): CacheSetOptions {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    if (options !== undefined && (typeof options !== 'object' || options === null))
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
     return { ...options, flags: tagFlags(this.#codec, options?.flags) };
   }
 
@@ -953,7 +1021,8 @@ class CodecCache<T> extends Cache<T> {
   }
 
   override setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): void {
-    if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
+    if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
     const o = this.#opts(options);
     const list: Array<[Key, Value]> = [];
     let i = 0;
@@ -966,6 +1035,11 @@ class CodecCache<T> extends Cache<T> {
   }
 
   override fetch(): Promise<never> {
-    return Promise.reject(typeError('ERR_INVALID_STATE', `fetch is bytes-only for now: open a handle with codec 'bytes' on the same path for it (this one has codec ${this.#codec.name})`));
+    return Promise.reject(
+      typeError(
+        'ERR_INVALID_STATE',
+        `fetch is bytes-only for now: open a handle with codec 'bytes' on the same path for it (this one has codec ${this.#codec.name})`,
+      ),
+    );
   }
 }

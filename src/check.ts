@@ -53,7 +53,7 @@ export async function checkMain(argv: string[]): Promise<number> {
     } else if (a === '--json') {
       json = true;
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE + '\n');
+      process.stdout.write(`${USAGE}\n`);
       return 0;
     } else {
       process.stderr.write(`shmcached check: unknown argument '${a}'\n${USAGE}\n`);
@@ -69,21 +69,25 @@ export async function checkMain(argv: string[]): Promise<number> {
     r = checkRegion(file, rules);
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (json) process.stdout.write(JSON.stringify({ ok: false, error: err.message, code: err.code ?? null }) + '\n');
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: err.message, code: err.code ?? null })}\n`);
     else process.stderr.write(`shmcached check: ${err.message}\n`);
     return 2;
   }
   if (json) {
-    process.stdout.write(JSON.stringify({ file, ...r }) + '\n');
+    process.stdout.write(`${JSON.stringify({ file, ...r })}\n`);
     return r.ok ? 0 : 1;
   }
   const out: string[] = [];
   out.push(`region ${file}`);
-  out.push(`  state: ${r.clean ? 'closed cleanly (next open starts warm)' : r.liveProcesses > 0 ? 'open' : 'not closed cleanly (next open recovers)'}${r.dirty ? ', a process died attached (recovery due)' : ''}`);
+  out.push(
+    `  state: ${r.clean ? 'closed cleanly (next open starts warm)' : r.liveProcesses > 0 ? 'open' : 'not closed cleanly (next open recovers)'}${r.dirty ? ', a process died attached (recovery due)' : ''}`,
+  );
   out.push(`  attached processes: ${r.liveProcesses}${r.liveProcesses > 0 ? ' (the walk may see changes in flight)' : ''}`);
   out.push(`  items: ${r.items}, free chunks: ${r.freeChunks}, pages: ${r.pagesUsed} of ${r.pagesTotal} in use`);
   if (r.leakedChunks > 0)
-    out.push(`  chunks held outside the lists: ${r.leakedChunks} (${r.liveProcesses > 0 ? 'in use by an attached process, or ' : ''}left by a process that died; the next recovery reclaims them)`);
+    out.push(
+      `  chunks held outside the lists: ${r.leakedChunks} (${r.liveProcesses > 0 ? 'in use by an attached process, or ' : ''}left by a process that died; the next recovery reclaims them)`,
+    );
   out.push(`  hash table: 2^${r.hashPower} buckets${r.expanding ? ', growing' : ''}`);
   out.push(`  recoveries so far: ${r.recoveries}, locks taken over from dead owners: ${r.lockTakeovers}`);
   if (r.ok) {
@@ -92,6 +96,6 @@ export async function checkMain(argv: string[]): Promise<number> {
     out.push(`  structures: ${r.problems.length} problem(s)`);
     for (const p of r.problems) out.push(`    - ${p}`);
   }
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`${out.join('\n')}\n`);
   return r.ok ? 0 : 1;
 }

@@ -15,7 +15,19 @@
  * processes (node:cluster) that all attach the same store file and share the port.
  */
 import cluster from 'node:cluster';
-import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readSync, realpathSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statfsSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -108,7 +120,8 @@ class UsageError extends Error {}
 class RunError extends Error {}
 
 function intArg(flag: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined || !/^\d+$/.test(v)) throw new UsageError(`${flag} needs a number, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+  if (v === undefined || !/^\d+$/.test(v))
+    throw new UsageError(`${flag} needs a number, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`${flag} must be from ${min} to ${max}, got ${n}`);
   return n;
@@ -134,8 +147,16 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     idleTimeout: 0,
   };
   const long: Record<string, string> = {
-    '--port': '-p', '--listen': '-l', '--memory-limit': '-m', '--max-item-size': '-I', '--disable-evictions': '-M',
-    '--conn-limit': '-c', '--threads': '-t', '--verbose': '-v', '--udp-port': '-U', '--user': '-u',
+    '--port': '-p',
+    '--listen': '-l',
+    '--memory-limit': '-m',
+    '--max-item-size': '-I',
+    '--disable-evictions': '-M',
+    '--conn-limit': '-c',
+    '--threads': '-t',
+    '--verbose': '-v',
+    '--udp-port': '-U',
+    '--user': '-u',
   };
   const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout', '--file-owner', '--file-mode']);
   for (let i = 0; i < args.length; i++) {
@@ -157,37 +178,59 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     }
     if (withValue.has(a) && v === undefined) v = args[++i];
     switch (a) {
-      case '-p': o.port = intArg('-p', v, 0, 65535); break;
+      case '-p':
+        o.port = intArg('-p', v, 0, 65535);
+        break;
       case '-l':
         if (!v) throw new UsageError('-l needs an address');
         o.listen = v;
         break;
-      case '-m': o.memoryMb = intArg('-m', v, 1, 1 << 20); break;
+      case '-m':
+        o.memoryMb = intArg('-m', v, 1, 1 << 20);
+        break;
       case '-I':
-        if (!v || !/^\d+[kmg]?b?$/i.test(v)) throw new UsageError(`-I needs a size such as 1m or 512k, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        if (!v || !/^\d+[kmg]?b?$/i.test(v))
+          throw new UsageError(`-I needs a size such as 1m or 512k, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
         o.itemSizeMax = v;
         break;
-      case '-M': o.noEvict = true; break;
-      case '-c': o.maxConnections = intArg('-c', v, 1, 1 << 20); break;
-      case '-t': o.threads = intArg('-t', v, 1, 1024); break;
+      case '-M':
+        o.noEvict = true;
+        break;
+      case '-c':
+        o.maxConnections = intArg('-c', v, 1, 1 << 20);
+        break;
+      case '-t':
+        o.threads = intArg('-t', v, 1, 1024);
+        break;
       case '-U':
         if (v !== '0') throw new UsageError('-U: UDP is not supported (only -U 0)');
         break;
-      case '-u': break; // memcached's run-as user: shmcached runs as whoever starts it
+      case '-u':
+        break; // memcached's run-as user: shmcached runs as whoever starts it
       case '--file':
         if (!v) throw new UsageError('--file needs a path');
         o.file = v;
         break;
-      case '--reset': o.reset = true; break;
-      case '--reset-if-unreadable': o.resetIfUnreadable = true; break;
-      case '--idle-timeout': o.idleTimeout = intArg('--idle-timeout', v, 0, 1 << 30); break;
+      case '--reset':
+        o.reset = true;
+        break;
+      case '--reset-if-unreadable':
+        o.resetIfUnreadable = true;
+        break;
+      case '--idle-timeout':
+        o.idleTimeout = intArg('--idle-timeout', v, 0, 1 << 30);
+        break;
       // region-safety (docs/security.md): passed through to Cache.open's allowOwner / mode.
-      case '--file-owner': o.fileOwner = intArg('--file-owner', v, 0, 0xfffffffe); break;
+      case '--file-owner':
+        o.fileOwner = intArg('--file-owner', v, 0, 0xfffffffe);
+        break;
       case '--file-mode':
-        if (v === undefined || !/^0?[0-7]{3,4}$/.test(v)) throw new UsageError(`--file-mode needs an octal mode such as 0660, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        if (v === undefined || !/^0?[0-7]{3,4}$/.test(v))
+          throw new UsageError(`--file-mode needs an octal mode such as 0660, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
         o.fileMode = parseInt(v, 8);
         break;
-      default: throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
+      default:
+        throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
   }
   return o;
@@ -226,7 +269,9 @@ function checkStorePath(file: string): void {
     try {
       accessSync(file, fsConstants.R_OK | fsConstants.W_OK);
     } catch {
-      throw new RunError(`permission denied opening store file ${file} (it needs read and write access): run as its owner, fix its mode (chmod/chown), or ${fix}`);
+      throw new RunError(
+        `permission denied opening store file ${file} (it needs read and write access): run as its owner, fix its mode (chmod/chown), or ${fix}`,
+      );
     }
     return;
   }
@@ -241,7 +286,9 @@ function checkStorePath(file: string): void {
   try {
     accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
   } catch {
-    throw new RunError(`permission denied creating store file ${file} (directory ${dir} is not writable for this user): ${fix}, or fix the directory's permissions`);
+    throw new RunError(
+      `permission denied creating store file ${file} (directory ${dir} is not writable for this user): ${fix}, or fix the directory's permissions`,
+    );
   }
 }
 
@@ -326,9 +373,13 @@ function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
       return new RunError(`${where} is already in use (another memcached or shmcached?): stop it, or choose another port with -p`);
     case 'EACCES':
     case 'EPERM':
-      return new RunError(`permission denied listening on ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose a port above 1023 with -p`);
+      return new RunError(
+        `permission denied listening on ${where} (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose a port above 1023 with -p`,
+      );
     case 'EADDRNOTAVAIL':
-      return new RunError(`cannot listen on ${o.listen}: not an address of this machine; give -l one of its addresses (127.0.0.1, 0.0.0.0, ::1)`);
+      return new RunError(
+        `cannot listen on ${o.listen}: not an address of this machine; give -l one of its addresses (127.0.0.1, 0.0.0.0, ::1)`,
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EAI_FAIL':
@@ -341,7 +392,15 @@ function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
 /** What the store open did, in words. */
 function openedAs(cache: Cache): string {
   const kind = cache.lastRecovery.kind;
-  return kind === 'created' ? 'new' : kind === 'warm' ? 'warm start' : kind === 'recovered' ? 'recovered after a crash' : kind === 'reset' ? 'reset, cold start' : 'attached';
+  return kind === 'created'
+    ? 'new'
+    : kind === 'warm'
+      ? 'warm start'
+      : kind === 'recovered'
+        ? 'recovered after a crash'
+        : kind === 'reset'
+          ? 'reset, cold start'
+          : 'attached';
 }
 
 /** The message a `-t N` worker sends its primary once it listens. */
@@ -385,11 +444,15 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   const a = server.address();
   const where = typeof a === 'object' && a !== null ? hostPort(a.address, a.port) : String(a);
   if (cluster.isWorker) {
-    if (o.verbose > 0) process.stderr.write(`shmcached ${process.pid}: listening on ${where}, store ${o.file} (protection ${cache.protection})\n`);
-    if (typeof a === 'object' && a !== null) process.send?.({ type: 'shmcached:ready', address: a.address, port: a.port } satisfies ReadyMessage);
+    if (o.verbose > 0)
+      process.stderr.write(`shmcached ${process.pid}: listening on ${where}, store ${o.file} (protection ${cache.protection})\n`);
+    if (typeof a === 'object' && a !== null)
+      process.send?.({ type: 'shmcached:ready', address: a.address, port: a.port } satisfies ReadyMessage);
   } else {
     const mb = Math.round(Number(cache.stats().limit_maxbytes) / (1024 * 1024));
-    process.stderr.write(`shmcached: listening on ${where}, serving ${o.file} (${mb} MiB, ${openedAs(cache)}, protection ${cache.protection}), pid ${process.pid}\n`);
+    process.stderr.write(
+      `shmcached: listening on ${where}, serving ${o.file} (${mb} MiB, ${openedAs(cache)}, protection ${cache.protection}), pid ${process.pid}\n`,
+    );
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -513,7 +576,9 @@ async function servePrimary(o: ServeOptions): Promise<number> {
       }
       const delay = slot.delay;
       slot.delay = Math.min(slot.delay * 2, RESTART_MAX_MS);
-      process.stderr.write(`shmcached: server process ${w.process.pid} exited (${how}) after ${duration(up)}; restarting it in ${duration(delay)}\n`);
+      process.stderr.write(
+        `shmcached: server process ${w.process.pid} exited (${how}) after ${duration(up)}; restarting it in ${duration(delay)}\n`,
+      );
       const t = setTimeout(() => {
         timers.delete(t);
         if (!stopping) spawn(slot);
@@ -529,7 +594,7 @@ async function servePrimary(o: ServeOptions): Promise<number> {
 /** `shmcached serve ...` */
 export async function serveMain(args: readonly string[]): Promise<number> {
   if (wantsHelp(args)) {
-    process.stdout.write(SERVE_USAGE + '\n');
+    process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
   const o = parseServeArgs(args);
@@ -540,7 +605,7 @@ export async function serveMain(args: readonly string[]): Promise<number> {
 /** `shmcached stats [--file PATH] [group]` */
 export function statsMain(args: readonly string[]): number {
   if (wantsHelp(args)) {
-    process.stdout.write(STATS_USAGE + '\n');
+    process.stdout.write(`${STATS_USAGE}\n`);
     return 0;
   }
   let file = process.env.SHMCACHED_FILE ?? DEFAULT_PATH;
@@ -550,7 +615,8 @@ export function statsMain(args: readonly string[]): number {
     const a = args[i]!;
     if (a === '--file') file = args[++i] ?? '';
     else if (a.startsWith('--file=')) file = a.slice(7);
-    else if (a === '--file-owner' || a.startsWith('--file-owner=')) fileOwner = intArg('--file-owner', a.includes('=') ? a.slice(13) : args[++i], 0, 0xfffffffe);
+    else if (a === '--file-owner' || a.startsWith('--file-owner='))
+      fileOwner = intArg('--file-owner', a.includes('=') ? a.slice(13) : args[++i], 0, 0xfffffffe);
     else if (a === 'general' || a === 'slabs' || a === 'items' || a === 'settings') group = a;
     else throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
   }
@@ -558,7 +624,9 @@ export function statsMain(args: readonly string[]): number {
   try {
     accessSync(file, fsConstants.R_OK | fsConstants.W_OK);
   } catch {
-    throw new RunError(`permission denied opening store file ${file} (reading stats attaches to it: read and write access): run as its owner, or fix its mode`);
+    throw new RunError(
+      `permission denied opening store file ${file} (reading stats attaches to it: read and write access): run as its owner, or fix its mode`,
+    );
   }
   let cache: Cache;
   try {
@@ -608,14 +676,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       case '--help':
         if (rest[0] !== undefined && COMMANDS.includes(rest[0])) return await main([rest[0], '--help']);
         if (rest[0] !== undefined) throw new UsageError(`no command ${JSON.stringify(rest[0])} (commands: ${COMMANDS.join(', ')})`);
-        process.stdout.write(USAGE + '\n');
+        process.stdout.write(`${USAGE}\n`);
         return 0;
       case undefined:
-        process.stderr.write(USAGE + '\n');
+        process.stderr.write(`${USAGE}\n`);
         return 2;
       default:
         throw new UsageError(
-          cmd.startsWith('-') ? `unknown option ${JSON.stringify(cmd)}` : `unknown command ${JSON.stringify(cmd)} (commands: ${COMMANDS.join(', ')})`,
+          cmd.startsWith('-')
+            ? `unknown option ${JSON.stringify(cmd)}`
+            : `unknown command ${JSON.stringify(cmd)} (commands: ${COMMANDS.join(', ')})`,
         );
     }
   } catch (e) {
@@ -631,7 +701,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw e;
     } else {
       // Not a mistake of the user's: still one line, with the way to the stack trace.
-      process.stderr.write(`${who}: ${e instanceof Error ? e.message : String(e)} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`);
+      process.stderr.write(
+        `${who}: ${e instanceof Error ? e.message : String(e)} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
+      );
       code = 1;
     }
     // A -t worker that cannot start is not restarted by its primary.

@@ -71,20 +71,23 @@ export function valueBytes(value: unknown): Buffer {
 /** Checks a ttl as the store does (an integer of memcached exptime seconds). */
 export function checkTtl(ttl: unknown, name: string): number {
   if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
-  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
+  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX)
+    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
   return ttl;
 }
 
 /** Reads `{ ttl, flags }` as the store does; returns [flags, ttl]. */
 export function setOptions(opts: SetOptions | undefined): [number, number] {
   if (opts === undefined) return [0, 0];
-  if (typeof opts !== 'object' || opts === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(opts)}`);
+  if (typeof opts !== 'object' || opts === null)
+    throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(opts)}`);
   const ttl = opts.ttl === undefined ? 0 : checkTtl(opts.ttl, 'options.ttl');
   let flags = 0;
   if (opts.flags !== undefined) {
     const f = opts.flags;
     if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
-    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
+    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff)
+      throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
     flags = f;
   }
   return [flags, ttl];
@@ -93,7 +96,8 @@ export function setOptions(opts: SetOptions | undefined): [number, number] {
 /** Checks an incr/decr delta as the store does; returns it as decimal text. */
 export function deltaText(delta: unknown): string {
   if (typeof delta === 'number') {
-    if (!Number.isSafeInteger(delta) || delta < 0) throw rangeError('ERR_OUT_OF_RANGE', `delta must be a non-negative integer, got ${delta}`);
+    if (!Number.isSafeInteger(delta) || delta < 0)
+      throw rangeError('ERR_OUT_OF_RANGE', `delta must be a non-negative integer, got ${delta}`);
     return String(delta);
   }
   if (typeof delta === 'bigint') {

@@ -39,7 +39,8 @@ export class ClusterError extends Error {
  * `command`: the local store's error where the condition is the same one, else ERR_NODE_ERROR.
  */
 export function errorFromReply(line: string, command: string, node: string): Error {
-  if (/non-numeric/i.test(line)) return new CacheError('ERR_NON_NUMERIC', `${command}: the value on ${node} is not a decimal number (${line})`);
+  if (/non-numeric/i.test(line))
+    return new CacheError('ERR_NON_NUMERIC', `${command}: the value on ${node} is not a decimal number (${line})`);
   if (/too large/i.test(line)) return rangeError('ERR_VALUE_TOO_LARGE', `${command}: the item is too large for ${node} (${line})`);
   if (/out of memory/i.test(line)) return new CacheError('ERR_OUT_OF_MEMORY', `${command}: ${node} is out of memory (${line})`);
   return new ClusterError('ERR_NODE_ERROR', `${command}: ${node} answered ${JSON.stringify(line)}`, node, line);

@@ -26,7 +26,11 @@ interface HashRingInstance {
   /** Index into `ring` of the point that serves `hashValue`. */
   find(hashValue: number): number;
 }
-type HashRingCtor = new (servers: Record<string, { vnodes: number }>, algorithm: string, options: Record<string, unknown>) => HashRingInstance;
+type HashRingCtor = new (
+  servers: Record<string, { vnodes: number }>,
+  algorithm: string,
+  options: Record<string, unknown>,
+) => HashRingInstance;
 const HashRing = require('hashring') as HashRingCtor;
 
 /** twemproxy's KETAMA_POINTS_PER_SERVER. */

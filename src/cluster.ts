@@ -93,14 +93,16 @@ function parseNode(spec: unknown, name: string): { host: string; port: number; w
   const port = Number(m[2]);
   const weight = m[3] === undefined ? 1 : Number(m[3]);
   if (port < 1 || port > 65535) throw rangeError('ERR_OUT_OF_RANGE', `${name}: port must be 1 to 65535, got ${port}`);
-  if (weight < 1 || !Number.isSafeInteger(weight)) throw rangeError('ERR_OUT_OF_RANGE', `${name}: weight must be a positive integer, got ${m[3]}`);
+  if (weight < 1 || !Number.isSafeInteger(weight))
+    throw rangeError('ERR_OUT_OF_RANGE', `${name}: weight must be a positive integer, got ${m[3]}`);
   return { host: m[1]!, port, weight };
 }
 
 function intOption(v: unknown, name: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
   if (typeof v !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.${name} must be a number, got ${describe(v)}`);
-  if (!Number.isInteger(v) || v < min || v > max) throw rangeError('ERR_OUT_OF_RANGE', `options.${name} must be an integer from ${min} to ${max}, got ${v}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw rangeError('ERR_OUT_OF_RANGE', `options.${name} must be an integer from ${min} to ${max}, got ${v}`);
   return v;
 }
 
@@ -134,9 +136,11 @@ export class Cluster {
 
   /** Checks the options (TypeError/RangeError on bad ones) and builds the ring; connects lazily. */
   constructor(options: ClusterOptions) {
-    if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null)
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
     const { nodes, self, cache } = options;
-    if (!Array.isArray(nodes)) throw typeError('ERR_INVALID_ARG_TYPE', `options.nodes must be an array of 'host:port' strings, got ${describe(nodes)}`);
+    if (!Array.isArray(nodes))
+      throw typeError('ERR_INVALID_ARG_TYPE', `options.nodes must be an array of 'host:port' strings, got ${describe(nodes)}`);
     if (nodes.length === 0) throw rangeError('ERR_OUT_OF_RANGE', 'options.nodes must list at least one node');
     const settings = {
       connections: intOption(options.connections, 'connections', DEFAULTS.connections, 1, 64),
@@ -145,12 +149,14 @@ export class Cluster {
       failureLimit: intOption(options.failureLimit, 'failureLimit', DEFAULTS.failureLimit, 1, 1_000_000),
       retryTimeoutMs: intOption(options.retryTimeout, 'retryTimeout', DEFAULTS.retryTimeout, 1, 86_400_000),
     };
-    if (typeof settings.autoEject !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', `options.autoEject must be a boolean, got ${describe(settings.autoEject)}`);
+    if (typeof settings.autoEject !== 'boolean')
+      throw typeError('ERR_INVALID_ARG_TYPE', `options.autoEject must be a boolean, got ${describe(settings.autoEject)}`);
     let selfId: string | undefined;
     if (self !== undefined) {
       const s = parseNode(self, 'options.self');
       selfId = `${s.host}:${s.port}`;
-      if (!(cache instanceof Cache)) throw typeError('ERR_INVALID_ARG_TYPE', `options.cache must be an open Cache (the store of options.self), got ${describe(cache)}`);
+      if (!(cache instanceof Cache))
+        throw typeError('ERR_INVALID_ARG_TYPE', `options.cache must be an open Cache (the store of options.self), got ${describe(cache)}`);
       if (cache.closed) throw new CacheError('ERR_CACHE_CLOSED', 'options.cache is closed');
     } else if (cache !== undefined) {
       throw typeError('ERR_INVALID_ARG_VALUE', 'options.cache needs options.self (the node whose store it is)');
@@ -166,12 +172,16 @@ export class Cluster {
       return { ...n, id, remote };
     });
     this.#self = selfId === undefined ? -1 : this.#members.findIndex((m) => m.id === selfId);
-    if (selfId !== undefined && this.#self < 0) throw typeError('ERR_INVALID_ARG_VALUE', `options.self (${selfId}) must be one of options.nodes`);
+    if (selfId !== undefined && this.#self < 0)
+      throw typeError('ERR_INVALID_ARG_VALUE', `options.self (${selfId}) must be one of options.nodes`);
     this.#ring = this.#buildRing();
   }
 
   #buildRing(): KetamaRing {
-    return new KetamaRing(this.#members, this.#members.map((m) => m.remote === undefined || !m.remote.ejected));
+    return new KetamaRing(
+      this.#members,
+      this.#members.map((m) => m.remote === undefined || !m.remote.ejected),
+    );
   }
 
   /** A node was ejected or put back: a new continuum over the live nodes, and a fresh route cache. */
@@ -229,7 +239,14 @@ export class Cluster {
       ejections += s.ejections;
       if (!s.ejected) ring.push(m.id);
     }
-    return { self: this.#self < 0 ? undefined : this.#members[this.#self]!.id, localOps: this.#localOps, remoteOps, nodes, ejections, ring };
+    return {
+      self: this.#self < 0 ? undefined : this.#members[this.#self]!.id,
+      localOps: this.#localOps,
+      remoteOps,
+      nodes,
+      ejections,
+      ring,
+    };
   }
 
   // ----- the operations -----
@@ -311,15 +328,29 @@ export class Cluster {
       set: (key, value, options) => {
         const wk = remote(key);
         const data = valueBytes(value);
-        return this.#remote(i, 'fetch', `ms ${wk} ${data.length} T${options.ttl ?? 0} F${options.flags ?? 0}\r\n`, data, Expect.Meta, (line) => (line === 'HD' ? undefined : line));
+        return this.#remote(
+          i,
+          'fetch',
+          `ms ${wk} ${data.length} T${options.ttl ?? 0} F${options.flags ?? 0}\r\n`,
+          data,
+          Expect.Meta,
+          (line) => (line === 'HD' ? undefined : line),
+        );
       },
       metaDelete: (key, invalidate, cas) => {
         const wk = remote(key);
-        return this.#remote(i, invalidate ? 'invalidate' : 'fetch', `md ${wk}${invalidate ? ' I' : ''}${cas !== 0n ? ` C${cas}` : ''}\r\n`, undefined, Expect.Meta, (line) => {
-          if (line === 'HD') return true;
-          if (line === 'NF' || line === 'EX') return false;
-          return line;
-        });
+        return this.#remote(
+          i,
+          invalidate ? 'invalidate' : 'fetch',
+          `md ${wk}${invalidate ? ' I' : ''}${cas !== 0n ? ` C${cas}` : ''}\r\n`,
+          undefined,
+          Expect.Meta,
+          (line) => {
+            if (line === 'HD') return true;
+            if (line === 'NF' || line === 'EX') return false;
+            return line;
+          },
+        );
       },
       get usable() {
         return true; // a closed cluster rejects the request itself
@@ -368,18 +399,28 @@ export class Cluster {
     return this.#store('prepend', key, value, undefined) as Promise<boolean>;
   }
 
-  #store(cmd: 'set' | 'add' | 'replace' | 'append' | 'prepend', key: Key, value: Value, options: SetOptions | undefined): Promise<void | boolean> {
+  #store(
+    cmd: 'set' | 'add' | 'replace' | 'append' | 'prepend',
+    key: Key,
+    value: Value,
+    options: SetOptions | undefined,
+  ): Promise<void | boolean> {
     try {
       const i = this.#start(key, cmd);
       if (i === this.#self) {
         this.#localOps++;
         const c = this.#cache!;
         switch (cmd) {
-          case 'set': return Promise.resolve(c.set(key, value, options));
-          case 'add': return Promise.resolve(c.add(key, value, options));
-          case 'replace': return Promise.resolve(c.replace(key, value, options));
-          case 'append': return Promise.resolve(c.append(key, value));
-          default: return Promise.resolve(c.prepend(key, value));
+          case 'set':
+            return Promise.resolve(c.set(key, value, options));
+          case 'add':
+            return Promise.resolve(c.add(key, value, options));
+          case 'replace':
+            return Promise.resolve(c.replace(key, value, options));
+          case 'append':
+            return Promise.resolve(c.append(key, value));
+          default:
+            return Promise.resolve(c.prepend(key, value));
         }
       }
       const wk = wireKey(key);
@@ -518,9 +559,9 @@ export class Cluster {
   /** One multi-key `get` to member `i` for the positions `ks`; fills `out`. */
   #getLine(i: number, ks: number[], wire: string[], out: (Buffer | undefined)[]): Promise<void> {
     let line = 'get';
-    for (const k of ks) line += ' ' + wire[k];
+    for (const k of ks) line += ` ${wire[k]}`;
     this.#members[i]!.remote!.ops += ks.length - 1; // #remote counts one
-    return this.#remote(i, 'getMany', line + '\r\n', undefined, Expect.Values, (reply, items) => {
+    return this.#remote(i, 'getMany', `${line}\r\n`, undefined, Expect.Values, (reply, items) => {
       if (reply !== 'END') return reply;
       // Hits come back in request order (a key asked twice is answered twice).
       let c = 0;
@@ -552,20 +593,33 @@ export class Cluster {
   }
 
   #one(o: PoolOp): Promise<Buffer | bigint | boolean | undefined> {
-    if (typeof o !== 'object' || o === null) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `an operation must be an object, got ${describe(o)}`));
+    if (typeof o !== 'object' || o === null)
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `an operation must be an object, got ${describe(o)}`));
     switch (o.op) {
-      case 'get': return this.get(o.key);
-      case 'gat': return this.gat(o.key, o.ttl);
-      case 'set': return this.set(o.key, o.value, { ttl: o.ttl, flags: o.flags }).then(() => undefined);
-      case 'add': return this.add(o.key, o.value, { ttl: o.ttl, flags: o.flags });
-      case 'replace': return this.replace(o.key, o.value, { ttl: o.ttl, flags: o.flags });
-      case 'append': return this.append(o.key, o.value);
-      case 'prepend': return this.prepend(o.key, o.value);
-      case 'delete': return this.delete(o.key);
-      case 'incr': return this.incr(o.key, o.delta);
-      case 'decr': return this.decr(o.key, o.delta);
-      case 'touch': return this.touch(o.key, o.ttl);
-      default: return Promise.reject(typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify((o as { op: unknown }).op)}`));
+      case 'get':
+        return this.get(o.key);
+      case 'gat':
+        return this.gat(o.key, o.ttl);
+      case 'set':
+        return this.set(o.key, o.value, { ttl: o.ttl, flags: o.flags }).then(() => undefined);
+      case 'add':
+        return this.add(o.key, o.value, { ttl: o.ttl, flags: o.flags });
+      case 'replace':
+        return this.replace(o.key, o.value, { ttl: o.ttl, flags: o.flags });
+      case 'append':
+        return this.append(o.key, o.value);
+      case 'prepend':
+        return this.prepend(o.key, o.value);
+      case 'delete':
+        return this.delete(o.key);
+      case 'incr':
+        return this.incr(o.key, o.delta);
+      case 'decr':
+        return this.decr(o.key, o.delta);
+      case 'touch':
+        return this.touch(o.key, o.ttl);
+      default:
+        return Promise.reject(typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify((o as { op: unknown }).op)}`));
     }
   }
 
@@ -610,7 +664,14 @@ export class Cluster {
    * line (a string) when it is not an answer of this command: an error line becomes the error
    * the local store would give (cluster-error.ts), anything else ERR_NODE_ERROR.
    */
-  #remote<T>(i: number, command: string, line: string, data: Buffer | undefined, expect: Expect, map: (line: string, items: RemoteItem[] | undefined) => T | string): Promise<T> {
+  #remote<T>(
+    i: number,
+    command: string,
+    line: string,
+    data: Buffer | undefined,
+    expect: Expect,
+    map: (line: string, items: RemoteItem[] | undefined) => T | string,
+  ): Promise<T> {
     const node = this.#members[i]!.remote!;
     node.ops++;
     this.#inFlight++;

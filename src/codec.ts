@@ -56,7 +56,8 @@ const BUILTIN: Record<'string' | 'json' | 'v8', CodecImpl> = {
     tag: 1,
     reads: (t) => t === 1 || t === 0,
     encode(v) {
-      if (typeof v !== 'string') throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string (codec 'string'), got ${v === null ? 'null' : typeof v}`);
+      if (typeof v !== 'string')
+        throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string (codec 'string'), got ${v === null ? 'null' : typeof v}`);
       return v;
     },
     decode: (b) => b.toString('utf8'),
@@ -87,9 +88,11 @@ export function resolveCodec(option: unknown): CodecImpl | undefined {
   if (option === 'string' || option === 'json' || option === 'v8') return BUILTIN[option];
   if (typeof option === 'object' && option !== null) {
     const c = option as Codec<unknown>;
-    if (typeof c.encode !== 'function' || typeof c.decode !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', 'options.codec must have encode(value) and decode(bytes) functions');
+    if (typeof c.encode !== 'function' || typeof c.decode !== 'function')
+      throw typeError('ERR_INVALID_ARG_TYPE', 'options.codec must have encode(value) and decode(bytes) functions');
     const tag = c.tag ?? 15;
-    if (!Number.isInteger(tag) || tag < 8 || tag > 15) throw rangeError('ERR_OUT_OF_RANGE', `options.codec.tag must be an integer from 8 to 15, got ${String(tag)}`);
+    if (!Number.isInteger(tag) || tag < 8 || tag > 15)
+      throw rangeError('ERR_OUT_OF_RANGE', `options.codec.tag must be an integer from 8 to 15, got ${String(tag)}`);
     const name = typeof c.name === 'string' ? c.name : `custom (tag ${tag})`;
     return {
       name,
@@ -97,13 +100,20 @@ export function resolveCodec(option: unknown): CodecImpl | undefined {
       reads: (t) => t === tag,
       encode(v) {
         const out = c.encode(v);
-        if (!(out instanceof Uint8Array)) throw typeError('ERR_INVALID_RETURN_VALUE', `codec ${name}: encode must return a Uint8Array, got ${out === null ? 'null' : typeof out}`);
+        if (!(out instanceof Uint8Array))
+          throw typeError(
+            'ERR_INVALID_RETURN_VALUE',
+            `codec ${name}: encode must return a Uint8Array, got ${out === null ? 'null' : typeof out}`,
+          );
         return out;
       },
       decode: (b) => c.decode(b),
     };
   }
-  throw typeError('ERR_INVALID_ARG_VALUE', `options.codec must be 'bytes', 'string', 'json', 'v8' or { encode, decode }, got ${String(option)}`);
+  throw typeError(
+    'ERR_INVALID_ARG_VALUE',
+    `options.codec must be 'bytes', 'string', 'json', 'v8' or { encode, decode }, got ${String(option)}`,
+  );
 }
 
 /** Encodes `value`; a throwing encoder becomes CacheError ERR_CODEC_ENCODE (argument errors pass as they are). */
@@ -120,7 +130,11 @@ export function encodeValue(codec: CodecImpl, value: unknown): string | Uint8Arr
 export function tagFlags(codec: CodecImpl, flags: unknown): number {
   if (flags === undefined) return codec.tag * 2 ** TAG_SHIFT;
   if (typeof flags !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof flags}`);
-  if (!Number.isInteger(flags) || flags < 0 || flags > USER_FLAGS_MAX) throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to ${USER_FLAGS_MAX} under codec ${codec.name} (the top 4 bits record the codec), got ${flags}`);
+  if (!Number.isInteger(flags) || flags < 0 || flags > USER_FLAGS_MAX)
+    throw rangeError(
+      'ERR_OUT_OF_RANGE',
+      `options.flags must be an integer from 0 to ${USER_FLAGS_MAX} under codec ${codec.name} (the top 4 bits record the codec), got ${flags}`,
+    );
   return codec.tag * 2 ** TAG_SHIFT + flags;
 }
 
@@ -129,7 +143,10 @@ export function decodeValue(codec: CodecImpl, bytes: Buffer, flags: number, key:
   const tag = flags >>> TAG_SHIFT;
   if (!codec.reads(tag)) {
     const k = typeof key === 'string' ? key : '<bytes>';
-    throw new CacheError('ERR_CODEC_MISMATCH', `${k}: stored with codec ${TAG_NAMES[tag] ?? `custom (tag ${tag})`}, read with ${codec.name} (flags 0x${flags.toString(16)}): open the cache with the writer's codec, or with codec 'bytes' for the raw bytes`);
+    throw new CacheError(
+      'ERR_CODEC_MISMATCH',
+      `${k}: stored with codec ${TAG_NAMES[tag] ?? `custom (tag ${tag})`}, read with ${codec.name} (flags 0x${flags.toString(16)}): open the cache with the writer's codec, or with codec 'bytes' for the raw bytes`,
+    );
   }
   try {
     return codec.decode(bytes);

@@ -54,5 +54,11 @@ const ns = Number(process.hrtime.bigint() - t0) / n;
 console.log(`${n} gets of 128-byte values over 10k keys: ${ns.toFixed(0)} ns/get (${bytes} bytes read)`);
 
 const s = cache.stats();
-console.log('stats:', { curr_items: s.curr_items, get_hits: s.get_hits, cmd_set: s.cmd_set, bytes: s.bytes, hash_power_level: s.hash_power_level });
+console.log('stats:', {
+  curr_items: s.curr_items,
+  get_hits: s.get_hits,
+  cmd_set: s.cmd_set,
+  bytes: s.bytes,
+  hash_power_level: s.hash_power_level,
+});
 cache.close();

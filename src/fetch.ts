@@ -116,7 +116,8 @@ const POLL_MAX_MS = 50;
 function seconds(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof v}`);
-  if (!Number.isInteger(v) || v < 0 || v > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to ${TTL_MAX} seconds, got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > TTL_MAX)
+    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to ${TTL_MAX} seconds, got ${v}`);
   return v;
 }
 
@@ -160,12 +161,18 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CacheError('ERR_FETCH_TIMEOUT', `fetch: the loader ran past lockTtl (${lockTtl} s) and lost its win`)), lockTtl * 1000);
+    timer = setTimeout(
+      () => reject(new CacheError('ERR_FETCH_TIMEOUT', `fetch: the loader ran past lockTtl (${lockTtl} s) and lost its win`)),
+      lockTtl * 1000,
+    );
   });
   try {
     const v = await Promise.race([Promise.resolve().then(() => loader(key)), timeout]);
     if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
-      throw typeError('ERR_INVALID_RETURN_VALUE', `fetch: the loader must return a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);
+      throw typeError(
+        'ERR_INVALID_RETURN_VALUE',
+        `fetch: the loader must return a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`,
+      );
     }
     return v;
   } finally {
@@ -215,7 +222,8 @@ function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaIt
 
 /** The implementation of {@link Cache.fetch}; see the module comment. */
 export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
-  if (typeof loader !== 'function') throw typeError('ERR_INVALID_ARG_TYPE', `loader must be a function, got ${loader === null ? 'null' : typeof loader}`);
+  if (typeof loader !== 'function')
+    throw typeError('ERR_INVALID_ARG_TYPE', `loader must be a function, got ${loader === null ? 'null' : typeof loader}`);
   const p = plan(options);
   let delay = POLL_MIN_MS;
   let waitedSince = 0;
@@ -256,7 +264,8 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
       continue;
     }
     const outcome: FetchOutcome = waitedSince !== 0 ? 'waited' : m.stale || m.tokenSent ? 'stale' : 'hit';
-    if (fetchChannel.hasSubscribers) publish({ key, outcome, loaded: false, ...(waitedSince !== 0 ? { waitedMs: performance.now() - waitedSince } : {}) });
+    if (fetchChannel.hasSubscribers)
+      publish({ key, outcome, loaded: false, ...(waitedSince !== 0 ? { waitedMs: performance.now() - waitedSince } : {}) });
     return m.value;
   }
 }

@@ -103,7 +103,11 @@ export class KeyvShmcached extends EventEmitter {
   #key(base: string, key: unknown): string {
     if (typeof key !== 'string') throw typeError('ERR_INVALID_ARG_TYPE', `key must be a string, got ${typeof key}`);
     const k = base + enc(key);
-    if (Buffer.byteLength(k) > 250) throw rangeError('ERR_OUT_OF_RANGE', `key is too long for memcached's 250-byte limit once namespaced and encoded (${Buffer.byteLength(k)} bytes): ${key.slice(0, 40)}...`);
+    if (Buffer.byteLength(k) > 250)
+      throw rangeError(
+        'ERR_OUT_OF_RANGE',
+        `key is too long for memcached's 250-byte limit once namespaced and encoded (${Buffer.byteLength(k)} bytes): ${key.slice(0, 40)}...`,
+      );
     return k;
   }
 

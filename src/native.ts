@@ -110,7 +110,17 @@ export type FailPointName =
 /** The addon's exports. */
 export interface NativeModule {
   /** flags: 1 reset if bad, 2 recover, 4 `mode` given explicitly. allowOwner: a uid whose file may be opened (-1 none). */
-  open(path: string, memLimit: number, itemSizeMax: number, evict: number, reset: boolean, mode: number, protection?: number, flags?: number, allowOwner?: number): NativeHandle;
+  open(
+    path: string,
+    memLimit: number,
+    itemSizeMax: number,
+    evict: number,
+    reset: boolean,
+    mode: number,
+    protection?: number,
+    flags?: number,
+    allowOwner?: number,
+  ): NativeHandle;
   /**
    * Maps the file read-only and verifies every structure; throws (code ERR_BAD_REGION) for a file
    * that is not a region, or an ERR_REGION_* code for a file the rules refuse (docs/security.md).

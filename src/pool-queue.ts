@@ -145,14 +145,32 @@ export class Queue {
   }
 
   /** Appends one operation; returns the promise its answer settles. */
-  push(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, a: number | bigint, b: number): Promise<unknown> {
+  push(
+    op: number,
+    bits: number,
+    key: string | Uint8Array,
+    keyBytes: number,
+    value: string | Uint8Array | undefined,
+    a: number | bigint,
+    b: number,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.#ops.push(new Pending(op, bits, key, keyBytes, value, a, b, resolve, reject));
     });
   }
 
   /** {@link push}, settling through `res` / `rej` instead of a promise of its own. */
-  pushWith(op: number, bits: number, key: string | Uint8Array, keyBytes: number, value: string | Uint8Array | undefined, a: number | bigint, b: number, res: Resolve, rej: Reject): void {
+  pushWith(
+    op: number,
+    bits: number,
+    key: string | Uint8Array,
+    keyBytes: number,
+    value: string | Uint8Array | undefined,
+    a: number | bigint,
+    b: number,
+    res: Resolve,
+    rej: Reject,
+  ): void {
     this.#ops.push(new Pending(op, bits, key, keyBytes, value, a, b, res, rej));
   }
 

@@ -46,7 +46,7 @@ import { Channel } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
 import { Layout } from './contract.js';
 import type { FetchOptions, Loader } from './fetch.js';
-import { Pending, Queue, encode, keyHash } from './pool-queue.js';
+import { type Pending, Queue, encode, keyHash } from './pool-queue.js';
 import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
 import type { Key, OpenOptions, SetOptions, Value } from './types.js';
 import { runOne } from '../workers/ops.js';
@@ -144,9 +144,7 @@ export interface PoolErrorInfo {
  * `undefined` for get/gat, `undefined` for set, a boolean for add/replace/append/prepend/delete/
  * touch, a bigint or `undefined` for incr/decr), or the error it would throw.
  */
-export type PoolResult =
-  | { ok: true; value: Buffer | bigint | boolean | undefined }
-  | { ok: false; error: PoolErrorInfo };
+export type PoolResult = { ok: true; value: Buffer | bigint | boolean | undefined } | { ok: false; error: PoolErrorInfo };
 
 /** Counters of a {@link CachePool}, from {@link CachePool.stats}. */
 export interface PoolStats {
@@ -166,7 +164,6 @@ export interface PoolStats {
   readonly hopNs: number;
 }
 
-
 function describe(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
@@ -178,8 +175,7 @@ function keyLength(key: unknown): number | Error {
     // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
     if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
     n = key.length === 0 ? 0 : Buffer.byteLength(key);
-  }
-  else if (key instanceof Uint8Array) n = key.length;
+  } else if (key instanceof Uint8Array) n = key.length;
   else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
   if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
   return n;
@@ -192,9 +188,12 @@ function closedError(what: string): CacheError {
 /** Rebuilds the error a worker reported, with the class and `code` the synchronous call threw. */
 function makeError(kind: number, code: string, message: string): Error {
   switch (kind) {
-    case ErrKind.TypeError: return code ? typeError(code, message) : new TypeError(message);
-    case ErrKind.RangeError: return code ? rangeError(code, message) : new RangeError(message);
-    case ErrKind.CacheError: return new CacheError(code as CacheErrorCode, message);
+    case ErrKind.TypeError:
+      return code ? typeError(code, message) : new TypeError(message);
+    case ErrKind.RangeError:
+      return code ? rangeError(code, message) : new RangeError(message);
+    case ErrKind.CacheError:
+      return new CacheError(code as CacheErrorCode, message);
     default: {
       const e = new Error(message) as Error & { code?: string };
       if (code) e.code = code;
@@ -294,13 +293,25 @@ export class CachePool {
    * RangeError for a bad `threads` or `transport`.
    */
   constructor(options: PoolOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null)
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
     const { threads = 2, transport = 'atomics', spinMicros = 0, inline = 'auto', splitAt, ...open } = options;
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw rangeError('ERR_OUT_OF_RANGE', `options.threads must be an integer from 1 to 256, got ${String(threads)}`);
-    if (transport !== 'atomics' && transport !== 'piscina') throw rangeError('ERR_INVALID_ARG_VALUE', `options.transport must be 'atomics' or 'piscina', got ${JSON.stringify(String(transport))}`);
-    if (typeof spinMicros !== 'number' || !(spinMicros >= 0 && spinMicros <= 1e6)) throw rangeError('ERR_OUT_OF_RANGE', `options.spinMicros must be a number from 0 to 1e6, got ${String(spinMicros)}`);
-    if (inline !== 'auto' && inline !== 'always' && inline !== 'never') throw rangeError('ERR_INVALID_ARG_VALUE', `options.inline must be 'auto', 'always' or 'never', got ${JSON.stringify(String(inline))}`);
-    if (splitAt !== undefined && !(Number.isInteger(splitAt) && splitAt >= 1)) throw rangeError('ERR_OUT_OF_RANGE', `options.splitAt must be a positive integer, got ${String(splitAt)}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256)
+      throw rangeError('ERR_OUT_OF_RANGE', `options.threads must be an integer from 1 to 256, got ${String(threads)}`);
+    if (transport !== 'atomics' && transport !== 'piscina')
+      throw rangeError(
+        'ERR_INVALID_ARG_VALUE',
+        `options.transport must be 'atomics' or 'piscina', got ${JSON.stringify(String(transport))}`,
+      );
+    if (typeof spinMicros !== 'number' || !(spinMicros >= 0 && spinMicros <= 1e6))
+      throw rangeError('ERR_OUT_OF_RANGE', `options.spinMicros must be a number from 0 to 1e6, got ${String(spinMicros)}`);
+    if (inline !== 'auto' && inline !== 'always' && inline !== 'never')
+      throw rangeError(
+        'ERR_INVALID_ARG_VALUE',
+        `options.inline must be 'auto', 'always' or 'never', got ${JSON.stringify(String(inline))}`,
+      );
+    if (splitAt !== undefined && !(Number.isInteger(splitAt) && splitAt >= 1))
+      throw rangeError('ERR_OUT_OF_RANGE', `options.splitAt must be a positive integer, got ${String(splitAt)}`);
     this.#inlineMode = inline;
     this.#splitAt = splitAt;
     if (splitAt !== undefined) this.#eagerMax = splitAt;
@@ -369,7 +380,8 @@ export class CachePool {
 
   /** Get and touch: the value, after setting a new ttl (see {@link Cache.gat}). */
   gat(key: Key, ttl: number): Promise<Buffer | undefined> {
-    if (typeof ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
+    if (typeof ttl !== 'number')
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
     return this.#enqueue(Op.Gat, 'gat', key, undefined, Bit.Ttl, ttl, 0) as Promise<Buffer | undefined>;
   }
 
@@ -415,7 +427,8 @@ export class CachePool {
 
   /** Sets a new ttl; resolves `true` if the key was there (see {@link Cache.touch}). */
   touch(key: Key, ttl: number): Promise<boolean> {
-    if (typeof ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
+    if (typeof ttl !== 'number')
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
     return this.#enqueue(Op.Touch, 'touch', key, undefined, Bit.Ttl, ttl, 0) as Promise<boolean>;
   }
 
@@ -525,21 +538,36 @@ export class CachePool {
   }
 
   #one(op: PoolOp | undefined): Promise<unknown> {
-    if (typeof op !== 'object' || op === null) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `each operation must be an object, got ${describe(op)}`));
+    if (typeof op !== 'object' || op === null)
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `each operation must be an object, got ${describe(op)}`));
     const o = op as PoolOp & { value?: Value; ttl?: number; flags?: number; delta?: number | bigint };
     switch (op.op) {
-      case 'get': return this.get(o.key);
-      case 'gat': return this.gat(o.key, o.ttl!);
-      case 'set': return this.set(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
-      case 'add': return this.add(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
-      case 'replace': return this.replace(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
-      case 'append': return this.append(o.key, o.value!);
-      case 'prepend': return this.prepend(o.key, o.value!);
-      case 'delete': return this.delete(o.key);
-      case 'incr': return this.incr(o.key, o.delta);
-      case 'decr': return this.decr(o.key, o.delta);
-      case 'touch': return this.touch(o.key, o.ttl!);
-      default: return Promise.reject(typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify(String((op as { op?: unknown }).op))}`));
+      case 'get':
+        return this.get(o.key);
+      case 'gat':
+        return this.gat(o.key, o.ttl!);
+      case 'set':
+        return this.set(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+      case 'add':
+        return this.add(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+      case 'replace':
+        return this.replace(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+      case 'append':
+        return this.append(o.key, o.value!);
+      case 'prepend':
+        return this.prepend(o.key, o.value!);
+      case 'delete':
+        return this.delete(o.key);
+      case 'incr':
+        return this.incr(o.key, o.delta);
+      case 'decr':
+        return this.decr(o.key, o.delta);
+      case 'touch':
+        return this.touch(o.key, o.ttl!);
+      default:
+        return Promise.reject(
+          typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify(String((op as { op?: unknown }).op))}`),
+        );
     }
   }
 
@@ -548,19 +576,23 @@ export class CachePool {
     let ttl = 0;
     let flags = 0;
     if (opts !== undefined) {
-      if (typeof opts !== 'object' || opts === null) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`));
+      if (typeof opts !== 'object' || opts === null)
+        return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`));
       if (opts.ttl !== undefined) {
-        if (typeof opts.ttl !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.ttl must be a number of seconds, got ${typeof opts.ttl}`));
+        if (typeof opts.ttl !== 'number')
+          return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.ttl must be a number of seconds, got ${typeof opts.ttl}`));
         bits |= Bit.Ttl;
         ttl = opts.ttl;
       }
       if (opts.flags !== undefined) {
-        if (typeof opts.flags !== 'number') return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof opts.flags}`));
+        if (typeof opts.flags !== 'number')
+          return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof opts.flags}`));
         bits |= Bit.Flags;
         flags = opts.flags;
       }
     }
-    if (typeof value !== 'string' && !(value instanceof Uint8Array)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`));
+    if (typeof value !== 'string' && !(value instanceof Uint8Array))
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`));
     return this.#enqueue(op, what, key, value, bits, ttl, flags);
   }
 
@@ -579,7 +611,8 @@ export class CachePool {
     const keyBytes = keyLength(key);
     if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
-    if (value instanceof Uint8Array && value.length > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
+    if (value instanceof Uint8Array && value.length > 0xffffffff)
+      return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
     if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b);
     const p = this.#queue.push(op, bits, key, keyBytes, value, a, b);
     this.#ops++;
@@ -667,14 +700,16 @@ export class CachePool {
         if (!c.busy && !c.dead) idle.push(c);
       }
       if (idle.length === 0) {
-        if (this.#channels.every((c) => c.dead)) q.failAll(new CacheError('ERR_CACHE_CLOSED', 'shmcached pool: every worker thread has exited'));
+        if (this.#channels.every((c) => c.dead))
+          q.failAll(new CacheError('ERR_CACHE_CLOSED', 'shmcached pool: every worker thread has exited'));
         return; // every worker busy: the queue goes with the next answer
       }
       workers = idle.length;
     }
     // Mode 'auto': one share per chosen worker and the caller's (share 0); 'never': workers only.
     const mine = mode === 'auto' ? 1 : 0;
-    const chunks = mine === 1 ? Math.min(split, workers) + 1 : count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
+    const chunks =
+      mine === 1 ? Math.min(split, workers) + 1 : count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
     const ops = q.take();
     this.#flushes++;
     if (chunks <= 1) {
@@ -868,24 +903,26 @@ export class CachePool {
       };
       // One copy of the whole response out of the shared area; values are views of that copy
       // (measured: ~40 ns a value, against ~115 for a pooled Buffer and a copy per value).
-      p = channel.call(req, (out) => {
-        this.#answered++;
-        const t1 = performance.now();
-        const copy = Buffer.from(new ArrayBuffer(out.length));
-        copy.set(out);
-        answer(copy, ops, idx);
-        if (count >= MEASURE_MIN) {
-          const ns = ((encMs + performance.now() - t1) * 1e6) / count;
-          this.#sendNs = average(this.#sendNs, ns);
-        }
-      }).then(
-        () => after(),
-        (e: unknown) => {
+      p = channel
+        .call(req, (out) => {
           this.#answered++;
-          failAll(e);
-          after();
-        },
-      );
+          const t1 = performance.now();
+          const copy = Buffer.from(new ArrayBuffer(out.length));
+          copy.set(out);
+          answer(copy, ops, idx);
+          if (count >= MEASURE_MIN) {
+            const ns = ((encMs + performance.now() - t1) * 1e6) / count;
+            this.#sendNs = average(this.#sendNs, ns);
+          }
+        })
+        .then(
+          () => after(),
+          (e: unknown) => {
+            this.#answered++;
+            failAll(e);
+            after();
+          },
+        );
     } else {
       const ab = encode(ops, idx).bytes.buffer as ArrayBuffer;
       p = this.#pool!.run(ab, { transferList: [ab] }).then(
@@ -936,10 +973,19 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
     }
     const st = v.getUint8(p++);
     switch (st) {
-      case Res.Undefined: op.res(undefined, slot); break;
-      case Res.True: op.res(true, slot); break;
-      case Res.False: op.res(false, slot); break;
-      case Res.BigInt: op.res(v.getBigUint64(p, true), slot); p += 8; break;
+      case Res.Undefined:
+        op.res(undefined, slot);
+        break;
+      case Res.True:
+        op.res(true, slot);
+        break;
+      case Res.False:
+        op.res(false, slot);
+        break;
+      case Res.BigInt:
+        op.res(v.getBigUint64(p, true), slot);
+        p += 8;
+        break;
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;

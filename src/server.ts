@@ -108,7 +108,15 @@ export function createServer(options: ServerOptions): Server {
 }
 
 /** Moves one socket's bytes through its engine until either side closes. */
-function serve(socket: Socket, conn: ProtoConn, state: Int32Array, pool: ReplyPool, sockets: Set<Socket>, idleMs: number, verbose: number): void {
+function serve(
+  socket: Socket,
+  conn: ProtoConn,
+  state: Int32Array,
+  pool: ReplyPool,
+  sockets: Set<Socket>,
+  idleMs: number,
+  verbose: number,
+): void {
   let paused = false;
   let waitingDrain = false;
   let done = false;

@@ -2,10 +2,17 @@
 import { rangeError, typeError } from './errors.js';
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1024, kb: 1024, kib: 1024,
-  m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2,
-  g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3,
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
 };
 
 /**
@@ -14,13 +21,16 @@ const UNITS: Record<string, number> = {
  */
 export function parseSize(value: number | string, name: string): number {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value <= 0) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be a positive integer number of bytes, got ${value}`);
+    if (!Number.isSafeInteger(value) || value <= 0)
+      throw rangeError('ERR_OUT_OF_RANGE', `${name} must be a positive integer number of bytes, got ${value}`);
     return value;
   }
-  if (typeof value !== 'string') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number or a string like '64mb', got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number or a string like '64mb', got ${typeof value}`);
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw rangeError('ERR_INVALID_ARG_VALUE', `${name} must look like '64mb', '1m', '512k' or a byte count, got '${value}'`);
+  if (!m || unit === undefined)
+    throw rangeError('ERR_INVALID_ARG_VALUE', `${name} must look like '64mb', '1m', '512k' or a byte count, got '${value}'`);
   const bytes = Math.floor(Number(m[1]) * unit);
   if (!Number.isSafeInteger(bytes) || bytes <= 0) throw rangeError('ERR_OUT_OF_RANGE', `${name} is out of range: '${value}'`);
   return bytes;

@@ -39,10 +39,13 @@ function inPast(message: string): RangeError {
  */
 export function checkTtl(ttl: unknown, name: string): number {
   if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
-  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
+  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX)
+    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
   if (ttl > RELATIVE_MAX && ttl * 1000 <= Date.now()) {
     const when = new Date(ttl * 1000).toISOString();
-    throw inPast(`${name} is in seconds; ${ttl} is an absolute Unix time in ${when.slice(0, 4)} (${when}), already past: above ${RELATIVE_MAX} (30 days) memcached reads ttl as an absolute time; use ttlMs or expiresAt`);
+    throw inPast(
+      `${name} is in seconds; ${ttl} is an absolute Unix time in ${when.slice(0, 4)} (${when}), already past: above ${RELATIVE_MAX} (30 days) memcached reads ttl as an absolute time; use ttlMs or expiresAt`,
+    );
   }
   return ttl;
 }
@@ -50,7 +53,8 @@ export function checkTtl(ttl: unknown, name: string): number {
 /** Milliseconds from now → exptime: the first whole second at or after the deadline. */
 export function msToExptime(ms: unknown, name: string): number {
   if (typeof ms !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of milliseconds, got ${typeof ms}`);
-  if (!Number.isFinite(ms) || ms < 0) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be a non-negative number of milliseconds, got ${ms}`);
+  if (!Number.isFinite(ms) || ms < 0)
+    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be a non-negative number of milliseconds, got ${ms}`);
   if (ms === 0) return 0;
   const now = Date.now();
   // Relative seconds counted from the start of the store's current second (its clock is time()).
@@ -66,7 +70,11 @@ export function expiresAtToExptime(at: unknown, name: string): number {
   let ms: number;
   if (at instanceof Date) ms = at.getTime();
   else if (typeof at === 'number') ms = at;
-  else throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a Date or a number of milliseconds since the epoch, got ${at === null ? 'null' : typeof at}`);
+  else
+    throw typeError(
+      'ERR_INVALID_ARG_TYPE',
+      `${name} must be a Date or a number of milliseconds since the epoch, got ${at === null ? 'null' : typeof at}`,
+    );
   if (!Number.isFinite(ms)) throw rangeError('ERR_OUT_OF_RANGE', `${name} must be a valid time, got ${String(at)}`);
   if (ms <= Date.now()) throw inPast(`${name} ${new Date(ms).toISOString()} is already past`);
   const abs = Math.ceil(ms / 1000);
@@ -92,5 +100,8 @@ export function readTtl(o: TtlOptions, prefix: string): number {
 export function ttlArg(arg: unknown, name: string): number {
   if (typeof arg === 'number') return checkTtl(arg, name);
   if (typeof arg === 'object' && arg !== null && !(arg instanceof Date)) return readTtl(arg as TtlOptions, name);
-  throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds or an object { ttl | ttlMs | expiresAt }, got ${arg === null ? 'null' : typeof arg}`);
+  throw typeError(
+    'ERR_INVALID_ARG_TYPE',
+    `${name} must be a number of seconds or an object { ttl | ttlMs | expiresAt }, got ${arg === null ? 'null' : typeof arg}`,
+  );
 }

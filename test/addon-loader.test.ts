@@ -40,12 +40,22 @@ test('detectLibc: this Node is glibc; LIBC overrides', () => {
 test('prebuildCandidates: only matching libc, N-API and most tags first, unknown tags ignored', () => {
   const r = root();
   try {
-    for (const f of ['shmcached.napi.glibc.node', 'shmcached.napi.musl.node', 'shmcached.glibc.node', 'node.abi1.node', 'readme.txt', 'electron.napi.node']) {
+    for (const f of [
+      'shmcached.napi.glibc.node',
+      'shmcached.napi.musl.node',
+      'shmcached.glibc.node',
+      'node.abi1.node',
+      'readme.txt',
+      'electron.napi.node',
+    ]) {
       writeFileSync(join(r, f), '');
     }
     const names = prebuildCandidates(r, 'glibc').map((p) => p.slice(r.length + 1));
     assert.equal(names, ['shmcached.napi.glibc.node', 'shmcached.glibc.node']);
-    assert.equal(prebuildCandidates(r, 'musl').map((p) => p.slice(r.length + 1)), ['shmcached.napi.musl.node']);
+    assert.equal(
+      prebuildCandidates(r, 'musl').map((p) => p.slice(r.length + 1)),
+      ['shmcached.napi.musl.node'],
+    );
     assert.equal(prebuildCandidates(join(r, 'absent'), 'glibc'), []);
   } finally {
     restore(r);
@@ -82,8 +92,8 @@ test('loadAddon: nothing loadable names every place looked at', () => {
     assert.ok(err, 'loadAddon threw');
     const msg = err!.message;
     assert.match(msg, `${process.platform}-${process.arch}`);
-    assert.match(msg, join(r, 'build', 'Release', 'shmcached.node') + ' (absent)');
-    assert.match(msg, join(dir, 'shmcached.napi.glibc.node') + ' (does not load');
+    assert.match(msg, `${join(r, 'build', 'Release', 'shmcached.node')} (absent)`);
+    assert.match(msg, `${join(dir, 'shmcached.napi.glibc.node')} (does not load`);
     assert.match(msg, 'npm rebuild shmcached');
   } finally {
     restore(r);

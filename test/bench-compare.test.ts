@@ -59,7 +59,11 @@ test('compare: two files on disk, a part file against a full-run file', () => {
 });
 
 test('compare: the first latency format (rows, no metrics) is read through its rows', () => {
-  const v1 = { part: 'latency', version: 1, rows: [{ op: 'get', valueSize: 128, keys: 100000, peers: { shmcached: { median: 424 }, Map: { error: 'x' } } }] };
+  const v1 = {
+    part: 'latency',
+    version: 1,
+    rows: [{ op: 'get', valueSize: 128, keys: 100000, peers: { shmcached: { median: 424 }, Map: { error: 'x' } } }],
+  };
   const ms = metricsOf(v1);
   assert.equal(ms.length, 1);
   assert.equal(ms[0].id, 'inproc/get 128 B 100000 keys/shmcached');

@@ -54,7 +54,9 @@ try {
   compiler = (e as Error).message.split('\n')[0];
 }
 if (compiler !== undefined) {
-  console.log(`${peersRequired() ? 'missing' : 'skipped'}: mcbench cannot be built, no working C compiler (bench-mcbench.test.js): ${compiler}`);
+  console.log(
+    `${peersRequired() ? 'missing' : 'skipped'}: mcbench cannot be built, no working C compiler (bench-mcbench.test.js): ${compiler}`,
+  );
 }
 // With SHMCACHED_REQUIRE_PEERS=1 (CI) a missing compiler fails the tests instead.
 const ctest = compiler === undefined || peersRequired() ? test : test.skip;
@@ -76,7 +78,13 @@ test.after(async () => {
   await server?.stop();
 });
 
-for (const [op, size] of [['get', 128], ['get', 5120], ['set', 128], ['delete', 128], ['incr', 1]] as const) {
+for (const [op, size] of [
+  ['get', 128],
+  ['get', 5120],
+  ['set', 128],
+  ['delete', 128],
+  ['incr', 1],
+] as const) {
   ctest(`mcbench lat ${op} ${size} B: every operation succeeds`, async () => {
     const r = await mcbenchLat({ port: server.port, op, size, keys: 500, ops: 300, rounds: 2, seed: 7 });
     assert.equal(r.rounds.length, 2);
@@ -100,7 +108,18 @@ ctest('mcbench lat incr: the counters really moved (1 warm-up + 2 rounds of 300 
 });
 
 ctest('mcbench load: pipelined gets over 4 connections all hit, with no error replies', async () => {
-  const r = await mcbenchLoad({ port: server.port, op: 'get', size: 100, keys: 1000, conns: 4, depth: 4, warmupMs: 50, measureMs: 200, threads: 2, seed: 3 });
+  const r = await mcbenchLoad({
+    port: server.port,
+    op: 'get',
+    size: 100,
+    keys: 1000,
+    conns: 4,
+    depth: 4,
+    warmupMs: 50,
+    measureMs: 200,
+    threads: 2,
+    seed: 3,
+  });
   assert.ok(r.ops > 0, 'no operation completed');
   assert.equal(r.errors, 0);
   assert.equal(r.hits, r.ops);
@@ -108,7 +127,18 @@ ctest('mcbench load: pipelined gets over 4 connections all hit, with no error re
 });
 
 ctest('mcbench load: pipelined sets are all stored', async () => {
-  const r = await mcbenchLoad({ port: server.port, op: 'set', size: 128, keys: 1000, conns: 2, depth: 8, warmupMs: 50, measureMs: 200, threads: 1, seed: 4 });
+  const r = await mcbenchLoad({
+    port: server.port,
+    op: 'set',
+    size: 128,
+    keys: 1000,
+    conns: 2,
+    depth: 8,
+    warmupMs: 50,
+    measureMs: 200,
+    threads: 1,
+    seed: 4,
+  });
   assert.ok(r.ops > 0);
   assert.equal(r.errors, 0);
   assert.equal(r.hits, r.ops);

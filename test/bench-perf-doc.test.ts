@@ -71,13 +71,16 @@ test('the marked section is replaced by the run; the text around it is kept byte
   assert.ok(r.changed);
   assert.is(r.results, join(results, '2026-11-28-t.md'));
   const out = readFileSync(doc, 'utf8');
-  assert.ok(out.startsWith(PROSE_BEFORE + BEGIN_MARKER + '\n'), 'text before the begin marker unchanged');
-  assert.ok(out.endsWith('\n' + END_MARKER + PROSE_AFTER), 'text after the end marker unchanged');
+  assert.ok(out.startsWith(`${PROSE_BEFORE + BEGIN_MARKER}\n`), 'text before the begin marker unchanged');
+  assert.ok(out.endsWith(`\n${END_MARKER}${PROSE_AFTER}`), 'text after the end marker unchanged');
   const section = out.slice(PROSE_BEFORE.length + BEGIN_MARKER.length, out.length - PROSE_AFTER.length - END_MARKER.length);
   assert.not.match(section, 'old numbers');
   assert.match(section, 'Latest full run: **2026-11-28 03:55 UTC** (`bench/results/2026-11-28-t.md`)');
   // The run's machine line (with its load average) and load line, once: the parts' own machine lines are dropped.
-  assert.match(section, '- Machine: Test CPU, 2 CPUs, 8 GiB RAM, linux/x64 6.1, Node v20.20.2 (V8 11.3), host `t`, load average at start 0.5 / 0.4 / 0.3');
+  assert.match(
+    section,
+    '- Machine: Test CPU, 2 CPUs, 8 GiB RAM, linux/x64 6.1, Node v20.20.2 (V8 11.3), host `t`, load average at start 0.5 / 0.4 / 0.3',
+  );
   assert.match(section, '- Load: 1-minute load average 0.5 when the run started, 2.1 when it ended, on 2 CPUs');
   assert.is(section.split('Machine:').length - 1, 1);
   // Verdicts and tables, headings one level deeper; the SVG link points from docs/ to bench/results/.

@@ -31,16 +31,34 @@ args('wrong key types and lengths throw TypeError/RangeError naming the argument
   const c = open('args');
   const bad: unknown[] = [undefined, null, 42, {}, [], Symbol('x')];
   for (const k of bad) {
-    assert.throws(() => c.set(k as string, 'v'), (e: Error) => e instanceof TypeError && /key/.test(e.message));
-    assert.throws(() => c.get(k as string), (e: Error) => e instanceof TypeError);
+    assert.throws(
+      () => c.set(k as string, 'v'),
+      (e: Error) => e instanceof TypeError && /key/.test(e.message),
+    );
+    assert.throws(
+      () => c.get(k as string),
+      (e: Error) => e instanceof TypeError,
+    );
   }
-  assert.throws(() => c.set('', 'v'), (e: Error) => e instanceof RangeError && /key must be 1 to 250 bytes/.test(e.message));
-  assert.throws(() => c.set('k'.repeat(251), 'v'), (e: Error) => e instanceof RangeError);
-  assert.throws(() => c.set('é'.repeat(126), 'v'), (e: Error) => e instanceof RangeError && /252/.test(e.message));
+  assert.throws(
+    () => c.set('', 'v'),
+    (e: Error) => e instanceof RangeError && /key must be 1 to 250 bytes/.test(e.message),
+  );
+  assert.throws(
+    () => c.set('k'.repeat(251), 'v'),
+    (e: Error) => e instanceof RangeError,
+  );
+  assert.throws(
+    () => c.set('é'.repeat(126), 'v'),
+    (e: Error) => e instanceof RangeError && /252/.test(e.message),
+  );
   c.set('k'.repeat(250), 'max');
   assert.is(str(c.get('k'.repeat(250))), 'max');
   for (const k of ['a b', 'a\nb', 'a\tb', 'a\x00b', 'a\x7fb', 'a\rb']) {
-    assert.throws(() => c.set(k, 'v'), (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE');
+    assert.throws(
+      () => c.set(k, 'v'),
+      (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE',
+    );
     assert.throws(() => c.get(k), is(TypeError));
     assert.throws(() => c.delete(k), is(TypeError));
     assert.throws(() => c.incr(k), is(TypeError));
@@ -80,7 +98,10 @@ args('a value over the item maximum is a RangeError and leaves the old value', (
   c.set('big', Buffer.alloc(max, 1));
   assert.is(c.get('big')!.length, max);
   c.set('big', 'small');
-  assert.throws(() => c.set('big', Buffer.alloc(max + 1)), (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_VALUE_TOO_LARGE');
+  assert.throws(
+    () => c.set('big', Buffer.alloc(max + 1)),
+    (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_VALUE_TOO_LARGE',
+  );
   assert.throws(() => c.set('big', 'x'.repeat(max + 1)), is(RangeError));
   assert.throws(() => c.set('big', 'é'.repeat(Math.ceil((max + 1) / 2))), is(RangeError));
   assert.is(str(c.get('big')), 'small');
@@ -97,7 +118,10 @@ args('closed caches refuse calls; close is idempotent', () => {
   c.close();
   c.close();
   assert.ok(c.closed);
-  assert.throws(() => c.get('a'), (e: Error) => e instanceof CacheError && e.code === 'ERR_CACHE_CLOSED');
+  assert.throws(
+    () => c.get('a'),
+    (e: Error) => e instanceof CacheError && e.code === 'ERR_CACHE_CLOSED',
+  );
   assert.throws(() => c.set('a', '1'), is(CacheError));
 });
 
@@ -109,9 +133,15 @@ const regions = suite('region files');
 regions('a foreign file is a clear error, never a crash; reset refuses it (never written); once removed, the path is a store', () => {
   const p = tmpRegion('foreign');
   writeFileSync(p, 'hello, I am not a cache\n'.repeat(10000));
-  assert.throws(() => Cache.open({ path: p }), (e: Error) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message));
+  assert.throws(
+    () => Cache.open({ path: p }),
+    (e: Error) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message),
+  );
   // A file without our magic is never written, whatever the flags (docs/security.md).
-  assert.throws(() => Cache.open({ path: p, size: '4mb', reset: true }), (e: Error) => e instanceof CacheError && e.code === 'ERR_REGION_FOREIGN');
+  assert.throws(
+    () => Cache.open({ path: p, size: '4mb', reset: true }),
+    (e: Error) => e instanceof CacheError && e.code === 'ERR_REGION_FOREIGN',
+  );
   assert.is(readFileSync(p, 'utf8'), 'hello, I am not a cache\n'.repeat(10000));
   rmSync(p);
   const c = Cache.open({ path: p, size: '4mb', reset: true });
@@ -136,7 +166,10 @@ regions('a short file, a truncated region and another layout version are errors'
   v.writeUInt32LE(full.readUInt32LE(8), 8); // the real version back
   v.writeBigUInt64LE(12345n, 24); // mem_limit: geometry no longer matches
   writeFileSync(q, v);
-  assert.throws(() => Cache.open({ path: q }), (e: Error) => e instanceof CacheError && /corrupt region header|truncated/.test(e.message));
+  assert.throws(
+    () => Cache.open({ path: q }),
+    (e: Error) => e instanceof CacheError && /corrupt region header|truncated/.test(e.message),
+  );
 });
 
 regions('the file is created 0600 and reopening keeps items (the same store)', () => {
@@ -159,7 +192,10 @@ regions('the file is created 0600 and reopening keeps items (the same store)', (
 regions('explicit options that differ from the region are refused', () => {
   const p = tmpRegion('mismatch');
   const a = Cache.open({ path: p, size: '4mb', reset: true });
-  assert.throws(() => Cache.open({ path: p, size: '8mb' }), (e: Error) => e instanceof CacheError && e.code === 'ERR_REGION_MISMATCH');
+  assert.throws(
+    () => Cache.open({ path: p, size: '8mb' }),
+    (e: Error) => e instanceof CacheError && e.code === 'ERR_REGION_MISMATCH',
+  );
   assert.throws(() => Cache.open({ path: p, reset: true }), /open in this process/);
   a.close();
   assert.throws(() => Cache.open({ path: p, size: '8mb' }), /opened with size/);
@@ -178,7 +214,10 @@ regions('bad open options', () => {
     assert.is(p.protection, 'pku');
     p.close();
   } else {
-    assert.throws(() => Cache.open({ path: tmpRegion('o'), protection: 'pku' }), (e: Error) => e instanceof CacheError && e.code === 'ERR_PKU_UNAVAILABLE');
+    assert.throws(
+      () => Cache.open({ path: tmpRegion('o'), protection: 'pku' }),
+      (e: Error) => e instanceof CacheError && e.code === 'ERR_PKU_UNAVAILABLE',
+    );
   }
   const c = Cache.open({ path: tmpRegion('o'), size: '4mb', protection: 'auto' });
   assert.is(c.protection, pku ? 'pku' : 'none');
@@ -213,7 +252,10 @@ expiry('ttl above 30 days is an absolute Unix time (a past one is a RangeError);
   c.set('future', '1', { ttl: now + 100 });
   // An absolute time already past is refused (it would be stored and silently gone), storing nothing.
   c.set('past', 'old');
-  assert.throws(() => c.set('past', '1', { ttl: now - 100 }), (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_TTL_IN_PAST');
+  assert.throws(
+    () => c.set('past', '1', { ttl: now - 100 }),
+    (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_TTL_IN_PAST',
+  );
   assert.is(str(c.get('past')), 'old');
   c.delete('past');
   c.set('neg', '1', { ttl: -1 });
@@ -312,7 +354,9 @@ memory('recently read items survive eviction (LRU bump, at most once per interva
   const value = Buffer.alloc(1000, 1);
   for (let i = 0; i < 100; i++) c.set(`old${i}`, value);
   const slabs = c.stats('slabs');
-  const cls = Object.keys(slabs).find((k) => k.endsWith(':used_chunks') && Number(slabs[k]) > 0)!.split(':')[0];
+  const cls = Object.keys(slabs)
+    .find((k) => k.endsWith(':used_chunks') && Number(slabs[k]) > 0)!
+    .split(':')[0];
   const capacity = 2 * Number(slabs[`${cls}:chunks_per_page`]); // a 2 MiB region has two pages
   c.advanceClock(61); // past memcached's ITEM_UPDATE_INTERVAL
   for (let i = 0; i < 100; i += 2) c.get(`old${i}`);
@@ -320,7 +364,7 @@ memory('recently read items survive eviction (LRU bump, at most once per interva
   for (let i = 0; i < capacity - 100 + 50; i++) c.set(`new${i}`, value);
   let evenAlive = 0;
   let oddAlive = 0;
-  for (let i = 0; i < 100; i++) if (c.get(`old${i}`)) (i % 2 ? oddAlive++ : evenAlive++);
+  for (let i = 0; i < 100; i++) if (c.get(`old${i}`)) i % 2 ? oddAlive++ : evenAlive++;
   assert.is(evenAlive, 50, 'every read item survived');
   assert.is(oddAlive, 0, 'every unread item was evicted first');
   c.close();
@@ -445,7 +489,7 @@ buffers('returned Buffers stay valid across many gets (arena rollover), binary-s
   c.close();
 });
 
-buffers('getInto copies into the caller\'s buffer, or reports the length it needs', () => {
+buffers("getInto copies into the caller's buffer, or reports the length it needs", () => {
   const c = open('into');
   const v = Buffer.alloc(5000);
   for (let i = 0; i < v.length; i++) v[i] = i & 0xff;
@@ -498,10 +542,20 @@ buffers('setMany stores all, or nothing when an entry is bad', () => {
   assert.is(c.stats().curr_items, 5000);
   assert.is(c.gets('s4999')?.flags, 9);
   assert.is(str(c.get('s1234')), 'value-1234');
-  const bad: [string, string][] = [['t1', 'x'], ['has space', 'y']];
+  const bad: [string, string][] = [
+    ['t1', 'x'],
+    ['has space', 'y'],
+  ];
   assert.throws(() => c.setMany(bad), is(TypeError));
   assert.is(c.get('t1'), undefined);
-  assert.throws(() => c.setMany([['t2', 'x'], ['t3', Buffer.alloc(2 << 20)]]), is(RangeError));
+  assert.throws(
+    () =>
+      c.setMany([
+        ['t2', 'x'],
+        ['t3', Buffer.alloc(2 << 20)],
+      ]),
+    is(RangeError),
+  );
   assert.is(c.get('t2'), undefined);
   c.close();
 });
@@ -510,7 +564,7 @@ buffers('incr/decr: 64-bit wrap, floor at 0, in-place space padding, bigint delt
   const c = open('delta');
   c.set('n', '18446744073709551615');
   assert.is(c.incr('n'), 0n);
-  assert.is(str(c.get('n')), '0' + ' '.repeat(19));
+  assert.is(str(c.get('n')), `0${' '.repeat(19)}`);
   c.set('n', '5');
   assert.is(c.decr('n', 10), 0n);
   c.set('n', '1000');
@@ -525,7 +579,10 @@ buffers('incr/decr: 64-bit wrap, floor at 0, in-place space padding, bigint delt
   assert.is(c.incr('missing'), undefined);
   for (const v of ['abc', '12abc', '', '-1', ' ']) {
     c.set('x', v);
-    assert.throws(() => c.incr('x'), (e: Error) => e instanceof CacheError && e.code === 'ERR_NON_NUMERIC');
+    assert.throws(
+      () => c.incr('x'),
+      (e: Error) => e instanceof CacheError && e.code === 'ERR_NON_NUMERIC',
+    );
     assert.is(str(c.get('x')), v);
   }
   const cas0 = c.gets('n')!.cas;

@@ -45,7 +45,24 @@ async function serve(args: string[], listeners = 1): Promise<Running> {
 const cli = suite('cli: shmcached serve / stats');
 
 cli('flags: memcached short forms, attached values and long names', () => {
-  const o = parseServeArgs(['-p11311', '-l', '0.0.0.0', '-m', '128', '-I', '2m', '-M', '-c', '50', '-t', '2', '-vv', '--file=/tmp/x', '-U', '0']);
+  const o = parseServeArgs([
+    '-p11311',
+    '-l',
+    '0.0.0.0',
+    '-m',
+    '128',
+    '-I',
+    '2m',
+    '-M',
+    '-c',
+    '50',
+    '-t',
+    '2',
+    '-vv',
+    '--file=/tmp/x',
+    '-U',
+    '0',
+  ]);
   assert.equal(
     [o.port, o.listen, o.memoryMb, o.itemSizeMax, o.noEvict, o.maxConnections, o.threads, o.verbose, o.file],
     [11311, '0.0.0.0', 128, '2m', true, 50, 2, 2, '/tmp/x'],
@@ -98,7 +115,7 @@ cli('-t 2: two processes serve one store; SIGTERM closes it cleanly and a restar
   const bad = spawnSync(process.execPath, [CLI, 'serve', '-p', '0', '-m', '32', '--file', file], { encoding: 'utf8' });
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--reset/);
-  const none = spawnSync(process.execPath, [CLI, 'stats', '--file', file + '-missing'], { encoding: 'utf8' });
+  const none = spawnSync(process.execPath, [CLI, 'stats', '--file', `${file}-missing`], { encoding: 'utf8' });
   assert.is(none.status, 2);
   assert.match(none.stderr, /no store file/);
 });
@@ -161,7 +178,8 @@ function oneLine(r: Ran, status: number, pattern: RegExp, what: string): void {
   assert.is(r.stdout, '', `${what}: nothing on stdout`);
 }
 
-const pkgVersion = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+const pkgVersion = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string })
+  .version;
 
 unix('--version and -V print the package version to stdout, exit 0', () => {
   for (const flag of ['--version', '-V']) {
@@ -215,7 +233,12 @@ unix('bad sizes: one line naming the flag and what it takes, exit 2', () => {
   oneLine(run(['serve', '-p', '0', '-I', '3q', '--file', file]), 2, /-I needs a size such as 1m or 512k, got "3q"/, '-I 3q');
   oneLine(run(['serve', '-p', '0', '-t', '0', '--file', file]), 2, /-t must be from 1 to/, '-t 0');
   oneLine(run(['serve', '-p', '70000', '--file', file]), 2, /-p must be from 0 to 65535/, '-p 70000');
-  oneLine(run(['serve', '-p', '0', '-m', '1', '-I', '4m', '--file', file]), 2, /itemSizeMax cannot be more than half of size.*: choose -m and -I that fit together/, '-m 1 -I 4m');
+  oneLine(
+    run(['serve', '-p', '0', '-m', '1', '-I', '4m', '--file', file]),
+    2,
+    /itemSizeMax cannot be more than half of size.*: choose -m and -I that fit together/,
+    '-m 1 -I 4m',
+  );
   assert.not.ok(existsSync(file), 'nothing was created');
 });
 
@@ -258,9 +281,19 @@ unix('a busy port: one line naming the port and the fix, exit 1; with -t 2 no re
 
 unix('store files: no space, missing directory, a directory, no permission: one line with the fix, exit 1', () => {
   const big = tmpRegion('cli-big');
-  oneLine(run(['serve', '-p', '0', '-m', '1048576', '--file', big]), 1, /not enough space for a 1048576 MiB store in \/dev\/shm \(\d+ MiB free\): choose a smaller -m/, '-m 1 TiB');
+  oneLine(
+    run(['serve', '-p', '0', '-m', '1048576', '--file', big]),
+    1,
+    /not enough space for a 1048576 MiB store in \/dev\/shm \(\d+ MiB free\): choose a smaller -m/,
+    '-m 1 TiB',
+  );
   assert.not.ok(existsSync(big), 'nothing was created');
-  oneLine(run(['serve', '-p', '0', '--file', '/nonexistent-shmcached-dir/store']), 1, /directory \/nonexistent-shmcached-dir does not exist; create it, or choose another file with --file/, 'missing dir');
+  oneLine(
+    run(['serve', '-p', '0', '--file', '/nonexistent-shmcached-dir/store']),
+    1,
+    /directory \/nonexistent-shmcached-dir does not exist; create it, or choose another file with --file/,
+    'missing dir',
+  );
   const dir = tmpRegion('cli-dir');
   mkdirSync(dir);
   try {
@@ -276,16 +309,27 @@ unix('store files: no space, missing directory, a directory, no permission: one 
   if (!asRoot) chmodSync(file, 0o000);
   const wrap = (args: string[]): Ran => {
     if (!asRoot) return run(args);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
   };
-  oneLine(wrap(['serve', '-p', '0', '--file', file]), 1, /permission denied opening store file .*run as its owner, fix its mode \(chmod\/chown\), or choose another file with --file/, 'serve, no permission');
+  oneLine(
+    wrap(['serve', '-p', '0', '--file', file]),
+    1,
+    /permission denied opening store file .*run as its owner, fix its mode \(chmod\/chown\), or choose another file with --file/,
+    'serve, no permission',
+  );
   oneLine(wrap(['stats', '--file', file]), 1, /^shmcached stats: permission denied opening store file/, 'stats, no permission');
   assert.is(readFileSync(file, 'utf8'), 'x', 'untouched');
 });
 
 /** Starts serve (without -v), returns the child, its stderr so far, and the parsed announcement. */
-async function serveQuiet(args: string[], detached = false): Promise<{ child: ChildProcess; line: string; port: number; exit: Promise<number | null>; err: () => string }> {
+async function serveQuiet(
+  args: string[],
+  detached = false,
+): Promise<{ child: ChildProcess; line: string; port: number; exit: Promise<number | null>; err: () => string }> {
   const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached });
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let err = '';
@@ -314,7 +358,10 @@ function checkClean(file: string): { clean: boolean; dirty: boolean } {
 unix('serve says where it listens and which file it serves; SIGINT closes the store cleanly and the next start is warm', async () => {
   const file = tmpRegion('cli-announce');
   const s = await serveQuiet(['-m', '8', '--file', file]);
-  assert.match(s.line, new RegExp(`^shmcached: listening on 127\\.0\\.0\\.1:\\d+, serving ${file} \\(8 MiB, new, protection \\w+\\), pid ${s.child.pid}$`));
+  assert.match(
+    s.line,
+    new RegExp(`^shmcached: listening on 127\\.0\\.0\\.1:\\d+, serving ${file} \\(8 MiB, new, protection \\w+\\), pid ${s.child.pid}$`),
+  );
   const c = await RawClient.connect(s.port);
   assert.is((await c.exchange('set a 0 0 1\r\nb\r\n')).bytes.toString(), 'STORED\r\n');
   c.close();
@@ -330,7 +377,12 @@ unix('serve says where it listens and which file it serves; SIGINT closes the st
 unix('-t 2: one announcement; SIGTERM to the parent and SIGINT to the process group (Ctrl-C) both close every child cleanly', async () => {
   const file = tmpRegion('cli-t2');
   const s = await serveQuiet(['-t', '2', '-m', '8', '--file', file]);
-  assert.match(s.line, new RegExp(`^shmcached: listening on 127\\.0\\.0\\.1:${s.port} with 2 processes, serving ${file} \\(8 MiB, new\\), pid ${s.child.pid}$`));
+  assert.match(
+    s.line,
+    new RegExp(
+      `^shmcached: listening on 127\\.0\\.0\\.1:${s.port} with 2 processes, serving ${file} \\(8 MiB, new\\), pid ${s.child.pid}$`,
+    ),
+  );
   const c = await RawClient.connect(s.port);
   assert.is((await c.exchange('set a 0 0 1\r\nb\r\n')).bytes.toString(), 'STORED\r\n');
   c.close();
@@ -348,37 +400,42 @@ unix('-t 2: one announcement; SIGTERM to the parent and SIGINT to the process gr
   assert.is(checkClean(file).dirty, false);
 });
 
-unix('-t 2 supervision: a crashed child restarts after 100 ms, doubling; 5 immediate crashes in a row: the parent gives up, exit 1', async () => {
-  const file = tmpRegion('cli-crash');
-  // -v: every worker announces itself with its pid once it listens; each is SIGKILLed at once.
-  const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', '-v', '-t', '2', '-m', '8', '--file', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  let err = '';
-  const killed = new Set<number>();
-  child.stderr!.on('data', (d: Buffer) => {
-    err += d.toString();
-    for (const m of err.matchAll(/^shmcached (\d+): listening on/gm)) {
-      const pid = Number(m[1]);
-      if (killed.has(pid) || killed.size >= 20) continue;
-      killed.add(pid);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone already */
+unix(
+  '-t 2 supervision: a crashed child restarts after 100 ms, doubling; 5 immediate crashes in a row: the parent gives up, exit 1',
+  async () => {
+    const file = tmpRegion('cli-crash');
+    // -v: every worker announces itself with its pid once it listens; each is SIGKILLed at once.
+    const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', '-v', '-t', '2', '-m', '8', '--file', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    let err = '';
+    const killed = new Set<number>();
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      for (const m of err.matchAll(/^shmcached (\d+): listening on/gm)) {
+        const pid = Number(m[1]);
+        if (killed.has(pid) || killed.size >= 20) continue;
+        killed.add(pid);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
       }
+    });
+    assert.is(await exit, 1, err);
+    assert.match(err, /crashed 5 times in a row within 5 s of starting \(last: signal SIGKILL\); giving up/);
+    const delays = [...err.matchAll(/exited \(signal SIGKILL\) after [^;]+; restarting it in (\d+) ms/g)].map((m) => Number(m[1]));
+    // Two slots, each 100, 200, 400, 800 ms (interleaved); the fifth crash of one slot ends it.
+    for (const d of [100, 200, 400, 800]) assert.ok(delays.includes(d), `a restart after ${d} ms: ${delays.join(', ')}`);
+    for (const d of delays) assert.ok([100, 200, 400, 800].includes(d), `only doubling delays: ${delays.join(', ')}`);
+    assert.not.match(err, /^\s+at /m, 'no stack trace');
+    // The parent stopped the child it had left before it exited.
+    for (const pid of [...err.matchAll(/^shmcached (\d+): listening on/gm)].map((m) => Number(m[1]))) {
+      assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
     }
-  });
-  assert.is(await exit, 1, err);
-  assert.match(err, /crashed 5 times in a row within 5 s of starting \(last: signal SIGKILL\); giving up/);
-  const delays = [...err.matchAll(/exited \(signal SIGKILL\) after [^;]+; restarting it in (\d+) ms/g)].map((m) => Number(m[1]));
-  // Two slots, each 100, 200, 400, 800 ms (interleaved); the fifth crash of one slot ends it.
-  for (const d of [100, 200, 400, 800]) assert.ok(delays.includes(d), `a restart after ${d} ms: ${delays.join(', ')}`);
-  for (const d of delays) assert.ok([100, 200, 400, 800].includes(d), `only doubling delays: ${delays.join(', ')}`);
-  assert.not.match(err, /^\s+at /m, 'no stack trace');
-  // The parent stopped the child it had left before it exited.
-  for (const pid of [...err.matchAll(/^shmcached (\d+): listening on/gm)].map((m) => Number(m[1]))) {
-    assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
-  }
-});
+  },
+);
 
 unix.run();

@@ -21,7 +21,12 @@ interface MemjsClient {
   get(key: string, cb: (err: Error | null, value: Buffer | null, flags: Buffer | null) => void): void;
   add(key: string, value: string, opts: { expires?: number }, cb: (err: Error | null, ok: boolean) => void): void;
   delete(key: string, cb: (err: Error | null, ok: boolean) => void): void;
-  increment(key: string, amount: number, opts: { initial?: number; expires?: number }, cb: (err: Error | null, ok: boolean, value: number | null) => void): void;
+  increment(
+    key: string,
+    amount: number,
+    opts: { initial?: number; expires?: number },
+    cb: (err: Error | null, ok: boolean, value: number | null) => void,
+  ): void;
   append(key: string, value: string, cb: (err: Error | null, ok: boolean) => void): void;
   touch(key: string, expires: number, cb: (err: Error | null, ok: boolean) => void): void;
   flush(cb: (err: Error | null, results: Record<string, boolean>) => void): void;

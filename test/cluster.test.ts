@@ -10,7 +10,16 @@ import * as assert from 'uvu/assert';
 import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
 import { KetamaRing, ketamaName, ketamaPoints, md5Hash } from '../src/cluster-ring.js';
 import { tmpRegion } from './helpers.js';
-import { findNutcracker, freePort, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from './support/cluster-nodes.js';
+import {
+  findNutcracker,
+  freePort,
+  startNode,
+  startNutcracker,
+  stopAll,
+  type NodeKind,
+  type Proxy,
+  type TestNode,
+} from './support/cluster-nodes.js';
 import type { McConnection } from './support/memcached.js';
 import { interop } from './support/peers.js';
 
@@ -72,7 +81,10 @@ test('ring: twemproxy names, 160 points per equal server for any ring size, weig
   const members = [1, 2, 3].map((i) => ({ host: '127.0.0.1', port: 20000 + i, weight: 1 }));
   // n = 7 is where hashring's own count (doubles) would give 156 points: ours gives twemproxy's 160.
   const seven = Array.from({ length: 7 }, (_, i) => ({ host: '127.0.0.1', port: 21000 + i, weight: 1 }));
-  const r7 = new KetamaRing(seven, seven.map(() => true));
+  const r7 = new KetamaRing(
+    seven,
+    seven.map(() => true),
+  );
   assert.is(r7.size, 7 * 160);
   const r = new KetamaRing(members, [true, true, true]);
   assert.is(r.size, 480);
@@ -100,18 +112,54 @@ test('ring: twemproxy names, 160 points per equal server for any ring size, weig
 test('options: TypeError / RangeError for bad ones', () => {
   const cache = Cache.open({ path: tmpRegion('cluster-opts'), size: '4mb' });
   try {
-    assert.instance(thrown(() => new Cluster(undefined as never)), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: 'a:1' as never })), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: [] })), RangeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['nohost'] })), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:70000'] })), RangeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1', 'h:1'] })), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1'], self: 'h:2', cache })), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1'], self: 'h:1' })), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1'], cache })), TypeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1'], timeout: 0 })), RangeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1'], connections: 1.5 })), RangeError);
-    assert.instance(thrown(() => new Cluster({ nodes: ['h:1'], autoEject: 'yes' as never })), TypeError);
+    assert.instance(
+      thrown(() => new Cluster(undefined as never)),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: 'a:1' as never })),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: [] })),
+      RangeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['nohost'] })),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:70000'] })),
+      RangeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1', 'h:1'] })),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1'], self: 'h:2', cache })),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1'], self: 'h:1' })),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1'], cache })),
+      TypeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1'], timeout: 0 })),
+      RangeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1'], connections: 1.5 })),
+      RangeError,
+    );
+    assert.instance(
+      thrown(() => new Cluster({ nodes: ['h:1'], autoEject: 'yes' as never })),
+      TypeError,
+    );
   } finally {
     cache.close();
   }
@@ -317,17 +365,20 @@ const ptest = interop(ntest, 'nutcracker', import.meta.url);
 /** Whether nutcracker runs in front of the nodes (the parts of other tests that use it run then). */
 const WITH_PROXY = findNutcracker() !== undefined;
 
-ntest(`setup: 3 nodes${WITH_PROXY ? ' and nutcracker (ketama, md5) in front of them' : ' (nutcracker not installed: no proxy)'}`, async () => {
-  nodes = await Promise.all(['a', 'b', 'c'].map((n) => startNode(NODE_KIND, n)));
-  ids = nodes.map((n) => n.id);
-  cache = Cache.open(SHARED ? { path: nodes[0]!.file } : { path: tmpRegion('cluster-self'), size: '16mb' });
-  hybrid = new Cluster({ self: ids[0]!, nodes: ids, cache });
-  if (WITH_PROXY) {
-    proxy = await startNutcracker(ids, { failureLimit: 2, retryTimeout: 30_000 });
-    viaProxy = await proxy.connect();
-    assert.is(await viaProxy.version().then((v) => typeof v), 'string');
-  }
-});
+ntest(
+  `setup: 3 nodes${WITH_PROXY ? ' and nutcracker (ketama, md5) in front of them' : ' (nutcracker not installed: no proxy)'}`,
+  async () => {
+    nodes = await Promise.all(['a', 'b', 'c'].map((n) => startNode(NODE_KIND, n)));
+    ids = nodes.map((n) => n.id);
+    cache = Cache.open(SHARED ? { path: nodes[0]!.file } : { path: tmpRegion('cluster-self'), size: '16mb' });
+    hybrid = new Cluster({ self: ids[0]!, nodes: ids, cache });
+    if (WITH_PROXY) {
+      proxy = await startNutcracker(ids, { failureLimit: 2, retryTimeout: 30_000 });
+      viaProxy = await proxy.connect();
+      assert.is(await viaProxy.version().then((v) => typeof v), 'string');
+    }
+  },
+);
 
 ptest('nutcracker and the client put every key on the same node; all 3 nodes get keys', async () => {
   const remoteOnly = new Cluster({ nodes: ids });
@@ -408,7 +459,8 @@ ptest('hybrid client: nutcracker <-> client, its own keys in the local store', a
   await Promise.all(keys.map((k) => viaProxy.set(k, `p-${k}`)));
   const got = await hybrid.getMany(keys);
   keys.forEach((k, i) => {
-    if (hybrid.isLocal(k) && !SHARED) assert.is(got[i], undefined, k); // a separate store: never saw it
+    if (hybrid.isLocal(k) && !SHARED)
+      assert.is(got[i], undefined, k); // a separate store: never saw it
     else assert.is(got[i]?.toString(), `p-${k}`, k);
   });
   await Promise.all(keys.map((k) => hybrid.set(k, `h-${k}`)));
@@ -442,7 +494,10 @@ ntest("local keys never touch a socket: the client's counters and the node's con
       assert.is(after.nodes[id]!.connects, before.nodes[id]!.connects, id);
     }
     assert.is(after.nodes[ids[0]!], undefined, 'self has no connection pool');
-    assert.ok(/^\d+$/.test(server0.curr_connections ?? '') && /^\d+$/.test(server0.total_connections ?? ''), 'the node reports its connections');
+    assert.ok(
+      /^\d+$/.test(server0.curr_connections ?? '') && /^\d+$/.test(server0.total_connections ?? ''),
+      'the node reports its connections',
+    );
     assert.is(server1.curr_connections, server0.curr_connections);
     assert.is(server1.total_connections, server0.total_connections);
     if (!SHARED) {
@@ -552,7 +607,11 @@ ntest('fetch: a remote key shares one flight with the callers on its node (meta 
   // The owning node's own in-process callers, where its store file can be opened here.
   const onNode = SHARED ? Cache.open({ path: nodes[1]!.file }) : undefined;
   try {
-    const vs = await Promise.all([hybrid.fetch(remoteKey, loader), hybrid.fetch(remoteKey, loader), ...(onNode ? [onNode.fetch(remoteKey, loader)] : [])]);
+    const vs = await Promise.all([
+      hybrid.fetch(remoteKey, loader),
+      hybrid.fetch(remoteKey, loader),
+      ...(onNode ? [onNode.fetch(remoteKey, loader)] : []),
+    ]);
     for (const v of vs) assert.is(v.toString(), 'loaded once');
     assert.is(loads, 1, 'one load for the cluster client and the node together');
     assert.is((await hybrid.get(remoteKey))?.toString(), 'loaded once');
@@ -577,7 +636,11 @@ ntest('fetch: a remote key shares one flight with the callers on its node (meta 
   assert.is((await hybrid.fetch(localKey, async () => 'here')).toString(), 'here');
   const after = hybrid.stats();
   assert.is(after.localOps - before.localOps, 1);
-  assert.equal(Object.values(after.nodes).map((n) => n.ops), Object.values(before.nodes).map((n) => n.ops), 'no request left the process');
+  assert.equal(
+    Object.values(after.nodes).map((n) => n.ops),
+    Object.values(before.nodes).map((n) => n.ops),
+    'no request left the process',
+  );
 });
 
 ntest('a killed node is ejected, the other keys keep working; restarted, its keys come back', async () => {
@@ -645,7 +708,12 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
         await other.close();
       }
     }
-    for (const k of crossing) assert.is((await c.get(k))?.toString(), `px-${k}`, `${k} set ${WITH_PROXY ? 'through nutcracker' : 'by another client'} during the ejection`);
+    for (const k of crossing)
+      assert.is(
+        (await c.get(k))?.toString(),
+        `px-${k}`,
+        `${k} set ${WITH_PROXY ? 'through nutcracker' : 'by another client'} during the ejection`,
+      );
     // Restart it on the same port and file; after retryTimeout it is back on the ring.
     await victim.start();
     await waitFor('the node to be put back on the ring', 10_000, () => !c.stats().nodes[victim.id]!.ejected);

@@ -29,7 +29,10 @@ interface User {
 }
 
 const V8_VALUE = () => ({
-  map: new Map<string, unknown>([['a', 1], ['b', [1, 2]]]),
+  map: new Map<string, unknown>([
+    ['a', 1],
+    ['b', [1, 2]],
+  ]),
   set: new Set([1, 'x']),
   date: new Date(1_700_000_000_000),
   big: 2n ** 70n,
@@ -38,7 +41,7 @@ const V8_VALUE = () => ({
   nested: { undef: undefined, nan: NaN },
 });
 
-t('bytes (default) is unchanged: Buffer out, all 32 flag bits are the caller\'s', () => {
+t("bytes (default) is unchanged: Buffer out, all 32 flag bits are the caller's", () => {
   const path = tmpRegion('codec-bytes');
   const c = Cache.open({ path, size: '8mb', reset: true });
   c.set('k', 'v', { flags: 0xffffffff });
@@ -53,7 +56,12 @@ t('string, json, v8 and a custom codec round-trip with their types', () => {
   const s = Cache.open({ path, size: '8mb', reset: true, codec: 'string' });
   const j = Cache.open<User>({ path, codec: 'json' });
   const v = Cache.open<ReturnType<typeof V8_VALUE>>({ path, codec: 'v8' });
-  const upper: Codec<string> = { encode: (x) => Buffer.from(x.toUpperCase()), decode: (b) => b.toString().toLowerCase(), tag: 9, name: 'upper' };
+  const upper: Codec<string> = {
+    encode: (x) => Buffer.from(x.toUpperCase()),
+    decode: (b) => b.toString().toLowerCase(),
+    tag: 9,
+    name: 'upper',
+  };
   const u = Cache.open({ path, codec: upper });
 
   s.set('s', 'héllo ✓');
@@ -69,7 +77,10 @@ t('string, json, v8 and a custom codec round-trip with their types', () => {
   u.set('u', 'shout');
   assert.is(u.get('u'), 'shout');
   assert.equal(j.getMany(['j', 'nope', 'j']), [user, undefined, user]);
-  j.setMany([['m1', { id: 2, name: 'B', tags: [] }], ['m2', { id: 3, name: 'C', tags: ['x'] }]]);
+  j.setMany([
+    ['m1', { id: 2, name: 'B', tags: [] }],
+    ['m2', { id: 3, name: 'C', tags: ['x'] }],
+  ]);
   assert.is(j.get('m2')?.name, 'C');
   assert.is(j.add('j', user), false);
   assert.is(j.replace('j', { ...user, id: 9 }), true);
@@ -121,14 +132,25 @@ t('a reader with the wrong codec gets CacheError ERR_CODEC_MISMATCH, not garbage
   assert.is(custom.get('c'), 5);
   // A corrupt json payload under the json tag: a decode error, not a SyntaxError from nowhere.
   raw.set('bad', '{nope', { flags: 2 << 28 });
-  assert.is(code(() => j.get('bad')), 'CacheError:ERR_CODEC_DECODE');
+  assert.is(
+    code(() => j.get('bad')),
+    'CacheError:ERR_CODEC_DECODE',
+  );
   for (const c of [raw, s, j, v, custom]) c.close();
 });
 
 t('bad values and bad encoders leave nothing stored', () => {
   const path = tmpRegion('codec-bad');
   const j = Cache.open({ path, size: '8mb', reset: true, codec: 'json' });
-  const throwing = Cache.open({ path, codec: { encode: () => { throw new Error('nope'); }, decode: (b): unknown => b } });
+  const throwing = Cache.open({
+    path,
+    codec: {
+      encode: () => {
+        throw new Error('nope');
+      },
+      decode: (b): unknown => b,
+    },
+  });
   const notBytes = Cache.open({ path, codec: { encode: () => 'str' as unknown as Uint8Array, decode: (b): unknown => b } });
   const s = Cache.open({ path, codec: 'string' });
   j.set('k', 'old');
@@ -139,7 +161,14 @@ t('bad values and bad encoders leave nothing stored', () => {
     [() => j.set('k', undefined), 'TypeError:ERR_INVALID_ARG_VALUE'],
     [() => j.set('k', () => 1), 'TypeError:ERR_INVALID_ARG_VALUE'],
     [() => j.set('k', { big: 1n }), 'CacheError:ERR_CODEC_ENCODE'],
-    [() => j.setMany([['x', 1], ['k', 1n]]), 'CacheError:ERR_CODEC_ENCODE'],
+    [
+      () =>
+        j.setMany([
+          ['x', 1],
+          ['k', 1n],
+        ]),
+      'CacheError:ERR_CODEC_ENCODE',
+    ],
     [() => s.set('k', 42 as unknown as string), 'TypeError:ERR_INVALID_ARG_TYPE'],
     [() => j.set('k', 1, { flags: 0x10000000 }), 'RangeError:ERR_OUT_OF_RANGE'],
     [() => Cache.open({ path, codec: 'yaml' as 'json' }), 'TypeError:ERR_INVALID_ARG_VALUE'],

@@ -96,8 +96,12 @@ test('a layout constant that disagrees with the C++ structs does not compile', (
     return;
   }
   withCopy(undefined, (dir) => assert.is(compileEvents(dir), 0, 'the committed contract compiles'));
-  withCopy({ file: 'native/contract.h', from: 'kEventRecSize = 4;', to: 'kEventRecSize = 5;' }, (dir) => assert.is.not(compileEvents(dir), 0));
-  withCopy({ file: 'native/contract.h', from: 'kLayoutKeyMax = 250;', to: 'kLayoutKeyMax = 251;' }, (dir) => assert.is.not(compileEvents(dir), 0));
+  withCopy({ file: 'native/contract.h', from: 'kEventRecSize = 4;', to: 'kEventRecSize = 5;' }, (dir) =>
+    assert.is.not(compileEvents(dir), 0),
+  );
+  withCopy({ file: 'native/contract.h', from: 'kLayoutKeyMax = 250;', to: 'kLayoutKeyMax = 251;' }, (dir) =>
+    assert.is.not(compileEvents(dir), 0),
+  );
 });
 
 test('the loaded addon was built from the same contract as src/contract.ts', () => {

@@ -18,13 +18,18 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 // prebuilt binary) skips this file with one line; SHMCACHED_REQUIRE_PEERS=1 (CI) makes that a failure.
 const cxx = process.env.CXX || 'g++';
 const haveCxx = spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status === 0;
-if (!haveCxx) console.log(`${peersRequired() ? 'missing' : 'skipped'}: ${cxx} not installed, the C++ core tests cannot be built (core.test.js)`);
+if (!haveCxx)
+  console.log(`${peersRequired() ? 'missing' : 'skipped'}: ${cxx} not installed, the C++ core tests cannot be built (core.test.js)`);
 const ctest = haveCxx || peersRequired() ? test : test.skip;
 
 ctest('core_test and core_stress pass (scripts/core-test.sh)', () => {
   const r = spawnSync('bash', ['scripts/core-test.sh'], { cwd: root, encoding: 'utf8', env: { ...process.env, STRESS_SECONDS: '20' } });
   const out = `${r.stdout}\n${r.stderr}`;
-  const summary = out.trim().split('\n').filter((l) => /^\d+ passed, \d+ failed$/.test(l)).pop();
+  const summary = out
+    .trim()
+    .split('\n')
+    .filter((l) => /^\d+ passed, \d+ failed$/.test(l))
+    .pop();
   assert.ok(summary, `core-test printed a summary:\n${out.slice(-2000)}`);
   const [, passed, failed] = /^(\d+) passed, (\d+) failed$/.exec(summary!)!;
   assert.is(Number(failed), 0, out.slice(-4000));
@@ -38,7 +43,12 @@ test('native/proto includes nothing from native/core but through backend.h/.cc; 
   const includes = (dir: string): Array<[string, string]> =>
     readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
       .filter((f) => /\.(cc|h)$/.test(f))
-      .flatMap((f) => [...readFileSync(join(root, dir, f), 'utf8').matchAll(/^#include [<"]([^>"]+)[>"]/gm)].map((m): [string, string] => [f, m[1] ?? '']));
+      .flatMap((f) =>
+        [...readFileSync(join(root, dir, f), 'utf8').matchAll(/^#include [<"]([^>"]+)[>"]/gm)].map((m): [string, string] => [
+          f,
+          m[1] ?? '',
+        ]),
+      );
   const proto = includes('native/proto').filter(([f, inc]) => inc.startsWith('core/') && !/^backend\.(cc|h)$/.test(f));
   assert.equal(proto, [], 'parsers including core headers');
   const core = includes('native/core').filter(([, inc]) => /napi|node_api|node\.h/.test(inc));

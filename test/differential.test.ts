@@ -331,10 +331,10 @@ const INCR_TABLE: Array<[string, string, string]> = [
   ['5\0', '6', '6 '],
   ['+5', '6', '6 '],
   ['007', '8', '8  '],
-  ['000000000000000000001', '2', '2' + ' '.repeat(20)], // 21 digits but a small number: fine
+  ['000000000000000000001', '2', `2${' '.repeat(20)}`], // 21 digits but a small number: fine
   ['123456789012345678901', 'NON_NUMERIC', '123456789012345678901'], // 21 digits, overflows u64
   ['18446744073709551616', 'NON_NUMERIC', '18446744073709551616'], // 2^64
-  ['18446744073709551615', '0', '0' + ' '.repeat(19)], // wraps at 2^64
+  ['18446744073709551615', '0', `0${' '.repeat(19)}`], // wraps at 2^64
   ['', 'NON_NUMERIC', ''],
   // Not here: whitespace-only values ('  ', '\r\n', '\t'). memcached runs strtoull over the item
   // data, which skips the whitespace AND the "\r\n" after the value and goes on parsing whatever
@@ -344,7 +344,7 @@ const INCR_TABLE: Array<[string, string, string]> = [
   ['1.5', 'NON_NUMERIC', '1.5'],
   ['0x10', 'NON_NUMERIC', '0x10'],
   ['5x', 'NON_NUMERIC', '5x'],
-  ['1' + ' '.repeat(99), '2', '2' + ' '.repeat(99)],
+  [`1${' '.repeat(99)}`, '2', `2${' '.repeat(99)}`],
 ];
 
 {
@@ -363,7 +363,7 @@ const INCR_TABLE: Array<[string, string, string]> = [
       [incr('n', 0), '0'],
       [set('n', '18446744073709551615'), 'STORED'],
       [incr('n', 1), '0'],
-      [get('n'), HIT('0' + ' '.repeat(19))],
+      [get('n'), HIT(`0${' '.repeat(19)}`)],
       [set('n', '18446744073709551615'), 'STORED'],
       [incr('n', 2), '1'],
       [set('n', '5'), 'STORED'],
@@ -731,7 +731,14 @@ const INCR_TABLE: Array<[string, string, string]> = [
       ['gat', (k) => p.c.gat(k, 1)],
       ['gats', (k) => p.c.gats(k, 1)],
       ['getMany', (k) => p.c.getMany(['ok', k])],
-      ['setMany', (k) => p.c.setMany([['ok2', 'y'], [k, 'x']])],
+      [
+        'setMany',
+        (k) =>
+          p.c.setMany([
+            ['ok2', 'y'],
+            [k, 'x'],
+          ]),
+      ],
     ];
     for (const k of [...bad, 42, null, undefined, {}]) {
       for (const [name, call] of calls) {
@@ -739,7 +746,10 @@ const INCR_TABLE: Array<[string, string, string]> = [
           call(k as never);
           assert.unreachable(`${name}(${JSON.stringify(String(k)).slice(0, 40)}) must throw`);
         } catch (e) {
-          assert.ok(e instanceof TypeError || e instanceof RangeError, `${name}(${JSON.stringify(String(k)).slice(0, 40)}) threw ${String(e)}`);
+          assert.ok(
+            e instanceof TypeError || e instanceof RangeError,
+            `${name}(${JSON.stringify(String(k)).slice(0, 40)}) threw ${String(e)}`,
+          );
         }
       }
     }
@@ -800,7 +810,7 @@ function shmValueLimit(c: Cache, key: string): number {
 {
   const { s, t } = pairSuite('diff: item size limit (-I 1m / itemSizeMax 1mb)');
 
-  t('a value at the limit is stored, one byte over is refused; ours is at least memcached\'s', async ({ p }) => {
+  t("a value at the limit is stored, one byte over is refused; ours is at least memcached's", async ({ p }) => {
     const facts: string[] = [];
     for (const key of ['k', 'k'.repeat(250)]) {
       const mcMax = await mcValueLimit(p.mc, key);
@@ -854,7 +864,7 @@ function shmValueLimit(c: Cache, key: string): number {
 {
   const { s, t } = pairSuite('diff: getMany / setMany');
 
-  t('getMany equals memcached\'s multi-get: order, misses, duplicates, expired, mixed key types', async ({ p }) => {
+  t("getMany equals memcached's multi-get: order, misses, duplicates, expired, mixed key types", async ({ p }) => {
     for (let i = 0; i < 30; i++) await both(p, set(`m${i}`, i % 3 === 0 ? '' : `value-${i}`.repeat(i), 0, i), 'STORED');
     await both(p, set('gone', 'x', -1), 'STORED');
     const keys: DKey[] = ['m5', 'nope', 'm0', 'm5', 'gone', Buffer.from('m7'), 'm29', 'm1', 'nope2'];
@@ -880,7 +890,18 @@ function shmValueLimit(c: Cache, key: string): number {
     await both(p, get('s3'), HIT('dup-last-wins'));
     for (const k of ['s0', 's3', 's24']) await both(p, gets(k));
     assert.is(p.c.gets('s24')!.flags, 12345);
-    await both(p, { op: 'setMany', entries: [['t1', 'a'], ['t2', 'b']], ttl: -1 }, 'STORED | STORED');
+    await both(
+      p,
+      {
+        op: 'setMany',
+        entries: [
+          ['t1', 'a'],
+          ['t2', 'b'],
+        ],
+        ttl: -1,
+      },
+      'STORED | STORED',
+    );
     await both(p, getMany(['t1', 't2']), 'MISS | MISS');
   });
 
@@ -948,10 +969,29 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
       const seen = await randomRun(p, seed, count);
       // Not vacuous: every interesting outcome happened.
       const need = [
-        'get:HIT', 'get:MISS', 'set:STORED', 'add:STORED', 'add:NOT_STORED', 'replace:STORED', 'replace:NOT_STORED',
-        'append:STORED', 'append:NOT_STORED', 'cas:STORED', 'cas:EXISTS', 'cas:NOT_FOUND', 'delete:DELETED',
-        'delete:NOT_FOUND', 'incr:NUMBER', 'incr:NON_NUMERIC', 'incr:NOT_FOUND', 'decr:NUMBER', 'touch:TOUCHED',
-        'touch:NOT_FOUND', 'gat:HIT', 'gats:HIT', 'gets:HIT',
+        'get:HIT',
+        'get:MISS',
+        'set:STORED',
+        'add:STORED',
+        'add:NOT_STORED',
+        'replace:STORED',
+        'replace:NOT_STORED',
+        'append:STORED',
+        'append:NOT_STORED',
+        'cas:STORED',
+        'cas:EXISTS',
+        'cas:NOT_FOUND',
+        'delete:DELETED',
+        'delete:NOT_FOUND',
+        'incr:NUMBER',
+        'incr:NON_NUMERIC',
+        'incr:NOT_FOUND',
+        'decr:NUMBER',
+        'touch:TOUCHED',
+        'touch:NOT_FOUND',
+        'gat:HIT',
+        'gats:HIT',
+        'gets:HIT',
       ];
       const missing = need.filter((k) => !seen.has(k));
       assert.equal(missing, [], `outcomes never produced: ${missing.join(', ')}`);
@@ -968,9 +1008,25 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
 
 /** Counters memcached defines per command; compared after a fixed sequence. */
 const COUNTERS = [
-  'cmd_get', 'cmd_set', 'cmd_touch', 'get_hits', 'get_misses', 'get_expired', 'delete_hits', 'delete_misses',
-  'incr_hits', 'incr_misses', 'decr_hits', 'decr_misses', 'cas_hits', 'cas_misses', 'cas_badval', 'touch_hits',
-  'touch_misses', 'curr_items', 'total_items',
+  'cmd_get',
+  'cmd_set',
+  'cmd_touch',
+  'get_hits',
+  'get_misses',
+  'get_expired',
+  'delete_hits',
+  'delete_misses',
+  'incr_hits',
+  'incr_misses',
+  'decr_hits',
+  'decr_misses',
+  'cas_hits',
+  'cas_misses',
+  'cas_badval',
+  'touch_hits',
+  'touch_misses',
+  'curr_items',
+  'total_items',
 ];
 
 {
@@ -981,7 +1037,7 @@ const COUNTERS = [
     ctx.p = undefined;
   });
 
-  t('the counters after a fixed sequence equal memcached\'s', async (ctx) => {
+  t("the counters after a fixed sequence equal memcached's", async (ctx) => {
     const p = (ctx.p = await openPair());
     await script(p, [
       [set('a', '1'), 'STORED'],
@@ -1029,9 +1085,24 @@ const COUNTERS = [
     //   and an incr that lengthens the number ('6' + 10 -> '16' is a new item); an in-place
     //   incr/decr does not count; a non-numeric incr is no incr_hit.
     const expected: Record<string, string> = {
-      cmd_get: '8', cmd_set: '12', cmd_touch: '5', get_hits: '5', get_misses: '3', get_expired: '1',
-      delete_hits: '1', delete_misses: '1', incr_hits: '2', incr_misses: '1', decr_hits: '1', decr_misses: '1',
-      cas_hits: '1', cas_misses: '1', cas_badval: '1', touch_hits: '3', touch_misses: '2', curr_items: '3',
+      cmd_get: '8',
+      cmd_set: '12',
+      cmd_touch: '5',
+      get_hits: '5',
+      get_misses: '3',
+      get_expired: '1',
+      delete_hits: '1',
+      delete_misses: '1',
+      incr_hits: '2',
+      incr_misses: '1',
+      decr_hits: '1',
+      decr_misses: '1',
+      cas_hits: '1',
+      cas_misses: '1',
+      cas_badval: '1',
+      touch_hits: '3',
+      touch_misses: '2',
+      curr_items: '3',
       total_items: '8',
     };
     const diffs: string[] = [];
@@ -1092,7 +1163,9 @@ const COUNTERS = [
     assert.is(ms['1:chunk_size'], '96');
     // stats items: per-class item counts add up to curr_items on both sides.
     const sumItems = (st: Record<string, unknown>) =>
-      Object.entries(st).filter(([k]) => /^items:\d+:number$/.test(k)).reduce((a, [, v]) => a + Number(v), 0);
+      Object.entries(st)
+        .filter(([k]) => /^items:\d+:number$/.test(k))
+        .reduce((a, [, v]) => a + Number(v), 0);
     assert.is(sumItems(await p.mc.stats('items')), sizes.length);
     assert.is(sumItems(p.c.stats('items')), sizes.length);
   });
@@ -1162,7 +1235,9 @@ const COUNTERS = [
     }
     const ms = await p.mc.stats();
     const ss = p.c.stats();
-    console.log(`  [evict, 8 MB, ${VALUE} B values, ${MAX_WRITES} sets] evictions: memcached ${ms.evictions}, shmcached ${String(ss.evictions)}; curr_items: memcached ${ms.curr_items}, shmcached ${String(ss.curr_items)}`);
+    console.log(
+      `  [evict, 8 MB, ${VALUE} B values, ${MAX_WRITES} sets] evictions: memcached ${ms.evictions}, shmcached ${String(ss.evictions)}; curr_items: memcached ${ms.curr_items}, shmcached ${String(ss.curr_items)}`,
+    );
     assert.ok(Number(ms.evictions) > 0);
     assert.ok(Number(ss.evictions) > 0, 'shmcached evicted');
     assert.is(Number(ss.evictions) + Number(ss.curr_items), MAX_WRITES, 'every set is either still there or was evicted');
@@ -1214,7 +1289,10 @@ const COUNTERS = [
     c!.set('rel', 'x', { ttl: 2592000 });
     c!.set('abs', 'y', { ttl: t0 + 100 });
     // memcached stores 2592001 (1970) expired; Cache refuses it rather than store a value silently gone.
-    assert.throws(() => c!.set('absPast', 'z', { ttl: 2592001 }), (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_TTL_IN_PAST');
+    assert.throws(
+      () => c!.set('absPast', 'z', { ttl: 2592001 }),
+      (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_TTL_IN_PAST',
+    );
     assert.is(c!.get('absPast'), undefined);
     assert.is(c!.get('abs')?.toString(), 'y');
     c!.advanceClock(98);

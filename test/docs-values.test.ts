@@ -31,7 +31,13 @@ snippets.forEach((code, i) => {
       .replaceAll("'shmcached/keyv'", JSON.stringify(keyv))
       .replaceAll("'shmcached'", JSON.stringify(index))
       .replaceAll("'/dev/shm/app'", JSON.stringify(path));
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8', cwd: root, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } }).trim().split('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', src], {
+      encoding: 'utf8',
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+    })
+      .trim()
+      .split('\n');
     // Each `console.log(...); // expected` line: the expected text starts the printed line.
     const expected = [...code.matchAll(/console\.log\(.*\);? \/\/ (.*)$/gm)].map((m) => m[1]!.replace(/, loaded once$/, ''));
     let line = 0;

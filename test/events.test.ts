@@ -74,7 +74,10 @@ test('expirations found on lookup; sampling; nothing once unsubscribed', () => {
     again.stop();
     c.close();
   }
-  assert.throws(() => Cache.open({ path, eventSample: 0 }), (e: unknown) => e instanceof RangeError);
+  assert.throws(
+    () => Cache.open({ path, eventSample: 0 }),
+    (e: unknown) => e instanceof RangeError,
+  );
 });
 
 test.run();

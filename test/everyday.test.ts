@@ -27,11 +27,23 @@ t('has: live items only; no get counted, no value copied; bad keys are argument 
   assert.is(c.has('short'), false);
   c.delete('k');
   assert.is(c.has('k'), false);
-  assert.throws(() => c.has(''), (e: Error & { code?: string }) => e instanceof RangeError);
-  assert.throws(() => c.has('a b'), (e: Error & { code?: string }) => e instanceof TypeError);
-  assert.throws(() => c.has(42 as unknown as string), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_TYPE');
+  assert.throws(
+    () => c.has(''),
+    (e: Error & { code?: string }) => e instanceof RangeError,
+  );
+  assert.throws(
+    () => c.has('a b'),
+    (e: Error & { code?: string }) => e instanceof TypeError,
+  );
+  assert.throws(
+    () => c.has(42 as unknown as string),
+    (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_TYPE',
+  );
   c.close();
-  assert.throws(() => c.has('k'), (e: Error & { code?: string }) => e.code === 'ERR_CACHE_CLOSED');
+  assert.throws(
+    () => c.has('k'),
+    (e: Error & { code?: string }) => e.code === 'ERR_CACHE_CLOSED',
+  );
 });
 
 t('clear and size', () => {
@@ -39,7 +51,11 @@ t('clear and size', () => {
   const c = Cache.open({ path, size: '8mb', reset: true });
   const other = Cache.open({ path, codec: 'json' });
   assert.is(c.size, 0);
-  c.setMany([['a', '1'], ['b', '2'], ['c', '3']]);
+  c.setMany([
+    ['a', '1'],
+    ['b', '2'],
+    ['c', '3'],
+  ]);
   other.set('d', { x: 1 });
   assert.is(c.size, 4);
   assert.is(other.size, 4);
@@ -81,7 +97,13 @@ t('keys, entries and for-of list each live key once, skip expired ones, decode w
   const j = Cache.open<{ i: number }>({ path, codec: 'json', reset: true });
   j.set('a', { i: 1 });
   j.set('b', { i: 2 });
-  assert.equal(new Map(j.entries()), new Map([['a', { i: 1 }], ['b', { i: 2 }]]));
+  assert.equal(
+    new Map(j.entries()),
+    new Map([
+      ['a', { i: 1 }],
+      ['b', { i: 2 }],
+    ]),
+  );
   j.close();
 });
 

@@ -99,10 +99,12 @@ test('a loader that throws gives the win back: its caller gets the error, nothin
   const c = Cache.open({ path, size: '8mb', reset: true });
   let calls = 0;
   const boom = new Error('database down');
-  const err = await c.fetch('k', () => {
-    calls++;
-    throw boom;
-  }).catch((e: unknown) => e);
+  const err = await c
+    .fetch('k', () => {
+      calls++;
+      throw boom;
+    })
+    .catch((e: unknown) => e);
   assert.is(err, boom);
   assert.is(c.get('k'), undefined, 'neither the error nor the placeholder stays');
   const v = await c.fetch('k', async () => {
@@ -153,17 +155,24 @@ test('a winner SIGKILLed mid-load is replaced once its lockTtl has passed', asyn
       await new Promise(() => {}); // never finishes
     }, { lockTtl: 5 });
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, SHM_PATH: path }, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, SHM_PATH: path },
+    stdio: 'ignore',
+  });
   const exited = new Promise((r) => child.on('exit', r));
   for (let i = 0; i < 4000 && c.get('child-loading') === undefined; i++) await new Promise((r) => setTimeout(r, 5));
   assert.is(c.get('child-loading')?.toString(), '1', 'the child won and is loading');
   child.kill('SIGKILL');
   await exited;
   let ran = 0;
-  const p = c.fetch('slow', async () => {
-    ran++;
-    return 'replacement';
-  }, { lockTtl: 5 });
+  const p = c.fetch(
+    'slow',
+    async () => {
+      ran++;
+      return 'replacement';
+    },
+    { lockTtl: 5 },
+  );
   // While the dead winner's placeholder lives, we wait; once lockTtl passes, we win.
   await new Promise((r) => setTimeout(r, 30));
   assert.is(ran, 0, 'waits while the win is still held');
@@ -190,7 +199,9 @@ test('stale-while-revalidate: past ttl the old value is served at once while exa
   };
   const served = await Promise.all(Array.from({ length: 20 }, () => c.fetch('s', loader, opts)));
   for (const v of served) assert.is(v.toString(), 'v1', 'the stale value, at once');
-  const fromThreads = await Promise.all([1, 2].map(() => runWorker(path, `return (await cache.fetch('s', async () => 'other', { ttl: 10, staleTtl: 100 })).toString();`)));
+  const fromThreads = await Promise.all(
+    [1, 2].map(() => runWorker(path, `return (await cache.fetch('s', async () => 'other', { ttl: 10, staleTtl: 100 })).toString();`)),
+  );
   assert.equal(fromThreads, ['v1', 'v1']);
   assert.is(refreshes, 1, 'one refresh');
   finish();
@@ -209,10 +220,14 @@ test('invalidate() keeps serving the value while one caller refreshes it', async
   assert.is(c.invalidate('absent'), false);
   assert.is(c.get('i')?.toString(), 'old', 'still there');
   let loads = 0;
-  const [a, b] = await Promise.all([1, 2].map(() => c.fetch('i', async () => {
-    loads++;
-    return 'new';
-  })));
+  const [a, b] = await Promise.all(
+    [1, 2].map(() =>
+      c.fetch('i', async () => {
+        loads++;
+        return 'new';
+      }),
+    ),
+  );
   assert.is(a!.toString(), 'old');
   assert.is(b!.toString(), 'old');
   for (let i = 0; i < 1000 && c.get('i')?.toString() !== 'new'; i++) await new Promise((r) => setTimeout(r, 2));

@@ -149,7 +149,9 @@ if (missing.length === 0) {
       await k.set('from-child', { pid: process.pid, seen }, 60000);
       await k.disconnect();
       process.stdout.write(String(process.pid));`;
-    const childPid = Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() }));
+    const childPid = Number(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() }),
+    );
     assert.equal(await k.get('from-child'), { pid: childPid, seen: { pid: process.pid } });
   });
 

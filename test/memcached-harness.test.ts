@@ -70,7 +70,10 @@ framing('parseValues keeps binary data and cas', () => {
   assert.is(v[0]!.cas, 17n);
   assert.is(v[1]!.value.length, 0);
   assert.is(v[1]!.cas, undefined);
-  assert.throws(() => parseValues(Buffer.from('SERVER_ERROR out of memory\r\n')), (e: unknown) => e instanceof MemcachedError && e.kind === 'SERVER_ERROR');
+  assert.throws(
+    () => parseValues(Buffer.from('SERVER_ERROR out of memory\r\n')),
+    (e: unknown) => e instanceof MemcachedError && e.kind === 'SERVER_ERROR',
+  );
 });
 
 framing.run();

@@ -59,7 +59,9 @@ const PKRU0 = pkruWithoutGates(tmpRegion('baseline'));
 /** What the machine says, independently of the addon: the CPU has PKU and the kernel enabled it. */
 function cpuinfoHasOspke(): boolean {
   try {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const flags = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
     return flags !== undefined && /\bpku\b/.test(flags) && /\bospke\b/.test(flags);
   } catch {
     return false;
@@ -67,7 +69,7 @@ function cpuinfoHasOspke(): boolean {
 }
 
 function hex(n: number): string {
-  return n < 0 ? String(n) : '0x' + (n >>> 0).toString(16).padStart(8, '0');
+  return n < 0 ? String(n) : `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /** Our key's access-disable bit is set in `pkru`, and no other key's bits moved since `before`. */
@@ -115,9 +117,8 @@ function runWorker(body: string, data: unknown): Promise<unknown> {
 // A tiny wasm module, (i32, i32) -> i32 add: compiling it makes V8 write code pages, which V8
 // guards with its own protection key where PKU is available.
 const WASM_ADD = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x03, 0x02, 0x01,
-  0x00, 0x07, 0x07, 0x01, 0x03, 0x61, 0x64, 0x64, 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a,
-  0x0b,
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x07, 0x07,
+  0x01, 0x03, 0x61, 0x64, 0x64, 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b,
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +128,8 @@ modes('pkuInfo agrees with /proc/cpuinfo (and the SHMCACHED_NO_PKU override)', (
   assert.type(info.available, 'boolean');
   assert.ok(Number.isInteger(info.key), `key is an integer, got ${info.key}`);
   // scripts/test-pku.sh sets SHMCACHED_TEST_REQUIRE_PKU in the VM: there the PKU branch must run.
-  if (process.env.SHMCACHED_TEST_REQUIRE_PKU) assert.ok(info.available, 'PKU is required in this run (SHMCACHED_TEST_REQUIRE_PKU) but pkuInfo().available is false');
+  if (process.env.SHMCACHED_TEST_REQUIRE_PKU)
+    assert.ok(info.available, 'PKU is required in this run (SHMCACHED_TEST_REQUIRE_PKU) but pkuInfo().available is false');
   const expected = cpuinfoHasOspke() && !process.env.SHMCACHED_NO_PKU;
   assert.is(info.available, expected, `cpuinfo says pku+ospke=${cpuinfoHasOspke()}, addon says available=${info.available}`);
   if (info.available) {
@@ -137,7 +139,10 @@ modes('pkuInfo agrees with /proc/cpuinfo (and the SHMCACHED_NO_PKU override)', (
     assert.is(info.key, -1);
   }
   // The suite runs node with its default flags: V8 keeps its own memory-protection-key use.
-  assert.not.ok(process.execArgv.some((a) => /protection-keys/.test(a)), `execArgv ${process.execArgv.join(' ')}`);
+  assert.not.ok(
+    process.execArgv.some((a) => /protection-keys/.test(a)),
+    `execArgv ${process.execArgv.join(' ')}`,
+  );
 });
 
 modes("'auto' gives pku exactly where PKU is available; stats() and the native handle agree", () => {
@@ -215,7 +220,10 @@ modes("'none' is always available, and a mapping's protection is decided by the 
     const autoPku = Cache.open({ path: pathPku });
     assert.is(autoPku.protection, 'pku', "'auto' takes the protection in force");
     autoPku.close();
-    assert.throws(() => Cache.open({ path: pathPku, protection: 'none' }), (e: Error) => e instanceof CacheError && codeOf(e) === 'ERR_REGION_MISMATCH');
+    assert.throws(
+      () => Cache.open({ path: pathPku, protection: 'none' }),
+      (e: Error) => e instanceof CacheError && codeOf(e) === 'ERR_REGION_MISMATCH',
+    );
     p.close();
   }
   n.close();
@@ -281,38 +289,50 @@ function cases(c: Cache, full: Cache, junkPath: string): Case[] {
     ['meta get (fetch: vivify and win)', () => assert.is(metaOps.get(c, 'fetched', 30, -1)?.won, true), 'ok'],
     ['invalidate', () => assert.is(c.invalidate('k'), true), 'ok'],
     // The wire protocol engine parses outside the gates and calls the core through them.
-    ['protocol engine (text, meta)', () => {
-      const conn = nativeOf(c)!.protoConn(new Int32Array(1));
-      const slab = Buffer.alloc(64 * 1024);
-      const n = conn.feed(Buffer.from('set w 0 0 1\r\nx\r\nget w\r\nmg w v\r\nms w2 2\r\nhi\r\nstats\r\n'), slab, 0);
-      const out = slab.toString('latin1', 0, Math.max(0, n));
-      conn.close();
-      assert.ok(out.startsWith('STORED\r\nVALUE w 0 1\r\nx\r\nEND\r\nVA 1\r\nx\r\nHD\r\nSTAT pid '), JSON.stringify(out.slice(0, 80)));
-    }, 'ok'],
+    [
+      'protocol engine (text, meta)',
+      () => {
+        const conn = nativeOf(c)!.protoConn(new Int32Array(1));
+        const slab = Buffer.alloc(64 * 1024);
+        const n = conn.feed(Buffer.from('set w 0 0 1\r\nx\r\nget w\r\nmg w v\r\nms w2 2\r\nhi\r\nstats\r\n'), slab, 0);
+        const out = slab.toString('latin1', 0, Math.max(0, n));
+        conn.close();
+        assert.ok(out.startsWith('STORED\r\nVALUE w 0 1\r\nx\r\nEND\r\nVA 1\r\nx\r\nHD\r\nSTAT pid '), JSON.stringify(out.slice(0, 80)));
+      },
+      'ok',
+    ],
     // Expiry events: recorded inside the gate into private memory, drained through one.
-    ['events (an expiry recorded and published)', () => {
-      const seen: unknown[] = [];
-      const on = (m: unknown) => seen.push(m);
-      subscribe('shmcached:expire', on);
-      try {
-        flushEvents();
-        c.set('short', 'v', { ttl: 1 });
-        c.advanceClock(5);
-        assert.is(c.get('short'), undefined);
-        flushEvents();
-        assert.is(seen.length, 1);
-      } finally {
-        unsubscribe('shmcached:expire', on);
-        flushEvents();
-      }
-    }, 'ok'],
+    [
+      'events (an expiry recorded and published)',
+      () => {
+        const seen: unknown[] = [];
+        const on = (m: unknown) => seen.push(m);
+        subscribe('shmcached:expire', on);
+        try {
+          flushEvents();
+          c.set('short', 'v', { ttl: 1 });
+          c.advanceClock(5);
+          assert.is(c.get('short'), undefined);
+          flushEvents();
+          assert.is(seen.length, 1);
+        } finally {
+          unsubscribe('shmcached:expire', on);
+          flushEvents();
+        }
+      },
+      'ok',
+    ],
     // Errors reported by the core (a status from inside a gate).
     ['incr (non-numeric value)', () => c.incr('k'), 'ERR_NON_NUMERIC'],
     ['get (key with a space, refused by the core)', () => c.get('a b'), 'ERR_INVALID_ARG_VALUE'],
     ['getMany (one bad key)', () => c.getMany(['m1', 'bad\nkey']), 'ERR_INVALID_ARG_VALUE'],
-    ['set (full, evict: false)', () => {
-      for (let i = 0; i < 200; i++) full.set(`fill${i}`, big);
-    }, 'ERR_OUT_OF_MEMORY'],
+    [
+      'set (full, evict: false)',
+      () => {
+        for (let i = 0; i < 200; i++) full.set(`fill${i}`, big);
+      },
+      'ERR_OUT_OF_MEMORY',
+    ],
     // Errors the addon throws itself.
     ['open (not a region file)', () => Cache.open({ path: junkPath }), 'ERR_BAD_REGION'],
     ['open (size differs from the open region)', () => Cache.open({ path: c.path, size: '32mb' }), 'ERR_REGION_MISMATCH'],
@@ -363,7 +383,10 @@ gates('on the main thread: PKRU denies our key before, between and after calls o
   // A closed cache throws before the addon; the thread's PKRU (read through another handle) still denies.
   const other = Cache.open({ path: tmpRegion('gates-closed'), size: '4mb', reset: true });
   full.close();
-  assert.throws(() => full.get('x'), (e: Error) => codeOf(e) === 'ERR_CACHE_CLOSED');
+  assert.throws(
+    () => full.get('x'),
+    (e: Error) => codeOf(e) === 'ERR_CACHE_CLOSED',
+  );
   assertDenied(other._pkru(), PKRU0, 'after a call on a closed cache');
   other.close();
   c.close();
@@ -379,7 +402,8 @@ gates('on a worker_thread: the same calls, and a fresh thread starts denied', as
   // The cases themselves run in the worker: the code is shipped as source.
   const src = `(${cases.toString()})`;
   const run = `(${runCases.toString()})`;
-  const res = (await runWorker(`
+  const res = (await runWorker(
+    `
     const info = native.pkuInfo();
     const KEY = info.key;
     const hex = ${hex.toString()};
@@ -404,7 +428,9 @@ gates('on a worker_thread: the same calls, and a fresh thread starts denied', as
     const protection = c.protection;
     c.close(); full.close();
     return { problems, protection, key: info.key };
-  `, { path, fullPath, junk, basePath: tmpRegion('gates-worker-base'), pkru0: PKRU0 })) as { problems: string[]; protection: string; key: number };
+  `,
+    { path, fullPath, junk, basePath: tmpRegion('gates-worker-base'), pkru0: PKRU0 },
+  )) as { problems: string[]; protection: string; key: number };
   assert.is(res.key, KEY, 'the key is per process');
   assert.is(res.protection, info.available ? 'pku' : 'none');
   assert.equal(res.problems, [], res.problems.join('\n'));
@@ -424,7 +450,8 @@ gates("V8's own key keeps working: wasm compiles and runs between cache calls, o
     assert.is(add(i, Number(c.incr(`w${i}`, 1))), 2 * i + 1);
     assertDenied(c._pkru(), before, `round ${i}`);
   }
-  const r = await runWorker(`
+  const r = await runWorker(
+    `
     const c = Cache.open({ path: workerData.path });
     let sum = 0;
     for (let i = 0; i < 20; i++) {
@@ -433,8 +460,10 @@ gates("V8's own key keeps working: wasm compiles and runs between cache calls, o
     }
     c.close();
     return sum;
-  `, { path: c.path, wasm: Array.from(WASM_ADD) });
-  assert.is(r, 2 * (19 * 20) / 2 + 20);
+  `,
+    { path: c.path, wasm: Array.from(WASM_ADD) },
+  );
+  assert.is(r, (2 * (19 * 20)) / 2 + 20);
   c.close();
 });
 
@@ -457,7 +486,8 @@ gates('the API semantics suite (cache.test.js) passes on a worker_thread too', a
   // first "Total:" it sees): relabel it before it can appear in a failure message.
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label: string) => Number((plain.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? NaN);
-  const total = num('Total'), passed = num('Passed');
+  const total = num('Total'),
+    passed = num('Passed');
   const report = plain.replace(/(Total|Passed|Skipped|Duration):/g, (_, l: string) => `worker ${l.toLowerCase()}`).slice(-6000);
   assert.is(exit, 0, `the worker exited 0\n${report}`);
   assert.is(code, 0, `uvu reported no failure on the worker\n${report}`);
@@ -488,7 +518,10 @@ function describeRun(r: ProbeRun): string {
 }
 
 for (const where of ['main', 'worker'] as const) {
-  for (const [mode, what] of [[2, 'read'], [3, 'write']] as const) {
+  for (const [mode, what] of [
+    [2, 'read'],
+    [3, 'write'],
+  ] as const) {
     probes(`a ${what} from the ${where} thread ${info.available ? 'dies with SIGSEGV / SEGV_PKUERR' : 'returns the byte (no PKU)'}`, () => {
       const path = tmpRegion(`probe-${where}-${what}`);
       const c = Cache.open({ path, size: '8mb', reset: true });
@@ -550,21 +583,29 @@ function keySpace(): string[] {
   return keys;
 }
 
-sab('set/get/getMany/getInto/incr/delete with views another thread keeps mutating: no crash, only API errors, a consistent store', async () => {
-  const path = tmpRegion('sab');
-  const c = Cache.open({ path, size: '64mb', reset: true });
-  // Layout: [0,16) control words; [16,19) the mutating key; [32,39) a stable key; [64, 64+70000)
-  // the mutating value; then a getInto target the other thread also scribbles on.
-  const KOFF = 16, SOFF = 32, VOFF = 64, VMAX = 70000, TOFF = VOFF + VMAX, TLEN = 80000;
-  const buf = new SharedArrayBuffer(TOFF + TLEN);
-  const u8 = new Uint8Array(buf);
-  const ctl = new Int32Array(buf, 0, 4);
-  u8.set(Buffer.from('abc'), KOFF);
-  u8.set(Buffer.from('ctr:sab'), SOFF);
-  const stableKey = new Uint8Array(buf, SOFF, 7);
-  c.set(stableKey, '0');
+sab(
+  'set/get/getMany/getInto/incr/delete with views another thread keeps mutating: no crash, only API errors, a consistent store',
+  async () => {
+    const path = tmpRegion('sab');
+    const c = Cache.open({ path, size: '64mb', reset: true });
+    // Layout: [0,16) control words; [16,19) the mutating key; [32,39) a stable key; [64, 64+70000)
+    // the mutating value; then a getInto target the other thread also scribbles on.
+    const KOFF = 16,
+      SOFF = 32,
+      VOFF = 64,
+      VMAX = 70000,
+      TOFF = VOFF + VMAX,
+      TLEN = 80000;
+    const buf = new SharedArrayBuffer(TOFF + TLEN);
+    const u8 = new Uint8Array(buf);
+    const ctl = new Int32Array(buf, 0, 4);
+    u8.set(Buffer.from('abc'), KOFF);
+    u8.set(Buffer.from('ctr:sab'), SOFF);
+    const stableKey = new Uint8Array(buf, SOFF, 7);
+    c.set(stableKey, '0');
 
-  const mutator = runWorker(`
+    const mutator = runWorker(
+      `
     const { sab, KOFF, VOFF, VMAX, TOFF, TLEN, alpha } = workerData;
     const u8 = new Uint8Array(sab);
     const ctl = new Int32Array(sab, 0, 4);
@@ -582,130 +623,144 @@ sab('set/get/getMany/getInto/incr/delete with views another thread keeps mutatin
       Atomics.add(ctl, 2, 1);
     }
     return Atomics.load(ctl, 2);
-  `, { sab: buf, KOFF, VOFF, VMAX, TOFF, TLEN, alpha: Array.from(Buffer.from(ALPHA)) });
-  while (Atomics.load(ctl, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+  `,
+      { sab: buf, KOFF, VOFF, VMAX, TOFF, TLEN, alpha: Array.from(Buffer.from(ALPHA)) },
+    );
+    while (Atomics.load(ctl, 1) === 0) await new Promise((r) => setTimeout(r, 5));
 
-  // At least `iters` rounds, and on until the other thread has visibly changed the key a hundred
-  // times (a busy machine can starve it), but never past 20 s.
-  const iters = Number(process.env.PKU_SAB_ITERS ?? 20000);
-  const roundsAtStart = Atomics.load(ctl, 2);
-  let seed = 987654321;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 8;
-  const unexpected: string[] = [];
-  const badLength: string[] = [];
-  const errors: Record<string, number> = {};
-  let sets = 0, hits = 0, counter = 0, keyChanges = 0;
-  let lastKey = -1;
-  const okLength = (b: Buffer) => VALUE_LENGTHS.includes(b.length) || /^\d+ *$/.test(b.toString('latin1'));
-  const target = new Uint8Array(buf, TOFF, TLEN);
-  const before = PKRU0;
-  const t0 = performance.now();
-  let done = 0;
-  for (; done < iters || (keyChanges < 100 && performance.now() - t0 < 20_000); done++) {
-    const r = rnd();
-    const key = new Uint8Array(buf, KOFF, 1 + (r % 3));
-    const k3 = u8[KOFF]! | (u8[KOFF + 1]! << 8) | (u8[KOFF + 2]! << 16);
-    if (k3 !== lastKey) keyChanges++;
-    lastKey = k3;
-    try {
-      switch ((r >>> 2) % 9) {
-        case 0: case 1: case 2:
-          c.set(key, new Uint8Array(buf, VOFF, VALUE_LENGTHS[rnd() % VALUE_LENGTHS.length]!));
-          sets++;
-          break;
-        case 3: case 4: {
-          const v = c.get(key);
-          if (v) {
-            hits++;
-            if (!okLength(v)) badLength.push(`get: ${v.length}`);
+    // At least `iters` rounds, and on until the other thread has visibly changed the key a hundred
+    // times (a busy machine can starve it), but never past 20 s.
+    const iters = Number(process.env.PKU_SAB_ITERS ?? 20000);
+    const roundsAtStart = Atomics.load(ctl, 2);
+    let seed = 987654321;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 8;
+    const unexpected: string[] = [];
+    const badLength: string[] = [];
+    const errors: Record<string, number> = {};
+    let sets = 0,
+      hits = 0,
+      counter = 0,
+      keyChanges = 0;
+    let lastKey = -1;
+    const okLength = (b: Buffer) => VALUE_LENGTHS.includes(b.length) || /^\d+ *$/.test(b.toString('latin1'));
+    const target = new Uint8Array(buf, TOFF, TLEN);
+    const before = PKRU0;
+    const t0 = performance.now();
+    let done = 0;
+    for (; done < iters || (keyChanges < 100 && performance.now() - t0 < 20_000); done++) {
+      const r = rnd();
+      const key = new Uint8Array(buf, KOFF, 1 + (r % 3));
+      const k3 = u8[KOFF]! | (u8[KOFF + 1]! << 8) | (u8[KOFF + 2]! << 16);
+      if (k3 !== lastKey) keyChanges++;
+      lastKey = k3;
+      try {
+        switch ((r >>> 2) % 9) {
+          case 0:
+          case 1:
+          case 2:
+            c.set(key, new Uint8Array(buf, VOFF, VALUE_LENGTHS[rnd() % VALUE_LENGTHS.length]!));
+            sets++;
+            break;
+          case 3:
+          case 4: {
+            const v = c.get(key);
+            if (v) {
+              hits++;
+              if (!okLength(v)) badLength.push(`get: ${v.length}`);
+            }
+            break;
           }
-          break;
+          case 5: {
+            const vs = c.getMany([key, new Uint8Array(buf, KOFF + 1, 2), stableKey, new Uint8Array(buf, KOFF, 3)]);
+            for (const v of vs) if (v && !okLength(v)) badLength.push(`getMany: ${v.length}`);
+            break;
+          }
+          case 6: {
+            const n = c.getInto(key, target);
+            if (n !== undefined && !VALUE_LENGTHS.includes(n) && n > 20) badLength.push(`getInto: ${n}`);
+            break;
+          }
+          case 7:
+            c.incr(key); // values are never digits: a miss or ERR_NON_NUMERIC (or a length-0 value)
+            break;
+          default:
+            if (r % 5 === 0) c.delete(key);
+            else c.set(key, new Uint8Array(buf, VOFF + (rnd() % 100), 1), { flags: r & 0xff });
+            sets++;
         }
-        case 5: {
-          const vs = c.getMany([key, new Uint8Array(buf, KOFF + 1, 2), stableKey, new Uint8Array(buf, KOFF, 3)]);
-          for (const v of vs) if (v && !okLength(v)) badLength.push(`getMany: ${v.length}`);
-          break;
-        }
-        case 6: {
-          const n = c.getInto(key, target);
-          if (n !== undefined && !VALUE_LENGTHS.includes(n) && n > 20) badLength.push(`getInto: ${n}`);
-          break;
-        }
-        case 7:
-          c.incr(key); // values are never digits: a miss or ERR_NON_NUMERIC (or a length-0 value)
-          break;
-        default:
-          if (r % 5 === 0) c.delete(key);
-          else c.set(key, new Uint8Array(buf, VOFF + (rnd() % 100), 1), { flags: r & 0xff });
-          sets++;
+      } catch (e) {
+        if (isApiError(e)) errors[codeOf(e)] = (errors[codeOf(e)] ?? 0) + 1;
+        else unexpected.push(String((e as Error)?.stack ?? e));
       }
-    } catch (e) {
-      if (isApiError(e)) errors[codeOf(e)] = (errors[codeOf(e)] ?? 0) + 1;
-      else unexpected.push(String((e as Error)?.stack ?? e));
+      try {
+        const n = c.incr(stableKey);
+        counter++;
+        if (n !== BigInt(counter)) unexpected.push(`counter: got ${n}, want ${counter}`);
+      } catch (e) {
+        unexpected.push(`counter incr threw ${String(e)}`);
+      }
     }
-    try {
-      const n = c.incr(stableKey);
-      counter++;
-      if (n !== BigInt(counter)) unexpected.push(`counter: got ${n}, want ${counter}`);
-    } catch (e) {
-      unexpected.push(`counter incr threw ${String(e)}`);
-    }
-  }
-  const roundsAtEnd = Atomics.load(ctl, 2);
-  if (process.env.PKU_TEST_VERBOSE) console.log({ iters, done, rounds: roundsAtEnd - roundsAtStart, keyChanges, sets, hits, errors, ms: performance.now() - t0 });
-  Atomics.store(ctl, 0, 1);
-  await mutator;
+    const roundsAtEnd = Atomics.load(ctl, 2);
+    if (process.env.PKU_TEST_VERBOSE)
+      console.log({ iters, done, rounds: roundsAtEnd - roundsAtStart, keyChanges, sets, hits, errors, ms: performance.now() - t0 });
+    Atomics.store(ctl, 0, 1);
+    await mutator;
 
-  assert.equal(unexpected.slice(0, 5), [], unexpected.slice(0, 5).join('\n'));
-  assert.equal(badLength.slice(0, 5), [], 'every value read has a length that was written');
-  assert.ok(roundsAtEnd > roundsAtStart, `the other thread was mutating during the loop (${roundsAtEnd - roundsAtStart} rounds)`);
-  assert.ok(keyChanges > 10, `key bytes did change under the loop (${keyChanges} changes)`);
-  assert.ok(sets > 0 && hits > 0, `the loop stored and found items (${sets} sets, ${hits} hits)`);
-  assertDenied(c._pkru(), before, 'after the loop');
+    assert.equal(unexpected.slice(0, 5), [], unexpected.slice(0, 5).join('\n'));
+    assert.equal(badLength.slice(0, 5), [], 'every value read has a length that was written');
+    assert.ok(roundsAtEnd > roundsAtStart, `the other thread was mutating during the loop (${roundsAtEnd - roundsAtStart} rounds)`);
+    assert.ok(keyChanges > 10, `key bytes did change under the loop (${keyChanges} changes)`);
+    assert.ok(sets > 0 && hits > 0, `the loop stored and found items (${sets} sets, ${hits} hits)`);
+    assertDenied(c._pkru(), before, 'after the loop');
 
-  // The key space, probed key by key and in one getMany: lengths that were written, agreement
-  // between the two paths, and curr_items equal to what is there.
-  const keys = keySpace();
-  const many = c.getMany(keys);
-  let found = 0;
-  keys.forEach((k, i) => {
-    const v = c.get(k);
-    assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
-    if (v) {
-      found++;
-      assert.ok(okLength(v), `${k}: length ${v.length} was written`);
-    }
-  });
-  assert.is(c.get('ctr:sab')?.toString(), String(counter), 'the counter under the stable key is exact');
-  assert.is(counter, done);
-  assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
-  // The store still takes new items and keeps them apart.
-  c.set('after:1', 'one');
-  c.set('after:2', Buffer.alloc(5000, 0x32));
-  assert.is(c.get('after:1')?.toString(), 'one');
-  assert.is(c.get('after:2')?.length, 5000);
-  c.close();
-});
+    // The key space, probed key by key and in one getMany: lengths that were written, agreement
+    // between the two paths, and curr_items equal to what is there.
+    const keys = keySpace();
+    const many = c.getMany(keys);
+    let found = 0;
+    keys.forEach((k, i) => {
+      const v = c.get(k);
+      assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
+      if (v) {
+        found++;
+        assert.ok(okLength(v), `${k}: length ${v.length} was written`);
+      }
+    });
+    assert.is(c.get('ctr:sab')?.toString(), String(counter), 'the counter under the stable key is exact');
+    assert.is(counter, done);
+    assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
+    // The store still takes new items and keeps them apart.
+    c.set('after:1', 'one');
+    c.set('after:2', Buffer.alloc(5000, 0x32));
+    assert.is(c.get('after:1')?.toString(), 'one');
+    assert.is(c.get('after:2')?.length, 5000);
+    c.close();
+  },
+);
 
-sab('the binding itself, with scratch, meta and arena in a SharedArrayBuffer another thread scribbles on: only known statuses, a consistent store', async () => {
-  // The public API copies keys and values into buffers of its own; this drives the native calls
-  // directly, so the bytes the addon reads (key, value, packed getMany keys and their length bytes,
-  // cas/delta words) really change under it. The addon must copy before it validates and hashes.
-  const path = tmpRegion('sab-raw');
-  const c = Cache.open({ path, size: '64mb', reset: true });
-  const h = native.open(path, 0, 0, -1, false, 0o600);
-  const VOFF = native.layout.valueOffset, VMAX = 70000;
-  const scratchBuf = new SharedArrayBuffer(VOFF + h.itemSizeMax);
-  const metaBuf = new SharedArrayBuffer(native.layout.metaLens + 4 * 1024);
-  const arenaBuf = new SharedArrayBuffer(256 * 1024);
-  const ctlBuf = new SharedArrayBuffer(16);
-  const ctl = new Int32Array(ctlBuf);
-  const scratch = Buffer.from(scratchBuf);
-  h.setBuffers(scratch, Buffer.from(metaBuf));
-  h.setArena(Buffer.from(arenaBuf));
-  const target = new Uint8Array(arenaBuf, 1000, 100_000); // getInto writes into shared memory too
+sab(
+  'the binding itself, with scratch, meta and arena in a SharedArrayBuffer another thread scribbles on: only known statuses, a consistent store',
+  async () => {
+    // The public API copies keys and values into buffers of its own; this drives the native calls
+    // directly, so the bytes the addon reads (key, value, packed getMany keys and their length bytes,
+    // cas/delta words) really change under it. The addon must copy before it validates and hashes.
+    const path = tmpRegion('sab-raw');
+    const c = Cache.open({ path, size: '64mb', reset: true });
+    const h = native.open(path, 0, 0, -1, false, 0o600);
+    const VOFF = native.layout.valueOffset,
+      VMAX = 70000;
+    const scratchBuf = new SharedArrayBuffer(VOFF + h.itemSizeMax);
+    const metaBuf = new SharedArrayBuffer(native.layout.metaLens + 4 * 1024);
+    const arenaBuf = new SharedArrayBuffer(256 * 1024);
+    const ctlBuf = new SharedArrayBuffer(16);
+    const ctl = new Int32Array(ctlBuf);
+    const scratch = Buffer.from(scratchBuf);
+    h.setBuffers(scratch, Buffer.from(metaBuf));
+    h.setArena(Buffer.from(arenaBuf));
+    const target = new Uint8Array(arenaBuf, 1000, 100_000); // getInto writes into shared memory too
 
-  const mutator = runWorker(`
+    const mutator = runWorker(
+      `
     const { scratchBuf, metaBuf, arenaBuf, ctlBuf, VOFF, VMAX, alpha } = workerData;
     const s = new Uint8Array(scratchBuf), m = new Uint8Array(metaBuf), a = new Uint8Array(arenaBuf);
     const ctl = new Int32Array(ctlBuf);
@@ -725,79 +780,87 @@ sab('the binding itself, with scratch, meta and arena in a SharedArrayBuffer ano
       Atomics.add(ctl, 2, 1);
     }
     return 0;
-  `, { scratchBuf, metaBuf, arenaBuf, ctlBuf, VOFF, VMAX, alpha: Array.from(Buffer.from(ALPHA)) });
-  while (Atomics.load(ctl, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+  `,
+      { scratchBuf, metaBuf, arenaBuf, ctlBuf, VOFF, VMAX, alpha: Array.from(Buffer.from(ALPHA)) },
+    );
+    while (Atomics.load(ctl, 1) === 0) await new Promise((r) => setTimeout(r, 5));
 
-  const iters = Number(process.env.PKU_SAB_ITERS ?? 20000);
-  let seed = 13579;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 8;
-  const bad: string[] = [];
-  const seen: Record<string, number> = {};
-  const note = (op: string, r: number, ok: readonly number[]) => {
-    seen[`${op}:${r < 0 ? r : r >= 4 ? '>=4' : r}`] = (seen[`${op}:${r < 0 ? r : r >= 4 ? '>=4' : r}`] ?? 0) + 1;
-    if (!Number.isInteger(r) || (!ok.includes(r) && !(ok.includes(Infinity) && r >= 0))) bad.push(`${op} -> ${r}`);
-  };
-  // Statuses (src/native.ts): St 0..3; Ret -1 miss, -2 small, -3 bad key, -4 too large, -5 no memory, -6 non-numeric.
-  const ANY_LEN = Infinity;
-  let counter = 0;
-  c.set('ctr:raw', '0');
-  const roundsAtStart = Atomics.load(ctl, 2);
-  const t0 = performance.now();
-  let done = 0;
-  for (; done < iters || (Atomics.load(ctl, 2) - roundsAtStart < 1000 && performance.now() - t0 < 20_000); done++) {
-    const r = rnd();
-    const klen = 1 + (r % 3);
-    switch ((r >>> 2) % 8) {
-      case 0: case 1: case 2:
-        note('store', h.store(0, klen, VALUE_LENGTHS[rnd() % VALUE_LENGTHS.length]!, r & 0xff, 0), [0, -3]);
-        break;
-      case 3: {
-        const v = h.get(klen, rnd() % (256 * 1024));
-        note('get', v, [-1, -2, -3, ANY_LEN]);
-        if (v >= 0 && !VALUE_LENGTHS.includes(v) && v > 20) bad.push(`get: length ${v} was never written`);
-        break;
+    const iters = Number(process.env.PKU_SAB_ITERS ?? 20000);
+    let seed = 13579;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 8;
+    const bad: string[] = [];
+    const seen: Record<string, number> = {};
+    const note = (op: string, r: number, ok: readonly number[]) => {
+      seen[`${op}:${r < 0 ? r : r >= 4 ? '>=4' : r}`] = (seen[`${op}:${r < 0 ? r : r >= 4 ? '>=4' : r}`] ?? 0) + 1;
+      if (!Number.isInteger(r) || (!ok.includes(r) && !(ok.includes(Infinity) && r >= 0))) bad.push(`${op} -> ${r}`);
+    };
+    // Statuses (src/native.ts): St 0..3; Ret -1 miss, -2 small, -3 bad key, -4 too large, -5 no memory, -6 non-numeric.
+    const ANY_LEN = Infinity;
+    let counter = 0;
+    c.set('ctr:raw', '0');
+    const roundsAtStart = Atomics.load(ctl, 2);
+    const t0 = performance.now();
+    let done = 0;
+    for (; done < iters || (Atomics.load(ctl, 2) - roundsAtStart < 1000 && performance.now() - t0 < 20_000); done++) {
+      const r = rnd();
+      const klen = 1 + (r % 3);
+      switch ((r >>> 2) % 8) {
+        case 0:
+        case 1:
+        case 2:
+          note('store', h.store(0, klen, VALUE_LENGTHS[rnd() % VALUE_LENGTHS.length]!, r & 0xff, 0), [0, -3]);
+          break;
+        case 3: {
+          const v = h.get(klen, rnd() % (256 * 1024));
+          note('get', v, [-1, -2, -3, ANY_LEN]);
+          if (v >= 0 && !VALUE_LENGTHS.includes(v) && v > 20) bad.push(`get: length ${v} was never written`);
+          break;
+        }
+        case 4:
+          note('getMany', h.getMany(1 + (rnd() % 1024), rnd() % (256 * 1024)), [ANY_LEN]);
+          break;
+        case 5: {
+          const v = h.getInto(klen, target, rnd() % 1000);
+          note('getInto', v, [-1, -2, -3, ANY_LEN]);
+          if (v >= 0 && !VALUE_LENGTHS.includes(v) && v > 20) bad.push(`getInto: length ${v} was never written`);
+          break;
+        }
+        case 6:
+          note('delta', h.delta(klen, r & 1, r & 0x10 ? -1 : 1), [0, 1, -3, -6]);
+          break;
+        default:
+          note('delete', h.del(klen), [0, 1, -3]);
       }
-      case 4:
-        note('getMany', h.getMany(1 + (rnd() % 1024), rnd() % (256 * 1024)), [ANY_LEN]);
-        break;
-      case 5: {
-        const v = h.getInto(klen, target, rnd() % 1000);
-        note('getInto', v, [-1, -2, -3, ANY_LEN]);
-        if (v >= 0 && !VALUE_LENGTHS.includes(v) && v > 20) bad.push(`getInto: length ${v} was never written`);
-        break;
-      }
-      case 6:
-        note('delta', h.delta(klen, r & 1, r & 0x10 ? -1 : 1), [0, 1, -3, -6]);
-        break;
-      default:
-        note('delete', h.del(klen), [0, 1, -3]);
+      if (c.incr('ctr:raw') !== BigInt(++counter)) bad.push(`counter off at ${counter}`);
     }
-    if (c.incr('ctr:raw') !== BigInt(++counter)) bad.push(`counter off at ${counter}`);
-  }
-  const rounds = Atomics.load(ctl, 2) - roundsAtStart;
-  Atomics.store(ctl, 0, 1);
-  await mutator;
-  h.close();
-  if (process.env.PKU_TEST_VERBOSE) console.log({ done, rounds, seen, ms: performance.now() - t0 });
+    const rounds = Atomics.load(ctl, 2) - roundsAtStart;
+    Atomics.store(ctl, 0, 1);
+    await mutator;
+    h.close();
+    if (process.env.PKU_TEST_VERBOSE) console.log({ done, rounds, seen, ms: performance.now() - t0 });
 
-  assert.equal(bad.slice(0, 5), [], bad.slice(0, 5).join('\n'));
-  assert.ok(rounds > 100, `the other thread was scribbling during the loop (${rounds} rounds)`);
-  assert.ok((seen['store:0'] ?? 0) > 0 && (seen['get:>=4'] ?? 0) + (seen['get:0'] ?? 0) + (seen['get:1'] ?? 0) > 0, `stores and hits happened: ${JSON.stringify(seen)}`);
-  assertDenied(c._pkru(), PKRU0, 'after the loop');
-  const keys = keySpace();
-  const many = c.getMany(keys);
-  let found = 0;
-  keys.forEach((k, i) => {
-    const v = c.get(k);
-    assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
-    if (v) {
-      found++;
-      assert.ok(VALUE_LENGTHS.includes(v.length) || /^\d+ *$/.test(v.toString('latin1')), `${k}: length ${v.length} was written`);
-    }
-  });
-  assert.is(c.get('ctr:raw')?.toString(), String(done));
-  assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
-  c.close();
-});
+    assert.equal(bad.slice(0, 5), [], bad.slice(0, 5).join('\n'));
+    assert.ok(rounds > 100, `the other thread was scribbling during the loop (${rounds} rounds)`);
+    assert.ok(
+      (seen['store:0'] ?? 0) > 0 && (seen['get:>=4'] ?? 0) + (seen['get:0'] ?? 0) + (seen['get:1'] ?? 0) > 0,
+      `stores and hits happened: ${JSON.stringify(seen)}`,
+    );
+    assertDenied(c._pkru(), PKRU0, 'after the loop');
+    const keys = keySpace();
+    const many = c.getMany(keys);
+    let found = 0;
+    keys.forEach((k, i) => {
+      const v = c.get(k);
+      assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
+      if (v) {
+        found++;
+        assert.ok(VALUE_LENGTHS.includes(v.length) || /^\d+ *$/.test(v.toString('latin1')), `${k}: length ${v.length} was written`);
+      }
+    });
+    assert.is(c.get('ctr:raw')?.toString(), String(done));
+    assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
+    c.close();
+  },
+);
 
 sab.run();

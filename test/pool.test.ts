@@ -34,7 +34,15 @@ function define(transport: Transport, inline: Inline): void {
 
   function open(name: string): { path: string; pool: CachePool; cache: Cache } {
     const path = tmpRegion(`${transport}-${inline}-${name}`);
-    const pool = new CachePool({ path, size: '8mb', reset: true, threads: 2, transport, inline, splitAt: inline === 'auto' ? SPLIT_AT : undefined });
+    const pool = new CachePool({
+      path,
+      size: '8mb',
+      reset: true,
+      threads: 2,
+      transport,
+      inline,
+      splitAt: inline === 'auto' ? SPLIT_AT : undefined,
+    });
     assert.is(pool.transport, transport);
     assert.is(pool.inline, inline);
     const cache = Cache.open({ path });
@@ -75,7 +83,10 @@ function define(transport: Transport, inline: Inline): void {
       assert.ok(gb!.equals(big) && gb2!.equals(big));
       assert.is(small?.toString(), 'world');
       const many = await pool.getMany(['from-pool', 'missing', 'from-sync', ü]);
-      assert.equal(many.map((b) => b?.toString()), ['hello', undefined, 'world', 'ünïcode']);
+      assert.equal(
+        many.map((b) => b?.toString()),
+        ['hello', undefined, 'world', 'ünïcode'],
+      );
     } finally {
       await pool.close();
       cache.close();
@@ -113,7 +124,11 @@ function define(transport: Transport, inline: Inline): void {
       const st = pool.stats();
       if (inline === 'never') assert.ok(st.tasks >= 2, 'a large flush is split across the workers');
       if (inline === 'always') assert.equal([st.tasks, st.inlineOps], [0, 1200], 'all on the calling thread');
-      if (inline === 'auto') assert.ok(st.tasks >= 1 && st.inlineOps >= SPLIT_AT && st.inlineOps < 1200, `split between the workers and the caller: ${JSON.stringify(st)}`);
+      if (inline === 'auto')
+        assert.ok(
+          st.tasks >= 1 && st.inlineOps >= SPLIT_AT && st.inlineOps < 1200,
+          `split between the workers and the caller: ${JSON.stringify(st)}`,
+        );
     } finally {
       await pool.close();
       cache.close();
@@ -211,7 +226,10 @@ function define(transport: Transport, inline: Inline): void {
       assert.equal(r[0], { ok: true, value: undefined });
       assert.ok(r[1]!.ok && Buffer.isBuffer(r[1]!.value) && r[1]!.value.toString() === '1');
       assert.equal(r[2], { ok: true, value: 5n });
-      assert.equal(r[3], { ok: false, error: { name: 'CacheError', code: 'ERR_NON_NUMERIC', message: (r[3] as { error: { message: string } }).error.message } });
+      assert.equal(r[3], {
+        ok: false,
+        error: { name: 'CacheError', code: 'ERR_NON_NUMERIC', message: (r[3] as { error: { message: string } }).error.message },
+      });
       assert.equal(r[4], { ok: true, value: false });
       assert.equal(r[5], { ok: true, value: true });
       assert.equal(r[6], { ok: true, value: undefined });
@@ -259,7 +277,10 @@ function define(transport: Transport, inline: Inline): void {
       const [a, b, lone] = await Promise.all([pool.getMany(keys), pool.getMany(['m4', 'nope', 'm2']), pool.get('m6')]);
       assert.is(a.length, 300);
       for (let i = 0; i < 300; i++) assert.is(a[i]?.toString(), i % 2 === 0 ? `v${i}` : undefined, `m${i}`);
-      assert.equal(b.map((x) => x?.toString()), ['v4', undefined, 'v2']);
+      assert.equal(
+        b.map((x) => x?.toString()),
+        ['v4', undefined, 'v2'],
+      );
       assert.is(lone?.toString(), 'v6');
       assert.equal(await pool.getMany([]), []);
       // Checked here: nothing is sent.
@@ -297,16 +318,25 @@ function define(transport: Transport, inline: Inline): void {
   });
 
   test('constructor argument errors are synchronous', () => {
-    assert.throws(() => new CachePool({ path: tmpRegion('bad2'), transport: 'tcp' as Transport }), hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'));
+    assert.throws(
+      () => new CachePool({ path: tmpRegion('bad2'), transport: 'tcp' as Transport }),
+      hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'),
+    );
     assert.throws(() => new CachePool({ path: tmpRegion('bad3'), transport, spinMicros: -1 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
-    assert.throws(() => new CachePool({ path: tmpRegion('bad4'), transport, spinMicros: Number.NaN }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
+    assert.throws(
+      () => new CachePool({ path: tmpRegion('bad4'), transport, spinMicros: Number.NaN }),
+      hasCode(RangeError, 'ERR_OUT_OF_RANGE'),
+    );
     assert.throws(() => new CachePool({ path: tmpRegion('bad'), threads: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
     assert.throws(() => new CachePool(null as unknown as {}), hasCode(TypeError, 'ERR_INVALID_ARG_TYPE'));
-    assert.throws(() => new CachePool({ path: tmpRegion('bad5'), transport, inline: 'sometimes' as Inline }), hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'));
+    assert.throws(
+      () => new CachePool({ path: tmpRegion('bad5'), transport, inline: 'sometimes' as Inline }),
+      hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'),
+    );
     assert.throws(() => new CachePool({ path: tmpRegion('bad6'), transport, splitAt: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
   });
 
-  test('one key\'s operations run in call order, within a tick and across the inline/worker boundary', async () => {
+  test("one key's operations run in call order, within a tick and across the inline/worker boundary", async () => {
     const { pool, cache } = open('order');
     try {
       // 3 x 150 operations in one tick: in mode 'auto' the first SPLIT_AT run at the call, the rest are flushed (and split).
@@ -346,7 +376,8 @@ function define(transport: Transport, inline: Inline): void {
       for (let i = 0; i < 400; i++) {
         const s = r[i]!;
         if (i % 100 === 7) assert.ok(s.status === 'rejected' && hasCode(CacheError, 'ERR_NON_NUMERIC')(s.reason), `incr ${i}`);
-        else if (i % 100 === 8) assert.ok(s.status === 'rejected' && hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(s.reason), `too large ${i}`);
+        else if (i % 100 === 8)
+          assert.ok(s.status === 'rejected' && hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(s.reason), `too large ${i}`);
         else if (i % 100 === 9) assert.ok(s.status === 'rejected' && hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')(s.reason), `bad key ${i}`);
         else assert.is(s.status, 'fulfilled');
       }
@@ -458,7 +489,9 @@ mixed('exact incr totals, the CAS counter and checksummed values hold with threa
   };
   try {
     const [tallies] = await Promise.all([
-      Promise.all([1, 2].map((id) => runWorker(path, STRESS, { id, rounds: 4000 }))) as Promise<Array<{ incr: number; casWins: number; bad: string[] }>>,
+      Promise.all([1, 2].map((id) => runWorker(path, STRESS, { id, rounds: 4000 }))) as Promise<
+        Array<{ incr: number; casWins: number; bad: string[] }>
+      >,
       ...pools.map((p, i) => drive(p, i)),
     ]);
     assert.equal([...bad, ...tallies.flatMap((t) => t.bad)].slice(0, 3), [], 'no torn or mixed value was ever read');

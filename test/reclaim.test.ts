@@ -75,18 +75,30 @@ test('crawlExpired frees expired and flushed items with no allocation pressure; 
     c.flushAll();
     c.crawlExpired(100000);
     assert.is(c.stats().curr_items, 0, 'flushed items go too');
-    assert.throws(() => c.crawlExpired(0), (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE');
-    assert.throws(() => c.crawlExpired(1.5), (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(
+      () => c.crawlExpired(0),
+      (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE',
+    );
+    assert.throws(
+      () => c.crawlExpired(1.5),
+      (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE',
+    );
   } finally {
     c.close();
   }
-  assert.throws(() => c.crawlExpired(), (e: Error & { code?: string }) => e.code === 'ERR_CACHE_CLOSED');
+  assert.throws(
+    () => c.crawlExpired(),
+    (e: Error & { code?: string }) => e.code === 'ERR_CACHE_CLOSED',
+  );
 });
 
 test('the background crawler (crawler option) frees expired items on its own timer, and bad settings are refused', async () => {
   const path = tmpRegion('reclaim-bg');
   for (const bad of [{ intervalMs: 5 }, { budget: 0 }, { budget: 1.5 }])
-    assert.throws(() => Cache.open({ path, size: '8mb', reset: true, crawler: bad }), (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(
+      () => Cache.open({ path, size: '8mb', reset: true, crawler: bad }),
+      (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE',
+    );
   assert.throws(() => Cache.open({ path, size: '8mb', reset: true, crawler: 'yes' as unknown as boolean }), TypeError);
   const c = Cache.open({ path, size: '8mb', reset: true, crawler: { intervalMs: 10, budget: 1000 } });
   try {
@@ -102,32 +114,35 @@ test('the background crawler (crawler option) frees expired items on its own tim
   }
 });
 
-memcachedTest(test, import.meta.url)('differential: memcached 1.6 reports the same reclaimed / number / expired_unfetched for the case', async () => {
-  const mc = await startMemcached(['-m', '64', '-o', 'no_lru_maintainer,no_lru_crawler']);
-  const path = tmpRegion('reclaim-diff');
-  const c = Cache.open({ path, size: '64mb', reset: true });
-  try {
-    const v = Buffer.alloc(VALUE, 0x61);
-    for (let i = 0; i < N; i++) {
-      assert.is(await mc.set(`a${i}`, v, { ttl: 2 }), 'STORED');
-      c.set(`a${i}`, v, { ttl: 2 });
+memcachedTest(test, import.meta.url)(
+  'differential: memcached 1.6 reports the same reclaimed / number / expired_unfetched for the case',
+  async () => {
+    const mc = await startMemcached(['-m', '64', '-o', 'no_lru_maintainer,no_lru_crawler']);
+    const path = tmpRegion('reclaim-diff');
+    const c = Cache.open({ path, size: '64mb', reset: true });
+    try {
+      const v = Buffer.alloc(VALUE, 0x61);
+      for (let i = 0; i < N; i++) {
+        assert.is(await mc.set(`a${i}`, v, { ttl: 2 }), 'STORED');
+        c.set(`a${i}`, v, { ttl: 2 });
+      }
+      await new Promise((r) => setTimeout(r, 4000)); // memcached's clock only moves with time
+      c.advanceClock(4);
+      for (let i = 0; i < N; i++) {
+        assert.is(await mc.set(`b${i}`, v), 'STORED');
+        c.set(`b${i}`, v);
+      }
+      const theirs = classItems(parseStats(await mc.request('stats items'), 'stats items'));
+      const ours = classItems(c.stats('items') as Record<string, number>);
+      for (const k of ['number', 'reclaimed', 'expired_unfetched', 'evicted_unfetched', 'crawler_reclaimed', 'evicted'])
+        assert.is(ours[k], theirs[k], `items:N:${k}`);
+      const theirSlabs = parseStats(await mc.request('stats slabs'), 'stats slabs');
+      assert.is(c.stats('slabs').total_malloced, Number(theirSlabs.total_malloced), 'total_malloced');
+    } finally {
+      c.close();
+      await mc.stop();
     }
-    await new Promise((r) => setTimeout(r, 4000)); // memcached's clock only moves with time
-    c.advanceClock(4);
-    for (let i = 0; i < N; i++) {
-      assert.is(await mc.set(`b${i}`, v), 'STORED');
-      c.set(`b${i}`, v);
-    }
-    const theirs = classItems(parseStats(await mc.request('stats items'), 'stats items'));
-    const ours = classItems(c.stats('items') as Record<string, number>);
-    for (const k of ['number', 'reclaimed', 'expired_unfetched', 'evicted_unfetched', 'crawler_reclaimed', 'evicted'])
-      assert.is(ours[k], theirs[k], `items:N:${k}`);
-    const theirSlabs = parseStats(await mc.request('stats slabs'), 'stats slabs');
-    assert.is(c.stats('slabs').total_malloced, Number(theirSlabs.total_malloced), 'total_malloced');
-  } finally {
-    c.close();
-    await mc.stop();
-  }
-});
+  },
+);
 
 test.run();

@@ -36,7 +36,11 @@ const fnv = (s: string): string => {
 const mk = (k: string, p: string): string => `${fnv(`${k}:${p}`)}:${p}`;
 
 function runNode(code: string, timeoutMs = 60000): { status: number | null; signal: string | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 256 << 20,
+  });
   return { status: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
 
@@ -140,11 +144,12 @@ const ready = (c: ChildProcess) =>
     });
     c.on('exit', (code, sig) => reject(new Error(`writer exited early: ${code} ${sig}`)));
   });
-const exited = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.on('exit', () => resolve())));
+const exited = (c: ChildProcess) =>
+  new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.on('exit', () => resolve())));
 
 test('crash test: writers SIGKILLed at random moments, round after round; each time a fresh process recovers, verifies, and finds every untouched item', async () => {
   const path = tmpRegion('crash');
-  const STABLE = 52000;  // past 0.75 x 2^16: the hash table is growing while the writers run
+  const STABLE = 52000; // past 0.75 x 2^16: the hash table is growing while the writers run
   {
     const c = Cache.open({ path, size: '64mb', evict: false, reset: true });
     for (let i = 0; i < STABLE; i++) c.set(`s:${i}`, mk(`s:${i}`, `stable${i}`), { flags: i });
@@ -170,7 +175,8 @@ test('crash test: writers SIGKILLed at random moments, round after round; each t
     assert.is(v.bad, 0, `round ${round}: bad values ${v.badKeys.join(', ')}`);
     assert.ok(v.writable, `round ${round}: store not writable after recovery`);
     assert.ok(v.rep.itemsKept >= STABLE);
-    if (process.env.SHMCACHED_TEST_VERBOSE) console.log(`round ${round}: ${JSON.stringify(v.rep)}, lock takeovers so far ${v.chk.lockTakeovers}`);
+    if (process.env.SHMCACHED_TEST_VERBOSE)
+      console.log(`round ${round}: ${JSON.stringify(v.rep)}, lock takeovers so far ${v.chk.lockTakeovers}`);
     recovered++;
   }
   assert.is(recovered, ROUNDS);
@@ -184,7 +190,13 @@ test('crash test: writers SIGKILLed at random moments, round after round; each t
 test('crash test under eviction and page moves: a small full region, writers of mixed sizes SIGKILLed; recovery passes and every readable value verifies', async () => {
   const path = tmpRegion('crash-evict');
   Cache.open({ path, size: '8mb', evict: true, reset: true }).close();
-  const writer = (seed: number): ChildProcess => spawn(process.execPath, ['--input-type=module', '-e', `
+  const writer = (seed: number): ChildProcess =>
+    spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
     ${FNV}
     const { Cache } = await import(${JSON.stringify(indexUrl)});
     const cache = Cache.open({ path: ${JSON.stringify(path)} });
@@ -206,7 +218,10 @@ test('crash test under eviction and page moves: a small full region, writers of 
         if (e.code !== 'ERR_OUT_OF_MEMORY') throw e;  // a starving class whose page move failed
       }
     }
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
   let seed = 777;
   const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
   for (let round = 0; round < 4; round++) {
@@ -236,7 +251,10 @@ test('crash test under eviction and page moves: a small full region, writers of 
     assert.ok(v.chk.ok, `round ${round}: ${v.chk.problems.join('; ')}`);
     assert.is(v.bad, 0);
     assert.ok(v.seen > 0);
-    if (process.env.SHMCACHED_TEST_VERBOSE) console.log(`evict round ${round}: ${JSON.stringify(v.rep)} seen ${v.seen} evictions ${v.evictions} takeovers ${v.chk.lockTakeovers}`);
+    if (process.env.SHMCACHED_TEST_VERBOSE)
+      console.log(
+        `evict round ${round}: ${JSON.stringify(v.rep)} seen ${v.seen} evictions ${v.evictions} takeovers ${v.chk.lockTakeovers}`,
+      );
   }
 });
 
@@ -257,14 +275,34 @@ const FILL = `
   }
 `;
 const DIE_POINTS: Array<[FailPointName, string, (victim: string | null) => boolean, string]> = [
-  ['link.afterTable', 'a set whose table store committed, before the LRU link (stripe lock held)', (v) => v === 'new', `c.set('victim', 'new');`],
+  [
+    'link.afterTable',
+    'a set whose table store committed, before the LRU link (stripe lock held)',
+    (v) => v === 'new',
+    `c.set('victim', 'new');`,
+  ],
   ['lru.linkBeforeCommit', 'a set inside the LRU link (stripe and class locks held)', (v) => v === 'new', `c.set('victim', 'new');`],
-  ['unlink.afterTable', 'a delete whose table store committed, before the LRU unlink (stripe lock held)', (v) => v === null, `c.delete('victim');`],
+  [
+    'unlink.afterTable',
+    'a delete whose table store committed, before the LRU unlink (stripe lock held)',
+    (v) => v === null,
+    `c.delete('victim');`,
+  ],
   ['delete.stripeHeld', 'holding a stripe lock, nothing changed', (v) => v === 'old', `c.delete('victim');`],
   ['grow.pagesLock', 'holding the pages lock', (v) => v === 'old', `c.set('victim', ${BIG});`],
   ['carve.halfway', 'half way through carving a new page (class lock held)', (v) => v === 'old', `c.set('victim', ${BIG});`],
-  ['emptyPage.afterEvict', 'half way through emptying a page for a page move (stripe and class locks held; the victim already evicted)', (v) => v === null, `c.set('moved', 'm'.repeat(2000));`],
-  ['set.afterAlloc', 'between allocating a chunk and linking it (no lock held: the chunk is reclaimed when the next process attaches)', (v) => v === 'old', `c.set('victim', 'new');`],
+  [
+    'emptyPage.afterEvict',
+    'half way through emptying a page for a page move (stripe and class locks held; the victim already evicted)',
+    (v) => v === null,
+    `c.set('moved', 'm'.repeat(2000));`,
+  ],
+  [
+    'set.afterAlloc',
+    'between allocating a chunk and linking it (no lock held: the chunk is reclaimed when the next process attaches)',
+    (v) => v === 'old',
+    `c.set('victim', 'new');`,
+  ],
 ];
 for (const [point, what, expect, op] of DIE_POINTS) {
   test(`killed in ${what}: the next user takes the lock over, repairs, and nothing hangs`, () => {
@@ -283,7 +321,8 @@ for (const [point, what, expect, op] of DIE_POINTS) {
       console.log('still alive');
     `);
     assert.is(die.signal, 'SIGKILL', `the dying process was not killed: ${die.out} ${die.err}`);
-    const use = runNode(`
+    const use = runNode(
+      `
       const { Cache } = await import(${JSON.stringify(indexUrl)});
       const { native } = await import(${JSON.stringify(nativeUrl)});
       const c = Cache.open({ path: ${JSON.stringify(path)} });
@@ -297,7 +336,9 @@ for (const [point, what, expect, op] of DIE_POINTS) {
       const chk = native.check(${JSON.stringify(path)});
       c.close();
       console.log(JSON.stringify({ kind, dead, victim, others, chk, big: true }));
-    `, 30000);
+    `,
+      30000,
+    );
     assert.is(use.signal, null, `the user was killed (${use.signal}): it hung on an abandoned lock`);
     assert.is(use.status, 0, use.err);
     const r = lastJson(use.out);
@@ -339,7 +380,8 @@ test('killed in the middle of moving an item between hash buckets while the tabl
     console.log('still alive');
   `);
   assert.is(die.signal, 'SIGKILL', `the dying process was not killed: ${die.out} ${die.err}`);
-  const use = runNode(`
+  const use = runNode(
+    `
     ${FNV}
     const { Cache } = await import(${JSON.stringify(indexUrl)});
     const { native } = await import(${JSON.stringify(nativeUrl)});
@@ -353,7 +395,9 @@ test('killed in the middle of moving an item between hash buckets while the tabl
     const chk = native.check(${JSON.stringify(path)});
     c.close();
     console.log(JSON.stringify({ missing, bad, afterMissing, chk }));
-  `, 60000);
+  `,
+    60000,
+  );
   assert.is(use.signal, null, `the user hung: ${use.err}`);
   assert.is(use.status, 0, use.err);
   const r = lastJson(use.out);
@@ -366,10 +410,15 @@ test('killed in the middle of moving an item between hash buckets while the tabl
   keeper.close();
 });
 
-test('two processes attached at once see each other\'s writes immediately; killing one does not disturb the other', async () => {
+test("two processes attached at once see each other's writes immediately; killing one does not disturb the other", async () => {
   const path = tmpRegion('two');
   const c = Cache.open({ path, size: '8mb', reset: true });
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     const { Cache } = await import(${JSON.stringify(indexUrl)});
     const readline = await import('node:readline');
     const c = Cache.open({ path: ${JSON.stringify(path)} });
@@ -381,7 +430,10 @@ test('two processes attached at once see each other\'s writes immediately; killi
       else if (cmd === 'get') process.stdout.write((c.get(k)?.toString() ?? '-') + '\\n');
       else if (cmd === 'spin') { process.stdout.write('spinning\\n'); for (let i = 0; ; i++) c.set('spin' + (i % 1000), 'v' + i); }
     }
-  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  `,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const lines: string[] = [];
   let waiting: ((s: string) => void) | undefined;
   let buf = '';
@@ -400,7 +452,7 @@ test('two processes attached at once see each other\'s writes immediately; killi
   });
   const next = () => new Promise<string>((r) => (lines.length ? r(lines.shift()!) : (waiting = r)));
   const ask = async (s: string) => {
-    child.stdin!.write(s + '\n');
+    child.stdin!.write(`${s}\n`);
     return next();
   };
   assert.is(await next(), 'ready');
@@ -517,10 +569,16 @@ test('bad files: garbage bytes, a truncated file, a wrong magic: a clear error t
   for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24;
   writeFileSync(garbage, buf);
   const before = sha(garbage);
-  assert.throws(() => Cache.open({ path: garbage }), (e: unknown) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message));
+  assert.throws(
+    () => Cache.open({ path: garbage }),
+    (e: unknown) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /not a shmcached region/.test(e.message),
+  );
   assert.is(sha(garbage), before, 'a failed open changed the file');
   // Without our magic it is not ours: onCorrupt 'reset' refuses to write it (docs/security.md).
-  assert.throws(() => Cache.open({ path: garbage, size: '8mb', onCorrupt: 'reset' }), (e: unknown) => e instanceof CacheError && e.code === 'ERR_REGION_FOREIGN');
+  assert.throws(
+    () => Cache.open({ path: garbage, size: '8mb', onCorrupt: 'reset' }),
+    (e: unknown) => e instanceof CacheError && e.code === 'ERR_REGION_FOREIGN',
+  );
   assert.is(sha(garbage), before, 'a refused cold start changed the file');
 
   const trunc = tmpRegion('trunc');
@@ -529,7 +587,10 @@ test('bad files: garbage bytes, a truncated file, a wrong magic: a clear error t
   t.close();
   truncateSync(trunc, statSync(trunc).size >> 1);
   const tb = sha(trunc);
-  assert.throws(() => Cache.open({ path: trunc }), (e: unknown) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /truncated/.test(e.message));
+  assert.throws(
+    () => Cache.open({ path: trunc }),
+    (e: unknown) => e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /truncated/.test(e.message),
+  );
   assert.is(sha(trunc), tb);
   const t2 = Cache.open({ path: trunc, onCorrupt: 'reset' });
   assert.is(t2.lastRecovery.kind, 'reset');
@@ -542,7 +603,10 @@ test('bad files: garbage bytes, a truncated file, a wrong magic: a clear error t
   const fd = openSync(magic, 'r+');
   writeSync(fd, Buffer.from('NOTMAGIC'), 0, 8, 0);
   closeSync(fd);
-  assert.throws(() => Cache.open({ path: magic }), (e: unknown) => e instanceof CacheError && /bad magic/.test(e.message));
+  assert.throws(
+    () => Cache.open({ path: magic }),
+    (e: unknown) => e instanceof CacheError && /bad magic/.test(e.message),
+  );
   assert.throws(() => native.check(magic), /bad magic/);
   // A store of ours with a damaged header (magic intact) starts cold when asked.
   const dmg = tmpRegion('damaged');
@@ -607,7 +671,12 @@ test('shmcached check: 0 on a sound region, 2 on a file that is not one, 64 on b
   const garbage = tmpRegion('check-garbage');
   writeFileSync(garbage, Buffer.alloc(100000, 7));
   try {
-    codes = [await checkMain(['--file', path]), await checkMain(['--file', garbage]), await checkMain([]), await checkMain(['--json', '--file', path])];
+    codes = [
+      await checkMain(['--file', path]),
+      await checkMain(['--file', garbage]),
+      await checkMain([]),
+      await checkMain(['--json', '--file', path]),
+    ];
   } finally {
     (process.stdout as any).write = write;
     (process.stderr as any).write = werr;

@@ -44,11 +44,14 @@ test(`as this process's user (uid ${process.geteuid!()}): every hostile file is 
   report(`uid ${process.geteuid!()}`, runCases({ dir: tmpDir('self') }));
 });
 
-const setprivWorks = isRoot && spawnSync('setpriv', ['--reuid', String(CHILD_ID), '--regid', String(CHILD_ID), '--clear-groups', 'true']).status === 0;
+const setprivWorks =
+  isRoot && spawnSync('setpriv', ['--reuid', String(CHILD_ID), '--regid', String(CHILD_ID), '--clear-groups', 'true']).status === 0;
 
 test('as an unprivileged user (a child process under setpriv): the same cases, plus a file of another user (root)', () => {
   if (!setprivWorks) {
-    console.log(`  skipped: ${isRoot ? 'setpriv cannot switch to an unprivileged uid here' : 'not root, so no process can be started as another user; the cases above ran unprivileged'}`);
+    console.log(
+      `  skipped: ${isRoot ? 'setpriv cannot switch to an unprivileged uid here' : 'not root, so no process can be started as another user; the cases above ran unprivileged'}`,
+    );
     return;
   }
   const dir = tmpDir('child');
@@ -61,7 +64,11 @@ test('as an unprivileged user (a child process under setpriv): the same cases, p
   c.close();
   chmodSync(other, 0o666);
   const before = snapshot(other);
-  const r = spawnSync('setpriv', ['--reuid', String(CHILD_ID), '--regid', String(CHILD_ID), '--clear-groups', process.execPath, childScript, 'cases', dir, other, '0'], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid', String(CHILD_ID), '--regid', String(CHILD_ID), '--clear-groups', process.execPath, childScript, 'cases', dir, other, '0'],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { uid: number; results: CaseResult[] };
   assert.is(out.uid, CHILD_ID);
@@ -88,7 +95,11 @@ test('deliberate sharing: mode 0o660 makes a 0660 file whatever the umask, and a
   }
   assert.is(statSync(p).mode & 0o777, 0o660, 'an explicit mode is applied past the umask');
   chownSync(p, 0, CHILD_ID);
-  const r = spawnSync('setpriv', ['--reuid', String(CHILD_ID), '--regid', String(CHILD_ID), '--clear-groups', process.execPath, childScript, 'share', p, '0'], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid', String(CHILD_ID), '--regid', String(CHILD_ID), '--clear-groups', process.execPath, childScript, 'share', p, '0'],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { uid: number; withoutAllowOwner: string; read: string };
   assert.equal(out, { uid: CHILD_ID, withoutAllowOwner: 'ERR_REGION_OWNER', read: 'value' });
@@ -110,8 +121,17 @@ test('the CLI (serve, serve --reset, stats, check) refuses a symlink and a 0666 
   Cache.open({ path: loose, size: '4mb', itemSizeMax: '1kb' }).close();
   chmodSync(loose, 0o666);
   const before = [snapshot(victim), snapshot(loose)];
-  for (const [file, code] of [[link, 'ERR_REGION_SYMLINK'], [loose, 'ERR_REGION_MODE']] as const) {
-    for (const args of [['serve', '-p', '0', '--file', file], ['serve', '-p', '0', '--file', file, '--reset'], ['serve', '-p', '0', '--file', file, '--reset-if-unreadable'], ['stats', '--file', file], ['check', '--file', file, '--json']]) {
+  for (const [file, code] of [
+    [link, 'ERR_REGION_SYMLINK'],
+    [loose, 'ERR_REGION_MODE'],
+  ] as const) {
+    for (const args of [
+      ['serve', '-p', '0', '--file', file],
+      ['serve', '-p', '0', '--file', file, '--reset'],
+      ['serve', '-p', '0', '--file', file, '--reset-if-unreadable'],
+      ['stats', '--file', file],
+      ['check', '--file', file, '--json'],
+    ]) {
       const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
       const what = `${args.join(' ')}: status ${r.status}, ${r.stdout}${r.stderr}`;
       assert.is(r.status, 2, what);
@@ -127,7 +147,10 @@ test('the CLI (serve, serve --reset, stats, check) refuses a symlink and a 0666 
 
 test('options are checked: allowOwner must be a uid', () => {
   for (const bad of [-1, 1.5, 2 ** 32, '0' as unknown as number]) {
-    assert.throws(() => Cache.open({ path: '/dev/shm/never-created-regionsafe', allowOwner: bad }), (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(
+      () => Cache.open({ path: '/dev/shm/never-created-regionsafe', allowOwner: bad }),
+      (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE',
+    );
   }
 });
 

@@ -17,7 +17,7 @@ import { nativeOf } from '../src/cache.js';
 import { createServer, ReplyPool } from '../src/server.js';
 import { tmpRegion } from './helpers.js';
 import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
-import { casPlaceholder, randomBatches } from './support/proto-stream.js';
+import { randomBatches } from './support/proto-stream.js';
 import { RawClient } from './support/raw.js';
 import { type BinCommand, closingPackets, Op, packet, parseResponses, randomBinCommand, SYNC_OPAQUE } from './support/bin-stream.js';
 import { Rand } from './support/diff.js';
@@ -29,7 +29,10 @@ interface Side {
 }
 
 /** Starts a server on a fresh store; resolves with it, its port and the cache. */
-export async function startShm(name: string, opts: { maxConnections?: number; idleTimeout?: number; size?: string } = {}): Promise<{ server: Server; port: number; cache: Cache }> {
+export async function startShm(
+  name: string,
+  opts: { maxConnections?: number; idleTimeout?: number; size?: string } = {},
+): Promise<{ server: Server; port: number; cache: Cache }> {
   const cache = Cache.open({ path: tmpRegion(name), size: opts.size ?? '64mb' });
   const server = createServer({ cache, maxConnections: opts.maxConnections, idleTimeout: opts.idleTimeout });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -65,7 +68,7 @@ function normalise(side: Side, reply: Buffer): string {
       const va = /^VA (\d+)/.exec(line);
       if (va) {
         const n = Number(va[1]);
-        out += line + '\r\n' + s.slice(eol + 2, eol + 2 + n + 2);
+        out += `${line}\r\n${s.slice(eol + 2, eol + 2 + n + 2)}`;
         pos = eol + 2 + n + 2;
         continue;
       }
@@ -80,10 +83,10 @@ function normalise(side: Side, reply: Buffer): string {
         if (lab === undefined) side.labels.set(m[4], (lab = side.labels.size + 1));
         l = `VALUE ${m[1]} ${m[2]} ${m[3]} <cas${lab}>`;
       }
-      out += l + '\r\n' + s.slice(eol + 2, eol + 2 + n + 2);
+      out += `${l}\r\n${s.slice(eol + 2, eol + 2 + n + 2)}`;
       pos = eol + 2 + n + 2;
     } else {
-      out += line + '\r\n';
+      out += `${line}\r\n`;
       pos = eol + 2;
     }
   }
@@ -169,7 +172,7 @@ memcachedTest(diff, import.meta.url)('scripted edge cases: identical replies', a
     'set e\t0 0 1\r\nx\r\n',
     'cas a 0 0 1\r\nx\r\ncas a 0 0 1 x\r\nx\r\ncas a 0 0 1 5\r\nx\r\n',
     `set f 0 0 2000000\r\n${'x'.repeat(2_000_000)}\r\nget f\r\n`,
-    'set f 0 0 1\r\nx\r\nset f 0 0 2000000 noreply\r\n' + 'y'.repeat(2_000_000) + '\r\nget f\r\n',
+    `set f 0 0 1\r\nx\r\nset f 0 0 2000000 noreply\r\n${'y'.repeat(2_000_000)}\r\nget f\r\n`,
     'set g 0 0 1 2 3 4\r\nx\r\n',
     'set g 00 0 +1\r\nx\r\nget g\r\n',
     'set n 0 0 2\r\n10\r\ndecr n 1\r\nget n\r\nincr n 18446744073709551615\r\nincr n 2\r\ndecr n 100\r\n',
@@ -178,8 +181,8 @@ memcachedTest(diff, import.meta.url)('scripted edge cases: identical replies', a
     'set h 0 0 1 noreply\r\nx\r\nset h 0 0 1 noreply\r\nxyz\r\nincr h 1 noreply\r\nget h\r\n',
     'set x 0 0 1\r\n1\r\nappend x 0 0 1\r\n2\r\nprepend x 0 0 1\r\n0\r\nget x\r\nappend nx 0 0 1\r\n1\r\nadd x 0 0 1\r\n1\r\nreplace nx 0 0 1\r\n1\r\n',
     'set t 0 0 1\r\n1\r\ntouch t -1\r\nget t\r\nset t 0 0 1\r\n1\r\ngat -1 t\r\nget t\r\n',
-    'get ' + Array.from({ length: 60 }, (_, i) => `key${i}`).join(' ') + '\r\n',
-    'set s 0 0 1\r\n1\r\nget ' + Array.from({ length: 60 }, () => 's').join(' ') + '\r\n',
+    `get ${Array.from({ length: 60 }, (_, i) => `key${i}`).join(' ')}\r\n`,
+    `set s 0 0 1\r\n1\r\nget ${Array.from({ length: 60 }, () => 's').join(' ')}\r\n`,
     'shutdown\r\n',
     // meta: stampede protection (vivify N, recache R, invalidate I; W, Z, X)
     'mg sk N30 v c t\r\nmg sk N30 v t\r\nms sk 3 T60\r\nnew\r\nmg sk v\r\nmg sk R100 t\r\nmg sk R100 t\r\n' +
@@ -205,7 +208,7 @@ memcachedTest(diff, import.meta.url)('scripted edge cases: identical replies', a
 });
 
 memcachedTest(diff, import.meta.url)('connection-closing input: a 2049-byte line without newline, quit, HTTP', async () => {
-  for (const bytes of ['x'.repeat(2100), 'get a\r\nquit\r\nget a\r\n', 'GET / HTTP/1.1\r\n', 'set k 0 0 1\r\n' + 'z'.repeat(3000)]) {
+  for (const bytes of ['x'.repeat(2100), 'get a\r\nquit\r\nget a\r\n', 'GET / HTTP/1.1\r\n', `set k 0 0 1\r\n${'z'.repeat(3000)}`]) {
     const replies: string[] = [];
     for (const port of [mc.port, shm.port]) {
       const c = await RawClient.connect(port);
@@ -287,16 +290,16 @@ engine('a multi-get line longer than 2048 bytes may arrive in parts; any other s
   const cache = Cache.open({ path: tmpRegion('longline'), size: '16mb' });
   cache.set('k', 'v');
   const e = engineFor(cache);
-  const line = Buffer.from('get ' + Array.from({ length: 2500 }, () => 'k').join(' ') + '\r\n');
+  const line = Buffer.from(`get ${Array.from({ length: 2500 }, () => 'k').join(' ')}\r\n`);
   const parts: Buffer[] = [];
   for (let i = 0; i < line.length; i += 100) {
     const out = e.feed(line.subarray(i, i + 100));
     if (out) parts.push(out);
     assert.is(e.state[0]! & 1, 0, `still open after ${i + 100} bytes`);
   }
-  assert.is(Buffer.concat(parts).toString(), 'VALUE k 0 1\r\nv\r\n'.repeat(2500) + 'END\r\n');
+  assert.is(Buffer.concat(parts).toString(), `${'VALUE k 0 1\r\nv\r\n'.repeat(2500)}END\r\n`);
   const other = engineFor(cache);
-  assert.is(other.feed(Buffer.from('set k 0 0 1 ' + 'x'.repeat(1000))), undefined);
+  assert.is(other.feed(Buffer.from(`set k 0 0 1 ${'x'.repeat(1000)}`)), undefined);
   assert.is(other.state[0]! & 1, 0, 'up to 2048 bytes it waits');
   other.feed(Buffer.from('x'.repeat(1100)));
   assert.is(other.state[0]! & 1, 1, 'past 2048 bytes without a newline it closes');
@@ -318,7 +321,10 @@ engine('meta times that the differential test blurs: t after T, l, h, and W/Z/X 
   assert.match(out('mg tk T20 t\r\n'), /^HD t(20|19)\r\n$/);
   cache.advanceClock(30);
   assert.is(out('mg tk v\r\n'), 'EN\r\n', 'expired by the store clock');
-  assert.is(out('mg st N30 v\r\nmg st v\r\nmd st I\r\nmg st v\r\nmg st v\r\n'), 'VA 0 W\r\n\r\nVA 0 Z\r\n\r\nHD\r\nVA 0 X W\r\n\r\nVA 0 Z X\r\n\r\n');
+  assert.is(
+    out('mg st N30 v\r\nmg st v\r\nmd st I\r\nmg st v\r\nmg st v\r\n'),
+    'VA 0 W\r\n\r\nVA 0 Z\r\n\r\nHD\r\nVA 0 X W\r\n\r\nVA 0 Z X\r\n\r\n',
+  );
   e.close();
   cache.close();
 });
@@ -486,40 +492,45 @@ async function binExchange(side: BinSide, bytes: Buffer): Promise<{ lines: strin
       if (p.key.length) side.cas.set(p.key.toString('latin1'), p.cas);
     }
     const value = p.op === Op.version ? '<version>' : p.value.toString('latin1');
-    lines.push(`op=${p.op} status=${p.status} opaque=${p.opaque} cas=${cas} extras=${p.extras.toString('hex')} key=${p.key.toString('latin1')} value=${JSON.stringify(value)}`);
+    lines.push(
+      `op=${p.op} status=${p.status} opaque=${p.opaque} cas=${cas} extras=${p.extras.toString('hex')} key=${p.key.toString('latin1')} value=${JSON.stringify(value)}`,
+    );
   }
   if (rest.length) lines.push(`partial ${rest.toString('hex')}`);
   return { lines, closed: side.client.closed };
 }
 
-memcachedTest(bin, import.meta.url)('every opcode and quiet form, CAS, incr initial values, unknown opcodes, too-large values: identical responses', async () => {
-  for (const seed of process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [21, 22, 23, 24]) {
-    const r = new Rand(seed);
-    const sides: BinSide[] = [];
-    for (const port of [bmc.port, bshm.port]) sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
-    for (const s of sides) await binExchange(s, packet(Op.flush));
-    let compared = 0;
-    for (let batch = 0; batch < 150; batch++) {
-      const cmds: BinCommand[] = [];
-      for (let n = r.int(0, 2) === 0 ? r.int(2, 12) : 1; n > 0; n--) {
-        const c = randomBinCommand(r);
-        if (c.alone) {
-          if (cmds.length === 0) cmds.push(c.make);
-          break;
+memcachedTest(bin, import.meta.url)(
+  'every opcode and quiet form, CAS, incr initial values, unknown opcodes, too-large values: identical responses',
+  async () => {
+    for (const seed of process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [21, 22, 23, 24]) {
+      const r = new Rand(seed);
+      const sides: BinSide[] = [];
+      for (const port of [bmc.port, bshm.port]) sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
+      for (const s of sides) await binExchange(s, packet(Op.flush));
+      let compared = 0;
+      for (let batch = 0; batch < 150; batch++) {
+        const cmds: BinCommand[] = [];
+        for (let n = r.int(0, 2) === 0 ? r.int(2, 12) : 1; n > 0; n--) {
+          const c = randomBinCommand(r);
+          if (c.alone) {
+            if (cmds.length === 0) cmds.push(c.make);
+            break;
+          }
+          cmds.push(c.make);
         }
-        cmds.push(c.make);
+        const [a, b] = await Promise.all(
+          sides.map((s) => binExchange(s, Buffer.concat(cmds.map((make) => make((k) => s.cas.get(k) ?? 0n))))),
+        );
+        assert.equal(b!.lines, a!.lines, `seed ${seed} batch ${batch}`);
+        assert.is(b!.closed, a!.closed);
+        compared += a!.lines.length;
       }
-      const [a, b] = await Promise.all(
-        sides.map((s) => binExchange(s, Buffer.concat(cmds.map((make) => make((k) => s.cas.get(k) ?? 0n))))),
-      );
-      assert.equal(b!.lines, a!.lines, `seed ${seed} batch ${batch}`);
-      assert.is(b!.closed, a!.closed);
-      compared += a!.lines.length;
+      assert.ok(compared > 100, `seed ${seed}: ${compared} responses compared`);
+      for (const s of sides) s.client.close();
     }
-    assert.ok(compared > 100, `seed ${seed}: ${compared} responses compared`);
-    for (const s of sides) s.client.close();
-  }
-});
+  },
+);
 
 memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the connection is closed', async () => {
   for (const p of closingPackets) {
@@ -538,14 +549,20 @@ memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the
 bin('an unknown opcode with a key and extras is answered and skipped exactly (memcached skips too much)', async () => {
   const c = await RawClient.connect(bshm.port);
   const got = await c.send(
-    Buffer.concat([packet(0x30, { key: 'kk', extras: Buffer.alloc(4), value: 'abc', opaque: 1 }), packet(Op.noop, { opaque: SYNC_OPAQUE })]),
+    Buffer.concat([
+      packet(0x30, { key: 'kk', extras: Buffer.alloc(4), value: 'abc', opaque: 1 }),
+      packet(Op.noop, { opaque: SYNC_OPAQUE }),
+    ]),
     isSync,
   );
   const { packets } = parseResponses(got);
-  assert.equal(packets.map((p) => [p.op, p.status, p.opaque, p.value.toString()]), [
-    [0x30, 0x81, 1, 'Unknown command'],
-    [Op.noop, 0, SYNC_OPAQUE, ''],
-  ]);
+  assert.equal(
+    packets.map((p) => [p.op, p.status, p.opaque, p.value.toString()]),
+    [
+      [0x30, 0x81, 1, 'Unknown command'],
+      [Op.noop, 0, SYNC_OPAQUE, ''],
+    ],
+  );
   c.close();
 });
 

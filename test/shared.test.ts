@@ -11,15 +11,18 @@ import { runWorker, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
 
-test('a worker thread sees the main thread\'s items and its writes come back', async () => {
+test("a worker thread sees the main thread's items and its writes come back", async () => {
   const path = tmpRegion('worker');
   const c = Cache.open({ path, size: '8mb', reset: true });
   c.set('from-main', 'hello', { flags: 3 });
-  const seen = await runWorker(path, `
+  const seen = await runWorker(
+    path,
+    `
     const g = cache.gets('from-main');
     cache.set('from-worker', 'hi back');
     return [g.value.toString(), g.flags];
-  `);
+  `,
+  );
   assert.equal(seen, ['hello', 3]);
   assert.is(c.get('from-worker')?.toString(), 'hi back');
   c.close();
@@ -30,11 +33,16 @@ test('concurrent incr from 4 workers and the main thread is exact', async () => 
   const c = Cache.open({ path, size: '8mb', reset: true });
   c.set('counter', '0');
   const per = 20000;
-  const workers = Array.from({ length: 4 }, () => runWorker(path, `
+  const workers = Array.from({ length: 4 }, () =>
+    runWorker(
+      path,
+      `
     for (let i = 0; i < ${per}; i++) cache.incr('counter');
     for (let i = 0; i < ${per}; i++) cache.set('w' + (i % 500), String(i));
     return 0;
-  `));
+  `,
+    ),
+  );
   for (let i = 0; i < per; i++) c.incr('counter');
   await Promise.all(workers);
   assert.is(c.incr('counter', 0), BigInt(5 * per));
@@ -46,7 +54,11 @@ test('workers churning mixed sizes in a small region: pages move, values never t
   const path = tmpRegion('churn');
   const c = Cache.open({ path, size: '8mb', reset: true });
   // Each value: [u32 length][u32 seed] then bytes that are a function of the seed.
-  const results = (await Promise.all(Array.from({ length: 4 }, (_, w) => runWorker(path, `
+  const results = (await Promise.all(
+    Array.from({ length: 4 }, (_, w) =>
+      runWorker(
+        path,
+        `
     let seed = ${w + 1} * 7919, bad = 0, oom = 0, hits = 0;
     const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0);
     for (let i = 0; i < 6000; i++) {
@@ -69,7 +81,10 @@ test('workers churning mixed sizes in a small region: pages move, values never t
       }
     }
     return [bad, oom, hits];
-  `)))) as [number, number, number][];
+  `,
+      ),
+    ),
+  )) as [number, number, number][];
   const bad = results.reduce((a, r) => a + r[0], 0);
   const hits = results.reduce((a, r) => a + r[2], 0);
   assert.is(bad, 0, 'no torn or mixed value');

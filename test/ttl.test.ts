@@ -44,7 +44,14 @@ t('ttl 3_600_000 (an hour in ms) is a RangeError naming the cause; nothing is st
     () => c.add('new', 'v', { ttl: 3_600_000 }),
     () => c.replace('k', 'v', { ttl: 3_600_000 }),
     () => c.cas('k', 'v', c.gets('k')!.cas, { ttl: 3_600_000 }),
-    () => c.setMany([['k', 'v'], ['new', 'v']], { ttl: 3_600_000 }),
+    () =>
+      c.setMany(
+        [
+          ['k', 'v'],
+          ['new', 'v'],
+        ],
+        { ttl: 3_600_000 },
+      ),
     () => c.touch('k', 3_600_000),
     () => c.gat('k', 3_600_000),
     () => c.gats('k', 3_600_000),
@@ -102,10 +109,22 @@ t('expiresAt: a Date or ms epoch in the future; a past one is a RangeError stori
   const c = open('at');
   c.set('d', 'v', { expiresAt: new Date(Date.now() + 120_000) });
   c.set('n', 'v', { expiresAt: Date.now() + 120_000 });
-  assert.is(code(() => c.set('p', 'v', { expiresAt: Date.now() - 1 })), 'RangeError:ERR_TTL_IN_PAST');
-  assert.is(code(() => c.set('p', 'v', { expiresAt: new Date(0) })), 'RangeError:ERR_TTL_IN_PAST');
-  assert.is(code(() => c.set('p', 'v', { expiresAt: new Date(NaN) })), 'RangeError:ERR_OUT_OF_RANGE');
-  assert.is(code(() => c.set('p', 'v', { expiresAt: '2030-01-01' as unknown as number })), 'TypeError:ERR_INVALID_ARG_TYPE');
+  assert.is(
+    code(() => c.set('p', 'v', { expiresAt: Date.now() - 1 })),
+    'RangeError:ERR_TTL_IN_PAST',
+  );
+  assert.is(
+    code(() => c.set('p', 'v', { expiresAt: new Date(0) })),
+    'RangeError:ERR_TTL_IN_PAST',
+  );
+  assert.is(
+    code(() => c.set('p', 'v', { expiresAt: new Date(NaN) })),
+    'RangeError:ERR_OUT_OF_RANGE',
+  );
+  assert.is(
+    code(() => c.set('p', 'v', { expiresAt: '2030-01-01' as unknown as number })),
+    'TypeError:ERR_INVALID_ARG_TYPE',
+  );
   assert.is(c.get('p'), undefined);
   c.advanceClock(118);
   assert.is(c.get('d')?.toString(), 'v');

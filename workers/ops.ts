@@ -5,7 +5,7 @@
  * {@link Cache}, and writes every answer into an {@link Out}. Each operation is caught on its own:
  * a bad one is answered with its error and its neighbours still run.
  */
-import { Cache } from '../src/cache.js';
+import type { Cache } from '../src/cache.js';
 import { CacheError } from '../src/errors.js';
 import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from '../src/pool-wire.js';
 import type { SetOptions } from '../src/types.js';
@@ -87,7 +87,14 @@ export class Out {
   }
   error(e: unknown): void {
     const err = e as { code?: unknown; message?: unknown };
-    const kind = e instanceof CacheError ? ErrKind.CacheError : e instanceof TypeError ? ErrKind.TypeError : e instanceof RangeError ? ErrKind.RangeError : ErrKind.Error;
+    const kind =
+      e instanceof CacheError
+        ? ErrKind.CacheError
+        : e instanceof TypeError
+          ? ErrKind.TypeError
+          : e instanceof RangeError
+            ? ErrKind.RangeError
+            : ErrKind.Error;
     const code = enc.encode(typeof err?.code === 'string' ? err.code : '').subarray(0, 0xffff);
     const msg = enc.encode(typeof err?.message === 'string' ? err.message : String(e));
     this.ensure(8 + code.length + msg.length);
@@ -117,7 +124,15 @@ export class Out {
  * for a decoded request and by CachePool for an operation it runs inline, unencoded. `a` is the
  * ttl or delta (a bigint with {@link Bit.BigDelta}), `b` the flags.
  */
-export function runOne(c: Cache, op: number, bits: number, key: string | Uint8Array, value: string | Uint8Array, a: number | bigint, b: number): unknown {
+export function runOne(
+  c: Cache,
+  op: number,
+  bits: number,
+  key: string | Uint8Array,
+  value: string | Uint8Array,
+  a: number | bigint,
+  b: number,
+): unknown {
   let opts: SetOptions | undefined;
   if (bits & (Bit.Ttl | Bit.Flags)) {
     opts = {};
@@ -125,18 +140,30 @@ export function runOne(c: Cache, op: number, bits: number, key: string | Uint8Ar
     if (bits & Bit.Flags) opts.flags = b;
   }
   switch (op as Op) {
-    case Op.Get: return c.get(key);
-    case Op.Gat: return c.gat(key, a as number);
-    case Op.Set: return c.set(key, value, opts);
-    case Op.Add: return c.add(key, value, opts);
-    case Op.Replace: return c.replace(key, value, opts);
-    case Op.Append: return c.append(key, value);
-    case Op.Prepend: return c.prepend(key, value);
-    case Op.Delete: return c.delete(key);
-    case Op.Incr: return c.incr(key, a);
-    case Op.Decr: return c.decr(key, a);
-    case Op.Touch: return c.touch(key, a as number);
-    default: throw new Error(`shmcached pool: unknown operation ${op}`);
+    case Op.Get:
+      return c.get(key);
+    case Op.Gat:
+      return c.gat(key, a as number);
+    case Op.Set:
+      return c.set(key, value, opts);
+    case Op.Add:
+      return c.add(key, value, opts);
+    case Op.Replace:
+      return c.replace(key, value, opts);
+    case Op.Append:
+      return c.append(key, value);
+    case Op.Prepend:
+      return c.prepend(key, value);
+    case Op.Delete:
+      return c.delete(key);
+    case Op.Incr:
+      return c.incr(key, a);
+    case Op.Decr:
+      return c.decr(key, a);
+    case Op.Touch:
+      return c.touch(key, a as number);
+    default:
+      throw new Error(`shmcached pool: unknown operation ${op}`);
   }
 }
 

@@ -38,7 +38,9 @@ export function partArgs(args: readonly string[], usage: string): PartArgs {
   options.quick = { type: 'boolean', default: false };
   options['no-write'] = { type: 'boolean', default: false };
   options.help = { type: 'boolean', short: 'h', default: false };
-  const { values } = parseArgs({ args: [...args], allowPositionals: false, options }) as { values: Record<string, string | boolean | undefined> };
+  const { values } = parseArgs({ args: [...args], allowPositionals: false, options }) as {
+    values: Record<string, string | boolean | undefined>;
+  };
   if (values.help === true) {
     console.log(usage.replace(/^\n+|\s+$/g, ''));
     process.exit(0);

@@ -39,13 +39,12 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
   };
   const rule = widths.map((w, i) => {
     const a = align?.[i] ?? 'l';
-    if (a === 'r') return '-'.repeat(w - 1) + ':';
-    if (a === 'c') return ':' + '-'.repeat(w - 2) + ':';
+    if (a === 'r') return `${'-'.repeat(w - 1)}:`;
+    if (a === 'c') return `:${'-'.repeat(w - 2)}:`;
     return '-'.repeat(w);
   });
-  const line = (cells: readonly string[]): string =>
-    '| ' + Array.from({ length: cols }, (_, i) => pad(cells[i] ?? '', i)).join(' | ') + ' |';
-  return [line(headers), '| ' + rule.join(' | ') + ' |', ...rows.map(line)].join('\n');
+  const line = (cells: readonly string[]): string => `| ${Array.from({ length: cols }, (_, i) => pad(cells[i] ?? '', i)).join(' | ')} |`;
+  return [line(headers), `| ${rule.join(' | ')} |`, ...rows.map(line)].join('\n');
 }
 
 /** A summary as "median (min–max)", each number through `fmt`. */

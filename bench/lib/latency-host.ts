@@ -61,7 +61,7 @@ export async function runPhase(ph: HostPhase): Promise<HostReply> {
   let peer: Peer | undefined;
   try {
     peer = await makePeer(ph.peer);
-    const keys = Array.from({ length: ph.n }, (_, i) => 'key:' + i);
+    const keys = Array.from({ length: ph.n }, (_, i) => `key:${i}`);
     const value = Buffer.from(ph.value.buffer, ph.value.byteOffset, ph.value.byteLength);
     peer.open(ph.tag, ph.n, Math.max(ph.size, 8));
     if (ph.size > 0) peer.populate(keys, value);

@@ -38,8 +38,10 @@ export function machineInfo(): MachineInfo {
 }
 
 export function describeMachine(m: MachineInfo): string {
-  return `${m.cpuModel}, ${m.cpus} CPUs, ${m.memTotalGiB} GiB RAM, ${m.platform}/${m.arch} ${m.kernel}, ` +
-    `Node ${m.node} (V8 ${m.v8}), host \`${m.hostname}\`, load average at start ${m.loadavg.join(' / ')}`;
+  return (
+    `${m.cpuModel}, ${m.cpus} CPUs, ${m.memTotalGiB} GiB RAM, ${m.platform}/${m.arch} ${m.kernel}, ` +
+    `Node ${m.node} (V8 ${m.v8}), host \`${m.hostname}\`, load average at start ${m.loadavg.join(' / ')}`
+  );
 }
 
 /** The package root: the nearest directory above this file holding package.json. */
@@ -102,7 +104,7 @@ export function resultPath(part: string | undefined, ext: string, when: Date = n
 /** Writes a file under bench/results (see {@link resultPath}); returns its path relative to the package root. */
 export function writeResultFile(part: string | undefined, ext: string, content: string, when: Date = new Date()): string {
   const p = resultPath(part, ext, when);
-  writeFileSync(p, content.endsWith('\n') ? content : content + '\n');
+  writeFileSync(p, content.endsWith('\n') ? content : `${content}\n`);
   return relative(repoRoot(), p);
 }
 

@@ -77,7 +77,8 @@ export async function mcbenchLat(o: LatOptions): Promise<LatResult> {
       expected = Number(h[2]);
     }
   }
-  if (rounds.length !== o.rounds) throw new Error(`mcbench lat printed ${rounds.length} rounds, expected ${o.rounds}: ${out.slice(0, 200)}`);
+  if (rounds.length !== o.rounds)
+    throw new Error(`mcbench lat printed ${rounds.length} rounds, expected ${o.rounds}: ${out.slice(0, 200)}`);
   return { rounds, hits, expected, perOp };
 }
 
@@ -108,7 +109,20 @@ export interface LoadResult {
 
 /** A pipelined load run: `conns` connections, `depth` requests in flight on each. */
 export async function mcbenchLoad(o: LoadOptions): Promise<LoadResult> {
-  const args = ['load', '127.0.0.1', String(o.port), o.op, String(o.size), String(o.keys), String(o.conns), String(o.depth), String(o.warmupMs), String(o.measureMs), String(o.threads), String(o.seed)];
+  const args = [
+    'load',
+    '127.0.0.1',
+    String(o.port),
+    o.op,
+    String(o.size),
+    String(o.keys),
+    String(o.conns),
+    String(o.depth),
+    String(o.warmupMs),
+    String(o.measureMs),
+    String(o.threads),
+    String(o.seed),
+  ];
   const out = await run(args, o.warmupMs + o.measureMs + 120_000);
   const line = out.split('\n').find((l) => l.startsWith('{'));
   if (!line) throw new Error(`mcbench load printed no result: ${out.slice(0, 200)}`);

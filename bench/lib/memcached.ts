@@ -40,12 +40,16 @@ export function findMemcached(): string | undefined {
 }
 
 /** Sends `line` and collects the reply until a line matching `done`. */
-export function textCommand(port: number, line: string, done: RegExp = /^(END|OK|ERROR|STORED|DELETED|NOT_FOUND|CLIENT_ERROR.*|SERVER_ERROR.*)\r\n$/m): Promise<string> {
+export function textCommand(
+  port: number,
+  line: string,
+  done: RegExp = /^(END|OK|ERROR|STORED|DELETED|NOT_FOUND|CLIENT_ERROR.*|SERVER_ERROR.*)\r\n$/m,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const s: Socket = connect(port, '127.0.0.1');
     let buf = '';
     s.setEncoding('latin1');
-    s.once('connect', () => s.write(line.endsWith('\r\n') ? line : line + '\r\n'));
+    s.once('connect', () => s.write(line.endsWith('\r\n') ? line : `${line}\r\n`));
     s.on('data', (d: string) => {
       buf += d;
       if (done.test(buf)) {

@@ -15,7 +15,11 @@ interface MemjsClient {
   get(key: string): Promise<{ value: Buffer | null; flags: Buffer | null }>;
   set(key: string, value: Buffer | string, options?: { expires?: number }): Promise<boolean>;
   delete(key: string): Promise<boolean>;
-  increment(key: string, amount: number, options?: { initial?: number; expires?: number }): Promise<{ success: boolean; value: number | null }>;
+  increment(
+    key: string,
+    amount: number,
+    options?: { initial?: number; expires?: number },
+  ): Promise<{ success: boolean; value: number | null }>;
   close(): void;
 }
 
@@ -158,7 +162,11 @@ export class PoolPeer implements AsyncPeer {
       }
       return sum;
     }
-    return this.batched(n, (i) => ({ op: 'get', key: keys[order[i]] }), (v) => (v instanceof Uint8Array ? v.length : 0));
+    return this.batched(
+      n,
+      (i) => ({ op: 'get', key: keys[order[i]] }),
+      (v) => (v instanceof Uint8Array ? v.length : 0),
+    );
   }
   async set(keys: readonly string[], order: Uint32Array, n: number, value: Buffer): Promise<number> {
     if (this.batch === 1) {
@@ -166,7 +174,11 @@ export class PoolPeer implements AsyncPeer {
       for (let i = 0; i < n; i++) await p.set(keys[order[i]], value);
       return n;
     }
-    return this.batched(n, (i) => ({ op: 'set', key: keys[order[i]], value }), () => 1);
+    return this.batched(
+      n,
+      (i) => ({ op: 'set', key: keys[order[i]], value }),
+      () => 1,
+    );
   }
   async del(keys: readonly string[], perm: Uint32Array, from: number, to: number): Promise<number> {
     if (this.batch === 1) {
@@ -175,7 +187,11 @@ export class PoolPeer implements AsyncPeer {
       for (let i = from; i < to; i++) if (await p.delete(keys[perm[i]])) hits++;
       return hits;
     }
-    return this.batched(to - from, (i) => ({ op: 'delete', key: keys[perm[from + i]] }), (v) => (v === true ? 1 : 0));
+    return this.batched(
+      to - from,
+      (i) => ({ op: 'delete', key: keys[perm[from + i]] }),
+      (v) => (v === true ? 1 : 0),
+    );
   }
   async refill(keys: readonly string[], perm: Uint32Array, from: number, to: number, value: Buffer): Promise<void> {
     const c = this.c;
@@ -188,7 +204,11 @@ export class PoolPeer implements AsyncPeer {
       for (let i = 0; i < n; i++) if ((await p.incr(keys[order[i]], 1)) !== undefined) hits++;
       return hits;
     }
-    return this.batched(n, (i) => ({ op: 'incr', key: keys[order[i]], delta: 1 }), (v) => (typeof v === 'bigint' ? 1 : 0));
+    return this.batched(
+      n,
+      (i) => ({ op: 'incr', key: keys[order[i]], delta: 1 }),
+      (v) => (typeof v === 'bigint' ? 1 : 0),
+    );
   }
   async close(): Promise<void> {
     const pool = this.pool;

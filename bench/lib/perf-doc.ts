@@ -47,7 +47,8 @@ export function latestFullRun(dir: string): string | undefined {
  */
 export function perfSection(markdown: string, source: string, imageBase: string, shift = 1): string {
   const time = fullRunTime(markdown);
-  if (time === undefined) throw new Error(`${source} is not a full run's report (its first line is not "# shmcached benchmarks — full run, <date> UTC")`);
+  if (time === undefined)
+    throw new Error(`${source} is not a full run's report (its first line is not "# shmcached benchmarks — full run, <date> UTC")`);
   const lines = markdown.replace(/\s+$/, '').split('\n').slice(1);
   // The run's own bullets stand before its first section.
   const firstSection = lines.findIndex((l) => l.startsWith('#'));
@@ -79,9 +80,10 @@ export function replaceMarked(doc: string, section: string): string {
   const begin = doc.indexOf(BEGIN_MARKER);
   const end = doc.indexOf(END_MARKER);
   if (begin < 0 || end < 0) throw new Error(`the doc has no ${begin < 0 ? BEGIN_MARKER : END_MARKER} marker`);
-  if (doc.indexOf(BEGIN_MARKER, begin + 1) >= 0 || doc.indexOf(END_MARKER, end + 1) >= 0) throw new Error('the doc has its bench markers more than once');
+  if (doc.indexOf(BEGIN_MARKER, begin + 1) >= 0 || doc.indexOf(END_MARKER, end + 1) >= 0)
+    throw new Error('the doc has its bench markers more than once');
   if (end < begin) throw new Error(`the doc has ${END_MARKER} before ${BEGIN_MARKER}`);
-  return doc.slice(0, begin + BEGIN_MARKER.length) + '\n' + section.replace(/^\n+|\n+$/g, '') + '\n' + doc.slice(end);
+  return `${doc.slice(0, begin + BEGIN_MARKER.length)}\n${section.replace(/^\n+|\n+$/g, '')}\n${doc.slice(end)}`;
 }
 
 /** What {@link updatePerfDoc} did. */
@@ -102,7 +104,7 @@ export function updatePerfDoc(root: string, opts: { doc?: string; results?: stri
   const results = opts.results ?? latestFullRun(join(root, 'bench', 'results'));
   if (results === undefined) throw new Error(`no full run's report in ${join(root, 'bench', 'results')} (run \`npm run bench\` first)`);
   if (!existsSync(doc)) throw new Error(`${doc} does not exist: create it with ${BEGIN_MARKER} and ${END_MARKER} where the numbers go`);
-  const mdPath = results.endsWith('.json') ? results.slice(0, -'.json'.length) + '.md' : results;
+  const mdPath = results.endsWith('.json') ? `${results.slice(0, -'.json'.length)}.md` : results;
   const source = relative(root, mdPath).split('\\').join('/') || basename(mdPath);
   const imageBase = relative(dirname(doc), dirname(mdPath)).split('\\').join('/') || '.';
   const before = readFileSync(doc, 'utf8');

@@ -8,7 +8,10 @@ export class Progress {
   private readonly started = Date.now();
   private lastDraw = 0;
 
-  constructor(private readonly total: number, enabled: boolean = process.stderr.isTTY === true) {
+  constructor(
+    private readonly total: number,
+    enabled: boolean = process.stderr.isTTY === true,
+  ) {
     this.enabled = enabled && total > 0;
   }
 

@@ -12,7 +12,10 @@ export function targetLines(outputs: readonly PartOutput[]): string[] {
     for (const line of o.markdown.split('\n')) {
       if (!/\*\*(met|missed)\*\*/.test(line)) continue;
       const text = line.startsWith('|')
-        ? line.replace(/^\|\s*|\s*\|$/g, '').split(/\s*\|\s*/).join(' — ')
+        ? line
+            .replace(/^\|\s*|\s*\|$/g, '')
+            .split(/\s*\|\s*/)
+            .join(' — ')
         : line.replace(/^\s*[-*]\s+/, '');
       out.push(`- ${o.part}: ${text}`);
     }
@@ -54,7 +57,7 @@ export function printReport(md: readonly string[], notes: readonly string[]): st
     if (lines[lines.length - 1] !== '') lines.push('');
     lines.push('## Notes', '', ...notes.map((n) => `- ${n}`));
   }
-  const markdown = lines.join('\n') + '\n';
+  const markdown = `${lines.join('\n')}\n`;
   process.stdout.write(markdown);
   return markdown;
 }
@@ -64,7 +67,10 @@ export function printReport(md: readonly string[], notes: readonly string[]): st
  * `.svg` when given), and says so on stderr.
  */
 export function writePartFiles(tag: string, started: Date, files: { md: string; json: unknown; svg?: string }): void {
-  const written = [writeResultFile(tag, 'md', files.md, started), writeResultFile(tag, 'json', JSON.stringify(files.json, null, 2), started)];
+  const written = [
+    writeResultFile(tag, 'md', files.md, started),
+    writeResultFile(tag, 'json', JSON.stringify(files.json, null, 2), started),
+  ];
   if (files.svg !== undefined) written.push(writeResultFile(tag, 'svg', files.svg, started));
   process.stderr.write(`wrote ${written.slice(0, -1).join(', ')} and ${written[written.length - 1]}\n`);
 }

@@ -127,7 +127,7 @@ export async function loadShmcached(): Promise<ShmLoad> {
     const v = c.get('probe');
     const protection = String(c.protection ?? 'unknown');
     c.close();
-    if (!v || v.length !== 1) return { ok: false, reason: 'probe set/get did not read back' };
+    if (v?.length !== 1) return { ok: false, reason: 'probe set/get did not read back' };
     return { ok: true, Cache, CachePool, protection, entry };
   } catch (e) {
     return { ok: false, reason: `Cache.open failed: ${firstLine(e)}` };
@@ -165,8 +165,12 @@ export function staleBuildWarnings(): string[] {
   try {
     const addon = join(root, 'build', 'Release', 'shmcached.node');
     if (existsSync(addon)) {
-      const src = Math.max(newestMtime(join(root, 'native'), /\.(cc|h|hpp|cpp)$/), existsSync(join(root, 'binding.gyp')) ? statSync(join(root, 'binding.gyp')).mtimeMs : 0);
-      if (src > statSync(addon).mtimeMs) out.push('build/Release/shmcached.node is older than native/ sources: run `npm run build:native` to bench the current code');
+      const src = Math.max(
+        newestMtime(join(root, 'native'), /\.(cc|h|hpp|cpp)$/),
+        existsSync(join(root, 'binding.gyp')) ? statSync(join(root, 'binding.gyp')).mtimeMs : 0,
+      );
+      if (src > statSync(addon).mtimeMs)
+        out.push('build/Release/shmcached.node is older than native/ sources: run `npm run build:native` to bench the current code');
     }
     const ts = newestMtime(join(root, 'src'), /\.ts$/);
     const js = newestMtime(join(root, 'dist', 'src'), /\.js$/);

@@ -54,7 +54,9 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
   const sy = (y: number): number => m.t + ph - (Math.min(y, yMax) / yMax) * ph;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`);
   // Grid and y ticks.
@@ -93,7 +95,10 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
       if (seg.length > 1) out.push(`<polyline points="${seg.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`);
     }
     for (const [x, y] of s.points) {
-      if (Number.isFinite(y)) out.push(`<circle cx="${n2(sx(x))}" cy="${n2(sy(y))}" r="3" fill="${s.color}"><title>${esc(`${s.name}: ${x} → ${n2(y)}`)}</title></circle>`);
+      if (Number.isFinite(y))
+        out.push(
+          `<circle cx="${n2(sx(x))}" cy="${n2(sy(y))}" r="3" fill="${s.color}"><title>${esc(`${s.name}: ${x} → ${n2(y)}`)}</title></circle>`,
+        );
     }
   }
   // Legend.
@@ -108,7 +113,7 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
     ly += 20;
   }
   out.push('</svg>');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** One group of a {@link barChart}: a label and one value per series (NaN: not measured). */
@@ -147,7 +152,9 @@ export function barChart(groups: readonly BarGroup[], o: BarChartOptions): strin
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...vals, 10)));
   const sx = (v: number): number => m.l + ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * pw;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`);
   o.series.forEach((s, i) => {
@@ -165,7 +172,9 @@ export function barChart(groups: readonly BarGroup[], o: BarChartOptions): strin
   out.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(o.valueLabel)}</text>`);
   groups.forEach((g, gi) => {
     const y0 = m.t + gi * groupH;
-    out.push(`<text x="${m.l - 8}" y="${n2(y0 + (o.series.length * barH) / 2)}" text-anchor="end" dominant-baseline="middle" font-weight="bold">${esc(g.label)}</text>`);
+    out.push(
+      `<text x="${m.l - 8}" y="${n2(y0 + (o.series.length * barH) / 2)}" text-anchor="end" dominant-baseline="middle" font-weight="bold">${esc(g.label)}</text>`,
+    );
     g.values.forEach((v, si) => {
       const y = y0 + si * barH;
       if (!(Number.isFinite(v) && v > 0)) {
@@ -174,11 +183,13 @@ export function barChart(groups: readonly BarGroup[], o: BarChartOptions): strin
       }
       const w = Math.max(1, sx(v) - m.l);
       const s = o.series[si];
-      out.push(`<rect x="${m.l}" y="${n2(y + 1)}" width="${n2(w)}" height="${barH - 2}" fill="${s.color}"><title>${esc(`${g.label}, ${s.name}: ${o.format(v)}`)}</title></rect>`);
+      out.push(
+        `<rect x="${m.l}" y="${n2(y + 1)}" width="${n2(w)}" height="${barH - 2}" fill="${s.color}"><title>${esc(`${g.label}, ${s.name}: ${o.format(v)}`)}</title></rect>`,
+      );
       out.push(`<text x="${n2(m.l + w + 4)}" y="${n2(y + barH - 2)}" font-size="9">${esc(o.format(v))}</text>`);
     });
   });
   out.push(`<line x1="${m.l}" y1="${m.t - 4}" x2="${m.l}" y2="${bottom}" stroke="#888"/>`);
   out.push('</svg>');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -24,13 +24,13 @@ namespace shm::binding {
 void throw_failed(napi_env env, napi_status st, const char* what);
 
 // Evaluates a Node-API call; on failure throws and returns `ret` from the enclosing function.
-#define NAPI_OK_OR(env, call, ret)                       \
-  do {                                                   \
-    napi_status napi_ok_st_ = (call);                    \
-    if (napi_ok_st_ != napi_ok) {                        \
+#define NAPI_OK_OR(env, call, ret)                             \
+  do {                                                         \
+    napi_status napi_ok_st_ = (call);                          \
+    if (napi_ok_st_ != napi_ok) {                              \
       ::shm::binding::throw_failed((env), napi_ok_st_, #call); \
-      return ret;                                        \
-    }                                                    \
+      return ret;                                              \
+    }                                                          \
   } while (0)
 #define NAPI_OK(env, call) NAPI_OK_OR(env, call, nullptr)
 

@@ -41,7 +41,8 @@ napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
     if (off > h->arena_len) off = uint32_t(h->arena_len);
     return a.gated([&]() -> int32_t {
       ItemMeta m{};
-      Status s = cmd_get(h->ctx, private_key(h, klen), klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
+      Status s =
+          cmd_get(h->ctx, private_key(h, klen), klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
       return get_answer(h, s, m);
     });
   });
@@ -99,8 +100,8 @@ napi_value js_store(napi_env env, napi_callback_info info) {
       uint64_t cas_in = meta_get_u64(h, c::kMetaOffIo64), cas_out = 0;
       // The value is copied from scratch straight into the new item, which no one else can see
       // until it is linked: that item is the private copy.
-      Status s = cmd_store(h->ctx, StoreCmd(cmd), private_key(h, klen), klen, h->scratch + kValueOff, vlen, flags,
-                           ttl, cas_in, &cas_out);
+      Status s = cmd_store(h->ctx, StoreCmd(cmd), private_key(h, klen), klen, h->scratch + kValueOff, vlen, flags, ttl,
+                           cas_in, &cas_out);
       if (s == kOk) meta_u64(h, c::kMetaOffIo64, cas_out);
       return map_status(s);
     });
@@ -335,7 +336,8 @@ Napi::Value SetArena(const Napi::CallbackInfo& info) {
 Napi::Value FlushAll(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
   int64_t delay = int_arg(info[0]);
-  if (usable(h)) gated(h, [&] {
+  if (usable(h))
+    gated(h, [&] {
       cmd_flush_all(h->ctx, delay);
       return 0;
     });
@@ -345,7 +347,8 @@ Napi::Value FlushAll(const Napi::CallbackInfo& info) {
 Napi::Value AdvanceClock(const Napi::CallbackInfo& info) {
   Handle* h = handle_of(info);
   int64_t secs = int_arg(info[0]);
-  if (usable(h)) gated(h, [&] {
+  if (usable(h))
+    gated(h, [&] {
       h->ctx.r->h()->clock_offset.fetch_add(secs);
       return 0;
     });
@@ -398,10 +401,10 @@ bool attach_cache(napi_env env, napi_value obj, Handle* h) {
     const char* name;
     napi_callback cb;
   };
-  for (const Hot& f : {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
-                       Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch},
-                       Hot{"getMany", js_get_many}, Hot{"setMany", js_set_many}, Hot{"metaGet", js_meta_get},
-                       Hot{"metaDelete", js_meta_delete}})
+  for (const Hot& f :
+       {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
+        Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch}, Hot{"getMany", js_get_many},
+        Hot{"setMany", js_set_many}, Hot{"metaGet", js_meta_get}, Hot{"metaDelete", js_meta_delete}})
     if (!set_method(env, obj, f.name, f.cb, h)) return false;
   Napi::Env e(env);
   Napi::Object o(env, obj);

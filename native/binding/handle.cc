@@ -22,9 +22,8 @@ void throw_failed(napi_env env, napi_status st, const char* what) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
   const napi_extended_error_info* info = nullptr;
-  const char* why = napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message
-                        ? info->error_message
-                        : "failed";
+  const char* why =
+      napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message ? info->error_message : "failed";
   char msg[256];
   std::snprintf(msg, sizeof msg, "shmcached addon: %s: %s (napi_status %d)", what, why, int(st));
   if (napi_throw_error(env, "ERR_NAPI", msg) != napi_ok) {}  // nothing more can be done

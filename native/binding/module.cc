@@ -13,8 +13,8 @@
 
 namespace shm::binding {
 
-Napi::Value Open(const Napi::CallbackInfo& info);   // open.cc
-Napi::Value Check(const Napi::CallbackInfo& info);  // open.cc
+Napi::Value Open(const Napi::CallbackInfo& info);          // open.cc
+Napi::Value Check(const Napi::CallbackInfo& info);         // open.cc
 Napi::Value ArmFailpoint(const Napi::CallbackInfo& info);  // testonly.cc
 
 // The module's exports (module-level: NODE_API_MODULE needs a plain name, below).
@@ -24,12 +24,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("check", Napi::Function::New(env, Check, "check"));
   exports.Set("armFailpoint", Napi::Function::New(env, ArmFailpoint, "armFailpoint"));
-  exports.Set("pkuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("available", Napi::Boolean::New(info.Env(), gate::pku_available()));
-    o.Set("key", Napi::Number::New(info.Env(), gate::pku_key()));
-    return o;
-  }, "pkuInfo"));
+  exports.Set("pkuInfo", Napi::Function::New(
+                             env,
+                             [](const Napi::CallbackInfo& info) -> Napi::Value {
+                               Napi::Object o = Napi::Object::New(info.Env());
+                               o.Set("available", Napi::Boolean::New(info.Env(), gate::pku_available()));
+                               o.Set("key", Napi::Number::New(info.Env(), gate::pku_key()));
+                               return o;
+                             },
+                             "pkuInfo"));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("valueOffset", Napi::Number::New(env, kValueOff));
   layout.Set("metaLens", Napi::Number::New(env, kMetaLens));

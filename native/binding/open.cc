@@ -109,8 +109,7 @@ std::string check_mapped(const std::string& path, const Mapping& m, const Region
   if (opt.item_size_max && opt.item_size_max != g.item_size_max)
     return path + ": region has itemSizeMax " + std::to_string(g.item_size_max) + ", opened with " +
            std::to_string(opt.item_size_max);
-  if (opt.evict >= 0 && (opt.evict != 0) != m.evict)
-    return path + ": region was created with another evict setting";
+  if (opt.evict >= 0 && (opt.evict != 0) != m.evict) return path + ": region was created with another evict setting";
   return "";
 }
 
@@ -140,8 +139,9 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   opt.mode_explicit = (flags & 4) != 0;
   opt.allow_owner = info.Length() > 8 && info[8].IsNumber() ? int_arg(info[8]) : -1;
   if (protection == 1 && !gate::pku_available()) {
-    throw_coded(env, "ERR_PKU_UNAVAILABLE",
-                "protection 'pku' is not available: this CPU or kernel has no memory protection keys (use 'auto' or 'none')");
+    throw_coded(
+        env, "ERR_PKU_UNAVAILABLE",
+        "protection 'pku' is not available: this CPU or kernel has no memory protection keys (use 'auto' or 'none')");
     return env.Undefined();
   }
 
@@ -217,7 +217,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   // From here the object owns h (finalize_handle). Each binding file adds its methods.
   if (!attach_cache(env, obj, h) || !attach_events(env, obj, h) || !attach_test_only(env, obj, h) ||
-      !attach_proto(env, obj, h) ||  // the wire protocol engine (native/proto/)
+      !attach_proto(env, obj, h) ||                              // the wire protocol engine (native/proto/)
       !values_attach(env, obj, &h->ctx, h->pkey, &h->closed) ||  // has, key crawl (values.cc)
       !attach_crawler(env, obj, h))  // the expired-item crawler (crawler.cc, core/crawler.h)
     return env.Undefined();

@@ -75,8 +75,10 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
   proto::Conn& conn = *b->conn;
   const uint8_t* in = nullptr;
   size_t in_len = 0;
-  if (typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len)) conn.feed(in, in_len);
-  else conn.run();
+  if (typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len))
+    conn.feed(in, in_len);
+  else
+    conn.run();
   if (b->state) b->state[0] = (conn.closing() ? c::kProtoStateClose : 0) | (conn.more() ? c::kProtoStateMore : 0);
   size_t slab_len = 0;
   std::string& out = conn.out();
@@ -160,6 +162,8 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
 
 // handle.protoConn: the Handle outlives every connection made from it (each references the
 // handle object, whose finalizer frees the Handle).
-bool attach_proto(napi_env env, napi_value obj, Handle* h) { return set_method(env, obj, "protoConn", js_proto_conn, h); }
+bool attach_proto(napi_env env, napi_value obj, Handle* h) {
+  return set_method(env, obj, "protoConn", js_proto_conn, h);
+}
 
 }  // namespace shm::binding

@@ -54,7 +54,8 @@ napi_value js_has(napi_env env, napi_callback_info info) {
   size_t len = 0, off = 0;
   void* data = nullptr;
   napi_value ab;
-  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array) return int_value(env, kRetBadKey);
+  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array)
+    return int_value(env, kRetBadKey);
   if (len == 0 || len > shm::kKeyMax) return int_value(env, kRetBadKey);
   uint8_t key[shm::kKeyMax];
   std::memcpy(key, data, len);

@@ -24,9 +24,7 @@ static uint32_t* bucket_head(Region& r, uint64_t hv) {
   return &r.table(p)[ob];
 }
 
-void assoc_prefetch_bucket(Region& r, uint64_t hv) {
-  __builtin_prefetch(bucket_head(r, hv), 0, 1);
-}
+void assoc_prefetch_bucket(Region& r, uint64_t hv) { __builtin_prefetch(bucket_head(r, hv), 0, 1); }
 
 void assoc_prefetch_item(Region& r, uint64_t hv) {
   uint32_t off = __atomic_load_n(bucket_head(r, hv), __ATOMIC_RELAXED);
@@ -50,8 +48,8 @@ Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey) {
 
 // Racy by design (a seqlock reader): TSan would report the writer it races with, whose effects
 // the caller discards unless the stripe's count validates.
-__attribute__((no_sanitize("thread")))
-Item* assoc_find_racy(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey, uint32_t hops, bool* gave_up) {
+__attribute__((no_sanitize("thread"))) Item* assoc_find_racy(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey,
+                                                             uint32_t hops, bool* gave_up) {
   *gave_up = false;
   uint32_t off = __atomic_load_n(bucket_head(r, hv), __ATOMIC_RELAXED);
   for (uint32_t n = 0; off; ++n) {

@@ -5,7 +5,8 @@
 // Invariants:
 //  - The stripe of a key is layout.h's stripe_index(hv) = hv & (kStripes - 1) and its bucket
 //    is hv & (2^power - 1). Since 2^power >= kStripes always, one stripe lock covers a whole
-//    bucket, in the old table and in both of its halves in the new one. Every read or write of a bucket happens under its stripe.
+//    bucket, in the old table and in both of its halves in the new one. Every read or write of a bucket happens under
+//    its stripe.
 //  - Growth (Redis's dict.c idea, with memcached's stripes): the table of power p+1 lives at its
 //    own place in the arena; writers move a few old buckets per operation. table_state packs
 //    (power, expanding, pos) in one word and changes only while the stripe of the bucket being

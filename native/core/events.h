@@ -36,8 +36,10 @@ struct EventRec {
 
 // A record's header is written field by field in the contract's EventRec format (event_drain);
 // these tie that format to this struct, so one side cannot change alone.
-static_assert(offsetof(EventRec, kind) == contract::kEventRecKind && offsetof(EventRec, cls) == contract::kEventRecClass &&
-                  offsetof(EventRec, nkey) == contract::kEventRecNkey && offsetof(EventRec, size) == contract::kEventRecSize &&
+static_assert(offsetof(EventRec, kind) == contract::kEventRecKind &&
+                  offsetof(EventRec, cls) == contract::kEventRecClass &&
+                  offsetof(EventRec, nkey) == contract::kEventRecNkey &&
+                  offsetof(EventRec, size) == contract::kEventRecSize &&
                   offsetof(EventRec, key) == contract::kEventRecHeader,
               "EventRec is the contract's event record format");
 static_assert(contract::kLayoutKeyMax == kKeyMax, "an event's key fits the contract's KeyMax");
@@ -45,10 +47,10 @@ static_assert(contract::kLayoutKeyMax == kKeyMax, "an event's key fits the contr
 constexpr uint32_t kEventCap = 256;
 
 struct EventRing {
-  uint32_t sample = 1;  // record one event in `sample`
-  uint32_t seen = 0;    // events since the last recorded one
-  uint32_t count = 0;   // records waiting to be drained
-  uint32_t dropped = 0; // records lost to a full ring since the last drain
+  uint32_t sample = 1;   // record one event in `sample`
+  uint32_t seen = 0;     // events since the last recorded one
+  uint32_t count = 0;    // records waiting to be drained
+  uint32_t dropped = 0;  // records lost to a full ring since the last drain
   EventRec recs[kEventCap];
 };
 

@@ -21,17 +21,17 @@ namespace shm {
 
 enum class FailPoint : uint32_t {
   kNone = 0,
-  kLinkAfterTable = 1,        // items.cc item_link: the table store done, before the LRU link (stripe held)
-  kLruLinkBeforeCommit = 2,   // lru.cc lru_link: half linked, before the head store (stripe and class held)
-  kUnlinkAfterTable = 3,      // items.cc item_unlink: out of the table, still on the LRU (stripe held)
-  kDeleteStripeHeld = 4,      // store.cc cmd_delete: the stripe taken, nothing changed yet
-  kGrowPagesLock = 5,         // slabs.cc slabs_grow: holding the pages lock (and the class lock)
-  kMigrateMidItem = 6,        // assoc.cc assoc_migrate_bucket: an item out of the old chain, not yet in
-                              //   the new one (expand lock and the bucket's stripe held)
-  kCarveHalfway = 7,          // slabs.cc slabs_carve: half the new page's chunks on the free list (class held)
-  kEmptyPageAfterEvict = 8,   // rebalance.cc empty_page: an item just evicted for a page move, its
-                              //   stripe and the source class lock held
-  kSetAfterAlloc = 9,         // store.cc cmd_store: a chunk allocated and filled, not linked (no lock held)
+  kLinkAfterTable = 1,       // items.cc item_link: the table store done, before the LRU link (stripe held)
+  kLruLinkBeforeCommit = 2,  // lru.cc lru_link: half linked, before the head store (stripe and class held)
+  kUnlinkAfterTable = 3,     // items.cc item_unlink: out of the table, still on the LRU (stripe held)
+  kDeleteStripeHeld = 4,     // store.cc cmd_delete: the stripe taken, nothing changed yet
+  kGrowPagesLock = 5,        // slabs.cc slabs_grow: holding the pages lock (and the class lock)
+  kMigrateMidItem = 6,       // assoc.cc assoc_migrate_bucket: an item out of the old chain, not yet in
+                             //   the new one (expand lock and the bucket's stripe held)
+  kCarveHalfway = 7,         // slabs.cc slabs_carve: half the new page's chunks on the free list (class held)
+  kEmptyPageAfterEvict = 8,  // rebalance.cc empty_page: an item just evicted for a page move, its
+                             //   stripe and the source class lock held
+  kSetAfterAlloc = 9,        // store.cc cmd_store: a chunk allocated and filled, not linked (no lock held)
   kCount
 };
 
@@ -53,10 +53,9 @@ FailPoint failpoint_by_name(const char* name);
 }  // namespace shm
 
 // One branch on a global, off by default (see above).
-#define SHM_FAILPOINT(point)                                                                  \
-  do {                                                                                        \
-    if (__builtin_expect(__atomic_load_n(&::shm::g_failpoint, __ATOMIC_RELAXED) ==            \
-                             uint32_t(::shm::FailPoint::point),                               \
-                         0))                                                                  \
-      ::shm::failpoint_hit(::shm::FailPoint::point);                                          \
+#define SHM_FAILPOINT(point)                                                                                          \
+  do {                                                                                                                \
+    if (__builtin_expect(__atomic_load_n(&::shm::g_failpoint, __ATOMIC_RELAXED) == uint32_t(::shm::FailPoint::point), \
+                         0))                                                                                          \
+      ::shm::failpoint_hit(::shm::FailPoint::point);                                                                  \
   } while (0)

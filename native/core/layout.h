@@ -21,22 +21,22 @@
 namespace shm {
 
 constexpr uint64_t kMagic = 0x315243484d485321ull;  // "!SHMHCR1" little-endian
-constexpr uint32_t kLayoutVersion = 3;  // 2: stripes carry a sequence count; 3: attach table, owner
-                                        // tokens in locks, intent records, page classes
-constexpr uint32_t kUnit = 8;                 // offset unit: items are 8-byte aligned
-constexpr uint32_t kMaxClasses = 64;          // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+constexpr uint32_t kLayoutVersion = 3;              // 2: stripes carry a sequence count; 3: attach table, owner
+                                                    // tokens in locks, intent records, page classes
+constexpr uint32_t kUnit = 8;                       // offset unit: items are 8-byte aligned
+constexpr uint32_t kMaxClasses = 64;                // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 constexpr uint32_t kStripeBits = 12;
-constexpr uint32_t kStripes = 1u << kStripeBits;  // striped item locks
-constexpr uint32_t kMinHashPower = 16;        // initial table: 64 Ki buckets (>= kStripes)
-constexpr uint32_t kSlots = 256;              // per-thread slots (stats, lock ownership, intents)
-constexpr uint32_t kProcs = 128;              // attached-process table (one entry per process mapping)
-constexpr uint32_t kMaxPages = 32768;         // 32 GiB of 1 MiB pages: the page -> class table
-constexpr uint32_t kKeyMax = 250;             // memcached KEY_MAX_LENGTH
-constexpr uint32_t kMemcachedItemHeader = 48; // memcached's sizeof(item), for its chunk sizes
-constexpr uint32_t kChunkMin = 48;            // memcached's -n default
-constexpr double kGrowthFactor = 1.25;        // memcached's -f default
-constexpr uint32_t kPageMin = 1u << 20;       // 1 MiB slab pages
-constexpr uint32_t kLruBumpInterval = 60;     // memcached's ITEM_UPDATE_INTERVAL, seconds
+constexpr uint32_t kStripes = 1u << kStripeBits;      // striped item locks
+constexpr uint32_t kMinHashPower = 16;                // initial table: 64 Ki buckets (>= kStripes)
+constexpr uint32_t kSlots = 256;                      // per-thread slots (stats, lock ownership, intents)
+constexpr uint32_t kProcs = 128;                      // attached-process table (one entry per process mapping)
+constexpr uint32_t kMaxPages = 32768;                 // 32 GiB of 1 MiB pages: the page -> class table
+constexpr uint32_t kKeyMax = 250;                     // memcached KEY_MAX_LENGTH
+constexpr uint32_t kMemcachedItemHeader = 48;         // memcached's sizeof(item), for its chunk sizes
+constexpr uint32_t kChunkMin = 48;                    // memcached's -n default
+constexpr double kGrowthFactor = 1.25;                // memcached's -f default
+constexpr uint32_t kPageMin = 1u << 20;               // 1 MiB slab pages
+constexpr uint32_t kLruBumpInterval = 60;             // memcached's ITEM_UPDATE_INTERVAL, seconds
 constexpr uint64_t kRelativeMax = 60 * 60 * 24 * 30;  // exptime above this is absolute
 
 // Item flags (Item::iflags): every bit, in one place. kStale and kTokenSent are changed only by
@@ -59,9 +59,9 @@ struct Item {
   uint32_t time;     // last store / recency bump, store-clock seconds
   uint32_t nbytes;   // value length
   uint64_t cas;
-  uint32_t flags;    // client flags
+  uint32_t flags;  // client flags
   uint8_t nkey;
-  uint8_t cls;       // slab class id
+  uint8_t cls;  // slab class id
   uint8_t iflags;
   uint8_t pad;
   // uint8_t data[]: key[nkey] then value[nbytes]
@@ -75,11 +75,11 @@ static_assert(sizeof(Item) == 40, "item header size is part of the layout");
 // lock. Taken after the item stripe, before the pages lock (the lock order: lock.h).
 struct alignas(64) ClassHdr {
   Lock lock;
-  uint32_t size;        // chunk size in bytes (multiple of 8)
-  uint32_t perslab;     // chunks per page
-  uint32_t free_head;   // free list through Item::h_next
-  uint32_t lru_head;    // most recent
-  uint32_t lru_tail;    // least recent
+  uint32_t size;       // chunk size in bytes (multiple of 8)
+  uint32_t perslab;    // chunks per page
+  uint32_t free_head;  // free list through Item::h_next
+  uint32_t lru_head;   // most recent
+  uint32_t lru_tail;   // least recent
   uint32_t pad0;
   uint64_t free_chunks;
   uint64_t total_pages;
@@ -101,9 +101,25 @@ static_assert(sizeof(ClassHdr) == 192, "class header size is part of the layout"
 // Per-thread counters, written only by the owning thread, summed on read. 256 bytes, aligned so
 // two threads never share a cache line.
 enum Counter : uint32_t {
-  kCmdGet, kGetHits, kGetMisses, kGetExpired, kGetFlushed, kCmdSet, kCmdTouch, kTouchHits,
-  kTouchMisses, kDeleteHits, kDeleteMisses, kIncrHits, kIncrMisses, kDecrHits, kDecrMisses,
-  kCasHits, kCasMisses, kCasBadval, kCmdFlush,
+  kCmdGet,
+  kGetHits,
+  kGetMisses,
+  kGetExpired,
+  kGetFlushed,
+  kCmdSet,
+  kCmdTouch,
+  kTouchHits,
+  kTouchMisses,
+  kDeleteHits,
+  kDeleteMisses,
+  kIncrHits,
+  kIncrMisses,
+  kDecrHits,
+  kDecrMisses,
+  kCasHits,
+  kCasMisses,
+  kCasBadval,
+  kCmdFlush,
   kCounterCount
 };
 // Intent records (issue 5): what a thread is about to change, written in its own slot before the
@@ -113,11 +129,11 @@ enum Counter : uint32_t {
 enum : uint32_t {
   kIntentNone = 0,
   // Stripe level (under the item stripe): a = item, b = other item.
-  kIntentLink = 1,      // item_link: a (new) replaces b (old, 0 for none)
-  kIntentUnlink = 2,    // item_unlink: a leaves the table, LRU and joins the free list
-  kIntentMigrate = 3,   // assoc_migrate: a moves from the old bucket (next was b) to the new table
-  kIntentAlloc = 4,     // item_alloc: chunk a is in this thread's hands, before its link (no lock
-                        // held): freed by the sweep of dead threads (recover.h procs_reclaim)
+  kIntentLink = 1,     // item_link: a (new) replaces b (old, 0 for none)
+  kIntentUnlink = 2,   // item_unlink: a leaves the table, LRU and joins the free list
+  kIntentMigrate = 3,  // assoc_migrate: a moves from the old bucket (next was b) to the new table
+  kIntentAlloc = 4,    // item_alloc: chunk a is in this thread's hands, before its link (no lock
+                       // held): freed by the sweep of dead threads (recover.h procs_reclaim)
   // Class level (under the class lock): a = chunk.
   kIntentLruLink = 16,
   kIntentLruUnlink = 17,
@@ -155,20 +171,20 @@ struct alignas(64) Header {
   uint32_t version;
   uint32_t abi;
   uint64_t file_size;
-  uint64_t mem_limit;        // bytes of slab pages (memcached -m)
-  uint32_t item_size_max;    // memcached -I
+  uint64_t mem_limit;      // bytes of slab pages (memcached -m)
+  uint32_t item_size_max;  // memcached -I
   uint32_t page_size;
-  uint32_t n_classes;        // largest class id in use (classes 1..n_classes)
-  uint32_t evict;            // 1 = evict LRU when full, 0 = -M
-  uint64_t arena_off;        // byte offset of the hash-table arena
+  uint32_t n_classes;  // largest class id in use (classes 1..n_classes)
+  uint32_t evict;      // 1 = evict LRU when full, 0 = -M
+  uint64_t arena_off;  // byte offset of the hash-table arena
   uint64_t arena_size;
   uint32_t max_hash_power;
   uint32_t pages_total;
-  uint64_t pages_off;        // byte offset of page 0 (4 KiB aligned)
-  uint64_t created;          // unix seconds
+  uint64_t pages_off;  // byte offset of page 0 (4 KiB aligned)
+  uint64_t created;    // unix seconds
 
   alignas(64) Lock pages_lock;
-  uint32_t pages_used;       // bump allocator over pages, under pages_lock
+  uint32_t pages_used;  // bump allocator over pages, under pages_lock
 
   // Hash table state: power (bits 56..63), expanding (bit 48), migrate position (bits 0..31).
   alignas(64) std::atomic<uint64_t> table_state;
@@ -184,9 +200,9 @@ struct alignas(64) Header {
   std::atomic<uint64_t> recoveries;               // times recovery ran on this region
   std::atomic<uint64_t> lock_takeovers;           // locks taken from dead owners (and repaired)
 
-  alignas(64) ProcSlot procs[kProcs];             // attached processes, under the file's flock
-  alignas(64) uint8_t page_cls[kMaxPages];        // class of each page in use (0 = none), under
-                                                  // that class's lock; read by recovery
+  alignas(64) ProcSlot procs[kProcs];       // attached processes, under the file's flock
+  alignas(64) uint8_t page_cls[kMaxPages];  // class of each page in use (0 = none), under
+                                            // that class's lock; read by recovery
 
   alignas(64) ClassHdr classes[kMaxClasses];
   alignas(64) Stripe stripes[kStripes];
@@ -201,10 +217,22 @@ inline Stripe& stripe_of(Header* h, uint64_t hv) { return h->stripes[stripe_inde
 // A fingerprint of the layout: struct sizes and the constants that shape the region.
 constexpr uint32_t abi_fingerprint() {
   uint32_t h = 2166136261u;
-  const uint64_t parts[] = {sizeof(Item), sizeof(ClassHdr), sizeof(StatSlot), sizeof(Header),
-                            kStripes, kMaxClasses, kSlots, kUnit, kCounterCount, offsetof(Header, classes),
-                            offsetof(Header, stripes), offsetof(Header, slots), sizeof(Intent), kProcs,
-                            kMaxPages, offsetof(Header, procs)};
+  const uint64_t parts[] = {sizeof(Item),
+                            sizeof(ClassHdr),
+                            sizeof(StatSlot),
+                            sizeof(Header),
+                            kStripes,
+                            kMaxClasses,
+                            kSlots,
+                            kUnit,
+                            kCounterCount,
+                            offsetof(Header, classes),
+                            offsetof(Header, stripes),
+                            offsetof(Header, slots),
+                            sizeof(Intent),
+                            kProcs,
+                            kMaxPages,
+                            offsetof(Header, procs)};
   for (uint64_t p : parts) {
     h = (h ^ static_cast<uint32_t>(p)) * 16777619u;
     h = (h ^ static_cast<uint32_t>(p >> 32)) * 16777619u;

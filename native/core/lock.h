@@ -23,7 +23,8 @@
 // A thread holding a lock takes only locks to its right. A path that would go against it
 // try-locks and skips on failure (LRU eviction and rebalance: class lock held, an item's stripe
 // wanted; lru.h, rebalance.h) or releases what it holds first (rebalance: the source class before
-// the destination's), so no cycle can form. Taking over a dead owner's lock runs its repair inside it, in this same order (recover.h).
+// the destination's), so no cycle can form. Taking over a dead owner's lock runs its repair inside it, in this same
+// order (recover.h).
 #pragma once
 #include <atomic>
 #include <cstdint>

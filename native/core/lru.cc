@@ -32,10 +32,14 @@ void lru_link(Region& r, ClassHdr& c, Item* it) {
 void lru_unlink(Region& r, ClassHdr& c, Item* it, bool record) {
   uint32_t off = r.offset_of(it);
   if (record) class_intent(kIntentLruUnlink, off, it->cls);
-  if (Item* p = r.chunk(it->prev)) p->next = it->next;  // the commit point (or the head store)
-  else if (c.lru_head == off) c.lru_head = it->next;
-  if (Item* n = r.chunk(it->next)) n->prev = it->prev;
-  else if (c.lru_tail == off) c.lru_tail = it->prev;
+  if (Item* p = r.chunk(it->prev))
+    p->next = it->next;  // the commit point (or the head store)
+  else if (c.lru_head == off)
+    c.lru_head = it->next;
+  if (Item* n = r.chunk(it->next))
+    n->prev = it->prev;
+  else if (c.lru_tail == off)
+    c.lru_tail = it->prev;
   it->prev = it->next = 0;
   if (record) class_intent_clear();
 }

@@ -51,8 +51,8 @@ void fill_view(const Ctx& ctx, const Item* it, MetaView* v) {
 
 }  // namespace
 
-Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOptions& opt, uint8_t* out,
-                uint32_t cap, MetaView* view) {
+Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOptions& opt, uint8_t* out, uint32_t cap,
+                MetaView* view) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   Region& r = *ctx.r;
@@ -180,8 +180,10 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
   } else if (!parse_delta_value(it->value(), it->nbytes, &v)) {
     st = kNonNumeric;
   } else {
-    if (opt.incr) v += opt.delta;
-    else v = opt.delta > v ? 0 : v - opt.delta;
+    if (opt.incr)
+      v += opt.delta;
+    else
+      v = opt.delta > v ? 0 : v - opt.delta;
     uint32_t n = format_u64(v, digits);
     if (n <= it->nbytes) {
       std::memcpy(it->value(), digits, n);  // in place, padded with spaces (memcached)
@@ -210,8 +212,8 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
   return st;
 }
 
-Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
-                        uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out) {
+Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
+                        int64_t ttl, uint64_t cas, uint64_t* cas_out) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
   if (uint64_t(nval) > max_value_len(*ctx.r, nkey)) return kTooLarge;

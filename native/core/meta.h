@@ -25,7 +25,7 @@ struct MetaView {
   uint32_t exptime = 0;   // exptime after the call
   uint32_t atime = 0;     // last access before this call
   uint32_t now = 0;
-  bool fetched = false;   // read before this call
+  bool fetched = false;  // read before this call
   bool stale = false;
   bool token_sent = false;  // before this call
   bool won = false;
@@ -59,8 +59,8 @@ struct MetaGetOptions {
   }
 };
 // Copies the value into out when it fits (else kBufferSmall with view->vlen, nothing changed).
-Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOptions& opt, uint8_t* out,
-                uint32_t cap, MetaView* view);
+Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOptions& opt, uint8_t* out, uint32_t cap,
+                MetaView* view);
 
 // md's options.
 struct MetaDeleteOptions {
@@ -92,8 +92,8 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
 // ms with C and I (memcached's CAS_STALE): like a cas, except that a CAS older than the item's
 // stores the value anyway, marked stale (keeping the old exptime and a win token already sent).
 // kOk (cas_out set), kMiss, kExists (a newer CAS that does not match), kTooLarge, kNoMemory.
-Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
-                        uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out);
+Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
+                        int64_t ttl, uint64_t cas, uint64_t* cas_out);
 
 // The fields of `me` (meta debug); kMiss when absent.
 Status meta_debug(Ctx& ctx, const uint8_t* key, uint32_t nkey, MetaView* view, uint32_t* cls, uint64_t* total);

@@ -21,8 +21,8 @@
 namespace shm {
 
 // Frees one page from another class (one with pages but no items, else the one with the most
-// pages, taking the page that holds its least recently used item) and carves it into class dst. True if dst got a page. Only with
-// eviction on: moving a page evicts its items.
+// pages, taking the page that holds its least recently used item) and carves it into class dst. True if dst got a page.
+// Only with eviction on: moving a page evicts its items.
 bool slabs_reassign(Ctx& ctx, uint32_t dst);
 
 }  // namespace shm

@@ -38,16 +38,16 @@ class Region;
 struct RecoveryReport {
   enum Kind : uint32_t { kCreated = 0, kAttached = 1, kWarm = 2, kRecovered = 3, kReset = 4 };
   Kind kind = kCreated;
-  uint64_t items_kept = 0;       // linked items found valid and kept
-  uint64_t items_dropped = 0;    // linked-looking chunks that failed verification
-  uint64_t duplicates = 0;       // older copies of a key (a replace cut short): dropped
-  uint64_t expired = 0;          // expired or flushed items: reclaimed
-  uint64_t chunks_freed = 0;     // chunks put on free lists (all not holding a kept item)
+  uint64_t items_kept = 0;     // linked items found valid and kept
+  uint64_t items_dropped = 0;  // linked-looking chunks that failed verification
+  uint64_t duplicates = 0;     // older copies of a key (a replace cut short): dropped
+  uint64_t expired = 0;        // expired or flushed items: reclaimed
+  uint64_t chunks_freed = 0;   // chunks put on free lists (all not holding a kept item)
   uint64_t pages_scanned = 0;
-  uint64_t orphan_pages = 0;     // pages in use but of no class (a page move cut short)
-  uint64_t dead_processes = 0;   // attach-table entries of processes that had died
-  double ms = 0;                 // time spent in recovery (or warm start)
-  std::string reason;            // for kReset: why the old contents were dropped
+  uint64_t orphan_pages = 0;    // pages in use but of no class (a page move cut short)
+  uint64_t dead_processes = 0;  // attach-table entries of processes that had died
+  double ms = 0;                // time spent in recovery (or warm start)
+  std::string reason;           // for kReset: why the old contents were dropped
 };
 
 // recover/procs.cc: the attach table, under the file's flock (region.cc calls these from open

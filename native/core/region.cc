@@ -205,8 +205,7 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
         validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &og, &why)) {
       uint64_t dead = 0;
       uint32_t live = procs_sweep(reinterpret_cast<Header*>(buf.get()), &dead);  // on the private copy
-      if (live > 0)
-        return fail("cannot reset " + path + ": " + std::to_string(live) + " process(es) have it open");
+      if (live > 0) return fail("cannot reset " + path + ": " + std::to_string(live) + " process(es) have it open");
     }
   } else if (!init) {
     std::string why;
@@ -247,7 +246,8 @@ Region* Region::open(const std::string& path, const RegionOptions& opt, std::str
       std::string why;
       if (pread(fd, buf.get(), sizeof(Header), 0) != ssize_t(sizeof(Header)) ||
           !validate_header(reinterpret_cast<const Header*>(buf.get()), uint64_t(st.st_size), &g, &why))
-        return fail(path + ": reset raced with another opener and the new file is not a region (" + why + "); try again");
+        return fail(path + ": reset raced with another opener and the new file is not a region (" + why +
+                    "); try again");
     }
   }
   ::close(file.dirfd);

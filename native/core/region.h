@@ -30,9 +30,9 @@ struct RegionOptions {
                                // (a cold start) instead of failing
   bool recover = false;        // run recovery even on a clean region (when no process is attached)
   bool readonly = false;       // map read-only, never create, no attach (for `shmcached check`)
-  uint32_t mode = 0600;         // a new file's mode, and the group/other write bits a file may have
-  bool mode_explicit = false;   // mode was asked for: a new file gets exactly it (past the umask)
-  int64_t allow_owner = -1;     // a uid besides ours whose file may be opened (-1: none)
+  uint32_t mode = 0600;        // a new file's mode, and the group/other write bits a file may have
+  bool mode_explicit = false;  // mode was asked for: a new file gets exactly it (past the umask)
+  int64_t allow_owner = -1;    // a uid besides ours whose file may be opened (-1: none)
 };
 
 struct Geometry {
@@ -93,9 +93,7 @@ class Region {
     if (b < geo_.pages_off || b + sizeof(Item) > geo_.file_size) return nullptr;
     return reinterpret_cast<Item*>(base_ + b);
   }
-  uint32_t offset_of(const void* p) const {
-    return uint32_t((static_cast<const uint8_t*>(p) - base_) / kUnit);
-  }
+  uint32_t offset_of(const void* p) const { return uint32_t((static_cast<const uint8_t*>(p) - base_) / kUnit); }
   // The bucket array of the table of the given power (power is clamped by the caller).
   uint32_t* table(uint32_t power) const {
     return reinterpret_cast<uint32_t*>(base_ + geo_.arena_off + (uint64_t(4) << power));

@@ -40,8 +40,10 @@ static const char* check_stat(const std::string& path, const struct stat& st, co
                               std::string* err) {
   if (!S_ISREG(st.st_mode)) {
     *err = path + " is not a regular file (" +
-           (S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket"
-                                                                                                       : "a device") +
+           (S_ISDIR(st.st_mode)    ? "a directory"
+            : S_ISFIFO(st.st_mode) ? "a FIFO"
+            : S_ISSOCK(st.st_mode) ? "a socket"
+                                   : "a device") +
            "): refusing to use it as a region; give a path of a regular file (or of none)";
     return kErrNotFile;
   }
@@ -145,7 +147,8 @@ const char* region_file_open(const std::string& path, const FileRules& rules, bo
         return kErrSymlink;
       }
       if (e == EISDIR || e == ENXIO || e == ENODEV) {
-        *err = path + " is not a regular file: refusing to use it as a region; give a path of a regular file (or of none)";
+        *err =
+            path + " is not a regular file: refusing to use it as a region; give a path of a regular file (or of none)";
         f.close();
         return kErrNotFile;
       }

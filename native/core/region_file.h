@@ -22,14 +22,14 @@
 namespace shm {
 
 // Codes of refusals (the CacheError `code` the addon throws). nullptr = no error.
-extern const char* const kErrBadRegion;      // ERR_BAD_REGION: cannot open / not a region
-extern const char* const kErrSymlink;        // ERR_REGION_SYMLINK
-extern const char* const kErrNotFile;        // ERR_REGION_NOT_FILE
-extern const char* const kErrOwner;          // ERR_REGION_OWNER
-extern const char* const kErrMode;           // ERR_REGION_MODE
-extern const char* const kErrLinks;          // ERR_REGION_LINKS
-extern const char* const kErrDirUnsafe;      // ERR_REGION_DIR_UNSAFE
-extern const char* const kErrForeign;        // ERR_REGION_FOREIGN
+extern const char* const kErrBadRegion;  // ERR_BAD_REGION: cannot open / not a region
+extern const char* const kErrSymlink;    // ERR_REGION_SYMLINK
+extern const char* const kErrNotFile;    // ERR_REGION_NOT_FILE
+extern const char* const kErrOwner;      // ERR_REGION_OWNER
+extern const char* const kErrMode;       // ERR_REGION_MODE
+extern const char* const kErrLinks;      // ERR_REGION_LINKS
+extern const char* const kErrDirUnsafe;  // ERR_REGION_DIR_UNSAFE
+extern const char* const kErrForeign;    // ERR_REGION_FOREIGN
 
 struct FileRules {
   uint32_t mode = 0600;        // a new file's mode; also the group/other write bits a file may have
@@ -38,12 +38,12 @@ struct FileRules {
 };
 
 struct RegionFile {
-  int fd = -1;         // open, flocked (LOCK_EX, or LOCK_SH when read-only)
-  int dirfd = -1;      // the directory, opened once
-  std::string name;    // the last component, relative to dirfd
-  struct stat st{};    // fstat of fd, taken after the lock
+  int fd = -1;        // open, flocked (LOCK_EX, or LOCK_SH when read-only)
+  int dirfd = -1;     // the directory, opened once
+  std::string name;   // the last component, relative to dirfd
+  struct stat st {};  // fstat of fd, taken after the lock
   bool created = false;
-  void close();        // unlocks and closes both descriptors
+  void close();  // unlocks and closes both descriptors
 };
 
 // Opens (and, unless readonly, creates when missing) the file at path, applies every check and

@@ -62,7 +62,8 @@ bool proc_alive(uint32_t pid, uint64_t start) {
 }
 
 static bool slot_busy(const StatSlot& s) {
-  return s.si.op.load(std::memory_order_relaxed) != kIntentNone || s.ci.op.load(std::memory_order_relaxed) != kIntentNone;
+  return s.si.op.load(std::memory_order_relaxed) != kIntentNone ||
+         s.ci.op.load(std::memory_order_relaxed) != kIntentNone;
 }
 
 static void claim(StatSlot& s, Ctx* c, uint32_t pid) {
@@ -134,8 +135,7 @@ static uint64_t sum_counter(const Header* h, Counter k) {
 uint64_t stats_curr_items(Region& r) {
   const Header* h = r.h();
   uint64_t t = 0;
-  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i)
-    t += counter_load(h->classes[i].curr_items);
+  for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) t += counter_load(h->classes[i].curr_items);
   return t;
 }
 
@@ -228,9 +228,21 @@ struct ClassSnap {
 
 static ClassSnap snap_class(Region& r, ClassHdr& c, uint32_t now) {
   Guard g(c.lock);
-  ClassSnap s{c.size, c.perslab, 0, c.total_pages, c.free_chunks, c.curr_items, c.evicted, c.evicted_nonzero,
-              c.evicted_time, c.outofmemory, c.reclaimed, c.expired_unfetched, c.evicted_unfetched,
-              c.crawler_reclaimed, c.crawler_items_checked};
+  ClassSnap s{c.size,
+              c.perslab,
+              0,
+              c.total_pages,
+              c.free_chunks,
+              c.curr_items,
+              c.evicted,
+              c.evicted_nonzero,
+              c.evicted_time,
+              c.outofmemory,
+              c.reclaimed,
+              c.expired_unfetched,
+              c.evicted_unfetched,
+              c.crawler_reclaimed,
+              c.crawler_items_checked};
   if (Item* tail = r.item(c.lru_tail)) s.age = now > tail->time ? now - tail->time : 0;
   return s;
 }

@@ -28,8 +28,8 @@ extern thread_local StatSlot* t_slot SHM_TLS_IE;
 struct Ctx {
   Region* r = nullptr;
   StatSlot* slot = nullptr;
-  bool shared_slot = false;  // all slots taken: count with atomic adds in slot 0
-  uint32_t now = 0;          // store clock, read once per command
+  bool shared_slot = false;     // all slots taken: count with atomic adds in slot 0
+  uint32_t now = 0;             // store clock, read once per command
   uint32_t token = kAnonToken;  // this thread's lock owner token in r (lock.h)
   EventRing* events = nullptr;  // eviction/expiry observer of this thread (events.h), or none
 

@@ -36,9 +36,9 @@ static Stripe& stripe_of(Region& r, uint64_t hv) { return stripe_of(r.h(), hv); 
 // fetched, recency not due) and the count validated; anything else (a writer inside, a change
 // under us, a dead item to unlink, a first fetch, a value larger than cap) returns kBufferSmall
 // meaning "take the lock".
-__attribute__((no_sanitize("thread")))
-static Status get_optimistic(Ctx& ctx, Stripe& s, uint64_t hv, const uint8_t* key, uint32_t nkey, uint8_t* out,
-                             uint32_t cap, ItemMeta* meta) {
+__attribute__((no_sanitize("thread"))) static Status get_optimistic(Ctx& ctx, Stripe& s, uint64_t hv,
+                                                                    const uint8_t* key, uint32_t nkey, uint8_t* out,
+                                                                    uint32_t cap, ItemMeta* meta) {
 #if defined(__SANITIZE_THREAD__)
   // Under TSan every optimistic read is (correctly) a race with some writer: TSan builds take the
   // lock for every get, so they check the locking protocol; other builds run this path.
@@ -55,7 +55,8 @@ static Status get_optimistic(Ctx& ctx, Stripe& s, uint64_t hv, const uint8_t* ke
   uint32_t n = __atomic_load_n(&it->nbytes, __ATOMIC_RELAXED);
   uint8_t iflags = __atomic_load_n(&it->iflags, __ATOMIC_RELAXED);
   uint32_t time = __atomic_load_n(&it->time, __ATOMIC_RELAXED);
-  if (n > cap || !(iflags & kFetched) || time + kLruBumpInterval < ctx.now || item_is_dead(ctx, it)) return kBufferSmall;
+  if (n > cap || !(iflags & kFetched) || time + kLruBumpInterval < ctx.now || item_is_dead(ctx, it))
+    return kBufferSmall;
   uint64_t end = uint64_t(r.offset_of(it)) * kUnit + sizeof(Item) + nkey + n;
   if (end > r.geo().file_size) return kBufferSmall;
   std::memcpy(out, it->value(), n);
@@ -143,8 +144,10 @@ uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkey
         return k;
       }
       status[k] = s;
-      if (s == kOk) *off = o + meta[k].vlen;
-      else *off = o;
+      if (s == kOk)
+        *off = o + meta[k].vlen;
+      else
+        *off = o;
     }
   }
   return n;
@@ -224,9 +227,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
   Item* old = item_find_live(ctx, hv, key, nkey, &dead);
   Status st = kOk;
   switch (cmd) {
-    case StoreCmd::kSet:
-      item_link(ctx, hv, it, old);
-      break;
+    case StoreCmd::kSet: item_link(ctx, hv, it, old); break;
     case StoreCmd::kAdd:
       if (old) {
         item_touch_lru(ctx, old);  // memcached: a failed add still bumps the existing item
@@ -236,8 +237,10 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
       }
       break;
     case StoreCmd::kReplace:
-      if (old) item_link(ctx, hv, it, old);
-      else st = kNotStored;
+      if (old)
+        item_link(ctx, hv, it, old);
+      else
+        st = kNotStored;
       break;
     case StoreCmd::kCas:
       if (!old) {
@@ -248,8 +251,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
         item_link(ctx, hv, it, old);
       }
       break;
-    default:
-      st = kNotStored;
+    default: st = kNotStored;
   }
   if (st == kOk && cas_out) *cas_out = it->cas;
   stripe_unlock(s);

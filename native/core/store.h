@@ -22,11 +22,11 @@ enum Status : int32_t {
   kMiss = contract::kStMiss,            // get miss, NOT_FOUND
   kNotStored = contract::kStNotStored,  // NOT_STORED
   kExists = contract::kStExists,        // EXISTS (cas mismatch)
-  kTooLarge = -1,   // SERVER_ERROR object too large for cache
-  kNoMemory = -2,   // SERVER_ERROR out of memory storing object
-  kNonNumeric = -3, // CLIENT_ERROR cannot increment or decrement non-numeric value
-  kBadKey = -4,     // key length or characters
-  kBufferSmall = -5 // reply does not fit the caller's buffer; needed length reported
+  kTooLarge = -1,                       // SERVER_ERROR object too large for cache
+  kNoMemory = -2,                       // SERVER_ERROR out of memory storing object
+  kNonNumeric = -3,                     // CLIENT_ERROR cannot increment or decrement non-numeric value
+  kBadKey = -4,                         // key length or characters
+  kBufferSmall = -5                     // reply does not fit the caller's buffer; needed length reported
 };
 
 // The contract's Cmd: JavaScript passes these numbers to handle.store().

@@ -33,7 +33,8 @@ inline void stripe_enter(Stripe& s) {
 }
 
 inline void stripe_leave(Stripe& s) {
-  s.seq.store((s.seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_release);  // changes before the even count
+  s.seq.store((s.seq.load(std::memory_order_relaxed) | 1) + 1,
+              std::memory_order_release);  // changes before the even count
 }
 
 inline void stripe_lock(Stripe& s) {

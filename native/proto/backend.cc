@@ -65,8 +65,8 @@ int32_t Backend::flush_all(int64_t delay) {
   });
 }
 
-int32_t Backend::meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetOptions& opt, uint8_t* out,
-                          uint32_t cap, shm::MetaView* view) {
+int32_t Backend::meta_get(const uint8_t* key, uint32_t nkey, const shm::MetaGetOptions& opt, uint8_t* out, uint32_t cap,
+                          shm::MetaView* view) {
   return gated(*this, [&] { return int32_t(shm::meta_get(*ctx, key, nkey, opt, out, cap, view)); });
 }
 
@@ -79,8 +79,8 @@ int32_t Backend::meta_arith(const uint8_t* key, uint32_t nkey, const shm::MetaAr
   return gated(*this, [&] { return int32_t(shm::meta_arith(*ctx, key, nkey, opt, result, view)); });
 }
 
-int32_t Backend::meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
-                                  uint32_t flags, int64_t ttl, uint64_t cas, uint64_t* cas_out) {
+int32_t Backend::meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
+                                  int64_t ttl, uint64_t cas, uint64_t* cas_out) {
   return gated(*this,
                [&] { return int32_t(shm::meta_store_stale(*ctx, key, nkey, val, nval, flags, ttl, cas, cas_out)); });
 }

@@ -36,7 +36,7 @@ constexpr int32_t kStoreClosed = -100;
 constexpr int32_t kGateBusy = -101;
 
 struct Backend {
-  shm::Ctx* ctx = nullptr;      // the store handle's per-thread context (stats slot)
+  shm::Ctx* ctx = nullptr;       // the store handle's per-thread context (stats slot)
   int pkey = -1;                 // protection key of the region; -1 = none
   const bool* closed = nullptr;  // the handle's closed flag (read outside gates)
   const char* protection = "none";
@@ -45,8 +45,8 @@ struct Backend {
 
   int32_t get(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
               shm::ItemMeta* meta);
-  int32_t store(shm::StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
-                uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out);
+  int32_t store(shm::StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
+                int64_t ttl, uint64_t cas_in, uint64_t* cas_out);
   int32_t del(const uint8_t* key, uint32_t nkey);
   int32_t delta(const uint8_t* key, uint32_t nkey, bool incr, uint64_t by, uint64_t* result);
   int32_t touch(const uint8_t* key, uint32_t nkey, int64_t ttl);

@@ -19,23 +19,59 @@ namespace proto {
 namespace {
 
 enum Op : uint8_t {
-  kGet = 0x00, kSet = 0x01, kAdd = 0x02, kReplace = 0x03, kDelete = 0x04, kIncr = 0x05, kDecr = 0x06,
-  kQuit = 0x07, kFlush = 0x08, kGetQ = 0x09, kNoop = 0x0a, kVersion = 0x0b, kGetK = 0x0c, kGetKQ = 0x0d,
-  kAppend = 0x0e, kPrepend = 0x0f, kStat = 0x10, kSetQ = 0x11, kAddQ = 0x12, kReplaceQ = 0x13, kDeleteQ = 0x14,
-  kIncrQ = 0x15, kDecrQ = 0x16, kQuitQ = 0x17, kFlushQ = 0x18, kAppendQ = 0x19, kPrependQ = 0x1a,
-  kTouch = 0x1c, kGat = 0x1d, kGatQ = 0x1e, kGatK = 0x23, kGatKQ = 0x24,
+  kGet = 0x00,
+  kSet = 0x01,
+  kAdd = 0x02,
+  kReplace = 0x03,
+  kDelete = 0x04,
+  kIncr = 0x05,
+  kDecr = 0x06,
+  kQuit = 0x07,
+  kFlush = 0x08,
+  kGetQ = 0x09,
+  kNoop = 0x0a,
+  kVersion = 0x0b,
+  kGetK = 0x0c,
+  kGetKQ = 0x0d,
+  kAppend = 0x0e,
+  kPrepend = 0x0f,
+  kStat = 0x10,
+  kSetQ = 0x11,
+  kAddQ = 0x12,
+  kReplaceQ = 0x13,
+  kDeleteQ = 0x14,
+  kIncrQ = 0x15,
+  kDecrQ = 0x16,
+  kQuitQ = 0x17,
+  kFlushQ = 0x18,
+  kAppendQ = 0x19,
+  kPrependQ = 0x1a,
+  kTouch = 0x1c,
+  kGat = 0x1d,
+  kGatQ = 0x1e,
+  kGatK = 0x23,
+  kGatKQ = 0x24,
 };
 
 enum St : uint16_t {
-  kOkSt = 0x00, kNotFound = 0x01, kExistsSt = 0x02, kTooBig = 0x03, kInval = 0x04, kNotStoredSt = 0x05,
-  kBadDelta = 0x06, kUnknown = 0x81, kNoMem = 0x82,
+  kOkSt = 0x00,
+  kNotFound = 0x01,
+  kExistsSt = 0x02,
+  kTooBig = 0x03,
+  kInval = 0x04,
+  kNotStoredSt = 0x05,
+  kBadDelta = 0x06,
+  kUnknown = 0x81,
+  kNoMem = 0x82,
 };
 
 constexpr size_t kHdr = 24;
 constexpr uint32_t kSmallBodyMax = 64 * 1024;  // bodies of non-storage packets we agree to buffer
 
 inline uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-inline uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+inline uint32_t be32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
 inline uint64_t be64(const uint8_t* p) { return uint64_t(be32(p)) << 32 | be32(p + 4); }
 inline void put16(std::string& o, uint16_t v) {
   o += char(v >> 8);
@@ -88,8 +124,8 @@ const char* err_text(uint16_t st) {
 
 }  // namespace
 
-void Conn::bin_header(uint8_t op, uint16_t status, uint8_t extlen, uint16_t keylen, uint32_t bodylen,
-                      uint32_t opaque, uint64_t cas) {
+void Conn::bin_header(uint8_t op, uint16_t status, uint8_t extlen, uint16_t keylen, uint32_t bodylen, uint32_t opaque,
+                      uint64_t cas) {
   out_ += char(0x81);
   out_ += char(op);
   put16(out_, keylen);
@@ -117,17 +153,25 @@ void Conn::bin_stats(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t n
   };
   shm::StatList l;
   int group = -1;
-  if (nkey == 0) group = 0;
-  else if (sub.compare(0, 5, "reset") == 0) group = 4;
-  else if (sub.compare(0, 8, "settings") == 0) group = 3;
-  else if (sub == "items") group = 2;
-  else if (sub == "slabs") group = 1;
+  if (nkey == 0)
+    group = 0;
+  else if (sub.compare(0, 5, "reset") == 0)
+    group = 4;
+  else if (sub.compare(0, 8, "settings") == 0)
+    group = 3;
+  else if (sub == "items")
+    group = 2;
+  else if (sub == "slabs")
+    group = 1;
   if (group < 0) return bin_error(op, kNotFound, opaque);
   if (!b_.stats(group, &l)) return store_closed();
   for (auto& kv : l) {
-    if (group == 0 && kv.first == "curr_connections") stat(kv.first, std::to_string(conns_current()));
-    else if (group == 0 && kv.first == "total_connections") stat(kv.first, std::to_string(conns_total()));
-    else stat(kv.first, kv.second);
+    if (group == 0 && kv.first == "curr_connections")
+      stat(kv.first, std::to_string(conns_current()));
+    else if (group == 0 && kv.first == "total_connections")
+      stat(kv.first, std::to_string(conns_total()));
+    else
+      stat(kv.first, kv.second);
   }
   bin_header(op, 0, 0, 0, 0, opaque, 0);  // the terminating empty stat
 }
@@ -171,14 +215,20 @@ bool Conn::binary_step() {
     case kFlush: ok = keylen == 0 && bodylen == extlen && (extlen == 0 || extlen == 4); break;
     case kSet:
     case kAdd:
-    case kReplace: ok = extlen == 8 && keylen != 0; storage = true; break;
+    case kReplace:
+      ok = extlen == 8 && keylen != 0;
+      storage = true;
+      break;
     case kGet:
     case kGetK: ok = extlen == 0 && bodylen == keylen && keylen > 0; break;
     case kDelete: ok = keylen > 0 && extlen == 0 && bodylen == keylen; break;
     case kIncr:
     case kDecr: ok = keylen > 0 && extlen == 20 && bodylen == uint32_t(keylen) + extlen; break;
     case kAppend:
-    case kPrepend: ok = keylen > 0 && extlen == 0; storage = true; break;
+    case kPrepend:
+      ok = keylen > 0 && extlen == 0;
+      storage = true;
+      break;
     case kStat: ok = extlen == 0 && bodylen <= kSmallBodyMax; break;
     case kTouch:
     case kGat:
@@ -226,9 +276,7 @@ bool Conn::binary_step() {
       out_ += v;
       return true;
     }
-    case kNoop:
-      bin_header(op, 0, 0, 0, 0, opaque, 0);
-      return true;
+    case kNoop: bin_header(op, 0, 0, 0, 0, opaque, 0); return true;
     case kQuit:
       if (!quiet) bin_header(op, 0, 0, 0, 0, opaque, 0);
       closing_ = true;
@@ -277,11 +325,11 @@ bool Conn::binary_step() {
     case kReplace:
     case kAppend:
     case kPrepend: {
-      shm::StoreCmd sc = cmd == kSet ? shm::StoreCmd::kSet
-                         : cmd == kAdd ? shm::StoreCmd::kAdd
+      shm::StoreCmd sc = cmd == kSet       ? shm::StoreCmd::kSet
+                         : cmd == kAdd     ? shm::StoreCmd::kAdd
                          : cmd == kReplace ? shm::StoreCmd::kReplace
-                         : cmd == kAppend ? shm::StoreCmd::kAppend
-                                          : shm::StoreCmd::kPrepend;
+                         : cmd == kAppend  ? shm::StoreCmd::kAppend
+                                           : shm::StoreCmd::kPrepend;
       uint32_t flags = 0;
       int64_t exptime = 0;
       if (extlen == 8) {
@@ -376,9 +424,7 @@ bool Conn::binary_step() {
         default: store_closed(); return false;
       }
     }
-    case kStat:
-      bin_stats(op, opaque, key, keylen);
-      return true;
+    case kStat: bin_stats(op, opaque, key, keylen); return true;
   }
   return true;
 }

@@ -23,7 +23,7 @@
 
 namespace proto {
 
-constexpr size_t kLineMax = 2048;                 // memcached: a line this long without '\n' closes
+constexpr size_t kLineMax = 2048;                  // memcached: a line this long without '\n' closes
 constexpr size_t kGetLineMax = 16u * 1024 * 1024;  // a large multi-get line may be longer, up to this
 constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands while this much is unsent
 constexpr size_t kMaxTokens = 24;                  // memcached's MAX_TOKENS
@@ -64,8 +64,8 @@ class Conn {
     uint32_t vlen;  // without the trailing "\r\n"
     uint64_t cas;
     bool noreply;
-    bool meta;          // an ms command: reply in meta form
-    bool stale_ok;      // ms with C and I: an older CAS stores a stale value
+    bool meta;           // an ms command: reply in meta form
+    bool stale_ok;       // ms with C and I: an older CAS stores a stale value
     std::string mflags;  // ms: the return flags to echo
   };
 

@@ -84,8 +84,16 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
         }
         f->order[norder++] = 'R';
         break;
-      case 'l': case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c': case 'f': case 'h':
-        break;
+      case 'l':
+      case 'O':
+      case 'P':
+      case 'L':
+      case 'k':
+      case 's':
+      case 't':
+      case 'c':
+      case 'f':
+      case 'h': break;
       case 'v': f->value = true; break;
       case 'u': f->no_update = true; break;
       case 'q': f->quiet = true; break;
@@ -161,8 +169,10 @@ bool put_opaque_key(std::string& o, Token* t, size_t nt, const Token& key, bool 
 }
 
 void put_ttl(std::string& o, uint32_t exptime, uint32_t now) {
-  if (exptime == 0) o += "-1";
-  else put_u64(o, uint32_t(exptime - now));
+  if (exptime == 0)
+    o += "-1";
+  else
+    put_u64(o, uint32_t(exptime - now));
 }
 
 }  // namespace
@@ -176,7 +186,9 @@ void Conn::meta_get(Token* t, size_t nt) {
   const Token& key = t[1];
   shm::MetaGetOptions req;
   for (const char* o = f.order; *o; ++o)  // the letters become the store's steps, in their order
-    req.add(*o == 'T' ? shm::MetaGetStep::kSetTtl : *o == 'N' ? shm::MetaGetStep::kVivifyTtl : shm::MetaGetStep::kRecache);
+    req.add(*o == 'T'   ? shm::MetaGetStep::kSetTtl
+            : *o == 'N' ? shm::MetaGetStep::kVivifyTtl
+                        : shm::MetaGetStep::kRecache);
   req.ttl = f.ttl;
   req.vivify = f.vivify;
   req.vivify_ttl = f.vivify_ttl;
@@ -211,11 +223,26 @@ void Conn::meta_get(Token* t, size_t nt) {
       case 'N':
         if (v.created) exp = abs_exptime(f.vivify_ttl, v.now);
         break;
-      case 's': line += " s"; put_u64(line, v.vlen); break;
-      case 't': line += " t"; put_ttl(line, exp, v.now); break;
-      case 'c': line += " c"; put_u64(line, v.cas); break;
-      case 'f': line += " f"; put_u64(line, v.flags); break;
-      case 'l': line += " l"; put_u64(line, uint32_t(v.now - v.atime)); break;
+      case 's':
+        line += " s";
+        put_u64(line, v.vlen);
+        break;
+      case 't':
+        line += " t";
+        put_ttl(line, exp, v.now);
+        break;
+      case 'c':
+        line += " c";
+        put_u64(line, v.cas);
+        break;
+      case 'f':
+        line += " f";
+        put_u64(line, v.flags);
+        break;
+      case 'l':
+        line += " l";
+        put_u64(line, uint32_t(v.now - v.atime));
+        break;
       case 'h': line += v.fetched ? " h1" : " h0"; break;
       case 'O':
         if (t[i].length > kMaxOpaque) return out_line("CLIENT_ERROR opaque token too long");
@@ -420,8 +447,14 @@ void Conn::meta_arith(Token* t, size_t nt) {
   }
   for (size_t i = 2; i < nt - 1; ++i) {
     switch (t[i].value[0]) {
-      case 'c': line += " c"; put_u64(line, v.cas); break;
-      case 't': line += " t"; put_ttl(line, v.exptime, v.now); break;
+      case 'c':
+        line += " c";
+        put_u64(line, v.cas);
+        break;
+      case 't':
+        line += " t";
+        put_ttl(line, v.exptime, v.now);
+        break;
       case 'O':
         if (t[i].length > kMaxOpaque) return out_line("CLIENT_ERROR opaque token too long");
         line += ' ';
@@ -454,8 +487,10 @@ void Conn::meta_debug(Token* t, size_t nt) {
   if (r == kStoreClosed || r == kGateBusy) return store_closed();
   if (r != shm::kOk) return out_line("EN");
   std::string line = "ME ";
-  if (binary) base64_encode(u8(t[1].value), t[1].length, &line);
-  else line.append(t[1].value, t[1].length);
+  if (binary)
+    base64_encode(u8(t[1].value), t[1].length, &line);
+  else
+    line.append(t[1].value, t[1].length);
   char b[160];
   // memcached prints exp as now - exptime (negative while alive), -1 for never.
   std::snprintf(b, sizeof b, " exp=%d la=%u cas=%llu fetch=%s cls=%u size=%llu",

@@ -310,9 +310,12 @@ void Conn::text_stats(Token* t, size_t nt) {
       if (nt >= 4 && eq(t[2], "dump")) return out_line("END");
       return out_line("CLIENT_ERROR usage: stats detail on|off|dump");
     }
-    if (eq(sub, "settings")) group = 3;
-    else if (eq(sub, "items")) group = 2;
-    else if (eq(sub, "slabs")) group = 1;
+    if (eq(sub, "settings"))
+      group = 3;
+    else if (eq(sub, "items"))
+      group = 2;
+    else if (eq(sub, "slabs"))
+      group = 1;
     else if (eq(sub, "sizes")) {
       out_ += "STAT sizes_status disabled\r\nEND\r\n";
       return;
@@ -328,9 +331,12 @@ void Conn::text_stats(Token* t, size_t nt) {
     out_ += "STAT ";
     out_ += kv.first;
     out_ += ' ';
-    if (group == 0 && kv.first == "curr_connections") append_u64(out_, conns_current());
-    else if (group == 0 && kv.first == "total_connections") append_u64(out_, conns_total());
-    else out_ += kv.second;
+    if (group == 0 && kv.first == "curr_connections")
+      append_u64(out_, conns_current());
+    else if (group == 0 && kv.first == "total_connections")
+      append_u64(out_, conns_total());
+    else
+      out_ += kv.second;
     out_ += "\r\n";
   }
   out_ += "END\r\n";

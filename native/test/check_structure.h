@@ -68,10 +68,12 @@ inline bool check_structure(Region& r, std::string* why) {
       off = it->next;
     }
     if (c.lru_tail != prev) return fail("LRU tail mismatch in class " + std::to_string(i));
-    if (n != c.curr_items) return fail("class " + std::to_string(i) + ": LRU length " + std::to_string(n) +
-                                       " != curr_items " + std::to_string(c.curr_items));
-    if (n != in_hash[i]) return fail("class " + std::to_string(i) + ": hash holds " + std::to_string(in_hash[i]) +
-                                     ", LRU " + std::to_string(n));
+    if (n != c.curr_items)
+      return fail("class " + std::to_string(i) + ": LRU length " + std::to_string(n) + " != curr_items " +
+                  std::to_string(c.curr_items));
+    if (n != in_hash[i])
+      return fail("class " + std::to_string(i) + ": hash holds " + std::to_string(in_hash[i]) + ", LRU " +
+                  std::to_string(n));
     if (bytes != c.bytes) return fail("class " + std::to_string(i) + ": bytes counter off");
     uint64_t nf = 0;
     for (uint32_t off = c.free_head; off; ++nf) {

@@ -46,16 +46,20 @@ static void report_fail(int line, const std::string& what) {
   ++g_fail;
   std::fprintf(stderr, "FAIL core_stress.cc:%d: %s\n", line, what.c_str());
 }
-#define CHECK(cond)                           \
-  do {                                        \
-    if (cond) ++g_pass;                       \
-    else report_fail(__LINE__, #cond);        \
+#define CHECK(cond)                 \
+  do {                              \
+    if (cond)                       \
+      ++g_pass;                     \
+    else                            \
+      report_fail(__LINE__, #cond); \
   } while (0)
-#define CHECK_EQ_U(a, b)                                                                                      \
-  do {                                                                                                        \
-    uint64_t a_ = uint64_t(a), b_ = uint64_t(b);                                                              \
-    if (a_ == b_) ++g_pass;                                                                                   \
-    else report_fail(__LINE__, std::string(#a " == " #b ": ") + std::to_string(a_) + " vs " + std::to_string(b_)); \
+#define CHECK_EQ_U(a, b)                                                                                        \
+  do {                                                                                                          \
+    uint64_t a_ = uint64_t(a), b_ = uint64_t(b);                                                                \
+    if (a_ == b_)                                                                                               \
+      ++g_pass;                                                                                                 \
+    else                                                                                                        \
+      report_fail(__LINE__, std::string(#a " == " #b ": ") + std::to_string(a_) + " vs " + std::to_string(b_)); \
   } while (0)
 
 static const uint8_t* B(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
@@ -116,7 +120,6 @@ static bool check_record(const uint8_t* r) {
 
 // ---- structure check (quiescent region) ------------------------------------------------------
 
-
 // ---- the workers -----------------------------------------------------------------------------
 
 struct Tally {
@@ -175,7 +178,8 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       uint64_t d = 1 + rnd() % 3, res = 0;
       Status s = cmd_delta(ctx, B(key), uint32_t(kn), incr, d, &res);
       t->delta_calls++;
-      if (s == kOk) t->counter_delta[c] += incr ? int64_t(d) : -int64_t(d);
+      if (s == kOk)
+        t->counter_delta[c] += incr ? int64_t(d) : -int64_t(d);
       else {
         t->delta_nonok++;
         note(*t, "delta on " + std::string(key) + " returned " + std::to_string(s));
@@ -192,8 +196,8 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
         uint64_t v = std::strtoull(std::string(reinterpret_cast<char*>(buf.data()), m.vlen).c_str(), nullptr, 10);
         int n = std::snprintf(val, sizeof val, "%" PRIu64, v + 1);
         t->cas_calls++;
-        s = cmd_store(ctx, StoreCmd::kCas, B("casctr"), 6, B(std::string_view(val, size_t(n))), uint32_t(n), 0, 0, m.cas,
-                      nullptr);
+        s = cmd_store(ctx, StoreCmd::kCas, B("casctr"), 6, B(std::string_view(val, size_t(n))), uint32_t(n), 0, 0,
+                      m.cas, nullptr);
         if (s != kNoMemory && s != kTooLarge) t->store_calls++;
         if (s == kOk) {
           t->cas_success++;
@@ -215,8 +219,10 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
         size_t n = make_value(val, ks, tid, seq, len);
         Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), tid, 0,
                              0, nullptr);
-        if (s == kNoMemory) t->nomem++;
-        else t->store_calls++;
+        if (s == kNoMemory)
+          t->nomem++;
+        else
+          t->store_calls++;
         if (s != kOk && s != kNoMemory) {
           t->bad_status++;
           note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
@@ -238,9 +244,11 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       char rec[kRecord + 1];
       make_record(rec, tid, seq);
       StoreCmd cmd = (rnd() & 1) ? StoreCmd::kAppend : StoreCmd::kPrepend;
-      Status s = cmd_store(ctx, cmd, B(key), uint32_t(kn), B(std::string_view(rec, kRecord)), kRecord, 0, 0, 0, nullptr);
+      Status s =
+          cmd_store(ctx, cmd, B(key), uint32_t(kn), B(std::string_view(rec, kRecord)), kRecord, 0, 0, 0, nullptr);
       t->store_calls++;
-      if (s == kOk) t->records++;
+      if (s == kOk)
+        t->records++;
       else {
         t->bad_status++;
         note(*t, "append/prepend on " + std::string(key) + " returned " + std::to_string(s));
@@ -253,10 +261,12 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       if (op < 55) {
         size_t len = 24 + rnd() % 180;
         size_t n = make_value(val, ks, tid, seq, len);
-        Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), 0, 0, 0,
-                             nullptr);
-        if (s == kNoMemory) t->nomem++;
-        else t->store_calls++;
+        Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), 0, 0,
+                             0, nullptr);
+        if (s == kNoMemory)
+          t->nomem++;
+        else
+          t->store_calls++;
         if (s != kOk && s != kNoMemory) {
           t->bad_status++;
           note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
@@ -280,8 +290,7 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
     if ((i & 1023) == 0) {
       uint64_t p = ts_power(sh->r->h()->table_state.load(std::memory_order_relaxed));
       uint64_t cur = sh->max_power.load(std::memory_order_relaxed);
-      while (p > cur && !sh->max_power.compare_exchange_weak(cur, p)) {
-      }
+      while (p > cur && !sh->max_power.compare_exchange_weak(cur, p)) {}
     }
   }
   stats_detach(&ctx);
@@ -326,7 +335,8 @@ int main(int argc, char** argv) {
   for (int c = 0; c < kCounters; ++c) {
     int kn = std::snprintf(key, sizeof key, "ctr:%d", c);
     int vn = std::snprintf(val, sizeof val, "%" PRIu64, kCounterStart);
-    init_bad += cmd_store(main_ctx, StoreCmd::kSet, B(key), uint32_t(kn), B(val), uint32_t(vn), 0, 0, 0, nullptr) != kOk;
+    init_bad +=
+        cmd_store(main_ctx, StoreCmd::kSet, B(key), uint32_t(kn), B(val), uint32_t(vn), 0, 0, 0, nullptr) != kOk;
     ++init_stores;
   }
   init_bad += cmd_store(main_ctx, StoreCmd::kSet, B("casctr"), 6, B("0"), 1, 0, 0, 0, nullptr) != kOk;
@@ -335,8 +345,8 @@ int main(int argc, char** argv) {
     int kn = std::snprintf(key, sizeof key, "ck:%d", k);
     char v[128];
     size_t n = make_value(v, std::string_view(key, size_t(kn)), 99, 0, 40);
-    init_bad += cmd_store(main_ctx, StoreCmd::kSet, B(key), uint32_t(kn), B(std::string_view(v, n)), uint32_t(n), 0, 0, 0,
-                    nullptr) != kOk;
+    init_bad += cmd_store(main_ctx, StoreCmd::kSet, B(key), uint32_t(kn), B(std::string_view(v, n)), uint32_t(n), 0, 0,
+                          0, nullptr) != kOk;
     ++init_stores;
   }
   for (int k = 0; k < kApKeys; ++k) {
@@ -401,7 +411,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "core_stress: %u threads, %" PRIu64 " ops in %.2f s (%.0f ops/s), cas retries %" PRIu64
                ", records %" PRIu64 ", evictions %" PRIu64 ", out of memory %" PRIu64 ", stats reads %" PRIu64 "\n",
-               threads, all.ops, secs, double(all.ops) / secs, all.cas_retries, all.records, evictions, all.nomem, reads);
+               threads, all.ops, secs, double(all.ops) / secs, all.cas_retries, all.records, evictions, all.nomem,
+               reads);
   CHECK(all.ops > 0);
   CHECK_EQ_U(all.bad_values, 0);
   CHECK_EQ_U(all.bad_status, 0);

@@ -55,10 +55,12 @@ static void report_fail(const char* file, int line, const std::string& what) {
   std::fprintf(stderr, "FAIL [%s] %s:%d: %s\n", g_test, file, line, what.c_str());
 }
 
-#define CHECK(cond)                                  \
-  do {                                               \
-    if (cond) ++g_pass;                              \
-    else report_fail(__FILE__, __LINE__, #cond);     \
+#define CHECK(cond)                           \
+  do {                                        \
+    if (cond)                                 \
+      ++g_pass;                               \
+    else                                      \
+      report_fail(__FILE__, __LINE__, #cond); \
   } while (0)
 
 template <class A, class B>
@@ -78,12 +80,14 @@ static std::string show2(const A& a, const B& b) {
   return s(a) + " vs " + s(b);
 }
 
-#define CHECK_EQ(a, b)                                                              \
-  do {                                                                              \
-    auto&& a_ = (a);                                                                \
-    auto&& b_ = (b);                                                                \
-    if (a_ == b_) ++g_pass;                                                         \
-    else report_fail(__FILE__, __LINE__, std::string(#a " == " #b ": ") + show2(a_, b_)); \
+#define CHECK_EQ(a, b)                                                                 \
+  do {                                                                                 \
+    auto&& a_ = (a);                                                                   \
+    auto&& b_ = (b);                                                                   \
+    if (a_ == b_)                                                                      \
+      ++g_pass;                                                                        \
+    else                                                                               \
+      report_fail(__FILE__, __LINE__, std::string(#a " == " #b ": ") + show2(a_, b_)); \
   } while (0)
 
 // ---- fixture ---------------------------------------------------------------------------------
@@ -184,12 +188,13 @@ static uint64_t stat(TR& t, const std::string& name) {
 // ---- structure check: hash chains, LRU lists, free lists and counters agree ------------------
 // Only valid when no command is in flight (every chunk is then either linked or free).
 
-
-#define CHECK_STRUCTURE(t)                                                   \
-  do {                                                                       \
-    std::string why_;                                                        \
-    if (check_structure(*(t).r, &why_)) ++g_pass;                            \
-    else report_fail(__FILE__, __LINE__, "structure: " + why_);              \
+#define CHECK_STRUCTURE(t)                                   \
+  do {                                                       \
+    std::string why_;                                        \
+    if (check_structure(*(t).r, &why_))                      \
+      ++g_pass;                                              \
+    else                                                     \
+      report_fail(__FILE__, __LINE__, "structure: " + why_); \
   } while (0)
 
 // Runs fn in a forked child; a crash (signal) or a non-zero exit is one failure. The child's
@@ -226,10 +231,11 @@ static void in_child(const char* what, const std::function<void()>& fn) {
     closedir(d);
   }
   if (WIFSIGNALED(status)) {
-    report_fail(__FILE__, __LINE__, std::string(what) + ": child crashed with signal " + std::to_string(WTERMSIG(status)));
+    report_fail(__FILE__, __LINE__,
+                std::string(what) + ": child crashed with signal " + std::to_string(WTERMSIG(status)));
   } else if (WEXITSTATUS(status) != 0) {
-    report_fail(__FILE__, __LINE__, std::string(what) + ": child reported failures (exit " +
-                                        std::to_string(WEXITSTATUS(status)) + ")");
+    report_fail(__FILE__, __LINE__,
+                std::string(what) + ": child reported failures (exit " + std::to_string(WEXITSTATUS(status)) + ")");
   } else {
     ++g_pass;
   }
@@ -502,18 +508,18 @@ static void test_parse_delta_value() {
   uint64_t v = 12345;
   CHECK(parse("0", &v) && v == 0);
   CHECK(parse("42", &v) && v == 42);
-  CHECK(parse("   42", &v) && v == 42);         // leading spaces
-  CHECK(parse("\t\n\v\f\r 7", &v) && v == 7);   // any isspace
-  CHECK(parse("+42", &v) && v == 42);           // '+'
-  CHECK(parse("-0", &v) && v == 0);             // '-0' is 0
-  CHECK(!parse("-1", &v));                      // negative refused
+  CHECK(parse("   42", &v) && v == 42);        // leading spaces
+  CHECK(parse("\t\n\v\f\r 7", &v) && v == 7);  // any isspace
+  CHECK(parse("+42", &v) && v == 42);          // '+'
+  CHECK(parse("-0", &v) && v == 0);            // '-0' is 0
+  CHECK(!parse("-1", &v));                     // negative refused
   // strtoull negates in unsigned arithmetic and safe_strtoull only refuses a '-' when the
   // result is negative as a signed number: "-18446744073709551615" is accepted as 1.
   CHECK(parse("-18446744073709551615", &v) && v == 1);
-  CHECK(parse("42 ", &v) && v == 42);           // trailing space ok
+  CHECK(parse("42 ", &v) && v == 42);  // trailing space ok
   CHECK(parse("42    ", &v) && v == 42);
   CHECK(parse("42\r", &v) && v == 42);
-  CHECK(parse("42 junk", &v) && v == 42);       // anything after a space is ignored
+  CHECK(parse("42 junk", &v) && v == 42);                       // anything after a space is ignored
   CHECK(parse(std::string_view("42\0xyz", 6), &v) && v == 42);  // trailing NUL ok
   CHECK(!parse("12abc", &v));
   CHECK(!parse("12-", &v));
@@ -524,13 +530,13 @@ static void test_parse_delta_value() {
   CHECK(!parse("+-1", &v));
   CHECK(!parse("abc", &v));
   CHECK(!parse("1.0", &v));
-  CHECK(parse("18446744073709551615", &v) && v == UINT64_MAX);  // 20 digits, the max
+  CHECK(parse("18446744073709551615", &v) && v == UINT64_MAX);             // 20 digits, the max
   CHECK(parse("9223372036854775808", &v) && v == 9223372036854775808ull);  // > INT64_MAX, no '-'
-  CHECK(!parse("18446744073709551616", &v));    // max + 1
-  CHECK(!parse("99999999999999999999", &v));    // 20 digits, too big
-  CHECK(!parse("100000000000000000000", &v));   // 21 digits: overflow
-  CHECK(parse("000000000000000000000000042", &v) && v == 42);  // leading zeros do not overflow
-  CHECK(!parse("-9223372036854775808", &v));    // negative as signed: refused
+  CHECK(!parse("18446744073709551616", &v));                               // max + 1
+  CHECK(!parse("99999999999999999999", &v));                               // 20 digits, too big
+  CHECK(!parse("100000000000000000000", &v));                              // 21 digits: overflow
+  CHECK(parse("000000000000000000000000042", &v) && v == 42);              // leading zeros do not overflow
+  CHECK(!parse("-9223372036854775808", &v));                               // negative as signed: refused
   v = 7;
   CHECK(!parse("x", &v));
   // "-5" is 2^64-5, negative as signed, with a '-': refused. "-9223372036854775809" wraps to
@@ -680,9 +686,9 @@ static void test_too_large() {
 }
 
 static const uint32_t kMemcachedSizes[39] = {
-    96,     120,    152,    192,    240,    304,    384,    480,    600,    752,    944,    1184,   1480,
-    1856,   2320,   2904,   3632,   4544,   5680,   7104,   8880,   11104,  13880,  17352,  21696,  27120,
-    33904,  42384,  52984,  66232,  82792,  103496, 129376, 161720, 202152, 252696, 315872, 394840, 524288};
+    96,    120,   152,   192,   240,   304,    384,    480,    600,    752,    944,    1184,   1480,
+    1856,  2320,  2904,  3632,  4544,  5680,   7104,   8880,   11104,  13880,  17352,  21696,  27120,
+    33904, 42384, 52984, 66232, 82792, 103496, 129376, 161720, 202152, 252696, 315872, 394840, 524288};
 
 static void test_slab_classes() {
   TR t(64u << 20, 1u << 20, 1);
@@ -870,7 +876,7 @@ static void test_crawler() {
   CHECK(r1.reclaimed >= 990u);
   crawl_expired(t.ctx, st, 100000);
   CHECK_EQ(stat(t, "curr_items"), 0u);
-  CHECK_EQ(crawl_class(t.ctx, 0, 10).checked, 0u);   // no such class: nothing
+  CHECK_EQ(crawl_class(t.ctx, 0, 10).checked, 0u);  // no such class: nothing
   CHECK_EQ(crawl_class(t.ctx, 63, 10).checked, 0u);
   CHECK_STRUCTURE(t);
 }
@@ -967,8 +973,10 @@ static void test_crawl() {
       uint32_t len = out[i];
       std::string s(reinterpret_cast<char*>(&out[i + 1]), len);
       int idx = -1;
-      if (len == 11 && std::sscanf(s.c_str(), "key:%d", &idx) == 1 && idx >= 0 && idx < n) ++seen[idx];
-      else if (s != "more" && s.rfind("more:", 0) != 0) ++torn;
+      if (len == 11 && std::sscanf(s.c_str(), "key:%d", &idx) == 1 && idx >= 0 && idx < n)
+        ++seen[idx];
+      else if (s != "more" && s.rfind("more:", 0) != 0)
+        ++torn;
       i += 1 + len;
     }
     out.clear();
@@ -1027,7 +1035,8 @@ static void test_reopen() {
       std::string k = "w:" + std::to_string(i), want = "value" + std::to_string(i);
       ItemMeta m{};
       Status s = cmd_get(ctx, B(k), uint32_t(k.size()), false, 0, g_buf.data(), uint32_t(g_buf.size()), &m);
-      if (s != kOk || std::string(reinterpret_cast<char*>(g_buf.data()), m.vlen) != want || m.flags != uint32_t(i)) ++bad;
+      if (s != kOk || std::string(reinterpret_cast<char*>(g_buf.data()), m.vlen) != want || m.flags != uint32_t(i))
+        ++bad;
       if (i == 1) CHECK_EQ(m.cas, cas_a);
     }
     CHECK_EQ(bad, 0);
@@ -1137,7 +1146,7 @@ static void test_file_rules() {
     return code ? code : "(no code)";
   };
   auto snap = [](const std::string& p) {
-    struct stat st{};
+    struct stat st {};
     lstat(p.c_str(), &st);
     std::vector<uint8_t> d = read_file(p, size_t(st.st_size));
     return std::to_string(st.st_mode) + ":" + std::to_string(st.st_ino) + ":" + std::string(d.begin(), d.end());
@@ -1188,7 +1197,7 @@ static void test_file_rules() {
   CHECK(access(in.c_str(), F_OK) != 0);
   chmod(d.c_str(), 01777);
   CHECK_EQ(code_of(in, plain), std::string("(opened)"));
-  struct stat st{};
+  struct stat st {};
   CHECK(stat(in.c_str(), &st) == 0 && (st.st_mode & 0777) == 0600);
   // Reset of our own region: a fresh inode, never rewritten in place.
   ino_t ino = st.st_ino;
@@ -1263,33 +1272,65 @@ static void test_bad_files() {
     unlink(p.c_str());
     return e;
   };
-  CHECK_EQ(variant("intact", [](Header*) {}, size), std::string("(opened)"));
-  CHECK(variant("truncated", [](Header*) {}, size / 2).find("truncated") != std::string::npos);
-  CHECK(variant("truncated-hdr", [](Header*) {}, hdr + 1).find("truncated") != std::string::npos);
-  CHECK(variant("longer", [](Header*) {}, size + 4096) != "(opened)");
-  CHECK(variant("version", [](Header* h) { h->version = kLayoutVersion + 1; }, size).find("layout version") !=
-        std::string::npos);
-  CHECK(variant("version0", [](Header* h) { h->version = 0; }, size).find("layout version") != std::string::npos);
-  CHECK(variant("abi", [](Header* h) { h->abi ^= 1; }, size).find("ABI") != std::string::npos);
-  CHECK(variant("magic", [](Header* h) { h->magic ^= 1ull << 40; }, size).find("bad magic") != std::string::npos);
-  CHECK(variant("memlimit", [](Header* h) { h->mem_limit *= 2; }, size) != "(opened)");
-  CHECK(variant("memlimit0", [](Header* h) { h->mem_limit = 0; }, size) != "(opened)");
-  CHECK(variant("imax", [](Header* h) { h->item_size_max = 1; }, size) != "(opened)");
-  CHECK(variant("imax-huge", [](Header* h) { h->item_size_max = 0xFFFFFFFFu; }, size) != "(opened)");
-  CHECK(variant("arena", [](Header* h) { h->arena_off += 8; }, size) != "(opened)");
-  CHECK(variant("pages_off", [](Header* h) { h->pages_off = 0; }, size) != "(opened)");
-  CHECK(variant("file_size", [](Header* h) { h->file_size = ~0ull; }, size) != "(opened)");
-  CHECK(variant("power", [](Header* h) { h->table_state.store(ts_make(40, false, 0)); }, size).find("hash table") !=
-        std::string::npos);
-  CHECK(variant("power-low", [](Header* h) { h->table_state.store(ts_make(3, false, 0)); }, size) != "(opened)");
-  CHECK(variant("expanding-pos", [](Header* h) { h->table_state.store(ts_make(16, true, 1u << 20)); }, size) !=
-        "(opened)");
-  CHECK(variant("n_classes", [](Header* h) { h->n_classes = 200; }, size).find("slab") != std::string::npos);
-  CHECK(variant("n_classes0", [](Header* h) { h->n_classes = 0; }, size).find("slab") != std::string::npos);
-  CHECK(variant("class-size", [](Header* h) { h->classes[3].size = 7; }, size).find("slab") != std::string::npos);
-  CHECK(variant("class-perslab", [](Header* h) { h->classes[3].perslab = 1u << 30; }, size).find("slab") !=
-        std::string::npos);
-  CHECK(variant("pages_used", [](Header* h) { h->pages_used = 1000; }, size).find("page") != std::string::npos);
+  CHECK_EQ(variant(
+               "intact", [](Header*) {}, size),
+           std::string("(opened)"));
+  CHECK(variant(
+            "truncated", [](Header*) {}, size / 2)
+            .find("truncated") != std::string::npos);
+  CHECK(variant(
+            "truncated-hdr", [](Header*) {}, hdr + 1)
+            .find("truncated") != std::string::npos);
+  CHECK(variant(
+            "longer", [](Header*) {}, size + 4096) != "(opened)");
+  CHECK(variant(
+            "version", [](Header* h) { h->version = kLayoutVersion + 1; }, size)
+            .find("layout version") != std::string::npos);
+  CHECK(variant(
+            "version0", [](Header* h) { h->version = 0; }, size)
+            .find("layout version") != std::string::npos);
+  CHECK(variant(
+            "abi", [](Header* h) { h->abi ^= 1; }, size)
+            .find("ABI") != std::string::npos);
+  CHECK(variant(
+            "magic", [](Header* h) { h->magic ^= 1ull << 40; }, size)
+            .find("bad magic") != std::string::npos);
+  CHECK(variant(
+            "memlimit", [](Header* h) { h->mem_limit *= 2; }, size) != "(opened)");
+  CHECK(variant(
+            "memlimit0", [](Header* h) { h->mem_limit = 0; }, size) != "(opened)");
+  CHECK(variant(
+            "imax", [](Header* h) { h->item_size_max = 1; }, size) != "(opened)");
+  CHECK(variant(
+            "imax-huge", [](Header* h) { h->item_size_max = 0xFFFFFFFFu; }, size) != "(opened)");
+  CHECK(variant(
+            "arena", [](Header* h) { h->arena_off += 8; }, size) != "(opened)");
+  CHECK(variant(
+            "pages_off", [](Header* h) { h->pages_off = 0; }, size) != "(opened)");
+  CHECK(variant(
+            "file_size", [](Header* h) { h->file_size = ~0ull; }, size) != "(opened)");
+  CHECK(variant(
+            "power", [](Header* h) { h->table_state.store(ts_make(40, false, 0)); }, size)
+            .find("hash table") != std::string::npos);
+  CHECK(variant(
+            "power-low", [](Header* h) { h->table_state.store(ts_make(3, false, 0)); }, size) != "(opened)");
+  CHECK(variant(
+            "expanding-pos", [](Header* h) { h->table_state.store(ts_make(16, true, 1u << 20)); }, size) != "(opened)");
+  CHECK(variant(
+            "n_classes", [](Header* h) { h->n_classes = 200; }, size)
+            .find("slab") != std::string::npos);
+  CHECK(variant(
+            "n_classes0", [](Header* h) { h->n_classes = 0; }, size)
+            .find("slab") != std::string::npos);
+  CHECK(variant(
+            "class-size", [](Header* h) { h->classes[3].size = 7; }, size)
+            .find("slab") != std::string::npos);
+  CHECK(variant(
+            "class-perslab", [](Header* h) { h->classes[3].perslab = 1u << 30; }, size)
+            .find("slab") != std::string::npos);
+  CHECK(variant(
+            "pages_used", [](Header* h) { h->pages_used = 1000; }, size)
+            .find("page") != std::string::npos);
   // Random single-byte damage to the identity/geometry part of the header: never a crash, and
   // anything that opens still works.
   in_child("random header damage", [&] {
@@ -1418,7 +1459,7 @@ static void test_bounds() {
   for (uint32_t w : kWild) {
     in_child(("bucket word = " + std::to_string(w)).c_str(), [w] {
       std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
+      TR& t = *tp;
       auto keys = seed(t, 200);
       for (int i = 0; i < 200; i += 3) *bucket_word(*t.r, keys[i]) = w;
       // Missing is fine, crashing is not.
@@ -1430,9 +1471,13 @@ static void test_bounds() {
     TR& t = *tp;
     auto keys = seed(t, 200);
     uint64_t fs = t.r->geo().file_size;
-    uint32_t targets[] = {uint32_t(fs / kUnit - 1), uint32_t(fs / kUnit - 4), uint32_t(fs / kUnit - 5),
-                          uint32_t(fs / kUnit), uint32_t(t.r->geo().arena_off / kUnit),
-                          uint32_t(t.r->geo().pages_off / kUnit - 1), uint32_t(sizeof(Header) / kUnit / 2)};
+    uint32_t targets[] = {uint32_t(fs / kUnit - 1),
+                          uint32_t(fs / kUnit - 4),
+                          uint32_t(fs / kUnit - 5),
+                          uint32_t(fs / kUnit),
+                          uint32_t(t.r->geo().arena_off / kUnit),
+                          uint32_t(t.r->geo().pages_off / kUnit - 1),
+                          uint32_t(sizeof(Header) / kUnit / 2)};
     for (size_t i = 0; i < keys.size(); ++i) *bucket_word(*t.r, keys[i]) = targets[i % 7];
     exercise(t, keys);
   });
@@ -1463,8 +1508,10 @@ static void test_bounds() {
     for (size_t i = 0; i < keys.size(); i += 2) {
       Item* it = find_item(*t.r, keys[i]);
       if (!it) continue;
-      if (i % 4 == 0) it->nbytes = 0xFFFFFFF0u;
-      else it->nbytes = uint32_t(t.r->geo().file_size);
+      if (i % 4 == 0)
+        it->nbytes = 0xFFFFFFF0u;
+      else
+        it->nbytes = uint32_t(t.r->geo().file_size);
     }
     // Items with a wild length are unreachable (item() refuses them): a miss, not a read past
     // the mapping.
@@ -1573,10 +1620,11 @@ static void test_stats_views() {
     return false;
   };
   StatList g = stats_general(*t.r, t.now(), "none");
-  for (const char* n : {"curr_items", "total_items", "bytes", "limit_maxbytes", "get_hits", "get_misses", "get_expired",
-                        "delete_hits", "delete_misses", "incr_hits", "incr_misses", "decr_hits", "decr_misses",
-                        "cas_hits", "cas_misses", "cas_badval", "touch_hits", "touch_misses", "evictions",
-                        "expired_unfetched", "evicted_unfetched", "cmd_get", "cmd_set", "cmd_touch", "cmd_flush"})
+  for (const char* n : {"curr_items",        "total_items", "bytes",        "limit_maxbytes", "get_hits",
+                        "get_misses",        "get_expired", "delete_hits",  "delete_misses",  "incr_hits",
+                        "incr_misses",       "decr_hits",   "decr_misses",  "cas_hits",       "cas_misses",
+                        "cas_badval",        "touch_hits",  "touch_misses", "evictions",      "expired_unfetched",
+                        "evicted_unfetched", "cmd_get",     "cmd_set",      "cmd_touch",      "cmd_flush"})
     CHECK(has(g, n));
   CHECK_EQ(stat(t, "bytes"), uint64_t(sizeof(Item) + 2 + sizeof(Item) + 1 + 500));
   CHECK_EQ(stat(t, "limit_maxbytes"), uint64_t(8u << 20));
@@ -1619,7 +1667,8 @@ static void test_recover_offline() {
     std::string k = "key" + std::to_string(i), v(size_t(i % 900), char('a' + i % 26));
     CHECK_EQ(store(t, StoreCmd::kSet, k, v, uint32_t(i)), kOk);
   }
-  for (int i = 0; i < N; i += 10) CHECK_EQ(cmd_delete(t.ctx, B("key" + std::to_string(i)), uint32_t(("key" + std::to_string(i)).size())), kOk);
+  for (int i = 0; i < N; i += 10)
+    CHECK_EQ(cmd_delete(t.ctx, B("key" + std::to_string(i)), uint32_t(("key" + std::to_string(i)).size())), kOk);
   // A link cut short: linked flag set, never stored in the table.
   Item* orphan = nullptr;
   CHECK(item_alloc(t.ctx, sizeof(Item) + 6 + 5, &orphan) == Alloc::kOk);
@@ -1708,9 +1757,7 @@ static void test_lock_takeover() {
   uint64_t before = h->lock_takeovers.load();
   stripe_lock(stripe);  // must not hang: the owner is dead
   stripe_unlock(stripe);
-  {
-    Guard g(h->classes[cls].lock);
-  }
+  { Guard g(h->classes[cls].lock); }
   CHECK_EQ(h->lock_takeovers.load(), before + 2);
   CHECK_EQ(h->dirty.load(), 1u);
   // The class repair finished the LRU link; the half-linked item is on its LRU (not in the
@@ -1795,11 +1842,14 @@ void die_case(const DieCase& dc) {
   uint64_t takeovers = h->lock_takeovers.load();
   procs_reclaim(*t.r);
   auto v = get(t, "victim");
-  if (dc.victim) CHECK(v == std::optional<std::string>(dc.victim));
-  else CHECK(!v);
+  if (dc.victim)
+    CHECK(v == std::optional<std::string>(dc.victim));
+  else
+    CHECK(!v);
   CHECK_EQ(set(t, "big", kBig), kOk);
   CHECK_EQ(set(t, "victim2", "y"), kOk);
-  for (int i = 0; i < 100; ++i) CHECK(get(t, "k" + std::to_string(i)) == std::optional<std::string>("v" + std::to_string(i)));
+  for (int i = 0; i < 100; ++i)
+    CHECK(get(t, "k" + std::to_string(i)) == std::optional<std::string>("v" + std::to_string(i)));
   if (dc.op == DieOp::kMigrate) {
     // Inserts move buckets again (the abandoned growth lock is reaped): the growth finishes.
     for (int i = 0; i < 200000 && ts_expanding(h->table_state.load()); ++i) set(t, "after" + std::to_string(i), "a");
@@ -1831,7 +1881,8 @@ void die_case(const DieCase& dc) {
 static void test_failpoints() {
   // Disarmed by default, and names round-trip.
   CHECK_EQ(g_failpoint, 0u);
-  for (uint32_t i = 1; i < uint32_t(FailPoint::kCount); ++i) CHECK(failpoint_by_name(kFailPointNames[i]) == FailPoint(i));
+  for (uint32_t i = 1; i < uint32_t(FailPoint::kCount); ++i)
+    CHECK(failpoint_by_name(kFailPointNames[i]) == FailPoint(i));
   CHECK(failpoint_by_name("no.such.point") == FailPoint::kCount);
   const DieCase cases[] = {
       {FailPoint::kLinkAfterTable, DieOp::kSet, "new"},
@@ -1890,8 +1941,8 @@ int main(int argc, char** argv) {
     int f0 = g_fail, p0 = g_pass;
     t.fn();
     remove_files();
-    std::fprintf(stderr, "%-18s %s (%d checks, %d failed)\n", t.name, g_fail == f0 ? "ok" : "FAILED", g_pass - p0 + g_fail - f0,
-                 g_fail - f0);
+    std::fprintf(stderr, "%-18s %s (%d checks, %d failed)\n", t.name, g_fail == f0 ? "ok" : "FAILED",
+                 g_pass - p0 + g_fail - f0, g_fail - f0);
   }
   remove_files();
   std::printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   }
   std::vector<uint8_t> base;
   {
-    struct stat st{};
+    struct stat st {};
     stat(tpl.c_str(), &st);
     base.resize(size_t(st.st_size));
     int fd = ::open(tpl.c_str(), O_RDONLY);
@@ -155,9 +155,9 @@ int main(int argc, char** argv) {
     for (int k = 0; k < flips; ++k) {
       uint64_t at;
       switch (rnd() % 5) {
-        case 0: at = rnd() % sizeof(Header); break;                              // the header
-        case 1: at = arena_off + rnd() % arena_size; break;                      // hash tables
-        case 2: at = pages_off + rnd() % (used_end - pages_off); break;          // slab pages
+        case 0: at = rnd() % sizeof(Header); break;                                               // the header
+        case 1: at = arena_off + rnd() % arena_size; break;                                       // hash tables
+        case 2: at = pages_off + rnd() % (used_end - pages_off); break;                           // slab pages
         case 3: at = pages_off + (rnd() % ((used_end - pages_off) / 8)) * 8 + rnd() % 24; break;  // item headers
         default: at = rnd() % d.size();
       }
@@ -207,13 +207,15 @@ int main(int argc, char** argv) {
                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
     if (bad && out_env) {
-      std::string keep = std::string(out_env) + "/region-fuzz-seed" + std::to_string(seed) + "-input" + std::to_string(it);
+      std::string keep =
+          std::string(out_env) + "/region-fuzz-seed" + std::to_string(seed) + "-input" + std::to_string(it);
       write_all(keep, d);
     }
   }
   unlink(path.c_str());
-  std::printf("region_fuzz: %d inputs (seed %llu): %d opened and exercised, %d refused with an error, %d crashes, %d hangs\n",
-              done, static_cast<unsigned long long>(seed), ok, refused, crashes, hangs);
+  std::printf(
+      "region_fuzz: %d inputs (seed %llu): %d opened and exercised, %d refused with an error, %d crashes, %d hangs\n",
+      done, static_cast<unsigned long long>(seed), ok, refused, crashes, hangs);
   std::printf("%d passed, %d failed\n", ok + refused, crashes + hangs);
   return crashes + hangs ? 1 : 0;
 }

@@ -61,9 +61,14 @@ if (isMainThread) {
   if (where === 'main') {
     // stdout is a pipe here: Node writes to pipes synchronously on Linux, so each line is out
     // before the probe can end the process.
-    probeHere(job, 'main', (line) => process.stdout.write(line), (probe) => {
-      process.stdout.write(`probe: returned ${probe()}\n`);
-    });
+    probeHere(
+      job,
+      'main',
+      (line) => process.stdout.write(line),
+      (probe) => {
+        process.stdout.write(`probe: returned ${probe()}\n`);
+      },
+    );
   } else {
     const w = new Worker(new URL(import.meta.url), { workerData: job });
     w.on('message', (m: { line?: string; value?: number }) => {
@@ -81,10 +86,15 @@ if (isMainThread) {
     });
   }
 } else {
-  probeHere(workerData as Job, 'worker', (line) => parentPort!.postMessage({ line }), (probe) => {
-    parentPort!.once('message', () => {
-      parentPort!.postMessage({ value: probe() });
-      parentPort!.close();
-    });
-  });
+  probeHere(
+    workerData as Job,
+    'worker',
+    (line) => parentPort!.postMessage({ line }),
+    (probe) => {
+      parentPort!.once('message', () => {
+        parentPort!.postMessage({ value: probe() });
+        parentPort!.close();
+      });
+    },
+  );
 }

@@ -3,18 +3,49 @@
  * packet streams for the binary differential test (every opcode memccapable checks and their
  * quiet forms, CAS in headers, incr/decr with initial values, unknown opcodes, too-large values).
  */
-import { Rand } from './diff.js';
+import type { Rand } from './diff.js';
 
 /** Binary opcodes. */
 export const Op = {
-  get: 0x00, set: 0x01, add: 0x02, replace: 0x03, delete: 0x04, incr: 0x05, decr: 0x06, quit: 0x07, flush: 0x08,
-  getq: 0x09, noop: 0x0a, version: 0x0b, getk: 0x0c, getkq: 0x0d, append: 0x0e, prepend: 0x0f, stat: 0x10,
-  setq: 0x11, addq: 0x12, replaceq: 0x13, deleteq: 0x14, incrq: 0x15, decrq: 0x16, quitq: 0x17, flushq: 0x18,
-  appendq: 0x19, prependq: 0x1a, touch: 0x1c, gat: 0x1d, gatq: 0x1e, gatk: 0x23, gatkq: 0x24,
+  get: 0x00,
+  set: 0x01,
+  add: 0x02,
+  replace: 0x03,
+  delete: 0x04,
+  incr: 0x05,
+  decr: 0x06,
+  quit: 0x07,
+  flush: 0x08,
+  getq: 0x09,
+  noop: 0x0a,
+  version: 0x0b,
+  getk: 0x0c,
+  getkq: 0x0d,
+  append: 0x0e,
+  prepend: 0x0f,
+  stat: 0x10,
+  setq: 0x11,
+  addq: 0x12,
+  replaceq: 0x13,
+  deleteq: 0x14,
+  incrq: 0x15,
+  decrq: 0x16,
+  quitq: 0x17,
+  flushq: 0x18,
+  appendq: 0x19,
+  prependq: 0x1a,
+  touch: 0x1c,
+  gat: 0x1d,
+  gatq: 0x1e,
+  gatk: 0x23,
+  gatkq: 0x24,
 } as const;
 
 /** A request packet. */
-export function packet(op: number, o: { key?: Buffer | string; extras?: Buffer; value?: Buffer | string; cas?: bigint; opaque?: number } = {}): Buffer {
+export function packet(
+  op: number,
+  o: { key?: Buffer | string; extras?: Buffer; value?: Buffer | string; cas?: bigint; opaque?: number } = {},
+): Buffer {
   const key = typeof o.key === 'string' ? Buffer.from(o.key) : (o.key ?? Buffer.alloc(0));
   const value = typeof o.value === 'string' ? Buffer.from(o.value) : (o.value ?? Buffer.alloc(0));
   const extras = o.extras ?? Buffer.alloc(0);
@@ -90,25 +121,69 @@ export function randomBinCommand(r: Rand): { make: BinCommand; alone?: boolean }
   const wrongCas = BigInt(r.int(1, 99999));
   const cas = (casOf: (k: string) => bigint) => (casMode === 0 ? casOf(key) : casMode === 1 ? wrongCas : 0n);
   const kind = r.weighted({
-    get: 10, getk: 5, getq: 5, getkq: 4, set: 12, setq: 5, add: 4, addq: 2, replace: 4, replaceq: 2, append: 3,
-    appendq: 2, prepend: 3, prependq: 2, delete: 5, deleteq: 3, incr: 6, incrq: 3, decr: 4, decrq: 2, touch: 3,
-    gat: 3, gatq: 2, gatk: 2, gatkq: 2, flush: 1, flushq: 1, noop: 2, version: 1, unknown: 2, toolarge: 1, stat: 1,
+    get: 10,
+    getk: 5,
+    getq: 5,
+    getkq: 4,
+    set: 12,
+    setq: 5,
+    add: 4,
+    addq: 2,
+    replace: 4,
+    replaceq: 2,
+    append: 3,
+    appendq: 2,
+    prepend: 3,
+    prependq: 2,
+    delete: 5,
+    deleteq: 3,
+    incr: 6,
+    incrq: 3,
+    decr: 4,
+    decrq: 2,
+    touch: 3,
+    gat: 3,
+    gatq: 2,
+    gatk: 2,
+    gatkq: 2,
+    flush: 1,
+    flushq: 1,
+    noop: 2,
+    version: 1,
+    unknown: 2,
+    toolarge: 1,
+    stat: 1,
   });
   switch (kind) {
-    case 'get': case 'getk': case 'getq': case 'getkq':
+    case 'get':
+    case 'getk':
+    case 'getq':
+    case 'getkq':
       return { make: () => packet(Op[kind], { key, opaque }) };
-    case 'set': case 'setq': case 'add': case 'addq': case 'replace': case 'replaceq': {
+    case 'set':
+    case 'setq':
+    case 'add':
+    case 'addq':
+    case 'replace':
+    case 'replaceq': {
       const v = value();
       const flags = r.pick([0, 1, 0xffffffff, r.int(0, 1000)]);
       return { make: (c) => packet(Op[kind], { key, opaque, extras: extrasSet(flags, exptime), value: v, cas: cas(c) }) };
     }
-    case 'append': case 'appendq': case 'prepend': case 'prependq': {
+    case 'append':
+    case 'appendq':
+    case 'prepend':
+    case 'prependq': {
       const v = value();
       return { make: (c) => packet(Op[kind], { key, opaque, value: v, cas: cas(c) }) };
     }
-    case 'delete': case 'deleteq':
+    case 'delete':
+    case 'deleteq':
       return { make: (c) => packet(Op[kind], { key, opaque, cas: cas(c) }) };
-    case 'incr': case 'incrq': case 'decr': case 'decrq': {
+    case 'incr':
+    case 'incrq':
+    case 'decr':
+    case 'decrq': {
       const e = Buffer.alloc(20);
       e.writeBigUInt64BE(BigInt(r.pick([0, 1, 5, 1000, r.int(0, 100000)])), 0);
       e.writeBigUInt64BE(BigInt(r.pick([0, 7, 123456])), 8);
@@ -117,14 +192,20 @@ export function randomBinCommand(r: Rand): { make: BinCommand; alone?: boolean }
       // Alone: see proto-stream.ts (memcached's in-place rewrite depends on replies in flight).
       return { make: () => packet(Op[kind], { key: k, opaque, extras: e }), alone: true };
     }
-    case 'touch': case 'gat': case 'gatq': case 'gatk': case 'gatkq': {
+    case 'touch':
+    case 'gat':
+    case 'gatq':
+    case 'gatk':
+    case 'gatkq': {
       const e = Buffer.alloc(4);
       e.writeUInt32BE(exptime >>> 0, 0);
       return { make: () => packet(Op[kind], { key, opaque, extras: e }) };
     }
-    case 'flush': case 'flushq':
+    case 'flush':
+    case 'flushq':
       return { make: () => packet(Op[kind], { opaque }) };
-    case 'noop': case 'version':
+    case 'noop':
+    case 'version':
       return { make: () => packet(Op[kind], { opaque }) };
     case 'stat':
       return { make: () => packet(Op.stat, { key: 'nosuchgroup', opaque }) };

@@ -30,8 +30,7 @@ export function findNutcracker(): string | undefined {
 }
 
 const WATCHDOG =
-  'exec 3<&0 </dev/null; "$0" "$@" >/dev/null 3<&- & pid=$!; echo "$pid"; ' +
-  '(read -r _ <&3; kill -9 "$pid" 2>/dev/null) & wait "$pid"';
+  'exec 3<&0 </dev/null; "$0" "$@" >/dev/null 3<&- & pid=$!; echo "$pid"; ' + '(read -r _ <&3; kill -9 "$pid" 2>/dev/null) & wait "$pid"';
 
 /** A free loopback TCP port (closed again at once; a short race with other processes remains). */
 export function freePort(): Promise<number> {
@@ -142,7 +141,8 @@ export async function startNode(kind: NodeKind, name: string, sizeMb = 64): Prom
     const a = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-m', String(sizeMb)];
     if (typeof process.getuid === 'function' && process.getuid() === 0) a.push('-u', 'root');
     const mc = findPeer('memcached');
-    if (mc === undefined) throw new Error('memcached is not installed: apt-get install -y memcached, or set MEMCACHED_BIN=/path/to/memcached');
+    if (mc === undefined)
+      throw new Error('memcached is not installed: apt-get install -y memcached, or set MEMCACHED_BIN=/path/to/memcached');
     return [mc, a];
   };
   const node: TestNode = {

@@ -65,7 +65,10 @@ export function show(v: Buffer): string {
 }
 
 export function describeOp(op: Op): string {
-  const k = (key: DKey) => (typeof key === 'string' ? JSON.stringify(key.length > 40 ? `${key.slice(0, 20)}...(${key.length})` : key) : `hex:${key.toString('hex').slice(0, 40)}`);
+  const k = (key: DKey) =>
+    typeof key === 'string'
+      ? JSON.stringify(key.length > 40 ? `${key.slice(0, 20)}...(${key.length})` : key)
+      : `hex:${key.toString('hex').slice(0, 40)}`;
   switch (op.op) {
     case 'set':
     case 'add':
@@ -134,7 +137,8 @@ export function shmTtl(c: Cache, ttl: number | undefined): number {
   } catch (e) {
     code = (e as { code?: unknown }).code;
   }
-  if (code !== 'ERR_TTL_IN_PAST') throw new Error(`Cache accepted ttl ${ttl}, an absolute time already past (expected RangeError ERR_TTL_IN_PAST)`);
+  if (code !== 'ERR_TTL_IN_PAST')
+    throw new Error(`Cache accepted ttl ${ttl}, an absolute time already past (expected RangeError ERR_TTL_IN_PAST)`);
   return -1;
 }
 

@@ -38,7 +38,11 @@ function matchers(actual: unknown, negate: boolean, count: () => void): Matchers
 }
 
 /** The `test` object @keyv/test-suite's functions take, registering each case on a uvu suite. */
-export function vitestShim(suite: Test): { it(name: string, fn: Fn): void; beforeEach(fn: () => unknown): void; afterEach(fn: () => unknown): void } {
+export function vitestShim(suite: Test): {
+  it(name: string, fn: Fn): void;
+  beforeEach(fn: () => unknown): void;
+  afterEach(fn: () => unknown): void;
+} {
   const before: Array<() => unknown> = [];
   const after: Array<() => unknown> = [];
   return {
@@ -50,7 +54,11 @@ export function vitestShim(suite: Test): { it(name: string, fn: Fn): void; befor
         let made = 0;
         let planned: number | undefined;
         const expect = Object.assign(
-          (actual: unknown) => Object.assign(matchers(actual, false, () => made++), { not: matchers(actual, true, () => made++) }),
+          (actual: unknown) =>
+            Object.assign(
+              matchers(actual, false, () => made++),
+              { not: matchers(actual, true, () => made++) },
+            ),
           { assertions: (n: number) => void (planned = n) },
         ) as Expect;
         try {

@@ -398,7 +398,7 @@ export class McConnection {
     for (const k of keys) {
       const kb = toBuf(k);
       const v = values[vi];
-      if (v !== undefined && v.key.equals(kb)) {
+      if (v?.key.equals(kb)) {
         out.push(v);
         vi++;
       } else {
@@ -525,8 +525,7 @@ function installExitHook(): void {
  * (stop(), or the death of this process).
  */
 const WATCHDOG =
-  'exec 3<&0 </dev/null; "$0" "$@" >/dev/null 3<&- & pid=$!; echo "$pid"; ' +
-  '(read -r _ <&3; kill "$pid" 2>/dev/null) & wait "$pid"';
+  'exec 3<&0 </dev/null; "$0" "$@" >/dev/null 3<&- & pid=$!; echo "$pid"; ' + '(read -r _ <&3; kill "$pid" 2>/dev/null) & wait "$pid"';
 
 /** The memcached binary to run, or undefined when none is installed. */
 export function findMemcached(): string | undefined {

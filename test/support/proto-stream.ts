@@ -49,9 +49,29 @@ function noreply(r: Rand): string {
 export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
   const key = r.pick(KEYS);
   const kind = r.weighted({
-    set: 14, add: 4, replace: 4, append: 4, prepend: 3, cas: 5, get: 12, gets: 6, gat: 3, gats: 2,
-    touch: 3, delete: 5, incr: 7, decr: 5, flush: 1, verbosity: 1, version: 1, bad: 5, badchunk: 3,
-    longkey: 3, badlen: 2, stats: 1, meta: 30,
+    set: 14,
+    add: 4,
+    replace: 4,
+    append: 4,
+    prepend: 3,
+    cas: 5,
+    get: 12,
+    gets: 6,
+    gat: 3,
+    gats: 2,
+    touch: 3,
+    delete: 5,
+    incr: 7,
+    decr: 5,
+    flush: 1,
+    verbosity: 1,
+    version: 1,
+    bad: 5,
+    badchunk: 3,
+    longkey: 3,
+    badlen: 2,
+    stats: 1,
+    meta: 30,
   });
   const v = value(r);
   const data = (b: Buffer) => b.toString('latin1');
@@ -74,7 +94,7 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
     }
     case 'gat':
     case 'gats':
-      return { bytes: `${kind} ${exptime(r)} ${key}${r.int(0, 1) ? ' ' + r.pick(KEYS) : ''}\r\n` };
+      return { bytes: `${kind} ${exptime(r)} ${key}${r.int(0, 1) ? ` ${r.pick(KEYS)}` : ''}\r\n` };
     case 'touch':
       return { bytes: `touch ${key} ${exptime(r)}${noreply(r)}\r\n` };
     case 'delete':
@@ -87,7 +107,16 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
       return { bytes: `${kind} ${r.pick(['num', 'n2', key])} ${d}${noreply(r)}\r\n`, alone: true };
     }
     case 'flush':
-      return { bytes: r.pick(['flush_all\r\n', 'flush_all 0\r\n', 'flush_all -1\r\n', 'flush_all noreply\r\n', 'flush_all x\r\n', 'flush_all 1 2 3\r\n']) };
+      return {
+        bytes: r.pick([
+          'flush_all\r\n',
+          'flush_all 0\r\n',
+          'flush_all -1\r\n',
+          'flush_all noreply\r\n',
+          'flush_all x\r\n',
+          'flush_all 1 2 3\r\n',
+        ]),
+      };
     case 'verbosity':
       return { bytes: r.pick(['verbosity 1\r\n', 'verbosity\r\n', 'verbosity x\r\n', 'verbosity 0 noreply\r\n']) };
     case 'version':
@@ -97,9 +126,27 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
     case 'bad':
       return {
         bytes: r.pick([
-          'foo\r\n', 'GET k0\r\n', '\r\n', '\n', ' \r\n', 'x\r\n', 'set\r\n', 'get\r\n', 'incr k0\r\n', 'set k0 0 0\r\n',
-          'set k0 0 0 1 2 3\r\n', 'touch k0\r\n', 'cas k0 0 0 1\r\nx\r\n', 'gets\r\n', 'decr\r\n', 'delete\r\n',
-          'get\u0000 k0\r\n', 'set k0\t0 0 1\r\n', 'mx\r\n', 'sets k0 0 0 1\r\n', 'replace k0 0 0\r\n',
+          'foo\r\n',
+          'GET k0\r\n',
+          '\r\n',
+          '\n',
+          ' \r\n',
+          'x\r\n',
+          'set\r\n',
+          'get\r\n',
+          'incr k0\r\n',
+          'set k0 0 0\r\n',
+          'set k0 0 0 1 2 3\r\n',
+          'touch k0\r\n',
+          'cas k0 0 0 1\r\nx\r\n',
+          'gets\r\n',
+          'decr\r\n',
+          'delete\r\n',
+          'get\u0000 k0\r\n',
+          'set k0\t0 0 1\r\n',
+          'mx\r\n',
+          'sets k0 0 0 1\r\n',
+          'replace k0 0 0\r\n',
         ]),
       };
     case 'badchunk': {
@@ -148,7 +195,26 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
   const line = (cmd: string, k: string, flags: string[]) => [cmd, k, ...flags].join(' ');
   switch (r.weighted({ mg: 10, ms: 8, md: 4, ma: 5, bad: 2, b64: 1 })) {
     case 'mg':
-      return line('mg', key, pickFlags(r, ['v', 'f', 't', 's', 'c', 'k', opaque(), 'q', 'h', 'l', 'u', `T${ttl()}`, `N${ttl()}`, `R${r.pick(['30', '200', '5000'])}`])) + '\r\n';
+      return `${line(
+        'mg',
+        key,
+        pickFlags(r, [
+          'v',
+          'f',
+          't',
+          's',
+          'c',
+          'k',
+          opaque(),
+          'q',
+          'h',
+          'l',
+          'u',
+          `T${ttl()}`,
+          `N${ttl()}`,
+          `R${r.pick(['30', '200', '5000'])}`,
+        ]),
+      )}\r\n`;
     case 'ms': {
       const v = r.int(0, 3) === 0 ? String(r.int(0, 100)) : 'm'.repeat(r.int(0, 12));
       const flags = pickFlags(r, [`F${r.int(0, 9)}`, `T${ttl()}`, 'c', 'k', opaque(), 'q', `M${r.pick(['S', 'E', 'A', 'P', 'R'])}`]);
@@ -157,27 +223,50 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
         if (r.int(0, 1)) flags.push('I'); // an older CAS then stores a stale value
       }
       const bad = r.int(0, 12) === 0;
-      return line('ms', key, [String(v.length), ...flags]) + `\r\n${v}${bad ? 'QQ' : ''}\r\n`;
+      return `${line('ms', key, [String(v.length), ...flags])}\r\n${v}${bad ? 'QQ' : ''}\r\n`;
     }
     case 'md': {
       const flags = pickFlags(r, ['q', 'k', opaque(), 'I', `T${r.pick(['30', '100'])}`]);
       if (r.int(0, 4) === 0) flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
-      return line('md', key, flags) + '\r\n';
+      return `${line('md', key, flags)}\r\n`;
     }
     case 'ma': {
       const k = r.pick(['num', 'cnt', key]);
-      const flags = pickFlags(r, [`N${ttl()}`, `J${r.int(0, 50)}`, `D${r.pick(['1', '5', '100', '0'])}`, `M${r.pick(['I', 'D', '+', '-'])}`, 'v', 'c', 'q', 'k', opaque()]);
+      const flags = pickFlags(r, [
+        `N${ttl()}`,
+        `J${r.int(0, 50)}`,
+        `D${r.pick(['1', '5', '100', '0'])}`,
+        `M${r.pick(['I', 'D', '+', '-'])}`,
+        'v',
+        'c',
+        'q',
+        'k',
+        opaque(),
+      ]);
       if (r.int(0, 6) === 0) flags.push(`C${casPlaceholder(k)}`);
-      return line('ma', k, flags) + '\r\n';
+      return `${line('ma', k, flags)}\r\n`;
     }
     case 'b64':
       // base64 keys: "bWsx" is "mk1"
       return r.int(0, 1) ? `ms bWsx 2 b${r.int(0, 1) ? ' k' : ''}\r\nbb\r\n` : `mg bWsx b v${r.int(0, 1) ? ' k' : ''}\r\n`;
     default:
       return r.pick([
-        'mg\r\n', 'ms k0\r\n', 'mg k0 zz\r\n', 'mg k0 v v\r\n', `mg k0 O${'x'.repeat(40)}\r\n`, 'ms k0 2 MX\r\nab\r\n',
-        'ms k0 x\r\nab\r\n', 'md k0 zz\r\n', 'ma k0 MX\r\n', 'ma num Dx\r\n', 'ma num Jx N0\r\n', 'mg k0 Tx\r\n',
-        'ms k0 2 S1\r\nab\r\n', 'mg bad! b\r\n', 'ms k0 2 Fx\r\nab\r\n', 'mg k0 ' + Array.from({ length: 20 }, (_, i) => `O${i}`).join(' ') + '\r\n',
+        'mg\r\n',
+        'ms k0\r\n',
+        'mg k0 zz\r\n',
+        'mg k0 v v\r\n',
+        `mg k0 O${'x'.repeat(40)}\r\n`,
+        'ms k0 2 MX\r\nab\r\n',
+        'ms k0 x\r\nab\r\n',
+        'md k0 zz\r\n',
+        'ma k0 MX\r\n',
+        'ma num Dx\r\n',
+        'ma num Jx N0\r\n',
+        'mg k0 Tx\r\n',
+        'ms k0 2 S1\r\nab\r\n',
+        'mg bad! b\r\n',
+        'ms k0 2 Fx\r\nab\r\n',
+        `mg k0 ${Array.from({ length: 20 }, (_, i) => `O${i}`).join(' ')}\r\n`,
       ]);
   }
 }

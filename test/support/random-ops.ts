@@ -6,12 +6,32 @@
  *
  * (the test also replaces an incr/decr of a whitespace-only value by a get, see allWhitespace).
  */
-import { ops, Rand, type DKey, type DValue, type Op } from './diff.js';
+import { ops, type Rand, type DKey, type DValue, type Op } from './diff.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 const { set, add, replace, append, prepend, cas, get, gets, del, incr, decr, touch, gat, gats, getMany } = ops;
 
-export const NUMERIC = ['0', '1', '5', '9', '10', '99', '100', '999', '1000', '18446744073709551615', '18446744073709551614', '18446744073709551600', ' 5', '5 ', '+5', '007', '-0', '000000000000000000001', '4294967296'];
+export const NUMERIC = [
+  '0',
+  '1',
+  '5',
+  '9',
+  '10',
+  '99',
+  '100',
+  '999',
+  '1000',
+  '18446744073709551615',
+  '18446744073709551614',
+  '18446744073709551600',
+  ' 5',
+  '5 ',
+  '+5',
+  '007',
+  '-0',
+  '000000000000000000001',
+  '4294967296',
+];
 export const NON_NUMERIC = ['abc', '12abc', '-1', '', '1.5', '18446744073709551616', '123456789012345678901', '0x10', '5x', '-5'];
 
 /** memcached's isspace(): incr/decr of a value made only of these is undefined in memcached (see INCR_TABLE). */
@@ -34,7 +54,22 @@ export function mcBigNumber(v: Buffer): boolean {
   return n >= 1n << 63n && n < 1n << 64n;
 }
 
-export const DELTAS = [0n, 1n, 1n, 1n, 2n, 9n, 10n, 91n, 100n, 1000n, 4294967296n, 9223372036854775808n, 18446744073709551614n, 18446744073709551615n];
+export const DELTAS = [
+  0n,
+  1n,
+  1n,
+  1n,
+  2n,
+  9n,
+  10n,
+  91n,
+  100n,
+  1000n,
+  4294967296n,
+  9223372036854775808n,
+  18446744073709551614n,
+  18446744073709551615n,
+];
 
 export function randomValue(r: Rand): DValue {
   switch (r.weighted({ num: 25, nonnum: 8, small: 30, text: 10, medium: 10, large: 2 })) {
@@ -80,8 +115,23 @@ export function randomOp(r: Rand, keys: DKey[]): Op {
   const key = r.pick(keys);
   switch (
     r.weighted({
-      set: 18, get: 16, gets: 8, add: 5, replace: 5, append: 4, prepend: 4, cas: 9, delete: 6, incr: 7, decr: 6,
-      touch: 3, gat: 3, gats: 3, getMany: 4, setMany: 1, flushAll: 0.1,
+      set: 18,
+      get: 16,
+      gets: 8,
+      add: 5,
+      replace: 5,
+      append: 4,
+      prepend: 4,
+      cas: 9,
+      delete: 6,
+      incr: 7,
+      decr: 6,
+      touch: 3,
+      gat: 3,
+      gats: 3,
+      getMany: 4,
+      setMany: 1,
+      flushAll: 0.1,
     })
   ) {
     case 'set':
@@ -133,4 +183,3 @@ export function keySet(): DKey[] {
   keys.push('x'.repeat(250), 'ключ', Buffer.from('bin-\xc3\xa9', 'latin1'));
   return keys;
 }
-

@@ -76,7 +76,8 @@ export class RawClient {
   async until(pred: (b: Buffer) => boolean, timeoutMs = 20_000): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs;
     while (!(this.total > 0 && pred(this.buf)) && !this.closed) {
-      if (Date.now() > deadline) throw new Error(`no reply in ${timeoutMs} ms; have ${JSON.stringify(this.buf.toString('latin1').slice(-200))}`);
+      if (Date.now() > deadline)
+        throw new Error(`no reply in ${timeoutMs} ms; have ${JSON.stringify(this.buf.toString('latin1').slice(-200))}`);
       await new Promise<void>((r) => {
         this.waiter = r;
         setTimeout(r, 200);

@@ -117,7 +117,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
     if (existsSync(target)) problems.push('a file was created through a dangling link');
   });
 
-  run("a file owned by another user: refused (and opened only where allowOwner names that uid)", (dir, problems) => {
+  run('a file owned by another user: refused (and opened only where allowOwner names that uid)', (dir, problems) => {
     if (process.geteuid!() === 0) {
       // As root: a store of ours handed to another uid (chown), as a hostile user's file would be.
       const uid = env.otherUid ?? 61001;
@@ -127,7 +127,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
       if (statSync(p).uid !== uid) return 'chown did not work here';
       const before = snapshot(p);
       expectRefused(problems, everyOpen(p), 'ERR_REGION_OWNER', p);
-      unchanged(problems, p, before, 'the other user\'s file');
+      unchanged(problems, p, before, "the other user's file");
       // Deliberately: allowOwner names the uid.
       const c = Cache.open({ path: p, allowOwner: uid });
       if (c.get('precious')?.toString() !== 'value') problems.push('allowOwner: the store did not open with its item');
@@ -139,7 +139,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
     const p = env.otherUsersFile;
     const before = snapshot(p);
     expectRefused(problems, everyOpen(p), 'ERR_REGION_OWNER', p);
-    unchanged(problems, p, before, 'the other user\'s file');
+    unchanged(problems, p, before, "the other user's file");
   });
 
   run('a 0666 (and a 0660) file of ours: refused unless mode allows that sharing', (dir, problems) => {

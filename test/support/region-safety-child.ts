@@ -10,7 +10,7 @@ import { runCases } from './region-safety-cases.js';
 const [what, a, b, c] = process.argv.slice(2);
 if (what === 'cases') {
   const results = runCases({ dir: a!, otherUsersFile: b || undefined, otherUid: c ? Number(c) : undefined });
-  process.stdout.write(JSON.stringify({ uid: process.geteuid!(), results }) + '\n');
+  process.stdout.write(`${JSON.stringify({ uid: process.geteuid!(), results })}\n`);
 } else if (what === 'share') {
   const out: Record<string, unknown> = { uid: process.geteuid!() };
   try {
@@ -23,7 +23,7 @@ if (what === 'cases') {
   out.read = cache.get('precious')?.toString() ?? null;
   cache.set('from-child', 'hello');
   cache.close();
-  process.stdout.write(JSON.stringify(out) + '\n');
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
   process.stderr.write('usage: region-safety-child cases DIR [OTHER_FILE OTHER_UID] | share PATH OWNER_UID\n');
   process.exit(64);

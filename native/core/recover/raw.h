@@ -40,10 +40,14 @@ inline void raw_lru_link(Region& r, ClassHdr& c, Item* it) {
 
 inline void raw_lru_unlink(Region& r, ClassHdr& c, Item* it) {
   uint32_t off = r.offset_of(it);
-  if (Item* p = r.chunk(it->prev)) p->next = it->next;
-  else if (c.lru_head == off) c.lru_head = it->next;
-  if (Item* n = r.chunk(it->next)) n->prev = it->prev;
-  else if (c.lru_tail == off) c.lru_tail = it->prev;
+  if (Item* p = r.chunk(it->prev))
+    p->next = it->next;
+  else if (c.lru_head == off)
+    c.lru_head = it->next;
+  if (Item* n = r.chunk(it->next))
+    n->prev = it->prev;
+  else if (c.lru_tail == off)
+    c.lru_tail = it->prev;
   it->prev = it->next = 0;
 }
 

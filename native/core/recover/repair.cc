@@ -169,8 +169,7 @@ void stripe_repair(Region& r, uint32_t idx, StatSlot* dead) {
 
   // 3. The dead owner's link or unlink: finish it if its table store happened, else undo it.
   auto ours = [&](Item* it) {
-    return it && it->nkey >= 1 && it->nkey <= kKeyMax &&
-           stripe_index(hash_key(it->key(), it->nkey)) == idx;
+    return it && it->nkey >= 1 && it->nkey <= kKeyMax && stripe_index(hash_key(it->key(), it->nkey)) == idx;
   };
   if ((op == kIntentLink || op == kIntentUnlink) && ours(r.item(dead->si.a))) {
     mine = true;
@@ -289,7 +288,7 @@ void class_repair(Region& r, uint32_t cls, StatSlot* dead) {
       if (op == kIntentEmptyPage) {
         if (reached[k]) continue;  // a live item, still on its LRU
         uint8_t f = it->iflags & (kLinked | kFree | kMoving);
-        if (f == 0) continue;      // allocated by someone, not yet linked
+        if (f == 0) continue;  // allocated by someone, not yet linked
         if (f & kLinked && !(f & kFree)) {
           // Off the LRU: being evicted by the dead mover (out of the table) or linked by a live
           // thread that waits for this lock (holding its stripe). Only the first is ours.

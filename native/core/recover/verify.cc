@@ -81,34 +81,58 @@ bool verify_region(Region& r, std::vector<std::string>* problems, VerifyStats* s
     ClassHdr& c = h->classes[i];
     std::string cn = "class " + std::to_string(i) + ": ";
     pages += c.total_pages;
-    if (pages_of[i] != c.total_pages) bad(cn + "page table says " + std::to_string(pages_of[i]) + " pages, class " + std::to_string(c.total_pages));
+    if (pages_of[i] != c.total_pages)
+      bad(cn + "page table says " + std::to_string(pages_of[i]) + " pages, class " + std::to_string(c.total_pages));
     uint64_t cap = uint64_t(g.pages_total) * c.perslab + 1;
     uint64_t n = 0, bytes = 0;
     uint32_t prev = 0;
     bool ok = true;
     for (uint32_t off = c.lru_head; off; ++n) {
       Item* it = r.item(off);
-      if (n > cap) { bad(cn + "LRU loop"); ok = false; break; }
-      if (!it || it->cls != i || !item_sane(h, it, i)) { bad(cn + "LRU holds a chunk that is not a linked item of the class"); ok = false; break; }
-      if (it->prev != prev) { bad(cn + "LRU prev link broken"); ok = false; break; }
+      if (n > cap) {
+        bad(cn + "LRU loop");
+        ok = false;
+        break;
+      }
+      if (!it || it->cls != i || !item_sane(h, it, i)) {
+        bad(cn + "LRU holds a chunk that is not a linked item of the class");
+        ok = false;
+        break;
+      }
+      if (it->prev != prev) {
+        bad(cn + "LRU prev link broken");
+        ok = false;
+        break;
+      }
       bytes += it->ntotal();
       prev = off;
       off = it->next;
     }
     if (ok && c.lru_tail != prev) bad(cn + "LRU tail mismatch");
-    if (ok && n != c.curr_items) bad(cn + "LRU length " + std::to_string(n) + " != curr_items " + std::to_string(c.curr_items));
-    if (ok && n != in_hash[i]) bad(cn + "hash holds " + std::to_string(in_hash[i]) + " items, LRU " + std::to_string(n));
+    if (ok && n != c.curr_items)
+      bad(cn + "LRU length " + std::to_string(n) + " != curr_items " + std::to_string(c.curr_items));
+    if (ok && n != in_hash[i])
+      bad(cn + "hash holds " + std::to_string(in_hash[i]) + " items, LRU " + std::to_string(n));
     if (ok && bytes != c.bytes) bad(cn + "bytes counter off");
     st->items += in_hash[i];
     uint64_t nf = 0;
     for (uint32_t off = c.free_head; off; ++nf) {
       Item* it = r.chunk(off);
-      if (nf > cap) { bad(cn + "free list loop"); ok = false; break; }
-      if (!it || !(it->iflags & kFree)) { bad(cn + "free list holds a chunk that is not free"); ok = false; break; }
+      if (nf > cap) {
+        bad(cn + "free list loop");
+        ok = false;
+        break;
+      }
+      if (!it || !(it->iflags & kFree)) {
+        bad(cn + "free list holds a chunk that is not free");
+        ok = false;
+        break;
+      }
       off = it->h_next;
     }
     st->free_chunks += nf;
-    if (ok && nf != c.free_chunks) bad(cn + "free list length " + std::to_string(nf) + " != free_chunks " + std::to_string(c.free_chunks));
+    if (ok && nf != c.free_chunks)
+      bad(cn + "free list length " + std::to_string(nf) + " != free_chunks " + std::to_string(c.free_chunks));
     // Fewer is a leak, not damage: chunks a dead process held between allocation and link (or
     // free), which only the next offline recovery reclaims. More is damage.
     uint64_t chunks = c.total_pages * c.perslab;
