@@ -26,7 +26,7 @@
  * Events: `shmcached:fetch` on node:diagnostics_channel, published only when someone subscribes.
  *
  * The protocol runs over a {@link FetchStore}: a local {@link Cache} (direct calls), or a remote
- * node of a Cluster speaking the meta protocol (src/cluster.ts).
+ * node of a Cluster speaking the meta protocol (src/cluster/cluster.ts).
  */
 import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
