@@ -25,8 +25,7 @@ import { checkKeyType, checkTtl, deltaText, describe, setOptions, valueBytes, wi
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
-import type { MetaItem } from '../cache.js';
-import { fetchThrough, type FetchOptions, type FetchStore, type Loader } from '../fetch.js';
+import { fetchThrough, type FetchOptions, type FetchStore, type Loader, type MetaItem } from '../fetch.js';
 import type { PoolErrorInfo, PoolOp, PoolResult } from '../pool/pool.js';
 import type { Key, SetOptions, Value } from '../types.js';
 
