@@ -14,7 +14,6 @@ export type Key = string | Uint8Array;
 /** A value: a string (encoded as UTF-8) or raw bytes, up to `itemSizeMax` minus the item overhead. */
 export type Value = string | Uint8Array;
 
-/** Options of {@link Cache.open}. */
 /** Settings of the background expired-item crawler ({@link OpenOptions.crawler}). */
 export interface CrawlerOptions {
   /** Milliseconds between steps, 10 to 3,600,000. Default 1000. */
@@ -31,6 +30,7 @@ export interface CrawlResult {
   reclaimed: number;
 }
 
+/** Options of {@link Cache.open}. */
 export interface OpenOptions {
   /** The region file. Default: `/dev/shm/shmcached` (a tmpfs, like memcached's warm-restart file). */
   path?: string;
