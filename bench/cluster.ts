@@ -50,7 +50,7 @@ function parseConfig(args: string[]) {
   const { values, quick, write } = partArgs(
     args,
     `npm run bench -- cluster [options]
-  --nodes K      memcached | shmcached (default: shmcached when dist/src/cli.js exists)
+  --nodes K      memcached | shmcached (default: shmcached when dist/src/cli/cli.js exists)
   --reps N       repetitions per cell (default 5)
   --ms M         time budget per cell and repetition, ms (default 500)
   --window N     operations in flight in the throughput cells (default 64)

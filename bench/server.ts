@@ -2,7 +2,7 @@
  * `npm run bench -- server`: memcached-protocol throughput of a server, ours against a real one,
  * measured by the same pipelined C load generator (bench/native/mcbench.c `load`).
  *
- * Servers: `memcached -t 2` and `node dist/src/cli.js serve -p PORT -t 2 --file F` (shmcached's
+ * Servers: `memcached -t 2` and `node dist/src/cli/cli.js serve -p PORT -t 2 --file F` (shmcached's
  * wire protocol); until that CLI is built, the library's `createServer({ cache })` in one node
  * process (lib/server-host.ts, a row of its own name); before that lands too, "not available". Cells: get and set of
  * 128 B values over 10k keys (populated first), 1 and 16 connections, each keeping `--depth`
@@ -92,16 +92,16 @@ async function spawnServer(
 }
 
 /**
- * Our server: `shmcached serve -t 2` from dist/src/cli.js; before that CLI exists, `createServer`
+ * Our server: `shmcached serve -t 2` from dist/src/cli/cli.js; before that CLI exists, `createServer`
  * from the library in one node process (a different row, named so); before either, a reason.
  */
 async function startOurs(): Promise<Target | string> {
   const root = repoRoot();
-  const cli = join(root, 'dist', 'src', 'cli.js');
+  const cli = join(root, 'dist', 'src', 'cli', 'cli.js');
   if (existsSync(cli)) {
     return spawnServer(
       'shmcached serve',
-      (port, file) => `node dist/src/cli.js serve -p ${port} -t 2 -m 1024 --file ${file}`,
+      (port, file) => `node dist/src/cli/cli.js serve -p ${port} -t 2 -m 1024 --file ${file}`,
       (port, file) => [cli, 'serve', '-p', String(port), '-t', '2', '-m', '1024', '--file', file],
     );
   }
@@ -115,7 +115,7 @@ async function startOurs(): Promise<Target | string> {
   const host = fileURLToPath(new URL('./lib/server-host.js', import.meta.url));
   return spawnServer(
     'shmcached createServer',
-    () => `createServer({ cache }) in one node process (dist/src/cli.js is not built yet, so no -t 2)`,
+    () => `createServer({ cache }) in one node process (dist/src/cli/cli.js is not built yet, so no -t 2)`,
     (port, file) => [host, entry, serverEntry, String(port), file, '1024mb'],
   );
 }

@@ -22,7 +22,7 @@ if [ -z "$mcc" ] || [ ! -x "$mcc" ]; then
 fi
 file=/dev/shm/shmcached-memccapable-$$
 log=$(mktemp)
-node dist/src/cli.js serve -p 0 -v -t 2 -m 64 --file "$file" --reset 2>"$log" &
+node dist/src/cli/cli.js serve -p 0 -v -t 2 -m 64 --file "$file" --reset 2>"$log" &
 pid=$!
 port=""
 for _ in $(seq 1 100); do

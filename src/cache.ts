@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { CacheError, REGION_FILE_CODES, rangeError, typeError, type CacheErrorCode } from './errors.js';
 import { unwatchEvents, watchEvents, type EventSource } from './events.js';
-import { cacheStore, fetchThrough, invalidateKey, type FetchOptions, type Loader } from './fetch.js';
+import { fetchThrough, type FetchOptions, type FetchStore, type Loader, type MetaItem } from './fetch.js';
 import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } from './contract.js';
 import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
@@ -50,23 +50,8 @@ const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
  */
 export let nativeOf: (c: Cache) => NativeHandle | undefined;
 
-/** What {@link metaOps}.get reports of an item (internal: src/fetch.ts). */
-export interface MetaItem {
-  value: Buffer;
-  flags: number;
-  cas: bigint;
-  /** This call won the right to refresh the item (memcached's W). */
-  won: boolean;
-  /** The item was invalidated and is served stale (X). */
-  stale: boolean;
-  /** Someone else holds the refresh (Z). */
-  tokenSent: boolean;
-  /** This call created the item, empty, as a placeholder for the winner's value (N on a miss). */
-  created: boolean;
-}
-
 /**
- * Internal (src/fetch.ts): memcached's meta get and delete on an open cache — the
+ * Internal (cacheStore below, test/pku.test.ts): memcached's meta get and delete on an open cache — the
  * stampede-protection primitives behind {@link Cache.fetch} and {@link Cache.invalidate}.
  * `get(c, key, vivifyTtl, recacheTtl)`: `mg key N<vivifyTtl> R<recacheTtl>` (a ttl < 0 leaves
  * the flag out). `del(c, key, invalidate, ttl, cas)`: `md key [I] [T<ttl>] [C<cas>]`, true if
@@ -76,6 +61,18 @@ export let metaOps: {
   get(c: Cache, key: Key, vivifyTtl: number, recacheTtl: number): MetaItem | undefined;
   del(c: Cache, key: Key, invalidate: boolean, ttl: number, cas: bigint): boolean;
 };
+
+/** A local cache as the {@link FetchStore} that src/fetch.ts runs its protocol over. */
+function cacheStore(cache: Cache): FetchStore {
+  return {
+    metaGet: (key, n, r) => metaOps.get(cache, key, n, r),
+    set: (key, value, options) => cache.set(key, value, options),
+    metaDelete: (key, invalidate, cas) => metaOps.del(cache, key, invalidate, -1, cas),
+    get usable() {
+      return !cache.closed;
+    },
+  };
+}
 
 /** The default region file: memcached keeps its warm-restart file in /dev/shm too. */
 export const DEFAULT_PATH = existsSync('/dev/shm') ? '/dev/shm/shmcached' : join(tmpdir(), 'shmcached');
@@ -654,7 +651,7 @@ export class Cache<T = Buffer> {
    * whether the key was there.
    */
   invalidate(key: Key): boolean {
-    return invalidateKey(this as unknown as Cache, key);
+    return metaOps.del(this as unknown as Cache, key, true, -1, 0n);
   }
 
   /** Values of many keys in one native call per batch; the result is aligned with `keys`. */

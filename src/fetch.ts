@@ -25,19 +25,18 @@
  *
  * Events: `shmcached:fetch` on node:diagnostics_channel, published only when someone subscribes.
  *
- * The protocol runs over a {@link FetchStore}: a local {@link Cache} (direct calls), or a remote
- * node of a Cluster speaking the meta protocol (src/cluster.ts).
+ * The protocol runs over a {@link FetchStore}: a local Cache (direct calls, `cacheStore` in
+ * src/cache.ts), or a remote node of a Cluster speaking the meta protocol (src/cluster/cluster.ts).
+ * This module imports neither, so it sits below both in the import graph.
  */
 import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 
-import type { Cache } from './cache.js';
-import { metaOps, type MetaItem } from './cache.js';
 import type { SetOptions } from './types.js';
 import { CacheError, rangeError, typeError } from './errors.js';
 import type { Key, Value } from './types.js';
 
-/** Options of {@link Cache.fetch}. All times are whole seconds, as memcached's are. */
+/** Options of `Cache.fetch`. All times are whole seconds, as memcached's are. */
 export interface FetchOptions {
   /** Seconds a loaded value is fresh; 0 (default) = it never expires (and is never stale). */
   ttl?: number;
@@ -83,6 +82,21 @@ export interface FetchEvent {
   background?: boolean;
 }
 
+/** What a {@link FetchStore}'s meta get reports of an item. */
+export interface MetaItem {
+  value: Buffer;
+  flags: number;
+  cas: bigint;
+  /** This call won the right to refresh the item (memcached's W). */
+  won: boolean;
+  /** The item was invalidated and is served stale (X). */
+  stale: boolean;
+  /** Someone else holds the refresh (Z). */
+  tokenSent: boolean;
+  /** This call created the item, empty, as a placeholder for the winner's value (N on a miss). */
+  created: boolean;
+}
+
 /**
  * The three store operations fetch needs (internal): memcached's `mg key v c f N<vivifyTtl>
  * [R<recacheTtl>]` (recacheTtl < 0: no R), a plain set, and `md key [I] [C<cas>]`.
@@ -93,18 +107,6 @@ export interface FetchStore {
   metaDelete(key: Key, invalidate: boolean, cas: bigint): boolean | Promise<boolean>;
   /** False once the store can no longer be used (giving a win back is then skipped). */
   readonly usable: boolean;
-}
-
-/** A local cache as a {@link FetchStore}. */
-export function cacheStore(cache: Cache): FetchStore {
-  return {
-    metaGet: (key, n, r) => metaOps.get(cache, key, n, r),
-    set: (key, value, options) => cache.set(key, value, options),
-    metaDelete: (key, invalidate, cas) => metaOps.del(cache, key, invalidate, -1, cas),
-    get usable() {
-      return !cache.closed;
-    },
-  };
 }
 
 const fetchChannel = channel('shmcached:fetch');
@@ -220,7 +222,7 @@ function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaIt
   );
 }
 
-/** The implementation of {@link Cache.fetch}; see the module comment. */
+/** The implementation of `Cache.fetch`; see the module comment. */
 export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
   if (typeof loader !== 'function')
     throw typeError('ERR_INVALID_ARG_TYPE', `loader must be a function, got ${loader === null ? 'null' : typeof loader}`);
@@ -268,9 +270,4 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
       publish({ key, outcome, loaded: false, ...(waitedSince !== 0 ? { waitedMs: performance.now() - waitedSince } : {}) });
     return m.value;
   }
-}
-
-/** The implementation of {@link Cache.invalidate}. */
-export function invalidateKey(cache: Cache, key: Key): boolean {
-  return metaOps.del(cache, key, true, -1, 0n);
 }

@@ -3,7 +3,7 @@
  * a direct call from every thread and every process that opens it.
  */
 export { Cache, DEFAULT_PATH } from './cache.js';
-export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type PoolResult, type PoolStats } from './pool.js';
+export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type PoolResult, type PoolStats } from './pool/pool.js';
 export { createServer, type ServerOptions } from './server.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export type { FetchEvent, FetchOptions, FetchOutcome, Loader } from './fetch.js';
@@ -27,5 +27,5 @@ export type {
   Value,
 } from './types.js';
 export { describeRecovery } from './cache.js';
-export { checkRegion, checkMain, type CheckResult } from './check.js';
-export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster.js';
+export { checkRegion, checkMain, type CheckResult } from './cli/check.js';
+export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster/cluster.js';

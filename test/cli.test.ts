@@ -10,11 +10,11 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rm
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { parseServeArgs } from '../src/cli.js';
+import { parseServeArgs } from '../src/cli/cli.js';
 import { tmpRegion } from './helpers.js';
 import { RawClient } from './support/raw.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/cli.js', import.meta.url));
 
 interface Running {
   child: ChildProcess;

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
-import { KetamaRing, ketamaName, ketamaPoints, md5Hash } from '../src/cluster-ring.js';
+import { KetamaRing, ketamaName, ketamaPoints, md5Hash } from '../src/cluster/ring.js';
 import { tmpRegion } from './helpers.js';
 import {
   findNutcracker,
@@ -24,7 +24,7 @@ import type { McConnection } from './support/memcached.js';
 import { interop } from './support/peers.js';
 
 /**
- * The server the three nodes run: `shmcached serve` (this build's dist/src/cli.js). The first
+ * The server the three nodes run: `shmcached serve` (this build's dist/src/cli/cli.js). The first
  * node serves the very store file the hybrid client opens as its `cache`, so keys it owns are
  * the same items whether they are reached through nutcracker or by a direct call, and a killed
  * node restarted on its file has its items back. `SHMCACHED_CLUSTER_NODES=memcached` runs the

@@ -108,7 +108,7 @@ test('deliberate sharing: mode 0o660 makes a 0660 file whatever the umask, and a
   c.close();
 });
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/cli.js', import.meta.url));
 
 test('the CLI (serve, serve --reset, stats, check) refuses a symlink and a 0666 file with the code, exit 2, no stack trace, the victim untouched', () => {
   const dir = tmpDir('cli');

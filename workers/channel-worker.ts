@@ -1,6 +1,6 @@
 /**
  * A worker of {@link CachePool}'s SharedArrayBuffer channel (transport `'atomics'`, see
- * src/channel.ts for the protocol): blocks in `Atomics.wait` on the request sequence word, runs
+ * src/pool/channel.ts for the protocol): blocks in `Atomics.wait` on the request sequence word, runs
  * the request found in the shared request buffer with this thread's {@link Cache}, writes the
  * answers into the shared response buffer, publishes the sequence number and wakes the caller.
  *
@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 
 import { Cache } from '../src/cache.js';
-import { Ctl, Flag } from '../src/channel.js';
+import { Ctl, Flag } from '../src/pool/channel.js';
 import { Out } from './ops.js';
 import { runOps } from './ops.js';
 

@@ -1,13 +1,13 @@
 /**
  * The operation runner shared by both of {@link CachePool}'s transports (the piscina task in
  * `pool-worker.ts` and the SharedArrayBuffer channel in `channel-worker.ts`): decodes one request
- * (the wire format in src/pool.ts), runs each operation with this thread's synchronous
+ * (the wire format in src/pool/pool.ts), runs each operation with this thread's synchronous
  * {@link Cache}, and writes every answer into an {@link Out}. Each operation is caught on its own:
  * a bad one is answered with its error and its neighbours still run.
  */
 import type { Cache } from '../src/cache.js';
 import { CacheError } from '../src/errors.js';
-import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from '../src/pool-wire.js';
+import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from '../src/pool/wire.js';
 import type { SetOptions } from '../src/types.js';
 
 const enc = new TextEncoder();

@@ -1,6 +1,6 @@
 /**
  * The piscina task of {@link CachePool} (transport `'piscina'`): runs one request buffer (the wire
- * format in src/pool.ts) with this thread's {@link Cache} (opened once, on the first task) and
+ * format in src/pool/pool.ts) with this thread's {@link Cache} (opened once, on the first task) and
  * answers in one transferred response buffer.
  */
 import { move, workerData } from 'piscina';

@@ -22,7 +22,7 @@ export type NodeKind = 'memcached' | 'shmcached';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 /** The CLI that runs `shmcached serve`: this build's, or `$SHMCACHED_CLI`. */
-export const CLI = process.env.SHMCACHED_CLI ?? join(root, 'dist', 'src', 'cli.js');
+export const CLI = process.env.SHMCACHED_CLI ?? join(root, 'dist', 'src', 'cli', 'cli.js');
 
 /** The nutcracker (twemproxy) binary (`$NUTCRACKER_BIN`, PATH, /usr/sbin, ...), or undefined when it is not installed. */
 export function findNutcracker(): string | undefined {

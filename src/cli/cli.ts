@@ -4,7 +4,7 @@
  *
  *   shmcached serve [-p PORT] [-l ADDR] [-m MB] [-I SIZE] [-M] [-c CONNS] [-t N] [-v] [--file PATH] [--reset]
  *   shmcached stats [--file PATH] [general|slabs|items|settings]
- *   shmcached check ...            (the store checker, src/check.ts)
+ *   shmcached check ...            (the store checker, src/cli/check.ts)
  *   shmcached --version | --help | help <command>;  <command> --help
  *
  * Exit status: 0 success; 1 the machine stopped it (port in use, permission denied, a -t worker
@@ -31,10 +31,10 @@ import {
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { Cache, DEFAULT_PATH } from './cache.js';
-import { CacheError } from './errors.js';
-import { createServer } from './server.js';
-import type { StatsGroup } from './types.js';
+import { Cache, DEFAULT_PATH } from '../cache.js';
+import { CacheError } from '../errors.js';
+import { createServer } from '../server.js';
+import type { StatsGroup } from '../types.js';
 
 /** Options of `shmcached serve`, as parsed from memcached-style flags. */
 export interface ServeOptions {
@@ -63,7 +63,9 @@ export interface ServeOptions {
 /** The package's version (package.json next to dist/), for `--version`. */
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+    return (
+      (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown'
+    );
   } catch {
     return 'unknown';
   }
@@ -662,7 +664,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           m = await import(new URL('./check.js', import.meta.url).href);
         } catch (e) {
           if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-          process.stderr.write('shmcached check: not available in this build (dist/src/check.js is missing)\n');
+          process.stderr.write('shmcached check: not available in this build (dist/src/cli/check.js is missing)\n');
           return 2;
         }
         return await m.checkMain(rest);

@@ -1,10 +1,10 @@
 /**
  * The queue of {@link CachePool}: the operations called since the last flush, kept as their
  * arguments ({@link Pending} records), and the encoder that turns some of them into one request of
- * the pool's wire format (see src/pool.ts) when they go to a worker. An operation run inline on the
+ * the pool's wire format (see src/pool/pool.ts) when they go to a worker. An operation run inline on the
  * calling thread is never encoded: its arguments go straight to the op runner (workers/ops.ts).
  */
-import { Bit, OP_HEADER, REQ_HEADER } from './pool-wire.js';
+import { Bit, OP_HEADER, REQ_HEADER } from './wire.js';
 
 /** Settles one operation with its value; `slot` is its position in the flush it was taken in. */
 export type Resolve = (v: unknown, slot: number) => void;

@@ -1,5 +1,5 @@
 /**
- * The wire format between {@link CachePool} and its workers (described in src/pool.ts): the
+ * The wire format between {@link CachePool} and its workers (described in src/pool/pool.ts): the
  * operation codes, bits, result statuses and header sizes, shared by both sides.
  */
 /** Operation codes of the wire format (internal: shared with the workers). */

@@ -4,7 +4,7 @@
  * one `Atomics.waitAsync` wake-up, instead of a piscina task's message round trip.
  *
  * Protocol, over an Int32Array control block (see {@link Ctl}):
- * - the caller copies the request (the wire format of src/pool.ts) into the shared request
+ * - the caller copies the request (the wire format of src/pool/pool.ts) into the shared request
  *   buffer, stores a new sequence number in `Req` and notifies; it then waits (asynchronously)
  *   until `Resp` equals that number;
  * - the worker (workers/channel-worker.ts) wakes, runs the request, writes the answers into the
@@ -42,7 +42,7 @@ export const enum Flag {
 type WaitAsync = (a: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-const WORKER = fileURLToPath(new URL('../workers/channel-worker.js', import.meta.url));
+const WORKER = fileURLToPath(new URL('../../workers/channel-worker.js', import.meta.url));
 const INITIAL = 64 * 1024;
 
 /**

@@ -16,22 +16,21 @@
  * ```
  *
  * Keys are routed by ketama exactly as twemproxy routes them with `distribution: ketama` and
- * `hash: md5` (see cluster-ring.ts), so the client and a nutcracker in front of the same nodes
+ * `hash: md5` (see ring.ts), so the client and a nutcracker in front of the same nodes
  * agree on every key's node. The async API is {@link CachePool}'s.
  */
-import { Cache } from './cache.js';
-import { CacheError, rangeError, typeError } from './errors.js';
-import { checkKeyType, checkTtl, deltaText, describe, setOptions, valueBytes, wireKey } from './cluster-args.js';
-import { ClusterError, errorFromReply } from './cluster-error.js';
-import { KetamaRing, md5Hash, type RingMember } from './cluster-ring.js';
-import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './cluster-node.js';
-import type { MetaItem } from './cache.js';
-import { fetchThrough, type FetchOptions, type FetchStore, type Loader } from './fetch.js';
-import type { PoolErrorInfo, PoolOp, PoolResult } from './pool.js';
-import type { Key, SetOptions, Value } from './types.js';
+import { Cache } from '../cache.js';
+import { CacheError, rangeError, typeError } from '../errors.js';
+import { checkKeyType, checkTtl, deltaText, describe, setOptions, valueBytes, wireKey } from './args.js';
+import { ClusterError, errorFromReply } from './error.js';
+import { KetamaRing, md5Hash, type RingMember } from './ring.js';
+import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
+import { fetchThrough, type FetchOptions, type FetchStore, type Loader, type MetaItem } from '../fetch.js';
+import type { PoolErrorInfo, PoolOp, PoolResult } from '../pool/pool.js';
+import type { Key, SetOptions, Value } from '../types.js';
 
-export { ClusterError, type ClusterErrorCode } from './cluster-error.js';
-export type { NodeStats } from './cluster-node.js';
+export { ClusterError, type ClusterErrorCode } from './error.js';
+export type { NodeStats } from './node.js';
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -662,7 +661,7 @@ export class Cluster {
   /**
    * Sends one request to member `i`. `map` turns the reply into the result, or returns the reply
    * line (a string) when it is not an answer of this command: an error line becomes the error
-   * the local store would give (cluster-error.ts), anything else ERR_NODE_ERROR.
+   * the local store would give (error.ts), anything else ERR_NODE_ERROR.
    */
   #remote<T>(
     i: number,

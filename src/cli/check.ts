@@ -5,11 +5,11 @@
  * While other processes are writing, a walk can see a change half made: the report says how many
  * processes are attached, and a clean result is only authoritative with none.
  *
- * `src/cli.ts` dispatches `shmcached check` here by dynamic import.
+ * `src/cli/cli.ts` dispatches `shmcached check` here by dynamic import.
  */
-import { native, type CheckResult } from './native.js';
+import { native, type CheckResult } from '../native.js';
 
-export type { CheckResult } from './native.js';
+export type { CheckResult } from '../native.js';
 
 /**
  * Verifies the region file at `path` read-only and returns what was found. Throws a

@@ -4,7 +4,7 @@
  * (out of memory, a non-numeric incr, a value too large) are the same errors the local
  * {@link Cache} throws; what only a network can do wrong is a {@link ClusterError}.
  */
-import { CacheError, rangeError } from './errors.js';
+import { CacheError, rangeError } from '../errors.js';
 
 /** Error codes of {@link ClusterError}. */
 export type ClusterErrorCode =

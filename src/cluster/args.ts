@@ -4,8 +4,8 @@
  * same way whichever node owns its key. A key must also be checked before it is written into a
  * command line: a space or CRLF in it would split the command.
  */
-import { rangeError, typeError } from './errors.js';
-import type { Key, SetOptions } from './types.js';
+import { rangeError, typeError } from '../errors.js';
+import type { Key, SetOptions } from '../types.js';
 
 /** memcached's key limit (bytes). */
 export const KEY_MAX = 250;

@@ -15,7 +15,7 @@
  * it with the synchronous {@link Cache} API. What goes to a worker is encoded into ONE buffer per
  * request (the wire format below). Two transports carry it:
  * - `'atomics'` (default): each worker has a {@link Channel} — shared request and response
- *   buffers and an Atomics control block (src/channel.ts). A flush is copied into an idle
+ *   buffers and an Atomics control block (src/pool/channel.ts). A flush is copied into an idle
  *   worker's request buffer (the one that answered last: it is likely still polling, see
  *   {@link PoolOptions.spinMicros}) and the worker is woken with `Atomics.notify`; the answer
  *   wakes the caller through `Atomics.waitAsync`. While every worker is busy, calls keep queueing
@@ -41,15 +41,15 @@ import { performance } from 'node:perf_hooks';
 
 import { Piscina } from 'piscina';
 
-import { Cache, DEFAULT_PATH } from './cache.js';
+import { Cache, DEFAULT_PATH } from '../cache.js';
 import { Channel } from './channel.js';
-import { CacheError, type CacheErrorCode, rangeError, typeError } from './errors.js';
-import { Layout } from './contract.js';
-import type { FetchOptions, Loader } from './fetch.js';
-import { type Pending, Queue, encode, keyHash } from './pool-queue.js';
-import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './pool-wire.js';
-import type { Key, OpenOptions, SetOptions, Value } from './types.js';
-import { runOne } from '../workers/ops.js';
+import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
+import { Layout } from '../contract.js';
+import type { FetchOptions, Loader } from '../fetch.js';
+import { type Pending, Queue, encode, keyHash } from './queue.js';
+import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './wire.js';
+import type { Key, OpenOptions, SetOptions, Value } from '../types.js';
+import { runOne } from '../../workers/ops.js';
 
 const KEY_MAX = Layout.KeyMax;
 const U64_MAX = (1n << 64n) - 1n;
@@ -220,7 +220,7 @@ function fail(e: unknown): PoolResult {
 }
 
 // A CommonJS shim that import()s workers/pool-worker.js: see workers/pool-worker-entry.cts for why.
-const WORKER = fileURLToPath(new URL('../workers/pool-worker-entry.cjs', import.meta.url));
+const WORKER = fileURLToPath(new URL('../../workers/pool-worker-entry.cjs', import.meta.url));
 
 /**
  * The asynchronous face of a shared store: the same operations as {@link Cache}, each returning a

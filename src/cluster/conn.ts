@@ -9,7 +9,7 @@
  * node's pool) hears of every reply and of the death, and keeps the node's health.
  */
 import { createConnection, type Socket } from 'node:net';
-import { ClusterError } from './cluster-error.js';
+import { ClusterError } from './error.js';
 
 /** What a request's reply looks like. */
 export const enum Expect {

@@ -10,8 +10,8 @@
  * - `retryTimeout` ms later it is put back on the ring and tried again; if it still fails,
  *   `failureLimit` more failures eject it again.
  */
-import { Expect, NodeConnection, type ConnOwner, type RemoteItem, type ReplyCallback } from './cluster-conn.js';
-import type { ClusterError } from './cluster-error.js';
+import { Expect, NodeConnection, type ConnOwner, type RemoteItem, type ReplyCallback } from './conn.js';
+import type { ClusterError } from './error.js';
 
 /** Health and traffic counters of one remote node, from {@link Cluster.stats}. */
 export interface NodeStats {

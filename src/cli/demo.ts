@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import { Cache, CacheError, DEFAULT_PATH } from './index.js';
+import { Cache, CacheError, DEFAULT_PATH } from '../index.js';
 
 const path = process.env.SHMCACHED_PATH ?? DEFAULT_PATH;
 let cache: Cache;
@@ -36,7 +36,7 @@ const fromWorker = await new Promise<string>((resolve, reject) => {
     c.close();
   `;
   const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
-    workerData: { path, index: new URL('./index.js', import.meta.url).href },
+    workerData: { path, index: new URL('../index.js', import.meta.url).href },
   });
   w.once('message', resolve);
   w.once('error', reject);
