@@ -175,6 +175,16 @@ void put_ttl(std::string& o, uint32_t exptime, uint32_t now) {
     put_u64(o, uint32_t(exptime - now));
 }
 
+// md and ma open alike (memcached's process_mdelete_command / process_marithmetic_command): token
+// count, key length, option count, then the flags into *f. nullptr, or the error line to answer.
+const char* meta_key_flags(Token* t, size_t nt, MetaFlags* f) {
+  if (nt < 3) return "ERROR";
+  if (t[1].length > kKeyMax) return "CLIENT_ERROR bad command line format";
+  if (nt > kMaxOptTokens) return "CLIENT_ERROR options flags too long";
+  if (preparse(t, 2, f)) return "CLIENT_ERROR invalid or duplicate flag";
+  return nullptr;
+}
+
 }  // namespace
 
 void Conn::meta_get(Token* t, size_t nt) {
@@ -367,11 +377,8 @@ void Conn::meta_set_done(const uint8_t* data) {
 }
 
 void Conn::meta_delete(Token* t, size_t nt) {
-  if (nt < 3) return out_line("ERROR");
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
-  if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   MetaFlags f;
-  if (preparse(t, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");
+  if (const char* err = meta_key_flags(t, nt, &f)) return out_line(err);
   std::string tail;
   if (!put_opaque_key(tail, t, nt, t[1], f.key_binary)) return out_line("CLIENT_ERROR opaque token too long");
   shm::MetaDeleteOptions opt;
@@ -398,11 +405,8 @@ void Conn::meta_delete(Token* t, size_t nt) {
 }
 
 void Conn::meta_arith(Token* t, size_t nt) {
-  if (nt < 3) return out_line("ERROR");
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
-  if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   MetaFlags f;
-  if (preparse(t, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");
+  if (const char* err = meta_key_flags(t, nt, &f)) return out_line(err);
   shm::MetaArithOptions req;
   switch (f.mode) {
     case 0:
