@@ -91,13 +91,8 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
     if (dead == 1) ctx.count(kGetExpired);
     if (dead == 2) ctx.count(kGetFlushed);
     // memcached: gat/gats count in cmd_touch and touch_*, never in cmd_get or get_*.
-    if (touch) {
-      ctx.count(kCmdTouch);
-      ctx.count(kTouchMisses);
-    } else {
-      ctx.count(kCmdGet);
-      ctx.count(kGetMisses);
-    }
+    ctx.count(touch ? kCmdTouch : kCmdGet);
+    ctx.count(touch ? kTouchMisses : kGetMisses);
     return kMiss;
   }
   if (it->nbytes > cap) {
@@ -113,13 +108,8 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   if (!(it->iflags & kFetched)) it->iflags |= kFetched;
   item_touch_lru(ctx, it);
   stripe_unlock(s);
-  if (touch) {
-    ctx.count(kCmdTouch);
-    ctx.count(kTouchHits);
-  } else {
-    ctx.count(kCmdGet);
-    ctx.count(kGetHits);
-  }
+  ctx.count(touch ? kCmdTouch : kCmdGet);
+  ctx.count(touch ? kTouchHits : kGetHits);
   return kOk;
 }
 
