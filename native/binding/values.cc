@@ -35,26 +35,36 @@ napi_value int_value(napi_env env, int32_t v) {
   return r;
 }
 
-Attach* attach_of(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+// The prologue of every call here: its one argument (*arg, nullptr when not given) and the Attach.
+// nullptr when the call must return at once, with *ret what it returns: nullptr (an exception is
+// pending) or kRetClosed.
+Attach* attach_open(napi_env env, napi_callback_info info, napi_value* arg, napi_value* ret) {
+  size_t argc = 1;
+  napi_value argv[1] = {nullptr};
   void* data = nullptr;
-  if (napi_get_cb_info(env, info, argc, argv, nullptr, &data) != napi_ok) return nullptr;
-  return static_cast<Attach*>(data);
+  *ret = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+  auto* a = static_cast<Attach*>(data);
+  if (*a->closed) {
+    *ret = int_value(env, kRetClosed);
+    return nullptr;
+  }
+  *arg = argc < 1 ? nullptr : argv[0];
+  return a;
 }
 
 // has(key: Uint8Array) -> 1 (live), kRetMiss, kRetBadKey, kRetClosed or kRetBusy.
 napi_value js_has(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1] = {nullptr};
-  Attach* a = attach_of(env, info, &argc, argv);
-  if (!a) return nullptr;
-  if (*a->closed) return int_value(env, kRetClosed);
+  napi_value arg, ret;
+  Attach* a = attach_open(env, info, &arg, &ret);
+  if (!a) return ret;
   bool is_ta = false;
-  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta) return int_value(env, kRetBadKey);
+  if (!arg || napi_is_typedarray(env, arg, &is_ta) != napi_ok || !is_ta) return int_value(env, kRetBadKey);
   napi_typedarray_type type;
   size_t len = 0, off = 0;
   void* data = nullptr;
   napi_value ab;
-  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array)
+  if (napi_get_typedarray_info(env, arg, &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array)
     return int_value(env, kRetBadKey);
   if (len == 0 || len > shm::kKeyMax) return int_value(env, kRetBadKey);
   uint8_t key[shm::kKeyMax];
@@ -70,13 +80,11 @@ napi_value js_has(napi_env env, napi_callback_info info) {
 
 // crawl(cursor: number) -> [keys: Buffer ([u8 len][key]...), next cursor, done] | kRetClosed | kRetBusy.
 napi_value js_crawl(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1] = {nullptr};
-  Attach* a = attach_of(env, info, &argc, argv);
-  if (!a) return nullptr;
-  if (*a->closed) return int_value(env, kRetClosed);
+  napi_value arg, ret;
+  Attach* a = attach_open(env, info, &arg, &ret);
+  if (!a) return ret;
   double c = 0;
-  if (argc < 1 || napi_get_value_double(env, argv[0], &c) != napi_ok || !(c >= 0)) c = 0;
+  if (!arg || napi_get_value_double(env, arg, &c) != napi_ok || !(c >= 0)) c = 0;
   uint64_t cursor = uint64_t(c);
   std::vector<uint8_t> out;
   out.reserve(kCrawlBatch + 4096);

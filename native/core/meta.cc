@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/items.h"
+#include "core/keyed.h"
 #include "core/numeric.h"
 #include "core/region.h"
 #include "core/stripe.h"
@@ -14,14 +15,6 @@
 namespace shm {
 
 namespace {
-
-Stripe& stripe_for(Region& r, uint64_t hv) { return stripe_of(r.h(), hv); }
-
-// As store.cc's lookup: the live item, or nullptr after unlinking a dead one. Stripe held.
-Item* live_item(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey) {
-  int why_dead;
-  return item_find_live(ctx, hv, key, nkey, &why_dead);
-}
 
 // A new unlinked item holding key and value (nullptr when there is no memory for it).
 Item* new_item(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
@@ -55,12 +48,7 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOption
                 MetaView* view) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_for(r, hv);
-  stripe_lock(s);
-  ctx.now = clock_now(r.h());
-  Item* it = live_item(ctx, hv, key, nkey);
+  auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   bool created = false;
   if (!it && opt.vivify) {
     // memcached: an empty item, exptime set by N below, linked while the lock is held.
@@ -120,12 +108,7 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOption
 Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaDeleteOptions& opt) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_for(r, hv);
-  stripe_lock(s);
-  ctx.now = clock_now(r.h());
-  Item* it = live_item(ctx, hv, key, nkey);
+  auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   Status st = kOk;
   if (!it) {
     st = kMiss;
@@ -147,12 +130,7 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
                   MetaView* view) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_for(r, hv);
-  stripe_lock(s);
-  ctx.now = clock_now(r.h());
-  Item* it = live_item(ctx, hv, key, nkey);
+  auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   uint8_t digits[20];
   Status st = kOk;
   uint64_t v = 0;
@@ -223,9 +201,10 @@ Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8
   if (!it) return kNoMemory;
   ctx.count(kCmdSet);
   uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_for(r, hv);
+  Stripe& s = stripe_of(r.h(), hv);
   stripe_lock(s);
-  Item* old = live_item(ctx, hv, key, nkey);
+  int why_dead;
+  Item* old = item_find_live(ctx, hv, key, nkey, &why_dead);
   Status st = kOk;
   if (!old) {
     st = kMiss;
@@ -250,12 +229,7 @@ Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8
 Status meta_debug(Ctx& ctx, const uint8_t* key, uint32_t nkey, MetaView* view, uint32_t* cls, uint64_t* total) {
   ctx.enter();  // locks and intents from here on name this thread's slot in this region
   if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_for(r, hv);
-  stripe_lock(s);
-  ctx.now = clock_now(r.h());
-  Item* it = live_item(ctx, hv, key, nkey);
+  auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   if (it) {
     *view = MetaView{};
     fill_view(ctx, it, view);

@@ -9,6 +9,7 @@
 #include "core/failpoint.h"
 #include "core/hash.h"
 #include "core/items.h"
+#include "core/keyed.h"
 #include "core/numeric.h"
 #include "core/region.h"
 
@@ -90,13 +91,8 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
     if (dead == 1) ctx.count(kGetExpired);
     if (dead == 2) ctx.count(kGetFlushed);
     // memcached: gat/gats count in cmd_touch and touch_*, never in cmd_get or get_*.
-    if (touch) {
-      ctx.count(kCmdTouch);
-      ctx.count(kTouchMisses);
-    } else {
-      ctx.count(kCmdGet);
-      ctx.count(kGetMisses);
-    }
+    ctx.count(touch ? kCmdTouch : kCmdGet);
+    ctx.count(touch ? kTouchMisses : kGetMisses);
     return kMiss;
   }
   if (it->nbytes > cap) {
@@ -112,13 +108,8 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   if (!(it->iflags & kFetched)) it->iflags |= kFetched;
   item_touch_lru(ctx, it);
   stripe_unlock(s);
-  if (touch) {
-    ctx.count(kCmdTouch);
-    ctx.count(kTouchHits);
-  } else {
-    ctx.count(kCmdGet);
-    ctx.count(kGetHits);
-  }
+  ctx.count(touch ? kCmdTouch : kCmdGet);
+  ctx.count(touch ? kTouchHits : kGetHits);
   return kOk;
 }
 
@@ -285,13 +276,7 @@ Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey) {
 Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_t delta, uint64_t* result) {
   ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_of(r, hv);
-  stripe_lock(s);
-  ctx.now = clock_now(r.h());
-  int dead;
-  Item* it = item_find_live(ctx, hv, key, nkey, &dead);
+  auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   if (!it) {
     stripe_unlock(s);
     ctx.count(incr ? kIncrMisses : kDecrMisses);
@@ -337,13 +322,7 @@ Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_
 Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
   ctx.enter();
   if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_of(r, hv);
-  stripe_lock(s);
-  ctx.now = clock_now(r.h());
-  int dead;
-  Item* it = item_find_live(ctx, hv, key, nkey, &dead);
+  auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   if (it) {
     it->exptime = abs_exptime(ttl, ctx.now);
     it->iflags |= kFetched;  // memcached's touch fetches with DO_UPDATE: the item counts as fetched

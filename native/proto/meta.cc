@@ -43,6 +43,12 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
   bool seen[128] = {};
   const char* err = "CLIENT_ERROR bad command line format";
   size_t norder = 0;
+  constexpr const char* kBadToken = "CLIENT_ERROR bad token in command line format";
+  // A flag that does not parse: the command fails, with the last such flag's error (as memcached).
+  auto fail = [&](const char* e) {
+    err = e;
+    f->has_error = true;
+  };
   for (size_t i = start; t[i].length != 0; ++i) {
     uint8_t o = uint8_t(t[i].value[0]);
     if (o >= 127 || seen[o]) return "CLIENT_ERROR duplicate flag";
@@ -52,36 +58,26 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
       case 'b': {
         size_t n = base64_decode(reinterpret_cast<const uint8_t*>(t[1].value), t[1].length,
                                  reinterpret_cast<uint8_t*>(t[1].value));
-        if (n == 0) {
-          err = "CLIENT_ERROR error decoding key";
-          f->has_error = true;
-        }
+        if (n == 0) fail("CLIENT_ERROR error decoding key");
         t[1].length = n;
         f->key_binary = true;
         break;
       }
       case 'N':
         f->vivify = true;
-        if (!safe_strtol(arg, &f->vivify_ttl)) {
-          err = "CLIENT_ERROR bad token in command line format";
-          f->has_error = true;
-        }
+        if (!safe_strtol(arg, &f->vivify_ttl)) fail(kBadToken);
         f->order[norder++] = 'N';
         break;
       case 'T':
         if (!safe_strtol(arg, &f->ttl)) {
-          err = "CLIENT_ERROR bad token in command line format";
-          f->has_error = true;
+          fail(kBadToken);
         } else {
           f->new_ttl = true;
         }
         f->order[norder++] = 'T';
         break;
       case 'R':
-        if (!safe_strtol(arg, &f->recache_ttl)) {
-          err = "CLIENT_ERROR bad token in command line format";
-          f->has_error = true;
-        }
+        if (!safe_strtol(arg, &f->recache_ttl)) fail(kBadToken);
         f->order[norder++] = 'R';
         break;
       case 'l':
@@ -102,31 +98,23 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
         break;
       case 'C':
         if (!safe_strtoull(arg, &f->cas)) {
-          err = "CLIENT_ERROR bad token in command line format";
-          f->has_error = true;
+          fail(kBadToken);
         } else {
           f->has_cas = true;
         }
         break;
       case 'M':
         if (t[i].length != 2) {
-          err = "CLIENT_ERROR incorrect length for M token";
-          f->has_error = true;
+          fail("CLIENT_ERROR incorrect length for M token");
         } else {
           f->mode = t[i].value[1];
         }
         break;
       case 'J':
-        if (!safe_strtoull(arg, &f->initial)) {
-          err = "CLIENT_ERROR invalid numeric initial value";
-          f->has_error = true;
-        }
+        if (!safe_strtoull(arg, &f->initial)) fail("CLIENT_ERROR invalid numeric initial value");
         break;
       case 'D':
-        if (!safe_strtoull(arg, &f->delta)) {
-          err = "CLIENT_ERROR invalid numeric delta value";
-          f->has_error = true;
-        }
+        if (!safe_strtoull(arg, &f->delta)) fail("CLIENT_ERROR invalid numeric delta value");
         break;
       case 'I': f->invalidate = true; break;
       default: return "CLIENT_ERROR invalid flag";
@@ -173,6 +161,16 @@ void put_ttl(std::string& o, uint32_t exptime, uint32_t now) {
     o += "-1";
   else
     put_u64(o, uint32_t(exptime - now));
+}
+
+// md and ma open alike (memcached's process_mdelete_command / process_marithmetic_command): token
+// count, key length, option count, then the flags into *f. nullptr, or the error line to answer.
+const char* meta_key_flags(Token* t, size_t nt, MetaFlags* f) {
+  if (nt < 3) return "ERROR";
+  if (t[1].length > kKeyMax) return "CLIENT_ERROR bad command line format";
+  if (nt > kMaxOptTokens) return "CLIENT_ERROR options flags too long";
+  if (preparse(t, 2, f)) return "CLIENT_ERROR invalid or duplicate flag";
+  return nullptr;
 }
 
 }  // namespace
@@ -367,11 +365,8 @@ void Conn::meta_set_done(const uint8_t* data) {
 }
 
 void Conn::meta_delete(Token* t, size_t nt) {
-  if (nt < 3) return out_line("ERROR");
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
-  if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   MetaFlags f;
-  if (preparse(t, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");
+  if (const char* err = meta_key_flags(t, nt, &f)) return out_line(err);
   std::string tail;
   if (!put_opaque_key(tail, t, nt, t[1], f.key_binary)) return out_line("CLIENT_ERROR opaque token too long");
   shm::MetaDeleteOptions opt;
@@ -398,11 +393,8 @@ void Conn::meta_delete(Token* t, size_t nt) {
 }
 
 void Conn::meta_arith(Token* t, size_t nt) {
-  if (nt < 3) return out_line("ERROR");
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
-  if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
   MetaFlags f;
-  if (preparse(t, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");
+  if (const char* err = meta_key_flags(t, nt, &f)) return out_line(err);
   shm::MetaArithOptions req;
   switch (f.mode) {
     case 0:

@@ -424,10 +424,15 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> buf(1u << 20);
   ItemMeta m{};
   uint64_t found = 0;
+  int kn = 0;  // the length of the key in `key`
+  // Reads "<prefix>:<i>" into buf and m.
+  auto get_nth = [&](const char* prefix, int i) {
+    kn = std::snprintf(key, sizeof key, "%s:%d", prefix, i);
+    return cmd_get(main_ctx, B(key), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
+  };
   int bad_ctr = 0;
   for (int c = 0; c < kCounters; ++c) {
-    int kn = std::snprintf(key, sizeof key, "ctr:%d", c);
-    if (cmd_get(main_ctx, B(key), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m) != kOk) {
+    if (get_nth("ctr", c) != kOk) {
       ++bad_ctr;
       continue;
     }
@@ -451,9 +456,7 @@ int main(int argc, char** argv) {
   }
   int bad_ck = 0;
   for (int k = 0; k < kCkKeys; ++k) {
-    int kn = std::snprintf(key, sizeof key, "ck:%d", k);
-    if (cmd_get(main_ctx, B(key), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m) != kOk ||
-        !check_value(buf.data(), m.vlen, std::string_view(key, size_t(kn))))
+    if (get_nth("ck", k) != kOk || !check_value(buf.data(), m.vlen, std::string_view(key, size_t(kn))))
       ++bad_ck;
     else
       ++found;
@@ -462,8 +465,7 @@ int main(int argc, char** argv) {
   uint64_t records = 0;
   int bad_rec = 0;
   for (int k = 0; k < kApKeys; ++k) {
-    int kn = std::snprintf(key, sizeof key, "ap:%d", k);
-    if (cmd_get(main_ctx, B(key), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m) != kOk) {
+    if (get_nth("ap", k) != kOk) {
       ++bad_rec;
       continue;
     }

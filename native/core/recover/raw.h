@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/layout.h"
+#include "core/lru.h"
 #include "core/region.h"
 #include "core/stats.h"
 #include "core/store.h"
@@ -38,18 +39,8 @@ inline void raw_lru_link(Region& r, ClassHdr& c, Item* it) {
   if (c.lru_tail == 0) c.lru_tail = off;
 }
 
-inline void raw_lru_unlink(Region& r, ClassHdr& c, Item* it) {
-  uint32_t off = r.offset_of(it);
-  if (Item* p = r.chunk(it->prev))
-    p->next = it->next;
-  else if (c.lru_head == off)
-    c.lru_head = it->next;
-  if (Item* n = r.chunk(it->next))
-    n->prev = it->prev;
-  else if (c.lru_tail == off)
-    c.lru_tail = it->prev;
-  it->prev = it->next = 0;
-}
+// lru.cc's unlink with record = false: one copy of the list surgery.
+inline void raw_lru_unlink(Region& r, ClassHdr& c, Item* it) { lru_unlink(r, c, it, false); }
 
 inline void raw_push_free(Region& r, ClassHdr& c, Item* it, uint32_t cls) {
   it->iflags = kFree;
