@@ -723,7 +723,7 @@ export class CachePool {
     for (let i = 0; i < count; i++) {
       const c = keyHash(ops[i]!) % chunks;
       which[i] = c;
-      counts[c]++;
+      counts[c] = (counts[c] ?? 0) + 1;
     }
     const idxs = counts.map((n) => new Int32Array(n));
     const fill = new Array<number>(chunks).fill(0);
