@@ -696,8 +696,8 @@ export class CachePool {
     if (this.#pool === undefined) {
       idle = [];
       for (let i = this.#idleOrder.length - 1; i >= 0; i--) {
-        const c = this.#idleOrder[i]!;
-        if (!c.busy && !c.dead) idle.push(c);
+        const c = this.#idleOrder[i];
+        if (c !== undefined && !c.busy && !c.dead) idle.push(c);
       }
       if (idle.length === 0) {
         if (this.#channels.every((c) => c.dead))
@@ -801,7 +801,7 @@ export class CachePool {
       this.#workerBusyNs = 0;
       this.#loadAt = now;
       const cores = availableParallelism();
-      this.#freeCores = Math.max(0, Math.min(cores - 1, Math.floor(cores - loadavg()[0]! + 1 + workersBusy)));
+      this.#freeCores = Math.max(0, Math.min(cores - 1, Math.floor(cores - (loadavg()[0] ?? 0) + 1 + workersBusy)));
     }
     return this.#freeCores;
   }
