@@ -112,12 +112,12 @@ export function compareRuns(a: unknown, b: unknown, labelA = 'A', labelB = 'B'):
 /** `compare A.json B.json`: prints the comparison. */
 export async function run(args: string[]): Promise<PartOutput | void> {
   const files = args.filter((x) => !x.startsWith('-'));
-  if (files.length !== 2 || args.includes('--help') || args.includes('-h')) {
+  const [fa, fb] = files;
+  if (fa === undefined || fb === undefined || files.length !== 2 || args.includes('--help') || args.includes('-h')) {
     console.log('usage: npm run bench -- compare A.json B.json');
     if (files.length !== 2) process.exitCode = 2;
     return;
   }
-  const [fa, fb] = files;
   const read = (f: string): unknown => JSON.parse(readFileSync(f, 'utf8')) as unknown;
   let la = basename(fa, '.json');
   let lb = basename(fb, '.json');

@@ -131,7 +131,13 @@ export async function run(args: string[]): Promise<void> {
     const perm = permutation(n, rand);
     const batches: string[][] = [];
     for (let i = 0; i + cfg.batch <= cfg.ops; i += cfg.batch) {
-      batches.push(Array.from(order.subarray(i, i + cfg.batch), (j) => keys[j]));
+      batches.push(
+        Array.from(order.subarray(i, i + cfg.batch), (j) => {
+          const k = keys[j];
+          if (k === undefined) throw new RangeError(`key index ${j} out of range`);
+          return k;
+        }),
+      );
     }
     const manyKeys = batches.length * cfg.batch;
 
@@ -193,7 +199,8 @@ export async function run(args: string[]): Promise<void> {
       blockRounds.forEach((rounds, b) => {
         for (const p of alternate(peers, b)) {
           const skip = (): void => {
-            for (let k = 0; k < phase.ops.length * (rounds + 1); k++) progress.tick(`${labelOf(phase.ops[0])}  ${p.name}`);
+            for (let k = 0; k < phase.ops.length * (rounds + 1); k++)
+              progress.tick(`${phase.ops.map((op) => labelOf(op)).join(', ')}  ${p.name}`);
           };
           if (failed.has(p)) {
             skip();
@@ -215,8 +222,8 @@ export async function run(args: string[]): Promise<void> {
             skip();
             continue;
           }
-          phaseRows.forEach((row, i) => {
-            const op = phase.ops[i];
+          phaseRows.forEach((row) => {
+            const op = row.op;
             const label = `${labelOf(op)}  ${p.name}`;
             let dead = row.errors[p.name] !== undefined;
             for (let r = -1; r < rounds; r++) {
@@ -230,7 +237,7 @@ export async function run(args: string[]): Promise<void> {
                       `${p.name}: loop result ${result}, expected ${expect} (${((100 * result) / expect).toFixed(1)}%: misses?)`,
                     );
                   }
-                  if (r >= 0) row.samples[p.name].push(ns / unitsOf(op));
+                  if (r >= 0) (row.samples[p.name] ??= []).push(ns / unitsOf(op));
                 } catch (e) {
                   row.errors[p.name] = errorLine(e);
                   dead = true;

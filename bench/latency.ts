@@ -359,23 +359,25 @@ export async function run(args: string[]): Promise<PartOutput> {
     for (const phase of phases) {
       const value = randomLetters(phase.size, rand);
       const d: PhaseData = { keys, order, perm, value };
-      for (let b = 0; b < blocks.length; b++) {
+      for (const [b, rounds] of blocks.entries()) {
         for (const peer of alternate(active, b)) {
           progress.tick(`${phase.rows.map((r) => r.label).join(', ')}  ${PEER_TITLE[peer]}`);
           const rows = phase.rows.filter((r) => peerRuns(peer, r.op));
           if (rows.length === 0) continue;
-          const plans: CellPlan[] = rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds: blocks[b], size: phase.size }));
+          const plans: CellPlan[] = rows.map((r) => ({ op: r.op, ops: opsFor(cfg, peer, r.op), rounds, size: phase.size }));
           const already = rows.some((r) => cells.get(`${r.label}|${peer}`)?.error);
           if (already) continue;
           try {
             const results = await runners.get(peer)!(`${phase.size || 'ctr'}-${b}`, n, phase.size, d, plans);
             rows.forEach((r, i) => {
+              const res = results[i];
+              if (res === undefined) throw new Error(`${PEER_TITLE[peer]} returned ${results.length} results for ${rows.length} rows`);
               const key = `${r.label}|${peer}`;
               const c = cells.get(key) ?? { samples: [], hits: 0, expected: 0 };
-              c.samples.push(...results[i].samples);
-              c.hits += results[i].hits;
-              c.expected += results[i].expected;
-              const po = results[i].perOp;
+              c.samples.push(...res.samples);
+              c.hits += res.hits;
+              c.expected += res.expected;
+              const po = res.perOp;
               if (po) (c.perOp ??= []).push(po);
               cells.set(key, c);
             });

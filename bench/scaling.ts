@@ -114,7 +114,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
     let misses = 0;
     for (let k = 0; k < CHUNK; k++) {
       const i = (pos + k) & mask;
-      const key = keys[idx[i]];
+      const key = keys[idx[i]!]!; // measured loop: idx holds in-range key indices by construction
       if (ops[i] === 1) cache.set(key, value);
       else if (cache.get(key) === undefined) misses++;
     }
@@ -156,8 +156,10 @@ async function workerMain(init: WorkerInit): Promise<void> {
       port.close();
       return;
     }
+    const ops = opsOf[m.mix];
+    if (ops === undefined) throw new RangeError(`no op stream for mix ${m.mix}`);
     const gen = Atomics.load(ctrl, C_GEN);
-    port.postMessage(loop(idxOf[m.dist], opsOf[m.mix], m.offset, gen));
+    port.postMessage(loop(idxOf[m.dist], ops, m.offset, gen));
   });
   // Pre-warm (JIT) on every stream before the first timed run, so the first cell of a fresh pool
   // is not slower than the rest.
@@ -218,10 +220,12 @@ function zipfOrder(count: number, n: number, s: number, rand: () => number): Uin
     let hi = n - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (cdf[mid] < u) lo = mid + 1;
+      if ((cdf[mid] ?? Number.POSITIVE_INFINITY) < u) lo = mid + 1;
       else hi = mid;
     }
-    out[i] = perm[lo];
+    const r = perm[lo];
+    if (r === undefined) throw new RangeError(`zipf rank ${lo} out of range`);
+    out[i] = r;
   }
   return out;
 }
@@ -371,12 +375,12 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     }
     let flip = false;
     for (let rep = 0; rep < cfg.reps; rep++) {
-      for (let mi = 0; mi < MIXES.length; mi++) {
+      for (const [mi, mix] of MIXES.entries()) {
         for (const dist of DISTS) {
           const order = flip ? [...cfg.threads].reverse() : cfg.threads;
           flip = !flip;
           for (const threads of order) {
-            const cell = cellOf(MIXES[mi].name, dist, threads);
+            const cell = cellOf(mix.name, dist, threads);
             progress.tick(`rep ${rep + 1}/${cfg.reps}  ${cell.mix} ${dist}  ${threads} thread${threads > 1 ? 's' : ''}`);
             const pool = pools.get(threads);
             if (!pool) cell.error ??= poolErrors.get(threads);
@@ -502,7 +506,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     for (const dist of DISTS) {
       series.push({
         name: `${mix.name}, ${dist === 'uniform' ? 'uniform' : 'Zipf'}`,
-        color: colors[mi % colors.length],
+        color: colors[mi % colors.length] ?? '#000',
         dashed: dist === 'zipf',
         points: cfg.threads.map((t) => [t, med(cellOf(mix.name, dist, t)) / 1e6] as const),
       });
@@ -514,7 +518,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     xLabel: 'worker threads',
     yLabel: 'Mops/s (aggregate)',
     xTicks: cfg.threads,
-    logX: cfg.threads.length > 1 && cfg.threads[cfg.threads.length - 1] / cfg.threads[0] > 4,
+    logX: cfg.threads.length > 1 && (cfg.threads[cfg.threads.length - 1] ?? 1) / (cfg.threads[0] ?? 1) > 4,
     ideal: Number.isFinite(base1) ? { base: base1, label: 'ideal (90/10 uniform)' } : undefined,
   });
 

@@ -202,7 +202,9 @@ export async function run(args: string[]): Promise<PartOutput> {
     const r = results.get(`${name}|${op}|${conns}`);
     if (!r || r.runs.length === 0) return undefined;
     const sorted = [...r.runs].sort((a, b) => a.opsPerSec - b.opsPerSec);
-    return { med: sorted[Math.floor((sorted.length - 1) / 2)], s: summarize(r.runs.map((x) => x.opsPerSec)) };
+    const med = sorted[Math.floor((sorted.length - 1) / 2)];
+    if (med === undefined) return undefined;
+    return { med, s: summarize(r.runs.map((x) => x.opsPerSec)) };
   };
   const k = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(0)}k`);
   const cellText = (name: string, op: string, conns: number): string[] => {

@@ -139,7 +139,9 @@ interface State {
   h: NativeHandle;
   path: string;
   scratch: Buffer;
+  /** The meta buffer as u32 (its M32_* slots always exist: reads of them carry `!` rather than a per-op check). */
   meta32: Uint32Array;
+  /** The meta buffer as u64 (M64_* slots, likewise). */
   meta64: BigUint64Array;
   arena: Buffer;
   /** arena.buffer (arena buffers are allocated whole, at offset 0). */
@@ -746,7 +748,7 @@ export class Cache<T = Buffer> {
         if (BAD_KEY_CHARS.test(k)) throw badKeyError(`entries[${i}][0]`);
       } else if (k instanceof Uint8Array) {
         klen = k.length;
-        for (let j = 0; j < k.length; j++) if (k[j]! <= 0x20 || k[j] === 0x7f) throw badKeyError(`entries[${i}][0]`);
+        for (const c of k) if (c <= 0x20 || c === 0x7f) throw badKeyError(`entries[${i}][0]`);
       } else {
         throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][0] must be a string or a Uint8Array, got ${describe(k)}`);
       }
@@ -768,25 +770,27 @@ export class Cache<T = Buffer> {
       const done = s.h.setMany(n, flags, ttl);
       if (done < n)
         throw statusError(
-          done < 0 ? done : new Int32Array(s.meta32.buffer, s.meta32.byteOffset + MetaOff.Vlen, 1)[0]!,
+          done < 0 ? done : (new Int32Array(s.meta32.buffer, s.meta32.byteOffset + MetaOff.Vlen, 1)[0] ?? done),
           `setMany (entry ${first + Math.max(done, 0)})`,
         );
       pos = 0;
       n = 0;
     };
     for (let i = 0; i < list.length; i++) {
-      const need = 5 + kb[i]! + vb[i]!;
+      const klen = kb[i]!; // kb and vb were filled for every entry by the pass above
+      const vlen = vb[i]!;
+      const need = 5 + klen + vlen;
       if (pos + need > scratch.length) {
         flush();
         first = i;
       }
       const [k, v] = list[i] as unknown as [Key, Value];
-      scratch[pos] = kb[i]!;
-      scratch.writeUInt32LE(vb[i]!, pos + 1);
-      if (typeof k === 'string') utf8Write.call(scratch, k, pos + 5, kb[i]!);
+      scratch[pos] = klen;
+      scratch.writeUInt32LE(vlen, pos + 1);
+      if (typeof k === 'string') utf8Write.call(scratch, k, pos + 5, klen);
       else scratch.set(k, pos + 5);
-      if (typeof v === 'string') utf8Write.call(scratch, v, pos + 5 + kb[i]!, vb[i]!);
-      else scratch.set(v, pos + 5 + kb[i]!);
+      if (typeof v === 'string') utf8Write.call(scratch, v, pos + 5 + klen, vlen);
+      else scratch.set(v, pos + 5 + klen);
       pos += need;
       n++;
     }
@@ -833,7 +837,8 @@ export class Cache<T = Buffer> {
       if (typeof r === 'number') throw statusError(r, 'keys');
       const [buf, next, done] = r;
       for (let i = 0; i < buf.length; ) {
-        const n = buf[i]!;
+        const n = buf[i];
+        if (n === undefined) break;
         yield buf.toString('utf8', i + 1, i + 1 + n);
         i += 1 + n;
       }
@@ -876,9 +881,11 @@ export class Cache<T = Buffer> {
       throw typeError('ERR_INVALID_ARG_VALUE', `group must be one of ${Object.keys(STATS_GROUPS).join(', ')}, got ${String(group)}`);
     const list = s.h.stats(g, this.#protection) ?? [];
     const out: Record<string, number | string> = {};
-    for (let i = 0; i < list.length; i += 2) {
-      const v = list[i + 1]!;
-      out[list[i]!] = /^\d+(\.\d+)?$/.test(v) && Number.isSafeInteger(Math.trunc(Number(v))) ? Number(v) : v;
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      const name = list[i];
+      const v = list[i + 1];
+      if (name === undefined || v === undefined) break;
+      out[name] = /^\d+(\.\d+)?$/.test(v) && Number.isSafeInteger(Math.trunc(Number(v))) ? Number(v) : v;
     }
     return out;
   }

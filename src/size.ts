@@ -28,7 +28,7 @@ export function parseSize(value: number | string, name: string): number {
   if (typeof value !== 'string')
     throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number or a string like '64mb', got ${typeof value}`);
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  const unit = m?.[2] === undefined ? undefined : UNITS[m[2].toLowerCase()];
   if (!m || unit === undefined)
     throw rangeError('ERR_INVALID_ARG_VALUE', `${name} must look like '64mb', '1m', '512k' or a byte count, got '${value}'`);
   const bytes = Math.floor(Number(m[1]) * unit);

@@ -66,8 +66,8 @@ test('compare: the first latency format (rows, no metrics) is read through its r
   };
   const ms = metricsOf(v1);
   assert.equal(ms.length, 1);
-  assert.equal(ms[0].id, 'inproc/get 128 B 100000 keys/shmcached');
-  assert.equal(ms[0].value, 424);
+  assert.equal(ms[0]?.id, 'inproc/get 128 B 100000 keys/shmcached');
+  assert.equal(ms[0]?.value, 424);
   assert.ok(compareRuns({}, v1).includes('No metric is in both runs.'));
 });
 

@@ -393,7 +393,9 @@ ptest('nutcracker and the client put every key on the same node; all 3 nodes get
       perNode.set(owner, perNode.get(owner)! + 1);
       // Exactly the node the client names holds the key nutcracker stored.
       const found = await Promise.all(direct.map((d) => d.get(k)));
-      found.forEach((f, i) => assert.is(f !== undefined, ids[i] === owner, `${k} on ${ids[i]} (client says ${owner})`));
+      found.forEach((f, i) => {
+        assert.is(f !== undefined, ids[i] === owner, `${k} on ${ids[i]} (client says ${owner})`);
+      });
       assert.is((await remoteOnly.get(k))?.toString(), `v-${k}`);
     }
     for (const [id, n] of perNode) assert.ok(n > 0, `node ${id} owns none of 300 keys`);
@@ -420,7 +422,9 @@ for (const size of [7, 25]) {
     const ring: string[] = [];
     for (let i = 0; i < size; i++) ring.push(`127.0.0.1:${await freePort()}`);
     const liveAt = [0, Math.floor(size / 2), size - 1];
-    liveAt.forEach((pos, j) => (ring[pos] = ids[j]!));
+    liveAt.forEach((pos, j) => {
+      ring[pos] = ids[j]!;
+    });
     const px = await startNutcracker(ring, { autoEject: false, timeout: 2000 });
     const conn = await px.connect();
     const c = new Cluster({ nodes: ring });
@@ -439,7 +443,9 @@ for (const size of [7, 25]) {
         if (j >= 0) {
           live++;
           const found = await Promise.all(direct.map((d) => d.get(k)));
-          found.forEach((f, x) => assert.is(f !== undefined, x === j, `${k} on ${ids[x]}`));
+          found.forEach((f, x) => {
+            assert.is(f !== undefined, x === j, `${k} on ${ids[x]}`);
+          });
         }
       }
       assert.ok(live > 0 && live < 400, `${live} of 400 keys on the live nodes`);
@@ -481,9 +487,13 @@ ntest("local keys never touch a socket: the client's counters and the node's con
     for (const k of keys) assert.is((await hybrid.get(k))?.toString(), '1');
     for (const k of keys) assert.is(await hybrid.incr(k, 2), 3n);
     const many = await hybrid.getMany(keys);
-    many.forEach((v) => assert.is(v?.toString(), '3'));
+    many.forEach((v) => {
+      assert.is(v?.toString(), '3');
+    });
     const res = await hybrid.batch(keys.map((key) => ({ op: 'touch' as const, key, ttl: 100 })));
-    res.forEach((r) => assert.equal(r, { ok: true, value: true }));
+    res.forEach((r) => {
+      assert.equal(r, { ok: true, value: true });
+    });
     for (const k of keys) assert.is(await hybrid.delete(k), true);
     const after = hybrid.stats();
     const server1 = await monitor.stats();
@@ -531,7 +541,9 @@ ntest('getMany splits by node, one pipelined request per node, and merges in key
   const big = Array.from({ length: 2000 }, (_, i) => `gm-big:${i}:${'x'.repeat(40)}`);
   await Promise.all(big.map((k, i) => (i % 2 ? hybrid.set(k, String(i)) : undefined)));
   const vals = await hybrid.getMany(big);
-  vals.forEach((v, i) => assert.is(v?.toString(), i % 2 ? String(i) : undefined));
+  vals.forEach((v, i) => {
+    assert.is(v?.toString(), i % 2 ? String(i) : undefined);
+  });
 });
 
 ntest('pipelining: 2000 concurrent operations over at most `connections` sockets per node', async () => {
@@ -540,7 +552,9 @@ ntest('pipelining: 2000 concurrent operations over at most `connections` sockets
     const keys = Array.from({ length: 2000 }, (_, i) => `pipe:${i}`);
     await Promise.all(keys.map((k, i) => c.set(k, Buffer.from([i & 255, i >> 8]))));
     const got = await Promise.all(keys.map((k) => c.get(k)));
-    got.forEach((v, i) => assert.equal([...v!], [i & 255, i >> 8]));
+    got.forEach((v, i) => {
+      assert.equal([...v!], [i & 255, i >> 8]);
+    });
     const s = c.stats();
     for (const id of ids) {
       assert.ok(s.nodes[id]!.connects <= 2, `${id}: ${s.nodes[id]!.connects} connections`);
@@ -670,7 +684,9 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
     assert.equal(s.ring, [ids[0], ids[1]]);
     // The other keys keep working, untouched.
     const vals = await c.getMany(others);
-    others.forEach((k, i) => assert.is(vals[i]?.toString(), `e-${k}`, k));
+    others.forEach((k, i) => {
+      assert.is(vals[i]?.toString(), `e-${k}`, k);
+    });
     // The victim's keys now live on the survivors (twemproxy's auto_eject_hosts does the same).
     for (const k of mine) assert.is.not(c.nodeFor(k), victim.id);
     assert.is(await c.get(mine[0]!), undefined);
@@ -720,11 +736,15 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
     for (const k of mine) assert.is(c.nodeFor(k), victim.id);
     const back = await c.getMany(mine);
     if (WARM_RESTART) {
-      mine.forEach((k, i) => assert.is(back[i]?.toString(), `e-${k}`, `${k} after the warm restart`));
+      mine.forEach((k, i) => {
+        assert.is(back[i]?.toString(), `e-${k}`, `${k} after the warm restart`);
+      });
     } else {
       // memcached restarts cold here (Debian's 1.6.18 rejects its own `-e` warm-restart metadata:
       // "restart incompatible due to setting for [stop_time]"): the node is back, empty.
-      back.forEach((v, i) => assert.is(v, undefined, mine[i]));
+      back.forEach((v, i) => {
+        assert.is(v, undefined, mine[i]);
+      });
       await c.set(mine[0]!, 'again');
       assert.is((await c.get(mine[0]!))?.toString(), 'again');
     }
@@ -774,7 +794,10 @@ ntest('a node killed with 200 operations in flight: every one settles, with its 
     await waitFor('the node to be put back on the ring', 10_000, () => !c.stats().nodes[victim.id]!.ejected);
     for (const k of victimKeys) assert.is(c.nodeFor(k), victim.id);
     const back = await c.getMany([...victimKeys]);
-    if (WARM_RESTART) back.forEach((v, i) => assert.is(v?.toString(), `v-${[...victimKeys][i]}`));
+    if (WARM_RESTART)
+      back.forEach((v, i) => {
+        assert.is(v?.toString(), `v-${[...victimKeys][i]}`);
+      });
   } finally {
     await c.close();
   }

@@ -13,7 +13,7 @@ import { KeyvShmcached } from '../src/keyv.js';
 import { tmpRegion } from './helpers.js';
 import { vitestShim } from './support/keyv-adapter.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// biome-ignore lint/suspicious/noExplicitAny: these modules are imported by name at run time and have no types here
 type Any = any;
 const load = (name: string): Promise<Any> => import(name);
 const missing: string[] = [];

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
 
-function hasCode(cls: Function, code: string) {
+function hasCode(cls: abstract new (...args: never[]) => unknown, code: string) {
   return (e: unknown) => e instanceof cls && (e as { code?: unknown }).code === code;
 }
 
@@ -328,7 +328,7 @@ function define(transport: Transport, inline: Inline): void {
       hasCode(RangeError, 'ERR_OUT_OF_RANGE'),
     );
     assert.throws(() => new CachePool({ path: tmpRegion('bad'), threads: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
-    assert.throws(() => new CachePool(null as unknown as {}), hasCode(TypeError, 'ERR_INVALID_ARG_TYPE'));
+    assert.throws(() => new CachePool(null as never), hasCode(TypeError, 'ERR_INVALID_ARG_TYPE'));
     assert.throws(
       () => new CachePool({ path: tmpRegion('bad5'), transport, inline: 'sometimes' as Inline }),
       hasCode(RangeError, 'ERR_INVALID_ARG_VALUE'),

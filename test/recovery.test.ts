@@ -44,6 +44,7 @@ function runNode(code: string, timeoutMs = 60000): { status: number | null; sign
   return { status: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a child's JSON report; each test reads the fields it checks
 function lastJson(out: string): any {
   const lines = out.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
@@ -51,6 +52,7 @@ function lastJson(out: string): any {
 
 // A fresh process opens the store, reports what the open did, verifies structures, reads back
 // every stable key and checks every readable value of the keys the writers used.
+// biome-ignore lint/suspicious/noExplicitAny: a child's JSON report; each test reads the fields it checks
 function verifyInFreshProcess(path: string, stable: number): any {
   const r = runNode(`
     ${FNV}
@@ -439,7 +441,7 @@ test("two processes attached at once see each other's writes immediately; killin
   let buf = '';
   child.stdout!.on('data', (d) => {
     buf += d;
-    let i;
+    let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
       const l = buf.slice(0, i);
       buf = buf.slice(i + 1);
@@ -665,8 +667,8 @@ test('shmcached check: 0 on a sound region, 2 on a file that is not one, 64 on b
   const out: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   const werr = process.stderr.write.bind(process.stderr);
-  (process.stdout as any).write = (s: string) => (out.push(String(s)), true);
-  (process.stderr as any).write = (s: string) => (out.push(String(s)), true);
+  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
   let codes: number[];
   const garbage = tmpRegion('check-garbage');
   writeFileSync(garbage, Buffer.alloc(100000, 7));
@@ -678,8 +680,8 @@ test('shmcached check: 0 on a sound region, 2 on a file that is not one, 64 on b
       await checkMain(['--json', '--file', path]),
     ];
   } finally {
-    (process.stdout as any).write = write;
-    (process.stderr as any).write = werr;
+    process.stdout.write = write;
+    process.stderr.write = werr;
   }
   assert.equal(codes, [0, 2, 64, 0]);
   const text = out.join('');

@@ -52,7 +52,10 @@ export class Out {
     this.buf[this.pos++] = st;
   }
   value(v: Buffer | undefined): void {
-    if (v === undefined) return this.status(Res.Undefined);
+    if (v === undefined) {
+      this.status(Res.Undefined);
+      return;
+    }
     this.ensure(5 + v.length);
     this.buf[this.pos] = Res.Value;
     this.view.setUint32(this.pos + 1, v.length, true);
@@ -65,7 +68,10 @@ export class Out {
       this.ensure(5);
       const room = this.buf.length - this.pos - 5;
       const n = c.getInto(key, this.buf, this.pos + 5);
-      if (n === undefined) return this.status(Res.Undefined);
+      if (n === undefined) {
+        this.status(Res.Undefined);
+        return;
+      }
       if (n <= room) {
         this.buf[this.pos] = Res.Value;
         this.view.setUint32(this.pos + 1, n, true);
@@ -79,7 +85,10 @@ export class Out {
     this.status(b ? Res.True : Res.False);
   }
   bigint(v: bigint | undefined): void {
-    if (v === undefined) return this.status(Res.Undefined);
+    if (v === undefined) {
+      this.status(Res.Undefined);
+      return;
+    }
     this.ensure(9);
     this.buf[this.pos] = Res.BigInt;
     this.view.setBigUint64(this.pos + 1, v, true);

@@ -35,7 +35,8 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
   const widths = headers.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const pad = (s: string, i: number): string => {
     const a = align?.[i] ?? 'l';
-    return a === 'r' ? s.padStart(widths[i]) : s.padEnd(widths[i]);
+    const w = widths[i] ?? 0;
+    return a === 'r' ? s.padStart(w) : s.padEnd(w);
   };
   const rule = widths.map((w, i) => {
     const a = align?.[i] ?? 'l';

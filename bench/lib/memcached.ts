@@ -70,7 +70,7 @@ export function parseStats(reply: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const l of reply.split('\r\n')) {
     const m = /^STAT (\S+) (.*)$/.exec(l);
-    if (m) out[m[1]] = m[2];
+    if (m?.[1] !== undefined) out[m[1]] = m[2] ?? '';
   }
   return out;
 }

@@ -25,9 +25,11 @@ export function permutation(n: number, rand: () => number): Uint32Array {
   for (let i = 0; i < n; i++) out[i] = i;
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    const t = out[i];
-    out[i] = out[j];
-    out[j] = t;
+    const a = out[i];
+    const b = out[j];
+    if (a === undefined || b === undefined) throw new RangeError(`permutation swap ${i}, ${j} out of range`);
+    out[i] = b;
+    out[j] = a;
   }
   return out;
 }

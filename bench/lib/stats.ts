@@ -18,7 +18,10 @@ export function quantile(sorted: readonly number[], q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  const a = sorted[lo];
+  const b = sorted[hi];
+  if (a === undefined || b === undefined) return Number.NaN;
+  return a + (b - a) * (pos - lo);
 }
 
 export function summarize(samples: readonly number[]): Summary {

@@ -82,13 +82,15 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
   }
   // Series.
   for (const s of series) {
-    const segs: string[][] = [[]];
+    let seg: string[] = [];
+    const segs: string[][] = [seg];
     for (const [x, y] of s.points) {
       if (!Number.isFinite(y)) {
-        segs.push([]);
+        seg = [];
+        segs.push(seg);
         continue;
       }
-      segs[segs.length - 1].push(`${n2(sx(x))},${n2(sy(y))}`);
+      seg.push(`${n2(sx(x))},${n2(sy(y))}`);
     }
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     for (const seg of segs) {
@@ -183,6 +185,7 @@ export function barChart(groups: readonly BarGroup[], o: BarChartOptions): strin
       }
       const w = Math.max(1, sx(v) - m.l);
       const s = o.series[si];
+      if (s === undefined) return;
       out.push(
         `<rect x="${m.l}" y="${n2(y + 1)}" width="${n2(w)}" height="${barH - 2}" fill="${s.color}"><title>${esc(`${g.label}, ${s.name}: ${o.format(v)}`)}</title></rect>`,
       );

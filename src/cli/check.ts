@@ -35,7 +35,8 @@ export async function checkMain(argv: string[]): Promise<number> {
   let json = false;
   const rules: { allowOwner?: number; mode?: number } = {};
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
+    if (a === undefined) break;
     if (a === '--file' || a === '-f') {
       file = argv[++i];
     } else if (a.startsWith('--file=')) {

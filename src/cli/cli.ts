@@ -162,7 +162,8 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
   };
   const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout', '--file-owner', '--file-mode']);
   for (let i = 0; i < args.length; i++) {
-    let a = args[i]!;
+    let a = args[i];
+    if (a === undefined) break;
     let v: string | undefined;
     const eq = a.startsWith('--') ? a.indexOf('=') : -1;
     if (eq > 0) {
@@ -258,7 +259,7 @@ function isStoreFile(path: string): boolean {
  */
 function checkStorePath(file: string): void {
   const fix = 'choose another file with --file';
-  let st;
+  let st: import('node:fs').Stats | undefined;
   try {
     st = statSync(file);
   } catch (e) {
@@ -278,7 +279,7 @@ function checkStorePath(file: string): void {
     return;
   }
   const dir = dirname(file);
-  let d;
+  let d: import('node:fs').Stats;
   try {
     d = statSync(dir);
   } catch {
@@ -614,7 +615,8 @@ export function statsMain(args: readonly string[]): number {
   let group: StatsGroup = 'general';
   let fileOwner: number | undefined;
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i];
+    if (a === undefined) break;
     if (a === '--file') file = args[++i] ?? '';
     else if (a.startsWith('--file=')) file = a.slice(7);
     else if (a === '--file-owner' || a.startsWith('--file-owner='))

@@ -54,10 +54,7 @@ export function wireKey(key: unknown, name = 'key'): string {
 function bytesKey(b: Uint8Array, name: string): string {
   const n = b.length;
   if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n);
-  for (let i = 0; i < n; i++) {
-    const c = b[i]!;
-    if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
-  }
+  for (const c of b) if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
   return Buffer.from(b.buffer, b.byteOffset, n).toString('latin1', 0, n);
 }
 

@@ -94,7 +94,9 @@ function parseNode(spec: unknown, name: string): { host: string; port: number; w
   if (port < 1 || port > 65535) throw rangeError('ERR_OUT_OF_RANGE', `${name}: port must be 1 to 65535, got ${port}`);
   if (weight < 1 || !Number.isSafeInteger(weight))
     throw rangeError('ERR_OUT_OF_RANGE', `${name}: weight must be a positive integer, got ${m[3]}`);
-  return { host: m[1]!, port, weight };
+  const host = m[1];
+  if (host === undefined) throw typeError('ERR_INVALID_ARG_VALUE', `${name} has no host: ${JSON.stringify(spec)}`);
+  return { host, port, weight };
 }
 
 function intOption(v: unknown, name: string, def: number, min: number, max: number): number {
@@ -207,7 +209,7 @@ export class Cluster {
   nodeFor(key: Key): string | undefined {
     checkKeyType(key);
     const i = this.#route(key);
-    return i < 0 ? undefined : this.#members[i]!.id;
+    return this.#members[i]?.id;
   }
 
   /** True when `key` is served by the local store (no socket). */
@@ -239,7 +241,7 @@ export class Cluster {
       if (!s.ejected) ring.push(m.id);
     }
     return {
-      self: this.#self < 0 ? undefined : this.#members[this.#self]!.id,
+      self: this.#members[this.#self]?.id,
       localOps: this.#localOps,
       remoteOps,
       nodes,
@@ -319,7 +321,9 @@ export class Cluster {
             else if (t === 'X') stale = true;
             else if (t === 'Z') tokenSent = true;
           }
-          const value = items[0]!.value;
+          const first = items[0];
+          if (first === undefined) return line;
+          const value = first.value;
           // The wire does not say "created": a win on an empty, fresh item is a placeholder (N).
           return { value, flags, cas, won, stale, tokenSent, created: won && !stale && value.length === 0 } satisfies MetaItem;
         });
@@ -521,8 +525,7 @@ export class Cluster {
       const parts: Promise<void>[] = [];
       const byNode = new Map<number, number[]>();
       const local: number[] = [];
-      for (let k = 0; k < n; k++) {
-        const i = owner[k]!;
+      for (const [k, i] of owner.entries()) {
         if (i === this.#self) local.push(k);
         else {
           let list = byNode.get(i);
@@ -547,7 +550,9 @@ export class Cluster {
       if (local.length > 0) {
         this.#localOps += local.length;
         const vals = this.#cache!.getMany(local.map((k) => keys[k]!));
-        for (let j = 0; j < local.length; j++) out[local[j]!] = vals[j];
+        local.forEach((k, j) => {
+          out[k] = vals[j];
+        });
       }
       return Promise.all(parts).then(() => out);
     } catch (e) {
@@ -555,19 +560,27 @@ export class Cluster {
     }
   }
 
+  /** Member `i`'s connection state: `i` comes from #route and is never this process's own member. */
+  #remoteNode(i: number): RemoteNode {
+    const node = this.#members[i]?.remote;
+    if (node === undefined) throw new Error(`cluster member ${i} has no remote connection`);
+    return node;
+  }
+
   /** One multi-key `get` to member `i` for the positions `ks`; fills `out`. */
   #getLine(i: number, ks: number[], wire: string[], out: (Buffer | undefined)[]): Promise<void> {
     let line = 'get';
     for (const k of ks) line += ` ${wire[k]}`;
-    this.#members[i]!.remote!.ops += ks.length - 1; // #remote counts one
+    this.#remoteNode(i).ops += ks.length - 1; // #remote counts one
     return this.#remote(i, 'getMany', `${line}\r\n`, undefined, Expect.Values, (reply, items) => {
       if (reply !== 'END') return reply;
       // Hits come back in request order (a key asked twice is answered twice).
       let c = 0;
       for (const it of items!) {
         while (c < ks.length && wire[ks[c]!] !== it.key) c++;
-        if (c === ks.length) return unexpected('getMany', this.#members[i]!.id, `VALUE ${it.key}`);
-        out[ks[c]!] = it.value;
+        const k = ks[c];
+        if (k === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
+        out[k] = it.value;
         c++;
       }
       return undefined;
@@ -671,7 +684,7 @@ export class Cluster {
     expect: Expect,
     map: (line: string, items: RemoteItem[] | undefined) => T | string,
   ): Promise<T> {
-    const node = this.#members[i]!.remote!;
+    const node = this.#remoteNode(i);
     node.ops++;
     this.#inFlight++;
     return new Promise<T>((resolve, reject) => {

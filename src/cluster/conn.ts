@@ -139,7 +139,9 @@ export class NodeConnection {
   #check(): void {
     this.#timer = undefined;
     if (this.#dead || this.pending === 0) return;
-    const left = this.#queue[this.#head]!.deadline - Date.now();
+    const oldest = this.#queue[this.#head];
+    if (oldest === undefined) return;
+    const left = oldest.deadline - Date.now();
     if (left <= 0) {
       this.#die(new ClusterError('ERR_NODE_TIMEOUT', `${this.#node}: no reply within ${this.#timeoutMs} ms`, this.#node));
     } else {
@@ -170,16 +172,25 @@ export class NodeConnection {
       const p = q[this.#head]!;
       const eol = buf.indexOf(LF, pos);
       if (eol < 0) break;
-      if (eol === pos || buf[eol - 1] !== 0x0d) return this.#protocolError(buf, pos);
+      if (eol === pos || buf[eol - 1] !== 0x0d) {
+        this.#protocolError(buf, pos);
+        return;
+      }
       const line = buf.toString('latin1', pos, eol - 1);
       if (p.expect === Expect.Values && line.startsWith('VALUE ')) {
         // VALUE <key> <flags> <bytes> [<cas>]
         const t = line.split(' ');
         const n = Number(t[3]);
-        if (t.length < 4 || !Number.isInteger(n) || n < 0) return this.#protocolError(buf, pos);
+        if (t.length < 4 || !Number.isInteger(n) || n < 0) {
+          this.#protocolError(buf, pos);
+          return;
+        }
         const start = eol + 1;
         if (buf.length < start + n + 2) break; // the data block is still on its way
-        if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) return this.#protocolError(buf, pos);
+        if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) {
+          this.#protocolError(buf, pos);
+          return;
+        }
         p.items!.push({ key: t[1]!, flags: Number(t[2]), value: Buffer.from(buf.subarray(start, start + n)) });
         pos = start + n + 2;
         continue;
@@ -187,10 +198,16 @@ export class NodeConnection {
       if (p.expect === Expect.Meta && line.startsWith('VA ')) {
         // VA <bytes> <flags>*: the data block follows; the reply is the header line and one item.
         const n = Number(line.split(' ', 2)[1]);
-        if (!Number.isInteger(n) || n < 0) return this.#protocolError(buf, pos);
+        if (!Number.isInteger(n) || n < 0) {
+          this.#protocolError(buf, pos);
+          return;
+        }
         const start = eol + 1;
         if (buf.length < start + n + 2) break;
-        if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) return this.#protocolError(buf, pos);
+        if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) {
+          this.#protocolError(buf, pos);
+          return;
+        }
         pos = start + n + 2;
         this.#head++;
         replies++;
@@ -207,7 +224,10 @@ export class NodeConnection {
     if (this.#head === q.length) {
       this.#queue = [];
       this.#head = 0;
-      if (pos < buf.length) return this.#protocolError(buf, pos);
+      if (pos < buf.length) {
+        this.#protocolError(buf, pos);
+        return;
+      }
       this.#socket.unref();
     } else if (this.#head > 1024 && this.#head * 2 > q.length) {
       this.#queue = q.slice(this.#head);

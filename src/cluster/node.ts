@@ -124,7 +124,8 @@ export class RemoteNode implements ConnOwner {
     const conns = this.#conns;
     let best: NodeConnection | undefined;
     for (let i = 0; i < conns.length; i++) {
-      const c = conns[(this.#rr + i) % conns.length]!;
+      const c = conns[(this.#rr + i) % conns.length];
+      if (c === undefined) break;
       if (best === undefined || c.pending < best.pending) best = c;
       if (c.pending === 0) break;
     }

@@ -65,7 +65,7 @@ export function ketamaPoints(weight: number, totalWeight: number, live: number):
 /** twemproxy's `hash: md5`: the first four bytes of md5(key), little-endian. */
 export function md5Hash(key: string | Uint8Array): number {
   const d = cryptoHash('md5', key, 'buffer');
-  return (d[0]! | (d[1]! << 8) | (d[2]! << 16) | (d[3]! << 24)) >>> 0;
+  return d.readUInt32LE(0);
 }
 
 /** A built continuum over some members (the live ones); maps a key hash to a member index. */
@@ -101,7 +101,7 @@ export class KetamaRing {
     this.#ring = new HashRing(servers, 'md5', { 'vnode count': 0, 'max cache size': 1 });
     this.#points = this.#ring.ring;
     this.#owner = new Int32Array(this.#points.length);
-    for (let i = 0; i < this.#points.length; i++) this.#owner[i] = this.#index.get(this.#points[i]!.server)!;
+    for (const [i, p] of this.#points.entries()) this.#owner[i] = this.#index.get(p.server)!;
   }
 
   /** Points on the continuum (160 per live server of equal weight). */
@@ -112,7 +112,7 @@ export class KetamaRing {
   /** The member index owning `hash` (a {@link md5Hash}), or -1 when the ring is empty. */
   lookup(hash: number): number {
     if (this.#points.length === 0) return -1;
-    return this.#owner[this.#ring.find(hash)]!;
+    return this.#owner[this.#ring.find(hash)] ?? -1;
   }
 
   /** Continuum points of member `i` (for tests and diagnostics). */

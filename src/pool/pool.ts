@@ -696,8 +696,8 @@ export class CachePool {
     if (this.#pool === undefined) {
       idle = [];
       for (let i = this.#idleOrder.length - 1; i >= 0; i--) {
-        const c = this.#idleOrder[i]!;
-        if (!c.busy && !c.dead) idle.push(c);
+        const c = this.#idleOrder[i];
+        if (c !== undefined && !c.busy && !c.dead) idle.push(c);
       }
       if (idle.length === 0) {
         if (this.#channels.every((c) => c.dead))
@@ -718,22 +718,29 @@ export class CachePool {
       return;
     }
     // By a hash of the key, so that one key's operations stay in one share, in call order.
-    const which = new Uint8Array(count);
+    const which = new Uint8Array(ops.length);
     const counts = new Array<number>(chunks).fill(0);
-    for (let i = 0; i < count; i++) {
-      const c = keyHash(ops[i]!) % chunks;
-      which[i] = c;
-      counts[c]++;
+    let i = 0;
+    for (const op of ops) {
+      const c = keyHash(op) % chunks;
+      which[i++] = c;
+      counts[c] = (counts[c] ?? 0) + 1;
     }
     const idxs = counts.map((n) => new Int32Array(n));
-    const fill = new Array<number>(chunks).fill(0);
-    for (let i = 0; i < count; i++) {
-      const c = which[i]!;
-      idxs[c]![fill[c]!++] = i;
-    }
+    const fill = new Int32Array(chunks);
+    which.forEach((c, i) => {
+      const share = idxs[c];
+      const at = fill[c];
+      if (share === undefined || at === undefined) return;
+      share[at] = i;
+      fill[c] = at + 1;
+    });
     // Workers' shares first (so that they start at once), then the caller's.
-    for (let c = mine; c < chunks; c++) if (counts[c]! > 0) this.#dispatch(ops, idxs[c]!, idle?.[c - mine]);
-    if (mine === 1 && counts[0]! > 0) this.#runInline(ops, idxs[0]!);
+    idxs.forEach((share, c) => {
+      if (c >= mine && share.length > 0) this.#dispatch(ops, share, idle?.[c - mine]);
+    });
+    const own = idxs[0];
+    if (mine === 1 && own !== undefined && own.length > 0) this.#runInline(ops, own);
   }
 
   /**
@@ -801,7 +808,7 @@ export class CachePool {
       this.#workerBusyNs = 0;
       this.#loadAt = now;
       const cores = availableParallelism();
-      this.#freeCores = Math.max(0, Math.min(cores - 1, Math.floor(cores - loadavg()[0]! + 1 + workersBusy)));
+      this.#freeCores = Math.max(0, Math.min(cores - 1, Math.floor(cores - (loadavg()[0] ?? 0) + 1 + workersBusy)));
     }
     return this.#freeCores;
   }
@@ -857,8 +864,7 @@ export class CachePool {
     const n = idx === null ? ops.length : idx.length;
     const cache = this.#cache;
     if (cache === undefined) {
-      const e = closedError('flush');
-      for (let i = 0; i < n; i++) ops[idx === null ? i : idx[i]!]!.rej(e);
+      rejectFrom(ops, idx, 0, closedError('flush'));
       return;
     }
     this.#inlineOps += n;
@@ -886,9 +892,7 @@ export class CachePool {
     this.#tasks++;
     const t0 = performance.now();
     const count = idx === null ? ops.length : idx.length;
-    const failAll = (err: unknown): void => {
-      for (let i = 0; i < count; i++) ops[idx === null ? i : idx[i]!]!.rej(err);
-    };
+    const failAll = (err: unknown): void => rejectFrom(ops, idx, 0, err);
     let p: Promise<void>;
     if (channel !== undefined) {
       // call() copies the request before it returns, so the queue's buffer is free again at once.
@@ -952,9 +956,14 @@ function answer(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
     settle(out, ops, idx);
   } catch (e) {
     // Rejecting a promise that already settled does nothing, so this is safe after a partial settle.
-    const count = idx === null ? ops.length : idx.length;
-    for (let i = 0; i < count; i++) ops[idx === null ? i : idx[i]!]!.rej(e);
+    rejectFrom(ops, idx, 0, e);
   }
+}
+
+/** Rejects the operations `idx` names (every one of `ops` when it is null), from position `from` on. */
+function rejectFrom(ops: readonly Pending[], idx: Int32Array | null, from: number, e: unknown): void {
+  if (idx === null) for (const p of ops.slice(from)) p.rej(e);
+  else for (const slot of idx.subarray(from)) ops[slot]?.rej(e);
 }
 
 /** Decodes a response buffer and settles each operation's promise. */
@@ -1008,7 +1017,7 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
       }
       default:
         // A corrupt response: everything from here on is unreadable.
-        for (let j = i; j < count; j++) ops[idx === null ? j : idx[j]!]!.rej(new Error(`shmcached pool: bad response status ${st}`));
+        rejectFrom(ops, idx, i, new Error(`shmcached pool: bad response status ${st}`));
         return;
     }
   }
