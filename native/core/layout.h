@@ -69,6 +69,13 @@ struct Item {
   uint8_t* value() { return key() + nkey; }
   uint64_t ntotal() const { return sizeof(Item) + nkey + nbytes; }
 };
+
+// iflags bits that change under the item's stripe alone (kFetched, kStale, kTokenSent) are read
+// without it: by the LRU tail walk (class lock only) and the optimistic get (no lock). Every write
+// of them is a relaxed atomic store and every such read a relaxed atomic load, so the words are
+// never torn and ThreadSanitizer sees the protocol; a read is a hint, confirmed under the stripe.
+inline uint8_t iflags_load(const Item* it) { return __atomic_load_n(&it->iflags, __ATOMIC_RELAXED); }
+inline void iflags_store(Item* it, uint8_t v) { __atomic_store_n(&it->iflags, v, __ATOMIC_RELAXED); }
 static_assert(sizeof(Item) == 40, "item header size is part of the layout");
 
 // One slab class: chunk geometry, free list, LRU, and the counters that only change under its

@@ -85,7 +85,7 @@ bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {
   uint32_t off = c.lru_tail;
   for (int tries = 0; off && tries < kTailSearch; ++tries) {
     Item* it = r.item(off);
-    if (!it || !(it->iflags & kLinked)) {
+    if (!it || !(iflags_load(it) & kLinked)) {
       // The tail points at something that is not a linked item: cut the list there.
       c.lru_tail = 0;
       c.lru_head = 0;

@@ -90,13 +90,13 @@ Status meta_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaGetOption
     }
   }
   if ((it->iflags & kStale) && !(it->iflags & kTokenSent)) won = true;  // stale: the next reader wins
-  if (won) it->iflags |= kTokenSent;
+  if (won) iflags_store(it, it->iflags | kTokenSent);
   view->won = won;
   view->created = created;
   view->exptime = it->exptime;
   std::memcpy(out, it->value(), it->nbytes);
   if (!opt.no_bump) {
-    it->iflags |= kFetched;
+    iflags_store(it, it->iflags | kFetched);
     item_touch_lru(ctx, it);
   }
   stripe_unlock(s);
@@ -116,7 +116,7 @@ Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaDelete
     st = kExists;
   } else if (opt.invalidate) {
     if (opt.set_ttl) it->exptime = abs_exptime(opt.ttl, ctx.now);
-    it->iflags = uint8_t((it->iflags | kStale) & ~kTokenSent);
+    iflags_store(it, uint8_t((it->iflags | kStale) & ~kTokenSent));
     it->cas = next_cas(ctx);
   } else {
     item_unlink(ctx, hv, it);
@@ -215,7 +215,7 @@ Status meta_store_stale(Ctx& ctx, const uint8_t* key, uint32_t nkey, const uint8
     uint8_t token = old->iflags & kTokenSent;
     item_link(ctx, hv, it, old);
     it->exptime = exptime;
-    it->iflags = uint8_t(it->iflags | kStale | token);
+    iflags_store(it, uint8_t(it->iflags | kStale | token));
   } else {
     st = kExists;
   }

@@ -54,7 +54,7 @@ __attribute__((no_sanitize("thread"))) static Status get_optimistic(Ctx& ctx, St
   if (gave_up) return kBufferSmall;
   if (!it) return stripe_read_valid(s, begin) ? kMiss : kBufferSmall;
   uint32_t n = __atomic_load_n(&it->nbytes, __ATOMIC_RELAXED);
-  uint8_t iflags = __atomic_load_n(&it->iflags, __ATOMIC_RELAXED);
+  uint8_t iflags = iflags_load(it);
   uint32_t time = __atomic_load_n(&it->time, __ATOMIC_RELAXED);
   if (n > cap || !(iflags & kFetched) || time + kLruBumpInterval < ctx.now || item_is_dead(ctx, it))
     return kBufferSmall;
@@ -105,7 +105,7 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   meta->vlen = it->nbytes;
   meta->flags = it->flags;
   meta->cas = it->cas;
-  if (!(it->iflags & kFetched)) it->iflags |= kFetched;
+  if (!(it->iflags & kFetched)) iflags_store(it, it->iflags | kFetched);
   item_touch_lru(ctx, it);
   stripe_unlock(s);
   ctx.count(touch ? kCmdTouch : kCmdGet);
@@ -325,7 +325,7 @@ Status cmd_touch(Ctx& ctx, const uint8_t* key, uint32_t nkey, int64_t ttl) {
   auto [hv, s, it, dead] = lock_key(ctx, key, nkey);
   if (it) {
     it->exptime = abs_exptime(ttl, ctx.now);
-    it->iflags |= kFetched;  // memcached's touch fetches with DO_UPDATE: the item counts as fetched
+    iflags_store(it, it->iflags | kFetched);  // memcached's touch fetches with DO_UPDATE: the item counts as fetched
     item_touch_lru(ctx, it);
   }
   stripe_unlock(s);
