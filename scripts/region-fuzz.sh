@@ -20,7 +20,7 @@ case "${SANITIZE:-address}" in
 esac
 out=build-core/$variant
 mkdir -p "$out" build-core/region-fuzz-crashes
-if ! "$CXX" -std=c++20 -O1 -g -Wall -Wextra -Inative -pthread "${san[@]}" native/test/region_fuzz.cc native/core/*.cc \
+if ! "$CXX" -std=c++20 -O1 -g -Wall -Wextra -Inative -pthread "${san[@]}" native/test/region_fuzz.cc native/core/*.cc native/core/recover/*.cc \
     -o "$out/region_fuzz"; then
   echo "region-fuzz: build failed" >&2
   echo "0 passed, 1 failed"
