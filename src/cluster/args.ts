@@ -5,11 +5,11 @@
  * command line: a space or CRLF in it would split the command.
  */
 import { rangeError, typeError } from '../errors.js';
-import type { Key, SetOptions } from '../types.js';
+import { checkTtl as checkExptime, readTtl } from '../ttl.js';
+import type { CacheSetOptions, Key } from '../types.js';
 
 /** memcached's key limit (bytes). */
 export const KEY_MAX = 250;
-const TTL_MAX = 2 ** 32 - 1;
 const U64_MAX = (1n << 64n) - 1n;
 
 /** `typeof`, with null and arrays named. */
@@ -65,20 +65,20 @@ export function valueBytes(value: unknown): Buffer {
   throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`);
 }
 
-/** Checks a ttl as the store does (an integer of memcached exptime seconds). */
+/**
+ * Checks a ttl as the store does (src/ttl.ts): an integer of memcached exptime seconds, and not an
+ * absolute time already past (RangeError ERR_TTL_IN_PAST: `3_600_000` is 1970, not an hour).
+ */
 export function checkTtl(ttl: unknown, name: string): number {
-  if (typeof ttl !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number of seconds, got ${typeof ttl}`);
-  if (!Number.isInteger(ttl) || ttl < -TTL_MAX || ttl > TTL_MAX)
-    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer number of seconds (memcached exptime), got ${ttl}`);
-  return ttl;
+  return checkExptime(ttl, name);
 }
 
-/** Reads `{ ttl, flags }` as the store does; returns [flags, ttl]. */
-export function setOptions(opts: SetOptions | undefined): [number, number] {
+/** Reads `{ ttl | ttlMs | expiresAt, flags }` as the store does; returns [flags, exptime]. */
+export function setOptions(opts: CacheSetOptions | undefined): [number, number] {
   if (opts === undefined) return [0, 0];
   if (typeof opts !== 'object' || opts === null)
     throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(opts)}`);
-  const ttl = opts.ttl === undefined ? 0 : checkTtl(opts.ttl, 'options.ttl');
+  const ttl = readTtl(opts, 'options');
   let flags = 0;
   if (opts.flags !== undefined) {
     const f = opts.flags;

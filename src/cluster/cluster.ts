@@ -20,14 +20,17 @@
  * agree on every key's node. The async API is {@link CachePool}'s.
  */
 import { Cache } from '../cache.js';
+import { decodeValue, encodeValue, resolveCodec, tagFlags, USER_FLAGS_MAX, type Codec, type CodecImpl, type CodecOption } from '../codec.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
-import { checkKeyType, checkTtl, deltaText, describe, setOptions, valueBytes, wireKey } from './args.js';
+import { ttlArg } from '../ttl.js';
+import { checkKeyType, deltaText, describe, setOptions, valueBytes, wireKey } from './args.js';
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
+import { NodeConnection, type ConnOwner } from './conn.js';
 import { fetchThrough, type FetchOptions, type FetchStore, type Loader, type MetaItem } from '../fetch.js';
-import type { PoolErrorInfo, PoolOp, PoolResult } from '../pool/pool.js';
-import type { Key, SetOptions, Value } from '../types.js';
+import type { PoolErrorInfo } from '../pool/pool.js';
+import type { CacheSetOptions, CasResult, In, ItemInfo, Key, TtlOptions, Value } from '../types.js';
 
 export { ClusterError, type ClusterErrorCode } from './error.js';
 export type { NodeStats } from './node.js';
@@ -42,8 +45,20 @@ export interface ClusterOptions {
   nodes: readonly string[];
   /** This node (`'host:port'`, one of `nodes`): its keys go to `cache`. Omit for a purely remote client. */
   self?: string;
-  /** The local store that `self` serves (the same file as its `shmcached serve --file`). Required with `self`. */
-  cache?: Cache;
+  /**
+   * The local store that `self` serves (the same file as its `shmcached serve --file`). Required
+   * with `self`. The cluster reads and writes it raw, through its own `codec`: a codec the Cache
+   * was opened with is not used for the cluster's calls.
+   */
+  cache?: Cache<unknown>;
+  /**
+   * How values are stored on every node, as {@link OpenOptions.codec}: `'bytes'` (default),
+   * `'string'`, `'json'`, `'v8'` or `{ encode, decode }`. Remote nodes store the encoded bytes
+   * with the codec's tag in the flags' top 4 bits, exactly as a local {@link Cache} with that
+   * codec does, so either side (or any memcached client, for the bytes and flags) reads what the
+   * other wrote, and a reader with another codec gets CacheError ERR_CODEC_MISMATCH.
+   */
+  codec?: CodecOption;
   /** Connections per remote node (default 2); requests are pipelined on each. */
   connections?: number;
   /** Per-request timeout in ms (default 1000): no reply by then fails the connection and counts a node failure. */
@@ -78,6 +93,58 @@ const DEFAULTS = { connections: 2, timeout: 1000, autoEject: true, failureLimit:
 const ROUTE_CACHE_MAX = 1 << 17;
 /** A multi-get line is kept under this many bytes (memcached reads longer `get` lines, other servers may not). */
 const GET_LINE_MAX = 2000;
+
+/** Least time a node's key dump (keys()) may take, whatever the per-request timeout. */
+const DUMP_TIMEOUT_MIN = 30_000;
+/** Keys per getMany of {@link Cluster.entries}. */
+const ENTRIES_BATCH = 128;
+const TTL_MAX = 2 ** 32 - 1;
+const U64_MAX = (1n << 64n) - 1n;
+/** memcached's answers to `cas`, and what {@link Cluster.cas} resolves with for each. */
+const CAS_REPLIES = ['STORED', 'EXISTS', 'NOT_FOUND'];
+const CAS_RESULTS: readonly CasResult[] = ['stored', 'exists', 'not_found'];
+/** A node's `lru_crawler metadump` answered BUSY (another crawl runs). */
+const BUSY = Symbol('busy');
+/** Cache's own methods: the cluster calls them on its local store raw (bytes, all 32 flag bits), whatever codec the store's handle has. */
+const RAW = Cache.prototype as Cache<Buffer>;
+
+/** What {@link Cluster.batch} runs: {@link CachePool.batch}'s operations (values of the codec's type), plus `has`, `gets` and `cas`. */
+export type ClusterOp<T = Buffer> =
+  | { op: 'get' | 'gets' | 'has'; key: Key }
+  | { op: 'gat'; key: Key; ttl: number | TtlOptions }
+  | ({ op: 'set' | 'add' | 'replace'; key: Key; value: In<T> } & CacheSetOptions)
+  | ({ op: 'cas'; key: Key; value: In<T>; cas: bigint | number } & CacheSetOptions)
+  | { op: 'append' | 'prepend'; key: Key; value: Value }
+  | { op: 'delete'; key: Key }
+  | { op: 'incr' | 'decr'; key: Key; delta?: number | bigint }
+  | { op: 'touch'; key: Key; ttl: number | TtlOptions };
+
+/** What one {@link ClusterOp} resolves with: the value the Cluster method resolves with. */
+export type ClusterValue<T = Buffer> = T | ItemInfo<T> | CasResult | bigint | boolean | undefined;
+
+/** The outcome of one {@link ClusterOp}, as {@link CachePool.batch} reports it. */
+export type ClusterResult<T = Buffer> = { ok: true; value: ClusterValue<T> } | { ok: false; error: PoolErrorInfo };
+
+/** The storage options of a batch operation. */
+function storeOptions(o: CacheSetOptions): CacheSetOptions {
+  return { ttl: o.ttl, ttlMs: o.ttlMs, expiresAt: o.expiresAt, flags: o.flags };
+}
+
+/** A key of `lru_crawler metadump` (URI-encoded bytes) as a UTF-8 string. */
+function unescapeKey(s: string): string {
+  if (!s.includes('%')) return s;
+  const out: number[] = [];
+  for (let j = 0; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 0x25 && j + 2 < s.length && /^[0-9a-fA-F]{2}$/.test(s.slice(j + 1, j + 3))) {
+      out.push(Number.parseInt(s.slice(j + 1, j + 3), 16));
+      j += 2;
+    } else {
+      out.push(c & 0xff);
+    }
+  }
+  return Buffer.from(out).toString('utf8');
+}
 
 interface Member extends RingMember {
   id: string;
@@ -122,11 +189,13 @@ function errorInfo(e: unknown): PoolErrorInfo {
   return { name: 'Error', code: undefined, message: String(e) };
 }
 
-/** Hybrid memcached-cluster client: see the module comment. */
-export class Cluster {
+/** Hybrid memcached-cluster client: see the module comment (exported as {@link Cluster}). */
+class ClusterClient<T = Buffer> {
   readonly #members: Member[];
   readonly #self: number;
-  readonly #cache: Cache | undefined;
+  readonly #cache: Cache<unknown> | undefined;
+  readonly #codec: CodecImpl | undefined;
+  readonly #timeoutMs: number;
   #ring: KetamaRing;
   #routes = new Map<string, number>();
   #closed = false;
@@ -163,6 +232,8 @@ export class Cluster {
       throw typeError('ERR_INVALID_ARG_VALUE', 'options.cache needs options.self (the node whose store it is)');
     }
     this.#cache = cache;
+    this.#timeoutMs = settings.timeoutMs;
+    this.#codec = resolveCodec(options.codec);
     const seen = new Set<string>();
     this.#members = nodes.map((spec, i) => {
       const n = parseNode(spec, `options.nodes[${i}]`);
@@ -252,16 +323,115 @@ export class Cluster {
 
   // ----- the operations -----
 
-  /** The value stored under `key`, or `undefined` (see {@link Cache.get}). */
-  get(key: Key): Promise<Buffer | undefined> {
+  /** The value stored under `key`, decoded by the cluster's codec (a Buffer by default), or `undefined` (see {@link Cache.get}). */
+  get(key: Key): Promise<T | undefined> {
     try {
       const i = this.#start(key, 'get');
       if (i === this.#self) {
         this.#localOps++;
-        return Promise.resolve(this.#cache!.get(key));
+        const c = this.#cache!;
+        if (this.#codec === undefined) return Promise.resolve(RAW.get.call(c, key) as T | undefined);
+        return Promise.resolve(this.#info(key, RAW.gets.call(c, key))?.value);
       }
       const wk = wireKey(key);
-      return this.#remote(i, 'get', `get ${wk}\r\n`, undefined, Expect.Values, (line, items) => this.#single(items, line, wk));
+      return this.#remote(i, 'get', `get ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
+        const it = this.#single(items, line, wk);
+        return typeof it === 'object' ? this.#decode(key, it.value, it.flags) : it;
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * The value with its flags and CAS unique (memcached's `gets`; `mg <key> v f c` to a remote
+   * node), or `undefined`. The CAS unique is the owning node's: pass it to {@link cas} with the
+   * same key, which goes to the same node (a node ejected or put back meanwhile moves the key, and
+   * the cas then answers 'not_found' or 'exists', never a wrong store). Under a codec `flags` are
+   * the caller's 28 bits.
+   */
+  gets(key: Key): Promise<ItemInfo<T> | undefined> {
+    return this.#getsOrGats(key, undefined, 'gets');
+  }
+
+  /** {@link gat} with flags and CAS (memcached's `gats`; `mg <key> v f c T<ttl>` to a remote node). */
+  gats(key: Key, ttl: number | TtlOptions): Promise<ItemInfo<T> | undefined> {
+    return this.#getsOrGats(key, ttl, 'gats');
+  }
+
+  #getsOrGats(key: Key, ttl: number | TtlOptions | undefined, what: 'gets' | 'gats'): Promise<ItemInfo<T> | undefined> {
+    try {
+      const i = this.#start(key, what);
+      if (i === this.#self) {
+        this.#localOps++;
+        const c = this.#cache!;
+        return Promise.resolve(this.#info(key, ttl === undefined ? RAW.gets.call(c, key) : RAW.gats.call(c, key, ttl)));
+      }
+      const wk = wireKey(key);
+      const t = ttl === undefined ? '' : ` T${ttlArg(ttl, 'ttl')}`;
+      return this.#remote(i, what, `mg ${wk} v f c${t}\r\n`, undefined, Expect.Meta, (line, items) => {
+        if (line === 'EN') return undefined;
+        const value = items?.[0]?.value;
+        if (!line.startsWith('VA ') || value === undefined) return line;
+        let flags = 0;
+        let cas = 0n;
+        for (const tok of line.split(' ').slice(2)) {
+          if (tok[0] === 'f') flags = Number(tok.slice(1));
+          else if (tok[0] === 'c') cas = BigInt(tok.slice(1));
+        }
+        return this.#info(key, { value, flags, cas });
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Copies the raw bytes of the value into `target` at `offset` and resolves with their length,
+   * or `undefined` if absent; when the value does not fit nothing is copied and the length is
+   * returned all the same (see {@link Cache.getInto}). A local key is copied straight from the
+   * shared store (no allocation); a remote one arrives in a socket buffer and is copied from
+   * there, so for remote keys this only saves the caller its own buffer. Bytes whatever the
+   * codec, as on {@link Cache}.
+   */
+  getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
+    try {
+      const i = this.#start(key, 'getInto');
+      if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+      if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+        throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
+      if (i === this.#self) {
+        this.#localOps++;
+        return Promise.resolve(RAW.getInto.call(this.#cache!, key, target, offset));
+      }
+      const wk = wireKey(key);
+      return this.#remote(i, 'getInto', `get ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
+        const it = this.#single(items, line, wk);
+        if (typeof it !== 'object') return it;
+        const v = it.value;
+        if (v.length <= target.length - offset) target.set(v, offset);
+        return v.length;
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Whether `key` holds a live item, without its value crossing the wire (`mg <key>` with no
+   * flags: HD or EN) or being copied locally (see {@link Cache.has}). A remote memcached counts
+   * the `mg` as a fetch of the item (its LRU bump); the local store and shmcached nodes do not.
+   */
+  has(key: Key): Promise<boolean> {
+    try {
+      const i = this.#start(key, 'has');
+      if (i === this.#self) {
+        this.#localOps++;
+        return Promise.resolve(RAW.has.call(this.#cache!, key));
+      }
+      return this.#remote(i, 'has', `mg ${wireKey(key)}\r\n`, undefined, Expect.Meta, (line) =>
+        line === 'HD' ? true : line === 'EN' ? false : line,
+      );
     } catch (e) {
       return Promise.reject(e);
     }
@@ -271,14 +441,20 @@ export class Cluster {
    * {@link Cache.fetch} across the cluster: a local key's flight runs in the shared store; a remote
    * key's runs on its node through the meta protocol (`mg key v c f N<lockTtl> [R<staleTtl>]`,
    * `ms`, `md`), so it is the same flight as that node's own in-process `fetch` callers and any
-   * other client using mg N. The loader runs here.
+   * other client using mg N. The loader runs here. Bytes only, as on {@link Cache}: a cluster
+   * with a codec rejects it (TypeError ERR_INVALID_STATE).
    */
   fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
     try {
+      if (this.#codec !== undefined)
+        throw typeError(
+          'ERR_INVALID_STATE',
+          `fetch is bytes-only for now: use a Cluster with codec 'bytes' for it (this one has codec ${this.#codec.name})`,
+        );
       const i = this.#start(key, 'fetch');
       if (i === this.#self) {
         this.#localOps++;
-        return this.#cache!.fetch(key, loader, options);
+        return RAW.fetch.call(this.#cache!, key, loader, options);
       }
       return fetchThrough(this.#remoteStore(i), key, loader, options);
     } catch (e) {
@@ -292,7 +468,7 @@ export class Cluster {
       const i = this.#start(key, 'invalidate');
       if (i === this.#self) {
         this.#localOps++;
-        return Promise.resolve(this.#cache!.invalidate(key));
+        return Promise.resolve(RAW.invalidate.call(this.#cache!, key));
       }
       return Promise.resolve(this.#remoteStore(i).metaDelete(key, true, 0n));
     } catch (e) {
@@ -361,34 +537,43 @@ export class Cluster {
     };
   }
 
-  /** Get and touch: the value, after setting a new ttl (see {@link Cache.gat}). */
-  gat(key: Key, ttl: number): Promise<Buffer | undefined> {
+  /** Get and touch: the value, after setting a new ttl (seconds, or `{ ttl | ttlMs | expiresAt }`; see {@link Cache.gat}). */
+  gat(key: Key, ttl: number | TtlOptions): Promise<T | undefined> {
     try {
       const i = this.#start(key, 'gat');
       if (i === this.#self) {
         this.#localOps++;
-        return Promise.resolve(this.#cache!.gat(key, ttl));
+        const c = this.#cache!;
+        if (this.#codec === undefined) return Promise.resolve(RAW.gat.call(c, key, ttl) as T | undefined);
+        return Promise.resolve(this.#info(key, RAW.gats.call(c, key, ttl))?.value);
       }
       const wk = wireKey(key);
-      const t = checkTtl(ttl, 'ttl');
-      return this.#remote(i, 'gat', `gat ${t} ${wk}\r\n`, undefined, Expect.Values, (line, items) => this.#single(items, line, wk));
+      const t = ttlArg(ttl, 'ttl');
+      return this.#remote(i, 'gat', `gat ${t} ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
+        const it = this.#single(items, line, wk);
+        return typeof it === 'object' ? this.#decode(key, it.value, it.flags) : it;
+      });
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  /** Stores `value` under `key` (see {@link Cache.set}). */
-  set(key: Key, value: Value, options?: SetOptions): Promise<void> {
+  /**
+   * Stores `value` under `key` (see {@link Cache.set}): encoded by the cluster's codec, whose tag
+   * goes into the flags' top 4 bits on every node alike. Expiry as {@link Cache.set}: `ttl`
+   * seconds (an absolute time already past is RangeError ERR_TTL_IN_PAST), `ttlMs` or `expiresAt`.
+   */
+  set(key: Key, value: In<T>, options?: CacheSetOptions): Promise<void> {
     return this.#store('set', key, value, options) as Promise<void>;
   }
 
   /** Stores only if `key` is absent; resolves `false` otherwise (see {@link Cache.add}). */
-  add(key: Key, value: Value, options?: SetOptions): Promise<boolean> {
+  add(key: Key, value: In<T>, options?: CacheSetOptions): Promise<boolean> {
     return this.#store('add', key, value, options) as Promise<boolean>;
   }
 
   /** Stores only if `key` is present; resolves `false` otherwise (see {@link Cache.replace}). */
-  replace(key: Key, value: Value, options?: SetOptions): Promise<boolean> {
+  replace(key: Key, value: In<T>, options?: CacheSetOptions): Promise<boolean> {
     return this.#store('replace', key, value, options) as Promise<boolean>;
   }
 
@@ -405,36 +590,70 @@ export class Cluster {
   #store(
     cmd: 'set' | 'add' | 'replace' | 'append' | 'prepend',
     key: Key,
-    value: Value,
-    options: SetOptions | undefined,
+    value: unknown,
+    options: CacheSetOptions | undefined,
   ): Promise<void | boolean> {
     try {
       const i = this.#start(key, cmd);
+      const raw = cmd === 'append' || cmd === 'prepend';
+      const [flags, ttl] = raw ? [0, 0] : this.#writeOptions(options);
+      const data = raw || this.#codec === undefined ? value : encodeValue(this.#codec, value);
       if (i === this.#self) {
         this.#localOps++;
         const c = this.#cache!;
+        const o = this.#codec === undefined ? options : { ...options, flags };
         switch (cmd) {
           case 'set':
-            return Promise.resolve(c.set(key, value, options));
+            return Promise.resolve(RAW.set.call(c, key, data as Value, o));
           case 'add':
-            return Promise.resolve(c.add(key, value, options));
+            return Promise.resolve(RAW.add.call(c, key, data as Value, o));
           case 'replace':
-            return Promise.resolve(c.replace(key, value, options));
+            return Promise.resolve(RAW.replace.call(c, key, data as Value, o));
           case 'append':
-            return Promise.resolve(c.append(key, value));
+            return Promise.resolve(RAW.append.call(c, key, data as Value));
           default:
-            return Promise.resolve(c.prepend(key, value));
+            return Promise.resolve(RAW.prepend.call(c, key, data as Value));
         }
       }
       const wk = wireKey(key);
-      const data = valueBytes(value);
-      const [flags, ttl] = setOptions(options);
-      const line = `${cmd} ${wk} ${flags} ${ttl} ${data.length}\r\n`;
-      return this.#remote(i, cmd, line, data, Expect.Line, (reply) => {
+      const bytes = valueBytes(data);
+      const line = `${cmd} ${wk} ${flags} ${ttl} ${bytes.length}\r\n`;
+      return this.#remote(i, cmd, line, bytes, Expect.Line, (reply) => {
         if (reply === 'STORED') return cmd === 'set' ? undefined : true;
         if (reply === 'NOT_STORED' && cmd !== 'set') return false;
         return reply;
       });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Stores only if the item's CAS unique is still `cas` (from {@link gets} on this cluster, which
+   * asked the key's node): memcached's `cas` to a remote node, {@link Cache.cas} on the local one.
+   */
+  cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): Promise<CasResult> {
+    try {
+      const i = this.#start(key, 'cas');
+      let token: bigint;
+      if (typeof cas === 'bigint') token = cas;
+      else if (typeof cas === 'number' && Number.isSafeInteger(cas)) token = BigInt(cas);
+      else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
+      if (token < 0n || token > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
+      const [flags, ttl] = this.#writeOptions(options);
+      const data = this.#codec === undefined ? value : encodeValue(this.#codec, value);
+      if (i === this.#self) {
+        this.#localOps++;
+        const o = this.#codec === undefined ? options : { ...options, flags };
+        return Promise.resolve(RAW.cas.call(this.#cache!, key, data as Value, token, o));
+      }
+      const wk = wireKey(key);
+      const bytes = valueBytes(data);
+      // map's string result means "not an answer": the answer travels as an index into CAS_RESULTS.
+      return this.#remote(i, 'cas', `cas ${wk} ${flags} ${ttl} ${bytes.length} ${token}\r\n`, bytes, Expect.Line, (reply) => {
+        const r = CAS_REPLIES.indexOf(reply);
+        return r < 0 ? reply : r;
+      }).then((r) => CAS_RESULTS[r]!);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -446,7 +665,7 @@ export class Cluster {
       const i = this.#start(key, 'delete');
       if (i === this.#self) {
         this.#localOps++;
-        return Promise.resolve(this.#cache!.delete(key));
+        return Promise.resolve(RAW.delete.call(this.#cache!, key));
       }
       return this.#remote(i, 'delete', `delete ${wireKey(key)}\r\n`, undefined, Expect.Line, (reply) =>
         reply === 'DELETED' ? true : reply === 'NOT_FOUND' ? false : reply,
@@ -471,7 +690,8 @@ export class Cluster {
       const i = this.#start(key, cmd);
       if (i === this.#self) {
         this.#localOps++;
-        return Promise.resolve(cmd === 'incr' ? this.#cache!.incr(key, delta) : this.#cache!.decr(key, delta));
+        const c = this.#cache!;
+        return Promise.resolve(cmd === 'incr' ? RAW.incr.call(c, key, delta) : RAW.decr.call(c, key, delta));
       }
       const wk = wireKey(key);
       const d = deltaText(delta);
@@ -483,16 +703,16 @@ export class Cluster {
     }
   }
 
-  /** Sets a new ttl; resolves `true` if the key was there (see {@link Cache.touch}). */
-  touch(key: Key, ttl: number): Promise<boolean> {
+  /** Sets a new ttl (seconds, or `{ ttl | ttlMs | expiresAt }`); resolves `true` if the key was there (see {@link Cache.touch}). */
+  touch(key: Key, ttl: number | TtlOptions): Promise<boolean> {
     try {
       const i = this.#start(key, 'touch');
       if (i === this.#self) {
         this.#localOps++;
-        return Promise.resolve(this.#cache!.touch(key, ttl));
+        return Promise.resolve(RAW.touch.call(this.#cache!, key, ttl));
       }
       const wk = wireKey(key);
-      const t = checkTtl(ttl, 'ttl');
+      const t = ttlArg(ttl, 'ttl');
       return this.#remote(i, 'touch', `touch ${wk} ${t}\r\n`, undefined, Expect.Line, (reply) =>
         reply === 'TOUCHED' ? true : reply === 'NOT_FOUND' ? false : reply,
       );
@@ -505,14 +725,14 @@ export class Cluster {
    * Values of many keys, aligned with `keys` (see {@link Cache.getMany}). The keys are split by
    * owner: the local ones in one call into the store, each remote node's in one pipelined burst
    * of multi-key `get`s, all nodes at once; rejects with the first bad key's error before sending
-   * anything, or with the first node's failure.
+   * anything, or with the first node's failure (or a value another codec wrote: ERR_CODEC_MISMATCH).
    */
-  getMany(keys: readonly Key[]): Promise<(Buffer | undefined)[]> {
+  getMany(keys: readonly Key[]): Promise<(T | undefined)[]> {
     try {
       if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
       if (this.#closed) throw closedError('getMany');
       const n = keys.length;
-      const out = new Array<Buffer | undefined>(n);
+      const out = new Array<T | undefined>(n);
       if (n === 0) return Promise.resolve(out);
       const wire = new Array<string>(n);
       const owner = new Int32Array(n);
@@ -533,30 +753,233 @@ export class Cluster {
           list.push(k);
         }
       }
+      if (local.length > 0) {
+        // Before anything is sent: a wrong-codec local value rejects with no request made.
+        this.#localOps += local.length;
+        const c = this.#cache!;
+        if (this.#codec === undefined) {
+          const vals = RAW.getMany.call(
+            c,
+            local.map((k) => keys[k]!),
+          );
+          local.forEach((k, j) => {
+            out[k] = vals[j] as T | undefined;
+          });
+        } else {
+          for (const k of local) out[k] = this.#info(keys[k]!, RAW.gets.call(c, keys[k]!))?.value;
+        }
+      }
       for (const [i, list] of byNode) {
         let start = 0;
         let bytes = 4;
         for (let j = 0; j < list.length; j++) {
           const len = wire[list[j]!]!.length + 1;
           if (j > start && bytes + len > GET_LINE_MAX) {
-            parts.push(this.#getLine(i, list.slice(start, j), wire, out));
+            parts.push(this.#getLine(i, list.slice(start, j), keys, wire, out));
             start = j;
             bytes = 4;
           }
           bytes += len;
         }
-        parts.push(this.#getLine(i, list.slice(start), wire, out));
-      }
-      if (local.length > 0) {
-        this.#localOps += local.length;
-        const vals = this.#cache!.getMany(local.map((k) => keys[k]!));
-        local.forEach((k, j) => {
-          out[k] = vals[j];
-        });
+        parts.push(this.#getLine(i, list.slice(start), keys, wire, out));
       }
       return Promise.all(parts).then(() => out);
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Stores many entries with the same options (see {@link Cache.setMany}). Every entry is checked
+   * (and encoded) before anything is stored or sent; then the local entries go into the store in
+   * one call and each remote entry is one pipelined `set` to its node, all nodes at once. Rejects
+   * with the first failure (a node's entries sent before it failed may be stored, as a local
+   * setMany that runs out of memory keeps what it stored).
+   */
+  setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): Promise<void> {
+    try {
+      if (this.#closed) throw closedError('setMany');
+      if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function')
+        throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs');
+      const [flags, ttl] = this.#writeOptions(options);
+      const codec = this.#codec;
+      const local: Array<[Key, Value]> = [];
+      const remote: Array<{ i: number; wk: string; data: Buffer }> = [];
+      let n = 0;
+      for (const e of entries) {
+        if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${n}] must be a [key, value] pair`);
+        const [k, v] = e as [unknown, unknown];
+        const wk = wireKey(k, `entries[${n}][0]`);
+        let data: string | Uint8Array;
+        if (codec !== undefined) data = encodeValue(codec, v);
+        else if (typeof v === 'string' || v instanceof Uint8Array) data = v;
+        else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${n}][1] must be a string or a Uint8Array, got ${describe(v)}`);
+        const i = this.#route(k as Key);
+        if (i < 0) throw new ClusterError('ERR_NO_NODES', 'setMany: every node is ejected');
+        if (i === this.#self) local.push([k as Key, data]);
+        else remote.push({ i, wk, data: valueBytes(data) });
+        n++;
+      }
+      if (local.length > 0) {
+        this.#localOps += local.length;
+        RAW.setMany.call(this.#cache!, local, codec === undefined ? options : { ...options, flags });
+      }
+      return Promise.all(
+        remote.map(({ i, wk, data }) =>
+          this.#remote(i, 'setMany', `set ${wk} ${flags} ${ttl} ${data.length}\r\n`, data, Expect.Line, (reply) =>
+            reply === 'STORED' ? undefined : reply,
+          ),
+        ),
+      ).then(() => undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * memcached's `flush_all [delay]` on every node: the local store, and each remote node on the
+   * ring (a failure rejects). Ejected nodes are tried too, so they hold nothing stale when they
+   * come back; their failures are ignored.
+   */
+  flushAll(delay = 0): Promise<void> {
+    try {
+      if (this.#closed) throw closedError('flushAll');
+      if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0 || delay > TTL_MAX)
+        throw rangeError('ERR_OUT_OF_RANGE', `delay must be a non-negative integer number of seconds, got ${String(delay)}`);
+      if (this.#cache !== undefined) RAW.flushAll.call(this.#cache, delay);
+      const parts: Promise<void>[] = [];
+      for (const [i, m] of this.#members.entries()) {
+        if (m.remote === undefined) continue;
+        const p = this.#remote(i, 'flushAll', `flush_all ${delay}\r\n`, undefined, Expect.Line, (reply) =>
+          reply === 'OK' ? undefined : reply,
+        ) as Promise<void>;
+        parts.push(m.remote.ejected ? p.catch(() => undefined) : p);
+      }
+      return Promise.all(parts).then(() => undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Removes every item on every node (as {@link flushAll}, for Map-like code). */
+  clear(): Promise<void> {
+    return this.flushAll();
+  }
+
+  /**
+   * Items on all nodes together: the local store's `curr_items` plus each remote node's (`stats`),
+   * ejected nodes left out. Like {@link Cache.size}, expired items not yet reclaimed still count.
+   * A promise (a property, as on {@link Cache}: `await cluster.size`).
+   */
+  get size(): Promise<number> {
+    try {
+      if (this.#closed) throw closedError('size');
+      let total = this.#cache === undefined ? 0 : Number(RAW.stats.call(this.#cache).curr_items);
+      const parts: Promise<void>[] = [];
+      for (const [i, m] of this.#members.entries()) {
+        if (m.remote === undefined || m.remote.ejected) continue;
+        parts.push(
+          this.#remote(i, 'size', 'stats\r\n', undefined, Expect.Lines, (line, items) => {
+            if (line !== 'END') return line;
+            for (const it of items!) {
+              if (it.key.startsWith('STAT curr_items ')) {
+                total += Number(it.key.slice(16));
+                return undefined;
+              }
+            }
+            return 'stats without curr_items';
+          }),
+        );
+      }
+      return Promise.all(parts).then(() => total);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * The live keys of every node, as UTF-8 strings: the local store's (crawled as {@link Cache.keys}),
+   * then each remote node's on the ring, from `lru_crawler metadump all` (memcached 1.6; it lists
+   * only live items). A node's dump is read whole before its keys are yielded, within the
+   * cluster's `timeout`. Keys added or removed meanwhile may or may not appear; every key live
+   * for the whole iteration does. A node that does not know the command rejects with its error
+   * (ClusterError ERR_NODE_ERROR); one busy with another crawl is asked again a few times.
+   */
+  async *keys(): AsyncGenerator<string, void, undefined> {
+    if (this.#closed) throw closedError('keys');
+    if (this.#cache !== undefined) yield* RAW.keys.call(this.#cache);
+    for (const [i, m] of this.#members.entries()) {
+      if (m.remote === undefined || m.remote.ejected) continue;
+      for (const k of await this.#metadump(i)) yield k;
+    }
+  }
+
+  /**
+   * `[key, value]` for the live keys of every node (see {@link keys}), the values read through
+   * {@link getMany} in batches (decoded by the codec); a key gone by then is skipped.
+   */
+  async *entries(): AsyncGenerator<[string, T], void, undefined> {
+    let batch: string[] = [];
+    const keys = this.keys();
+    for (;;) {
+      const next = await keys.next();
+      if (!next.done) batch.push(next.value);
+      if (batch.length === 0 || (!next.done && batch.length < ENTRIES_BATCH)) {
+        if (next.done) return;
+        continue;
+      }
+      const vals = await this.getMany(batch);
+      for (let j = 0; j < batch.length; j++) {
+        const v = vals[j];
+        if (v !== undefined) yield [batch[j]!, v];
+      }
+      batch = [];
+      if (next.done) return;
+    }
+  }
+
+  /** {@link entries}, so `for await (const [k, v] of cluster)` works. */
+  [Symbol.asyncIterator](): AsyncGenerator<[string, T], void, undefined> {
+    return this.entries();
+  }
+
+  /**
+   * One node's `lru_crawler metadump all`, its keys decoded. memcached hands the connection to its
+   * crawler for the dump and refuses other commands pipelined before it, so each dump has a
+   * connection of its own (outside the node's pool and its health counts), closed after it; BUSY
+   * (another crawl runs) is asked again a few times.
+   */
+  async #metadump(i: number): Promise<string[]> {
+    const m = this.#members[i];
+    if (m === undefined) throw new Error(`cluster member ${i} does not exist`);
+    for (let attempt = 0; ; attempt++) {
+      const owner: ConnOwner = { onReply() {}, onDead() {} };
+      const conn = new NodeConnection(m.host, m.port, Math.max(this.#timeoutMs, DUMP_TIMEOUT_MIN), owner);
+      this.#inFlight++;
+      let r: string[] | typeof BUSY;
+      try {
+        r = await new Promise<string[] | typeof BUSY>((resolve, reject) => {
+          conn.request('lru_crawler metadump all\r\n', undefined, Expect.Lines, (err, line, items) => {
+            if (err !== undefined) return reject(err);
+            if (line.startsWith('BUSY')) return resolve(BUSY);
+            if (line !== 'END')
+              return reject(isErrorLine(line) ? errorFromReply(line, 'keys', m.id) : unexpected('keys', m.id, line));
+            const out: string[] = [];
+            for (const it of items!) {
+              if (!it.key.startsWith('key=')) continue;
+              const sp = it.key.indexOf(' ');
+              out.push(unescapeKey(it.key.slice(4, sp < 0 ? undefined : sp)));
+            }
+            resolve(out);
+          });
+        });
+      } finally {
+        conn.close();
+        if (--this.#inFlight === 0 && this.#drained !== undefined) this.#drained();
+      }
+      if (r !== BUSY) return r;
+      if (attempt >= 20) throw unexpected('keys', m.id, 'BUSY (another crawl runs)');
+      await new Promise<void>((res) => setTimeout(res, 50));
     }
   }
 
@@ -567,8 +990,8 @@ export class Cluster {
     return node;
   }
 
-  /** One multi-key `get` to member `i` for the positions `ks`; fills `out`. */
-  #getLine(i: number, ks: number[], wire: string[], out: (Buffer | undefined)[]): Promise<void> {
+  /** One multi-key `get` to member `i` for the positions `ks`; fills `out` (decoded by the codec). */
+  #getLine(i: number, ks: number[], keys: readonly Key[], wire: string[], out: (T | undefined)[]): Promise<void> {
     let line = 'get';
     for (const k of ks) line += ` ${wire[k]}`;
     this.#remoteNode(i).ops += ks.length - 1; // #remote counts one
@@ -580,7 +1003,7 @@ export class Cluster {
         while (c < ks.length && wire[ks[c]!] !== it.key) c++;
         const k = ks[c];
         if (k === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
-        out[k] = it.value;
+        out[k] = this.#decode(keys[k]!, it.value, it.flags);
         c++;
       }
       return undefined;
@@ -588,23 +1011,23 @@ export class Cluster {
   }
 
   /**
-   * Runs `ops` and resolves with one {@link PoolResult} per operation, in order (as
-   * {@link CachePool.batch}); never rejects for a bad operation, but rejects with a TypeError
-   * if `ops` is not an array.
+   * Runs `ops` and resolves with one {@link ClusterResult} per operation, in order (as
+   * {@link CachePool.batch}, whose operations it takes, plus `has`, `gets` and `cas`); never
+   * rejects for a bad operation, but rejects with a TypeError if `ops` is not an array.
    */
-  batch(ops: readonly PoolOp[]): Promise<PoolResult[]> {
+  batch(ops: readonly ClusterOp<T>[]): Promise<ClusterResult<T>[]> {
     if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
     return Promise.all(
       ops.map((op) =>
         this.#one(op).then(
-          (value): PoolResult => ({ ok: true, value }),
-          (e: unknown): PoolResult => ({ ok: false, error: errorInfo(e) }),
+          (value): ClusterResult<T> => ({ ok: true, value }),
+          (e: unknown): ClusterResult<T> => ({ ok: false, error: errorInfo(e) }),
         ),
       ),
     );
   }
 
-  #one(o: PoolOp): Promise<Buffer | bigint | boolean | undefined> {
+  #one(o: ClusterOp<T>): Promise<ClusterValue<T>> {
     if (typeof o !== 'object' || o === null)
       return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `an operation must be an object, got ${describe(o)}`));
     switch (o.op) {
@@ -612,12 +1035,18 @@ export class Cluster {
         return this.get(o.key);
       case 'gat':
         return this.gat(o.key, o.ttl);
+      case 'gets':
+        return this.gets(o.key);
+      case 'has':
+        return this.has(o.key);
       case 'set':
-        return this.set(o.key, o.value, { ttl: o.ttl, flags: o.flags }).then(() => undefined);
+        return this.set(o.key, o.value, storeOptions(o)).then(() => undefined);
       case 'add':
-        return this.add(o.key, o.value, { ttl: o.ttl, flags: o.flags });
+        return this.add(o.key, o.value, storeOptions(o));
       case 'replace':
-        return this.replace(o.key, o.value, { ttl: o.ttl, flags: o.flags });
+        return this.replace(o.key, o.value, storeOptions(o));
+      case 'cas':
+        return this.cas(o.key, o.value, o.cas, storeOptions(o));
       case 'append':
         return this.append(o.key, o.value);
       case 'prepend':
@@ -662,39 +1091,84 @@ export class Cluster {
     return i;
   }
 
-  /** The value of a single-key retrieval reply (or the line, for the caller to turn into an error). */
-  #single(items: RemoteItem[] | undefined, line: string, wk: string): Buffer | undefined | string {
+  /** [flags, exptime] of a storage command: the options checked as the store checks them, the codec's tag on the flags. */
+  #writeOptions(options: CacheSetOptions | undefined): [number, number] {
+    const codec = this.#codec;
+    if (codec === undefined) return setOptions(options);
+    if (options !== undefined && (typeof options !== 'object' || options === null))
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+    const flags = tagFlags(codec, options?.flags);
+    const [, ttl] = setOptions(options === undefined ? undefined : { ...options, flags: undefined });
+    return [flags, ttl];
+  }
+
+  /** A stored value as the caller sees it: decoded by the codec after its tag is checked, else the bytes. */
+  #decode(key: Key, value: Buffer, flags: number): T {
+    return (this.#codec === undefined ? value : decodeValue(this.#codec, value, flags, key)) as T;
+  }
+
+  /** An item read raw (bytes, all 32 flag bits) as the caller sees it: decoded value, the caller's flags. */
+  #info(key: Key, raw: ItemInfo<Buffer> | undefined): ItemInfo<T> | undefined {
+    if (raw === undefined) return undefined;
+    if (this.#codec === undefined) return raw as unknown as ItemInfo<T>;
+    return { value: this.#decode(key, raw.value, raw.flags), flags: raw.flags & USER_FLAGS_MAX, cas: raw.cas };
+  }
+
+  /** The item of a single-key retrieval reply (or the line, for the caller to turn into an error). */
+  #single(items: RemoteItem[] | undefined, line: string, wk: string): RemoteItem | undefined | string {
     if (line !== 'END') return line;
     const it = items![0];
     if (it === undefined) return undefined;
     if (it.key !== wk || items!.length > 1) return `VALUE ${it.key}`;
-    return it.value;
+    return it;
   }
 
   /**
    * Sends one request to member `i`. `map` turns the reply into the result, or returns the reply
    * line (a string) when it is not an answer of this command: an error line becomes the error
-   * the local store would give (error.ts), anything else ERR_NODE_ERROR.
+   * the local store would give (error.ts), anything else ERR_NODE_ERROR. An error `map` throws
+   * (a value another codec wrote) rejects the request; the connection is unharmed.
    */
-  #remote<T>(
+  #remote<R>(
     i: number,
     command: string,
     line: string,
     data: Buffer | undefined,
     expect: Expect,
-    map: (line: string, items: RemoteItem[] | undefined) => T | string,
-  ): Promise<T> {
+    map: (line: string, items: RemoteItem[] | undefined) => R | string,
+  ): Promise<R> {
     const node = this.#remoteNode(i);
     node.ops++;
     this.#inFlight++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       node.request(line, data, expect, (err, reply, items) => {
         if (--this.#inFlight === 0 && this.#drained !== undefined) this.#drained();
         if (err !== undefined) return reject(err);
-        const r = map(reply, items);
+        let r: R | string;
+        try {
+          r = map(reply, items);
+        } catch (e) {
+          return reject(e);
+        }
         if (typeof r !== 'string') return resolve(r);
         reject(isErrorLine(r) ? errorFromReply(r, command, node.id) : unexpected(command, node.id, r));
       });
     });
   }
 }
+
+/** The Cluster class, typed by its codec: `new Cluster({ ..., codec: 'json' })` is a `Cluster<unknown>` (or `new Cluster<User>(...)`). */
+export interface ClusterConstructor {
+  new (options: ClusterOptions & { codec?: 'bytes' }): Cluster<Buffer>;
+  new (options: ClusterOptions & { codec: 'string' }): Cluster<string>;
+  new <V = unknown>(options: ClusterOptions & { codec: 'json' | 'v8' }): Cluster<V>;
+  new <V>(options: ClusterOptions & { codec: Codec<V> }): Cluster<V>;
+  new <V = Buffer>(options: ClusterOptions): Cluster<V>;
+  readonly prototype: Cluster<unknown>;
+}
+
+/** Hybrid memcached-cluster client: see the module comment. `Cluster<T>` values are the codec's type (Buffer by default). */
+export type Cluster<T = Buffer> = ClusterClient<T>;
+/** Hybrid memcached-cluster client: see the module comment and {@link ClusterConstructor}. */
+export const Cluster = ClusterClient as unknown as ClusterConstructor;
+Object.defineProperty(ClusterClient, 'name', { value: 'Cluster' });

@@ -19,6 +19,11 @@ export const enum Expect {
   Values = 1,
   /** A meta reply: `VA <bytes> <flags>*` and its data block, or one line (HD, EN, NF, EX, an error). */
   Meta = 2,
+  /**
+   * Lines up to END (`stats`, `lru_crawler metadump`): each line before it is an item whose `key`
+   * is the whole line; an error line or `BUSY ...` ends the reply instead.
+   */
+  Lines = 3,
 }
 
 /** One `VALUE` block of a retrieval reply. */
@@ -53,6 +58,8 @@ interface Pending {
 const EMPTY = Buffer.alloc(0);
 const LF = 0x0a;
 const CRLF = '\r\n';
+/** Lines that end an {@link Expect.Lines} reply besides END. */
+const LINES_END = /^(ERROR|CLIENT_ERROR|SERVER_ERROR|BUSY)( |$)/;
 
 /** A pipelined text-protocol connection; see the module comment. */
 export class NodeConnection {
@@ -117,7 +124,7 @@ export class NodeConnection {
       s.write(CRLF, 'latin1');
     }
     if (this.pending === 0) s.ref();
-    this.#queue.push({ expect, deadline: Date.now() + this.#timeoutMs, items: expect === Expect.Values ? [] : undefined, cb });
+    this.#queue.push({ expect, deadline: Date.now() + this.#timeoutMs, items: expect === Expect.Values || expect === Expect.Lines ? [] : undefined, cb });
     if (this.#timer === undefined) this.#arm(this.#timeoutMs);
   }
 
@@ -213,6 +220,11 @@ export class NodeConnection {
         replies++;
         p.cb(undefined, line, [{ key: '', flags: 0, value: Buffer.from(buf.subarray(start, start + n)) }]);
         if (this.#dead) return;
+        continue;
+      }
+      if (p.expect === Expect.Lines && line !== 'END' && !LINES_END.test(line)) {
+        p.items!.push({ key: line, flags: 0, value: EMPTY });
+        pos = eol + 1;
         continue;
       }
       pos = eol + 1;
