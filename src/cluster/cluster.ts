@@ -20,7 +20,16 @@
  * agree on every key's node. The async API is {@link CachePool}'s.
  */
 import { Cache } from '../cache.js';
-import { decodeValue, encodeValue, resolveCodec, tagFlags, USER_FLAGS_MAX, type Codec, type CodecImpl, type CodecOption } from '../codec.js';
+import {
+  decodeValue,
+  encodeValue,
+  resolveCodec,
+  tagFlags,
+  USER_FLAGS_MAX,
+  type Codec,
+  type CodecImpl,
+  type CodecOption,
+} from '../codec.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
 import { checkKeyType, deltaText, describe, setOptions, valueBytes, wireKey } from './args.js';
@@ -334,10 +343,7 @@ class ClusterClient<T = Buffer> {
         return Promise.resolve(this.#info(key, RAW.gets.call(c, key))?.value);
       }
       const wk = wireKey(key);
-      return this.#remote(i, 'get', `get ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
-        const it = this.#single(items, line, wk);
-        return typeof it === 'object' ? this.#decode(key, it.value, it.flags) : it;
-      });
+      return this.#retrieve(i, 'get', `get ${wk}\r\n`, key, wk);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -379,8 +385,8 @@ class ClusterClient<T = Buffer> {
           if (tok[0] === 'f') flags = Number(tok.slice(1));
           else if (tok[0] === 'c') cas = BigInt(tok.slice(1));
         }
-        return this.#info(key, { value, flags, cas });
-      });
+        return { value, flags, cas } satisfies ItemInfo<Buffer>;
+      }).then((raw) => this.#info(key, raw));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -549,10 +555,7 @@ class ClusterClient<T = Buffer> {
       }
       const wk = wireKey(key);
       const t = ttlArg(ttl, 'ttl');
-      return this.#remote(i, 'gat', `gat ${t} ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
-        const it = this.#single(items, line, wk);
-        return typeof it === 'object' ? this.#decode(key, it.value, it.flags) : it;
-      });
+      return this.#retrieve(i, 'gat', `gat ${t} ${wk}\r\n`, key, wk);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -962,8 +965,7 @@ class ClusterClient<T = Buffer> {
           conn.request('lru_crawler metadump all\r\n', undefined, Expect.Lines, (err, line, items) => {
             if (err !== undefined) return reject(err);
             if (line.startsWith('BUSY')) return resolve(BUSY);
-            if (line !== 'END')
-              return reject(isErrorLine(line) ? errorFromReply(line, 'keys', m.id) : unexpected('keys', m.id, line));
+            if (line !== 'END') return reject(isErrorLine(line) ? errorFromReply(line, 'keys', m.id) : unexpected('keys', m.id, line));
             const out: string[] = [];
             for (const it of items!) {
               if (!it.key.startsWith('key=')) continue;
@@ -1114,6 +1116,21 @@ class ClusterClient<T = Buffer> {
     return { value: this.#decode(key, raw.value, raw.flags), flags: raw.flags & USER_FLAGS_MAX, cas: raw.cas };
   }
 
+  /**
+   * A single-key `get`/`gat` to member `i`: the bytes, or under a codec the value decoded after
+   * the reply is matched (a decoded string must not read as a reply line; see #remote).
+   */
+  #retrieve(i: number, command: string, line: string, key: Key, wk: string): Promise<T | undefined> {
+    if (this.#codec === undefined)
+      return this.#remote(i, command, line, undefined, Expect.Values, (reply, items) => {
+        const it = this.#single(items, reply, wk);
+        return typeof it === 'object' ? (it.value as T) : it;
+      });
+    return this.#remote(i, command, line, undefined, Expect.Values, (reply, items) => this.#single(items, reply, wk)).then((it) =>
+      it === undefined ? undefined : this.#decode(key, it.value, it.flags),
+    );
+  }
+
   /** The item of a single-key retrieval reply (or the line, for the caller to turn into an error). */
   #single(items: RemoteItem[] | undefined, line: string, wk: string): RemoteItem | undefined | string {
     if (line !== 'END') return line;
@@ -1126,8 +1143,9 @@ class ClusterClient<T = Buffer> {
   /**
    * Sends one request to member `i`. `map` turns the reply into the result, or returns the reply
    * line (a string) when it is not an answer of this command: an error line becomes the error
-   * the local store would give (error.ts), anything else ERR_NODE_ERROR. An error `map` throws
-   * (a value another codec wrote) rejects the request; the connection is unharmed.
+   * the local store would give (error.ts), anything else ERR_NODE_ERROR. So `map` never returns a
+   * decoded value (it may be a string): callers decode in `.then`. An error `map` throws (a value
+   * another codec wrote, in getMany) rejects the request; the connection is unharmed.
    */
   #remote<R>(
     i: number,

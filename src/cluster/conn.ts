@@ -21,7 +21,8 @@ export const enum Expect {
   Meta = 2,
   /**
    * Lines up to END (`stats`, `lru_crawler metadump`): each line before it is an item whose `key`
-   * is the whole line; an error line or `BUSY ...` ends the reply instead.
+   * is the whole line; an error line or `BUSY ...` ends the reply instead. Lines may end in a
+   * bare LF (memcached's metadump lines do).
    */
   Lines = 3,
 }
@@ -124,7 +125,12 @@ export class NodeConnection {
       s.write(CRLF, 'latin1');
     }
     if (this.pending === 0) s.ref();
-    this.#queue.push({ expect, deadline: Date.now() + this.#timeoutMs, items: expect === Expect.Values || expect === Expect.Lines ? [] : undefined, cb });
+    this.#queue.push({
+      expect,
+      deadline: Date.now() + this.#timeoutMs,
+      items: expect === Expect.Values || expect === Expect.Lines ? [] : undefined,
+      cb,
+    });
     if (this.#timer === undefined) this.#arm(this.#timeoutMs);
   }
 
@@ -179,11 +185,13 @@ export class NodeConnection {
       const p = q[this.#head]!;
       const eol = buf.indexOf(LF, pos);
       if (eol < 0) break;
-      if (eol === pos || buf[eol - 1] !== 0x0d) {
+      // memcached ends metadump lines with a bare LF: Lines replies take either ending.
+      const cr = buf[eol - 1] === 0x0d ? 1 : 0;
+      if (eol === pos || (cr === 0 && p.expect !== Expect.Lines)) {
         this.#protocolError(buf, pos);
         return;
       }
-      const line = buf.toString('latin1', pos, eol - 1);
+      const line = buf.toString('latin1', pos, eol - cr);
       if (p.expect === Expect.Values && line.startsWith('VALUE ')) {
         // VALUE <key> <flags> <bytes> [<cas>]
         const t = line.split(' ');

@@ -1,0 +1,568 @@
+/**
+ * Cluster parity with Cache (issue 19): codecs across nodes (a value written through a Cache on a
+ * node's store reads back through the Cluster and the other way round, wrong-codec reads are the
+ * same CacheError), ttl/ttlMs/expiresAt on every write with the 1970 check, has, gets/cas, getInto,
+ * setMany, flushAll/clear, size, keys/entries and the new batch operations.
+ *
+ * The nodes are shmcached's own server (createServer on port 0) over a store each, in this
+ * process: the test reads and writes those stores directly to see what the wire left there, and
+ * moves their clocks (advanceClock) to see expiry without sleeping. keys() on remote nodes needs
+ * `lru_crawler metadump`, which memcached 1.6 has and our server does not yet: that part runs
+ * against real memcached in the interop lane (test/support/peers.ts).
+ */
+import type { AddressInfo, Server } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
+import { createServer } from '../src/server.js';
+import { tmpRegion } from './helpers.js';
+import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
+
+interface Node {
+  /** The node's store (bytes handle), as its server serves it. */
+  cache: Cache;
+  server: Server;
+  id: string;
+}
+
+interface Nodes {
+  nodes: Node[];
+  ids: string[];
+  close(): Promise<void>;
+}
+
+/** `n` nodes: a store each and our server on a free loopback port over it. */
+async function startNodes(name: string, n = 3): Promise<Nodes> {
+  const nodes: Node[] = [];
+  for (let i = 0; i < n; i++) {
+    const cache = Cache.open({ path: tmpRegion(`cluster19-${name}-${i}`), size: '4mb' });
+    const server = createServer({ cache });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    nodes.push({ cache, server, id: `127.0.0.1:${(server.address() as AddressInfo).port}` });
+  }
+  return {
+    nodes,
+    ids: nodes.map((x) => x.id),
+    async close() {
+      for (const x of nodes) {
+        await new Promise<void>((r) => x.server.close(() => r()));
+        x.cache.close();
+      }
+    },
+  };
+}
+
+/** The node whose store holds `key` for this cluster. */
+function storeOf(env: Nodes, cluster: { nodeFor(k: string): string | undefined }, key: string): Cache {
+  const id = cluster.nodeFor(key);
+  const node = env.nodes.find((x) => x.id === id);
+  if (node === undefined) throw new Error(`no node for ${key}`);
+  return node.cache;
+}
+
+/** `count` keys, with at least one owned by each of the first `minNodes` distinct nodes. */
+function keysOver(cluster: { nodeFor(k: string): string | undefined }, prefix: string, count: number): string[] {
+  const keys = Array.from({ length: count }, (_, i) => `${prefix}:${i}`);
+  const owners = new Set(keys.map((k) => cluster.nodeFor(k)));
+  if (owners.size < 3) throw new Error(`keys of ${prefix} reach only ${owners.size} nodes`);
+  return keys;
+}
+
+async function rejects(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function collect<X>(it: AsyncIterable<X>): Promise<X[]> {
+  const out: X[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+test('codec json: a value set through the Cluster reads back through Cache on its node, a remote-only Cluster, and the other way round', async () => {
+  const env = await startNodes('json');
+  const hybrid = new Cluster<{ id: number; tags: string[] }>({
+    nodes: env.ids,
+    self: env.ids[0],
+    cache: env.nodes[0]!.cache,
+    codec: 'json',
+  });
+  const remote = new Cluster<{ id: number; tags: string[] }>({ nodes: env.ids, codec: 'json' });
+  try {
+    const keys = keysOver(hybrid, 'user', 30);
+    assert.ok(keys.some((k) => hybrid.isLocal(k)) && keys.some((k) => !hybrid.isLocal(k)));
+    for (const [i, k] of keys.entries()) await hybrid.set(k, { id: i, tags: ['a', `t${i}`] });
+    for (const [i, k] of keys.entries()) {
+      const want = { id: i, tags: ['a', `t${i}`] };
+      assert.equal(await hybrid.get(k), want, `hybrid ${k}`);
+      assert.equal(await remote.get(k), want, `remote ${k}`);
+      // The node's store holds the JSON text, tagged 'json' (tag 2) in the flags' top 4 bits.
+      const store = storeOf(env, hybrid, k);
+      const raw = store.gets(k)!;
+      assert.is(raw.value.toString(), JSON.stringify(want));
+      assert.is(raw.flags >>> 28, 2);
+      const asJson = Cache.open({ path: store.path, codec: 'json' });
+      assert.equal(asJson.get(k), want);
+      asJson.close();
+    }
+    assert.equal(await remote.getMany(keys), await hybrid.getMany(keys));
+    // The other way round: a Cache with codec json on each node's store writes, the Cluster reads.
+    for (const [i, node] of env.nodes.entries()) {
+      const k = keys.find((x) => hybrid.nodeFor(x) === node.id)!;
+      const c = Cache.open({ path: node.cache.path, codec: 'json' });
+      c.set(k, { id: 100 + i, tags: [] });
+      c.close();
+      assert.equal(await hybrid.get(k), { id: 100 + i, tags: [] });
+      assert.equal(await remote.get(k), { id: 100 + i, tags: [] });
+    }
+  } finally {
+    await hybrid.close();
+    await remote.close();
+    await env.close();
+  }
+});
+
+test('codec string / v8 / custom round-trip through remote and local nodes; flags keep the caller 28 bits', async () => {
+  const env = await startNodes('codecs');
+  const str = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'string' });
+  const v8 = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'v8' });
+  const upper = {
+    tag: 9,
+    name: 'upper',
+    encode: (s: string) => Buffer.from(s.toUpperCase()),
+    decode: (b: Buffer) => b.toString().toLowerCase(),
+  };
+  const custom = new Cluster({ nodes: env.ids, codec: upper });
+  try {
+    const keys = keysOver(str, 'k', 30);
+    for (const k of keys) {
+      await str.set(k, `héllo ${k}`, { flags: 5 });
+      const s: string | undefined = await str.get(k); // typed by the codec
+      assert.is(s, `héllo ${k}`);
+      const info = await str.gets(k);
+      assert.is(info?.flags, 5);
+      assert.is(storeOf(env, str, k).gets(k)!.flags, (1 << 28) + 5);
+    }
+    const value = new Map<string, unknown>([
+      ['when', new Date(1_700_000_000_000)],
+      ['n', 2n ** 70n],
+      ['set', new Set([1, 2])],
+      ['bytes', new Uint8Array([1, 2, 3])],
+    ]);
+    for (const k of keys) await v8.set(k, value);
+    for (const k of keys) assert.equal(await v8.get(k), value, k);
+    for (const k of keys) await custom.set(k, 'abc');
+    for (const k of keys) {
+      assert.is(await custom.get(k), 'abc');
+      const raw = storeOf(env, custom, k).gets(k)!;
+      assert.is(raw.value.toString(), 'ABC');
+      assert.is(raw.flags >>> 28, 9);
+    }
+    // Flags over 28 bits under a codec: the RangeError Cache gives, nothing sent.
+    const e = await rejects(str.set(keys[1]!, 'x', { flags: 0x10000000 }));
+    assert.instance(e, RangeError);
+    assert.is((e as RangeError & { code: string }).code, 'ERR_OUT_OF_RANGE');
+  } finally {
+    await str.close();
+    await v8.close();
+    await custom.close();
+    await env.close();
+  }
+});
+
+test('a wrong-codec read is CacheError ERR_CODEC_MISMATCH on local and remote keys alike; bytes reads the raw item', async () => {
+  const env = await startNodes('mismatch');
+  const opts = { nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache };
+  const json = new Cluster({ ...opts, codec: 'json' });
+  const str = new Cluster({ ...opts, codec: 'string' });
+  const bytes = new Cluster(opts);
+  const remoteStr = new Cluster({ nodes: env.ids, codec: 'string' });
+  try {
+    const keys = keysOver(json, 'mm', 30);
+    for (const k of keys) await json.set(k, { k });
+    const local = keys.find((k) => json.isLocal(k))!;
+    const far = keys.find((k) => !json.isLocal(k))!;
+    for (const [c, k] of [
+      [str, local],
+      [str, far],
+      [remoteStr, local],
+    ] as const) {
+      for (const read of [() => c.get(k), () => c.gets(k), () => c.getMany([k]), () => c.gat(k, 100)]) {
+        const e = await rejects(read());
+        assert.instance(e, CacheError);
+        assert.is((e as CacheError).code, 'ERR_CODEC_MISMATCH');
+        assert.match(e.message, /stored with codec 'json', read with 'string'/);
+      }
+    }
+    // The connection survives a decode refusal: the next request on it is answered.
+    assert.equal(await json.get(far), { k: far });
+    // A Cache with the wrong codec on the node's store refuses it the same way.
+    const wrong = Cache.open({ path: storeOf(env, json, far).path, codec: 'string' });
+    const e2 = (() => {
+      try {
+        wrong.get(far);
+      } catch (err) {
+        return err as CacheError;
+      }
+      throw new Error('expected a throw');
+    })();
+    wrong.close();
+    assert.is(e2.code, 'ERR_CODEC_MISMATCH');
+    // 'bytes' reads the stored bytes and all 32 flag bits, local or remote.
+    for (const k of [local, far]) {
+      const info = await bytes.gets(k);
+      assert.is(info?.value.toString(), JSON.stringify({ k }));
+      assert.is(info!.flags, 2 * 2 ** 28);
+    }
+  } finally {
+    for (const c of [json, str, bytes, remoteStr]) await c.close();
+    await env.close();
+  }
+});
+
+test('bad encoders store nothing: a throwing encode is ERR_CODEC_ENCODE, a non-Uint8Array result a TypeError', async () => {
+  const env = await startNodes('badenc');
+  const throwing = new Cluster({
+    nodes: env.ids,
+    self: env.ids[0],
+    cache: env.nodes[0]!.cache,
+    codec: {
+      encode(_v: number): Uint8Array {
+        throw new Error('nope');
+      },
+      decode: (b: Buffer) => b.length,
+    },
+  });
+  const notBytes = new Cluster({
+    nodes: env.ids,
+    self: env.ids[0],
+    cache: env.nodes[0]!.cache,
+    codec: { encode: (_v: number) => 'str' as unknown as Uint8Array, decode: (b: Buffer) => b.length },
+  });
+  try {
+    const keys = keysOver(throwing, 'enc', 30);
+    for (const k of keys) {
+      const e = await rejects(throwing.set(k, 1));
+      assert.instance(e, CacheError);
+      assert.is((e as CacheError).code, 'ERR_CODEC_ENCODE');
+      const e2 = await rejects(notBytes.set(k, 1));
+      assert.instance(e2, TypeError);
+      assert.is((e2 as TypeError & { code: string }).code, 'ERR_INVALID_RETURN_VALUE');
+    }
+    // setMany checks (encodes) every entry before storing any.
+    const e3 = await rejects(throwing.setMany(keys.map((k) => [k, 1] as const)));
+    assert.is((e3 as CacheError).code, 'ERR_CODEC_ENCODE');
+    for (const k of keys) assert.is(await throwing.has(k), false, k);
+    for (const x of env.nodes) assert.is(x.cache.size, 0);
+  } finally {
+    await throwing.close();
+    await notBytes.close();
+    await env.close();
+  }
+});
+
+test('ttl: 3_600_000 (an hour in ms) is RangeError ERR_TTL_IN_PAST on every node, and nothing is sent or stored', async () => {
+  const env = await startNodes('ttl1970');
+  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache });
+  try {
+    const keys = keysOver(c, 't', 30);
+    for (const k of keys) {
+      for (const op of [
+        () => c.set(k, 'v', { ttl: 3_600_000 }),
+        () => c.add(k, 'v', { ttl: 3_600_000 }),
+        () => c.setMany([[k, 'v']], { ttl: 3_600_000 }),
+        () =>
+          c.batch([{ op: 'set', key: k, value: 'v', ttl: 3_600_000 }]).then((r) => {
+            if (!r[0]!.ok) throw Object.assign(new RangeError(r[0]!.error.message), { code: r[0]!.error.code });
+          }),
+      ]) {
+        const e = await rejects(op());
+        assert.instance(e, RangeError, k);
+        assert.is((e as RangeError & { code: string }).code, 'ERR_TTL_IN_PAST');
+        assert.match(e.message, /ttl is in seconds; 3600000 is an absolute Unix time in 1970/);
+      }
+      assert.is(await c.has(k), false);
+    }
+    // Already stored: a touch or gat with that ttl is refused and the item keeps its expiry.
+    for (const k of keys) await c.set(k, 'v');
+    for (const k of keys) {
+      for (const op of [() => c.touch(k, 3_600_000), () => c.gat(k, 3_600_000), () => c.gats(k, 3_600_000)]) {
+        const e = await rejects(op());
+        assert.is((e as RangeError & { code: string }).code, 'ERR_TTL_IN_PAST', k);
+      }
+      assert.is((await c.get(k))?.toString(), 'v');
+    }
+    // Negative ttl keeps memcached's meaning on the wire: stored already expired.
+    await c.set(keys[0]!, 'gone', { ttl: -1 });
+    assert.is(await c.get(keys[0]!), undefined);
+  } finally {
+    await c.close();
+    await env.close();
+  }
+});
+
+test('ttlMs and expiresAt on remote and local keys expire on the node clock (set, add, cas, setMany, touch, gat)', async () => {
+  const env = await startNodes('ttlms');
+  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+  try {
+    const keys = keysOver(c, 'ms', 30);
+    await c.setMany(
+      keys.map((k) => [k, { k }] as const),
+      { ttlMs: 60_000 },
+    );
+    const at = new Date(Date.now() + 10 * 60_000);
+    for (const k of keys.slice(0, 10)) await c.set(k, { k }, { expiresAt: at });
+    for (const k of keys.slice(10, 20)) {
+      const info = (await c.gets(k))!;
+      assert.is(await c.cas(k, { k, again: true }, info.cas, { ttlMs: 120_000 }), 'stored');
+      assert.equal(await c.get(k), { k, again: true });
+    }
+    const never = keys[25]!;
+    await c.set(never, 'forever');
+    assert.is(await c.touch(keys[26]!, { ttlMs: 600_000 }), true);
+    assert.equal(await c.gat(keys[27]!, { expiresAt: at.getTime() }), { k: keys[27] });
+    for (const x of env.nodes) x.cache.advanceClock(62);
+    for (const k of keys.slice(0, 10)) assert.equal(await c.get(k), { k }, `expiresAt ${k}`);
+    for (const k of keys.slice(10, 20)) assert.equal(await c.get(k), { k, again: true }, `cas ttlMs ${k}`);
+    for (const k of keys.slice(20, 25)) assert.is(await c.get(k), undefined, `ttlMs 60 s ${k}`);
+    assert.ok(await c.has(keys[26]!));
+    assert.ok(await c.has(keys[27]!));
+    for (const x of env.nodes) x.cache.advanceClock(600);
+    for (const k of keys.slice(0, 20)) assert.is(await c.get(k), undefined, k);
+    assert.is(await c.has(keys[26]!), false);
+    assert.is(await c.has(keys[27]!), false);
+    assert.is(await c.get(never), 'forever');
+    // The other spellings' errors, as Cache gives them.
+    const e1 = await rejects(c.set(never, 1, { expiresAt: new Date(Date.now() - 1000) }));
+    assert.is((e1 as RangeError & { code: string }).code, 'ERR_TTL_IN_PAST');
+    const e2 = await rejects(c.set(never, 1, { ttl: 5, ttlMs: 5000 }));
+    assert.instance(e2, TypeError);
+    const e3 = await rejects(c.set(never, 1, { ttlMs: -1 }));
+    assert.instance(e3, RangeError);
+    assert.is(await c.get(never), 'forever');
+  } finally {
+    await c.close();
+    await env.close();
+  }
+});
+
+test('has, gets/cas per node, getInto, delete: local and remote keys alike', async () => {
+  const env = await startNodes('cas');
+  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache });
+  const far = new Cluster({ nodes: env.ids });
+  try {
+    const keys = keysOver(c, 'c', 30);
+    for (const k of keys) {
+      assert.is(await c.has(k), false);
+      assert.is(await c.gets(k), undefined);
+      assert.is(await c.cas(k, 'x', 1n), 'not_found');
+      await c.set(k, `v:${k}`, { flags: 7 });
+      assert.is(await c.has(k), true);
+      assert.is(await far.has(k), true);
+      const info = (await c.gets(k))!;
+      assert.is(info.value.toString(), `v:${k}`);
+      assert.is(info.flags, 7);
+      // The token is the owning node's own CAS unique.
+      assert.is(info.cas, storeOf(env, c, k).gets(k)!.cas);
+      assert.equal((await far.gets(k))!.cas, info.cas);
+      assert.is(await c.cas(k, 'new', info.cas), 'stored');
+      assert.is(await far.cas(k, 'stale', info.cas), 'exists');
+      const again = (await far.gets(k))!;
+      assert.is(again.value.toString(), 'new');
+      assert.is(await far.cas(k, 'far', again.cas, { flags: 3 }), 'stored');
+      const g = (await c.gats(k, 100))!;
+      assert.is(g.value.toString(), 'far');
+      assert.is(g.flags, 3);
+      const target = Buffer.alloc(8, 0x2e);
+      assert.is(await c.getInto(k, target, 2), 3);
+      assert.is(target.toString(), '..far...');
+      const small = Buffer.alloc(2);
+      assert.is(await c.getInto(k, small), 3); // too small: the length, nothing copied
+      assert.equal([...small], [0, 0]);
+      assert.is(await c.delete(k), true);
+      assert.is(await c.getInto(k, target), undefined);
+      assert.is(await far.has(k), false);
+    }
+    const bad = await rejects(c.cas(keys[0]!, 'x', -1n));
+    assert.instance(bad, RangeError);
+    const badTarget = await rejects(c.getInto(keys[1]!, 'no' as never));
+    assert.instance(badTarget, TypeError);
+    const badOffset = await rejects(c.getInto(keys[1]!, Buffer.alloc(2), 3));
+    assert.instance(badOffset, RangeError);
+  } finally {
+    await c.close();
+    await far.close();
+    await env.close();
+  }
+});
+
+test('setMany over every node, size sums curr_items, flushAll/clear empty every node; a bad entry stores nothing', async () => {
+  const env = await startNodes('many');
+  const c = new Cluster<string>({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'string' });
+  try {
+    const keys = keysOver(c, 'm', 60);
+    const bad = await rejects(c.setMany([...keys.map((k) => [k, k] as [string, string]), ['a b', 'x']]));
+    assert.instance(bad, TypeError);
+    assert.match(bad.message, /entries\[60\]\[0\]/);
+    assert.is(await c.size, 0);
+    for (const x of env.nodes) assert.is(x.cache.size, 0);
+    await c.setMany(keys.map((k) => [k, `v:${k}`]));
+    assert.equal(
+      await c.getMany(keys),
+      keys.map((k) => `v:${k}`),
+    );
+    assert.is(await c.size, 60);
+    for (const x of env.nodes) assert.ok(x.cache.size > 0, `${x.id} got some`);
+    assert.is(
+      env.nodes.reduce((n, x) => n + x.cache.size, 0),
+      60,
+    );
+    await c.clear();
+    assert.equal(
+      await c.getMany(keys),
+      keys.map(() => undefined),
+    );
+    await c.setMany(keys.map((k) => [k, 'again']));
+    await c.flushAll();
+    for (const k of keys) assert.is(await c.has(k), false);
+    const e = await rejects(c.flushAll(-1));
+    assert.instance(e, RangeError);
+  } finally {
+    await c.close();
+    await env.close();
+  }
+});
+
+test('batch runs has, gets and cas beside the pool operations', async () => {
+  const env = await startNodes('batch');
+  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+  try {
+    const keys = keysOver(c, 'b', 30);
+    await c.setMany(keys.map((k) => [k, { k }]));
+    const r1 = await c.batch(
+      keys.flatMap((key) => [
+        { op: 'has' as const, key },
+        { op: 'gets' as const, key },
+      ]),
+    );
+    const casOps = keys.map((key, i) => {
+      assert.equal(r1[2 * i], { ok: true, value: true });
+      const got = r1[2 * i + 1]!;
+      if (!got.ok) throw new Error(got.error.message);
+      const info = got.value as { value: unknown; cas: bigint };
+      assert.equal(info.value, { k: key });
+      return { op: 'cas' as const, key, value: { k: key, n: 2 }, cas: i % 2 === 0 ? info.cas : info.cas + 1000n, ttlMs: 60_000 };
+    });
+    const r2 = await c.batch(casOps);
+    for (const [i, r] of r2.entries()) assert.equal(r, { ok: true, value: i % 2 === 0 ? 'stored' : 'exists' });
+    const r3 = await c.batch([
+      { op: 'has', key: 'absent' },
+      { op: 'gets', key: 'a b' },
+      { op: 'set', key: keys[0]!, value: 1, ttl: 3_600_000 },
+    ]);
+    assert.equal(r3[0], { ok: true, value: false });
+    assert.is(r3[1]!.ok, false);
+    assert.is(!r3[2]!.ok && r3[2]!.error.code, 'ERR_TTL_IN_PAST');
+  } finally {
+    await c.close();
+    await env.close();
+  }
+});
+
+test('keys/entries over local stores; a node without lru_crawler metadump rejects keys() with ERR_NODE_ERROR', async () => {
+  const env = await startNodes('keys', 2);
+  // A one-node cluster whose node is this process's store: keys() is the store's crawl.
+  const solo = new Cluster({ nodes: [env.ids[0]!], self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+  const both = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+  try {
+    const keys = Array.from({ length: 300 }, (_, i) => `solo:${i}:é`);
+    await solo.setMany(keys.map((k) => [k, { k }]));
+    assert.equal((await collect(solo.keys())).sort(), [...keys].sort());
+    const entries = await collect(solo.entries());
+    assert.is(entries.length, 300);
+    for (const [k, v] of entries) assert.equal(v, { k });
+    assert.is((await collect(solo)).length, 300);
+    assert.is(await solo.size, 300);
+    // Our server has no lru_crawler yet: the remote node's error, after the local keys.
+    const seen: string[] = [];
+    const e = await rejects(
+      (async () => {
+        for await (const k of both.keys()) seen.push(k);
+      })(),
+    );
+    assert.instance(e, ClusterError);
+    assert.is((e as ClusterError).code, 'ERR_NODE_ERROR');
+    assert.is((e as ClusterError).node, env.ids[1]);
+    assert.is(seen.length, 300);
+    // The node is not counted as failing: the dump had a connection of its own.
+    assert.is(both.stats().nodes[env.ids[1]!]!.failures, 0);
+  } finally {
+    await solo.close();
+    await both.close();
+    await env.close();
+  }
+});
+
+// ---------- real memcached nodes (the interop lane) ----------
+
+const mtest = memcachedTest(test, import.meta.url);
+
+mtest(
+  'memcached nodes: codec values readable by memcached clients, keys()/entries() via lru_crawler metadump, size, clear, 1970 ttl',
+  async () => {
+    const mcs: Memcached[] = [];
+    const env = await startNodes('mc', 1);
+    try {
+      for (let i = 0; i < 2; i++) mcs.push(await startMemcached(['-m', '16']));
+      const ids = [env.ids[0]!, ...mcs.map((m) => `127.0.0.1:${m.port}`)];
+      const c = new Cluster({ nodes: ids, self: ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+      try {
+        const keys = keysOver(c, 'mc:é', 90);
+        await c.setMany(keys.map((k) => [k, { k, n: k.length }]));
+        // What memcached holds is the JSON text with the 'json' tag in the flags, for any client.
+        for (const k of keys.filter((x) => !c.isLocal(x))) {
+          const m = mcs[ids.indexOf(c.nodeFor(k)!) - 1]!;
+          const got = await m.get(Buffer.from(k));
+          assert.is(got?.value.toString(), JSON.stringify({ k, n: k.length }));
+          assert.is(got!.flags >>> 28, 2);
+        }
+        assert.equal((await collect(c.keys())).sort(), [...keys].sort());
+        const entries = await collect(c.entries());
+        assert.is(entries.length, keys.length);
+        for (const [k, v] of entries) assert.equal(v, { k, n: k.length });
+        assert.is(await c.size, keys.length);
+        // gets/cas and has on memcached nodes.
+        const far = keys.find((k) => !c.isLocal(k))!;
+        assert.is(await c.has(far), true);
+        const info = (await c.gets(far))!;
+        assert.is(await c.cas(far, { k: far, n: 0 }, info.cas), 'stored');
+        assert.is(await c.cas(far, { k: far, n: 1 }, info.cas), 'exists');
+        // The 1970 ttl never reaches memcached; ttlMs does, as relative seconds.
+        const e = await rejects(c.set(far, 1, { ttl: 3_600_000 }));
+        assert.is((e as RangeError & { code: string }).code, 'ERR_TTL_IN_PAST');
+        assert.equal(await c.get(far), { k: far, n: 0 });
+        await c.set(far, 2, { ttlMs: 3_600_000 });
+        assert.is(await c.get(far), 2);
+        // A value a memcached client wrote untagged is refused by the json codec, read by bytes.
+        const m0 = mcs[ids.indexOf(c.nodeFor(far)!) - 1]!;
+        await m0.set(Buffer.from(far), 'plain');
+        assert.is(((await rejects(c.get(far))) as CacheError).code, 'ERR_CODEC_MISMATCH');
+        await c.clear();
+        assert.equal(await collect(c.keys()), []);
+        for (const k of keys) assert.is(await c.has(k), false);
+        await c.close();
+      } finally {
+        await c.close();
+      }
+    } finally {
+      for (const m of mcs) await m.stop();
+      await env.close();
+    }
+  },
+);
+
+test.run();
