@@ -28,4 +28,15 @@ export type {
 } from './types.js';
 export { describeRecovery } from './cache.js';
 export { checkRegion, checkMain, type CheckResult } from './cli/check.js';
-export { Cluster, ClusterError, type ClusterErrorCode, type ClusterOptions, type ClusterStats, type NodeStats } from './cluster/cluster.js';
+export {
+  Cluster,
+  ClusterError,
+  type ClusterConstructor,
+  type ClusterErrorCode,
+  type ClusterOp,
+  type ClusterOptions,
+  type ClusterResult,
+  type ClusterStats,
+  type ClusterValue,
+  type NodeStats,
+} from './cluster/cluster.js';
