@@ -507,6 +507,66 @@ test('keys/entries over local stores; a node without lru_crawler metadump reject
   }
 });
 
+test("the local store is read and written raw through the Cluster's codec, whatever codec its handle has", async () => {
+  const env = await startNodes('rawlocal', 2);
+  const jsonHandle = Cache.open({ path: env.nodes[0]!.cache.path, codec: 'json' });
+  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: jsonHandle, codec: 'string' });
+  try {
+    const k = Array.from({ length: 50 }, (_, i) => `raw:${i}`).find((x) => c.isLocal(x))!;
+    await c.set(k, 'text', { flags: 1 });
+    assert.is(await c.get(k), 'text');
+    const raw = env.nodes[0]!.cache.gets(k)!;
+    assert.is(raw.flags, (1 << 28) + 1); // 'string' tag, not 'json'
+    // The handle's own codec still guards its own calls.
+    assert.throws(
+      () => jsonHandle.get(k),
+      (e: CacheError) => e.code === 'ERR_CODEC_MISMATCH',
+    );
+    jsonHandle.set(k, { j: 1 });
+    assert.is(((await rejects(c.get(k))) as CacheError).code, 'ERR_CODEC_MISMATCH');
+  } finally {
+    await c.close();
+    jsonHandle.close();
+    await env.close();
+  }
+});
+
+test('flushAll reaches every live node and tries ejected ones without failing on them', async () => {
+  const env = await startNodes('eject', 2);
+  // A third node nobody listens on: its connection is refused, and one failure ejects it.
+  const probe = createServer({ cache: env.nodes[0]!.cache });
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const deadId = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const c = new Cluster({ nodes: [...env.ids, deadId], self: env.ids[0], cache: env.nodes[0]!.cache, failureLimit: 1 });
+  try {
+    const onDead = Array.from({ length: 200 }, (_, i) => `d:${i}`).find((k) => c.nodeFor(k) === deadId)!;
+    const e = await rejects(c.get(onDead));
+    assert.is((e as ClusterError).code, 'ERR_NODE_UNREACHABLE');
+    assert.is(c.stats().nodes[deadId]!.ejected, true);
+    const keys = keysOverTwo(c, 'e', 40);
+    await c.setMany(keys.map((k) => [k, 'v']));
+    assert.is(await c.size, 40);
+    await c.flushAll();
+    for (const k of keys) assert.is(await c.has(k), false);
+    // With the node on the ring and down, flushAll rejects with its failure.
+    const strict = new Cluster({ nodes: [...env.ids, deadId], autoEject: false });
+    const e2 = await rejects(strict.flushAll());
+    assert.is((e2 as ClusterError).code, 'ERR_NODE_UNREACHABLE');
+    await strict.close();
+  } finally {
+    await c.close();
+    await env.close();
+  }
+});
+
+/** `count` keys over at least two nodes (for two-node clusters). */
+function keysOverTwo(cluster: { nodeFor(k: string): string | undefined }, prefix: string, count: number): string[] {
+  const keys = Array.from({ length: count }, (_, i) => `${prefix}:${i}`);
+  if (new Set(keys.map((k) => cluster.nodeFor(k))).size < 2) throw new Error(`keys of ${prefix} reach one node`);
+  return keys;
+}
+
 // ---------- real memcached nodes (the interop lane) ----------
 
 const mtest = memcachedTest(test, import.meta.url);
@@ -531,6 +591,22 @@ mtest(
           assert.is(got!.flags >>> 28, 2);
         }
         assert.equal((await collect(c.keys())).sort(), [...keys].sort());
+        // While a writer adds and deletes other keys, every key live for the whole walk is yielded.
+        let writing = true;
+        const writer = (async () => {
+          let i = 0;
+          for (; writing; i++) {
+            await c.set(`churn:${i}`, i);
+            if (i >= 10) await c.delete(`churn:${i - 10}`);
+          }
+          for (let j = Math.max(0, i - 10); j < i; j++) await c.delete(`churn:${j}`);
+        })();
+        for (let round = 0; round < 3; round++) {
+          const seen = new Set(await collect(c.keys()));
+          for (const k of keys) assert.ok(seen.has(k), `round ${round}: ${k} missing`);
+        }
+        writing = false;
+        await writer;
         const entries = await collect(c.entries());
         assert.is(entries.length, keys.length);
         for (const [k, v] of entries) assert.equal(v, { k, n: k.length });
