@@ -356,16 +356,14 @@ bool Conn::binary_step() {
       }
     }
     case kDelete: {
-      if (cas != 0) {
-        // memcached deletes only when the CAS matches (checked here, then deleted: not atomic).
-        uint64_t cur = peek_cas(key, keylen);
-        if (cur != 0 && cur != cas) {
-          bin_error(op, kExistsSt, opaque);
-          return true;
-        }
-      }
-      int32_t r = b_.del(key, keylen);
-      if (r == shm::kOk) {
+      // memcached deletes only when a given CAS matches: the core checks it under the same lock.
+      shm::MetaDeleteOptions del;
+      del.has_cas = cas != 0;
+      del.cas = cas;
+      int32_t r = cas != 0 ? b_.meta_delete(key, keylen, del) : b_.del(key, keylen);
+      if (r == shm::kExists) {
+        bin_error(op, kExistsSt, opaque);
+      } else if (r == shm::kOk) {
         if (!quiet) bin_header(op, 0, 0, 0, 0, opaque, 0);
       } else if (r == shm::kMiss || r == shm::kBadKey) {
         bin_error(op, kNotFound, opaque);

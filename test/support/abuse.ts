@@ -16,6 +16,8 @@ export interface AbuseServer {
   child: ChildProcess;
   /** Its resident set size now, in KiB (VmRSS of /proc/PID/status). */
   rss(): number;
+  /** Its peak resident set size so far, in KiB (VmHWM). */
+  peak(): number;
   /** Ends it (SIGTERM) and waits for the exit. */
   stop(): Promise<void>;
 }
@@ -31,6 +33,12 @@ export interface AbuseServerOptions {
 /** VmRSS of a process, in KiB. */
 export function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** VmHWM of a process (its peak RSS so far), in KiB. */
+export function peakRssKiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
 
@@ -52,6 +60,7 @@ export function startAbuseServer(opts: AbuseServerOptions): Promise<AbuseServer>
         pid,
         child,
         rss: () => rssKiB(pid),
+        peak: () => peakRssKiB(pid),
         stop: () =>
           new Promise<void>((r) => {
             if (child.exitCode !== null) return r();
