@@ -31,7 +31,7 @@ constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands wh
 // writing get response" instead (a 16 MiB line naming one large value a million times must not
 // make a reply of terabytes; the first value is always served whatever its size).
 constexpr size_t kGetReplyMax = 64u * 1024 * 1024;
-constexpr size_t kMaxTokens = 24;                  // memcached's MAX_TOKENS
+constexpr size_t kMaxTokens = 24;  // memcached's MAX_TOKENS
 
 struct Token {
   char* value;  // NUL-terminated in place; nullptr for the terminal token when the line is done
