@@ -42,12 +42,14 @@ api('worker threads race appends carrying the CAS they read: each record number 
   const path = tmpRegion('acas-race');
   const cache = Cache.open({ path, size: '32mb' });
   cache.set('seq', '');
-  const each = 150;
+  const each = 100;
   const body = `
     let done = 0, retries = 0;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
     while (done < data.each) {
       const it = cache.gets('seq');
       const rec = String(it.value.length / 8).padStart(6, '0') + data.tag + '|';
+      Atomics.wait(nap, 0, 0, 1); // a millisecond between the read and the append: the others read the same CAS
       if (cache.append('seq', rec, { cas: it.cas })) done++; else retries++;
     }
     return retries;`;
