@@ -34,6 +34,7 @@ const parts: Record<string, () => Promise<Part>> = {
 const extraParts: Record<string, () => Promise<Part>> = {
   inproc: () => import('./inproc.js'),
   compare: () => import('./compare.js'),
+  abuse: () => import('./abuse.js'),
   doc: () => import('./doc.js'),
 };
 

@@ -75,6 +75,7 @@ constexpr int32_t kEventRecHeader = 8;  // bytes before the key; a record is Hea
 // ProtoState: Bits of state[0] after a protocol connection's feed() (native/binding/proto.cc).
 constexpr int32_t kProtoStateClose = 1;  // close once the reply is written
 constexpr int32_t kProtoStateMore = 2;  // complete input is still buffered: call feed() with no chunk once the socket drained
+constexpr int32_t kProtoStateRan = 4;  // a whole command (line, data block or binary packet) ran in this call: the idle clock restarts (memcached's last_cmd_time)
 
 // Every constant by its TypeScript name, for the addon to export (the drift test compares it
 // with src/contract.ts's contractValues).
@@ -131,6 +132,7 @@ inline constexpr Entry kAll[] = {
     {"EventRec.Header", kEventRecHeader},
     {"ProtoState.Close", kProtoStateClose},
     {"ProtoState.More", kProtoStateMore},
+    {"ProtoState.Ran", kProtoStateRan},
 };
 
 }  // namespace shm::contract

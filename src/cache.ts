@@ -17,6 +17,7 @@ import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
+  CacheAppendOptions,
   CacheSetOptions,
   CasResult,
   CrawlResult,
@@ -40,6 +41,16 @@ const M32_FLAGS = MetaOff.Flags >> 2;
 const M32_BITS = MetaOff.MetaBits >> 2;
 const M64_CAS = MetaOff.Cas >> 3;
 const M64_IO = MetaOff.Io64 >> 3;
+
+/** A CAS unique argument as a u64 bigint (TypeError / RangeError otherwise). */
+function casArg(cas: unknown): bigint {
+  let c: bigint;
+  if (typeof cas === 'bigint') c = cas;
+  else if (typeof cas === 'number' && Number.isSafeInteger(cas)) c = BigInt(cas);
+  else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
+  if (c < 0n || c > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
+  return c;
+}
 const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -554,24 +565,36 @@ export class Cache<T = Buffer> {
     return this.#store(Cmd.Replace, key, value as Value, options, 'replace') === St.Ok;
   }
 
-  /** Appends bytes to an existing value, keeping its flags and ttl; `false` if absent (or if the result would be too large, as memcached answers NOT_STORED). */
-  append(key: Key, value: Value): boolean {
-    return this.#store(Cmd.Append, key, value, undefined, 'append') === St.Ok;
+  /**
+   * Appends bytes to an existing value, keeping its flags and ttl; `false` if absent (or if the
+   * result would be too large, as memcached answers NOT_STORED), or if `options.cas` is given and
+   * the item's CAS is no longer it (see {@link CacheAppendOptions}).
+   */
+  append(key: Key, value: Value, options?: CacheAppendOptions): boolean {
+    return this.#concat(Cmd.Append, key, value, options, 'append');
   }
 
   /** Prepends bytes to an existing value; see {@link append}. */
-  prepend(key: Key, value: Value): boolean {
-    return this.#store(Cmd.Prepend, key, value, undefined, 'prepend') === St.Ok;
+  prepend(key: Key, value: Value, options?: CacheAppendOptions): boolean {
+    return this.#concat(Cmd.Prepend, key, value, options, 'prepend');
+  }
+
+  #concat(cmd: Cmd, key: Key, value: Value, options: CacheAppendOptions | undefined, what: string): boolean {
+    const s = this.#live();
+    const c = options?.cas === undefined ? 0n : casArg(options.cas);
+    const klen = writeKey(s, key);
+    const vlen = writeValue(s, value, klen);
+    readSetOptions(undefined);
+    s.meta64[M64_IO] = c; // the core checks a non-zero CAS under the key's lock, in the same step as the append
+    const r = s.h.store(cmd, klen, vlen, optFlags, optTtl);
+    if (r < 0) throw statusError(r, what);
+    return r === St.Ok;
   }
 
   /** Stores only if the item's CAS unique is still `cas` (from {@link gets}). */
   cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): CasResult {
     const s = this.#live();
-    let c: bigint;
-    if (typeof cas === 'bigint') c = cas;
-    else if (typeof cas === 'number' && Number.isSafeInteger(cas)) c = BigInt(cas);
-    else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
-    if (c < 0n || c > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
+    const c = casArg(cas);
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value as Value, klen);
     readSetOptions(options);

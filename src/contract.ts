@@ -132,6 +132,8 @@ export const enum ProtoState {
   Close = 1,
   /** complete input is still buffered: call feed() with no chunk once the socket drained */
   More = 2,
+  /** a whole command (line, data block or binary packet) ran in this call: the idle clock restarts (memcached's last_cmd_time) */
+  Ran = 4,
 }
 
 /** Every constant by name (`Group.Name`), at run time: the drift test compares it with the addon's `native.contract`. */
@@ -184,4 +186,5 @@ export const contractValues: Readonly<Record<string, number>> = Object.freeze({
   'EventRec.Header': EventRec.Header,
   'ProtoState.Close': ProtoState.Close,
   'ProtoState.More': ProtoState.More,
+  'ProtoState.Ran': ProtoState.Ran,
 });

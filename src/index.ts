@@ -10,6 +10,7 @@ export type { FetchEvent, FetchOptions, FetchOutcome, Loader } from './fetch.js'
 export { flushEvents, type ItemEvent } from './events.js';
 export { parseSize } from './size.js';
 export type {
+  CacheAppendOptions,
   CacheSetOptions,
   CasResult,
   Codec,

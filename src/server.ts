@@ -8,6 +8,12 @@
  * rest arrives), backpressure (a socket whose replies are not being read stops being read), an
  * optional idle timeout; per server: a connection limit answered as memcached does
  * (`ERROR Too many open connections`), and `close()` that also ends open connections.
+ *
+ * The idle clock is memcached's last_cmd_time: it restarts when a whole command ran (the engine's
+ * ProtoState.Ran), not on every byte, so a client trickling a line that never ends (slowloris), a
+ * data block that never completes, or replies it never reads is closed once `idleTimeout`
+ * passes without a command. One sweep per server checks every connection (memcached's
+ * conn_timeout thread), not a timer per socket.
  */
 import { createServer as netServer, type Server, type Socket } from 'node:net';
 
@@ -21,7 +27,10 @@ export interface ServerOptions {
   cache: Cache;
   /** Most simultaneous connections (memcached's `-c`, default 1024); more are told so and closed. */
   maxConnections?: number;
-  /** Close a connection idle for this many seconds (memcached's `-o idle_timeout`); 0 = never (default). */
+  /**
+   * Close a connection that ran no whole command for this many seconds (memcached's
+   * `-o idle_timeout`: bytes of an unfinished line do not count); 0 = never (default).
+   */
   idleTimeout?: number;
   /** Log connections to stderr (memcached's `-v`): 0 none (default), 1 or more: opens and closes. */
   verbose?: number;
@@ -29,6 +38,15 @@ export interface ServerOptions {
 
 const CLOSE = ProtoState.Close;
 const MORE = ProtoState.More;
+const RAN = ProtoState.Ran;
+
+/** What the idle sweep needs of one connection. */
+interface Watched {
+  /** The sweep clock's reading when a whole command last ran (or the connection opened). */
+  last: number;
+  /** Closes the connection (idle). */
+  kick: () => void;
+}
 const SLAB = 256 * 1024;
 
 /**
@@ -78,6 +96,19 @@ export function createServer(options: ServerOptions): Server {
   if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
+  // The idle sweep: a coarse clock (memcached's current_time) and the connections it watches.
+  const watched = new Set<Watched>();
+  const idle = { now: Date.now(), watched };
+  let sweep: NodeJS.Timeout | undefined;
+  if (idleMs > 0) {
+    // `last` may lag a command by up to one tick: a connection goes after idleMs + tick at most.
+    const tick = Math.max(50, Math.min(1000, idleMs / 4));
+    sweep = setInterval(() => {
+      idle.now = Date.now();
+      for (const w of watched) if (idle.now - w.last >= idleMs + tick) w.kick();
+    }, tick);
+    sweep.unref();
+  }
 
   const server = netServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     if (sockets.size >= maxConns) {
@@ -94,12 +125,13 @@ export function createServer(options: ServerOptions): Server {
     sockets.add(socket);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
     const state = new Int32Array(1);
-    serve(socket, h.protoConn(state), state, pool, sockets, idleMs, verbose);
+    serve(socket, h.protoConn(state), state, pool, sockets, idleMs > 0 ? idle : undefined, verbose);
   });
 
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
+    if (sweep) clearInterval(sweep);
     netClose(cb);
     for (const s of sockets) s.end();
     return server;
@@ -114,19 +146,28 @@ function serve(
   state: Int32Array,
   pool: ReplyPool,
   sockets: Set<Socket>,
-  idleMs: number,
+  idle: { now: number; watched: Set<Watched> } | undefined,
   verbose: number,
 ): void {
   let paused = false;
   let waitingDrain = false;
   let done = false;
   let ended = false; // the client half-closed: answer what it sent, then close
+  const watch: Watched = {
+    last: idle?.now ?? 0,
+    kick: () => {
+      if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} idle timeout\n`);
+      finish();
+      socket.destroy();
+    },
+  };
 
   const finish = (): void => {
     if (done) return;
     done = true;
     conn.close();
     sockets.delete(socket);
+    if (idle) idle.watched.delete(watch);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} connection closed\n`);
   };
 
@@ -143,6 +184,7 @@ function serve(
     if (done) return;
     const ok = out === undefined ? true : socket.write(out);
     const st = state[0]!;
+    if (st & RAN && idle) watch.last = idle.now;
     if (st & CLOSE) {
       finish();
       socket.end();
@@ -191,10 +233,5 @@ function serve(
       socket.end();
     }
   });
-  if (idleMs > 0) {
-    socket.setTimeout(idleMs, () => {
-      finish();
-      socket.destroy();
-    });
-  }
+  if (idle) idle.watched.add(watch);
 }

@@ -173,6 +173,16 @@ export interface ItemInfo<T = Buffer> {
   cas: bigint;
 }
 
+/** Options of {@link Cache.append} and {@link Cache.prepend}. */
+export interface CacheAppendOptions {
+  /**
+   * Append only while the item's CAS unique is still this one (from {@link Cache.gets}), as
+   * memcached's binary append and meta `ms ... MA C<cas>` do: checked and applied in one step under
+   * the key's lock, so of two appends that read the same CAS at most one lands. Omitted or 0: no check.
+   */
+  cas?: bigint | number;
+}
+
 /** Outcome of {@link Cache.cas}, memcached's three answers. */
 export type CasResult = 'stored' | 'exists' | 'not_found';
 

@@ -9,7 +9,8 @@
 //    view per reply instead of a fresh ArrayBuffer per reply, which costs microseconds).
 //  - state[0] after each call: the contract's ProtoState bits (Close = close after writing the
 //    reply, More = complete input is still buffered because the reply reached the engine's
-//    high-water mark: call feed() with no chunk once the socket drained).
+//    high-water mark: call feed() with no chunk once the socket drained, Ran = at least one whole
+//    command ran: the host's idle clock restarts).
 //  - A connection keeps its store handle object referenced, so the handle (and the ctx/closed
 //    the engine points at) cannot be collected while it lives; a closed store is seen through
 //    the handle's `closed` before every core call.
@@ -75,11 +76,14 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
   proto::Conn& conn = *b->conn;
   const uint8_t* in = nullptr;
   size_t in_len = 0;
+  uint64_t ran_before = conn.commands();
   if (typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len))
     conn.feed(in, in_len);
   else
     conn.run();
-  if (b->state) b->state[0] = (conn.closing() ? c::kProtoStateClose : 0) | (conn.more() ? c::kProtoStateMore : 0);
+  if (b->state)
+    b->state[0] = (conn.closing() ? c::kProtoStateClose : 0) | (conn.more() ? c::kProtoStateMore : 0) |
+                  (conn.commands() != ran_before ? c::kProtoStateRan : 0);
   size_t slab_len = 0;
   std::string& out = conn.out();
   int64_t n = int64_t(out.size());

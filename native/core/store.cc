@@ -154,8 +154,12 @@ static void fill(Item* it, const uint8_t* key, uint32_t nkey, uint32_t nbytes, u
 
 static Status alloc_status(Alloc a) { return a == Alloc::kTooLarge ? kTooLarge : kNoMemory; }
 
-static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val,
-                           uint32_t nval) {
+// append/prepend. With cas_in != 0 the CAS check and the relink happen under the one stripe lock
+// held from the lookup to the link (memcached's do_store_item under its item lock): no other
+// store of the key can land between the check and the act, so two appends that read the same
+// CAS cannot both succeed. A mismatch is kExists (memcached: EXISTS), a missing key kNotStored.
+static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
+                           uint64_t cas_in, uint64_t* cas_out) {
   Region& r = *ctx.r;
   uint64_t hv = hash_key(key, nkey);
   Stripe& s = stripe_of(r, hv);
@@ -167,6 +171,10 @@ static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t 
   if (!old) {
     stripe_unlock(s);
     return kNotStored;
+  }
+  if (cas_in != 0 && old->cas != cas_in) {
+    stripe_unlock(s);
+    return kExists;
   }
   uint64_t nbytes = uint64_t(old->nbytes) + nval;
   Item* it = nullptr;
@@ -184,6 +192,7 @@ static Status store_concat(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t 
     std::memcpy(it->value() + nval, old->value(), old->nbytes);
   }
   item_link(ctx, hv, it, old);
+  if (cas_out) *cas_out = it->cas;
   stripe_unlock(s);
   return kOk;
 }
@@ -194,7 +203,7 @@ Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, cons
   if (!key_valid(key, nkey)) return kBadKey;
   if (cmd == StoreCmd::kAppend || cmd == StoreCmd::kPrepend) {
     if (uint64_t(nval) > max_value_len(*ctx.r, nkey)) return kTooLarge;
-    return store_concat(ctx, cmd, key, nkey, val, nval);
+    return store_concat(ctx, cmd, key, nkey, val, nval, cas_in, cas_out);
   }
   Region& r = *ctx.r;
   ctx.now = clock_now(r.h());

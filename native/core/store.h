@@ -61,6 +61,9 @@ uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkey
                       uint64_t cap, uint64_t* off, Status* status, ItemMeta* meta, uint32_t* need);
 
 // set/add/replace/append/prepend/cas. Flags and ttl are ignored by append/prepend (memcached).
+// cas_in is the expected CAS of kCas and, when non-zero, of kAppend/kPrepend too (checked and
+// applied under one stripe lock: kExists on a mismatch); other commands ignore it. *cas_out gets
+// the stored item's CAS on kOk (append/prepend included).
 Status cmd_store(Ctx& ctx, StoreCmd cmd, const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval,
                  uint32_t flags, int64_t ttl, uint64_t cas_in, uint64_t* cas_out);
 Status cmd_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey);

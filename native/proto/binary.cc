@@ -338,19 +338,11 @@ bool Conn::binary_step() {
       }
       if (cas != 0 && extlen == 8) sc = shm::StoreCmd::kCas;  // memcached: a CAS in the header makes it a cas
       uint64_t cas_out = 0;
-      int32_t r;
-      uint64_t cur = 0;
-      if (cas != 0 && (cmd == kAppend || cmd == kPrepend) && (cur = peek_cas(key, keylen)) != 0 && cur != cas) {
-        r = shm::kExists;  // memcached's append CAS check (a read just before the store: not atomic)
-      } else {
-        r = b_.store(sc, key, keylen, val, vlen, flags, exptime, cas, &cas_out);
-      }
+      // An append/prepend's CAS is checked by the core under the same lock as the store.
+      int32_t r = b_.store(sc, key, keylen, val, vlen, flags, exptime, cas, &cas_out);
       switch (r) {
         case shm::kOk:
-          if (!quiet) {
-            if (cas_out == 0) cas_out = peek_cas(key, keylen);  // append/prepend: the core does not report it
-            bin_header(op, 0, 0, 0, 0, opaque, cas_out);
-          }
+          if (!quiet) bin_header(op, 0, 0, 0, 0, opaque, cas_out);
           return true;
         case shm::kExists: bin_error(op, kExistsSt, opaque); return true;
         case shm::kMiss: bin_error(op, kNotFound, opaque); return true;
@@ -364,16 +356,14 @@ bool Conn::binary_step() {
       }
     }
     case kDelete: {
-      if (cas != 0) {
-        // memcached deletes only when the CAS matches (checked here, then deleted: not atomic).
-        uint64_t cur = peek_cas(key, keylen);
-        if (cur != 0 && cur != cas) {
-          bin_error(op, kExistsSt, opaque);
-          return true;
-        }
-      }
-      int32_t r = b_.del(key, keylen);
-      if (r == shm::kOk) {
+      // memcached deletes only when a given CAS matches: the core checks it under the same lock.
+      shm::MetaDeleteOptions del;
+      del.has_cas = cas != 0;
+      del.cas = cas;
+      int32_t r = cas != 0 ? b_.meta_delete(key, keylen, del) : b_.del(key, keylen);
+      if (r == shm::kExists) {
+        bin_error(op, kExistsSt, opaque);
+      } else if (r == shm::kOk) {
         if (!quiet) bin_header(op, 0, 0, 0, 0, opaque, 0);
       } else if (r == shm::kMiss || r == shm::kBadKey) {
         bin_error(op, kNotFound, opaque);

@@ -33,6 +33,7 @@ void Conn::run() {
     if (proto_ == Proto::kUnknown) proto_ = uint8_t(in_[rpos_]) == 0x80 ? Proto::kBinary : Proto::kText;
     bool progressed = proto_ == Proto::kText ? text_step() : binary_step();
     if (!progressed) break;
+    ++commands_;
   }
   if (closing_) {
     in_.clear();

@@ -9,7 +9,8 @@
 //  - Replies leave in command order; a command either produces its whole reply or, with
 //    noreply/quiet, nothing. Processing stops while out_ holds kOutHigh bytes or more, so a
 //    client that pipelines gets without reading replies cannot grow memory without bound; the
-//    host calls run() again once it has written out_ away (more() says there is work left).
+//    host calls run() again once it has written out_ away (more() says there is work left); one
+//    multi-get's reply is capped at kGetReplyMax.
 //  - Bad input gets memcached's error and changes nothing stored; input memcached would close
 //    the connection on (a text line past kLineMax without a newline, a bad binary magic) sets
 //    closing(): the host writes out_ and closes. Nothing in here can crash on any input.
@@ -26,7 +27,11 @@ namespace proto {
 constexpr size_t kLineMax = 2048;                  // memcached: a line this long without '\n' closes
 constexpr size_t kGetLineMax = 16u * 1024 * 1024;  // a large multi-get line may be longer, up to this
 constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands while this much is unsent
-constexpr size_t kMaxTokens = 24;                  // memcached's MAX_TOKENS
+// One text multi-get's replies past this many bytes: memcached's "SERVER_ERROR out of memory
+// writing get response" instead (a 16 MiB line naming one large value a million times must not
+// make a reply of terabytes; the first value is always served whatever its size).
+constexpr size_t kGetReplyMax = 64u * 1024 * 1024;
+constexpr size_t kMaxTokens = 24;  // memcached's MAX_TOKENS
 
 struct Token {
   char* value;  // NUL-terminated in place; nullptr for the terminal token when the line is done
@@ -50,6 +55,9 @@ class Conn {
   // True when complete input is still waiting because out_ reached kOutHigh.
   bool more() const { return more_; }
   size_t buffered() const { return in_.size() - rpos_; }
+  // Whole commands (text lines, data blocks, binary packets) run so far: the host restarts its
+  // idle clock when this moves, so bytes that never complete a command do not keep a connection.
+  uint64_t commands() const { return commands_; }
 
  private:
   enum class Proto { kUnknown, kText, kBinary };
@@ -118,6 +126,7 @@ class Conn {
   bool noreply_ = false;
   bool closing_ = false;
   bool more_ = false;
+  uint64_t commands_ = 0;
   std::vector<uint8_t> stage_;
 };
 

@@ -328,11 +328,8 @@ void Conn::meta_set_done(const uint8_t* data) {
   uint32_t nkey = uint32_t(pend_.key.size());
   uint64_t cas_out = 0;
   int32_t r;
-  uint64_t cur = 0;
-  if (pend_.cas != 0 && (pend_.cmd == shm::StoreCmd::kAppend || pend_.cmd == shm::StoreCmd::kPrepend) &&
-      (cur = peek_cas(key, nkey)) != 0 && cur != pend_.cas) {
-    r = shm::kExists;  // memcached's append/prepend CAS check (here a read before the store: not atomic)
-  } else if (pend_.stale_ok) {
+  // An append/prepend's C<cas> is checked by the core under the same lock as the store.
+  if (pend_.stale_ok) {
     r = b_.meta_store_stale(key, nkey, data, vlen, pend_.flags, pend_.exptime, pend_.cas, &cas_out);
   } else {
     r = b_.store(pend_.cmd, key, nkey, data, vlen, pend_.flags, pend_.exptime, pend_.cas, &cas_out);
@@ -356,7 +353,6 @@ void Conn::meta_set_done(const uint8_t* data) {
       line += c;
       continue;
     }
-    if (r == shm::kOk && cas_out == 0) cas_out = peek_cas(key, nkey);  // append/prepend: read the new CAS
     line += " c";
     put_u64(line, cas_out);
   }

@@ -146,6 +146,10 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
         out_.resize(mark);  // memcached drops the VALUEs already gathered for this command
         return out_line("CLIENT_ERROR bad command line format");
       }
+      if (out_.size() - mark >= kGetReplyMax) {
+        out_.resize(mark);  // memcached's answer when it cannot hold the responses of a get
+        return out_line("SERVER_ERROR out of memory writing get response");
+      }
       shm::ItemMeta m{};
       int32_t r = fetch(u8(k->value), uint32_t(k->length), touch, exptime, &m);
       if (r == kStoreClosed || r == kGateBusy) {

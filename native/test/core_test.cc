@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/assoc.h"
@@ -370,6 +371,83 @@ static void test_append_prepend() {
   CHECK_EQ(store(t, StoreCmd::kAppend, "h", std::string(20, 'z')), kNotStored);
   CHECK_EQ(store(t, StoreCmd::kAppend, "h", std::string(mx + 1, 'z')), kTooLarge);
   CHECK(get(t, "h") == huge);
+  CHECK_STRUCTURE(t);
+}
+
+// append/prepend with a CAS: the check and the append are one step under the key's stripe lock.
+static void test_append_cas() {
+  TR t(8u << 20, 1u << 20, 1);
+  CHECK_EQ(store(t, StoreCmd::kAppend, "k", "x", 0, 0, 12345), kNotStored);  // missing: NOT_STORED
+  CHECK_EQ(set(t, "k", "a"), kOk);
+  ItemMeta m{};
+  get(t, "k", &m);
+  uint64_t c0 = m.cas, out = 0;
+  CHECK_EQ(store(t, StoreCmd::kAppend, "k", "b", 0, 0, c0 + 1, &out), kExists);
+  CHECK_EQ(store(t, StoreCmd::kPrepend, "k", "b", 0, 0, c0 + 1, &out), kExists);
+  CHECK_EQ(get(t, "k"), std::optional<std::string>("a"));
+  CHECK_EQ(store(t, StoreCmd::kAppend, "k", "b", 0, 0, c0, &out), kOk);
+  CHECK_EQ(get(t, "k", &m), std::optional<std::string>("ab"));
+  CHECK_EQ(out, m.cas);  // the new item's CAS is reported
+  CHECK(out != c0);
+  CHECK_EQ(store(t, StoreCmd::kPrepend, "k", "z", 0, 0, c0), kExists);  // the old CAS no longer matches
+  CHECK_EQ(store(t, StoreCmd::kPrepend, "k", "z", 0, 0, out, &out), kOk);
+  CHECK_EQ(store(t, StoreCmd::kAppend, "k", "!", 0, 0, 0, &out), kOk);  // 0: no check
+  CHECK_EQ(get(t, "k", &m), std::optional<std::string>("zab!"));
+  CHECK_EQ(out, m.cas);
+  CHECK_STRUCTURE(t);
+}
+
+// Threads race "read value and CAS, append the record that says how many came before, with that
+// CAS". Atomic check-and-append: every record's number equals its position, none twice (a
+// check then an act in two steps lets two threads append the same number).
+static void test_append_cas_race() {
+  TR t(32u << 20, 1u << 20, 1);
+  CHECK_EQ(set(t, "seq", ""), kOk);
+  constexpr int kThreads = 4, kEach = 400, kRec = 8;
+  std::atomic<uint64_t> exists{0};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  for (int th = 0; th < kThreads; ++th) {
+    ts.emplace_back([&, th] {
+      Ctx c;
+      stats_attach(*t.r, &c);
+      std::vector<uint8_t> buf(1u << 20);
+      for (int done = 0; done < kEach;) {
+        ItemMeta m{};
+        if (cmd_get(c, B("seq"), 3, false, 0, buf.data(), uint32_t(buf.size()), &m) != kOk) {
+          bad.fetch_add(1);
+          break;
+        }
+        char rec[24];  // kRec bytes used: the count stays under 10^6
+        std::snprintf(rec, sizeof rec, "%06u%c|", m.vlen / kRec, char('a' + th));
+        std::this_thread::yield();  // widen the window between the read and the append
+        Status s = cmd_store(c, StoreCmd::kAppend, B("seq"), 3, B(rec), kRec, 0, 0, m.cas, nullptr);
+        if (s == kOk)
+          ++done;
+        else if (s == kExists)
+          exists.fetch_add(1);
+        else {
+          bad.fetch_add(1);
+          break;
+        }
+      }
+      stats_detach(&c);
+    });
+  }
+  for (auto& th : ts) th.join();
+  CHECK_EQ(bad.load(), 0);
+  auto v = get(t, "seq");
+  CHECK(v.has_value());
+  if (!v) return;
+  CHECK_EQ(v->size(), size_t(kThreads) * kEach * kRec);
+  int wrong = 0;
+  for (size_t i = 0; i * kRec < v->size(); ++i) {
+    char want[24];
+    std::snprintf(want, sizeof want, "%06u", unsigned(i));
+    if (v->compare(i * kRec, 6, want) != 0) ++wrong;
+  }
+  CHECK_EQ(wrong, 0);
+  std::printf("  append_cas_race: %d appends, %" PRIu64 " EXISTS retries\n", kThreads * kEach, exists.load());
   CHECK_STRUCTURE(t);
 }
 
@@ -1911,6 +1989,8 @@ int main(int argc, char** argv) {
       {"set_get", test_set_get},
       {"add_replace", test_add_replace},
       {"append_prepend", test_append_prepend},
+      {"append_cas", test_append_cas},
+      {"append_cas_race", test_append_cas_race},
       {"cas", test_cas},
       {"delete", test_delete},
       {"incr_decr", test_incr_decr},

@@ -1,0 +1,30 @@
+/**
+ * A shmcached server in a process of its own, for the abuse tests and `npm run bench -- abuse`:
+ * its file descriptors (10,000 connections) and its RSS are then its own. Argument: JSON
+ * `{ path, size?, maxConnections?, idleTimeout? }`. Prints `{"port":N,"pid":N}` once listening;
+ * on SIGTERM closes the server and the store, removes the region file and exits.
+ */
+import { rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+
+import { Cache } from '../../src/index.js';
+import { createServer } from '../../src/server.js';
+
+const opts = JSON.parse(process.argv[2] ?? '{}') as {
+  path: string;
+  size?: string;
+  maxConnections?: number;
+  idleTimeout?: number;
+};
+const cache = Cache.open({ path: opts.path, size: opts.size ?? '64mb', reset: true });
+const server = createServer({ cache, maxConnections: opts.maxConnections, idleTimeout: opts.idleTimeout });
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
+});
+process.on('SIGTERM', () => {
+  server.close();
+  cache.close();
+  rmSync(opts.path, { force: true });
+  process.exit(0);
+});
