@@ -126,8 +126,11 @@ export function createServer(options: ServerOptions): Server {
   const server: Server =
     options.tls === undefined
       ? netServer({ noDelay: true, allowHalfOpen: true }, onConnection)
-      : tlsServer({ noDelay: true, allowHalfOpen: true, ...options.tls }, onConnection);
-  if (options.tls !== undefined) server.on('tlsClientError', () => undefined); // a failed handshake closes that socket only
+      : // No allowHalfOpen here: a client that hangs up mid-handshake would leave a half-open
+        // socket that no one ends (it is not served yet), and server.close() would wait forever.
+        tlsServer({ noDelay: true, ...options.tls }, onConnection);
+  // A failed handshake (an unknown CA, no client certificate) ends that socket only.
+  if (options.tls !== undefined) server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
 
   // Redis's protected-mode idea: anyone who can reach a non-loopback port without auth owns the cache.
   const clientCertsRequired = options.tls?.requestCert === true && options.tls.rejectUnauthorized !== false;

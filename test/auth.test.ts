@@ -35,7 +35,10 @@ const USERS = 'alice:wonder land\nbob:s3cret\n';
 const tokenSet = (user: string, pass: string, key = 'auth'): string =>
   `set ${key} 0 0 ${Buffer.byteLength(`${user} ${pass}`)}\r\n${user} ${pass}\r\n`;
 
-async function start(auth: Parameters<typeof createServer>[0]['auth'], name: string): Promise<{ server: Server; port: number; cache: Cache }> {
+async function start(
+  auth: Parameters<typeof createServer>[0]['auth'],
+  name: string,
+): Promise<{ server: Server; port: number; cache: Cache }> {
   const cache = Cache.open({ path: tmpRegion(name), size: '8mb' });
   const server = createServer({ cache, auth });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -166,11 +169,23 @@ bin('list mechanisms, wrong then right password, then get and set work', async (
     };
     assert.equal(await step(binPacket(SASL_LIST)), { op: SASL_LIST, status: 0, body: 'PLAIN' });
     assert.equal(await step(binPacket(SASL_AUTH, 'PLAIN', plain('bob', 'wrong'))), { op: SASL_AUTH, status: 0x20, body: 'Auth failure.' });
-    assert.equal(await step(binPacket(SASL_AUTH, 'CRAM-MD5', plain('bob', 's3cret'))), { op: SASL_AUTH, status: 0x20, body: 'Auth failure.' });
-    assert.equal(await step(binPacket(SASL_AUTH, 'PLAIN', plain('bob', 's3cret', 'alice'))), { op: SASL_AUTH, status: 0x20, body: 'Auth failure.' });
+    assert.equal(await step(binPacket(SASL_AUTH, 'CRAM-MD5', plain('bob', 's3cret'))), {
+      op: SASL_AUTH,
+      status: 0x20,
+      body: 'Auth failure.',
+    });
+    assert.equal(await step(binPacket(SASL_AUTH, 'PLAIN', plain('bob', 's3cret', 'alice'))), {
+      op: SASL_AUTH,
+      status: 0x20,
+      body: 'Auth failure.',
+    });
     assert.equal(await step(binPacket(SASL_STEP, 'PLAIN', plain('bob', 's3cret'))), { op: SASL_STEP, status: 0x20, body: 'Auth failure.' });
     assert.not.ok(c.closed, 'a failed SASL attempt does not close');
-    assert.equal(await step(binPacket(SASL_AUTH, 'PLAIN', plain('alice', 'wonder land'))), { op: SASL_AUTH, status: 0, body: 'Authenticated' });
+    assert.equal(await step(binPacket(SASL_AUTH, 'PLAIN', plain('alice', 'wonder land'))), {
+      op: SASL_AUTH,
+      status: 0,
+      body: 'Authenticated',
+    });
     const extras = Buffer.alloc(8);
     assert.equal(await step(binPacket(0x01, 'bk', 'bv', extras)), { op: 0x01, status: 0, body: '' });
     assert.equal(await step(binPacket(0x00, 'bk')), { op: 0x00, status: 0, body: 'bv' });
@@ -208,18 +223,42 @@ file('createServer refuses a group/other-readable, symlinked, non-file or malfor
       return 'none';
     };
     const good = authFile('f-good', USERS);
-    assert.is(code(() => createServer({ cache, auth: { file: authFile('f-0644', USERS, 0o644) } })), 'ERR_AUTH_FILE_MODE');
-    assert.is(code(() => createServer({ cache, auth: { file: authFile('f-0640', USERS, 0o640) } })), 'ERR_AUTH_FILE_MODE');
-    assert.is(code(() => createServer({ cache, auth: { file: authFile('f-0602', USERS, 0o602) } })), 'ERR_AUTH_FILE_MODE');
+    assert.is(
+      code(() => createServer({ cache, auth: { file: authFile('f-0644', USERS, 0o644) } })),
+      'ERR_AUTH_FILE_MODE',
+    );
+    assert.is(
+      code(() => createServer({ cache, auth: { file: authFile('f-0640', USERS, 0o640) } })),
+      'ERR_AUTH_FILE_MODE',
+    );
+    assert.is(
+      code(() => createServer({ cache, auth: { file: authFile('f-0602', USERS, 0o602) } })),
+      'ERR_AUTH_FILE_MODE',
+    );
     const link = join(dir, 'f-link');
     symlinkSync(good, link);
-    assert.is(code(() => createServer({ cache, auth: { file: link } })), 'ERR_AUTH_FILE_OPEN');
+    assert.is(
+      code(() => createServer({ cache, auth: { file: link } })),
+      'ERR_AUTH_FILE_OPEN',
+    );
     const sub = join(dir, 'f-dir');
     mkdirSync(sub, { mode: 0o700 });
-    assert.is(code(() => createServer({ cache, auth: { file: sub } })), 'ERR_AUTH_FILE_NOT_FILE');
-    assert.is(code(() => createServer({ cache, auth: { file: authFile('f-bad', 'alice\n') } })), 'ERR_AUTH_FILE_FORMAT');
-    assert.is(code(() => createServer({ cache, auth: { file: authFile('f-empty', '\n') } })), 'ERR_AUTH_FILE_FORMAT');
-    assert.is(code(() => createServer({ cache, auth: { file: join(dir, 'nope') } })), 'ERR_AUTH_FILE_OPEN');
+    assert.is(
+      code(() => createServer({ cache, auth: { file: sub } })),
+      'ERR_AUTH_FILE_NOT_FILE',
+    );
+    assert.is(
+      code(() => createServer({ cache, auth: { file: authFile('f-bad', 'alice\n') } })),
+      'ERR_AUTH_FILE_FORMAT',
+    );
+    assert.is(
+      code(() => createServer({ cache, auth: { file: authFile('f-empty', '\n') } })),
+      'ERR_AUTH_FILE_FORMAT',
+    );
+    assert.is(
+      code(() => createServer({ cache, auth: { file: join(dir, 'nope') } })),
+      'ERR_AUTH_FILE_OPEN',
+    );
     assert.throws(() => createServer({ cache, auth: {} }), TypeError);
     assert.throws(() => createServer({ cache, auth: { users: { 'a:b': 'x' } } }), TypeError);
     createServer({ cache, auth: { file: authFile('f-0400', USERS, 0o400) } }).close();
@@ -236,13 +275,20 @@ file('the CLI: -Y with a 0644 file is one line and exit 1; -Y with a good file a
   assert.is(bad.status, 1, bad.stderr);
   assert.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   assert.match(bad.stderr, /chmod 600 .*ERR_AUTH_FILE_MODE/);
-  const noY = spawnSync(process.execPath, [CLI, 'serve', '-p', '0', '--file', region, '-S'], { encoding: 'utf8', env: { ...process.env, MEMCACHED_SASL_PWDB: '' } });
+  const noY = spawnSync(process.execPath, [CLI, 'serve', '-p', '0', '--file', region, '-S'], {
+    encoding: 'utf8',
+    env: { ...process.env, MEMCACHED_SASL_PWDB: '' },
+  });
   assert.is(noY.status, 2, noY.stderr);
   assert.match(noY.stderr, /-S needs credentials/);
 
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '-p', '0', '--file', region, '--auth-file', authFile('c-good', USERS), '-S'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [CLI, 'serve', '-p', '0', '--file', region, '--auth-file', authFile('c-good', USERS), '-S'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   try {
     let err = '';
     const port = await new Promise<number>((resolve, reject) => {
