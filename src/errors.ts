@@ -34,7 +34,18 @@ export type CacheErrorCode =
   /** The codec's encode() threw: nothing was stored. */
   | 'ERR_CODEC_ENCODE'
   /** The codec's decode() threw on a stored value. */
-  | 'ERR_CODEC_DECODE';
+  | 'ERR_CODEC_DECODE'
+  // The auth file rules (docs/security.md, "The wire"): the server does not start.
+  /** The auth file cannot be opened (missing, unreadable), or a symbolic link at its path (never followed). */
+  | 'ERR_AUTH_FILE_OPEN'
+  /** The auth file is not a regular file, or is owned by another user (root excepted). */
+  | 'ERR_AUTH_FILE_NOT_FILE'
+  /** The auth file can be read or written by its group or by others. */
+  | 'ERR_AUTH_FILE_MODE'
+  /** A line of the auth file is not `user:password`, or it names no user. */
+  | 'ERR_AUTH_FILE_FORMAT'
+  /** A TLS certificate, key or CA file given to the server cannot be read or used. */
+  | 'ERR_TLS_CONFIG';
 
 /** The codes of the region file rules, each a refusal that leaves the file untouched. */
 export const REGION_FILE_CODES: readonly CacheErrorCode[] = Object.freeze([

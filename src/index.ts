@@ -5,6 +5,7 @@
 export { Cache, DEFAULT_PATH } from './cache.js';
 export { CachePool, type PoolErrorInfo, type PoolOp, type PoolOptions, type PoolResult, type PoolStats } from './pool/pool.js';
 export { createServer, type ServerOptions } from './server.js';
+export type { AuthOptions } from './auth.js';
 export { CacheError, type CacheErrorCode } from './errors.js';
 export type { FetchEvent, FetchOptions, FetchOutcome, Loader } from './fetch.js';
 export { flushEvents, type ItemEvent } from './events.js';

@@ -43,7 +43,9 @@ export interface NativeHandle {
    * feed, state[0] holds ProtoState bits: Close = close once the reply is written, More = more
    * buffered input waits for the reply to drain (call feed() with no chunk).
    */
-  protoConn(state: Int32Array): ProtoConn;
+  protoConn(state: Int32Array, auth?: unknown): ProtoConn;
+  /** A server's credential store from auth file bytes (native/proto/auth.h); null when a line is not user:password. */
+  authStore(content: Uint8Array, sasl: boolean, label: string): unknown;
   /**
    * One step of the expired-item crawler (native/binding_crawler.cc): looks at up to `budget` LRU
    * entries from where the last step stopped and frees the dead ones. [checked, reclaimed,

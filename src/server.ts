@@ -14,8 +14,14 @@
  * data block that never completes, or replies it never reads is closed once `idleTimeout`
  * passes without a command. One sweep per server checks every connection (memcached's
  * conn_timeout thread), not a timer per socket.
+ *
+ * Optional authentication (`auth`, memcached's `-Y` / SASL: src/auth.ts) and TLS (`tls`,
+ * memcached's `-Z`: a node:tls server); listening beyond loopback with neither prints a warning.
  */
 import { createServer as netServer, type Server, type Socket } from 'node:net';
+import { createServer as tlsServer, type TlsOptions } from 'node:tls';
+
+import { type AuthOptions, authSpec } from './auth.js';
 
 import { Cache, nativeOf } from './cache.js';
 import { ProtoState } from './contract.js';
@@ -34,6 +40,17 @@ export interface ServerOptions {
   idleTimeout?: number;
   /** Log connections to stderr (memcached's `-v`): 0 none (default), 1 or more: opens and closes. */
   verbose?: number;
+  /**
+   * Require clients to authenticate (memcached's `-Y` auth file, and `-S` SASL for the binary
+   * protocol): `{ file }` or `{ users }`, plus `sasl`. See docs/security.md, "The wire".
+   */
+  auth?: AuthOptions;
+  /**
+   * Serve TLS (memcached's `-Z`) with these node:tls server options (`cert`, `key`, `ca`,
+   * `requestCert`, ...). For plaintext and TLS side by side, create one server of each on the
+   * same cache.
+   */
+  tls?: TlsOptions;
 }
 
 const CLOSE = ProtoState.Close;
@@ -94,6 +111,17 @@ export function createServer(options: ServerOptions): Server {
   const idleMs = Math.max(0, options.idleTimeout ?? 0) * 1000;
   const verbose = options.verbose ?? 0;
   if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
+  if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null))
+    throw new TypeError('tls must be an object of node:tls server options');
+  let authStore: unknown;
+  if (options.auth !== undefined) {
+    const spec = authSpec(options.auth);
+    const h0 = nativeOf(cache);
+    if (h0 === undefined) throw new TypeError('createServer({ cache }): cache must be an open Cache');
+    authStore = h0.authStore(spec.content, spec.sasl, spec.label);
+    spec.content.fill(0);
+    if (authStore === null) throw new TypeError('auth: a line is not user:password');
+  }
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
   // The idle sweep: a coarse clock (memcached's current_time) and the connections it watches.
@@ -110,7 +138,7 @@ export function createServer(options: ServerOptions): Server {
     sweep.unref();
   }
 
-  const server = netServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+  const onConnection = (socket: Socket): void => {
     if (sockets.size >= maxConns) {
       socket.on('error', () => undefined);
       socket.end('ERROR Too many open connections\r\n');
@@ -125,8 +153,28 @@ export function createServer(options: ServerOptions): Server {
     sockets.add(socket);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
     const state = new Int32Array(1);
-    serve(socket, h.protoConn(state), state, pool, sockets, idleMs > 0 ? idle : undefined, verbose);
-  });
+    serve(socket, h.protoConn(state, authStore), state, pool, sockets, idleMs > 0 ? idle : undefined, verbose);
+  };
+  const server: Server =
+    options.tls === undefined
+      ? netServer({ noDelay: true, allowHalfOpen: true }, onConnection)
+      : // No allowHalfOpen here: a client that hangs up mid-handshake would leave a half-open
+        // socket that no one ends (it is not served yet), and server.close() would wait forever.
+        tlsServer({ noDelay: true, ...options.tls }, onConnection);
+  // A failed handshake (an unknown CA, no client certificate) ends that socket only.
+  if (options.tls !== undefined) server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
+
+  // Redis's protected-mode idea: anyone who can reach a non-loopback port without auth owns the cache.
+  const clientCertsRequired = options.tls?.requestCert === true && options.tls.rejectUnauthorized !== false;
+  if (authStore === undefined && !clientCertsRequired) {
+    server.on('listening', () => {
+      const a = server.address();
+      if (typeof a === 'object' && a !== null && !isLoopback(a.address))
+        process.stderr.write(
+          `shmcached: WARNING: listening on ${a.address}:${a.port} without authentication: anyone who can reach it can read, change and flush the cache (use auth/-Y, or listen on 127.0.0.1)\n`,
+        );
+    });
+  }
 
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
@@ -137,6 +185,12 @@ export function createServer(options: ServerOptions): Server {
     return server;
   };
   return server;
+}
+
+/** Whether a listening address only accepts connections from this machine. */
+export function isLoopback(address: string): boolean {
+  const a = address.replace(/^::ffff:/i, '');
+  return /^127\./.test(a) || a === '::1' || a.toLowerCase() === 'localhost';
 }
 
 /** Moves one socket's bytes through its engine until either side closes. */

@@ -1,6 +1,8 @@
 // proto.cc — the protocol binding: the Node-API face of the protocol engine (native/proto/).
-// Owns: handle.protoConn(state), and one JS connection object per socket, wrapping a
-// proto::Conn, with `feed(chunk?)` and `close()`.
+// Owns: handle.protoConn(state, auth?), and one JS connection object per socket, wrapping a
+// proto::Conn, with `feed(chunk?)` and `close()`; handle.authStore(file, sasl, label), a
+// type-tagged external holding a server's credential store (native/proto/auth.h) that each of
+// its connections shares.
 //
 // Invariants:
 //  - One native call per chunk read from the socket: feed copies the chunk into the engine's own
@@ -15,12 +17,75 @@
 //    the engine points at) cannot be collected while it lives; a closed store is seen through
 //    the handle's `closed` before every core call.
 #include <cstring>
+#include <memory>
 
 #include "binding/args.h"
 #include "proto/conn.h"
 
 namespace shm::binding {
 namespace {
+
+using AuthPtr = std::shared_ptr<const proto::AuthStore>;
+constexpr napi_type_tag kAuthTag = {0x73686d6361757468ull, 0x2e73746f72650001ull};  // "shmcauth.store"
+
+void finalize_auth(napi_env, void* data, void*) { delete static_cast<AuthPtr*>(data); }
+
+// handle.authStore(file: Uint8Array, sasl: boolean, label: string) -> external | null (a line
+// without ':'). The bytes are the auth file's content, already read safely by the caller.
+napi_value js_auth_store(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+  bool ta = false;
+  if (argc >= 1) NAPI_OK(env, napi_is_typedarray(env, argv[0], &ta));
+  if (!ta || argc < 3) {
+    NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "authStore(file: Uint8Array, sasl, label)"));
+    return nullptr;
+  }
+  {
+    napi_typedarray_type type;
+    size_t off = 0;
+    void* d = nullptr;
+    napi_value ab;
+    NAPI_OK(env, napi_get_typedarray_info(env, argv[0], &type, &n, &d, &ab, &off));
+    p = static_cast<const uint8_t*>(d);
+  }
+  bool sasl = false;
+  NAPI_OK(env, napi_get_value_bool(env, argv[1], &sasl));
+  char label[1024];
+  size_t llen = 0;
+  NAPI_OK(env, napi_get_value_string_utf8(env, argv[2], label, sizeof label, &llen));
+  auto store = std::make_shared<proto::AuthStore>();
+  if (!proto::auth_parse(reinterpret_cast<const char*>(p), n, store.get())) {
+    napi_value nul;
+    NAPI_OK(env, napi_get_null(env, &nul));
+    return nul;
+  }
+  store->sasl = sasl;
+  store->ascii_label.assign(label, llen);
+  auto* holder = new AuthPtr(std::move(store));
+  napi_value ext;
+  if (napi_status st = napi_create_external(env, holder, finalize_auth, nullptr, &ext); st != napi_ok) {
+    delete holder;
+    throw_failed(env, st, "napi_create_external");
+    return nullptr;
+  }
+  NAPI_OK(env, napi_type_tag_object(env, ext, &kAuthTag));
+  return ext;
+}
+
+// The credential store in v when it is one of authStore's externals; null otherwise.
+AuthPtr auth_of(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (!v || napi_typeof(env, v, &t) != napi_ok || t != napi_external) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, v, &kAuthTag, &tagged) != napi_ok || !tagged) return nullptr;
+  void* d = nullptr;
+  if (napi_get_value_external(env, v, &d) != napi_ok || !d) return nullptr;
+  return *static_cast<AuthPtr*>(d);
+}
 
 struct ConnBox {
   proto::Conn* conn = nullptr;
@@ -111,10 +176,10 @@ napi_value js_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// handle.protoConn(state: Int32Array) -> { feed, close }
+// handle.protoConn(state: Int32Array, auth?: authStore external) -> { feed, close }
 napi_value js_proto_conn(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_value self;
   void* data = nullptr;
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, &self, &data));
@@ -138,6 +203,16 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
       state_v = argv[0];
     }
   }
+  AuthPtr auth;
+  if (argc >= 2) {
+    napi_valuetype at;
+    NAPI_OK(env, napi_typeof(env, argv[1], &at));
+    if (at != napi_undefined && at != napi_null && !(auth = auth_of(env, argv[1]))) {
+      // Never serve unauthenticated because of a wrong argument.
+      NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "protoConn: auth must be an authStore"));
+      return nullptr;
+    }
+  }
   napi_value obj;
   NAPI_OK(env, napi_create_object(env, &obj));
   auto* b = new ConnBox();
@@ -157,7 +232,7 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
   be.pkey = h->pkey;
   be.closed = &h->closed;
   be.protection = h->pkey >= 0 ? "pku" : "none";
-  b->conn = new proto::Conn(be);
+  b->conn = new proto::Conn(be, std::move(auth));
   if (!set_method(env, obj, "feed", js_feed, b) || !set_method(env, obj, "close", js_close, b)) return nullptr;
   return obj;
 }
@@ -167,7 +242,7 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
 // handle.protoConn: the Handle outlives every connection made from it (each references the
 // handle object, whose finalizer frees the Handle).
 bool attach_proto(napi_env env, napi_value obj, Handle* h) {
-  return set_method(env, obj, "protoConn", js_proto_conn, h);
+  return set_method(env, obj, "protoConn", js_proto_conn, h) && set_method(env, obj, "authStore", js_auth_store, h);
 }
 
 }  // namespace shm::binding

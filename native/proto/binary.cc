@@ -51,6 +51,9 @@ enum Op : uint8_t {
   kGatQ = 0x1e,
   kGatK = 0x23,
   kGatKQ = 0x24,
+  kSaslList = 0x20,  // SASL (auth.cc): offered only when the server has a credential store and -S
+  kSaslAuth = 0x21,
+  kSaslStep = 0x22,
 };
 
 enum St : uint16_t {
@@ -63,6 +66,7 @@ enum St : uint16_t {
   kBadDelta = 0x06,
   kUnknown = 0x81,
   kNoMem = 0x82,
+  kAuthErr = 0x20,
 };
 
 constexpr size_t kHdr = 24;
@@ -118,6 +122,7 @@ const char* err_text(uint16_t st) {
     case kTooBig: return "Too large.";
     case kBadDelta: return "Non-numeric server-side value for incr or decr";
     case kNotStoredSt: return "Not stored.";
+    case kAuthErr: return "Auth failure.";
     default: return "UNHANDLED ERROR";
   }
 }
@@ -165,6 +170,7 @@ void Conn::bin_stats(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t n
     group = 1;
   if (group < 0) return bin_error(op, kNotFound, opaque);
   if (!b_.stats(group, &l)) return store_closed();
+  add_auth_stats(group, &l);
   for (auto& kv : l) {
     if (group == 0 && kv.first == "curr_connections")
       stat(kv.first, std::to_string(conns_current()));
@@ -200,10 +206,26 @@ bool Conn::binary_step() {
     closing_ = true;
     return false;
   }
+  const bool sasl = auth_ && auth_->sasl && (op == kSaslList || op == kSaslAuth || op == kSaslStep);
+  if (!authed_ && op != kVersion && !sasl) {
+    // memcached: before SASL succeeds only SASL and VERSION run; anything else is refused and closes.
+    bin_error(op, kAuthErr, opaque);
+    closing_ = true;
+    return false;
+  }
   if (keylen > kKeyMax) return protocol_error();
   bool quiet;
   const uint8_t cmd = base_op(op, &quiet);
   const uint32_t vlen = bodylen - keylen - extlen;
+
+  // Unknown: answer, then skip its body.
+  auto unknown = [&] {
+    bin_error(op, kUnknown, opaque);
+    rpos_ += kHdr;
+    swallow_ = bodylen;
+    if (swallow_) state_ = State::kSwallow;
+    return true;
+  };
 
   // Shape checks (memcached's dispatch_bin_command).
   bool ok = true;
@@ -230,16 +252,24 @@ bool Conn::binary_step() {
       storage = true;
       break;
     case kStat: ok = extlen == 0 && bodylen <= kSmallBodyMax; break;
+    case kSaslList:
+    case kSaslAuth:
+    case kSaslStep:
+      if (!sasl) return unknown();  // not offered on this server
+      ok = op == kSaslList ? extlen == 0 && keylen == 0 && bodylen == 0
+                           : extlen == 0 && keylen != 0 && bodylen <= kSmallBodyMax;
+      if (ok && keylen > 32) {  // memcached's MAX_SASL_MECH_LEN: answered, the body swallowed
+        bin_error(op, kInval, opaque);
+        rpos_ += kHdr;
+        swallow_ = bodylen;
+        if (swallow_) state_ = State::kSwallow;
+        return true;
+      }
+      break;
     case kTouch:
     case kGat:
     case kGatK: ok = extlen == 4 && keylen != 0 && bodylen == uint32_t(keylen) + extlen; break;
-    default:
-      // Unknown: answer, then skip its body.
-      bin_error(op, kUnknown, opaque);
-      rpos_ += kHdr;
-      swallow_ = bodylen;
-      if (swallow_) state_ = State::kSwallow;
-      return true;
+    default: return unknown();
   }
   if (!ok) return protocol_error();
 
@@ -270,6 +300,9 @@ bool Conn::binary_step() {
   rpos_ += kHdr + bodylen;
 
   switch (cmd) {
+    case kSaslList:
+    case kSaslAuth:
+    case kSaslStep: return bin_sasl(op, opaque, key, keylen, val, vlen);
     case kVersion: {
       const char* v = SHMCACHED_PROTO_VERSION;
       bin_header(op, 0, 0, 0, uint32_t(std::strlen(v)), opaque, 0);

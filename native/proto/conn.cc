@@ -3,10 +3,14 @@
 #include "proto/conn.h"
 
 #include <cstring>
+#include <utility>
 
 namespace proto {
 
-Conn::Conn(const Backend& b) : b_(b) { conn_opened(); }
+Conn::Conn(const Backend& b, std::shared_ptr<const AuthStore> auth) : b_(b), auth_(std::move(auth)) {
+  authed_ = !auth_;
+  conn_opened();
+}
 Conn::~Conn() { conn_closed(); }
 
 void Conn::feed(const uint8_t* data, size_t n) {
@@ -31,7 +35,7 @@ void Conn::run() {
       continue;
     }
     if (proto_ == Proto::kUnknown) proto_ = uint8_t(in_[rpos_]) == 0x80 ? Proto::kBinary : Proto::kText;
-    bool progressed = proto_ == Proto::kText ? text_step() : binary_step();
+    bool progressed = proto_ == Proto::kBinary ? binary_step() : authed_ ? text_step() : text_auth_step();
     if (!progressed) break;
     ++commands_;
   }

@@ -17,9 +17,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "proto/auth.h"
 #include "proto/backend.h"
 
 namespace proto {
@@ -40,7 +42,8 @@ struct Token {
 
 class Conn {
  public:
-  explicit Conn(const Backend& b);
+  // auth: the server's credential store; null = no authentication (every client trusted).
+  explicit Conn(const Backend& b, std::shared_ptr<const AuthStore> auth = nullptr);
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -102,6 +105,11 @@ class Conn {
   void meta_arith(Token* t, size_t nt);
   void meta_debug(Token* t, size_t nt);
 
+  // auth.cc
+  bool text_auth_step();
+  bool bin_sasl(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t nkey, const uint8_t* val, uint32_t vlen);
+  void add_auth_stats(int group, shm::StatList* l) const;  // auth_cmds/auth_errors, settings
+
   // binary.cc
   bool binary_step();
   void bin_header(uint8_t op, uint16_t status, uint8_t extlen, uint16_t keylen, uint32_t bodylen, uint32_t opaque,
@@ -128,6 +136,10 @@ class Conn {
   bool more_ = false;
   uint64_t commands_ = 0;
   std::vector<uint8_t> stage_;
+  std::shared_ptr<const AuthStore> auth_;  // null: no authentication
+  bool authed_ = true;                     // false until the client authenticates (when auth_)
+  bool auth_data_ = false;                 // text auth: the `set` line was read, its data is next
+  uint32_t auth_need_ = 0;                 // text auth: bytes of that data block with its "\r\n"
 };
 
 // memcached's tokenize_command: splits on ' ' in place (NUL-terminating each token), at most

@@ -331,6 +331,7 @@ void Conn::text_stats(Token* t, size_t nt) {
     }
   }
   if (!b_.stats(group, &l)) return store_closed();
+  add_auth_stats(group, &l);
   for (auto& kv : l) {
     out_ += "STAT ";
     out_ += kv.first;

@@ -2,7 +2,9 @@
 // into arbitrary chunks, go through one connection's engine on a small real store (eviction on,
 // so it never fills up). What it checks: no crash, no sanitizer report (ASan + UBSan), no hang,
 // and the engine's own promises: it never buffers unboundedly (the input it holds stays under the
-// line/packet limits it enforces), and after closing() it accepts nothing more.
+// line/packet limits it enforces), and after closing() it accepts nothing more. The first byte's
+// top bit turns authentication on (native/proto/auth.h: a credential store, SASL on), so the
+// unauthenticated paths (memcached's asciiauth, binary SASL) are fuzzed as well.
 //
 // Build and run: scripts/fuzz.sh (clang, -fsanitize=fuzzer,address,undefined). Inputs that ever
 // crashed it live in native/test/fuzz-regressions/ and are replayed by the same script.
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "core/region.h"
@@ -49,7 +52,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   b.ctx = &g_ctx;
   b.pkey = -1;
   b.closed = nullptr;
-  proto::Conn c(b);
+  static const auto auth = [] {
+    auto a = std::make_shared<proto::AuthStore>();
+    const std::string users = "u:p\nalice:wonder land\n";
+    proto::auth_parse(users.data(), users.size(), a.get());
+    a->sasl = true;
+    a->ascii_label = "fuzz";
+    return a;
+  }();
+  proto::Conn c(b, size && (data[0] & 0x80) ? auth : nullptr);
   // The first byte picks the chunking, so every cut point of a stream gets exercised.
   size_t chunk = size ? size_t(data[0] % 64) + 1 : 1;
   size_t pos = size ? 1 : 0;

@@ -28,6 +28,7 @@ import {
   statSync,
   unlinkSync,
 } from 'node:fs';
+import type { Server } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +36,18 @@ import { Cache, DEFAULT_PATH } from '../cache.js';
 import { CacheError } from '../errors.js';
 import { createServer } from '../server.js';
 import type { StatsGroup } from '../types.js';
+import {
+  WIRE_LONG,
+  WIRE_WITH_VALUE,
+  WireUsageError,
+  type WireOptions,
+  checkWire,
+  listenersOf,
+  newWireOptions,
+  rejectUnverifiedPeers,
+  serverSecurity,
+  takeWireFlag,
+} from './wire.js';
 
 /** Options of `shmcached serve`, as parsed from memcached-style flags. */
 export interface ServeOptions {
@@ -58,6 +71,8 @@ export interface ServeOptions {
   fileOwner?: number;
   /** --file-mode MODE (octal): a new store file's mode, and the most an existing one may allow. */
   fileMode?: number;
+  /** -Y, -S, -Z, -o ssl_*: authentication and TLS (src/cli/wire.ts). */
+  wire: WireOptions;
 }
 
 /** The package's version (package.json next to dist/), for `--version`. */
@@ -95,6 +110,14 @@ const SERVE_USAGE = `usage: shmcached serve [options]
         --file-owner=UID        accept a store file owned by this uid (deliberate sharing)
         --file-mode=MODE        a new store file's mode, e.g. 0660 to share with a group (default
                                 0600); an existing file writable beyond it is refused
+    -Y, --auth-file=FILE        clients must authenticate (memcached's user:password lines; the
+                                file must be 0600 or 0400 and yours): text/meta with a set whose
+                                data is "user password", binary with SASL PLAIN when -S is given
+    -S, --enable-sasl           binary-protocol SASL PLAIN with the -Y credentials
+    -Z, --enable-ssl            TLS on every -l address not prefixed notls:, with
+    -o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE][,ssl_verify_mode=0..3]
+                                (1 request, 2 require a client certificate signed by the CA)
+                                -l takes memcached's list: -l notls:127.0.0.1:11211,127.0.0.1:11212
     -U 0, -u USER               accepted for memcached compatibility (no UDP; runs as the caller)
     -h, --help                  this help
   Prints where it listens and which file it serves (stderr); SIGTERM or SIGINT closes every
@@ -147,6 +170,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     reset: false,
     resetIfUnreadable: false,
     idleTimeout: 0,
+    wire: newWireOptions(),
   };
   const long: Record<string, string> = {
     '--port': '-p',
@@ -159,8 +183,23 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     '--verbose': '-v',
     '--udp-port': '-U',
     '--user': '-u',
+    ...WIRE_LONG,
   };
-  const withValue = new Set(['-p', '-l', '-m', '-I', '-c', '-t', '-U', '-u', '--file', '--idle-timeout', '--file-owner', '--file-mode']);
+  const withValue = new Set([
+    '-p',
+    '-l',
+    '-m',
+    '-I',
+    '-c',
+    '-t',
+    '-U',
+    '-u',
+    '--file',
+    '--idle-timeout',
+    '--file-owner',
+    '--file-mode',
+    ...WIRE_WITH_VALUE,
+  ]);
   for (let i = 0; i < args.length; i++) {
     let a = args[i];
     if (a === undefined) break;
@@ -175,7 +214,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       o.verbose += a.length - 1;
       continue;
     }
-    if (/^-[plmIctUu].+/.test(a)) {
+    if (/^-[plmIctUuYo].+/.test(a)) {
       v = a.slice(2);
       a = a.slice(0, 2);
     }
@@ -233,8 +272,19 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
         o.fileMode = parseInt(v, 8);
         break;
       default:
+        try {
+          if (takeWireFlag(a, v, o.wire)) break;
+        } catch (e) {
+          throw e instanceof WireUsageError ? new UsageError(e.message) : e;
+        }
         throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
+  }
+  try {
+    checkWire(o.wire);
+    listenersOf(o.listen, o.port, o.wire);
+  } catch (e) {
+    throw e instanceof WireUsageError ? new UsageError(e.message) : e;
   }
   return o;
 }
@@ -430,22 +480,63 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   process.on('SIGINT', requestStop);
   // A worker told to leave by its primary.
   if (cluster.isWorker) process.on('message', (m) => m === 'shmcached:stop' && requestStop());
-  const cache = openStore(o, reset);
-  const server = createServer({ cache, maxConnections: o.maxConnections, idleTimeout: o.idleTimeout, verbose: o.verbose });
+  let security: ReturnType<typeof serverSecurity>;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(o.port, o.listen, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    security = serverSecurity(o.wire);
   } catch (e) {
-    cache.close();
-    throw listenError(e as NodeJS.ErrnoException, o);
+    // An auth file or certificate refused (docs/security.md, "The wire"): one line, exit 1.
+    if (e instanceof CacheError) throw new RunError(`${e.message} [${e.code}]`);
+    throw e;
+  }
+  const cache = openStore(o, reset);
+  const servers: Server[] = [];
+  for (const l of listenersOf(o.listen, o.port, o.wire)) {
+    const one = createServer({
+      cache,
+      maxConnections: o.maxConnections,
+      idleTimeout: o.idleTimeout,
+      verbose: o.verbose,
+      ...(security.auth ? { auth: security.auth } : {}),
+      ...(l.tls && security.tls ? { tls: security.tls } : {}),
+    });
+    if (l.tls && security.requestOnly) rejectUnverifiedPeers(one);
+    servers.push(one);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        one.once('error', reject);
+        one.listen(l.port, l.host, () => {
+          one.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      for (const s of servers) s.close();
+      cache.close();
+      throw listenError(e as NodeJS.ErrnoException, { ...o, listen: l.host, port: l.port });
+    }
+  }
+  const server = servers[0]!;
+  if (servers.length > 1) {
+    // close() on the first closes them all: the stop below waits for every one.
+    const closeFirst = server.close.bind(server);
+    server.close = (cb?: (err?: Error) => void) => {
+      let left = servers.length;
+      const one = (): void => {
+        if (--left === 0) cb?.();
+      };
+      closeFirst(one);
+      for (const s of servers.slice(1)) s.close(one);
+      return server;
+    };
   }
   const a = server.address();
-  const where = typeof a === 'object' && a !== null ? hostPort(a.address, a.port) : String(a);
+  const where = servers
+    .map((one, i) => {
+      const ai = one.address();
+      const tls = o.wire.ssl && listenersOf(o.listen, o.port, o.wire)[i]?.tls ? ' (TLS)' : '';
+      return (typeof ai === 'object' && ai !== null ? hostPort(ai.address, ai.port) : String(ai)) + tls;
+    })
+    .join(', ');
   if (cluster.isWorker) {
     if (o.verbose > 0)
       process.stderr.write(`shmcached ${process.pid}: listening on ${where}, store ${o.file} (protection ${cache.protection})\n`);

@@ -4,6 +4,8 @@
  * same way whichever node owns its key. A key must also be checked before it is written into a
  * command line: a space or CRLF in it would split the command.
  */
+import type { ConnectionOptions } from 'node:tls';
+
 import { rangeError, typeError } from '../errors.js';
 import { checkTtl as checkExptime, readTtl } from '../ttl.js';
 import type { CacheSetOptions, Key } from '../types.js';
@@ -102,4 +104,39 @@ export function deltaText(delta: unknown): string {
     return delta.toString();
   }
   throw typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`);
+}
+
+/** The `auth` option of a Cluster: memcached's text-protocol credentials (`-Y` on the node). */
+export interface NodeAuth {
+  username: string;
+  password: string;
+}
+
+/** How a Cluster connects to its nodes: text-protocol auth after connecting, and TLS. */
+export interface NodeSecurity {
+  auth?: NodeAuth;
+  tls?: ConnectionOptions;
+}
+
+/** Checks the `auth` and `tls` options of a Cluster (TypeError on bad ones). */
+export function securityOptions(auth: unknown, tls: unknown): NodeSecurity {
+  const out: NodeSecurity = {};
+  if (auth !== undefined) {
+    const a = auth as Partial<NodeAuth> | null;
+    if (typeof a !== 'object' || a === null || typeof a.username !== 'string' || typeof a.password !== 'string')
+      throw typeError('ERR_INVALID_ARG_TYPE', `options.auth must be { username, password } strings, got ${describe(auth)}`);
+    // memcached splits the token at its first space and reads it as one data block.
+    if (a.username === '' || /[ \r\n]/.test(a.username) || /[\r\n]/.test(a.password))
+      throw typeError(
+        'ERR_INVALID_ARG_VALUE',
+        'options.auth: the username must be non-empty without spaces, and neither may hold newlines',
+      );
+    out.auth = { username: a.username, password: a.password };
+  }
+  if (tls !== undefined) {
+    if (typeof tls !== 'object' || tls === null)
+      throw typeError('ERR_INVALID_ARG_TYPE', `options.tls must be an object of node:tls connect options, got ${describe(tls)}`);
+    out.tls = tls as ConnectionOptions;
+  }
+  return out;
 }

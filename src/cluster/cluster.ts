@@ -32,7 +32,7 @@ import {
 } from '../codec.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
-import { checkKeyType, deltaText, describe, setOptions, valueBytes, wireKey } from './args.js';
+import { checkKeyType, deltaText, describe, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
@@ -78,6 +78,10 @@ export interface ClusterOptions {
   failureLimit?: number;
   /** Milliseconds before an ejected node is tried again, twemproxy's `server_retry_timeout` (default 30000). */
   retryTimeout?: number;
+  /** Credentials for nodes started with memcached's `-Y` auth file (text-protocol auth on every connection). */
+  auth?: { username: string; password: string };
+  /** Connect to the nodes over TLS with these node:tls connect options (`ca`, `cert`, `key`, `servername`, ...). */
+  tls?: import('node:tls').ConnectionOptions;
 }
 
 /** Counters of a {@link Cluster}, from {@link Cluster.stats}. */
@@ -227,6 +231,7 @@ class ClusterClient<T = Buffer> {
       autoEject: options.autoEject ?? DEFAULTS.autoEject,
       failureLimit: intOption(options.failureLimit, 'failureLimit', DEFAULTS.failureLimit, 1, 1_000_000),
       retryTimeoutMs: intOption(options.retryTimeout, 'retryTimeout', DEFAULTS.retryTimeout, 1, 86_400_000),
+      security: securityOptions(options.auth, options.tls),
     };
     if (typeof settings.autoEject !== 'boolean')
       throw typeError('ERR_INVALID_ARG_TYPE', `options.autoEject must be a boolean, got ${describe(settings.autoEject)}`);

@@ -9,6 +9,9 @@
  * node's pool) hears of every reply and of the death, and keeps the node's health.
  */
 import { createConnection, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+
+import type { NodeSecurity } from './args.js';
 import { ClusterError } from './error.js';
 
 /** What a request's reply looks like. */
@@ -76,16 +79,28 @@ export class NodeConnection {
   #timer: NodeJS.Timeout | undefined;
   #connected = false;
 
-  /** Opens a connection to `host:port`; requests may be sent at once (they wait for the connect). */
-  constructor(host: string, port: number, timeoutMs: number, owner: ConnOwner) {
+  /**
+   * Opens a connection to `host:port` (over TLS with `security.tls`); requests may be sent at
+   * once (they wait for the connect). With `security.auth` the first request is memcached's
+   * text-protocol authentication (a `set` whose data is `username password`): a node that
+   * refuses it fails every request of the connection with ERR_NODE_AUTH.
+   */
+  constructor(host: string, port: number, timeoutMs: number, owner: ConnOwner, security: NodeSecurity = {}) {
     this.#owner = owner;
     this.#node = `${host}:${port}`;
     this.#timeoutMs = timeoutMs;
-    const s = createConnection({ host, port });
+    const s = security.tls ? tlsConnect({ host, port, ...security.tls }) : createConnection({ host, port });
     this.#socket = s;
     s.setNoDelay(true);
     s.unref();
-    s.on('connect', () => (this.#connected = true));
+    s.on(security.tls ? 'secureConnect' : 'connect', () => (this.#connected = true));
+    if (security.auth) {
+      const token = Buffer.from(`${security.auth.username} ${security.auth.password}`, 'utf8');
+      this.request(`set auth 0 0 ${token.length}\r\n`, token, Expect.Line, (err, line) => {
+        if (err === undefined && line !== 'STORED')
+          this.#die(new ClusterError('ERR_NODE_AUTH', `${this.#node}: authentication refused (${line})`, this.#node, line));
+      });
+    }
     s.on('data', (chunk: Buffer) => this.#onData(chunk));
     s.on('error', (err: Error) => this.#die(this.#unreachable(err.message)));
     s.on('close', () => this.#die(this.#unreachable('connection closed by the node')));

@@ -14,6 +14,8 @@ export type ClusterErrorCode =
   | 'ERR_NODE_UNREACHABLE'
   /** The node answered with an error line this client has no better error for. */
   | 'ERR_NODE_ERROR'
+  /** The node refused the cluster's `auth` credentials (memcached -Y: CLIENT_ERROR authentication failure). */
+  | 'ERR_NODE_AUTH'
   /** Every node that could own the key is ejected (or the ring is empty). */
   | 'ERR_NO_NODES';
 

@@ -10,6 +10,7 @@
  * - `retryTimeout` ms later it is put back on the ring and tried again; if it still fails,
  *   `failureLimit` more failures eject it again.
  */
+import type { NodeSecurity } from './args.js';
 import { Expect, NodeConnection, type ConnOwner, type RemoteItem, type ReplyCallback } from './conn.js';
 import type { ClusterError } from './error.js';
 
@@ -46,6 +47,8 @@ export interface NodeSettings {
   autoEject: boolean;
   failureLimit: number;
   retryTimeoutMs: number;
+  /** TLS and auth for every connection (src/cluster/args.ts). */
+  security?: NodeSecurity;
 }
 
 /** A remote node; see the module comment. */
@@ -131,7 +134,7 @@ export class RemoteNode implements ConnOwner {
     }
     this.#rr++;
     if (best === undefined || (best.pending > 0 && conns.length < this.#settings.connections)) {
-      best = new NodeConnection(this.host, this.port, this.#settings.timeoutMs, this);
+      best = new NodeConnection(this.host, this.port, this.#settings.timeoutMs, this, this.#settings.security);
       this.#connects++;
       conns.push(best);
     }
