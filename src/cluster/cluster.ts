@@ -32,7 +32,16 @@ import {
 } from '../codec.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
-import { checkKeyType, deltaText, describe, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
+import {
+  checkKeyType,
+  deltaText,
+  describe,
+  type NodeSecurity,
+  securityOptions,
+  setOptions,
+  valueBytes,
+  wireKey,
+} from './args.js';
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
@@ -209,6 +218,8 @@ class ClusterClient<T = Buffer> {
   readonly #cache: Cache<unknown> | undefined;
   readonly #codec: CodecImpl | undefined;
   readonly #timeoutMs: number;
+  /** auth/tls for connections the cluster opens itself (the key dump), as its nodes' own. */
+  readonly #security: NodeSecurity;
   #ring: KetamaRing;
   #routes = new Map<string, number>();
   #closed = false;
@@ -247,6 +258,7 @@ class ClusterClient<T = Buffer> {
     }
     this.#cache = cache;
     this.#timeoutMs = settings.timeoutMs;
+    this.#security = settings.security;
     this.#codec = resolveCodec(options.codec);
     const seen = new Set<string>();
     this.#members = nodes.map((spec, i) => {
@@ -962,7 +974,7 @@ class ClusterClient<T = Buffer> {
     if (m === undefined) throw new Error(`cluster member ${i} does not exist`);
     for (let attempt = 0; ; attempt++) {
       const owner: ConnOwner = { onReply() {}, onDead() {} };
-      const conn = new NodeConnection(m.host, m.port, Math.max(this.#timeoutMs, DUMP_TIMEOUT_MIN), owner);
+      const conn = new NodeConnection(m.host, m.port, Math.max(this.#timeoutMs, DUMP_TIMEOUT_MIN), owner, this.#security);
       this.#inFlight++;
       let r: string[] | typeof BUSY;
       try {
