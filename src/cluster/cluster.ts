@@ -32,16 +32,7 @@ import {
 } from '../codec.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
-import {
-  checkKeyType,
-  deltaText,
-  describe,
-  type NodeSecurity,
-  securityOptions,
-  setOptions,
-  valueBytes,
-  wireKey,
-} from './args.js';
+import { checkKeyType, deltaText, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
