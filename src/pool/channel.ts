@@ -43,6 +43,14 @@ type WaitAsync = (a: Int32Array, index: number, value: number) => { async: false
 const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 const WORKER = fileURLToPath(new URL('../../workers/channel-worker.js', import.meta.url));
+
+/**
+ * The Node flags a pool's worker threads start with: this process's, less those a worker refuses
+ * (`--input-type`, which `node --input-type=module -e ...` sets: with it every worker dies at start).
+ */
+export function workerExecArgv(): string[] {
+  return process.execArgv.filter((a) => !a.startsWith('--input-type'));
+}
 const INITIAL = 64 * 1024;
 
 /**
@@ -78,6 +86,7 @@ export class Channel {
     this.#worker = new Worker(WORKER, {
       workerData: { path, spinMicros, spinners: spinners.buffer, ctrl: this.#ctrl.buffer, req, res, port: port2 },
       transferList: [port2],
+      execArgv: workerExecArgv(),
     });
     this.#worker.unref();
     this.#exited = new Promise((resolve) => {
@@ -154,8 +163,11 @@ export class Channel {
       Atomics.or(this.#ctrl, Ctl.Flags, Flag.Stop);
       Atomics.add(this.#ctrl, Ctl.Req, 1);
       Atomics.notify(this.#ctrl, Ctl.Req);
-      this.#worker.ref();
     }
+    // Held even when the worker already failed: its 'exit' event may still be on the way, and an
+    // unref'd worker would let the event loop empty before it (a top-level `await close()` then
+    // never returns).
+    this.#worker.ref();
     await this.#exited;
   }
 

@@ -44,7 +44,7 @@ import { Piscina } from 'piscina';
 import { Cache, DEFAULT_PATH, fetchWith } from '../cache.js';
 import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_FLAGS_MAX } from '../codec.js';
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
-import { Channel } from './channel.js';
+import { Channel, workerExecArgv } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
@@ -356,6 +356,7 @@ export class CachePool<T = Buffer> {
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: Infinity,
+        execArgv: workerExecArgv(),
         workerData: { path: this.#path },
       });
       this.#queue = new Queue(false);
