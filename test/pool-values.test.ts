@@ -87,6 +87,9 @@ function define(transport: Transport, inline: Inline): void {
       assert.is((await rejection(pool.has('bad key'))).code, 'ERR_INVALID_ARG_VALUE');
       assert.is(await pool.delete('a'), true);
       assert.is(await pool.has('a'), false);
+      const st = pool.stats();
+      if (inline === 'never') assert.is(st.inlineOps, 0, 'every call went to the workers');
+      if (inline === 'always') assert.is(st.tasks, 0, 'no call went to the workers');
     } finally {
       await pool.close();
       cache.close();
