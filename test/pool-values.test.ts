@@ -9,6 +9,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 
 import { Cache, CacheError, CachePool } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
@@ -402,3 +403,21 @@ function define(transport: Transport, inline: Inline): void {
 
 for (const transport of ['atomics', 'piscina'] as const)
   for (const inline of ['never', 'always', 'auto'] as const) define(transport, inline);
+
+const flags = suite('CachePool workers under the parent process flags');
+flags('workers start under node --input-type=module -e and under --expose-gc; close() returns at top level', () => {
+  const index = new URL('../src/index.js', import.meta.url).href;
+  for (const args of [['--input-type=module'], ['--expose-gc', '--input-type=module']]) {
+    const path = tmpRegion(`flags-${args.length}`);
+    const src = `import { CachePool } from ${JSON.stringify(index)};
+      for (const transport of ['atomics', 'piscina']) {
+        const pool = new CachePool({ path: ${JSON.stringify(path)}, size: '8mb', threads: 1, inline: 'never', transport });
+        await pool.set('k', transport);
+        console.log(String(await pool.get("k")) + " " + String(pool.stats().tasks > 0));
+        await pool.close();
+      }`;
+    const out = execFileSync(process.execPath, [...args, '-e', src], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.equal(out.trim().split('\n'), ['atomics true', 'piscina true'], args.join(' '));
+  }
+});
+flags.run();

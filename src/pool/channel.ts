@@ -45,11 +45,14 @@ const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).wa
 const WORKER = fileURLToPath(new URL('../../workers/channel-worker.js', import.meta.url));
 
 /**
- * The Node flags a pool's worker threads start with: this process's, less those a worker refuses
- * (`--input-type`, which `node --input-type=module -e ...` sets: with it every worker dies at start).
+ * The `execArgv` a pool's worker threads start with: `undefined` (Node's default: this process's
+ * flags) unless they hold `--input-type`, which `node --input-type=module -e ...` sets and with
+ * which every worker dies at start; then none (`[]`). An explicit list cannot simply be the
+ * process's less that flag: Node refuses per-process flags (`--expose-gc`, V8 options) in a
+ * worker's `execArgv`, while they still apply to a worker that inherits them.
  */
-export function workerExecArgv(): string[] {
-  return process.execArgv.filter((a) => !a.startsWith('--input-type'));
+export function workerExecArgv(): string[] | undefined {
+  return process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
 }
 const INITIAL = 64 * 1024;
 
