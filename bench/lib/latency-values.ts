@@ -84,6 +84,7 @@ export async function valueRows(cfg: ValueRowsConfig, shm: ShmLoad): Promise<Val
         });
       } catch (e) {
         errors.set(`shmcached Cache, codec '${codec}'`, e instanceof Error ? e.message : String(e));
+        rmRegion(path(codec));
       }
     }
     const Pool = shm.CachePool as unknown as
@@ -105,6 +106,7 @@ export async function valueRows(cfg: ValueRowsConfig, shm: ShmLoad): Promise<Val
         });
       } catch (e) {
         errors.set("shmcached CachePool, codec 'json' (await, b1)", e instanceof Error ? e.message : String(e));
+        rmRegion(path('pool'));
       }
     }
   }
