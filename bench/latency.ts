@@ -37,6 +37,7 @@ import { barChart } from './lib/svg.js';
 import type { Metric, PartOutput } from './lib/part.js';
 import { HOST_TAG, type HostPeer, type HostPhase, type HostReply } from './lib/latency-host.js';
 import { fork } from 'node:child_process';
+import { valueRows } from './lib/latency-values.js';
 import { fileURLToPath } from 'node:url';
 
 /** One line for `npm run bench -- list`. */
@@ -532,6 +533,12 @@ export async function run(args: string[]): Promise<PartOutput> {
   const fileTag = cfg.keys === DEFAULT_KEYS ? 'latency' : `latency-${fmtCount(cfg.keys)}-keys`;
   md.push(`![latency, log scale](${resultFileName(fileTag, 'svg', started)})`);
   md.push('');
+  // Values and codecs (issue 19): its own section, measured after the main table (bench/lib/latency-values.ts).
+  const values = await valueRows(
+    { rounds: cfg.rounds, ops: Math.min(cfg.ops, 100_000), keys: Math.min(cfg.keys, 10_000), seed: cfg.seed },
+    shm,
+  );
+  md.push(...values.markdown);
   const markdown = printReport(md, notes);
 
   const metrics: Metric[] = [];
@@ -544,6 +551,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (Number.isFinite(sp))
       metrics.push({ id: `latency/${r.label}/speed-up over memcached`, value: +sp.toFixed(2), unit: '×', better: 'higher' });
   }
+  metrics.push(...values.metrics);
   const json = {
     part: 'latency',
     version: 2,
@@ -575,6 +583,7 @@ export async function run(args: string[]): Promise<PartOutput> {
       ),
     })),
     targets: targetRows,
+    values: values.json,
     metrics,
     notes,
   };

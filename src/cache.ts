@@ -73,16 +73,38 @@ export let metaOps: {
   del(c: Cache, key: Key, invalidate: boolean, ttl: number, cas: bigint): boolean;
 };
 
+/**
+ * Internal (CachePool, workers/ops.ts): one step of the key crawl behind {@link Cache.keys}:
+ * the keys of the buckets from `cursor` (`u8 len, bytes` each), the next cursor, and whether the
+ * crawl is done. Throws what keys() throws.
+ */
+export let crawlStep: (c: Cache<unknown>, cursor: number) => [Buffer, number, boolean];
+
 /** A local cache as the {@link FetchStore} that src/fetch.ts runs its protocol over. */
 function cacheStore(cache: Cache): FetchStore {
   return {
     metaGet: (key, n, r) => metaOps.get(cache, key, n, r),
-    set: (key, value, options) => cache.set(key, value, options),
+    // Bytes as they are (a codec's fetch encodes and tags before it stores: see fetchThrough).
+    set: (key, value, options) => Cache.prototype.set.call(cache, key, value, options),
     metaDelete: (key, invalidate, cas) => metaOps.del(cache, key, invalidate, -1, cas),
     get usable() {
       return !cache.closed;
     },
   };
+}
+
+/**
+ * Internal (CachePool, CodecCache): {@link Cache.fetch} on `cache`'s store with `codec` (none: bytes),
+ * whatever codec the handle itself has — the store's own reads and writes stay on bytes.
+ */
+export function fetchWith(
+  cache: Cache<unknown>,
+  key: Key,
+  loader: Loader<unknown>,
+  options: FetchOptions | undefined,
+  codec: CodecImpl | undefined,
+): Promise<unknown> {
+  return fetchThrough(cacheStore(cache as Cache), key, loader, options, codec);
 }
 
 /** The default region file: memcached keeps its warm-restart file in /dev/shm too. */
@@ -304,6 +326,11 @@ export class Cache<T = Buffer> {
 
   static {
     nativeOf = (c: Cache) => c.#s?.h;
+    crawlStep = (c, cursor) => {
+      const r = c.#live().h.crawl(cursor);
+      if (typeof r === 'number') throw statusError(r, 'keys');
+      return r;
+    };
     metaOps = {
       get(c, key, vivifyTtl, recacheTtl) {
         const s = c.#live();
@@ -666,8 +693,8 @@ export class Cache<T = Buffer> {
    * const user = await cache.fetch(`user:${id}`, () => db.loadUserJson(id), { ttl: 60, staleTtl: 300 });
    * ```
    */
-  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
-    return fetchThrough(cacheStore(this as unknown as Cache), key, loader, options);
+  fetch(key: Key, loader: Loader<In<T>>, options?: FetchOptions): Promise<T> {
+    return fetchThrough(cacheStore(this as unknown as Cache), key, loader as Loader, options) as Promise<unknown> as Promise<T>;
   }
 
   /**
@@ -1061,12 +1088,11 @@ class CodecCache<T> extends Cache<T> {
     super.setMany(list as unknown as Array<[Key, In<T>]>, o);
   }
 
-  override fetch(): Promise<never> {
-    return Promise.reject(
-      typeError(
-        'ERR_INVALID_STATE',
-        `fetch is bytes-only for now: open a handle with codec 'bytes' on the same path for it (this one has codec ${this.#codec.name})`,
-      ),
-    );
+  /**
+   * {@link Cache.fetch} under this cache's codec: the loader returns a `T`, which is encoded and
+   * stored with the codec's tag; hits are decoded (another codec's value: ERR_CODEC_MISMATCH).
+   */
+  override fetch(key: Key, loader: Loader<In<T>>, options?: FetchOptions): Promise<T> {
+    return fetchWith(this, key, loader, options, this.#codec) as Promise<T>;
   }
 }

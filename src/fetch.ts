@@ -33,6 +33,7 @@ import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 
 import type { SetOptions } from './types.js';
+import { type CodecImpl, decodeValue, encodeValue, tagFlags } from './codec.js';
 import { CacheError, rangeError, typeError } from './errors.js';
 import type { Key, Value } from './types.js';
 
@@ -52,8 +53,11 @@ export interface FetchOptions {
   flags?: number;
 }
 
-/** Loads the value of a key that is missing (or stale): a string or bytes, or a promise of one. */
-export type Loader = (key: Key) => Value | Promise<Value>;
+/**
+ * Loads the value of a key that is missing (or stale): a string or bytes, or a promise of one —
+ * or, on a cache with a codec, a value of the codec's type `T` (encoded before it is stored).
+ */
+export type Loader<T = Value> = (key: Key) => T | Promise<T>;
 
 /** What a fetch call did, as published on the `shmcached:fetch` channel. */
 export type FetchOutcome = 'hit' | 'stale' | 'won' | 'waited' | 'miss';
@@ -131,7 +135,7 @@ interface Plan {
   flags: number;
 }
 
-function plan(options: FetchOptions | undefined): Plan {
+function plan(options: FetchOptions | undefined, codec: CodecImpl | undefined): Plan {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
@@ -141,7 +145,8 @@ function plan(options: FetchOptions | undefined): Plan {
   const lockTtl = seconds(o.lockTtl, 'options.lockTtl', 30);
   if (lockTtl === 0) throw rangeError('ERR_OUT_OF_RANGE', 'options.lockTtl must be at least 1 second');
   if (ttl + staleTtl > TTL_MAX) throw rangeError('ERR_OUT_OF_RANGE', `options.ttl + options.staleTtl must be at most ${TTL_MAX} seconds`);
-  const flags = o.flags ?? 0;
+  // Under a codec the flags' top 4 bits record it (checked and tagged as a set does).
+  const flags = codec !== undefined ? tagFlags(codec, o.flags) : (o.flags ?? 0);
   if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) {
     throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${String(flags)}`);
   }
@@ -159,8 +164,11 @@ const msOf = (e: unknown): number | undefined => (typeof e === 'object' && e !==
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the loader, bounded by lockTtl, and checks what it returned. */
-async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Value> {
+/**
+ * Runs the loader, bounded by lockTtl, and checks what it returned: bytes or a string without a
+ * codec; with one, whatever the codec encodes (its errors are the loader's, as on a set).
+ */
+async function runLoader(key: Key, loader: Loader<unknown>, lockTtl: number, codec: CodecImpl | undefined): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -170,6 +178,7 @@ async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Val
   });
   try {
     const v = await Promise.race([Promise.resolve().then(() => loader(key)), timeout]);
+    if (codec !== undefined) return encodeValue(codec, v);
     if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
       throw typeError(
         'ERR_INVALID_RETURN_VALUE',
@@ -186,12 +195,19 @@ async function runLoader(key: Key, loader: Loader, lockTtl: number): Promise<Val
  * Loads as the winner of `m` (a placeholder this call created, or a stale value whose refresh it
  * won), stores the result, and returns it; on failure gives the win back and rethrows.
  */
-async function load(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem | undefined): Promise<{ value: Buffer; ms: number }> {
+async function load(
+  store: FetchStore,
+  key: Key,
+  loader: Loader<unknown>,
+  p: Plan,
+  m: MetaItem | undefined,
+  codec: CodecImpl | undefined,
+): Promise<{ value: unknown; ms: number }> {
   const t0 = performance.now();
   let v: Value;
   let ms = 0;
   try {
-    v = await runLoader(key, loader, p.lockTtl);
+    v = await runLoader(key, loader, p.lockTtl, codec);
     ms = performance.now() - t0;
     // A value the store refuses (too large, out of memory) also gives the win back.
     await store.set(key, v, { ttl: p.total, flags: p.flags });
@@ -207,12 +223,14 @@ async function load(store: FetchStore, key: Key, loader: Loader, p: Plan, m: Met
     if (typeof e === 'object' && e !== null) loaderTime.set(e, performance.now() - t0);
     throw e;
   }
-  return { value: typeof v === 'string' ? Buffer.from(v) : Buffer.from(v), ms };
+  const bytes = typeof v === 'string' ? Buffer.from(v) : Buffer.from(v);
+  // Under a codec, the caller gets the value as a later hit will read it (decoded from what was stored).
+  return { value: codec === undefined ? bytes : decodeValue(codec, bytes, p.flags, key), ms };
 }
 
 /** A stale value's refresh, in the background: its errors are published, never thrown. */
-function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaItem): void {
-  load(store, key, loader, p, m).then(
+function refresh(store: FetchStore, key: Key, loader: Loader<unknown>, p: Plan, m: MetaItem, codec: CodecImpl | undefined): void {
+  load(store, key, loader, p, m, codec).then(
     ({ ms }) => {
       if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: true, loaderMs: ms, background: true });
     },
@@ -222,11 +240,31 @@ function refresh(store: FetchStore, key: Key, loader: Loader, p: Plan, m: MetaIt
   );
 }
 
-/** The implementation of `Cache.fetch`; see the module comment. */
-export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+/**
+ * The implementation of `Cache.fetch`; see the module comment. With a `codec` (a Cache or
+ * CachePool opened with one): the loader's value is encoded and stored with the codec's tag in
+ * its flags, and every value returned is decoded (a value another codec wrote is CacheError
+ * `ERR_CODEC_MISMATCH`, as on get). The store's own operations stay on bytes.
+ */
+export function fetchThrough(store: FetchStore, key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer>;
+export function fetchThrough(
+  store: FetchStore,
+  key: Key,
+  loader: Loader<unknown>,
+  options: FetchOptions | undefined,
+  codec: CodecImpl | undefined,
+): Promise<unknown>;
+export async function fetchThrough(
+  store: FetchStore,
+  key: Key,
+  loader: Loader<unknown>,
+  options?: FetchOptions,
+  codec?: CodecImpl,
+): Promise<unknown> {
   if (typeof loader !== 'function')
     throw typeError('ERR_INVALID_ARG_TYPE', `loader must be a function, got ${loader === null ? 'null' : typeof loader}`);
-  const p = plan(options);
+  const p = plan(options, codec);
+  const out = (m: MetaItem): unknown => (codec === undefined ? m.value : decodeValue(codec, m.value, m.flags, key));
   let delay = POLL_MIN_MS;
   let waitedSince = 0;
   for (;;) {
@@ -234,7 +272,7 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
     if (m === undefined) {
       // No memory for a placeholder: load without single flight, store if it fits.
       try {
-        const { value, ms } = await load(store, key, loader, p, undefined);
+        const { value, ms } = await load(store, key, loader, p, undefined, codec);
         if (fetchChannel.hasSubscribers) publish({ key, outcome: 'miss', loaded: true, loaderMs: ms });
         return value;
       } catch (error) {
@@ -244,7 +282,7 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
     }
     if (m.won && m.created) {
       try {
-        const { value, ms } = await load(store, key, loader, p, m);
+        const { value, ms } = await load(store, key, loader, p, m, codec);
         if (fetchChannel.hasSubscribers) publish({ key, outcome: 'won', loaded: true, loaderMs: ms });
         return value;
       } catch (error) {
@@ -254,9 +292,10 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
     }
     if (m.won) {
       // A stale value (invalidated, or past ttl within staleTtl): serve it, refresh behind.
-      refresh(store, key, loader, p, m);
+      const stale = out(m);
+      refresh(store, key, loader, p, m, codec);
       if (fetchChannel.hasSubscribers) publish({ key, outcome: 'stale', loaded: false, refreshing: true });
-      return m.value;
+      return stale;
     }
     if (m.tokenSent && !m.stale && m.value.length === 0) {
       // Another caller's placeholder: its value is on the way. Wait, with back-off.
@@ -268,6 +307,6 @@ export async function fetchThrough(store: FetchStore, key: Key, loader: Loader, 
     const outcome: FetchOutcome = waitedSince !== 0 ? 'waited' : m.stale || m.tokenSent ? 'stale' : 'hit';
     if (fetchChannel.hasSubscribers)
       publish({ key, outcome, loaded: false, ...(waitedSince !== 0 ? { waitedMs: performance.now() - waitedSince } : {}) });
-    return m.value;
+    return out(m);
   }
 }

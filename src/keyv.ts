@@ -15,18 +15,26 @@
  * the namespace's old entries become unreachable at once and leave by LRU eviction, so clear is
  * O(1) and never touches other namespaces. Values: strings as UTF-8 (flags tag 1, the 'string'
  * codec's), bytes as they are (tag 0), anything else through node:v8 (tag 3).
+ *
+ * The handle underneath is a {@link Cache} (synchronous calls, wrapped in promises) or a
+ * {@link CachePool} (its asynchronous calls, run on the caller or its workers): the same entries
+ * either way, so stores on either kind of handle share one namespace layout.
  */
 import { EventEmitter } from 'node:events';
 import { deserialize, serialize } from 'node:v8';
 
 import { Cache } from './cache.js';
+import { CachePool } from './pool/pool.js';
 import { rangeError, typeError } from './errors.js';
 import type { OpenOptions } from './types.js';
 
 /** Options of {@link KeyvShmcached}: a Cache to share, or the {@link OpenOptions} to open one. */
 export interface KeyvShmcachedOptions extends Omit<OpenOptions, 'codec'> {
-  /** An open Cache to use: a bytes one is used as it is and left open by disconnect; for one with a codec the store opens its own bytes handle on `cache.path`. */
-  cache?: Cache<unknown>;
+  /**
+   * An open Cache or CachePool to use: a bytes one is used as it is and left open by disconnect;
+   * for one with a codec the store opens its own bytes Cache on its path (entries carry their own tags).
+   */
+  cache?: Cache<unknown> | CachePool<unknown>;
   /** First segment of every key this store writes. Default `'keyv'`. */
   prefix?: string;
 }
@@ -61,7 +69,7 @@ export class KeyvShmcached extends EventEmitter {
   namespace: string | undefined;
   /** Adapter options, as Keyv reads them (`dialect`, `url`). */
   readonly opts: { dialect: string; url: string };
-  readonly #cache: Cache<Buffer>;
+  readonly #cache: Cache<Buffer> | CachePool<Buffer>;
   readonly #prefix: string;
   readonly #owned: boolean;
 
@@ -72,17 +80,21 @@ export class KeyvShmcached extends EventEmitter {
     if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 32 || /[\x00-\x20\x7f/%]/.test(prefix)) {
       throw typeError('ERR_INVALID_ARG_VALUE', 'options.prefix must be 1 to 32 characters without spaces, controls, "/" or "%"');
     }
-    if (cache !== undefined && !(cache instanceof Cache)) throw typeError('ERR_INVALID_ARG_TYPE', 'options.cache must be a Cache');
-    // A bytes Cache passed in is used as it is (and left open); one with a codec gets a bytes
-    // handle of our own on its region, since entries carry their own tags.
-    this.#owned = cache === undefined || Object.getPrototypeOf(cache) !== Cache.prototype;
-    this.#cache = cache === undefined ? Cache.open(open) : this.#owned ? Cache.open({ path: cache.path }) : (cache as Cache<Buffer>);
+    if (cache !== undefined && !(cache instanceof Cache) && !(cache instanceof CachePool))
+      throw typeError('ERR_INVALID_ARG_TYPE', 'options.cache must be a Cache or a CachePool');
+    // A bytes Cache or CachePool passed in is used as it is (and left open); one with a codec
+    // gets a bytes Cache of our own on its region, since entries carry their own tags.
+    const bytes =
+      cache instanceof CachePool ? cache.codec === 'bytes' : cache !== undefined && Object.getPrototypeOf(cache) === Cache.prototype;
+    this.#owned = !bytes;
+    this.#cache =
+      cache === undefined ? Cache.open(open) : bytes ? (cache as Cache<Buffer> | CachePool<Buffer>) : Cache.open({ path: cache.path });
     this.#prefix = prefix;
     this.opts = { dialect: 'shmcached', url: `shmcached://${this.#cache.path}` };
   }
 
-  /** The store's own Cache handle (raw bytes), e.g. for stats. */
-  get cache(): Cache<Buffer> {
+  /** The store's own handle (raw bytes): the Cache or CachePool it runs on, e.g. for stats. */
+  get cache(): Cache<Buffer> | CachePool<Buffer> {
     return this.#cache;
   }
 
@@ -91,13 +103,13 @@ export class KeyvShmcached extends EventEmitter {
   }
 
   /** The current generation of this store's namespace (0 before the first clear). */
-  #gen(): string {
-    const g = this.#cache.get(this.#nsKey());
+  async #gen(): Promise<string> {
+    const g = await this.#cache.get(this.#nsKey());
     return g === undefined ? '0' : g.toString('latin1').trim();
   }
 
-  #base(): string {
-    return `${this.#nsKey()}/${this.#gen()}/`;
+  async #base(): Promise<string> {
+    return `${this.#nsKey()}/${await this.#gen()}/`;
   }
 
   #key(base: string, key: unknown): string {
@@ -111,8 +123,8 @@ export class KeyvShmcached extends EventEmitter {
     return k;
   }
 
-  #read(k: string): unknown {
-    const info = this.#cache.gets(k);
+  async #read(k: string): Promise<unknown> {
+    const info = await this.#cache.gets(k);
     if (info === undefined) return undefined;
     const tag = info.flags >>> 28;
     if (tag === 1) return info.value.toString('utf8');
@@ -120,61 +132,57 @@ export class KeyvShmcached extends EventEmitter {
     return Buffer.from(info.value);
   }
 
-  #write(k: string, value: unknown, ttl: unknown): void {
+  async #write(k: string, value: unknown, ttl: unknown): Promise<void> {
     const ttlMs = typeof ttl === 'number' && ttl > 0 ? ttl : 0;
-    if (typeof value === 'string') this.#cache.set(k, value, { ttlMs, flags: TAG_STRING });
-    else if (value instanceof Uint8Array) this.#cache.set(k, value, { ttlMs });
-    else this.#cache.set(k, serialize(value), { ttlMs, flags: TAG_V8 });
+    if (typeof value === 'string') await this.#cache.set(k, value, { ttlMs, flags: TAG_STRING });
+    else if (value instanceof Uint8Array) await this.#cache.set(k, value, { ttlMs });
+    else await this.#cache.set(k, serialize(value), { ttlMs, flags: TAG_V8 });
   }
 
   /** The raw value Keyv stored under `key`, or undefined. */
   async get(key: string): Promise<unknown> {
-    return this.#read(this.#key(this.#base(), key));
+    return this.#read(this.#key(await this.#base(), key));
   }
 
   /** The raw values of `keys`, aligned with them. */
   async getMany(keys: string[]): Promise<unknown[]> {
-    const base = this.#base();
-    return keys.map((k) => this.#read(this.#key(base, k)));
+    const base = await this.#base();
+    return Promise.all(keys.map((k) => this.#read(this.#key(base, k))));
   }
 
   /** Stores `value` under `key` for `ttl` ms (none: no expiry). */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    this.#write(this.#key(this.#base(), key), value, ttl);
+    await this.#write(this.#key(await this.#base(), key), value, ttl);
     return true;
   }
 
   /** Stores many entries (Keyv's `setMany`). */
   async setMany(entries: KeyvStoreEntry[]): Promise<boolean[]> {
-    const base = this.#base();
-    return entries.map((e) => {
-      this.#write(this.#key(base, e.key), e.value, e.ttl);
-      return true;
-    });
+    const base = await this.#base();
+    return Promise.all(entries.map((e) => this.#write(this.#key(base, e.key), e.value, e.ttl).then(() => true)));
   }
 
   /** Removes `key`; whether it was there. */
   async delete(key: string): Promise<boolean> {
-    return this.#cache.delete(this.#key(this.#base(), key));
+    return this.#cache.delete(this.#key(await this.#base(), key));
   }
 
   /** Removes `keys`; whether every one was there. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    const base = this.#base();
-    let all = true;
-    for (const k of keys) if (!this.#cache.delete(this.#key(base, k))) all = false;
-    return all;
+    const base = await this.#base();
+    const gone = await Promise.all(keys.map((k) => this.#cache.delete(this.#key(base, k))));
+    return gone.every(Boolean);
   }
 
   /** Whether `key` holds a live entry (no copy; the store's clock ticks in whole seconds). */
   async has(key: string): Promise<boolean> {
-    return this.#cache.has(this.#key(this.#base(), key));
+    return this.#cache.has(this.#key(await this.#base(), key));
   }
 
   /** Clears this store's namespace only, in O(1): bumps its generation (see the module comment). */
   async clear(): Promise<void> {
     const g = this.#nsKey();
-    if (this.#cache.incr(g, 1) === undefined && !this.#cache.add(g, '1')) this.#cache.incr(g, 1);
+    if ((await this.#cache.incr(g, 1)) === undefined && !(await this.#cache.add(g, '1'))) await this.#cache.incr(g, 1);
   }
 
   /** `[key, raw value]` of this namespace's live entries (keys as Keyv gave them). */
@@ -183,15 +191,16 @@ export class KeyvShmcached extends EventEmitter {
     if (namespace !== undefined) this.namespace = namespace;
     const base = this.#base();
     this.namespace = saved;
-    for (const k of this.#cache.keys()) {
-      if (!k.startsWith(base)) continue;
-      const v = this.#read(k);
-      if (v !== undefined) yield [dec(k.slice(base.length)), v];
+    const prefix = await base;
+    for await (const k of this.#cache.keys()) {
+      if (!k.startsWith(prefix)) continue;
+      const v = await this.#read(k);
+      if (v !== undefined) yield [dec(k.slice(prefix.length)), v];
     }
   }
 
-  /** Closes the store's own handle (a bytes Cache passed in stays open). */
+  /** Closes the store's own handle (a bytes Cache or CachePool passed in stays open). */
   async disconnect(): Promise<void> {
-    if (this.#owned) this.#cache.close();
+    if (this.#owned) await this.#cache.close();
   }
 }

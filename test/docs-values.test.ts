@@ -31,13 +31,19 @@ snippets.forEach((code, i) => {
       .replaceAll("'shmcached/keyv'", JSON.stringify(keyv))
       .replaceAll("'shmcached'", JSON.stringify(index))
       .replaceAll("'/dev/shm/app'", JSON.stringify(path));
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', src], {
-      encoding: 'utf8',
-      cwd: root,
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
-    })
-      .trim()
-      .split('\n');
+    let printed: string;
+    try {
+      printed = execFileSync(process.execPath, ['--input-type=module', '-e', src], {
+        encoding: 'utf8',
+        cwd: root,
+        env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      const err = e as { status?: number; stderr?: string };
+      throw new Error(`snippet ${i + 1} exited ${String(err.status)}: ${String(err.stderr).slice(-2000)}`);
+    }
+    const out = printed.trim().split('\n');
     // Each `console.log(...); // expected` line: the expected text starts the printed line.
     const expected = [...code.matchAll(/console\.log\(.*\);? \/\/ (.*)$/gm)].map((m) => m[1]!.replace(/, loaded once$/, ''));
     let line = 0;

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 
-import { Cache } from '../src/index.js';
+import { Cache, CachePool } from '../src/index.js';
 import { KeyvShmcached } from '../src/keyv.js';
 import { tmpRegion } from './helpers.js';
 import { vitestShim } from './support/keyv-adapter.js';
@@ -60,6 +60,41 @@ if (missing.length === 0) {
     run(vitestShim(s), K, store);
     s.run();
   }
+
+  // The same suite on a CachePool-backed store: every call goes to the pool's workers.
+  const pool = new CachePool({ path, threads: 1, inline: 'never' });
+  const poolStore = () => new KeyvShmcached({ cache: pool });
+  for (const [name, run, K] of [
+    ['api', suiteMod.keyvApiTests, Keyv],
+    ['values', suiteMod.keyvValueTests, Keyv],
+    ['namespace', suiteMod.keyvNamespaceTest, Keyv],
+    ['iterator', suiteMod.keyvIteratorTests, KeyvIter],
+  ] as const) {
+    const s = suite(`@keyv/test-suite on a CachePool: ${name}`);
+    run(vitestShim(s), K, poolStore);
+    s.run();
+  }
+  const pooled = suite('keyv: CachePool-backed store');
+  pooled('a pool-backed and a Cache-backed store share entries; a codec pool gets a bytes handle of its own', async () => {
+    const viaPool = new Keyv({ store: poolStore(), namespace: 'mixed' });
+    const viaCache = new Keyv({ store: store(), namespace: 'mixed' });
+    await viaPool.set('a', { from: 'pool' }, 60_000);
+    assert.equal(await viaCache.get('a'), { from: 'pool' });
+    await viaCache.set('b', 'from cache');
+    assert.is(await viaPool.get('b'), 'from cache');
+    await viaPool.clear();
+    assert.is(await viaCache.get('b'), undefined);
+    const jsonPool = new CachePool({ path, threads: 1, codec: 'json' });
+    const s = new KeyvShmcached({ cache: jsonPool });
+    assert.instance(s.cache, Cache);
+    await s.disconnect();
+    assert.is(jsonPool.closed, false);
+    await jsonPool.close();
+    await viaPool.disconnect();
+    assert.is(pool.closed, false, 'a bytes pool passed in stays open');
+    await pool.close();
+  });
+  pooled.run();
 
   const more = suite('keyv: store');
 

@@ -5,10 +5,10 @@
  * {@link Cache}, and writes every answer into an {@link Out}. Each operation is caught on its own:
  * a bad one is answered with its error and its neighbours still run.
  */
-import type { Cache } from '../src/cache.js';
+import { type Cache, crawlStep } from '../src/cache.js';
 import { CacheError } from '../src/errors.js';
 import { Bit, ErrKind, Op, OP_HEADER, REQ_HEADER, RES_HEADER, Res } from '../src/pool/wire.js';
-import type { SetOptions } from '../src/types.js';
+import type { CasResult, ItemInfo, SetOptions } from '../src/types.js';
 
 const enc = new TextEncoder();
 
@@ -81,6 +81,36 @@ export class Out {
       this.ensure(5 + n);
     }
   }
+  /** A value with its flags and CAS ({@link Res.Info}), or `undefined`. */
+  info(i: ItemInfo | undefined): void {
+    if (i === undefined) {
+      this.status(Res.Undefined);
+      return;
+    }
+    const v = i.value;
+    this.ensure(17 + v.length);
+    const p = this.pos;
+    this.buf[p] = Res.Info;
+    this.view.setUint32(p + 1, i.flags, true);
+    this.view.setBigUint64(p + 5, i.cas, true);
+    this.view.setUint32(p + 13, v.length, true);
+    this.buf.set(v, p + 17);
+    this.pos = p + 17 + v.length;
+  }
+  /** A cas outcome ({@link Res.Cas}). */
+  cas(r: CasResult): void {
+    this.ensure(2);
+    this.buf[this.pos] = Res.Cas;
+    this.buf[this.pos + 1] = r === 'stored' ? 0 : r === 'exists' ? 1 : 2;
+    this.pos += 2;
+  }
+  /** A number ({@link Res.Number}). */
+  number(n: number): void {
+    this.ensure(9);
+    this.buf[this.pos] = Res.Number;
+    this.view.setFloat64(this.pos + 1, n, true);
+    this.pos += 9;
+  }
   bool(b: boolean): void {
     this.status(b ? Res.True : Res.False);
   }
@@ -131,7 +161,9 @@ export class Out {
  * Runs one operation against `c` and returns what the {@link Cache} method returns (or throws what
  * it throws): the one mapping from the wire format's fields to Cache calls, used by {@link runOps}
  * for a decoded request and by CachePool for an operation it runs inline, unencoded. `a` is the
- * ttl or delta (a bigint with {@link Bit.BigDelta}), `b` the flags.
+ * ttl or delta (a bigint with {@link Bit.BigDelta}), the flush delay or the crawl cursor; `b`
+ * the flags; `cas` the CAS unique of {@link Op.Cas}. `c` is always a bytes Cache: a codec lives
+ * in CachePool, on the calling thread.
  */
 export function runOne(
   c: Cache,
@@ -141,6 +173,7 @@ export function runOne(
   value: string | Uint8Array,
   a: number | bigint,
   b: number,
+  cas = 0n,
 ): unknown {
   let opts: SetOptions | undefined;
   if (bits & (Bit.Ttl | Bit.Flags)) {
@@ -171,9 +204,33 @@ export function runOne(
       return c.decr(key, a);
     case Op.Touch:
       return c.touch(key, a as number);
+    case Op.Gets:
+      return c.gets(key);
+    case Op.Gats:
+      return c.gats(key, a as number);
+    case Op.Cas:
+      return c.cas(key, value, cas, opts);
+    case Op.Has:
+      return c.has(key);
+    case Op.FlushAll:
+      return c.flushAll(a as number);
+    case Op.Size:
+      return c.size;
+    case Op.Crawl:
+      return crawlChunk(c, a as number);
     default:
       throw new Error(`shmcached pool: unknown operation ${op}`);
   }
+}
+
+/** One crawl step as {@link Op.Crawl} answers it: `u8 done, f64 next`, then the keys. */
+function crawlChunk(c: Cache, cursor: number): Buffer {
+  const [keys, next, done] = crawlStep(c, cursor);
+  const out = Buffer.allocUnsafe(9 + keys.length);
+  out[0] = done ? 1 : 0;
+  out.writeDoubleLE(next, 1);
+  out.set(keys, 9);
+  return out;
 }
 
 /**
@@ -201,10 +258,22 @@ export function runOps(bytes: Uint8Array, c: Cache, out: Out): void {
         continue;
       }
       const a = bits & Bit.BigDelta ? v.getBigUint64(kOff - 16, true) : v.getFloat64(kOff - 16, true);
-      const r = runOne(c, op, bits, key, bytes.subarray(kOff + klen, p), a, v.getFloat64(kOff - 8, true));
+      const b = v.getFloat64(kOff - 8, true);
+      let r: unknown;
+      if (op === Op.Cas) {
+        // The value section starts with the CAS unique (8 bytes).
+        const vOff = kOff + klen;
+        if (vlen < 8) throw new Error('shmcached pool: a cas request without its CAS unique');
+        r = runOne(c, op, bits, key, bytes.subarray(vOff + 8, p), a, b, v.getBigUint64(vOff, true));
+        out.cas(r as CasResult);
+        continue;
+      }
+      r = runOne(c, op, bits, key, bytes.subarray(kOff + klen, p), a, b);
       if (r === undefined) out.status(Res.Undefined);
       else if (typeof r === 'boolean') out.bool(r);
       else if (typeof r === 'bigint') out.bigint(r);
+      else if (typeof r === 'number') out.number(r);
+      else if (op === Op.Gets || op === Op.Gats) out.info(r as ItemInfo);
       else out.value(r as Buffer);
     } catch (e) {
       out.error(e);

@@ -43,6 +43,17 @@ type WaitAsync = (a: Int32Array, index: number, value: number) => { async: false
 const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 const WORKER = fileURLToPath(new URL('../../workers/channel-worker.js', import.meta.url));
+
+/**
+ * The `execArgv` a pool's worker threads start with: `undefined` (Node's default: this process's
+ * flags) unless they hold `--input-type`, which `node --input-type=module -e ...` sets and with
+ * which every worker dies at start; then none (`[]`). An explicit list cannot simply be the
+ * process's less that flag: Node refuses per-process flags (`--expose-gc`, V8 options) in a
+ * worker's `execArgv`, while they still apply to a worker that inherits them.
+ */
+export function workerExecArgv(): string[] | undefined {
+  return process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
+}
 const INITIAL = 64 * 1024;
 
 /**
@@ -78,6 +89,7 @@ export class Channel {
     this.#worker = new Worker(WORKER, {
       workerData: { path, spinMicros, spinners: spinners.buffer, ctrl: this.#ctrl.buffer, req, res, port: port2 },
       transferList: [port2],
+      execArgv: workerExecArgv(),
     });
     this.#worker.unref();
     this.#exited = new Promise((resolve) => {
@@ -154,8 +166,11 @@ export class Channel {
       Atomics.or(this.#ctrl, Ctl.Flags, Flag.Stop);
       Atomics.add(this.#ctrl, Ctl.Req, 1);
       Atomics.notify(this.#ctrl, Ctl.Req);
-      this.#worker.ref();
     }
+    // Held even when the worker already failed: its 'exit' event may still be on the way, and an
+    // unref'd worker would let the event loop empty before it (a top-level `await close()` then
+    // never returns).
+    this.#worker.ref();
     await this.#exited;
   }
 

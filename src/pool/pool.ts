@@ -41,17 +41,22 @@ import { performance } from 'node:perf_hooks';
 
 import { Piscina } from 'piscina';
 
-import { Cache, DEFAULT_PATH } from '../cache.js';
-import { Channel } from './channel.js';
+import { Cache, DEFAULT_PATH, fetchWith } from '../cache.js';
+import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_FLAGS_MAX } from '../codec.js';
+import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
+import { Channel, workerExecArgv } from './channel.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
 import { type Pending, Queue, encode, keyHash } from './queue.js';
 import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './wire.js';
-import type { Key, OpenOptions, SetOptions, Value } from '../types.js';
+import type { CacheSetOptions, CasResult, In, ItemInfo, Key, OpenOptions, Value } from '../types.js';
 import { runOne } from '../../workers/ops.js';
 
 const KEY_MAX = Layout.KeyMax;
+const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
+/** The key of a keyless operation on the wire. */
+const EMPTY = new Uint8Array(0);
 const U64_MAX = (1n << 64n) - 1n;
 
 /** With `inline: 'never'`, a flush is split across workers only when it holds at least twice this many operations. */
@@ -118,13 +123,20 @@ export interface PoolOptions extends OpenOptions {
    * idle worker (the caller running one share), whatever the load. Default: measured (see docs/pool.md).
    */
   splitAt?: number;
+  /**
+   * How values are stored, as {@link OpenOptions.codec} on a Cache (the same tags in the flags,
+   * so a Cache and a CachePool with the same codec read each other's values): encoded and
+   * decoded on the calling thread; only bytes travel to the workers. Type the pool to match:
+   * `new CachePool<User>({ codec: 'json' })`.
+   */
+  codec?: OpenOptions['codec'];
 }
 
 /** One operation of {@link CachePool.batch}; the fields mean what the {@link Cache} method's arguments mean. */
-export type PoolOp =
+export type PoolOp<T = Buffer> =
   | { op: 'get'; key: Key }
   | { op: 'gat'; key: Key; ttl: number }
-  | { op: 'set' | 'add' | 'replace'; key: Key; value: Value; ttl?: number; flags?: number }
+  | ({ op: 'set' | 'add' | 'replace'; key: Key; value: In<T>; flags?: number } & TtlOptions)
   | { op: 'append' | 'prepend'; key: Key; value: Value }
   | { op: 'delete'; key: Key }
   | { op: 'incr' | 'decr'; key: Key; delta?: number | bigint }
@@ -179,6 +191,23 @@ function keyLength(key: unknown): number | Error {
   else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
   if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
   return n;
+}
+
+function badKeyError(name: string): TypeError {
+  return typeError('ERR_INVALID_ARG_VALUE', `${name} must not contain spaces or control characters (memcached's key rule)`);
+}
+
+/**
+ * A positional ttl as the wire carries it: a number travels as given (the Cache that runs the
+ * operation checks it); `{ ttl | ttlMs | expiresAt }` becomes memcached's exptime here. Or the error.
+ */
+function argTtl(ttl: unknown): number | Error {
+  if (typeof ttl === 'number') return ttl;
+  try {
+    return ttlArg(ttl, 'ttl');
+  } catch (e) {
+    return e as Error;
+  }
 }
 
 function closedError(what: string): CacheError {
@@ -247,12 +276,13 @@ const WORKER = fileURLToPath(new URL('../../workers/pool-worker-entry.cjs', impo
  * - Buffers returned by get/gat/getMany are views: of the calling thread's read arena (as the
  *   synchronous get returns), or of one worker response's ArrayBuffer.
  */
-export class CachePool {
+export class CachePool<T = Buffer> {
   readonly #path: string;
   readonly #threads: number;
   readonly #pool: Piscina<ArrayBuffer, ArrayBuffer> | undefined;
   readonly #channels: Channel[] = [];
   #cache: Cache | undefined;
+  readonly #codec: CodecImpl | undefined;
 
   // Operations called since the last flush, encoded.
   readonly #queue: Queue;
@@ -295,7 +325,9 @@ export class CachePool {
   constructor(options: PoolOptions = {}) {
     if (typeof options !== 'object' || options === null)
       throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
-    const { threads = 2, transport = 'atomics', spinMicros = 0, inline = 'auto', splitAt, ...open } = options;
+    const { threads = 2, transport = 'atomics', spinMicros = 0, inline = 'auto', splitAt, codec, ...open } = options;
+    // The codec lives here, on the calling thread: the caller's handle and the workers' stay on bytes.
+    this.#codec = resolveCodec(codec);
     if (!Number.isInteger(threads) || threads < 1 || threads > 256)
       throw rangeError('ERR_OUT_OF_RANGE', `options.threads must be an integer from 1 to 256, got ${String(threads)}`);
     if (transport !== 'atomics' && transport !== 'piscina')
@@ -324,6 +356,7 @@ export class CachePool {
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: Infinity,
+        execArgv: workerExecArgv(),
         workerData: { path: this.#path },
       });
       this.#queue = new Queue(false);
@@ -373,34 +406,90 @@ export class CachePool {
     };
   }
 
-  /** The value stored under `key`, or `undefined` (see {@link Cache.get}). */
-  get(key: Key): Promise<Buffer | undefined> {
-    return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0) as Promise<Buffer | undefined>;
+  /**
+   * The codec values go through: `'bytes'` (none, the default), `'string'`, `'json'`, `'v8'` or
+   * the name of a custom one (see {@link PoolOptions.codec}).
+   */
+  get codec(): string {
+    const c = this.#codec;
+    return c === undefined ? 'bytes' : c.tag < 8 ? c.name.slice(1, -1) : c.name;
   }
 
-  /** Get and touch: the value, after setting a new ttl (see {@link Cache.gat}). */
-  gat(key: Key, ttl: number): Promise<Buffer | undefined> {
-    if (typeof ttl !== 'number')
-      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
-    return this.#enqueue(Op.Gat, 'gat', key, undefined, Bit.Ttl, ttl, 0) as Promise<Buffer | undefined>;
+  /** The value stored under `key` (decoded by the pool's codec; a Buffer by default), or `undefined` (see {@link Cache.get}). */
+  get(key: Key): Promise<T | undefined> {
+    if (this.#codec !== undefined)
+      return this.#enqueue(Op.Gets, 'get', key, undefined, 0, 0, 0, this.#valueOf(key)) as Promise<T | undefined>;
+    return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0) as Promise<T | undefined>;
   }
 
-  /** Stores `value` under `key` (see {@link Cache.set}). */
-  set(key: Key, value: Value, options?: SetOptions): Promise<void> {
+  /** The value with its flags (the caller's, without a codec's tag) and CAS unique, or `undefined` (see {@link Cache.gets}). */
+  gets(key: Key): Promise<ItemInfo<T> | undefined> {
+    return this.#enqueue(Op.Gets, 'gets', key, undefined, 0, 0, 0, this.#infoOf(key)) as Promise<ItemInfo<T> | undefined>;
+  }
+
+  /** Get and touch: the value, after setting a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`; see {@link Cache.gat}). */
+  gat(key: Key, ttl: number | TtlOptions): Promise<T | undefined> {
+    const t = argTtl(ttl);
+    if (typeof t !== 'number') return Promise.reject(t);
+    if (this.#codec !== undefined)
+      return this.#enqueue(Op.Gats, 'gat', key, undefined, Bit.Ttl, t, 0, this.#valueOf(key)) as Promise<T | undefined>;
+    return this.#enqueue(Op.Gat, 'gat', key, undefined, Bit.Ttl, t, 0) as Promise<T | undefined>;
+  }
+
+  /** {@link gat} with flags and CAS (see {@link Cache.gats}). */
+  gats(key: Key, ttl: number | TtlOptions): Promise<ItemInfo<T> | undefined> {
+    const t = argTtl(ttl);
+    if (typeof t !== 'number') return Promise.reject(t);
+    return this.#enqueue(Op.Gats, 'gats', key, undefined, Bit.Ttl, t, 0, this.#infoOf(key)) as Promise<ItemInfo<T> | undefined>;
+  }
+
+  /**
+   * Copies the value of `key` into `target` at `offset` and resolves with its byte length, or
+   * `undefined` if absent; when it does not fit, nothing is copied and the length is returned all
+   * the same (see {@link Cache.getInto}). The raw bytes, whatever the codec. It saves the caller
+   * a Buffer per value, not a copy: the value is copied once, out of the calling thread's read
+   * arena or out of the worker's response.
+   */
+  getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
+    if (!(target instanceof Uint8Array))
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`));
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+      return Promise.reject(rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`));
+    const into = (v: unknown): number | undefined => {
+      if (v === undefined) return undefined;
+      const b = v as Buffer;
+      if (b.length <= target.length - offset) target.set(b, offset);
+      return b.length;
+    };
+    return this.#enqueue(Op.Get, 'getInto', key, undefined, 0, 0, 0, into) as Promise<number | undefined>;
+  }
+
+  /** Stores `value` under `key` (see {@link Cache.set}); expiry as `ttl` (seconds), `ttlMs` or `expiresAt`. */
+  set(key: Key, value: In<T>, options?: CacheSetOptions): Promise<void> {
     return this.#store(Op.Set, 'set', key, value, options) as Promise<void>;
   }
 
   /** Stores only if `key` is absent; resolves `false` otherwise (see {@link Cache.add}). */
-  add(key: Key, value: Value, options?: SetOptions): Promise<boolean> {
+  add(key: Key, value: In<T>, options?: CacheSetOptions): Promise<boolean> {
     return this.#store(Op.Add, 'add', key, value, options) as Promise<boolean>;
   }
 
   /** Stores only if `key` is present; resolves `false` otherwise (see {@link Cache.replace}). */
-  replace(key: Key, value: Value, options?: SetOptions): Promise<boolean> {
+  replace(key: Key, value: In<T>, options?: CacheSetOptions): Promise<boolean> {
     return this.#store(Op.Replace, 'replace', key, value, options) as Promise<boolean>;
   }
 
-  /** Appends bytes to an existing value; `false` if absent (see {@link Cache.append}). */
+  /** Stores only if the item's CAS unique is still `cas` (from {@link gets}; see {@link Cache.cas}). */
+  cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): Promise<CasResult> {
+    let c: bigint;
+    if (typeof cas === 'bigint') c = cas;
+    else if (typeof cas === 'number' && Number.isSafeInteger(cas)) c = BigInt(cas);
+    else return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`));
+    if (c < 0n || c > U64_MAX) return Promise.reject(rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer'));
+    return this.#store(Op.Cas, 'cas', key, value, options, c) as Promise<CasResult>;
+  }
+
+  /** Appends bytes to an existing value (raw bytes, whatever the codec); `false` if absent (see {@link Cache.append}). */
   append(key: Key, value: Value): Promise<boolean> {
     return this.#store(Op.Append, 'append', key, value, undefined) as Promise<boolean>;
   }
@@ -415,6 +504,11 @@ export class CachePool {
     return this.#enqueue(Op.Delete, 'delete', key, undefined, 0, 0, 0) as Promise<boolean>;
   }
 
+  /** Whether `key` holds a live item, without copying its value or bumping it in the LRU (see {@link Cache.has}). */
+  has(key: Key): Promise<boolean> {
+    return this.#enqueue(Op.Has, 'has', key, undefined, 0, 0, 0) as Promise<boolean>;
+  }
+
   /** Adds `delta` (default 1) to a decimal value; the new value, or `undefined` if absent (see {@link Cache.incr}). */
   incr(key: Key, delta: number | bigint = 1): Promise<bigint | undefined> {
     return this.#delta(Op.Incr, 'incr', key, delta);
@@ -425,18 +519,88 @@ export class CachePool {
     return this.#delta(Op.Decr, 'decr', key, delta);
   }
 
-  /** Sets a new ttl; resolves `true` if the key was there (see {@link Cache.touch}). */
-  touch(key: Key, ttl: number): Promise<boolean> {
-    if (typeof ttl !== 'number')
-      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ttl must be a number of seconds, got ${typeof ttl}`));
-    return this.#enqueue(Op.Touch, 'touch', key, undefined, Bit.Ttl, ttl, 0) as Promise<boolean>;
+  /** Sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`); resolves `true` if the key was there (see {@link Cache.touch}). */
+  touch(key: Key, ttl: number | TtlOptions): Promise<boolean> {
+    const t = argTtl(ttl);
+    if (typeof t !== 'number') return Promise.reject(t);
+    return this.#enqueue(Op.Touch, 'touch', key, undefined, Bit.Ttl, t, 0) as Promise<boolean>;
+  }
+
+  /**
+   * Invalidates every item now, or every item stored before `delay` seconds from now (see
+   * {@link Cache.flushAll}). In call order with every other operation of the tick: a flush
+   * holding it is never split.
+   */
+  flushAll(delay = 0): Promise<void> {
+    if (typeof delay !== 'number')
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `delay must be a number of seconds, got ${typeof delay}`));
+    return this.#keyless(Op.FlushAll, 'flushAll', delay) as Promise<void>;
+  }
+
+  /** Removes every item (as {@link flushAll}, for Map-like code). */
+  clear(): Promise<void> {
+    return this.flushAll(0);
+  }
+
+  /**
+   * Items in the store (memcached's `curr_items`, as {@link Cache.size}), as a promise: a method,
+   * as every read of the pool is asynchronous (`await pool.size()`).
+   */
+  size(): Promise<number> {
+    return this.#keyless(Op.Size, 'size', 0) as Promise<number>;
+  }
+
+  /**
+   * The live keys, as UTF-8 strings (see {@link Cache.keys}): crawled bucket by bucket, one
+   * crawl step per pool operation (inline or on a worker), so each key live for the whole
+   * iteration is yielded at least once, keys added or removed meanwhile may or may not be, and no
+   * key is torn. Nothing is bumped or counted.
+   */
+  async *keys(): AsyncGenerator<string, void, undefined> {
+    for await (const chunk of this.#crawl()) yield* chunk;
+  }
+
+  /**
+   * `[key, value]` for the live keys (see {@link keys}), each value read as {@link get} reads it
+   * (decoded by the codec; one getMany per crawl step); a key gone by then is skipped.
+   */
+  async *entries(): AsyncGenerator<[string, T], void, undefined> {
+    for await (const chunk of this.#crawl()) {
+      const values = await this.getMany(chunk);
+      for (let i = 0; i < chunk.length; i++) {
+        const v = values[i];
+        if (v !== undefined) yield [chunk[i]!, v];
+      }
+    }
+  }
+
+  /** {@link entries}, so `for await (const [k, v] of pool)` works. */
+  [Symbol.asyncIterator](): AsyncGenerator<[string, T], void, undefined> {
+    return this.entries();
+  }
+
+  /** The keys of each crawl step. */
+  async *#crawl(): AsyncGenerator<string[], void, undefined> {
+    let cursor = 0;
+    for (;;) {
+      const chunk = (await this.#keyless(Op.Crawl, 'keys', cursor)) as Buffer;
+      const keys: string[] = [];
+      for (let i = 9; i < chunk.length; ) {
+        const n = chunk[i]!;
+        keys.push(chunk.toString('utf8', i + 1, i + 1 + n));
+        i += 1 + n;
+      }
+      if (keys.length > 0) yield keys;
+      if (chunk[0] === 1) return;
+      cursor = chunk.readDoubleLE(1);
+    }
   }
 
   /**
    * Values of many keys, aligned with `keys` (see {@link Cache.getMany}). The keys travel in the
    * same flush; rejects with the first key's error if any key is bad.
    */
-  getMany(keys: readonly Key[]): Promise<(Buffer | undefined)[]> {
+  getMany(keys: readonly Key[]): Promise<(T | undefined)[]> {
     if (!Array.isArray(keys)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`));
     if (this.#closed) return Promise.reject(closedError('getMany'));
     const n = keys.length;
@@ -447,14 +611,15 @@ export class CachePool {
       if (typeof r !== 'number') return Promise.reject(r);
       sizes[i] = r;
     }
+    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
     if (this.#eager(n)) {
       const cache = this.#cache!;
-      const values = new Array<Buffer | undefined>(n);
+      const values = new Array<T | undefined>(n);
       this.#ops += n;
       this.#inlineOps += n;
       try {
         const t0 = n >= MEASURE_MIN ? performance.now() : 0;
-        for (let i = 0; i < n; i++) values[i] = runOne(cache, Op.Get, 0, keys[i]!, '', 0, 0) as Buffer | undefined;
+        for (let i = 0; i < n; i++) values[i] = runOne(cache, Op.Get, 0, keys[i]!, '', 0, 0) as T | undefined;
         if (t0 !== 0) this.#sample(performance.now() - t0, n);
       } catch (e) {
         return Promise.reject(e);
@@ -464,12 +629,12 @@ export class CachePool {
     // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
     const q = this.#queue;
     return new Promise((resolve, reject) => {
-      const values = new Array<Buffer | undefined>(n);
+      const values = new Array<T | undefined>(n);
       const base = q.count;
       let remaining = n;
       let failed = false;
       const got = (v: unknown, slot: number): void => {
-        values[slot - base] = v as Buffer | undefined;
+        values[slot - base] = v as T | undefined;
         if (--remaining === 0 && !failed) resolve(values);
       };
       const bad = (e: unknown): void => {
@@ -484,13 +649,66 @@ export class CachePool {
   }
 
   /**
-   * {@link Cache.fetch} through this pool's store: the same single flight as every other thread
-   * and process attached to it. The loader runs on the calling thread (a function cannot travel
-   * to a worker); the store reads and writes around it are direct calls on this thread.
+   * Stores many entries with the same options (see {@link Cache.setMany}): every entry is
+   * checked (and encoded, under a codec) on the calling thread before any is stored, so a bad
+   * one stores nothing; then each goes as a set in this tick's flush.
    */
-  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+  setMany(entries: Iterable<readonly [Key, In<T>]>, options?: CacheSetOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError('setMany'));
+    if (entries === null || typeof (entries as Iterable<unknown>)?.[Symbol.iterator] !== 'function')
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', 'entries must be an iterable of [key, value] pairs'));
+    const o = this.#setOptions(options, true);
+    if (o instanceof Error) return Promise.reject(o);
+    const codec = this.#codec;
+    const list: Array<[Key, Value, number]> = [];
+    try {
+      let i = 0;
+      for (const e of entries) {
+        if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
+        const k = e[0] as unknown;
+        let klen: number;
+        if (typeof k === 'string') {
+          klen = Buffer.byteLength(k);
+          if (BAD_KEY_CHARS.test(k)) throw badKeyError(`entries[${i}][0]`);
+        } else if (k instanceof Uint8Array) {
+          klen = k.length;
+          for (const c of k) if (c <= 0x20 || c === 0x7f) throw badKeyError(`entries[${i}][0]`);
+        } else {
+          throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][0] must be a string or a Uint8Array, got ${describe(k)}`);
+        }
+        if (klen === 0 || klen > KEY_MAX)
+          throw rangeError('ERR_OUT_OF_RANGE', `entries[${i}][0] must be 1 to ${KEY_MAX} bytes long, got ${klen}`);
+        const v = codec !== undefined ? encodeValue(codec, e[1]) : (e[1] as unknown);
+        let vlen: number;
+        if (typeof v === 'string') vlen = Buffer.byteLength(v);
+        else if (v instanceof Uint8Array) vlen = v.length;
+        else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
+        const max = this.#cache!.maxValueSize(0);
+        if (klen + vlen > max)
+          throw rangeError(
+            'ERR_VALUE_TOO_LARGE',
+            `value of ${vlen} bytes is too large: an item (key + value) holds at most ${max} bytes here (itemSizeMax minus the item header)`,
+          );
+        list.push([k as Key, v, klen]);
+        i++;
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ps = list.map(([k, v, klen]) => this.#enqueueChecked(Op.Set, k, klen, v, o.bits, o.ttl, o.flags));
+    return Promise.all(ps).then(() => undefined);
+  }
+
+  /**
+   * Cache-aside with single flight through this pool's store (see {@link Cache.fetch}): the same
+   * single flight as every other thread and process attached to it. Under a codec the loader
+   * returns a `T`, stored encoded and tagged, and the value is decoded. The loader runs on the
+   * calling thread (a function cannot travel to a worker); the store reads and writes around it
+   * are direct calls on this thread's bytes handle.
+   */
+  fetch(key: Key, loader: Loader<In<T>>, options?: FetchOptions): Promise<T> {
     if (this.#closed || this.#cache === undefined) return Promise.reject(closedError('fetch'));
-    return this.#cache.fetch(key, loader, options);
+    return fetchWith(this.#cache, key, loader as Loader<unknown>, options, this.#codec) as Promise<T>;
   }
 
   /** {@link Cache.invalidate} on this pool's store. */
@@ -508,7 +726,7 @@ export class CachePool {
    * {@link PoolResult} per operation, in order; never rejects for a bad operation — its result
    * says `ok: false` — but rejects with a TypeError if `ops` is not an array.
    */
-  batch(ops: readonly PoolOp[]): Promise<PoolResult[]> {
+  batch(ops: readonly PoolOp<T>[]): Promise<PoolResult[]> {
     if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
     const ps = new Array<Promise<PoolResult>>(ops.length);
     for (let i = 0; i < ops.length; i++) ps[i] = this.#one(ops[i]).then(ok, fail);
@@ -537,21 +755,22 @@ export class CachePool {
     return this.#closing;
   }
 
-  #one(op: PoolOp | undefined): Promise<unknown> {
+  #one(op: PoolOp<T> | undefined): Promise<unknown> {
     if (typeof op !== 'object' || op === null)
       return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `each operation must be an object, got ${describe(op)}`));
-    const o = op as PoolOp & { value?: Value; ttl?: number; flags?: number; delta?: number | bigint };
+    const o = op as PoolOp<T> & { value?: Value; flags?: number; delta?: number | bigint } & TtlOptions;
+    const so = (): CacheSetOptions => ({ ttl: o.ttl as number | undefined, ttlMs: o.ttlMs, expiresAt: o.expiresAt, flags: o.flags });
     switch (op.op) {
       case 'get':
         return this.get(o.key);
       case 'gat':
         return this.gat(o.key, o.ttl!);
       case 'set':
-        return this.set(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+        return this.set(o.key, o.value! as In<T>, so());
       case 'add':
-        return this.add(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+        return this.add(o.key, o.value! as In<T>, so());
       case 'replace':
-        return this.replace(o.key, o.value!, { ttl: o.ttl, flags: o.flags });
+        return this.replace(o.key, o.value! as In<T>, so());
       case 'append':
         return this.append(o.key, o.value!);
       case 'prepend':
@@ -571,29 +790,82 @@ export class CachePool {
     }
   }
 
-  #store(op: Op, what: string, key: Key, value: Value, opts: SetOptions | undefined): Promise<unknown> {
+  /** Under a codec: decodes a {@link Op.Gets} answer to its value (another codec's item: ERR_CODEC_MISMATCH). */
+  #valueOf(key: Key): (v: unknown) => unknown {
+    const codec = this.#codec!;
+    return (v) => {
+      const i = v as ItemInfo | undefined;
+      return i === undefined ? undefined : decodeValue(codec, i.value, i.flags, key);
+    };
+  }
+
+  /** A {@link Op.Gets} answer as {@link ItemInfo}: decoded, and the flags without the codec's tag, under a codec. */
+  #infoOf(key: Key): ((v: unknown) => unknown) | undefined {
+    const codec = this.#codec;
+    if (codec === undefined) return undefined;
+    return (v) => {
+      const i = v as ItemInfo | undefined;
+      if (i === undefined) return undefined;
+      return { value: decodeValue(codec, i.value, i.flags, key), flags: i.flags & USER_FLAGS_MAX, cas: i.cas };
+    };
+  }
+
+  /**
+   * The wire fields of a write's options: `ttl` travels as given (the Cache that runs the write
+   * checks it, as a synchronous call does); `ttlMs` and `expiresAt` become memcached's exptime
+   * here (src/ttl.ts). Under a codec (`tagged`: a write of a whole value) the flags carry its tag.
+   */
+  #setOptions(opts: CacheSetOptions | undefined, tagged: boolean): { bits: number; ttl: number; flags: number } | Error {
     let bits = 0;
     let ttl = 0;
     let flags = 0;
-    if (opts !== undefined) {
-      if (typeof opts !== 'object' || opts === null)
-        return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`));
-      if (opts.ttl !== undefined) {
-        if (typeof opts.ttl !== 'number')
-          return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.ttl must be a number of seconds, got ${typeof opts.ttl}`));
-        bits |= Bit.Ttl;
-        ttl = opts.ttl;
+    try {
+      if (opts !== undefined) {
+        if (typeof opts !== 'object' || opts === null)
+          throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+        if (opts.ttlMs !== undefined || opts.expiresAt !== undefined) {
+          ttl = readTtl(opts, 'options');
+          bits |= Bit.Ttl;
+        } else if (opts.ttl !== undefined) {
+          if (typeof opts.ttl !== 'number')
+            throw typeError('ERR_INVALID_ARG_TYPE', `options.ttl must be a number of seconds, got ${typeof opts.ttl}`);
+          bits |= Bit.Ttl;
+          ttl = opts.ttl;
+        }
       }
-      if (opts.flags !== undefined) {
+      const codec = this.#codec;
+      if (tagged && codec !== undefined) {
+        flags = tagFlags(codec, opts?.flags);
+        bits |= Bit.Flags;
+      } else if (opts?.flags !== undefined) {
         if (typeof opts.flags !== 'number')
-          return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof opts.flags}`));
+          throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof opts.flags}`);
         bits |= Bit.Flags;
         flags = opts.flags;
       }
+    } catch (e) {
+      return e as Error;
     }
-    if (typeof value !== 'string' && !(value instanceof Uint8Array))
-      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`));
-    return this.#enqueue(op, what, key, value, bits, ttl, flags);
+    return { bits, ttl, flags };
+  }
+
+  #store(op: Op, what: string, key: Key, value: unknown, opts: CacheSetOptions | undefined, cas?: bigint): Promise<unknown> {
+    const whole = op === Op.Set || op === Op.Add || op === Op.Replace || op === Op.Cas;
+    const o = this.#setOptions(opts, whole);
+    if (o instanceof Error) return Promise.reject(o);
+    let v = value;
+    if (whole && this.#codec !== undefined) {
+      if (this.#closed) return Promise.reject(closedError(what));
+      try {
+        // On the calling thread: a throwing encoder, or one that returns no bytes, stores nothing.
+        v = encodeValue(this.#codec, value);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (typeof v !== 'string' && !(v instanceof Uint8Array))
+      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(v)}`));
+    return this.#enqueue(op, what, key, v, o.bits, o.ttl, o.flags, undefined, cas);
   }
 
   #delta(op: Op, what: string, key: Key, delta: number | bigint): Promise<bigint | undefined> {
@@ -605,16 +877,59 @@ export class CachePool {
     return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`));
   }
 
-  /** Validates and encodes one operation into the queue; the promise settles with its result. */
-  #enqueue(op: Op, what: string, key: Key, value: Value | undefined, bits: number, a: number | bigint, b: number): Promise<unknown> {
+  /**
+   * Validates and queues one operation (or runs it at once, see {@link #eager}); the promise
+   * settles with its result, mapped by `post` on the calling thread (a codec's decode: its error
+   * rejects the promise).
+   */
+  #enqueue(
+    op: Op,
+    what: string,
+    key: Key,
+    value: Value | undefined,
+    bits: number,
+    a: number | bigint,
+    b: number,
+    post?: (v: unknown) => unknown,
+    cas?: bigint,
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError(what));
     const keyBytes = keyLength(key);
     if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
     if (value instanceof Uint8Array && value.length > 0xffffffff)
       return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
-    if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b);
-    const p = this.#queue.push(op, bits, key, keyBytes, value, a, b);
+    return this.#enqueueChecked(op, key, keyBytes, value, bits, a, b, post, cas);
+  }
+
+  /** {@link #enqueue} of an operation whose key is already checked (`keyBytes`: its length, or -1). */
+  #enqueueChecked(
+    op: Op,
+    key: Key,
+    keyBytes: number,
+    value: Value | undefined,
+    bits: number,
+    a: number | bigint,
+    b: number,
+    post?: (v: unknown) => unknown,
+    cas?: bigint,
+  ): Promise<unknown> {
+    if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b, post, cas);
+    const p = this.#queue.push(op, bits, key, keyBytes, value, a, b, cas);
+    this.#ops++;
+    this.#schedule();
+    return post === undefined ? p : p.then(post);
+  }
+
+  /**
+   * Queues (or runs at once) an operation without a key: flushAll, size, a crawl step. Its flush
+   * is never split ({@link Queue.barrier}), so it keeps call order with the tick's other operations.
+   */
+  #keyless(op: Op, what: string, a: number): Promise<unknown> {
+    if (this.#closed) return Promise.reject(closedError(what));
+    if (this.#eager(1)) return this.#runNow(op, 0, EMPTY, undefined, a, 0);
+    const p = this.#queue.push(op, 0, EMPTY, 0, undefined, a, 0);
+    this.#queue.barrier = true;
     this.#ops++;
     this.#schedule();
     return p;
@@ -640,16 +955,28 @@ export class CachePool {
    * Runs one operation at the call, through the op runner the workers use, and returns it as a
    * settled promise (never a synchronous throw). One in 256 is timed for the cost model.
    */
-  #runNow(op: number, bits: number, key: Key, value: Value | undefined, a: number | bigint, b: number): Promise<unknown> {
+  #runNow(
+    op: number,
+    bits: number,
+    key: Key,
+    value: Value | undefined,
+    a: number | bigint,
+    b: number,
+    post?: (v: unknown) => unknown,
+    cas?: bigint,
+  ): Promise<unknown> {
     const cache = this.#cache!;
     const n = ++this.#ops;
     this.#inlineOps++;
     try {
-      if ((n & 255) !== 0) return Promise.resolve(runOne(cache, op, bits, key, value!, a, b));
+      if ((n & 255) !== 0) {
+        const v = runOne(cache, op, bits, key, value!, a, b, cas);
+        return Promise.resolve(post === undefined ? v : post(v));
+      }
       const t0 = performance.now();
-      const v = runOne(cache, op, bits, key, value!, a, b);
+      const v = runOne(cache, op, bits, key, value!, a, b, cas);
       this.#sample(performance.now() - t0, 1);
-      return Promise.resolve(v);
+      return Promise.resolve(post === undefined ? v : post(v));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -685,7 +1012,9 @@ export class CachePool {
     if (count === 0) return;
     const mode = this.#inlineMode;
     if (mode === 'auto') this.#replan();
-    const split = mode === 'auto' ? this.#plan(count) : 0;
+    // A keyless operation (flushAll, size, a crawl step) keeps its flush in one piece.
+    const whole = q.barrier;
+    const split = mode === 'auto' && !whole ? this.#plan(count) : 0;
     if (mode === 'always' || (mode === 'auto' && split === 0)) {
       this.#flushes++;
       this.#runInline(q.take(), null);
@@ -709,7 +1038,7 @@ export class CachePool {
     // Mode 'auto': one share per chosen worker and the caller's (share 0); 'never': workers only.
     const mine = mode === 'auto' ? 1 : 0;
     const chunks =
-      mine === 1 ? Math.min(split, workers) + 1 : count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
+      mine === 1 ? Math.min(split, workers) + 1 : !whole && count >= 2 * CHUNK_MIN ? Math.min(workers, Math.floor(count / CHUNK_MIN)) : 1;
     const ops = q.take();
     this.#flushes++;
     if (chunks <= 1) {
@@ -874,7 +1203,7 @@ export class CachePool {
       const p = ops[slot]!;
       let v: unknown;
       try {
-        v = runOne(cache, p.op, p.bits, p.key, p.value!, p.a, p.b);
+        v = runOne(cache, p.op, p.bits, p.key, p.value!, p.a, p.b, p.cas);
       } catch (e) {
         p.rej(e);
         continue;
@@ -1002,6 +1331,24 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
         p += len;
         break;
       }
+      case Res.Info: {
+        const flags = v.getUint32(p, true);
+        const cas = v.getBigUint64(p + 4, true);
+        const len = v.getUint32(p + 12, true);
+        p += 16;
+        op.res({ value: out.subarray(p, p + len), flags, cas }, slot);
+        p += len;
+        break;
+      }
+      case Res.Cas: {
+        const r = v.getUint8(p++);
+        op.res(r === 0 ? 'stored' : r === 1 ? 'exists' : 'not_found', slot);
+        break;
+      }
+      case Res.Number:
+        op.res(v.getFloat64(p, true), slot);
+        p += 8;
+        break;
       case Res.Error: {
         const kind = v.getUint8(p);
         const clen = v.getUint16(p + 1, true);

@@ -4,7 +4,7 @@
  * the pool's wire format (see src/pool/pool.ts) when they go to a worker. An operation run inline on the
  * calling thread is never encoded: its arguments go straight to the op runner (workers/ops.ts).
  */
-import { Bit, OP_HEADER, REQ_HEADER } from './wire.js';
+import { Bit, OP_HEADER, Op, REQ_HEADER } from './wire.js';
 
 /** Settles one operation with its value; `slot` is its position in the flush it was taken in. */
 export type Resolve = (v: unknown, slot: number) => void;
@@ -24,9 +24,11 @@ const INITIAL_BYTES = 16 * 1024;
 /**
  * One queued operation: the wire format's fields, unencoded. `a` is the ttl or the numeric delta
  * (a bigint with {@link Bit.BigDelta}); `b` the flags. `keyBytes` is the key's UTF-8 length, or -1
- * when only known to be valid (a short string key: counted if it is ever encoded).
+ * when only known to be valid (a short string key: counted if it is ever encoded). `cas`: the
+ * CAS unique of {@link Op.Cas} (encoded as the first 8 bytes of its value section).
  */
 export class Pending {
+  cas = 0n;
   constructor(
     readonly op: number,
     readonly bits: number,
@@ -66,7 +68,7 @@ export function encode(ops: readonly Pending[], idx: ArrayLike<number> | null, i
   const vbytes = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     const p = ops[idx === null ? i : idx[i]!]!;
-    const vb = valueBytesOf(p.value);
+    const vb = valueBytesOf(p.value) + (p.op === Op.Cas ? 8 : 0);
     vbytes[i] = vb;
     size += OP_HEADER + keyBytesOf(p) + vb;
   }
@@ -98,11 +100,16 @@ export function encode(ops: readonly Pending[], idx: ArrayLike<number> | null, i
       buf.set(key, q);
     }
     q += keyBytes;
+    if (p.op === Op.Cas) {
+      view.setBigUint64(q, p.cas, true);
+      q += 8;
+    }
     const value = p.value;
     if (value !== undefined) {
-      if (typeof value === 'string') utf8Write.call(buf, value, q, valueBytes);
+      const n = p.op === Op.Cas ? valueBytes - 8 : valueBytes;
+      if (typeof value === 'string') utf8Write.call(buf, value, q, n);
       else buf.set(value, q);
-      q += valueBytes;
+      q += n;
     }
     pos = q;
   }
@@ -129,6 +136,11 @@ export function keyHash(p: Pending): number {
 /** The operations called since the last flush. */
 export class Queue {
   #ops: Pending[] = [];
+  /**
+   * The queue holds a keyless operation (flushAll, size, a crawl step): its flush must not be
+   * split, so that it stays in call order with every other operation of the tick.
+   */
+  barrier = false;
   #buf: Buffer | undefined;
 
   /**
@@ -153,9 +165,12 @@ export class Queue {
     value: string | Uint8Array | undefined,
     a: number | bigint,
     b: number,
+    cas?: bigint,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#ops.push(new Pending(op, bits, key, keyBytes, value, a, b, resolve, reject));
+      const p = new Pending(op, bits, key, keyBytes, value, a, b, resolve, reject);
+      if (cas !== undefined) p.cas = cas;
+      this.#ops.push(p);
     });
   }
 
@@ -178,6 +193,7 @@ export class Queue {
   take(): Pending[] {
     const ops = this.#ops;
     this.#ops = [];
+    this.barrier = false;
     return ops;
   }
 

@@ -15,6 +15,19 @@ export const enum Op {
   Incr = 9,
   Decr = 10,
   Touch = 11,
+  /** Value with flags and CAS (answered {@link Res.Info}): gets, and get/gat under a codec. */
+  Gets = 12,
+  /** gat with flags and CAS (answered {@link Res.Info}). */
+  Gats = 13,
+  /** Compare-and-swap: the value section starts with the u64 CAS unique (answered {@link Res.Cas}). */
+  Cas = 14,
+  Has = 15,
+  /** No key; `a` is the delay. Keyless operations never split a flush (see CachePool). */
+  FlushAll = 16,
+  /** No key; answered {@link Res.Number}. */
+  Size = 17,
+  /** No key; `a` is the crawl cursor; answered {@link Res.Value}: `u8 done, f64 next`, then the keys (`u8 len, bytes`). */
+  Crawl = 18,
 }
 
 /** Bits of an operation header's `bits` byte (internal: shared with the workers). */
@@ -32,6 +45,12 @@ export const enum Res {
   False = 3,
   BigInt = 4,
   Error = 5,
+  /** `u32 flags, u64 cas, u32 length`, then the value bytes. */
+  Info = 6,
+  /** `u8`: 0 stored, 1 exists, 2 not_found. */
+  Cas = 7,
+  /** `f64`. */
+  Number = 8,
 }
 
 /** Error classes carried by a {@link Res.Error} result (internal: shared with the workers). */
