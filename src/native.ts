@@ -43,7 +43,9 @@ export interface NativeHandle {
    * feed, state[0] holds ProtoState bits: Close = close once the reply is written, More = more
    * buffered input waits for the reply to drain (call feed() with no chunk).
    */
-  protoConn(state: Int32Array): ProtoConn;
+  protoConn(state: Int32Array, server?: ProtoServer, addr?: string, listenAddr?: string): ProtoConn;
+  /** A server's shared engine state: its stats keys and listeners, the registry `stats conns` lists. */
+  protoServer(): ProtoServer;
   /**
    * One step of the expired-item crawler (native/binding_crawler.cc): looks at up to `budget` LRU
    * entries from where the last step stopped and frees the dead ones. [checked, reclaimed,
@@ -93,6 +95,16 @@ export interface ProtoConn {
   feed(chunk: Uint8Array | undefined, slab: Uint8Array, off: number): number;
   /** Frees the engine; later feeds return undefined. */
   close(): void;
+}
+
+/** One server's engine state (native/binding/proto.cc protoServer), shared by its connections. */
+export interface ProtoServer {
+  /** The server's values of `stats` and `stats settings` keys: flat [key, value, ...] lists. */
+  set(general: string[], settings: string[]): void;
+  /** Where the server listens ("tcp:HOST:PORT"), for `stats conns`. */
+  listeners(addrs: string[]): void;
+  /** Counts a connection refused over the limit (rejected_connections). */
+  rejected(): void;
 }
 
 /** The fail-points compiled into the core (native/core/failpoint.cc kFailPointNames). */

@@ -13,7 +13,8 @@ import { createServer as netServer, type Server, type Socket } from 'node:net';
 
 import { Cache, nativeOf } from './cache.js';
 import { ProtoState } from './contract.js';
-import type { ProtoConn } from './native.js';
+import type { ProtoConn, ProtoServer } from './native.js';
+import { defaultEngineSettings, type EngineSettings, engineStats } from './server-stats.js';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -25,6 +26,8 @@ export interface ServerOptions {
   idleTimeout?: number;
   /** Log connections to stderr (memcached's `-v`): 0 none (default), 1 or more: opens and closes. */
   verbose?: number;
+  /** Facts for `stats settings` the server cannot know itself (e.g. `serve -t`'s process count). */
+  settings?: Partial<EngineSettings>;
 }
 
 const CLOSE = ProtoState.Close;
@@ -78,9 +81,23 @@ export function createServer(options: ServerOptions): Server {
   if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
+  const facts: EngineSettings = {
+    ...defaultEngineSettings,
+    ...options.settings,
+    maxconns: maxConns,
+    idleTimeout: idleMs / 1000,
+    verbosity: verbose,
+  };
+  const engine: ProtoServer | undefined = nativeOf(cache)?.protoServer();
+  const publish = (): void => {
+    const { general, settings } = engineStats(facts);
+    engine?.set(general, settings);
+  };
+  publish();
 
   const server = netServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     if (sockets.size >= maxConns) {
+      engine?.rejected();
       socket.on('error', () => undefined);
       socket.end('ERROR Too many open connections\r\n');
       return;
@@ -94,7 +111,28 @@ export function createServer(options: ServerOptions): Server {
     sockets.add(socket);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
     const state = new Int32Array(1);
-    serve(socket, h.protoConn(state), state, pool, sockets, idleMs, verbose);
+    const peer = `tcp:${hostPort(socket.remoteAddress, socket.remotePort)}`;
+    const local = `tcp:${hostPort(socket.localAddress, socket.localPort)}`;
+    serve(socket, h.protoConn(state, engine, peer, local), state, pool, sockets, idleMs, verbose);
+  });
+
+  // `stats settings` and `stats conns` follow where the server listens.
+  server.on('listening', () => {
+    const a = server.address();
+    if (a !== null && typeof a === 'object') {
+      facts.tcpport = a.port;
+      facts.inter = a.address === '::' || a.address === '0.0.0.0' ? null : a.address;
+      engine?.listeners([`tcp:${hostPort(a.address, a.port)}`]);
+    } else if (typeof a === 'string') {
+      facts.domainSocket = a;
+      engine?.listeners([`unix:${a}`]);
+    }
+    facts.accepting = true;
+    publish();
+  });
+  server.on('close', () => {
+    facts.accepting = false;
+    publish();
   });
 
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
@@ -105,6 +143,12 @@ export function createServer(options: ServerOptions): Server {
     return server;
   };
   return server;
+}
+
+/** memcached's "HOST:PORT" ("[v6]:PORT" for IPv6 addresses). */
+function hostPort(host: string | undefined, port: number | undefined): string {
+  const h = host ?? '';
+  return `${h.includes(':') ? `[${h}]` : h}:${port ?? 0}`;
 }
 
 /** Moves one socket's bytes through its engine until either side closes. */

@@ -16,10 +16,12 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "proto/backend.h"
+#include "proto/serverinfo.h"
 
 namespace proto {
 
@@ -36,6 +38,9 @@ struct Token {
 class Conn {
  public:
   explicit Conn(const Backend& b);
+  // A connection of a server: srv supplies the server's stats keys and lists the connection in
+  // `stats conns` (addr: the peer, "tcp:HOST:PORT"; listen_addr: where it was accepted).
+  Conn(const Backend& b, std::shared_ptr<ServerInfo> srv, std::string addr, std::string listen_addr);
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -50,6 +55,8 @@ class Conn {
   // True when complete input is still waiting because out_ reached kOutHigh.
   bool more() const { return more_; }
   size_t buffered() const { return in_.size() - rpos_; }
+  // This connection's `stats conns` lines (self: the connection asking).
+  void describe(shm::StatList& l, bool self) const;
 
  private:
   enum class Proto { kUnknown, kText, kBinary };
@@ -81,6 +88,10 @@ class Conn {
   void text_flush(Token* t, size_t nt);
   void text_verbosity(Token* t, size_t nt);
   void text_stats(Token* t, size_t nt);
+  // The keys of a `stats` group as this connection's server answers them (0 general, 1 slabs,
+  // 2 items, 3 settings): the store's list with the server's values over it. False: unusable.
+  bool stats_group(int group, shm::StatList* l);
+  void stats_conns(shm::StatList* l);
   bool set_noreply(Token* t, size_t nt);
   void out_line(const char* s);
   void out_line(const std::string& s) { out_line(s.c_str()); }
@@ -119,6 +130,11 @@ class Conn {
   bool closing_ = false;
   bool more_ = false;
   std::vector<uint8_t> stage_;
+  std::shared_ptr<ServerInfo> srv_;
+  std::string addr_, listen_addr_;
+  uint64_t id_ = 0;
+  int64_t last_cmd_ = 0;                // unix seconds of the last chunk of input
+  uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
 };
 
 // memcached's tokenize_command: splits on ' ' in place (NUL-terminating each token), at most
