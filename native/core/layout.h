@@ -129,15 +129,15 @@ enum Counter : uint32_t {
   kCmdFlush,
   // Counted by the protocol engine (native/proto/) for the connections it serves; the store's own
   // API never moves them.
-  kCmdMeta,         // meta commands (mg, ms, md, ma, mn, me)
-  kStoreTooLarge,   // storage commands refused: value larger than the item size limit
-  kStoreNoMemory,   // storage commands refused: no memory (eviction off or nothing evictable)
-  kBytesRead,       // bytes received from clients
-  kBytesWritten,    // bytes of replies produced for clients
-  kConnsOpened,     // connections accepted (total_connections)
-  kConnsClosed,     // connections closed: curr_connections is opened - closed over live owners
-  kConnsRejected,   // connections refused over the connection limit (rejected_connections)
-  kConnYields,      // times a connection stopped executing commands with replies unsent (conn_yields)
+  kCmdMeta,        // meta commands (mg, ms, md, ma, mn, me)
+  kStoreTooLarge,  // storage commands refused: value larger than the item size limit
+  kStoreNoMemory,  // storage commands refused: no memory (eviction off or nothing evictable)
+  kBytesRead,      // bytes received from clients
+  kBytesWritten,   // bytes of replies produced for clients
+  kConnsOpened,    // connections accepted (total_connections)
+  kConnsClosed,    // connections closed: curr_connections is opened - closed over live owners
+  kConnsRejected,  // connections refused over the connection limit (rejected_connections)
+  kConnYields,     // times a connection stopped executing commands with replies unsent (conn_yields)
   kCounterCount
 };
 // Intent records (issue 5): what a thread is about to change, written in its own slot before the

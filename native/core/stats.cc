@@ -154,7 +154,8 @@ static uint64_t curr_connections(const Header* h) {
     uint64_t o = __atomic_load_n(&s.c[kConnsOpened], __ATOMIC_RELAXED);
     uint64_t c = __atomic_load_n(&s.c[kConnsClosed], __ATOMIC_RELAXED);
     if (o <= c) continue;
-    if (i != 0 && !proc_alive(s.owner_pid.load(std::memory_order_relaxed), s.owner_start.load(std::memory_order_relaxed)))
+    if (i != 0 &&
+        !proc_alive(s.owner_pid.load(std::memory_order_relaxed), s.owner_start.load(std::memory_order_relaxed)))
       continue;
     curr += o - c;
   }
@@ -341,8 +342,8 @@ StatList stats_slabs(Region& r) {
     out.emplace_back(p + "free_chunks", u(c.free_chunks));
     out.emplace_back(p + "free_chunks_end", "0");
     // Per-class command counters: not kept per class (the per-thread slots count per store).
-    for (const char* k : {"get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits", "cas_hits", "cas_badval",
-                          "touch_hits"})
+    for (const char* k :
+         {"get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits", "cas_hits", "cas_badval", "touch_hits"})
       out.emplace_back(p + k, "0");
   }
   out.emplace_back("active_slabs", u(active));

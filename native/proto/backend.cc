@@ -106,9 +106,9 @@ bool Backend::cachedump(uint32_t cls, uint32_t limit, std::string* out) {
 }
 
 void Backend::add_counts(uint64_t* counts) {
-  static constexpr shm::Counter kMap[kEngineCounters] = {
-      shm::kCmdMeta,    shm::kStoreTooLarge, shm::kStoreNoMemory,  shm::kBytesRead,  shm::kBytesWritten,
-      shm::kConnsOpened, shm::kConnsClosed,  shm::kConnsRejected, shm::kConnYields};
+  static constexpr shm::Counter kMap[kEngineCounters] = {shm::kCmdMeta,     shm::kStoreTooLarge, shm::kStoreNoMemory,
+                                                         shm::kBytesRead,   shm::kBytesWritten,  shm::kConnsOpened,
+                                                         shm::kConnsClosed, shm::kConnsRejected, shm::kConnYields};
   bool any = false;
   for (uint32_t i = 0; i < kEngineCounters; ++i) any |= counts[i] != 0;
   if (!any) return;

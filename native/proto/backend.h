@@ -24,7 +24,7 @@
 namespace proto {
 
 // The store's rules, for the parsers.
-constexpr uint32_t kKeyMax = shm::kKeyMax;             // memcached's KEY_MAX_LENGTH
+constexpr uint32_t kKeyMax = shm::kKeyMax;              // memcached's KEY_MAX_LENGTH
 constexpr uint32_t kMaxSlabClasses = shm::kMaxClasses;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 // 1..kKeyMax bytes, none of them space or control characters (memcached's key rule).
 bool key_valid(const uint8_t* key, uint32_t nkey);
@@ -75,15 +75,15 @@ struct Backend {
 // What the protocol engine counts for the store's `stats` (kept per connection, added to the
 // store in one gated call per chunk of input).
 enum EngineCounter : uint32_t {
-  kEcMeta,         // cmd_meta
-  kEcTooLarge,     // store_too_large
-  kEcNoMemory,     // store_no_memory
-  kEcRead,         // bytes_read
-  kEcWritten,      // bytes_written
-  kEcOpened,       // total_connections (and curr_connections with kEcClosed)
-  kEcClosed,       //
-  kEcRejected,     // rejected_connections
-  kEcYields,       // conn_yields
+  kEcMeta,      // cmd_meta
+  kEcTooLarge,  // store_too_large
+  kEcNoMemory,  // store_no_memory
+  kEcRead,      // bytes_read
+  kEcWritten,   // bytes_written
+  kEcOpened,    // total_connections (and curr_connections with kEcClosed)
+  kEcClosed,    //
+  kEcRejected,  // rejected_connections
+  kEcYields,    // conn_yields
   kEngineCounters
 };
 

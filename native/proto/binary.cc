@@ -365,8 +365,14 @@ bool Conn::binary_step() {
         case shm::kNotStored:
           bin_error(op, cmd == kAdd ? kExistsSt : cmd == kReplace ? kNotFound : kNotStoredSt, opaque);
           return true;
-        case shm::kTooLarge: counts_[kEcTooLarge] += 1; bin_error(op, kTooBig, opaque); return true;
-        case shm::kNoMemory: counts_[kEcNoMemory] += 1; bin_error(op, kNoMem, opaque); return true;
+        case shm::kTooLarge:
+          counts_[kEcTooLarge] += 1;
+          bin_error(op, kTooBig, opaque);
+          return true;
+        case shm::kNoMemory:
+          counts_[kEcNoMemory] += 1;
+          bin_error(op, kNoMem, opaque);
+          return true;
         case shm::kBadKey: bin_error(op, kInval, opaque); return true;
         default: store_closed(); return false;
       }

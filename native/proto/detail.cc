@@ -20,7 +20,7 @@ struct Prefix {
 
 std::atomic<bool> g_on{false};
 std::mutex g_mu;
-std::vector<Prefix>* g_list = nullptr;                           // first-seen order
+std::vector<Prefix>* g_list = nullptr;                            // first-seen order
 std::unordered_map<std::string_view, size_t>* g_index = nullptr;  // views into g_list's names
 
 // The prefix of key (before the first delimiter; a NUL ends the key as in memcached), or null:

@@ -20,12 +20,12 @@ namespace proto {
 class Conn;
 
 struct ServerInfo {
-  shm::StatList general;                 // replaces the store's values of these `stats` keys
-  shm::StatList settings;                // and of these `stats settings` keys
+  shm::StatList general;                                    // replaces the store's values of these `stats` keys
+  shm::StatList settings;                                   // and of these `stats settings` keys
   std::vector<std::pair<uint64_t, std::string>> listeners;  // id, "tcp:127.0.0.1:11211" / "unix:/path"
-  int64_t started = 0;                   // unix seconds the listeners were set (their last "command")
-  std::vector<const Conn*> conns;        // live connections, in the order they came
-  uint64_t next_id = 1;                  // connection ids (`stats conns` names them, as memcached its fds)
+  int64_t started = 0;             // unix seconds the listeners were set (their last "command")
+  std::vector<const Conn*> conns;  // live connections, in the order they came
+  uint64_t next_id = 1;            // connection ids (`stats conns` names them, as memcached its fds)
 };
 
 // Replaces the value of every key of over that l has; keys l lacks are appended.
