@@ -11,6 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createConnection, type AddressInfo, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 import { Cache } from '../src/index.js';
 import { createServer } from '../src/server.js';
@@ -444,6 +445,46 @@ own('curr_connections is store-wide: another process serving the same store coun
     here.close();
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await shm.stop();
+  }
+});
+
+own('shmcached stats: the file sections without a server, every section from one with --server', async () => {
+  const shm = await startShm('cli');
+  const cli = fileURLToPath(new URL('../src/cli/cli.js', import.meta.url));
+  const run = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [cli, 'stats', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout!.on('data', (d) => (stdout += d));
+      p.stderr!.on('data', (d) => (stderr += d));
+      p.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  try {
+    const c = await McConnection.connect(shm.port);
+    await c.set('cli:a', 'xyz');
+    const server = `127.0.0.1:${shm.port}`;
+    const general = await run('--file', shm.path);
+    assert.is(general.status, 0, general.stderr);
+    assert.match(general.stdout, /\nSTAT curr_connections 1\n/);
+    assert.match(general.stdout, /\nSTAT total_connections 1\n/);
+    const conns = await run('--server', server, 'conns');
+    assert.is(conns.status, 0, conns.stderr);
+    assert.match(conns.stdout, new RegExp(`^STAT \\d+:addr tcp:127\\.0\\.0\\.1:${shm.port}\n`));
+    assert.ok(conns.stdout.endsWith('END\n'));
+    const settings = await run(`--server=${server}`, 'settings');
+    assert.match(settings.stdout, new RegExp(`\nSTAT tcpport ${shm.port}\n`));
+    const dump = await run('--server', server, 'cachedump', '1', '0');
+    assert.match(dump.stdout, /^ITEM cli:a \[3 b; 0 s\]\nEND\n$/);
+    const detail = await run('--server', server, 'detail');
+    assert.ok(detail.stdout.endsWith('END\n'));
+    assert.is((await run('--file', shm.path, 'sizes')).stdout, 'STAT sizes_status disabled\nEND\n');
+    const noServer = await run('--file', shm.path, 'conns');
+    assert.is(noServer.status, 2);
+    assert.match(noServer.stderr, /needs a running server: add --server HOST:PORT/);
+    c.close();
+  } finally {
     await shm.stop();
   }
 });

@@ -127,6 +127,7 @@ enum Counter : uint32_t {
   kCasMisses,
   kCasBadval,
   kCmdFlush,
+  kSlabsMoved,  // pages moved to another class (rebalance.cc)
   // Counted by the protocol engine (native/proto/) for the connections it serves; the store's own
   // API never moves them.
   kCmdMeta,        // meta commands (mg, ms, md, ma, mn, me)

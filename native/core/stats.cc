@@ -257,7 +257,7 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
   add("slab_reassign_busy_nomem", "0");
   add("slab_reassign_last_busy_status", "none");
   add("slab_reassign_running", "0");
-  add("slabs_moved", "0");
+  cnt("slabs_moved", kSlabsMoved);
   add("lru_crawler_running", "0");
   add("lru_crawler_starts", "0");
   add("lru_maintainer_juggles", "0");
