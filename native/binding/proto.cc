@@ -48,6 +48,8 @@ void release(napi_env env, ConnBox* b) {
 
 void finalize_conn(napi_env env, void* data, void*) {
   auto* b = static_cast<ConnBox*>(data);
+  // At env teardown finalizers run in any order: the Handle the engine counts into may be gone.
+  if (b->conn) b->conn->forget_store();
   release(env, b);
   delete b;
 }

@@ -55,6 +55,8 @@ class Conn {
   // True when complete input is still waiting because out_ reached kOutHigh.
   bool more() const { return more_; }
   size_t buffered() const { return in_.size() - rpos_; }
+  // The store may be gone before this engine (a finalizer at env teardown): touch it no more.
+  void forget_store() { b_.ctx = nullptr; }
   // This connection's `stats conns` lines (self: the connection asking).
   void describe(shm::StatList& l, bool self) const;
 
