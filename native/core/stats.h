@@ -5,7 +5,10 @@
 //
 // Invariants: a slot's counters only grow and outlive the thread that wrote them (a released
 // slot keeps its totals for the next owner), so sums never go backwards. Gauges that change
-// under a class lock (curr_items, bytes, evictions, ...) live in the class, not in slots.
+// under a class lock (curr_items, bytes, evictions, ...) live in the class, not in slots. The one
+// gauge kept in slots, curr_connections, is opened - closed summed over slots whose owner process
+// lives; claiming a slot sets its closed count to its opened count, so a new owner starts with
+// none of the previous owner's connections.
 #pragma once
 #include <atomic>
 #include <cstdint>
