@@ -41,7 +41,9 @@
         "native/proto/meta.cc",
         "native/proto/base64.cc",
         "native/proto/binary.cc",
-        "native/proto/auth.cc"
+        "native/proto/auth.cc",
+        "native/proto/detail.cc",
+        "native/proto/serverinfo.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

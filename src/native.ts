@@ -43,7 +43,9 @@ export interface NativeHandle {
    * feed, state[0] holds ProtoState bits: Close = close once the reply is written, More = more
    * buffered input waits for the reply to drain (call feed() with no chunk).
    */
-  protoConn(state: Int32Array, auth?: unknown): ProtoConn;
+  protoConn(state: Int32Array, server?: ProtoServer, addr?: string, listenAddr?: string, auth?: unknown): ProtoConn;
+  /** A server's shared engine state: its stats keys and listeners, the registry `stats conns` lists. */
+  protoServer(): ProtoServer;
   /** A server's credential store from auth file bytes (native/proto/auth.h); null when a line is not user:password. */
   authStore(content: Uint8Array, sasl: boolean, label: string): unknown;
   /**
@@ -95,6 +97,16 @@ export interface ProtoConn {
   feed(chunk: Uint8Array | undefined, slab: Uint8Array, off: number): number;
   /** Frees the engine; later feeds return undefined. */
   close(): void;
+}
+
+/** One server's engine state (native/binding/proto.cc protoServer), shared by its connections. */
+export interface ProtoServer {
+  /** The server's values of `stats` and `stats settings` keys: flat [key, value, ...] lists. */
+  set(general: string[], settings: string[]): void;
+  /** Where the server listens ("tcp:HOST:PORT"), for `stats conns`. */
+  listeners(addrs: string[]): void;
+  /** Counts a connection refused over the limit (rejected_connections). */
+  rejected(): void;
 }
 
 /** The fail-points compiled into the core (native/core/failpoint.cc kFailPointNames). */

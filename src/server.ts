@@ -25,7 +25,8 @@ import { type AuthOptions, authSpec } from './auth.js';
 
 import { Cache, nativeOf } from './cache.js';
 import { ProtoState } from './contract.js';
-import type { ProtoConn } from './native.js';
+import type { ProtoConn, ProtoServer } from './native.js';
+import { defaultEngineSettings, type EngineSettings, engineStats } from './server-stats.js';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -51,6 +52,8 @@ export interface ServerOptions {
    * same cache.
    */
   tls?: TlsOptions;
+  /** Facts for `stats settings` the server cannot know itself (e.g. `serve -t`'s process count). */
+  settings?: Partial<EngineSettings>;
 }
 
 const CLOSE = ProtoState.Close;
@@ -137,9 +140,23 @@ export function createServer(options: ServerOptions): Server {
     }, tick);
     sweep.unref();
   }
+  const facts: EngineSettings = {
+    ...defaultEngineSettings,
+    ...options.settings,
+    maxconns: maxConns,
+    idleTimeout: idleMs / 1000,
+    verbosity: verbose,
+  };
+  const engine: ProtoServer | undefined = nativeOf(cache)?.protoServer();
+  const publish = (): void => {
+    const { general, settings } = engineStats(facts);
+    engine?.set(general, settings);
+  };
+  publish();
 
   const onConnection = (socket: Socket): void => {
     if (sockets.size >= maxConns) {
+      engine?.rejected();
       socket.on('error', () => undefined);
       socket.end('ERROR Too many open connections\r\n');
       return;
@@ -153,7 +170,9 @@ export function createServer(options: ServerOptions): Server {
     sockets.add(socket);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
     const state = new Int32Array(1);
-    serve(socket, h.protoConn(state, authStore), state, pool, sockets, idleMs > 0 ? idle : undefined, verbose);
+    const peer = `tcp:${hostPort(socket.remoteAddress, socket.remotePort)}`;
+    const local = `tcp:${hostPort(socket.localAddress, socket.localPort)}`;
+    serve(socket, h.protoConn(state, engine, peer, local, authStore), state, pool, sockets, idleMs > 0 ? idle : undefined, verbose);
   };
   const server: Server =
     options.tls === undefined
@@ -176,6 +195,25 @@ export function createServer(options: ServerOptions): Server {
     });
   }
 
+  // `stats settings` and `stats conns` follow where the server listens.
+  server.on('listening', () => {
+    const a = server.address();
+    if (a !== null && typeof a === 'object') {
+      facts.tcpport = a.port;
+      facts.inter = a.address === '::' || a.address === '0.0.0.0' ? null : a.address;
+      engine?.listeners([`tcp:${hostPort(a.address, a.port)}`]);
+    } else if (typeof a === 'string') {
+      facts.domainSocket = a;
+      engine?.listeners([`unix:${a}`]);
+    }
+    facts.accepting = true;
+    publish();
+  });
+  server.on('close', () => {
+    facts.accepting = false;
+    publish();
+  });
+
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
@@ -191,6 +229,12 @@ export function createServer(options: ServerOptions): Server {
 export function isLoopback(address: string): boolean {
   const a = address.replace(/^::ffff:/i, '');
   return /^127\./.test(a) || a === '::1' || a.toLowerCase() === 'localhost';
+}
+
+/** memcached's "HOST:PORT" ("[v6]:PORT" for IPv6 addresses). */
+function hostPort(host: string | undefined, port: number | undefined): string {
+  const h = host ?? '';
+  return `${h.includes(':') ? `[${h}]` : h}:${port ?? 0}`;
 }
 
 /** Moves one socket's bytes through its engine until either side closes. */

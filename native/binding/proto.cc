@@ -1,8 +1,10 @@
 // proto.cc — the protocol binding: the Node-API face of the protocol engine (native/proto/).
-// Owns: handle.protoConn(state, auth?), and one JS connection object per socket, wrapping a
-// proto::Conn, with `feed(chunk?)` and `close()`; handle.authStore(file, sasl, label), a
-// type-tagged external holding a server's credential store (native/proto/auth.h) that each of
-// its connections shares.
+// Owns: handle.protoConn(state, server?, addr?, listenAddr?, auth?), and one JS connection object per
+// socket, wrapping a proto::Conn, with `feed(chunk?)` and `close()`; handle.protoServer(), one
+// JS object per server wrapping its proto::ServerInfo (`set(general, settings)`,
+// `listeners(addrs)`, `rejected()`), which the server's connections share; handle.authStore(file, sasl, label), a type-tagged
+// external holding a server's credential store (native/proto/auth.h) that each of its
+// connections shares.
 //
 // Invariants:
 //  - One native call per chunk read from the socket: feed copies the chunk into the engine's own
@@ -17,10 +19,13 @@
 //    the engine points at) cannot be collected while it lives; a closed store is seen through
 //    the handle's `closed` before every core call.
 #include <cstring>
+#include <ctime>
 #include <memory>
+#include <string>
 
 #include "binding/args.h"
 #include "proto/conn.h"
+#include "proto/serverinfo.h"
 
 namespace shm::binding {
 namespace {
@@ -108,6 +113,8 @@ void release(napi_env env, ConnBox* b) {
 
 void finalize_conn(napi_env env, void* data, void*) {
   auto* b = static_cast<ConnBox*>(data);
+  // At env teardown finalizers run in any order: the Handle the engine counts into may be gone.
+  if (b->conn) b->conn->forget_store();
   release(env, b);
   delete b;
 }
@@ -124,6 +131,139 @@ bool typed_bytes(napi_env env, napi_value v, const uint8_t** p, size_t* len) {
   if (napi_get_typedarray_info(env, v, &type, len, &d, &ab, &off) != napi_ok || type != napi_uint8_array) return false;
   *p = static_cast<const uint8_t*>(d);
   return true;
+}
+
+// Marks protoServer() objects, so protoConn never mistakes another wrapped object for one.
+constexpr napi_type_tag kServerTag = {0x73686d6373727631ull, 0x9c1e5a3b2d4f6071ull};
+
+struct ServerBox {
+  std::shared_ptr<proto::ServerInfo> info = std::make_shared<proto::ServerInfo>();
+  Handle* h = nullptr;
+  napi_ref handle_ref = nullptr;
+};
+
+void finalize_server(napi_env env, void* data, void*) {
+  auto* b = static_cast<ServerBox*>(data);
+  if (env && b->handle_ref && napi_delete_reference(env, b->handle_ref) != napi_ok) {}  // teardown: nothing to undo
+  delete b;
+}
+
+// A string value (false for anything else).
+bool get_string(napi_env env, napi_value v, std::string* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return false;
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &n) != napi_ok) return false;
+  out->resize(n + 1);
+  if (napi_get_value_string_utf8(env, v, out->data(), n + 1, &n) != napi_ok) return false;
+  out->resize(n);
+  return true;
+}
+
+// A JS array of strings (false, with a TypeError pending, for anything else).
+bool get_strings(napi_env env, napi_value v, std::vector<std::string>* out) {
+  bool is_array = false;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array) {
+    NAPI_OK_OR(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an array of strings"), false);
+    return false;
+  }
+  uint32_t n = 0;
+  NAPI_OK_OR(env, napi_get_array_length(env, v, &n), false);
+  out->resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    napi_value e;
+    NAPI_OK_OR(env, napi_get_element(env, v, i, &e), false);
+    if (!get_string(env, e, &(*out)[i])) {
+      NAPI_OK_OR(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an array of strings"), false);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool get_pairs(napi_env env, napi_value v, shm::StatList* out) {
+  std::vector<std::string> flat;
+  if (!get_strings(env, v, &flat)) return false;
+  out->clear();
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) out->emplace_back(std::move(flat[i]), std::move(flat[i + 1]));
+  return true;
+}
+
+// server.set(general: string[], settings: string[]): the server's values of `stats` and
+// `stats settings` keys, flat [key, value, ...] lists (replacing what was set before).
+napi_value js_server_set(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data = nullptr;
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
+  auto* b = static_cast<ServerBox*>(data);
+  shm::StatList general, settings;
+  if (argc < 2 || !get_pairs(env, argv[0], &general) || !get_pairs(env, argv[1], &settings)) {
+    bool pending = false;
+    NAPI_OK(env, napi_is_exception_pending(env, &pending));
+    if (!pending) NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "set(general, settings)"));
+    return nullptr;
+  }
+  b->info->general = std::move(general);
+  b->info->settings = std::move(settings);
+  return undefined(env);
+}
+
+// server.listeners(addrs: string[]): where the server listens ("tcp:HOST:PORT"), for `stats conns`.
+napi_value js_server_listeners(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* data = nullptr;
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
+  auto* b = static_cast<ServerBox*>(data);
+  std::vector<std::string> addrs;
+  if (argc < 1 || !get_strings(env, argv[0], &addrs)) return nullptr;
+  auto& info_ = *b->info;
+  info_.listeners.clear();
+  for (auto& a : addrs) info_.listeners.emplace_back(info_.next_id++, std::move(a));
+  info_.started = int64_t(std::time(nullptr));
+  return undefined(env);
+}
+
+// server.rejected(): counts a connection refused over the limit (rejected_connections).
+napi_value js_server_rejected(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data));
+  auto* b = static_cast<ServerBox*>(data);
+  if (!b->h->closed) {
+    proto::Backend be;
+    be.ctx = &b->h->ctx;
+    be.pkey = b->h->pkey;
+    be.closed = &b->h->closed;
+    uint64_t counts[proto::kEngineCounters]{};
+    counts[proto::kEcRejected] = 1;
+    be.add_counts(counts);
+  }
+  return undefined(env);
+}
+
+// handle.protoServer() -> { set, listeners, rejected }
+napi_value js_proto_server(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value self;
+  void* data = nullptr;
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, nullptr, &self, &data));
+  napi_value obj;
+  NAPI_OK(env, napi_create_object(env, &obj));
+  auto* b = new ServerBox();
+  b->h = static_cast<Handle*>(data);
+  if (napi_status st = napi_wrap(env, obj, b, finalize_server, nullptr, nullptr); st != napi_ok) {
+    delete b;
+    throw_failed(env, st, "napi_wrap");
+    return nullptr;
+  }
+  NAPI_OK(env, napi_type_tag_object(env, obj, &kServerTag));
+  NAPI_OK(env, napi_create_reference(env, self, 1, &b->handle_ref));
+  if (!set_method(env, obj, "set", js_server_set, b) || !set_method(env, obj, "listeners", js_server_listeners, b) ||
+      !set_method(env, obj, "rejected", js_server_rejected, b))
+    return nullptr;
+  return obj;
 }
 
 // feed(chunk: Uint8Array | undefined, slab: Uint8Array, off) -> n. Runs the chunk (or what is
@@ -176,10 +316,10 @@ napi_value js_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// handle.protoConn(state: Int32Array, auth?: authStore external) -> { feed, close }
+// handle.protoConn(state: Int32Array, server?, addr?: string, listenAddr?: string, auth?) -> { feed, close }
 napi_value js_proto_conn(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_value self;
   void* data = nullptr;
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, &self, &data));
@@ -204,10 +344,10 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
     }
   }
   AuthPtr auth;
-  if (argc >= 2) {
+  if (argc >= 5) {
     napi_valuetype at;
-    NAPI_OK(env, napi_typeof(env, argv[1], &at));
-    if (at != napi_undefined && at != napi_null && !(auth = auth_of(env, argv[1]))) {
+    NAPI_OK(env, napi_typeof(env, argv[4], &at));
+    if (at != napi_undefined && at != napi_null && !(auth = auth_of(env, argv[4]))) {
       // Never serve unauthenticated because of a wrong argument.
       NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "protoConn: auth must be an authStore"));
       return nullptr;
@@ -232,7 +372,26 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
   be.pkey = h->pkey;
   be.closed = &h->closed;
   be.protection = h->pkey >= 0 ? "pku" : "none";
-  b->conn = new proto::Conn(be, std::move(auth));
+  std::shared_ptr<proto::ServerInfo> srv;
+  std::string addr, listen_addr;
+  if (argc >= 2) {
+    napi_valuetype t;
+    NAPI_OK(env, napi_typeof(env, argv[1], &t));
+    if (t == napi_object) {
+      void* sb = nullptr;
+      bool tagged = false;
+      NAPI_OK(env, napi_check_object_type_tag(env, argv[1], &kServerTag, &tagged));
+      // An object that is not a protoServer() result is refused, not guessed at.
+      if (!tagged || napi_unwrap(env, argv[1], &sb) != napi_ok || !sb) {
+        NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "server must come from protoServer()"));
+        return nullptr;
+      }
+      srv = static_cast<ServerBox*>(sb)->info;
+    }
+  }
+  if (argc >= 3) get_string(env, argv[2], &addr);
+  if (argc >= 4) get_string(env, argv[3], &listen_addr);
+  b->conn = new proto::Conn(be, std::move(srv), std::move(addr), std::move(listen_addr), std::move(auth));
   if (!set_method(env, obj, "feed", js_feed, b) || !set_method(env, obj, "close", js_close, b)) return nullptr;
   return obj;
 }
@@ -242,7 +401,8 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
 // handle.protoConn: the Handle outlives every connection made from it (each references the
 // handle object, whose finalizer frees the Handle).
 bool attach_proto(napi_env env, napi_value obj, Handle* h) {
-  return set_method(env, obj, "protoConn", js_proto_conn, h) && set_method(env, obj, "authStore", js_auth_store, h);
+  return set_method(env, obj, "protoConn", js_proto_conn, h) && set_method(env, obj, "protoServer", js_proto_server, h) &&
+         set_method(env, obj, "authStore", js_auth_store, h);
 }
 
 }  // namespace shm::binding

@@ -105,7 +105,7 @@ struct alignas(64) ClassHdr {
 };
 static_assert(sizeof(ClassHdr) == 192, "class header size is part of the layout");
 
-// Per-thread counters, written only by the owning thread, summed on read. 256 bytes, aligned so
+// Per-thread counters, written only by the owning thread, summed on read. 320 bytes, aligned so
 // two threads never share a cache line.
 enum Counter : uint32_t {
   kCmdGet,
@@ -127,6 +127,18 @@ enum Counter : uint32_t {
   kCasMisses,
   kCasBadval,
   kCmdFlush,
+  kSlabsMoved,  // pages moved to another class (rebalance.cc)
+  // Counted by the protocol engine (native/proto/) for the connections it serves; the store's own
+  // API never moves them.
+  kCmdMeta,        // meta commands (mg, ms, md, ma, mn, me)
+  kStoreTooLarge,  // storage commands refused: value larger than the item size limit
+  kStoreNoMemory,  // storage commands refused: no memory (eviction off or nothing evictable)
+  kBytesRead,      // bytes received from clients
+  kBytesWritten,   // bytes of replies produced for clients
+  kConnsOpened,    // connections accepted (total_connections)
+  kConnsClosed,    // connections closed: curr_connections is opened - closed over live owners
+  kConnsRejected,  // connections refused over the connection limit (rejected_connections)
+  kConnYields,     // times a connection stopped executing commands with replies unsent (conn_yields)
   kCounterCount
 };
 // Intent records (issue 5): what a thread is about to change, written in its own slot before the
@@ -170,7 +182,7 @@ struct ProcSlot {
   uint32_t pad;
   std::atomic<uint64_t> start;
 };
-static_assert(sizeof(StatSlot) <= 256, "slot fits four cache lines");
+static_assert(sizeof(StatSlot) <= 320, "slot fits five cache lines");
 
 struct alignas(64) Header {
   // Identity, written once at creation.

@@ -159,7 +159,9 @@ bool slabs_reassign(Ctx& ctx, uint32_t dst) {
   // The page belongs to no class now; hand it over.
   ClassHdr& d = h->classes[dst];
   Guard g(d.lock);
-  return slabs_carve(r, dst, page);
+  if (!slabs_carve(r, dst, page)) return false;
+  ctx.count(kSlabsMoved);  // memcached's slabs_moved
+  return true;
 }
 
 }  // namespace shm

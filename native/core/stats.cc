@@ -67,6 +67,9 @@ static bool slot_busy(const StatSlot& s) {
 }
 
 static void claim(StatSlot& s, Ctx* c, uint32_t pid) {
+  // Connections the previous owner left open died with it (or with its store handle): the new
+  // owner starts with none open (curr_connections sums opened - closed).
+  __atomic_store_n(&s.c[kConnsClosed], __atomic_load_n(&s.c[kConnsOpened], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
   s.owner_pid.store(pid, std::memory_order_relaxed);
   s.owner_start.store(self_start(), std::memory_order_relaxed);
   uint32_t gen = (s.gen.load(std::memory_order_relaxed) + 1) & 0x7fffff;
@@ -141,10 +144,30 @@ uint64_t stats_curr_items(Region& r) {
 
 static std::string u(uint64_t v) { return std::to_string(v); }
 
+// Sums of the connection counters: curr_connections is opened - closed over the slots whose
+// owner still lives (a dead process's connections died with it; slot 0, the shared overflow slot,
+// has no owner and always counts).
+static uint64_t curr_connections(const Header* h) {
+  uint64_t curr = 0;
+  for (uint32_t i = 0; i < kSlots; ++i) {
+    const StatSlot& s = h->slots[i];
+    uint64_t o = __atomic_load_n(&s.c[kConnsOpened], __ATOMIC_RELAXED);
+    uint64_t c = __atomic_load_n(&s.c[kConnsClosed], __ATOMIC_RELAXED);
+    if (o <= c) continue;
+    if (i != 0 &&
+        !proc_alive(s.owner_pid.load(std::memory_order_relaxed), s.owner_start.load(std::memory_order_relaxed)))
+      continue;
+    curr += o - c;
+  }
+  return curr;
+}
+
 StatList stats_general(Region& r, uint32_t now, const char* protection) {
   const Header* h = r.h();
   StatList out;
+  out.reserve(100);
   auto add = [&](const char* k, std::string v) { out.emplace_back(k, std::move(v)); };
+  auto cnt = [&](const char* k, Counter c) { out.emplace_back(k, u(sum_counter(h, c))); };
   uint64_t curr = 0, bytes = 0, total = 0, evictions = 0, reclaimed = 0, exp_unf = 0, ev_unf = 0, pages = 0, oom = 0,
            crawl_rec = 0, crawl_chk = 0;
   for (uint32_t i = 1; i <= h->n_classes && i < kMaxClasses; ++i) {
@@ -169,51 +192,102 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
     return std::string(b);
   };
   uint64_t s = h->table_state.load(std::memory_order_relaxed);
+  // memcached 1.6's order (server_stats + threadlocal_stats + slab/item totals). Keys whose
+  // mechanism shmcached does not have report what is true for it (docs/protocol.md lists them);
+  // the protocol engine replaces the server's own keys (max_connections, threads, ...).
   add("pid", u(uint64_t(getpid())));
   add("uptime", u(now > h->created ? now - h->created : 0));
   add("time", u(now));
   add("version", "shmcached-0.1.0");
-  add("pointer_size", "64");
+  add("libevent", "none");
+  add("pointer_size", u(sizeof(void*) * 8));
   add("rusage_user", tv(ru.ru_utime));
   add("rusage_system", tv(ru.ru_stime));
   add("max_connections", "0");
-  add("curr_connections", "0");
-  add("total_connections", "0");
-  add("cmd_get", u(sum_counter(h, kCmdGet)));
-  add("cmd_set", u(sum_counter(h, kCmdSet)));
-  add("cmd_flush", u(sum_counter(h, kCmdFlush)));
-  add("cmd_touch", u(sum_counter(h, kCmdTouch)));
-  add("get_hits", u(sum_counter(h, kGetHits)));
-  add("get_misses", u(sum_counter(h, kGetMisses)));
-  add("get_expired", u(sum_counter(h, kGetExpired)));
-  add("get_flushed", u(sum_counter(h, kGetFlushed)));
-  add("delete_misses", u(sum_counter(h, kDeleteMisses)));
-  add("delete_hits", u(sum_counter(h, kDeleteHits)));
-  add("incr_misses", u(sum_counter(h, kIncrMisses)));
-  add("incr_hits", u(sum_counter(h, kIncrHits)));
-  add("decr_misses", u(sum_counter(h, kDecrMisses)));
-  add("decr_hits", u(sum_counter(h, kDecrHits)));
-  add("cas_misses", u(sum_counter(h, kCasMisses)));
-  add("cas_hits", u(sum_counter(h, kCasHits)));
-  add("cas_badval", u(sum_counter(h, kCasBadval)));
-  add("touch_hits", u(sum_counter(h, kTouchHits)));
-  add("touch_misses", u(sum_counter(h, kTouchMisses)));
+  add("curr_connections", u(curr_connections(h)));
+  cnt("total_connections", kConnsOpened);
+  cnt("rejected_connections", kConnsRejected);
+  add("connection_structures", "0");
+  add("response_obj_oom", "0");
+  add("response_obj_count", "0");
+  add("response_obj_bytes", "0");
+  add("read_buf_count", "0");
+  add("read_buf_bytes", "0");
+  add("read_buf_bytes_free", "0");
+  add("read_buf_oom", "0");
+  add("reserved_fds", "0");
+  cnt("cmd_get", kCmdGet);
+  cnt("cmd_set", kCmdSet);
+  cnt("cmd_flush", kCmdFlush);
+  cnt("cmd_touch", kCmdTouch);
+  cnt("cmd_meta", kCmdMeta);
+  cnt("get_hits", kGetHits);
+  cnt("get_misses", kGetMisses);
+  cnt("get_expired", kGetExpired);
+  cnt("get_flushed", kGetFlushed);
+  cnt("delete_misses", kDeleteMisses);
+  cnt("delete_hits", kDeleteHits);
+  cnt("incr_misses", kIncrMisses);
+  cnt("incr_hits", kIncrHits);
+  cnt("decr_misses", kDecrMisses);
+  cnt("decr_hits", kDecrHits);
+  cnt("cas_misses", kCasMisses);
+  cnt("cas_hits", kCasHits);
+  cnt("cas_badval", kCasBadval);
+  cnt("touch_hits", kTouchHits);
+  cnt("touch_misses", kTouchMisses);
+  cnt("store_too_large", kStoreTooLarge);
+  cnt("store_no_memory", kStoreNoMemory);
+  cnt("bytes_read", kBytesRead);
+  cnt("bytes_written", kBytesWritten);
   add("limit_maxbytes", u(h->mem_limit));
+  add("accepting_conns", "0");
+  add("listen_disabled_num", "0");
+  add("time_in_listen_disabled_us", "0");
   add("threads", "1");
+  cnt("conn_yields", kConnYields);
   add("hash_power_level", u(ts_power(s)));
   add("hash_bytes", u(uint64_t(4) << ts_power(s)));
   add("hash_is_expanding", ts_expanding(s) ? "1" : "0");
-  add("slab_global_page_pool", u(h->pages_total - __atomic_load_n(&h->pages_used, __ATOMIC_RELAXED)));
-  add("total_malloced", u(pages * h->page_size));
+  add("slab_reassign_rescues", "0");
+  add("slab_reassign_chunk_rescues", "0");
+  add("slab_reassign_inline_reclaim", "0");
+  add("slab_reassign_busy_items", "0");
+  add("slab_reassign_busy_deletes", "0");
+  add("slab_reassign_busy_nomem", "0");
+  add("slab_reassign_last_busy_status", "none");
+  add("slab_reassign_running", "0");
+  cnt("slabs_moved", kSlabsMoved);
+  add("lru_crawler_running", "0");
+  add("lru_crawler_starts", "0");
+  add("lru_maintainer_juggles", "0");
+  add("malloc_fails", "0");
+  add("log_worker_dropped", "0");
+  add("log_worker_written", "0");
+  add("log_watcher_skipped", "0");
+  add("log_watcher_sent", "0");
+  add("log_watchers", "0");
+  add("unexpected_napi_ids", "0");
+  add("round_robin_fallback", "0");
   add("bytes", u(bytes));
   add("curr_items", u(curr));
   add("total_items", u(total));
+  add("slab_global_page_pool", u(h->pages_total - __atomic_load_n(&h->pages_used, __ATOMIC_RELAXED)));
   add("expired_unfetched", u(exp_unf));
   add("evicted_unfetched", u(ev_unf));
+  add("evicted_active", "0");
   add("evictions", u(evictions));
   add("reclaimed", u(reclaimed));
   add("crawler_reclaimed", u(crawl_rec));
   add("crawler_items_checked", u(crawl_chk));
+  add("lrutail_reflocked", "0");
+  add("moves_to_cold", "0");
+  add("moves_to_warm", "0");
+  add("moves_within_lru", "0");
+  add("direct_reclaims", u(evictions + reclaimed));
+  add("lru_bumps_dropped", "0");
+  // shmcached's own, after memcached's.
+  add("total_malloced", u(pages * h->page_size));
   add("outofmemory", u(oom));
   add("protection", protection);
   return out;
@@ -222,7 +296,7 @@ StatList stats_general(Region& r, uint32_t now, const char* protection) {
 // A class's counters copied under its lock (stats are cold; the lock is held for a few loads).
 struct ClassSnap {
   uint32_t size, perslab, age;
-  uint64_t pages, free_chunks, curr_items, evicted, evicted_nonzero, evicted_time, outofmemory, reclaimed,
+  uint64_t pages, free_chunks, curr_items, bytes, evicted, evicted_nonzero, evicted_time, outofmemory, reclaimed,
       expired_unfetched, evicted_unfetched, crawler_reclaimed, crawler_items_checked;
 };
 
@@ -234,6 +308,7 @@ static ClassSnap snap_class(Region& r, ClassHdr& c, uint32_t now) {
               c.total_pages,
               c.free_chunks,
               c.curr_items,
+              c.bytes,
               c.evicted,
               c.evicted_nonzero,
               c.evicted_time,
@@ -266,6 +341,10 @@ StatList stats_slabs(Region& r) {
     out.emplace_back(p + "used_chunks", u(total_chunks - c.free_chunks));
     out.emplace_back(p + "free_chunks", u(c.free_chunks));
     out.emplace_back(p + "free_chunks_end", "0");
+    // Per-class command counters: not kept per class (the per-thread slots count per store).
+    for (const char* k :
+         {"get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits", "cas_hits", "cas_badval", "touch_hits"})
+      out.emplace_back(p + k, "0");
   }
   out.emplace_back("active_slabs", u(active));
   out.emplace_back("total_malloced", u(malloced));
@@ -279,17 +358,36 @@ StatList stats_items(Region& r, uint32_t now) {
     ClassSnap c = snap_class(r, h->classes[i], now);
     if (c.pages == 0) continue;
     std::string p = "items:" + u(i) + ":";
-    out.emplace_back(p + "number", u(c.curr_items));
-    out.emplace_back(p + "age", u(c.age));
-    out.emplace_back(p + "evicted", u(c.evicted));
-    out.emplace_back(p + "evicted_nonzero", u(c.evicted_nonzero));
-    out.emplace_back(p + "evicted_time", u(c.evicted_time));
-    out.emplace_back(p + "outofmemory", u(c.outofmemory));
-    out.emplace_back(p + "reclaimed", u(c.reclaimed));
-    out.emplace_back(p + "expired_unfetched", u(c.expired_unfetched));
-    out.emplace_back(p + "evicted_unfetched", u(c.evicted_unfetched));
-    out.emplace_back(p + "crawler_reclaimed", u(c.crawler_reclaimed));
-    out.emplace_back(p + "crawler_items_checked", u(c.crawler_items_checked));
+    auto add = [&](const char* k, std::string v) { out.emplace_back(p + k, std::move(v)); };
+    // One LRU per class (no hot/warm/cold segments): every item counts as cold.
+    add("number", u(c.curr_items));
+    add("number_hot", "0");
+    add("number_warm", "0");
+    add("number_cold", u(c.curr_items));
+    add("age_hot", "0");
+    add("age_warm", "0");
+    add("age", u(c.age));
+    add("mem_requested", u(c.bytes));
+    add("evicted", u(c.evicted));
+    add("evicted_nonzero", u(c.evicted_nonzero));
+    add("evicted_time", u(c.evicted_time));
+    add("outofmemory", u(c.outofmemory));
+    add("tailrepairs", "0");
+    add("reclaimed", u(c.reclaimed));
+    add("expired_unfetched", u(c.expired_unfetched));
+    add("evicted_unfetched", u(c.evicted_unfetched));
+    add("evicted_active", "0");
+    add("crawler_reclaimed", u(c.crawler_reclaimed));
+    add("crawler_items_checked", u(c.crawler_items_checked));
+    add("lrutail_reflocked", "0");
+    add("moves_to_cold", "0");
+    add("moves_to_warm", "0");
+    add("moves_within_lru", "0");
+    add("direct_reclaims", u(c.evicted + c.reclaimed));
+    add("hits_to_hot", "0");
+    add("hits_to_warm", "0");
+    add("hits_to_cold", "0");
+    add("hits_to_temp", "0");
   }
   return out;
 }
@@ -297,16 +395,105 @@ StatList stats_items(Region& r, uint32_t now) {
 StatList stats_settings(Region& r) {
   const Header* h = r.h();
   StatList out;
-  out.emplace_back("maxbytes", u(h->mem_limit));
-  out.emplace_back("item_size_max", u(h->item_size_max));
-  out.emplace_back("slab_page_size", u(h->page_size));
-  out.emplace_back("growth_factor", "1.25");
-  out.emplace_back("chunk_size", u(kChunkMin));
-  out.emplace_back("evictions", h->evict ? "on" : "off");
-  out.emplace_back("cas_enabled", "yes");
-  out.emplace_back("hashpower_init", u(kMinHashPower));
-  out.emplace_back("item_locks", u(kStripes));
-  out.emplace_back("file", r.path());
+  out.reserve(90);
+  auto add = [&](const char* k, std::string v) { out.emplace_back(k, std::move(v)); };
+  uint32_t flush = h->flush_time.load(std::memory_order_relaxed);
+  uint32_t top = h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1;
+  // memcached 1.6's order. The server's own settings (maxconns, tcpport, inter, verbosity,
+  // idle_timeout, num_threads, ...) are replaced by the protocol engine with the serving
+  // server's values; what is here is true for a store without a server.
+  add("maxbytes", u(h->mem_limit));
+  add("maxconns", "0");
+  add("tcpport", "0");
+  add("udpport", "0");
+  add("inter", "NULL");
+  add("verbosity", "0");
+  add("oldest", u(flush));
+  add("evictions", h->evict ? "on" : "off");
+  add("domain_socket", "NULL");
+  add("umask", "700");
+  add("shutdown_command", "no");
+  add("growth_factor", "1.25");
+  add("chunk_size", u(kChunkMin));
+  add("num_threads", "1");
+  add("num_threads_per_udp", "1");
+  add("stat_key_prefix", ":");
+  add("detail_enabled", "no");
+  add("reqs_per_event", "0");
+  add("cas_enabled", "yes");
+  add("tcp_backlog", "511");
+  add("binding_protocol", "auto-negotiate");
+  add("item_size_max", u(h->item_size_max));
+  add("maxconns_fast", "yes");
+  add("hashpower_init", u(kMinHashPower));
+  add("slab_reassign", "yes");
+  add("slab_automove", "1");
+  add("slab_automove_ratio", "0.80");
+  add("slab_automove_window", "10");
+  add("slab_chunk_max", u(top ? h->classes[top].size : h->item_size_max));
+  add("lru_crawler", "no");
+  add("lru_crawler_sleep", "0");
+  add("lru_crawler_tocrawl", "0");
+  add("tail_repair_time", "0");
+  add("flush_enabled", "yes");
+  add("dump_enabled", "yes");
+  add("hash_algorithm", "shmcached-mulfold");
+  add("lru_maintainer_thread", "no");
+  add("lru_segmented", "no");
+  add("hot_lru_pct", "0");
+  add("warm_lru_pct", "0");
+  add("hot_max_factor", "0.00");
+  add("warm_max_factor", "0.00");
+  add("temp_lru", "no");
+  add("temporary_ttl", "0");
+  add("idle_timeout", "0");
+  add("watcher_logbuf_size", "0");
+  add("worker_logbuf_size", "0");
+  add("read_buf_mem_limit", "0");
+  add("track_sizes", "no");
+  add("inline_ascii_response", "no");
+  add("ext_item_size", "0");
+  add("ext_item_age", "0");
+  add("ext_low_ttl", "0");
+  add("ext_recache_rate", "0");
+  add("ext_wbuf_size", "0");
+  add("ext_compact_under", "0");
+  add("ext_drop_under", "0");
+  add("ext_max_sleep", "0");
+  add("ext_max_frag", "0.00");
+  add("slab_automove_freeratio", "0.000");
+  add("ext_drop_unread", "no");
+  add("num_napi_ids", "0");
+  add("memory_file", r.path());
+  add("client_flags_size", "4");
+  // shmcached's own, after memcached's.
+  add("slab_page_size", u(h->page_size));
+  add("item_locks", u(kStripes));
+  add("file", r.path());
+  return out;
+}
+
+// memcached's item_cachedump: the first limit (0: all) items of class cls from the most recent
+// end of its LRU, "ITEM key [N b; T s]" (value bytes; absolute expiry, 0 = never), then END;
+// at most 2 MiB, like memcached.
+std::string stats_cachedump(Region& r, uint32_t cls, uint32_t limit) {
+  Header* h = r.h();
+  std::string out;
+  if (cls >= 1 && cls <= h->n_classes && cls < kMaxClasses) {
+    ClassHdr& c = h->classes[cls];
+    Guard g(c.lock);
+    uint64_t bound = c.curr_items + 1, shown = 0;
+    char line[kKeyMax + 64];
+    for (Item* it = r.item(c.lru_head); it && bound-- > 0 && (limit == 0 || shown < limit); it = r.item(it->next)) {
+      if (it->nkey == 0 || it->nkey > kKeyMax) continue;
+      int n = snprintf(line, sizeof line, "ITEM %.*s [%u b; %u s]\r\n", int(it->nkey),
+                       reinterpret_cast<const char*>(it->key()), it->nbytes, it->exptime);
+      if (n <= 0 || out.size() + size_t(n) + 6 > kCachedumpMax) break;
+      out.append(line, size_t(n));
+      ++shown;
+    }
+  }
+  out += "END\r\n";
   return out;
 }
 

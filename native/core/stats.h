@@ -1,10 +1,14 @@
 // stats.h — statistics. Owns: the per-thread slots in the region (claimed by a thread, written
 // only by it, summed by readers), the per-operation context that carries the slot, and the
-// memcached-named views (`stats`, `stats slabs`, `stats items`, `stats settings`).
+// memcached-named views (`stats`, `stats slabs`, `stats items`, `stats settings`, `stats
+// cachedump`).
 //
 // Invariants: a slot's counters only grow and outlive the thread that wrote them (a released
 // slot keeps its totals for the next owner), so sums never go backwards. Gauges that change
-// under a class lock (curr_items, bytes, evictions, ...) live in the class, not in slots.
+// under a class lock (curr_items, bytes, evictions, ...) live in the class, not in slots. The one
+// gauge kept in slots, curr_connections, is opened - closed summed over slots whose owner process
+// lives; claiming a slot sets its closed count to its opened count, so a new owner starts with
+// none of the previous owner's connections.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -70,6 +74,9 @@ StatList stats_general(Region& r, uint32_t now, const char* protection);
 StatList stats_slabs(Region& r);
 StatList stats_items(Region& r, uint32_t now);
 StatList stats_settings(Region& r);
+// memcached's `stats cachedump CLASS LIMIT` reply (ITEM lines, then END), at most this long.
+constexpr size_t kCachedumpMax = 2u * 1024 * 1024;
+std::string stats_cachedump(Region& r, uint32_t cls, uint32_t limit);
 // memcached's `stats reset`: zeroes the counters (not the gauges).
 void stats_reset(Region& r);
 

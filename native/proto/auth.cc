@@ -219,12 +219,18 @@ bool Conn::bin_sasl(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t nk
 }
 
 void Conn::add_auth_stats(int group, shm::StatList* l) const {
+  // At memcached's places: after store_no_memory in `stats`, after binding_protocol in settings.
+  auto put_after = [l](const char* key, shm::StatList add) {
+    auto at = l->end();
+    for (auto it = l->begin(); it != l->end(); ++it)
+      if (it->first == key) at = it + 1;
+    l->insert(at, add.begin(), add.end());
+  };
   if (group == 0) {
-    l->emplace_back("auth_cmds", std::to_string(auth_cmds()));
-    l->emplace_back("auth_errors", std::to_string(auth_errors()));
+    put_after("store_no_memory", {{"auth_cmds", std::to_string(auth_cmds())}, {"auth_errors", std::to_string(auth_errors())}});
   } else if (group == 3) {
-    l->emplace_back("auth_enabled_sasl", auth_ && auth_->sasl ? "yes" : "no");
-    l->emplace_back("auth_enabled_ascii", auth_ ? auth_->ascii_label : "no");
+    put_after("binding_protocol", {{"auth_enabled_sasl", auth_ && auth_->sasl ? "yes" : "no"},
+                                   {"auth_enabled_ascii", auth_ ? auth_->ascii_label : "no"}});
   }
 }
 

@@ -98,6 +98,29 @@ uint32_t Backend::max_value_len(uint32_t nkey) {
   return n;
 }
 
+bool Backend::cachedump(uint32_t cls, uint32_t limit, std::string* out) {
+  return gated(*this, [&] {
+           *out = shm::stats_cachedump(*ctx->r, cls, limit);
+           return int32_t(0);
+         }) == 0;
+}
+
+void Backend::add_counts(uint64_t* counts) {
+  static constexpr shm::Counter kMap[kEngineCounters] = {shm::kCmdMeta,     shm::kStoreTooLarge, shm::kStoreNoMemory,
+                                                         shm::kBytesRead,   shm::kBytesWritten,  shm::kConnsOpened,
+                                                         shm::kConnsClosed, shm::kConnsRejected, shm::kConnYields};
+  bool any = false;
+  for (uint32_t i = 0; i < kEngineCounters; ++i) any |= counts[i] != 0;
+  if (!any) return;
+  gated(*this, [&] {
+    for (uint32_t i = 0; i < kEngineCounters; ++i) {
+      if (counts[i]) ctx->count(kMap[i], counts[i]);
+      counts[i] = 0;
+    }
+    return int32_t(0);
+  });
+}
+
 bool Backend::stats(int group, shm::StatList* out) {
   int32_t r = gated(*this, [&] {
     shm::Region& r = *ctx->r;

@@ -24,7 +24,8 @@
 namespace proto {
 
 // The store's rules, for the parsers.
-constexpr uint32_t kKeyMax = shm::kKeyMax;  // memcached's KEY_MAX_LENGTH
+constexpr uint32_t kKeyMax = shm::kKeyMax;              // memcached's KEY_MAX_LENGTH
+constexpr uint32_t kMaxSlabClasses = shm::kMaxClasses;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 // 1..kKeyMax bytes, none of them space or control characters (memcached's key rule).
 bool key_valid(const uint8_t* key, uint32_t nkey);
 // The store's absolute exptime for a ttl given at store time now (memcached's realtime(): 0
@@ -64,9 +65,29 @@ struct Backend {
   uint32_t max_value_len(uint32_t nkey);
   // group: 0 general, 1 slabs, 2 items, 3 settings, 4 reset. False when unusable.
   bool stats(int group, shm::StatList* out);
+  // `stats cachedump CLASS LIMIT`'s reply (ITEM lines and END). False when unusable.
+  bool cachedump(uint32_t cls, uint32_t limit, std::string* out);
+  // Adds the engine's counters (indexed by EngineCounter) to this thread's stats slot in the
+  // store, and zeroes them. Nothing is added (nor zeroed) when the store is unusable.
+  void add_counts(uint64_t* counts);
 };
 
-// Connections open in this process (for `stats`): curr and total.
+// What the protocol engine counts for the store's `stats` (kept per connection, added to the
+// store in one gated call per chunk of input).
+enum EngineCounter : uint32_t {
+  kEcMeta,      // cmd_meta
+  kEcTooLarge,  // store_too_large
+  kEcNoMemory,  // store_no_memory
+  kEcRead,      // bytes_read
+  kEcWritten,   // bytes_written
+  kEcOpened,    // total_connections (and curr_connections with kEcClosed)
+  kEcClosed,    //
+  kEcRejected,  // rejected_connections
+  kEcYields,    // conn_yields
+  kEngineCounters
+};
+
+// Connection engines alive in this process (`stats` connection_structures), and ever made.
 void conn_opened();
 void conn_closed();
 uint64_t conns_current();

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "proto/conn.h"
+#include "proto/detail.h"
 #include "proto/version.h"
 
 namespace proto {
@@ -156,29 +157,34 @@ void Conn::bin_stats(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t n
     out_ += k;
     out_ += v;
   };
+  auto starts = [&](const char* w) { return sub.compare(0, std::strlen(w), w) == 0; };
   shm::StatList l;
-  int group = -1;
-  if (nkey == 0)
-    group = 0;
-  else if (sub.compare(0, 5, "reset") == 0)
-    group = 4;
-  else if (sub.compare(0, 8, "settings") == 0)
-    group = 3;
-  else if (sub == "items")
-    group = 2;
-  else if (sub == "slabs")
-    group = 1;
-  if (group < 0) return bin_error(op, kNotFound, opaque);
-  if (!b_.stats(group, &l)) return store_closed();
-  add_auth_stats(group, &l);
-  for (auto& kv : l) {
-    if (group == 0 && kv.first == "curr_connections")
-      stat(kv.first, std::to_string(conns_current()));
-    else if (group == 0 && kv.first == "total_connections")
-      stat(kv.first, std::to_string(conns_total()));
+  // memcached's process_bin_stat: reset, settings and detail match as prefixes of the key; the
+  // store's groups (items, slabs, sizes) exactly; anything else is "not found".
+  if (nkey == 0) {
+    if (!stats_group(0, &l)) return store_closed();
+  } else if (starts("reset")) {
+    if (!b_.stats(4, &l)) return store_closed();
+  } else if (starts("settings")) {
+    if (!stats_group(3, &l)) return store_closed();
+  } else if (starts("detail")) {
+    std::string verb = sub.substr(6);
+    if (verb.compare(0, 5, " dump") == 0)
+      l.emplace_back("detailed", detail_dump());
+    else if (verb.compare(0, 3, " on") == 0)
+      detail_enable(true);
+    else if (verb.compare(0, 4, " off") == 0)
+      detail_enable(false);
     else
-      stat(kv.first, kv.second);
+      return bin_error(op, kNotFound, opaque);
+  } else if (sub == "items" || sub == "slabs") {
+    if (!stats_group(sub == "items" ? 2 : 1, &l)) return store_closed();
+  } else if (sub == "sizes") {
+    l.emplace_back("sizes_status", "disabled");
+  } else {
+    return bin_error(op, kNotFound, opaque);
   }
+  for (auto& kv : l) stat(kv.first, kv.second);
   bin_header(op, 0, 0, 0, 0, opaque, 0);  // the terminating empty stat
 }
 
@@ -285,6 +291,7 @@ bool Conn::binary_step() {
         bin_error(op, kInval, opaque);
       } else {
         bin_error(op, kTooBig, opaque);
+        counts_[kEcTooLarge] += 1;
         if (cmd == kSet) b_.del(key, keylen);  // memcached drops the old value of a failed set
       }
       rpos_ += kHdr + extlen + keylen;
@@ -382,8 +389,14 @@ bool Conn::binary_step() {
         case shm::kNotStored:
           bin_error(op, cmd == kAdd ? kExistsSt : cmd == kReplace ? kNotFound : kNotStoredSt, opaque);
           return true;
-        case shm::kTooLarge: bin_error(op, kTooBig, opaque); return true;
-        case shm::kNoMemory: bin_error(op, kNoMem, opaque); return true;
+        case shm::kTooLarge:
+          counts_[kEcTooLarge] += 1;
+          bin_error(op, kTooBig, opaque);
+          return true;
+        case shm::kNoMemory:
+          counts_[kEcNoMemory] += 1;
+          bin_error(op, kNoMem, opaque);
+          return true;
         case shm::kBadKey: bin_error(op, kInval, opaque); return true;
         default: store_closed(); return false;
       }

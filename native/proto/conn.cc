@@ -3,24 +3,55 @@
 #include "proto/conn.h"
 
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 namespace proto {
 
-Conn::Conn(const Backend& b, std::shared_ptr<const AuthStore> auth) : b_(b), auth_(std::move(auth)) {
+Conn::Conn(const Backend& b) : Conn(b, nullptr, std::string(), std::string(), nullptr) {}
+
+Conn::Conn(const Backend& b, std::shared_ptr<ServerInfo> srv, std::string addr, std::string listen_addr,
+           std::shared_ptr<const AuthStore> auth)
+    : b_(b), auth_(std::move(auth)), srv_(std::move(srv)), addr_(std::move(addr)), listen_addr_(std::move(listen_addr)) {
   authed_ = !auth_;
   conn_opened();
+  last_cmd_ = int64_t(std::time(nullptr));
+  if (srv_) {
+    id_ = srv_->next_id++;
+    srv_->conns.push_back(this);
+  }
+  counts_[kEcOpened] = 1;
+  b_.add_counts(counts_);
 }
-Conn::~Conn() { conn_closed(); }
+
+Conn::~Conn() {
+  counts_[kEcClosed] += 1;
+  b_.add_counts(counts_);
+  if (srv_) {
+    auto& v = srv_->conns;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == this) {
+        v.erase(v.begin() + long(i));
+        break;
+      }
+    }
+  }
+  conn_closed();
+}
 
 void Conn::feed(const uint8_t* data, size_t n) {
   if (closing_) return;
-  if (n) in_.append(reinterpret_cast<const char*>(data), n);
+  if (n) {
+    in_.append(reinterpret_cast<const char*>(data), n);
+    counts_[kEcRead] += n;
+    last_cmd_ = int64_t(std::time(nullptr));
+  }
   run();
 }
 
 void Conn::run() {
   more_ = false;
+  const size_t out_before = out_.size();
   while (!closing_ && rpos_ < in_.size()) {
     if (out_.size() >= kOutHigh) {
       more_ = true;
@@ -49,6 +80,23 @@ void Conn::run() {
     in_.erase(0, rpos_);
     rpos_ = 0;
   }
+  if (out_.size() > out_before) counts_[kEcWritten] += out_.size() - out_before;
+  if (more_) counts_[kEcYields] += 1;
+  b_.add_counts(counts_);
+}
+
+void Conn::describe(shm::StatList& l, bool self) const {
+  const char* st = closing_                    ? "conn_closing"
+                   : self                      ? "conn_parse_cmd"
+                   : state_ == State::kValue   ? "conn_nread"
+                   : state_ == State::kSwallow ? "conn_swallow"
+                                               : "conn_waiting";
+  int64_t now = int64_t(std::time(nullptr));
+  std::string p = std::to_string(id_) + ":";
+  l.emplace_back(p + "addr", addr_);
+  if (!listen_addr_.empty()) l.emplace_back(p + "listen_addr", listen_addr_);
+  l.emplace_back(p + "state", st);
+  l.emplace_back(p + "secs_since_last_cmd", std::to_string(now > last_cmd_ ? now - last_cmd_ : 0));
 }
 
 int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta) {

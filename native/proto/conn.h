@@ -23,6 +23,7 @@
 
 #include "proto/auth.h"
 #include "proto/backend.h"
+#include "proto/serverinfo.h"
 
 namespace proto {
 
@@ -42,8 +43,12 @@ struct Token {
 
 class Conn {
  public:
+  explicit Conn(const Backend& b);
+  // A connection of a server: srv supplies the server's stats keys and lists the connection in
+  // `stats conns` (addr: the peer, "tcp:HOST:PORT"; listen_addr: where it was accepted).
   // auth: the server's credential store; null = no authentication (every client trusted).
-  explicit Conn(const Backend& b, std::shared_ptr<const AuthStore> auth = nullptr);
+  Conn(const Backend& b, std::shared_ptr<ServerInfo> srv, std::string addr, std::string listen_addr,
+       std::shared_ptr<const AuthStore> auth = nullptr);
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -61,6 +66,10 @@ class Conn {
   // Whole commands (text lines, data blocks, binary packets) run so far: the host restarts its
   // idle clock when this moves, so bytes that never complete a command do not keep a connection.
   uint64_t commands() const { return commands_; }
+  // The store may be gone before this engine (a finalizer at env teardown): touch it no more.
+  void forget_store() { b_.ctx = nullptr; }
+  // This connection's `stats conns` lines (self: the connection asking).
+  void describe(shm::StatList& l, bool self) const;
 
  private:
   enum class Proto { kUnknown, kText, kBinary };
@@ -92,6 +101,10 @@ class Conn {
   void text_flush(Token* t, size_t nt);
   void text_verbosity(Token* t, size_t nt);
   void text_stats(Token* t, size_t nt);
+  // The keys of a `stats` group as this connection's server answers them (0 general, 1 slabs,
+  // 2 items, 3 settings): the store's list with the server's values over it. False: unusable.
+  bool stats_group(int group, shm::StatList* l);
+  void stats_conns(shm::StatList* l);
   bool set_noreply(Token* t, size_t nt);
   void out_line(const char* s);
   void out_line(const std::string& s) { out_line(s.c_str()); }
@@ -140,6 +153,11 @@ class Conn {
   bool authed_ = true;                     // false until the client authenticates (when auth_)
   bool auth_data_ = false;                 // text auth: the `set` line was read, its data is next
   uint32_t auth_need_ = 0;                 // text auth: bytes of that data block with its "\r\n"
+  std::shared_ptr<ServerInfo> srv_;
+  std::string addr_, listen_addr_;
+  uint64_t id_ = 0;
+  int64_t last_cmd_ = 0;                // unix seconds of the last chunk of input
+  uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
 };
 
 // memcached's tokenize_command: splits on ' ' in place (NUL-terminating each token), at most

@@ -305,6 +305,7 @@ void Conn::meta_set(Token* t, size_t nt) {
   if (uint64_t(vlen) > b_.max_value_len(nkey)) {
     if (!b_.usable()) return store_closed();
     b_.del(key, nkey);  // memcached drops the old value of a failed ms
+    counts_[kEcTooLarge] += 1;
     return fail("SERVER_ERROR object too large for cache");
   }
   pend_.cmd = cmd;
@@ -343,8 +344,8 @@ void Conn::meta_set_done(const uint8_t* data) {
     case shm::kExists: line = "EX"; break;
     case shm::kMiss: line = "NF"; break;
     case shm::kNotStored: line = "NS"; break;
-    case shm::kTooLarge: return out_line("SERVER_ERROR object too large for cache");
-    case shm::kNoMemory: return out_line("SERVER_ERROR out of memory storing object");
+    case shm::kTooLarge: counts_[kEcTooLarge] += 1; return out_line("SERVER_ERROR object too large for cache");
+    case shm::kNoMemory: counts_[kEcNoMemory] += 1; return out_line("SERVER_ERROR out of memory storing object");
     case shm::kBadKey: return out_line("CLIENT_ERROR bad command line format");
     default: return store_closed();
   }

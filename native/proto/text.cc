@@ -11,8 +11,10 @@
 // swallows the value's bytes, so they are never read as commands.
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "proto/conn.h"
+#include "proto/detail.h"
 #include "proto/version.h"
 
 namespace proto {
@@ -21,11 +23,6 @@ namespace {
 inline bool eq(const Token& t, const char* s) { return t.value && std::strcmp(t.value, s) == 0; }
 inline const uint8_t* u8(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
-void append_u64(std::string& out, uint64_t v) {
-  char b[24];
-  int n = std::snprintf(b, sizeof b, "%llu", static_cast<unsigned long long>(v));
-  out.append(b, size_t(n));
-}
 }  // namespace
 
 void Conn::out_line(const char* s) {
@@ -86,6 +83,7 @@ void Conn::text_command(char* line, size_t) {
   const char first = c.value[0];
   auto want_or = [&](size_t a, size_t b) { return nt == a || nt == b; };
   if (first == 'm' && c.length == 2) {
+    if (std::strchr("ngsdae", c.value[1])) counts_[kEcMeta] += 1;
     switch (c.value[1]) {
       case 'n': out_ += "MN\r\n"; return;
       case 'g': return meta_get(t, nt);
@@ -152,6 +150,7 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
       }
       shm::ItemMeta m{};
       int32_t r = fetch(u8(k->value), uint32_t(k->length), touch, exptime, &m);
+      if (detail_enabled()) detail_record_get(k->value, k->length, r == shm::kOk);
       if (r == kStoreClosed || r == kGateBusy) {
         out_.resize(mark);
         return store_closed();
@@ -187,6 +186,7 @@ void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
   uint64_t cas = 0;
   if (with_cas && !safe_strtoull(t[5].value, &cas)) return out_line("CLIENT_ERROR bad command line format");
   if (vlen < 0 || vlen > 0x7ffffffd) return out_line("CLIENT_ERROR bad command line format");
+  if (detail_enabled()) detail_record_set(t[1].value, t[1].length);
   const uint8_t* key = u8(t[1].value);
   uint32_t nkey = uint32_t(t[1].length);
   if (!key_valid(key, nkey) || uint64_t(vlen) > b_.max_value_len(nkey)) {
@@ -196,6 +196,7 @@ void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
       out_line("CLIENT_ERROR bad command line format");  // control characters: shmcached refuses them
     } else {
       out_line("SERVER_ERROR object too large for cache");
+      counts_[kEcTooLarge] += 1;
       if (cmd == shm::StoreCmd::kSet) b_.del(key, nkey);
     }
     swallow_ = uint64_t(vlen) + 2;
@@ -230,8 +231,8 @@ void Conn::text_value_done() {
     case shm::kNotStored: return out_line("NOT_STORED");
     case shm::kExists: return out_line("EXISTS");
     case shm::kMiss: return out_line("NOT_FOUND");
-    case shm::kTooLarge: return out_line("SERVER_ERROR object too large for cache");
-    case shm::kNoMemory: return out_line("SERVER_ERROR out of memory storing object");
+    case shm::kTooLarge: counts_[kEcTooLarge] += 1; return out_line("SERVER_ERROR object too large for cache");
+    case shm::kNoMemory: counts_[kEcNoMemory] += 1; return out_line("SERVER_ERROR out of memory storing object");
     case shm::kBadKey: return out_line("CLIENT_ERROR bad command line format");
     default: return store_closed();
   }
@@ -266,6 +267,7 @@ void Conn::text_delete(Token* t, size_t nt) {
     if (!valid) return out_line("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
   }
   if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+  if (detail_enabled()) detail_record_delete(t[1].value, t[1].length);
   int32_t r = b_.del(u8(t[1].value), uint32_t(t[1].length));
   if (r == shm::kOk) return out_line("DELETED");
   if (r == shm::kMiss || r == shm::kBadKey) return out_line("NOT_FOUND");
@@ -300,51 +302,114 @@ void Conn::text_verbosity(Token* t, size_t nt) {
   out_line("OK");  // accepted; the server logs nothing per command
 }
 
+namespace {
+// memcached compares the built-in subcommands (reset, detail, settings, cachedump, conns) and the
+// detail verbs as prefixes of the word given ("stats r" resets); the store's groups exactly.
+inline bool prefix_of(const Token& t, const char* word) { return std::strncmp(t.value, word, t.length) == 0; }
+
+void put_stats(std::string& out, const shm::StatList& l) {
+  for (auto& kv : l) {
+    out += "STAT ";
+    out += kv.first;
+    out += ' ';
+    out += kv.second;
+    out += "\r\n";
+  }
+  out += "END\r\n";
+}
+}  // namespace
+
+bool Conn::stats_group(int group, shm::StatList* l) {
+  b_.add_counts(counts_);  // what this connection counted so far (bytes_read of this chunk) shows
+  if (!b_.stats(group, l)) return false;
+  if (group == 0) {
+    // Connection structures are the engines alive in this process; detail is process-wide.
+    for (auto& kv : *l)
+      if (kv.first == "connection_structures") kv.second = std::to_string(conns_current());
+    if (srv_) stats_overlay(*l, srv_->general);
+    add_auth_stats(group, l);
+  } else if (group == 3) {
+    for (auto& kv : *l)
+      if (kv.first == "detail_enabled") kv.second = detail_enabled() ? "yes" : "no";
+    if (srv_) stats_overlay(*l, srv_->settings);
+    add_auth_stats(group, l);
+  }
+  return true;
+}
+
+void Conn::stats_conns(shm::StatList* l) {
+  if (!srv_) {
+    describe(*l, true);
+    return;
+  }
+  int64_t now = int64_t(std::time(nullptr));
+  for (auto& ls : srv_->listeners) {
+    std::string p = std::to_string(ls.first) + ":";
+    l->emplace_back(p + "addr", ls.second);
+    l->emplace_back(p + "state", "conn_listening");
+    l->emplace_back(p + "secs_since_last_cmd", std::to_string(now > srv_->started ? now - srv_->started : 0));
+  }
+  for (const Conn* c : srv_->conns) c->describe(*l, c == this);
+}
+
 void Conn::text_stats(Token* t, size_t nt) {
   shm::StatList l;
-  int group = 0;
-  if (nt > 2) {
-    const Token& sub = t[1];
-    if (eq(sub, "reset")) {
-      if (!b_.stats(4, &l)) return store_closed();
-      return out_line("RESET");
-    }
-    if (eq(sub, "detail")) {
-      if (nt >= 4 && (eq(t[2], "on") || eq(t[2], "off"))) return out_line("OK");
-      if (nt >= 4 && eq(t[2], "dump")) return out_line("END");
-      return out_line("CLIENT_ERROR usage: stats detail on|off|dump");
-    }
-    if (eq(sub, "settings"))
-      group = 3;
-    else if (eq(sub, "items"))
-      group = 2;
-    else if (eq(sub, "slabs"))
-      group = 1;
-    else if (eq(sub, "sizes")) {
-      out_ += "STAT sizes_status disabled\r\nEND\r\n";
-      return;
-    } else if (eq(sub, "conns")) {
-      out_ += "END\r\n";
-      return;
-    } else {
-      return out_line("ERROR");
-    }
+  if (nt <= 2 || t[1].length == 0) {
+    if (!stats_group(0, &l)) return store_closed();
+    return put_stats(out_, l);
   }
-  if (!b_.stats(group, &l)) return store_closed();
-  add_auth_stats(group, &l);
-  for (auto& kv : l) {
-    out_ += "STAT ";
-    out_ += kv.first;
-    out_ += ' ';
-    if (group == 0 && kv.first == "curr_connections")
-      append_u64(out_, conns_current());
-    else if (group == 0 && kv.first == "total_connections")
-      append_u64(out_, conns_total());
-    else
-      out_ += kv.second;
-    out_ += "\r\n";
+  const Token& sub = t[1];
+  if (prefix_of(sub, "reset")) {
+    if (!b_.stats(4, &l)) return store_closed();
+    return out_line("RESET");
   }
-  out_ += "END\r\n";
+  if (prefix_of(sub, "detail")) {
+    if (nt >= 4) {
+      const Token& verb = t[2];
+      if (prefix_of(verb, "on")) {
+        detail_enable(true);
+        return out_line("OK");
+      }
+      if (prefix_of(verb, "off")) {
+        detail_enable(false);
+        return out_line("OK");
+      }
+      if (prefix_of(verb, "dump")) {
+        out_ += detail_dump();
+        return;
+      }
+    }
+    return out_line("CLIENT_ERROR usage: stats detail on|off|dump");
+  }
+  if (prefix_of(sub, "settings")) {
+    if (!stats_group(3, &l)) return store_closed();
+    return put_stats(out_, l);
+  }
+  if (prefix_of(sub, "cachedump")) {
+    if (nt < 5) return out_line("CLIENT_ERROR bad command line");
+    uint32_t id, limit;
+    if (!safe_strtoul(t[2].value, &id) || !safe_strtoul(t[3].value, &limit))
+      return out_line("CLIENT_ERROR bad command line format");
+    if (id >= kMaxSlabClasses) return out_line("CLIENT_ERROR Illegal slab id");
+    std::string dump;
+    if (!b_.cachedump(id, limit, &dump)) return store_closed();
+    out_ += dump;
+    return;
+  }
+  if (prefix_of(sub, "conns")) {
+    stats_conns(&l);
+    return put_stats(out_, l);
+  }
+  if (eq(sub, "items") || eq(sub, "slabs")) {
+    if (!stats_group(eq(sub, "items") ? 2 : 1, &l)) return store_closed();
+    return put_stats(out_, l);
+  }
+  if (eq(sub, "sizes")) {
+    // memcached tracks item sizes only with -o track_sizes; shmcached never does.
+    out_ += "STAT sizes_status disabled\r\nEND\r\n";
+    return;
+  }
+  out_line("ERROR");
 }
 
 }  // namespace proto

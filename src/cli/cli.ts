@@ -3,7 +3,7 @@
  * The `shmcached` command line.
  *
  *   shmcached serve [-p PORT] [-l ADDR] [-m MB] [-I SIZE] [-M] [-c CONNS] [-t N] [-v] [--file PATH] [--reset]
- *   shmcached stats [--file PATH] [general|slabs|items|settings]
+ *   shmcached stats [--file PATH | --server HOST:PORT] [general|settings|items|slabs|sizes|conns|detail|cachedump CLASS LIMIT]
  *   shmcached check ...            (the store checker, src/cli/check.ts)
  *   shmcached --version | --help | help <command>;  <command> --help
  *
@@ -29,6 +29,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import type { Server } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -125,11 +126,50 @@ const SERVE_USAGE = `usage: shmcached serve [options]
   1 could not run (port in use, permission denied, repeated crashes), 2 bad usage or a store
   file refused by the file rules (docs/security.md).`;
 
-const STATS_USAGE = `usage: shmcached stats [--file PATH] [--file-owner UID] [general|slabs|items|settings]
-  prints a store's stats from its file (memcached's STAT lines), without a server
+const STATS_USAGE = `usage: shmcached stats [--file PATH | --server HOST:PORT] [--file-owner UID] [SECTION]
+  prints memcached's stats sections (STAT lines, then END): from a store's file without a server,
+  or from a running server over its protocol
+  SECTION: general (default), settings, items, slabs, sizes; with --server also conns,
+           detail (the per-prefix dump) and cachedump CLASS LIMIT
         --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
+        --server=HOST:PORT      ask a running server (shmcached or memcached) instead
         --file-owner=UID        accept a store file owned by this uid (deliberate sharing)
     -h, --help                  this help`;
+
+/** Sections `shmcached stats` reads from a store file, and those only a running server has. */
+const FILE_SECTIONS = new Set(['general', 'settings', 'items', 'slabs', 'sizes']);
+const SERVER_SECTIONS = new Set(['conns', 'detail', 'cachedump']);
+
+/** Sends one `stats` command line to HOST:PORT and resolves with its reply (through END or one other line). */
+function askServer(target: string, line: string): Promise<string> {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(target);
+  if (!m) throw new UsageError(`--server needs HOST:PORT, got ${JSON.stringify(target)}`);
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new UsageError(`--server port must be 1-65535, got ${m[3]}`);
+  return new Promise((resolve, reject) => {
+    const sock = netConnect({ host, port });
+    let got = '';
+    const done = (r: string): void => {
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(10_000, () => {
+      sock.destroy();
+      reject(new RunError(`${target} did not answer "${line}" within 10 s`));
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new RunError(`cannot reach ${target} (${e.code ?? e.message}): is a server listening there?`)),
+    );
+    sock.on('connect', () => sock.write(`${line}\r\n`));
+    sock.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      // A stats reply ends with END; anything else is one line (RESET, an error).
+      if (got.endsWith('END\r\n') || (!/^(STAT|ITEM|PREFIX) /.test(got) && got.endsWith('\r\n'))) done(got);
+    });
+    sock.on('close', () => done(got));
+  });
+}
 
 const USAGE = `usage: shmcached <command> [options]
   serve     memcached's protocols over TCP on a store file (shmcached serve --help)
@@ -496,6 +536,7 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
       maxConnections: o.maxConnections,
       idleTimeout: o.idleTimeout,
       verbose: o.verbose,
+      settings: { numThreads: o.threads },
       ...(security.auth ? { auth: security.auth } : {}),
       ...(l.tls && security.tls ? { tls: security.tls } : {}),
     });
@@ -696,25 +737,53 @@ export async function serveMain(args: readonly string[]): Promise<number> {
   return serveOne(o, o.reset && !cluster.isWorker);
 }
 
-/** `shmcached stats [--file PATH] [group]` */
-export function statsMain(args: readonly string[]): number {
+/** `shmcached stats --server HOST:PORT SECTION`: the server's own reply, with plain newlines. */
+async function statsFromServer(server: string, section: string, extra: string[]): Promise<number> {
+  const line = section === 'general' ? 'stats' : section === 'detail' ? 'stats detail dump' : ['stats', section, ...extra].join(' ');
+  const reply = await askServer(server, line);
+  if (!reply.endsWith('END\r\n')) throw new RunError(`${server} answered "${line}" with ${JSON.stringify(reply.trim())}`);
+  process.stdout.write(reply.replaceAll('\r\n', '\n'));
+  return 0;
+}
+
+/** `shmcached stats [--file PATH | --server HOST:PORT] [section]` */
+export function statsMain(args: readonly string[]): number | Promise<number> {
   if (wantsHelp(args)) {
     process.stdout.write(`${STATS_USAGE}\n`);
     return 0;
   }
   let file = process.env.SHMCACHED_FILE ?? DEFAULT_PATH;
-  let group: StatsGroup = 'general';
+  let section = 'general';
+  let sectionArgs: string[] = [];
+  let server: string | undefined;
   let fileOwner: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === undefined) break;
     if (a === '--file') file = args[++i] ?? '';
     else if (a.startsWith('--file=')) file = a.slice(7);
+    else if (a === '--server') server = args[++i] ?? '';
+    else if (a.startsWith('--server=')) server = a.slice(9);
     else if (a === '--file-owner' || a.startsWith('--file-owner='))
       fileOwner = intArg('--file-owner', a.includes('=') ? a.slice(13) : args[++i], 0, 0xfffffffe);
-    else if (a === 'general' || a === 'slabs' || a === 'items' || a === 'settings') group = a;
-    else throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
+    else if (FILE_SECTIONS.has(a) || SERVER_SECTIONS.has(a)) {
+      section = a;
+      if (a === 'cachedump') {
+        const cls = intArg('cachedump CLASS', args[++i], 1, 63);
+        const limit = intArg('cachedump LIMIT', args[++i], 0, 0xffffffff);
+        sectionArgs = [String(cls), String(limit)];
+      }
+    } else throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
   }
+  if (server !== undefined) return statsFromServer(server, section, sectionArgs);
+  if (SERVER_SECTIONS.has(section))
+    throw new UsageError(`stats ${section} needs a running server: add --server HOST:PORT (a store file has no connections)`);
+  if (section === 'sizes') {
+    // memcached tracks item sizes only with -o track_sizes; shmcached never does.
+    process.stdout.write('STAT sizes_status disabled\nEND\n');
+    return 0;
+  }
+  const group = section as StatsGroup;
   if (!file || !existsSync(file)) throw new UsageError(`no store file at ${JSON.stringify(file)}: give --file the path a server serves`);
   try {
     accessSync(file, fsConstants.R_OK | fsConstants.W_OK);
@@ -750,7 +819,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'serve':
         return await serveMain(rest);
       case 'stats':
-        return statsMain(rest);
+        return await statsMain(rest);
       case 'check': {
         let m: { checkMain(args: readonly string[]): Promise<number> | number };
         try {

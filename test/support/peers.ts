@@ -95,3 +95,26 @@ export function interop<T extends { skip: unknown }>(t: T, peer: Peer, fileUrl: 
     })) as unknown as T;
   return Object.assign(failing, { skip: t.skip });
 }
+
+/**
+ * A current memcached (1.6.4x, built from source) for the tests that pin what it changed since
+ * Debian's 1.6.18: `$SHMCACHED_MEMCACHED_NEW`, else the team's build at
+ * /work/peers/memcached-1.6.45/bin/memcached; undefined when neither is there. Unlike the lane's
+ * other peers it is never required (CI installs only Debian's): tests needing it skip with one
+ * printed line wherever it is missing.
+ */
+export function findMemcachedNew(): string | undefined {
+  const env = process.env.SHMCACHED_MEMCACHED_NEW;
+  return [...(env ? [env] : []), '/work/peers/memcached-1.6.45/bin/memcached'].find(executable);
+}
+
+/** `t` when {@link findMemcachedNew} finds one, else `t.skip` after printing the file's skip line. */
+export function interopNew<T extends { skip: unknown }>(t: T, fileUrl: string): T {
+  if (findMemcachedNew() !== undefined) return t;
+  const file = basename(fileUrl.startsWith('file:') ? fileURLToPath(fileUrl) : fileUrl);
+  if (!announced.has(`memcached-new ${file}`)) {
+    announced.add(`memcached-new ${file}`);
+    console.log(`skipped: current memcached not found (set SHMCACHED_MEMCACHED_NEW=/path/to/memcached-1.6.4x) (${file})`);
+  }
+  return t.skip as T;
+}
