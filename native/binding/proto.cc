@@ -2,9 +2,8 @@
 // Owns: handle.protoConn(state, server?, addr?, listenAddr?, auth?), and one JS connection object per
 // socket, wrapping a proto::Conn, with `feed(chunk?)` and `close()`; handle.protoServer(), one
 // JS object per server wrapping its proto::ServerInfo (`set(general, settings)`,
-// `listeners(addrs)`, `rejected()`), which the server's connections share; handle.authStore(file, sasl, label), a type-tagged
-// external holding a server's credential store (native/proto/auth.h) that each of its
-// connections shares.
+// `listeners(addrs)`, `rejected()`), which the server's connections share; handle.authStore(file, sasl, label), a
+// type-tagged external holding a server's credential store (native/proto/auth.h) that each of its connections shares.
 //
 // Invariants:
 //  - One native call per chunk read from the socket: feed copies the chunk into the engine's own
@@ -401,8 +400,8 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
 // handle.protoConn: the Handle outlives every connection made from it (each references the
 // handle object, whose finalizer frees the Handle).
 bool attach_proto(napi_env env, napi_value obj, Handle* h) {
-  return set_method(env, obj, "protoConn", js_proto_conn, h) && set_method(env, obj, "protoServer", js_proto_server, h) &&
-         set_method(env, obj, "authStore", js_auth_store, h);
+  return set_method(env, obj, "protoConn", js_proto_conn, h) &&
+         set_method(env, obj, "protoServer", js_proto_server, h) && set_method(env, obj, "authStore", js_auth_store, h);
 }
 
 }  // namespace shm::binding

@@ -227,7 +227,8 @@ void Conn::add_auth_stats(int group, shm::StatList* l) const {
     l->insert(at, add.begin(), add.end());
   };
   if (group == 0) {
-    put_after("store_no_memory", {{"auth_cmds", std::to_string(auth_cmds())}, {"auth_errors", std::to_string(auth_errors())}});
+    put_after("store_no_memory",
+              {{"auth_cmds", std::to_string(auth_cmds())}, {"auth_errors", std::to_string(auth_errors())}});
   } else if (group == 3) {
     put_after("binding_protocol", {{"auth_enabled_sasl", auth_ && auth_->sasl ? "yes" : "no"},
                                    {"auth_enabled_ascii", auth_ ? auth_->ascii_label : "no"}});

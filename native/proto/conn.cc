@@ -12,7 +12,11 @@ Conn::Conn(const Backend& b) : Conn(b, nullptr, std::string(), std::string(), nu
 
 Conn::Conn(const Backend& b, std::shared_ptr<ServerInfo> srv, std::string addr, std::string listen_addr,
            std::shared_ptr<const AuthStore> auth)
-    : b_(b), auth_(std::move(auth)), srv_(std::move(srv)), addr_(std::move(addr)), listen_addr_(std::move(listen_addr)) {
+    : b_(b),
+      auth_(std::move(auth)),
+      srv_(std::move(srv)),
+      addr_(std::move(addr)),
+      listen_addr_(std::move(listen_addr)) {
   authed_ = !auth_;
   conn_opened();
   last_cmd_ = int64_t(std::time(nullptr));
