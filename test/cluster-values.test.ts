@@ -642,3 +642,39 @@ mtest(
 );
 
 test.run();
+
+test('fetch under a codec: the loader returns a T, stored tagged on local and remote nodes; hits decode', async () => {
+  const env = await startNodes('fetch');
+  const hybrid = new Cluster<{ id: number }>({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+  try {
+    const keys = keysOver(hybrid, 'f', 30);
+    let loads = 0;
+    for (const [i, k] of keys.entries()) {
+      const v = await hybrid.fetch(k, () => {
+        loads++;
+        return { id: i };
+      });
+      assert.equal(v, { id: i }, `loaded ${k}`);
+      const raw = storeOf(env, hybrid, k).gets(k);
+      assert.ok(raw !== undefined, `stored ${k}`);
+      assert.is(raw.value.toString(), JSON.stringify({ id: i }));
+      assert.is(raw.flags >>> 28, 2, `json tag on ${k}`);
+    }
+    assert.is(loads, keys.length);
+    for (const [i, k] of keys.entries()) {
+      assert.equal(await hybrid.fetch(k, () => ({ id: -1 })), { id: i }, `hit ${k}`);
+    }
+    assert.is(loads, keys.length);
+    // A value of another codec on the node is the same mismatch as a get's.
+    const k0 = keys[0] as string;
+    const bytes = new Cluster({ nodes: env.ids });
+    await bytes.set(k0, 'plain bytes');
+    const e = await rejects(hybrid.fetch(k0, () => ({ id: 0 })));
+    assert.instance(e, CacheError);
+    assert.is((e as CacheError).code, 'ERR_CODEC_MISMATCH');
+    await bytes.close();
+  } finally {
+    await hybrid.close();
+    await env.close();
+  }
+});

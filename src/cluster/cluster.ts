@@ -19,7 +19,7 @@
  * `hash: md5` (see ring.ts), so the client and a nutcracker in front of the same nodes
  * agree on every key's node. The async API is {@link CachePool}'s.
  */
-import { Cache } from '../cache.js';
+import { Cache, fetchWith } from '../cache.js';
 import {
   decodeValue,
   encodeValue,
@@ -455,22 +455,18 @@ class ClusterClient<T = Buffer> {
    * {@link Cache.fetch} across the cluster: a local key's flight runs in the shared store; a remote
    * key's runs on its node through the meta protocol (`mg key v c f N<lockTtl> [R<staleTtl>]`,
    * `ms`, `md`), so it is the same flight as that node's own in-process `fetch` callers and any
-   * other client using mg N. The loader runs here. Bytes only, as on {@link Cache}: a cluster
-   * with a codec rejects it (TypeError ERR_INVALID_STATE).
+   * other client using mg N. The loader runs here. Under a codec the loader returns a `T`, stored
+   * encoded with the codec's tag, and every result is decoded, as on {@link Cache}.
    */
-  fetch(key: Key, loader: Loader, options?: FetchOptions): Promise<Buffer> {
+  fetch(key: Key, loader: Loader<In<T>>, options?: FetchOptions): Promise<T> {
     try {
-      if (this.#codec !== undefined)
-        throw typeError(
-          'ERR_INVALID_STATE',
-          `fetch is bytes-only for now: use a Cluster with codec 'bytes' for it (this one has codec ${this.#codec.name})`,
-        );
       const i = this.#start(key, 'fetch');
       if (i === this.#self) {
         this.#localOps++;
-        return RAW.fetch.call(this.#cache!, key, loader, options);
+        // The local store raw, through this cluster's codec (as every other local call).
+        return fetchWith(this.#cache as Cache<unknown>, key, loader as Loader<unknown>, options, this.#codec) as Promise<T>;
       }
-      return fetchThrough(this.#remoteStore(i), key, loader, options);
+      return fetchThrough(this.#remoteStore(i), key, loader as Loader<unknown>, options, this.#codec) as Promise<T>;
     } catch (e) {
       return Promise.reject(e);
     }
