@@ -42,8 +42,9 @@ export interface NativeHandle {
    * A wire-protocol connection (native/binding/proto.cc) on this handle's store. After each
    * feed, state[0] holds ProtoState bits: Close = close once the reply is written, More = more
    * buffered input waits for the reply to drain (call feed() with no chunk).
+   * settings: the server's ProtoSetting array (contract), shared by its connections.
    */
-  protoConn(state: Int32Array): ProtoConn;
+  protoConn(state: Int32Array, settings?: Int32Array): ProtoConn;
   /**
    * One step of the expired-item crawler (native/binding_crawler.cc): looks at up to `budget` LRU
    * entries from where the last step stopped and frees the dead ones. [checked, reclaimed,

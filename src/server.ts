@@ -12,7 +12,7 @@
 import { createServer as netServer, type Server, type Socket } from 'node:net';
 
 import { Cache, nativeOf } from './cache.js';
-import { ProtoState } from './contract.js';
+import { ProtoSetting, ProtoSettingFlag, ProtoState } from './contract.js';
 import type { ProtoConn } from './native.js';
 
 /** Options of {@link createServer}. */
@@ -25,6 +25,27 @@ export interface ServerOptions {
   idleTimeout?: number;
   /** Log connections to stderr (memcached's `-v`): 0 none (default), 1 or more: opens and closes. */
   verbose?: number;
+  /**
+   * Allow the `shutdown` command (memcached's `-A`, default false: it answers
+   * `SERVER_ERROR: shutdown not enabled`). When a client sends it, the server emits
+   * `'shutdown'` (with `'graceful'` for `shutdown graceful`, else `'now'`) and closes.
+   */
+  enableShutdown?: boolean;
+  /**
+   * The background expired-item crawler (memcached's `-o lru_crawler` / `no_lru_crawler`),
+   * switched at run time by `lru_crawler enable|disable`: every `intervalMs` (default 1000) it
+   * runs {@link Cache.crawlExpired} with `lru_crawler tocrawl`'s budget (default 10,000). Default
+   * false: off, and `lru_crawler crawl|metadump` answer `CLIENT_ERROR lru crawler disabled`.
+   */
+  lruCrawler?: boolean | { intervalMs?: number };
+  /**
+   * Commands one connection runs per turn before yielding to the others (memcached's `-R`): the
+   * rest of its input waits for the next turn of the event loop. Default 0: no limit (a chunk read
+   * from a socket runs in one native call; memcached's default is 20).
+   */
+  reqsPerEvent?: number;
+  /** Protocols accepted (memcached's `-B`): 'auto' (default, by the first byte), 'ascii' or 'binary'. */
+  protocol?: 'auto' | 'ascii' | 'binary';
 }
 
 const CLOSE = ProtoState.Close;
@@ -76,8 +97,25 @@ export function createServer(options: ServerOptions): Server {
   const idleMs = Math.max(0, options.idleTimeout ?? 0) * 1000;
   const verbose = options.verbose ?? 0;
   if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
+  const reqs = options.reqsPerEvent ?? 0;
+  if (!Number.isInteger(reqs) || reqs < 0 || reqs > 0x7fffffff) throw new RangeError('reqsPerEvent must be an integer from 0 (no limit) to 2147483647');
+  const protocol = options.protocol ?? 'auto';
+  if (protocol !== 'auto' && protocol !== 'ascii' && protocol !== 'binary')
+    throw new TypeError(`protocol must be 'auto', 'ascii' or 'binary', got ${String(protocol)}`);
+  const crawlOpt = options.lruCrawler ?? false;
+  const crawlMs = typeof crawlOpt === 'object' && crawlOpt !== null ? (crawlOpt.intervalMs ?? 1000) : 1000;
+  if (!Number.isInteger(crawlMs) || crawlMs < 10 || crawlMs > 3_600_000) throw new RangeError('lruCrawler.intervalMs must be an integer from 10 to 3600000');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
+  // The settings every connection's engine reads and the admin commands change (contract's ProtoSetting).
+  const settings = new Int32Array(ProtoSetting.Count);
+  settings[ProtoSetting.Flags] =
+    (options.enableShutdown === true ? ProtoSettingFlag.ShutdownEnabled : 0) |
+    (crawlOpt !== false ? ProtoSettingFlag.LruCrawler : 0) |
+    (protocol !== 'binary' ? ProtoSettingFlag.Text : 0) |
+    (protocol !== 'ascii' ? ProtoSettingFlag.Binary : 0);
+  settings[ProtoSetting.CrawlerSleep] = 100;
+  settings[ProtoSetting.ReqsPerEvent] = reqs;
 
   const server = netServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     if (sockets.size >= maxConns) {
@@ -94,12 +132,34 @@ export function createServer(options: ServerOptions): Server {
     sockets.add(socket);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} new connection\n`);
     const state = new Int32Array(1);
-    serve(socket, h.protoConn(state), state, pool, sockets, idleMs, verbose);
+    serve(socket, h.protoConn(state, settings), state, pool, sockets, idleMs, verbose, onShutdown);
   });
+
+  // `shutdown` from a client (allowed by enableShutdown): tell the owner, then close.
+  function onShutdown(): void {
+    const mode = settings[ProtoSetting.Shutdown];
+    if (!mode) return;
+    settings[ProtoSetting.Shutdown] = 0;
+    server.emit('shutdown', mode === 2 ? 'graceful' : 'now');
+    server.close();
+  }
+
+  // The background crawler: runs while the LruCrawler flag is on (lru_crawler enable/disable).
+  const crawler = setInterval(() => {
+    if (!(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) || cache.closed) return;
+    const budget = settings[ProtoSetting.Tocrawl]! > 0 ? settings[ProtoSetting.Tocrawl]! : 10_000;
+    try {
+      cache.crawlExpired(Math.min(budget, 1 << 20));
+    } catch {
+      // refused (re-entrant) or closed meanwhile: the next tick tries again
+    }
+  }, crawlMs);
+  crawler.unref();
 
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
+    clearInterval(crawler);
     netClose(cb);
     for (const s of sockets) s.end();
     return server;
@@ -116,6 +176,7 @@ function serve(
   sockets: Set<Socket>,
   idleMs: number,
   verbose: number,
+  onShutdown: () => void,
 ): void {
   let paused = false;
   let waitingDrain = false;
@@ -146,6 +207,7 @@ function serve(
     if (st & CLOSE) {
       finish();
       socket.end();
+      onShutdown();
       return;
     }
     if (!ok) {

@@ -25,4 +25,9 @@ namespace shm {
 // Only with eviction on: moving a page evicts its items.
 bool slabs_reassign(Ctx& ctx, uint32_t dst);
 
+// memcached's `slabs reassign SRC DST`: moves one page of class src (-1: a class chosen as above)
+// to dst, evicting the items on it, whatever the eviction setting. Enters ctx.
+enum class Reassign { kOk, kBusy, kBadClass, kNoSpare, kSame };
+Reassign slabs_reassign_from(Ctx& ctx, int32_t src, int32_t dst);
+
 }  // namespace shm
