@@ -98,13 +98,15 @@ export function createServer(options: ServerOptions): Server {
   const verbose = options.verbose ?? 0;
   if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
   const reqs = options.reqsPerEvent ?? 0;
-  if (!Number.isInteger(reqs) || reqs < 0 || reqs > 0x7fffffff) throw new RangeError('reqsPerEvent must be an integer from 0 (no limit) to 2147483647');
+  if (!Number.isInteger(reqs) || reqs < 0 || reqs > 0x7fffffff)
+    throw new RangeError('reqsPerEvent must be an integer from 0 (no limit) to 2147483647');
   const protocol = options.protocol ?? 'auto';
   if (protocol !== 'auto' && protocol !== 'ascii' && protocol !== 'binary')
     throw new TypeError(`protocol must be 'auto', 'ascii' or 'binary', got ${String(protocol)}`);
   const crawlOpt = options.lruCrawler ?? false;
   const crawlMs = typeof crawlOpt === 'object' && crawlOpt !== null ? (crawlOpt.intervalMs ?? 1000) : 1000;
-  if (!Number.isInteger(crawlMs) || crawlMs < 10 || crawlMs > 3_600_000) throw new RangeError('lruCrawler.intervalMs must be an integer from 10 to 3600000');
+  if (!Number.isInteger(crawlMs) || crawlMs < 10 || crawlMs > 3_600_000)
+    throw new RangeError('lruCrawler.intervalMs must be an integer from 10 to 3600000');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
   // The settings every connection's engine reads and the admin commands change (contract's ProtoSetting).

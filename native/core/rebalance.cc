@@ -174,15 +174,15 @@ Reassign slabs_reassign_from(Ctx& ctx, int32_t src, int32_t dst) {
   Header* h = ctx.r->h();
   int32_t n = int32_t(h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1);
   if (src == dst) return Reassign::kSame;
-  if (src < -1 || src == 0 || src > n || dst < 1 || dst > n) return Reassign::kBadClass;
-  bool idle = false;
-  if (src == -1) {
-    src = int32_t(pick_source(h, uint32_t(dst), &idle));
-    if (src == 0) return Reassign::kNoSpare;
-  } else if (counter_load(h->classes[src].total_pages) < 2) {
-    return Reassign::kNoSpare;
+  if (src == -1) {  // memcached: the first class (other than dst) with a page to spare
+    for (int32_t i = 1; i <= n && src == -1; ++i)
+      if (i != dst && counter_load(h->classes[i].total_pages) > 1) src = i;
   }
-  return move_page(ctx, uint32_t(src), uint32_t(dst), idle) ? Reassign::kOk : Reassign::kBusy;
+  // Class 0 is memcached's global page pool; shmcached has none (pages go to classes as they are
+  // first used), so it has nothing to spare and cannot receive a page.
+  if (src < 0 || src > n || dst < 1 || dst > n) return Reassign::kBadClass;
+  if (src == 0 || counter_load(h->classes[src].total_pages) < 2) return Reassign::kNoSpare;
+  return move_page(ctx, uint32_t(src), uint32_t(dst), false) ? Reassign::kOk : Reassign::kBusy;
 }
 
 }  // namespace shm

@@ -21,7 +21,7 @@ inline int32_t gated(Backend& b, F&& body) {
   if (!b.usable()) return kStoreClosed;
   gate::Gate g(b.pkey);
   if (g.refused()) return kGateBusy;
-  b.ctx->enter();  // locks and intents taken in here carry this thread's owner token and slot
+  b.ctx->enter();            // locks and intents taken in here carry this thread's owner token and slot
   b.ctx->cas_in = b.cas_in;  // the meta E flag, for this one call
   b.cas_in = 0;
   int32_t r = body();

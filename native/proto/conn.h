@@ -43,8 +43,8 @@ struct ServerSettings {
   uint32_t tocrawl = 0;           // lru_crawler tocrawl: entries per class per crawl, 0 = all
   uint32_t crawler_sleep = 100;   // lru_crawler sleep (microseconds, memcached's unit)
   uint32_t verbosity = 0;
-  uint32_t reqs_per_event = 0;    // -R: commands run per feed before yielding (0 = no limit)
-  bool text_ok = true;            // -B: protocols accepted
+  uint32_t reqs_per_event = 0;  // -R: commands run per feed before yielding (0 = no limit)
+  bool text_ok = true;          // -B: protocols accepted
   bool binary_ok = true;
   uint32_t shutdown_requested = 0;  // out: 1 shutdown, 2 shutdown graceful
 };

@@ -430,6 +430,7 @@ void Conn::text_lru_crawler(Token* t, size_t n) {
     return out_line("OK");
   }
   if (n == 2 && sub_is(t[1], "enable")) {
+    if (settings_.lru_crawler) return out_line("ERROR failed to start lru crawler thread");  // already on
     settings_.lru_crawler = true;
     return out_line("OK");
   }
@@ -484,13 +485,13 @@ void Conn::lru_dump(const std::vector<uint32_t>& classes, bool all, bool mg) {
       int64_t la = unix_now - int64_t(v.now - v.atime);
       if (v.exptime == 0)
         std::snprintf(b, sizeof b, " exp=-1 la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
-                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no",
-                      cls, static_cast<unsigned long long>(total), v.flags);
+                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
+                      static_cast<unsigned long long>(total), v.flags);
       else
         std::snprintf(b, sizeof b, " exp=%lld la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
                       static_cast<long long>(unix_now + (int64_t(v.exptime) - int64_t(v.now))),
-                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no",
-                      cls, static_cast<unsigned long long>(total), v.flags);
+                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
+                      static_cast<unsigned long long>(total), v.flags);
       out_ += b;
     }
   }

@@ -48,7 +48,19 @@ function value(r: Rand): Buffer {
 // 1.6.4x swallows the data block of a storage command whose flags or exptime do not parse (1.6.18
 // reads it as a command): against 1.6.18 storage commands get valid ones (`bad` says so).
 function exptime(r: Rand, bad = true): string {
-  const t = r.pick(['0', '0', '0', '100', '3600', '-1', '-100', '1000000000', String(Math.floor(Date.now() / 1000) + 7200), 'x', '2592000']);
+  const t = r.pick([
+    '0',
+    '0',
+    '0',
+    '100',
+    '3600',
+    '-1',
+    '-100',
+    '1000000000',
+    String(Math.floor(Date.now() / 1000) + 7200),
+    'x',
+    '2592000',
+  ]);
   return t === 'x' && !bad ? '0' : t;
 }
 
@@ -134,7 +146,9 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
         ]),
       };
     case 'verbosity':
-      return { bytes: r.pick(['verbosity 1\r\n', modern() ? 'verbosity\r\n' : 'verbosity 1\r\n', 'verbosity x\r\n', 'verbosity 0 noreply\r\n']) };
+      return {
+        bytes: r.pick(['verbosity 1\r\n', modern() ? 'verbosity\r\n' : 'verbosity 1\r\n', 'verbosity x\r\n', 'verbosity 0 noreply\r\n']),
+      };
     case 'version':
       return { bytes: 'version\r\n' };
     case 'stats':
