@@ -77,6 +77,22 @@ constexpr int32_t kProtoStateClose = 1;  // close once the reply is written
 constexpr int32_t kProtoStateMore = 2;  // complete input is still buffered: call feed() with no chunk once the socket drained
 constexpr int32_t kProtoStateRan = 4;  // a whole command (line, data block or binary packet) ran in this call: the idle clock restarts (memcached's last_cmd_time)
 
+// ProtoSetting: Indices of a server's settings Int32Array, shared by its connections and passed to protoConn(state, settings) (native/binding/proto.cc copies it into the engine before each feed and back after).
+constexpr int32_t kProtoSettingFlags = 0;  // ProtoSettingFlag bits
+constexpr int32_t kProtoSettingAutomove = 1;  // slabs automove level 0|1|2
+constexpr int32_t kProtoSettingTocrawl = 2;  // lru_crawler tocrawl: entries per class per crawl, 0 = all
+constexpr int32_t kProtoSettingCrawlerSleep = 3;  // lru_crawler sleep, microseconds
+constexpr int32_t kProtoSettingVerbosity = 4;  // verbosity level
+constexpr int32_t kProtoSettingReqsPerEvent = 5;  // -R: commands per feed before yielding, 0 = no limit
+constexpr int32_t kProtoSettingShutdown = 6;  // out: 1 shutdown, 2 shutdown graceful was asked for
+constexpr int32_t kProtoSettingCount = 7;  // length of the array
+
+// ProtoSettingFlag: Bits of settings[ProtoSetting.Flags].
+constexpr int32_t kProtoSettingFlagShutdownEnabled = 1;  // -A: the shutdown command is allowed
+constexpr int32_t kProtoSettingFlagLruCrawler = 2;  // the background crawler runs (lru_crawler enable/disable)
+constexpr int32_t kProtoSettingFlagText = 4;  // -B: the text protocol is accepted
+constexpr int32_t kProtoSettingFlagBinary = 8;  // -B: the binary protocol is accepted
+
 // Every constant by its TypeScript name, for the addon to export (the drift test compares it
 // with src/contract.ts's contractValues).
 struct Entry {
@@ -133,6 +149,18 @@ inline constexpr Entry kAll[] = {
     {"ProtoState.Close", kProtoStateClose},
     {"ProtoState.More", kProtoStateMore},
     {"ProtoState.Ran", kProtoStateRan},
+    {"ProtoSetting.Flags", kProtoSettingFlags},
+    {"ProtoSetting.Automove", kProtoSettingAutomove},
+    {"ProtoSetting.Tocrawl", kProtoSettingTocrawl},
+    {"ProtoSetting.CrawlerSleep", kProtoSettingCrawlerSleep},
+    {"ProtoSetting.Verbosity", kProtoSettingVerbosity},
+    {"ProtoSetting.ReqsPerEvent", kProtoSettingReqsPerEvent},
+    {"ProtoSetting.Shutdown", kProtoSettingShutdown},
+    {"ProtoSetting.Count", kProtoSettingCount},
+    {"ProtoSettingFlag.ShutdownEnabled", kProtoSettingFlagShutdownEnabled},
+    {"ProtoSettingFlag.LruCrawler", kProtoSettingFlagLruCrawler},
+    {"ProtoSettingFlag.Text", kProtoSettingFlagText},
+    {"ProtoSettingFlag.Binary", kProtoSettingFlagBinary},
 };
 
 }  // namespace shm::contract

@@ -136,6 +136,38 @@ export const enum ProtoState {
   Ran = 4,
 }
 
+/** Indices of a server's settings Int32Array, shared by its connections and passed to protoConn(state, settings) (native/binding/proto.cc copies it into the engine before each feed and back after). */
+export const enum ProtoSetting {
+  /** ProtoSettingFlag bits */
+  Flags = 0,
+  /** slabs automove level 0|1|2 */
+  Automove = 1,
+  /** lru_crawler tocrawl: entries per class per crawl, 0 = all */
+  Tocrawl = 2,
+  /** lru_crawler sleep, microseconds */
+  CrawlerSleep = 3,
+  /** verbosity level */
+  Verbosity = 4,
+  /** -R: commands per feed before yielding, 0 = no limit */
+  ReqsPerEvent = 5,
+  /** out: 1 shutdown, 2 shutdown graceful was asked for */
+  Shutdown = 6,
+  /** length of the array */
+  Count = 7,
+}
+
+/** Bits of settings[ProtoSetting.Flags]. */
+export const enum ProtoSettingFlag {
+  /** -A: the shutdown command is allowed */
+  ShutdownEnabled = 1,
+  /** the background crawler runs (lru_crawler enable/disable) */
+  LruCrawler = 2,
+  /** -B: the text protocol is accepted */
+  Text = 4,
+  /** -B: the binary protocol is accepted */
+  Binary = 8,
+}
+
 /** Every constant by name (`Group.Name`), at run time: the drift test compares it with the addon's `native.contract`. */
 export const contractValues: Readonly<Record<string, number>> = Object.freeze({
   'Ret.Miss': Ret.Miss,
@@ -187,4 +219,16 @@ export const contractValues: Readonly<Record<string, number>> = Object.freeze({
   'ProtoState.Close': ProtoState.Close,
   'ProtoState.More': ProtoState.More,
   'ProtoState.Ran': ProtoState.Ran,
+  'ProtoSetting.Flags': ProtoSetting.Flags,
+  'ProtoSetting.Automove': ProtoSetting.Automove,
+  'ProtoSetting.Tocrawl': ProtoSetting.Tocrawl,
+  'ProtoSetting.CrawlerSleep': ProtoSetting.CrawlerSleep,
+  'ProtoSetting.Verbosity': ProtoSetting.Verbosity,
+  'ProtoSetting.ReqsPerEvent': ProtoSetting.ReqsPerEvent,
+  'ProtoSetting.Shutdown': ProtoSetting.Shutdown,
+  'ProtoSetting.Count': ProtoSetting.Count,
+  'ProtoSettingFlag.ShutdownEnabled': ProtoSettingFlag.ShutdownEnabled,
+  'ProtoSettingFlag.LruCrawler': ProtoSettingFlag.LruCrawler,
+  'ProtoSettingFlag.Text': ProtoSettingFlag.Text,
+  'ProtoSettingFlag.Binary': ProtoSettingFlag.Binary,
 });

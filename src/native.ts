@@ -42,8 +42,9 @@ export interface NativeHandle {
    * A wire-protocol connection (native/binding/proto.cc) on this handle's store. After each
    * feed, state[0] holds ProtoState bits: Close = close once the reply is written, More = more
    * buffered input waits for the reply to drain (call feed() with no chunk).
+   * settings: the server's ProtoSetting array (contract), shared by its connections.
    */
-  protoConn(state: Int32Array, server?: ProtoServer, addr?: string, listenAddr?: string, auth?: unknown): ProtoConn;
+  protoConn(state: Int32Array, server?: ProtoServer, addr?: string, listenAddr?: string, auth?: unknown, settings?: Int32Array): ProtoConn;
   /** A server's shared engine state: its stats keys and listeners, the registry `stats conns` lists. */
   protoServer(): ProtoServer;
   /** A server's credential store from auth file bytes (native/proto/auth.h); null when a line is not user:password. */

@@ -27,6 +27,14 @@ export interface EngineSettings {
   accepting: boolean;
   /** `flush_all` is allowed (`flush_enabled`; memcached's `-F` turns it off). */
   flushEnabled: boolean;
+  /** Commands per connection per turn (`reqs_per_event`; `-R`), 0 = no limit. */
+  reqsPerEvent: number;
+  /** The `shutdown` command is allowed (`shutdown_command`; `-A`). */
+  shutdownEnabled: boolean;
+  /** Protocols accepted (`binding_protocol`; `-B`): memcached's names. */
+  bindingProtocol: 'ascii' | 'binary' | 'auto-negotiate';
+  /** The background expired-item crawler was started on (`lru_crawler`). */
+  lruCrawler: boolean;
 }
 
 /** Defaults of a server made by createServer (memcached's where they mean the same). */
@@ -41,6 +49,10 @@ export const defaultEngineSettings: EngineSettings = {
   tcpBacklog: 511, // Node's default listen backlog
   accepting: false,
   flushEnabled: true,
+  reqsPerEvent: 0,
+  shutdownEnabled: false,
+  bindingProtocol: 'auto-negotiate',
+  lruCrawler: false,
 };
 
 /** The engine's input: flat [key, value, ...] lists for `stats` and `stats settings`. */
@@ -78,6 +90,14 @@ export function engineStats(s: EngineSettings): { general: string[]; settings: s
       yesNo(s.flushEnabled),
       'idle_timeout',
       String(s.idleTimeout),
+      'reqs_per_event',
+      String(s.reqsPerEvent),
+      'shutdown_command',
+      yesNo(s.shutdownEnabled),
+      'binding_protocol',
+      s.bindingProtocol,
+      'lru_crawler',
+      yesNo(s.lruCrawler),
     ],
   };
 }

@@ -24,7 +24,7 @@ import { createServer as tlsServer, type TlsOptions } from 'node:tls';
 import { type AuthOptions, authSpec } from './auth.js';
 
 import { Cache, nativeOf } from './cache.js';
-import { ProtoState } from './contract.js';
+import { ProtoSetting, ProtoSettingFlag, ProtoState } from './contract.js';
 import type { ProtoConn, ProtoServer } from './native.js';
 import { defaultEngineSettings, type EngineSettings, engineStats } from './server-stats.js';
 
@@ -54,6 +54,27 @@ export interface ServerOptions {
   tls?: TlsOptions;
   /** Facts for `stats settings` the server cannot know itself (e.g. `serve -t`'s process count). */
   settings?: Partial<EngineSettings>;
+  /**
+   * Allow the `shutdown` command (memcached's `-A`, default false: it answers
+   * `SERVER_ERROR: shutdown not enabled`). When a client sends it, the server emits
+   * `'shutdown'` (with `'graceful'` for `shutdown graceful`, else `'now'`) and closes.
+   */
+  enableShutdown?: boolean;
+  /**
+   * The background expired-item crawler (memcached's `-o lru_crawler` / `no_lru_crawler`),
+   * switched at run time by `lru_crawler enable|disable`: every `intervalMs` (default 1000) it
+   * runs {@link Cache.crawlExpired} with `lru_crawler tocrawl`'s budget (default 10,000). Default
+   * false: off, and `lru_crawler crawl|metadump` answer `CLIENT_ERROR lru crawler disabled`.
+   */
+  lruCrawler?: boolean | { intervalMs?: number };
+  /**
+   * Commands one connection runs per turn before yielding to the others (memcached's `-R`): the
+   * rest of its input waits for the next turn of the event loop. Default 0: no limit (a chunk read
+   * from a socket runs in one native call; memcached's default is 20).
+   */
+  reqsPerEvent?: number;
+  /** Protocols accepted (memcached's `-B`): 'auto' (default, by the first byte), 'ascii' or 'binary'. */
+  protocol?: 'auto' | 'ascii' | 'binary';
 }
 
 const CLOSE = ProtoState.Close;
@@ -153,6 +174,30 @@ export function createServer(options: ServerOptions): Server {
     engine?.set(general, settings);
   };
   publish();
+  const reqs = options.reqsPerEvent ?? 0;
+  if (!Number.isInteger(reqs) || reqs < 0 || reqs > 0x7fffffff)
+    throw new RangeError('reqsPerEvent must be an integer from 0 (no limit) to 2147483647');
+  const protocol = options.protocol ?? 'auto';
+  if (protocol !== 'auto' && protocol !== 'ascii' && protocol !== 'binary')
+    throw new TypeError(`protocol must be 'auto', 'ascii' or 'binary', got ${String(protocol)}`);
+  const crawlOpt = options.lruCrawler ?? false;
+  const crawlMs = typeof crawlOpt === 'object' && crawlOpt !== null ? (crawlOpt.intervalMs ?? 1000) : 1000;
+  if (!Number.isInteger(crawlMs) || crawlMs < 10 || crawlMs > 3_600_000)
+    throw new RangeError('lruCrawler.intervalMs must be an integer from 10 to 3600000');
+  // The settings every connection's engine reads and the admin commands change (contract's ProtoSetting).
+  const settings = new Int32Array(ProtoSetting.Count);
+  settings[ProtoSetting.Flags] =
+    (options.enableShutdown === true ? ProtoSettingFlag.ShutdownEnabled : 0) |
+    (crawlOpt !== false ? ProtoSettingFlag.LruCrawler : 0) |
+    (protocol !== 'binary' ? ProtoSettingFlag.Text : 0) |
+    (protocol !== 'ascii' ? ProtoSettingFlag.Binary : 0);
+  settings[ProtoSetting.CrawlerSleep] = 100;
+  settings[ProtoSetting.ReqsPerEvent] = reqs;
+  facts.reqsPerEvent = reqs;
+  facts.shutdownEnabled = options.enableShutdown === true;
+  facts.bindingProtocol = protocol === 'auto' ? 'auto-negotiate' : protocol;
+  facts.lruCrawler = crawlOpt !== false;
+  publish();
 
   const onConnection = (socket: Socket): void => {
     if (sockets.size >= maxConns) {
@@ -172,7 +217,16 @@ export function createServer(options: ServerOptions): Server {
     const state = new Int32Array(1);
     const peer = `tcp:${hostPort(socket.remoteAddress, socket.remotePort)}`;
     const local = `tcp:${hostPort(socket.localAddress, socket.localPort)}`;
-    serve(socket, h.protoConn(state, engine, peer, local, authStore), state, pool, sockets, idleMs > 0 ? idle : undefined, verbose);
+    serve(
+      socket,
+      h.protoConn(state, engine, peer, local, authStore, settings),
+      state,
+      pool,
+      sockets,
+      idleMs > 0 ? idle : undefined,
+      verbose,
+      onShutdown,
+    );
   };
   const server: Server =
     options.tls === undefined
@@ -214,10 +268,32 @@ export function createServer(options: ServerOptions): Server {
     publish();
   });
 
+  // `shutdown` from a client (allowed by enableShutdown): tell the owner, then close.
+  function onShutdown(): void {
+    const mode = settings[ProtoSetting.Shutdown];
+    if (!mode) return;
+    settings[ProtoSetting.Shutdown] = 0;
+    server.emit('shutdown', mode === 2 ? 'graceful' : 'now');
+    server.close();
+  }
+
+  // The background crawler: runs while the LruCrawler flag is on (lru_crawler enable/disable).
+  const crawler = setInterval(() => {
+    if (!(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) || cache.closed) return;
+    const budget = settings[ProtoSetting.Tocrawl]! > 0 ? settings[ProtoSetting.Tocrawl]! : 10_000;
+    try {
+      cache.crawlExpired(Math.min(budget, 1 << 20));
+    } catch {
+      // refused (re-entrant) or closed meanwhile: the next tick tries again
+    }
+  }, crawlMs);
+  crawler.unref();
+
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
     if (sweep) clearInterval(sweep);
+    clearInterval(crawler);
     netClose(cb);
     for (const s of sockets) s.end();
     return server;
@@ -246,6 +322,7 @@ function serve(
   sockets: Set<Socket>,
   idle: { now: number; watched: Set<Watched> } | undefined,
   verbose: number,
+  onShutdown: () => void,
 ): void {
   let paused = false;
   let waitingDrain = false;
@@ -286,6 +363,7 @@ function serve(
     if (st & CLOSE) {
       finish();
       socket.end();
+      onShutdown();
       return;
     }
     if (!ok) {

@@ -140,7 +140,7 @@ clients('memcache-client (text): set, get, gets + cas, incr, decr, delete, versi
     assert.is(await c.get('mcc:a'), undefined);
     assert.is(cache.get('mcc:n')?.toString().trim(), '0');
     const v = await c.version();
-    assert.match(String(v), /1\.6\.18-shmcached/);
+    assert.match(String(v), /1\.6\.45-shmcached/);
   } finally {
     c.shutdown();
   }

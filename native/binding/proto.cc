@@ -1,5 +1,5 @@
 // proto.cc — the protocol binding: the Node-API face of the protocol engine (native/proto/).
-// Owns: handle.protoConn(state, server?, addr?, listenAddr?, auth?), and one JS connection object per
+// Owns: handle.protoConn(state, server?, addr?, listenAddr?, auth?, settings?), and one JS connection object per
 // socket, wrapping a proto::Conn, with `feed(chunk?)` and `close()`; handle.protoServer(), one
 // JS object per server wrapping its proto::ServerInfo (`set(general, settings)`,
 // `listeners(addrs)`, `rejected()`), which the server's connections share; handle.authStore(file, sasl, label), a
@@ -96,7 +96,33 @@ struct ConnBox {
   napi_ref handle_ref = nullptr;
   napi_ref state_ref = nullptr;
   int32_t* state = nullptr;
+  napi_ref settings_ref = nullptr;
+  int32_t* settings = nullptr;  // the server's ProtoSetting array, or none
 };
+
+// The server's settings array into the engine (before a feed) and back (after it).
+void settings_in(const int32_t* a, proto::ServerSettings& s) {
+  int32_t f = a[c::kProtoSettingFlags];
+  s.shutdown_enabled = (f & c::kProtoSettingFlagShutdownEnabled) != 0;
+  s.lru_crawler = (f & c::kProtoSettingFlagLruCrawler) != 0;
+  s.text_ok = (f & c::kProtoSettingFlagText) != 0;
+  s.binary_ok = (f & c::kProtoSettingFlagBinary) != 0;
+  s.automove = uint32_t(a[c::kProtoSettingAutomove]);
+  s.tocrawl = uint32_t(a[c::kProtoSettingTocrawl]);
+  s.crawler_sleep = uint32_t(a[c::kProtoSettingCrawlerSleep]);
+  s.verbosity = uint32_t(a[c::kProtoSettingVerbosity]);
+  s.reqs_per_event = uint32_t(a[c::kProtoSettingReqsPerEvent]);
+  s.shutdown_requested = 0;
+}
+void settings_out(const proto::ServerSettings& s, int32_t* a) {
+  int32_t f = a[c::kProtoSettingFlags] & ~c::kProtoSettingFlagLruCrawler;
+  a[c::kProtoSettingFlags] = f | (s.lru_crawler ? c::kProtoSettingFlagLruCrawler : 0);
+  a[c::kProtoSettingAutomove] = int32_t(s.automove);
+  a[c::kProtoSettingTocrawl] = int32_t(s.tocrawl);
+  a[c::kProtoSettingCrawlerSleep] = int32_t(s.crawler_sleep);
+  a[c::kProtoSettingVerbosity] = int32_t(s.verbosity);
+  if (s.shutdown_requested) a[c::kProtoSettingShutdown] = int32_t(s.shutdown_requested);
+}
 
 void release(napi_env env, ConnBox* b) {
   delete b->conn;
@@ -105,9 +131,11 @@ void release(napi_env env, ConnBox* b) {
     // Teardown: a failure here leaves nothing to undo, so it is not reported.
     if (b->handle_ref && napi_delete_reference(env, b->handle_ref) != napi_ok) {}
     if (b->state_ref && napi_delete_reference(env, b->state_ref) != napi_ok) {}
+    if (b->settings_ref && napi_delete_reference(env, b->settings_ref) != napi_ok) {}
   }
-  b->handle_ref = b->state_ref = nullptr;
+  b->handle_ref = b->state_ref = b->settings_ref = nullptr;
   b->state = nullptr;
+  b->settings = nullptr;
 }
 
 void finalize_conn(napi_env env, void* data, void*) {
@@ -281,10 +309,12 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
   const uint8_t* in = nullptr;
   size_t in_len = 0;
   uint64_t ran_before = conn.commands();
+  if (b->settings) settings_in(b->settings, conn.settings());
   if (typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len))
     conn.feed(in, in_len);
   else
     conn.run();
+  if (b->settings) settings_out(conn.settings(), b->settings);
   if (b->state)
     b->state[0] = (conn.closing() ? c::kProtoStateClose : 0) | (conn.more() ? c::kProtoStateMore : 0) |
                   (conn.commands() != ran_before ? c::kProtoStateRan : 0);
@@ -315,10 +345,23 @@ napi_value js_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// handle.protoConn(state: Int32Array, server?, addr?: string, listenAddr?: string, auth?) -> { feed, close }
+// An Int32Array argument of at least min elements, or nullptr.
+int32_t* int32_array(napi_env env, napi_value v, size_t min) {
+  bool is_ta = false;
+  if (!v || napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return nullptr;
+  napi_typedarray_type type;
+  size_t len = 0, off = 0;
+  void* p = nullptr;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off) != napi_ok) return nullptr;
+  return type == napi_int32_array && len >= min ? static_cast<int32_t*>(p) : nullptr;
+}
+
+// handle.protoConn(state: Int32Array, server?, addr?: string, listenAddr?: string, auth?,
+//                  settings?: Int32Array) -> { feed, close }
 napi_value js_proto_conn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_value self;
   void* data = nullptr;
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, &self, &data));
@@ -364,6 +407,10 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
   if (state) {
     NAPI_OK(env, napi_create_reference(env, state_v, 1, &b->state_ref));
     b->state = state;
+  }
+  if (int32_t* settings = int32_array(env, argc >= 6 ? argv[5] : nullptr, size_t(c::kProtoSettingCount))) {
+    NAPI_OK(env, napi_create_reference(env, argv[5], 1, &b->settings_ref));
+    b->settings = settings;
   }
   NAPI_OK(env, napi_create_reference(env, self, 1, &b->handle_ref));
   proto::Backend be;

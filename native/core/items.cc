@@ -13,7 +13,10 @@
 
 namespace shm {
 
-uint64_t next_cas(Ctx& ctx) { return ctx.r->h()->cas_counter.fetch_add(1, std::memory_order_relaxed) + 1; }
+uint64_t next_cas(Ctx& ctx) {
+  if (ctx.cas_in != 0) return ctx.cas_in;  // the client chose it (meta E flag)
+  return ctx.r->h()->cas_counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
   Region& r = *ctx.r;

@@ -149,7 +149,6 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
       return kNoMemory;
     }
     item_link(ctx, hv, it, nullptr);
-    it->exptime = abs_exptime(opt.vivify_ttl, ctx.now);
     created = true;
   } else if (it->nbytes == 0) {
     st = kNonNumeric;  // memcached refuses an empty value before it looks at the CAS
@@ -180,9 +179,13 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
     if (st == kOk) ctx.count(opt.incr ? kIncrHits : kDecrHits);
   }
   if (st == kOk) {
-    if (opt.set_ttl) it->exptime = abs_exptime(opt.ttl, ctx.now);
+    uint32_t before = created ? 0 : it->exptime;
+    // T, and N for a created item, in the order the client gave them (the later one wins).
+    if (created && (!opt.set_ttl || opt.vivify_ttl_last)) it->exptime = abs_exptime(opt.vivify_ttl, ctx.now);
+    if (opt.set_ttl && !(created && opt.vivify_ttl_last)) it->exptime = abs_exptime(opt.ttl, ctx.now);
     *view = MetaView{};
     fill_view(ctx, it, view);
+    view->exptime0 = before;
     view->created = created;
     *result = v;
   }

@@ -85,6 +85,7 @@ struct MetaArithOptions {
   uint64_t cas = 0;
   bool set_ttl = false;  // T
   int64_t ttl = 0;
+  bool vivify_ttl_last = false;  // N came after T: a created item takes vivify_ttl (memcached applies them in order)
 };
 Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOptions& opt, uint64_t* result,
                   MetaView* view);

@@ -130,13 +130,11 @@ static bool empty_page(Ctx& ctx, uint32_t src, uint32_t page) {
   return true;
 }
 
-bool slabs_reassign(Ctx& ctx, uint32_t dst) {
+// Moves one page of class src (the one holding its least recently used item, or any page of an
+// itemless class) to dst. False when src has no such page or a chunk could not be taken.
+static bool move_page(Ctx& ctx, uint32_t src, uint32_t dst, bool idle) {
   Region& r = *ctx.r;
   Header* h = r.h();
-  if (!h->evict) return false;
-  bool idle;
-  uint32_t src = pick_source(h, dst, &idle);
-  if (src == 0) return false;
   ClassHdr& c = h->classes[src];
   uint32_t page;
   {
@@ -162,6 +160,31 @@ bool slabs_reassign(Ctx& ctx, uint32_t dst) {
   if (!slabs_carve(r, dst, page)) return false;
   ctx.count(kSlabsMoved);  // memcached's slabs_moved
   return true;
+}
+
+bool slabs_reassign(Ctx& ctx, uint32_t dst) {
+  Header* h = ctx.r->h();
+  if (!h->evict) return false;
+  bool idle;
+  uint32_t src = pick_source(h, dst, &idle);
+  if (src == 0) return false;
+  return move_page(ctx, src, dst, idle);
+}
+
+Reassign slabs_reassign_from(Ctx& ctx, int32_t src, int32_t dst) {
+  ctx.enter();
+  Header* h = ctx.r->h();
+  int32_t n = int32_t(h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1);
+  if (src == dst) return Reassign::kSame;
+  if (src == -1) {  // memcached: the first class (other than dst) with a page to spare
+    for (int32_t i = 1; i <= n && src == -1; ++i)
+      if (i != dst && counter_load(h->classes[i].total_pages) > 1) src = i;
+  }
+  // Class 0 is memcached's global page pool; shmcached has none (pages go to classes as they are
+  // first used), so it has nothing to spare and cannot receive a page.
+  if (src < 0 || src > n || dst < 1 || dst > n) return Reassign::kBadClass;
+  if (src == 0 || counter_load(h->classes[src].total_pages) < 2) return Reassign::kNoSpare;
+  return move_page(ctx, uint32_t(src), uint32_t(dst), false) ? Reassign::kOk : Reassign::kBusy;
 }
 
 }  // namespace shm

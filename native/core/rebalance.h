@@ -25,4 +25,12 @@ namespace shm {
 // Only with eviction on: moving a page evicts its items.
 bool slabs_reassign(Ctx& ctx, uint32_t dst);
 
+// memcached's `slabs reassign SRC DST`: moves one page of class src (-1: the first class other
+// than dst with two pages or more) to dst, evicting the items on it, whatever the eviction
+// setting. Replies as memcached: kSame, kBadClass (no such class; dst 0, memcached's global page
+// pool, which shmcached does not have), kNoSpare (src has fewer than two pages), kBusy (a chunk of
+// the page could not be taken now). Enters ctx.
+enum class Reassign { kOk, kBusy, kBadClass, kNoSpare, kSame };
+Reassign slabs_reassign_from(Ctx& ctx, int32_t src, int32_t dst);
+
 }  // namespace shm

@@ -36,6 +36,7 @@ struct Ctx {
   uint32_t now = 0;             // store clock, read once per command
   uint32_t token = kAnonToken;  // this thread's lock owner token in r (lock.h)
   EventRing* events = nullptr;  // eviction/expiry observer of this thread (events.h), or none
+  uint64_t cas_in = 0;          // memcached's meta E flag: the CAS the command's write takes (0: the next)
 
   // Every command starts here: locks taken from now on name this thread's slot in this region.
   // The cmd_* functions call it; any other caller that takes region locks (the stats views,

@@ -4,6 +4,9 @@
 #include <atomic>
 
 #include "core/clock.h"
+#include "core/crawl.h"
+#include "core/crawler.h"
+#include "core/rebalance.h"
 #include "core/region.h"
 #include "gate/pku.h"
 
@@ -18,8 +21,12 @@ inline int32_t gated(Backend& b, F&& body) {
   if (!b.usable()) return kStoreClosed;
   gate::Gate g(b.pkey);
   if (g.refused()) return kGateBusy;
-  b.ctx->enter();  // locks and intents taken in here carry this thread's owner token and slot
-  return body();
+  b.ctx->enter();            // locks and intents taken in here carry this thread's owner token and slot
+  b.ctx->cas_in = b.cas_in;  // the meta E flag, for this one call
+  b.cas_in = 0;
+  int32_t r = body();
+  b.ctx->cas_in = 0;
+  return r;
 }
 }  // namespace
 
@@ -87,6 +94,35 @@ int32_t Backend::meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8
 
 int32_t Backend::meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total) {
   return gated(*this, [&] { return int32_t(shm::meta_debug(*ctx, key, nkey, view, cls, total)); });
+}
+
+int32_t Backend::reassign(int32_t src, int32_t dst) {
+  return gated(*this, [&] { return int32_t(shm::slabs_reassign_from(*ctx, src, dst)); });
+}
+
+int32_t Backend::crawl_class(uint32_t cls, uint32_t budget, uint64_t* checked) {
+  return gated(*this, [&] {
+    shm::CrawlResult res = shm::crawl_class(*ctx, cls, budget);
+    *checked = res.checked;
+    return int32_t(0);
+  });
+}
+
+uint32_t Backend::n_classes() {
+  uint32_t n = 0;
+  gated(*this, [&] {
+    uint32_t c = ctx->r->h()->n_classes;
+    n = c < shm::kMaxClasses ? c : shm::kMaxClasses - 1;
+    return int32_t(0);
+  });
+  return n;
+}
+
+int32_t Backend::crawl_keys(uint64_t* cursor, std::vector<uint8_t>* out, size_t soft_cap, bool* done) {
+  return gated(*this, [&] {
+    *done = shm::crawl_keys(*ctx, cursor, out, soft_cap);
+    return int32_t(0);
+  });
 }
 
 uint32_t Backend::max_value_len(uint32_t nkey) {

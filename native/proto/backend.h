@@ -16,8 +16,10 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/meta.h"
+#include "core/rebalance.h"
 #include "core/stats.h"
 #include "core/store.h"
 
@@ -41,6 +43,7 @@ struct Backend {
   int pkey = -1;                 // protection key of the region; -1 = none
   const bool* closed = nullptr;  // the handle's closed flag (read outside gates)
   const char* protection = "none";
+  uint64_t cas_in = 0;  // the meta E flag: the CAS the next call's write takes (consumed by that call)
 
   bool usable() const { return ctx && ctx->r && !(closed && *closed); }
 
@@ -61,6 +64,14 @@ struct Backend {
   int32_t meta_store_stale(const uint8_t* key, uint32_t nkey, const uint8_t* val, uint32_t nval, uint32_t flags,
                            int64_t ttl, uint64_t cas, uint64_t* cas_out);
   int32_t meta_debug(const uint8_t* key, uint32_t nkey, shm::MetaView* view, uint32_t* cls, uint64_t* total);
+  // `slabs reassign`: a shm::Reassign value, or kStoreClosed / kGateBusy.
+  int32_t reassign(int32_t src, int32_t dst);
+  // `lru_crawler crawl`: frees the dead items among up to budget LRU entries of class cls.
+  int32_t crawl_class(uint32_t cls, uint32_t budget, uint64_t* checked);
+  // Number of slab classes (0 when unusable).
+  uint32_t n_classes();
+  // Key iteration (core/crawl.h): appends [u8 nkey][key] records; *done when the table ended.
+  int32_t crawl_keys(uint64_t* cursor, std::vector<uint8_t>* out, size_t soft_cap, bool* done);
   // Largest value for a key of nkey bytes (0 when the store is unusable).
   uint32_t max_value_len(uint32_t nkey);
   // group: 0 general, 1 slabs, 2 items, 3 settings, 4 reset. False when unusable.

@@ -56,7 +56,12 @@ void Conn::feed(const uint8_t* data, size_t n) {
 void Conn::run() {
   more_ = false;
   const size_t out_before = out_.size();
+  uint32_t ran = 0;
   while (!closing_ && rpos_ < in_.size()) {
+    if (settings_.reqs_per_event != 0 && ran >= settings_.reqs_per_event) {
+      more_ = true;  // -R: yield; the host calls run() again on its next turn
+      break;
+    }
     if (out_.size() >= kOutHigh) {
       more_ = true;
       break;
@@ -69,10 +74,16 @@ void Conn::run() {
       if (swallow_ == 0) state_ = State::kCommand;
       continue;
     }
-    if (proto_ == Proto::kUnknown) proto_ = uint8_t(in_[rpos_]) == 0x80 ? Proto::kBinary : Proto::kText;
+    if (proto_ == Proto::kUnknown) {
+      // -B: a server limited to one protocol reads every connection as that one (memcached).
+      bool bin = settings_.binary_ok && (!settings_.text_ok || uint8_t(in_[rpos_]) == 0x80);
+      proto_ = bin ? Proto::kBinary : Proto::kText;
+    }
+    bool value = state_ == State::kValue;
     bool progressed = proto_ == Proto::kBinary ? binary_step() : authed_ ? text_step() : text_auth_step();
     if (!progressed) break;
     ++commands_;
+    if (!value) ++ran;
   }
   if (closing_) {
     in_.clear();
@@ -112,14 +123,17 @@ int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, 
   }
 }
 
-uint64_t Conn::peek_cas(const uint8_t* key, uint32_t nkey) {
+uint64_t Conn::peek_cas(const uint8_t* key, uint32_t nkey, uint32_t* vlen) {
   shm::MetaGetOptions req;
   req.no_bump = true;
   shm::MetaView v;
   if (stage_.size() < 64 * 1024) stage_.resize(64 * 1024);
   for (int tries = 0; tries < 4; ++tries) {
     int32_t r = b_.meta_get(key, nkey, req, stage_.data(), uint32_t(stage_.size()), &v);
-    if (r == shm::kOk) return v.cas;
+    if (r == shm::kOk) {
+      if (vlen) *vlen = v.vlen;
+      return v.cas;
+    }
     if (r != shm::kBufferSmall) return 0;
     stage_.resize(v.vlen);
   }

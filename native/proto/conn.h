@@ -41,6 +41,22 @@ struct Token {
   size_t length;
 };
 
+// A server's settings that its commands read and change (memcached's `settings`): the host
+// (native/binding/proto.cc) copies them in before each feed and back out after, so every
+// connection of a server sees one set.
+struct ServerSettings {
+  bool shutdown_enabled = false;  // -A
+  bool lru_crawler = false;       // the background crawler runs (lru_crawler enable/disable)
+  uint32_t automove = 0;          // slabs automove 0|1|2
+  uint32_t tocrawl = 0;           // lru_crawler tocrawl: entries per class per crawl, 0 = all
+  uint32_t crawler_sleep = 100;   // lru_crawler sleep (microseconds, memcached's unit)
+  uint32_t verbosity = 0;
+  uint32_t reqs_per_event = 0;  // -R: commands run per feed before yielding (0 = no limit)
+  bool text_ok = true;          // -B: protocols accepted
+  bool binary_ok = true;
+  uint32_t shutdown_requested = 0;  // out: 1 shutdown, 2 shutdown graceful
+};
+
 class Conn {
  public:
   explicit Conn(const Backend& b);
@@ -70,6 +86,7 @@ class Conn {
   void forget_store() { b_.ctx = nullptr; }
   // This connection's `stats conns` lines (self: the connection asking).
   void describe(shm::StatList& l, bool self) const;
+  ServerSettings& settings() { return settings_; }
 
  private:
   enum class Proto { kUnknown, kText, kBinary };
@@ -87,11 +104,13 @@ class Conn {
     bool meta;           // an ms command: reply in meta form
     bool stale_ok;       // ms with C and I: an older CAS stores a stale value
     std::string mflags;  // ms: the return flags to echo
+    uint64_t cas_in;     // ms E: the CAS the stored item takes (0: the next)
+    bool vivify;         // ms MA/MP with N: create the item when it is missing
   };
 
   // text.cc
   bool text_step();
-  void text_command(char* line, size_t len);
+  void text_command(char* line, size_t len, size_t cmdlen);
   void text_get(Token* t, size_t nt, bool want_cas, bool touch);
   void text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas);
   void text_value_done();
@@ -100,12 +119,15 @@ class Conn {
   void text_touch(Token* t, size_t nt);
   void text_flush(Token* t, size_t nt);
   void text_verbosity(Token* t, size_t nt);
+  void text_shutdown(Token* t, size_t n);
+  void text_slabs(Token* t, size_t n);
+  void text_lru_crawler(Token* t, size_t n);
+  void lru_dump(const std::vector<uint32_t>& classes, bool all, bool mg);
   void text_stats(Token* t, size_t nt);
   // The keys of a `stats` group as this connection's server answers them (0 general, 1 slabs,
   // 2 items, 3 settings): the store's list with the server's values over it. False: unusable.
   bool stats_group(int group, shm::StatList* l);
   void stats_conns(shm::StatList* l);
-  bool set_noreply(Token* t, size_t nt);
   void out_line(const char* s);
   void out_line(const std::string& s) { out_line(s.c_str()); }
   void store_closed();
@@ -131,7 +153,7 @@ class Conn {
   void bin_stats(uint8_t op, uint32_t opaque, const uint8_t* key, uint16_t nkey);
 
   // The CAS of key without counting as a fetch or bumping it (0 when absent).
-  uint64_t peek_cas(const uint8_t* key, uint32_t nkey);
+  uint64_t peek_cas(const uint8_t* key, uint32_t nkey, uint32_t* vlen = nullptr);
   // Copies the value of key (stage_ grows as needed) and returns the core status.
   int32_t fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta);
 
@@ -158,6 +180,7 @@ class Conn {
   uint64_t id_ = 0;
   int64_t last_cmd_ = 0;                // unix seconds of the last chunk of input
   uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
+  ServerSettings settings_;
 };
 
 // memcached's tokenize_command: splits on ' ' in place (NUL-terminating each token), at most
@@ -168,5 +191,11 @@ size_t tokenize(char* command, Token* tokens, size_t max);
 bool safe_strtoul(const char* s, uint32_t* out);
 bool safe_strtol(const char* s, int32_t* out);
 bool safe_strtoull(const char* s, uint64_t* out);
+
+// memcached 1.6.4x's number tokens (mcmc_toktou64 / mcmc_toktou32 / mcmc_tokto32): digits only
+// (a leading '-' for the signed one), no sign, no white space, at most 22 (11) characters.
+bool strict_u64(const char* s, size_t len, uint64_t* out, size_t maxlen = 22);
+bool strict_u32(const char* s, size_t len, uint32_t* out);
+bool strict_i32(const char* s, size_t len, int32_t* out);
 
 }  // namespace proto

@@ -28,13 +28,15 @@ struct MetaFlags {
   bool invalidate = false;
   bool quiet = false;
   bool has_cas = false;
+  bool has_cas_in = false;  // E: the CAS the write takes
   bool new_ttl = false;
   bool key_binary = false;
   bool no_update = false;
+  bool remove_val = false;  // md x: keep the item with an empty value instead of deleting it
   char mode = 0;
   int32_t ttl = 0, vivify_ttl = 0, recache_ttl = 0;
   uint32_t client_flags = 0;
-  uint64_t cas = 0, delta = 1, initial = 0;
+  uint64_t cas = 0, delta = 1, initial = 0, cas_in = 0;
   char order[4] = {0, 0, 0, 0};  // T, N, R in the order given
 };
 
@@ -54,6 +56,7 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
     if (o >= 127 || seen[o]) return "CLIENT_ERROR duplicate flag";
     seen[o] = true;
     const char* arg = t[i].value + 1;
+    const size_t alen = t[i].length - 1;
     switch (o) {
       case 'b': {
         size_t n = base64_decode(reinterpret_cast<const uint8_t*>(t[1].value), t[1].length,
@@ -65,11 +68,11 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
       }
       case 'N':
         f->vivify = true;
-        if (!safe_strtol(arg, &f->vivify_ttl)) fail(kBadToken);
+        if (!strict_i32(arg, alen, &f->vivify_ttl) || alen == 0) fail(kBadToken);
         f->order[norder++] = 'N';
         break;
       case 'T':
-        if (!safe_strtol(arg, &f->ttl)) {
+        if (!strict_i32(arg, alen, &f->ttl) || alen == 0) {
           fail(kBadToken);
         } else {
           f->new_ttl = true;
@@ -77,7 +80,7 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
         f->order[norder++] = 'T';
         break;
       case 'R':
-        if (!safe_strtol(arg, &f->recache_ttl)) fail(kBadToken);
+        if (!strict_i32(arg, alen, &f->recache_ttl) || alen == 0) fail(kBadToken);
         f->order[norder++] = 'R';
         break;
       case 'l':
@@ -94,29 +97,33 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
       case 'u': f->no_update = true; break;
       case 'q': f->quiet = true; break;
       case 'F':
-        if (!safe_strtoul(arg, &f->client_flags)) f->has_error = true;
+        if (!strict_u32(arg, alen, &f->client_flags) || alen == 0) f->has_error = true;
         break;
       case 'C':
-        if (!safe_strtoull(arg, &f->cas)) {
+        if (!strict_u64(arg, alen, &f->cas) || alen == 0) {
           fail(kBadToken);
         } else {
           f->has_cas = true;
         }
         break;
-      case 'M':
-        if (t[i].length != 2) {
-          fail("CLIENT_ERROR incorrect length for M token");
+      case 'E':
+        if (!strict_u64(arg, alen, &f->cas_in) || alen == 0) {
+          fail(kBadToken);
         } else {
-          f->mode = t[i].value[1];
+          f->has_cas_in = true;
         }
         break;
+      case 'M':  // memcached 1.6.4x takes the letter after M whatever follows it
+        f->mode = t[i].length >= 2 ? t[i].value[1] : '\r';
+        break;
       case 'J':
-        if (!safe_strtoull(arg, &f->initial)) fail("CLIENT_ERROR invalid numeric initial value");
+        if (!strict_u64(arg, alen, &f->initial) || alen == 0) fail("CLIENT_ERROR invalid numeric initial value");
         break;
       case 'D':
-        if (!safe_strtoull(arg, &f->delta)) fail("CLIENT_ERROR invalid numeric delta value");
+        if (!strict_u64(arg, alen, &f->delta) || alen == 0) fail("CLIENT_ERROR invalid numeric delta value");
         break;
       case 'I': f->invalidate = true; break;
+      case 'x': f->remove_val = true; break;
       default: return "CLIENT_ERROR invalid flag";
     }
   }
@@ -163,24 +170,19 @@ void put_ttl(std::string& o, uint32_t exptime, uint32_t now) {
     put_u64(o, uint32_t(exptime - now));
 }
 
-// md and ma open alike (memcached's process_mdelete_command / process_marithmetic_command): token
-// count, key length, option count, then the flags into *f. nullptr, or the error line to answer.
-const char* meta_key_flags(Token* t, size_t nt, MetaFlags* f) {
-  if (nt < 3) return "ERROR";
+// memcached 1.6.4x's _meta_flag_preparse with its two checks first: key length, then the number
+// of tokens (more than 20 with the command and key). nullptr, or the error line to answer.
+const char* meta_flags(Token* t, size_t nt, size_t start, MetaFlags* f) {
   if (t[1].length > kKeyMax) return "CLIENT_ERROR bad command line format";
-  if (nt > kMaxOptTokens) return "CLIENT_ERROR options flags too long";
-  if (preparse(t, 2, f)) return "CLIENT_ERROR invalid or duplicate flag";
-  return nullptr;
+  if (nt - 1 > kMaxOptTokens) return "CLIENT_ERROR options flags are too long";
+  return preparse(t, start, f);
 }
 
 }  // namespace
 
 void Conn::meta_get(Token* t, size_t nt) {
-  if (nt < 3) return out_line("ERROR");
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
-  if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags are too long");
   MetaFlags f;
-  if (const char* err = preparse(t, 2, &f)) return out_line(err);
+  if (const char* err = meta_flags(t, nt, 2, &f)) return out_line(err);
   const Token& key = t[1];
   shm::MetaGetOptions req;
   for (const char* o = f.order; *o; ++o)  // the letters become the store's steps, in their order
@@ -195,6 +197,7 @@ void Conn::meta_get(Token* t, size_t nt) {
   shm::MetaView v;
   if (stage_.size() < 64 * 1024) stage_.resize(64 * 1024);
   int32_t r = shm::kBufferSmall;
+  b_.cas_in = f.has_cas_in ? f.cas_in : 0;  // a vivified item's CAS (taken by the first call)
   for (int tries = 0; r == shm::kBufferSmall && tries < 4; ++tries) {
     r = b_.meta_get(u8(key.value), uint32_t(key.length), req, stage_.data(), uint32_t(stage_.size()), &v);
     if (r == shm::kBufferSmall) stage_.resize(v.vlen);
@@ -261,24 +264,23 @@ void Conn::meta_get(Token* t, size_t nt) {
   }
 }
 
+// The token count and the length were checked by text_command (memcached 1.6.4x's request parser).
 void Conn::meta_set(Token* t, size_t nt) {
-  if (nt < 3) return out_line("ERROR");
-  if (t[1].length > kKeyMax || nt == 3) return out_line("CLIENT_ERROR bad command line format");
-  if (nt > kMaxOptTokens) return out_line("CLIENT_ERROR options flags too long");
-  int32_t vlen;
-  if (!safe_strtol(t[2].value, &vlen) || vlen < 0 || vlen > 0x7ffffffd)
-    return out_line("CLIENT_ERROR bad command line format");
+  int32_t vlen = 0;
+  strict_i32(t[2].value, t[2].length, &vlen);
   auto fail = [&](const char* err) {
     out_line(err);  // errors always show (noreply_ is still off here)
     swallow_ = uint64_t(vlen) + 2;
     state_ = State::kSwallow;
   };
   MetaFlags f;
-  if (const char* err = preparse(t, 3, &f)) return fail(err);
-  std::string rflags;  // the return flags, in order: O, k, c
+  if (const char* err = meta_flags(t, nt, 3, &f)) return fail(err);
+  std::string rflags;  // the return flags, in order: O, k, c, s
   for (size_t i = 3; i < nt - 1; ++i) {
     const char c0 = t[i].value[0];
-    if (c0 == 'O') {
+    if (c0 == 's') {
+      rflags += '\x02';  // the item's size, known only after the store (append/prepend)
+    } else if (c0 == 'O') {
       if (t[i].length > kMaxOpaque) return fail("CLIENT_ERROR opaque token too long");
       rflags += ' ';
       rflags.append(t[i].value, t[i].length);
@@ -317,7 +319,11 @@ void Conn::meta_set(Token* t, size_t nt) {
   pend_.noreply = f.quiet;
   pend_.meta = true;
   pend_.stale_ok = f.invalidate && cmd == shm::StoreCmd::kCas;
+  // memcached 1.6.4x: ms MA/MP with N creates a missing item (exptime N's) instead of NS.
+  pend_.vivify = f.vivify && (cmd == shm::StoreCmd::kAppend || cmd == shm::StoreCmd::kPrepend);
+  if (pend_.vivify) pend_.exptime = f.vivify_ttl;
   pend_.mflags = rflags;
+  pend_.cas_in = f.has_cas_in ? f.cas_in : 0;
   state_ = State::kValue;
 }
 
@@ -331,9 +337,15 @@ void Conn::meta_set_done(const uint8_t* data) {
   int32_t r;
   // An append/prepend's C<cas> is checked by the core under the same lock as the store.
   if (pend_.stale_ok) {
+    b_.cas_in = pend_.cas_in;
     r = b_.meta_store_stale(key, nkey, data, vlen, pend_.flags, pend_.exptime, pend_.cas, &cas_out);
   } else {
+    b_.cas_in = pend_.cas_in;
     r = b_.store(pend_.cmd, key, nkey, data, vlen, pend_.flags, pend_.exptime, pend_.cas, &cas_out);
+    if (r == shm::kNotStored && pend_.vivify) {  // missing: create it (an add, so a racing create wins)
+      b_.cas_in = pend_.cas_in;
+      r = b_.store(shm::StoreCmd::kAdd, key, nkey, data, vlen, pend_.flags, pend_.exptime, 0, &cas_out);
+    }
   }
   std::string line;
   switch (r) {
@@ -349,7 +361,15 @@ void Conn::meta_set_done(const uint8_t* data) {
     case shm::kBadKey: return out_line("CLIENT_ERROR bad command line format");
     default: return store_closed();
   }
+  const bool grew = r == shm::kOk && (pend_.cmd == shm::StoreCmd::kAppend || pend_.cmd == shm::StoreCmd::kPrepend);
   for (char c : pend_.mflags) {
+    if (c == '\x02') {  // memcached 1.6.4x: the stored item's size (after append/prepend), else the value's
+      uint32_t size = vlen;
+      if (grew) peek_cas(key, nkey, &size);
+      line += " s";
+      put_u64(line, size);
+      continue;
+    }
     if (c != '\x01') {
       line += c;
       continue;
@@ -363,7 +383,7 @@ void Conn::meta_set_done(const uint8_t* data) {
 
 void Conn::meta_delete(Token* t, size_t nt) {
   MetaFlags f;
-  if (const char* err = meta_key_flags(t, nt, &f)) return out_line(err);
+  if (const char* err = meta_flags(t, nt, 2, &f)) return out_line(err);
   std::string tail;
   if (!put_opaque_key(tail, t, nt, t[1], f.key_binary)) return out_line("CLIENT_ERROR opaque token too long");
   shm::MetaDeleteOptions opt;
@@ -372,7 +392,32 @@ void Conn::meta_delete(Token* t, size_t nt) {
   opt.invalidate = f.invalidate;
   opt.set_ttl = f.new_ttl;
   opt.ttl = f.ttl;
-  int32_t r = b_.meta_delete(u8(t[1].value), uint32_t(t[1].length), opt);
+  const uint8_t* key = u8(t[1].value);
+  const uint32_t nkey = uint32_t(t[1].length);
+  int32_t r;
+  if (f.remove_val) {
+    // memcached 1.6.4x's md x: the item stays, its value emptied (client flags F, exptime T or
+    // none), keeping its CAS (or E's); with I it is then marked stale as well.
+    uint64_t cur = peek_cas(key, nkey);
+    if (cur == 0) {
+      r = b_.usable() ? int32_t(shm::kMiss) : kStoreClosed;
+    } else if (f.has_cas && cur != f.cas) {
+      r = shm::kExists;
+    } else {
+      static const uint8_t kEmpty[1] = {0};
+      uint64_t cas_out = 0;
+      b_.cas_in = f.has_cas_in ? f.cas_in : cur;
+      r = b_.store(shm::StoreCmd::kCas, key, nkey, kEmpty, 0, f.client_flags, f.new_ttl ? f.ttl : 0, cur, &cas_out);
+      if (r == shm::kOk && f.invalidate) {
+        b_.cas_in = f.has_cas_in ? f.cas_in : 0;
+        opt.has_cas = false;
+        r = b_.meta_delete(key, nkey, opt);
+      }
+    }
+  } else {
+    b_.cas_in = f.has_cas_in ? f.cas_in : 0;
+    r = b_.meta_delete(key, nkey, opt);
+  }
   const char* code;
   switch (r) {
     case shm::kOk:
@@ -391,7 +436,7 @@ void Conn::meta_delete(Token* t, size_t nt) {
 
 void Conn::meta_arith(Token* t, size_t nt) {
   MetaFlags f;
-  if (const char* err = meta_key_flags(t, nt, &f)) return out_line(err);
+  if (meta_flags(t, nt, 2, &f)) return out_line("CLIENT_ERROR invalid or duplicate flag");  // whatever the cause
   shm::MetaArithOptions req;
   switch (f.mode) {
     case 0:
@@ -409,8 +454,10 @@ void Conn::meta_arith(Token* t, size_t nt) {
   req.cas = f.cas;
   req.set_ttl = f.new_ttl;
   req.ttl = f.ttl;
+  req.vivify_ttl_last = std::strchr(f.order, 'N') > std::strchr(f.order, 'T') && std::strchr(f.order, 'T');
   uint64_t result = 0;
   shm::MetaView v;
+  b_.cas_in = f.has_cas_in ? f.cas_in : 0;
   int32_t r = b_.meta_arith(u8(t[1].value), uint32_t(t[1].length), req, &result, &v);
   std::string line;
   switch (r) {
@@ -434,15 +481,20 @@ void Conn::meta_arith(Token* t, size_t nt) {
   } else {
     line = "HD";
   }
+  uint32_t exp = v.exptime0;  // memcached applies T and N while it prints: t shows the ttl so far
   for (size_t i = 2; i < nt - 1; ++i) {
     switch (t[i].value[0]) {
       case 'c':
         line += " c";
         put_u64(line, v.cas);
         break;
+      case 'T': exp = abs_exptime(f.ttl, v.now); break;
+      case 'N':
+        if (v.created) exp = abs_exptime(f.vivify_ttl, v.now);
+        break;
       case 't':
         line += " t";
-        put_ttl(line, v.exptime, v.now);
+        put_ttl(line, exp, v.now);
         break;
       case 'O':
         if (t[i].length > kMaxOpaque) return out_line("CLIENT_ERROR opaque token too long");
@@ -452,7 +504,7 @@ void Conn::meta_arith(Token* t, size_t nt) {
       case 'k': put_key(line, t[1].value, t[1].length, f.key_binary); break;
     }
   }
-  if (f.quiet && !v.created) return;  // memcached hides a nominal reply, value included (not a vivified one)
+  if (f.quiet) return;  // memcached 1.6.4x hides a nominal reply, value included, a vivified one too
   out_ += line;
   out_ += "\r\n";
   if (f.value) {

@@ -10,6 +10,7 @@
 // suppresses (errors included); a storage command whose value is too large answers at once and
 // swallows the value's bytes, so they are never read as commands.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -32,12 +33,6 @@ void Conn::out_line(const char* s) {
   }
   out_ += s;
   out_ += "\r\n";
-}
-
-bool Conn::set_noreply(Token* t, size_t nt) {
-  const Token& last = t[nt - 2];
-  if (last.value && std::strcmp(last.value, "noreply") == 0) noreply_ = true;
-  return noreply_;
 }
 
 bool Conn::text_step() {
@@ -68,62 +63,109 @@ bool Conn::text_step() {
   size_t len = size_t(nl - start);
   rpos_ += len + 1;
   scanned_ = 0;
+  size_t cmdlen = len + 1;  // with the newline, as memcached measures a request
   if (len > 1 && start[len - 1] == '\r') --len;
   start[len] = '\0';
-  text_command(start, std::strlen(start));
+  text_command(start, len, cmdlen);
   return true;
 }
 
-void Conn::text_command(char* line, size_t) {
+namespace {
+constexpr const char* kBadFormat = "CLIENT_ERROR bad command line format";
+
+bool tok_u64(const Token& t, uint64_t* out) { return t.value && strict_u64(t.value, t.length, out); }
+bool tok_u32(const Token& t, uint32_t* out) { return t.value && strict_u32(t.value, t.length, out); }
+bool tok_i32(const Token& t, int32_t* out) { return t.value && strict_i32(t.value, t.length, out); }
+// memcached compares a sub-command with strncmp(token, name, token length): a prefix matches.
+bool sub_is(const Token& t, const char* name) {
+  return t.value && t.length <= std::strlen(name) && std::strncmp(t.value, name, t.length) == 0;
+}
+}  // namespace
+
+// memcached 1.6.4x's request parser (proto_parser.c's process_request): a request shorter than
+// four bytes with its newline is a format error; the command is the bytes before the first space;
+// a known command with too few tokens is a format error (never ERROR); arguments past the ones a
+// command reads are ignored, and `noreply` is the last token.
+void Conn::text_command(char* line, size_t len, size_t cmdlen) {
   noreply_ = false;
+  if (cmdlen < 4) return out_line(kBadFormat);
   Token t[kMaxTokens + 1];
+  // The command: the bytes before the first space, NUL bytes included (memcached 1.6.4x does not
+  // stop at a NUL; the arguments are still read up to one, as the tokenizer below does).
+  const char* sp = static_cast<const char*>(std::memchr(line, ' ', len));
+  size_t cl = sp ? size_t(sp - line) : len;
   size_t nt = tokenize(line, t, kMaxTokens);
-  if (nt < 2 || t[0].length < 2) return out_line("ERROR");
+  size_t n = t[nt - 1].value ? nt : nt - 1;  // tokens (memcached 1.6.4x's ntokens)
   const Token& c = t[0];
-  const char first = c.value[0];
-  auto want_or = [&](size_t a, size_t b) { return nt == a || nt == b; };
-  if (first == 'm' && c.length == 2) {
-    if (std::strchr("ngsdae", c.value[1])) counts_[kEcMeta] += 1;
-    switch (c.value[1]) {
+  auto take_noreply = [&] {
+    if (n > 0 && eq(t[n - 1], "noreply")) noreply_ = true;
+  };
+  auto is = [&](const char* name) { return cl == std::strlen(name) && eq(c, name); };
+  if (n == 0) return out_line("ERROR");  // only spaces and NULs
+  if (cl == 2 && line[0] == 'm') {
+    if (line[1] != '\0' && std::strchr("ngsdae", line[1])) counts_[kEcMeta] += 1;
+    switch (line[1]) {
       case 'n': out_ += "MN\r\n"; return;
-      case 'g': return meta_get(t, nt);
-      case 's': return meta_set(t, nt);
-      case 'd': return meta_delete(t, nt);
-      case 'a': return meta_arith(t, nt);
-      case 'e': return meta_debug(t, nt);
-      default: return out_line("ERROR");
+      case 'g': return n < 2 ? out_line(kBadFormat) : meta_get(t, nt);
+      case 's': {
+        int32_t vlen;
+        if (n < 3 || !tok_i32(t[2], &vlen) || vlen < 0 || vlen > 0x7ffffffd) return out_line(kBadFormat);
+        return meta_set(t, nt);
+      }
+      case 'd': return n < 2 ? out_line(kBadFormat) : meta_delete(t, nt);
+      case 'a': return n < 2 ? out_line(kBadFormat) : meta_arith(t, nt);
+      case 'e': return n < 2 ? out_line(kBadFormat) : meta_debug(t, nt);
+      default: break;
     }
-  }
-  if (first == 'g') {
-    if (nt < 3) return out_line("ERROR");
-    if (eq(c, "get")) return text_get(t, nt, false, false);
-    if (eq(c, "gets")) return text_get(t, nt, true, false);
-    if (eq(c, "gat")) return text_get(t, nt, false, true);
-    if (eq(c, "gats")) return text_get(t, nt, true, true);
-    return out_line("ERROR");
-  }
-  if (eq(c, "set")) return want_or(6, 7) ? text_update(t, nt, shm::StoreCmd::kSet, false) : out_line("ERROR");
-  if (eq(c, "stats")) return text_stats(t, nt);
-  if (eq(c, "shutdown")) return out_line("ERROR: shutdown not enabled");
-  if (eq(c, "add")) return want_or(6, 7) ? text_update(t, nt, shm::StoreCmd::kAdd, false) : out_line("ERROR");
-  if (eq(c, "append")) return want_or(6, 7) ? text_update(t, nt, shm::StoreCmd::kAppend, false) : out_line("ERROR");
-  if (eq(c, "cas")) return want_or(7, 8) ? text_update(t, nt, shm::StoreCmd::kCas, true) : out_line("ERROR");
-  if (eq(c, "incr")) return want_or(4, 5) ? text_arith(t, nt, true) : out_line("ERROR");
-  if (eq(c, "delete")) return nt >= 3 && nt <= 5 ? text_delete(t, nt) : out_line("ERROR");
-  if (eq(c, "decr")) return want_or(4, 5) ? text_arith(t, nt, false) : out_line("ERROR");
-  if (eq(c, "touch")) return want_or(4, 5) ? text_touch(t, nt) : out_line("ERROR");
-  if (first == 's' || first == 'a' || first == 'c' || first == 'i' || first == 'd' || first == 't')
-    return out_line("ERROR");
-  if (eq(c, "prepend")) return want_or(6, 7) ? text_update(t, nt, shm::StoreCmd::kPrepend, false) : out_line("ERROR");
-  if (eq(c, "replace")) return want_or(6, 7) ? text_update(t, nt, shm::StoreCmd::kReplace, false) : out_line("ERROR");
-  if (eq(c, "flush_all")) return nt >= 2 && nt <= 4 ? text_flush(t, nt) : out_line("ERROR");
-  if (eq(c, "version")) return out_line("VERSION " SHMCACHED_PROTO_VERSION);
-  if (eq(c, "quit")) {
+  } else if (is("get") || is("gets")) {
+    if (n < 2) return out_line(kBadFormat);
+    take_noreply();
+    noreply_ = false;  // a get's values are never suppressed
+    return text_get(t, nt, cl == 4, false);
+  } else if (is("gat") || is("gats")) {
+    if (n < 3) return out_line(kBadFormat);
+    return text_get(t, nt, cl == 4, true);
+  } else if (is("set") || is("add") || is("cas") || is("append") || is("prepend") || is("replace")) {
+    int32_t vlen;
+    if (n < 5 || !tok_i32(t[4], &vlen) || vlen < 0 || vlen > 0x7ffffffd) return out_line(kBadFormat);
+    take_noreply();
+    shm::StoreCmd cmd = is("set")       ? shm::StoreCmd::kSet
+                        : is("add")     ? shm::StoreCmd::kAdd
+                        : is("cas")     ? shm::StoreCmd::kCas
+                        : is("append")  ? shm::StoreCmd::kAppend
+                        : is("prepend") ? shm::StoreCmd::kPrepend
+                                        : shm::StoreCmd::kReplace;
+    return text_update(t, n, cmd, cmd == shm::StoreCmd::kCas);
+  } else if (is("incr") || is("decr")) {
+    if (n < 3) return out_line(kBadFormat);
+    take_noreply();
+    return text_arith(t, nt, is("incr"));
+  } else if (is("touch")) {
+    if (n < 3) return out_line(kBadFormat);
+    take_noreply();
+    return text_touch(t, nt);
+  } else if (is("delete")) {
+    if (n < 2) return out_line(kBadFormat);
+    take_noreply();
+    return text_delete(t, nt);
+  } else if (is("quit")) {
     closing_ = true;
     return;
+  } else if (is("version")) {
+    return out_line("VERSION " SHMCACHED_PROTO_VERSION);
+  } else if (is("stats")) {
+    return text_stats(t, nt);
   }
-  if (eq(c, "verbosity")) return want_or(3, 4) ? text_verbosity(t, nt) : out_line("ERROR");
-  if (t[nt - 2].value && std::strncmp(t[nt - 2].value, "HTTP/", 5) == 0) {
+  // memcached's second table: matched on the first token (leading spaces skipped).
+  take_noreply();
+  if (n > 0) {
+    if (eq(c, "shutdown")) return text_shutdown(t, n);
+    if (eq(c, "slabs")) return text_slabs(t, n);
+    if (eq(c, "flush_all")) return text_flush(t, n);
+    if (eq(c, "lru_crawler")) return text_lru_crawler(t, n);
+    if (eq(c, "verbosity")) return text_verbosity(t, n);
+  }
+  if (n > 1 && std::strncmp(t[n - 1].value, "HTTP/", 5) == 0) {
     closing_ = true;  // memcached hangs up on HTTP requests
     return;
   }
@@ -135,14 +177,17 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
   int32_t exptime = 0;
   Token* k = &t[1];
   if (touch) {
-    if (!safe_strtol(t[1].value, &exptime)) return out_line("CLIENT_ERROR invalid exptime argument");
+    if (!tok_i32(t[1], &exptime)) return out_line("CLIENT_ERROR invalid exptime argument");
     ++k;
   }
   for (;;) {
     while (k->length != 0) {
       if (k->length > kKeyMax) {
         out_.resize(mark);  // memcached drops the VALUEs already gathered for this command
-        return out_line("CLIENT_ERROR bad command line format");
+        // memcached 1.6.4x re-sends the error line it had built, newline included, as a new
+        // line: the error ends with an empty line.
+        out_ += "CLIENT_ERROR bad command line format\r\n\r\n";
+        return;
       }
       if (out_.size() - mark >= kGetReplyMax) {
         out_.resize(mark);  // memcached's answer when it cannot hold the responses of a get
@@ -176,32 +221,31 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
   out_ += "END\r\n";
 }
 
-void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
-  set_noreply(t, nt);
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
-  uint32_t flags;
-  int32_t exptime, vlen;
-  if (!(safe_strtoul(t[2].value, &flags) && safe_strtol(t[3].value, &exptime) && safe_strtol(t[4].value, &vlen)))
-    return out_line("CLIENT_ERROR bad command line format");
-  uint64_t cas = 0;
-  if (with_cas && !safe_strtoull(t[5].value, &cas)) return out_line("CLIENT_ERROR bad command line format");
-  if (vlen < 0 || vlen > 0x7ffffffd) return out_line("CLIENT_ERROR bad command line format");
-  if (detail_enabled()) detail_record_set(t[1].value, t[1].length);
-  const uint8_t* key = u8(t[1].value);
-  uint32_t nkey = uint32_t(t[1].length);
-  if (!key_valid(key, nkey) || uint64_t(vlen) > b_.max_value_len(nkey)) {
-    // memcached: answer now, swallow the data; a failed set also drops the key's old value.
-    if (!b_.usable()) return store_closed();
-    if (!key_valid(key, nkey)) {
-      out_line("CLIENT_ERROR bad command line format");  // control characters: shmcached refuses them
-    } else {
-      out_line("SERVER_ERROR object too large for cache");
-      counts_[kEcTooLarge] += 1;
-      if (cmd == shm::StoreCmd::kSet) b_.del(key, nkey);
-    }
+void Conn::text_update(Token* t, size_t, shm::StoreCmd cmd, bool with_cas) {
+  int32_t vlen;
+  tok_i32(t[4], &vlen);  // checked by text_command
+  // memcached 1.6.4x (process_update_cmd_start): every error from here on swallows the data block.
+  auto fail = [&](const char* err) {
+    out_line(err);
     swallow_ = uint64_t(vlen) + 2;
     state_ = State::kSwallow;
-    return;
+  };
+  if (t[1].length > kKeyMax) return fail(kBadFormat);
+  uint32_t flags;
+  int32_t exptime;
+  if (!(safe_strtoul(t[2].value, &flags) && safe_strtol(t[3].value, &exptime))) return fail(kBadFormat);
+  uint64_t cas = 0;
+  if (with_cas && !tok_u64(t[5], &cas)) return fail(kBadFormat);
+  const uint8_t* key = u8(t[1].value);
+  uint32_t nkey = uint32_t(t[1].length);
+  if (!key_valid(key, nkey)) return fail(kBadFormat);  // control characters: shmcached refuses them
+  if (detail_enabled()) detail_record_set(t[1].value, t[1].length);
+  if (uint64_t(vlen) > b_.max_value_len(nkey)) {
+    // memcached: answer now, swallow the data; a failed set also drops the key's old value.
+    if (!b_.usable()) return store_closed();
+    counts_[kEcTooLarge] += 1;
+    if (cmd == shm::StoreCmd::kSet) b_.del(key, nkey);
+    return fail("SERVER_ERROR object too large for cache");
   }
   pend_.cmd = cmd;
   pend_.key.assign(t[1].value, t[1].length);
@@ -212,6 +256,8 @@ void Conn::text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas) {
   pend_.noreply = noreply_;
   pend_.meta = false;
   pend_.stale_ok = false;
+  pend_.cas_in = 0;
+  pend_.vivify = false;
   state_ = State::kValue;
 }
 
@@ -238,11 +284,10 @@ void Conn::text_value_done() {
   }
 }
 
-void Conn::text_arith(Token* t, size_t nt, bool incr) {
-  set_noreply(t, nt);
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+void Conn::text_arith(Token* t, size_t, bool incr) {
+  if (t[1].length > kKeyMax) return out_line(kBadFormat);
   uint64_t delta;
-  if (!safe_strtoull(t[2].value, &delta)) return out_line("CLIENT_ERROR invalid numeric delta argument");
+  if (!tok_u64(t[2], &delta)) return out_line("CLIENT_ERROR invalid numeric delta argument");
   uint64_t result = 0;
   int32_t r = b_.delta(u8(t[1].value), uint32_t(t[1].length), incr, delta, &result);
   switch (r) {
@@ -259,14 +304,9 @@ void Conn::text_arith(Token* t, size_t nt, bool incr) {
   }
 }
 
-void Conn::text_delete(Token* t, size_t nt) {
-  if (nt > 3) {
-    bool hold_is_zero = eq(t[2], "0");
-    bool sets_noreply = set_noreply(t, nt);
-    bool valid = (nt == 4 && (hold_is_zero || sets_noreply)) || (nt == 5 && hold_is_zero && sets_noreply);
-    if (!valid) return out_line("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
-  }
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+// memcached 1.6.4x: `delete KEY [anything] [noreply]` (the old hold-time argument is ignored).
+void Conn::text_delete(Token* t, size_t) {
+  if (t[1].length > kKeyMax) return out_line(kBadFormat);
   if (detail_enabled()) detail_record_delete(t[1].value, t[1].length);
   int32_t r = b_.del(u8(t[1].value), uint32_t(t[1].length));
   if (r == shm::kOk) return out_line("DELETED");
@@ -274,32 +314,193 @@ void Conn::text_delete(Token* t, size_t nt) {
   store_closed();
 }
 
-void Conn::text_touch(Token* t, size_t nt) {
-  set_noreply(t, nt);
-  if (t[1].length > kKeyMax) return out_line("CLIENT_ERROR bad command line format");
+void Conn::text_touch(Token* t, size_t) {
+  if (t[1].length > kKeyMax) return out_line(kBadFormat);
   int32_t exptime;
-  if (!safe_strtol(t[2].value, &exptime)) return out_line("CLIENT_ERROR invalid exptime argument");
+  if (!tok_i32(t[2], &exptime)) return out_line("CLIENT_ERROR invalid exptime argument");
   int32_t r = b_.touch(u8(t[1].value), uint32_t(t[1].length), exptime);
   if (r == shm::kOk) return out_line("TOUCHED");
   if (r == shm::kMiss || r == shm::kBadKey) return out_line("NOT_FOUND");
   store_closed();
 }
 
-void Conn::text_flush(Token* t, size_t nt) {
-  set_noreply(t, nt);
+void Conn::text_flush(Token* t, size_t n) {
   int32_t exptime = 0;
-  if (nt != (noreply_ ? 3u : 2u)) {
-    if (!safe_strtol(t[1].value, &exptime)) return out_line("CLIENT_ERROR invalid exptime argument");
+  if (n != (noreply_ ? 2u : 1u)) {
+    if (!tok_i32(t[1], &exptime)) return out_line("CLIENT_ERROR invalid exptime argument");
   }
   if (b_.flush_all(exptime > 0 ? exptime : 0) != 0) return store_closed();
   out_line("OK");
 }
 
-void Conn::text_verbosity(Token* t, size_t nt) {
-  set_noreply(t, nt);
+void Conn::text_verbosity(Token* t, size_t) {
   uint32_t level;
-  if (!safe_strtoul(t[1].value, &level)) return out_line("CLIENT_ERROR bad command line format");
-  out_line("OK");  // accepted; the server logs nothing per command
+  if (!tok_u32(t[1], &level)) return out_line(kBadFormat);
+  settings_.verbosity = level > 2 ? 2 : level;  // memcached's MAX_VERBOSITY_LEVEL
+  out_line("OK");
+}
+
+// `shutdown [graceful]`: only with -A (the host closes the server when it sees the request).
+void Conn::text_shutdown(Token* t, size_t n) {
+  if (!settings_.shutdown_enabled) return out_line("SERVER_ERROR: shutdown not enabled");
+  if (n == 1 || (n == 2 && sub_is(t[1], "graceful"))) {
+    settings_.shutdown_requested = n == 1 ? 1 : 2;
+    closing_ = true;
+    return;
+  }
+  out_line("CLIENT_ERROR invalid shutdown mode");
+}
+
+// `slabs reassign SRC DST` (the page mover, core/rebalance.h) and `slabs automove 0|1|2`.
+void Conn::text_slabs(Token* t, size_t n) {
+  if (n == 4 && sub_is(t[1], "reassign")) {
+    int32_t src, dst;
+    if (!tok_i32(t[2], &src) || !tok_i32(t[3], &dst)) return out_line(kBadFormat);
+    int32_t r = b_.reassign(src, dst);
+    switch (r) {
+      case int32_t(shm::Reassign::kOk): return out_line("OK");
+      case int32_t(shm::Reassign::kBusy): return out_line("BUSY currently processing reassign request");
+      case int32_t(shm::Reassign::kBadClass): return out_line("BADCLASS invalid src or dst class id");
+      case int32_t(shm::Reassign::kNoSpare): return out_line("NOSPARE source class has no spare pages");
+      case int32_t(shm::Reassign::kSame): return out_line("SAME src and dst class are identical");
+      default: return store_closed();
+    }
+  }
+  if (n >= 3 && sub_is(t[1], "automove")) {
+    const Token& a = t[2];
+    if (sub_is(a, "ratio") || sub_is(a, "freeratio")) {
+      char* end = nullptr;
+      if (n < 4 || (std::strtod(t[3].value, &end), end == t[3].value)) return out_line("ERROR");
+      return out_line("OK");  // accepted; the page mover has no ratios to tune
+    }
+    if (sub_is(a, "window")) {
+      uint32_t w;
+      if (n < 4 || !tok_u32(t[3], &w)) return out_line(kBadFormat);
+      if (w < 3 || w > 1800) return out_line("CLIENT_ERROR automove window too low or too high");
+      return out_line("OK");
+    }
+    uint32_t level;
+    if (!tok_u32(a, &level)) return out_line(kBadFormat);
+    if (level > 2) return out_line("ERROR");
+    settings_.automove = level;
+    return out_line("OK");
+  }
+  out_line("ERROR");
+}
+
+// `lru_crawler crawl|metadump|mgdump CLASSES`, `tocrawl N`, `sleep N`, `enable`, `disable`.
+void Conn::text_lru_crawler(Token* t, size_t n) {
+  if (n == 3 && (sub_is(t[1], "crawl") || sub_is(t[1], "metadump") || sub_is(t[1], "mgdump"))) {
+    const bool crawl = sub_is(t[1], "crawl");
+    const bool mg = !crawl && !sub_is(t[1], "metadump");
+    if (!settings_.lru_crawler) return out_line("CLIENT_ERROR lru crawler disabled");
+    uint32_t ncls = b_.n_classes();
+    if (!b_.usable()) return store_closed();
+    // The classes: "all", "hash" (metadump: the table, which is how shmcached crawls anyway) or
+    // a comma-separated list of class ids.
+    std::vector<uint32_t> classes;
+    bool all = std::strcmp(t[2].value, "all") == 0 || (!crawl && std::strcmp(t[2].value, "hash") == 0);
+    if (!all) {
+      std::string list(t[2].value, t[2].length);
+      size_t pos = 0;
+      while (pos <= list.size()) {
+        size_t comma = list.find(',', pos);
+        std::string id = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        uint32_t cls;
+        if (!safe_strtoul(id.c_str(), &cls) || cls < 1 || cls >= shm::kMaxClasses - 1)
+          return out_line("BADCLASS invalid class id");
+        classes.push_back(cls);
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    } else {
+      for (uint32_t i = 1; i <= ncls; ++i) classes.push_back(i);
+    }
+    if (crawl) {
+      uint32_t budget = settings_.tocrawl ? settings_.tocrawl : UINT32_MAX;
+      for (uint32_t cls : classes) {
+        uint64_t checked = 0;
+        if (cls <= ncls && b_.crawl_class(cls, budget, &checked) != 0) return store_closed();
+      }
+      return out_line("OK");
+    }
+    return lru_dump(classes, all, mg);
+  }
+  if (n == 3 && (sub_is(t[1], "tocrawl") || sub_is(t[1], "sleep"))) {
+    const bool sleep = !sub_is(t[1], "tocrawl");
+    uint32_t v;
+    if (!tok_u32(t[2], &v)) return out_line(kBadFormat);
+    if (sleep && v > 1000000) return out_line("CLIENT_ERROR sleep must be one second or less");
+    (sleep ? settings_.crawler_sleep : settings_.tocrawl) = v;
+    return out_line("OK");
+  }
+  if (n == 2 && sub_is(t[1], "enable")) {
+    if (settings_.lru_crawler) return out_line("ERROR failed to start lru crawler thread");  // already on
+    settings_.lru_crawler = true;
+    return out_line("OK");
+  }
+  if (n == 2 && sub_is(t[1], "disable")) {
+    settings_.lru_crawler = false;
+    return out_line("OK");
+  }
+  out_line("ERROR");
+}
+
+// metadump (memcached's crawler_metadump_eval line per live item, then END) and mgdump (`mg KEY`
+// per live item, then EN), through the store's key iteration (core/crawl.h).
+void Conn::lru_dump(const std::vector<uint32_t>& classes, bool all, bool mg) {
+  bool want[shm::kMaxClasses] = {};
+  for (uint32_t c : classes) want[c] = true;
+  uint64_t cursor = 0;
+  bool done = false;
+  std::vector<uint8_t> keys;
+  const int64_t unix_now = int64_t(std::time(nullptr));
+  while (!done) {
+    keys.clear();
+    if (b_.crawl_keys(&cursor, &keys, 64 * 1024, &done) != 0) return store_closed();
+    for (size_t i = 0; i + 1 <= keys.size();) {
+      uint32_t nkey = keys[i];
+      const uint8_t* key = &keys[i + 1];
+      i += 1 + nkey;
+      shm::MetaView v;
+      uint32_t cls = 0;
+      uint64_t total = 0;
+      int32_t r = b_.meta_debug(key, nkey, &v, &cls, &total);
+      if (r == kStoreClosed || r == kGateBusy) return store_closed();
+      if (r != shm::kOk || (!all && (cls >= shm::kMaxClasses || !want[cls]))) continue;
+      if (mg) {
+        out_ += "mg ";
+        out_.append(reinterpret_cast<const char*>(key), nkey);
+        out_ += "\r\n";
+        continue;
+      }
+      out_ += "key=";
+      for (uint32_t j = 0; j < nkey; ++j) {  // memcached's uriencode
+        char ch = char(key[j]);
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+            ch == '.' || ch == '_' || ch == '~') {
+          out_ += ch;
+        } else {
+          char b[4];
+          std::snprintf(b, sizeof b, "%%%02X", unsigned(uint8_t(ch)));
+          out_ += b;
+        }
+      }
+      char b[200];
+      int64_t la = unix_now - int64_t(v.now - v.atime);
+      if (v.exptime == 0)
+        std::snprintf(b, sizeof b, " exp=-1 la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
+                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
+                      static_cast<unsigned long long>(total), v.flags);
+      else
+        std::snprintf(b, sizeof b, " exp=%lld la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
+                      static_cast<long long>(unix_now + (int64_t(v.exptime) - int64_t(v.now))),
+                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
+                      static_cast<unsigned long long>(total), v.flags);
+      out_ += b;
+    }
+  }
+  out_ += mg ? "EN\r\n" : "END\r\n";
 }
 
 namespace {

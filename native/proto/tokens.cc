@@ -90,4 +90,33 @@ bool safe_strtol(const char* str, int32_t* out) {
   return false;
 }
 
+bool strict_u64(const char* s, size_t len, uint64_t* out, size_t maxlen) {
+  if (len > maxlen) return false;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < len; ++i) {
+    unsigned d = unsigned(uint8_t(s[i])) - unsigned('0');
+    if (d > 9 || sum > (UINT64_MAX - d) / 10) return false;
+    sum = sum * 10 + d;
+  }
+  *out = sum;
+  return true;
+}
+
+bool strict_u32(const char* s, size_t len, uint32_t* out) {
+  uint64_t v;
+  if (!strict_u64(s, len, &v, 11) || v > UINT32_MAX) return false;
+  *out = uint32_t(v);
+  return true;
+}
+
+bool strict_i32(const char* s, size_t len, int32_t* out) {
+  if (len > 11) return false;
+  bool neg = len > 0 && s[0] == '-';
+  uint64_t v;
+  if (!strict_u64(s + (neg ? 1 : 0), len - (neg ? 1 : 0), &v, 11) || v > (neg ? 2147483648ull : 2147483647ull))
+    return false;
+  *out = neg ? int32_t(-int64_t(v)) : int32_t(v);
+  return true;
+}
+
 }  // namespace proto

@@ -17,9 +17,11 @@
 import cluster from 'node:cluster';
 import {
   accessSync,
+  chmodSync,
   closeSync,
   constants as fsConstants,
   existsSync,
+  lstatSync,
   openSync,
   readFileSync,
   readSync,
@@ -74,6 +76,18 @@ export interface ServeOptions {
   fileMode?: number;
   /** -Y, -S, -Z, -o ssl_*: authentication and TLS (src/cli/wire.ts). */
   wire: WireOptions;
+  /** -A: allow the `shutdown` command. */
+  enableShutdown: boolean;
+  /** -o lru_crawler / no_lru_crawler: the background expired-item crawler (default on, as memcached). */
+  lruCrawler: boolean;
+  /** -R: commands per connection per turn (0 = no limit). */
+  reqsPerEvent: number;
+  /** -B: protocols accepted. */
+  protocol: 'auto' | 'ascii' | 'binary';
+  /** -s: listen on this unix domain socket instead of TCP. */
+  socketPath?: string;
+  /** -a: the unix socket's permissions (octal, default 0700). */
+  socketMask: number;
 }
 
 /** The package's version (package.json next to dist/), for `--version`. */
@@ -101,6 +115,15 @@ const SERVE_USAGE = `usage: shmcached serve [options]
                                 keeps crashing; 5 crashes in a row within 5 s of starting stop
                                 the server (exit 1)
     -v, --verbose               log connections (-vv, -vvv accepted)
+    -s, --unix-socket=PATH      listen on this unix domain socket instead of TCP (an existing
+                                socket of this user there is replaced; anything else is refused)
+    -a, --unix-mask=MASK        the unix socket's permissions, octal (default 0700)
+    -A, --enable-shutdown       allow the shutdown command (it stops the server)
+    -R, --max-reqs-per-event=N  commands a connection runs per turn before the others get theirs
+                                (default 0: no limit)
+    -B, --protocol=NAME         ascii, binary or auto (default: auto, by the first byte)
+    -o, --extended=OPTS         lru_crawler (default) or no_lru_crawler: the background crawler
+                                that frees expired items; idle_timeout=SECS
         --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
         --reset                 re-create the store file (everything in it is lost)
         --reset-if-unreadable   if the file is a shmcached store this build cannot read (another
@@ -211,6 +234,11 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     resetIfUnreadable: false,
     idleTimeout: 0,
     wire: newWireOptions(),
+    enableShutdown: false,
+    lruCrawler: true,
+    reqsPerEvent: 0,
+    protocol: 'auto',
+    socketMask: 0o700,
   };
   const long: Record<string, string> = {
     '--port': '-p',
@@ -224,6 +252,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     '--udp-port': '-U',
     '--user': '-u',
     ...WIRE_LONG,
+    '--unix-socket': '-s',
+    '--unix-mask': '-a',
+    '--enable-shutdown': '-A',
+    '--max-reqs-per-event': '-R',
+    '--protocol': '-B',
+    '--extended': '-o',
   };
   const withValue = new Set([
     '-p',
@@ -234,6 +268,11 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     '-t',
     '-U',
     '-u',
+    '-s',
+    '-a',
+    '-R',
+    '-B',
+    '-o',
     '--file',
     '--idle-timeout',
     '--file-owner',
@@ -254,7 +293,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       o.verbose += a.length - 1;
       continue;
     }
-    if (/^-[plmIctUuYo].+/.test(a)) {
+    if (/^-[plmIctUusaRBYo].+/.test(a)) {
       v = a.slice(2);
       a = a.slice(0, 2);
     }
@@ -289,6 +328,44 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
         break;
       case '-u':
         break; // memcached's run-as user: shmcached runs as whoever starts it
+      case '-s':
+        if (!v) throw new UsageError('-s needs a socket path');
+        o.socketPath = v;
+        break;
+      case '-a':
+        if (v === undefined || !/^0?[0-7]{1,4}$/.test(v))
+          throw new UsageError(`-a needs an octal mask such as 0700, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        o.socketMask = parseInt(v, 8) & 0o777;
+        break;
+      case '-A':
+        o.enableShutdown = true;
+        break;
+      case '-R':
+        o.reqsPerEvent = intArg('-R', v, 0, 0x7fffffff);
+        break;
+      case '-B':
+        if (v !== 'ascii' && v !== 'binary' && v !== 'auto')
+          throw new UsageError(`-B takes ascii, binary or auto, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        o.protocol = v;
+        break;
+      case '-o':
+        for (const opt of (v ?? '').split(',')) {
+          const [name, val] = opt.split('=', 2) as [string, string | undefined];
+          if (name === 'lru_crawler') o.lruCrawler = true;
+          else if (name === 'no_lru_crawler') o.lruCrawler = false;
+          else if (name === 'idle_timeout') o.idleTimeout = intArg('-o idle_timeout', val, 0, 1 << 30);
+          else if (name.startsWith('ssl_')) {
+            try {
+              takeWireFlag('-o', opt, o.wire);
+            } catch (e) {
+              throw e instanceof WireUsageError ? new UsageError(e.message) : e;
+            }
+          } else
+            throw new UsageError(
+              `-o: unknown option ${JSON.stringify(opt)} (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
+            );
+        }
+        break;
       case '--file':
         if (!v) throw new UsageError('--file needs a path');
         o.file = v;
@@ -506,6 +583,34 @@ interface ReadyMessage {
 /** A `-t N` worker's exit status when it cannot start (port in use, ...): the primary does not restart it. */
 const EXIT_CANNOT_START = 78;
 
+/**
+ * Before listening on a unix socket path (docs/security.md's rules for paths we create): nothing
+ * there, or a socket of this user left by an earlier run, which is removed. A symbolic link, a
+ * file of any other kind, or another user's socket is refused (never followed, never removed).
+ */
+function prepareSocketPath(path: string): void {
+  let st: import('node:fs').Stats;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new RunError(`cannot use unix socket path ${path}: ${(e as Error).message}`);
+  }
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  if (!st.isSocket()) throw new RunError(`${path} exists and is not a socket: remove it, or choose another path with -s`);
+  if (st.uid !== uid) throw new RunError(`${path} is another user's socket (uid ${st.uid}): choose another path with -s`);
+  unlinkSync(path);
+}
+
+/** -t N: the primary created the socket; its mode is set once it is there (only if it is a socket). */
+function fixSocketMode(path: string, mask: number): void {
+  try {
+    if (lstatSync(path).isSocket()) chmodSync(path, mask);
+  } catch {
+    // another worker's chmod or a removal meanwhile: nothing to fix
+  }
+}
+
 /** Runs one server process until SIGTERM/SIGINT; resolves when it has closed cleanly. */
 async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   // Signals are taken from the start: one that arrives while the store opens or the port is
@@ -528,32 +633,51 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
     if (e instanceof CacheError) throw new RunError(`${e.message} [${e.code}]`);
     throw e;
   }
+  if (o.socketPath !== undefined && !cluster.isWorker) prepareSocketPath(o.socketPath);
   const cache = openStore(o, reset);
   const servers: Server[] = [];
-  for (const l of listenersOf(o.listen, o.port, o.wire)) {
+  // -s: one unix socket instead of TCP (memcached's rule); else every -l address (TLS or not).
+  const listeners = o.socketPath !== undefined ? [undefined] : listenersOf(o.listen, o.port, o.wire);
+  for (const l of listeners) {
     const one = createServer({
       cache,
       maxConnections: o.maxConnections,
       idleTimeout: o.idleTimeout,
       verbose: o.verbose,
       settings: { numThreads: o.threads },
+      enableShutdown: o.enableShutdown,
+      lruCrawler: o.lruCrawler,
+      reqsPerEvent: o.reqsPerEvent,
+      protocol: o.protocol,
       ...(security.auth ? { auth: security.auth } : {}),
-      ...(l.tls && security.tls ? { tls: security.tls } : {}),
+      ...(l?.tls && security.tls ? { tls: security.tls } : {}),
     });
-    if (l.tls && security.requestOnly) rejectUnverifiedPeers(one);
+    one.on('shutdown', () => requestStop());
+    if (l?.tls && security.requestOnly) rejectUnverifiedPeers(one);
     servers.push(one);
     try {
       await new Promise<void>((resolve, reject) => {
         one.once('error', reject);
-        one.listen(l.port, l.host, () => {
+        const done = (): void => {
           one.off('error', reject);
           resolve();
-        });
+        };
+        if (l === undefined) {
+          // memcached's -a: the socket is created with the mask's permissions (umask around the bind).
+          const old = process.umask(~o.socketMask & 0o777);
+          try {
+            one.listen(o.socketPath, done);
+          } finally {
+            process.umask(old);
+          }
+        } else {
+          one.listen(l.port, l.host, done);
+        }
       });
     } catch (e) {
       for (const s of servers) s.close();
       cache.close();
-      throw listenError(e as NodeJS.ErrnoException, { ...o, listen: l.host, port: l.port });
+      throw listenError(e as NodeJS.ErrnoException, l === undefined ? o : { ...o, listen: l.host, port: l.port });
     }
   }
   const server = servers[0]!;
@@ -578,6 +702,7 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
       return (typeof ai === 'object' && ai !== null ? hostPort(ai.address, ai.port) : String(ai)) + tls;
     })
     .join(', ');
+  if (o.socketPath !== undefined && cluster.isWorker) fixSocketMode(o.socketPath, o.socketMask);
   if (cluster.isWorker) {
     if (o.verbose > 0)
       process.stderr.write(`shmcached ${process.pid}: listening on ${where}, store ${o.file} (protection ${cache.protection})\n`);
@@ -634,6 +759,7 @@ function duration(ms: number): string {
  * and exits 1. SIGTERM/SIGINT stop every worker cleanly (each closes the store) and exit 0.
  */
 async function servePrimary(o: ServeOptions): Promise<number> {
+  if (o.socketPath !== undefined) prepareSocketPath(o.socketPath);
   // Signals are taken from the start (see serveOne); until the workers run there is nothing to stop.
   let stopAll: ((code: number) => void) | undefined;
   let signalled = false;

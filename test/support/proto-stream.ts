@@ -8,6 +8,18 @@
  */
 import { Rand } from './diff.js';
 
+/**
+ * Which memcached the stream is compared with. shmcached answers as memcached 1.6.4x; against
+ * Debian's 1.6.18 the stream leaves out exactly the inputs whose replies changed between the two
+ * (docs/protocol.md, "Differences from memcached 1.6.18"): short and blank lines, known commands
+ * with too few tokens, a cas without its CAS value, extra arguments that 1.6.4x ignores, a quiet
+ * ma that vivifies, an md with a bad flag, `+N` numbers; and a bad data chunk is followed by a
+ * full command instead of a bare newline.
+ */
+export type PeerProfile = '1.6.18' | '1.6.45';
+let profile: PeerProfile = '1.6.18';
+const modern = (): boolean => profile !== '1.6.18';
+
 /** Placeholder in a batch for "this server's last CAS for key". */
 export const casPlaceholder = (key: string): string => `\u0001CAS:${key}\u0001`;
 
@@ -33,12 +45,28 @@ function value(r: Rand): Buffer {
   }
 }
 
-function exptime(r: Rand): string {
-  return r.pick(['0', '0', '0', '100', '3600', '-1', '-100', '1000000000', String(Math.floor(Date.now() / 1000) + 7200), 'x', '2592000']);
+// 1.6.4x swallows the data block of a storage command whose flags or exptime do not parse (1.6.18
+// reads it as a command): against 1.6.18 storage commands get valid ones (`bad` says so).
+function exptime(r: Rand, bad = true): string {
+  const t = r.pick([
+    '0',
+    '0',
+    '0',
+    '100',
+    '3600',
+    '-1',
+    '-100',
+    '1000000000',
+    String(Math.floor(Date.now() / 1000) + 7200),
+    'x',
+    '2592000',
+  ]);
+  return t === 'x' && !bad ? '0' : t;
 }
 
 function flags(r: Rand): string {
-  return r.pick(['0', '0', '1', '4294967295', '4294967296', '007', '-1', 'abc', String(r.int(0, 65535))]);
+  const f = r.pick(['0', '0', '1', '4294967295', '4294967296', '007', '-1', 'abc', String(r.int(0, 65535))]);
+  return !modern() && (f === '-1' || f === 'abc') ? '7' : f;
 }
 
 function noreply(r: Rand): string {
@@ -81,10 +109,10 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
     case 'replace':
     case 'append':
     case 'prepend':
-      return { bytes: `${kind} ${key} ${flags(r)} ${exptime(r)} ${v.length}${noreply(r)}\r\n${data(v)}\r\n` };
+      return { bytes: `${kind} ${key} ${flags(r)} ${exptime(r, modern())} ${v.length}${noreply(r)}\r\n${data(v)}\r\n` };
     case 'cas': {
-      const c = r.int(0, 3) === 0 ? String(r.int(0, 99999)) : r.int(0, 9) === 0 ? 'x' : casPlaceholder(key);
-      return { bytes: `cas ${key} ${flags(r)} ${exptime(r)} ${v.length} ${c}${noreply(r)}\r\n${data(v)}\r\n` };
+      const c = r.int(0, 3) === 0 ? String(r.int(0, 99999)) : r.int(0, 9) === 0 && modern() ? 'x' : casPlaceholder(key);
+      return { bytes: `cas ${key} ${flags(r)} ${exptime(r, modern())} ${v.length} ${c}${noreply(r)}\r\n${data(v)}\r\n` };
     }
     case 'get':
     case 'gets': {
@@ -98,10 +126,10 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
     case 'touch':
       return { bytes: `touch ${key} ${exptime(r)}${noreply(r)}\r\n` };
     case 'delete':
-      return { bytes: `delete ${key}${r.pick(['', '', ' 0', ' noreply', ' 0 noreply', ' 1', ' x y z'])}\r\n` };
+      return { bytes: `delete ${key}${r.pick(['', '', ' 0', ' noreply', ' 0 noreply', ...(modern() ? [' 1', ' x y z'] : [])])}\r\n` };
     case 'incr':
     case 'decr': {
-      const d = r.pick(['1', '0', '7', '1000', '-1', 'abc', '18446744073709551616', '+5', String(r.int(0, 100000))]);
+      const d = r.pick(['1', '0', '7', '1000', '-1', 'abc', '18446744073709551616', modern() ? '+5' : '5', String(r.int(0, 100000))]);
       // Alone: memcached rewrites a number in place only while no reply still holds the item,
       // so after a get of the same key in the same read it makes a new item (no padding).
       return { bytes: `${kind} ${r.pick(['num', 'n2', key])} ${d}${noreply(r)}\r\n`, alone: true };
@@ -114,56 +142,63 @@ export function randomCommand(r: Rand): { bytes: string; alone?: boolean } {
           'flush_all -1\r\n',
           'flush_all noreply\r\n',
           'flush_all x\r\n',
-          'flush_all 1 2 3\r\n',
+          modern() ? 'flush_all 0 2 3\r\n' : 'flush_all 0\r\n',
         ]),
       };
     case 'verbosity':
-      return { bytes: r.pick(['verbosity 1\r\n', 'verbosity\r\n', 'verbosity x\r\n', 'verbosity 0 noreply\r\n']) };
+      return {
+        bytes: r.pick(['verbosity 1\r\n', modern() ? 'verbosity\r\n' : 'verbosity 1\r\n', 'verbosity x\r\n', 'verbosity 0 noreply\r\n']),
+      };
     case 'version':
       return { bytes: 'version\r\n' };
     case 'stats':
       return { bytes: r.pick(['stats foo\r\n', 'stats detail\r\n', 'stats detail on\r\n', 'stats detail off\r\n']) };
-    case 'bad':
-      return {
-        bytes: r.pick([
-          'foo\r\n',
-          'GET k0\r\n',
-          '\r\n',
-          '\n',
-          ' \r\n',
-          'x\r\n',
-          'set\r\n',
-          'get\r\n',
-          'incr k0\r\n',
-          'set k0 0 0\r\n',
-          'set k0 0 0 1 2 3\r\n',
-          'touch k0\r\n',
-          'cas k0 0 0 1\r\nx\r\n',
-          'gets\r\n',
-          'decr\r\n',
-          'delete\r\n',
-          'get\u0000 k0\r\n',
-          'set k0\t0 0 1\r\n',
-          'mx\r\n',
-          'sets k0 0 0 1\r\n',
-          'replace k0 0 0\r\n',
-        ]),
-      };
+    case 'bad': {
+      const both = ['foo\r\n', 'GET k0\r\n', 'get\u0000 k0\r\n', 'mx\r\n', 'sets k0 0 0 1\r\n'];
+      // memcached 1.6.4x: a format error where 1.6.18 said ERROR (see PeerProfile)
+      const changed = [
+        '\r\n',
+        '\n',
+        ' \r\n',
+        'x\r\n',
+        'set\r\n',
+        'get\r\n',
+        'incr k0\r\n',
+        'set k0 0 0\r\n',
+        'touch k0\r\n',
+        'cas k0 0 0 1\r\nx\r\n',
+        'gets\r\n',
+        'decr\r\n',
+        'delete\r\n',
+        'replace k0 0 0\r\n',
+        'gat 1\r\n',
+        'cas k0 0 0 1 noreply\r\nx\r\n',
+        'set k0\t0 0 1\r\n',
+      ];
+      return { bytes: r.pick(modern() ? [...both, ...changed] : both) };
+    }
     case 'badchunk': {
       // Declared longer: the data block's last two bytes are not CRLF, then a CRLF (an empty
       // command). Declared shorter: the block ends inside the value.
       const cmd = `${r.pick(['set', 'add', 'append'])} ${key} 0 0`;
+      // Against 1.6.18 the rest after the block is a whole command, not a bare newline (which
+      // 1.6.4x answers with a format error).
+      const tail = modern() ? '\r\n' : 'version\r\n';
       if (r.int(0, 1)) {
         const k = r.int(1, 3);
-        return { bytes: `${cmd} ${v.length + k}${noreply(r)}\r\n${data(v)}${'Q'.repeat(k + 2)}\r\n` };
+        return { bytes: `${cmd} ${v.length + k}${noreply(r)}\r\n${data(v)}${'Q'.repeat(k + 2)}${tail}` };
       }
-      return { bytes: `${cmd} ${Math.max(0, v.length - 1)}${noreply(r)}\r\n${data(v)}\r\n` };
+      if (modern()) return { bytes: `${cmd} ${Math.max(0, v.length - 1)}${noreply(r)}\r\n${data(v)}\r\n` };
+      return { bytes: `${cmd} ${Math.max(0, v.length - 1)}${noreply(r)}\r\n${data(v)}Z${tail}` };
     }
     case 'longkey':
       // memcached 1.6.18 drops the reply before a get's key error when pipelined: sent alone.
-      return r.int(0, 1)
+      // (1.6.4x ends a get's key error with an empty line: compared only with one)
+      return r.int(0, 1) && modern()
         ? { bytes: `get k0 ${LONG_KEY}\r\n`, alone: true }
-        : { bytes: `${r.pick(['set', 'incr', 'delete', 'touch'])} ${LONG_KEY} ${r.pick(['0 0 1\r\nx', '1', '0'])}\r\n` };
+        : modern()
+          ? { bytes: `${r.pick(['set', 'incr', 'delete', 'touch'])} ${LONG_KEY} ${r.pick(['0 0 1\r\nx', '1', '0'])}\r\n` }
+          : { bytes: r.pick([`incr ${LONG_KEY} 1\r\n`, `delete ${LONG_KEY}\r\n`, `touch ${LONG_KEY} 0\r\n`]) };
     case 'meta': {
       const bytes = randomMeta(r, key);
       return { bytes, alone: bytes.startsWith('ma ') };
@@ -217,16 +252,18 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
       )}\r\n`;
     case 'ms': {
       const v = r.int(0, 3) === 0 ? String(r.int(0, 100)) : 'm'.repeat(r.int(0, 12));
-      const flags = pickFlags(r, [`F${r.int(0, 9)}`, `T${ttl()}`, 'c', 'k', opaque(), 'q', `M${r.pick(['S', 'E', 'A', 'P', 'R'])}`]);
+      const pool = [`F${r.int(0, 9)}`, `T${ttl()}`, 'c', 'k', opaque(), 'q', `M${r.pick(['S', 'E', 'A', 'P', 'R'])}`];
+      if (modern()) pool.push('s', `E${r.int(1, 1_000_000)}`, `N${ttl()}`);
+      const flags = pickFlags(r, pool);
       if (r.int(0, 4) === 0) {
         flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
         if (r.int(0, 1)) flags.push('I'); // an older CAS then stores a stale value
       }
       const bad = r.int(0, 12) === 0;
-      return `${line('ms', key, [String(v.length), ...flags])}\r\n${v}${bad ? 'QQ' : ''}\r\n`;
+      return `${line('ms', key, [String(v.length), ...flags])}\r\n${v}${bad ? (modern() ? 'QQ' : 'QQversion') : ''}\r\n`;
     }
     case 'md': {
-      const flags = pickFlags(r, ['q', 'k', opaque(), 'I', `T${r.pick(['30', '100'])}`]);
+      const flags = pickFlags(r, ['q', 'k', opaque(), 'I', `T${r.pick(['30', '100'])}`, ...(modern() ? ['x', `E${r.int(1, 999)}`] : [])]);
       if (r.int(0, 4) === 0) flags.push(r.int(0, 1) ? `C${casPlaceholder(key)}` : `C${r.int(1, 999)}`);
       return `${line('md', key, flags)}\r\n`;
     }
@@ -241,8 +278,13 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
         'c',
         'q',
         'k',
+        't',
+        `T${ttl()}`,
+        ...(modern() ? [`E${r.int(1, 999)}`] : []),
         opaque(),
       ]);
+      // 1.6.18 shows the reply of a quiet ma that created the item; 1.6.4x hides it too
+      if (!modern() && flags.includes('q') && flags.some((f) => f.startsWith('N'))) flags.splice(flags.indexOf('q'), 1);
       if (r.int(0, 6) === 0) flags.push(`C${casPlaceholder(k)}`);
       return `${line('ma', k, flags)}\r\n`;
     }
@@ -251,14 +293,14 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
       return r.int(0, 1) ? `ms bWsx 2 b${r.int(0, 1) ? ' k' : ''}\r\nbb\r\n` : `mg bWsx b v${r.int(0, 1) ? ' k' : ''}\r\n`;
     default:
       return r.pick([
-        'mg\r\n',
+        modern() ? 'mg\r\n' : 'mg k0 zz\r\n',
         'ms k0\r\n',
         'mg k0 zz\r\n',
         'mg k0 v v\r\n',
         `mg k0 O${'x'.repeat(40)}\r\n`,
         'ms k0 2 MX\r\nab\r\n',
         'ms k0 x\r\nab\r\n',
-        'md k0 zz\r\n',
+        modern() ? 'md k0 zz\r\n' : 'mg k0 zz\r\n',
         'ma k0 MX\r\n',
         'ma num Dx\r\n',
         'ma num Jx N0\r\n',
@@ -271,8 +313,12 @@ export function randomMeta(r: Rand, fallbackKey: string): string {
   }
 }
 
-/** Batches of commands: most of one command, some pipelined runs of up to 20. */
-export function randomBatches(seed: number, commands: number): string[] {
+/**
+ * Batches of commands: most of one command, some pipelined runs of up to 20, for comparison with
+ * `peer` (default 1.6.18, see {@link PeerProfile}).
+ */
+export function randomBatches(seed: number, commands: number, peer: PeerProfile = '1.6.18'): string[] {
+  profile = peer;
   const r = new Rand(seed);
   const out: string[] = [];
   let cur: string[] = [];
