@@ -473,7 +473,7 @@ test('batch runs has, gets and cas beside the pool operations', async () => {
   }
 });
 
-test('keys/entries over local stores; a node without lru_crawler metadump rejects keys() with ERR_NODE_ERROR', async () => {
+test('keys/entries over local stores; a node with its lru crawler off rejects keys() with ERR_NODE_ERROR', async () => {
   const env = await startNodes('keys', 2);
   // A one-node cluster whose node is this process's store: keys() is the store's crawl.
   const solo = new Cluster({ nodes: [env.ids[0]!], self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
@@ -487,7 +487,8 @@ test('keys/entries over local stores; a node without lru_crawler metadump reject
     for (const [k, v] of entries) assert.equal(v, { k });
     assert.is((await collect(solo)).length, 300);
     assert.is(await solo.size, 300);
-    // Our server has no lru_crawler yet: the remote node's error, after the local keys.
+    // createServer's crawler is off by default (lru_crawler metadump refused): the remote node's
+    // error, after the local keys.
     const seen: string[] = [];
     const e = await rejects(
       (async () => {
@@ -641,8 +642,6 @@ mtest(
   },
 );
 
-test.run();
-
 test('fetch under a codec: the loader returns a T, stored tagged on local and remote nodes; hits decode', async () => {
   const env = await startNodes('fetch');
   const hybrid = new Cluster<{ id: number }>({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
@@ -678,3 +677,33 @@ test('fetch under a codec: the loader returns a T, stored tagged on local and re
     await env.close();
   }
 });
+
+test('keys/entries over our own server nodes with the lru crawler on (lru_crawler metadump all)', async () => {
+  const caches: Cache[] = [];
+  const servers: Server[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const cache = Cache.open({ path: tmpRegion(`cluster19-crawl-${i}`), size: '4mb' });
+    const server = createServer({ cache, lruCrawler: true });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    caches.push(cache);
+    servers.push(server);
+    ids.push(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  const cluster = new Cluster<{ n: number }>({ nodes: ids, codec: 'json' });
+  try {
+    const keys = Array.from({ length: 200 }, (_, i) => `crawl:${i}:é`);
+    await cluster.setMany(keys.map((k, n) => [k, { n }]));
+    assert.equal((await collect(cluster.keys())).sort(), [...keys].sort());
+    const entries = await collect(cluster.entries());
+    assert.is(entries.length, keys.length);
+    for (const [k, v] of entries) assert.is(v.n, keys.indexOf(k));
+    assert.is(await cluster.size, keys.length);
+  } finally {
+    await cluster.close();
+    for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+    for (const c of caches) c.close();
+  }
+});
+
+test.run();
