@@ -21,26 +21,20 @@
 namespace shm {
 
 constexpr uint64_t kMagic = 0x315243484d485321ull;  // "!SHMHCR1" little-endian
-constexpr uint32_t kLayoutVersion = 4;              // 2: stripes carry a sequence count; 3: attach table, owner
-                                                    // tokens in locks, intent records, page classes;
-                                                    // 4: finer slab classes (up to 256), not memcached's
-
-constexpr uint32_t kUnit = 8;          // offset unit: items are 8-byte aligned
-constexpr uint32_t kMaxClasses = 256;  // class ids fit Item::cls and page_cls (u8); a power of 2
+constexpr uint32_t kLayoutVersion = 3;              // 2: stripes carry a sequence count; 3: attach table, owner
+                                                    // tokens in locks, intent records, page classes
+constexpr uint32_t kUnit = 8;                       // offset unit: items are 8-byte aligned
+constexpr uint32_t kMaxClasses = 64;                // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 constexpr uint32_t kStripeBits = 12;
-constexpr uint32_t kStripes = 1u << kStripeBits;  // striped item locks
-constexpr uint32_t kMinHashPower = 16;            // initial table: 64 Ki buckets (>= kStripes)
-constexpr uint32_t kSlots = 256;                  // per-thread slots (stats, lock ownership, intents)
-constexpr uint32_t kProcs = 128;                  // attached-process table (one entry per process mapping)
-constexpr uint32_t kMaxPages = 32768;             // 32 GiB of 1 MiB pages: the page -> class table
-constexpr uint32_t kKeyMax = 250;                 // memcached KEY_MAX_LENGTH
-// Slab classes (slabs.cc): the smallest chunk holds a header and 8 bytes of key + value; chunks
-// then grow by kUnit up to kFineEnd and by 1/kClassesPerDoubling of a power of two above it, up to
-// memcached's largest chunk (page / 2). memcached's 1.25 factor leaves up to 20% of a chunk unused
-// (about 10% on average); these classes leave under 8 bytes below 256 B and under 6.25% above.
-constexpr uint32_t kChunkFirst = 48;
-constexpr uint32_t kFineEnd = 256;
-constexpr uint32_t kClassesPerDoubling = 16;
+constexpr uint32_t kStripes = 1u << kStripeBits;      // striped item locks
+constexpr uint32_t kMinHashPower = 16;                // initial table: 64 Ki buckets (>= kStripes)
+constexpr uint32_t kSlots = 256;                      // per-thread slots (stats, lock ownership, intents)
+constexpr uint32_t kProcs = 128;                      // attached-process table (one entry per process mapping)
+constexpr uint32_t kMaxPages = 32768;                 // 32 GiB of 1 MiB pages: the page -> class table
+constexpr uint32_t kKeyMax = 250;                     // memcached KEY_MAX_LENGTH
+constexpr uint32_t kMemcachedItemHeader = 48;         // memcached's sizeof(item), for its chunk sizes
+constexpr uint32_t kChunkMin = 48;                    // memcached's -n default
+constexpr double kGrowthFactor = 1.25;                // memcached's -f default
 constexpr uint32_t kPageMin = 1u << 20;               // 1 MiB slab pages
 constexpr uint32_t kLruBumpInterval = 60;             // memcached's ITEM_UPDATE_INTERVAL, seconds
 constexpr uint64_t kRelativeMax = 60 * 60 * 24 * 30;  // exptime above this is absolute
@@ -83,7 +77,6 @@ struct Item {
 inline uint8_t iflags_load(const Item* it) { return __atomic_load_n(&it->iflags, __ATOMIC_RELAXED); }
 inline void iflags_store(Item* it, uint8_t v) { __atomic_store_n(&it->iflags, v, __ATOMIC_RELAXED); }
 static_assert(sizeof(Item) == 40, "item header size is part of the layout");
-static_assert(kMaxClasses <= 256 && (kMaxClasses & (kMaxClasses - 1)) == 0, "class ids are u8 and masked");
 
 // One slab class: chunk geometry, free list, LRU, and the counters that only change under its
 // lock. Taken after the item stripe, before the pages lock (the lock order: lock.h).

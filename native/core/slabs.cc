@@ -7,28 +7,18 @@
 
 namespace shm {
 
-// The step from one chunk size to the next: kUnit below kFineEnd, then 1/kClassesPerDoubling of
-// the power of two at or below the size (16 classes per doubling: 3.1% to 6.25% apart).
-static uint32_t class_step(uint32_t size) {
-  if (size < kFineEnd) return kUnit;
-  uint32_t p = 1u << (31 - __builtin_clz(size));
-  uint32_t step = p / kClassesPerDoubling;
-  return step < kUnit ? kUnit : step;
-}
-
 void slabs_init(Header* h) {
   const uint32_t page = h->page_size;
   uint32_t chunk_max = page / 2;  // memcached's slab_chunk_size_max
   if (chunk_max > h->item_size_max) chunk_max = h->item_size_max;
-  chunk_max = chunk_max / kUnit * kUnit;
   uint32_t i = 0;  // class 0 is unused, as in memcached (POWER_SMALLEST = 1)
-  uint32_t size = kChunkFirst;
-  // Two classes stay for chunk_max and a class of item_size_max; a page size so large that the
-  // steps run out of classes before chunk_max jumps straight there (correct, only coarser).
-  while (++i < kMaxClasses - 2 && size < chunk_max) {
+  unsigned int size = kMemcachedItemHeader + kChunkMin;
+  while (++i < kMaxClasses - 2) {
+    if (size >= chunk_max / kGrowthFactor) break;
+    if (size % kUnit) size += kUnit - (size % kUnit);
     h->classes[i].size = size;
     h->classes[i].perslab = page / size;
-    size += class_step(size);
+    size = static_cast<unsigned int>(size * kGrowthFactor);
   }
   h->classes[i].size = chunk_max;
   h->classes[i].perslab = page / chunk_max;
@@ -53,18 +43,12 @@ bool slabs_validate(const Header* h) {
 }
 
 uint32_t slabs_clsid(const Header* h, uint64_t ntotal) {
-  // Chunk sizes strictly increase (slabs_validate): binary search for the first that holds ntotal.
+  // Chunk sizes grow by 1.25x, so a short scan from the smallest class is cheap; a binary search
+  // would save a few compares for large items only.
   uint32_t n = h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1;
-  if (n == 0 || ntotal > h->classes[n].size) return 0;
-  uint32_t lo = 1, hi = n;
-  while (lo < hi) {
-    uint32_t mid = (lo + hi) / 2;
-    if (ntotal <= h->classes[mid].size)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return lo;
+  for (uint32_t i = 1; i <= n; ++i)
+    if (ntotal <= h->classes[i].size) return i;
+  return 0;
 }
 
 uint32_t slabs_pop_free(Region& r, ClassHdr& c) {

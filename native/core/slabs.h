@@ -1,7 +1,6 @@
-// slabs.h — the slab heap: size classes over 1 MiB pages. Owns: the class table (finer than
-// memcached's -f 1.25: 8-byte steps from 48 to 256 bytes, then 16 classes per doubling up to
-// memcached's largest chunk, page / 2 (layout.h kChunkFirst..); plus one class of itemSizeMax when
-// that exceeds the largest chunk, since items are never chunked here),
+// slabs.h — the slab heap: memcached's size classes over 1 MiB pages. Owns: the class table
+// (chunk sizes exactly as memcached computes them for -n 48 -f 1.25, plus one class of
+// itemSizeMax when that exceeds memcached's largest chunk, since items are never chunked here),
 // handing pages to classes, and each class's free list.
 //
 // Invariants: a chunk is on exactly one of {its class free list (kFree), the hash table + LRU

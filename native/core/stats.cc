@@ -300,10 +300,8 @@ StatList stats_settings(Region& r) {
   out.emplace_back("maxbytes", u(h->mem_limit));
   out.emplace_back("item_size_max", u(h->item_size_max));
   out.emplace_back("slab_page_size", u(h->page_size));
-  // The largest ratio between neighbouring classes (slabs.cc: 8-byte steps, then 16 per doubling).
-  out.emplace_back("growth_factor", "1.0625");
-  out.emplace_back("chunk_size", u(kChunkFirst - sizeof(Item)));
-  out.emplace_back("slab_classes", u(h->n_classes));
+  out.emplace_back("growth_factor", "1.25");
+  out.emplace_back("chunk_size", u(kChunkMin));
   out.emplace_back("evictions", h->evict ? "on" : "off");
   out.emplace_back("cas_enabled", "yes");
   out.emplace_back("hashpower_init", u(kMinHashPower));

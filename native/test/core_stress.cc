@@ -316,10 +316,7 @@ int main(int argc, char** argv) {
   std::string path = std::string(dir && *dir ? dir : "/dev/shm") + "/shmcached-stress-" + std::to_string(getpid());
 
   RegionOptions o;
-  // Sized so that nothing is evicted (the exact totals below need every item). 128 MiB, not 96:
-  // the appended values grow through the fine slab classes (slabs.cc), each of which keeps a
-  // partly used page, and at 96 MiB a run could evict a few items.
-  o.mem_limit = 128ull << 20;
+  o.mem_limit = 96ull << 20;
   o.item_size_max = 1u << 20;
   o.evict = 1;
   o.reset = true;
