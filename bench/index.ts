@@ -33,6 +33,7 @@ const parts: Record<string, () => Promise<Part>> = {
 /** Parts that exist but are not in a full run (a longer look at one side, or a tool). */
 const extraParts: Record<string, () => Promise<Part>> = {
   inproc: () => import('./inproc.js'),
+  large: () => import('./large.js'),
   compare: () => import('./compare.js'),
   abuse: () => import('./abuse.js'),
   doc: () => import('./doc.js'),
