@@ -8,19 +8,10 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 
 import { Cache, CacheError, type Codec } from '../src/index.js';
-import { runWorker, tmpRegion } from './helpers.js';
+import { code, runWorker, tmpRegion } from './helpers.js';
 
 const t = suite('codec');
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as Error).name}:${(e as { code?: string }).code}`;
-  }
-  return undefined;
-}
 
 interface User {
   id: number;

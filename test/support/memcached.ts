@@ -17,7 +17,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import { freePort, sleep } from './net.js';
 import { findPeer, interop, peerReady } from './peers.js';
 
 /** What {@link Memcached.get} and friends return for a hit. */
@@ -547,23 +548,6 @@ export function skipMemcachedTests(): boolean {
  */
 export function memcachedTest<T extends { skip: unknown }>(test: T, fileUrl: string): T {
   return interop(test, 'memcached', fileUrl);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
