@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
+import { fnv, type StressTally, THREAD_STRESS } from './support/thread-stress.js';
 
 function hasCode(cls: abstract new (...args: never[]) => unknown, code: string) {
   return (e: unknown) => e instanceof cls && (e as { code?: unknown }).code === code;
@@ -415,40 +416,6 @@ for (const inline of ['never', 'always', 'auto'] as const) {
 
 // Stress with threads and pools mixed: two worker threads run the sync stress of threads.test.ts
 // (incr, checksummed values, a CAS-guarded counter) while this thread drives pools in every mode.
-const STRESS = `
-  const { id, rounds } = data;
-  let seed = id * 2654435761 >>> 0 || 1;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
-  const sum = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0; return h.toString(16).padStart(8, '0'); };
-  const t = { incr: 0, casWins: 0, bad: [] };
-  for (let r = 0; r < rounds; r++) {
-    const k = rnd() % 10;
-    const key = 'cv:' + (rnd() % 32);
-    if (k < 4) {
-      const v = cache.get(key);
-      if (v) { const s = v.toString('latin1'); if (!s.startsWith(key + '|') || sum(s.slice(0, -8)) !== s.slice(-8)) t.bad.push(s.slice(0, 60)); }
-    } else if (k < 6) {
-      const body = key + '|t' + id + '|' + r + '|' + 'x'.repeat(rnd() % 300) + '|';
-      cache.set(key, body + sum(body));
-    } else if (k < 9) {
-      cache.incr('ctr:' + (r % 4));
-      t.incr++;
-    } else {
-      for (;;) {
-        const g = cache.gets('casctr');
-        if (cache.cas('casctr', String(BigInt(g.value.toString()) + 1n), g.cas) === 'stored') { t.casWins++; break; }
-      }
-    }
-  }
-  return t;
-`;
-
-function fnv(s: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return h.toString(16).padStart(8, '0');
-}
-
 const mixed = suite('CachePool mixed with threads');
 mixed('exact incr totals, the CAS counter and checksummed values hold with threads and pools (every mode) at once', async () => {
   const path = tmpRegion('pool-mixed');
@@ -489,9 +456,7 @@ mixed('exact incr totals, the CAS counter and checksummed values hold with threa
   };
   try {
     const [tallies] = await Promise.all([
-      Promise.all([1, 2].map((id) => runWorker(path, STRESS, { id, rounds: 4000 }))) as Promise<
-        Array<{ incr: number; casWins: number; bad: string[] }>
-      >,
+      Promise.all([1, 2].map((id) => runWorker(path, THREAD_STRESS, { id, rounds: 4000, keys: 32 }))) as Promise<StressTally[]>,
       ...pools.map((p, i) => drive(p, i)),
     ]);
     assert.equal([...bad, ...tallies.flatMap((t) => t.bad)].slice(0, 3), [], 'no torn or mixed value was ever read');
