@@ -40,3 +40,19 @@ export function randomLetters(size: number, rand: () => number): Buffer {
   for (let i = 0; i < b.length; i++) b[i] = 97 + Math.floor(rand() * 26);
   return b;
 }
+
+/**
+ * keys[order[i]]: the key the i-th operation of a drawn order names. The orders hold in-range
+ * indices by construction and the loops stay below their length, so the check never fires: one
+ * predictable compare in the measured loops (about 1 ns against an unchecked read; V8 inlines
+ * this function and keeps the error's construction out of line in {@link noKey}).
+ */
+export function keyAt(keys: readonly string[], order: Uint32Array, i: number): string {
+  const k = keys[order[i] ?? -1];
+  if (k === undefined) throw noKey(i, keys.length);
+  return k;
+}
+
+function noKey(i: number, n: number): RangeError {
+  return new RangeError(`order[${i}] names no key (of ${n})`);
+}
