@@ -57,8 +57,8 @@ export function must<T>(x: T | undefined | null, what: string): T {
   return x;
 }
 
-/** `arr[i]`, or a thrown RangeError when there is no element `i` (a test's expectation that there is). */
-export function at<T>(arr: ArrayLike<T>, i: number, what = 'array'): T {
+/** `arr[i]`, or a thrown RangeError when element `i` is missing or undefined (a test's expectation that it is there). */
+export function at<T>(arr: ArrayLike<T | undefined>, i: number, what = 'array'): T {
   const v = arr[i];
   if (v === undefined) throw new RangeError(`${what}[${i}] is missing (length ${arr.length})`);
   return v;

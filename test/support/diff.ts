@@ -298,7 +298,9 @@ export class Rand {
     return lo + Math.floor(this.next() * (hiInclusive - lo + 1));
   }
   pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.next() * xs.length)]!;
+    const x = xs[Math.floor(this.next() * xs.length)];
+    if (x === undefined) throw new RangeError('pick from an empty list');
+    return x;
   }
   bytes(n: number): Buffer {
     const b = Buffer.alloc(n);
@@ -311,11 +313,14 @@ export class Rand {
     let total = 0;
     for (const [, w] of entries) total += w;
     let x = this.next() * total;
+    let last: K | undefined;
     for (const [k, w] of entries) {
       x -= w;
       if (x < 0) return k;
+      last = k;
     }
-    return entries[entries.length - 1]![0];
+    if (last === undefined) throw new RangeError('weighted pick from no weights');
+    return last; // rounding left x at 0 or just above: the last key
   }
 }
 

@@ -52,7 +52,7 @@ export class MemcachedError extends Error {
   }
   /** 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR' */
   get kind(): string {
-    return this.line.split(' ', 1)[0]!;
+    return this.line.split(' ', 1)[0] ?? ''; // split always yields a first element
   }
 }
 
@@ -174,16 +174,16 @@ export function parseValues(reply: Buffer, command = 'get'): McValue[] {
     if (line === 'END') return out;
     if (!line.startsWith('VALUE ')) throw new MemcachedError(line, command);
     // VALUE <key> <flags> <bytes> [<cas>]; a key never contains a space.
-    const toks = line.split(' ');
-    const n = Number(toks[3]);
+    const [, key = '', flags, bytes, cas] = line.split(' ');
+    const n = Number(bytes);
     const start = eol + 2;
     // Keep the exact key bytes (latin1 round-trips bytes).
     const item: McValue = {
-      key: Buffer.from(toks[1]!, 'latin1'),
-      flags: Number(toks[2]),
+      key: Buffer.from(key, 'latin1'),
+      flags: Number(flags),
       value: Buffer.from(reply.subarray(start, start + n)),
     };
-    if (toks[4] !== undefined) item.cas = BigInt(toks[4]);
+    if (cas !== undefined) item.cas = BigInt(cas);
     out.push(item);
     pos = start + n + 2;
   }
@@ -256,8 +256,7 @@ export class McConnection {
 
   private onData(chunk: Buffer): void {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    while (this.queue.length > 0) {
-      const head = this.queue[0]!;
+    for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
       let n: number;
       try {
         n = frameReply(this.buf, head.kind);

@@ -182,7 +182,11 @@ function pickFlags(r: Rand, pool: string[]): string[] {
   // shuffle: return flags come back in request order
   for (let i = out.length - 1; i > 0; i--) {
     const j = r.int(0, i);
-    [out[i], out[j]] = [out[j]!, out[i]!];
+    const a = out[i];
+    const b = out[j];
+    if (a === undefined || b === undefined) throw new RangeError(`shuffle swap ${i}, ${j} out of range`);
+    out[i] = b;
+    out[j] = a;
   }
   return out;
 }
