@@ -15,7 +15,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { Cache } from '../src/index.js';
 import { nativeOf } from '../src/cache.js';
 import { createServer, ReplyPool } from '../src/server.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 import { randomBatches } from './support/proto-stream.js';
 import { RawClient } from './support/raw.js';
@@ -41,6 +41,35 @@ export async function startShm(
 
 function stopServer(server: Server): Promise<void> {
   return new Promise((r) => server.close(() => r()));
+}
+
+/** The two servers a differential suite compares: filled in by the suite's before hook, stopped by its after hook. */
+interface Pair {
+  mc: Memcached;
+  shm: Awaited<ReturnType<typeof startShm>>;
+}
+
+/**
+ * Registers `s`'s hooks: before, a shmcached server on a fresh store `name` and (in the interop
+ * lane, see ./support/peers.ts) a memcached; after, both stopped. Returns the pair they fill in.
+ */
+function pairedServers(s: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }, name: string): Pair {
+  const pair: Partial<Pair> = {};
+  s.before(async () => {
+    pair.shm = await startShm(name);
+    if (skipMemcachedTests()) return;
+    // memcached's LRU maintainer and crawler hold item references at moments of their choosing, and
+    // an incr/decr of a referenced item is not done in place: off, for replies that repeat.
+    pair.mc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
+  });
+  s.after(async () => {
+    await pair.mc?.stop();
+    if (pair.shm) {
+      await stopServer(pair.shm.server);
+      pair.shm.cache.close();
+    }
+  });
+  return pair as Pair;
 }
 
 // Renumbers CAS values (VALUE lines with 4 numbers) by first appearance; remembers each key's last.
@@ -78,7 +107,7 @@ function normalise(side: Side, reply: Buffer): string {
       const n = Number(m[3]);
       let l = line;
       if (m[4] !== undefined) {
-        side.cas.set(m[1]!, m[4]);
+        side.cas.set(at(m, 1), m[4]);
         let lab = side.labels.get(m[4]);
         if (lab === undefined) side.labels.set(m[4], (lab = side.labels.size + 1));
         l = `VALUE ${m[1]} ${m[2]} ${m[3]} <cas${lab}>`;
@@ -100,27 +129,11 @@ function fill(side: Side, batch: string): string {
 // ---------------------------------------------------------------------------------------------
 
 const diff = suite('server: differential against memcached (text protocol)');
-let mc: Memcached;
-let shm: Awaited<ReturnType<typeof startShm>>;
-
-diff.before(async () => {
-  shm = await startShm('diff');
-  if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
-  // memcached's LRU maintainer and crawler hold item references at moments of their choosing, and
-  // an incr/decr of a referenced item is not done in place: off, for replies that repeat.
-  mc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-});
-diff.after(async () => {
-  await mc?.stop();
-  if (shm) {
-    await stopServer(shm.server);
-    shm.cache.close();
-  }
-});
+const dp = pairedServers(diff, 'diff');
 
 async function runStream(seed: number, commands: number): Promise<number> {
-  const a: Side = { client: await RawClient.connect(mc.port), cas: new Map(), labels: new Map() };
-  const b: Side = { client: await RawClient.connect(shm.port), cas: new Map(), labels: new Map() };
+  const a: Side = { client: await RawClient.connect(dp.mc.port), cas: new Map(), labels: new Map() };
+  const b: Side = { client: await RawClient.connect(dp.shm.port), cas: new Map(), labels: new Map() };
   // Same starting point on both sides.
   await a.client.exchange('flush_all\r\n');
   await b.client.exchange('flush_all\r\n');
@@ -194,8 +207,8 @@ memcachedTest(diff, import.meta.url)('scripted edge cases: identical replies', a
     'ms mm 1 MA\r\nz\r\nms mm 1 ME\r\nz\r\nms mm 1 ME\r\nz\r\nms mm 1 MR\r\ny\r\nms mm 1 MP\r\nx\r\nmg mm v\r\nms mm 1 MX\r\nz\r\n' +
       'ms mm x\r\nz\r\nms mm 2\r\nzzz\r\nms mm\r\nmg\r\nmg mm zz\r\nmg mm v v\r\nmd mm C1\r\nms mm 1 C1\r\nx\r\nma mm\r\nme\r\nme nokey\r\n',
   ];
-  const a: Side = { client: await RawClient.connect(mc.port), cas: new Map(), labels: new Map() };
-  const b: Side = { client: await RawClient.connect(shm.port), cas: new Map(), labels: new Map() };
+  const a: Side = { client: await RawClient.connect(dp.mc.port), cas: new Map(), labels: new Map() };
+  const b: Side = { client: await RawClient.connect(dp.shm.port), cas: new Map(), labels: new Map() };
   try {
     for (const c of cases) {
       const [ra, rb] = await Promise.all([a.client.exchange(c), b.client.exchange(c)]);
@@ -210,7 +223,7 @@ memcachedTest(diff, import.meta.url)('scripted edge cases: identical replies', a
 memcachedTest(diff, import.meta.url)('connection-closing input: a 2049-byte line without newline, quit, HTTP', async () => {
   for (const bytes of ['x'.repeat(2100), 'get a\r\nquit\r\nget a\r\n', 'GET / HTTP/1.1\r\n', `set k 0 0 1\r\n${'z'.repeat(3000)}`]) {
     const replies: string[] = [];
-    for (const port of [mc.port, shm.port]) {
+    for (const port of [dp.mc.port, dp.shm.port]) {
       const c = await RawClient.connect(port);
       const got = await c.send(bytes, () => false);
       assert.ok(c.closed || bytes.startsWith('set'), `port ${port} closed for ${JSON.stringify(bytes.slice(0, 30))}`);
@@ -248,7 +261,7 @@ engine('a stream fed byte by byte answers exactly as the stream fed at once', ()
   for (let i = 0; i < stream.length; i++) {
     const out = bytewise.feed(stream.subarray(i, i + 1));
     if (out) parts.push(out);
-    if (bytewise.state[0]! & 1) break;
+    if (at(bytewise.state, 0) & 1) break;
   }
   // CAS values differ between the two runs (one store): compare with them renumbered.
   const sa: Side = { client: undefined as unknown as RawClient, cas: new Map(), labels: new Map() };
@@ -266,7 +279,7 @@ engine('a closed store answers SERVER_ERROR and closes; a closed engine answers 
   assert.is(e.feed(Buffer.from('set a 0 0 1\r\n1\r\n'))?.toString(), 'STORED\r\n');
   cache.close();
   assert.is(e.feed(Buffer.from('get a\r\n'))?.toString(), 'SERVER_ERROR store closed\r\n');
-  assert.is(e.state[0]! & 1, 1);
+  assert.is(at(e.state, 0) & 1, 1);
   e.close();
   assert.is(e.feed(Buffer.from('get a\r\n')), undefined);
 });
@@ -276,11 +289,11 @@ engine('output stops at the high-water mark and resumes on an empty feed', () =>
   cache.set('big', Buffer.alloc(500_000, 0x61));
   const e = engineFor(cache);
   const first = e.feed(Buffer.from('get big\r\n'.repeat(40)))!;
-  assert.is(e.state[0]! & 2, 2, 'more input waits');
+  assert.is(at(e.state, 0) & 2, 2, 'more input waits');
   assert.ok(first.length < 6_000_000, `first reply ${first.length} bytes`);
   let total = first.length;
-  for (let i = 0; i < 100 && e.state[0]! & 2; i++) total += e.feed()?.length ?? 0;
-  assert.is(e.state[0]!, 0);
+  for (let i = 0; i < 100 && at(e.state, 0) & 2; i++) total += e.feed()?.length ?? 0;
+  assert.is(at(e.state, 0), 0);
   assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
   e.close();
   cache.close();
@@ -295,14 +308,14 @@ engine('a multi-get line longer than 2048 bytes may arrive in parts; any other s
   for (let i = 0; i < line.length; i += 100) {
     const out = e.feed(line.subarray(i, i + 100));
     if (out) parts.push(out);
-    assert.is(e.state[0]! & 1, 0, `still open after ${i + 100} bytes`);
+    assert.is(at(e.state, 0) & 1, 0, `still open after ${i + 100} bytes`);
   }
   assert.is(Buffer.concat(parts).toString(), `${'VALUE k 0 1\r\nv\r\n'.repeat(2500)}END\r\n`);
   const other = engineFor(cache);
   assert.is(other.feed(Buffer.from(`set k 0 0 1 ${'x'.repeat(1000)}`)), undefined);
-  assert.is(other.state[0]! & 1, 0, 'up to 2048 bytes it waits');
+  assert.is(at(other.state, 0) & 1, 0, 'up to 2048 bytes it waits');
   other.feed(Buffer.from('x'.repeat(1100)));
-  assert.is(other.state[0]! & 1, 1, 'past 2048 bytes without a newline it closes');
+  assert.is(at(other.state, 0) & 1, 1, 'past 2048 bytes without a newline it closes');
   e.close();
   other.close();
   cache.close();
@@ -445,21 +458,7 @@ tcp.run();
 // Binary protocol: the same random packet streams to memcached and to shmcached.
 
 const bin = suite('server: differential against memcached (binary protocol)');
-let bmc: Memcached;
-let bshm: Awaited<ReturnType<typeof startShm>>;
-
-bin.before(async () => {
-  bshm = await startShm('bindiff'); // also for the tests of shmcached alone
-  if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
-  bmc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-});
-bin.after(async () => {
-  await bmc?.stop();
-  if (bshm) {
-    await stopServer(bshm.server);
-    bshm.cache.close();
-  }
-});
+const bp = pairedServers(bin, 'bindiff'); // its shmcached also serves the tests of shmcached alone
 
 interface BinSide {
   client: RawClient;
@@ -506,7 +505,8 @@ memcachedTest(bin, import.meta.url)(
     for (const seed of process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [21, 22, 23, 24]) {
       const r = new Rand(seed);
       const sides: BinSide[] = [];
-      for (const port of [bmc.port, bshm.port]) sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
+      for (const port of [bp.mc.port, bp.shm.port])
+        sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
       for (const s of sides) await binExchange(s, packet(Op.flush));
       let compared = 0;
       for (let batch = 0; batch < 150; batch++) {
@@ -535,7 +535,7 @@ memcachedTest(bin, import.meta.url)(
 memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the connection is closed', async () => {
   for (const p of closingPackets) {
     const got: string[] = [];
-    for (const port of [bmc.port, bshm.port]) {
+    for (const port of [bp.mc.port, bp.shm.port]) {
       const c = await RawClient.connect(port);
       const b = await c.send(p, () => false);
       assert.ok(c.closed, `port ${port} closed after ${p.subarray(0, 8).toString('hex')}`);
@@ -547,7 +547,7 @@ memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the
 });
 
 bin('an unknown opcode with a key and extras is answered and skipped exactly (memcached skips too much)', async () => {
-  const c = await RawClient.connect(bshm.port);
+  const c = await RawClient.connect(bp.shm.port);
   const got = await c.send(
     Buffer.concat([
       packet(0x30, { key: 'kk', extras: Buffer.alloc(4), value: 'abc', opaque: 1 }),
