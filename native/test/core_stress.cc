@@ -37,6 +37,7 @@
 #include "core/stats.h"
 #include "core/store.h"
 #include "test/check_structure.h"
+#include "test/scratch_region.h"
 
 using namespace shm;
 
@@ -165,6 +166,21 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
   std::vector<uint8_t> buf(64 * 1024 * 4);
   char key[64], val[4096];
   uint32_t seq = 0;
+  // Sets ks to a checksummed value of len bytes (this thread, this seq) with flags; a full region
+  // (kNoMemory) is counted apart from the calls that count in cmd_set, any other failure is bad.
+  auto set_checked = [&](std::string_view ks, size_t len, uint32_t flags) {
+    size_t n = make_value(val, ks, tid, seq, len);
+    Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(ks.size()), B(std::string_view(val, n)), uint32_t(n),
+                         flags, 0, 0, nullptr);
+    if (s == kNoMemory)
+      t->nomem++;
+    else
+      t->store_calls++;
+    if (s != kOk && s != kNoMemory) {
+      t->bad_status++;
+      note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
+    }
+  };
   for (uint64_t i = 0; i < sh->ops; ++i) {
     if ((i & 255) == 0 && (sh->stop.load(std::memory_order_relaxed) || std::chrono::steady_clock::now() > sh->deadline))
       break;
@@ -215,18 +231,7 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       int kn = std::snprintf(key, sizeof key, "ck:%d", k);
       std::string_view ks(key, size_t(kn));
       if (rnd() & 1) {
-        size_t len = 24 + rnd() % 3000;
-        size_t n = make_value(val, ks, tid, seq, len);
-        Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), tid, 0,
-                             0, nullptr);
-        if (s == kNoMemory)
-          t->nomem++;
-        else
-          t->store_calls++;
-        if (s != kOk && s != kNoMemory) {
-          t->bad_status++;
-          note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
-        }
+        set_checked(ks, 24 + rnd() % 3000, tid);
       } else {
         Status s = cmd_get(ctx, B(ks), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
         t->get_calls++;
@@ -259,18 +264,7 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       std::string_view ks(key, size_t(kn));
       uint64_t op = rnd() % 100;
       if (op < 55) {
-        size_t len = 24 + rnd() % 180;
-        size_t n = make_value(val, ks, tid, seq, len);
-        Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), 0, 0,
-                             0, nullptr);
-        if (s == kNoMemory)
-          t->nomem++;
-        else
-          t->store_calls++;
-        if (s != kOk && s != kNoMemory) {
-          t->bad_status++;
-          note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
-        }
+        set_checked(ks, 24 + rnd() % 180, 0);
       } else if (op < 85) {
         Status s = cmd_get(ctx, B(ks), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
         t->get_calls++;
@@ -315,16 +309,8 @@ int main(int argc, char** argv) {
   const char* dir = std::getenv("SHMCACHED_TEST_DIR");
   std::string path = std::string(dir && *dir ? dir : "/dev/shm") + "/shmcached-stress-" + std::to_string(getpid());
 
-  RegionOptions o;
-  o.mem_limit = 96ull << 20;
-  o.item_size_max = 1u << 20;
-  o.evict = 1;
-  o.reset = true;
-  std::string err;
-  bool created = false;
-  Region* r = Region::open(path, o, &err, &created);
+  Region* r = open_scratch_region(path, 96ull << 20, 1u << 20, 1, "core_stress");
   if (!r) {
-    std::fprintf(stderr, "cannot open %s: %s\n", path.c_str(), err.c_str());
     std::printf("0 passed, 1 failed\n");
     return 1;
   }
