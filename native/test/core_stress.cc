@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -416,22 +417,28 @@ int main(int argc, char** argv) {
     kn = std::snprintf(key, sizeof key, "%s:%d", prefix, i);
     return cmd_get(main_ctx, B(key), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
   };
-  int bad_ctr = 0;
-  for (int c = 0; c < kCounters; ++c) {
-    if (get_nth("ctr", c) != kOk) {
-      ++bad_ctr;
-      continue;
+  // Reads "<prefix>:<i>" for every i < n: each must be there (then counted in found), and bad(i)
+  // returns the problems of its value. Returns the misses plus those problems.
+  auto check_keys = [&](const char* prefix, int n, const std::function<int(int)>& bad) {
+    int problems = 0;
+    for (int i = 0; i < n; ++i) {
+      if (get_nth(prefix, i) != kOk) {
+        ++problems;
+        continue;
+      }
+      ++found;
+      problems += bad(i);
     }
-    ++found;
-    uint64_t v = 0;
+    return problems;
+  };
+  int bad_ctr = check_keys("ctr", kCounters, [&](int c) {
     std::string s(reinterpret_cast<char*>(buf.data()), m.vlen);
-    v = std::strtoull(s.c_str(), nullptr, 10);
+    uint64_t v = std::strtoull(s.c_str(), nullptr, 10);
     uint64_t want = uint64_t(int64_t(kCounterStart) + all.counter_delta[c]);
-    if (v != want) {
-      ++bad_ctr;
-      std::fprintf(stderr, "counter %d: %" PRIu64 " expected %" PRIu64 " (\"%s\")\n", c, v, want, s.c_str());
-    }
-  }
+    if (v == want) return 0;
+    std::fprintf(stderr, "counter %d: %" PRIu64 " expected %" PRIu64 " (\"%s\")\n", c, v, want, s.c_str());
+    return 1;
+  });
   CHECK_EQ_U(bad_ctr, 0);
   if (cmd_get(main_ctx, B("casctr"), 6, false, 0, buf.data(), uint32_t(buf.size()), &m) == kOk) {
     ++found;
@@ -440,28 +447,18 @@ int main(int argc, char** argv) {
   } else {
     CHECK(!"casctr missing");
   }
-  int bad_ck = 0;
-  for (int k = 0; k < kCkKeys; ++k) {
-    if (get_nth("ck", k) != kOk || !check_value(buf.data(), m.vlen, std::string_view(key, size_t(kn))))
-      ++bad_ck;
-    else
-      ++found;
-  }
+  int bad_ck = check_keys(
+      "ck", kCkKeys, [&](int) { return check_value(buf.data(), m.vlen, std::string_view(key, size_t(kn))) ? 0 : 1; });
   CHECK_EQ_U(bad_ck, 0);
   uint64_t records = 0;
-  int bad_rec = 0;
-  for (int k = 0; k < kApKeys; ++k) {
-    if (get_nth("ap", k) != kOk) {
-      ++bad_rec;
-      continue;
-    }
-    ++found;
-    if (m.vlen % kRecord) ++bad_rec;
+  int bad_rec = check_keys("ap", kApKeys, [&](int) {
+    int bad = m.vlen % kRecord ? 1 : 0;
     for (uint32_t off = 0; off + kRecord <= m.vlen; off += kRecord) {
-      if (!check_record(buf.data() + off)) ++bad_rec;
+      if (!check_record(buf.data() + off)) ++bad;
       ++records;
     }
-  }
+    return bad;
+  });
   CHECK_EQ_U(bad_rec, 0);
   CHECK_EQ_U(records, all.records);
   int bad_r = 0;

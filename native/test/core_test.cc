@@ -1476,37 +1476,40 @@ static std::vector<std::string> seed(TR& t, int n) {
   return keys;
 }
 
+// Runs body(t, keys) in a forked child (in_child) on a fresh bounds region seeded with n keys.
+static void in_seeded_child(const std::string& what, int n,
+                            const std::function<void(TR&, std::vector<std::string>&)>& body) {
+  in_child(what.c_str(), [&] {
+    std::unique_ptr<TR> tp(bounds_region(2u << 20));
+    TR& t = *tp;
+    auto keys = seed(t, n);
+    body(t, keys);
+  });
+}
+
 static void test_bounds() {
   const uint32_t kWild[] = {0xFFFFFFFFu, 0xFFFFFFF8u, 0x80000000u, 1u, 7u};
   for (uint32_t w : kWild) {
-    in_child(("bucket word = " + std::to_string(w)).c_str(), [w] {
-      std::unique_ptr<TR> tp(bounds_region(2u << 20));
-      TR& t = *tp;
-      auto keys = seed(t, 200);
+    in_seeded_child("bucket word = " + std::to_string(w), 200, [w](TR& t, std::vector<std::string>& keys) {
       for (int i = 0; i < 200; i += 3) *bucket_word(*t.r, keys[i]) = w;
       // Missing is fine, crashing is not.
       exercise(t, keys);
     });
   }
-  in_child("bucket word = last bytes of the file / arena / header", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 200);
-    uint64_t fs = t.r->geo().file_size;
-    uint32_t targets[] = {uint32_t(fs / kUnit - 1),
-                          uint32_t(fs / kUnit - 4),
-                          uint32_t(fs / kUnit - 5),
-                          uint32_t(fs / kUnit),
-                          uint32_t(t.r->geo().arena_off / kUnit),
-                          uint32_t(t.r->geo().pages_off / kUnit - 1),
-                          uint32_t(sizeof(Header) / kUnit / 2)};
-    for (size_t i = 0; i < keys.size(); ++i) *bucket_word(*t.r, keys[i]) = targets[i % 7];
-    exercise(t, keys);
-  });
-  in_child("wild h_next in items", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 300);
+  in_seeded_child("bucket word = last bytes of the file / arena / header", 200,
+                  [](TR& t, std::vector<std::string>& keys) {
+                    uint64_t fs = t.r->geo().file_size;
+                    uint32_t targets[] = {uint32_t(fs / kUnit - 1),
+                                          uint32_t(fs / kUnit - 4),
+                                          uint32_t(fs / kUnit - 5),
+                                          uint32_t(fs / kUnit),
+                                          uint32_t(t.r->geo().arena_off / kUnit),
+                                          uint32_t(t.r->geo().pages_off / kUnit - 1),
+                                          uint32_t(sizeof(Header) / kUnit / 2)};
+                    for (size_t i = 0; i < keys.size(); ++i) *bucket_word(*t.r, keys[i]) = targets[i % 7];
+                    exercise(t, keys);
+                  });
+  in_seeded_child("wild h_next in items", 300, [](TR& t, std::vector<std::string>& keys) {
     uint32_t fsu = uint32_t(t.r->geo().file_size / kUnit);
     int n = 0;
     for (size_t i = 0; i < keys.size(); i += 2) {
@@ -1523,10 +1526,7 @@ static void test_bounds() {
     CHECK(n > 100);
     exercise(t, keys);
   });
-  in_child("huge nbytes / nkey in items", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 200);
+  in_seeded_child("huge nbytes / nkey in items", 200, [](TR& t, std::vector<std::string>& keys) {
     for (size_t i = 0; i < keys.size(); i += 2) {
       Item* it = find_item(*t.r, keys[i]);
       if (!it) continue;
@@ -1540,10 +1540,7 @@ static void test_bounds() {
     CHECK_EQ(get(t, keys[0]), std::optional<std::string>());
     exercise(t, keys);
   });
-  in_child("wild LRU links and class heads", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 200);
+  in_seeded_child("wild LRU links and class heads", 200, [](TR& t, std::vector<std::string>& keys) {
     Header* h = t.h();
     for (size_t i = 0; i < keys.size(); i += 5) {
       Item* it = find_item(*t.r, keys[i]);
@@ -1557,18 +1554,12 @@ static void test_bounds() {
     exercise(t, keys);
     for (int i = 0; i < 40000; ++i) set(t, "ev:" + std::to_string(i), "0123456789");
   });
-  in_child("wild free list head", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 10);
+  in_seeded_child("wild free list head", 10, [](TR& t, std::vector<std::string>& keys) {
     t.h()->classes[1].free_head = 0xFFFFFFFFu;
     t.h()->classes[2].free_head = 3;
     exercise(t, keys);
   });
-  in_child("free list head at the end of the file, marked free", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 10);
+  in_seeded_child("free list head at the end of the file, marked free", 10, [](TR& t, std::vector<std::string>& keys) {
     // A free-list offset whose chunk header fits in the file but whose chunk does not: the
     // next allocation of that class must not write past the mapping.
     uint64_t fs = t.r->geo().file_size;
@@ -1581,27 +1572,18 @@ static void test_bounds() {
     t.h()->classes[1].free_head = off;
     exercise(t, keys);
   });
-  in_child("table state damaged at run time", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 100);
+  in_seeded_child("table state damaged at run time", 100, [](TR& t, std::vector<std::string>& keys) {
     t.h()->table_state.store(ts_make(60, true, 5));
     exercise(t, keys);
   });
-  in_child("class sizes damaged at run time", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 100);
+  in_seeded_child("class sizes damaged at run time", 100, [](TR& t, std::vector<std::string>& keys) {
     t.h()->n_classes = 0xFFFFFFFFu;
     exercise(t, keys);
     // An item larger than any class: the class search must stop at the real classes.
     std::string big((1u << 20) + 100, 'b');
     CHECK_EQ(set(t, "big", big), kTooLarge);
   });
-  in_child("class chunk size damaged at run time", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 100);
+  in_seeded_child("class chunk size damaged at run time", 100, [](TR& t, std::vector<std::string>& keys) {
     // Class 1 has one page (10922 chunks). Claim its chunks are 1 MiB: carving its next page
     // must not write 10922 MiB.
     t.h()->classes[1].size = 1u << 20;
