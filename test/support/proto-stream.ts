@@ -6,6 +6,7 @@
  * A batch is written in one go. `cas` commands carry a placeholder that each side fills with the
  * CAS value it last returned for the key (so both get a matching or a stale CAS alike).
  */
+import { swap } from '../../bench/lib/rng.js';
 import { Rand } from './diff.js';
 
 /** Placeholder in a batch for "this server's last CAS for key". */
@@ -181,12 +182,7 @@ function pickFlags(r: Rand, pool: string[]): string[] {
   for (const f of pool) if (r.int(0, 2) === 0) out.push(f);
   // shuffle: return flags come back in request order
   for (let i = out.length - 1; i > 0; i--) {
-    const j = r.int(0, i);
-    const a = out[i];
-    const b = out[j];
-    if (a === undefined || b === undefined) throw new RangeError(`shuffle swap ${i}, ${j} out of range`);
-    out[i] = b;
-    out[j] = a;
+    swap(out, i, r.int(0, i));
   }
   return out;
 }
