@@ -137,6 +137,13 @@ struct Tally {
   std::string first_error;
 };
 
+// The tallies that add up across threads (counter_delta adds per counter; first_error does not add).
+constexpr uint64_t Tally::*kTallySums[] = {
+    &Tally::ops,        &Tally::delta_calls, &Tally::delta_nonok, &Tally::cas_success, &Tally::cas_retries,
+    &Tally::cas_calls,  &Tally::records,     &Tally::get_calls,   &Tally::store_calls, &Tally::delete_calls,
+    &Tally::bad_values, &Tally::bad_status,  &Tally::nomem,
+};
+
 struct Shared {
   Region* r;
   uint64_t ops;
@@ -379,20 +386,8 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < threads; ++i) {
     Tally& t = tally[i];
     if (!t.first_error.empty()) std::fprintf(stderr, "thread %u first error: %s\n", i + 1, t.first_error.c_str());
-    all.ops += t.ops;
+    for (uint64_t Tally::*f : kTallySums) all.*f += t.*f;
     for (int c = 0; c < kCounters; ++c) all.counter_delta[c] += t.counter_delta[c];
-    all.delta_calls += t.delta_calls;
-    all.delta_nonok += t.delta_nonok;
-    all.cas_success += t.cas_success;
-    all.cas_retries += t.cas_retries;
-    all.cas_calls += t.cas_calls;
-    all.records += t.records;
-    all.get_calls += t.get_calls;
-    all.store_calls += t.store_calls;
-    all.delete_calls += t.delete_calls;
-    all.bad_values += t.bad_values;
-    all.bad_status += t.bad_status;
-    all.nomem += t.nomem;
   }
   uint64_t evictions = stat(*r, "evictions");
   std::fprintf(stderr,
