@@ -241,12 +241,26 @@ diff.run();
 
 const engine = suite('server: protocol engine');
 
-function engineFor(cache: Cache): { feed(b?: Buffer): Buffer | undefined; state: Int32Array; close(): void } {
+type Engine = { feed(b?: Buffer): Buffer | undefined; state: Int32Array; close(): void };
+
+function engineFor(cache: Cache): Engine {
   const h = nativeOf(cache)!;
   const state = new Int32Array(1);
   const c = h.protoConn(state);
   const pool = new ReplyPool();
   return { feed: (b?: Buffer) => pool.feed(c, b), state, close: () => c.close() };
+}
+
+/** Runs `body` on a fresh store of `size` and one engine on it; both closed after it. */
+function withEngine(name: string, size: string, body: (cache: Cache, e: Engine) => void): void {
+  const cache = Cache.open({ path: tmpRegion(name), size });
+  const e = engineFor(cache);
+  try {
+    body(cache, e);
+  } finally {
+    e.close();
+    cache.close();
+  }
 }
 
 engine('a stream fed byte by byte answers exactly as the stream fed at once', () => {
@@ -284,63 +298,57 @@ engine('a closed store answers SERVER_ERROR and closes; a closed engine answers 
   assert.is(e.feed(Buffer.from('get a\r\n')), undefined);
 });
 
-engine('output stops at the high-water mark and resumes on an empty feed', () => {
-  const cache = Cache.open({ path: tmpRegion('hiwater'), size: '64mb' });
-  cache.set('big', Buffer.alloc(500_000, 0x61));
-  const e = engineFor(cache);
-  const first = e.feed(Buffer.from('get big\r\n'.repeat(40)))!;
-  assert.is(at(e.state, 0) & 2, 2, 'more input waits');
-  assert.ok(first.length < 6_000_000, `first reply ${first.length} bytes`);
-  let total = first.length;
-  for (let i = 0; i < 100 && at(e.state, 0) & 2; i++) total += e.feed()?.length ?? 0;
-  assert.is(at(e.state, 0), 0);
-  assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
-  e.close();
-  cache.close();
-});
+engine('output stops at the high-water mark and resumes on an empty feed', () =>
+  withEngine('hiwater', '64mb', (cache, e) => {
+    cache.set('big', Buffer.alloc(500_000, 0x61));
+    const first = e.feed(Buffer.from('get big\r\n'.repeat(40)))!;
+    assert.is(at(e.state, 0) & 2, 2, 'more input waits');
+    assert.ok(first.length < 6_000_000, `first reply ${first.length} bytes`);
+    let total = first.length;
+    for (let i = 0; i < 100 && at(e.state, 0) & 2; i++) total += e.feed()?.length ?? 0;
+    assert.is(at(e.state, 0), 0);
+    assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
+  }),
+);
 
-engine('a multi-get line longer than 2048 bytes may arrive in parts; any other such line closes', () => {
-  const cache = Cache.open({ path: tmpRegion('longline'), size: '16mb' });
-  cache.set('k', 'v');
-  const e = engineFor(cache);
-  const line = Buffer.from(`get ${Array.from({ length: 2500 }, () => 'k').join(' ')}\r\n`);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < line.length; i += 100) {
-    const out = e.feed(line.subarray(i, i + 100));
-    if (out) parts.push(out);
-    assert.is(at(e.state, 0) & 1, 0, `still open after ${i + 100} bytes`);
-  }
-  assert.is(Buffer.concat(parts).toString(), `${'VALUE k 0 1\r\nv\r\n'.repeat(2500)}END\r\n`);
-  const other = engineFor(cache);
-  assert.is(other.feed(Buffer.from(`set k 0 0 1 ${'x'.repeat(1000)}`)), undefined);
-  assert.is(at(other.state, 0) & 1, 0, 'up to 2048 bytes it waits');
-  other.feed(Buffer.from('x'.repeat(1100)));
-  assert.is(at(other.state, 0) & 1, 1, 'past 2048 bytes without a newline it closes');
-  e.close();
-  other.close();
-  cache.close();
-});
+engine('a multi-get line longer than 2048 bytes may arrive in parts; any other such line closes', () =>
+  withEngine('longline', '16mb', (cache, e) => {
+    cache.set('k', 'v');
+    const line = Buffer.from(`get ${Array.from({ length: 2500 }, () => 'k').join(' ')}\r\n`);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < line.length; i += 100) {
+      const out = e.feed(line.subarray(i, i + 100));
+      if (out) parts.push(out);
+      assert.is(at(e.state, 0) & 1, 0, `still open after ${i + 100} bytes`);
+    }
+    assert.is(Buffer.concat(parts).toString(), `${'VALUE k 0 1\r\nv\r\n'.repeat(2500)}END\r\n`);
+    const other = engineFor(cache);
+    assert.is(other.feed(Buffer.from(`set k 0 0 1 ${'x'.repeat(1000)}`)), undefined);
+    assert.is(at(other.state, 0) & 1, 0, 'up to 2048 bytes it waits');
+    other.feed(Buffer.from('x'.repeat(1100)));
+    assert.is(at(other.state, 0) & 1, 1, 'past 2048 bytes without a newline it closes');
+    other.close();
+  }),
+);
 
-engine('meta times that the differential test blurs: t after T, l, h, and W/Z/X on one store', () => {
-  const cache = Cache.open({ path: tmpRegion('metatimes'), size: '16mb' });
-  const e = engineFor(cache);
-  const out = (s: string) => e.feed(Buffer.from(s))?.toString() ?? '';
-  assert.match(out('ms tk 1 T100\r\nx\r\n'), /^HD\r\n$/);
-  assert.match(out('mg tk t h l\r\n'), /^HD t(100|99) h0 l[01]\r\n$/);
-  assert.match(out('mg tk t h T0\r\n'), /^HD t(100|99) h1\r\n$/, 't before T prints the old ttl');
-  assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
-  cache.advanceClock(50);
-  assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
-  assert.match(out('mg tk T20 t\r\n'), /^HD t(20|19)\r\n$/);
-  cache.advanceClock(30);
-  assert.is(out('mg tk v\r\n'), 'EN\r\n', 'expired by the store clock');
-  assert.is(
-    out('mg st N30 v\r\nmg st v\r\nmd st I\r\nmg st v\r\nmg st v\r\n'),
-    'VA 0 W\r\n\r\nVA 0 Z\r\n\r\nHD\r\nVA 0 X W\r\n\r\nVA 0 Z X\r\n\r\n',
-  );
-  e.close();
-  cache.close();
-});
+engine('meta times that the differential test blurs: t after T, l, h, and W/Z/X on one store', () =>
+  withEngine('metatimes', '16mb', (cache, e) => {
+    const out = (s: string) => e.feed(Buffer.from(s))?.toString() ?? '';
+    assert.match(out('ms tk 1 T100\r\nx\r\n'), /^HD\r\n$/);
+    assert.match(out('mg tk t h l\r\n'), /^HD t(100|99) h0 l[01]\r\n$/);
+    assert.match(out('mg tk t h T0\r\n'), /^HD t(100|99) h1\r\n$/, 't before T prints the old ttl');
+    assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
+    cache.advanceClock(50);
+    assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
+    assert.match(out('mg tk T20 t\r\n'), /^HD t(20|19)\r\n$/);
+    cache.advanceClock(30);
+    assert.is(out('mg tk v\r\n'), 'EN\r\n', 'expired by the store clock');
+    assert.is(
+      out('mg st N30 v\r\nmg st v\r\nmd st I\r\nmg st v\r\nmg st v\r\n'),
+      'VA 0 W\r\n\r\nVA 0 Z\r\n\r\nHD\r\nVA 0 X W\r\n\r\nVA 0 Z X\r\n\r\n',
+    );
+  }),
+);
 
 engine.run();
 
