@@ -406,8 +406,16 @@ for (const size of [7, 25]) {
   // reverse. `size - 3` members are ports where nothing listens (nutcracker keeps them on its
   // ring with auto_eject_hosts off and answers an error for their keys).
   ptest(`a ${size}-node ring agrees with nutcracker's, key by key`, async () => {
+    // Distinct addresses: two free-port draws can return the same port (nutcracker then refuses its
+    // config as invalid), and none may be a live node's.
+    const taken = new Set(ids);
     const ring: string[] = [];
-    for (let i = 0; i < size; i++) ring.push(`127.0.0.1:${await freePort()}`);
+    while (ring.length < size) {
+      const addr = `127.0.0.1:${await freePort()}`;
+      if (taken.has(addr)) continue;
+      taken.add(addr);
+      ring.push(addr);
+    }
     const liveAt = [0, Math.floor(size / 2), size - 1];
     liveAt.forEach((pos, j) => {
       ring[pos] = at(ids, j);
