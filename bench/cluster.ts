@@ -77,6 +77,13 @@ function rand(n: number): number {
   return (seed >>> 0) % n;
 }
 
+/** A random element of `xs` (one draw of rand); throws on an empty list. */
+function pick<T>(xs: readonly T[]): T {
+  const x = xs[rand(xs.length)];
+  if (x === undefined) throw new RangeError('pick from an empty list');
+  return x;
+}
+
 /** Runs the part. */
 export async function run(args: string[]): Promise<PartOutput | void> {
   const cfg = parseConfig(args);
@@ -90,8 +97,10 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     nodes = await Promise.all(['a', 'b', 'c'].map((n) => startNode(cfg.kind, `bench-${n}`, 128)));
     const ids = nodes.map((n) => n.id);
     if (findNutcracker() !== undefined) proxy = await startNutcracker(ids);
-    cache = cfg.kind === 'shmcached' ? Cache.open({ path: nodes[0]!.file }) : Cache.open({ path, size: '64mb', reset: true });
-    const hybrid = new Cluster({ self: ids[0]!, nodes: ids, cache });
+    const [first] = nodes;
+    if (first === undefined) throw new Error('no node started');
+    cache = cfg.kind === 'shmcached' ? Cache.open({ path: first.file }) : Cache.open({ path, size: '64mb', reset: true });
+    const hybrid = new Cluster({ self: first.id, nodes: ids, cache });
     const remote = new Cluster({ nodes: ids });
     const viaProxy = proxy ? new Cluster({ nodes: [`127.0.0.1:${proxy.port}`] }) : undefined;
     clients.push(hybrid, remote, ...(viaProxy ? [viaProxy] : []));
@@ -106,11 +115,11 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     progress.tick('populated');
 
     const seq = (c: Cluster, ks: string[]) => async (): Promise<number> => {
-      for (let i = 0; i < 200; i++) await c.get(ks[rand(ks.length)]!);
+      for (let i = 0; i < 200; i++) await c.get(pick(ks));
       return 200;
     };
     const bare = async (): Promise<number> => {
-      for (let i = 0; i < 2000; i++) cache!.get(local[rand(local.length)]!);
+      for (let i = 0; i < 2000; i++) cache!.get(pick(local));
       return 2000;
     };
     const mix =
@@ -118,14 +127,14 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       async (): Promise<number> => {
         if (window === 1) {
           for (let i = 0; i < 100; i++) {
-            const k = keys[rand(KEYS)]!;
+            const k = pick(keys);
             await (rand(100) < setShare ? c.set(k, value) : c.get(k));
           }
           return 100;
         }
         const ps = new Array<Promise<unknown>>(window);
         for (let i = 0; i < window; i++) {
-          const k = keys[rand(KEYS)]!;
+          const k = pick(keys);
           ps[i] = rand(100) < setShare ? c.set(k, value) : c.get(k);
         }
         await Promise.all(ps);

@@ -152,14 +152,10 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   const empty = new Piscina({ filename: EMPTY_TASK, minThreads: cfg.threads, maxThreads: cfg.threads, idleTimeout: Infinity });
 
   const gets = (pool: CachePool) => (batch: number) => {
-    const ks = keysFor(batch);
-    const ps = new Array<Promise<Buffer | undefined>>(batch);
-    for (let j = 0; j < batch; j++) ps[j] = pool.get(ks[j]!);
-    return Promise.all(ps);
+    return Promise.all(keysFor(batch).map((k) => pool.get(k)));
   };
   const lone = (pool: CachePool) => async (batch: number) => {
-    const ks = keysFor(batch);
-    for (let j = 0; j < batch; j++) await pool.get(ks[j]!);
+    for (const k of keysFor(batch)) await pool.get(k);
   };
   const LONE = [100];
   const cells: Cell[] = [
@@ -167,8 +163,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       name: 'Cache.get (sync)',
       loaded: true,
       round: (batch) => {
-        const ks = keysFor(batch);
-        for (let j = 0; j < batch; j++) cache.get(ks[j]!);
+        for (const k of keysFor(batch)) cache.get(k);
         return undefined;
       },
     },
@@ -241,12 +236,15 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     else rows.push([c.name, ...BATCHES.map((b) => fmt(med('idle', c.name, b)))]);
   }
   const loadedRows: string[][] = [];
-  for (const c of loadedCells)
+  for (const c of loadedCells) {
+    const [batch] = c.batches;
+    if (batch === undefined) throw new Error(`${c.name}: no batch size under load`);
     loadedRows.push([
       c.name,
       c.batches.includes(1000) ? '1000' : c.name.startsWith('lone') ? '1 (awaited one at a time)' : '—',
-      fmt(med('loaded', c.name, c.batches[0]!)),
+      fmt(med('loaded', c.name, batch)),
     ]);
+  }
 
   const sync = med('idle', 'Cache.get (sync)', 100);
   const lone1 = med('idle', 'lone await pool.get (auto)', 100);

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Progress } from './lib/progress.js';
 import { summarize, type Summary } from './lib/stats.js';
-import { mulberry32, permutation, uniformOrder } from './lib/rng.js';
+import { keyAt, mulberry32, permutation, uniformOrder } from './lib/rng.js';
 import { partArgs, positiveInt, positiveIntList, positiveNumber } from './lib/args.js';
 import { fmtCount, fmtRatio, fmtSpread, markdownTable, type Align } from './lib/format.js';
 import { gitInfo, isoDay, machineInfo, repoRoot, resultFileName } from './lib/machine.js';
@@ -114,7 +114,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
     let misses = 0;
     for (let k = 0; k < CHUNK; k++) {
       const i = (pos + k) & mask;
-      const key = keys[idx[i]!]!; // measured loop: idx holds in-range key indices by construction
+      const key = keyAt(keys, idx, i);
       if (ops[i] === 1) cache.set(key, value);
       else if (cache.get(key) === undefined) misses++;
     }

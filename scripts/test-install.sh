@@ -49,22 +49,20 @@ tar xzf "$tgz" -C "$work/bare" && rm -rf "$work/bare/package/prebuilds" && tar c
 rm -rf "$work/bare"
 
 # The consumers (run in each install directory).
-cat >"$work/esm.mjs" <<'EOF'
-import { Cache } from 'shmcached';
+consumer() {  # consumer FILE NAME IMPORT: sets and gets 'k' = NAME through the package loaded by IMPORT
+  {
+    echo "$3"
+    sed "s/@NAME@/$2/g" <<'EOF'
 const c = Cache.open({ path: process.argv[2], size: '4mb' });
-c.set('k', 'esm');
-if (String(c.get('k')) !== 'esm') throw new Error('esm: get returned ' + c.get('k'));
+c.set('k', '@NAME@');
+if (String(c.get('k')) !== '@NAME@') throw new Error('@NAME@: get returned ' + c.get('k'));
 c.close();
-console.log('esm ok');
+console.log('@NAME@ ok');
 EOF
-cat >"$work/cjs.cjs" <<'EOF'
-const { Cache } = require('shmcached');
-const c = Cache.open({ path: process.argv[2], size: '4mb' });
-c.set('k', 'cjs');
-if (String(c.get('k')) !== 'cjs') throw new Error('cjs: get returned ' + c.get('k'));
-c.close();
-console.log('cjs ok');
-EOF
+  } >"$1"
+}
+consumer "$work/esm.mjs" esm "import { Cache } from 'shmcached';"
+consumer "$work/cjs.cjs" cjs "const { Cache } = require('shmcached');"
 cat >"$work/consumer.ts" <<'EOF'
 import { Cache } from 'shmcached';
 import type { OpenOptions } from 'shmcached';

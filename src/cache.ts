@@ -51,6 +51,13 @@ function casArg(cas: unknown): bigint {
   if (c < 0n || c > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
   return c;
 }
+// The meta fields the native side answers in. meta32 views the whole meta buffer (MetaLens +
+// 4 * ManyMax bytes, made at open), meta64 its first 64 bytes: every MetaOff index is in range.
+const metaVlen = (s: { meta32: Uint32Array }): number => s.meta32[M32_VLEN]!;
+const metaFlags = (s: { meta32: Uint32Array }): number => s.meta32[M32_FLAGS]!;
+const metaBits = (s: { meta32: Uint32Array }): number => s.meta32[M32_BITS]!;
+const metaCas = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_CAS]!;
+const metaIo = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_IO]!;
 const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -340,16 +347,16 @@ export class Cache<T = Buffer> {
           const r = s.h.metaGet(klen, off, vivifyTtl, recacheTtl);
           if (r === Ret.Miss) return undefined;
           if (r === Ret.Small) {
-            newArena(s, s.meta32[M32_VLEN]!);
+            newArena(s, metaVlen(s));
             continue;
           }
           if (r < 0) throw statusError(r, 'fetch');
           s.off = (off + r + 7) & ~7;
-          const bits = s.meta32[M32_BITS]!;
+          const bits = metaBits(s);
           return {
             value: Buffer.from(s.ab, off, r),
-            flags: s.meta32[M32_FLAGS]!,
-            cas: s.meta64[M64_CAS]!,
+            flags: metaFlags(s),
+            cas: metaCas(s),
             won: (bits & MetaBit.Won) !== 0,
             stale: (bits & MetaBit.Stale) !== 0,
             tokenSent: (bits & MetaBit.TokenSent) !== 0,
@@ -508,7 +515,7 @@ export class Cache<T = Buffer> {
     for (;;) {
       if (r === Ret.Miss) return undefined;
       if (r !== Ret.Small) throw statusError(r, what);
-      newArena(s, s.meta32[M32_VLEN]!);
+      newArena(s, metaVlen(s));
       r = touch ? s.h.gat(klen, 0, ttl) : s.h.get(klen, 0);
       if (r >= 0) {
         s.off = (r + 7) & ~7;
@@ -532,7 +539,7 @@ export class Cache<T = Buffer> {
     const r = s.h.getInto(klen, target, offset);
     if (r >= 0) return r;
     if (r === Ret.Miss) return undefined;
-    if (r === Ret.Small) return s.meta32[M32_VLEN]!;
+    if (r === Ret.Small) return metaVlen(s);
     throw statusError(r, 'getInto');
   }
 
@@ -542,7 +549,7 @@ export class Cache<T = Buffer> {
     const value = Cache.prototype.get.call(this, key) as T | undefined;
     if (value === undefined) return undefined;
     const s = this.#s!;
-    return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
+    return { value, flags: metaFlags(s), cas: metaCas(s) };
   }
 
   /** Get and touch (memcached's `gat`): returns the value and sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`). */
@@ -564,7 +571,7 @@ export class Cache<T = Buffer> {
     const value = Cache.prototype.gat.call(this, key, ttl) as T | undefined;
     if (value === undefined) return undefined;
     const s = this.#s!;
-    return { value, flags: s.meta32[M32_FLAGS]!, cas: s.meta64[M64_CAS]! };
+    return { value, flags: metaFlags(s), cas: metaCas(s) };
   }
 
   #store(cmd: Cmd, key: Key, value: Value, opts: CacheSetOptions | undefined, what: string): number {
@@ -655,7 +662,7 @@ export class Cache<T = Buffer> {
       throw typeError('ERR_INVALID_ARG_TYPE', `delta must be a number or a bigint, got ${describe(delta)}`);
     }
     const r = s.h.delta(klen, incr, d);
-    if (r === St.Ok) return s.meta64[M64_IO]!;
+    if (r === St.Ok) return metaIo(s);
     if (r === St.Miss) return undefined;
     throw statusError(r, what);
   }
@@ -720,7 +727,7 @@ export class Cache<T = Buffer> {
       let pos = 0;
       let n = 0;
       while (i + n < total && n < MANY_MAX && pos + 1 + 3 * KEY_MAX <= scratch.length) {
-        const key = keys[i + n]!;
+        const key = keys[i + n]; // a hole is undefined: refused below as not a key
         let klen: number;
         if (typeof key === 'string') {
           const len = key.length;
@@ -753,7 +760,7 @@ export class Cache<T = Buffer> {
       const base = META_LENS >> 2;
       for (let j = 0; j < done; j++) {
         off = (off + 7) & ~7;
-        const len = lens[base + j]!;
+        const len = lens[base + j]!; // j < done <= MANY_MAX: the meta buffer holds MANY_MAX lengths
         if (len === ManyLen.Miss) {
           out[i + j] = undefined;
         } else if (len === ManyLen.BadKey) {
@@ -770,7 +777,7 @@ export class Cache<T = Buffer> {
         // between calls, so allow a few tries before calling it a fault.
         stalls = done === 0 ? stalls + 1 : 0;
         if (stalls > 8) throw new Error('getMany: no progress (internal error)');
-        newArena(s, s.meta32[M32_VLEN]!);
+        newArena(s, metaVlen(s));
       }
     }
     return out;
@@ -828,7 +835,7 @@ export class Cache<T = Buffer> {
     };
     for (let i = 0; i < list.length; i++) {
       const klen = kb[i]!; // kb and vb were filled for every entry by the pass above
-      const vlen = vb[i]!;
+      const vlen = vb[i]!; // as kb
       const need = 5 + klen + vlen;
       if (pos + need > scratch.length) {
         flush();

@@ -91,9 +91,10 @@ function drain(src: EventSource): void {
   for (let rounds = 0; rounds < 64; rounds++) {
     const bytes = src.h.drainEvents();
     if (bytes <= 0) return;
-    let dropped = src.meta32[MetaOff.Flags >> 2]!;
+    let dropped = src.meta32[MetaOff.Flags >> 2]!; // meta32 views the whole meta buffer: Flags is in it
     const b = src.scratch;
     // Records in the contract's EventRec format (native/core/events.h).
+    // p + Header <= bytes <= scratch.length: the three header bytes read with `!` are in range.
     for (let p = 0; p + EventRec.Header <= bytes; ) {
       const kind = b[p + EventRec.Kind]!;
       const slabClass = b[p + EventRec.Class]!;

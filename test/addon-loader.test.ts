@@ -27,6 +27,23 @@ function restore(r: string): void {
   rmSync(r, { recursive: true, force: true });
 }
 
+/** Runs `body` on a fresh temporary package root (SHMCACHED_ADDON unset); removes it and restores the variable after. */
+function inRoot(body: (r: string) => void): void {
+  const r = root();
+  try {
+    body(r);
+  } finally {
+    restore(r);
+  }
+}
+
+/** The root's prebuilds/<platform>-<arch> directory, made. */
+function prebuildDir(r: string): string {
+  const dir = join(r, 'prebuilds', `${process.platform}-${process.arch}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 test('detectLibc: this Node is glibc; LIBC overrides', () => {
   assert.is(detectLibc(), 'glibc');
   process.env.LIBC = 'musl';
@@ -37,9 +54,8 @@ test('detectLibc: this Node is glibc; LIBC overrides', () => {
   }
 });
 
-test('prebuildCandidates: only matching libc, N-API and most tags first, unknown tags ignored', () => {
-  const r = root();
-  try {
+test('prebuildCandidates: only matching libc, N-API and most tags first, unknown tags ignored', () =>
+  inRoot((r) => {
     for (const f of [
       'shmcached.napi.glibc.node',
       'shmcached.napi.musl.node',
@@ -57,31 +73,21 @@ test('prebuildCandidates: only matching libc, N-API and most tags first, unknown
       ['shmcached.napi.musl.node'],
     );
     assert.equal(prebuildCandidates(join(r, 'absent'), 'glibc'), []);
-  } finally {
-    restore(r);
-  }
-});
+  }));
 
-test('loadAddon: a prebuild is loaded when build/Release is absent', () => {
-  const r = root();
-  try {
-    const dir = join(r, 'prebuilds', `${process.platform}-${process.arch}`);
-    mkdirSync(dir, { recursive: true });
+test('loadAddon: a prebuild is loaded when build/Release is absent', () =>
+  inRoot((r) => {
+    const dir = prebuildDir(r);
     copyFileSync(real, join(dir, 'shmcached.napi.glibc.node'));
     const { module, location } = loadAddon<{ open: unknown }>(r);
     assert.is(location.kind, 'prebuild');
     assert.is(location.file, join(dir, 'shmcached.napi.glibc.node'));
     assert.type(module.open, 'function');
-  } finally {
-    restore(r);
-  }
-});
+  }));
 
-test('loadAddon: nothing loadable names every place looked at', () => {
-  const r = root();
-  try {
-    const dir = join(r, 'prebuilds', `${process.platform}-${process.arch}`);
-    mkdirSync(dir, { recursive: true });
+test('loadAddon: nothing loadable names every place looked at', () =>
+  inRoot((r) => {
+    const dir = prebuildDir(r);
     writeFileSync(join(dir, 'shmcached.napi.glibc.node'), 'not an ELF file');
     let err: Error | undefined;
     try {
@@ -95,21 +101,14 @@ test('loadAddon: nothing loadable names every place looked at', () => {
     assert.match(msg, `${join(r, 'build', 'Release', 'shmcached.node')} (absent)`);
     assert.match(msg, `${join(dir, 'shmcached.napi.glibc.node')} (does not load`);
     assert.match(msg, 'npm rebuild shmcached');
-  } finally {
-    restore(r);
-  }
-});
+  }));
 
-test('loadAddon: SHMCACHED_ADDON comes first and is never skipped', () => {
-  const r = root();
-  process.env.SHMCACHED_ADDON = join(r, 'missing.node');
-  try {
+test('loadAddon: SHMCACHED_ADDON comes first and is never skipped', () =>
+  inRoot((r) => {
+    process.env.SHMCACHED_ADDON = join(r, 'missing.node');
     assert.throws(() => loadAddon(r), /missing\.node/);
     process.env.SHMCACHED_ADDON = real;
     assert.is(loadAddon(r).location.kind, 'env');
-  } finally {
-    restore(r);
-  }
-});
+  }));
 
 test.run();

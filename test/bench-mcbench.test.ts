@@ -107,19 +107,13 @@ ctest('mcbench lat incr: the counters really moved (1 warm-up + 2 rounds of 300 
   assert.ok(total > 0, 'no sampled counter moved');
 });
 
+/** One short mcbench load against the server: the same window and key count for every case. */
+function load(op: 'get' | 'set', size: number, conns: number, depth: number, threads: number, seed: number) {
+  return mcbenchLoad({ port: server.port, op, size, keys: 1000, conns, depth, warmupMs: 50, measureMs: 200, threads, seed });
+}
+
 ctest('mcbench load: pipelined gets over 4 connections all hit, with no error replies', async () => {
-  const r = await mcbenchLoad({
-    port: server.port,
-    op: 'get',
-    size: 100,
-    keys: 1000,
-    conns: 4,
-    depth: 4,
-    warmupMs: 50,
-    measureMs: 200,
-    threads: 2,
-    seed: 3,
-  });
+  const r = await load('get', 100, 4, 4, 2, 3);
   assert.ok(r.ops > 0, 'no operation completed');
   assert.equal(r.errors, 0);
   assert.equal(r.hits, r.ops);
@@ -127,18 +121,7 @@ ctest('mcbench load: pipelined gets over 4 connections all hit, with no error re
 });
 
 ctest('mcbench load: pipelined sets are all stored', async () => {
-  const r = await mcbenchLoad({
-    port: server.port,
-    op: 'set',
-    size: 128,
-    keys: 1000,
-    conns: 2,
-    depth: 8,
-    warmupMs: 50,
-    measureMs: 200,
-    threads: 1,
-    seed: 4,
-  });
+  const r = await load('set', 128, 2, 8, 1, 4);
   assert.ok(r.ops > 0);
   assert.equal(r.errors, 0);
   assert.equal(r.hits, r.ops);

@@ -9,7 +9,7 @@ import { writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 
 import { Cache, CacheError } from '../src/index.js';
 import { native } from '../src/native.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 
 function open(name: string, extra: Parameters<typeof Cache.open>[0] = {}): Cache {
   return Cache.open({ path: tmpRegion(name), size: '16mb', reset: true, ...extra });
@@ -477,7 +477,7 @@ buffers('returned Buffers stay valid across many gets (arena rollover), binary-s
   }
   const got: Buffer[] = [];
   for (let r = 0; r < 3; r++) for (let i = 0; i < 64; i++) got.push(c.get(`v${i}`)!);
-  for (let k = 0; k < got.length; k++) assert.ok(got[k]!.equals(vals[k % 64]!), `value ${k} intact`);
+  for (let k = 0; k < got.length; k++) assert.ok(at(got, k).equals(at(vals, k % 64)), `value ${k} intact`);
   c.set('empty', '');
   assert.is(c.get('empty')!.length, 0);
   c.set('bin', Buffer.from([0, 13, 10, 0, 255]));
@@ -519,7 +519,7 @@ buffers('getMany matches get key by key, across arena boundaries and large batch
   const many = c.getMany(keys);
   assert.is(many.length, keys.length);
   for (let i = 0; i < keys.length; i++) {
-    const one = c.get(keys[i]!);
+    const one = c.get(at(keys, i));
     if (one === undefined) assert.is(many[i], undefined);
     else assert.ok(many[i]?.equals(one), `key ${i}`);
   }

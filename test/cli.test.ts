@@ -11,7 +11,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { parseServeArgs } from '../src/cli/cli.js';
-import { tmpRegion } from './helpers.js';
+import { at, must, tmpRegion } from './helpers.js';
 import { RawClient } from './support/raw.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/cli.js', import.meta.url));
@@ -22,22 +22,43 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-/** Starts `shmcached serve -p 0 -v ...args` and waits for its "listening on" line(s). */
-async function serve(args: string[], listeners = 1): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', '-v', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Spawns `shmcached serve -p 0 ...args` and waits (up to `ms`) until `ready` finds what it wants in
+ * the stderr so far; rejects if serve exits first or never gets there.
+ */
+async function spawnServe<T>(
+  args: string[],
+  ms: number,
+  ready: (stderr: string) => T | undefined,
+  detached = false,
+): Promise<{ child: ChildProcess; found: T; exit: Promise<number | null>; err: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached });
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let err = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not come up: ${err}`)), 20_000);
-    child.stderr!.on('data', (d: Buffer) => {
+  const found = await new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not come up: ${err}`)), ms);
+    child.stderr?.on('data', (d: Buffer) => {
       err += d.toString();
-      const ports = [...err.matchAll(/listening on [^:\s]+:(\d+)/g)].map((m) => Number(m[1]));
-      if (ports.length >= listeners) {
+      const v = ready(err);
+      if (v !== undefined) {
         clearTimeout(t);
-        resolve(ports[0]!);
+        resolve(v);
       }
     });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  return { child, found, exit, err: () => err };
+}
+
+/** Starts `shmcached serve -p 0 -v ...args` and waits for its "listening on" line(s). */
+async function serve(args: string[], listeners = 1): Promise<Running> {
+  const {
+    child,
+    found: port,
+    exit,
+  } = await spawnServe(['-v', ...args], 20_000, (err) => {
+    const ports = [...err.matchAll(/listening on [^:\s]+:(\d+)/g)].map((m) => Number(m[1]));
+    return ports.length >= listeners ? at(ports, 0) : undefined;
   });
   return { child, port, exit };
 }
@@ -86,7 +107,7 @@ cli('-t 2: two processes serve one store; SIGTERM closes it cleanly and a restar
     clients.push(c);
     await c.exchange(`set k${i} ${i} 0 2\r\nv${i}\r\n`);
     const stats = (await c.exchange('stats\r\n')).bytes.toString();
-    pids.add(/STAT pid (\d+)/.exec(stats)![1]!);
+    pids.add(at(must(/STAT pid (\d+)/.exec(stats), 'a STAT pid line'), 1));
   }
   assert.is(pids.size, 2, 'connections were spread over both processes');
   // Every process sees what every other one stored.
@@ -174,7 +195,7 @@ function oneLine(r: Ran, status: number, pattern: RegExp, what: string): void {
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   assert.is(lines.length, 1, `${what}: one line on stderr, got ${JSON.stringify(r.stderr)}`);
   assert.not.match(r.stderr, /^\s+at /m, `${what}: no stack trace`);
-  assert.match(lines[0]!, pattern, what);
+  assert.match(at(lines, 0), pattern, what);
   assert.is(r.stdout, '', `${what}: nothing on stdout`);
 }
 
@@ -330,22 +351,9 @@ async function serveQuiet(
   args: string[],
   detached = false,
 ): Promise<{ child: ChildProcess; line: string; port: number; exit: Promise<number | null>; err: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached });
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  let err = '';
-  const line = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not come up: ${err}`)), 30_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /^shmcached: listening on .*$/m.exec(err);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[0]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
-  return { child, line, port: Number(/listening on [^\s]+:(\d+)/.exec(line)![1]), exit, err: () => err };
+  const s = await spawnServe(args, 30_000, (err) => /^shmcached: listening on .*$/m.exec(err)?.[0], detached);
+  const port = Number(/listening on [^\s]+:(\d+)/.exec(s.found)?.[1]);
+  return { child: s.child, line: s.found, port, exit: s.exit, err: s.err };
 }
 
 /** `shmcached check --json` of a file: its clean flag (closed cleanly: the next open is warm). */

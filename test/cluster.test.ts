@@ -7,22 +7,18 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
+import { Cache, CacheError, Cluster, ClusterError, type ClusterStats, type NodeStats } from '../src/index.js';
 import { KetamaRing, ketamaName, ketamaPoints, md5Hash } from '../src/cluster/ring.js';
-import { tmpRegion } from './helpers.js';
-import {
-  findNutcracker,
-  freePort,
-  startNode,
-  startNutcracker,
-  stopAll,
-  type NodeKind,
-  type Proxy,
-  type TestNode,
-} from './support/cluster-nodes.js';
+import { at, must, tmpRegion } from './helpers.js';
+import { findNutcracker, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from './support/cluster-nodes.js';
 import type { McConnection } from './support/memcached.js';
+import { freePort } from './support/net.js';
 import { interop } from './support/peers.js';
 
+/** The stats of node `id` in `s`; throws when the cluster does not list it. */
+function nodeOf(s: ClusterStats, id: string): NodeStats {
+  return must(s.nodes[id], `stats of node ${id}`);
+}
 /**
  * The server the three nodes run: `shmcached serve` (this build's dist/src/cli/cli.js). The first
  * node serves the very store file the hybrid client opens as its `cache`, so keys it owns are
@@ -94,7 +90,7 @@ test('ring: twemproxy names, 160 points per equal server for any ring size, weig
   assert.is(r2.size, 320);
   assert.is(r2.pointsOf(1), 0);
   // Weights as twemproxy: a weight-2 server of three gets half the points of 4 servers' worth.
-  const weighted = [{ ...members[0]!, weight: 2 }, members[1]!, members[2]!];
+  const weighted = [{ ...at(members, 0), weight: 2 }, at(members, 1), at(members, 2)];
   const rw = new KetamaRing(weighted, [true, true, true]);
   assert.is(rw.pointsOf(0), ketamaPoints(2, 4, 3));
   assert.is(rw.pointsOf(0), 240);
@@ -193,25 +189,26 @@ test('bad arguments reject with the very errors the local Cache throws, before a
       assert.is(got.code, want.code, what);
       assert.is(got.message, want.message, what);
     }
-    const s = c.stats().nodes['127.0.0.1:1']!;
+    const s = nodeOf(c.stats(), '127.0.0.1:1');
     assert.is(s.requests, 0);
     assert.is(s.connects, 0);
     const r = await c.batch([{ op: 'get', key: 'a b' }, { op: 'nope' } as never]);
-    assert.is(r[0]!.ok, false);
-    assert.is(r[1]!.ok, false);
+    assert.is(at(r, 0).ok, false);
+    assert.is(at(r, 1).ok, false);
   } finally {
     await c.close();
     cache.close();
   }
 });
 
-/** A node that accepts connections and never answers; resolves with its `host:port` and a stop function. */
-async function blackHole(): Promise<{ id: string; stop: () => Promise<void> }> {
+/** A loopback node: `onConn` sees each connection; resolves with its `host:port` and a stop function that drops them all. */
+async function fakeNode(onConn: (s: Socket) => void = () => undefined): Promise<{ id: string; stop: () => Promise<void> }> {
   const socks = new Set<Socket>();
   const srv = createServer((s) => {
     socks.add(s);
     s.on('error', () => undefined);
     s.on('close', () => socks.delete(s));
+    onConn(s);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   const a = srv.address() as AddressInfo;
@@ -224,6 +221,9 @@ async function blackHole(): Promise<{ id: string; stop: () => Promise<void> }> {
   };
 }
 
+/** A node that accepts connections and never answers. */
+const blackHole = () => fakeNode();
+
 test('a node that never answers: ERR_NODE_TIMEOUT, ejected after failureLimit timeouts, then ERR_NO_NODES', async () => {
   const bh = await blackHole();
   const c = new Cluster({ nodes: [bh.id], timeout: 100, failureLimit: 2, retryTimeout: 60_000 });
@@ -234,7 +234,7 @@ test('a node that never answers: ERR_NODE_TIMEOUT, ejected after failureLimit ti
       assert.is(e.code, 'ERR_NODE_TIMEOUT');
       assert.is(e.node, bh.id);
     }
-    const s = c.stats().nodes[bh.id]!;
+    const s = nodeOf(c.stats(), bh.id);
     assert.is(s.ejected, true);
     assert.is(s.failures, 2);
     assert.ok(s.retryAt > Date.now());
@@ -253,7 +253,7 @@ test('autoEject: false keeps a failing node on the ring (every request fails ali
   const c = new Cluster({ nodes: [bh.id], timeout: 100, failureLimit: 1, autoEject: false });
   try {
     for (let i = 0; i < 3; i++) assert.is(((await rejects(c.get('k'))) as ClusterError).code, 'ERR_NODE_TIMEOUT');
-    const s = c.stats().nodes[bh.id]!;
+    const s = nodeOf(c.stats(), bh.id);
     assert.is(s.ejected, false);
     assert.is(s.failures, 3);
     assert.is(s.ejections, 0);
@@ -273,12 +273,8 @@ test('autoEject: false keeps a failing node on the ring (every request fails ali
 });
 
 /** A node that answers each command line (data blocks skipped) with `answer(line)`. */
-async function scriptedNode(answer: (line: string) => string): Promise<{ id: string; stop: () => Promise<void> }> {
-  const socks = new Set<Socket>();
-  const srv = createServer((s) => {
-    socks.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => socks.delete(s));
+function scriptedNode(answer: (line: string) => string): Promise<{ id: string; stop: () => Promise<void> }> {
+  return fakeNode((s) => {
     let buf = '';
     let skip = 0;
     s.on('data', (d: Buffer) => {
@@ -293,21 +289,12 @@ async function scriptedNode(answer: (line: string) => string): Promise<{ id: str
         if (eol < 0) return;
         const line = buf.slice(0, eol);
         buf = buf.slice(eol + 2);
-        const t = line.split(' ');
-        if (['set', 'add', 'replace', 'append', 'prepend'].includes(t[0]!)) skip = Number(t[4]) + 2;
+        const [cmd = '', , , , bytes] = line.split(' ');
+        if (['set', 'add', 'replace', 'append', 'prepend'].includes(cmd)) skip = Number(bytes) + 2;
         s.write(answer(line), 'latin1');
       }
     });
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const a = srv.address() as AddressInfo;
-  return {
-    id: `127.0.0.1:${a.port}`,
-    stop: () => {
-      for (const s of socks) s.destroy();
-      return new Promise<void>((r) => srv.close(() => r()));
-    },
-  };
 }
 
 test("a node's error lines become the local store's errors or ERR_NODE_ERROR; a garbled reply kills only that connection", async () => {
@@ -336,13 +323,13 @@ test("a node's error lines become the local store's errors or ERR_NODE_ERROR; a 
     assert.is(((await rejects(c.get('other'))) as ClusterError).code, 'ERR_NODE_ERROR');
     // Error lines are answers: the node stays healthy and the connection in step.
     assert.is(await c.get('fine'), undefined);
-    assert.is(c.stats().nodes[node.id]!.failures, 0);
+    assert.is(nodeOf(c.stats(), node.id).failures, 0);
     // A data block without its CRLF: the connection is dropped (later replies could not be
     // matched) and counted as a failure; the next request opens a new one.
     assert.is(((await rejects(c.get('garbage'))) as ClusterError).code, 'ERR_NODE_UNREACHABLE');
-    assert.is(c.stats().nodes[node.id]!.failures, 1);
+    assert.is(nodeOf(c.stats(), node.id).failures, 1);
     await c.set('fine', 'v');
-    assert.is(c.stats().nodes[node.id]!.consecutiveFailures, 0);
+    assert.is(nodeOf(c.stats(), node.id).consecutiveFailures, 0);
   } finally {
     await c.close();
     await node.stop();
@@ -370,8 +357,8 @@ ntest(
   async () => {
     nodes = await Promise.all(['a', 'b', 'c'].map((n) => startNode(NODE_KIND, n)));
     ids = nodes.map((n) => n.id);
-    cache = Cache.open(SHARED ? { path: nodes[0]!.file } : { path: tmpRegion('cluster-self'), size: '16mb' });
-    hybrid = new Cluster({ self: ids[0]!, nodes: ids, cache });
+    cache = Cache.open(SHARED ? { path: at(nodes, 0).file } : { path: tmpRegion('cluster-self'), size: '16mb' });
+    hybrid = new Cluster({ self: at(ids, 0), nodes: ids, cache });
     if (WITH_PROXY) {
       proxy = await startNutcracker(ids, { failureLimit: 2, retryTimeout: 30_000 });
       viaProxy = await proxy.connect();
@@ -419,11 +406,19 @@ for (const size of [7, 25]) {
   // reverse. `size - 3` members are ports where nothing listens (nutcracker keeps them on its
   // ring with auto_eject_hosts off and answers an error for their keys).
   ptest(`a ${size}-node ring agrees with nutcracker's, key by key`, async () => {
+    // Distinct addresses: two free-port draws can return the same port (nutcracker then refuses its
+    // config as invalid), and none may be a live node's.
+    const taken = new Set(ids);
     const ring: string[] = [];
-    for (let i = 0; i < size; i++) ring.push(`127.0.0.1:${await freePort()}`);
+    while (ring.length < size) {
+      const addr = `127.0.0.1:${await freePort()}`;
+      if (taken.has(addr)) continue;
+      taken.add(addr);
+      ring.push(addr);
+    }
     const liveAt = [0, Math.floor(size / 2), size - 1];
     liveAt.forEach((pos, j) => {
-      ring[pos] = ids[j]!;
+      ring[pos] = at(ids, j);
     });
     const px = await startNutcracker(ring, { autoEject: false, timeout: 2000 });
     const conn = await px.connect();
@@ -477,7 +472,7 @@ ptest('hybrid client: nutcracker <-> client, its own keys in the local store', a
 });
 
 ntest("local keys never touch a socket: the client's counters and the node's connections stay put", async () => {
-  const monitor = await nodes[0]!.connect(); // open before the baseline: it counts in curr_connections itself
+  const monitor = await at(nodes, 0).connect(); // open before the baseline: it counts in curr_connections itself
   try {
     const keys: string[] = [];
     for (let i = 0; keys.length < 100; i++) if (hybrid.isLocal(`loc:${i}`)) keys.push(`loc:${i}`);
@@ -500,10 +495,10 @@ ntest("local keys never touch a socket: the client's counters and the node's con
     assert.is(after.localOps - before.localOps, 6 * keys.length);
     assert.is(after.remoteOps, before.remoteOps);
     for (const id of ids.slice(1)) {
-      assert.is(after.nodes[id]!.requests, before.nodes[id]!.requests, id);
-      assert.is(after.nodes[id]!.connects, before.nodes[id]!.connects, id);
+      assert.is(nodeOf(after, id).requests, nodeOf(before, id).requests, id);
+      assert.is(nodeOf(after, id).connects, nodeOf(before, id).connects, id);
     }
-    assert.is(after.nodes[ids[0]!], undefined, 'self has no connection pool');
+    assert.is(after.nodes[at(ids, 0)], undefined, 'self has no connection pool');
     assert.ok(
       /^\d+$/.test(server0.curr_connections ?? '') && /^\d+$/.test(server0.total_connections ?? ''),
       'the node reports its connections',
@@ -523,7 +518,7 @@ ntest("local keys never touch a socket: the client's counters and the node's con
 ntest('getMany splits by node, one pipelined request per node, and merges in key order', async () => {
   const keys = Array.from({ length: 60 }, (_, i) => `gm:${i}`);
   await Promise.all(keys.filter((_, i) => i % 3 !== 0).map((k) => hybrid.set(k, `g-${k}`)));
-  const ask = [...keys, keys[1]!, keys[1]!, 'gm:absent']; // duplicates and a miss
+  const ask = [...keys, at(keys, 1), at(keys, 1), 'gm:absent']; // duplicates and a miss
   const before = hybrid.stats();
   const got = await hybrid.getMany(ask);
   const after = hybrid.stats();
@@ -534,8 +529,8 @@ ntest('getMany splits by node, one pipelined request per node, and merges in key
   });
   for (const id of ids.slice(1)) {
     const n = ask.filter((k) => hybrid.nodeFor(k) === id).length;
-    assert.is(after.nodes[id]!.ops - before.nodes[id]!.ops, n, id);
-    assert.is(after.nodes[id]!.requests - before.nodes[id]!.requests, n > 0 ? 1 : 0, id);
+    assert.is(nodeOf(after, id).ops - nodeOf(before, id).ops, n, id);
+    assert.is(nodeOf(after, id).requests - nodeOf(before, id).requests, n > 0 ? 1 : 0, id);
   }
   // Many keys: several get lines per node, still aligned.
   const big = Array.from({ length: 2000 }, (_, i) => `gm-big:${i}:${'x'.repeat(40)}`);
@@ -557,8 +552,8 @@ ntest('pipelining: 2000 concurrent operations over at most `connections` sockets
     });
     const s = c.stats();
     for (const id of ids) {
-      assert.ok(s.nodes[id]!.connects <= 2, `${id}: ${s.nodes[id]!.connects} connections`);
-      assert.is(s.nodes[id]!.failures, 0);
+      assert.ok(nodeOf(s, id).connects <= 2, `${id}: ${nodeOf(s, id).connects} connections`);
+      assert.is(nodeOf(s, id).failures, 0);
     }
     assert.is(s.remoteOps, 4000);
   } finally {
@@ -619,7 +614,7 @@ ntest('fetch: a remote key shares one flight with the callers on its node (meta 
     return 'loaded once';
   };
   // The owning node's own in-process callers, where its store file can be opened here.
-  const onNode = SHARED ? Cache.open({ path: nodes[1]!.file }) : undefined;
+  const onNode = SHARED ? Cache.open({ path: at(nodes, 1).file }) : undefined;
   try {
     const vs = await Promise.all([
       hybrid.fetch(remoteKey, loader),
@@ -658,8 +653,8 @@ ntest('fetch: a remote key shares one flight with the callers on its node (meta 
 });
 
 ntest('a killed node is ejected, the other keys keep working; restarted, its keys come back', async () => {
-  const victim = nodes[2]!;
-  const c = new Cluster({ self: ids[0]!, nodes: ids, cache, failureLimit: 2, retryTimeout: 2000, timeout: 2000 }); // long enough for the checks while it is out
+  const victim = at(nodes, 2);
+  const c = new Cluster({ self: at(ids, 0), nodes: ids, cache, failureLimit: 2, retryTimeout: 2000, timeout: 2000 }); // long enough for the checks while it is out
   try {
     const keys = Array.from({ length: 300 }, (_, i) => `ej:${i}`);
     await Promise.all(keys.map((k) => c.set(k, `e-${k}`)));
@@ -670,15 +665,15 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
     await victim.kill();
     // Operations on its keys fail (a clear ClusterError) until failureLimit failures eject it.
     let failed = 0;
-    for (let i = 0; i < 10 && !c.stats().nodes[victim.id]!.ejected; i++) {
-      const e = await rejects(c.get(mine[i % mine.length]!));
+    for (let i = 0; i < 10 && !nodeOf(c.stats(), victim.id).ejected; i++) {
+      const e = await rejects(c.get(at(mine, i % mine.length)));
       assert.instance(e, ClusterError);
       assert.is((e as ClusterError).code, 'ERR_NODE_UNREACHABLE');
       assert.is((e as ClusterError).node, victim.id);
       failed++;
     }
     const s = c.stats();
-    assert.is(s.nodes[victim.id]!.ejected, true, 'ejected');
+    assert.is(nodeOf(s, victim.id).ejected, true, 'ejected');
     assert.is(failed, 2, 'ejected after failureLimit failures');
     assert.is(s.ejections, 1);
     assert.equal(s.ring, [ids[0], ids[1]]);
@@ -689,16 +684,16 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
     });
     // The victim's keys now live on the survivors (twemproxy's auto_eject_hosts does the same).
     for (const k of mine) assert.is.not(c.nodeFor(k), victim.id);
-    assert.is(await c.get(mine[0]!), undefined);
-    await c.set(mine[0]!, 'rerouted');
-    assert.is((await c.get(mine[0]!))?.toString(), 'rerouted');
+    assert.is(await c.get(at(mine, 0)), undefined);
+    await c.set(at(mine, 0), 'rerouted');
+    assert.is((await c.get(at(mine, 0)))?.toString(), 'rerouted');
     // nutcracker ejects it too after its own failures, and then reroutes its keys to the very
     // nodes the client does: a key set through the proxy is found by the client. (Without
     // nutcracker, the same keys are set through a second client: it must route them alike.)
     if (WITH_PROXY) {
       let proxyOk = false;
       for (let i = 0; i < 20 && !proxyOk; i++) {
-        proxyOk = await viaProxy.set(mine[1 % mine.length]!, 'via-proxy').then(
+        proxyOk = await viaProxy.set(at(mine, 1 % mine.length), 'via-proxy').then(
           () => true,
           () => false,
         );
@@ -716,9 +711,9 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
       try {
         // One failed request on the dead node ejects it (failureLimit 1); then it reroutes as
         // `c` does (quick, in parallel: `c` puts the node back on its ring after retryTimeout).
-        const e = await rejects(other.get(mine[0]!));
+        const e = await rejects(other.get(at(mine, 0)));
         assert.instance(e, ClusterError);
-        await waitFor('the second client to eject the dead node', 5000, () => other.stats().nodes[victim.id]!.ejected);
+        await waitFor('the second client to eject the dead node', 5000, () => nodeOf(other.stats(), victim.id).ejected);
         await Promise.all(crossing.map((k) => other.set(k, `px-${k}`)));
       } finally {
         await other.close();
@@ -732,7 +727,7 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
       );
     // Restart it on the same port and file; after retryTimeout it is back on the ring.
     await victim.start();
-    await waitFor('the node to be put back on the ring', 10_000, () => !c.stats().nodes[victim.id]!.ejected);
+    await waitFor('the node to be put back on the ring', 10_000, () => !nodeOf(c.stats(), victim.id).ejected);
     for (const k of mine) assert.is(c.nodeFor(k), victim.id);
     const back = await c.getMany(mine);
     if (WARM_RESTART) {
@@ -745,10 +740,10 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
       back.forEach((v, i) => {
         assert.is(v, undefined, mine[i]);
       });
-      await c.set(mine[0]!, 'again');
-      assert.is((await c.get(mine[0]!))?.toString(), 'again');
+      await c.set(at(mine, 0), 'again');
+      assert.is((await c.get(at(mine, 0)))?.toString(), 'again');
     }
-    assert.is(c.stats().nodes[victim.id]!.consecutiveFailures, 0);
+    assert.is(nodeOf(c.stats(), victim.id).consecutiveFailures, 0);
   } finally {
     await c.close();
     if (!victim.running) await victim.start(); // a failure above must not leave the next test a dead node
@@ -756,8 +751,8 @@ ntest('a killed node is ejected, the other keys keep working; restarted, its key
 });
 
 ntest('a node killed with 200 operations in flight: every one settles, with its value or a ClusterError naming that node', async () => {
-  const victim = nodes[1]!;
-  const c = new Cluster({ self: ids[0]!, nodes: ids, cache, failureLimit: 2, retryTimeout: 200, timeout: 2000 });
+  const victim = at(nodes, 1);
+  const c = new Cluster({ self: at(ids, 0), nodes: ids, cache, failureLimit: 2, retryTimeout: 200, timeout: 2000 });
   try {
     const keys = Array.from({ length: 600 }, (_, i) => `load:${i}`);
     await Promise.all(keys.map((k) => c.set(k, `v-${k}`)));
@@ -767,7 +762,7 @@ ntest('a node killed with 200 operations in flight: every one settles, with its 
     for (let round = 0; round < 20; round++) {
       if (round === 3) void victim.kill(); // mid-run, not awaited: requests are on the wire
       const ops = Array.from({ length: 200 }, (_, j) => {
-        const k = keys[(round * 200 + j * 7) % keys.length]!;
+        const k = at(keys, (round * 200 + j * 7) % keys.length);
         const p = j % 5 === 0 ? c.set(k, `v-${k}`).then(() => `v-${k}`) : c.get(k).then((v) => v?.toString());
         return p.then(
           (v) => {
@@ -786,12 +781,12 @@ ntest('a node killed with 200 operations in flight: every one settles, with its 
       await Promise.all(ops);
     }
     assert.ok(okOps > 0);
-    const s = c.stats().nodes[victim.id]!;
+    const s = nodeOf(c.stats(), victim.id);
     assert.ok(s.ejections >= 1, 'ejected');
     assert.is(s.inFlight, 0);
     assert.ok(failedOps > 0 || s.failures > 0, 'the kill was noticed');
     await victim.start();
-    await waitFor('the node to be put back on the ring', 10_000, () => !c.stats().nodes[victim.id]!.ejected);
+    await waitFor('the node to be put back on the ring', 10_000, () => !nodeOf(c.stats(), victim.id).ejected);
     for (const k of victimKeys) assert.is(c.nodeFor(k), victim.id);
     const back = await c.getMany([...victimKeys]);
     if (WARM_RESTART)

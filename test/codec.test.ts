@@ -8,19 +8,10 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 
 import { Cache, CacheError, type Codec } from '../src/index.js';
-import { runWorker, tmpRegion } from './helpers.js';
+import { at, code, runWorker, tmpRegion } from './helpers.js';
 
 const t = suite('codec');
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as Error).name}:${(e as { code?: string }).code}`;
-  }
-  return undefined;
-}
 
 interface User {
   id: number;
@@ -104,7 +95,7 @@ t('a reader with the wrong codec gets CacheError ERR_CODEC_MISMATCH, not garbage
   const s = Cache.open({ path, codec: 'string' });
   const j = Cache.open({ path, codec: 'json' });
   const v = Cache.open({ path, codec: 'v8' });
-  const custom = Cache.open({ path, codec: { encode: (x: number) => Buffer.from([x]), decode: (b) => b[0]! } });
+  const custom = Cache.open({ path, codec: { encode: (x: number) => Buffer.from([x]), decode: (b) => at(b, 0) } });
   j.set('j', { a: 1 });
   v.set('v', new Map([[1, 2]]));
   raw.set('plain', '{"a":1}');

@@ -949,7 +949,7 @@ async function randomRun(p: Pair, seed: number, count: number): Promise<Map<stri
         `seed ${seed}, op #${i}: ${describeOp(op)}\n  memcached: ${m}\n  shmcached: ${s}\n  preceding ops:\n    ${history.slice(0, -1).join('\n    ')}`,
       );
     }
-    const cat = `${op.op}:${m.split(' ')[0]!.replace(/^\d+$/, 'NUMBER')}`;
+    const cat = `${op.op}:${(m.split(' ')[0] ?? '').replace(/^\d+$/, 'NUMBER')}`;
     seen.set(cat, (seen.get(cat) ?? 0) + 1);
   }
   // Final state: every key, value and flags, on both.

@@ -9,11 +9,11 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const doc = readFileSync(`${root}docs/values.md`, 'utf8');
-const snippets = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const snippets = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => at(m, 1));
 const index = new URL('../src/index.js', import.meta.url).href;
 const keyv = new URL('../src/keyv.js', import.meta.url).href;
 
@@ -45,7 +45,7 @@ snippets.forEach((code, i) => {
     }
     const out = printed.trim().split('\n');
     // Each `console.log(...); // expected` line: the expected text starts the printed line.
-    const expected = [...code.matchAll(/console\.log\(.*\);? \/\/ (.*)$/gm)].map((m) => m[1]!.replace(/, loaded once$/, ''));
+    const expected = [...code.matchAll(/console\.log\(.*\);? \/\/ (.*)$/gm)].map((m) => at(m, 1).replace(/, loaded once$/, ''));
     let line = 0;
     for (const want of expected) {
       const got = out[line++] ?? '';

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, flushEvents, type ItemEvent } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 
 function collect(name: string): { events: ItemEvent[]; stop(): void } {
   const events: ItemEvent[] = [];
@@ -31,14 +31,14 @@ test('evictions: key, size and slab class of each evicted item, oldest first; a 
     assert.ok(n > 0, 'the small store evicted');
     const dropped = ev.events.reduce((a, e) => a + e.dropped, 0);
     assert.is(ev.events.length + dropped, n, 'every eviction is published or counted as dropped');
-    const first = ev.events[0]!;
+    const first = at(ev.events, 0);
     assert.is(first.key, 'k0', 'the least recently used goes first');
     assert.is(first.size, 40 + 2 + 1000);
     assert.is(first.path, path);
     assert.ok(first.keyBytes.equals(Buffer.from('k0')));
     const slabs = c.stats('slabs') as Record<string, unknown>;
     assert.ok(Number(slabs[`${first.slabClass}:chunk_size`]) >= first.size, 'the class holds items of that size');
-    for (let i = 1; i < 10; i++) assert.is(ev.events[i]!.key, `k${i}`);
+    for (let i = 1; i < 10; i++) assert.is(at(ev.events, i).key, `k${i}`);
   } finally {
     ev.stop();
     c.close();

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, createServer, type FetchEvent } from '../src/index.js';
-import { runWorker, tmpRegion } from './helpers.js';
+import { at, runWorker, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
 
@@ -328,9 +328,9 @@ test('shmcached:fetch events: hit, won, waited and stale; argument errors reject
     for (let i = 0; i < 500 && !events.some((e) => e.background); i++) await new Promise((r) => setTimeout(r, 2));
     const outcomes = events.map((e) => e.outcome + (e.background ? '(bg)' : ''));
     assert.equal(outcomes, ['won', 'waited', 'hit', 'stale', 'stale(bg)']);
-    assert.ok(events[0]!.loaded && typeof events[0]!.loaderMs === 'number');
-    assert.ok(!events[1]!.loaded && typeof events[1]!.waitedMs === 'number');
-    assert.ok(events[3]!.refreshing);
+    assert.ok(at(events, 0).loaded && typeof at(events, 0).loaderMs === 'number');
+    assert.ok(!at(events, 1).loaded && typeof at(events, 1).waitedMs === 'number');
+    assert.ok(at(events, 3).refreshing);
   } finally {
     unsubscribe('shmcached:fetch', onEvent);
   }

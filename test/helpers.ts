@@ -40,3 +40,26 @@ export function runWorker(path: string, body: string, extra: unknown = null): Pr
     w.on('exit', (c) => (c === 0 ? resolve(result) : reject(new Error(`worker exited ${c}`))));
   });
 }
+
+/** What `fn` throws, as `"<name>:<code>"` (e.g. `"RangeError:ERR_OUT_OF_RANGE"`); undefined when it returns. */
+export function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return `${(e as Error).name}:${(e as { code?: string }).code}`;
+  }
+  return undefined;
+}
+
+/** `x`, or a thrown Error naming `what` when it is undefined or null (a test's expectation that something is there). */
+export function must<T>(x: T | undefined | null, what: string): T {
+  if (x === undefined || x === null) throw new Error(`expected ${what}, got ${x}`);
+  return x;
+}
+
+/** `arr[i]`, or a thrown RangeError when element `i` is missing or undefined (a test's expectation that it is there). */
+export function at<T>(arr: ArrayLike<T | undefined>, i: number, what = 'array'): T {
+  const v = arr[i];
+  if (v === undefined) throw new RangeError(`${what}[${i}] is missing (length ${arr.length})`);
+  return v;
+}

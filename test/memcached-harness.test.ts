@@ -15,6 +15,7 @@ import {
   startMemcached,
   type Memcached,
 } from './support/memcached.js';
+import { at } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Pure framing (no server needed).
@@ -65,11 +66,11 @@ framing('replyKindOf and isNoReply', () => {
 framing('parseValues keeps binary data and cas', () => {
   const v = parseValues(Buffer.from('VALUE a 3 4 17\r\n\r\n\0\n\r\nVALUE b 0 0\r\n\r\nEND\r\n', 'latin1'));
   assert.is(v.length, 2);
-  assert.equal([...v[0]!.value], [13, 10, 0, 10]);
-  assert.is(v[0]!.flags, 3);
-  assert.is(v[0]!.cas, 17n);
-  assert.is(v[1]!.value.length, 0);
-  assert.is(v[1]!.cas, undefined);
+  assert.equal([...at(v, 0).value], [13, 10, 0, 10]);
+  assert.is(at(v, 0).flags, 3);
+  assert.is(at(v, 0).cas, 17n);
+  assert.is(at(v, 1).value.length, 0);
+  assert.is(at(v, 1).cas, undefined);
   assert.throws(
     () => parseValues(Buffer.from('SERVER_ERROR out of memory\r\n')),
     (e: unknown) => e instanceof MemcachedError && e.kind === 'SERVER_ERROR',
@@ -128,7 +129,7 @@ t('pipelined requests get their own replies, in order', async ({ mc }) => {
     assert.is(got[j++], String(i + 5));
     assert.is(got[j++], 'NOT_FOUND');
     if (i % 50 === 0) {
-      const st = got[j++]!;
+      const st = at(got, j++);
       assert.match(st, /^STAT pid \d+\r\n/);
       assert.ok(st.endsWith('\r\nEND'));
     }
@@ -178,17 +179,17 @@ t('multi-get: hits in request order, misses as undefined, duplicates', async ({ 
   const keys = ['m3', 'm4', 'm1', 'm2', 'm1', 'nope'];
   const got = await mc.getMulti(keys);
   assert.is(got.length, keys.length);
-  assert.is(got[0]!.value.toString(), 'three\r\n');
-  assert.is(got[0]!.flags, 3);
+  assert.is(at(got, 0).value.toString(), 'three\r\n');
+  assert.is(at(got, 0).flags, 3);
   assert.is(got[1], undefined);
-  assert.is(got[2]!.value.toString(), 'one');
-  assert.is(got[3]!.value.length, 0);
-  assert.is(got[3]!.flags, 2);
-  assert.is(got[4]!.value.toString(), 'one');
+  assert.is(at(got, 2).value.toString(), 'one');
+  assert.is(at(got, 3).value.length, 0);
+  assert.is(at(got, 3).flags, 2);
+  assert.is(at(got, 4).value.toString(), 'one');
   assert.is(got[5], undefined);
   const withCas = await mc.getMulti(['m1', 'm2'], 'gets');
   assert.ok(withCas.every((x) => x !== undefined && typeof x.cas === 'bigint'));
-  assert.is.not(withCas[0]!.cas, withCas[1]!.cas);
+  assert.is.not(at(withCas, 0).cas, at(withCas, 1).cas);
 });
 
 t('a value of nearly 1 MiB arrives whole (many TCP chunks)', async ({ mc }) => {

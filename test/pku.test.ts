@@ -30,7 +30,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { metaOps, nativeOf } from '../src/cache.js';
 import { Cache, CacheError, flushEvents } from '../src/index.js';
 import { native } from '../src/native.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
 const nativeUrl = new URL('../src/native.js', import.meta.url).href;
@@ -583,6 +583,32 @@ function keySpace(): string[] {
   return keys;
 }
 
+/** A value length the scribbling tests write: one of VALUE_LENGTHS, or a counter's digits. */
+function writtenLength(b: Buffer): boolean {
+  return VALUE_LENGTHS.includes(b.length) || /^\d+ *$/.test(b.toString('latin1'));
+}
+
+/**
+ * The key space after a scribbling test, probed key by key and in one getMany: the two paths
+ * agree, every value has a length that was written, the counter under `ctrKey` reads `ctr`, and
+ * curr_items is what is there (the keys found + that counter).
+ */
+function checkKeySpace(c: Cache, ctrKey: string, ctr: number, ctrWhat?: string): void {
+  const keys = keySpace();
+  const many = c.getMany(keys);
+  let found = 0;
+  keys.forEach((k, i) => {
+    const v = c.get(k);
+    assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
+    if (v) {
+      found++;
+      assert.ok(writtenLength(v), `${k}: length ${v.length} was written`);
+    }
+  });
+  assert.is(c.get(ctrKey)?.toString(), String(ctr), ctrWhat);
+  assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
+}
+
 sab(
   'set/get/getMany/getInto/incr/delete with views another thread keeps mutating: no crash, only API errors, a consistent store',
   async () => {
@@ -642,7 +668,7 @@ sab(
       counter = 0,
       keyChanges = 0;
     let lastKey = -1;
-    const okLength = (b: Buffer) => VALUE_LENGTHS.includes(b.length) || /^\d+ *$/.test(b.toString('latin1'));
+    const keyView = new DataView(buf, KOFF, 4);
     const target = new Uint8Array(buf, TOFF, TLEN);
     const before = PKRU0;
     const t0 = performance.now();
@@ -650,7 +676,7 @@ sab(
     for (; done < iters || (keyChanges < 100 && performance.now() - t0 < 20_000); done++) {
       const r = rnd();
       const key = new Uint8Array(buf, KOFF, 1 + (r % 3));
-      const k3 = u8[KOFF]! | (u8[KOFF + 1]! << 8) | (u8[KOFF + 2]! << 16);
+      const k3 = keyView.getUint32(0, true) & 0xffffff; // the 3 key bytes, little-endian
       if (k3 !== lastKey) keyChanges++;
       lastKey = k3;
       try {
@@ -658,7 +684,7 @@ sab(
           case 0:
           case 1:
           case 2:
-            c.set(key, new Uint8Array(buf, VOFF, VALUE_LENGTHS[rnd() % VALUE_LENGTHS.length]!));
+            c.set(key, new Uint8Array(buf, VOFF, at(VALUE_LENGTHS, rnd() % VALUE_LENGTHS.length)));
             sets++;
             break;
           case 3:
@@ -666,13 +692,13 @@ sab(
             const v = c.get(key);
             if (v) {
               hits++;
-              if (!okLength(v)) badLength.push(`get: ${v.length}`);
+              if (!writtenLength(v)) badLength.push(`get: ${v.length}`);
             }
             break;
           }
           case 5: {
             const vs = c.getMany([key, new Uint8Array(buf, KOFF + 1, 2), stableKey, new Uint8Array(buf, KOFF, 3)]);
-            for (const v of vs) if (v && !okLength(v)) badLength.push(`getMany: ${v.length}`);
+            for (const v of vs) if (v && !writtenLength(v)) badLength.push(`getMany: ${v.length}`);
             break;
           }
           case 6: {
@@ -715,20 +741,8 @@ sab(
 
     // The key space, probed key by key and in one getMany: lengths that were written, agreement
     // between the two paths, and curr_items equal to what is there.
-    const keys = keySpace();
-    const many = c.getMany(keys);
-    let found = 0;
-    keys.forEach((k, i) => {
-      const v = c.get(k);
-      assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
-      if (v) {
-        found++;
-        assert.ok(okLength(v), `${k}: length ${v.length} was written`);
-      }
-    });
-    assert.is(c.get('ctr:sab')?.toString(), String(counter), 'the counter under the stable key is exact');
+    checkKeySpace(c, 'ctr:sab', counter, 'the counter under the stable key is exact');
     assert.is(counter, done);
-    assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
     // The store still takes new items and keeps them apart.
     c.set('after:1', 'one');
     c.set('after:2', Buffer.alloc(5000, 0x32));
@@ -808,7 +822,7 @@ sab(
         case 0:
         case 1:
         case 2:
-          note('store', h.store(0, klen, VALUE_LENGTHS[rnd() % VALUE_LENGTHS.length]!, r & 0xff, 0), [0, -3]);
+          note('store', h.store(0, klen, at(VALUE_LENGTHS, rnd() % VALUE_LENGTHS.length), r & 0xff, 0), [0, -3]);
           break;
         case 3: {
           const v = h.get(klen, rnd() % (256 * 1024));
@@ -846,19 +860,7 @@ sab(
       `stores and hits happened: ${JSON.stringify(seen)}`,
     );
     assertDenied(c._pkru(), PKRU0, 'after the loop');
-    const keys = keySpace();
-    const many = c.getMany(keys);
-    let found = 0;
-    keys.forEach((k, i) => {
-      const v = c.get(k);
-      assert.is(v?.toString('latin1'), many[i]?.toString('latin1'), `get and getMany agree on ${k}`);
-      if (v) {
-        found++;
-        assert.ok(VALUE_LENGTHS.includes(v.length) || /^\d+ *$/.test(v.toString('latin1')), `${k}: length ${v.length} was written`);
-      }
-    });
-    assert.is(c.get('ctr:raw')?.toString(), String(done));
-    assert.is(c.stats().curr_items, found + 1, `curr_items = ${found} keys of the key space + the counter`);
+    checkKeySpace(c, 'ctr:raw', done);
     c.close();
   },
 );

@@ -9,7 +9,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
-import { runWorker, tmpRegion } from './helpers.js';
+import { at, runWorker, tmpRegion } from './helpers.js';
+import { fnv, type StressTally, THREAD_STRESS } from './support/thread-stress.js';
 
 function hasCode(cls: abstract new (...args: never[]) => unknown, code: string) {
   return (e: unknown) => e instanceof cls && (e as { code?: unknown }).code === code;
@@ -49,9 +50,19 @@ function define(transport: Transport, inline: Inline): void {
     return { path, pool, cache };
   }
 
-  test('values set through the pool are seen by a sync Cache, and the other way round', async () => {
-    const { pool, cache } = open('visible');
+  /** Runs `body` on a fresh pool and a sync Cache on the same store; both closed after it, whatever it threw. */
+  async function withPool(name: string, body: (o: { path: string; pool: CachePool; cache: Cache }) => Promise<void>): Promise<void> {
+    const o = open(name);
     try {
+      await body(o);
+    } finally {
+      await o.pool.close();
+      o.cache.close();
+    }
+  }
+
+  test('values set through the pool are seen by a sync Cache, and the other way round', () =>
+    withPool('visible', async ({ pool, cache }) => {
       await pool.set('from-pool', 'hello', { flags: 7, ttl: 0 });
       assert.is(cache.get('from-pool')?.toString(), 'hello');
       assert.is(cache.gets('from-pool')?.flags, 7);
@@ -87,15 +98,10 @@ function define(transport: Transport, inline: Inline): void {
         many.map((b) => b?.toString()),
         ['hello', undefined, 'world', 'ünïcode'],
       );
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('incr/decr through the pool: 1000 concurrent incr give an exact total', async () => {
-    const { pool, cache } = open('incr');
-    try {
+  test('incr/decr through the pool: 1000 concurrent incr give an exact total', () =>
+    withPool('incr', async ({ pool, cache }) => {
       cache.set('ctr', '0');
       const all = await Promise.all(Array.from({ length: 1000 }, () => pool.incr('ctr')));
       assert.is(cache.get('ctr')?.toString(), '1000');
@@ -106,15 +112,10 @@ function define(transport: Transport, inline: Inline): void {
       assert.is(await pool.incr('ctr', 10n), 1010n);
       assert.is(await pool.decr('ctr', 1010), 0n);
       assert.is(await pool.incr('absent'), undefined);
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('many keys from concurrent bursts across both workers stay exact', async () => {
-    const { pool, cache } = open('spread');
-    try {
+  test('many keys from concurrent bursts across both workers stay exact', () =>
+    withPool('spread', async ({ pool, cache }) => {
       for (let k = 0; k < 8; k++) cache.set(`c${k}`, '0');
       // 1200 calls in one tick: split across the workers by key, each key's calls in one task.
       const ps: Promise<unknown>[] = [];
@@ -129,15 +130,10 @@ function define(transport: Transport, inline: Inline): void {
           st.tasks >= 1 && st.inlineOps >= SPLIT_AT && st.inlineOps < 1200,
           `split between the workers and the caller: ${JSON.stringify(st)}`,
         );
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('calls made in the same tick are batched into few tasks', async () => {
-    const { pool, cache } = open('batching');
-    try {
+  test('calls made in the same tick are batched into few tasks', () =>
+    withPool('batching', async ({ pool, cache }) => {
       const before = pool.stats();
       const ps: Promise<unknown>[] = [];
       for (let i = 0; i < 500; i++) ps.push(i % 2 ? pool.set(`k${i}`, `v${i}`) : pool.get(`k${i}`));
@@ -158,15 +154,10 @@ function define(transport: Transport, inline: Inline): void {
       }
       assert.is(after.inFlight, 0);
       assert.is(cache.get('k499')?.toString(), 'v499');
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('a bad operation rejects alone, with the sync error class and code; its neighbours resolve', async () => {
-    const { pool, cache } = open('errors');
-    try {
+  test('a bad operation rejects alone, with the sync error class and code; its neighbours resolve', () =>
+    withPool('errors', async ({ pool, cache }) => {
       cache.set('word', 'abc');
       cache.set('n', '5');
       const [a, bad, b, spaced, c] = await Promise.allSettled([
@@ -199,15 +190,10 @@ function define(transport: Transport, inline: Inline): void {
       assert.throws(() => cache.set('k', 'v', { flags: -1 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
       assert.ok(hasCode(RangeError, 'ERR_OUT_OF_RANGE')(await rejection(pool.incr('n', 1.5))));
       assert.ok(hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(await rejection(pool.set('big', Buffer.alloc(2 * 1024 * 1024)))));
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('batch() returns one result per operation, errors included', async () => {
-    const { pool, cache } = open('batch');
-    try {
+  test('batch() returns one result per operation, errors included', () =>
+    withPool('batch', async ({ pool, cache }) => {
       cache.set('text', 'abc');
       const ops: PoolOp[] = [
         { op: 'set', key: 'a', value: '1', flags: 2 },
@@ -224,7 +210,8 @@ function define(transport: Transport, inline: Inline): void {
       const r = await pool.batch(ops);
       assert.is(r.length, ops.length);
       assert.equal(r[0], { ok: true, value: undefined });
-      assert.ok(r[1]!.ok && Buffer.isBuffer(r[1]!.value) && r[1]!.value.toString() === '1');
+      const r1 = at(r, 1);
+      assert.ok(r1.ok && Buffer.isBuffer(r1.value) && r1.value.toString() === '1');
       assert.equal(r[2], { ok: true, value: 5n });
       assert.equal(r[3], {
         ok: false,
@@ -233,15 +220,13 @@ function define(transport: Transport, inline: Inline): void {
       assert.equal(r[4], { ok: true, value: false });
       assert.equal(r[5], { ok: true, value: true });
       assert.equal(r[6], { ok: true, value: undefined });
-      assert.ok(!r[7]!.ok && r[7]!.error.name === 'TypeError' && r[7]!.error.code === 'ERR_INVALID_ARG_VALUE');
-      assert.ok(!r[8]!.ok && r[8]!.error.code === 'ERR_INVALID_ARG_VALUE');
+      const r7 = at(r, 7);
+      const r8 = at(r, 8);
+      assert.ok(!r7.ok && r7.error.name === 'TypeError' && r7.error.code === 'ERR_INVALID_ARG_VALUE');
+      assert.ok(!r8.ok && r8.error.code === 'ERR_INVALID_ARG_VALUE');
       assert.equal(r[9], { ok: true, value: true });
       assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.batch('x' as unknown as PoolOp[]))));
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
   test('close() drains queued and in-flight work; later calls reject with ERR_CACHE_CLOSED', async () => {
     const { path, pool, cache } = open('close');
@@ -259,7 +244,8 @@ function define(transport: Transport, inline: Inline): void {
     assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.set('x', 'y'))));
     assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.incr('x'))));
     const after = await pool.batch([{ op: 'get', key: 'd0' }]);
-    assert.ok(!after[0]!.ok && after[0]!.error.code === 'ERR_CACHE_CLOSED');
+    const after0 = at(after, 0);
+    assert.ok(!after0.ok && after0.error.code === 'ERR_CACHE_CLOSED');
     const c2 = Cache.open({ path });
     try {
       for (let i = 0; i < 200; i++) assert.is(c2.get(`d${i}`)?.toString(), `v${i}`);
@@ -268,9 +254,8 @@ function define(transport: Transport, inline: Inline): void {
     }
   });
 
-  test('getMany: values aligned with the keys, in one promise; a bad key rejects the call with its error', async () => {
-    const { pool, cache } = open('many');
-    try {
+  test('getMany: values aligned with the keys, in one promise; a bad key rejects the call with its error', () =>
+    withPool('many', async ({ pool, cache }) => {
       for (let i = 0; i < 300; i += 2) cache.set(`m${i}`, `v${i}`);
       const keys = Array.from({ length: 300 }, (_, i) => `m${i}`);
       // Two calls and a lone get in one tick share a flush; each gets its own answers.
@@ -289,15 +274,10 @@ function define(transport: Transport, inline: Inline): void {
       assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.getMany('m0' as unknown as string[]))));
       // Checked by the worker (memcached's key rule), as the sync call would.
       assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')(await rejection(pool.getMany(['m0', 'bad key', 'm2']))));
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('requests and answers larger than the first buffers (64 KiB) travel whole, and small ones after them', async () => {
-    const { pool, cache } = open('big');
-    try {
+  test('requests and answers larger than the first buffers (64 KiB) travel whole, and small ones after them', () =>
+    withPool('big', async ({ pool, cache }) => {
       const keys: string[] = [];
       const ps: Promise<void>[] = [];
       for (let i = 0; i < 40; i++) {
@@ -311,11 +291,7 @@ function define(transport: Transport, inline: Inline): void {
       await pool.set('small', 'after');
       assert.is((await pool.get('small'))?.toString(), 'after');
       assert.is(await pool.get('absent'), undefined);
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
   test('constructor argument errors are synchronous', () => {
     assert.throws(
@@ -336,9 +312,8 @@ function define(transport: Transport, inline: Inline): void {
     assert.throws(() => new CachePool({ path: tmpRegion('bad6'), transport, splitAt: 0 }), hasCode(RangeError, 'ERR_OUT_OF_RANGE'));
   });
 
-  test("one key's operations run in call order, within a tick and across the inline/worker boundary", async () => {
-    const { pool, cache } = open('order');
-    try {
+  test("one key's operations run in call order, within a tick and across the inline/worker boundary", () =>
+    withPool('order', async ({ pool, cache }) => {
       // 3 x 150 operations in one tick: in mode 'auto' the first SPLIT_AT run at the call, the rest are flushed (and split).
       const ps: Promise<unknown>[] = [];
       for (let r = 0; r < 150; r++) {
@@ -355,15 +330,10 @@ function define(transport: Transport, inline: Inline): void {
       for (let i = 0; i < 800; i++) incrs.push(pool.incr(`oc${i % 16}`));
       const vals = await Promise.all(incrs);
       for (let i = 0; i < 800; i++) assert.is(vals[i], BigInt(Math.floor(i / 16) + 1), `incr ${i}`);
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('errors stay per operation on every path, among many good ones', async () => {
-    const { pool, cache } = open('errmix');
-    try {
+  test('errors stay per operation on every path, among many good ones', () =>
+    withPool('errmix', async ({ pool, cache }) => {
       cache.set('word', 'abc');
       const ps: Promise<unknown>[] = [];
       for (let i = 0; i < 400; i++) {
@@ -374,7 +344,7 @@ function define(transport: Transport, inline: Inline): void {
       }
       const r = await Promise.allSettled(ps);
       for (let i = 0; i < 400; i++) {
-        const s = r[i]!;
+        const s = at(r, i);
         if (i % 100 === 7) assert.ok(s.status === 'rejected' && hasCode(CacheError, 'ERR_NON_NUMERIC')(s.reason), `incr ${i}`);
         else if (i % 100 === 8)
           assert.ok(s.status === 'rejected' && hasCode(RangeError, 'ERR_VALUE_TOO_LARGE')(s.reason), `too large ${i}`);
@@ -384,11 +354,7 @@ function define(transport: Transport, inline: Inline): void {
       assert.is(cache.get('word')?.toString(), 'abc', 'a failed incr changes nothing');
       assert.is(cache.get('too-big'), undefined);
       assert.is(cache.get('e399')?.toString(), 'v399');
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
   test('close() right after a large tick drains it on every path', async () => {
     const { path, pool, cache } = open('drain');
@@ -415,40 +381,6 @@ for (const inline of ['never', 'always', 'auto'] as const) {
 
 // Stress with threads and pools mixed: two worker threads run the sync stress of threads.test.ts
 // (incr, checksummed values, a CAS-guarded counter) while this thread drives pools in every mode.
-const STRESS = `
-  const { id, rounds } = data;
-  let seed = id * 2654435761 >>> 0 || 1;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
-  const sum = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0; return h.toString(16).padStart(8, '0'); };
-  const t = { incr: 0, casWins: 0, bad: [] };
-  for (let r = 0; r < rounds; r++) {
-    const k = rnd() % 10;
-    const key = 'cv:' + (rnd() % 32);
-    if (k < 4) {
-      const v = cache.get(key);
-      if (v) { const s = v.toString('latin1'); if (!s.startsWith(key + '|') || sum(s.slice(0, -8)) !== s.slice(-8)) t.bad.push(s.slice(0, 60)); }
-    } else if (k < 6) {
-      const body = key + '|t' + id + '|' + r + '|' + 'x'.repeat(rnd() % 300) + '|';
-      cache.set(key, body + sum(body));
-    } else if (k < 9) {
-      cache.incr('ctr:' + (r % 4));
-      t.incr++;
-    } else {
-      for (;;) {
-        const g = cache.gets('casctr');
-        if (cache.cas('casctr', String(BigInt(g.value.toString()) + 1n), g.cas) === 'stored') { t.casWins++; break; }
-      }
-    }
-  }
-  return t;
-`;
-
-function fnv(s: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return h.toString(16).padStart(8, '0');
-}
-
 const mixed = suite('CachePool mixed with threads');
 mixed('exact incr totals, the CAS counter and checksummed values hold with threads and pools (every mode) at once', async () => {
   const path = tmpRegion('pool-mixed');
@@ -489,9 +421,7 @@ mixed('exact incr totals, the CAS counter and checksummed values hold with threa
   };
   try {
     const [tallies] = await Promise.all([
-      Promise.all([1, 2].map((id) => runWorker(path, STRESS, { id, rounds: 4000 }))) as Promise<
-        Array<{ incr: number; casWins: number; bad: string[] }>
-      >,
+      Promise.all([1, 2].map((id) => runWorker(path, THREAD_STRESS, { id, rounds: 4000, keys: 32 }))) as Promise<StressTally[]>,
       ...pools.map((p, i) => drive(p, i)),
     ]);
     assert.equal([...bad, ...tallies.flatMap((t) => t.bad)].slice(0, 3), [], 'no torn or mixed value was ever read');
@@ -499,7 +429,7 @@ mixed('exact incr totals, the CAS counter and checksummed values hold with threa
     for (let i = 0; i < 4; i++) total += BigInt(c.get(`ctr:${i}`)!.toString().trim());
     assert.is(total, BigInt(tallies.reduce((a, t) => a + t.incr, 0) + poolIncrs), 'incr totals are exact');
     assert.is(c.get('casctr')!.toString(), String(tallies.reduce((a, t) => a + t.casWins, 0)), 'the CAS-guarded counter lost no update');
-    assert.ok(pools[0]!.stats().tasks > 0 && pools[1]!.stats().inlineOps > 0 && pools[2]!.stats().tasks > 0, 'both paths ran');
+    assert.ok(at(pools, 0).stats().tasks > 0 && at(pools, 1).stats().inlineOps > 0 && at(pools, 2).stats().tasks > 0, 'both paths ran');
   } finally {
     for (const p of pools) await p.close();
     c.close();

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 import { memcachedTest, parseStats, startMemcached } from './support/memcached.js';
 
 const VALUE = 66560; // the issue's item size: ten fill one 1 MiB page of their class
@@ -19,7 +19,7 @@ function classItems(items: Record<string, string | number>): Record<string, numb
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(items)) {
     const m = /^items:(\d+):(.+)$/.exec(k);
-    if (m && Number(items[`items:${m[1]}:number`]) + Number(items[`items:${m[1]}:reclaimed`]) > 0) out[m[2]!] = Number(v);
+    if (m && Number(items[`items:${m[1]}:number`]) + Number(items[`items:${m[1]}:reclaimed`]) > 0) out[at(m, 2)] = Number(v);
   }
   return out;
 }

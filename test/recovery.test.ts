@@ -13,7 +13,7 @@ import { readFileSync, statSync, truncateSync, writeFileSync, openSync, writeSyn
 
 import { Cache, CacheError, checkMain } from '../src/index.js';
 import { native, type FailPointName } from '../src/native.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
 const nativeUrl = new URL('../src/native.js', import.meta.url).href;
@@ -47,7 +47,7 @@ function runNode(code: string, timeoutMs = 60000): { status: number | null; sign
 // biome-ignore lint/suspicious/noExplicitAny: a child's JSON report; each test reads the fields it checks
 function lastJson(out: string): any {
   const lines = out.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!);
+  return JSON.parse(at(lines, lines.length - 1));
 }
 
 // A fresh process opens the store, reports what the open did, verifies structures, reads back
@@ -689,7 +689,7 @@ test('shmcached check: 0 on a sound region, 2 on a file that is not one, 64 on b
   assert.match(text, /items: 1,/);
   assert.match(text, /structures: ok/);
   assert.match(text, /not a shmcached region/);
-  assert.is(JSON.parse(out[out.length - 1]!).ok, true);
+  assert.is(JSON.parse(at(out, out.length - 1)).ok, true);
   assert.is(sha(path), before);
 });
 

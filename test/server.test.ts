@@ -15,7 +15,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { Cache } from '../src/index.js';
 import { nativeOf } from '../src/cache.js';
 import { createServer, ReplyPool } from '../src/server.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 import { randomBatches, type PeerProfile } from './support/proto-stream.js';
 import { RawClient } from './support/raw.js';
@@ -41,6 +41,35 @@ export async function startShm(
 
 function stopServer(server: Server): Promise<void> {
   return new Promise((r) => server.close(() => r()));
+}
+
+/** The two servers a differential suite compares: filled in by the suite's before hook, stopped by its after hook. */
+interface Pair {
+  mc: Memcached;
+  shm: Awaited<ReturnType<typeof startShm>>;
+}
+
+/**
+ * Registers `s`'s hooks: before, a shmcached server on a fresh store `name` and (in the interop
+ * lane, see ./support/peers.ts) a memcached; after, both stopped. Returns the pair they fill in.
+ */
+function pairedServers(s: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }, name: string): Pair {
+  const pair: Partial<Pair> = {};
+  s.before(async () => {
+    pair.shm = await startShm(name);
+    if (skipMemcachedTests()) return;
+    // memcached's LRU maintainer and crawler hold item references at moments of their choosing, and
+    // an incr/decr of a referenced item is not done in place: off, for replies that repeat.
+    pair.mc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
+  });
+  s.after(async () => {
+    await pair.mc?.stop();
+    if (pair.shm) {
+      await stopServer(pair.shm.server);
+      pair.shm.cache.close();
+    }
+  });
+  return pair as Pair;
 }
 
 // Renumbers CAS values (VALUE lines with 4 numbers) by first appearance; remembers each key's last.
@@ -78,7 +107,7 @@ function normalise(side: Side, reply: Buffer): string {
       const n = Number(m[3]);
       let l = line;
       if (m[4] !== undefined) {
-        side.cas.set(m[1]!, m[4]);
+        side.cas.set(at(m, 1), m[4]);
         let lab = side.labels.get(m[4]);
         if (lab === undefined) side.labels.set(m[4], (lab = side.labels.size + 1));
         l = `VALUE ${m[1]} ${m[2]} ${m[3]} <cas${lab}>`;
@@ -267,12 +296,26 @@ diffSuite(
 
 const engine = suite('server: protocol engine');
 
-function engineFor(cache: Cache): { feed(b?: Buffer): Buffer | undefined; state: Int32Array; close(): void } {
+type Engine = { feed(b?: Buffer): Buffer | undefined; state: Int32Array; close(): void };
+
+function engineFor(cache: Cache): Engine {
   const h = nativeOf(cache)!;
   const state = new Int32Array(1);
   const c = h.protoConn(state);
   const pool = new ReplyPool();
   return { feed: (b?: Buffer) => pool.feed(c, b), state, close: () => c.close() };
+}
+
+/** Runs `body` on a fresh store of `size` and one engine on it; both closed after it. */
+function withEngine(name: string, size: string, body: (cache: Cache, e: Engine) => void): void {
+  const cache = Cache.open({ path: tmpRegion(name), size });
+  const e = engineFor(cache);
+  try {
+    body(cache, e);
+  } finally {
+    e.close();
+    cache.close();
+  }
 }
 
 engine('a stream fed byte by byte answers exactly as the stream fed at once', () => {
@@ -287,7 +330,7 @@ engine('a stream fed byte by byte answers exactly as the stream fed at once', ()
   for (let i = 0; i < stream.length; i++) {
     const out = bytewise.feed(stream.subarray(i, i + 1));
     if (out) parts.push(out);
-    if (bytewise.state[0]! & 1) break;
+    if (at(bytewise.state, 0) & 1) break;
   }
   // CAS values differ between the two runs (one store): compare with them renumbered.
   const sa: Side = { client: undefined as unknown as RawClient, cas: new Map(), labels: new Map() };
@@ -305,68 +348,62 @@ engine('a closed store answers SERVER_ERROR and closes; a closed engine answers 
   assert.is(e.feed(Buffer.from('set a 0 0 1\r\n1\r\n'))?.toString(), 'STORED\r\n');
   cache.close();
   assert.is(e.feed(Buffer.from('get a\r\n'))?.toString(), 'SERVER_ERROR store closed\r\n');
-  assert.is(e.state[0]! & 1, 1);
+  assert.is(at(e.state, 0) & 1, 1);
   e.close();
   assert.is(e.feed(Buffer.from('get a\r\n')), undefined);
 });
 
-engine('output stops at the high-water mark and resumes on an empty feed', () => {
-  const cache = Cache.open({ path: tmpRegion('hiwater'), size: '64mb' });
-  cache.set('big', Buffer.alloc(500_000, 0x61));
-  const e = engineFor(cache);
-  const first = e.feed(Buffer.from('get big\r\n'.repeat(40)))!;
-  assert.is(e.state[0]! & 2, 2, 'more input waits');
-  assert.ok(first.length < 6_000_000, `first reply ${first.length} bytes`);
-  let total = first.length;
-  for (let i = 0; i < 100 && e.state[0]! & 2; i++) total += e.feed()?.length ?? 0;
-  assert.is(e.state[0]!, 0);
-  assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
-  e.close();
-  cache.close();
-});
+engine('output stops at the high-water mark and resumes on an empty feed', () =>
+  withEngine('hiwater', '64mb', (cache, e) => {
+    cache.set('big', Buffer.alloc(500_000, 0x61));
+    const first = e.feed(Buffer.from('get big\r\n'.repeat(40)))!;
+    assert.is(at(e.state, 0) & 2, 2, 'more input waits');
+    assert.ok(first.length < 6_000_000, `first reply ${first.length} bytes`);
+    let total = first.length;
+    for (let i = 0; i < 100 && at(e.state, 0) & 2; i++) total += e.feed()?.length ?? 0;
+    assert.is(at(e.state, 0), 0);
+    assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
+  }),
+);
 
-engine('a multi-get line longer than 2048 bytes may arrive in parts; any other such line closes', () => {
-  const cache = Cache.open({ path: tmpRegion('longline'), size: '16mb' });
-  cache.set('k', 'v');
-  const e = engineFor(cache);
-  const line = Buffer.from(`get ${Array.from({ length: 2500 }, () => 'k').join(' ')}\r\n`);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < line.length; i += 100) {
-    const out = e.feed(line.subarray(i, i + 100));
-    if (out) parts.push(out);
-    assert.is(e.state[0]! & 1, 0, `still open after ${i + 100} bytes`);
-  }
-  assert.is(Buffer.concat(parts).toString(), `${'VALUE k 0 1\r\nv\r\n'.repeat(2500)}END\r\n`);
-  const other = engineFor(cache);
-  assert.is(other.feed(Buffer.from(`set k 0 0 1 ${'x'.repeat(1000)}`)), undefined);
-  assert.is(other.state[0]! & 1, 0, 'up to 2048 bytes it waits');
-  other.feed(Buffer.from('x'.repeat(1100)));
-  assert.is(other.state[0]! & 1, 1, 'past 2048 bytes without a newline it closes');
-  e.close();
-  other.close();
-  cache.close();
-});
+engine('a multi-get line longer than 2048 bytes may arrive in parts; any other such line closes', () =>
+  withEngine('longline', '16mb', (cache, e) => {
+    cache.set('k', 'v');
+    const line = Buffer.from(`get ${Array.from({ length: 2500 }, () => 'k').join(' ')}\r\n`);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < line.length; i += 100) {
+      const out = e.feed(line.subarray(i, i + 100));
+      if (out) parts.push(out);
+      assert.is(at(e.state, 0) & 1, 0, `still open after ${i + 100} bytes`);
+    }
+    assert.is(Buffer.concat(parts).toString(), `${'VALUE k 0 1\r\nv\r\n'.repeat(2500)}END\r\n`);
+    const other = engineFor(cache);
+    assert.is(other.feed(Buffer.from(`set k 0 0 1 ${'x'.repeat(1000)}`)), undefined);
+    assert.is(at(other.state, 0) & 1, 0, 'up to 2048 bytes it waits');
+    other.feed(Buffer.from('x'.repeat(1100)));
+    assert.is(at(other.state, 0) & 1, 1, 'past 2048 bytes without a newline it closes');
+    other.close();
+  }),
+);
 
-engine('meta times that the differential test blurs: t after T, l, h, and W/Z/X on one store', () => {
-  const cache = Cache.open({ path: tmpRegion('metatimes'), size: '16mb' });
-  const e = engineFor(cache);
-  const out = (s: string) => e.feed(Buffer.from(s))?.toString() ?? '';
-  assert.match(out('ms tk 1 T100\r\nx\r\n'), /^HD\r\n$/);
-  assert.match(out('mg tk t h l\r\n'), /^HD t(100|99) h0 l[01]\r\n$/);
-  assert.match(out('mg tk t h T0\r\n'), /^HD t(100|99) h1\r\n$/, 't before T prints the old ttl');
-  assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
-  cache.advanceClock(50);
-  assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
-  assert.match(out('mg tk T20 t\r\n'), /^HD t(20|19)\r\n$/);
-  cache.advanceClock(30);
-  assert.is(out('mg tk v\r\n'), 'EN\r\n', 'expired by the store clock');
-  assert.is(
-    out('mg st N30 v\r\nmg st v\r\nmd st I\r\nmg st v\r\nmg st v\r\n'),
-    'VA 0 W\r\n\r\nVA 0 Z\r\n\r\nHD\r\nVA 0 X W\r\n\r\nVA 0 Z X\r\n\r\n',
-  );
-  e.close();
-  cache.close();
-});
+engine('meta times that the differential test blurs: t after T, l, h, and W/Z/X on one store', () =>
+  withEngine('metatimes', '16mb', (cache, e) => {
+    const out = (s: string) => e.feed(Buffer.from(s))?.toString() ?? '';
+    assert.match(out('ms tk 1 T100\r\nx\r\n'), /^HD\r\n$/);
+    assert.match(out('mg tk t h l\r\n'), /^HD t(100|99) h0 l[01]\r\n$/);
+    assert.match(out('mg tk t h T0\r\n'), /^HD t(100|99) h1\r\n$/, 't before T prints the old ttl');
+    assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
+    cache.advanceClock(50);
+    assert.is(out('mg tk t\r\n'), 'HD t-1\r\n');
+    assert.match(out('mg tk T20 t\r\n'), /^HD t(20|19)\r\n$/);
+    cache.advanceClock(30);
+    assert.is(out('mg tk v\r\n'), 'EN\r\n', 'expired by the store clock');
+    assert.is(
+      out('mg st N30 v\r\nmg st v\r\nmd st I\r\nmg st v\r\nmg st v\r\n'),
+      'VA 0 W\r\n\r\nVA 0 Z\r\n\r\nHD\r\nVA 0 X W\r\n\r\nVA 0 Z X\r\n\r\n',
+    );
+  }),
+);
 
 engine.run();
 
@@ -484,21 +521,7 @@ tcp.run();
 // Binary protocol: the same random packet streams to memcached and to shmcached.
 
 const bin = suite('server: differential against memcached (binary protocol)');
-let bmc: Memcached;
-let bshm: Awaited<ReturnType<typeof startShm>>;
-
-bin.before(async () => {
-  bshm = await startShm('bindiff'); // also for the tests of shmcached alone
-  if (skipMemcachedTests()) return; // the interop lane: see ./support/peers.ts
-  bmc = await startMemcached(['-m', '64', '-I', '1m', '-o', 'no_lru_maintainer,no_lru_crawler']);
-});
-bin.after(async () => {
-  await bmc?.stop();
-  if (bshm) {
-    await stopServer(bshm.server);
-    bshm.cache.close();
-  }
-});
+const bp = pairedServers(bin, 'bindiff'); // its shmcached also serves the tests of shmcached alone
 
 interface BinSide {
   client: RawClient;
@@ -545,7 +568,8 @@ memcachedTest(bin, import.meta.url)(
     for (const seed of process.env.PROTO_SEED ? [Number(process.env.PROTO_SEED)] : [21, 22, 23, 24]) {
       const r = new Rand(seed);
       const sides: BinSide[] = [];
-      for (const port of [bmc.port, bshm.port]) sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
+      for (const port of [bp.mc.port, bp.shm.port])
+        sides.push({ client: await RawClient.connect(port), cas: new Map(), labels: new Map() });
       for (const s of sides) await binExchange(s, packet(Op.flush));
       let compared = 0;
       for (let batch = 0; batch < 150; batch++) {
@@ -574,7 +598,7 @@ memcachedTest(bin, import.meta.url)(
 memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the connection is closed', async () => {
   for (const p of closingPackets) {
     const got: string[] = [];
-    for (const port of [bmc.port, bshm.port]) {
+    for (const port of [bp.mc.port, bp.shm.port]) {
       const c = await RawClient.connect(port);
       const b = await c.send(p, () => false);
       assert.ok(c.closed, `port ${port} closed after ${p.subarray(0, 8).toString('hex')}`);
@@ -586,7 +610,7 @@ memcachedTest(bin, import.meta.url)('malformed packets: the same error, then the
 });
 
 bin('an unknown opcode with a key and extras is answered and skipped exactly (memcached skips too much)', async () => {
-  const c = await RawClient.connect(bshm.port);
+  const c = await RawClient.connect(bp.shm.port);
   const got = await c.send(
     Buffer.concat([
       packet(0x30, { key: 'kk', extras: Buffer.alloc(4), value: 'abc', opaque: 1 }),

@@ -12,51 +12,10 @@ import { Worker } from 'node:worker_threads';
 
 import { Cache } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
+import { type StressTally, THREAD_STRESS as WORKER } from './support/thread-stress.js';
 
 const ROUNDS = 6000;
 const KEYS = 64;
-
-// The worker's part: mixed operations, its own tallies returned at the end.
-const WORKER = `
-  const { id, rounds, keys } = data;
-  let seed = id * 2654435761 >>> 0 || 1;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
-  // value = "<key>|<writer>|<version>|<payload>|<checksum of everything before it>"
-  const sum = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0; return h.toString(16).padStart(8, '0'); };
-  const make = (key, version) => { const body = key + '|' + id + '|' + version + '|' + 'x'.repeat(rnd() % 300) + '|'; return body + sum(body); };
-  const t = { incr: 0, casWins: 0, casTries: 0, gets: 0, hits: 0, sets: 0, bad: [] };
-  for (let r = 0; r < rounds; r++) {
-    const k = rnd() % 10;
-    if (k < 5) {
-      const key = 'cv:' + (rnd() % keys);
-      const v = cache.get(key);
-      t.gets++;
-      if (v) {
-        t.hits++;
-        const s = v.toString('latin1');
-        const body = s.slice(0, -8);
-        if (!s.startsWith(key + '|') || sum(body) !== s.slice(-8)) t.bad.push(key + ' -> ' + s.slice(0, 60));
-      }
-    } else if (k < 7) {
-      const key = 'cv:' + (rnd() % keys);
-      cache.set(key, make(key, r));
-      t.sets++;
-    } else if (k < 9) {
-      cache.incr('ctr:' + (r % 4));
-      t.incr++;
-    } else {
-      for (;;) {
-        const g = cache.gets('casctr');
-        t.casTries++;
-        t.gets++;
-        t.hits++;
-        const next = String(BigInt(g.value.toString()) + 1n);
-        if (cache.cas('casctr', next, g.cas) === 'stored') { t.casWins++; break; }
-      }
-    }
-  }
-  return t;
-`;
 
 for (const THREADS of [2, 4, 8])
   test(`${THREADS} threads of mixed operations keep every invariant`, async () => {
@@ -67,7 +26,7 @@ for (const THREADS of [2, 4, 8])
     c.resetStats();
     const tallies = (await Promise.all(
       Array.from({ length: THREADS }, (_, id) => runWorker(path, WORKER, { id: id + 1, rounds: ROUNDS, keys: KEYS })),
-    )) as Array<{ incr: number; casWins: number; casTries: number; gets: number; hits: number; sets: number; bad: string[] }>;
+    )) as StressTally[];
 
     const st = c.stats(); // before the checks below add gets of their own
     const bad = tallies.flatMap((t) => t.bad);

@@ -7,21 +7,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { code, tmpRegion } from './helpers.js';
 
 const t = suite('ttl');
 
 function open(name: string): Cache {
   return Cache.open({ path: tmpRegion(`ttl-${name}`), size: '8mb', reset: true });
-}
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as Error).name}:${(e as { code?: string }).code}`;
-  }
-  return undefined;
 }
 
 t('ttl 3_600_000 (an hour in ms) is a RangeError naming the cause; nothing is stored', () => {

@@ -4,7 +4,7 @@
  * first. Also the port helpers they need.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { freePort, waitForPort } from '../../test/support/net.js';
 
 /** A server process started by {@link spawnListener}. */
 export interface Listener {
@@ -27,43 +27,8 @@ function killOnExit(child: ChildProcess): void {
   });
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Resolves once something accepts a connection on the port; rejects after `ms`, or at once when
- * `alive()` returns a reason (the server died).
- */
-export async function waitForPort(port: number, ms: number, alive: () => string | undefined = () => undefined): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const dead = alive();
-    if (dead) throw new Error(dead);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
-    await sleep(50);
-  }
-}
+/** The port helpers, shared with the test harnesses (test/support/net.ts). */
+export { freePort, waitForPort };
 
 /**
  * Spawns `bin ...argv` (stdout ignored, the first 2000 characters of stderr kept for the error)
@@ -80,7 +45,7 @@ export async function spawnListener(name: string, bin: string, argv: readonly st
   });
   child.on('exit', (code, sig) => (exited = `${name} exited with ${code ?? sig}: ${stderr.trim()}`));
   try {
-    await waitForPort(port, waitMs, () => exited);
+    await waitForPort(port, waitMs, () => exited, 50);
   } catch (e) {
     child.kill('SIGKILL');
     throw e;

@@ -3,9 +3,8 @@
  * killed if this process exits first), with a tiny text-protocol client for `stats` and
  * `flush_all`.
  */
-import { accessSync, constants as fsConstants } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { findPeer } from '../../test/support/peers.js';
 import { freePort, spawnListener, type Listener } from './listener.js';
 
 /** A memcached process this benchmark started. */
@@ -22,21 +21,9 @@ export interface MemcachedServer {
   stop(): Promise<void>;
 }
 
-/** The memcached binary (MEMCACHED_BIN, then PATH, then the usual places), or undefined. */
+/** The memcached binary (MEMCACHED_BIN, then PATH, then the usual places), or undefined: the tests' lookup (test/support/peers.ts). */
 export function findMemcached(): string | undefined {
-  const candidates: string[] = [];
-  if (process.env.MEMCACHED_BIN) candidates.push(process.env.MEMCACHED_BIN);
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'memcached'));
-  candidates.push('/usr/bin/memcached', '/usr/local/bin/memcached');
-  for (const c of candidates) {
-    try {
-      accessSync(c, fsConstants.X_OK);
-      return c;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
+  return findPeer('memcached');
 }
 
 /** Sends `line` and collects the reply until a line matching `done`. */

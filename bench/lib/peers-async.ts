@@ -9,14 +9,7 @@ import type { AsyncPeer } from './cells.js';
 import type { ShmCache, ShmCacheClass, ShmPool, ShmPoolClass, ShmPoolOp } from './shm.js';
 import { benchRegionPath, removeRegion } from './shm.js';
 import { ShmPeer } from './peers.js';
-
-/**
- * keys[idx[i]]: the bench builds `idx` as in-range indices into `keys` and the loops stay below its length, so
- * neither lookup can miss; unchecked (`!`) because this sits inside the measured loops (V8 inlines it).
- */
-function key(keys: readonly string[], idx: Uint32Array, i: number): string {
-  return keys[idx[i]!]!;
-}
+import { keyAt as key } from './rng.js';
 
 /** The part of memjs's Client the benchmark uses (memjs ships no types). */
 interface MemjsClient {

@@ -7,14 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Peer } from './peers.js';
-
-/**
- * keys[idx[i]]: the bench builds `idx` as in-range indices into `keys` and the loops stay below its length, so
- * neither lookup can miss; unchecked (`!`) because this sits inside the measured loops (V8 inlines it).
- */
-function key(keys: readonly string[], idx: Uint32Array, i: number): string {
-  return keys[idx[i]!]!;
-}
+import { keyAt as key } from './rng.js';
 
 type Db = Database<Buffer, string>;
 

@@ -17,6 +17,7 @@
 import { LRUCache } from 'lru-cache';
 import type { ShmCache, ShmCacheClass } from './shm.js';
 import { benchRegionPath, removeRegion } from './shm.js';
+import { keyAt as key } from './rng.js';
 
 export interface Peer {
   readonly name: string;
@@ -43,14 +44,6 @@ export interface Peer {
 }
 
 const MASK64 = (1n << 64n) - 1n;
-
-/**
- * keys[idx[i]]: the bench builds `idx` as in-range indices into `keys` and the loops stay below its length, so
- * neither lookup can miss; unchecked (`!`) because this sits inside the measured loops (V8 inlines it).
- */
-function key(keys: readonly string[], idx: Uint32Array, i: number): string {
-  return keys[idx[i]!]!;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The loop with nothing in it: fetching the key and summing, which every cell also pays.

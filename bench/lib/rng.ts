@@ -19,17 +19,21 @@ export function uniformOrder(count: number, range: number, rand: () => number): 
   return out;
 }
 
+/** Swaps xs[i] and xs[j] (a shuffle's step); a RangeError when either is out of range. */
+export function swap<T>(xs: { [n: number]: T | undefined }, i: number, j: number): void {
+  const a = xs[i];
+  const b = xs[j];
+  if (a === undefined || b === undefined) throw new RangeError(`swap ${i}, ${j} out of range`);
+  xs[i] = b;
+  xs[j] = a;
+}
+
 /** A uniformly shuffled permutation of [0, n) (Fisher-Yates). */
 export function permutation(n: number, rand: () => number): Uint32Array {
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = i;
   for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const a = out[i];
-    const b = out[j];
-    if (a === undefined || b === undefined) throw new RangeError(`permutation swap ${i}, ${j} out of range`);
-    out[i] = b;
-    out[j] = a;
+    swap(out, i, Math.floor(rand() * (i + 1)));
   }
   return out;
 }
@@ -39,4 +43,20 @@ export function randomLetters(size: number, rand: () => number): Buffer {
   const b = Buffer.allocUnsafeSlow(Math.max(size, 1));
   for (let i = 0; i < b.length; i++) b[i] = 97 + Math.floor(rand() * 26);
   return b;
+}
+
+/**
+ * keys[order[i]]: the key the i-th operation of a drawn order names. The orders hold in-range
+ * indices by construction and the loops stay below their length, so the check never fires: one
+ * predictable compare in the measured loops (about 1 ns against an unchecked read; V8 inlines
+ * this function and keeps the error's construction out of line in {@link noKey}).
+ */
+export function keyAt(keys: readonly string[], order: Uint32Array, i: number): string {
+  const k = keys[order[i] ?? -1];
+  if (k === undefined) throw noKey(i, keys.length);
+  return k;
+}
+
+function noKey(i: number, n: number): RangeError {
+  return new RangeError(`order[${i}] names no key (of ${n})`);
 }

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -37,6 +38,7 @@
 #include "core/stats.h"
 #include "core/store.h"
 #include "test/check_structure.h"
+#include "test/scratch_region.h"
 
 using namespace shm;
 
@@ -135,6 +137,13 @@ struct Tally {
   std::string first_error;
 };
 
+// The tallies that add up across threads (counter_delta adds per counter; first_error does not add).
+constexpr uint64_t Tally::*kTallySums[] = {
+    &Tally::ops,        &Tally::delta_calls, &Tally::delta_nonok, &Tally::cas_success, &Tally::cas_retries,
+    &Tally::cas_calls,  &Tally::records,     &Tally::get_calls,   &Tally::store_calls, &Tally::delete_calls,
+    &Tally::bad_values, &Tally::bad_status,  &Tally::nomem,
+};
+
 struct Shared {
   Region* r;
   uint64_t ops;
@@ -165,6 +174,21 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
   std::vector<uint8_t> buf(64 * 1024 * 4);
   char key[64], val[4096];
   uint32_t seq = 0;
+  // Sets ks to a checksummed value of len bytes (this thread, this seq) with flags; a full region
+  // (kNoMemory) is counted apart from the calls that count in cmd_set, any other failure is bad.
+  auto set_checked = [&](std::string_view ks, size_t len, uint32_t flags) {
+    size_t n = make_value(val, ks, tid, seq, len);
+    Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(ks.size()), B(std::string_view(val, n)), uint32_t(n),
+                         flags, 0, 0, nullptr);
+    if (s == kNoMemory)
+      t->nomem++;
+    else
+      t->store_calls++;
+    if (s != kOk && s != kNoMemory) {
+      t->bad_status++;
+      note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
+    }
+  };
   for (uint64_t i = 0; i < sh->ops; ++i) {
     if ((i & 255) == 0 && (sh->stop.load(std::memory_order_relaxed) || std::chrono::steady_clock::now() > sh->deadline))
       break;
@@ -215,18 +239,7 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       int kn = std::snprintf(key, sizeof key, "ck:%d", k);
       std::string_view ks(key, size_t(kn));
       if (rnd() & 1) {
-        size_t len = 24 + rnd() % 3000;
-        size_t n = make_value(val, ks, tid, seq, len);
-        Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), tid, 0,
-                             0, nullptr);
-        if (s == kNoMemory)
-          t->nomem++;
-        else
-          t->store_calls++;
-        if (s != kOk && s != kNoMemory) {
-          t->bad_status++;
-          note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
-        }
+        set_checked(ks, 24 + rnd() % 3000, tid);
       } else {
         Status s = cmd_get(ctx, B(ks), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
         t->get_calls++;
@@ -259,18 +272,7 @@ static void worker(Shared* sh, uint32_t tid, Tally* t) {
       std::string_view ks(key, size_t(kn));
       uint64_t op = rnd() % 100;
       if (op < 55) {
-        size_t len = 24 + rnd() % 180;
-        size_t n = make_value(val, ks, tid, seq, len);
-        Status s = cmd_store(ctx, StoreCmd::kSet, B(ks), uint32_t(kn), B(std::string_view(val, n)), uint32_t(n), 0, 0,
-                             0, nullptr);
-        if (s == kNoMemory)
-          t->nomem++;
-        else
-          t->store_calls++;
-        if (s != kOk && s != kNoMemory) {
-          t->bad_status++;
-          note(*t, "set " + std::string(ks) + " returned " + std::to_string(s));
-        }
+        set_checked(ks, 24 + rnd() % 180, 0);
       } else if (op < 85) {
         Status s = cmd_get(ctx, B(ks), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
         t->get_calls++;
@@ -315,16 +317,8 @@ int main(int argc, char** argv) {
   const char* dir = std::getenv("SHMCACHED_TEST_DIR");
   std::string path = std::string(dir && *dir ? dir : "/dev/shm") + "/shmcached-stress-" + std::to_string(getpid());
 
-  RegionOptions o;
-  o.mem_limit = 96ull << 20;
-  o.item_size_max = 1u << 20;
-  o.evict = 1;
-  o.reset = true;
-  std::string err;
-  bool created = false;
-  Region* r = Region::open(path, o, &err, &created);
+  Region* r = open_scratch_region(path, 96ull << 20, 1u << 20, 1, "core_stress");
   if (!r) {
-    std::fprintf(stderr, "cannot open %s: %s\n", path.c_str(), err.c_str());
     std::printf("0 passed, 1 failed\n");
     return 1;
   }
@@ -392,20 +386,8 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < threads; ++i) {
     Tally& t = tally[i];
     if (!t.first_error.empty()) std::fprintf(stderr, "thread %u first error: %s\n", i + 1, t.first_error.c_str());
-    all.ops += t.ops;
+    for (uint64_t Tally::*f : kTallySums) all.*f += t.*f;
     for (int c = 0; c < kCounters; ++c) all.counter_delta[c] += t.counter_delta[c];
-    all.delta_calls += t.delta_calls;
-    all.delta_nonok += t.delta_nonok;
-    all.cas_success += t.cas_success;
-    all.cas_retries += t.cas_retries;
-    all.cas_calls += t.cas_calls;
-    all.records += t.records;
-    all.get_calls += t.get_calls;
-    all.store_calls += t.store_calls;
-    all.delete_calls += t.delete_calls;
-    all.bad_values += t.bad_values;
-    all.bad_status += t.bad_status;
-    all.nomem += t.nomem;
   }
   uint64_t evictions = stat(*r, "evictions");
   std::fprintf(stderr,
@@ -430,22 +412,28 @@ int main(int argc, char** argv) {
     kn = std::snprintf(key, sizeof key, "%s:%d", prefix, i);
     return cmd_get(main_ctx, B(key), uint32_t(kn), false, 0, buf.data(), uint32_t(buf.size()), &m);
   };
-  int bad_ctr = 0;
-  for (int c = 0; c < kCounters; ++c) {
-    if (get_nth("ctr", c) != kOk) {
-      ++bad_ctr;
-      continue;
+  // Reads "<prefix>:<i>" for every i < n: each must be there (then counted in found), and bad(i)
+  // returns the problems of its value. Returns the misses plus those problems.
+  auto check_keys = [&](const char* prefix, int n, const std::function<int(int)>& bad) {
+    int problems = 0;
+    for (int i = 0; i < n; ++i) {
+      if (get_nth(prefix, i) != kOk) {
+        ++problems;
+        continue;
+      }
+      ++found;
+      problems += bad(i);
     }
-    ++found;
-    uint64_t v = 0;
+    return problems;
+  };
+  int bad_ctr = check_keys("ctr", kCounters, [&](int c) {
     std::string s(reinterpret_cast<char*>(buf.data()), m.vlen);
-    v = std::strtoull(s.c_str(), nullptr, 10);
+    uint64_t v = std::strtoull(s.c_str(), nullptr, 10);
     uint64_t want = uint64_t(int64_t(kCounterStart) + all.counter_delta[c]);
-    if (v != want) {
-      ++bad_ctr;
-      std::fprintf(stderr, "counter %d: %" PRIu64 " expected %" PRIu64 " (\"%s\")\n", c, v, want, s.c_str());
-    }
-  }
+    if (v == want) return 0;
+    std::fprintf(stderr, "counter %d: %" PRIu64 " expected %" PRIu64 " (\"%s\")\n", c, v, want, s.c_str());
+    return 1;
+  });
   CHECK_EQ_U(bad_ctr, 0);
   if (cmd_get(main_ctx, B("casctr"), 6, false, 0, buf.data(), uint32_t(buf.size()), &m) == kOk) {
     ++found;
@@ -454,28 +442,18 @@ int main(int argc, char** argv) {
   } else {
     CHECK(!"casctr missing");
   }
-  int bad_ck = 0;
-  for (int k = 0; k < kCkKeys; ++k) {
-    if (get_nth("ck", k) != kOk || !check_value(buf.data(), m.vlen, std::string_view(key, size_t(kn))))
-      ++bad_ck;
-    else
-      ++found;
-  }
+  int bad_ck = check_keys(
+      "ck", kCkKeys, [&](int) { return check_value(buf.data(), m.vlen, std::string_view(key, size_t(kn))) ? 0 : 1; });
   CHECK_EQ_U(bad_ck, 0);
   uint64_t records = 0;
-  int bad_rec = 0;
-  for (int k = 0; k < kApKeys; ++k) {
-    if (get_nth("ap", k) != kOk) {
-      ++bad_rec;
-      continue;
-    }
-    ++found;
-    if (m.vlen % kRecord) ++bad_rec;
+  int bad_rec = check_keys("ap", kApKeys, [&](int) {
+    int bad = m.vlen % kRecord ? 1 : 0;
     for (uint32_t off = 0; off + kRecord <= m.vlen; off += kRecord) {
-      if (!check_record(buf.data() + off)) ++bad_rec;
+      if (!check_record(buf.data() + off)) ++bad;
       ++records;
     }
-  }
+    return bad;
+  });
   CHECK_EQ_U(bad_rec, 0);
   CHECK_EQ_U(records, all.records);
   int bad_r = 0;

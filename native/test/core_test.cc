@@ -43,6 +43,7 @@
 #include "core/stats.h"
 #include "core/store.h"
 #include "test/check_structure.h"
+#include "test/scratch_region.h"
 
 using namespace shm;
 
@@ -117,17 +118,8 @@ struct TR {
 
   TR(uint64_t mem, uint32_t imax, int evict, const char* tag = "r") {
     path = temp_path(tag);
-    RegionOptions o;
-    o.mem_limit = mem;
-    o.item_size_max = imax;
-    o.evict = evict;
-    o.reset = true;
-    bool created = false;
-    r = Region::open(path, o, &err, &created);
-    if (!r) {
-      std::fprintf(stderr, "cannot open %s: %s\n", path.c_str(), err.c_str());
-      std::exit(2);
-    }
+    r = open_scratch_region(path, mem, imax, evict, "core_test");
+    if (!r) std::exit(2);
     stats_attach(*r, &ctx);
   }
   void close() {
@@ -184,6 +176,18 @@ static uint64_t stat(TR& t, const std::string& name) {
   std::fprintf(stderr, "no stat %s\n", name.c_str());
   ++g_fail;
   return ~0ull;
+}
+
+// Checks each named stat of t against its value: one pass or failure per stat, at the caller's line.
+#define CHECK_STATS(t, ...) check_stats((t), __LINE__, __VA_ARGS__)
+static void check_stats(TR& t, int line, std::initializer_list<std::pair<const char*, uint64_t>> want) {
+  for (const auto& [name, v] : want) {
+    uint64_t got = stat(t, name);
+    if (got == v)
+      ++g_pass;
+    else
+      report_fail(__FILE__, line, std::string("stat ") + name + ": " + show2(got, v));
+  }
 }
 
 // ---- structure check: hash chains, LRU lists, free lists and counters agree ------------------
@@ -301,11 +305,13 @@ static void test_set_get() {
   ItemMeta m2{};
   CHECK_EQ(cmd_get(t.ctx, B("bin"), 3, false, 0, g_buf.data(), 10, &m2), kBufferSmall);
   CHECK_EQ(m2.vlen, 256u);
-  CHECK_EQ(stat(t, "get_hits"), hits);
-  CHECK_EQ(stat(t, "curr_items"), 3u);  // a, empty, bin
-  CHECK_EQ(stat(t, "cmd_set"), 6u);
-  CHECK_EQ(stat(t, "total_items"), 6u);
-  CHECK_EQ(stat(t, "get_misses"), 1u);
+  CHECK_STATS(t, {
+                     {"get_hits", hits},
+                     {"curr_items", 3u},  // a, empty, bin
+                     {"cmd_set", 6u},
+                     {"total_items", 6u},
+                     {"get_misses", 1u},
+                 });
   CHECK_STRUCTURE(t);
 }
 
@@ -482,9 +488,11 @@ static void test_cas() {
   CHECK_EQ(touch(t, "n", 100), kOk);
   get(t, "n", &m);
   CHECK_EQ(m.cas, cn);
-  CHECK_EQ(stat(t, "cas_hits"), 1u);
-  CHECK_EQ(stat(t, "cas_badval"), 2u);
-  CHECK_EQ(stat(t, "cas_misses"), 1u);
+  CHECK_STATS(t, {
+                     {"cas_hits", 1u},
+                     {"cas_badval", 2u},
+                     {"cas_misses", 1u},
+                 });
   CHECK_STRUCTURE(t);
 }
 
@@ -510,9 +518,11 @@ static void test_delete() {
     if (i % 2 ? v != std::to_string(i) : v.has_value()) ++bad;
   }
   CHECK_EQ(bad, 0);
-  CHECK_EQ(stat(t, "curr_items"), 2501u);
-  CHECK_EQ(stat(t, "delete_hits"), 2501u);
-  CHECK_EQ(stat(t, "delete_misses"), 3u);
+  CHECK_STATS(t, {
+                     {"curr_items", 2501u},
+                     {"delete_hits", 2501u},
+                     {"delete_misses", 3u},
+                 });
   CHECK_STRUCTURE(t);
 }
 
@@ -568,10 +578,12 @@ static void test_incr_decr() {
   CHECK_EQ(set(t, "e", "1", 0, 10), kOk);
   t.advance(10);
   CHECK_EQ(delta(t, "e", true, 1, &r), kMiss);
-  CHECK_EQ(stat(t, "incr_misses"), 2u);
-  CHECK_EQ(stat(t, "decr_misses"), 1u);
-  CHECK_EQ(stat(t, "incr_hits"), 6u);
-  CHECK_EQ(stat(t, "decr_hits"), 3u);
+  CHECK_STATS(t, {
+                     {"incr_misses", 2u},
+                     {"decr_misses", 1u},
+                     {"incr_hits", 6u},
+                     {"decr_hits", 3u},
+                 });
   // Exactness over many steps.
   CHECK_EQ(set(t, "c", "0"), kOk);
   for (int i = 0; i < 10000; ++i) delta(t, "c", true, 3, &r);
@@ -702,9 +714,11 @@ static void test_touch_gat() {
   CHECK_EQ(get(t, "g"), std::optional<std::string>("val"));
   t.advance(500);
   CHECK_EQ(get(t, "g"), std::optional<std::string>());
-  CHECK_EQ(stat(t, "touch_hits"), 4u);
-  CHECK_EQ(stat(t, "touch_misses"), 2u);
-  CHECK_EQ(stat(t, "cmd_touch"), 6u);
+  CHECK_STATS(t, {
+                     {"touch_hits", 4u},
+                     {"touch_misses", 2u},
+                     {"cmd_touch", 6u},
+                 });
   CHECK_STRUCTURE(t);
 }
 
@@ -838,10 +852,12 @@ static void test_eviction() {
   uint64_t curr = stat(t, "curr_items"), ev = stat(t, "evictions");
   CHECK(ev > 0);
   CHECK_EQ(curr + ev, uint64_t(sets));
-  CHECK_EQ(stat(t, "total_items"), uint64_t(sets));
-  CHECK_EQ(stat(t, "cmd_set"), uint64_t(sets));
-  CHECK_EQ(stat(t, "evicted_unfetched"), ev);
-  CHECK_EQ(stat(t, "outofmemory"), 0u);
+  CHECK_STATS(t, {
+                     {"total_items", uint64_t(sets)},
+                     {"cmd_set", uint64_t(sets)},
+                     {"evicted_unfetched", ev},
+                     {"outofmemory", 0u},
+                 });
   // The newest items survive, the oldest are gone: LRU order.
   CHECK_EQ(get(t, "ev:" + std::to_string(sets - 1)), std::optional<std::string>("0123456789abcdef"));
   CHECK_EQ(get(t, "ev:0"), std::optional<std::string>());
@@ -890,9 +906,9 @@ static void test_no_evict() {
   int ok = 0;
   for (int i = 0; i < 500; ++i) ok += set(t, "n:" + std::to_string(i), "0123456789abcdef") == kOk;
   CHECK_EQ(ok, 500);
-  CHECK_EQ(stat(t, "evictions"), 0u);
-  CHECK_EQ(stat(t, "reclaimed"), 500u);
-  CHECK_EQ(stat(t, "expired_unfetched"), 498u);  // m:0 and m:5 were read
+  CHECK_STATS(t, {
+                     {"evictions", 0u}, {"reclaimed", 500u}, {"expired_unfetched", 498u},  // m:0 and m:5 were read
+                 });
   CHECK_STRUCTURE(t);
 }
 
@@ -914,11 +930,13 @@ static void test_reclaim_before_page() {
   (void)get(t, "a:3_____");  // fetched: not counted as expired_unfetched
   t.advance(4);
   for (int i = 0; i < 10; ++i) CHECK_EQ(set(t, "b:" + std::to_string(i) + "_____", v), kOk);
-  CHECK_EQ(stat(t, "total_malloced"), malloced);
-  CHECK_EQ(stat(t, "curr_items"), 10u);
-  CHECK_EQ(stat(t, "reclaimed"), 10u);
-  CHECK_EQ(stat(t, "expired_unfetched"), 9u);
-  CHECK_EQ(stat(t, "evictions"), 0u);
+  CHECK_STATS(t, {
+                     {"total_malloced", malloced},
+                     {"curr_items", 10u},
+                     {"reclaimed", 10u},
+                     {"expired_unfetched", 9u},
+                     {"evictions", 0u},
+                 });
   uint32_t cls = slabs_clsid(t.h(), sizeof(Item) + v.size() + 8);
   CHECK_EQ(item_stat(t, "items:" + std::to_string(cls) + ":reclaimed"), 10u);
   CHECK_EQ(item_stat(t, "items:" + std::to_string(cls) + ":number"), 10u);
@@ -940,10 +958,12 @@ static void test_crawler() {
   uint64_t freed = 0;
   for (int k = 0; k < 1000 && freed < 2200; ++k) freed += crawl_expired(t.ctx, st, 97).reclaimed;
   CHECK_EQ(freed, 2200u);
-  CHECK_EQ(stat(t, "curr_items"), 1000u);
-  CHECK_EQ(stat(t, "crawler_reclaimed"), 2200u);
-  CHECK_EQ(stat(t, "reclaimed"), 0u);
-  CHECK_EQ(stat(t, "expired_unfetched"), 2200u);
+  CHECK_STATS(t, {
+                     {"curr_items", 1000u},
+                     {"crawler_reclaimed", 2200u},
+                     {"reclaimed", 0u},
+                     {"expired_unfetched", 2200u},
+                 });
   CHECK_EQ(get(t, "c:3"), std::optional<std::string>("0123456789"));
   CHECK_EQ(get(t, "c:4"), std::optional<std::string>());
   CHECK_STRUCTURE(t);
@@ -995,9 +1015,11 @@ static void test_growth() {
   CHECK(ts_power(s) >= 18);
   std::fprintf(stderr, "  growth: power %u expanding %d pos %u after %d items\n", ts_power(s), int(ts_expanding(s)),
                ts_pos(s), n);
-  CHECK_EQ(stat(t, "curr_items"), uint64_t(n));
-  CHECK_EQ(stat(t, "evictions"), 0u);
-  CHECK_EQ(stat(t, "hash_power_level"), uint64_t(ts_power(s)));
+  CHECK_STATS(t, {
+                     {"curr_items", uint64_t(n)},
+                     {"evictions", 0u},
+                     {"hash_power_level", uint64_t(ts_power(s))},
+                 });
   // Finish any growth in progress by hand, then everything is still there.
   for (int i = 0; i < 1000000 && ts_expanding(t.h()->table_state.load()); ++i) assoc_migrate(*t.r, 1024);
   s = t.h()->table_state.load();
@@ -1532,37 +1554,40 @@ static std::vector<std::string> seed(TR& t, int n) {
   return keys;
 }
 
+// Runs body(t, keys) in a forked child (in_child) on a fresh bounds region seeded with n keys.
+static void in_seeded_child(const std::string& what, int n,
+                            const std::function<void(TR&, std::vector<std::string>&)>& body) {
+  in_child(what.c_str(), [&] {
+    std::unique_ptr<TR> tp(bounds_region(2u << 20));
+    TR& t = *tp;
+    auto keys = seed(t, n);
+    body(t, keys);
+  });
+}
+
 static void test_bounds() {
   const uint32_t kWild[] = {0xFFFFFFFFu, 0xFFFFFFF8u, 0x80000000u, 1u, 7u};
   for (uint32_t w : kWild) {
-    in_child(("bucket word = " + std::to_string(w)).c_str(), [w] {
-      std::unique_ptr<TR> tp(bounds_region(2u << 20));
-      TR& t = *tp;
-      auto keys = seed(t, 200);
+    in_seeded_child("bucket word = " + std::to_string(w), 200, [w](TR& t, std::vector<std::string>& keys) {
       for (int i = 0; i < 200; i += 3) *bucket_word(*t.r, keys[i]) = w;
       // Missing is fine, crashing is not.
       exercise(t, keys);
     });
   }
-  in_child("bucket word = last bytes of the file / arena / header", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 200);
-    uint64_t fs = t.r->geo().file_size;
-    uint32_t targets[] = {uint32_t(fs / kUnit - 1),
-                          uint32_t(fs / kUnit - 4),
-                          uint32_t(fs / kUnit - 5),
-                          uint32_t(fs / kUnit),
-                          uint32_t(t.r->geo().arena_off / kUnit),
-                          uint32_t(t.r->geo().pages_off / kUnit - 1),
-                          uint32_t(sizeof(Header) / kUnit / 2)};
-    for (size_t i = 0; i < keys.size(); ++i) *bucket_word(*t.r, keys[i]) = targets[i % 7];
-    exercise(t, keys);
-  });
-  in_child("wild h_next in items", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 300);
+  in_seeded_child("bucket word = last bytes of the file / arena / header", 200,
+                  [](TR& t, std::vector<std::string>& keys) {
+                    uint64_t fs = t.r->geo().file_size;
+                    uint32_t targets[] = {uint32_t(fs / kUnit - 1),
+                                          uint32_t(fs / kUnit - 4),
+                                          uint32_t(fs / kUnit - 5),
+                                          uint32_t(fs / kUnit),
+                                          uint32_t(t.r->geo().arena_off / kUnit),
+                                          uint32_t(t.r->geo().pages_off / kUnit - 1),
+                                          uint32_t(sizeof(Header) / kUnit / 2)};
+                    for (size_t i = 0; i < keys.size(); ++i) *bucket_word(*t.r, keys[i]) = targets[i % 7];
+                    exercise(t, keys);
+                  });
+  in_seeded_child("wild h_next in items", 300, [](TR& t, std::vector<std::string>& keys) {
     uint32_t fsu = uint32_t(t.r->geo().file_size / kUnit);
     int n = 0;
     for (size_t i = 0; i < keys.size(); i += 2) {
@@ -1579,10 +1604,7 @@ static void test_bounds() {
     CHECK(n > 100);
     exercise(t, keys);
   });
-  in_child("huge nbytes / nkey in items", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 200);
+  in_seeded_child("huge nbytes / nkey in items", 200, [](TR& t, std::vector<std::string>& keys) {
     for (size_t i = 0; i < keys.size(); i += 2) {
       Item* it = find_item(*t.r, keys[i]);
       if (!it) continue;
@@ -1596,10 +1618,7 @@ static void test_bounds() {
     CHECK_EQ(get(t, keys[0]), std::optional<std::string>());
     exercise(t, keys);
   });
-  in_child("wild LRU links and class heads", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 200);
+  in_seeded_child("wild LRU links and class heads", 200, [](TR& t, std::vector<std::string>& keys) {
     Header* h = t.h();
     for (size_t i = 0; i < keys.size(); i += 5) {
       Item* it = find_item(*t.r, keys[i]);
@@ -1613,18 +1632,12 @@ static void test_bounds() {
     exercise(t, keys);
     for (int i = 0; i < 40000; ++i) set(t, "ev:" + std::to_string(i), "0123456789");
   });
-  in_child("wild free list head", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 10);
+  in_seeded_child("wild free list head", 10, [](TR& t, std::vector<std::string>& keys) {
     t.h()->classes[1].free_head = 0xFFFFFFFFu;
     t.h()->classes[2].free_head = 3;
     exercise(t, keys);
   });
-  in_child("free list head at the end of the file, marked free", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 10);
+  in_seeded_child("free list head at the end of the file, marked free", 10, [](TR& t, std::vector<std::string>& keys) {
     // A free-list offset whose chunk header fits in the file but whose chunk does not: the
     // next allocation of that class must not write past the mapping.
     uint64_t fs = t.r->geo().file_size;
@@ -1637,27 +1650,18 @@ static void test_bounds() {
     t.h()->classes[1].free_head = off;
     exercise(t, keys);
   });
-  in_child("table state damaged at run time", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 100);
+  in_seeded_child("table state damaged at run time", 100, [](TR& t, std::vector<std::string>& keys) {
     t.h()->table_state.store(ts_make(60, true, 5));
     exercise(t, keys);
   });
-  in_child("class sizes damaged at run time", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 100);
+  in_seeded_child("class sizes damaged at run time", 100, [](TR& t, std::vector<std::string>& keys) {
     t.h()->n_classes = 0xFFFFFFFFu;
     exercise(t, keys);
     // An item larger than any class: the class search must stop at the real classes.
     std::string big((1u << 20) + 100, 'b');
     CHECK_EQ(set(t, "big", big), kTooLarge);
   });
-  in_child("class chunk size damaged at run time", [] {
-    std::unique_ptr<TR> tp(bounds_region(2u << 20));
-    TR& t = *tp;
-    auto keys = seed(t, 100);
+  in_seeded_child("class chunk size damaged at run time", 100, [](TR& t, std::vector<std::string>& keys) {
     // Class 1 has one page (10922 chunks). Claim its chunks are 1 MiB: carving its next page
     // must not write 10922 MiB.
     t.h()->classes[1].size = 1u << 20;
@@ -1704,8 +1708,10 @@ static void test_stats_views() {
                         "cas_badval",        "touch_hits",  "touch_misses", "evictions",      "expired_unfetched",
                         "evicted_unfetched", "cmd_get",     "cmd_set",      "cmd_touch",      "cmd_flush"})
     CHECK(has(g, n));
-  CHECK_EQ(stat(t, "bytes"), uint64_t(sizeof(Item) + 2 + sizeof(Item) + 1 + 500));
-  CHECK_EQ(stat(t, "limit_maxbytes"), uint64_t(8u << 20));
+  CHECK_STATS(t, {
+                     {"bytes", uint64_t(sizeof(Item) + 2 + sizeof(Item) + 1 + 500)},
+                     {"limit_maxbytes", uint64_t(8u << 20)},
+                 });
   StatList s = stats_slabs(*t.r);
   CHECK(has(s, "1:chunk_size"));
   CHECK(has(s, "9:chunk_size"));  // 40 + 1 + 500 bytes: class 9 (600)
@@ -1716,9 +1722,9 @@ static void test_stats_views() {
   StatList st = stats_settings(*t.r);
   CHECK(has(st, "item_size_max"));
   stats_reset(*t.r);
-  CHECK_EQ(stat(t, "get_hits"), 0u);
-  CHECK_EQ(stat(t, "cmd_set"), 0u);
-  CHECK_EQ(stat(t, "curr_items"), 2u);  // gauges survive a reset
+  CHECK_STATS(t, {
+                     {"get_hits", 0u}, {"cmd_set", 0u}, {"curr_items", 2u},  // gauges survive a reset
+                 });
   get(t, "a");
   CHECK_EQ(stat(t, "get_hits"), 1u);
   // Slots: more contexts than slots fall back to the shared slot and still count.

@@ -19,6 +19,7 @@
 #include "core/region.h"
 #include "core/stats.h"
 #include "proto/conn.h"
+#include "test/scratch_region.h"
 
 namespace {
 
@@ -28,18 +29,8 @@ shm::Ctx g_ctx;
 void setup() {
   if (g_region) return;
   std::string path = "/dev/shm/shmcached-fuzz-" + std::to_string(getpid());
-  shm::RegionOptions opt;
-  opt.mem_limit = 8u << 20;
-  opt.item_size_max = 256u << 10;
-  opt.evict = 1;
-  opt.reset = true;
-  std::string err;
-  bool created = false;
-  g_region = shm::Region::open(path, opt, &err, &created);
-  if (!g_region) {
-    std::fprintf(stderr, "proto_fuzz: cannot open %s: %s\n", path.c_str(), err.c_str());
-    std::abort();
-  }
+  g_region = shm::open_scratch_region(path, 8u << 20, 256u << 10, 1, "proto_fuzz");
+  if (!g_region) std::abort();
   unlink(path.c_str());  // the mapping stays; nothing is left behind
   shm::stats_attach(*g_region, &g_ctx);
 }

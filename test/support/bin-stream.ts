@@ -76,14 +76,14 @@ export function parseResponses(b: Buffer): { packets: BinResponse[]; rest: Buffe
   const packets: BinResponse[] = [];
   let pos = 0;
   while (b.length - pos >= 24) {
-    if (b[pos] !== 0x81) throw new Error(`bad response magic 0x${b[pos]!.toString(16)} at ${pos}`);
+    if (b[pos] !== 0x81) throw new Error(`bad response magic 0x${b.readUInt8(pos).toString(16)} at ${pos}`);
     const keylen = b.readUInt16BE(pos + 2);
-    const extlen = b[pos + 4]!;
+    const extlen = b.readUInt8(pos + 4);
     const body = b.readUInt32BE(pos + 8);
     if (b.length - pos < 24 + body) break;
     const s = pos + 24;
     packets.push({
-      op: b[pos + 1]!,
+      op: b.readUInt8(pos + 1),
       status: b.readUInt16BE(pos + 6),
       extras: b.subarray(s, s + extlen),
       key: b.subarray(s + extlen, s + extlen + keylen),

@@ -10,11 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { McConnection } from './memcached.js';
+import { freePort, sleep, waitForPort } from './net.js';
 import { findPeer } from './peers.js';
 
 /** Which server a test node runs. */
@@ -31,42 +31,6 @@ export function findNutcracker(): string | undefined {
 
 const WATCHDOG =
   'exec 3<&0 </dev/null; "$0" "$@" >/dev/null 3<&- & pid=$!; echo "$pid"; ' + '(read -r _ <&3; kill -9 "$pid" 2>/dev/null) & wait "$pid"';
-
-/** A free loopback TCP port (closed again at once; a short race with other processes remains). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolves once something accepts connections on the port; throws after `ms`. */
-async function waitForPort(port: number, ms: number, alive: () => string | undefined): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    const dead = alive();
-    if (dead !== undefined) throw new Error(dead);
-    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
-    await sleep(25);
-  }
-}
 
 /** A process under the watchdog. */
 class Supervised {

@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Cache } from '../../src/index.js';
+import { mulberry32 } from '../../bench/lib/rng.js';
 import { MemcachedError, type McConnection } from './memcached.js';
 
 export type DKey = string | Buffer;
@@ -285,17 +286,8 @@ export async function runMc(mc: McConnection, op: Op, tokens: CasTokens): Promis
 
 // ----- seeded randomness -----
 
-/** mulberry32: a small, fast, seeded PRNG (uniform in [0, 1)). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small, fast, seeded PRNG (uniform in [0, 1)); the bench's generator (bench/lib/rng.ts). */
+export const prng = mulberry32;
 
 export class Rand {
   readonly next: () => number;
@@ -306,7 +298,9 @@ export class Rand {
     return lo + Math.floor(this.next() * (hiInclusive - lo + 1));
   }
   pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.next() * xs.length)]!;
+    const x = xs[Math.floor(this.next() * xs.length)];
+    if (x === undefined) throw new RangeError('pick from an empty list');
+    return x;
   }
   bytes(n: number): Buffer {
     const b = Buffer.alloc(n);
@@ -319,11 +313,14 @@ export class Rand {
     let total = 0;
     for (const [, w] of entries) total += w;
     let x = this.next() * total;
+    let last: K | undefined;
     for (const [k, w] of entries) {
       x -= w;
       if (x < 0) return k;
+      last = k;
     }
-    return entries[entries.length - 1]![0];
+    if (last === undefined) throw new RangeError('weighted pick from no weights');
+    return last; // rounding left x at 0 or just above: the last key
   }
 }
 

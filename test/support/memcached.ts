@@ -17,7 +17,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import { freePort, sleep } from './net.js';
 import { findPeer, interop, peerReady } from './peers.js';
 
 /** What {@link Memcached.get} and friends return for a hit. */
@@ -51,7 +52,7 @@ export class MemcachedError extends Error {
   }
   /** 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR' */
   get kind(): string {
-    return this.line.split(' ', 1)[0]!;
+    return this.line.split(' ', 1)[0] ?? ''; // split always yields a first element
   }
 }
 
@@ -173,16 +174,16 @@ export function parseValues(reply: Buffer, command = 'get'): McValue[] {
     if (line === 'END') return out;
     if (!line.startsWith('VALUE ')) throw new MemcachedError(line, command);
     // VALUE <key> <flags> <bytes> [<cas>]; a key never contains a space.
-    const toks = line.split(' ');
-    const n = Number(toks[3]);
+    const [, key = '', flags, bytes, cas] = line.split(' ');
+    const n = Number(bytes);
     const start = eol + 2;
     // Keep the exact key bytes (latin1 round-trips bytes).
     const item: McValue = {
-      key: Buffer.from(toks[1]!, 'latin1'),
-      flags: Number(toks[2]),
+      key: Buffer.from(key, 'latin1'),
+      flags: Number(flags),
       value: Buffer.from(reply.subarray(start, start + n)),
     };
-    if (toks[4] !== undefined) item.cas = BigInt(toks[4]);
+    if (cas !== undefined) item.cas = BigInt(cas);
     out.push(item);
     pos = start + n + 2;
   }
@@ -255,8 +256,7 @@ export class McConnection {
 
   private onData(chunk: Buffer): void {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    while (this.queue.length > 0) {
-      const head = this.queue[0]!;
+    for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
       let n: number;
       try {
         n = frameReply(this.buf, head.kind);
@@ -547,23 +547,6 @@ export function skipMemcachedTests(): boolean {
  */
 export function memcachedTest<T extends { skip: unknown }>(test: T, fileUrl: string): T {
   return interop(test, 'memcached', fileUrl);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**

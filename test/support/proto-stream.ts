@@ -6,6 +6,7 @@
  * A batch is written in one go. `cas` commands carry a placeholder that each side fills with the
  * CAS value it last returned for the key (so both get a matching or a stale CAS alike).
  */
+import { swap } from '../../bench/lib/rng.js';
 import { Rand } from './diff.js';
 
 /**
@@ -216,8 +217,7 @@ function pickFlags(r: Rand, pool: string[]): string[] {
   for (const f of pool) if (r.int(0, 2) === 0) out.push(f);
   // shuffle: return flags come back in request order
   for (let i = out.length - 1; i > 0; i--) {
-    const j = r.int(0, i);
-    [out[i], out[j]] = [out[j]!, out[i]!];
+    swap(out, i, r.int(0, i));
   }
   return out;
 }

@@ -48,9 +48,9 @@ export function allWhitespace(v: Buffer): boolean {
  */
 export function mcBigNumber(v: Buffer): boolean {
   const s = v.toString('latin1');
-  const m = /^[ \t\n\v\f\r]*\+?(\d+)([ \t\n\v\f\r\0]|$)/.exec(s);
-  if (m === null || s.includes('-')) return false;
-  const n = BigInt(m[1]!);
+  const digits = /^[ \t\n\v\f\r]*\+?(\d+)([ \t\n\v\f\r\0]|$)/.exec(s)?.[1];
+  if (digits === undefined || s.includes('-')) return false;
+  const n = BigInt(digits);
   return n >= 1n << 63n && n < 1n << 64n;
 }
 

@@ -50,8 +50,11 @@ export class RawClient {
 
   /** Everything received since the last exchange/send (one Buffer). */
   private get buf(): Buffer {
-    if (this.chunks.length !== 1) this.chunks = [Buffer.concat(this.chunks, this.total)];
-    return this.chunks[0]!;
+    const one = this.chunks.length === 1 ? this.chunks[0] : undefined;
+    if (one !== undefined) return one;
+    const joined = Buffer.concat(this.chunks, this.total);
+    this.chunks = [joined];
+    return joined;
   }
   private set buf(b: Buffer) {
     this.chunks = b.length ? [b] : [];

@@ -42,7 +42,7 @@ export function snapshot(p: string): string {
 type Try = [label: string, run: () => unknown];
 
 /** The ways of opening a path that must all be refused with `code`. */
-function everyOpen(path: string, extra: OpenOptions = {}): Try[] {
+function everyOpen(path: string, extra: OpenOptions = {}): [open: Try, openReset: Try, openCorruptReset: Try, check: Try] {
   const o = { path, size: '4mb', itemSizeMax: '1kb', ...extra };
   return [
     ['open', () => Cache.open(o).close()],
@@ -78,6 +78,18 @@ function unchanged(problems: string[], p: string, before: string, what: string):
   if (after !== before) problems.push(`${what} changed: ${before} -> ${after}`);
 }
 
+/**
+ * Every open of `path` ({@link everyOpen}) is refused with `code`, its message naming `mention`
+ * (the path by default), and `file` (the path itself by default; a link's target or other name)
+ * is left as it was.
+ */
+function refusedUntouched(problems: string[], path: string, code: string, what: string, o: { file?: string; mention?: string } = {}): void {
+  const file = o.file ?? path;
+  const before = snapshot(file);
+  expectRefused(problems, everyOpen(path), code, o.mention ?? path);
+  unchanged(problems, file, before, what);
+}
+
 /** Runs every case in env.dir; returns their results. */
 export function runCases(env: CaseEnv): CaseResult[] {
   const results: CaseResult[] = [];
@@ -104,9 +116,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
       chmodSync(victim, 0o600);
       const link = join(dir, `link-${kind.replace(/ /g, '-')}`);
       symlinkSync(victim, link);
-      const before = snapshot(victim);
-      expectRefused(problems, everyOpen(link), 'ERR_REGION_SYMLINK', link);
-      unchanged(problems, victim, before, `the link's target (${kind})`);
+      refusedUntouched(problems, link, 'ERR_REGION_SYMLINK', `the link's target (${kind})`, { file: victim });
       if (!lstatSync(link).isSymbolicLink()) problems.push('the link itself was replaced');
     }
     // A dangling link: nothing is created where it points.
@@ -125,9 +135,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
       makeStore(p);
       spawnSync('chown', [`${uid}`, p]);
       if (statSync(p).uid !== uid) return 'chown did not work here';
-      const before = snapshot(p);
-      expectRefused(problems, everyOpen(p), 'ERR_REGION_OWNER', p);
-      unchanged(problems, p, before, "the other user's file");
+      refusedUntouched(problems, p, 'ERR_REGION_OWNER', "the other user's file");
       // Deliberately: allowOwner names the uid.
       const c = Cache.open({ path: p, allowOwner: uid });
       if (c.get('precious')?.toString() !== 'value') problems.push('allowOwner: the store did not open with its item');
@@ -136,30 +144,23 @@ export function runCases(env: CaseEnv): CaseResult[] {
       return;
     }
     if (!env.otherUsersFile) return 'no file of another user was prepared (run the suite as root to cover this case)';
-    const p = env.otherUsersFile;
-    const before = snapshot(p);
-    expectRefused(problems, everyOpen(p), 'ERR_REGION_OWNER', p);
-    unchanged(problems, p, before, "the other user's file");
+    refusedUntouched(problems, env.otherUsersFile, 'ERR_REGION_OWNER', "the other user's file");
   });
 
   run('a 0666 (and a 0660) file of ours: refused unless mode allows that sharing', (dir, problems) => {
     const p = join(dir, 'loose');
     makeStore(p);
     chmodSync(p, 0o666);
-    let before = snapshot(p);
+    const before = snapshot(p);
     expectRefused(problems, everyOpen(p), 'ERR_REGION_MODE', p);
     expectRefused(problems, everyOpen(p, { mode: 0o660 }), 'ERR_REGION_MODE', p);
     unchanged(problems, p, before, 'the 0666 file');
     const foreign = join(dir, 'loose-foreign');
     writeFileSync(foreign, 'not a store');
     chmodSync(foreign, 0o666);
-    before = snapshot(foreign);
-    expectRefused(problems, everyOpen(foreign), 'ERR_REGION_MODE', foreign);
-    unchanged(problems, foreign, before, 'the 0666 foreign file');
+    refusedUntouched(problems, foreign, 'ERR_REGION_MODE', 'the 0666 foreign file');
     chmodSync(p, 0o660);
-    before = snapshot(p);
-    expectRefused(problems, everyOpen(p), 'ERR_REGION_MODE', p);
-    unchanged(problems, p, before, 'the 0660 file');
+    refusedUntouched(problems, p, 'ERR_REGION_MODE', 'the 0660 file');
     const c = Cache.open({ path: p, mode: 0o660 });
     if (c.get('precious')?.toString() !== 'value') problems.push('mode 0o660 did not open the 0660 store');
     c.close();
@@ -177,9 +178,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
     chmodSync(d, 0o700);
     makeStore(old);
     chmodSync(d, 0o777);
-    const before = snapshot(old);
-    expectRefused(problems, everyOpen(old), 'ERR_REGION_DIR_UNSAFE', d);
-    unchanged(problems, old, before, 'the store in the unsafe directory');
+    refusedUntouched(problems, old, 'ERR_REGION_DIR_UNSAFE', 'the store in the unsafe directory', { mention: d });
     // With the sticky bit (like /dev/shm and /tmp) it is fine.
     chmodSync(d, 0o1777);
     Cache.open({ path: fresh, size: '4mb', itemSizeMax: '1kb' }).close();
@@ -191,9 +190,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
     const r = spawnSync('mkfifo', ['-m', '600', fifo]);
     if (r.status !== 0) problems.push('mkfifo failed');
     else {
-      const before = snapshot(fifo);
-      expectRefused(problems, everyOpen(fifo), 'ERR_REGION_NOT_FILE', fifo);
-      unchanged(problems, fifo, before, 'the FIFO');
+      refusedUntouched(problems, fifo, 'ERR_REGION_NOT_FILE', 'the FIFO');
     }
     const sub = join(dir, 'a-dir');
     mkdirSync(sub, { mode: 0o700 });
@@ -206,9 +203,9 @@ export function runCases(env: CaseEnv): CaseResult[] {
     const p = join(dir, 'foreign');
     writeFileSync(p, Buffer.alloc(256 * 1024, 0x5a), { mode: 0o600 });
     const before = snapshot(p);
-    const tries = everyOpen(p);
-    expectRefused(problems, [tries[1]!, tries[2]!], 'ERR_REGION_FOREIGN', p);
-    expectRefused(problems, [tries[0]!, tries[3]!], 'ERR_BAD_REGION', p);
+    const [open, openReset, openCorruptReset, check] = everyOpen(p);
+    expectRefused(problems, [openReset, openCorruptReset], 'ERR_REGION_FOREIGN', p);
+    expectRefused(problems, [open, check], 'ERR_BAD_REGION', p);
     unchanged(problems, p, before, 'the foreign file');
   });
 
@@ -221,9 +218,7 @@ export function runCases(env: CaseEnv): CaseResult[] {
     } catch (e) {
       return `cannot make a hard link here: ${(e as Error).message}`;
     }
-    const before = snapshot(victim);
-    expectRefused(problems, everyOpen(p), 'ERR_REGION_LINKS', p);
-    unchanged(problems, victim, before, 'the linked file');
+    refusedUntouched(problems, p, 'ERR_REGION_LINKS', 'the linked file', { file: victim });
   });
 
   run('reset of our own store: a fresh file (new inode) made exclusively, 0600, empty', (dir, problems) => {
