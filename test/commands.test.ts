@@ -259,6 +259,25 @@ pinned('-B ascii reads a binary request as text; -B binary closes on text', asyn
   }
 });
 
+pinned('flush_all kills items with a client-chosen CAS (meta E) stored in an earlier second, as memcached', async () => {
+  const s = await start('flushe');
+  try {
+    // Above the store's CAS counter, and below it: neither survives a flush a second later.
+    const set = 'ms hi 1 E99999999999\r\nx\r\nms lo 1 E1\r\ny\r\nms plain 1\r\nz\r\n';
+    assert.is(await exchange(s.port, set), 'HD\r\nHD\r\nHD\r\n');
+    s.cache.advanceClock(2);
+    assert.is(await exchange(s.port, 'flush_all\r\nmg hi v\r\nmg lo v\r\nmg plain v\r\n'), 'OK\r\nEN\r\nEN\r\nEN\r\n');
+    // Stored after the flush, a second later: alive whatever its CAS.
+    s.cache.advanceClock(2);
+    assert.is(
+      await exchange(s.port, 'ms hi 1 E99999999999\r\nx\r\nms lo 1 E1\r\ny\r\nmg hi v c\r\nmg lo v c\r\n'),
+      'HD\r\nHD\r\nVA 1 c99999999999\r\nx\r\nVA 1 c1\r\ny\r\n',
+    );
+  } finally {
+    await s.close();
+  }
+});
+
 pinned.run();
 
 // ---------------------------------------------------------------------------------------------

@@ -145,10 +145,8 @@ void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
 
 bool item_is_flushed(const Ctx& ctx, const Item* it) {
   const Header* h = ctx.r->h();
-  uint64_t fc = h->flush_cas.load(std::memory_order_relaxed);
-  if (fc && it->cas < fc) return true;
-  uint32_t ft = h->flush_time.load(std::memory_order_relaxed);
-  return ft && ft <= ctx.now && it->time < ft;
+  return flushed_by(h->flush_cas.load(std::memory_order_relaxed), h->flush_live.load(std::memory_order_relaxed),
+                    h->flush_time.load(std::memory_order_relaxed), ctx.now, it->time, it->cas);
 }
 
 Item* item_find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead) {

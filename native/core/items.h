@@ -37,6 +37,16 @@ bool item_is_dead(const Ctx& ctx, const Item* it);
 // recording an expiry event for an expired one). *why_dead: 0 none, 1 expired, 2 flushed.
 Item* item_find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead);
 bool item_is_flushed(const Ctx& ctx, const Item* it);
+// The flush rule, on values already loaded from the header (items.cc, lru.cc). An immediate
+// flush_all (fc = the CAS counter's next value, fl = its second) kills what was stored in an
+// earlier second (memcached's item_is_flushed, so a CAS a client chose with meta E does not save
+// an item) and what was stored in fl's own second before it (CAS below fc). fl == 0 with fc set is
+// a file from before fl was written: the CAS mark alone. A delayed flush (ft) kills what was stored
+// before ft, once ft has come.
+inline bool flushed_by(uint64_t fc, uint32_t fl, uint32_t ft, uint32_t now, uint32_t time, uint64_t cas) {
+  if (fc != 0 && (fl == 0 ? cas < fc : time < fl || (time == fl && cas < fc))) return true;
+  return ft != 0 && ft <= now && time < ft;
+}
 // Under the stripe: refreshes recency at most once per kLruBumpInterval.
 void item_touch_lru(Ctx& ctx, Item* it);
 uint64_t next_cas(Ctx& ctx);

@@ -211,10 +211,11 @@ struct alignas(64) Header {
 
   alignas(64) std::atomic<uint64_t> cas_counter;
   alignas(64) std::atomic<int64_t> clock_offset;  // seconds added to the wall clock (tests)
-  std::atomic<uint64_t> flush_cas;                // items with cas < this are flushed
+  std::atomic<uint64_t> flush_cas;                // immediate flush_all: the CAS counter's next value then
   std::atomic<uint32_t> flush_time;               // delayed flush: items with time < this die then
   std::atomic<uint32_t> clean;                    // 1 = closed cleanly (warm restart; issue 5)
   std::atomic<uint32_t> dirty;                    // 1 = a process died attached: recover at next cold open
+  std::atomic<uint32_t> flush_live;               // the last immediate flush_all's second (0: none, or an older file)
   uint64_t stat_base[kCounterCount];              // `stats reset`: sums at the reset
   std::atomic<uint64_t> recoveries;               // times recovery ran on this region
   std::atomic<uint64_t> lock_takeovers;           // locks taken from dead owners (and repaired)

@@ -72,10 +72,9 @@ static bool dead_hint(const Ctx& ctx, const Item* it) {
   uint32_t exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
   if (is_expired(exptime, ctx.now)) return true;
   const Header* h = ctx.r->h();
-  uint64_t fc = h->flush_cas.load(std::memory_order_relaxed);
-  if (fc && __atomic_load_n(&it->cas, __ATOMIC_RELAXED) < fc) return true;
-  uint32_t ft = h->flush_time.load(std::memory_order_relaxed);
-  return ft && ft <= ctx.now && __atomic_load_n(&it->time, __ATOMIC_RELAXED) < ft;
+  return flushed_by(h->flush_cas.load(std::memory_order_relaxed), h->flush_live.load(std::memory_order_relaxed),
+                    h->flush_time.load(std::memory_order_relaxed), ctx.now,
+                    __atomic_load_n(&it->time, __ATOMIC_RELAXED), __atomic_load_n(&it->cas, __ATOMIC_RELAXED));
 }
 
 bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {

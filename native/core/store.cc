@@ -349,7 +349,9 @@ void cmd_flush_all(Ctx& ctx, int64_t delay) {
   ctx.now = clock_now(h);
   ctx.count(kCmdFlush);
   if (delay <= 0) {
-    // Everything stored so far has a CAS at most the counter's current value.
+    // Dead: what was stored in an earlier second, and what was stored in this one before now (its
+    // CAS is below the counter's next value). The rule is flushed_by (items.h).
+    h->flush_live.store(ctx.now, std::memory_order_relaxed);
     h->flush_cas.store(h->cas_counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     h->flush_time.store(0, std::memory_order_relaxed);
   } else {
