@@ -36,15 +36,23 @@ if [ -z "$port" ]; then
   echo "memccapable: shmcached serve did not start:"; cat "$log"
   failed=1
 else
+  # Checks that memcached 1.6.45 itself fails, because memccapable (libmemcached 1.0.18) expects
+  # 1.6.18's parser: `delete a b c d e` is an error there, while 1.6.4x ignores the extra tokens
+  # and deletes (docs/protocol.md, "Changes from memcached 1.6.18"). shmcached answers as 1.6.45,
+  # so these two are reported as expected differences, not counted as passes.
+  known='^ascii delete( noreply)? +\[FAIL\]$'
   run() {  # $1 = -a or -b
-    local out rc p f
+    local out rc p f k
     out=$(timeout 300 memccapable -h 127.0.0.1 -p "$port" "$1" 2>&1)
     rc=$?
-    echo "$out" | grep -E '\[(FAIL|skip)\]' || true
+    echo "$out" | grep -E '\[(FAIL|skip)\]' | grep -vE "$known" || true
+    echo "$out" | grep -E "$known" | sed 's/$/  (expected: memcached 1.6.45 fails it too; not counted)/' || true
     echo "$out" | tail -1
     p=$(echo "$out" | grep -c '\[pass\]')
-    f=$(echo "$out" | grep -c '\[FAIL\]')
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    k=$(echo "$out" | grep -cE "$known")
+    f=$(($(echo "$out" | grep -c '\[FAIL\]') - k))
+    # memccapable exits non-zero on any failure: a failure only when one is not a known one.
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$k" -eq 0 ]; then f=1; fi
     passed=$((passed + p))
     failed=$((failed + f))
   }

@@ -51,7 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     a->ascii_label = "fuzz";
     return a;
   }();
-  proto::Conn c(b, size && (data[0] & 0x80) ? auth : nullptr);
+  // A server's shared state too, so `stats`, `stats settings` and `stats conns` run its paths.
+  static const auto srv = [] {
+    auto s = std::make_shared<proto::ServerInfo>();
+    s->listeners.emplace_back(0, "tcp:127.0.0.1:11211");
+    s->settings.emplace_back("maxconns", "1024");
+    return s;
+  }();
+  proto::Conn c(b, srv, "tcp:127.0.0.1:40000", "tcp:127.0.0.1:11211", size && (data[0] & 0x80) ? auth : nullptr);
   // The first byte picks the chunking, so every cut point of a stream gets exercised.
   size_t chunk = size ? size_t(data[0] % 64) + 1 : 1;
   size_t pos = size ? 1 : 0;
