@@ -15,7 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
 import { createServer } from '../src/server.js';
-import { tmpRegion } from './helpers.js';
+import { at, must, rejects, tmpRegion } from './helpers.js';
 import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
 
 interface Node {
@@ -28,6 +28,13 @@ interface Node {
 interface Nodes {
   nodes: Node[];
   ids: string[];
+  /** The first node's id and store: the hybrid clusters' own node, served by this process. */
+  self: string;
+  local: Cache;
+  /** The options of a hybrid cluster over every node whose own node is the first. */
+  hybrid: { nodes: string[]; self: string; cache: Cache };
+  /** Registers `c` to be closed (before the nodes) by {@link withNodes}; returns it. */
+  own<C extends { close(): unknown }>(c: C): C;
   close(): Promise<void>;
 }
 
@@ -40,16 +47,37 @@ async function startNodes(name: string, n = 3): Promise<Nodes> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     nodes.push({ cache, server, id: `127.0.0.1:${(server.address() as AddressInfo).port}` });
   }
+  const first = at(nodes, 0, 'nodes');
+  const ids = nodes.map((x) => x.id);
+  const owned: { close(): unknown }[] = [];
   return {
     nodes,
-    ids: nodes.map((x) => x.id),
+    ids,
+    self: first.id,
+    local: first.cache,
+    hybrid: { nodes: ids, self: first.id, cache: first.cache },
+    own(c) {
+      owned.push(c);
+      return c;
+    },
     async close() {
+      for (const c of owned.reverse()) await c.close();
       for (const x of nodes) {
         await new Promise<void>((r) => x.server.close(() => r()));
         x.cache.close();
       }
     },
   };
+}
+
+/** Runs `body` over `n` fresh nodes (see {@link startNodes}); closes what it owns, then the nodes, however it ends. */
+async function withNodes(name: string, n: number, body: (env: Nodes) => Promise<void>): Promise<void> {
+  const env = await startNodes(name, n);
+  try {
+    await body(env);
+  } finally {
+    await env.close();
+  }
 }
 
 /** The node whose store holds `key` for this cluster. */
@@ -68,31 +96,21 @@ function keysOver(cluster: { nodeFor(k: string): string | undefined }, prefix: s
   return keys;
 }
 
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
 async function collect<X>(it: AsyncIterable<X>): Promise<X[]> {
   const out: X[] = [];
   for await (const x of it) out.push(x);
   return out;
 }
 
-test('codec json: a value set through the Cluster reads back through Cache on its node, a remote-only Cluster, and the other way round', async () => {
-  const env = await startNodes('json');
-  const hybrid = new Cluster<{ id: number; tags: string[] }>({
-    nodes: env.ids,
-    self: env.ids[0],
-    cache: env.nodes[0]!.cache,
-    codec: 'json',
-  });
-  const remote = new Cluster<{ id: number; tags: string[] }>({ nodes: env.ids, codec: 'json' });
-  try {
+test('codec json: a value set through the Cluster reads back through Cache on its node, a remote-only Cluster, and the other way round', () =>
+  withNodes('json', 3, async (env) => {
+    const hybrid = env.own(
+      new Cluster<{ id: number; tags: string[] }>({
+        ...env.hybrid,
+        codec: 'json',
+      }),
+    );
+    const remote = env.own(new Cluster<{ id: number; tags: string[] }>({ nodes: env.ids, codec: 'json' }));
     const keys = keysOver(hybrid, 'user', 30);
     assert.ok(keys.some((k) => hybrid.isLocal(k)) && keys.some((k) => !hybrid.isLocal(k)));
     for (const [i, k] of keys.entries()) await hybrid.set(k, { id: i, tags: ['a', `t${i}`] });
@@ -119,25 +137,19 @@ test('codec json: a value set through the Cluster reads back through Cache on it
       assert.equal(await hybrid.get(k), { id: 100 + i, tags: [] });
       assert.equal(await remote.get(k), { id: 100 + i, tags: [] });
     }
-  } finally {
-    await hybrid.close();
-    await remote.close();
-    await env.close();
-  }
-});
+  }));
 
-test('codec string / v8 / custom round-trip through remote and local nodes; flags keep the caller 28 bits', async () => {
-  const env = await startNodes('codecs');
-  const str = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'string' });
-  const v8 = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'v8' });
-  const upper = {
-    tag: 9,
-    name: 'upper',
-    encode: (s: string) => Buffer.from(s.toUpperCase()),
-    decode: (b: Buffer) => b.toString().toLowerCase(),
-  };
-  const custom = new Cluster({ nodes: env.ids, codec: upper });
-  try {
+test('codec string / v8 / custom round-trip through remote and local nodes; flags keep the caller 28 bits', () =>
+  withNodes('codecs', 3, async (env) => {
+    const str = env.own(new Cluster({ ...env.hybrid, codec: 'string' }));
+    const v8 = env.own(new Cluster({ ...env.hybrid, codec: 'v8' }));
+    const upper = {
+      tag: 9,
+      name: 'upper',
+      encode: (s: string) => Buffer.from(s.toUpperCase()),
+      decode: (b: Buffer) => b.toString().toLowerCase(),
+    };
+    const custom = env.own(new Cluster({ nodes: env.ids, codec: upper }));
     const keys = keysOver(str, 'k', 30);
     for (const k of keys) {
       await str.set(k, `héllo ${k}`, { flags: 5 });
@@ -163,25 +175,18 @@ test('codec string / v8 / custom round-trip through remote and local nodes; flag
       assert.is(raw.flags >>> 28, 9);
     }
     // Flags over 28 bits under a codec: the RangeError Cache gives, nothing sent.
-    const e = await rejects(str.set(keys[1]!, 'x', { flags: 0x10000000 }));
+    const e = await rejects(str.set(at(keys, 1), 'x', { flags: 0x10000000 }));
     assert.instance(e, RangeError);
     assert.is((e as RangeError & { code: string }).code, 'ERR_OUT_OF_RANGE');
-  } finally {
-    await str.close();
-    await v8.close();
-    await custom.close();
-    await env.close();
-  }
-});
+  }));
 
-test('a wrong-codec read is CacheError ERR_CODEC_MISMATCH on local and remote keys alike; bytes reads the raw item', async () => {
-  const env = await startNodes('mismatch');
-  const opts = { nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache };
-  const json = new Cluster({ ...opts, codec: 'json' });
-  const str = new Cluster({ ...opts, codec: 'string' });
-  const bytes = new Cluster(opts);
-  const remoteStr = new Cluster({ nodes: env.ids, codec: 'string' });
-  try {
+test('a wrong-codec read is CacheError ERR_CODEC_MISMATCH on local and remote keys alike; bytes reads the raw item', () =>
+  withNodes('mismatch', 3, async (env) => {
+    const opts = env.hybrid;
+    const json = env.own(new Cluster({ ...opts, codec: 'json' }));
+    const str = env.own(new Cluster({ ...opts, codec: 'string' }));
+    const bytes = env.own(new Cluster(opts));
+    const remoteStr = env.own(new Cluster({ nodes: env.ids, codec: 'string' }));
     const keys = keysOver(json, 'mm', 30);
     for (const k of keys) await json.set(k, { k });
     const local = keys.find((k) => json.isLocal(k))!;
@@ -218,32 +223,27 @@ test('a wrong-codec read is CacheError ERR_CODEC_MISMATCH on local and remote ke
       assert.is(info?.value.toString(), JSON.stringify({ k }));
       assert.is(info!.flags, 2 * 2 ** 28);
     }
-  } finally {
-    for (const c of [json, str, bytes, remoteStr]) await c.close();
-    await env.close();
-  }
-});
+  }));
 
-test('bad encoders store nothing: a throwing encode is ERR_CODEC_ENCODE, a non-Uint8Array result a TypeError', async () => {
-  const env = await startNodes('badenc');
-  const throwing = new Cluster({
-    nodes: env.ids,
-    self: env.ids[0],
-    cache: env.nodes[0]!.cache,
-    codec: {
-      encode(_v: number): Uint8Array {
-        throw new Error('nope');
-      },
-      decode: (b: Buffer) => b.length,
-    },
-  });
-  const notBytes = new Cluster({
-    nodes: env.ids,
-    self: env.ids[0],
-    cache: env.nodes[0]!.cache,
-    codec: { encode: (_v: number) => 'str' as unknown as Uint8Array, decode: (b: Buffer) => b.length },
-  });
-  try {
+test('bad encoders store nothing: a throwing encode is ERR_CODEC_ENCODE, a non-Uint8Array result a TypeError', () =>
+  withNodes('badenc', 3, async (env) => {
+    const throwing = env.own(
+      new Cluster({
+        ...env.hybrid,
+        codec: {
+          encode(_v: number): Uint8Array {
+            throw new Error('nope');
+          },
+          decode: (b: Buffer) => b.length,
+        },
+      }),
+    );
+    const notBytes = env.own(
+      new Cluster({
+        ...env.hybrid,
+        codec: { encode: (_v: number) => 'str' as unknown as Uint8Array, decode: (b: Buffer) => b.length },
+      }),
+    );
     const keys = keysOver(throwing, 'enc', 30);
     for (const k of keys) {
       const e = await rejects(throwing.set(k, 1));
@@ -258,17 +258,11 @@ test('bad encoders store nothing: a throwing encode is ERR_CODEC_ENCODE, a non-U
     assert.is((e3 as CacheError).code, 'ERR_CODEC_ENCODE');
     for (const k of keys) assert.is(await throwing.has(k), false, k);
     for (const x of env.nodes) assert.is(x.cache.size, 0);
-  } finally {
-    await throwing.close();
-    await notBytes.close();
-    await env.close();
-  }
-});
+  }));
 
-test('ttl: 3_600_000 (an hour in ms) is RangeError ERR_TTL_IN_PAST on every node, and nothing is sent or stored', async () => {
-  const env = await startNodes('ttl1970');
-  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache });
-  try {
+test('ttl: 3_600_000 (an hour in ms) is RangeError ERR_TTL_IN_PAST on every node, and nothing is sent or stored', () =>
+  withNodes('ttl1970', 3, async (env) => {
+    const c = env.own(new Cluster({ ...env.hybrid }));
     const keys = keysOver(c, 't', 30);
     for (const k of keys) {
       for (const op of [
@@ -277,7 +271,8 @@ test('ttl: 3_600_000 (an hour in ms) is RangeError ERR_TTL_IN_PAST on every node
         () => c.setMany([[k, 'v']], { ttl: 3_600_000 }),
         () =>
           c.batch([{ op: 'set', key: k, value: 'v', ttl: 3_600_000 }]).then((r) => {
-            if (!r[0]!.ok) throw Object.assign(new RangeError(r[0]!.error.message), { code: r[0]!.error.code });
+            const r0 = at(r, 0, 'results');
+            if (!r0.ok) throw Object.assign(new RangeError(r0.error.message), { code: r0.error.code });
           }),
       ]) {
         const e = await rejects(op());
@@ -297,44 +292,39 @@ test('ttl: 3_600_000 (an hour in ms) is RangeError ERR_TTL_IN_PAST on every node
       assert.is((await c.get(k))?.toString(), 'v');
     }
     // Negative ttl keeps memcached's meaning on the wire: stored already expired.
-    await c.set(keys[0]!, 'gone', { ttl: -1 });
-    assert.is(await c.get(keys[0]!), undefined);
-  } finally {
-    await c.close();
-    await env.close();
-  }
-});
+    await c.set(at(keys, 0), 'gone', { ttl: -1 });
+    assert.is(await c.get(at(keys, 0)), undefined);
+  }));
 
-test('ttlMs and expiresAt on remote and local keys expire on the node clock (set, add, cas, setMany, touch, gat)', async () => {
-  const env = await startNodes('ttlms');
-  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
-  try {
+test('ttlMs and expiresAt on remote and local keys expire on the node clock (set, add, cas, setMany, touch, gat)', () =>
+  withNodes('ttlms', 3, async (env) => {
+    const c = env.own(new Cluster({ ...env.hybrid, codec: 'json' }));
     const keys = keysOver(c, 'ms', 30);
     await c.setMany(
       keys.map((k) => [k, { k }] as const),
       { ttlMs: 60_000 },
     );
-    const at = new Date(Date.now() + 10 * 60_000);
-    for (const k of keys.slice(0, 10)) await c.set(k, { k }, { expiresAt: at });
+    const when = new Date(Date.now() + 10 * 60_000);
+    for (const k of keys.slice(0, 10)) await c.set(k, { k }, { expiresAt: when });
     for (const k of keys.slice(10, 20)) {
       const info = (await c.gets(k))!;
       assert.is(await c.cas(k, { k, again: true }, info.cas, { ttlMs: 120_000 }), 'stored');
       assert.equal(await c.get(k), { k, again: true });
     }
-    const never = keys[25]!;
+    const never = at(keys, 25);
     await c.set(never, 'forever');
-    assert.is(await c.touch(keys[26]!, { ttlMs: 600_000 }), true);
-    assert.equal(await c.gat(keys[27]!, { expiresAt: at.getTime() }), { k: keys[27] });
+    assert.is(await c.touch(at(keys, 26), { ttlMs: 600_000 }), true);
+    assert.equal(await c.gat(at(keys, 27), { expiresAt: when.getTime() }), { k: keys[27] });
     for (const x of env.nodes) x.cache.advanceClock(62);
     for (const k of keys.slice(0, 10)) assert.equal(await c.get(k), { k }, `expiresAt ${k}`);
     for (const k of keys.slice(10, 20)) assert.equal(await c.get(k), { k, again: true }, `cas ttlMs ${k}`);
     for (const k of keys.slice(20, 25)) assert.is(await c.get(k), undefined, `ttlMs 60 s ${k}`);
-    assert.ok(await c.has(keys[26]!));
-    assert.ok(await c.has(keys[27]!));
+    assert.ok(await c.has(at(keys, 26)));
+    assert.ok(await c.has(at(keys, 27)));
     for (const x of env.nodes) x.cache.advanceClock(600);
     for (const k of keys.slice(0, 20)) assert.is(await c.get(k), undefined, k);
-    assert.is(await c.has(keys[26]!), false);
-    assert.is(await c.has(keys[27]!), false);
+    assert.is(await c.has(at(keys, 26)), false);
+    assert.is(await c.has(at(keys, 27)), false);
     assert.is(await c.get(never), 'forever');
     // The other spellings' errors, as Cache gives them.
     const e1 = await rejects(c.set(never, 1, { expiresAt: new Date(Date.now() - 1000) }));
@@ -344,17 +334,12 @@ test('ttlMs and expiresAt on remote and local keys expire on the node clock (set
     const e3 = await rejects(c.set(never, 1, { ttlMs: -1 }));
     assert.instance(e3, RangeError);
     assert.is(await c.get(never), 'forever');
-  } finally {
-    await c.close();
-    await env.close();
-  }
-});
+  }));
 
-test('has, gets/cas per node, getInto, delete: local and remote keys alike', async () => {
-  const env = await startNodes('cas');
-  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache });
-  const far = new Cluster({ nodes: env.ids });
-  try {
+test('has, gets/cas per node, getInto, delete: local and remote keys alike', () =>
+  withNodes('cas', 3, async (env) => {
+    const c = env.own(new Cluster({ ...env.hybrid }));
+    const far = env.own(new Cluster({ nodes: env.ids }));
     const keys = keysOver(c, 'c', 30);
     for (const k of keys) {
       assert.is(await c.has(k), false);
@@ -387,23 +372,17 @@ test('has, gets/cas per node, getInto, delete: local and remote keys alike', asy
       assert.is(await c.getInto(k, target), undefined);
       assert.is(await far.has(k), false);
     }
-    const bad = await rejects(c.cas(keys[0]!, 'x', -1n));
+    const bad = await rejects(c.cas(at(keys, 0), 'x', -1n));
     assert.instance(bad, RangeError);
-    const badTarget = await rejects(c.getInto(keys[1]!, 'no' as never));
+    const badTarget = await rejects(c.getInto(at(keys, 1), 'no' as never));
     assert.instance(badTarget, TypeError);
-    const badOffset = await rejects(c.getInto(keys[1]!, Buffer.alloc(2), 3));
+    const badOffset = await rejects(c.getInto(at(keys, 1), Buffer.alloc(2), 3));
     assert.instance(badOffset, RangeError);
-  } finally {
-    await c.close();
-    await far.close();
-    await env.close();
-  }
-});
+  }));
 
-test('setMany over every node, size sums curr_items, flushAll/clear empty every node; a bad entry stores nothing', async () => {
-  const env = await startNodes('many');
-  const c = new Cluster<string>({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'string' });
-  try {
+test('setMany over every node, size sums curr_items, flushAll/clear empty every node; a bad entry stores nothing', () =>
+  withNodes('many', 3, async (env) => {
+    const c = env.own(new Cluster<string>({ ...env.hybrid, codec: 'string' }));
     const keys = keysOver(c, 'm', 60);
     const bad = await rejects(c.setMany([...keys.map((k) => [k, k] as [string, string]), ['a b', 'x']]));
     assert.instance(bad, TypeError);
@@ -431,16 +410,11 @@ test('setMany over every node, size sums curr_items, flushAll/clear empty every 
     for (const k of keys) assert.is(await c.has(k), false);
     const e = await rejects(c.flushAll(-1));
     assert.instance(e, RangeError);
-  } finally {
-    await c.close();
-    await env.close();
-  }
-});
+  }));
 
-test('batch runs has, gets and cas beside the pool operations', async () => {
-  const env = await startNodes('batch');
-  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
-  try {
+test('batch runs has, gets and cas beside the pool operations', () =>
+  withNodes('batch', 3, async (env) => {
+    const c = env.own(new Cluster({ ...env.hybrid, codec: 'json' }));
     const keys = keysOver(c, 'b', 30);
     await c.setMany(keys.map((k) => [k, { k }]));
     const r1 = await c.batch(
@@ -451,7 +425,7 @@ test('batch runs has, gets and cas beside the pool operations', async () => {
     );
     const casOps = keys.map((key, i) => {
       assert.equal(r1[2 * i], { ok: true, value: true });
-      const got = r1[2 * i + 1]!;
+      const got = at(r1, 2 * i + 1, 'r1');
       if (!got.ok) throw new Error(got.error.message);
       const info = got.value as { value: unknown; cas: bigint };
       assert.equal(info.value, { k: key });
@@ -462,23 +436,19 @@ test('batch runs has, gets and cas beside the pool operations', async () => {
     const r3 = await c.batch([
       { op: 'has', key: 'absent' },
       { op: 'gets', key: 'a b' },
-      { op: 'set', key: keys[0]!, value: 1, ttl: 3_600_000 },
+      { op: 'set', key: at(keys, 0), value: 1, ttl: 3_600_000 },
     ]);
     assert.equal(r3[0], { ok: true, value: false });
-    assert.is(r3[1]!.ok, false);
-    assert.is(!r3[2]!.ok && r3[2]!.error.code, 'ERR_TTL_IN_PAST');
-  } finally {
-    await c.close();
-    await env.close();
-  }
-});
+    assert.is(at(r3, 1, 'r3').ok, false);
+    const r32 = at(r3, 2, 'r3');
+    assert.is(!r32.ok && r32.error.code, 'ERR_TTL_IN_PAST');
+  }));
 
-test('keys/entries over local stores; a node with its lru crawler off rejects keys() with ERR_NODE_ERROR', async () => {
-  const env = await startNodes('keys', 2);
-  // A one-node cluster whose node is this process's store: keys() is the store's crawl.
-  const solo = new Cluster({ nodes: [env.ids[0]!], self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
-  const both = new Cluster({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
-  try {
+test('keys/entries over local stores; a node with its lru crawler off rejects keys() with ERR_NODE_ERROR', () =>
+  withNodes('keys', 2, async (env) => {
+    // A one-node cluster whose node is this process's store: keys() is the store's crawl.
+    const solo = env.own(new Cluster({ nodes: [env.self], self: env.ids[0], cache: env.local, codec: 'json' }));
+    const both = env.own(new Cluster({ ...env.hybrid, codec: 'json' }));
     const keys = Array.from({ length: 300 }, (_, i) => `solo:${i}:é`);
     await solo.setMany(keys.map((k) => [k, { k }]));
     assert.equal((await collect(solo.keys())).sort(), [...keys].sort());
@@ -500,23 +470,17 @@ test('keys/entries over local stores; a node with its lru crawler off rejects ke
     assert.is((e as ClusterError).node, env.ids[1]);
     assert.is(seen.length, 300);
     // The node is not counted as failing: the dump had a connection of its own.
-    assert.is(both.stats().nodes[env.ids[1]!]!.failures, 0);
-  } finally {
-    await solo.close();
-    await both.close();
-    await env.close();
-  }
-});
+    assert.is(must(both.stats().nodes[at(env.ids, 1)], 'node 1 stats').failures, 0);
+  }));
 
-test("the local store is read and written raw through the Cluster's codec, whatever codec its handle has", async () => {
-  const env = await startNodes('rawlocal', 2);
-  const jsonHandle = Cache.open({ path: env.nodes[0]!.cache.path, codec: 'json' });
-  const c = new Cluster({ nodes: env.ids, self: env.ids[0], cache: jsonHandle, codec: 'string' });
-  try {
+test("the local store is read and written raw through the Cluster's codec, whatever codec its handle has", () =>
+  withNodes('rawlocal', 2, async (env) => {
+    const jsonHandle = env.own(Cache.open({ path: env.local.path, codec: 'json' }));
+    const c = env.own(new Cluster({ nodes: env.ids, self: env.ids[0], cache: jsonHandle, codec: 'string' }));
     const k = Array.from({ length: 50 }, (_, i) => `raw:${i}`).find((x) => c.isLocal(x))!;
     await c.set(k, 'text', { flags: 1 });
     assert.is(await c.get(k), 'text');
-    const raw = env.nodes[0]!.cache.gets(k)!;
+    const raw = env.local.gets(k)!;
     assert.is(raw.flags, (1 << 28) + 1); // 'string' tag, not 'json'
     // The handle's own codec still guards its own calls.
     assert.throws(
@@ -525,26 +489,20 @@ test("the local store is read and written raw through the Cluster's codec, whate
     );
     jsonHandle.set(k, { j: 1 });
     assert.is(((await rejects(c.get(k))) as CacheError).code, 'ERR_CODEC_MISMATCH');
-  } finally {
-    await c.close();
-    jsonHandle.close();
-    await env.close();
-  }
-});
+  }));
 
-test('flushAll reaches every live node and tries ejected ones without failing on them', async () => {
-  const env = await startNodes('eject', 2);
-  // A third node nobody listens on: its connection is refused, and one failure ejects it.
-  const probe = createServer({ cache: env.nodes[0]!.cache });
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const deadId = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
-  await new Promise<void>((r) => probe.close(() => r()));
-  const c = new Cluster({ nodes: [...env.ids, deadId], self: env.ids[0], cache: env.nodes[0]!.cache, failureLimit: 1 });
-  try {
+test('flushAll reaches every live node and tries ejected ones without failing on them', () =>
+  withNodes('eject', 2, async (env) => {
+    // A third node nobody listens on: its connection is refused, and one failure ejects it.
+    const probe = createServer({ cache: env.local });
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const deadId = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const c = env.own(new Cluster({ nodes: [...env.ids, deadId], self: env.ids[0], cache: env.local, failureLimit: 1 }));
     const onDead = Array.from({ length: 200 }, (_, i) => `d:${i}`).find((k) => c.nodeFor(k) === deadId)!;
     const e = await rejects(c.get(onDead));
     assert.is((e as ClusterError).code, 'ERR_NODE_UNREACHABLE');
-    assert.is(c.stats().nodes[deadId]!.ejected, true);
+    assert.is(must(c.stats().nodes[deadId], 'dead node stats').ejected, true);
     const keys = keysOverTwo(c, 'e', 40);
     await c.setMany(keys.map((k) => [k, 'v']));
     assert.is(await c.size, 40);
@@ -555,11 +513,7 @@ test('flushAll reaches every live node and tries ejected ones without failing on
     const e2 = await rejects(strict.flushAll());
     assert.is((e2 as ClusterError).code, 'ERR_NODE_UNREACHABLE');
     await strict.close();
-  } finally {
-    await c.close();
-    await env.close();
-  }
-});
+  }));
 
 /** `count` keys over at least two nodes (for two-node clusters). */
 function keysOverTwo(cluster: { nodeFor(k: string): string | undefined }, prefix: string, count: number): string[] {
@@ -579,14 +533,14 @@ mtest(
     const env = await startNodes('mc', 1);
     try {
       for (let i = 0; i < 2; i++) mcs.push(await startMemcached(['-m', '16']));
-      const ids = [env.ids[0]!, ...mcs.map((m) => `127.0.0.1:${m.port}`)];
-      const c = new Cluster({ nodes: ids, self: ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
+      const ids = [env.self, ...mcs.map((m) => `127.0.0.1:${m.port}`)];
+      const c = new Cluster({ nodes: ids, self: ids[0], cache: env.local, codec: 'json' });
       try {
         const keys = keysOver(c, 'mc:é', 90);
         await c.setMany(keys.map((k) => [k, { k, n: k.length }]));
         // What memcached holds is the JSON text with the 'json' tag in the flags, for any client.
         for (const k of keys.filter((x) => !c.isLocal(x))) {
-          const m = mcs[ids.indexOf(c.nodeFor(k)!) - 1]!;
+          const m = at(mcs, ids.indexOf(must(c.nodeFor(k), k)) - 1, 'mcs');
           const got = await m.get(Buffer.from(k));
           assert.is(got?.value.toString(), JSON.stringify({ k, n: k.length }));
           assert.is(got!.flags >>> 28, 2);
@@ -625,7 +579,7 @@ mtest(
         await c.set(far, 2, { ttlMs: 3_600_000 });
         assert.is(await c.get(far), 2);
         // A value a memcached client wrote untagged is refused by the json codec, read by bytes.
-        const m0 = mcs[ids.indexOf(c.nodeFor(far)!) - 1]!;
+        const m0 = at(mcs, ids.indexOf(must(c.nodeFor(far), far)) - 1, 'mcs');
         await m0.set(Buffer.from(far), 'plain');
         assert.is(((await rejects(c.get(far))) as CacheError).code, 'ERR_CODEC_MISMATCH');
         await c.clear();
@@ -642,10 +596,9 @@ mtest(
   },
 );
 
-test('fetch under a codec: the loader returns a T, stored tagged on local and remote nodes; hits decode', async () => {
-  const env = await startNodes('fetch');
-  const hybrid = new Cluster<{ id: number }>({ nodes: env.ids, self: env.ids[0], cache: env.nodes[0]!.cache, codec: 'json' });
-  try {
+test('fetch under a codec: the loader returns a T, stored tagged on local and remote nodes; hits decode', () =>
+  withNodes('fetch', 3, async (env) => {
+    const hybrid = env.own(new Cluster<{ id: number }>({ ...env.hybrid, codec: 'json' }));
     const keys = keysOver(hybrid, 'f', 30);
     let loads = 0;
     for (const [i, k] of keys.entries()) {
@@ -672,11 +625,7 @@ test('fetch under a codec: the loader returns a T, stored tagged on local and re
     assert.instance(e, CacheError);
     assert.is((e as CacheError).code, 'ERR_CODEC_MISMATCH');
     await bytes.close();
-  } finally {
-    await hybrid.close();
-    await env.close();
-  }
-});
+  }));
 
 test('keys/entries over our own server nodes with the lru crawler on (lru_crawler metadump all)', async () => {
   const caches: Cache[] = [];

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cache, CacheError, Cluster, ClusterError, type ClusterStats, type NodeStats } from '../src/index.js';
 import { KetamaRing, ketamaName, ketamaPoints, md5Hash } from '../src/cluster/ring.js';
-import { at, must, tmpRegion } from './helpers.js';
+import { at, must, rejects, thrown, tmpRegion } from './helpers.js';
 import { findNutcracker, startNode, startNutcracker, stopAll, type NodeKind, type Proxy, type TestNode } from './support/cluster-nodes.js';
 import type { McConnection } from './support/memcached.js';
 import { freePort } from './support/net.js';
@@ -46,24 +46,6 @@ async function waitFor(what: string, ms: number, cond: () => boolean | Promise<b
     if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(20);
   }
-}
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a throw');
 }
 
 // ---------- routing, without servers ----------

@@ -63,3 +63,23 @@ export function at<T>(arr: ArrayLike<T | undefined>, i: number, what = 'array'):
   if (v === undefined) throw new RangeError(`${what}[${i}] is missing (length ${arr.length})`);
   return v;
 }
+
+/** What `p` rejects with (a test's expectation that it rejects); throws when it resolves. */
+export async function rejects(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+/** What `f` throws (a test's expectation that it throws); throws when it returns. */
+export function thrown(f: () => unknown): Error & { code?: string } {
+  try {
+    f();
+  } catch (e) {
+    return e as Error & { code?: string };
+  }
+  throw new Error('expected a throw');
+}
