@@ -8,15 +8,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer as netServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Cache, CacheError, createServer } from '../src/index.js';
 import { isLoopback } from '../src/server.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 import { findPeer } from './support/peers.js';
+import { startMemcachedAuth, startServer, stopServer, withServer } from './support/wire-server.js';
 import { binPacket, binReplies, WireClient } from './support/wire-client.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/cli.js', import.meta.url));
@@ -35,28 +35,10 @@ const USERS = 'alice:wonder land\nbob:s3cret\n';
 const tokenSet = (user: string, pass: string, key = 'auth'): string =>
   `set ${key} 0 0 ${Buffer.byteLength(`${user} ${pass}`)}\r\n${user} ${pass}\r\n`;
 
-async function start(
-  auth: Parameters<typeof createServer>[0]['auth'],
-  name: string,
-): Promise<{ server: Server; port: number; cache: Cache }> {
-  const cache = Cache.open({ path: tmpRegion(name), size: '8mb' });
-  const server = createServer({ cache, auth });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, cache };
-}
-const stop = (s: { server: Server; cache: Cache }): Promise<void> =>
-  new Promise((r) =>
-    s.server.close(() => {
-      s.cache.close();
-      r();
-    }),
-  );
-
 const text = suite('auth: text and meta');
 
-text('missing auth: every command is CLIENT_ERROR unauthenticated and nothing is stored', async () => {
-  const s = await start({ file: authFile('a1', USERS) }, 'auth-missing');
-  try {
+text('missing auth: every command is CLIENT_ERROR unauthenticated and nothing is stored', () =>
+  withServer({ auth: { file: authFile('a1', USERS) } }, 'auth-missing', async (s) => {
     s.cache.set('k', 'v');
     const c = await WireClient.plain(s.port);
     assert.is(await c.ask('get k\r\n'), 'CLIENT_ERROR unauthenticated\r\n');
@@ -70,14 +52,11 @@ text('missing auth: every command is CLIENT_ERROR unauthenticated and nothing is
     // memcached closes on a line shorter than any auth command (mn, quit ...).
     assert.is(await c.askClose('mn\r\n'), '');
     assert.ok(c.closed);
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
-text('wrong password, then the right one: failure, then STORED and every command works', async () => {
-  const s = await start({ file: authFile('a2', USERS) }, 'auth-right');
-  try {
+text('wrong password, then the right one: failure, then STORED and every command works', () =>
+  withServer({ auth: { file: authFile('a2', USERS) } }, 'auth-right', async (s) => {
     const c = await WireClient.plain(s.port);
     assert.is(await c.ask(tokenSet('alice', 'wonder lan')), 'CLIENT_ERROR authentication failure\r\n');
     assert.is(await c.ask(tokenSet('alice', 'wonder landX')), 'CLIENT_ERROR authentication failure\r\n');
@@ -108,14 +87,12 @@ text('wrong password, then the right one: failure, then STORED and every command
     // Pipelined: the auth and the commands after it in one write.
     assert.is(await d.ask(`${tokenSet('bob', 's3cret')}get k\r\n`, 4), 'STORED\r\nVALUE k 0 3\r\nabc\r\nEND\r\n');
     d.end();
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
 text('users option: credentials without a file; a server without auth is open', async () => {
-  const s = await start({ users: { carol: 'pw' } }, 'auth-users');
-  const open = await start(undefined, 'auth-open');
+  const s = await startServer({ auth: { users: { carol: 'pw' } } }, 'auth-users');
+  const open = await startServer({ auth: undefined }, 'auth-open');
   try {
     const c = await WireClient.plain(s.port);
     assert.is(await c.ask('get x\r\n'), 'CLIENT_ERROR unauthenticated\r\n');
@@ -126,8 +103,8 @@ text('users option: credentials without a file; a server without auth is open', 
     assert.is(await o.ask('get x\r\n'), 'END\r\n');
     o.end();
   } finally {
-    await stop(s);
-    await stop(open);
+    await stopServer(s);
+    await stopServer(open);
   }
 });
 
@@ -137,9 +114,8 @@ const SASL_AUTH = 0x21;
 const SASL_STEP = 0x22;
 const plain = (user: string, pass: string, authz = ''): Buffer => Buffer.from(`${authz}\0${user}\0${pass}`, 'latin1');
 
-bin('unauthenticated binary commands get Auth error and the connection closes', async () => {
-  const s = await start({ file: authFile('b1', USERS), sasl: true }, 'auth-bin-missing');
-  try {
+bin('unauthenticated binary commands get Auth error and the connection closes', () =>
+  withServer({ auth: { file: authFile('b1', USERS), sasl: true } }, 'auth-bin-missing', async (s) => {
     s.cache.set('k', 'v');
     const c = await WireClient.plain(s.port);
     c.socket.write(binPacket(0x00, 'k'));
@@ -150,22 +126,19 @@ bin('unauthenticated binary commands get Auth error and the connection closes', 
     const v = await WireClient.plain(s.port);
     v.socket.write(binPacket(0x0b));
     const r = await v.until((b) => binReplies(b).length === 1);
-    assert.is(binReplies(r)[0]!.status, 0);
+    assert.is(at(binReplies(r), 0, 'replies').status, 0);
     v.end();
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
-bin('list mechanisms, wrong then right password, then get and set work', async () => {
-  const s = await start({ file: authFile('b2', USERS), sasl: true }, 'auth-bin');
-  try {
+bin('list mechanisms, wrong then right password, then get and set work', () =>
+  withServer({ auth: { file: authFile('b2', USERS), sasl: true } }, 'auth-bin', async (s) => {
     const c = await WireClient.plain(s.port);
     const step = async (p: Buffer) => {
       const before = binReplies(c.buf).length;
       c.socket.write(p);
       const b = await c.until((x) => binReplies(x).length > before);
-      return binReplies(b)[before]!;
+      return at(binReplies(b), before, 'replies');
     };
     assert.equal(await step(binPacket(SASL_LIST)), { op: SASL_LIST, status: 0, body: 'PLAIN' });
     assert.equal(await step(binPacket(SASL_AUTH, 'PLAIN', plain('bob', 'wrong'))), { op: SASL_AUTH, status: 0x20, body: 'Auth failure.' });
@@ -191,22 +164,17 @@ bin('list mechanisms, wrong then right password, then get and set work', async (
     assert.equal(await step(binPacket(0x00, 'bk')), { op: 0x00, status: 0, body: 'bv' });
     assert.is(String(s.cache.get('bk')), 'bv');
     c.end();
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
-bin('auth without sasl: binary clients are refused (memcached -Y serves text only)', async () => {
-  const s = await start({ file: authFile('b3', USERS) }, 'auth-bin-nosasl');
-  try {
+bin('auth without sasl: binary clients are refused (memcached -Y serves text only)', () =>
+  withServer({ auth: { file: authFile('b3', USERS) } }, 'auth-bin-nosasl', async (s) => {
     const c = await WireClient.plain(s.port);
     c.socket.write(binPacket(SASL_AUTH, 'PLAIN', plain('bob', 's3cret')));
     const out = await c.until(() => false);
     assert.equal(binReplies(out), [{ op: SASL_AUTH, status: 0x20, body: 'Auth failure.' }]);
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
 const file = suite('auth: the auth file rules');
 
@@ -331,23 +299,7 @@ let mcPort = 0;
 peer.before(async () => {
   const bin = mcBin();
   if (bin === undefined) return;
-  mcPort = await new Promise<number>((r) => {
-    const t = netServer().listen(0, '127.0.0.1', () => {
-      const p = (t.address() as AddressInfo).port;
-      t.close(() => r(p));
-    });
-  });
-  const args = ['-Y', authFile('mc', USERS), '-p', String(mcPort), '-l', '127.0.0.1', '-U', '0'];
-  if (process.getuid?.() === 0) args.push('-u', 'root');
-  mc = spawn(bin, args, { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await WireClient.plain(mcPort)).end();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  ({ child: mc, port: mcPort } = await startMemcachedAuth(bin, authFile('mc', USERS)));
 });
 peer.after(() => {
   mc?.kill('SIGTERM');
@@ -365,9 +317,8 @@ export const AUTH_CASES: readonly [string, number][] = [
   ['mn\r\n', 0],
 ];
 if (mcBin() === undefined) console.log('skipped: SHMCACHED_MEMCACHED_NEW not set (auth.test.js: byte comparison with memcached 1.6.45 -Y)');
-(mcBin() !== undefined ? peer : peer.skip)('every case: the same reply bytes (and the same close) as memcached -Y', async () => {
-  const s = await start({ file: authFile('cmp', USERS) }, 'auth-cmp');
-  try {
+(mcBin() !== undefined ? peer : peer.skip)('every case: the same reply bytes (and the same close) as memcached -Y', () =>
+  withServer({ auth: { file: authFile('cmp', USERS) } }, 'auth-cmp', async (s) => {
     for (const [bytes, lines] of AUTH_CASES) {
       const run = async (port: number) => {
         const c = await WireClient.plain(port);
@@ -377,10 +328,8 @@ if (mcBin() === undefined) console.log('skipped: SHMCACHED_MEMCACHED_NEW not set
       };
       assert.is(await run(s.port), await run(mcPort), JSON.stringify(bytes));
     }
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
 text.run();
 bin.run();

@@ -9,15 +9,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer as netServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { Cache, Cluster, type ClusterError, createServer } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { Cluster, type ClusterOptions } from '../src/index.js';
+import { at, rejects, tmpRegion } from './helpers.js';
 import { findPeer, interop, peerReady } from './support/peers.js';
 import { WireClient } from './support/wire-client.js';
+import { startMemcachedAuth, withServer } from './support/wire-server.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'shmcached-tls-'));
@@ -67,23 +67,6 @@ chmodSync(f('auth'), 0o600);
 writeFileSync(f('auth-mc'), 'carol:s3cret\n');
 chmodSync(f('auth-mc'), 0o600);
 
-async function start(
-  opts: Omit<Parameters<typeof createServer>[0], 'cache'>,
-  name: string,
-): Promise<{ server: Server; port: number; cache: Cache }> {
-  const cache = Cache.open({ path: tmpRegion(name), size: '8mb' });
-  const server = createServer({ cache, ...opts });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, cache };
-}
-const stop = (s: { server: Server; cache: Cache }): Promise<void> =>
-  new Promise((r) =>
-    s.server.close(() => {
-      s.cache.close();
-      r();
-    }),
-  );
-
 /** A TLS exchange that must be refused: the handshake fails, or the server closes before answering. */
 async function refused(port: number, opts: Parameters<typeof WireClient.tls>[1]): Promise<boolean> {
   let c: WireClient;
@@ -99,9 +82,8 @@ async function refused(port: number, opts: Parameters<typeof WireClient.tls>[1])
 
 const tls = suite('tls');
 
-tls('node:tls client: set, get, stats over TLS; a client that does not trust the CA is refused', async () => {
-  const s = await start({ tls: serverTls }, 'tls-basic');
-  try {
+tls('node:tls client: set, get, stats over TLS; a client that does not trust the CA is refused', () =>
+  withServer({ tls: serverTls }, 'tls-basic', async (s) => {
     const c = await WireClient.tls(s.port, trust);
     assert.is(await c.ask('set k 0 0 5\r\nhello\r\n'), 'STORED\r\n');
     assert.is(await c.ask('get k\r\n', 3), 'VALUE k 0 5\r\nhello\r\nEND\r\n');
@@ -116,14 +98,11 @@ tls('node:tls client: set, get, stats over TLS; a client that does not trust the
     }
     assert.ok(err, 'unknown CA: the handshake fails');
     assert.match(String((err as NodeJS.ErrnoException).code), /UNABLE_TO_VERIFY|SELF_SIGNED|CERT/);
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
-tls("Python's ssl module: verifies the server and talks memcached over TLS", async () => {
-  const s = await start({ tls: serverTls, auth: { file: f('auth') } }, 'tls-python');
-  try {
+tls("Python's ssl module: verifies the server and talks memcached over TLS", () =>
+  withServer({ tls: serverTls, auth: { file: f('auth') } }, 'tls-python', async (s) => {
     const py = `
 import socket, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
@@ -147,10 +126,8 @@ with socket.create_connection(('127.0.0.1', int(sys.argv[1]))) as raw:
     });
     assert.is(r.code, 0, r.err);
     assert.match(r.out, /^CLIENT_ERROR unauthenticated\r\nSTORED\r\nSTORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\nTLSv1\.[23]$/);
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
 /** Starts `shmcached serve` with args; resolves with the ports it prints (in -l order). */
 async function serve(args: string[], listeners: number): Promise<{ child: ChildProcess; ports: number[]; err: () => string }> {
@@ -161,7 +138,7 @@ async function serve(args: string[], listeners: number): Promise<{ child: ChildP
       err += d.toString();
       const line = /listening on (.*), serving/.exec(err);
       if (line) {
-        const ps = [...line[1]!.matchAll(/:(\d+)/g)].map((m) => Number(m[1]));
+        const ps = [...(line[1] ?? '').matchAll(/:(\d+)/g)].map((m) => Number(m[1]));
         if (ps.length >= listeners) resolve(ps);
       }
     });
@@ -200,7 +177,7 @@ tls('serve -Z ssl_verify_mode=1: no client certificate is fine, a foreign one is
   const o = `ssl_chain_cert=${f('server.pem')},ssl_key=${f('server.key')},ssl_ca_cert=${f('ca.pem')},ssl_verify_mode=1`;
   const { child, ports } = await serve(['-Z', '-o', o, '-l', '127.0.0.1'], 1);
   try {
-    const port = ports[0]!;
+    const port = at(ports, 0, 'ports');
     const c = await WireClient.tls(port, trust);
     assert.is(await c.ask('version\r\n').then((x) => x.startsWith('VERSION ')), true);
     c.end();
@@ -233,30 +210,29 @@ tls('serve -Z usage errors: missing key, unreadable certificate', () => {
 
 const cl = suite('tls: Cluster client with auth and tls');
 
-cl('auth + tls against our server; a wrong password fails with ERR_NODE_AUTH', async () => {
-  const s = await start({ tls: serverTls, auth: { users: { alice: 'wonder land' } } }, 'tls-cluster');
+/** The code a get of `key` fails with through a Cluster with `opts` (no auto-eject); closes that Cluster. */
+async function refusedCode(opts: ClusterOptions, key: string): Promise<string | undefined> {
+  const bad = new Cluster({ ...opts, autoEject: false });
   try {
+    return (await rejects(bad.get(key))).code;
+  } finally {
+    await bad.close();
+  }
+}
+
+cl('auth + tls against our server; a wrong password fails with ERR_NODE_AUTH', () =>
+  withServer({ tls: serverTls, auth: { users: { alice: 'wonder land' } } }, 'tls-cluster', async (s) => {
     const node = `127.0.0.1:${s.port}`;
     const c = new Cluster({ nodes: [node], auth: { username: 'alice', password: 'wonder land' }, tls: trust });
     await c.set('ck', 'cv');
     assert.is(String(await c.get('ck')), 'cv');
     assert.is(String(s.cache.get('ck')), 'cv');
     await c.close();
-    const bad = new Cluster({ nodes: [node], auth: { username: 'alice', password: 'nope' }, tls: trust, autoEject: false });
-    let e: ClusterError | undefined;
-    try {
-      await bad.get('ck');
-    } catch (x) {
-      e = x as ClusterError;
-    }
-    assert.is(e?.code, 'ERR_NODE_AUTH');
-    await bad.close();
+    assert.is(await refusedCode({ nodes: [node], auth: { username: 'alice', password: 'nope' }, tls: trust }, 'ck'), 'ERR_NODE_AUTH');
     assert.throws(() => new Cluster({ nodes: [node], auth: { username: 'a b', password: 'x' } }), TypeError);
     assert.throws(() => new Cluster({ nodes: [node], tls: 'yes' as never }), TypeError);
-  } finally {
-    await stop(s);
-  }
-});
+  }),
+);
 
 // The interop lane: a real memcached with -Y (Debian's, or $SHMCACHED_MEMCACHED_NEW).
 let mc: ChildProcess | undefined;
@@ -265,23 +241,7 @@ cl.before(async () => {
   if (!peerReady('memcached')) return;
   const bin = process.env.SHMCACHED_MEMCACHED_NEW || findPeer('memcached');
   if (bin === undefined) return;
-  mcPort = await new Promise<number>((r) => {
-    const t = netServer().listen(0, '127.0.0.1', () => {
-      const p = (t.address() as AddressInfo).port;
-      t.close(() => r(p));
-    });
-  });
-  const args = ['-Y', f('auth-mc'), '-p', String(mcPort), '-l', '127.0.0.1', '-U', '0'];
-  if (process.getuid?.() === 0) args.push('-u', 'root');
-  mc = spawn(bin, args, { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await WireClient.plain(mcPort)).end();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  ({ child: mc, port: mcPort } = await startMemcachedAuth(bin, f('auth-mc')));
 });
 cl.after(() => {
   mc?.kill('SIGTERM');
@@ -296,15 +256,7 @@ interop(
   await c.set('mk', 'mv');
   assert.is(String(await c.get('mk')), 'mv');
   await c.close();
-  const bad = new Cluster({ nodes: [node], auth: { username: 'carol', password: 'x' }, autoEject: false });
-  let e: ClusterError | undefined;
-  try {
-    await bad.get('mk');
-  } catch (x) {
-    e = x as ClusterError;
-  }
-  assert.is(e?.code, 'ERR_NODE_AUTH');
-  await bad.close();
+  assert.is(await refusedCode({ nodes: [node], auth: { username: 'carol', password: 'x' } }, 'mk'), 'ERR_NODE_AUTH');
 });
 
 tls.run();
