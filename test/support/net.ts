@@ -2,7 +2,7 @@
  * Loopback port helpers shared by the test harnesses (memcached, cluster nodes, bench servers):
  * a free port, waiting until something listens on one, and a short sleep.
  */
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
@@ -44,4 +44,41 @@ export async function waitForPort(port: number, ms: number, alive: () => string 
     if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
     await sleep(pollMs);
   }
+}
+
+/** A plaintext connection to 127.0.0.1:`port`: resolves once connected, rejects with the connect error. */
+export function connectLoopback(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.once('error', reject);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+  });
+}
+
+/**
+ * The base of the test clients over one socket: `received` gets each chunk, then whoever waits
+ * (`waiter`) is woken; on the close `closed` is set and the waiter woken. A socket error ends in
+ * that close instead of throwing (the clients read a refusal as the close).
+ */
+export abstract class SocketClient {
+  closed = false;
+  protected waiter: (() => void) | undefined;
+
+  protected constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.received(d);
+      this.waiter?.();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiter?.();
+    });
+  }
+
+  /** Keeps a chunk the socket received. */
+  protected abstract received(d: Buffer): void;
 }

@@ -4,7 +4,8 @@
  * after every earlier reply) and resolves with everything before it, or with everything up to
  * the close when the server hangs up (`closed` is then true).
  */
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectLoopback, SocketClient } from './net.js';
 
 const MN = Buffer.from('MN\r\n');
 
@@ -16,36 +17,23 @@ export interface RawReply {
 }
 
 /** A connection that sends raw protocol bytes. */
-export class RawClient {
+export class RawClient extends SocketClient {
   private chunks: Buffer[] = [];
   private total = 0;
-  private waiter: (() => void) | undefined;
-  closed = false;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(socket: Socket) {
+    super(socket);
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => {
-      this.chunks.push(d);
-      this.total += d.length;
-      this.waiter?.();
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiter?.();
-    });
+  }
+
+  protected received(d: Buffer): void {
+    this.chunks.push(d);
+    this.total += d.length;
   }
 
   /** Connects to 127.0.0.1:port. */
-  static connect(port: number): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const s = createConnection({ port, host: '127.0.0.1' });
-      s.once('error', reject);
-      s.once('connect', () => {
-        s.off('error', reject);
-        resolve(new RawClient(s));
-      });
-    });
+  static async connect(port: number): Promise<RawClient> {
+    return new RawClient(await connectLoopback(port));
   }
 
   /** Everything received since the last exchange/send (one Buffer). */

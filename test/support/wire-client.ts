@@ -2,37 +2,26 @@
  * A bare socket for the wire-security tests (auth, TLS): write bytes, then wait for a number of
  * reply lines, a byte count, or the server's close; no `mn` sync (an unauthenticated `mn` closes).
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { packet, parseResponses } from './bin-stream.js';
+import { connectLoopback, SocketClient } from './net.js';
 
 /** One client connection: raw bytes in, raw bytes out. */
-export class WireClient {
+export class WireClient extends SocketClient {
   buf: Buffer = Buffer.alloc(0);
-  closed = false;
-  private waiter: (() => void) | undefined;
 
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.waiter?.();
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiter?.();
-    });
+  private constructor(socket: Socket) {
+    super(socket);
+  }
+
+  protected received(d: Buffer): void {
+    this.buf = Buffer.concat([this.buf, d]);
   }
 
   /** A plaintext connection to 127.0.0.1:port. */
-  static plain(port: number): Promise<WireClient> {
-    return new Promise((resolve, reject) => {
-      const s = netConnect({ port, host: '127.0.0.1' });
-      s.once('error', reject);
-      s.once('connect', () => {
-        s.off('error', reject);
-        resolve(new WireClient(s));
-      });
-    });
+  static async plain(port: number): Promise<WireClient> {
+    return new WireClient(await connectLoopback(port));
   }
 
   /** A TLS connection; rejects with the handshake's error. */
@@ -89,18 +78,14 @@ export class WireClient {
   }
 }
 
-/** A binary-protocol request packet. */
+/** A binary-protocol request packet (key and string value as latin1 bytes). */
 export function binPacket(op: number, key = '', value: Buffer | string = '', extras: Buffer = Buffer.alloc(0), opaque = 0): Buffer {
-  const k = Buffer.from(key, 'latin1');
-  const v = typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
-  const h = Buffer.alloc(24);
-  h[0] = 0x80;
-  h[1] = op;
-  h.writeUInt16BE(k.length, 2);
-  h[4] = extras.length;
-  h.writeUInt32BE(extras.length + k.length + v.length, 8);
-  h.writeUInt32BE(opaque, 12);
-  return Buffer.concat([h, extras, k, v]);
+  return packet(op, {
+    key: Buffer.from(key, 'latin1'),
+    value: typeof value === 'string' ? Buffer.from(value, 'latin1') : value,
+    extras,
+    opaque,
+  });
 }
 
 /** One binary response: its opcode, status and body after extras and key. */
@@ -112,19 +97,5 @@ export interface BinReply {
 
 /** Parses every complete binary response in b. */
 export function binReplies(b: Buffer): BinReply[] {
-  const out: BinReply[] = [];
-  let p = 0;
-  while (b.length - p >= 24) {
-    const bodylen = b.readUInt32BE(p + 8);
-    if (b.length - p < 24 + bodylen) break;
-    const keylen = b.readUInt16BE(p + 2);
-    const extlen = b[p + 4]!;
-    out.push({
-      op: b[p + 1]!,
-      status: b.readUInt16BE(p + 6),
-      body: b.toString('latin1', p + 24 + extlen + keylen, p + 24 + bodylen),
-    });
-    p += 24 + bodylen;
-  }
-  return out;
+  return parseResponses(b).packets.map((r) => ({ op: r.op, status: r.status, body: r.value.toString('latin1') }));
 }
