@@ -18,6 +18,7 @@ import { fmtBytes, fmtNs, fmtRatio, markdownTable } from './lib/format.js';
 import { gitInfo, machineInfo } from './lib/machine.js';
 import type { Metric, PartOutput } from './lib/part.js';
 import { printReport, reportHead, treeAt, writePartFiles } from './lib/report.js';
+import { pick } from './lib/rng.js';
 import { benchRegionPath, loadShmcached, removeRegion } from './lib/shm.js';
 
 /** One line for `npm run bench -- list`. */
@@ -46,11 +47,15 @@ function measure(ways: readonly Way[], keys: readonly string[], opsPerRound: num
   const wall = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
   let sink = 0;
+  const seq = pick(
+    keys,
+    Uint32Array.from({ length: opsPerRound }, (_, i) => i % keys.length),
+  );
   for (let r = -1; r < rounds; r++) {
     for (const w of ways) {
       const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < opsPerRound; i++) sink += w.read(keys[i % keys.length]!);
+      for (const k of seq) sink += w.read(k);
       const ns = Number(process.hrtime.bigint() - t0);
       const c = process.cpuUsage(c0);
       if (r < 0) continue; // the first round warms up

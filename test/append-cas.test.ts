@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 
 import { Cache } from '../src/index.js';
 import { createServer } from '../src/server.js';
-import { runWorker, tmpRegion } from './helpers.js';
+import { at, must, runWorker, tmpRegion } from './helpers.js';
 import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 import { RawClient } from './support/raw.js';
 import { packet, parseResponses } from './support/bin-stream.js';
@@ -89,7 +89,7 @@ async function metaTranscript(port: number): Promise<string> {
   const c = await RawClient.connect(port);
   const ask = async (s: string) => (await c.exchange(s)).bytes.toString('latin1');
   let out = await ask('ms acas 1 c\r\na\r\n');
-  const c0 = /c(\d+)/.exec(out)![1]!;
+  const c0 = must(/c(\d+)/.exec(out)?.[1], 'a CAS in the ms reply');
   out += await ask(`ms acas 1 MA C${BigInt(c0) + 1n} c\r\nb\r\n`); // stale: EX
   out += await ask(`ms acas 1 MA C${c0} c\r\nb\r\n`); // HD c<new>
   out += await ask(`ms acas 1 MP C${c0} c\r\nz\r\n`); // the old CAS again: EX
@@ -106,7 +106,7 @@ async function metaTranscript(port: number): Promise<string> {
 /** Binary: append with a stale / current header CAS, delete with a stale / current CAS (status, cas-changed). */
 async function binaryTranscript(port: number): Promise<string> {
   const c = await RawClient.connect(port);
-  const send = async (b: Buffer) => parseResponses(await c.send(b, (x) => parseResponses(x).packets.length > 0)).packets[0]!;
+  const send = async (b: Buffer) => at(parseResponses(await c.send(b, (x) => parseResponses(x).packets.length > 0)).packets, 0, 'packets');
   const extras = Buffer.alloc(8);
   const set = await send(packet(0x01, { key: 'bcas', extras, value: 'a' }));
   const lines: string[] = [`set ${set.status}`];

@@ -14,7 +14,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, createServer } from '../src/index.js';
-import { tmpRegion } from './helpers.js';
+import { at, tmpRegion } from './helpers.js';
 import { startMemcached, type Memcached } from './support/memcached.js';
 import { RawClient } from './support/raw.js';
 
@@ -164,8 +164,8 @@ pinned('lru_crawler metadump / mgdump: one line per live item, then END / EN', a
     assert.is(items.length, 2, dump);
     const now = Math.floor(Date.now() / 1000);
     const re = /^key=(\S+) exp=(-?\d+) la=(\d+) cas=(\d+) fetch=(yes|no) cls=(\d+) size=(\d+) flags=(\d+) $/;
-    const a = re.exec(items[0]!);
-    const c = re.exec(items[1]!);
+    const a = re.exec(at(items, 0));
+    const c = re.exec(at(items, 1));
     assert.ok(a && c, dump);
     assert.is(a![1], 'a%25b'); // uriencoded, as memcached
     assert.ok(Math.abs(Number(a![2]) - (now + 100)) <= 2, `absolute exptime: ${a![2]}`);
@@ -176,7 +176,7 @@ pinned('lru_crawler metadump / mgdump: one line per live item, then END / EN', a
     assert.is(c![2], '-1');
     const byClass = (await exchange(s.port, `lru_crawler metadump ${a![6]}\r\n`)).split('\n');
     assert.is(byClass.at(-2), 'END\r');
-    assert.ok(byClass.includes(items[0]!), 'the class dump has the item of that class');
+    assert.ok(byClass.includes(at(items, 0)), 'the class dump has the item of that class');
     assert.is(await exchange(s.port, 'lru_crawler metadump 62\r\n'), 'END\r\n', 'an unused class: nothing');
     const mg = (await exchange(s.port, 'lru_crawler mgdump hash\r\n')).split('\r\n');
     assert.equal(mg.slice(0, -2).sort(), ['mg a%b', 'mg c']);
@@ -201,8 +201,8 @@ pinned('slabs reassign moves a page between classes (memcached: OK)', async () =
     );
     const small = Object.keys(slabs).find((k) => /^\d+:chunk_size$/.test(k) && Number(slabs[k]) < 1000);
     assert.ok(big && small, JSON.stringify(slabs));
-    const src = big!.split(':')[0]!;
-    const dst = small!.split(':')[0]!;
+    const src = at(big.split(':'), 0);
+    const dst = at(small.split(':'), 0);
     const before = Number(slabs[`${src}:total_pages`]);
     assert.is(await exchange(port, `slabs reassign ${src} ${dst}\r\n`), 'OK\r\n');
     const after = cache.stats('slabs') as Record<string, string>;

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Cache } from '../src/index.js';
 import { createServer } from '../src/server.js';
-import { tmpRegion } from './helpers.js';
+import { at, must, tmpRegion } from './helpers.js';
 import { McConnection, parseStats, startMemcached, type Memcached } from './support/memcached.js';
 import { findMemcachedNew, interopNew } from './support/peers.js';
 import { Op, packet, parseResponses } from './support/bin-stream.js';
@@ -55,7 +55,7 @@ function keys(reply: Buffer | string): string[] {
   const out: string[] = [];
   for (const line of reply.toString().split('\r\n')) {
     const m = /^STAT (\S+)/.exec(line);
-    if (m) out.push(m[1]!.replace(/^items:\d+:/, 'items:N:').replace(/^\d+:/, 'N:'));
+    if (m?.[1] !== undefined) out.push(m[1].replace(/^items:\d+:/, 'items:N:').replace(/^\d+:/, 'N:'));
   }
   return [...new Set(out)];
 }
@@ -190,8 +190,9 @@ vsTest('binary stats detail: on and off answer the empty stat, dump one "detaile
     const dump = await binStats(port, 'detail dump');
     assert.is(dump.status, 0);
     assert.is(dump.pairs.length, 1);
-    assert.is(dump.pairs[0]![0], 'detailed');
-    assert.ok(dump.pairs[0]![1].endsWith('END\r\n'));
+    const [name, text] = at(dump.pairs, 0, 'pairs');
+    assert.is(name, 'detailed');
+    assert.ok(text.endsWith('END\r\n'));
     assert.equal(await binStats(port, 'detail off'), { status: 0, pairs: [] });
     assert.is((await binStats(port, 'detail bogus')).status, 1);
     assert.is((await binStats(port, 'conns')).status, 1);
@@ -330,9 +331,13 @@ own('stats items and slabs: mem_requested and the per-class keys follow the item
     await c.set('it:1', 'abc');
     await c.set('it:2', 'defg');
     const items = await c.stats('items');
-    const cls = Object.keys(items)
-      .find((k) => k.endsWith(':number'))!
-      .split(':')[1]!;
+    const cls = at(
+      must(
+        Object.keys(items).find((k) => k.endsWith(':number')),
+        'an items:N:number stat',
+      ).split(':'),
+      1,
+    );
     assert.is(items[`items:${cls}:number`], '2');
     assert.is(items[`items:${cls}:number_cold`], '2');
     // Each item is its 40-byte header, key and value.
@@ -352,9 +357,13 @@ own('stats cachedump: ITEM lines from the most recent, value bytes and absolute 
     const c = await McConnection.connect(shm.port);
     await c.set('cd:1', 'abc', { ttl: 2_000_000_000 });
     await c.set('cd:2', 'defg');
-    const cls = Object.keys(await c.stats('items'))
-      .find((k) => k.endsWith(':number'))!
-      .split(':')[1]!;
+    const cls = at(
+      must(
+        Object.keys(await c.stats('items')).find((k) => k.endsWith(':number')),
+        'an items:N:number stat',
+      ).split(':'),
+      1,
+    );
     assert.is(await ask(c, `stats cachedump ${cls} 0`), 'ITEM cd:2 [4 b; 0 s]\r\nITEM cd:1 [3 b; 2000000000 s]\r\nEND\r\n');
     assert.is(await ask(c, `stats cachedump ${cls} 1`), 'ITEM cd:2 [4 b; 0 s]\r\nEND\r\n');
     assert.is(await ask(c, 'stats cachedump 63 0'), 'END\r\n');
@@ -382,7 +391,7 @@ own('stats detail: per-prefix counts of text gets, hits, sets and deletes; off s
     assert.ok(dump.includes('PREFIX other get 1 hit 0 set 0 del 0'), dump.join('\n'));
     assert.is(dump.at(-2), 'END');
     const bin = await binStats(shm.port, 'detail dump');
-    assert.ok(bin.pairs[0]![1].includes('PREFIX dt get 2 hit 1 set 2 del 1\r\n'));
+    assert.ok(at(bin.pairs, 0, 'pairs')[1].includes('PREFIX dt get 2 hit 1 set 2 del 1\r\n'));
     c.close();
   } finally {
     await shm.stop();

@@ -13,7 +13,7 @@
 import { LRUCache } from 'lru-cache';
 
 import { summarize, type Summary } from './stats.js';
-import { mulberry32, uniformOrder } from './rng.js';
+import { mulberry32, pick, uniformOrder } from './rng.js';
 import type { Metric } from './part.js';
 import type { ShmLoad } from './shm.js';
 import { markdownTable } from './format.js';
@@ -52,15 +52,16 @@ const gc = (globalThis as { gc?: () => void }).gc;
 /** Runs the section; `shm` as the latency part loaded it. */
 export async function valueRows(cfg: ValueRowsConfig, shm: ShmLoad): Promise<ValueRows> {
   const keys = Array.from({ length: cfg.keys }, (_, i) => `obj:${i}`);
-  const order = uniformOrder(cfg.ops, cfg.keys, mulberry32(cfg.seed ^ 0x19));
+  // The keys to read, in one uniform random order (the stored key strings themselves).
+  const order = pick(keys, uniformOrder(cfg.ops, cfg.keys, mulberry32(cfg.seed ^ 0x19)));
   const stores: Store[] = [];
   const errors = new Map<string, string>();
 
   const lru = new LRUCache<string, object>({ max: cfg.keys * 2 });
   const lruJson = new LRUCache<string, string>({ max: cfg.keys * 2 });
-  for (let i = 0; i < cfg.keys; i++) {
-    lru.set(keys[i]!, objectOf(i));
-    lruJson.set(keys[i]!, JSON.stringify(objectOf(i)));
+  for (const [i, k] of keys.entries()) {
+    lru.set(k, objectOf(i));
+    lruJson.set(k, JSON.stringify(objectOf(i)));
   }
   stores.push({ label: 'lru-cache, the object (no copy)', get: (k) => lru.get(k) });
   stores.push({ label: 'lru-cache + JSON.stringify/parse', get: (k) => JSON.parse(lruJson.get(k)!) });
@@ -72,7 +73,7 @@ export async function valueRows(cfg: ValueRowsConfig, shm: ShmLoad): Promise<Val
     for (const codec of ['bytes', 'json', 'v8'] as const) {
       try {
         const c = open({ path: path(codec), size: '64mb', reset: true, codec });
-        for (let i = 0; i < cfg.keys; i++) c.set(keys[i]!, codec === 'bytes' ? JSON.stringify(objectOf(i)) : objectOf(i));
+        for (const [i, k] of keys.entries()) c.set(k, codec === 'bytes' ? JSON.stringify(objectOf(i)) : objectOf(i));
         const label = codec === 'bytes' ? "shmcached bytes + JSON.parse (codec 'bytes')" : `shmcached Cache, codec '${codec}'`;
         stores.push({
           label,
@@ -118,10 +119,10 @@ export async function valueRows(cfg: ValueRowsConfig, shm: ShmLoad): Promise<Val
     const t0 = process.hrtime.bigint();
     if (s.get) {
       const get = s.get;
-      for (let i = 0; i < order.length; i++) if (get(keys[order[i]!]!) !== undefined) hits++;
+      for (const k of order) if (get(k) !== undefined) hits++;
     } else {
       const get = s.getAsync!;
-      for (let i = 0; i < order.length; i++) if ((await get(keys[order[i]!]!)) !== undefined) hits++;
+      for (const k of order) if ((await get(k)) !== undefined) hits++;
     }
     const ns = Number(process.hrtime.bigint() - t0) / order.length;
     if (hits !== order.length) throw new Error(`${s.label}: ${order.length - hits} misses`);

@@ -19,6 +19,18 @@ export function uniformOrder(count: number, range: number, rand: () => number): 
   return out;
 }
 
+/**
+ * `xs` in the order of `indices` (xs[indices[0]], xs[indices[1]], ...), looked up once before a
+ * timed loop; a RangeError when an index is out of range.
+ */
+export function pick<T>(xs: readonly T[], indices: ArrayLike<number>): T[] {
+  return Array.from(indices, (i) => {
+    const x = xs[i];
+    if (x === undefined) throw new RangeError(`index ${i} out of range (length ${xs.length})`);
+    return x;
+  });
+}
+
 /** Swaps xs[i] and xs[j] (a shuffle's step); a RangeError when either is out of range. */
 export function swap<T>(xs: { [n: number]: T | undefined }, i: number, j: number): void {
   const a = xs[i];

@@ -179,8 +179,11 @@ export async function idleConnections(s: AbuseServer, n: number, excess: number)
   await Promise.all(over.map((p) => p.untilClosed()));
   const refused = over.map((p) => p.received.toString('latin1'));
   const refusedClosed = over.filter((p) => p.closed).length;
-  const oldServed = (await peers[0]!.ask('version\r\n')).startsWith('VERSION ');
-  peers.pop()!.close();
+  const [first] = peers;
+  const last = peers.pop();
+  if (first === undefined || last === undefined) throw new RangeError(`idleConnections needs at least one connection, got ${n}`);
+  const oldServed = (await first.ask('version\r\n')).startsWith('VERSION ');
+  last.close();
   let slotReused = false;
   for (let i = 0; i < 100 && !slotReused; i++) {
     const p = await Peer.connect(s.port);
