@@ -9,102 +9,99 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { tmpRegion } from './helpers.js';
-import {
-  amplifiedGet,
-  hugeLengths,
-  idleConnections,
-  longLines,
-  nonReader,
-  servedFresh,
-  slowloris,
-  startAbuseServer,
-} from './support/abuse.js';
+import * as hostile from './support/abuse.js';
 
 const abuse = suite('abuse: a hostile client cannot hurt the server or the others');
 
-abuse('10,000 idle connections: all served; past -c each is told so and closed; a freed slot serves again', async () => {
-  // 10,000 client sockets here and 10,000 in the server's process: each under this machine's
-  // `ulimit -n` (20,000 where this was written), which is why the server runs in its own process.
-  const s = await startAbuseServer({ path: tmpRegion('abuse-conns'), maxConnections: 10_000 });
-  try {
-    const r = await idleConnections(s, 10_000, 20);
-    assert.is(r.opened, 10_000);
-    assert.equal(new Set(r.refused), new Set(['ERROR Too many open connections\r\n']));
-    assert.is(r.refusedClosed, 20);
-    assert.ok(r.oldServed, 'a connection from before the flood still answers');
-    assert.ok(r.slotReused, 'a slot freed by a close serves a new client');
-    assert.ok(await servedFresh(s.port));
-  } finally {
-    await s.stop();
-  }
-});
+/** One scenario: its test name, its region's name, the server's options, and what must have happened. */
+interface Case {
+  name: string;
+  region: string;
+  opts?: Omit<hostile.AbuseServerOptions, 'path'>;
+  check: (s: hostile.AbuseServer) => Promise<void>;
+}
 
-abuse('slowloris: a line or a data block trickled a byte a tick is closed by the idle timeout; an active client is not', async () => {
-  const s = await startAbuseServer({ path: tmpRegion('abuse-slow'), idleTimeout: 1 });
-  try {
-    const r = await slowloris(s, 200, 15_000);
-    assert.ok(r.lineClosed, 'the unfinished line was closed');
-    assert.ok(r.blockClosed, 'the unfinished data block was closed');
-    assert.is(r.activeClosed, false, 'a client sending whole commands stays');
-    assert.is(r.activeAnswers, r.activeTicks, 'and every one of its commands was answered');
-    assert.ok(await servedFresh(s.port));
-  } finally {
-    await s.stop();
-  }
-});
+const cases: Case[] = [
+  {
+    name: '10,000 idle connections: all served; past -c each is told so and closed; a freed slot serves again',
+    // 10,000 client sockets here and 10,000 in the server's process: each under this machine's
+    // `ulimit -n` (20,000 where this was written), which is why the server runs in its own process.
+    region: 'abuse-conns',
+    opts: { maxConnections: 10_000 },
+    async check(s) {
+      const r = await hostile.idleConnections(s, 10_000, 20);
+      assert.is(r.opened, 10_000);
+      assert.equal(new Set(r.refused), new Set(['ERROR Too many open connections\r\n']));
+      assert.is(r.refusedClosed, 20);
+      assert.ok(r.oldServed, 'a connection from before the flood still answers');
+      assert.ok(r.slotReused, 'a slot freed by a close serves a new client');
+    },
+  },
+  {
+    name: 'slowloris: a line or a data block trickled a byte a tick is closed by the idle timeout; an active client is not',
+    region: 'abuse-slow',
+    opts: { idleTimeout: 1 },
+    async check(s) {
+      const r = await hostile.slowloris(s, 200, 15_000);
+      assert.ok(r.lineClosed, 'the unfinished line was closed');
+      assert.ok(r.blockClosed, 'the unfinished data block was closed');
+      assert.is(r.activeClosed, false, 'a client sending whole commands stays');
+      assert.is(r.activeAnswers, r.activeTicks, 'and every one of its commands was answered');
+    },
+  },
+  {
+    name: "lines past memcached's limits: a 5,000-byte set line closes; a get line streamed past 16 MiB closes",
+    region: 'abuse-lines',
+    async check(s) {
+      const r = await hostile.longLines(s, 64 * 2 ** 20);
+      assert.ok(r.setLineClosed);
+      assert.is(r.setLineReply, '', 'memcached hangs up without a reply');
+      assert.ok(r.getLineClosed, 'the multi-get line was cut off');
+      assert.ok(r.getLineSent < 64 * 2 ** 20, `closed before the 64 MiB were all taken (${r.getLineSent})`);
+    },
+  },
+  {
+    name: "declared 4 GiB and 2 GiB values: memcached's replies at once, the data swallowed, the server unharmed",
+    region: 'abuse-huge',
+    async check(s) {
+      const r = await hostile.hugeLengths(s);
+      // 4294967295 is no int32: memcached's bad-format reply, and the next line is a command again.
+      assert.match(r.fourGiB, /^CLIENT_ERROR bad command line format\r\nVERSION [^\r]+\r\n$/);
+      assert.is(r.twoGiB, 'SERVER_ERROR object too large for cache\r\n');
+      assert.ok(r.swallowedQuiet, '64 MiB of its data (command lines inside) answered nothing, connection open');
+      assert.is(r.tooLarge, 'SERVER_ERROR object too large for cache\r\nEND\r\n');
+      assert.is(r.binaryStatus, 0x0003, 'binary: too large (E2BIG)');
+    },
+  },
+  {
+    name: 'a client that pipelines gets and never reads: the server stops reading it, serves others, closes it when idle',
+    region: 'abuse-noread',
+    opts: { idleTimeout: 2 },
+    async check(s) {
+      const r = await hostile.nonReader(s, 1500, 15_000);
+      assert.ok(r.queuedAtClient > 0, 'its writes queue on its own side: the server stopped reading');
+      assert.ok(r.othersServed, 'another client was served meanwhile');
+      assert.ok(r.closed, 'closed once no command ran for the idle timeout');
+    },
+  },
+  {
+    name: "a get naming a 500 KB value 2,000 times: memcached's out-of-memory reply, not a 1 GB buffer",
+    region: 'abuse-amplify',
+    async check(s) {
+      const r = await hostile.amplifiedGet(s);
+      assert.is(r.reply, 'SERVER_ERROR out of memory writing get response\r\n');
+    },
+  },
+];
 
-abuse("lines past memcached's limits: a 5,000-byte set line closes; a get line streamed past 16 MiB closes", async () => {
-  const s = await startAbuseServer({ path: tmpRegion('abuse-lines') });
-  try {
-    const r = await longLines(s, 64 * 2 ** 20);
-    assert.ok(r.setLineClosed);
-    assert.is(r.setLineReply, '', 'memcached hangs up without a reply');
-    assert.ok(r.getLineClosed, 'the multi-get line was cut off');
-    assert.ok(r.getLineSent < 64 * 2 ** 20, `closed before the 64 MiB were all taken (${r.getLineSent})`);
-    assert.ok(await servedFresh(s.port));
-  } finally {
-    await s.stop();
-  }
-});
-
-abuse("declared 4 GiB and 2 GiB values: memcached's replies at once, the data swallowed, the server unharmed", async () => {
-  const s = await startAbuseServer({ path: tmpRegion('abuse-huge') });
-  try {
-    const r = await hugeLengths(s);
-    // 4294967295 is no int32: memcached's bad-format reply, and the next line is a command again.
-    assert.match(r.fourGiB, /^CLIENT_ERROR bad command line format\r\nVERSION [^\r]+\r\n$/);
-    assert.is(r.twoGiB, 'SERVER_ERROR object too large for cache\r\n');
-    assert.ok(r.swallowedQuiet, '64 MiB of its data (command lines inside) answered nothing, connection open');
-    assert.is(r.tooLarge, 'SERVER_ERROR object too large for cache\r\nEND\r\n');
-    assert.is(r.binaryStatus, 0x0003, 'binary: too large (E2BIG)');
-    assert.ok(await servedFresh(s.port));
-  } finally {
-    await s.stop();
-  }
-});
-
-abuse('a client that pipelines gets and never reads: the server stops reading it, serves others, closes it when idle', async () => {
-  const s = await startAbuseServer({ path: tmpRegion('abuse-noread'), idleTimeout: 2 });
-  try {
-    const r = await nonReader(s, 1500, 15_000);
-    assert.ok(r.queuedAtClient > 0, 'its writes queue on its own side: the server stopped reading');
-    assert.ok(r.othersServed, 'another client was served meanwhile');
-    assert.ok(r.closed, 'closed once no command ran for the idle timeout');
-    assert.ok(await servedFresh(s.port));
-  } finally {
-    await s.stop();
-  }
-});
-
-abuse("a get naming a 500 KB value 2,000 times: memcached's out-of-memory reply, not a 1 GB buffer", async () => {
-  const s = await startAbuseServer({ path: tmpRegion('abuse-amplify') });
-  try {
-    const r = await amplifiedGet(s);
-    assert.is(r.reply, 'SERVER_ERROR out of memory writing get response\r\n');
-    assert.ok(await servedFresh(s.port));
-  } finally {
-    await s.stop();
-  }
-});
+// Every scenario ends the same way: a fresh client is still served.
+for (const c of cases) {
+  abuse(c.name, () =>
+    hostile.withAbuseServer({ path: tmpRegion(c.region), ...c.opts }, async (s) => {
+      await c.check(s);
+      assert.ok(await hostile.servedFresh(s.port));
+    }),
+  );
+}
 
 abuse.run();

@@ -50,29 +50,25 @@ if (missing.length === 0) {
       this.iterator = this.generateIterator(this.opts.store.iterator.bind(this.opts.store));
     }
   }
-  for (const [name, run, K] of [
+  const parts = [
     ['api', suiteMod.keyvApiTests, Keyv],
     ['values', suiteMod.keyvValueTests, Keyv],
     ['namespace', suiteMod.keyvNamespaceTest, Keyv],
     ['iterator', suiteMod.keyvIteratorTests, KeyvIter],
-  ] as const) {
-    const s = suite(`@keyv/test-suite: ${name}`);
-    run(vitestShim(s), K, store);
-    s.run();
-  }
-
-  // The same suite on a CachePool-backed store: every call goes to the pool's workers.
+  ] as const;
+  // The same suite on a Cache-backed store, then on a CachePool-backed one: every call of the
+  // second goes to the pool's workers.
   const pool = new CachePool({ path, threads: 1, inline: 'never' });
   const poolStore = () => new KeyvShmcached({ cache: pool });
-  for (const [name, run, K] of [
-    ['api', suiteMod.keyvApiTests, Keyv],
-    ['values', suiteMod.keyvValueTests, Keyv],
-    ['namespace', suiteMod.keyvNamespaceTest, Keyv],
-    ['iterator', suiteMod.keyvIteratorTests, KeyvIter],
+  for (const [title, makeStore] of [
+    ['@keyv/test-suite', store],
+    ['@keyv/test-suite on a CachePool', poolStore],
   ] as const) {
-    const s = suite(`@keyv/test-suite on a CachePool: ${name}`);
-    run(vitestShim(s), K, poolStore);
-    s.run();
+    for (const [name, run, K] of parts) {
+      const s = suite(`${title}: ${name}`);
+      run(vitestShim(s), K, makeStore);
+      s.run();
+    }
   }
   const pooled = suite('keyv: CachePool-backed store');
   pooled('a pool-backed and a Cache-backed store share entries; a codec pool gets a bytes handle of its own', async () => {

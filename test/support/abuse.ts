@@ -72,6 +72,16 @@ export function startAbuseServer(opts: AbuseServerOptions): Promise<AbuseServer>
   });
 }
 
+/** Runs `body` against a server started as {@link startAbuseServer} does; stops it however the body ends. */
+export async function withAbuseServer<T>(opts: AbuseServerOptions, body: (s: AbuseServer) => Promise<T>): Promise<T> {
+  const s = await startAbuseServer(opts);
+  try {
+    return await body(s);
+  } finally {
+    await s.stop();
+  }
+}
+
 /** A client connection that records what it receives and whether the server closed it. */
 export class Peer {
   received = Buffer.alloc(0);
