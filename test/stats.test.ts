@@ -50,6 +50,32 @@ async function startShm(name: string, opts: { maxConnections?: number; idleTimeo
   };
 }
 
+/** Runs `body` against a server started as {@link startShm} does; stops it however the body ends. */
+async function withShm(name: string, opts: Parameters<typeof startShm>[1], body: (shm: Shm) => Promise<void>): Promise<void> {
+  const shm = await startShm(name, opts);
+  try {
+    await body(shm);
+  } finally {
+    await shm.stop();
+  }
+}
+
+/** {@link withShm} with a client connected for `body`, closed after it. */
+function withShmClient(
+  name: string,
+  opts: Parameters<typeof startShm>[1],
+  body: (shm: Shm, c: McConnection) => Promise<void>,
+): Promise<void> {
+  return withShm(name, opts, async (shm) => {
+    const c = await McConnection.connect(shm.port);
+    try {
+      await body(shm, c);
+    } finally {
+      c.close();
+    }
+  });
+}
+
 /** The names of a stats reply, with per-class / per-connection number prefixes made generic. */
 function keys(reply: Buffer | string): string[] {
   const out: string[] = [];
@@ -204,9 +230,8 @@ vsTest('binary stats detail: on and off answer the empty stat, dump one "detaile
 
 const own = suite('stats: values');
 
-own('connections: curr_connections, total_connections and rejected_connections move with the clients', async () => {
-  const shm = await startShm('conns', { maxConnections: 2 });
-  try {
+own('connections: curr_connections, total_connections and rejected_connections move with the clients', () =>
+  withShm('conns', { maxConnections: 2 }, async (shm) => {
     const a = await McConnection.connect(shm.port);
     const s0 = await a.stats();
     assert.is(s0.curr_connections, '1');
@@ -250,15 +275,11 @@ own('connections: curr_connections, total_connections and rejected_connections m
     assert.is(s4.rejected_connections, '0');
     assert.is(s4.curr_connections, '1');
     a.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('bytes_read and bytes_written count every byte, cmd_meta every meta command, store_too_large every refused value', async () => {
-  const shm = await startShm('bytes');
-  try {
-    const c = await McConnection.connect(shm.port);
+own('bytes_read and bytes_written count every byte, cmd_meta every meta command, store_too_large every refused value', () =>
+  withShmClient('bytes', {}, async (shm, c) => {
     const first = await c.request('stats');
     const s1 = parseStats(first);
     const s2 = await c.stats();
@@ -272,32 +293,22 @@ own('bytes_read and bytes_written count every byte, cmd_meta every meta command,
     assert.is(Number(s3.cmd_meta) - Number(s2.cmd_meta), 2);
     assert.is(s3.store_too_large, '1');
     assert.is(s3.store_no_memory, '0');
-    c.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('conn_yields: a pipeline whose replies pass the output mark yields', async () => {
-  const shm = await startShm('yields');
-  try {
-    const c = await McConnection.connect(shm.port);
+own('conn_yields: a pipeline whose replies pass the output mark yields', () =>
+  withShmClient('yields', {}, async (shm, c) => {
     await c.set('big', Buffer.alloc(900_000, 7));
     const before = Number((await c.stats()).conn_yields);
     const gets = Array.from({ length: 8 }, () => c.request('get big'));
     const replies = await Promise.all(gets);
     for (const r of replies) assert.is(r.length, 900_000 + 'VALUE big 0 900000\r\n\r\nEND\r\n'.length);
     assert.ok(Number((await c.stats()).conn_yields) > before);
-    c.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('stats settings: the server options and the store, over text and binary', async () => {
-  const shm = await startShm('settings', { maxConnections: 77, idleTimeout: 9 });
-  try {
-    const c = await McConnection.connect(shm.port);
+own('stats settings: the server options and the store, over text and binary', () =>
+  withShmClient('settings', { maxConnections: 77, idleTimeout: 9 }, async (shm, c) => {
     const s = await c.stats('settings');
     assert.is(s.maxconns, '77');
     assert.is(s.tcpport, String(shm.port));
@@ -318,16 +329,11 @@ own('stats settings: the server options and the store, over text and binary', as
     assert.is(bin.get('domain_socket'), 'NULL');
     assert.is(bin.get('flush_enabled'), 'yes');
     assert.is(bin.get('tcpport'), String(shm.port));
-    c.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('stats items and slabs: mem_requested and the per-class keys follow the items stored', async () => {
-  const shm = await startShm('items');
-  try {
-    const c = await McConnection.connect(shm.port);
+own('stats items and slabs: mem_requested and the per-class keys follow the items stored', () =>
+  withShmClient('items', {}, async (shm, c) => {
     await c.set('it:1', 'abc');
     await c.set('it:2', 'defg');
     const items = await c.stats('items');
@@ -345,16 +351,11 @@ own('stats items and slabs: mem_requested and the per-class keys follow the item
     const slabs = await c.stats('slabs');
     assert.is(slabs[`${cls}:used_chunks`], '2');
     assert.is(slabs.active_slabs, '1');
-    c.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('stats cachedump: ITEM lines from the most recent, value bytes and absolute expiry, LIMIT honoured', async () => {
-  const shm = await startShm('dump');
-  try {
-    const c = await McConnection.connect(shm.port);
+own('stats cachedump: ITEM lines from the most recent, value bytes and absolute expiry, LIMIT honoured', () =>
+  withShmClient('dump', {}, async (shm, c) => {
     await c.set('cd:1', 'abc', { ttl: 2_000_000_000 });
     await c.set('cd:2', 'defg');
     const cls = at(
@@ -368,16 +369,11 @@ own('stats cachedump: ITEM lines from the most recent, value bytes and absolute 
     assert.is(await ask(c, `stats cachedump ${cls} 1`), 'ITEM cd:2 [4 b; 0 s]\r\nEND\r\n');
     assert.is(await ask(c, 'stats cachedump 63 0'), 'END\r\n');
     assert.is(await ask(c, 'stats cachedump 64 0'), 'CLIENT_ERROR Illegal slab id\r\n');
-    c.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('stats detail: per-prefix counts of text gets, hits, sets and deletes; off stops counting', async () => {
-  const shm = await startShm('detail');
-  try {
-    const c = await McConnection.connect(shm.port);
+own('stats detail: per-prefix counts of text gets, hits, sets and deletes; off stops counting', () =>
+  withShmClient('detail', {}, async (shm, c) => {
     assert.is(await ask(c, 'stats detail on'), 'OK\r\n');
     await c.set('dt:a', '1');
     await c.add('dt:a', '1'); // a storage command counts as a set whether it stores or not
@@ -392,15 +388,11 @@ own('stats detail: per-prefix counts of text gets, hits, sets and deletes; off s
     assert.is(dump.at(-2), 'END');
     const bin = await binStats(shm.port, 'detail dump');
     assert.ok(at(bin.pairs, 0, 'pairs')[1].includes('PREFIX dt get 2 hit 1 set 2 del 1\r\n'));
-    c.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
-own('stats conns: the listener and each connection, with its peer address and state', async () => {
-  const shm = await startShm('connlist');
-  try {
+own('stats conns: the listener and each connection, with its peer address and state', () =>
+  withShm('connlist', {}, async (shm) => {
     const a = await McConnection.connect(shm.port);
     const b = await McConnection.connect(shm.port);
     await b.version();
@@ -413,10 +405,8 @@ own('stats conns: the listener and each connection, with its peer address and st
     assert.is(lines.filter((l) => /:state conn_waiting$/.test(l)).length, 1, 'the idle one');
     a.close();
     b.close();
-  } finally {
-    await shm.stop();
-  }
-});
+  }),
+);
 
 own('curr_connections is store-wide: another process serving the same store counts, and not after it dies', async () => {
   const shm = await startShm('procs');
