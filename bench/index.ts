@@ -20,7 +20,7 @@ import { updatePerfDoc } from './lib/perf-doc.js';
 import type { Part, PartOutput } from './lib/part.js';
 import { targetLines } from './lib/report.js';
 
-/** The parts, in the order a full run takes them. */
+/** Every part by name: the module that runs it. */
 const parts: Record<string, () => Promise<Part>> = {
   latency: () => import('./latency.js'),
   scaling: () => import('./scaling.js'),
@@ -28,10 +28,6 @@ const parts: Record<string, () => Promise<Part>> = {
   memory: () => import('./memory.js'),
   server: () => import('./server.js'),
   cluster: () => import('./cluster.js'),
-};
-
-/** Parts that exist but are not in a full run (a longer look at one side, or a tool). */
-const extraParts: Record<string, () => Promise<Part>> = {
   inproc: () => import('./inproc.js'),
   large: () => import('./large.js'),
   compare: () => import('./compare.js'),
@@ -39,13 +35,11 @@ const extraParts: Record<string, () => Promise<Part>> = {
   doc: () => import('./doc.js'),
 };
 
+/** The parts a full run takes, in its order; the others are a longer look at one side, or a tool. */
+const fullRun = new Set(['latency', 'scaling', 'pool', 'memory', 'server', 'cluster']);
+
 function listParts(): string {
-  return [
-    'parts:',
-    ...[...Object.keys(parts), ...Object.keys(extraParts)].map((name) => `  ${name}`),
-    '',
-    'usage: npm run bench [-- <part> [options]]',
-  ].join('\n');
+  return ['parts:', ...Object.keys(parts).map((name) => `  ${name}`), '', 'usage: npm run bench [-- <part> [options]]'].join('\n');
 }
 
 /** Runs every part and writes the combined report. */
@@ -56,6 +50,7 @@ async function runAll(args: string[]): Promise<number> {
   const outputs: PartOutput[] = [];
   let failed = 0;
   for (const [partName, load] of Object.entries(parts)) {
+    if (!fullRun.has(partName)) continue;
     process.stderr.write(`== ${partName}\n`);
     try {
       const out = await (await load()).run(args);
@@ -117,13 +112,12 @@ async function main(argvIn: string[]): Promise<number> {
   if (name === undefined || name.startsWith('-')) return runAll(argv);
   if (name === 'list' || name === 'help') {
     const lines = ['parts:'];
-    for (const [partName, load] of Object.entries(parts)) lines.push(`  ${partName.padEnd(10)} ${(await load()).description}`);
-    for (const [partName, load] of Object.entries(extraParts))
-      lines.push(`  ${partName.padEnd(10)} ${(await load()).description} (not in a full run)`);
+    for (const [partName, load] of Object.entries(parts))
+      lines.push(`  ${partName.padEnd(10)} ${(await load()).description}${fullRun.has(partName) ? '' : ' (not in a full run)'}`);
     console.log(lines.join('\n'));
     return 0;
   }
-  const load = parts[name] ?? extraParts[name];
+  const load = parts[name];
   if (!load) {
     console.error(`unknown benchmark part '${name}'\n${listParts()}`);
     return 2;
