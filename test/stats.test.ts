@@ -64,12 +64,12 @@ async function withShm(name: string, opts: Parameters<typeof startShm>[1], body:
 function withShmClient(
   name: string,
   opts: Parameters<typeof startShm>[1],
-  body: (shm: Shm, c: McConnection) => Promise<void>,
+  body: (c: McConnection, shm: Shm) => Promise<void>,
 ): Promise<void> {
   return withShm(name, opts, async (shm) => {
     const c = await McConnection.connect(shm.port);
     try {
-      await body(shm, c);
+      await body(c, shm);
     } finally {
       c.close();
     }
@@ -279,7 +279,7 @@ own('connections: curr_connections, total_connections and rejected_connections m
 );
 
 own('bytes_read and bytes_written count every byte, cmd_meta every meta command, store_too_large every refused value', () =>
-  withShmClient('bytes', {}, async (shm, c) => {
+  withShmClient('bytes', {}, async (c) => {
     const first = await c.request('stats');
     const s1 = parseStats(first);
     const s2 = await c.stats();
@@ -297,7 +297,7 @@ own('bytes_read and bytes_written count every byte, cmd_meta every meta command,
 );
 
 own('conn_yields: a pipeline whose replies pass the output mark yields', () =>
-  withShmClient('yields', {}, async (shm, c) => {
+  withShmClient('yields', {}, async (c) => {
     await c.set('big', Buffer.alloc(900_000, 7));
     const before = Number((await c.stats()).conn_yields);
     const gets = Array.from({ length: 8 }, () => c.request('get big'));
@@ -308,7 +308,7 @@ own('conn_yields: a pipeline whose replies pass the output mark yields', () =>
 );
 
 own('stats settings: the server options and the store, over text and binary', () =>
-  withShmClient('settings', { maxConnections: 77, idleTimeout: 9 }, async (shm, c) => {
+  withShmClient('settings', { maxConnections: 77, idleTimeout: 9 }, async (c, shm) => {
     const s = await c.stats('settings');
     assert.is(s.maxconns, '77');
     assert.is(s.tcpport, String(shm.port));
@@ -333,7 +333,7 @@ own('stats settings: the server options and the store, over text and binary', ()
 );
 
 own('stats items and slabs: mem_requested and the per-class keys follow the items stored', () =>
-  withShmClient('items', {}, async (shm, c) => {
+  withShmClient('items', {}, async (c) => {
     await c.set('it:1', 'abc');
     await c.set('it:2', 'defg');
     const items = await c.stats('items');
@@ -355,7 +355,7 @@ own('stats items and slabs: mem_requested and the per-class keys follow the item
 );
 
 own('stats cachedump: ITEM lines from the most recent, value bytes and absolute expiry, LIMIT honoured', () =>
-  withShmClient('dump', {}, async (shm, c) => {
+  withShmClient('dump', {}, async (c) => {
     await c.set('cd:1', 'abc', { ttl: 2_000_000_000 });
     await c.set('cd:2', 'defg');
     const cls = at(
@@ -373,7 +373,7 @@ own('stats cachedump: ITEM lines from the most recent, value bytes and absolute 
 );
 
 own('stats detail: per-prefix counts of text gets, hits, sets and deletes; off stops counting', () =>
-  withShmClient('detail', {}, async (shm, c) => {
+  withShmClient('detail', {}, async (c, shm) => {
     assert.is(await ask(c, 'stats detail on'), 'OK\r\n');
     await c.set('dt:a', '1');
     await c.add('dt:a', '1'); // a storage command counts as a set whether it stores or not
