@@ -15,7 +15,7 @@ import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } 
 import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
-import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
+import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
   CacheAppendOptions,
   CacheSetOptions,
@@ -136,13 +136,7 @@ function readSetOptions(opts: CacheSetOptions | undefined): void {
   if (typeof opts !== 'object' || opts === null)
     throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) optTtl = readTtl(opts, 'options');
-  if (opts.flags !== undefined) {
-    const f = opts.flags;
-    if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
-    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff)
-      throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
-    optFlags = f;
-  }
+  if (opts.flags !== undefined) optFlags = checkFlags(opts.flags, 'options.flags');
 }
 
 /** memcached's seconds for flush_all's delay (kept as memcached reads it). */
