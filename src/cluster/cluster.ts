@@ -115,6 +115,12 @@ const TTL_MAX = 2 ** 32 - 1;
 const U64_MAX = (1n << 64n) - 1n;
 /** memcached's answers to `cas`, and what {@link Cluster.cas} resolves with for each. */
 const CAS_REPLIES = ['STORED', 'EXISTS', 'NOT_FOUND'];
+/** One key of a getMany: its position in the call, the key, its wire form. */
+interface Wanted {
+  k: number;
+  key: Key;
+  wire: string;
+}
 const CAS_RESULTS = ['stored', 'exists', 'not_found'] as const satisfies readonly CasResult[];
 /** An index into CAS_REPLIES / CAS_RESULTS (indexOf's answer once it is not -1). */
 type CasIndex = 0 | 1 | 2;
@@ -680,23 +686,19 @@ class ClusterClient<T = Buffer> {
       const n = keys.length;
       const out = new Array<T | undefined>(n);
       if (n === 0) return Promise.resolve(out);
-      const wire = new Array<string>(n);
-      const owner = new Int32Array(n);
-      for (let k = 0; k < n; k++) {
-        wire[k] = wireKey(keys[k], `keys[${k}]`);
-        const i = this.#route(keys[k]!);
-        if (i < 0) throw new ClusterError('ERR_NO_NODES', 'getMany: every node is ejected');
-        owner[k] = i;
-      }
       const parts: Promise<void>[] = [];
-      const byNode = new Map<number, number[]>();
-      const local: number[] = [];
-      for (const [k, i] of owner.entries()) {
-        if (i === this.#self) local.push(k);
+      const byNode = new Map<number, Wanted[]>();
+      const local: Wanted[] = [];
+      // Every key checked and routed before anything is asked.
+      for (const [k, key] of keys.entries()) {
+        const w: Wanted = { k, key, wire: wireKey(key, `keys[${k}]`) };
+        const i = this.#route(key);
+        if (i < 0) throw new ClusterError('ERR_NO_NODES', 'getMany: every node is ejected');
+        if (i === this.#self) local.push(w);
         else {
           let list = byNode.get(i);
           if (list === undefined) byNode.set(i, (list = []));
-          list.push(k);
+          list.push(w);
         }
       }
       if (local.length > 0) {
@@ -706,28 +708,28 @@ class ClusterClient<T = Buffer> {
         if (this.#codec === undefined) {
           const vals = RAW.getMany.call(
             c,
-            local.map((k) => keys[k]!),
+            local.map((w) => w.key),
           );
-          local.forEach((k, j) => {
-            out[k] = vals[j] as T | undefined;
+          local.forEach((w, j) => {
+            out[w.k] = vals[j] as T | undefined;
           });
         } else {
-          for (const k of local) out[k] = this.#info(keys[k]!, RAW.gets.call(c, keys[k]!))?.value;
+          for (const w of local) out[w.k] = this.#info(w.key, RAW.gets.call(c, w.key))?.value;
         }
       }
       for (const [i, list] of byNode) {
         let start = 0;
         let bytes = 4;
-        for (let j = 0; j < list.length; j++) {
-          const len = wire[list[j]!]!.length + 1;
+        for (const [j, w] of list.entries()) {
+          const len = w.wire.length + 1;
           if (j > start && bytes + len > GET_LINE_MAX) {
-            parts.push(this.#getLine(i, list.slice(start, j), keys, wire, out));
+            parts.push(this.#getLine(i, list.slice(start, j), out));
             start = j;
             bytes = 4;
           }
           bytes += len;
         }
-        parts.push(this.#getLine(i, list.slice(start), keys, wire, out));
+        parts.push(this.#getLine(i, list.slice(start), out));
       }
       return Promise.all(parts).then(() => out);
     } catch (e) {
@@ -877,7 +879,8 @@ class ClusterClient<T = Buffer> {
       const vals = await this.getMany(batch);
       for (let j = 0; j < batch.length; j++) {
         const v = vals[j];
-        if (v !== undefined) yield [batch[j]!, v];
+        const key = batch[j];
+        if (v !== undefined && key !== undefined) yield [key, v];
       }
       batch = [];
       if (next.done) return;
@@ -935,20 +938,20 @@ class ClusterClient<T = Buffer> {
     return node;
   }
 
-  /** One multi-key `get` to member `i` for the positions `ks`; fills `out` (decoded by the codec). */
-  #getLine(i: number, ks: number[], keys: readonly Key[], wire: string[], out: (T | undefined)[]): Promise<void> {
+  /** One multi-key `get` to member `i` for the keys `ws`; fills `out` at their positions (decoded by the codec). */
+  #getLine(i: number, ws: Wanted[], out: (T | undefined)[]): Promise<void> {
     let line = 'get';
-    for (const k of ks) line += ` ${wire[k]}`;
-    this.#remoteNode(i).ops += ks.length - 1; // #remote counts one
+    for (const w of ws) line += ` ${w.wire}`;
+    this.#remoteNode(i).ops += ws.length - 1; // #remote counts one
     return this.#remote(i, 'getMany', `${line}\r\n`, undefined, Expect.Values, (reply, items) => {
       if (reply !== 'END') return reply;
       // Hits come back in request order (a key asked twice is answered twice).
       let c = 0;
       for (const it of items!) {
-        while (c < ks.length && wire[ks[c]!] !== it.key) c++;
-        const k = ks[c];
-        if (k === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
-        out[k] = this.#decode(keys[k]!, it.value, it.flags);
+        while (c < ws.length && ws[c]?.wire !== it.key) c++;
+        const w = ws[c];
+        if (w === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
+        out[w.k] = this.#decode(w.key, it.value, it.flags);
         c++;
       }
       return undefined;
