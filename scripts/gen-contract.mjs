@@ -43,18 +43,16 @@ function readSpec() {
 
 const hex = (v) => (v > 0xffff ? `0x${v.toString(16).toUpperCase()}` : String(v));
 
+/** The opening comment of a generated file: its name, the do-not-edit line, then `about`. */
+const banner = (file, prefix, about) => [`${prefix} ${file} — ${HEADER}.`, ...about.map((line) => `${prefix} ${line}`)];
+
 /** C++: constexpr constants kGroupName in namespace shm::contract (int32_t, or uint32_t above INT32_MAX). */
 function cpp(groups) {
-  const out = [
-    `// contract.h — ${HEADER}.`,
-    '// The numbers shared by native/ and src/ (docs/contract.md). static_asserts tying them to the',
-    '// real layout live next to that layout (native/binding/, native/core/events.h, store.h).',
-    '#pragma once',
-    '#include <cstdint>',
-    '',
-    'namespace shm::contract {',
-    '',
+  const about = [
+    'The numbers shared by native/ and src/ (docs/contract.md). static_asserts tying them to the',
+    'real layout live next to that layout (native/binding/, native/core/events.h, store.h).',
   ];
+  const out = [...banner('contract.h', '//', about), '#pragma once', '#include <cstdint>', '', 'namespace shm::contract {', ''];
   for (const g of groups) {
     out.push(`// ${g.name}: ${g.doc}`);
     for (const v of g.values) {
@@ -78,29 +76,26 @@ function cpp(groups) {
   return out.join('\n');
 }
 
-/** TypeScript: one const enum per group (inlined by tsc, so a hot path pays nothing). */
+/**
+ * TypeScript: one const enum per group (inlined by tsc, so a hot path pays nothing), one line each;
+ * the group's doc and its members' docs go in the JSDoc above it.
+ */
 function ts(groups) {
-  const out = [
-    `// contract.ts — ${HEADER}.`,
-    '/**',
-    ' * The numbers shared by the C++ addon (native/contract.h) and TypeScript: return codes, store',
-    ' * commands, statuses, buffer layout, meta buffer offsets, the event record format. See docs/contract.md.',
-    ' */',
-    '',
+  const about = [
+    'The numbers shared by the C++ addon (native/contract.h) and TypeScript: return codes, store',
+    'commands, statuses, buffer layout, meta buffer offsets, the event record format. See docs/contract.md.',
   ];
+  const out = [...banner('contract.ts', '//', about), ''];
   for (const g of groups) {
-    out.push(`/** ${g.doc} */`, `export const enum ${g.name} {`);
-    for (const v of g.values) {
-      if (v.doc) out.push(`  /** ${v.doc} */`);
-      out.push(`  ${v.name} = ${hex(v.value)},`);
-    }
-    out.push('}', '');
+    const notes = g.values.filter((v) => v.doc).map((v) => ` * - ${v.name}: ${v.doc}`);
+    out.push(...(notes.length ? ['/**', ` * ${g.doc}`, ...notes, ' */'] : [`/** ${g.doc} */`]));
+    out.push(`export const enum ${g.name} { ${g.values.map((v) => `${v.name} = ${hex(v.value)}`).join(', ')} }`, '');
   }
   out.push(
     "/** Every constant by name (`Group.Name`), at run time: the drift test compares it with the addon's `native.contract`. */",
     'export const contractValues: Readonly<Record<string, number>> = Object.freeze({',
   );
-  for (const g of groups) for (const v of g.values) out.push(`  '${g.name}.${v.name}': ${g.name}.${v.name},`);
+  for (const g of groups) out.push(`  ${g.values.map((v) => `'${g.name}.${v.name}': ${g.name}.${v.name}`).join(', ')},`);
   out.push('});', '');
   return out.join('\n');
 }

@@ -15,7 +15,7 @@ import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } 
 import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
-import { readTtl, ttlArg, type TtlOptions } from './ttl.js';
+import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
   CacheAppendOptions,
   CacheSetOptions,
@@ -52,12 +52,13 @@ function casArg(cas: unknown): bigint {
   return c;
 }
 // The meta fields the native side answers in. meta32 views the whole meta buffer (MetaLens +
-// 4 * ManyMax bytes, made at open), meta64 its first 64 bytes: every MetaOff index is in range.
-const metaVlen = (s: { meta32: Uint32Array }): number => s.meta32[M32_VLEN]!;
-const metaFlags = (s: { meta32: Uint32Array }): number => s.meta32[M32_FLAGS]!;
-const metaBits = (s: { meta32: Uint32Array }): number => s.meta32[M32_BITS]!;
-const metaCas = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_CAS]!;
-const metaIo = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_IO]!;
+// 4 * ManyMax bytes, made at open), meta64 its first 64 bytes: every MetaOff index is in range,
+// so the `?? 0` (the type's undefined for an index out of range) never applies.
+const metaVlen = (s: { meta32: Uint32Array }): number => s.meta32[M32_VLEN] ?? 0;
+const metaFlags = (s: { meta32: Uint32Array }): number => s.meta32[M32_FLAGS] ?? 0;
+const metaBits = (s: { meta32: Uint32Array }): number => s.meta32[M32_BITS] ?? 0;
+const metaCas = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_CAS] ?? 0n;
+const metaIo = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_IO] ?? 0n;
 const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -136,13 +137,7 @@ function readSetOptions(opts: CacheSetOptions | undefined): void {
   if (typeof opts !== 'object' || opts === null)
     throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) optTtl = readTtl(opts, 'options');
-  if (opts.flags !== undefined) {
-    const f = opts.flags;
-    if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
-    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff)
-      throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
-    optFlags = f;
-  }
+  if (opts.flags !== undefined) optFlags = checkFlags(opts.flags, 'options.flags');
 }
 
 /** memcached's seconds for flush_all's delay (kept as memcached reads it). */
@@ -760,7 +755,8 @@ export class Cache<T = Buffer> {
       const base = META_LENS >> 2;
       for (let j = 0; j < done; j++) {
         off = (off + 7) & ~7;
-        const len = lens[base + j]!; // j < done <= MANY_MAX: the meta buffer holds MANY_MAX lengths
+        // j < done <= MANY_MAX: the meta buffer holds MANY_MAX lengths (a missing one reads as a miss).
+        const len = lens[base + j] ?? ManyLen.Miss;
         if (len === ManyLen.Miss) {
           out[i + j] = undefined;
         } else if (len === ManyLen.BadKey) {
@@ -793,8 +789,7 @@ export class Cache<T = Buffer> {
     const ttl = optTtl;
     const list = Array.from(entries);
     // Check everything first, so a bad entry changes nothing stored.
-    const kb = new Array<number>(list.length);
-    const vb = new Array<number>(list.length);
+    const checked: { k: Key; v: Value; klen: number; vlen: number }[] = [];
     for (let i = 0; i < list.length; i++) {
       const e = list[i];
       if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
@@ -815,8 +810,7 @@ export class Cache<T = Buffer> {
       else if (v instanceof Uint8Array) vlen = v.length;
       else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
       if (klen + vlen > s.payloadMax) throw tooLargeError(vlen, s.payloadMax);
-      kb[i] = klen;
-      vb[i] = vlen;
+      checked.push({ k: k as Key, v, klen, vlen });
     }
     const scratch = s.scratch;
     let pos = 0;
@@ -833,15 +827,12 @@ export class Cache<T = Buffer> {
       pos = 0;
       n = 0;
     };
-    for (let i = 0; i < list.length; i++) {
-      const klen = kb[i]!; // kb and vb were filled for every entry by the pass above
-      const vlen = vb[i]!; // as kb
+    for (const [i, { k, v, klen, vlen }] of checked.entries()) {
       const need = 5 + klen + vlen;
       if (pos + need > scratch.length) {
         flush();
         first = i;
       }
-      const [k, v] = list[i] as unknown as [Key, Value];
       scratch[pos] = klen;
       scratch.writeUInt32LE(vlen, pos + 1);
       if (typeof k === 'string') utf8Write.call(scratch, k, pos + 5, klen);

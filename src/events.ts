@@ -91,14 +91,14 @@ function drain(src: EventSource): void {
   for (let rounds = 0; rounds < 64; rounds++) {
     const bytes = src.h.drainEvents();
     if (bytes <= 0) return;
-    let dropped = src.meta32[MetaOff.Flags >> 2]!; // meta32 views the whole meta buffer: Flags is in it
+    let dropped = src.meta32[MetaOff.Flags >> 2] ?? 0; // meta32 views the whole meta buffer: Flags is in it
     const b = src.scratch;
     // Records in the contract's EventRec format (native/core/events.h).
-    // p + Header <= bytes <= scratch.length: the three header bytes read with `!` are in range.
+    // p + Header <= bytes <= scratch.length: the header's bytes are in range (readUInt8 checks it).
     for (let p = 0; p + EventRec.Header <= bytes; ) {
-      const kind = b[p + EventRec.Kind]!;
-      const slabClass = b[p + EventRec.Class]!;
-      const nkey = b[p + EventRec.Nkey]!;
+      const kind = b.readUInt8(p + EventRec.Kind);
+      const slabClass = b.readUInt8(p + EventRec.Class);
+      const nkey = b.readUInt8(p + EventRec.Nkey);
       const size = b.readUInt32LE(p + EventRec.Size);
       const keyBytes = Buffer.from(b.subarray(p + EventRec.Header, p + EventRec.Header + nkey));
       p += EventRec.Header + nkey;

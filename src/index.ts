@@ -10,24 +10,7 @@ export { CacheError, type CacheErrorCode } from './errors.js';
 export type { FetchEvent, FetchOptions, FetchOutcome, Loader } from './fetch.js';
 export { flushEvents, type ItemEvent } from './events.js';
 export { parseSize } from './size.js';
-export type {
-  CacheAppendOptions,
-  CacheSetOptions,
-  CasResult,
-  Codec,
-  CodecOption,
-  CrawlerOptions,
-  CrawlResult,
-  In,
-  ItemInfo,
-  Key,
-  OpenOptions,
-  RecoveryReport,
-  SetOptions,
-  StatsGroup,
-  TtlOptions,
-  Value,
-} from './types.js';
+export type * from './types.js';
 export { describeRecovery } from './cache.js';
 export { checkRegion, checkMain, type CheckResult } from './cli/check.js';
 export {

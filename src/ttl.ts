@@ -5,7 +5,8 @@
  * it) and `expiresAt` (a Date or a millisecond epoch). A `ttl` that reads as an absolute time
  * already past (the classic `ttl: 3_600_000` meant as an hour in ms, which is 1970) is a
  * RangeError `ERR_TTL_IN_PAST`, never a value stored and silently gone. A negative `ttl` keeps
- * memcached's explicit meaning (stored already expired), as the wire protocol does.
+ * memcached's explicit meaning (stored already expired), as the wire protocol does. Beside them,
+ * the other number of the store options: the client `flags` (checkFlags).
  */
 import { rangeError, typeError } from './errors.js';
 
@@ -104,4 +105,12 @@ export function ttlArg(arg: unknown, name: string): number {
     'ERR_INVALID_ARG_TYPE',
     `${name} must be a number of seconds or an object { ttl | ttlMs | expiresAt }, got ${arg === null ? 'null' : typeof arg}`,
   );
+}
+
+/** The client flags of a store's options: an integer from 0 to 2^32-1; `name` names it in messages. */
+export function checkFlags(f: unknown, name: string): number {
+  if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number, got ${typeof f}`);
+  if (!Number.isInteger(f) || f < 0 || f > 0xffffffff)
+    throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to 4294967295, got ${f}`);
+  return f;
 }

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "binding/handle.h"
 
@@ -113,5 +114,16 @@ inline napi_value cold(napi_env env, napi_callback_info info, F&& body) {
 // Defines obj[name] = a function calling cb with data. False with an exception pending on failure.
 bool set_method(napi_env env, napi_value obj, const char* name, napi_callback cb, void* data);
 bool set_number(napi_env env, napi_value obj, const char* name, double v);
+
+// One field of a plain result object (open's, check's, the recovery report): a number, or a
+// boolean when is_bool.
+struct Field {
+  const char* name;
+  double value;
+  bool is_bool = false;
+};
+inline Field flag(const char* name, bool v) { return Field{name, v ? 1.0 : 0.0, true}; }
+// Sets each field on obj, in order. False with an exception pending when Node-API fails.
+bool set_fields(napi_env env, napi_value obj, std::initializer_list<Field> fields);
 
 }  // namespace shm::binding

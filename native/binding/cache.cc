@@ -31,248 +31,215 @@ static_assert(c::kCmdSet == int32_t(StoreCmd::kSet) && c::kCmdCas == int32_t(Sto
 
 // ---- hot calls ------------------------------------------------------------------------------
 
+// Each hot call is an op: it reads its numbers from the Call (before the gate: Node-API), then
+// does its region work in one a.gated(...) and returns the int32 answer. hot_call<op> is its
+// Node-API callback (args.h hot(): the closed-handle answer, the number returned).
+template <int32_t (*Op)(Call&, Handle*)>
+napi_value hot_call(napi_env env, napi_callback_info info) {
+  return hot(env, info, [](Call& a) { return Op(a, a.h); });
+}
+
+// Inside a gate: a store-like answer whose 64-bit result (new CAS, counter) goes to MetaOff.Io64.
+int32_t io64_answer(Handle* h, Status s, uint64_t v) {
+  if (s == kOk) meta_u64(h, c::kMetaOffIo64, v);
+  return map_status(s);
+}
+
+// An arena offset from JS, clamped to the arena.
+uint32_t arena_off(Handle* h, uint32_t off) { return off > h->arena_len ? uint32_t(h->arena_len) : off; }
+
 // get(klen, outOff) -> vlen | Ret ; gat(klen, outOff, ttl)
-napi_value do_get(napi_env env, napi_callback_info info, bool touch) {
-  return hot(env, info, [touch](Call& a) {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    uint32_t off = a.u32(1);
-    int64_t ttl = touch ? a.i64(2) : 0;
-    if (off > h->arena_len) off = uint32_t(h->arena_len);
-    return a.gated([&]() -> int32_t {
-      ItemMeta m{};
-      Status s =
-          cmd_get(h->ctx, private_key(h, klen), klen, touch, ttl, h->arena + off, uint32_t(h->arena_len - off), &m);
-      return get_answer(h, s, m);
-    });
+template <bool kTouch>
+int32_t op_get(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0), off = arena_off(h, a.u32(1));
+  int64_t ttl = kTouch ? a.i64(2) : 0;
+  return a.gated([&] {
+    ItemMeta m{};
+    uint32_t room = uint32_t(h->arena_len - off);
+    return get_answer(h, cmd_get(h->ctx, private_key(h, klen), klen, kTouch, ttl, h->arena + off, room, &m), m);
   });
 }
-napi_value js_get(napi_env env, napi_callback_info info) { return do_get(env, info, false); }
-napi_value js_gat(napi_env env, napi_callback_info info) { return do_get(env, info, true); }
 
 // getInto(klen, target: Uint8Array, offset) -> vlen | Ret. Copies into the caller's own
 // memory: no arena, no allocation. Ret.Small (vlen at MetaOff.Vlen) when the rest of target is short.
-napi_value js_get_into(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) -> int32_t {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    bool is_ta = false;
-    if (napi_is_typedarray(a.env, a.argv[1], &is_ta) != napi_ok || !is_ta) return c::kRetBadKey;
-    napi_typedarray_type type;
-    napi_value ab;
-    void* data = nullptr;
-    size_t len = 0, byte_off = 0;
-    if (napi_get_typedarray_info(a.env, a.argv[1], &type, &len, &data, &ab, &byte_off) != napi_ok ||
-        type != napi_uint8_array)
-      return c::kRetBadKey;
-    uint32_t off = a.u32(2);
-    if (off > len) off = uint32_t(len);
-    uint8_t* dst = static_cast<uint8_t*>(data) + off;
-    uint32_t room = uint32_t(len - off);
-    return a.gated([&]() -> int32_t {
-      ItemMeta m{};
-      const uint8_t* key = private_key(h, klen);
-      // Stage through private memory so the stripe is free before the caller's memory is written.
-      Status s = cmd_get(h->ctx, key, klen, false, 0, h->priv->stage, room < kStage ? room : kStage, &m);
-      if (s == kOk) {
-        std::memcpy(dst, h->priv->stage, m.vlen);
-      } else if (s == kBufferSmall && m.vlen <= room) {
-        // Larger than the stage but fits the target: copy directly (one more lookup).
-        s = cmd_get(h->ctx, key, klen, false, 0, dst, room, &m);
-      }
-      return get_answer(h, s, m);
-    });
+int32_t op_get_into(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0);
+  bool is_ta = false;
+  if (napi_is_typedarray(a.env, a.argv[1], &is_ta) != napi_ok || !is_ta) return c::kRetBadKey;
+  napi_typedarray_type type;
+  napi_value ab;
+  void* data = nullptr;
+  size_t len = 0, byte_off = 0;
+  if (napi_get_typedarray_info(a.env, a.argv[1], &type, &len, &data, &ab, &byte_off) != napi_ok ||
+      type != napi_uint8_array)
+    return c::kRetBadKey;
+  uint32_t off = a.u32(2);
+  if (off > len) off = uint32_t(len);
+  uint8_t* dst = static_cast<uint8_t*>(data) + off;
+  uint32_t room = uint32_t(len - off);
+  return a.gated([&]() -> int32_t {
+    ItemMeta m{};
+    const uint8_t* key = private_key(h, klen);
+    // Stage through private memory so the stripe is free before the caller's memory is written.
+    Status s = cmd_get(h->ctx, key, klen, false, 0, h->priv->stage, room < kStage ? room : kStage, &m);
+    if (s == kOk) {
+      std::memcpy(dst, h->priv->stage, m.vlen);
+    } else if (s == kBufferSmall && m.vlen <= room) {
+      // Larger than the stage but fits the target: copy directly (one more lookup).
+      s = cmd_get(h->ctx, key, klen, false, 0, dst, room, &m);
+    }
+    return get_answer(h, s, m);
   });
 }
 
 // store(cmd, klen, vlen, flags, ttl) -> St | Ret; CAS in/out at MetaOff.Io64.
-napi_value js_store(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) -> int32_t {
-    Handle* h = a.h;
-    uint32_t cmd = a.u32(0);
-    uint32_t klen = a.u32(1);
-    uint32_t vlen = a.u32(2);
-    uint32_t flags = a.u32(3);
-    int64_t ttl = a.i64(4);
-    if (cmd > uint32_t(StoreCmd::kCas)) return c::kRetBadKey;
-    if (uint64_t(kValueOff) + vlen > h->scratch_len) return c::kRetTooLarge;
-    return a.gated([&]() -> int32_t {
-      uint64_t cas_in = meta_get_u64(h, c::kMetaOffIo64), cas_out = 0;
-      // The value is copied from scratch straight into the new item, which no one else can see
-      // until it is linked: that item is the private copy.
-      Status s = cmd_store(h->ctx, StoreCmd(cmd), private_key(h, klen), klen, h->scratch + kValueOff, vlen, flags, ttl,
-                           cas_in, &cas_out);
-      if (s == kOk) meta_u64(h, c::kMetaOffIo64, cas_out);
-      return map_status(s);
-    });
+int32_t op_store(Call& a, Handle* h) {
+  uint32_t cmd = a.u32(0), klen = a.u32(1), vlen = a.u32(2), flags = a.u32(3);
+  int64_t ttl = a.i64(4);
+  if (cmd > uint32_t(StoreCmd::kCas)) return c::kRetBadKey;
+  if (uint64_t(kValueOff) + vlen > h->scratch_len) return c::kRetTooLarge;
+  return a.gated([&] {
+    uint64_t cas_in = meta_get_u64(h, c::kMetaOffIo64), cas_out = 0;
+    // The value is copied from scratch straight into the new item, which no one else can see
+    // until it is linked: that item is the private copy.
+    const uint8_t* key = private_key(h, klen);
+    Status s = cmd_store(h->ctx, StoreCmd(cmd), key, klen, h->scratch + kValueOff, vlen, flags, ttl, cas_in, &cas_out);
+    return io64_answer(h, s, cas_out);
   });
 }
 
 // del(klen) -> St | Ret
-napi_value js_delete(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    return a.gated([&] { return map_status(cmd_delete(h->ctx, private_key(h, klen), klen)); });
-  });
+int32_t op_delete(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0);
+  return a.gated([&] { return map_status(cmd_delete(h->ctx, private_key(h, klen), klen)); });
 }
 
 // delta(klen, incr, delta) -> St | Ret; delta < 0 means "read the 64-bit delta at
 // MetaOff.Io64". The result goes to MetaOff.Io64.
-napi_value js_delta(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    bool incr = a.u32(1) != 0;
-    double d = a.f64(2);
-    return a.gated([&]() -> int32_t {
-      uint64_t delta = d < 0 ? meta_get_u64(h, c::kMetaOffIo64) : uint64_t(d);
-      uint64_t result = 0;
-      Status s = cmd_delta(h->ctx, private_key(h, klen), klen, incr, delta, &result);
-      if (s == kOk) meta_u64(h, c::kMetaOffIo64, result);
-      return map_status(s);
-    });
+int32_t op_delta(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0);
+  bool incr = a.u32(1) != 0;
+  double d = a.f64(2);
+  return a.gated([&] {
+    uint64_t result = 0, delta = d < 0 ? meta_get_u64(h, c::kMetaOffIo64) : uint64_t(d);
+    Status s = cmd_delta(h->ctx, private_key(h, klen), klen, incr, delta, &result);
+    return io64_answer(h, s, result);
   });
 }
 
 // touch(klen, ttl) -> St | Ret
-napi_value js_touch(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    int64_t ttl = a.i64(1);
-    return a.gated([&] { return map_status(cmd_touch(h->ctx, private_key(h, klen), klen, ttl)); });
-  });
+int32_t op_touch(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0);
+  int64_t ttl = a.i64(1);
+  return a.gated([&] { return map_status(cmd_touch(h->ctx, private_key(h, klen), klen, ttl)); });
 }
 
 // metaGet(klen, outOff, vivifyTtl, recacheTtl) -> vlen | Ret: memcached's `mg <key> v c f
 // N<vivifyTtl> R<recacheTtl>` (a ttl < 0 leaves that flag out), the stampede-protection read behind
 // Cache.fetch. vlen, flags and CAS go to meta as for get; MetaOff.MetaBits gets the MetaBit state.
-napi_value js_meta_get(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    uint32_t off = a.u32(1);
-    int64_t nttl = a.i64(2);
-    int64_t rttl = a.i64(3);
-    if (off > h->arena_len) off = uint32_t(h->arena_len);
-    return a.gated([&]() -> int32_t {
-      MetaGetOptions req;
-      if (nttl >= 0) {
-        req.vivify = true;
-        req.vivify_ttl = nttl;
-        req.add(MetaGetStep::kVivifyTtl);
-      }
-      if (rttl >= 0) {
-        req.recache_ttl = rttl;
-        req.add(MetaGetStep::kRecache);
-      }
-      MetaView v{};
-      Status s = meta_get(h->ctx, private_key(h, klen), klen, req, h->arena + off, uint32_t(h->arena_len - off), &v);
-      if (s == kOk) {
-        put_meta(h, ItemMeta{v.vlen, v.flags, v.cas});
-        uint32_t bits = (v.won ? c::kMetaBitWon : 0) | (v.stale ? c::kMetaBitStale : 0) |
-                        (v.token_sent ? c::kMetaBitTokenSent : 0) | (v.created ? c::kMetaBitCreated : 0);
-        meta_u32(h, c::kMetaOffMetaBits, bits);
-        return int32_t(v.vlen);
-      }
-      if (s == kBufferSmall) meta_u32(h, c::kMetaOffVlen, v.vlen);
-      return s == kMiss ? c::kRetMiss : map_status(s);
-    });
+int32_t op_meta_get(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0), off = arena_off(h, a.u32(1));
+  int64_t nttl = a.i64(2), rttl = a.i64(3);
+  return a.gated([&] {
+    MetaGetOptions req;
+    if (nttl >= 0) {
+      req.vivify = true;
+      req.vivify_ttl = nttl;
+      req.add(MetaGetStep::kVivifyTtl);
+    }
+    if (rttl >= 0) {
+      req.recache_ttl = rttl;
+      req.add(MetaGetStep::kRecache);
+    }
+    MetaView v{};
+    Status s = meta_get(h->ctx, private_key(h, klen), klen, req, h->arena + off, uint32_t(h->arena_len - off), &v);
+    if (s == kOk) {
+      uint32_t bits = (v.won ? c::kMetaBitWon : 0) | (v.stale ? c::kMetaBitStale : 0) |
+                      (v.token_sent ? c::kMetaBitTokenSent : 0) | (v.created ? c::kMetaBitCreated : 0);
+      meta_u32(h, c::kMetaOffMetaBits, bits);
+    }
+    return get_answer(h, s, ItemMeta{v.vlen, v.flags, v.cas});
   });
 }
 
 // metaDelete(klen, invalidate, ttl) -> St | Ret: memcached's `md <key> [I] [T<ttl>] [C<cas>]`,
 // the CAS (0 = any) at MetaOff.Io64. invalidate marks the item stale (still served, the next
 // reader wins the refresh) instead of deleting it; ttl < 0 keeps its ttl.
-napi_value js_meta_delete(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t klen = a.u32(0);
-    bool invalidate = a.u32(1) != 0;
-    int64_t ttl = a.i64(2);
-    return a.gated([&]() -> int32_t {
-      uint64_t cas = meta_get_u64(h, c::kMetaOffIo64);
-      MetaDeleteOptions opt;
-      opt.has_cas = cas != 0;
-      opt.cas = cas;
-      opt.invalidate = invalidate;
-      opt.set_ttl = ttl >= 0;
-      opt.ttl = ttl;
-      return map_status(meta_delete(h->ctx, private_key(h, klen), klen, opt));
-    });
+int32_t op_meta_delete(Call& a, Handle* h) {
+  uint32_t klen = a.u32(0);
+  MetaDeleteOptions opt;
+  opt.invalidate = a.u32(1) != 0;
+  opt.ttl = a.i64(2);
+  opt.set_ttl = opt.ttl >= 0;
+  return a.gated([&] {
+    opt.cas = meta_get_u64(h, c::kMetaOffIo64);
+    opt.has_cas = opt.cas != 0;
+    return map_status(meta_delete(h->ctx, private_key(h, klen), klen, opt));
   });
 }
 
 // getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, the u32
 // at MetaLens + 4i: the value length (value at the next 8-aligned arena offset), or ManyLen.Miss /
 // ManyLen.BadKey. Stops early when the arena is full (the size needed at MetaOff.Vlen).
-napi_value js_get_many(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t n = a.u32(0);
-    uint64_t off = a.u32(1);
-    uint32_t max_keys = uint32_t((h->meta_len - kMetaLens) / 4);
-    if (n > max_keys) n = max_keys;
-    if (n > kManyMax) n = kManyMax;
-    return a.gated([&]() -> int32_t {
-      Private* p = h->priv;
-      // Private copies of every key first, then one core call that overlaps their memory misses.
-      size_t pos = 0;
-      uint32_t parsed = 0;
-      for (; parsed < n; ++parsed) {
-        if (pos >= h->scratch_len) break;
-        uint32_t klen = h->scratch[pos];
-        if (pos + 1 + klen > h->scratch_len) break;
-        uint8_t* dst = p->many_keys + size_t(parsed) * (kKeyMax + 1);
-        // A slot holds kKeyMax bytes; a longer length copies nothing and the core refuses the key.
-        std::memcpy(dst, h->scratch + pos + 1, klen <= kKeyMax ? klen : 0);
-        p->many_ptr[parsed] = dst;
-        p->many_len[parsed] = klen;
-        pos += 1 + klen;
-      }
-      uint32_t need = 0;
-      uint32_t done = cmd_get_many(h->ctx, p->many_ptr, p->many_len, parsed, h->arena, h->arena_len, &off,
-                                   p->many_status, p->many_meta, &need);
-      for (uint32_t i = 0; i < done; ++i) {
-        Status st = p->many_status[i];
-        uint32_t out = st == kOk ? p->many_meta[i].vlen : st == kMiss ? c::kManyLenMiss : c::kManyLenBadKey;
-        meta_u32(h, int32_t(kMetaLens + 4 * i), out);
-      }
-      if (done < parsed) meta_u32(h, c::kMetaOffVlen, need);
-      return int32_t(done);
-    });
+int32_t op_get_many(Call& a, Handle* h) {
+  uint32_t n = a.u32(0);
+  uint64_t off = a.u32(1);
+  uint32_t max_keys = uint32_t((h->meta_len - kMetaLens) / 4);
+  if (n > max_keys) n = max_keys;
+  if (n > kManyMax) n = kManyMax;
+  return a.gated([&]() -> int32_t {
+    Private* p = h->priv;
+    // Private copies of every key first, then one core call that overlaps their memory misses.
+    size_t pos = 0;
+    uint32_t parsed = 0;
+    for (; parsed < n; ++parsed) {
+      if (pos >= h->scratch_len) break;
+      uint32_t klen = h->scratch[pos];
+      if (pos + 1 + klen > h->scratch_len) break;
+      uint8_t* dst = p->many_keys + size_t(parsed) * (kKeyMax + 1);
+      // A slot holds kKeyMax bytes; a longer length copies nothing and the core refuses the key.
+      std::memcpy(dst, h->scratch + pos + 1, klen <= kKeyMax ? klen : 0);
+      p->many_ptr[parsed] = dst;
+      p->many_len[parsed] = klen;
+      pos += 1 + klen;
+    }
+    uint32_t need = 0;
+    uint32_t done = cmd_get_many(h->ctx, p->many_ptr, p->many_len, parsed, h->arena, h->arena_len, &off, p->many_status,
+                                 p->many_meta, &need);
+    for (uint32_t i = 0; i < done; ++i) {
+      Status st = p->many_status[i];
+      uint32_t out = st == kOk ? p->many_meta[i].vlen : st == kMiss ? c::kManyLenMiss : c::kManyLenBadKey;
+      meta_u32(h, int32_t(kMetaLens + 4 * i), out);
+    }
+    if (done < parsed) meta_u32(h, c::kMetaOffVlen, need);
+    return int32_t(done);
   });
 }
 
 // setMany(n, flags, ttl) -> entries stored; on a failing entry stops and writes its Ret at
 // MetaOff.Vlen. Entries packed in scratch as [u8 klen][u32 vlen][key][value].
-napi_value js_set_many(napi_env env, napi_callback_info info) {
-  return hot(env, info, [](Call& a) {
-    Handle* h = a.h;
-    uint32_t n = a.u32(0);
-    uint32_t flags = a.u32(1);
-    int64_t ttl = a.i64(2);
-    return a.gated([&]() -> int32_t {
-      size_t pos = 0;
-      uint32_t i = 0;
-      for (; i < n; ++i) {
-        if (pos + 5 > h->scratch_len) break;
-        uint32_t klen = h->scratch[pos];
-        uint32_t vlen;
-        std::memcpy(&vlen, h->scratch + pos + 1, 4);
-        if (pos + 5 + uint64_t(klen) + vlen > h->scratch_len) break;
-        std::memcpy(h->priv->keybuf, h->scratch + pos + 5, klen);
-        Status s = cmd_store(h->ctx, StoreCmd::kSet, h->priv->keybuf, klen, h->scratch + pos + 5 + klen, vlen, flags,
-                             ttl, 0, nullptr);
-        if (s != kOk) {
-          meta_u32(h, c::kMetaOffVlen, uint32_t(map_status(s)));
-          break;
-        }
-        pos += 5 + klen + vlen;
+int32_t op_set_many(Call& a, Handle* h) {
+  uint32_t n = a.u32(0), flags = a.u32(1);
+  int64_t ttl = a.i64(2);
+  return a.gated([&]() -> int32_t {
+    size_t pos = 0;
+    uint32_t i = 0;
+    for (; i < n; ++i) {
+      if (pos + 5 > h->scratch_len) break;
+      uint32_t klen = h->scratch[pos];
+      uint32_t vlen;
+      std::memcpy(&vlen, h->scratch + pos + 1, 4);
+      if (pos + 5 + uint64_t(klen) + vlen > h->scratch_len) break;
+      std::memcpy(h->priv->keybuf, h->scratch + pos + 5, klen);
+      Status s = cmd_store(h->ctx, StoreCmd::kSet, h->priv->keybuf, klen, h->scratch + pos + 5 + klen, vlen, flags, ttl,
+                           0, nullptr);
+      if (s != kOk) {
+        meta_u32(h, c::kMetaOffVlen, uint32_t(map_status(s)));
+        break;
       }
-      return int32_t(i);
-    });
+      pos += 5 + klen + vlen;
+    }
+    return int32_t(i);
   });
 }
 
@@ -402,9 +369,10 @@ bool attach_cache(napi_env env, napi_value obj, Handle* h) {
     napi_callback cb;
   };
   for (const Hot& f :
-       {Hot{"get", js_get}, Hot{"gat", js_gat}, Hot{"getInto", js_get_into}, Hot{"store", js_store},
-        Hot{"del", js_delete}, Hot{"delta", js_delta}, Hot{"touch", js_touch}, Hot{"getMany", js_get_many},
-        Hot{"setMany", js_set_many}, Hot{"metaGet", js_meta_get}, Hot{"metaDelete", js_meta_delete}})
+       {Hot{"get", hot_call<op_get<false>>}, Hot{"gat", hot_call<op_get<true>>}, Hot{"getInto", hot_call<op_get_into>},
+        Hot{"store", hot_call<op_store>}, Hot{"del", hot_call<op_delete>}, Hot{"delta", hot_call<op_delta>},
+        Hot{"touch", hot_call<op_touch>}, Hot{"getMany", hot_call<op_get_many>}, Hot{"setMany", hot_call<op_set_many>},
+        Hot{"metaGet", hot_call<op_meta_get>}, Hot{"metaDelete", hot_call<op_meta_delete>}})
     if (!set_method(env, obj, f.name, f.cb, h)) return false;
   Napi::Env e(env);
   Napi::Object o(env, obj);

@@ -43,6 +43,18 @@ bool set_number(napi_env env, napi_value obj, const char* name, double v) {
   return true;
 }
 
+bool set_fields(napi_env env, napi_value obj, std::initializer_list<Field> fields) {
+  for (const Field& f : fields) {
+    napi_value v;
+    if (f.is_bool)
+      NAPI_OK_OR(env, napi_get_boolean(env, f.value != 0, &v), false);
+    else
+      NAPI_OK_OR(env, napi_create_double(env, f.value, &v), false);
+    NAPI_OK_OR(env, napi_set_named_property(env, obj, f.name, v), false);
+  }
+  return true;
+}
+
 Private* alloc_private(int pkey, size_t* len) {
   *len = (sizeof(Private) + 4095) / 4096 * 4096;
   void* m = mmap(nullptr, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

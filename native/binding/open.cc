@@ -27,22 +27,24 @@ void throw_coded(Napi::Env env, const char* code, const std::string& msg) {
   e.ThrowAsJavaScriptException();
 }
 
-Napi::Object report_object(Napi::Env env, const RecoveryReport& r) {
+// The recovery report as a JS object; an empty value with an exception pending when Node-API fails.
+Napi::Value report_object(Napi::Env env, const RecoveryReport& r) {
   static const char* kinds[] = {"created", "attached", "warm", "recovered", "reset"};
   Napi::Object o = Napi::Object::New(env);
   uint32_t k = uint32_t(r.kind);
-  o.Set("kind", Napi::String::New(env, kinds[k <= 4 ? k : 1]));
-  o.Set("itemsKept", Napi::Number::New(env, double(r.items_kept)));
-  o.Set("itemsDropped", Napi::Number::New(env, double(r.items_dropped)));
-  o.Set("duplicatesDropped", Napi::Number::New(env, double(r.duplicates)));
-  o.Set("expiredDropped", Napi::Number::New(env, double(r.expired)));
-  o.Set("chunksFreed", Napi::Number::New(env, double(r.chunks_freed)));
-  o.Set("pagesScanned", Napi::Number::New(env, double(r.pages_scanned)));
-  o.Set("orphanPages", Napi::Number::New(env, double(r.orphan_pages)));
-  o.Set("deadProcesses", Napi::Number::New(env, double(r.dead_processes)));
-  o.Set("ms", Napi::Number::New(env, r.ms));
-  o.Set("reason", Napi::String::New(env, r.reason));
-  return o;
+  bool ok = o.Set("kind", Napi::String::New(env, kinds[k <= 4 ? k : 1])) &&
+            set_fields(env, o,
+                       {{"itemsKept", double(r.items_kept)},
+                        {"itemsDropped", double(r.items_dropped)},
+                        {"duplicatesDropped", double(r.duplicates)},
+                        {"expiredDropped", double(r.expired)},
+                        {"chunksFreed", double(r.chunks_freed)},
+                        {"pagesScanned", double(r.pages_scanned)},
+                        {"orphanPages", double(r.orphan_pages)},
+                        {"deadProcesses", double(r.dead_processes)},
+                        {"ms", r.ms}}) &&
+            o.Set("reason", Napi::String::New(env, r.reason));
+  return ok ? Napi::Value(o) : Napi::Value();
 }
 
 }  // namespace
@@ -76,23 +78,24 @@ Napi::Value Check(const Napi::CallbackInfo& info) {
   uint64_t recoveries = r->h()->recoveries.load(), takeovers = r->h()->lock_takeovers.load();
   delete r;
   Napi::Object o = Napi::Object::New(env);
-  o.Set("ok", Napi::Boolean::New(env, ok));
   Napi::Array arr = Napi::Array::New(env, problems.size());
-  for (size_t i = 0; i < problems.size(); ++i) arr.Set(uint32_t(i), Napi::String::New(env, problems[i]));
-  o.Set("problems", arr);
-  o.Set("items", Napi::Number::New(env, double(st.items)));
-  o.Set("freeChunks", Napi::Number::New(env, double(st.free_chunks)));
-  o.Set("leakedChunks", Napi::Number::New(env, double(st.leaked_chunks)));
-  o.Set("pagesUsed", Napi::Number::New(env, double(st.pages_used)));
-  o.Set("pagesTotal", Napi::Number::New(env, double(st.pages_total)));
-  o.Set("liveProcesses", Napi::Number::New(env, double(st.live_procs)));
-  o.Set("hashPower", Napi::Number::New(env, st.hash_power));
-  o.Set("expanding", Napi::Boolean::New(env, st.expanding));
-  o.Set("clean", Napi::Boolean::New(env, st.clean));
-  o.Set("dirty", Napi::Boolean::New(env, st.dirty));
-  o.Set("recoveries", Napi::Number::New(env, double(recoveries)));
-  o.Set("lockTakeovers", Napi::Number::New(env, double(takeovers)));
-  return o;
+  for (size_t i = 0; i < problems.size(); ++i)
+    if (!arr.Set(uint32_t(i), Napi::String::New(env, problems[i]))) return env.Undefined();
+  bool set = set_fields(env, o, {flag("ok", ok)}) && o.Set("problems", arr) &&
+             set_fields(env, o,
+                        {{"items", double(st.items)},
+                         {"freeChunks", double(st.free_chunks)},
+                         {"leakedChunks", double(st.leaked_chunks)},
+                         {"pagesUsed", double(st.pages_used)},
+                         {"pagesTotal", double(st.pages_total)},
+                         {"liveProcesses", double(st.live_procs)},
+                         {"hashPower", double(st.hash_power)},
+                         flag("expanding", st.expanding),
+                         flag("clean", st.clean),
+                         flag("dirty", st.dirty),
+                         {"recoveries", double(recoveries)},
+                         {"lockTakeovers", double(takeovers)}});
+  return set ? Napi::Value(o) : env.Undefined();
 }
 
 namespace {
@@ -222,13 +225,15 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
       !attach_crawler(env, obj, h))  // the expired-item crawler (crawler.cc, core/crawler.h)
     return env.Undefined();
   const Geometry& g = region.geo();
-  obj.Set("memLimit", Napi::Number::New(env, double(g.mem_limit)));
-  obj.Set("itemSizeMax", Napi::Number::New(env, g.item_size_max));
-  obj.Set("itemHeader", Napi::Number::New(env, double(sizeof(Item))));
-  obj.Set("evict", Napi::Number::New(env, h->map->evict ? 1 : 0));
-  obj.Set("protection", Napi::Number::New(env, h->pkey >= 0 ? 1 : 0));
-  obj.Set("recovery", report_object(env, mapped_here ? h->map->report : RecoveryReport{RecoveryReport::kAttached}));
-  return obj;
+  Napi::Value report = report_object(env, mapped_here ? h->map->report : RecoveryReport{RecoveryReport::kAttached});
+  bool set = set_fields(env, obj,
+                        {{"memLimit", double(g.mem_limit)},
+                         {"itemSizeMax", double(g.item_size_max)},
+                         {"itemHeader", double(sizeof(Item))},
+                         {"evict", h->map->evict ? 1.0 : 0.0},
+                         {"protection", h->pkey >= 0 ? 1.0 : 0.0}}) &&
+             !report.IsEmpty() && obj.Set("recovery", report);
+  return set ? Napi::Value(obj) : env.Undefined();
 }
 
 }  // namespace shm::binding

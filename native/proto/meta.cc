@@ -40,15 +40,21 @@ struct MetaFlags {
   char order[4] = {0, 0, 0, 0};  // T, N, R in the order given
 };
 
+// The number after a flag letter, by the type of its field (memcached's safe_strto* per flag).
+bool flag_number(const char* s, size_t n, int32_t* v) { return strict_i32(s, n, v); }
+bool flag_number(const char* s, size_t n, uint32_t* v) { return strict_u32(s, n, v); }
+bool flag_number(const char* s, size_t n, uint64_t* v) { return strict_u64(s, n, v); }
+
 // memcached's _meta_flag_preparse: nullptr, or the error to answer.
 const char* preparse(Token* t, size_t start, MetaFlags* f) {
   bool seen[128] = {};
   const char* err = "CLIENT_ERROR bad command line format";
   size_t norder = 0;
   constexpr const char* kBadToken = "CLIENT_ERROR bad token in command line format";
-  // A flag that does not parse: the command fails, with the last such flag's error (as memcached).
+  // A flag that does not parse: the command fails, with the last such flag's error (as memcached;
+  // a null e keeps the error so far).
   auto fail = [&](const char* e) {
-    err = e;
+    if (e) err = e;
     f->has_error = true;
   };
   for (size_t i = start; t[i].length != 0; ++i) {
@@ -57,6 +63,13 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
     seen[o] = true;
     const char* arg = t[i].value + 1;
     const size_t alen = t[i].length - 1;
+    // A flag's number into *v (an empty one does not parse): *has set when it parses, fail(e) when not.
+    auto number = [&](auto* v, bool* has, const char* e) {
+      if (!flag_number(arg, alen, v) || alen == 0)
+        fail(e);
+      else if (has)
+        *has = true;
+    };
     switch (o) {
       case 'b': {
         size_t n = base64_decode(reinterpret_cast<const uint8_t*>(t[1].value), t[1].length,
@@ -67,21 +80,14 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
         break;
       }
       case 'N':
-        f->vivify = true;
-        if (!strict_i32(arg, alen, &f->vivify_ttl) || alen == 0) fail(kBadToken);
-        f->order[norder++] = 'N';
-        break;
       case 'T':
-        if (!strict_i32(arg, alen, &f->ttl) || alen == 0) {
-          fail(kBadToken);
-        } else {
-          f->new_ttl = true;
-        }
-        f->order[norder++] = 'T';
-        break;
       case 'R':
-        if (!strict_i32(arg, alen, &f->recache_ttl) || alen == 0) fail(kBadToken);
-        f->order[norder++] = 'R';
+        f->vivify = f->vivify || o == 'N';
+        number(o == 'N'   ? &f->vivify_ttl
+               : o == 'T' ? &f->ttl
+                          : &f->recache_ttl,
+               o == 'T' ? &f->new_ttl : nullptr, kBadToken);
+        f->order[norder++] = char(o);
         break;
       case 'l':
       case 'O':
@@ -96,32 +102,14 @@ const char* preparse(Token* t, size_t start, MetaFlags* f) {
       case 'v': f->value = true; break;
       case 'u': f->no_update = true; break;
       case 'q': f->quiet = true; break;
-      case 'F':
-        if (!strict_u32(arg, alen, &f->client_flags) || alen == 0) f->has_error = true;
-        break;
-      case 'C':
-        if (!strict_u64(arg, alen, &f->cas) || alen == 0) {
-          fail(kBadToken);
-        } else {
-          f->has_cas = true;
-        }
-        break;
-      case 'E':
-        if (!strict_u64(arg, alen, &f->cas_in) || alen == 0) {
-          fail(kBadToken);
-        } else {
-          f->has_cas_in = true;
-        }
-        break;
+      case 'F': number(&f->client_flags, nullptr, nullptr); break;
+      case 'C': number(&f->cas, &f->has_cas, kBadToken); break;
+      case 'E': number(&f->cas_in, &f->has_cas_in, kBadToken); break;
       case 'M':  // memcached 1.6.4x takes the letter after M whatever follows it
         f->mode = t[i].length >= 2 ? t[i].value[1] : '\r';
         break;
-      case 'J':
-        if (!strict_u64(arg, alen, &f->initial) || alen == 0) fail("CLIENT_ERROR invalid numeric initial value");
-        break;
-      case 'D':
-        if (!strict_u64(arg, alen, &f->delta) || alen == 0) fail("CLIENT_ERROR invalid numeric delta value");
-        break;
+      case 'J': number(&f->initial, nullptr, "CLIENT_ERROR invalid numeric initial value"); break;
+      case 'D': number(&f->delta, nullptr, "CLIENT_ERROR invalid numeric delta value"); break;
       case 'I': f->invalidate = true; break;
       case 'x': f->remove_val = true; break;
       default: return "CLIENT_ERROR invalid flag";
@@ -170,6 +158,47 @@ void put_ttl(std::string& o, uint32_t exptime, uint32_t now) {
     put_u64(o, uint32_t(exptime - now));
 }
 
+// Appends the return flags of an mg or ma reply in the order they were asked (t[2..nt-2]), those
+// of `letters` only. T and N print nothing: memcached applies them while printing, so they move
+// the exptime a later t shows. False when an opaque is too long (nothing more to print then).
+bool put_return_flags(std::string& line, const Token* t, size_t nt, const char* letters, const MetaFlags& f,
+                      const shm::MetaView& v) {
+  uint32_t exp = v.exptime0;
+  for (size_t i = 2; i < nt - 1; ++i) {
+    const char* tok = t[i].value;
+    if (!std::strchr(letters, tok[0])) continue;
+    switch (tok[0]) {
+      case 'T': exp = abs_exptime(f.ttl, v.now); break;
+      case 'N':
+        if (v.created) exp = abs_exptime(f.vivify_ttl, v.now);
+        break;
+      case 't':
+        line += " t";
+        put_ttl(line, exp, v.now);
+        break;
+      case 's':  // the numeric return flags: the letter, then the number
+      case 'c':
+      case 'f':
+      case 'l':
+        line += ' ';
+        line += tok[0];
+        put_u64(line, tok[0] == 's'   ? uint64_t(v.vlen)
+                      : tok[0] == 'c' ? v.cas
+                      : tok[0] == 'f' ? uint64_t(v.flags)
+                                      : uint64_t(uint32_t(v.now - v.atime)));
+        break;
+      case 'h': line += v.fetched ? " h1" : " h0"; break;
+      case 'O':
+        if (t[i].length > kMaxOpaque) return false;
+        line += ' ';
+        line.append(tok, t[i].length);
+        break;
+      case 'k': put_key(line, t[1].value, t[1].length, f.key_binary); break;
+    }
+  }
+  return true;
+}
+
 // memcached 1.6.4x's _meta_flag_preparse with its two checks first: key length, then the number
 // of tokens (more than 20 with the command and key). nullptr, or the error line to answer.
 const char* meta_flags(Token* t, size_t nt, size_t start, MetaFlags* f) {
@@ -216,43 +245,7 @@ void Conn::meta_get(Token* t, size_t nt) {
   } else {
     line = "HD";
   }
-  uint32_t exp = v.exptime0;  // replayed in flag order, as memcached sets it while printing
-  for (size_t i = 2; i < nt - 1; ++i) {
-    const char* tok = t[i].value;
-    switch (tok[0]) {
-      case 'T': exp = abs_exptime(f.ttl, v.now); break;
-      case 'N':
-        if (v.created) exp = abs_exptime(f.vivify_ttl, v.now);
-        break;
-      case 's':
-        line += " s";
-        put_u64(line, v.vlen);
-        break;
-      case 't':
-        line += " t";
-        put_ttl(line, exp, v.now);
-        break;
-      case 'c':
-        line += " c";
-        put_u64(line, v.cas);
-        break;
-      case 'f':
-        line += " f";
-        put_u64(line, v.flags);
-        break;
-      case 'l':
-        line += " l";
-        put_u64(line, uint32_t(v.now - v.atime));
-        break;
-      case 'h': line += v.fetched ? " h1" : " h0"; break;
-      case 'O':
-        if (t[i].length > kMaxOpaque) return out_line("CLIENT_ERROR opaque token too long");
-        line += ' ';
-        line.append(tok, t[i].length);
-        break;
-      case 'k': put_key(line, key.value, key.length, f.key_binary); break;
-    }
-  }
+  if (!put_return_flags(line, t, nt, "TNtscflhOk", f, v)) return out_line("CLIENT_ERROR opaque token too long");
   if (v.token_sent) line += " Z";
   if (v.stale) line += " X";
   if (v.won) line += " W";
@@ -481,29 +474,7 @@ void Conn::meta_arith(Token* t, size_t nt) {
   } else {
     line = "HD";
   }
-  uint32_t exp = v.exptime0;  // memcached applies T and N while it prints: t shows the ttl so far
-  for (size_t i = 2; i < nt - 1; ++i) {
-    switch (t[i].value[0]) {
-      case 'c':
-        line += " c";
-        put_u64(line, v.cas);
-        break;
-      case 'T': exp = abs_exptime(f.ttl, v.now); break;
-      case 'N':
-        if (v.created) exp = abs_exptime(f.vivify_ttl, v.now);
-        break;
-      case 't':
-        line += " t";
-        put_ttl(line, exp, v.now);
-        break;
-      case 'O':
-        if (t[i].length > kMaxOpaque) return out_line("CLIENT_ERROR opaque token too long");
-        line += ' ';
-        line.append(t[i].value, t[i].length);
-        break;
-      case 'k': put_key(line, t[1].value, t[1].length, f.key_binary); break;
-    }
-  }
+  if (!put_return_flags(line, t, nt, "cTNtOk", f, v)) return out_line("CLIENT_ERROR opaque token too long");
   if (f.quiet) return;  // memcached 1.6.4x hides a nominal reply, value included, a vivified one too
   out_ += line;
   out_ += "\r\n";

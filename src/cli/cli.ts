@@ -208,8 +208,7 @@ class UsageError extends Error {}
 class RunError extends Error {}
 
 function intArg(flag: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined || !/^\d+$/.test(v))
-    throw new UsageError(`${flag} needs a number, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+  if (v === undefined || !/^\d+$/.test(v)) throw new UsageError(`${flag} needs a number, got ${shown(v)}`);
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`${flag} must be from ${min} to ${max}, got ${n}`);
   return n;
@@ -218,6 +217,59 @@ function intArg(flag: string, v: string | undefined, min: number, max: number): 
 /** Whether `args` asks for help (`-h` / `--help` anywhere). */
 function wantsHelp(args: readonly string[]): boolean {
   return args.some((a) => a === '-h' || a === '--help');
+}
+
+/** The ServeOptions fields of type V (exactly: a string field, not a union of literals). */
+type Field<V> = {
+  [K in keyof ServeOptions]-?: ServeOptions[K] extends V ? (V extends ServeOptions[K] ? K : never) : never;
+}[keyof ServeOptions];
+
+/** serve's flags that take a number in a range: the field each sets, and the range. */
+const INT_FLAGS = new Map<string, readonly [Field<number> | 'memoryMb' | 'fileOwner', number, number]>([
+  ['-p', ['port', 0, 65535]],
+  ['-m', ['memoryMb', 1, 1 << 20]],
+  ['-c', ['maxConnections', 1, 1 << 20]],
+  ['-t', ['threads', 1, 1024]],
+  ['-R', ['reqsPerEvent', 0, 0x7fffffff]],
+  ['--idle-timeout', ['idleTimeout', 0, 1 << 30]],
+  // region-safety (docs/security.md): passed through to Cache.open's allowOwner.
+  ['--file-owner', ['fileOwner', 0, 0xfffffffe]],
+]);
+/** serve's flags without a value: the boolean field each turns on. */
+const SWITCH_FLAGS = new Map<string, Field<boolean>>([
+  ['-M', 'noEvict'],
+  ['-A', 'enableShutdown'],
+  ['--reset', 'reset'],
+  ['--reset-if-unreadable', 'resetIfUnreadable'],
+]);
+/** serve's flags that take a non-empty string: the field each sets, and what the value is. */
+const TEXT_FLAGS = new Map<string, readonly [Field<string> | 'socketPath', string]>([
+  ['-l', ['listen', 'an address']],
+  ['-s', ['socketPath', 'a socket path']],
+  ['--file', ['file', 'a path']],
+]);
+
+/** Applies a flag of the three tables above to `o`; false when `a` is in none of them. */
+function takeTableFlag(o: ServeOptions, a: string, v: string | undefined): boolean {
+  const int = INT_FLAGS.get(a);
+  const on = SWITCH_FLAGS.get(a);
+  const text = TEXT_FLAGS.get(a);
+  if (int) o[int[0]] = intArg(a, v, int[1], int[2]);
+  else if (on) o[on] = true;
+  else if (text) {
+    if (!v) throw new UsageError(`${a} needs ${text[1]}`);
+    o[text[0]] = v;
+  } else return false;
+  return true;
+}
+
+/** A flag's value as a message shows it. */
+const shown = (v: string | undefined): string => (v === undefined ? 'nothing' : JSON.stringify(v));
+
+/** An octal permission value matching `re` (`example` in the message when it does not). */
+function octalArg(flag: string, v: string | undefined, re: RegExp, example: string): number {
+  if (v === undefined || !re.test(v)) throw new UsageError(`${flag} needs an octal ${example}, got ${shown(v)}`);
+  return parseInt(v, 8);
 }
 
 /** Parses `serve`'s flags (memcached's short flags, their long names, `-p11211` and `--port=11211` forms). */
@@ -298,54 +350,22 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       a = a.slice(0, 2);
     }
     if (withValue.has(a) && v === undefined) v = args[++i];
+    if (takeTableFlag(o, a, v)) continue;
     switch (a) {
-      case '-p':
-        o.port = intArg('-p', v, 0, 65535);
-        break;
-      case '-l':
-        if (!v) throw new UsageError('-l needs an address');
-        o.listen = v;
-        break;
-      case '-m':
-        o.memoryMb = intArg('-m', v, 1, 1 << 20);
-        break;
       case '-I':
-        if (!v || !/^\d+[kmg]?b?$/i.test(v))
-          throw new UsageError(`-I needs a size such as 1m or 512k, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        if (!v || !/^\d+[kmg]?b?$/i.test(v)) throw new UsageError(`-I needs a size such as 1m or 512k, got ${shown(v)}`);
         o.itemSizeMax = v;
-        break;
-      case '-M':
-        o.noEvict = true;
-        break;
-      case '-c':
-        o.maxConnections = intArg('-c', v, 1, 1 << 20);
-        break;
-      case '-t':
-        o.threads = intArg('-t', v, 1, 1024);
         break;
       case '-U':
         if (v !== '0') throw new UsageError('-U: UDP is not supported (only -U 0)');
         break;
       case '-u':
         break; // memcached's run-as user: shmcached runs as whoever starts it
-      case '-s':
-        if (!v) throw new UsageError('-s needs a socket path');
-        o.socketPath = v;
-        break;
       case '-a':
-        if (v === undefined || !/^0?[0-7]{1,4}$/.test(v))
-          throw new UsageError(`-a needs an octal mask such as 0700, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
-        o.socketMask = parseInt(v, 8) & 0o777;
-        break;
-      case '-A':
-        o.enableShutdown = true;
-        break;
-      case '-R':
-        o.reqsPerEvent = intArg('-R', v, 0, 0x7fffffff);
+        o.socketMask = octalArg('-a', v, /^0?[0-7]{1,4}$/, 'mask such as 0700') & 0o777;
         break;
       case '-B':
-        if (v !== 'ascii' && v !== 'binary' && v !== 'auto')
-          throw new UsageError(`-B takes ascii, binary or auto, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        if (v !== 'ascii' && v !== 'binary' && v !== 'auto') throw new UsageError(`-B takes ascii, binary or auto, got ${shown(v)}`);
         o.protocol = v;
         break;
       case '-o':
@@ -366,27 +386,9 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
             );
         }
         break;
-      case '--file':
-        if (!v) throw new UsageError('--file needs a path');
-        o.file = v;
-        break;
-      case '--reset':
-        o.reset = true;
-        break;
-      case '--reset-if-unreadable':
-        o.resetIfUnreadable = true;
-        break;
-      case '--idle-timeout':
-        o.idleTimeout = intArg('--idle-timeout', v, 0, 1 << 30);
-        break;
-      // region-safety (docs/security.md): passed through to Cache.open's allowOwner / mode.
-      case '--file-owner':
-        o.fileOwner = intArg('--file-owner', v, 0, 0xfffffffe);
-        break;
+      // region-safety (docs/security.md): passed through to Cache.open's mode.
       case '--file-mode':
-        if (v === undefined || !/^0?[0-7]{3,4}$/.test(v))
-          throw new UsageError(`--file-mode needs an octal mode such as 0660, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
-        o.fileMode = parseInt(v, 8);
+        o.fileMode = octalArg('--file-mode', v, /^0?[0-7]{3,4}$/, 'mode such as 0660');
         break;
       default:
         try {

@@ -7,7 +7,7 @@
 import type { ConnectionOptions } from 'node:tls';
 
 import { rangeError, typeError } from '../errors.js';
-import { checkTtl as checkExptime, readTtl } from '../ttl.js';
+import { checkTtl as checkExptime, checkFlags, readTtl } from '../ttl.js';
 import type { CacheSetOptions, Key } from '../types.js';
 
 /** memcached's key limit (bytes). */
@@ -81,15 +81,7 @@ export function setOptions(opts: CacheSetOptions | undefined): [number, number] 
   if (typeof opts !== 'object' || opts === null)
     throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(opts)}`);
   const ttl = readTtl(opts, 'options');
-  let flags = 0;
-  if (opts.flags !== undefined) {
-    const f = opts.flags;
-    if (typeof f !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.flags must be a number, got ${typeof f}`);
-    if (!Number.isInteger(f) || f < 0 || f > 0xffffffff)
-      throw rangeError('ERR_OUT_OF_RANGE', `options.flags must be an integer from 0 to 4294967295, got ${f}`);
-    flags = f;
-  }
-  return [flags, ttl];
+  return [opts.flags === undefined ? 0 : checkFlags(opts.flags, 'options.flags'), ttl];
 }
 
 /** Checks an incr/decr delta as the store does; returns it as decimal text. */

@@ -115,7 +115,15 @@ const TTL_MAX = 2 ** 32 - 1;
 const U64_MAX = (1n << 64n) - 1n;
 /** memcached's answers to `cas`, and what {@link Cluster.cas} resolves with for each. */
 const CAS_REPLIES = ['STORED', 'EXISTS', 'NOT_FOUND'];
-const CAS_RESULTS: readonly CasResult[] = ['stored', 'exists', 'not_found'];
+/** One key of a getMany: its position in the call, the key, its wire form. */
+interface Wanted {
+  k: number;
+  key: Key;
+  wire: string;
+}
+const CAS_RESULTS = ['stored', 'exists', 'not_found'] as const satisfies readonly CasResult[];
+/** An index into CAS_REPLIES / CAS_RESULTS (indexOf's answer once it is not -1). */
+type CasIndex = 0 | 1 | 2;
 /** A node's `lru_crawler metadump` answered BUSY (another crawl runs). */
 const BUSY = Symbol('busy');
 /** Cache's own methods: the cluster calls them on its local store raw (bytes, all 32 flag bits), whatever codec the store's handle has. */
@@ -342,19 +350,15 @@ class ClusterClient<T = Buffer> {
 
   /** The value stored under `key`, decoded by the cluster's codec (a Buffer by default), or `undefined` (see {@link Cache.get}). */
   get(key: Key): Promise<T | undefined> {
-    try {
-      const i = this.#start(key, 'get');
-      if (i === this.#self) {
-        this.#localOps++;
-        const c = this.#cache!;
-        if (this.#codec === undefined) return Promise.resolve(RAW.get.call(c, key) as T | undefined);
-        return Promise.resolve(this.#info(key, RAW.gets.call(c, key))?.value);
-      }
-      const wk = wireKey(key);
-      return this.#retrieve(i, 'get', `get ${wk}\r\n`, key, wk);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#keyed(
+      key,
+      'get',
+      (c) => (this.#codec === undefined ? (RAW.get.call(c, key) as T | undefined) : this.#info(key, RAW.gets.call(c, key))?.value),
+      (i) => {
+        const wk = wireKey(key);
+        return this.#retrieve(i, 'get', `get ${wk}\r\n`, key, wk);
+      },
+    );
   }
 
   /**
@@ -374,13 +378,8 @@ class ClusterClient<T = Buffer> {
   }
 
   #getsOrGats(key: Key, ttl: number | TtlOptions | undefined, what: 'gets' | 'gats'): Promise<ItemInfo<T> | undefined> {
-    try {
-      const i = this.#start(key, what);
-      if (i === this.#self) {
-        this.#localOps++;
-        const c = this.#cache!;
-        return Promise.resolve(this.#info(key, ttl === undefined ? RAW.gets.call(c, key) : RAW.gats.call(c, key, ttl)));
-      }
+    const local = (c: Cache<unknown>) => this.#info(key, ttl === undefined ? RAW.gets.call(c, key) : RAW.gats.call(c, key, ttl));
+    return this.#keyed(key, what, local, (i) => {
       const wk = wireKey(key);
       const t = ttl === undefined ? '' : ` T${ttlArg(ttl, 'ttl')}`;
       return this.#remote(i, what, `mg ${wk} v f c${t}\r\n`, undefined, Expect.Meta, (line, items) => {
@@ -395,9 +394,7 @@ class ClusterClient<T = Buffer> {
         }
         return { value, flags, cas } satisfies ItemInfo<Buffer>;
       }).then((raw) => this.#info(key, raw));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   /**
@@ -409,15 +406,12 @@ class ClusterClient<T = Buffer> {
    * codec, as on {@link Cache}.
    */
   getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
-    try {
-      const i = this.#start(key, 'getInto');
+    const check = () => {
       if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
       if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
         throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
-      if (i === this.#self) {
-        this.#localOps++;
-        return Promise.resolve(RAW.getInto.call(this.#cache!, key, target, offset));
-      }
+    };
+    const remote = (i: number) => {
       const wk = wireKey(key);
       return this.#remote(i, 'getInto', `get ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
         const it = this.#single(items, line, wk);
@@ -426,9 +420,8 @@ class ClusterClient<T = Buffer> {
         if (v.length <= target.length - offset) target.set(v, offset);
         return v.length;
       });
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    };
+    return this.#keyed(key, 'getInto', (c) => RAW.getInto.call(c, key, target, offset), remote, check);
   }
 
   /**
@@ -437,18 +430,8 @@ class ClusterClient<T = Buffer> {
    * the `mg` as a fetch of the item (its LRU bump); the local store and shmcached nodes do not.
    */
   has(key: Key): Promise<boolean> {
-    try {
-      const i = this.#start(key, 'has');
-      if (i === this.#self) {
-        this.#localOps++;
-        return Promise.resolve(RAW.has.call(this.#cache!, key));
-      }
-      return this.#remote(i, 'has', `mg ${wireKey(key)}\r\n`, undefined, Expect.Meta, (line) =>
-        line === 'HD' ? true : line === 'EN' ? false : line,
-      );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const remote = (i: number) => this.#yesNo(i, 'has', `mg ${wireKey(key)}\r\n`, Expect.Meta, 'HD', 'EN');
+    return this.#keyed(key, 'has', (c) => RAW.has.call(c, key), remote);
   }
 
   /**
@@ -459,31 +442,23 @@ class ClusterClient<T = Buffer> {
    * encoded with the codec's tag, and every result is decoded, as on {@link Cache}.
    */
   fetch(key: Key, loader: Loader<In<T>>, options?: FetchOptions): Promise<T> {
-    try {
-      const i = this.#start(key, 'fetch');
-      if (i === this.#self) {
-        this.#localOps++;
-        // The local store raw, through this cluster's codec (as every other local call).
-        return fetchWith(this.#cache as Cache<unknown>, key, loader as Loader<unknown>, options, this.#codec) as Promise<T>;
-      }
-      return fetchThrough(this.#remoteStore(i), key, loader as Loader<unknown>, options, this.#codec) as Promise<T>;
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#keyed(
+      key,
+      'fetch',
+      // The local store raw, through this cluster's codec (as every other local call).
+      (c) => fetchWith(c, key, loader as Loader<unknown>, options, this.#codec) as Promise<T>,
+      (i) => fetchThrough(this.#remoteStore(i), key, loader as Loader<unknown>, options, this.#codec) as Promise<T>,
+    );
   }
 
   /** {@link Cache.invalidate} on the key's node (`md key I` for a remote one). */
   invalidate(key: Key): Promise<boolean> {
-    try {
-      const i = this.#start(key, 'invalidate');
-      if (i === this.#self) {
-        this.#localOps++;
-        return Promise.resolve(RAW.invalidate.call(this.#cache!, key));
-      }
-      return Promise.resolve(this.#remoteStore(i).metaDelete(key, true, 0n));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#keyed(
+      key,
+      'invalidate',
+      (c) => RAW.invalidate.call(c, key),
+      (i) => Promise.resolve(this.#remoteStore(i).metaDelete(key, true, 0n)),
+    );
   }
 
   /** Node i as a {@link FetchStore}: the meta commands fetch needs, over its connections. */
@@ -549,20 +524,13 @@ class ClusterClient<T = Buffer> {
 
   /** Get and touch: the value, after setting a new ttl (seconds, or `{ ttl | ttlMs | expiresAt }`; see {@link Cache.gat}). */
   gat(key: Key, ttl: number | TtlOptions): Promise<T | undefined> {
-    try {
-      const i = this.#start(key, 'gat');
-      if (i === this.#self) {
-        this.#localOps++;
-        const c = this.#cache!;
-        if (this.#codec === undefined) return Promise.resolve(RAW.gat.call(c, key, ttl) as T | undefined);
-        return Promise.resolve(this.#info(key, RAW.gats.call(c, key, ttl))?.value);
-      }
+    const local = (c: Cache<unknown>) =>
+      this.#codec === undefined ? (RAW.gat.call(c, key, ttl) as T | undefined) : this.#info(key, RAW.gats.call(c, key, ttl))?.value;
+    return this.#keyed(key, 'gat', local, (i) => {
       const wk = wireKey(key);
       const t = ttlArg(ttl, 'ttl');
       return this.#retrieve(i, 'gat', `gat ${t} ${wk}\r\n`, key, wk);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   /**
@@ -640,46 +608,34 @@ class ClusterClient<T = Buffer> {
    * asked the key's node): memcached's `cas` to a remote node, {@link Cache.cas} on the local one.
    */
   cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): Promise<CasResult> {
-    try {
-      const i = this.#start(key, 'cas');
+    const prepare = () => {
       let token: bigint;
       if (typeof cas === 'bigint') token = cas;
       else if (typeof cas === 'number' && Number.isSafeInteger(cas)) token = BigInt(cas);
       else throw typeError('ERR_INVALID_ARG_TYPE', `cas must be a bigint (from gets), got ${describe(cas)}`);
       if (token < 0n || token > U64_MAX) throw rangeError('ERR_OUT_OF_RANGE', 'cas must be an unsigned 64-bit integer');
       const [flags, ttl] = this.#writeOptions(options);
-      const data = this.#codec === undefined ? value : encodeValue(this.#codec, value);
-      if (i === this.#self) {
-        this.#localOps++;
-        const o = this.#codec === undefined ? options : { ...options, flags };
-        return Promise.resolve(RAW.cas.call(this.#cache!, key, data as Value, token, o));
-      }
+      return { token, flags, ttl, data: this.#codec === undefined ? value : encodeValue(this.#codec, value) };
+    };
+    type Cas = ReturnType<typeof prepare>;
+    const local = (c: Cache<unknown>, { token, flags, data }: Cas) =>
+      RAW.cas.call(c, key, data as Value, token, this.#codec === undefined ? options : { ...options, flags });
+    const remote = (i: number, { token, flags, ttl, data }: Cas) => {
       const wk = wireKey(key);
       const bytes = valueBytes(data);
       // map's string result means "not an answer": the answer travels as an index into CAS_RESULTS.
       return this.#remote(i, 'cas', `cas ${wk} ${flags} ${ttl} ${bytes.length} ${token}\r\n`, bytes, Expect.Line, (reply) => {
         const r = CAS_REPLIES.indexOf(reply);
-        return r < 0 ? reply : r;
-      }).then((r) => CAS_RESULTS[r]!);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+        return r < 0 ? reply : (r as CasIndex);
+      }).then((r) => CAS_RESULTS[r]);
+    };
+    return this.#keyed(key, 'cas', local, remote, prepare);
   }
 
   /** Removes `key`; resolves `true` if it was there (see {@link Cache.delete}). */
   delete(key: Key): Promise<boolean> {
-    try {
-      const i = this.#start(key, 'delete');
-      if (i === this.#self) {
-        this.#localOps++;
-        return Promise.resolve(RAW.delete.call(this.#cache!, key));
-      }
-      return this.#remote(i, 'delete', `delete ${wireKey(key)}\r\n`, undefined, Expect.Line, (reply) =>
-        reply === 'DELETED' ? true : reply === 'NOT_FOUND' ? false : reply,
-      );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const remote = (i: number) => this.#yesNo(i, 'delete', `delete ${wireKey(key)}\r\n`, Expect.Line, 'DELETED', 'NOT_FOUND');
+    return this.#keyed(key, 'delete', (c) => RAW.delete.call(c, key), remote);
   }
 
   /** Adds `delta` (default 1) to a decimal value; the new value, or `undefined` if absent (see {@link Cache.incr}). */
@@ -693,39 +649,28 @@ class ClusterClient<T = Buffer> {
   }
 
   #delta(cmd: 'incr' | 'decr', key: Key, delta: number | bigint): Promise<bigint | undefined> {
-    try {
-      const i = this.#start(key, cmd);
-      if (i === this.#self) {
-        this.#localOps++;
-        const c = this.#cache!;
-        return Promise.resolve(cmd === 'incr' ? RAW.incr.call(c, key, delta) : RAW.decr.call(c, key, delta));
-      }
+    const local = (c: Cache<unknown>) => (cmd === 'incr' ? RAW.incr.call(c, key, delta) : RAW.decr.call(c, key, delta));
+    return this.#keyed(key, cmd, local, (i) => {
       const wk = wireKey(key);
       const d = deltaText(delta);
       return this.#remote(i, cmd, `${cmd} ${wk} ${d}\r\n`, undefined, Expect.Line, (reply) =>
         reply === 'NOT_FOUND' ? undefined : /^\d+$/.test(reply) ? BigInt(reply) : reply,
       );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   /** Sets a new ttl (seconds, or `{ ttl | ttlMs | expiresAt }`); resolves `true` if the key was there (see {@link Cache.touch}). */
   touch(key: Key, ttl: number | TtlOptions): Promise<boolean> {
-    try {
-      const i = this.#start(key, 'touch');
-      if (i === this.#self) {
-        this.#localOps++;
-        return Promise.resolve(RAW.touch.call(this.#cache!, key, ttl));
-      }
-      const wk = wireKey(key);
-      const t = ttlArg(ttl, 'ttl');
-      return this.#remote(i, 'touch', `touch ${wk} ${t}\r\n`, undefined, Expect.Line, (reply) =>
-        reply === 'TOUCHED' ? true : reply === 'NOT_FOUND' ? false : reply,
-      );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#keyed(
+      key,
+      'touch',
+      (c) => RAW.touch.call(c, key, ttl),
+      (i) => {
+        const wk = wireKey(key);
+        const t = ttlArg(ttl, 'ttl');
+        return this.#yesNo(i, 'touch', `touch ${wk} ${t}\r\n`, Expect.Line, 'TOUCHED', 'NOT_FOUND');
+      },
+    );
   }
 
   /**
@@ -741,23 +686,19 @@ class ClusterClient<T = Buffer> {
       const n = keys.length;
       const out = new Array<T | undefined>(n);
       if (n === 0) return Promise.resolve(out);
-      const wire = new Array<string>(n);
-      const owner = new Int32Array(n);
-      for (let k = 0; k < n; k++) {
-        wire[k] = wireKey(keys[k], `keys[${k}]`);
-        const i = this.#route(keys[k]!);
-        if (i < 0) throw new ClusterError('ERR_NO_NODES', 'getMany: every node is ejected');
-        owner[k] = i;
-      }
       const parts: Promise<void>[] = [];
-      const byNode = new Map<number, number[]>();
-      const local: number[] = [];
-      for (const [k, i] of owner.entries()) {
-        if (i === this.#self) local.push(k);
+      const byNode = new Map<number, Wanted[]>();
+      const local: Wanted[] = [];
+      // Every key checked and routed before anything is asked.
+      for (const [k, key] of keys.entries()) {
+        const w: Wanted = { k, key, wire: wireKey(key, `keys[${k}]`) };
+        const i = this.#route(key);
+        if (i < 0) throw new ClusterError('ERR_NO_NODES', 'getMany: every node is ejected');
+        if (i === this.#self) local.push(w);
         else {
           let list = byNode.get(i);
           if (list === undefined) byNode.set(i, (list = []));
-          list.push(k);
+          list.push(w);
         }
       }
       if (local.length > 0) {
@@ -767,28 +708,28 @@ class ClusterClient<T = Buffer> {
         if (this.#codec === undefined) {
           const vals = RAW.getMany.call(
             c,
-            local.map((k) => keys[k]!),
+            local.map((w) => w.key),
           );
-          local.forEach((k, j) => {
-            out[k] = vals[j] as T | undefined;
+          local.forEach((w, j) => {
+            out[w.k] = vals[j] as T | undefined;
           });
         } else {
-          for (const k of local) out[k] = this.#info(keys[k]!, RAW.gets.call(c, keys[k]!))?.value;
+          for (const w of local) out[w.k] = this.#info(w.key, RAW.gets.call(c, w.key))?.value;
         }
       }
       for (const [i, list] of byNode) {
         let start = 0;
         let bytes = 4;
-        for (let j = 0; j < list.length; j++) {
-          const len = wire[list[j]!]!.length + 1;
+        for (const [j, w] of list.entries()) {
+          const len = w.wire.length + 1;
           if (j > start && bytes + len > GET_LINE_MAX) {
-            parts.push(this.#getLine(i, list.slice(start, j), keys, wire, out));
+            parts.push(this.#getLine(i, list.slice(start, j), out));
             start = j;
             bytes = 4;
           }
           bytes += len;
         }
-        parts.push(this.#getLine(i, list.slice(start), keys, wire, out));
+        parts.push(this.#getLine(i, list.slice(start), out));
       }
       return Promise.all(parts).then(() => out);
     } catch (e) {
@@ -938,7 +879,8 @@ class ClusterClient<T = Buffer> {
       const vals = await this.getMany(batch);
       for (let j = 0; j < batch.length; j++) {
         const v = vals[j];
-        if (v !== undefined) yield [batch[j]!, v];
+        const key = batch[j];
+        if (v !== undefined && key !== undefined) yield [key, v];
       }
       batch = [];
       if (next.done) return;
@@ -996,20 +938,20 @@ class ClusterClient<T = Buffer> {
     return node;
   }
 
-  /** One multi-key `get` to member `i` for the positions `ks`; fills `out` (decoded by the codec). */
-  #getLine(i: number, ks: number[], keys: readonly Key[], wire: string[], out: (T | undefined)[]): Promise<void> {
+  /** One multi-key `get` to member `i` for the keys `ws`; fills `out` at their positions (decoded by the codec). */
+  #getLine(i: number, ws: Wanted[], out: (T | undefined)[]): Promise<void> {
     let line = 'get';
-    for (const k of ks) line += ` ${wire[k]}`;
-    this.#remoteNode(i).ops += ks.length - 1; // #remote counts one
+    for (const w of ws) line += ` ${w.wire}`;
+    this.#remoteNode(i).ops += ws.length - 1; // #remote counts one
     return this.#remote(i, 'getMany', `${line}\r\n`, undefined, Expect.Values, (reply, items) => {
       if (reply !== 'END') return reply;
       // Hits come back in request order (a key asked twice is answered twice).
       let c = 0;
       for (const it of items!) {
-        while (c < ks.length && wire[ks[c]!] !== it.key) c++;
-        const k = ks[c];
-        if (k === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
-        out[k] = this.#decode(keys[k]!, it.value, it.flags);
+        while (c < ws.length && ws[c]?.wire !== it.key) c++;
+        const w = ws[c];
+        if (w === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
+        out[w.k] = this.#decode(w.key, it.value, it.flags);
         c++;
       }
       return undefined;
@@ -1087,6 +1029,34 @@ class ClusterClient<T = Buffer> {
   }
 
   // ----- plumbing -----
+
+  /**
+   * One keyed operation: the key and the cluster's state checked ({@link #start}), then
+   * `prepare` (the other arguments' checks; its result goes to both sides), then `local` on this
+   * member's store, or `remote(i)` for node i. A throw from any of them rejects the promise.
+   */
+  #keyed<R, P = void>(
+    key: Key,
+    what: string,
+    local: (c: Cache<unknown>, p: P) => R | Promise<R>,
+    remote: (i: number, p: P) => Promise<R>,
+    prepare?: () => P,
+  ): Promise<R> {
+    try {
+      const i = this.#start(key, what);
+      const p = prepare?.() as P;
+      if (i !== this.#self) return remote(i, p);
+      this.#localOps++;
+      return Promise.resolve(local(this.#cache!, p));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** A remote command with a yes/no answer: the reply `yes` is true, `no` false, any other line an error. */
+  #yesNo(i: number, what: string, line: string, expect: Expect, yes: string, no: string): Promise<boolean> {
+    return this.#remote(i, what, line, undefined, expect, (reply) => (reply === yes ? true : reply === no ? false : reply));
+  }
 
   /** Checks the key's type and the cluster's state; returns the owner's member index. */
   #start(key: Key, what: string): number {

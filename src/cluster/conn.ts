@@ -197,7 +197,8 @@ export class NodeConnection {
     let replies = 0;
     const q = this.#queue;
     while (this.#head < q.length) {
-      const p = q[this.#head]!;
+      const p = q[this.#head];
+      if (p === undefined) break; // the loop's condition: never
       const eol = buf.indexOf(LF, pos);
       if (eol < 0) break;
       // memcached ends metadump lines with a bare LF: Lines replies take either ending.
@@ -209,9 +210,9 @@ export class NodeConnection {
       const line = buf.toString('latin1', pos, eol - cr);
       if (p.expect === Expect.Values && line.startsWith('VALUE ')) {
         // VALUE <key> <flags> <bytes> [<cas>]
-        const t = line.split(' ');
-        const n = Number(t[3]);
-        if (t.length < 4 || !Number.isInteger(n) || n < 0) {
+        const [, key, flags, bytes] = line.split(' ');
+        const n = Number(bytes);
+        if (key === undefined || flags === undefined || bytes === undefined || !Number.isInteger(n) || n < 0) {
           this.#protocolError(buf, pos);
           return;
         }
@@ -221,7 +222,7 @@ export class NodeConnection {
           this.#protocolError(buf, pos);
           return;
         }
-        p.items!.push({ key: t[1]!, flags: Number(t[2]), value: Buffer.from(buf.subarray(start, start + n)) });
+        p.items!.push({ key, flags: Number(flags), value: Buffer.from(buf.subarray(start, start + n)) });
         pos = start + n + 2;
         continue;
       }

@@ -87,23 +87,20 @@ bool verify_region(Region& r, std::vector<std::string>* problems, VerifyStats* s
     uint64_t n = 0, bytes = 0;
     uint32_t prev = 0;
     bool ok = true;
+    // Each list walk stops at its first problem: broken() reports it and marks the class.
+    auto broken = [&](const char* why) {
+      if (why) bad(cn + why);
+      ok = ok && !why;
+      return why != nullptr;
+    };
     for (uint32_t off = c.lru_head; off; ++n) {
       Item* it = r.item(off);
-      if (n > cap) {
-        bad(cn + "LRU loop");
-        ok = false;
+      if (broken(n > cap ? "LRU loop"
+                 : !it || it->cls != i || !item_sane(h, it, i)
+                     ? "LRU holds a chunk that is not a linked item of the class"
+                 : it->prev != prev ? "LRU prev link broken"
+                                    : nullptr))
         break;
-      }
-      if (!it || it->cls != i || !item_sane(h, it, i)) {
-        bad(cn + "LRU holds a chunk that is not a linked item of the class");
-        ok = false;
-        break;
-      }
-      if (it->prev != prev) {
-        bad(cn + "LRU prev link broken");
-        ok = false;
-        break;
-      }
       bytes += it->ntotal();
       prev = off;
       off = it->next;
@@ -118,16 +115,10 @@ bool verify_region(Region& r, std::vector<std::string>* problems, VerifyStats* s
     uint64_t nf = 0;
     for (uint32_t off = c.free_head; off; ++nf) {
       Item* it = r.chunk(off);
-      if (nf > cap) {
-        bad(cn + "free list loop");
-        ok = false;
+      if (broken(nf > cap                       ? "free list loop"
+                 : !it || !(it->iflags & kFree) ? "free list holds a chunk that is not free"
+                                                : nullptr))
         break;
-      }
-      if (!it || !(it->iflags & kFree)) {
-        bad(cn + "free list holds a chunk that is not free");
-        ok = false;
-        break;
-      }
       off = it->h_next;
     }
     st->free_chunks += nf;
