@@ -181,15 +181,15 @@ function describe(v: unknown): string {
 }
 
 /** The UTF-8 length of a valid key, or the error an invalid one gets. */
-function keyLength(key: unknown): number | Error {
+function keyLength(key: unknown, name = 'key'): number | Error {
   let n: number;
   if (typeof key === 'string') {
     // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
     if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
     n = key.length === 0 ? 0 : Buffer.byteLength(key);
   } else if (key instanceof Uint8Array) n = key.length;
-  else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
-  if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
+  else return typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
+  if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${n}`);
   return n;
 }
 
@@ -419,6 +419,22 @@ export class CachePool<T = Buffer> {
   get(key: Key): Promise<T | undefined> {
     if (this.#codec !== undefined)
       return this.#enqueue(Op.Gets, 'get', key, undefined, 0, 0, 0, this.#valueOf(key)) as Promise<T | undefined>;
+    // The common case at the call, without the generic runner: Cache.get checks the key itself
+    // (the same errors as the checks of #enqueue) and its value is the answer.
+    if (!this.#closed && this.#eager(1)) {
+      const cache = this.#cache!;
+      const n = ++this.#ops;
+      this.#inlineOps++;
+      try {
+        if ((n & 255) !== 0) return Promise.resolve(cache.get(key) as T | undefined);
+        const t0 = performance.now();
+        const v = cache.get(key) as T | undefined;
+        this.#sample(performance.now() - t0, 1);
+        return Promise.resolve(v);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0) as Promise<T | undefined>;
   }
 
@@ -605,27 +621,28 @@ export class CachePool<T = Buffer> {
     if (this.#closed) return Promise.reject(closedError('getMany'));
     const n = keys.length;
     if (n === 0) return Promise.resolve([]);
-    const sizes = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const r = keyLength(keys[i]);
-      if (typeof r !== 'number') return Promise.reject(r);
-      sizes[i] = r;
-    }
-    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
-    if (this.#eager(n)) {
-      const cache = this.#cache!;
-      const values = new Array<T | undefined>(n);
+    if (this.#codec === undefined && this.#eager(n)) {
+      // At the call: Cache.getMany, one native call (one gate) per up to Layout.ManyMax keys; it
+      // checks every key (the first bad one throws, as below) and its values are views of the
+      // read arena, which is never written again (docs/pool.md).
       this.#ops += n;
       this.#inlineOps += n;
       try {
         const t0 = n >= MEASURE_MIN ? performance.now() : 0;
-        for (let i = 0; i < n; i++) values[i] = runOne(cache, Op.Get, 0, keys[i]!, '', 0, 0) as T | undefined;
+        const values = this.#cache!.getMany(keys) as (T | undefined)[];
         if (t0 !== 0) this.#sample(performance.now() - t0, n);
+        return Promise.resolve(values);
       } catch (e) {
         return Promise.reject(e);
       }
-      return Promise.resolve(values);
     }
+    const sizes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const r = keyLength(keys[i], `keys[${i}]`);
+      if (typeof r !== 'number') return Promise.reject(r);
+      sizes[i] = r;
+    }
+    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
     // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
     const q = this.#queue;
     return new Promise((resolve, reject) => {
