@@ -2,7 +2,7 @@
  * `npm run bench -- pool`: what one operation costs through {@link CachePool}, beside the
  * synchronous `Cache.get` measured in the same run, idle and with every core busy.
  *
- * Rows: the synchronous get; a lone `await pool.get()`; batches of 1, 10, 100 and 1000 gets
+ * Rows: the synchronous get and getMany; a lone `await pool.get()`; batches of 1, 10, 100 and 1000 gets
  * (`Promise.all` of `pool.get`, and one `pool.getMany`) for each way a pool runs them — `inline:
  * 'auto'` (the default: on the calling thread unless a split across idle workers measurably pays),
  * `inline: 'never'` over the Atomics channel with sleeping workers (`spinMicros: 0`, the default)
@@ -167,6 +167,14 @@ export async function run(args: string[]): Promise<PartOutput | void> {
         return undefined;
       },
     },
+    {
+      name: 'Cache.getMany (sync)',
+      loaded: true,
+      round: (batch) => {
+        cache.getMany(keysFor(batch));
+        return undefined;
+      },
+    },
     { name: 'lone await pool.get (auto)', batches: LONE, loaded: true, round: lone(auto) },
     { name: 'lone await pool.get (never, Atomics)', batches: LONE, loaded: true, round: lone(never) },
     { name: 'lone await pool.get (never, Atomics, spin 50 µs)', batches: LONE, round: lone(spin) },
@@ -174,7 +182,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     { name: 'pool.get ×batch (auto)', loaded: true, round: gets(auto) },
     { name: 'pool.getMany (auto)', loaded: true, round: (batch) => auto.getMany(keysFor(batch)) },
     { name: 'pool.get ×batch (never, Atomics)', loaded: true, round: gets(never) },
-    { name: 'pool.getMany (never, Atomics)', round: (batch) => never.getMany(keysFor(batch)) },
+    { name: 'pool.getMany (never, Atomics)', loaded: true, round: (batch) => never.getMany(keysFor(batch)) },
     { name: 'pool.get ×batch (never, Atomics, spin 50 µs)', round: gets(spin) },
     { name: 'pool.get ×batch (never, piscina)', round: gets(pisc) },
     {
@@ -188,7 +196,7 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   ];
   const loadedCells = cells
     .filter((c) => c.loaded)
-    .map((c) => ({ ...c, batches: c.name.startsWith('lone') ? LONE : c.name.startsWith('Cache.get') ? [100] : [1000] }));
+    .map((c) => ({ ...c, batches: c.name.startsWith('lone') ? LONE : c.name === 'Cache.get (sync)' ? [100] : [1000] }));
 
   const samples = new Map<string, Sample[]>();
   const steps =
@@ -253,6 +261,13 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   const b1000 = med('idle', 'pool.get ×batch (auto)', 1000);
   const sync1000 = med('idle', 'Cache.get (sync)', 1000);
   const m1000 = med('idle', 'pool.getMany (auto)', 1000);
+  const many1000 = med('idle', 'Cache.getMany (sync)', 1000);
+  const b1000L = med('loaded', 'pool.get ×batch (auto)', 1000);
+  const m1000L = med('loaded', 'pool.getMany (auto)', 1000);
+  const cpuNote = (x: Sample): string =>
+    `CPU ${fmtNs(x.cpu)} ns/op (${x.cpu <= 200 ? '≤' : '>'} 200; ${fmtRatio(x.cpu / sync1000.cpu)} the sync get's ${fmtNs(sync1000.cpu)}, ${fmtRatio(x.cpu / many1000.cpu)} Cache.getMany's ${fmtNs(many1000.cpu)})`;
+  const loadedNote = (x: Sample): string =>
+    cfg.loaded ? `; every core busy: ${fmtNs(x.wall)} ns/op (CPU ${fmtNs(x.cpu)}, ${fmtRatio(x.cpu / syncL.cpu)} the sync get's)` : '';
   const spinLone = med('idle', 'lone await pool.get (never, Atomics, spin 50 µs)', 100);
   const sleepLone = med('idle', 'lone await pool.get (never, Atomics)', 100);
   const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
@@ -261,8 +276,8 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     cfg.loaded
       ? `- lone \`await pool.get()\` ≤ 3x the sync get, every core busy: ${verdict(loneL.wall <= 3 * syncL.wall)} — ${fmtNs(loneL.wall)} vs ${fmtNs(syncL.wall)} ns (${fmtRatio(loneL.wall / syncL.wall)}; CPU ${fmtRatio(loneL.cpu / syncL.cpu)})`
       : '- loaded rows skipped (--no-loaded)',
-    `- batch of 1000, \`Promise.all\` of \`pool.get\`, ≤ 200 ns/op: ${verdict(b1000.wall <= 200)} — ${fmtNs(b1000.wall)} ns/op (${fmtRatio(b1000.wall / 200)} of target; ${fmtRatio(b1000.wall / sync1000.wall)} the sync get's ${fmtNs(sync1000.wall)} in the same run; CPU ${fmtNs(b1000.cpu)} ns/op, ${fmtRatio(b1000.cpu / sync1000.cpu)})`,
-    `- batch of 1000, \`pool.getMany\`, ≤ 200 ns/op: ${verdict(m1000.wall <= 200)} — ${fmtNs(m1000.wall)} ns/op (${fmtRatio(m1000.wall / 200)} of target; ${fmtRatio(m1000.wall / sync1000.wall)} the sync get's; CPU ${fmtNs(m1000.cpu)} ns/op, ${fmtRatio(m1000.cpu / sync1000.cpu)})`,
+    `- batch of 1000, \`Promise.all\` of \`pool.get\`, ≤ 200 ns/op: ${verdict(b1000.wall <= 200)} — ${fmtNs(b1000.wall)} ns/op (${fmtRatio(b1000.wall / 200)} of target; ${fmtRatio(b1000.wall / sync1000.wall)} the sync get's ${fmtNs(sync1000.wall)} in the same run); ${cpuNote(b1000)}${loadedNote(b1000L)}`,
+    `- batch of 1000, \`pool.getMany\`, ≤ 200 ns/op: ${verdict(m1000.wall <= 200)} — ${fmtNs(m1000.wall)} ns/op (${fmtRatio(m1000.wall / 200)} of target; ${fmtRatio(m1000.wall / sync1000.wall)} the sync get's, ${fmtRatio(m1000.wall / many1000.wall)} Cache.getMany's ${fmtNs(many1000.wall)}); ${cpuNote(m1000)}${loadedNote(m1000L)}`,
   ];
   const m = machineInfo();
   const git = gitInfo();

@@ -93,6 +93,63 @@ constexpr int32_t kProtoSettingFlagLruCrawler = 2;  // the background crawler ru
 constexpr int32_t kProtoSettingFlagText = 4;  // -B: the text protocol is accepted
 constexpr int32_t kProtoSettingFlagBinary = 8;  // -B: the binary protocol is accepted
 
+// WireOp: Operation codes of CachePool's wire format (src/pool/wire.ts; TypeScript only: the pool and its workers).
+constexpr int32_t kWireOpGet = 1;
+constexpr int32_t kWireOpGat = 2;
+constexpr int32_t kWireOpSet = 3;
+constexpr int32_t kWireOpAdd = 4;
+constexpr int32_t kWireOpReplace = 5;
+constexpr int32_t kWireOpAppend = 6;
+constexpr int32_t kWireOpPrepend = 7;
+constexpr int32_t kWireOpDelete = 8;
+constexpr int32_t kWireOpIncr = 9;
+constexpr int32_t kWireOpDecr = 10;
+constexpr int32_t kWireOpTouch = 11;
+constexpr int32_t kWireOpGets = 12;  // value with flags and CAS (answered WireRes.Info): gets, and get/gat under a codec
+constexpr int32_t kWireOpGats = 13;  // gat with flags and CAS (answered WireRes.Info)
+constexpr int32_t kWireOpCas = 14;  // compare-and-swap: the value section starts with the u64 CAS unique (answered WireRes.Cas)
+constexpr int32_t kWireOpHas = 15;
+constexpr int32_t kWireOpFlushAll = 16;  // no key; a is the delay. Keyless operations never split a flush (see CachePool)
+constexpr int32_t kWireOpSize = 17;  // no key; answered WireRes.Number
+constexpr int32_t kWireOpCrawl = 18;  // no key; a is the crawl cursor; answered WireRes.Value: u8 done, f64 next, then the keys (u8 len, bytes)
+
+// WireBit: Bits of a CachePool wire operation header's bits byte.
+constexpr int32_t kWireBitTtl = 1;
+constexpr int32_t kWireBitFlags = 2;
+constexpr int32_t kWireBitBigDelta = 4;
+
+// WireRes: Per-operation result statuses of CachePool's wire format.
+constexpr int32_t kWireResUndefined = 0;
+constexpr int32_t kWireResValue = 1;
+constexpr int32_t kWireResTrue = 2;
+constexpr int32_t kWireResFalse = 3;
+constexpr int32_t kWireResBigInt = 4;
+constexpr int32_t kWireResError = 5;
+constexpr int32_t kWireResInfo = 6;  // u32 flags, u64 cas, u32 length, then the value bytes
+constexpr int32_t kWireResCas = 7;  // u8: 0 stored, 1 exists, 2 not_found
+constexpr int32_t kWireResNumber = 8;  // f64
+
+// WireErr: Error classes carried by a WireRes.Error result.
+constexpr int32_t kWireErrError = 0;
+constexpr int32_t kWireErrTypeError = 1;
+constexpr int32_t kWireErrRangeError = 2;
+constexpr int32_t kWireErrCacheError = 3;
+
+// WireSize: Byte sizes of CachePool's wire format.
+constexpr int32_t kWireSizeOpHeader = 24;  // an operation header in a request
+constexpr int32_t kWireSizeReqHeader = 8;  // before the first operation of a request (u32 count, u32 usedBytes)
+constexpr int32_t kWireSizeResHeader = 8;  // before the first answer of a response (u32 count, u32 usedBytes)
+
+// WireCtl: Words of a CachePool channel's control block (src/pool/channel.ts, workers/channel-worker.ts).
+constexpr int32_t kWireCtlReq = 0;  // sequence number of the latest request (written by the caller)
+constexpr int32_t kWireCtlResp = 1;  // sequence number of the latest answered request (written by the worker)
+constexpr int32_t kWireCtlFlags = 2;  // WireFlag bits for the worker, consumed with each request
+constexpr int32_t kWireCtlNewResponse = 3;  // 1 when the worker posted a larger response buffer with its answer
+
+// WireFlag: Bits of WireCtl.Flags.
+constexpr int32_t kWireFlagNewRequestBuffer = 1;
+constexpr int32_t kWireFlagStop = 2;
+
 // Every constant by its TypeScript name, for the addon to export (the drift test compares it
 // with src/contract.ts's contractValues).
 struct Entry {
@@ -161,6 +218,49 @@ inline constexpr Entry kAll[] = {
     {"ProtoSettingFlag.LruCrawler", kProtoSettingFlagLruCrawler},
     {"ProtoSettingFlag.Text", kProtoSettingFlagText},
     {"ProtoSettingFlag.Binary", kProtoSettingFlagBinary},
+    {"WireOp.Get", kWireOpGet},
+    {"WireOp.Gat", kWireOpGat},
+    {"WireOp.Set", kWireOpSet},
+    {"WireOp.Add", kWireOpAdd},
+    {"WireOp.Replace", kWireOpReplace},
+    {"WireOp.Append", kWireOpAppend},
+    {"WireOp.Prepend", kWireOpPrepend},
+    {"WireOp.Delete", kWireOpDelete},
+    {"WireOp.Incr", kWireOpIncr},
+    {"WireOp.Decr", kWireOpDecr},
+    {"WireOp.Touch", kWireOpTouch},
+    {"WireOp.Gets", kWireOpGets},
+    {"WireOp.Gats", kWireOpGats},
+    {"WireOp.Cas", kWireOpCas},
+    {"WireOp.Has", kWireOpHas},
+    {"WireOp.FlushAll", kWireOpFlushAll},
+    {"WireOp.Size", kWireOpSize},
+    {"WireOp.Crawl", kWireOpCrawl},
+    {"WireBit.Ttl", kWireBitTtl},
+    {"WireBit.Flags", kWireBitFlags},
+    {"WireBit.BigDelta", kWireBitBigDelta},
+    {"WireRes.Undefined", kWireResUndefined},
+    {"WireRes.Value", kWireResValue},
+    {"WireRes.True", kWireResTrue},
+    {"WireRes.False", kWireResFalse},
+    {"WireRes.BigInt", kWireResBigInt},
+    {"WireRes.Error", kWireResError},
+    {"WireRes.Info", kWireResInfo},
+    {"WireRes.Cas", kWireResCas},
+    {"WireRes.Number", kWireResNumber},
+    {"WireErr.Error", kWireErrError},
+    {"WireErr.TypeError", kWireErrTypeError},
+    {"WireErr.RangeError", kWireErrRangeError},
+    {"WireErr.CacheError", kWireErrCacheError},
+    {"WireSize.OpHeader", kWireSizeOpHeader},
+    {"WireSize.ReqHeader", kWireSizeReqHeader},
+    {"WireSize.ResHeader", kWireSizeResHeader},
+    {"WireCtl.Req", kWireCtlReq},
+    {"WireCtl.Resp", kWireCtlResp},
+    {"WireCtl.Flags", kWireCtlFlags},
+    {"WireCtl.NewResponse", kWireCtlNewResponse},
+    {"WireFlag.NewRequestBuffer", kWireFlagNewRequestBuffer},
+    {"WireFlag.Stop", kWireFlagStop},
 };
 
 }  // namespace shm::contract

@@ -15,6 +15,7 @@ import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } 
 import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
+import { entryKeyBytes } from './entry.js';
 import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
   CacheAppendOptions,
@@ -61,7 +62,6 @@ const metaCas = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_CAS] ?? 
 const metaIo = (s: { meta64: BigUint64Array }): bigint => s.meta64[M64_IO] ?? 0n;
 const U64_MAX = (1n << 64n) - 1n;
 const TTL_MAX = 2 ** 32 - 1;
-const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
 
 /**
  * Internal (src/server.ts): the native handle of an open cache, or undefined once closed. Not
@@ -794,17 +794,7 @@ export class Cache<T = Buffer> {
       const e = list[i];
       if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
       const [k, v] = e as [unknown, unknown];
-      let klen: number;
-      if (typeof k === 'string') {
-        klen = Buffer.byteLength(k);
-        if (BAD_KEY_CHARS.test(k)) throw badKeyError(`entries[${i}][0]`);
-      } else if (k instanceof Uint8Array) {
-        klen = k.length;
-        for (const c of k) if (c <= 0x20 || c === 0x7f) throw badKeyError(`entries[${i}][0]`);
-      } else {
-        throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][0] must be a string or a Uint8Array, got ${describe(k)}`);
-      }
-      if (klen === 0 || klen > KEY_MAX) throw keyLengthError(`entries[${i}][0]`, klen);
+      const klen = entryKeyBytes(k, i);
       let vlen: number;
       if (typeof v === 'string') vlen = Buffer.byteLength(v);
       else if (v instanceof Uint8Array) vlen = v.length;

@@ -116,6 +116,51 @@ export const enum ProtoSetting { Flags = 0, Automove = 1, Tocrawl = 2, CrawlerSl
  */
 export const enum ProtoSettingFlag { ShutdownEnabled = 1, LruCrawler = 2, Text = 4, Binary = 8 }
 
+/**
+ * Operation codes of CachePool's wire format (src/pool/wire.ts; TypeScript only: the pool and its workers).
+ * - Gets: value with flags and CAS (answered WireRes.Info): gets, and get/gat under a codec
+ * - Gats: gat with flags and CAS (answered WireRes.Info)
+ * - Cas: compare-and-swap: the value section starts with the u64 CAS unique (answered WireRes.Cas)
+ * - FlushAll: no key; a is the delay. Keyless operations never split a flush (see CachePool)
+ * - Size: no key; answered WireRes.Number
+ * - Crawl: no key; a is the crawl cursor; answered WireRes.Value: u8 done, f64 next, then the keys (u8 len, bytes)
+ */
+export const enum WireOp { Get = 1, Gat = 2, Set = 3, Add = 4, Replace = 5, Append = 6, Prepend = 7, Delete = 8, Incr = 9, Decr = 10, Touch = 11, Gets = 12, Gats = 13, Cas = 14, Has = 15, FlushAll = 16, Size = 17, Crawl = 18 }
+
+/** Bits of a CachePool wire operation header's bits byte. */
+export const enum WireBit { Ttl = 1, Flags = 2, BigDelta = 4 }
+
+/**
+ * Per-operation result statuses of CachePool's wire format.
+ * - Info: u32 flags, u64 cas, u32 length, then the value bytes
+ * - Cas: u8: 0 stored, 1 exists, 2 not_found
+ * - Number: f64
+ */
+export const enum WireRes { Undefined = 0, Value = 1, True = 2, False = 3, BigInt = 4, Error = 5, Info = 6, Cas = 7, Number = 8 }
+
+/** Error classes carried by a WireRes.Error result. */
+export const enum WireErr { Error = 0, TypeError = 1, RangeError = 2, CacheError = 3 }
+
+/**
+ * Byte sizes of CachePool's wire format.
+ * - OpHeader: an operation header in a request
+ * - ReqHeader: before the first operation of a request (u32 count, u32 usedBytes)
+ * - ResHeader: before the first answer of a response (u32 count, u32 usedBytes)
+ */
+export const enum WireSize { OpHeader = 24, ReqHeader = 8, ResHeader = 8 }
+
+/**
+ * Words of a CachePool channel's control block (src/pool/channel.ts, workers/channel-worker.ts).
+ * - Req: sequence number of the latest request (written by the caller)
+ * - Resp: sequence number of the latest answered request (written by the worker)
+ * - Flags: WireFlag bits for the worker, consumed with each request
+ * - NewResponse: 1 when the worker posted a larger response buffer with its answer
+ */
+export const enum WireCtl { Req = 0, Resp = 1, Flags = 2, NewResponse = 3 }
+
+/** Bits of WireCtl.Flags. */
+export const enum WireFlag { NewRequestBuffer = 1, Stop = 2 }
+
 /** Every constant by name (`Group.Name`), at run time: the drift test compares it with the addon's `native.contract`. */
 export const contractValues: Readonly<Record<string, number>> = Object.freeze({
   'Ret.Miss': Ret.Miss, 'Ret.Small': Ret.Small, 'Ret.BadKey': Ret.BadKey, 'Ret.TooLarge': Ret.TooLarge, 'Ret.NoMemory': Ret.NoMemory, 'Ret.NonNumeric': Ret.NonNumeric, 'Ret.Closed': Ret.Closed, 'Ret.Busy': Ret.Busy,
@@ -131,4 +176,11 @@ export const contractValues: Readonly<Record<string, number>> = Object.freeze({
   'ProtoState.Close': ProtoState.Close, 'ProtoState.More': ProtoState.More, 'ProtoState.Ran': ProtoState.Ran,
   'ProtoSetting.Flags': ProtoSetting.Flags, 'ProtoSetting.Automove': ProtoSetting.Automove, 'ProtoSetting.Tocrawl': ProtoSetting.Tocrawl, 'ProtoSetting.CrawlerSleep': ProtoSetting.CrawlerSleep, 'ProtoSetting.Verbosity': ProtoSetting.Verbosity, 'ProtoSetting.ReqsPerEvent': ProtoSetting.ReqsPerEvent, 'ProtoSetting.Shutdown': ProtoSetting.Shutdown, 'ProtoSetting.Count': ProtoSetting.Count,
   'ProtoSettingFlag.ShutdownEnabled': ProtoSettingFlag.ShutdownEnabled, 'ProtoSettingFlag.LruCrawler': ProtoSettingFlag.LruCrawler, 'ProtoSettingFlag.Text': ProtoSettingFlag.Text, 'ProtoSettingFlag.Binary': ProtoSettingFlag.Binary,
+  'WireOp.Get': WireOp.Get, 'WireOp.Gat': WireOp.Gat, 'WireOp.Set': WireOp.Set, 'WireOp.Add': WireOp.Add, 'WireOp.Replace': WireOp.Replace, 'WireOp.Append': WireOp.Append, 'WireOp.Prepend': WireOp.Prepend, 'WireOp.Delete': WireOp.Delete, 'WireOp.Incr': WireOp.Incr, 'WireOp.Decr': WireOp.Decr, 'WireOp.Touch': WireOp.Touch, 'WireOp.Gets': WireOp.Gets, 'WireOp.Gats': WireOp.Gats, 'WireOp.Cas': WireOp.Cas, 'WireOp.Has': WireOp.Has, 'WireOp.FlushAll': WireOp.FlushAll, 'WireOp.Size': WireOp.Size, 'WireOp.Crawl': WireOp.Crawl,
+  'WireBit.Ttl': WireBit.Ttl, 'WireBit.Flags': WireBit.Flags, 'WireBit.BigDelta': WireBit.BigDelta,
+  'WireRes.Undefined': WireRes.Undefined, 'WireRes.Value': WireRes.Value, 'WireRes.True': WireRes.True, 'WireRes.False': WireRes.False, 'WireRes.BigInt': WireRes.BigInt, 'WireRes.Error': WireRes.Error, 'WireRes.Info': WireRes.Info, 'WireRes.Cas': WireRes.Cas, 'WireRes.Number': WireRes.Number,
+  'WireErr.Error': WireErr.Error, 'WireErr.TypeError': WireErr.TypeError, 'WireErr.RangeError': WireErr.RangeError, 'WireErr.CacheError': WireErr.CacheError,
+  'WireSize.OpHeader': WireSize.OpHeader, 'WireSize.ReqHeader': WireSize.ReqHeader, 'WireSize.ResHeader': WireSize.ResHeader,
+  'WireCtl.Req': WireCtl.Req, 'WireCtl.Resp': WireCtl.Resp, 'WireCtl.Flags': WireCtl.Flags, 'WireCtl.NewResponse': WireCtl.NewResponse,
+  'WireFlag.NewRequestBuffer': WireFlag.NewRequestBuffer, 'WireFlag.Stop': WireFlag.Stop,
 });

@@ -293,6 +293,69 @@ function define(transport: Transport, inline: Inline): void {
       assert.is(await pool.get('absent'), undefined);
     }));
 
+  test('getMany of 1000 keys equals sync gets one by one: misses, UTF-8 and byte keys, a value larger than the read arena', () =>
+    withPool('many1000', async ({ pool, cache }) => {
+      const keys: (string | Uint8Array)[] = Array.from({ length: 1000 }, (_, i) => `k${i}`);
+      keys[10] = 'ключ-10';
+      keys[20] = Buffer.from('bytes-20');
+      for (let i = 0; i < 1000; i += 3) cache.set(at(keys, i), `value ${i} `.repeat(1 + (i % 7)));
+      // Larger than the caller's 256 KiB read arena: the batch gets a fresh one for it.
+      const big = Buffer.alloc(300_000, 0x5a);
+      cache.set('k500', big);
+      const many = await pool.getMany(keys);
+      const first = many.map((v) => (v === undefined ? undefined : Buffer.from(v)));
+      const one = keys.map((k) => cache.get(k));
+      assert.is(many.length, 1000);
+      for (let i = 0; i < 1000; i++) assert.equal(many[i], one[i], `key ${i}`);
+      assert.ok(many[500]?.equals(big));
+      // The values handed out are the caller's: later reads never write over them.
+      await pool.getMany(keys);
+      await Promise.all(keys.map((k) => pool.get(k)));
+      for (let i = 0; i < 1000; i++) assert.equal(many[i], first[i], `key ${i} after more reads`);
+      // A bad key in the middle rejects that call only; the calls beside it in the tick answer.
+      const [bad, ok, lone] = await Promise.allSettled([
+        pool.getMany(['k0', 'bad key', 'k3']),
+        pool.getMany(['k3', 'nope']),
+        pool.get('k6'),
+      ]);
+      assert.ok(bad.status === 'rejected' && hasCode(TypeError, 'ERR_INVALID_ARG_VALUE')(bad.reason));
+      assert.ok(ok.status === 'fulfilled' && ok.value[0]?.equals(cache.get('k3') ?? Buffer.alloc(0)) && ok.value[1] === undefined);
+      assert.ok(lone.status === 'fulfilled' && lone.value?.equals(cache.get('k6') ?? Buffer.alloc(0)));
+    }));
+
+  test('calls in one tick keep their order around getMany; close() settles a getMany called before it', async () => {
+    const o = open('many-order');
+    try {
+      const { pool, cache } = o;
+      const set1 = pool.set('o1', 'first');
+      const read = pool.getMany(['o1', 'o2']);
+      const set2 = pool.set('o2', 'second');
+      const del = pool.delete('o1');
+      const after = pool.getMany(['o1', 'o2']);
+      await Promise.all([set1, set2, del]);
+      assert.equal(
+        (await read).map((v) => v?.toString()),
+        ['first', undefined],
+      );
+      assert.equal(
+        (await after).map((v) => v?.toString()),
+        [undefined, 'second'],
+      );
+      cache.set('o3', 'third');
+      const last = pool.getMany(['o3', 'o2']);
+      const closing = pool.close();
+      assert.ok(hasCode(CacheError, 'ERR_CACHE_CLOSED')(await rejection(pool.getMany(['o3']))));
+      assert.equal(
+        (await last).map((v) => v?.toString()),
+        ['third', 'second'],
+      );
+      await closing;
+    } finally {
+      await o.pool.close();
+      o.cache.close();
+    }
+  });
+
   test('constructor argument errors are synchronous', () => {
     assert.throws(
       () => new CachePool({ path: tmpRegion('bad2'), transport: 'tcp' as Transport }),

@@ -20,23 +20,10 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
-/** Words of the control block (internal: shared with workers/channel-worker.ts). */
-export const enum Ctl {
-  /** Sequence number of the latest request (written by the caller). */
-  Req = 0,
-  /** Sequence number of the latest answered request (written by the worker). */
-  Resp = 1,
-  /** {@link Flag} bits for the worker, consumed with each request. */
-  Flags = 2,
-  /** 1 when the worker posted a larger response buffer with its answer. */
-  NewResponse = 3,
-}
+// The control block's words and flag bits live in contract/contract.json (WireCtl, WireFlag).
+import { WireCtl as Ctl, WireFlag as Flag } from '../contract.js';
 
-/** Bits of {@link Ctl.Flags} (internal: shared with the worker). */
-export const enum Flag {
-  NewRequestBuffer = 1,
-  Stop = 2,
-}
+export { Ctl, Flag };
 
 /** `Atomics.waitAsync` (in Node since 16; typed here because our `lib` is ES2022). */
 type WaitAsync = (a: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };

@@ -45,16 +45,16 @@ import { Cache, DEFAULT_PATH, fetchWith } from '../cache.js';
 import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_FLAGS_MAX } from '../codec.js';
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
 import { Channel, workerExecArgv } from './channel.js';
+import { entryKeyBytes } from '../entry.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
-import { type Pending, Queue, encode, keyHash } from './queue.js';
+import { Pending, Queue, encode, itemAt, keyHash, slotAt } from './queue.js';
 import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './wire.js';
 import type { CacheSetOptions, CasResult, In, ItemInfo, Key, OpenOptions, Value } from '../types.js';
 import { runOne } from '../../workers/ops.js';
 
 const KEY_MAX = Layout.KeyMax;
-const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
 /** The key of a keyless operation on the wire. */
 const EMPTY = new Uint8Array(0);
 const U64_MAX = (1n << 64n) - 1n;
@@ -142,6 +142,29 @@ export type PoolOp<T = Buffer> =
   | { op: 'incr' | 'decr'; key: Key; delta?: number | bigint }
   | { op: 'touch'; key: Key; ttl: number };
 
+/** A {@link PoolOp} with every field any operation has (missing ones are undefined: the method then rejects). */
+type BatchFields = PoolOp & { value: Value; flags?: number; delta?: number | bigint; ttl: number } & TtlOptions;
+
+/** The store options of a set/add/replace {@link PoolOp}. */
+function batchSetOptions(o: BatchFields): CacheSetOptions {
+  return { ttl: o.ttl, ttlMs: o.ttlMs, expiresAt: o.expiresAt, flags: o.flags };
+}
+
+/** How {@link CachePool.batch} runs each kind of {@link PoolOp}: the pool's method of that name, with the op's fields. */
+const BATCH_CALLS: Readonly<Record<PoolOp['op'], (pool: CachePool<Buffer>, o: BatchFields) => Promise<unknown>>> = {
+  get: (p, o) => p.get(o.key),
+  gat: (p, o) => p.gat(o.key, o.ttl),
+  set: (p, o) => p.set(o.key, o.value, batchSetOptions(o)),
+  add: (p, o) => p.add(o.key, o.value, batchSetOptions(o)),
+  replace: (p, o) => p.replace(o.key, o.value, batchSetOptions(o)),
+  append: (p, o) => p.append(o.key, o.value),
+  prepend: (p, o) => p.prepend(o.key, o.value),
+  delete: (p, o) => p.delete(o.key),
+  incr: (p, o) => p.incr(o.key, o.delta),
+  decr: (p, o) => p.decr(o.key, o.delta),
+  touch: (p, o) => p.touch(o.key, o.ttl),
+};
+
 /** A serialisable description of an error, as {@link CachePool.batch} reports it. */
 export interface PoolErrorInfo {
   /** `'TypeError'`, `'RangeError'`, `'CacheError'` or `'Error'`. */
@@ -181,20 +204,16 @@ function describe(v: unknown): string {
 }
 
 /** The UTF-8 length of a valid key, or the error an invalid one gets. */
-function keyLength(key: unknown): number | Error {
+function keyLength(key: unknown, name = 'key'): number | Error {
   let n: number;
   if (typeof key === 'string') {
     // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
     if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
     n = key.length === 0 ? 0 : Buffer.byteLength(key);
   } else if (key instanceof Uint8Array) n = key.length;
-  else return typeError('ERR_INVALID_ARG_TYPE', `key must be a string or a Uint8Array, got ${describe(key)}`);
-  if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${KEY_MAX} bytes long, got ${n}`);
+  else return typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
+  if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${n}`);
   return n;
-}
-
-function badKeyError(name: string): TypeError {
-  return typeError('ERR_INVALID_ARG_VALUE', `${name} must not contain spaces or control characters (memcached's key rule)`);
 }
 
 /**
@@ -419,6 +438,22 @@ export class CachePool<T = Buffer> {
   get(key: Key): Promise<T | undefined> {
     if (this.#codec !== undefined)
       return this.#enqueue(Op.Gets, 'get', key, undefined, 0, 0, 0, this.#valueOf(key)) as Promise<T | undefined>;
+    // The common case at the call, without the generic runner: Cache.get checks the key itself
+    // (the same errors as the checks of #enqueue) and its value is the answer.
+    if (!this.#closed && this.#eager(1)) {
+      const cache = this.#cache!;
+      const n = ++this.#ops;
+      this.#inlineOps++;
+      try {
+        if ((n & 255) !== 0) return Promise.resolve(cache.get(key) as T | undefined);
+        const t0 = performance.now();
+        const v = cache.get(key) as T | undefined;
+        this.#sample(performance.now() - t0, 1);
+        return Promise.resolve(v);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.#enqueue(Op.Get, 'get', key, undefined, 0, 0, 0) as Promise<T | undefined>;
   }
 
@@ -569,7 +604,7 @@ export class CachePool<T = Buffer> {
       const values = await this.getMany(chunk);
       for (let i = 0; i < chunk.length; i++) {
         const v = values[i];
-        if (v !== undefined) yield [chunk[i]!, v];
+        if (v !== undefined) yield [itemAt(chunk, i), v];
       }
     }
   }
@@ -586,7 +621,7 @@ export class CachePool<T = Buffer> {
       const chunk = (await this.#keyless(Op.Crawl, 'keys', cursor)) as Buffer;
       const keys: string[] = [];
       for (let i = 9; i < chunk.length; ) {
-        const n = chunk[i]!;
+        const n = itemAt(chunk, i);
         keys.push(chunk.toString('utf8', i + 1, i + 1 + n));
         i += 1 + n;
       }
@@ -605,27 +640,28 @@ export class CachePool<T = Buffer> {
     if (this.#closed) return Promise.reject(closedError('getMany'));
     const n = keys.length;
     if (n === 0) return Promise.resolve([]);
-    const sizes = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const r = keyLength(keys[i]);
-      if (typeof r !== 'number') return Promise.reject(r);
-      sizes[i] = r;
-    }
-    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
-    if (this.#eager(n)) {
-      const cache = this.#cache!;
-      const values = new Array<T | undefined>(n);
+    if (this.#codec === undefined && this.#eager(n)) {
+      // At the call: Cache.getMany, one native call (one gate) per up to Layout.ManyMax keys; it
+      // checks every key (the first bad one throws, as below) and its values are views of the
+      // read arena, which is never written again (docs/pool.md).
       this.#ops += n;
       this.#inlineOps += n;
       try {
         const t0 = n >= MEASURE_MIN ? performance.now() : 0;
-        for (let i = 0; i < n; i++) values[i] = runOne(cache, Op.Get, 0, keys[i]!, '', 0, 0) as T | undefined;
+        const values = this.#cache!.getMany(keys) as (T | undefined)[];
         if (t0 !== 0) this.#sample(performance.now() - t0, n);
+        return Promise.resolve(values);
       } catch (e) {
         return Promise.reject(e);
       }
-      return Promise.resolve(values);
     }
+    const sizes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const r = keyLength(keys[i], `keys[${i}]`);
+      if (typeof r !== 'number') return Promise.reject(r);
+      sizes[i] = r;
+    }
+    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
     // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
     const q = this.#queue;
     return new Promise((resolve, reject) => {
@@ -642,7 +678,9 @@ export class CachePool<T = Buffer> {
         failed = true;
         reject(e);
       };
-      for (let i = 0; i < n; i++) q.pushWith(Op.Get, 0, keys[i]!, sizes[i]!, undefined, 0, 0, got, bad);
+      keys.forEach((key, i) => {
+        q.pushWith(new Pending(Op.Get, 0, key, sizes[i] ?? -1), got, bad);
+      });
       this.#ops += n;
       this.#schedule();
     });
@@ -660,24 +698,13 @@ export class CachePool<T = Buffer> {
     const o = this.#setOptions(options, true);
     if (o instanceof Error) return Promise.reject(o);
     const codec = this.#codec;
-    const list: Array<[Key, Value, number]> = [];
+    const list: Array<[Key, Value]> = [];
     try {
       let i = 0;
       for (const e of entries) {
         if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
         const k = e[0] as unknown;
-        let klen: number;
-        if (typeof k === 'string') {
-          klen = Buffer.byteLength(k);
-          if (BAD_KEY_CHARS.test(k)) throw badKeyError(`entries[${i}][0]`);
-        } else if (k instanceof Uint8Array) {
-          klen = k.length;
-          for (const c of k) if (c <= 0x20 || c === 0x7f) throw badKeyError(`entries[${i}][0]`);
-        } else {
-          throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][0] must be a string or a Uint8Array, got ${describe(k)}`);
-        }
-        if (klen === 0 || klen > KEY_MAX)
-          throw rangeError('ERR_OUT_OF_RANGE', `entries[${i}][0] must be 1 to ${KEY_MAX} bytes long, got ${klen}`);
+        const klen = entryKeyBytes(k, i);
         const v = codec !== undefined ? encodeValue(codec, e[1]) : (e[1] as unknown);
         let vlen: number;
         if (typeof v === 'string') vlen = Buffer.byteLength(v);
@@ -689,13 +716,13 @@ export class CachePool<T = Buffer> {
             'ERR_VALUE_TOO_LARGE',
             `value of ${vlen} bytes is too large: an item (key + value) holds at most ${max} bytes here (itemSizeMax minus the item header)`,
           );
-        list.push([k as Key, v, klen]);
+        list.push([k as Key, v]);
         i++;
       }
     } catch (e) {
       return Promise.reject(e);
     }
-    const ps = list.map(([k, v, klen]) => this.#enqueueChecked(Op.Set, k, klen, v, o.bits, o.ttl, o.flags));
+    const ps = list.map(([k, v]) => this.#enqueue(Op.Set, 'setMany', k, v, o.bits, o.ttl, o.flags));
     return Promise.all(ps).then(() => undefined);
   }
 
@@ -758,36 +785,10 @@ export class CachePool<T = Buffer> {
   #one(op: PoolOp<T> | undefined): Promise<unknown> {
     if (typeof op !== 'object' || op === null)
       return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `each operation must be an object, got ${describe(op)}`));
-    const o = op as PoolOp<T> & { value?: Value; flags?: number; delta?: number | bigint } & TtlOptions;
-    const so = (): CacheSetOptions => ({ ttl: o.ttl as number | undefined, ttlMs: o.ttlMs, expiresAt: o.expiresAt, flags: o.flags });
-    switch (op.op) {
-      case 'get':
-        return this.get(o.key);
-      case 'gat':
-        return this.gat(o.key, o.ttl!);
-      case 'set':
-        return this.set(o.key, o.value! as In<T>, so());
-      case 'add':
-        return this.add(o.key, o.value! as In<T>, so());
-      case 'replace':
-        return this.replace(o.key, o.value! as In<T>, so());
-      case 'append':
-        return this.append(o.key, o.value!);
-      case 'prepend':
-        return this.prepend(o.key, o.value!);
-      case 'delete':
-        return this.delete(o.key);
-      case 'incr':
-        return this.incr(o.key, o.delta);
-      case 'decr':
-        return this.decr(o.key, o.delta);
-      case 'touch':
-        return this.touch(o.key, o.ttl!);
-      default:
-        return Promise.reject(
-          typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify(String((op as { op?: unknown }).op))}`),
-        );
-    }
+    const name = (op as { op?: unknown }).op;
+    const call = typeof name === 'string' && Object.hasOwn(BATCH_CALLS, name) ? BATCH_CALLS[name as PoolOp['op']] : undefined;
+    if (call === undefined) return Promise.reject(typeError('ERR_INVALID_ARG_VALUE', `unknown operation ${JSON.stringify(String(name))}`));
+    return call(this as unknown as CachePool<Buffer>, op as BatchFields);
   }
 
   /** Under a codec: decodes a {@link Op.Gets} answer to its value (another codec's item: ERR_CODEC_MISMATCH). */
@@ -899,23 +900,8 @@ export class CachePool<T = Buffer> {
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
     if (value instanceof Uint8Array && value.length > 0xffffffff)
       return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
-    return this.#enqueueChecked(op, key, keyBytes, value, bits, a, b, post, cas);
-  }
-
-  /** {@link #enqueue} of an operation whose key is already checked (`keyBytes`: its length, or -1). */
-  #enqueueChecked(
-    op: Op,
-    key: Key,
-    keyBytes: number,
-    value: Value | undefined,
-    bits: number,
-    a: number | bigint,
-    b: number,
-    post?: (v: unknown) => unknown,
-    cas?: bigint,
-  ): Promise<unknown> {
     if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b, post, cas);
-    const p = this.#queue.push(op, bits, key, keyBytes, value, a, b, cas);
+    const p = this.#queue.push(new Pending(op, bits, key, keyBytes, value, a, b, cas));
     this.#ops++;
     this.#schedule();
     return post === undefined ? p : p.then(post);
@@ -928,7 +914,7 @@ export class CachePool<T = Buffer> {
   #keyless(op: Op, what: string, a: number): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError(what));
     if (this.#eager(1)) return this.#runNow(op, 0, EMPTY, undefined, a, 0);
-    const p = this.#queue.push(op, 0, EMPTY, 0, undefined, a, 0);
+    const p = this.#queue.push(new Pending(op, 0, EMPTY, 0, undefined, a, 0));
     this.#queue.barrier = true;
     this.#ops++;
     this.#schedule();
@@ -1199,8 +1185,8 @@ export class CachePool<T = Buffer> {
     this.#inlineOps += n;
     const t0 = n >= MEASURE_MIN ? performance.now() : 0;
     for (let i = 0; i < n; i++) {
-      const slot = idx === null ? i : idx[i]!;
-      const p = ops[slot]!;
+      const slot = slotAt(idx, i);
+      const p = itemAt(ops, slot);
       let v: unknown;
       try {
         v = runOne(cache, p.op, p.bits, p.key, p.value!, p.a, p.b, p.cas);
@@ -1303,8 +1289,8 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
   const n = v.getUint32(0, true);
   p = RES_HEADER;
   for (let i = 0; i < count; i++) {
-    const slot = idx === null ? i : idx[i]!;
-    const op = ops[slot]!;
+    const slot = slotAt(idx, i);
+    const op = itemAt(ops, slot);
     if (i >= n) {
       op.rej(new Error('shmcached pool: the worker answered fewer operations than it was sent'));
       continue;
@@ -1321,7 +1307,8 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
         op.res(false, slot);
         break;
       case Res.BigInt:
-        op.res(v.getBigUint64(p, true), slot);
+      case Res.Number:
+        op.res(st === Res.BigInt ? v.getBigUint64(p, true) : v.getFloat64(p, true), slot);
         p += 8;
         break;
       case Res.Value: {
@@ -1345,10 +1332,6 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
         op.res(r === 0 ? 'stored' : r === 1 ? 'exists' : 'not_found', slot);
         break;
       }
-      case Res.Number:
-        op.res(v.getFloat64(p, true), slot);
-        p += 8;
-        break;
       case Res.Error: {
         const kind = v.getUint8(p);
         const clen = v.getUint16(p + 1, true);

@@ -28,18 +28,34 @@ const INITIAL_BYTES = 16 * 1024;
  * CAS unique of {@link Op.Cas} (encoded as the first 8 bytes of its value section).
  */
 export class Pending {
-  cas = 0n;
+  /** Settles the operation with its value (set when it is queued). */
+  res: Resolve = noop;
+  /** Settles the operation with its error (set when it is queued). */
+  rej: Reject = noop;
   constructor(
     readonly op: number,
     readonly bits: number,
     readonly key: string | Uint8Array,
     public keyBytes: number,
-    readonly value: string | Uint8Array | undefined,
-    readonly a: number | bigint,
-    readonly b: number,
-    readonly res: Resolve,
-    readonly rej: Reject,
+    readonly value: string | Uint8Array | undefined = undefined,
+    readonly a: number | bigint = 0,
+    readonly b = 0,
+    readonly cas = 0n,
   ) {}
+}
+
+function noop(): void {}
+
+/** `arr[i]`, which the caller knows is there: a RangeError (an internal fault) when it is not. */
+export function itemAt<T>(arr: ArrayLike<T>, i: number): T {
+  const v = arr[i];
+  if (v === undefined) throw new RangeError(`shmcached pool: no item ${i} (length ${arr.length})`);
+  return v;
+}
+
+/** The slot (position in the flush) of a share's `i`th operation: `i` when the share is the whole flush (`idx` null). */
+export function slotAt(idx: ArrayLike<number> | null, i: number): number {
+  return idx === null ? i : itemAt(idx, i);
 }
 
 /** One encoded request: header filled in, `bytes.length` used bytes, and where each operation starts. */
@@ -67,7 +83,7 @@ export function encode(ops: readonly Pending[], idx: ArrayLike<number> | null, i
   let size = REQ_HEADER;
   const vbytes = new Array<number>(n);
   for (let i = 0; i < n; i++) {
-    const p = ops[idx === null ? i : idx[i]!]!;
+    const p = itemAt(ops, slotAt(idx, i));
     const vb = valueBytesOf(p.value) + (p.op === Op.Cas ? 8 : 0);
     vbytes[i] = vb;
     size += OP_HEADER + keyBytesOf(p) + vb;
@@ -77,9 +93,9 @@ export function encode(ops: readonly Pending[], idx: ArrayLike<number> | null, i
   const starts = new Array<number>(n);
   let pos = REQ_HEADER;
   for (let i = 0; i < n; i++) {
-    const p = ops[idx === null ? i : idx[i]!]!;
+    const p = itemAt(ops, slotAt(idx, i));
     const keyBytes = p.keyBytes;
-    const valueBytes = vbytes[i]!;
+    const valueBytes = itemAt(vbytes, i);
     starts[i] = pos;
     buf[pos] = p.op;
     buf[pos + 1] = p.bits;
@@ -129,7 +145,7 @@ export function keyHash(p: Pending): number {
     }
     key = Buffer.from(key, 'utf8');
   }
-  for (let j = 0; j < key.length; j++) h = Math.imul(h ^ key[j]!, 0x01000193);
+  for (const c of key) h = Math.imul(h ^ c, 0x01000193);
   return h >>> 0;
 }
 
@@ -157,36 +173,15 @@ export class Queue {
   }
 
   /** Appends one operation; returns the promise its answer settles. */
-  push(
-    op: number,
-    bits: number,
-    key: string | Uint8Array,
-    keyBytes: number,
-    value: string | Uint8Array | undefined,
-    a: number | bigint,
-    b: number,
-    cas?: bigint,
-  ): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const p = new Pending(op, bits, key, keyBytes, value, a, b, resolve, reject);
-      if (cas !== undefined) p.cas = cas;
-      this.#ops.push(p);
-    });
+  push(p: Pending): Promise<unknown> {
+    return new Promise((resolve, reject) => this.pushWith(p, resolve, reject));
   }
 
   /** {@link push}, settling through `res` / `rej` instead of a promise of its own. */
-  pushWith(
-    op: number,
-    bits: number,
-    key: string | Uint8Array,
-    keyBytes: number,
-    value: string | Uint8Array | undefined,
-    a: number | bigint,
-    b: number,
-    res: Resolve,
-    rej: Reject,
-  ): void {
-    this.#ops.push(new Pending(op, bits, key, keyBytes, value, a, b, res, rej));
+  pushWith(p: Pending, res: Resolve, rej: Reject): void {
+    p.res = res;
+    p.rej = rej;
+    this.#ops.push(p);
   }
 
   /** Hands over everything queued, and starts empty. */
