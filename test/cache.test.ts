@@ -461,7 +461,7 @@ memory('stats slabs uses memcached chunk sizes (-n 48, -f 1.25)', () => {
   c.close();
 });
 
-memory('stats slabs: a region of 46 MiB or more adds one class between each two of memcached\'s up to 1184 B', () => {
+memory('stats slabs: a region of 46 MiB or more adds one class between each two memcached classes up to 1184 B', () => {
   const c = open('slabs-split', { size: '64mb' });
   c.set('a', 'x');
   c.set('b', Buffer.alloc(60)); // 40-byte header + 1 + 60 = 101 bytes: the 104-byte class (96..120)
