@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -782,47 +783,70 @@ static const uint32_t kMemcachedSizes[39] = {
     1856,  2320,  2904,  3632,  4544,  5680,   7104,   8880,   11104,  13880,  17352,  21696,  27120,
     33904, 42384, 52984, 66232, 82792, 103496, 129376, 161720, 202152, 252696, 315872, 394840, 524288};
 
+// Between each two of memcached's chunk sizes up to 1184, one class in the middle (slabs.cc).
+static const uint32_t kSplitSizes[11] = {104, 136, 168, 216, 272, 344, 432, 536, 672, 848, 1064};
+
 static void test_slab_classes() {
   TR t(64u << 20, 1u << 20, 1);
   Header* h = t.h();
-  // memcached 1.6 -n 48 -f 1.25 -I 1m: 39 classes (as `memcached -vv` prints them), then one of
-  // 1 MiB for the items memcached would chain.
-  CHECK_EQ(h->n_classes, 40u);
+  // memcached 1.6 -n 48 -f 1.25 -I 1m: 39 classes (as `memcached -vv` prints them), the 11 split
+  // classes below 1184 bytes, then one of 1 MiB for the items memcached would chain.
+  CHECK_EQ(h->n_classes, 51u);
+  std::vector<uint32_t> want(kMemcachedSizes, kMemcachedSizes + 39);
+  want.insert(want.end(), kSplitSizes, kSplitSizes + 11);
+  std::sort(want.begin(), want.end());
   int bad = 0;
-  for (uint32_t i = 1; i <= 39; ++i) {
-    if (h->classes[i].size != kMemcachedSizes[i - 1] || h->classes[i].perslab != (1u << 20) / kMemcachedSizes[i - 1]) {
-      std::fprintf(stderr, "class %u: size %u perslab %u, memcached %u\n", i, h->classes[i].size, h->classes[i].perslab,
-                   kMemcachedSizes[i - 1]);
+  for (uint32_t i = 1; i <= 50; ++i) {
+    if (h->classes[i].size != want[i - 1] || h->classes[i].perslab != (1u << 20) / want[i - 1]) {
+      std::fprintf(stderr, "class %u: size %u perslab %u, want %u\n", i, h->classes[i].size, h->classes[i].perslab,
+                   want[i - 1]);
       ++bad;
     }
   }
   CHECK_EQ(bad, 0);
   CHECK_EQ(h->classes[1].size, 96u);
-  CHECK_EQ(h->classes[2].size, 120u);
-  CHECK_EQ(h->classes[3].size, 152u);
+  CHECK_EQ(h->classes[2].size, 104u);
+  CHECK_EQ(h->classes[3].size, 120u);
+  CHECK_EQ(h->classes[6].size, 168u);
   CHECK_EQ(h->classes[1].perslab, 10922u);
-  CHECK_EQ(h->classes[39].size, 524288u);
-  CHECK_EQ(h->classes[39].perslab, 2u);
-  CHECK_EQ(h->classes[40].size, 1u << 20);
-  CHECK_EQ(h->classes[40].perslab, 1u);
+  CHECK_EQ(h->classes[23].size, 1184u);  // the last split: 1064, then memcached's steps alone
+  CHECK_EQ(h->classes[24].size, 1480u);
+  CHECK_EQ(h->classes[50].size, 524288u);
+  CHECK_EQ(h->classes[50].perslab, 2u);
+  CHECK_EQ(h->classes[51].size, 1u << 20);
+  CHECK_EQ(h->classes[51].perslab, 1u);
   CHECK_EQ(slabs_clsid(h, 1), 1u);
   CHECK_EQ(slabs_clsid(h, 96), 1u);
   CHECK_EQ(slabs_clsid(h, 97), 2u);
-  CHECK_EQ(slabs_clsid(h, 152), 3u);
-  CHECK_EQ(slabs_clsid(h, 524288), 39u);
-  CHECK_EQ(slabs_clsid(h, 524289), 40u);
-  CHECK_EQ(slabs_clsid(h, 1u << 20), 40u);
+  CHECK_EQ(slabs_clsid(h, 153), 6u);  // a 13-byte key and a 100-byte value: 168, memcached's 192
+  CHECK_EQ(slabs_clsid(h, 524288), 50u);
+  CHECK_EQ(slabs_clsid(h, 524289), 51u);
+  CHECK_EQ(slabs_clsid(h, 1u << 20), 51u);
   CHECK_EQ(slabs_clsid(h, (1u << 20) + 1), 0u);
   CHECK(slabs_validate(h));
-  // Items land in the class memcached's arithmetic picks: 40-byte header + key + value.
+  // No item takes a larger chunk than memcached's table gives the same key and value (its item
+  // is 19 bytes longer: 8 more of header, 8 of CAS, a NUL after the key and \r\n after the value).
+  for (uint64_t n = 41; n + 19 <= 524288; n += 7) {
+    uint32_t ours = h->classes[slabs_clsid(h, n)].size;
+    const uint32_t* mc = std::lower_bound(kMemcachedSizes, kMemcachedSizes + 39, uint32_t(n + 19));
+    CHECK(ours <= *mc);
+  }
+  // Items land in the class the arithmetic picks: 40-byte header + key + value.
   CHECK_EQ(set(t, "k", std::string(96 - 40 - 1, 'x')), kOk);
   CHECK_EQ(h->classes[1].curr_items, 1u);
   CHECK_EQ(set(t, "j", std::string(96 - 40, 'x')), kOk);
   CHECK_EQ(h->classes[2].curr_items, 1u);
-  // With itemSizeMax 512 KiB the largest class is memcached's 524288 and nothing more.
+  // With itemSizeMax 512 KiB the largest class is memcached's 524288 and nothing more. 8 pages
+  // are too few for the split classes (two pages for each of the 23 up to 1184 bytes): exactly
+  // memcached's 39 classes.
   TR s(8u << 20, 512u << 10, 1);
   CHECK_EQ(s.h()->n_classes, 39u);
-  CHECK_EQ(s.h()->classes[39].size, 524288u);
+  for (uint32_t i = 1; i <= 39; ++i) CHECK_EQ(s.h()->classes[i].size, kMemcachedSizes[i - 1]);
+  // 46 pages (2 x 23) is the smallest region that gets them.
+  TR s45(45u << 20, 1u << 20, 1);
+  CHECK_EQ(s45.h()->n_classes, 40u);
+  TR s46(46u << 20, 1u << 20, 1);
+  CHECK_EQ(s46.h()->n_classes, 51u);
   // A small itemSizeMax caps the classes (memcached: slab_chunk_size_max = min(page/2, -I)).
   TR u(8u << 20, 4096, 1);
   uint32_t n = u.h()->n_classes;
@@ -1714,7 +1738,7 @@ static void test_stats_views() {
                  });
   StatList s = stats_slabs(*t.r);
   CHECK(has(s, "1:chunk_size"));
-  CHECK(has(s, "9:chunk_size"));  // 40 + 1 + 500 bytes: class 9 (600)
+  CHECK(has(s, "9:chunk_size"));  // 40 + 1 + 500 bytes: class 9 (600; 8 MiB: no split classes)
   CHECK(has(s, "active_slabs"));
   StatList it = stats_items(*t.r, t.now());
   CHECK(has(it, "items:1:number"));
