@@ -16,10 +16,6 @@ Server::Server(Options opt, Hooks hooks, EngineSpec spec)
 Server::~Server() {
   stop();
   join();
-  for (auto& b : listeners_) {
-    if (b.fd >= 0) ::close(b.fd);
-    if (b.family == AF_UNIX) ::unlink(b.address.c_str());
-  }
 }
 
 bool Server::start(std::string* err) {
@@ -54,10 +50,17 @@ void Server::stop() {
 void Server::join() {
   if (joined_) return;
   joined_ = true;
+  stop();  // never blocks on a server that was not told to stop
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
   loops_.clear();
+  // No thread waits on them any more: the port (or the socket file) is free from here.
+  for (auto& b : listeners_) {
+    if (b.fd >= 0) ::close(b.fd);
+    if (b.family == AF_UNIX) ::unlink(b.address.c_str());
+  }
+  listeners_.clear();
 }
 
 }  // namespace srv

@@ -12,7 +12,8 @@
 //    is answered "ERROR Too many open connections" and counted as rejected.
 //  - stop() is asynchronous: each thread stops accepting, ends its connections once their
 //    replies are written (or after kStopGraceMs), detaches its slot and exits; the last to exit
-//    notifies kStopped. join() then returns at once. The destructor stops and joins.
+//    notifies kStopped. join() then returns at once and closes the listeners (the port is free
+//    once close()'s callback runs). The destructor stops and joins.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -57,7 +58,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Takes the listener (the server closes it, and unlinks a unix socket's path, at stop).
+  // Takes the listener (join closes it, and unlinks a unix socket's path).
   void add_listener(const Bound& b) { listeners_.push_back(b); }
   // Starts the threads; false (err) when one cannot be made.
   bool start(std::string* err);
