@@ -163,15 +163,13 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     if (authStore === null) throw new TypeError('auth: a line is not user:password');
   }
   const engineOpt = options.engine ?? (process.env.SHMCACHED_ENGINE === 'native' ? 'native' : 'js');
-  if (engineOpt !== 'js' && engineOpt !== 'native')
-    throw new TypeError(`engine must be 'js' or 'native', got ${String(engineOpt)}`);
+  if (engineOpt !== 'js' && engineOpt !== 'native') throw new TypeError(`engine must be 'js' or 'native', got ${String(engineOpt)}`);
   if (engineOpt === 'native' && options.tls !== undefined)
     throw Object.assign(new TypeError("engine 'native' does not serve TLS: use engine 'js' with tls"), {
       code: 'ERR_NATIVE_TLS',
     });
   const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256)
-    throw new RangeError('threads must be an integer from 1 to 256');
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError('threads must be an integer from 1 to 256');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
   // The idle sweep: a coarse clock (memcached's current_time) and the connections it watches.
@@ -318,8 +316,7 @@ export function createServer(options: ServerOptions): Server | NativeServer {
   };
   // After a command ran: `lru_crawler enable` may have set the flag (one array read).
   const onRan = (): void => {
-    if (crawler === undefined && !closed && settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler)
-      startCrawler();
+    if (crawler === undefined && !closed && settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) startCrawler();
   };
   const server: Server =
     options.tls === undefined

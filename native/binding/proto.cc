@@ -295,7 +295,8 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
   const uint8_t* in = nullptr;
   size_t in_len = 0;
   bool chunk = typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len);
-  int32_t st = srv::drive(conn, b->settings, chunk ? (in ? in : reinterpret_cast<const uint8_t*>("")) : nullptr, in_len);
+  int32_t st =
+      srv::drive(conn, b->settings, chunk ? (in ? in : reinterpret_cast<const uint8_t*>("")) : nullptr, in_len);
   if (b->state) b->state[0] = st;
   size_t slab_len = 0;
   std::string& out = conn.out();
@@ -425,7 +426,8 @@ bool attach_server(napi_env env, napi_value obj, Handle* h);  // server.cc
 // handle object, whose finalizer frees the Handle).
 bool attach_proto(napi_env env, napi_value obj, Handle* h) {
   return set_method(env, obj, "protoConn", js_proto_conn, h) &&
-         set_method(env, obj, "protoServer", js_proto_server, h) && set_method(env, obj, "authStore", js_auth_store, h) &&
+         set_method(env, obj, "protoServer", js_proto_server, h) &&
+         set_method(env, obj, "authStore", js_auth_store, h) &&
          attach_server(env, obj, h);  // handle.nativeServer: the native connection loop
 }
 

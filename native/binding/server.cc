@@ -291,8 +291,8 @@ napi_value js_native_server(napi_env env, napi_callback_info info) {
   NAPI_OK(env, napi_create_reference(env, self, 1, &b->handle_ref));
   napi_value name;
   NAPI_OK(env, napi_create_string_utf8(env, "shmcached.nativeServer", NAPI_AUTO_LENGTH, &name));
-  NAPI_OK(env, napi_create_threadsafe_function(env, argv[7], nullptr, name, 0, 1, nullptr, nullptr, b, call_js,
-                                               &b->tsfn));
+  NAPI_OK(env,
+          napi_create_threadsafe_function(env, argv[7], nullptr, name, 0, 1, nullptr, nullptr, b, call_js, &b->tsfn));
   {
     std::lock_guard<std::mutex> lk(g_maps_mu);
     b->map = h->map;

@@ -179,7 +179,8 @@ class Conn {
   std::shared_ptr<ServerInfo> srv_;
   std::string addr_, listen_addr_;
   uint64_t id_ = 0;
-  std::atomic<int64_t> last_cmd_{0};    // unix seconds of the last chunk of input (`stats conns` reads it from any loop thread)
+  std::atomic<int64_t> last_cmd_{
+      0};  // unix seconds of the last chunk of input (`stats conns` reads it from any loop thread)
   uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
   ServerSettings settings_;
 };

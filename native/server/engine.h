@@ -26,7 +26,7 @@ namespace srv {
 namespace c = shm::contract;
 
 struct EngineSpec {
-  std::shared_ptr<proto::ServerInfo> info;      // null: a bare engine (no stats conns)
+  std::shared_ptr<proto::ServerInfo> info;       // null: a bare engine (no stats conns)
   std::shared_ptr<const proto::AuthStore> auth;  // null: no authentication
   int32_t* settings = nullptr;                   // ProtoSetting.Count elements, or none
 };
@@ -62,8 +62,8 @@ inline void settings_out(const proto::ServerSettings& was, const proto::ServerSe
     int32_t want;
     do {
       want = s.lru_crawler ? (f | c::kProtoSettingFlagLruCrawler) : (f & ~c::kProtoSettingFlagLruCrawler);
-    } while (!__atomic_compare_exchange_n(&a[c::kProtoSettingFlags], &f, want, true, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+    } while (
+        !__atomic_compare_exchange_n(&a[c::kProtoSettingFlags], &f, want, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
   }
   if (s.automove != was.automove) st(a, c::kProtoSettingAutomove, int32_t(s.automove));
   if (s.tocrawl != was.tocrawl) st(a, c::kProtoSettingTocrawl, int32_t(s.tocrawl));

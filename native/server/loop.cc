@@ -27,8 +27,8 @@ struct Client {
   uint32_t armed = 0;  // the epoll events registered
   bool eof = false;    // the client half-closed (or the read side failed)
   bool closing = false;
-  bool more = false;   // the engine has complete input left (ProtoState.More)
-  bool queued = false; // on the ready list
+  bool more = false;    // the engine has complete input left (ProtoState.More)
+  bool queued = false;  // on the ready list
   bool dead = false;
   int64_t last_ms = 0;  // when a whole command last ran (or it connected)
   std::string name;     // "ADDRESS:PORT" for the verbose lines

@@ -147,10 +147,7 @@ export class NativeServer extends EventEmitter {
       return this;
     }
     if (this.state !== 'listening') {
-      if (cb)
-        process.nextTick(() =>
-          cb(Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })),
-        );
+      if (cb) process.nextTick(() => cb(Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })));
       return this;
     }
     this.state = 'closing';
