@@ -13,9 +13,15 @@
 //    been delivered (as a listening net.Server does); the threads are joined on the JS thread
 //    when that event arrives, at GC, or at env teardown, whichever comes first.
 //  - Every napi_status is checked; a failure throws and leaves the server as it was.
+//  - exit() (process.exit) skips env cleanup, and the module's exit hook unmaps the regions: a
+//    hook registered after it (so run before it) cuts and joins every live server's threads
+//    first, so no loop thread touches a region being unmapped.
 #include <sys/socket.h>
 
+#include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "binding/args.h"
@@ -45,6 +51,19 @@ struct NativeBox {
   bool hooked = false;  // env cleanup hook registered
 };
 
+// Live servers, for the exit hook.
+std::mutex g_live_mu;
+std::set<srv::Server*>* g_live = new std::set<srv::Server*>();  // never freed: exit hooks may use it last
+
+void at_exit_servers() {
+  std::lock_guard<std::mutex> lk(g_live_mu);
+  for (srv::Server* s : *g_live) {
+    s->stop_now();
+    s->join();
+  }
+  g_live->clear();
+}
+
 struct EventMsg {
   int event;
   int arg;
@@ -53,6 +72,10 @@ struct EventMsg {
 // Joins the threads and lets the mapping go (the last holder unmaps it, as close_handle does).
 void wind_down(NativeBox* b) {
   if (b->srv) {
+    {
+      std::lock_guard<std::mutex> lk(g_live_mu);
+      g_live->erase(b->srv.get());
+    }
     b->srv->stop();
     b->srv->join();
     b->srv.reset();
@@ -335,6 +358,12 @@ napi_value js_native_server(napi_env env, napi_callback_info info) {
     if (napi_call_threadsafe_function(tsfn, m, napi_tsfn_nonblocking) != napi_ok) delete m;  // tearing down
   };
   b->srv = std::make_unique<srv::Server>(opt, std::move(hooks), std::move(spec));
+  {
+    static std::once_flag once;
+    std::call_once(once, [] { std::atexit(at_exit_servers); });
+    std::lock_guard<std::mutex> lk(g_live_mu);
+    g_live->insert(b->srv.get());
+  }
   NAPI_OK(env, napi_add_env_cleanup_hook(env, env_cleanup, b));
   b->hooked = true;
   if (!set_method(env, obj, "listenTcp", js_listen_tcp, b) || !set_method(env, obj, "listenUnix", js_listen_unix, b) ||

@@ -309,7 +309,7 @@ void Loop::finish(Client* c, const char* why) {
 
 void Loop::begin_stop() {
   stopping_ = true;
-  stop_deadline_ = now_ms() + kStopGraceMs;
+  stop_deadline_ = now_ms() + (s_.abort_.load(std::memory_order_acquire) ? 0 : kStopGraceMs);
   for (size_t i = 0; i < s_.listeners_.size(); ++i) epoll_ctl(ep_, EPOLL_CTL_DEL, s_.listeners_[i].fd, nullptr);
   for (Client* c : clients_) settle(c);
 }

@@ -63,6 +63,11 @@ class Server {
   // Starts the threads; false (err) when one cannot be made.
   bool start(std::string* err);
   void stop();
+  // stop() without the grace: connections are cut at once (process exit).
+  void stop_now() {
+    abort_.store(true, std::memory_order_release);
+    stop();
+  }
   void join();
   uint32_t connections() const { return conns_.load(std::memory_order_relaxed); }
 
@@ -77,6 +82,7 @@ class Server {
   std::atomic<uint32_t> conns_{0};
   std::atomic<int> running_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> abort_{false};
   bool joined_ = false;
 };
 
