@@ -46,8 +46,8 @@ san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=
 flags=(-std=c++20 -O1 -g -fPIC -shared -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
   -fvisibility=hidden -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
   -DNODE_GYP_MODULE_NAME=shmcached -I"$node_inc" -I"$addon_api" -Inative)
-echo "build-asan: $CXX ${flags[*]} ${san[*]} native/binding/*.cc native/core/*.cc native/core/recover/*.cc native/gate/*.cc native/proto/*.cc -o $out/shmcached.node" >&2
-"$CXX" "${flags[@]}" "${san[@]}" native/binding/*.cc native/core/*.cc native/core/recover/*.cc native/gate/*.cc native/proto/*.cc -o "$out/shmcached.node"
+echo "build-asan: $CXX ${flags[*]} ${san[*]} native/binding/*.cc native/core/*.cc native/core/recover/*.cc native/gate/*.cc native/proto/*.cc native/server/*.cc -o $out/shmcached.node" >&2
+"$CXX" "${flags[@]}" "${san[@]}" native/binding/*.cc native/core/*.cc native/core/recover/*.cc native/gate/*.cc native/proto/*.cc native/server/*.cc -o "$out/shmcached.node"
 
 asan_rt=$("$CXX" -print-file-name=libasan.so)
 addon="$root/$out/shmcached.node"

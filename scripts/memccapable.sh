@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# memccapable (libmemcached-tools) against `shmcached serve -t 2`: every ascii check (-a) and
-# every binary check (-b). Each check memccapable prints counts as one test; the last line is
+# memccapable (libmemcached-tools) against `shmcached serve -t 2` on serve's default engine (js
+# today: two node:cluster processes; SHMCACHED_SERVE_ENGINE=native|js picks one: native is one
+# process with two loop threads): every ascii check (-a) and every binary check (-b). Each check memccapable prints counts as one test; the last line is
 # `N passed, N failed`. Needs the build (npm run build) and memccapable on PATH; without it the
 # lane is skipped (one line, exit 0) unless SHMCACHED_REQUIRE_PEERS=1 makes that a failure.
 #
@@ -22,12 +23,16 @@ if [ -z "$mcc" ] || [ ! -x "$mcc" ]; then
 fi
 file=/dev/shm/shmcached-memccapable-$$
 log=$(mktemp)
-node dist/src/cli/cli.js serve -p 0 -v -t 2 -m 64 --file "$file" --reset 2>"$log" &
+engine=${SHMCACHED_SERVE_ENGINE:-}
+# js -t 2 prints a line per process (primary and worker); native one.
+want=2
+[ "$engine" = native ] && want=1
+node dist/src/cli/cli.js serve -p 0 -v -t 2 -m 64 ${engine:+--engine "$engine"} --file "$file" --reset 2>"$log" &
 pid=$!
 port=""
 for _ in $(seq 1 100); do
   port=$(grep -oE 'listening on [^ ]+:[0-9]+' "$log" | head -1 | sed -E 's/.*:([0-9]+)$/\1/')
-  [ -n "$port" ] && [ "$(grep -c 'listening on' "$log")" -ge 2 ] && break
+  [ -n "$port" ] && [ "$(grep -c 'listening on' "$log")" -ge "$want" ] && break
   sleep 0.1
 done
 passed=0

@@ -26,6 +26,7 @@ import { type AuthOptions, authSpec } from './auth.js';
 import { Cache, nativeOf } from './cache.js';
 import { ProtoSetting, ProtoSettingFlag, ProtoState } from './contract.js';
 import type { ProtoConn, ProtoServer } from './native.js';
+import { type HandleWithLoop, LoopEvent, NativeServer } from './server/native.js';
 import { defaultEngineSettings, type EngineSettings, engineStats } from './server-stats.js';
 
 /** Options of {@link createServer}. */
@@ -75,7 +76,20 @@ export interface ServerOptions {
   reqsPerEvent?: number;
   /** Protocols accepted (memcached's `-B`): 'auto' (default, by the first byte), 'ascii' or 'binary'. */
   protocol?: 'auto' | 'ascii' | 'binary';
+  /**
+   * Who serves the connections. 'js' (default): a node:net server on this thread's event loop,
+   * for embedding. 'native': `threads` native threads with their own epoll loops
+   * (native/server/), the same protocol engine and gates, returned as a {@link NativeServer}.
+   * 'native' with `tls` is a TypeError (code ERR_NATIVE_TLS): TLS is served by the JS path only.
+   * When omitted, the environment variable SHMCACHED_ENGINE ('js' | 'native') decides (the test
+   * suite runs the server tests with both), else 'js'.
+   */
+  engine?: 'js' | 'native';
+  /** With engine 'native': loop threads (memcached's `-t`, default 1). Ignored by the JS engine. */
+  threads?: number;
 }
+
+export { NativeServer } from './server/native.js';
 
 const CLOSE = ProtoState.Close;
 const MORE = ProtoState.More;
@@ -126,7 +140,9 @@ export class ReplyPool {
  * it as on any server; `close()` stops accepting and ends every open connection once its replies
  * are written.
  */
-export function createServer(options: ServerOptions): Server {
+export function createServer(options: ServerOptions & { engine: 'native' }): NativeServer;
+export function createServer(options: ServerOptions): Server;
+export function createServer(options: ServerOptions): Server | NativeServer {
   if (typeof options !== 'object' || options === null || !(options.cache instanceof Cache)) {
     throw new TypeError('createServer({ cache }): cache must be an open Cache');
   }
@@ -146,6 +162,14 @@ export function createServer(options: ServerOptions): Server {
     spec.content.fill(0);
     if (authStore === null) throw new TypeError('auth: a line is not user:password');
   }
+  const engineOpt = options.engine ?? (process.env.SHMCACHED_ENGINE === 'native' ? 'native' : 'js');
+  if (engineOpt !== 'js' && engineOpt !== 'native') throw new TypeError(`engine must be 'js' or 'native', got ${String(engineOpt)}`);
+  if (engineOpt === 'native' && options.tls !== undefined)
+    throw Object.assign(new TypeError("engine 'native' does not serve TLS: use engine 'js' with tls"), {
+      code: 'ERR_NATIVE_TLS',
+    });
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError('threads must be an integer from 1 to 256');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
   // The idle sweep: a coarse clock (memcached's current_time) and the connections it watches.
@@ -199,6 +223,67 @@ export function createServer(options: ServerOptions): Server {
   facts.lruCrawler = crawlOpt !== false;
   publish();
 
+  // The background crawler: an interval exists only while the LruCrawler flag is on; `lru_crawler
+  // enable` starts it (the engine reports the flip), and a tick that finds the flag off stops it.
+  let crawler: NodeJS.Timeout | undefined;
+  const crawl = (): void => {
+    if (!(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) || cache.closed) {
+      stopCrawler();
+      return;
+    }
+    const budget = settings[ProtoSetting.Tocrawl]! > 0 ? settings[ProtoSetting.Tocrawl]! : 10_000;
+    try {
+      cache.crawlExpired(Math.min(budget, 1 << 20));
+    } catch {
+      // refused (re-entrant) or closed meanwhile: the next tick tries again
+    }
+  };
+  const startCrawler = (): void => {
+    if (crawler !== undefined || !(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler)) return;
+    crawler = setInterval(crawl, crawlMs);
+    crawler.unref();
+  };
+  const stopCrawler = (): void => {
+    if (crawler !== undefined) clearInterval(crawler);
+    crawler = undefined;
+  };
+  let closed = false;
+
+  if (engineOpt === 'native') {
+    const h = nativeOf(cache) as HandleWithLoop | undefined;
+    if (h?.nativeServer === undefined) throw new TypeError('createServer({ cache }): cache must be an open Cache');
+    const factory = h.nativeServer.bind(h);
+    const ns: NativeServer = new NativeServer({
+      make: (onEvent) =>
+        factory(engine, authStore, settings, threads, maxConns, idleMs / 1000, verbose, (event, arg) => {
+          if (event === LoopEvent.Shutdown) settings[ProtoSetting.Shutdown] = 0;
+          onEvent(event, arg);
+        }),
+      onListening: (a) => {
+        if (typeof a === 'string') {
+          facts.domainSocket = a;
+          engine?.listeners([`unix:${a}`]);
+        } else {
+          facts.tcpport = a.port;
+          facts.inter = a.address === '::' || a.address === '0.0.0.0' ? null : a.address;
+          engine?.listeners([`tcp:${hostPort(a.address, a.port)}`]);
+          if (authStore === undefined && !isLoopback(a.address)) warnOpen(a.address, a.port);
+        }
+        facts.numThreads = threads;
+        facts.accepting = true;
+        publish();
+        startCrawler();
+      },
+      onClose: () => {
+        stopCrawler();
+        facts.accepting = false;
+        publish();
+      },
+      onCrawler: (on) => (on ? startCrawler() : stopCrawler()),
+    });
+    return ns;
+  }
+
   const onConnection = (socket: Socket): void => {
     if (sockets.size >= maxConns) {
       engine?.rejected();
@@ -226,7 +311,12 @@ export function createServer(options: ServerOptions): Server {
       idleMs > 0 ? idle : undefined,
       verbose,
       onShutdown,
+      onRan,
     );
+  };
+  // After a command ran: `lru_crawler enable` may have set the flag (one array read).
+  const onRan = (): void => {
+    if (crawler === undefined && !closed && settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) startCrawler();
   };
   const server: Server =
     options.tls === undefined
@@ -242,10 +332,7 @@ export function createServer(options: ServerOptions): Server {
   if (authStore === undefined && !clientCertsRequired) {
     server.on('listening', () => {
       const a = server.address();
-      if (typeof a === 'object' && a !== null && !isLoopback(a.address))
-        process.stderr.write(
-          `shmcached: WARNING: listening on ${a.address}:${a.port} without authentication: anyone who can reach it can read, change and flush the cache (use auth/-Y, or listen on 127.0.0.1)\n`,
-        );
+      if (typeof a === 'object' && a !== null && !isLoopback(a.address)) warnOpen(a.address, a.port);
     });
   }
 
@@ -262,6 +349,7 @@ export function createServer(options: ServerOptions): Server {
     }
     facts.accepting = true;
     publish();
+    startCrawler();
   });
   server.on('close', () => {
     facts.accepting = false;
@@ -277,28 +365,24 @@ export function createServer(options: ServerOptions): Server {
     server.close();
   }
 
-  // The background crawler: runs while the LruCrawler flag is on (lru_crawler enable/disable).
-  const crawler = setInterval(() => {
-    if (!(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) || cache.closed) return;
-    const budget = settings[ProtoSetting.Tocrawl]! > 0 ? settings[ProtoSetting.Tocrawl]! : 10_000;
-    try {
-      cache.crawlExpired(Math.min(budget, 1 << 20));
-    } catch {
-      // refused (re-entrant) or closed meanwhile: the next tick tries again
-    }
-  }, crawlMs);
-  crawler.unref();
-
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
     if (sweep) clearInterval(sweep);
-    clearInterval(crawler);
+    closed = true;
+    stopCrawler();
     netClose(cb);
     for (const s of sockets) s.end();
     return server;
   };
   return server;
+}
+
+/** Redis's protected-mode idea: anyone who can reach a non-loopback port without auth owns the cache. */
+function warnOpen(address: string, port: number): void {
+  process.stderr.write(
+    `shmcached: WARNING: listening on ${address}:${port} without authentication: anyone who can reach it can read, change and flush the cache (use auth/-Y, or listen on 127.0.0.1)\n`,
+  );
 }
 
 /** Whether a listening address only accepts connections from this machine. */
@@ -323,6 +407,7 @@ function serve(
   idle: { now: number; watched: Set<Watched> } | undefined,
   verbose: number,
   onShutdown: () => void,
+  onRan: () => void,
 ): void {
   let paused = false;
   let waitingDrain = false;
@@ -359,7 +444,10 @@ function serve(
     if (done) return;
     const ok = out === undefined ? true : socket.write(out);
     const st = state[0]!;
-    if (st & RAN && idle) watch.last = idle.now;
+    if (st & RAN) {
+      if (idle) watch.last = idle.now;
+      onRan();
+    }
     if (st & CLOSE) {
       finish();
       socket.end();

@@ -25,11 +25,19 @@
 #include "binding/args.h"
 #include "proto/conn.h"
 #include "proto/serverinfo.h"
+#include "server/engine.h"
 
 namespace shm::binding {
-namespace {
 
 using AuthPtr = std::shared_ptr<const proto::AuthStore>;
+
+// The argument readers protoConn and nativeServer (server.cc) share (defined below).
+int32_t* int32_array(napi_env env, napi_value v, size_t min);
+bool auth_store_arg(napi_env env, napi_value v, AuthPtr* out);
+bool proto_server_arg(napi_env env, napi_value v, std::shared_ptr<proto::ServerInfo>* out);
+
+namespace {
+
 constexpr napi_type_tag kAuthTag = {0x73686d6361757468ull, 0x2e73746f72650001ull};  // "shmcauth.store"
 
 void finalize_auth(napi_env, void* data, void*) { delete static_cast<AuthPtr*>(data); }
@@ -99,30 +107,6 @@ struct ConnBox {
   napi_ref settings_ref = nullptr;
   int32_t* settings = nullptr;  // the server's ProtoSetting array, or none
 };
-
-// The server's settings array into the engine (before a feed) and back (after it).
-void settings_in(const int32_t* a, proto::ServerSettings& s) {
-  int32_t f = a[c::kProtoSettingFlags];
-  s.shutdown_enabled = (f & c::kProtoSettingFlagShutdownEnabled) != 0;
-  s.lru_crawler = (f & c::kProtoSettingFlagLruCrawler) != 0;
-  s.text_ok = (f & c::kProtoSettingFlagText) != 0;
-  s.binary_ok = (f & c::kProtoSettingFlagBinary) != 0;
-  s.automove = uint32_t(a[c::kProtoSettingAutomove]);
-  s.tocrawl = uint32_t(a[c::kProtoSettingTocrawl]);
-  s.crawler_sleep = uint32_t(a[c::kProtoSettingCrawlerSleep]);
-  s.verbosity = uint32_t(a[c::kProtoSettingVerbosity]);
-  s.reqs_per_event = uint32_t(a[c::kProtoSettingReqsPerEvent]);
-  s.shutdown_requested = 0;
-}
-void settings_out(const proto::ServerSettings& s, int32_t* a) {
-  int32_t f = a[c::kProtoSettingFlags] & ~c::kProtoSettingFlagLruCrawler;
-  a[c::kProtoSettingFlags] = f | (s.lru_crawler ? c::kProtoSettingFlagLruCrawler : 0);
-  a[c::kProtoSettingAutomove] = int32_t(s.automove);
-  a[c::kProtoSettingTocrawl] = int32_t(s.tocrawl);
-  a[c::kProtoSettingCrawlerSleep] = int32_t(s.crawler_sleep);
-  a[c::kProtoSettingVerbosity] = int32_t(s.verbosity);
-  if (s.shutdown_requested) a[c::kProtoSettingShutdown] = int32_t(s.shutdown_requested);
-}
 
 void release(napi_env env, ConnBox* b) {
   delete b->conn;
@@ -231,6 +215,7 @@ napi_value js_server_set(napi_env env, napi_callback_info info) {
     if (!pending) NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "set(general, settings)"));
     return nullptr;
   }
+  std::lock_guard<std::mutex> lk(b->info->mu);
   b->info->general = std::move(general);
   b->info->settings = std::move(settings);
   return undefined(env);
@@ -246,6 +231,7 @@ napi_value js_server_listeners(napi_env env, napi_callback_info info) {
   std::vector<std::string> addrs;
   if (argc < 1 || !get_strings(env, argv[0], &addrs)) return nullptr;
   auto& info_ = *b->info;
+  std::lock_guard<std::mutex> lk(info_.mu);
   info_.listeners.clear();
   for (auto& a : addrs) info_.listeners.emplace_back(info_.next_id++, std::move(a));
   info_.started = int64_t(std::time(nullptr));
@@ -308,16 +294,10 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
   proto::Conn& conn = *b->conn;
   const uint8_t* in = nullptr;
   size_t in_len = 0;
-  uint64_t ran_before = conn.commands();
-  if (b->settings) settings_in(b->settings, conn.settings());
-  if (typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len))
-    conn.feed(in, in_len);
-  else
-    conn.run();
-  if (b->settings) settings_out(conn.settings(), b->settings);
-  if (b->state)
-    b->state[0] = (conn.closing() ? c::kProtoStateClose : 0) | (conn.more() ? c::kProtoStateMore : 0) |
-                  (conn.commands() != ran_before ? c::kProtoStateRan : 0);
+  bool chunk = typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len);
+  int32_t st =
+      srv::drive(conn, b->settings, chunk ? (in ? in : reinterpret_cast<const uint8_t*>("")) : nullptr, in_len);
+  if (b->state) b->state[0] = st;
   size_t slab_len = 0;
   std::string& out = conn.out();
   int64_t n = int64_t(out.size());
@@ -345,18 +325,6 @@ napi_value js_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// An Int32Array argument of at least min elements, or nullptr.
-int32_t* int32_array(napi_env env, napi_value v, size_t min) {
-  bool is_ta = false;
-  if (!v || napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return nullptr;
-  napi_typedarray_type type;
-  size_t len = 0, off = 0;
-  void* p = nullptr;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off) != napi_ok) return nullptr;
-  return type == napi_int32_array && len >= min ? static_cast<int32_t*>(p) : nullptr;
-}
-
 // handle.protoConn(state: Int32Array, server?, addr?: string, listenAddr?: string, auth?,
 //                  settings?: Int32Array) -> { feed, close }
 napi_value js_proto_conn(napi_env env, napi_callback_info info) {
@@ -370,31 +338,11 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
     NAPI_OK(env, napi_throw_error(env, "ERR_CACHE_CLOSED", "the cache is closed"));
     return nullptr;
   }
-  int32_t* state = nullptr;
-  napi_value state_v = nullptr;
-  bool is_ta = false;
-  if (argc >= 1) NAPI_OK(env, napi_is_typedarray(env, argv[0], &is_ta));
-  if (is_ta) {
-    napi_typedarray_type type;
-    size_t len = 0, off = 0;
-    void* p = nullptr;
-    napi_value ab;
-    NAPI_OK(env, napi_get_typedarray_info(env, argv[0], &type, &len, &p, &ab, &off));
-    if (type == napi_int32_array && len >= 1) {
-      state = static_cast<int32_t*>(p);
-      state_v = argv[0];
-    }
-  }
+  int32_t* state = argc >= 1 ? int32_array(env, argv[0], 1) : nullptr;
   AuthPtr auth;
-  if (argc >= 5) {
-    napi_valuetype at;
-    NAPI_OK(env, napi_typeof(env, argv[4], &at));
-    if (at != napi_undefined && at != napi_null && !(auth = auth_of(env, argv[4]))) {
-      // Never serve unauthenticated because of a wrong argument.
-      NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "protoConn: auth must be an authStore"));
-      return nullptr;
-    }
-  }
+  std::shared_ptr<proto::ServerInfo> srv;
+  if ((argc >= 5 && !auth_store_arg(env, argv[4], &auth)) || (argc >= 2 && !proto_server_arg(env, argv[1], &srv)))
+    return nullptr;
   napi_value obj;
   NAPI_OK(env, napi_create_object(env, &obj));
   auto* b = new ConnBox();
@@ -405,7 +353,7 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
   }
   // From here the object owns b: finalize_conn frees it whatever happens below.
   if (state) {
-    NAPI_OK(env, napi_create_reference(env, state_v, 1, &b->state_ref));
+    NAPI_OK(env, napi_create_reference(env, argv[0], 1, &b->state_ref));
     b->state = state;
   }
   if (int32_t* settings = int32_array(env, argc >= 6 ? argv[5] : nullptr, size_t(c::kProtoSettingCount))) {
@@ -418,37 +366,69 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
   be.pkey = h->pkey;
   be.closed = &h->closed;
   be.protection = h->pkey >= 0 ? "pku" : "none";
-  std::shared_ptr<proto::ServerInfo> srv;
   std::string addr, listen_addr;
-  if (argc >= 2) {
-    napi_valuetype t;
-    NAPI_OK(env, napi_typeof(env, argv[1], &t));
-    if (t == napi_object) {
-      void* sb = nullptr;
-      bool tagged = false;
-      NAPI_OK(env, napi_check_object_type_tag(env, argv[1], &kServerTag, &tagged));
-      // An object that is not a protoServer() result is refused, not guessed at.
-      if (!tagged || napi_unwrap(env, argv[1], &sb) != napi_ok || !sb) {
-        NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "server must come from protoServer()"));
-        return nullptr;
-      }
-      srv = static_cast<ServerBox*>(sb)->info;
-    }
-  }
   if (argc >= 3) get_string(env, argv[2], &addr);
   if (argc >= 4) get_string(env, argv[3], &listen_addr);
-  b->conn = new proto::Conn(be, std::move(srv), std::move(addr), std::move(listen_addr), std::move(auth));
+  b->conn = srv::make_engine(be, srv::EngineSpec{std::move(srv), std::move(auth), nullptr}, std::move(addr),
+                             std::move(listen_addr))
+                .release();
   if (!set_method(env, obj, "feed", js_feed, b) || !set_method(env, obj, "close", js_close, b)) return nullptr;
   return obj;
 }
 
 }  // namespace
 
+// An Int32Array argument of at least min elements, or nullptr.
+int32_t* int32_array(napi_env env, napi_value v, size_t min) {
+  bool is_ta = false;
+  if (!v || napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return nullptr;
+  napi_typedarray_type type;
+  size_t len = 0, off = 0;
+  void* p = nullptr;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off) != napi_ok) return nullptr;
+  return type == napi_int32_array && len >= min ? static_cast<int32_t*>(p) : nullptr;
+}
+
+// auth: undefined/null (none) or an authStore() external; anything else is a TypeError, never
+// an unauthenticated server.
+bool auth_store_arg(napi_env env, napi_value v, AuthPtr* out) {
+  napi_valuetype at;
+  NAPI_OK_OR(env, napi_typeof(env, v, &at), false);
+  if (at == napi_undefined || at == napi_null) return true;
+  if (!(*out = auth_of(env, v))) {
+    NAPI_OK_OR(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "auth must be an authStore"), false);
+    return false;
+  }
+  return true;
+}
+
+// server: a protoServer() object (its ServerInfo), or anything but an object (none).
+bool proto_server_arg(napi_env env, napi_value v, std::shared_ptr<proto::ServerInfo>* out) {
+  napi_valuetype t;
+  NAPI_OK_OR(env, napi_typeof(env, v, &t), false);
+  if (t != napi_object) return true;
+  void* sb = nullptr;
+  bool tagged = false;
+  NAPI_OK_OR(env, napi_check_object_type_tag(env, v, &kServerTag, &tagged), false);
+  // An object that is not a protoServer() result is refused, not guessed at.
+  if (!tagged || napi_unwrap(env, v, &sb) != napi_ok || !sb) {
+    NAPI_OK_OR(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "server must come from protoServer()"), false);
+    return false;
+  }
+  *out = static_cast<ServerBox*>(sb)->info;
+  return true;
+}
+
+bool attach_server(napi_env env, napi_value obj, Handle* h);  // server.cc
+
 // handle.protoConn: the Handle outlives every connection made from it (each references the
 // handle object, whose finalizer frees the Handle).
 bool attach_proto(napi_env env, napi_value obj, Handle* h) {
   return set_method(env, obj, "protoConn", js_proto_conn, h) &&
-         set_method(env, obj, "protoServer", js_proto_server, h) && set_method(env, obj, "authStore", js_auth_store, h);
+         set_method(env, obj, "protoServer", js_proto_server, h) &&
+         set_method(env, obj, "authStore", js_auth_store, h) &&
+         attach_server(env, obj, h);  // handle.nativeServer: the native connection loop
 }
 
 }  // namespace shm::binding

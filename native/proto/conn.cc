@@ -19,8 +19,9 @@ Conn::Conn(const Backend& b, std::shared_ptr<ServerInfo> srv, std::string addr, 
       listen_addr_(std::move(listen_addr)) {
   authed_ = !auth_;
   conn_opened();
-  last_cmd_ = int64_t(std::time(nullptr));
+  last_cmd_.store(int64_t(std::time(nullptr)), std::memory_order_relaxed);
   if (srv_) {
+    std::lock_guard<std::mutex> lk(srv_->mu);
     id_ = srv_->next_id++;
     srv_->conns.push_back(this);
   }
@@ -32,6 +33,7 @@ Conn::~Conn() {
   counts_[kEcClosed] += 1;
   b_.add_counts(counts_);
   if (srv_) {
+    std::lock_guard<std::mutex> lk(srv_->mu);
     auto& v = srv_->conns;
     for (size_t i = 0; i < v.size(); ++i) {
       if (v[i] == this) {
@@ -48,7 +50,7 @@ void Conn::feed(const uint8_t* data, size_t n) {
   if (n) {
     in_.append(reinterpret_cast<const char*>(data), n);
     counts_[kEcRead] += n;
-    last_cmd_ = int64_t(std::time(nullptr));
+    last_cmd_.store(int64_t(std::time(nullptr)), std::memory_order_relaxed);
   }
   run();
 }
@@ -107,11 +109,12 @@ void Conn::describe(shm::StatList& l, bool self) const {
                    : state_ == State::kSwallow ? "conn_swallow"
                                                : "conn_waiting";
   int64_t now = int64_t(std::time(nullptr));
+  int64_t last = last_cmd_.load(std::memory_order_relaxed);
   std::string p = std::to_string(id_) + ":";
   l.emplace_back(p + "addr", addr_);
   if (!listen_addr_.empty()) l.emplace_back(p + "listen_addr", listen_addr_);
   l.emplace_back(p + "state", st);
-  l.emplace_back(p + "secs_since_last_cmd", std::to_string(now > last_cmd_ ? now - last_cmd_ : 0));
+  l.emplace_back(p + "secs_since_last_cmd", std::to_string(now > last ? now - last : 0));
 }
 
 int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta) {

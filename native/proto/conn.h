@@ -16,6 +16,7 @@
 //    closing(): the host writes out_ and closes. Nothing in here can crash on any input.
 #pragma once
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -84,7 +85,7 @@ class Conn {
   uint64_t commands() const { return commands_; }
   // The store may be gone before this engine (a finalizer at env teardown): touch it no more.
   void forget_store() { b_.ctx = nullptr; }
-  // This connection's `stats conns` lines (self: the connection asking).
+  // This connection's `stats conns` lines (self: the connection asking). Called with the server's mu held.
   void describe(shm::StatList& l, bool self) const;
   ServerSettings& settings() { return settings_; }
 
@@ -178,7 +179,8 @@ class Conn {
   std::shared_ptr<ServerInfo> srv_;
   std::string addr_, listen_addr_;
   uint64_t id_ = 0;
-  int64_t last_cmd_ = 0;                // unix seconds of the last chunk of input
+  std::atomic<int64_t> last_cmd_{
+      0};  // unix seconds of the last chunk of input (`stats conns` reads it from any loop thread)
   uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
   ServerSettings settings_;
 };

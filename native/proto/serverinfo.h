@@ -3,12 +3,14 @@
 // (max_connections, threads, maxconns, tcpport, idle_timeout, ...), its listening addresses, and
 // the registry of its live connections that `stats conns` lists.
 //
-// Invariants: a ServerInfo and every connection registered in it belong to one JS thread (the
-// server's), so none of this is locked; a connection registers in its constructor and leaves in
-// its destructor, and the ServerInfo outlives it (each connection holds a shared_ptr).
+// Invariants: mu guards every field: the JS server's connections run on one thread, the native
+// loop's (native/server/) on several; a connection registers in its constructor and leaves in
+// its destructor (both under mu), and the ServerInfo outlives it (each connection holds a
+// shared_ptr). Nothing else is done while mu is held.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +22,7 @@ namespace proto {
 class Conn;
 
 struct ServerInfo {
+  mutable std::mutex mu;
   shm::StatList general;                                    // replaces the store's values of these `stats` keys
   shm::StatList settings;                                   // and of these `stats settings` keys
   std::vector<std::pair<uint64_t, std::string>> listeners;  // id, "tcp:127.0.0.1:11211" / "unix:/path"

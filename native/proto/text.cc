@@ -527,12 +527,18 @@ bool Conn::stats_group(int group, shm::StatList* l) {
     // Connection structures are the engines alive in this process; detail is process-wide.
     for (auto& kv : *l)
       if (kv.first == "connection_structures") kv.second = std::to_string(conns_current());
-    if (srv_) stats_overlay(*l, srv_->general);
+    if (srv_) {
+      std::lock_guard<std::mutex> lk(srv_->mu);
+      stats_overlay(*l, srv_->general);
+    }
     add_auth_stats(group, l);
   } else if (group == 3) {
     for (auto& kv : *l)
       if (kv.first == "detail_enabled") kv.second = detail_enabled() ? "yes" : "no";
-    if (srv_) stats_overlay(*l, srv_->settings);
+    if (srv_) {
+      std::lock_guard<std::mutex> lk(srv_->mu);
+      stats_overlay(*l, srv_->settings);
+    }
     add_auth_stats(group, l);
   }
   return true;
@@ -544,6 +550,7 @@ void Conn::stats_conns(shm::StatList* l) {
     return;
   }
   int64_t now = int64_t(std::time(nullptr));
+  std::lock_guard<std::mutex> lk(srv_->mu);
   for (auto& ls : srv_->listeners) {
     std::string p = std::to_string(ls.first) + ":";
     l->emplace_back(p + "addr", ls.second);

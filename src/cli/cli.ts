@@ -64,6 +64,12 @@ export interface ServeOptions {
   noEvict: boolean;
   maxConnections: number;
   threads: number;
+  /**
+   * --engine: who serves connections. 'native': one process whose -t threads run native epoll
+   * loops (memcached's -t); 'js': -t node:cluster processes with node:net servers. Undefined =
+   * the default ('js'; TLS always uses 'js').
+   */
+  engine?: 'native' | 'js';
   verbose: number;
   file: string;
   reset: boolean;
@@ -110,10 +116,13 @@ const SERVE_USAGE = `usage: shmcached serve [options]
     -I, --max-item-size=SIZE    largest item, e.g. 1m, 512k (default: the file's, 1m for a new file)
     -M, --disable-evictions     answer out of memory instead of evicting
     -c, --conn-limit=NUM        simultaneous connections per process (default 1024)
-    -t, --threads=NUM           server processes sharing the store and the port (default 1); a
-                                crashed one is restarted after 100 ms, doubling to 30 s while it
-                                keeps crashing; 5 crashes in a row within 5 s of starting stop
-                                the server (exit 1)
+    -t, --threads=NUM           with --engine native: loop threads in one process (memcached's
+                                meaning); with --engine js: server processes sharing the store
+                                and the port (default 1); a crashed one is restarted after
+                                100 ms, doubling to 30 s while it keeps crashing; 5 crashes in a
+                                row within 5 s of starting stop the server (exit 1)
+        --engine=native|js      who serves connections: native epoll threads, or the JS event
+                                loop (default js; -Z/TLS always uses js)
     -v, --verbose               log connections (-vv, -vvv accepted)
     -s, --unix-socket=PATH      listen on this unix domain socket instead of TCP (an existing
                                 socket of this user there is replaced; anything else is refused)
@@ -327,6 +336,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     '-o',
     '--file',
     '--idle-timeout',
+    '--engine',
     '--file-owner',
     '--file-mode',
     ...WIRE_WITH_VALUE,
@@ -385,6 +395,11 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
               `-o: unknown option ${JSON.stringify(opt)} (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
             );
         }
+        break;
+      case '--engine':
+        if (v !== 'native' && v !== 'js')
+          throw new UsageError(`--engine needs native or js, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+        o.engine = v;
         break;
       // region-safety (docs/security.md): passed through to Cache.open's mode.
       case '--file-mode':
@@ -640,8 +655,10 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   const servers: Server[] = [];
   // -s: one unix socket instead of TCP (memcached's rule); else every -l address (TLS or not).
   const listeners = o.socketPath !== undefined ? [undefined] : listenersOf(o.listen, o.port, o.wire);
+  const native = nativeEngine(o);
   for (const l of listeners) {
-    const one = createServer({
+    const one: Server = createServer({
+      ...(native ? { engine: 'native' as const, threads: o.threads } : { engine: 'js' as const }),
       cache,
       maxConnections: o.maxConnections,
       idleTimeout: o.idleTimeout,
@@ -861,8 +878,13 @@ export async function serveMain(args: readonly string[]): Promise<number> {
     return 0;
   }
   const o = parseServeArgs(args);
-  if (o.threads > 1 && cluster.isPrimary) return servePrimary(o);
+  if (o.threads > 1 && cluster.isPrimary && !nativeEngine(o)) return servePrimary(o);
   return serveOne(o, o.reset && !cluster.isWorker);
+}
+
+/** Whether serve runs the native loop: --engine native without TLS (-Z needs the JS engine). */
+function nativeEngine(o: ServeOptions): boolean {
+  return (o.engine ?? 'js') === 'native' && !o.wire.ssl;
 }
 
 /** `shmcached stats --server HOST:PORT SECTION`: the server's own reply, with plain newlines. */

@@ -1,0 +1,59 @@
+// loop.h — one loop thread of the native server (server.h): an epoll set, the connections it
+// accepted, and the bytes between their sockets and their protocol engines.
+//
+// Invariants:
+//  - A connection is touched by its own thread only (its engine, buffers and descriptor).
+//  - One read buffer per thread, reused for every read (the engine copies what it is given).
+//  - Replies of one read go out in one send(); what the socket does not take waits in the
+//    connection's wbuf, EPOLLOUT is armed, and reading stops while kOutHigh bytes or more wait.
+//  - ProtoState.More (the engine yielded: -R, or its reply reached the mark): the connection
+//    goes on the thread's ready list and runs again after the other events of this turn.
+//  - Close: the connection ends once its replies are written; a client that half-closed gets
+//    the replies to what it sent, then the close.
+//  - The idle clock restarts only when a whole command ran (ProtoState.Ran); one sweep per
+//    thread per tick ends connections idle past the timeout.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/server.h"
+
+namespace srv {
+
+struct Client;
+
+class Loop {
+ public:
+  explicit Loop(Server& s) : s_(s) {}
+  ~Loop();
+  bool init(std::string* err);  // epoll set, wake descriptor, listeners
+  void run();                   // the thread's body
+  void wake();                  // any thread: look at the server's stopping flag
+
+ private:
+  void accept_all(int lfd);
+  void on_client(Client* c, uint32_t ev);
+  void process(Client* c, const uint8_t* data, size_t n);
+  bool send_out(Client* c);
+  bool flush(Client* c);
+  void interest(Client* c);
+  void settle(Client* c);  // close when it is done, else keep reading/writing
+  void finish(Client* c, const char* why);
+  void begin_stop();
+  void sweep(int64_t now_ms);
+
+  Server& s_;
+  int ep_ = -1;
+  int wake_fd_ = -1;
+  proto::Backend be_;
+  bool attached_ = false;
+  std::vector<uint8_t> rbuf_;
+  std::vector<Client*> clients_;
+  std::vector<Client*> ready_, ready_next_;
+  bool stopping_ = false;
+  int64_t stop_deadline_ = 0;
+};
+
+}  // namespace srv

@@ -1,0 +1,188 @@
+/**
+ * The native connection loop behind `createServer({ engine: 'native' })` (native/server/): N
+ * threads, each with its own epoll set, accept and serve connections without the JS event loop;
+ * the protocol engine and the store's gates are the same as the JS path's. This object is the
+ * net.Server subset users call: `listen`, `close`, `address`, and the events 'listening',
+ * 'close', 'error' and 'shutdown'.
+ */
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
+import type { NativeHandle, ProtoServer } from '../native.js';
+
+/** The binding's native server object (native/binding/server.cc). Internal. */
+export interface NativeLoop {
+  /** Binds host:port (port 0 picks one): [address, port, family]. Throws ERR_LISTEN. */
+  listenTcp(host: string, port: number, backlog: number): [string, number, string];
+  /** Binds a unix socket at path: [path, 0, 'unix']. Throws ERR_LISTEN. */
+  listenUnix(path: string, backlog: number): [string, number, string];
+  /** Starts the loop threads on the listeners bound so far. */
+  start(): void;
+  /** Stops accepting and ends every connection once its replies are out; event 2 follows. */
+  stop(): void;
+  /** Open connections now. */
+  connections(): number;
+}
+
+/** The handle's constructor of native loops (present when the addon has native/server/). */
+export type NativeLoopFactory = (
+  server: ProtoServer | undefined,
+  auth: unknown,
+  settings: Int32Array,
+  threads: number,
+  maxConns: number,
+  idleTimeout: number,
+  verbose: number,
+  onEvent: (event: number, arg: number) => void,
+) => NativeLoop;
+
+/** The handle with the native loop's constructor. */
+export type HandleWithLoop = NativeHandle & { nativeServer?: NativeLoopFactory };
+
+/** Events of the loop (native/server/server.h Event). */
+export const LoopEvent = { Shutdown: 1, Stopped: 2, Crawler: 3 } as const;
+
+/** What {@link NativeServer} needs from createServer. Internal. */
+export interface NativeServerHooks {
+  /** Makes the loop (createServer passes its engine state and the event handler). */
+  make: (onEvent: (event: number, arg: number) => void) => NativeLoop;
+  /** Called once listening (address known) and once closed, so `stats` follows. */
+  onListening: (addr: AddressInfo | string) => void;
+  onClose: () => void;
+  /** `lru_crawler enable|disable` was run (on: the flag is now set). */
+  onCrawler: (on: boolean) => void;
+}
+
+/** Arguments of {@link NativeServer.listen}: a port, or net.Server's `{ port, host }` / `{ path }`. */
+export type NativeListenOptions = { port?: number; host?: string; backlog?: number; path?: string };
+
+/**
+ * A server whose connections are served by native threads (`createServer({ engine: 'native' })`).
+ * Behaves like the net.Server subset shmcached's users call. Events: 'listening', 'close',
+ * 'error' (Error with a `code`), 'shutdown' ('now' | 'graceful', when enableShutdown allows a
+ * client's `shutdown`; the server closes after emitting it).
+ */
+export class NativeServer extends EventEmitter {
+  private loop: NativeLoop | undefined;
+  private addr: AddressInfo | string | null = null;
+  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
+  private readonly hooks: NativeServerHooks;
+
+  /** @internal createServer makes these. */
+  constructor(hooks: NativeServerHooks) {
+    super();
+    this.hooks = hooks;
+  }
+
+  /** Whether the server is accepting connections. */
+  get listening(): boolean {
+    return this.state === 'listening';
+  }
+
+  /**
+   * Starts listening: `listen(port[, host][, backlog][, cb])`, `listen({ port, host })` or
+   * `listen({ path })` (a unix socket). Port 0 picks a free port ({@link address} tells which).
+   * Errors (address in use, ...) are emitted as 'error', as net.Server does.
+   */
+  listen(...args: unknown[]): this {
+    let cb: (() => void) | undefined;
+    if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
+    let o: NativeListenOptions;
+    if (typeof args[0] === 'object' && args[0] !== null) o = args[0] as NativeListenOptions;
+    else if (typeof args[0] === 'string' && !/^\d+$/.test(args[0])) o = { path: args[0] };
+    else
+      o = {
+        port: args[0] === undefined ? 0 : Number(args[0]),
+        host: typeof args[1] === 'string' ? args[1] : undefined,
+        backlog: typeof args[1] === 'number' ? args[1] : typeof args[2] === 'number' ? args[2] : undefined,
+      };
+    if (this.state !== 'new') {
+      const err = Object.assign(new Error('listen: the server is already listening or closed'), {
+        code: 'ERR_SERVER_ALREADY_LISTEN',
+      });
+      throw err;
+    }
+    const port = o.port ?? 0;
+    if (o.path === undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+      throw new RangeError(`listen: port must be an integer 0..65535, got ${String(o.port)}`);
+    if (cb) this.once('listening', cb);
+    const backlog = o.backlog ?? 511;
+    try {
+      this.loop = this.hooks.make((event, arg) => this.onEvent(event, arg));
+      if (o.path !== undefined) {
+        this.loop.listenUnix(o.path, backlog);
+        this.addr = o.path;
+      } else {
+        const [address, p, family] = this.loop.listenTcp(o.host ?? '', port, backlog);
+        this.addr = { address, port: p, family };
+      }
+      this.loop.start();
+    } catch (e) {
+      const loop = this.loop;
+      this.loop = undefined;
+      this.state = 'closed';
+      loop?.stop();
+      process.nextTick(() => this.emit('error', e));
+      return this;
+    }
+    this.state = 'listening';
+    const a = this.addr;
+    this.hooks.onListening(a);
+    process.nextTick(() => this.emit('listening'));
+    return this;
+  }
+
+  /** Where the server listens (net.Server's shape), or null before listen / after close. */
+  address(): AddressInfo | string | null {
+    return this.state === 'listening' || this.state === 'closing' ? this.addr : null;
+  }
+
+  /**
+   * Stops accepting and ends every open connection once its replies are written (or after 2 s
+   * for a client that does not read them); cb and 'close' follow once every thread has exited.
+   */
+  close(cb?: (err?: Error) => void): this {
+    if (this.state === 'closing') {
+      if (cb) this.once('close', () => cb());
+      return this;
+    }
+    if (this.state !== 'listening') {
+      if (cb) process.nextTick(() => cb(Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })));
+      return this;
+    }
+    this.state = 'closing';
+    if (cb) this.once('close', () => cb());
+    this.loop?.stop();
+    return this;
+  }
+
+  /** Open connections now (net.Server's getConnections, as a callback). */
+  getConnections(cb: (err: Error | null, count: number) => void): void {
+    const n = this.loop?.connections() ?? 0;
+    process.nextTick(() => cb(null, n));
+  }
+
+  /** Kept for net.Server compatibility: the loop's threads never hold the process open past close(). */
+  ref(): this {
+    return this;
+  }
+
+  /** Kept for net.Server compatibility (see {@link ref}). */
+  unref(): this {
+    return this;
+  }
+
+  private onEvent(event: number, arg: number): void {
+    if (event === LoopEvent.Shutdown) {
+      this.emit('shutdown', arg === 2 ? 'graceful' : 'now');
+      this.close();
+    } else if (event === LoopEvent.Crawler) {
+      this.hooks.onCrawler(arg === 1);
+    } else if (event === LoopEvent.Stopped) {
+      this.state = 'closed';
+      this.loop = undefined;
+      this.hooks.onClose();
+      this.emit('close');
+    }
+  }
+}

@@ -1,0 +1,134 @@
+// The native connection loop (createServer({ engine: 'native' }), native/server/): what only it
+// does or does differently from the JS engine, which server.test.ts / stats.test.ts / ... cover
+// for both when SHMCACHED_ENGINE=native. Backpressure with a client that reads nothing, unix
+// sockets, several loop threads, `shutdown`, close() with connections open, TLS refused.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cache, createServer } from '../src/index.js';
+import type { NativeServer } from '../src/server.js';
+import { tmpRegion } from './helpers.js';
+import { RawClient } from './support/raw.js';
+
+const t = suite('server: native engine');
+
+async function start(
+  name: string,
+  opts: { threads?: number; enableShutdown?: boolean; maxConnections?: number } = {},
+): Promise<{ server: NativeServer; port: number; cache: Cache }> {
+  const cache = Cache.open({ path: tmpRegion(name), size: '64mb' });
+  const server = createServer({ cache, engine: 'native', ...opts });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address();
+  assert.ok(a !== null && typeof a === 'object');
+  return { server, port: a.port, cache };
+}
+
+const stop = (s: NativeServer): Promise<void> => new Promise((r) => s.close(() => r()));
+
+t('a client that reads nothing for a while still gets every reply, intact and in order', async () => {
+  const { server, port, cache } = await start('nbackpressure');
+  const value = Buffer.alloc(128 * 1024, 0x62);
+  cache.set('big', value);
+  const client = await RawClient.connect(port);
+  client.socket.pause();
+  const n = 400; // 50 MiB of replies: far past the engine's mark and the socket buffers
+  client.socket.write('get big\r\n'.repeat(n));
+  await new Promise((r) => setTimeout(r, 300));
+  // The server is still answering others meanwhile.
+  const other = await RawClient.connect(port);
+  assert.is((await other.exchange('version\r\n')).bytes.toString().startsWith('VERSION '), true);
+  other.close();
+  client.socket.resume();
+  const one = 'VALUE big 0 131072\r\n'.length + value.length + 2 + 5;
+  const got = await client.untilLength(n * one);
+  assert.is(got.length, n * one);
+  const expect = Buffer.concat([Buffer.from('VALUE big 0 131072\r\n'), value, Buffer.from('\r\nEND\r\n')]);
+  for (let i = 0; i < n; i += 37) assert.ok(got.subarray(i * one, (i + 1) * one).equals(expect), `reply ${i}`);
+  client.close();
+  await stop(server);
+  cache.close();
+});
+
+t('a unix socket: served, and named in stats conns', async () => {
+  const cache = Cache.open({ path: tmpRegion('nunix'), size: '64mb' });
+  const path = join(tmpdir(), `shmcached-nloop18-${process.pid}.sock`);
+  const server = createServer({ cache, engine: 'native' });
+  await new Promise<void>((r) => server.listen({ path }, r));
+  assert.is(server.address(), path);
+  const s = createConnection({ path });
+  let buf = '';
+  s.on('data', (d) => {
+    buf += d.toString();
+  });
+  s.end('set u 0 0 2\r\nhi\r\nget u\r\nstats conns\r\n');
+  await new Promise((r) => s.on('close', r));
+  assert.ok(buf.startsWith('STORED\r\nVALUE u 0 2\r\nhi\r\nEND\r\n'), buf);
+  assert.ok(buf.includes(`addr unix:${path}`), buf);
+  await stop(server);
+  cache.close();
+});
+
+t('several loop threads: parallel connections all served, connection counts right', async () => {
+  const { server, port, cache } = await start('nthreads', { threads: 4 });
+  const clients = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(port)));
+  await Promise.all(
+    clients.map(async (c, i) => {
+      const r = await c.exchange(`set k${i} 0 0 ${String(i).length}\r\n${i}\r\nget k${i}\r\n`);
+      assert.is(r.bytes.toString(), `STORED\r\nVALUE k${i} 0 ${String(i).length}\r\n${i}\r\nEND\r\n`);
+    }),
+  );
+  const stats = (await clients[0]!.exchange('stats\r\n')).bytes.toString();
+  assert.ok(/STAT curr_connections 16\r\n/.test(stats), stats);
+  assert.ok(/STAT threads 4\r\n/.test(stats), stats);
+  for (const c of clients) c.close();
+  await stop(server);
+  cache.close();
+});
+
+t('shutdown (enableShutdown): the event, then the close', async () => {
+  const { server, port, cache } = await start('nshutdown', { enableShutdown: true });
+  const mode = new Promise<string>((r) => server.once('shutdown', r));
+  const closed = new Promise<void>((r) => server.once('close', r));
+  const c = await RawClient.connect(port);
+  c.socket.write('shutdown graceful\r\n');
+  assert.is(await mode, 'graceful');
+  await closed;
+  assert.is(server.address(), null);
+  cache.close();
+});
+
+t('close() ends open connections and calls back; the port is free again', async () => {
+  const { server, port, cache } = await start('nclose');
+  const a = await RawClient.connect(port);
+  const b = await RawClient.connect(port);
+  await a.exchange('version\r\n');
+  await stop(server);
+  await a.until(() => false, 5000);
+  await b.until(() => false, 5000);
+  assert.ok(a.closed && b.closed);
+  const again = createServer({ cache, engine: 'native' });
+  await new Promise<void>((r) => again.listen(port, '127.0.0.1', r));
+  await stop(again);
+  cache.close();
+});
+
+t('a port in use is an error event; TLS with the native engine is a TypeError with a code', async () => {
+  const { server, port, cache } = await start('nerrors');
+  const second = createServer({ cache, engine: 'native' });
+  const err = await new Promise<NodeJS.ErrnoException>((r) => {
+    second.once('error', r);
+    second.listen(port, '127.0.0.1');
+  });
+  assert.is(err.code, 'ERR_LISTEN');
+  assert.throws(
+    () => createServer({ cache, engine: 'native', tls: {} }),
+    (e: NodeJS.ErrnoException) => e instanceof TypeError && e.code === 'ERR_NATIVE_TLS',
+  );
+  await stop(server);
+  cache.close();
+});
+
+t.run();
