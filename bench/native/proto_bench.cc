@@ -62,8 +62,10 @@ std::vector<std::string> make_feeds(bool set, uint32_t ops, uint32_t depth, uint
   return feeds;
 }
 
-// Runs the feeds through c; returns ns per command (best of `rounds`), checks every reply.
-double run_case(proto::Conn& c, const std::vector<std::string>& feeds, uint32_t ops, bool set, int rounds) {
+// Runs the feeds through c; returns ns per command (best of `rounds`: short rounds, so one of them
+// runs without being preempted on a busy machine), checks every reply.
+[[gnu::noinline]] double run_case(proto::Conn& c, const std::vector<std::string>& feeds, uint32_t ops, bool set,
+                                  int rounds) {
   double best = 1e18;
   const char* want = set ? "STORED\r\n" : "VALUE ";
   for (int r = 0; r < rounds; ++r) {
@@ -89,9 +91,9 @@ double run_case(proto::Conn& c, const std::vector<std::string>& feeds, uint32_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-  uint32_t ops = argc > 1 ? uint32_t(std::strtoul(argv[1], nullptr, 10)) : 400000;
-  const char* only = argc > 2 ? argv[2] : nullptr;  // one case by name (for perf / callgrind)
-  int rounds = argc > 3 ? std::atoi(argv[3]) : 5;
+  uint32_t ops = argc > 1 ? uint32_t(std::strtoul(argv[1], nullptr, 10)) : 2000;
+  const char* only = argc > 2 && argv[2][0] ? argv[2] : nullptr;  // one case by name (for perf / callgrind)
+  int rounds = argc > 3 ? std::atoi(argv[3]) : 300;
   std::string path = "/dev/shm/shmcached-proto-bench-" + std::to_string(getpid());
   shm::Region* region = shm::open_scratch_region(path, 64u << 20, 1u << 20, 1, "proto_bench");
   if (!region) return 1;

@@ -24,6 +24,18 @@ namespace {
 inline bool eq(const Token& t, const char* s) { return t.value && std::strcmp(t.value, s) == 0; }
 inline const uint8_t* u8(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
+// Writes v in decimal at p (what "%llu" prints); returns the end. p has room for 20 digits.
+inline char* put_u64(char* p, uint64_t v) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[n++] = char('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *p++ = tmp[--n];
+  return p;
+}
+
 }  // namespace
 
 void Conn::out_line(const char* s) {
@@ -201,15 +213,26 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
         return store_closed();
       }
       if (r == shm::kOk) {
-        char hdr[64];
-        int n = want_cas ? std::snprintf(hdr, sizeof hdr, " %u %u %llu\r\n", m.flags, m.vlen,
-                                         static_cast<unsigned long long>(m.cas))
-                         : std::snprintf(hdr, sizeof hdr, " %u %u\r\n", m.flags, m.vlen);
-        out_ += "VALUE ";
-        out_.append(k->value, k->length);
-        out_.append(hdr, size_t(n));
+        // "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n", the line built without printf
+        char hdr[6 + kKeyMax + 3 * 21 + 2];
+        char* p = hdr;
+        std::memcpy(p, "VALUE ", 6);
+        std::memcpy(p + 6, k->value, k->length);
+        p += 6 + k->length;
+        *p++ = ' ';
+        p = put_u64(p, m.flags);
+        *p++ = ' ';
+        p = put_u64(p, m.vlen);
+        if (want_cas) {
+          *p++ = ' ';
+          p = put_u64(p, m.cas);
+        }
+        *p++ = '\r';
+        *p++ = '\n';
+        out_.reserve(out_.size() + size_t(p - hdr) + m.vlen + 2);
+        out_.append(hdr, size_t(p - hdr));
         out_.append(reinterpret_cast<const char*>(stage_.data()), m.vlen);
-        out_ += "\r\n";
+        out_.append("\r\n", 2);
       }
       ++k;
     }
