@@ -112,7 +112,11 @@ void Conn::text_command(char* line, size_t len, size_t cmdlen) {
   auto take_noreply = [&] {
     if (n > 0 && eq(t[n - 1], "noreply")) noreply_ = true;
   };
-  auto is = [&](const char* name) { return cl == std::strlen(name) && eq(c, name); };
+  // The command is exactly name: its bytes before the first space (so no NUL among them, and
+  // t[0] is the same token). Literal names: the length folds and the compare is inlined.
+  auto is = [&](const char* name) {
+    return cl == std::strlen(name) && std::memcmp(line, name, std::strlen(name)) == 0;
+  };
   if (n == 0) return out_line("ERROR");  // only spaces and NULs
   if (cl == 2 && line[0] == 'm') {
     if (line[1] != '\0' && std::strchr("ngsdae", line[1])) counts_[kEcMeta] += 1;
@@ -147,7 +151,7 @@ void Conn::text_command(char* line, size_t len, size_t cmdlen) {
                         : is("append")  ? shm::StoreCmd::kAppend
                         : is("prepend") ? shm::StoreCmd::kPrepend
                                         : shm::StoreCmd::kReplace;
-    return text_update(t, n, cmd, cmd == shm::StoreCmd::kCas);
+    return text_update(t, vlen, cmd, cmd == shm::StoreCmd::kCas);
   } else if (is("incr") || is("decr")) {
     if (n < 3) return out_line(kBadFormat);
     take_noreply();
@@ -244,9 +248,7 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
   out_ += "END\r\n";
 }
 
-void Conn::text_update(Token* t, size_t, shm::StoreCmd cmd, bool with_cas) {
-  int32_t vlen;
-  tok_i32(t[4], &vlen);  // checked by text_command
+void Conn::text_update(Token* t, int32_t vlen, shm::StoreCmd cmd, bool with_cas) {
   // memcached 1.6.4x (process_update_cmd_start): every error from here on swallows the data block.
   auto fail = [&](const char* err) {
     out_line(err);
@@ -263,7 +265,7 @@ void Conn::text_update(Token* t, size_t, shm::StoreCmd cmd, bool with_cas) {
   uint32_t nkey = uint32_t(t[1].length);
   if (!key_valid(key, nkey)) return fail(kBadFormat);  // control characters: shmcached refuses them
   if (detail_enabled()) detail_record_set(t[1].value, t[1].length);
-  if (uint64_t(vlen) > b_.max_value_len(nkey)) {
+  if (uint64_t(vlen) > value_floor() && uint64_t(vlen) > b_.max_value_len(nkey)) {
     // memcached: answer now, swallow the data; a failed set also drops the key's old value.
     if (!b_.usable()) return store_closed();
     counts_[kEcTooLarge] += 1;
