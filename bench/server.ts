@@ -167,7 +167,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   const keyOf = (name: string, c: Cell): string => `${name}|${c.op}|${c.conns}|${c.depth}`;
   const results = new Map<string, { runs: LoadResult[]; error?: string }>();
   const progress = new Progress(cells.length * cfg.reps * targets.length);
-  const load0 = loadavg()[0] ?? 0;
+  const load0 = machine.loadavg[0] ?? 0;
   const t0 = Date.now();
   try {
     // every server's keys are stored once, before the first cell (the loads then skip it)
