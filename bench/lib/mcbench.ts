@@ -94,6 +94,8 @@ export interface LoadOptions {
   measureMs: number;
   threads: number;
   seed: number;
+  /** The keys were stored already ({@link mcbenchFill}): skip storing them first. */
+  noFill?: boolean;
 }
 
 /** What `mcbench load` measured over its window. */
@@ -123,8 +125,15 @@ export async function mcbenchLoad(o: LoadOptions): Promise<LoadResult> {
     String(o.threads),
     String(o.seed),
   ];
+  if (o.noFill) args.push('nofill');
   const out = await run(args, o.warmupMs + o.measureMs + 120_000);
   const line = out.split('\n').find((l) => l.startsWith('{'));
   if (!line) throw new Error(`mcbench load printed no result: ${out.slice(0, 200)}`);
   return JSON.parse(line) as LoadResult;
+}
+
+/** Stores `keys` keys of `size` bytes (`key:<i>`) once, for later {@link mcbenchLoad} runs with `noFill`. */
+export async function mcbenchFill(o: { port: number; size: number; keys: number; seed: number }): Promise<void> {
+  const out = await run(['fill', '127.0.0.1', String(o.port), String(o.size), String(o.keys), String(o.seed)], 120_000);
+  if (!out.startsWith('filled ')) throw new Error(`mcbench fill printed: ${out.slice(0, 200)}`);
 }

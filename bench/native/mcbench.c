@@ -17,9 +17,18 @@
  *   mcbench load HOST PORT OP SIZE KEYS CONNS DEPTH WARMUP_MS MEASURE_MS THREADS SEED
  *       A pipelined load generator: CONNS connections spread over THREADS threads, each keeping
  *       DEPTH requests in flight (a new one is sent as each reply arrives). OP is get or set.
+ *       DEPTH 1 is sequential round trips: a connection's next request is written only after its
+ *       reply was read. A thread with one connection blocks in recv; one with several polls them.
+ *       One thread drives every connection by default: on a 2-CPU machine a second client thread
+ *       only takes CPU from the server under test.
  *       Populates the keys first, warms up, then measures for MEASURE_MS and prints one JSON line:
  *           {"ops":..,"seconds":..,"opsPerSec":..,"p50Us":..,"p99Us":..,"hits":..,"errors":..}
  *       where latency is from the moment a request was written to the moment its reply was read.
+ *       With `nofill` the keys are not stored first (`fill` stored them).
+ *
+ *   mcbench fill HOST PORT SIZE KEYS SEED
+ *       Stores KEYS keys of SIZE bytes ("key:<i>"), pipelined, checking every reply; prints
+ *       `filled <KEYS>`. Lets many `load ... nofill` runs share one population of a server.
  *
  * Exit status: 0 on success, 1 on a usage error, 2 on a connection or protocol error.
  * Written for these benchmarks; built by bench/lib/mcbench.ts with `cc -O2 -Wall -Wextra`.
@@ -426,14 +435,17 @@ static void *load_thread(void *arg) {
       }
       write_all(p->c.fd, wbuf, n);
     }
-    if (poll(pfd, w->nconns, 100) < 0) {
+    /* one connection: block in recv (no poll), so a sequential round trip costs the client
+     * one send and one recv, as a plain memcached client's does */
+    int single = w->nconns == 1;
+    if (!single && poll(pfd, w->nconns, 100) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
     for (uint32_t i = 0; i < w->nconns; i++) {
-      if (!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP))) continue;
+      if (!single && !(pfd[i].revents & (POLLIN | POLLERR | POLLHUP))) continue;
       struct pconn *p = &pc[i];
-      conn_fill(&p->c, 1);
+      conn_fill(&p->c, !single);
       const char *r;
       uint64_t t = now_ns();
       while ((r = conn_take(&p->c)) != NULL) {
@@ -482,6 +494,29 @@ static void sleep_s(double s) {
   }
 }
 
+/* Set by `load ... nofill`: the keys were stored before (by `fill`), do not store them again. */
+static int nofill = 0;
+
+/* fill: stores the keys once (what load does first, for servers that several loads will share). */
+static int cmd_fill(char **a) {
+  const char *host = a[0], *port = a[1];
+  size_t size = parse_num(a[2], "SIZE");
+  uint32_t keys = (uint32_t)parse_num(a[3], "KEYS");
+  uint64_t seed = parse_num(a[4], "SEED") * 0x9E3779B97F4A7C15ull + 1;
+  char *value = make_value(size, &seed);
+  char *wbuf = malloc(64 * (size + 64));
+  if (!wbuf) die("malloc");
+  struct conn c;
+  conn_init(&c, host, port, 2 * size + 4096);
+  store_keys(&c, NULL, 0, keys, value, size, wbuf);
+  close(c.fd);
+  free(c.rbuf);
+  free(wbuf);
+  free(value);
+  printf("filled %u\n", keys);
+  return 0;
+}
+
 static int cmd_load(char **a) {
   struct loadcfg cfg;
   cfg.host = a[0];
@@ -506,7 +541,7 @@ static int cmd_load(char **a) {
   if (threads > conns) threads = conns;
   char *value = make_value(cfg.size, &seed);
   cfg.value = value;
-  { /* populate over one connection */
+  if (!nofill) { /* populate over one connection */
     struct conn c;
     char *wbuf = malloc(64 * (cfg.size + 64));
     if (!wbuf) die("malloc");
@@ -559,9 +594,14 @@ int main(int argc, char **argv) {
     spin_wait = argc == 11;
     return cmd_lat(argv + 2);
   }
-  if (argc == 13 && strcmp(argv[1], "load") == 0) return cmd_load(argv + 2);
+  if ((argc == 13 || (argc == 14 && strcmp(argv[13], "nofill") == 0)) && strcmp(argv[1], "load") == 0) {
+    nofill = argc == 14;
+    return cmd_load(argv + 2);
+  }
+  if (argc == 7 && strcmp(argv[1], "fill") == 0) return cmd_fill(argv + 2);
   fprintf(stderr,
           "usage: mcbench lat  HOST PORT OP SIZE KEYS OPS ROUNDS SEED [spin]\n"
-          "       mcbench load HOST PORT OP SIZE KEYS CONNS DEPTH WARMUP_MS MEASURE_MS THREADS SEED\n");
+          "       mcbench load HOST PORT OP SIZE KEYS CONNS DEPTH WARMUP_MS MEASURE_MS THREADS SEED [nofill]\n"
+          "       mcbench fill HOST PORT SIZE KEYS SEED\n");
   return 1;
 }

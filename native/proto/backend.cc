@@ -145,9 +145,9 @@ void Backend::add_counts(uint64_t* counts) {
   static constexpr shm::Counter kMap[kEngineCounters] = {shm::kCmdMeta,     shm::kStoreTooLarge, shm::kStoreNoMemory,
                                                          shm::kBytesRead,   shm::kBytesWritten,  shm::kConnsOpened,
                                                          shm::kConnsClosed, shm::kConnsRejected, shm::kConnYields};
-  bool any = false;
-  for (uint32_t i = 0; i < kEngineCounters; ++i) any |= counts[i] != 0;
-  if (!any) return;
+  uint64_t any = 0;  // the OR of the values (not of "!= 0" flags): the compiler vectorises it
+  for (uint32_t i = 0; i < kEngineCounters; ++i) any |= counts[i];
+  if (any == 0) return;
   gated(*this, [&] {
     for (uint32_t i = 0; i < kEngineCounters; ++i) {
       if (counts[i]) ctx->count(kMap[i], counts[i]);

@@ -126,6 +126,11 @@ int32_t Conn::fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, 
   }
 }
 
+uint32_t Conn::value_floor() {
+  if (value_floor_ == 0 && b_.usable()) value_floor_ = b_.max_value_len(kKeyMax);
+  return value_floor_;
+}
+
 uint64_t Conn::peek_cas(const uint8_t* key, uint32_t nkey, uint32_t* vlen) {
   shm::MetaGetOptions req;
   req.no_bump = true;

@@ -113,7 +113,7 @@ class Conn {
   bool text_step();
   void text_command(char* line, size_t len, size_t cmdlen);
   void text_get(Token* t, size_t nt, bool want_cas, bool touch);
-  void text_update(Token* t, size_t nt, shm::StoreCmd cmd, bool with_cas);
+  void text_update(Token* t, int32_t vlen, shm::StoreCmd cmd, bool with_cas);  // vlen: checked, >= 0
   void text_value_done();
   void text_arith(Token* t, size_t nt, bool incr);
   void text_delete(Token* t, size_t nt);
@@ -155,6 +155,10 @@ class Conn {
 
   // The CAS of key without counting as a fetch or bumping it (0 when absent).
   uint64_t peek_cas(const uint8_t* key, uint32_t nkey, uint32_t* vlen = nullptr);
+  // A value size every key fits with (Backend::max_value_len(kKeyMax)), read once: the limit is
+  // fixed when the region is made (its item size and slab classes), so a value within it needs no
+  // gated max_value_len call. 0 while unknown (never read, or the store is unusable).
+  uint32_t value_floor();
   // Copies the value of key (stage_ grows as needed) and returns the core status.
   int32_t fetch(const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, shm::ItemMeta* meta);
 
@@ -172,6 +176,7 @@ class Conn {
   bool more_ = false;
   uint64_t commands_ = 0;
   std::vector<uint8_t> stage_;
+  uint32_t value_floor_ = 0;               // max_value_len(kKeyMax) once read (0: not yet, or the store was unusable)
   std::shared_ptr<const AuthStore> auth_;  // null: no authentication
   bool authed_ = true;                     // false until the client authenticates (when auth_)
   bool auth_data_ = false;                 // text auth: the `set` line was read, its data is next

@@ -24,6 +24,18 @@ namespace {
 inline bool eq(const Token& t, const char* s) { return t.value && std::strcmp(t.value, s) == 0; }
 inline const uint8_t* u8(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
+// Writes v in decimal at p (what "%llu" prints); returns the end. p has room for 20 digits.
+inline char* put_u64(char* p, uint64_t v) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[n++] = char('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *p++ = tmp[--n];
+  return p;
+}
+
 }  // namespace
 
 void Conn::out_line(const char* s) {
@@ -100,7 +112,11 @@ void Conn::text_command(char* line, size_t len, size_t cmdlen) {
   auto take_noreply = [&] {
     if (n > 0 && eq(t[n - 1], "noreply")) noreply_ = true;
   };
-  auto is = [&](const char* name) { return cl == std::strlen(name) && eq(c, name); };
+  // The command is exactly name: its bytes before the first space (so no NUL among them, and
+  // t[0] is the same token). Literal names: the length folds and the compare is inlined.
+  auto is = [&](const char* name) {
+    return cl == std::strlen(name) && std::memcmp(line, name, std::strlen(name)) == 0;
+  };
   if (n == 0) return out_line("ERROR");  // only spaces and NULs
   if (cl == 2 && line[0] == 'm') {
     if (line[1] != '\0' && std::strchr("ngsdae", line[1])) counts_[kEcMeta] += 1;
@@ -135,7 +151,7 @@ void Conn::text_command(char* line, size_t len, size_t cmdlen) {
                         : is("append")  ? shm::StoreCmd::kAppend
                         : is("prepend") ? shm::StoreCmd::kPrepend
                                         : shm::StoreCmd::kReplace;
-    return text_update(t, n, cmd, cmd == shm::StoreCmd::kCas);
+    return text_update(t, vlen, cmd, cmd == shm::StoreCmd::kCas);
   } else if (is("incr") || is("decr")) {
     if (n < 3) return out_line(kBadFormat);
     take_noreply();
@@ -201,15 +217,26 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
         return store_closed();
       }
       if (r == shm::kOk) {
-        char hdr[64];
-        int n = want_cas ? std::snprintf(hdr, sizeof hdr, " %u %u %llu\r\n", m.flags, m.vlen,
-                                         static_cast<unsigned long long>(m.cas))
-                         : std::snprintf(hdr, sizeof hdr, " %u %u\r\n", m.flags, m.vlen);
-        out_ += "VALUE ";
-        out_.append(k->value, k->length);
-        out_.append(hdr, size_t(n));
+        // "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n", the line built without printf
+        char hdr[6 + kKeyMax + 3 * 21 + 2];
+        char* p = hdr;
+        std::memcpy(p, "VALUE ", 6);
+        std::memcpy(p + 6, k->value, k->length);
+        p += 6 + k->length;
+        *p++ = ' ';
+        p = put_u64(p, m.flags);
+        *p++ = ' ';
+        p = put_u64(p, m.vlen);
+        if (want_cas) {
+          *p++ = ' ';
+          p = put_u64(p, m.cas);
+        }
+        *p++ = '\r';
+        *p++ = '\n';
+        out_.reserve(out_.size() + size_t(p - hdr) + m.vlen + 2);
+        out_.append(hdr, size_t(p - hdr));
         out_.append(reinterpret_cast<const char*>(stage_.data()), m.vlen);
-        out_ += "\r\n";
+        out_.append("\r\n", 2);
       }
       ++k;
     }
@@ -221,9 +248,7 @@ void Conn::text_get(Token* t, size_t nt, bool want_cas, bool touch) {
   out_ += "END\r\n";
 }
 
-void Conn::text_update(Token* t, size_t, shm::StoreCmd cmd, bool with_cas) {
-  int32_t vlen;
-  tok_i32(t[4], &vlen);  // checked by text_command
+void Conn::text_update(Token* t, int32_t vlen, shm::StoreCmd cmd, bool with_cas) {
   // memcached 1.6.4x (process_update_cmd_start): every error from here on swallows the data block.
   auto fail = [&](const char* err) {
     out_line(err);
@@ -240,7 +265,7 @@ void Conn::text_update(Token* t, size_t, shm::StoreCmd cmd, bool with_cas) {
   uint32_t nkey = uint32_t(t[1].length);
   if (!key_valid(key, nkey)) return fail(kBadFormat);  // control characters: shmcached refuses them
   if (detail_enabled()) detail_record_set(t[1].value, t[1].length);
-  if (uint64_t(vlen) > b_.max_value_len(nkey)) {
+  if (uint64_t(vlen) > value_floor() && uint64_t(vlen) > b_.max_value_len(nkey)) {
     // memcached: answer now, swallow the data; a failed set also drops the key's old value.
     if (!b_.usable()) return store_closed();
     counts_[kEcTooLarge] += 1;

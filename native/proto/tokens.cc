@@ -61,9 +61,28 @@ bool safe_strtoull(const char* str, uint64_t* out) {
   return false;
 }
 
+namespace {
+// The common token: 1 to 9 digits, then the end. Its value is what strtoul/strtol would give
+// (below 10^9: no overflow, no sign, nothing after it), without their locale and errno work.
+// False: anything else, left to the libc path.
+inline bool short_digits(const char* s, uint32_t* out) {
+  uint32_t v = 0;
+  size_t i = 0;
+  for (; i < 9; ++i) {
+    unsigned d = unsigned(uint8_t(s[i])) - unsigned('0');
+    if (d > 9) break;
+    v = v * 10 + d;
+  }
+  if (i == 0 || s[i] != '\0') return false;
+  *out = v;
+  return true;
+}
+}  // namespace
+
 bool safe_strtoul(const char* str, uint32_t* out) {
   *out = 0;
   if (!str) return false;
+  if (short_digits(str, out)) return true;
   errno = 0;
   char* end;
   unsigned long v = std::strtoul(str, &end, 10);
@@ -79,6 +98,11 @@ bool safe_strtoul(const char* str, uint32_t* out) {
 bool safe_strtol(const char* str, int32_t* out) {
   *out = 0;
   if (!str) return false;
+  uint32_t small;
+  if (short_digits(str, &small)) {
+    *out = int32_t(small);
+    return true;
+  }
   errno = 0;
   char* end;
   long v = std::strtol(str, &end, 10);
