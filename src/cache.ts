@@ -15,6 +15,7 @@ import { Cmd, Layout, ManyLen, MetaBit, MetaOff, Ret, St, StatsGroup as Group } 
 import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
+import { arenaView } from './arena-view.js';
 import { entryKeyBytes } from './entry.js';
 import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
@@ -349,7 +350,7 @@ export class Cache<T = Buffer> {
           s.off = (off + r + 7) & ~7;
           const bits = metaBits(s);
           return {
-            value: Buffer.from(s.ab, off, r),
+            value: arenaView(s.ab, off, r),
             flags: metaFlags(s),
             cas: metaCas(s),
             won: (bits & MetaBit.Won) !== 0,
@@ -501,7 +502,7 @@ export class Cache<T = Buffer> {
     const r = s.h.get(klen, off);
     if (r >= 0) {
       s.off = (off + r + 7) & ~7;
-      return Buffer.from(s.ab, off, r) as T;
+      return arenaView(s.ab, off, r) as T;
     }
     return this.#getSlow(s, r, klen, false, 0, 'get') as T | undefined;
   }
@@ -556,7 +557,7 @@ export class Cache<T = Buffer> {
     const r = s.h.gat(klen, off, t);
     if (r >= 0) {
       s.off = (off + r + 7) & ~7;
-      return Buffer.from(s.ab, off, r) as T;
+      return arenaView(s.ab, off, r) as T;
     }
     return this.#getSlow(s, r, klen, true, t, 'gat') as T | undefined;
   }
@@ -762,7 +763,7 @@ export class Cache<T = Buffer> {
         } else if (len === ManyLen.BadKey) {
           throw badKeyError(`keys[${i + j}]`);
         } else {
-          out[i + j] = Buffer.from(s.ab, off, len) as T;
+          out[i + j] = arenaView(s.ab, off, len) as T;
           off += len;
         }
       }

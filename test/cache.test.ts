@@ -483,6 +483,38 @@ memory.run();
 // ---------------------------------------------------------------------------------------------
 const buffers = suite('values and buffers');
 
+buffers('get, getMany and fetch values are Buffers in every way users look (arena views)', async () => {
+  const { inspect } = await import('node:util');
+  const c = open('arena-view');
+  c.set('a', 'hello');
+  c.set('b', 'world');
+  const [one, many, fetched] = [
+    c.get('a'),
+    c.getMany(['b', 'missing', 'a']),
+    await c.fetch('a', () => {
+      throw new Error('not called: a is there');
+    }),
+  ];
+  for (const v of [one, many[0], many[2], fetched]) {
+    if (v === undefined) throw new Error('a value is missing');
+    assert.ok(Buffer.isBuffer(v) && v instanceof Buffer && v instanceof Uint8Array);
+    assert.is(v.constructor, Buffer);
+    assert.is(inspect(v).slice(0, 8), '<Buffer ');
+    const sub = v.subarray(1);
+    assert.is(Object.getPrototypeOf(sub), Buffer.prototype, 'subarray is a plain Buffer');
+    assert.is(Object.getPrototypeOf(v.slice(0, 2)), Buffer.prototype, 'slice is a plain Buffer');
+    assert.equal(v.toJSON().type, 'Buffer');
+  }
+  assert.is(many[1], undefined);
+  assert.is(String(one), 'hello');
+  assert.is(Buffer.concat([many[0] ?? Buffer.alloc(0), Buffer.from('!')]).toString(), 'world!');
+  // Each view is the caller's own bytes: writing one changes neither the store nor another view.
+  (one as Buffer).write('J');
+  assert.is(String(c.get('a')), 'hello');
+  assert.is(String(many[2]), 'hello');
+  c.close();
+});
+
 buffers('returned Buffers stay valid across many gets (arena rollover), binary-safe', () => {
   const c = open('arena');
   const vals: Buffer[] = [];
