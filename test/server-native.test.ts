@@ -115,20 +115,24 @@ t('close() ends open connections and calls back; the port is free again', async 
   cache.close();
 });
 
-t('a port in use is an error event; TLS with the native engine is a TypeError with a code', async () => {
-  const { server, port, cache } = await start('nerrors');
-  const second = createServer({ cache, engine: 'native' });
-  const err = await new Promise<NodeJS.ErrnoException>((r) => {
-    second.once('error', r);
-    second.listen(port, '127.0.0.1');
-  });
-  assert.is(err.code, 'ERR_LISTEN');
-  assert.throws(
-    () => createServer({ cache, engine: 'native', tls: {} }),
-    (e: NodeJS.ErrnoException) => e instanceof TypeError && e.code === 'ERR_NATIVE_TLS',
-  );
-  await stop(server);
-  cache.close();
-});
+t(
+  "a port in use is an error event with net.Server's code (EADDRINUSE); TLS with the native engine is a TypeError with a code",
+  async () => {
+    const { server, port, cache } = await start('nerrors');
+    const second = createServer({ cache, engine: 'native' });
+    const err = await new Promise<NodeJS.ErrnoException>((r) => {
+      second.once('error', r);
+      second.listen(port, '127.0.0.1');
+    });
+    assert.is(err.code, 'EADDRINUSE', err.message);
+    assert.is(err.syscall, 'listen');
+    assert.throws(
+      () => createServer({ cache, engine: 'native', tls: {} }),
+      (e: NodeJS.ErrnoException) => e instanceof TypeError && e.code === 'ERR_NATIVE_TLS',
+    );
+    await stop(server);
+    cache.close();
+  },
+);
 
 t.run();

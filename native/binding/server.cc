@@ -49,7 +49,15 @@ struct NativeBox {
   bool store_closed = false;  // never set: the server holds the mapping until it is joined
   bool started = false;
   bool hooked = false;  // env cleanup hook registered
+  // Who keeps the box: the JS object (finalize_box) and, while it lives, the thread-safe function
+  // (tsfn_finalized). A queued event may still be delivered after the JS object was collected.
+  int owners = 1;
 };
+
+// On the JS thread: one owner lets go; the last one frees the box.
+void drop_owner(NativeBox* b) {
+  if (--b->owners == 0) delete b;
+}
 
 // Live servers, for the exit hook.
 std::mutex g_live_mu;
@@ -114,8 +122,11 @@ void finalize_box(napi_env env, void* data, void*) {
   release_tsfn(b);
   if (b->settings_ref && napi_delete_reference(env, b->settings_ref) != napi_ok) {}
   if (b->handle_ref && napi_delete_reference(env, b->handle_ref) != napi_ok) {}
-  delete b;
+  drop_owner(b);
 }
+
+// On the JS thread, once the thread-safe function is released and its queue drained.
+void tsfn_finalized(napi_env, void* data, void*) { drop_owner(static_cast<NativeBox*>(data)); }
 
 // On the JS thread: one event from a loop thread.
 void call_js(napi_env env, napi_value fn, void* ctx, void* data) {
@@ -315,7 +326,8 @@ napi_value js_native_server(napi_env env, napi_callback_info info) {
   napi_value name;
   NAPI_OK(env, napi_create_string_utf8(env, "shmcached.nativeServer", NAPI_AUTO_LENGTH, &name));
   NAPI_OK(env,
-          napi_create_threadsafe_function(env, argv[7], nullptr, name, 0, 1, nullptr, nullptr, b, call_js, &b->tsfn));
+          napi_create_threadsafe_function(env, argv[7], nullptr, name, 0, 1, b, tsfn_finalized, b, call_js, &b->tsfn));
+  b->owners++;  // the thread-safe function's (tsfn_finalized)
   {
     std::lock_guard<std::mutex> lk(g_maps_mu);
     b->map = h->map;

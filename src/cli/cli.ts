@@ -67,7 +67,7 @@ export interface ServeOptions {
   /**
    * --engine: who serves connections. 'native': one process whose -t threads run native epoll
    * loops (memcached's -t); 'js': -t node:cluster processes with node:net servers. Undefined =
-   * the default ('js'; TLS always uses 'js').
+   * the default: 'native' with -t 1, 'js' with -t N > 1 (TLS always uses 'js').
    */
   engine?: 'native' | 'js';
   verbose: number;
@@ -122,7 +122,8 @@ const SERVE_USAGE = `usage: shmcached serve [options]
                                 100 ms, doubling to 30 s while it keeps crashing; 5 crashes in a
                                 row within 5 s of starting stop the server (exit 1)
         --engine=native|js      who serves connections: native epoll threads, or the JS event
-                                loop (default js; -Z/TLS always uses js)
+                                loop (default: native with -t 1, js with -t N > 1;
+                                -Z/TLS always uses js)
     -v, --verbose               log connections (-vv, -vvv accepted)
     -s, --unix-socket=PATH      listen on this unix domain socket instead of TCP (an existing
                                 socket of this user there is replaced; anything else is refused)
@@ -882,9 +883,14 @@ export async function serveMain(args: readonly string[]): Promise<number> {
   return serveOne(o, o.reset && !cluster.isWorker);
 }
 
-/** Whether serve runs the native loop: --engine native without TLS (-Z needs the JS engine). */
+/**
+ * Whether serve runs the native loop: never with TLS (-Z needs the JS engine); else as --engine
+ * says; by default yes for one process (-t 1), and no for -t N > 1, which keeps its meaning of N
+ * supervised processes unless --engine native asks for N loop threads.
+ */
 function nativeEngine(o: ServeOptions): boolean {
-  return (o.engine ?? 'js') === 'native' && !o.wire.ssl;
+  if (o.wire.ssl) return false;
+  return (o.engine ?? (o.threads > 1 ? 'js' : 'native')) === 'native';
 }
 
 /** `shmcached stats --server HOST:PORT SECTION`: the server's own reply, with plain newlines. */

@@ -122,7 +122,7 @@ export class NativeServer extends EventEmitter {
       this.loop = undefined;
       this.state = 'closed';
       loop?.stop();
-      process.nextTick(() => this.emit('error', e));
+      process.nextTick(() => this.emit('error', withErrnoCode(e)));
       return this;
     }
     this.state = 'listening';
@@ -185,4 +185,21 @@ export class NativeServer extends EventEmitter {
       this.emit('close');
     }
   }
+}
+
+/** strerror(3) texts of the listen failures a user causes, and the errno names net.Server gives them. */
+const LISTEN_ERRNO: readonly (readonly [RegExp, string])[] = [
+  [/Address already in use/, 'EADDRINUSE'],
+  [/Permission denied/, 'EACCES'],
+  [/Operation not permitted/, 'EPERM'],
+  [/Cannot assign requested address/, 'EADDRNOTAVAIL'],
+  [/^getaddrinfo /, 'ENOTFOUND'],
+];
+
+/** The native listen error with net.Server's `code` (EADDRINUSE, ...) where it is one of those, so callers handle both engines alike. */
+function withErrnoCode(e: unknown): unknown {
+  if (!(e instanceof Error) || (e as NodeJS.ErrnoException).code !== 'ERR_LISTEN') return e;
+  const hit = LISTEN_ERRNO.find(([re]) => re.test(e.message));
+  if (hit !== undefined) Object.assign(e, { code: hit[1], syscall: 'listen' });
+  return e;
 }
