@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# memccapable (libmemcached-tools) against `shmcached serve -t 2` on serve's default engine (js
-# today: two node:cluster processes; SHMCACHED_SERVE_ENGINE=native|js picks one: native is one
+# memccapable (libmemcached-tools) against `shmcached serve -t 2` (without --engine: js,
+# two node:cluster processes; SHMCACHED_SERVE_ENGINE=native|js picks one: native is one
 # process with two loop threads): every ascii check (-a) and every binary check (-b). Each check memccapable prints counts as one test; the last line is
 # `N passed, N failed`. Needs the build (npm run build) and memccapable on PATH; without it the
 # lane is skipped (one line, exit 0) unless SHMCACHED_REQUIRE_PEERS=1 makes that a failure.
