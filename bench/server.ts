@@ -330,7 +330,7 @@ export async function run(args: string[]): Promise<PartOutput> {
         'l',
         'l',
         'l',
-        ...vRows[0]!.slice(3).map((): Align => 'r'),
+        ...(vRows[0] ?? []).slice(3).map((): Align => 'r'),
       ]),
     );
     md.push('');

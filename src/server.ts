@@ -226,12 +226,14 @@ export function createServer(options: ServerOptions): Server | NativeServer {
   // The background crawler: an interval exists only while the LruCrawler flag is on; `lru_crawler
   // enable` starts it (the engine reports the flip), and a tick that finds the flag off stops it.
   let crawler: NodeJS.Timeout | undefined;
+  // settings has ProtoSetting.Count slots: every ProtoSetting index is in range.
+  const setting = (i: ProtoSetting): number => settings[i] ?? 0;
   const crawl = (): void => {
-    if (!(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) || cache.closed) {
+    if (!(setting(ProtoSetting.Flags) & ProtoSettingFlag.LruCrawler) || cache.closed) {
       stopCrawler();
       return;
     }
-    const budget = settings[ProtoSetting.Tocrawl]! > 0 ? settings[ProtoSetting.Tocrawl]! : 10_000;
+    const budget = setting(ProtoSetting.Tocrawl) > 0 ? setting(ProtoSetting.Tocrawl) : 10_000;
     try {
       cache.crawlExpired(Math.min(budget, 1 << 20));
     } catch {
@@ -239,7 +241,7 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     }
   };
   const startCrawler = (): void => {
-    if (crawler !== undefined || !(settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler)) return;
+    if (crawler !== undefined || !(setting(ProtoSetting.Flags) & ProtoSettingFlag.LruCrawler)) return;
     crawler = setInterval(crawl, crawlMs);
     crawler.unref();
   };
@@ -316,7 +318,7 @@ export function createServer(options: ServerOptions): Server | NativeServer {
   };
   // After a command ran: `lru_crawler enable` may have set the flag (one array read).
   const onRan = (): void => {
-    if (crawler === undefined && !closed && settings[ProtoSetting.Flags]! & ProtoSettingFlag.LruCrawler) startCrawler();
+    if (crawler === undefined && !closed && setting(ProtoSetting.Flags) & ProtoSettingFlag.LruCrawler) startCrawler();
   };
   const server: Server =
     options.tls === undefined
@@ -443,7 +445,7 @@ function serve(
   const deliver = (out: Buffer | undefined): void => {
     if (done) return;
     const ok = out === undefined ? true : socket.write(out);
-    const st = state[0]!;
+    const st = state[0] ?? 0;
     if (st & RAN) {
       if (idle) watch.last = idle.now;
       onRan();
@@ -492,7 +494,7 @@ function serve(
     // The client finished sending (allowHalfOpen keeps our side open): close once every reply
     // to what it sent is out, now or when the pending ones have drained.
     ended = true;
-    if (!done && !paused && !waitingDrain && !(state[0]! & MORE)) {
+    if (!done && !paused && !waitingDrain && !((state[0] ?? 0) & MORE)) {
       finish();
       socket.end();
     }

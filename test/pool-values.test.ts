@@ -11,8 +11,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 
-import { Cache, CacheError, CachePool } from '../src/index.js';
+import { Cache, CacheError } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
+import { openPoolPair, type Inline, type PoolPair, type Transport, withPoolPair } from './support/pool-pair.js';
 
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
@@ -32,30 +33,15 @@ function thrown(f: () => unknown): Error & { code?: string } {
   throw new Error('expected a throw');
 }
 
-type Transport = 'atomics' | 'piscina';
-type Inline = 'never' | 'always' | 'auto';
-
 function define(transport: Transport, inline: Inline): void {
   const test = suite(`CachePool values (${transport}, inline ${inline})`);
 
-  function open<T = Buffer>(name: string, codec?: 'json' | 'v8' | 'string' | object): { path: string; pool: CachePool<T>; cache: Cache } {
-    const path = tmpRegion(`pv-${transport}-${inline}-${name}`);
-    const pool = new CachePool<T>({
-      path,
-      size: '8mb',
-      reset: true,
-      threads: 2,
-      transport,
-      inline,
-      splitAt: inline === 'auto' ? 1 : undefined,
-      ...(codec !== undefined ? { codec: codec as 'json' } : {}),
-    });
-    return { path, pool, cache: Cache.open({ path }) };
+  function open<T = Buffer>(name: string, codec?: 'json' | 'v8' | 'string' | object): PoolPair<T> {
+    return openPoolPair<T>(`pv-${transport}-${inline}-${name}`, { transport, inline, splitAt: 1, codec });
   }
 
-  test('has, gets/cas, gat/gats, touch, getInto, delete', async () => {
-    const { pool, cache } = open('ops');
-    try {
+  test('has, gets/cas, gat/gats, touch, getInto, delete', () =>
+    withPoolPair(open('ops'), async ({ pool, cache }) => {
       await pool.set('a', 'one', { flags: 5 });
       assert.is(await pool.has('a'), true);
       assert.is(await pool.has('nope'), false);
@@ -91,15 +77,10 @@ function define(transport: Transport, inline: Inline): void {
       const st = pool.stats();
       if (inline === 'never') assert.is(st.inlineOps, 0, 'every call went to the workers');
       if (inline === 'always') assert.is(st.tasks, 0, 'no call went to the workers');
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('ttlMs, expiresAt and the 1970 RangeError on every write', async () => {
-    const { pool, cache } = open('ttl');
-    try {
+  test('ttlMs, expiresAt and the 1970 RangeError on every write', () =>
+    withPoolPair(open('ttl'), async ({ pool, cache }) => {
       await pool.set('ms', 'v', { ttlMs: 1500 });
       await pool.set('at', 'v', { expiresAt: Date.now() + 1500 });
       await pool.add('add', 'v', { ttlMs: 1500 });
@@ -120,15 +101,10 @@ function define(transport: Transport, inline: Inline): void {
       cache.advanceClock(3);
       for (const k of ['ms', 'at', 'add', 'm1']) assert.is(await pool.get(k), undefined, k);
       assert.is((await pool.get('forever'))?.toString(), 'v');
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('setMany, getMany, size, flushAll and clear (in call order with the tick)', async () => {
-    const { pool, cache } = open('many');
-    try {
+  test('setMany, getMany, size, flushAll and clear (in call order with the tick)', () =>
+    withPoolPair(open('many'), async ({ pool, cache }) => {
       const entries: [string, string][] = [];
       for (let i = 0; i < 300; i++) entries.push([`k${i}`, `v${i}`]);
       await pool.setMany(entries, { flags: 3 });
@@ -182,15 +158,10 @@ function define(transport: Transport, inline: Inline): void {
       for await (const k of pool.keys()) assert.unreachable(`a key after clear: ${k}`);
       assert.is((await rejection(pool.flushAll('x' as never))).code, 'ERR_INVALID_ARG_TYPE');
       assert.is((await rejection(pool.flushAll(1.5))).code, 'ERR_OUT_OF_RANGE');
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('keys and entries (async iterators) see every live key once', async () => {
-    const { pool, cache } = open('keys');
-    try {
+  test('keys and entries (async iterators) see every live key once', () =>
+    withPoolPair(open('keys'), async ({ pool, cache }) => {
       const want = new Map<string, string>();
       for (let i = 0; i < 500; i++) want.set(`key:${i}`, `val:${i}`);
       cache.setMany(want);
@@ -200,15 +171,10 @@ function define(transport: Transport, inline: Inline): void {
       const got = new Map<string, string>();
       for await (const [k, v] of pool) got.set(k, v.toString());
       assert.equal(got, want);
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
-  test('keys under concurrent writers (other threads): each stable key at least once, none torn', async () => {
-    const { path, pool, cache } = open('keys-conc');
-    try {
+  test('keys under concurrent writers (other threads): each stable key at least once, none torn', () =>
+    withPoolPair(open('keys-conc'), async ({ path, pool, cache }) => {
       for (let i = 0; i < 400; i++) cache.set(`stable:${i}`, 's');
       const writer = (seed: number) =>
         runWorker(
@@ -226,11 +192,7 @@ function define(transport: Transport, inline: Inline): void {
       await Promise.all(writers);
       for (let i = 0; i < 400; i++) assert.ok(seen.has(`stable:${i}`), `stable:${i}`);
       for (const k of seen) assert.match(k, /^(stable:\d+|churn:[12]:\d+)$/);
-    } finally {
-      await pool.close();
-      cache.close();
-    }
-  });
+    }));
 
   test('codec json and v8: round trips through the pool, a Cache and another thread', async () => {
     const j = open<{ id: number; tags: string[] }>('json', 'json');

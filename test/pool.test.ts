@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
 import { at, runWorker, tmpRegion } from './helpers.js';
+import { openPoolPair, type Inline, type PoolPair, type Transport, withPoolPair } from './support/pool-pair.js';
 import { fnv, type StressTally, THREAD_STRESS } from './support/thread-stress.js';
 
 function hasCode(cls: abstract new (...args: never[]) => unknown, code: string) {
@@ -25,41 +26,21 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected the promise to reject');
 }
 
-type Transport = 'atomics' | 'piscina';
-type Inline = 'never' | 'always' | 'auto';
 // Mode 'auto' runs with a fixed threshold here, so that both of its paths run whatever the load.
 const SPLIT_AT = 100;
 
 function define(transport: Transport, inline: Inline): void {
   const test = suite(`CachePool (${transport}, inline ${inline})`);
 
-  function open(name: string): { path: string; pool: CachePool; cache: Cache } {
-    const path = tmpRegion(`${transport}-${inline}-${name}`);
-    const pool = new CachePool({
-      path,
-      size: '8mb',
-      reset: true,
-      threads: 2,
-      transport,
-      inline,
-      splitAt: inline === 'auto' ? SPLIT_AT : undefined,
-    });
-    assert.is(pool.transport, transport);
-    assert.is(pool.inline, inline);
-    const cache = Cache.open({ path });
-    return { path, pool, cache };
+  function open(name: string): PoolPair {
+    const o = openPoolPair(`${transport}-${inline}-${name}`, { transport, inline, splitAt: SPLIT_AT });
+    assert.is(o.pool.transport, transport);
+    assert.is(o.pool.inline, inline);
+    return o;
   }
 
   /** Runs `body` on a fresh pool and a sync Cache on the same store; both closed after it, whatever it threw. */
-  async function withPool(name: string, body: (o: { path: string; pool: CachePool; cache: Cache }) => Promise<void>): Promise<void> {
-    const o = open(name);
-    try {
-      await body(o);
-    } finally {
-      await o.pool.close();
-      o.cache.close();
-    }
-  }
+  const withPool = (name: string, body: (o: PoolPair) => Promise<void>): Promise<void> => withPoolPair(open(name), body);
 
   test('values set through the pool are seen by a sync Cache, and the other way round', () =>
     withPool('visible', async ({ pool, cache }) => {

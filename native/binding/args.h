@@ -111,6 +111,11 @@ inline napi_value cold(napi_env env, napi_callback_info info, F&& body) {
   return body(call);
 }
 
+// The prologue of a call that needs an open store and its `this` (the JS handle): reads up to
+// *argc arguments into argv (*argc becomes the count given) and *self; returns the Handle, or
+// nullptr with an exception pending (ERR_CACHE_CLOSED when the store is closed).
+Handle* open_handle(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv, napi_value* self);
+
 // Defines obj[name] = a function calling cb with data. False with an exception pending on failure.
 bool set_method(napi_env env, napi_value obj, const char* name, napi_callback cb, void* data);
 bool set_number(napi_env env, napi_value obj, const char* name, double v);

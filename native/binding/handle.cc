@@ -29,6 +29,20 @@ void throw_failed(napi_env env, napi_status st, const char* what) {
   if (napi_throw_error(env, "ERR_NAPI", msg) != napi_ok) {}  // nothing more can be done
 }
 
+Handle* open_handle(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv, napi_value* self) {
+  void* data = nullptr;
+  if (napi_status st = napi_get_cb_info(env, info, argc, argv, self, &data); st != napi_ok) {
+    throw_failed(env, st, "napi_get_cb_info");
+    return nullptr;
+  }
+  auto* h = static_cast<Handle*>(data);
+  if (h == nullptr || h->closed) {
+    if (napi_throw_error(env, "ERR_CACHE_CLOSED", "the cache is closed") != napi_ok) {}  // nothing more can be done
+    return nullptr;
+  }
+  return h;
+}
+
 bool set_method(napi_env env, napi_value obj, const char* name, napi_callback cb, void* data) {
   napi_value fn;
   NAPI_OK_OR(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, data, &fn), false);

@@ -331,13 +331,8 @@ napi_value js_proto_conn(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   napi_value self;
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, &self, &data));
-  auto* h = static_cast<Handle*>(data);
-  if (h->closed) {
-    NAPI_OK(env, napi_throw_error(env, "ERR_CACHE_CLOSED", "the cache is closed"));
-    return nullptr;
-  }
+  Handle* h = open_handle(env, info, &argc, argv, &self);
+  if (!h) return nullptr;
   int32_t* state = argc >= 1 ? int32_array(env, argv[0], 1) : nullptr;
   AuthPtr auth;
   std::shared_ptr<proto::ServerInfo> srv;

@@ -1,7 +1,7 @@
 // server.cc — the Node-API face of the native connection loop (native/server/).
 // Owns: handle.nativeServer(server, auth, settings, threads, maxConns, idleTimeout, verbose,
-// onEvent), one JS object per native server with listenTcp(host, port, backlog) ->
-// [address, port, family], listenUnix(path, backlog), start(), stop() and connections(); the
+// onEvent), one JS object per native server with listen(where, port, backlog) -> [address,
+// port, family] (TCP, or a unix path when port < 0), start(), stop() and connections(); the
 // thread-safe function that carries the loop's events ('shutdown', stopped) to onEvent; and the
 // server's hold on the store's mapping.
 //
@@ -185,38 +185,23 @@ bool string_arg(napi_env env, napi_value v, std::string* out) {
   return true;
 }
 
-// listenTcp(host: string, port: number, backlog: number) -> [address, port, family]
-napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
+// listen(where: string, port: number, backlog: number) -> [address, port, family]: binds
+// where:port over TCP (port 0 picks one), or a unix socket at the path `where` when port < 0
+// ([path, 0, 'unix']).
+napi_value js_listen(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   NativeBox* b = box_of(env, info, &argc, argv);
   if (!b || !not_listening(env, b)) return nullptr;
-  std::string host, err;
+  std::string where, err;
   int32_t port = 0, backlog = 511;
-  if (argc < 3 || !string_arg(env, argv[0], &host)) return nullptr;
+  if (argc < 3 || !string_arg(env, argv[0], &where)) return nullptr;
   NAPI_OK(env, napi_get_value_int32(env, argv[1], &port));
   NAPI_OK(env, napi_get_value_int32(env, argv[2], &backlog));
   srv::Bound bd;
-  if (!srv::listen_tcp(host, port, backlog, &bd, &err)) {
-    NAPI_OK(env, napi_throw_error(env, "ERR_LISTEN", err.c_str()));
-    return nullptr;
-  }
-  b->srv->add_listener(bd);
-  return listen_result(env, bd);
-}
-
-// listenUnix(path: string, backlog: number) -> [path, 0, 'unix']
-napi_value js_listen_unix(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  NativeBox* b = box_of(env, info, &argc, argv);
-  if (!b || !not_listening(env, b)) return nullptr;
-  std::string path, err;
-  int32_t backlog = 511;
-  if (argc < 2 || !string_arg(env, argv[0], &path)) return nullptr;
-  NAPI_OK(env, napi_get_value_int32(env, argv[1], &backlog));
-  srv::Bound bd;
-  if (!srv::listen_unix(path, backlog, &bd, &err)) {
+  const bool ok =
+      port < 0 ? srv::listen_unix(where, backlog, &bd, &err) : srv::listen_tcp(where, port, backlog, &bd, &err);
+  if (!ok) {
     NAPI_OK(env, napi_throw_error(env, "ERR_LISTEN", err.c_str()));
     return nullptr;
   }
@@ -269,18 +254,13 @@ napi_value js_connections(napi_env env, napi_callback_info info) {
 }
 
 // handle.nativeServer(server, auth, settings: Int32Array, threads, maxConns, idleTimeout,
-//                     verbose, onEvent(event, arg)) -> { listenTcp, listenUnix, start, stop, connections }
+//                     verbose, onEvent(event, arg)) -> { listen, start, stop, connections }
 napi_value js_native_server(napi_env env, napi_callback_info info) {
   size_t argc = 8;
   napi_value argv[8];
   napi_value self;
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, &self, &data));
-  auto* h = static_cast<Handle*>(data);
-  if (h->closed) {
-    NAPI_OK(env, napi_throw_error(env, "ERR_CACHE_CLOSED", "the cache is closed"));
-    return nullptr;
-  }
+  Handle* h = open_handle(env, info, &argc, argv, &self);
+  if (!h) return nullptr;
   if (argc < 8) {
     NAPI_OK(env, napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "nativeServer: 8 arguments"));
     return nullptr;
@@ -378,9 +358,8 @@ napi_value js_native_server(napi_env env, napi_callback_info info) {
   }
   NAPI_OK(env, napi_add_env_cleanup_hook(env, env_cleanup, b));
   b->hooked = true;
-  if (!set_method(env, obj, "listenTcp", js_listen_tcp, b) || !set_method(env, obj, "listenUnix", js_listen_unix, b) ||
-      !set_method(env, obj, "start", js_start, b) || !set_method(env, obj, "stop", js_stop, b) ||
-      !set_method(env, obj, "connections", js_connections, b))
+  if (!set_method(env, obj, "listen", js_listen, b) || !set_method(env, obj, "start", js_start, b) ||
+      !set_method(env, obj, "stop", js_stop, b) || !set_method(env, obj, "connections", js_connections, b))
     return nullptr;
   return obj;
 }

@@ -1,6 +1,8 @@
 // numeric.cc — see numeric.h.
 #include "core/numeric.h"
 
+#include "decimal.h"
+
 namespace shm {
 
 static bool is_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
@@ -35,15 +37,6 @@ bool parse_delta_value(const uint8_t* p, uint32_t n, uint64_t* out) {
   return true;
 }
 
-uint32_t format_u64(uint64_t v, uint8_t* buf) {
-  uint8_t tmp[20];
-  uint32_t n = 0;
-  do {
-    tmp[n++] = uint8_t('0' + v % 10);
-    v /= 10;
-  } while (v);
-  for (uint32_t i = 0; i < n; ++i) buf[i] = tmp[n - 1 - i];
-  return n;
-}
+uint32_t format_u64(uint64_t v, uint8_t* buf) { return put_decimal(reinterpret_cast<char*>(buf), v); }
 
 }  // namespace shm

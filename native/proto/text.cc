@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "decimal.h"
 #include "proto/conn.h"
 #include "proto/detail.h"
 #include "proto/version.h"
@@ -25,16 +26,7 @@ inline bool eq(const Token& t, const char* s) { return t.value && std::strcmp(t.
 inline const uint8_t* u8(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
 // Writes v in decimal at p (what "%llu" prints); returns the end. p has room for 20 digits.
-inline char* put_u64(char* p, uint64_t v) {
-  char tmp[20];
-  size_t n = 0;
-  do {
-    tmp[n++] = char('0' + v % 10);
-    v /= 10;
-  } while (v);
-  while (n) *p++ = tmp[--n];
-  return p;
-}
+inline char* put_u64(char* p, uint64_t v) { return p + shm::put_decimal(p, v); }
 
 }  // namespace
 

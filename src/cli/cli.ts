@@ -700,7 +700,8 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
       throw listenError(e as NodeJS.ErrnoException, l === undefined ? o : { ...o, listen: l.host, port: l.port });
     }
   }
-  const server = servers[0]!;
+  const server = servers[0];
+  if (server === undefined) throw new Error('serve: no listener was opened (internal error)');
   if (servers.length > 1) {
     // close() on the first closes them all: the stop below waits for every one.
     const closeFirst = server.close.bind(server);

@@ -12,10 +12,11 @@ import type { NativeHandle, ProtoServer } from '../native.js';
 
 /** The binding's native server object (native/binding/server.cc). Internal. */
 export interface NativeLoop {
-  /** Binds host:port (port 0 picks one): [address, port, family]. Throws ERR_LISTEN. */
-  listenTcp(host: string, port: number, backlog: number): [string, number, string];
-  /** Binds a unix socket at path: [path, 0, 'unix']. Throws ERR_LISTEN. */
-  listenUnix(path: string, backlog: number): [string, number, string];
+  /**
+   * Binds where:port over TCP (port 0 picks one), or a unix socket at the path `where` when port
+   * is -1 ([path, 0, 'unix']): [address, port, family]. Throws ERR_LISTEN.
+   */
+  listen(where: string, port: number, backlog: number): [string, number, string];
   /** Starts the loop threads on the listeners bound so far. */
   start(): void;
   /** Stops accepting and ends every connection once its replies are out; event 2 follows. */
@@ -110,10 +111,10 @@ export class NativeServer extends EventEmitter {
     try {
       this.loop = this.hooks.make((event, arg) => this.onEvent(event, arg));
       if (o.path !== undefined) {
-        this.loop.listenUnix(o.path, backlog);
+        this.loop.listen(o.path, -1, backlog);
         this.addr = o.path;
       } else {
-        const [address, p, family] = this.loop.listenTcp(o.host ?? '', port, backlog);
+        const [address, p, family] = this.loop.listen(o.host ?? '', port, backlog);
         this.addr = { address, port: p, family };
       }
       this.loop.start();

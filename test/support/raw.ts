@@ -63,6 +63,21 @@ export class RawClient extends SocketClient {
     return this.buf;
   }
 
+  /**
+   * Resumes reading and waits for n replies to `get KEY` of value (`VALUE KEY 0 LEN` ... `END`),
+   * then checks every step-th one byte for byte (the backpressure tests' reading side).
+   */
+  async expectValueReplies(key: string, value: Buffer, n: number, step: number): Promise<void> {
+    const head = Buffer.from(`VALUE ${key} 0 ${value.length}\r\n`);
+    const expect = Buffer.concat([head, value, Buffer.from('\r\nEND\r\n')]);
+    this.socket.resume();
+    const got = await this.untilLength(n * expect.length);
+    if (got.length !== n * expect.length) throw new Error(`${got.length} bytes of replies, expected ${n * expect.length}`);
+    for (let i = 0; i < n; i += step) {
+      if (!got.subarray(i * expect.length, (i + 1) * expect.length).equals(expect)) throw new Error(`reply ${i} differs`);
+    }
+  }
+
   /** Waits until pred(buffer) holds or the connection closes (bounded by timeoutMs as a hang guard). */
   async until(pred: (b: Buffer) => boolean, timeoutMs = 20_000): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs;
