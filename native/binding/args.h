@@ -111,6 +111,19 @@ inline napi_value cold(napi_env env, napi_callback_info info, F&& body) {
   return body(call);
 }
 
+// The prologue of a method of a native-backed JS object whose function data is its box: reads up
+// to *argc arguments into argv (*argc becomes the count given); returns the box, or nullptr with
+// an exception pending.
+template <class Box>
+Box* box_arg(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  void* data = nullptr;
+  if (napi_status st = napi_get_cb_info(env, info, argc, argv, nullptr, &data); st != napi_ok) {
+    throw_failed(env, st, "napi_get_cb_info");
+    return nullptr;
+  }
+  return static_cast<Box*>(data);
+}
+
 // The prologue of a call that needs an open store and its `this` (the JS handle): reads up to
 // *argc arguments into argv (*argc becomes the count given) and *self; returns the Handle, or
 // nullptr with an exception pending (ERR_CACHE_CLOSED when the store is closed).

@@ -23,9 +23,8 @@ constexpr uint32_t kBudgetMax = 1u << 20;
 napi_value js_crawl(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {};
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
-  auto* box = static_cast<CrawlBox*>(data);
+  auto* box = box_arg<CrawlBox>(env, info, &argc, argv);
+  if (!box) return nullptr;
   uint32_t budget = 0;
   napi_valuetype t = napi_undefined;
   if (argc >= 1) NAPI_OK(env, napi_typeof(env, argv[0], &t));

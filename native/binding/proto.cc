@@ -205,9 +205,8 @@ bool get_pairs(napi_env env, napi_value v, shm::StatList* out) {
 napi_value js_server_set(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
-  auto* b = static_cast<ServerBox*>(data);
+  auto* b = box_arg<ServerBox>(env, info, &argc, argv);
+  if (!b) return nullptr;
   shm::StatList general, settings;
   if (argc < 2 || !get_pairs(env, argv[0], &general) || !get_pairs(env, argv[1], &settings)) {
     bool pending = false;
@@ -225,9 +224,8 @@ napi_value js_server_set(napi_env env, napi_callback_info info) {
 napi_value js_server_listeners(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
-  auto* b = static_cast<ServerBox*>(data);
+  auto* b = box_arg<ServerBox>(env, info, &argc, argv);
+  if (!b) return nullptr;
   std::vector<std::string> addrs;
   if (argc < 1 || !get_strings(env, argv[0], &addrs)) return nullptr;
   auto& info_ = *b->info;
@@ -241,9 +239,8 @@ napi_value js_server_listeners(napi_env env, napi_callback_info info) {
 // server.rejected(): counts a connection refused over the limit (rejected_connections).
 napi_value js_server_rejected(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data));
-  auto* b = static_cast<ServerBox*>(data);
+  auto* b = box_arg<ServerBox>(env, info, &argc, nullptr);
+  if (!b) return nullptr;
   if (!b->h->closed) {
     proto::Backend be;
     be.ctx = &b->h->ctx;
@@ -285,9 +282,8 @@ napi_value js_proto_server(napi_env env, napi_callback_info info) {
 napi_value js_feed(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
-  auto* b = static_cast<ConnBox*>(data);
+  auto* b = box_arg<ConnBox>(env, info, &argc, argv);
+  if (!b) return nullptr;
   if (!b->conn) return ret_int(env, 0);
   uint32_t off = 0;
   if (argc >= 3) NAPI_OK(env, napi_get_value_uint32(env, argv[2], &off));
@@ -319,9 +315,9 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
 
 napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  void* data = nullptr;
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data));
-  release(env, static_cast<ConnBox*>(data));
+  auto* b = box_arg<ConnBox>(env, info, &argc, nullptr);
+  if (!b) return nullptr;
+  release(env, b);
   return undefined(env);
 }
 

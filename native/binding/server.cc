@@ -146,12 +146,7 @@ void call_js(napi_env env, napi_value fn, void* ctx, void* data) {
 }
 
 NativeBox* box_of(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
-  void* data = nullptr;
-  if (napi_get_cb_info(env, info, argc, argv, nullptr, &data) != napi_ok) {
-    throw_failed(env, napi_generic_failure, "napi_get_cb_info");
-    return nullptr;
-  }
-  return static_cast<NativeBox*>(data);
+  return box_arg<NativeBox>(env, info, argc, argv);
 }
 
 bool not_listening(napi_env env, NativeBox* b) {
