@@ -467,6 +467,7 @@ memory('stats slabs: a 64 MiB region cuts each memcached gap up to 8880 B in thr
   c.set('b', Buffer.alloc(60)); // 40-byte header + 1 + 60 = 101 bytes: the 104-byte class (96, 104, 112, 120)
   c.set('c', Buffer.alloc(112)); // 40 + 1 + 112 = 153 bytes: the 168-byte class (memcached: 192)
   c.set('d', Buffer.alloc(1024)); // 40 + 1 + 1024 = 1065 bytes: the 1096-byte class (memcached: 1184)
+  c.set('e', Buffer.alloc(600 * 1024)); // above memcached's 524288: class 80, one chunk of 1 MiB
   const s = c.stats('slabs');
   assert.is(s['1:chunk_size'], 96);
   assert.is(s['2:chunk_size'], 104);
@@ -478,8 +479,13 @@ memory('stats slabs: a 64 MiB region cuts each memcached gap up to 8880 B in thr
   assert.is(s['2:used_chunks'], 1);
   assert.is(s['8:used_chunks'], 1);
   assert.is(s['33:used_chunks'], 1);
-  assert.is(s.active_slabs, 4);
-  assert.is(s.total_malloced, 4 * 1048576);
+  assert.is(s['80:chunk_size'], 1048576);
+  assert.is(s['80:used_chunks'], 1);
+  assert.is(s.active_slabs, 5);
+  assert.is(s.total_malloced, 5 * 1048576);
+  const items = c.stats('items');
+  assert.is(items['items:80:number'], 1);
+  assert.is(items['items:33:number'], 1);
   c.close();
 });
 
