@@ -19,7 +19,7 @@
  * chunk size each store put the items in (`stats slabs`), and the mean and lowest ratio.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { partArgs } from './lib/args.js';
+import { partArgs, positiveInt } from './lib/args.js';
 import { fmtBytes, fmtRatio, markdownTable, type Align } from './lib/format.js';
 import { gitInfo, machineInfo } from './lib/machine.js';
 import { printReport, reportHead, writePartFiles } from './lib/report.js';
@@ -40,6 +40,9 @@ const TARGET = { sizes: [100, 1024], min: 1.1 };
 const keyOf = (i: number, len: number): string => `k${String(i).padStart(len - 1, '0')}`;
 
 /** The sweep: value sizes evenly spaced on a log scale (no target; it shows whether a gain is general). */
+/** The budget of each store, MiB (`--mb`; the targets are at 64, memcached's default `-m`). */
+let regionMb = 64;
+
 const SWEEP = { keyLen: 13, from: 64, to: 8192, points: 20, quickPoints: 8 };
 
 /** `n` sizes from `from` to `to`, evenly spaced on a log scale, rounded to whole bytes. */
@@ -111,7 +114,7 @@ async function fillUntilEviction(t: FillTarget, size: number, keyLen: number, ba
 
 async function fillShm(Cache: { open(o: object): ShmCache }, size: number, keyLen: number, batch: number): Promise<Fill> {
   const path = benchRegionPath(`mem-${size}-${keyLen}`);
-  const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  const c = Cache.open({ path, size: `${regionMb}mb`, evict: true, reset: true });
   const value = Buffer.alloc(size, 'v');
   try {
     return await fillUntilEviction(
@@ -141,7 +144,7 @@ async function fillShm(Cache: { open(o: object): ShmCache }, size: number, keyLe
 }
 
 async function fillMemcached(size: number, keyLen: number, batch: number): Promise<Fill> {
-  const server = await startMemcached(['-m', '64']);
+  const server = await startMemcached(['-m', String(regionMb)]);
   const conn = await TextConnection.connect(server.port);
   const value = Buffer.alloc(size, 'v');
   try {
@@ -226,7 +229,7 @@ async function churn(
 
 async function churnShm(Cache: { open(o: object): ShmCache }, seconds: number): Promise<Churn> {
   const path = benchRegionPath('mem-churn');
-  const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  const c = Cache.open({ path, size: `${regionMb}mb`, evict: true, reset: true });
   const value = Buffer.alloc(CHURN.value, 'v');
   try {
     return await churn(
@@ -248,7 +251,7 @@ async function churnShm(Cache: { open(o: object): ShmCache }, seconds: number): 
 }
 
 async function churnMemcached(seconds: number): Promise<Churn> {
-  const server = await startMemcached(['-m', '64']);
+  const server = await startMemcached(['-m', String(regionMb)]);
   const conn = await TextConnection.connect(server.port);
   const value = Buffer.alloc(CHURN.value, 'v');
   try {
@@ -284,6 +287,8 @@ export async function run(args: string[]): Promise<PartOutput> {
     `npm run bench -- memory [options]
   --sizes A,B    value sizes in bytes, 1k = 1024 (default 100,1024,10240)
   --keys A,B     key lengths in bytes, 8..250 (default 8,13,24,40)
+  --mb N         each store's budget in MiB (default 64, where the targets are; the slab table
+                 depends on it: docs/architecture.md)
   --sweep A,B    value sizes of the sweep (13 B keys; default 20 sizes from 64 B to 8 KiB on a log
                  scale, 8 with --quick); 0 skips it
   --quick        the TTL-churn row runs 4 s per store instead of 10 s (the fill counts do not depend on timing)
@@ -299,6 +304,7 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (!Number.isInteger(n) || n < 8 || n > 250) throw new RangeError(`--keys: '${s}' is not a key length in 8..250`);
     return n;
   });
+  regionMb = positiveInt(values.mb, 64, 'mb');
   const sweepSizes =
     values.sweep === undefined
       ? logSizes(SWEEP.from, SWEEP.to, quick ? SWEEP.quickPoints : SWEEP.points)
@@ -396,13 +402,13 @@ export async function run(args: string[]): Promise<PartOutput> {
   }
   const md = reportHead('shmcached memory efficiency', started, machine);
   md.push(
-    `- shmcached: \`Cache.open({ size: '64mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m 64\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`,
+    `- shmcached: \`Cache.open({ size: '${regionMb}mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m ${regionMb}\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`,
   );
   md.push(
-    `- Method: keys of exactly the row's length ('k0000000', 'k0000001', ... for 8 bytes) stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the 64 MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`,
+    `- Method: keys of exactly the row's length ('k0000000', 'k0000001', ... for 8 bytes) stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the ${regionMb} MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`,
   );
   md.push('');
-  md.push('## Items in 64 MiB before the first eviction; bytes of overhead per item');
+  md.push(`## Items in ${regionMb} MiB before the first eviction; bytes of overhead per item`);
   md.push('');
   const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r'];
   md.push(
@@ -427,13 +433,13 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push(`## Target (issue 18)`);
   md.push('');
   md.push(
-    `- items per 64 MiB ≥ ${TARGET.min}× memcached at ${TARGET.sizes.map((x) => fmtBytes(x)).join(' and ')} values, every key length: met at ${metCount} of ${targetRows.length} points (lowest ${fmtRatio(minRatio)})`,
+    `- items per ${regionMb} MiB${regionMb === 64 ? '' : ' (the target is set at 64 MiB)'} ≥ ${TARGET.min}× memcached at ${TARGET.sizes.map((x) => fmtBytes(x)).join(' and ')} values, every key length: met at ${metCount} of ${targetRows.length} points (lowest ${fmtRatio(minRatio)})`,
   );
   for (const r of targetRows)
     md.push(`  - ${fmtBytes(r.size)} values, ${r.keyLen} B keys: **${verdictOf(ratioOf(r))}** (${fmtRatio(ratioOf(r))})`);
   md.push('');
   if (sweep.length) {
-    md.push(`## Sweep: items in 64 MiB before the first eviction across value sizes, ${SWEEP.keyLen} B keys`);
+    md.push(`## Sweep: items in ${regionMb} MiB before the first eviction across value sizes, ${SWEEP.keyLen} B keys`);
     md.push('');
     md.push(
       `- ${sweep.length} value sizes${values.sweep === undefined ? `, evenly spaced on a log scale from ${fmtBytes(sweepSizes[0] ?? 0)} to ${fmtBytes(sweepSizes[sweepSizes.length - 1] ?? 0)}` : ''}; chunk = the class holding the items (\`stats slabs\`). No target of its own: it shows whether the points above are general or a lucky class boundary.`,
@@ -533,6 +539,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   const json = {
     part: 'memory',
     version: 1,
+    mb: regionMb,
     date: started.toISOString(),
     machine,
     git: git ?? null,
