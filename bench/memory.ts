@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- memory`: how many items fit in 64 MiB before the first eviction, shmcached
  * against a real `memcached -m 64` started here, for 100 B, 1 KB and 10 KB values, each at key
- * lengths of 8, 13, 24 and 40 bytes (slab class boundaries decide the count, and the key length
+ * lengths of 8, 13, 24 and 40 bytes, and a sweep of value sizes (slab class boundaries decide the count, and the key length
  * moves an item across them).
  *
  * Method: for each value size and key length, a fresh 64 MiB store on each side (`Cache.open({ size: '64mb',
@@ -13,9 +13,13 @@
  * timing, so one pass is enough. Overhead per item = the store's memory ÷ items − (key + value
  * bytes), with the memory counted as `limit_maxbytes` (the -m budget) and again with the hash
  * table (`hash_bytes`), which both keep outside that budget.
+ *
+ * The sweep (beside those points, so a verdict cannot rest on one lucky class boundary): the same
+ * fill at 20 value sizes spaced evenly on a log scale from 64 B to 8 KiB, 13-byte keys, with the
+ * chunk size each store put the items in (`stats slabs`), and the mean and lowest ratio.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { partArgs } from './lib/args.js';
+import { partArgs, positiveInt } from './lib/args.js';
 import { fmtBytes, fmtRatio, markdownTable, type Align } from './lib/format.js';
 import { gitInfo, machineInfo } from './lib/machine.js';
 import { printReport, reportHead, writePartFiles } from './lib/report.js';
@@ -34,6 +38,30 @@ const TARGET = { sizes: [100, 1024], min: 1.1 };
 
 /** The key of item `i`, exactly `len` bytes: 'k' and the number, zero-padded. */
 const keyOf = (i: number, len: number): string => `k${String(i).padStart(len - 1, '0')}`;
+
+/** The sweep: value sizes evenly spaced on a log scale (no target; it shows whether a gain is general). */
+/** The budget of each store, MiB (`--mb`; the targets are at 64, memcached's default `-m`). */
+let regionMb = 64;
+
+const SWEEP = { keyLen: 13, from: 64, to: 8192, points: 20, quickPoints: 8 };
+
+/** `n` sizes from `from` to `to`, evenly spaced on a log scale, rounded to whole bytes. */
+function logSizes(from: number, to: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => Math.round(from * (to / from) ** (n > 1 ? i / (n - 1) : 0)));
+}
+
+/** The chunk size of the class holding the most pages in a `stats slabs` reply (NaN when none). */
+function fullestChunk(slabs: Record<string, unknown>): number {
+  let best = Number.NaN;
+  let pages = -1;
+  for (const [k, v] of Object.entries(slabs)) {
+    const m = /^(\d+):total_pages$/.exec(k);
+    if (!m || num(v) <= pages) continue;
+    pages = num(v);
+    best = num(slabs[`${m[1]}:chunk_size`]);
+  }
+  return best;
+}
 
 interface Fill {
   items: number;
@@ -86,7 +114,7 @@ async function fillUntilEviction(t: FillTarget, size: number, keyLen: number, ba
 
 async function fillShm(Cache: { open(o: object): ShmCache }, size: number, keyLen: number, batch: number): Promise<Fill> {
   const path = benchRegionPath(`mem-${size}-${keyLen}`);
-  const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  const c = Cache.open({ path, size: `${regionMb}mb`, evict: true, reset: true });
   const value = Buffer.alloc(size, 'v');
   try {
     return await fillUntilEviction(
@@ -102,7 +130,7 @@ async function fillShm(Cache: { open(o: object): ShmCache }, size: number, keyLe
           } catch {
             /* not a file */
           }
-          return { fileBytes };
+          return { fileBytes, chunk: fullestChunk(c.stats!('slabs') as Record<string, unknown>) };
         },
       },
       size,
@@ -116,7 +144,7 @@ async function fillShm(Cache: { open(o: object): ShmCache }, size: number, keyLe
 }
 
 async function fillMemcached(size: number, keyLen: number, batch: number): Promise<Fill> {
-  const server = await startMemcached(['-m', '64']);
+  const server = await startMemcached(['-m', String(regionMb)]);
   const conn = await TextConnection.connect(server.port);
   const value = Buffer.alloc(size, 'v');
   try {
@@ -131,7 +159,7 @@ async function fillMemcached(size: number, keyLen: number, batch: number): Promi
           if (bad) throw new Error(`memcached answered '${bad}' to a set`);
         },
         stats: () => conn.stats(),
-        footprint: () => {
+        footprint: async () => {
           let rssBytes = Number.NaN;
           try {
             const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
@@ -139,7 +167,7 @@ async function fillMemcached(size: number, keyLen: number, batch: number): Promi
           } catch {
             /* no /proc */
           }
-          return { rssBytes };
+          return { rssBytes, chunk: fullestChunk(await conn.stats('slabs')) };
         },
       },
       size,
@@ -201,7 +229,7 @@ async function churn(
 
 async function churnShm(Cache: { open(o: object): ShmCache }, seconds: number): Promise<Churn> {
   const path = benchRegionPath('mem-churn');
-  const c = Cache.open({ path, size: '64mb', evict: true, reset: true });
+  const c = Cache.open({ path, size: `${regionMb}mb`, evict: true, reset: true });
   const value = Buffer.alloc(CHURN.value, 'v');
   try {
     return await churn(
@@ -223,7 +251,7 @@ async function churnShm(Cache: { open(o: object): ShmCache }, seconds: number): 
 }
 
 async function churnMemcached(seconds: number): Promise<Churn> {
-  const server = await startMemcached(['-m', '64']);
+  const server = await startMemcached(['-m', String(regionMb)]);
   const conn = await TextConnection.connect(server.port);
   const value = Buffer.alloc(CHURN.value, 'v');
   try {
@@ -259,6 +287,10 @@ export async function run(args: string[]): Promise<PartOutput> {
     `npm run bench -- memory [options]
   --sizes A,B    value sizes in bytes, 1k = 1024 (default 100,1024,10240)
   --keys A,B     key lengths in bytes, 8..250 (default 8,13,24,40)
+  --mb N         each store's budget in MiB (default 64, where the targets are; the slab table
+                 depends on it: docs/architecture.md)
+  --sweep A,B    value sizes of the sweep (13 B keys; default 20 sizes from 64 B to 8 KiB on a log
+                 scale, 8 with --quick); 0 skips it
   --quick        the TTL-churn row runs 4 s per store instead of 10 s (the fill counts do not depend on timing)
   --no-write     print only; do not write bench/results/`,
   );
@@ -272,35 +304,48 @@ export async function run(args: string[]): Promise<PartOutput> {
     if (!Number.isInteger(n) || n < 8 || n > 250) throw new RangeError(`--keys: '${s}' is not a key length in 8..250`);
     return n;
   });
+  regionMb = positiveInt(values.mb, 64, 'mb');
+  const sweepSizes =
+    values.sweep === undefined
+      ? logSizes(SWEEP.from, SWEEP.to, quick ? SWEEP.quickPoints : SWEEP.points)
+      : values.sweep.trim() === '0'
+        ? []
+        : values.sweep.split(',').map((s) => {
+            const n = Number(s.trim());
+            if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--sweep: '${s}' is not a positive size`);
+            return n;
+          });
   const started = new Date();
   const machine = machineInfo();
   const git = gitInfo();
   const shm = await loadShmcached();
   const churnSeconds = quick ? 4 : 10;
-  const progress = new Progress(sizes.length * keyLens.length * 2 + 2);
-  const results: { size: number; keyLen: number; shm?: Fill; mc?: Fill; shmError?: string; mcError?: string }[] = [];
-  const t0 = Date.now();
-  for (const size of sizes) {
-    for (const keyLen of keyLens) {
-      const r: (typeof results)[number] = { size, keyLen };
-      const batch = size >= 4096 ? 64 : 1000;
-      progress.tick(`${fmtBytes(size)}, ${keyLen} B keys, shmcached`);
-      if (shm.ok) {
-        try {
-          r.shm = await fillShm(shm.Cache, size, keyLen, batch);
-        } catch (e) {
-          r.shmError = e instanceof Error ? e.message : String(e);
-        }
-      } else r.shmError = shm.reason;
-      progress.tick(`${fmtBytes(size)}, ${keyLen} B keys, memcached`);
+  const progress = new Progress((sizes.length * keyLens.length + sweepSizes.length) * 2 + 2);
+  type Row = { size: number; keyLen: number; shm?: Fill; mc?: Fill; shmError?: string; mcError?: string };
+  const fillBoth = async (size: number, keyLen: number, what: string): Promise<Row> => {
+    const r: Row = { size, keyLen };
+    const batch = size >= 4096 ? 64 : 1000;
+    progress.tick(`${what}${fmtBytes(size)}, ${keyLen} B keys, shmcached`);
+    if (shm.ok) {
       try {
-        r.mc = await fillMemcached(size, keyLen, batch);
+        r.shm = await fillShm(shm.Cache, size, keyLen, batch);
       } catch (e) {
-        r.mcError = e instanceof Error ? e.message : String(e);
+        r.shmError = e instanceof Error ? e.message : String(e);
       }
-      results.push(r);
+    } else r.shmError = shm.reason;
+    progress.tick(`${what}${fmtBytes(size)}, ${keyLen} B keys, memcached`);
+    try {
+      r.mc = await fillMemcached(size, keyLen, batch);
+    } catch (e) {
+      r.mcError = e instanceof Error ? e.message : String(e);
     }
-  }
+    return r;
+  };
+  const results: Row[] = [];
+  const sweep: Row[] = [];
+  const t0 = Date.now();
+  for (const size of sizes) for (const keyLen of keyLens) results.push(await fillBoth(size, keyLen, ''));
+  for (const size of sweepSizes) sweep.push(await fillBoth(size, SWEEP.keyLen, 'sweep: '));
   const ch: { shm?: Churn; mc?: Churn; shmError?: string; mcError?: string } = {};
   progress.tick('TTL churn shmcached');
   if (shm.ok) {
@@ -341,21 +386,29 @@ export async function run(args: string[]): Promise<PartOutput> {
   const targetRatios = targetRows.map(ratioOf);
   const minRatio = targetRatios.length ? Math.min(...targetRatios) : Number.NaN;
   const metCount = targetRatios.filter((x) => Number.isFinite(x) && x >= TARGET.min).length;
+  const sweepRatios = sweep.map(ratioOf).filter((x) => Number.isFinite(x));
+  const sweepMean = sweepRatios.length ? sweepRatios.reduce((a, b) => a + b, 0) / sweepRatios.length : Number.NaN;
+  const sweepMin = sweepRatios.length ? Math.min(...sweepRatios) : Number.NaN;
+  const sweepAtTarget = sweepRatios.filter((x) => x >= TARGET.min).length;
 
   const notes: string[] = [];
   for (const r of results) {
     if (r.shmError) notes.push(`${fmtBytes(r.size)}, ${r.keyLen} B keys: shmcached **failed**: ${r.shmError}`);
     if (r.mcError) notes.push(`${fmtBytes(r.size)}, ${r.keyLen} B keys: memcached **failed**: ${r.mcError}`);
   }
+  for (const r of sweep) {
+    if (r.shmError) notes.push(`sweep, ${fmtBytes(r.size)}: shmcached **failed**: ${r.shmError}`);
+    if (r.mcError) notes.push(`sweep, ${fmtBytes(r.size)}: memcached **failed**: ${r.mcError}`);
+  }
   const md = reportHead('shmcached memory efficiency', started, machine);
   md.push(
-    `- shmcached: \`Cache.open({ size: '64mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m 64\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`,
+    `- shmcached: \`Cache.open({ size: '${regionMb}mb', evict: true, reset: true })\`${shm.ok ? `, protection \`${shm.protection}\`` : ` — **not available** (${shm.reason})`}${git ? `, tree at \`${git.commit}\`` : ''}. memcached: \`memcached -m ${regionMb}\` (1.6 defaults otherwise: -f 1.25, -n 48, -I 1m), a fresh one per size.`,
   );
   md.push(
-    `- Method: keys of exactly the row's length ('k0000000', 'k0000001', ... for 8 bytes) stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the 64 MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`,
+    `- Method: keys of exactly the row's length ('k0000000', 'k0000001', ... for 8 bytes) stored in order until the first batch that evicted; items = \`curr_items\` then. Overhead per item = memory ÷ items − (key + value bytes), memory = \`limit_maxbytes\` (the ${regionMb} MiB budget), then that plus \`hash_bytes\` (the hash table, kept outside the budget by both, as \`stats\` reports it at that moment: memcached grows its table in the background). Run took ${elapsedS.toFixed(0)} s.`,
   );
   md.push('');
-  md.push('## Items in 64 MiB before the first eviction; bytes of overhead per item');
+  md.push(`## Items in ${regionMb} MiB before the first eviction; bytes of overhead per item`);
   md.push('');
   const align: Align[] = ['l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r'];
   md.push(
@@ -380,11 +433,40 @@ export async function run(args: string[]): Promise<PartOutput> {
   md.push(`## Target (issue 18)`);
   md.push('');
   md.push(
-    `- items per 64 MiB ≥ ${TARGET.min}× memcached at ${TARGET.sizes.map((x) => fmtBytes(x)).join(' and ')} values, every key length: met at ${metCount} of ${targetRows.length} points (lowest ${fmtRatio(minRatio)})`,
+    `- items per ${regionMb} MiB${regionMb === 64 ? '' : ' (the target is set at 64 MiB)'} ≥ ${TARGET.min}× memcached at ${TARGET.sizes.map((x) => fmtBytes(x)).join(' and ')} values, every key length: met at ${metCount} of ${targetRows.length} points (lowest ${fmtRatio(minRatio)})`,
   );
   for (const r of targetRows)
     md.push(`  - ${fmtBytes(r.size)} values, ${r.keyLen} B keys: **${verdictOf(ratioOf(r))}** (${fmtRatio(ratioOf(r))})`);
   md.push('');
+  if (sweep.length) {
+    md.push(`## Sweep: items in ${regionMb} MiB before the first eviction across value sizes, ${SWEEP.keyLen} B keys`);
+    md.push('');
+    md.push(
+      `- ${sweep.length} value sizes${values.sweep === undefined ? `, evenly spaced on a log scale from ${fmtBytes(sweepSizes[0] ?? 0)} to ${fmtBytes(sweepSizes[sweepSizes.length - 1] ?? 0)}` : ''}; chunk = the class holding the items (\`stats slabs\`). No target of its own: it shows whether the points above are general or a lucky class boundary.`,
+    );
+    md.push(
+      `- shm ÷ mc: mean **${fmtRatio(sweepMean)}**, lowest **${fmtRatio(sweepMin)}**; ≥ ${TARGET.min}× at ${sweepAtTarget} of ${sweepRatios.length} sizes.`,
+    );
+    md.push('');
+    md.push(
+      markdownTable(
+        ['value', 'shmcached items', 'memcached items', 'shm ÷ mc', 'shm chunk B', 'mc chunk B', 'shm item B', 'mc item B'],
+        sweep.map((r) => [
+          fmtBytes(r.size),
+          r.shm ? n0(r.shm.items) : 'error',
+          r.mc ? n0(r.mc.items) : 'error',
+          r.shm && r.mc ? fmtRatio(ratioOf(r)) : '—',
+          n0(num(r.shm?.extra?.chunk)),
+          n0(num(r.mc?.extra?.chunk)),
+          // 40-byte header + key + value; memcached: 48 + 8 (CAS) + key + NUL + value + \r\n.
+          n0(40 + r.keyLen + r.size),
+          n0(56 + r.keyLen + 1 + r.size + 2),
+        ]),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+    md.push('');
+  }
   md.push(
     `## TTL churn: ${fmtBytes(CHURN.value)} values with a ${CHURN.ttl} s TTL, ${CHURN.batch} sets every ${CHURN.tickMs} ms for ${churnSeconds} s`,
   );
@@ -448,17 +530,28 @@ export async function run(args: string[]): Promise<PartOutput> {
         better: 'lower',
       });
   }
+  if (sweepRatios.length) {
+    metrics.push({ id: 'memory/sweep/mean shm÷mc', value: +sweepMean.toFixed(3), unit: '×', better: 'higher' });
+    metrics.push({ id: 'memory/sweep/lowest shm÷mc', value: +sweepMin.toFixed(3), unit: '×', better: 'higher' });
+  }
   if (ch.shm) metrics.push({ id: 'memory/ttl-churn/shmcached malloced', value: ch.shm.malloced, unit: 'B', better: 'lower' });
   if (ch.mc) metrics.push({ id: 'memory/ttl-churn/memcached malloced', value: ch.mc.malloced, unit: 'B', better: 'lower' });
   const json = {
     part: 'memory',
     version: 1,
+    mb: regionMb,
     date: started.toISOString(),
     machine,
     git: git ?? null,
     elapsedS,
     shmcached: shm.ok ? { available: true, protection: shm.protection } : { available: false, reason: shm.reason },
     rows: results,
+    sweep: {
+      keyLen: SWEEP.keyLen,
+      rows: sweep,
+      mean: Number.isFinite(sweepMean) ? +sweepMean.toFixed(3) : null,
+      lowest: Number.isFinite(sweepMin) ? +sweepMin.toFixed(3) : null,
+    },
     churn: { ...CHURN, seconds: churnSeconds, ...ch },
     target: {
       ...TARGET,

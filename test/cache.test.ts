@@ -461,20 +461,31 @@ memory('stats slabs uses memcached chunk sizes (-n 48, -f 1.25)', () => {
   c.close();
 });
 
-memory('stats slabs: a region of 46 MiB or more adds one class between each two memcached classes up to 1184 B', () => {
+memory('stats slabs: a 64 MiB region cuts each memcached gap up to 8880 B in three (slabs.cc)', () => {
   const c = open('slabs-split', { size: '64mb' });
   c.set('a', 'x');
-  c.set('b', Buffer.alloc(60)); // 40-byte header + 1 + 60 = 101 bytes: the 104-byte class (96..120)
+  c.set('b', Buffer.alloc(60)); // 40-byte header + 1 + 60 = 101 bytes: the 104-byte class (96, 104, 112, 120)
   c.set('c', Buffer.alloc(112)); // 40 + 1 + 112 = 153 bytes: the 168-byte class (memcached: 192)
+  c.set('d', Buffer.alloc(1024)); // 40 + 1 + 1024 = 1065 bytes: the 1096-byte class (memcached: 1184)
+  c.set('e', Buffer.alloc(600 * 1024)); // above memcached's 524288: class 80, one chunk of 1 MiB
   const s = c.stats('slabs');
   assert.is(s['1:chunk_size'], 96);
   assert.is(s['2:chunk_size'], 104);
   assert.is(s['2:chunks_per_page'], Math.floor(1048576 / 104));
-  assert.is(s['6:chunk_size'], 168);
+  assert.is(s['8:chunk_size'], 168);
+  assert.is(s['33:chunk_size'], 1096);
+  assert.is(s['33:chunks_per_page'], Math.floor(1048576 / 1096));
   assert.is(s['1:used_chunks'], 1);
   assert.is(s['2:used_chunks'], 1);
-  assert.is(s['6:used_chunks'], 1);
-  assert.is(s.active_slabs, 3);
+  assert.is(s['8:used_chunks'], 1);
+  assert.is(s['33:used_chunks'], 1);
+  assert.is(s['80:chunk_size'], 1048576);
+  assert.is(s['80:used_chunks'], 1);
+  assert.is(s.active_slabs, 5);
+  assert.is(s.total_malloced, 5 * 1048576);
+  const items = c.stats('items');
+  assert.is(items['items:80:number'], 1);
+  assert.is(items['items:33:number'], 1);
   c.close();
 });
 

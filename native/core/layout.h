@@ -21,10 +21,11 @@
 namespace shm {
 
 constexpr uint64_t kMagic = 0x315243484d485321ull;  // "!SHMHCR1" little-endian
-constexpr uint32_t kLayoutVersion = 3;              // 2: stripes carry a sequence count; 3: attach table, owner
-                                                    // tokens in locks, intent records, page classes
+constexpr uint32_t kLayoutVersion = 4;              // 2: stripes carry a sequence count; 3: attach table, owner
+                                                    // tokens in locks, intent records, page classes;
+                                                    // 4: 128 class headers (finer slab classes)
 constexpr uint32_t kUnit = 8;                       // offset unit: items are 8-byte aligned
-constexpr uint32_t kMaxClasses = 64;                // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+constexpr uint32_t kMaxClasses = 128;               // class ids 1..127 (memcached's limit is 64; slabs.cc)
 constexpr uint32_t kStripeBits = 12;
 constexpr uint32_t kStripes = 1u << kStripeBits;      // striped item locks
 constexpr uint32_t kMinHashPower = 16;                // initial table: 64 Ki buckets (>= kStripes)

@@ -1,32 +1,54 @@
 // slabs.cc — see slabs.h.
 #include "core/slabs.h"
 
+#include <cmath>
+
 #include "core/failpoint.h"
 #include "core/intent.h"
 #include "core/region.h"
 
 namespace shm {
 
-// Split points: each gap between memcached's classes up to this size gets one class in its
-// middle (rounded down to kUnit). Small items are where a cache holds most of its items and where
-// memcached's 1.25 steps cost the most (a 153-byte item in a 192-byte chunk); every memcached
-// class stays, so no item ever takes a larger chunk than memcached's table gives it.
-// But every class in use holds at least one page of its own: a region gets the split classes only
-// when it has at least kSplitPagesPerClass pages for each class up to kSplitMax, so that small
-// items of every size leave most of its pages free to move. Smaller regions keep memcached's table
-// (a 16 MiB region of 0-700 byte values needs 10 classes with it, 19 with the splits).
-static constexpr uint32_t kSplitMax = 1184;
-static constexpr uint32_t kSplitPagesPerClass = 2;
+// The table: memcached's sizes (-n 48 -f 1.25, every one of them, so no item ever takes a larger
+// chunk than memcached's table gives it; ours is 19 bytes smaller for the same key and value),
+// and, in the dense range (memcached's classes up to kDenseMax, values up to about 8 KiB, where a
+// page holds at least 118 chunks and a cache keeps most of its items), each 1.25 gap cut into k
+// geometric steps (1.118 at k = 2, 1.077 at 3, 1.058 at 4, 1.046 at 5), rounded to kUnit.
+// Finer is denser (an item wastes about half a step on average) but every class in use ties up
+// at least one page of its own, partly filled while the cache fills. So k is the largest whose
+// dense classes number at most the region's pages (kPagesPerDenseClass each): a workload that
+// spreads over every size still has a page per class before pages must move between classes
+// (rebalance.cc). At 1 MiB pages and itemSizeMax 1 MiB: under 41 pages memcached's 40 classes,
+// from 41 pages k = 2 (60 classes), 61 k = 3 (80), 80 k = 4 (99), 98 and more k = 5 (117). A
+// 16 MiB region of 0-700 byte values once ran out of memory with 19 classes: small regions keep
+// memcached's table. When class ids run short (a large itemSizeMax adds memcached classes), the
+// smallest gaps get their steps first.
+static constexpr uint32_t kDenseMax = 8880;
+static constexpr uint32_t kPagesPerDenseClass = 1;
+static constexpr uint32_t kMaxSteps = 5;
+
+// The sizes strictly between lo and hi that cut [lo, hi] into k geometric steps, rounded to kUnit
+// (nearest); fewer when rounding makes two of them equal. Writes up to k - 1 sizes to out.
+static uint32_t gap_steps(uint32_t lo, uint32_t hi, uint32_t k, uint32_t* out) {
+  uint32_t n = 0, prev = lo;
+  for (uint32_t j = 1; j < k; ++j) {
+    double x = lo * std::pow(double(hi) / lo, double(j) / k);
+    uint32_t s = uint32_t(x / kUnit + 0.5) * kUnit;
+    if (s > prev && s < hi) out[n++] = prev = s;
+  }
+  return n;
+}
 
 void slabs_init(Header* h) {
   const uint32_t page = h->page_size;
   uint32_t chunk_max = page / 2;  // memcached's slab_chunk_size_max
   if (chunk_max > h->item_size_max) chunk_max = h->item_size_max;
   // memcached's sizes first (-n 48 -f 1.25), exactly as it computes them.
-  uint32_t base[kMaxClasses];
+  constexpr uint32_t kMemcachedMaxClasses = 64;  // its MAX_NUMBER_OF_SLAB_CLASSES bounds its loop
+  uint32_t base[kMemcachedMaxClasses];
   uint32_t nb = 0;
   unsigned int size = kMemcachedItemHeader + kChunkMin;
-  while (nb < kMaxClasses - 3) {
+  while (nb < kMemcachedMaxClasses - 3) {
     if (size >= chunk_max / kGrowthFactor) break;
     if (size % kUnit) size += kUnit - (size % kUnit);
     base[nb++] = size;
@@ -35,28 +57,29 @@ void slabs_init(Header* h) {
   base[nb++] = chunk_max;
   // memcached would chain chunks for larger items; we give them one chunk of their own.
   if (h->item_size_max > chunk_max) base[nb++] = (h->item_size_max + kUnit - 1) / kUnit * kUnit;
-  // Then the split classes, while class ids remain (ids 1 .. kMaxClasses - 1; class 0 is unused,
-  // as in memcached's POWER_SMALLEST = 1).
-  uint32_t small = 0;
-  while (small < nb && base[small] <= kSplitMax) ++small;
-  const uint32_t splits = small > 1 ? small - 1 : 0;
+  // The steps per gap: the largest k whose dense classes the region's pages cover.
+  uint32_t k = 1;
+  for (uint32_t t = 2; t <= kMaxSteps; ++t) {
+    uint32_t dense = 0, steps[kMaxSteps];
+    for (uint32_t b = 0; b < nb && base[b] <= kDenseMax; ++b)
+      dense += 1 + (b > 0 ? gap_steps(base[b - 1], base[b], t, steps) : 0);
+    if (uint64_t(h->pages_total) >= uint64_t(kPagesPerDenseClass) * dense) k = t;
+  }
+  // Class ids 1 .. kMaxClasses - 1 (class 0 is unused, as in memcached's POWER_SMALLEST = 1).
   uint32_t room = kMaxClasses - 1 - nb;
-  if (uint64_t(h->pages_total) < uint64_t(kSplitPagesPerClass) * (small + splits)) room = 0;
   uint32_t i = 0;
   auto put = [&](uint32_t sz) {
     ++i;
     h->classes[i].size = sz;
     h->classes[i].perslab = page / sz;
   };
-  for (uint32_t k = 0; k < nb; ++k) {
-    if (k > 0 && room > 0 && base[k] <= kSplitMax) {
-      uint32_t mid = (base[k - 1] + base[k]) / 2 / kUnit * kUnit;
-      if (mid > base[k - 1]) {
-        put(mid);
-        --room;
-      }
+  for (uint32_t b = 0; b < nb; ++b) {
+    if (b > 0 && k > 1 && base[b] <= kDenseMax) {
+      uint32_t steps[kMaxSteps];
+      uint32_t n = gap_steps(base[b - 1], base[b], k, steps);
+      for (uint32_t j = 0; j < n && room > 0; ++j, --room) put(steps[j]);
     }
-    put(base[k]);
+    put(base[b]);
   }
   h->n_classes = i;
 }
@@ -73,12 +96,18 @@ bool slabs_validate(const Header* h) {
 }
 
 uint32_t slabs_clsid(const Header* h, uint64_t ntotal) {
-  // Chunk sizes grow by 1.12x to 1.25x, so a short scan from the smallest class is cheap; a
-  // binary search would save a few compares for large items only.
+  // Binary search: up to 116 classes, sizes strictly increasing (slabs_validate).
   uint32_t n = h->n_classes < kMaxClasses ? h->n_classes : kMaxClasses - 1;
-  for (uint32_t i = 1; i <= n; ++i)
-    if (ntotal <= h->classes[i].size) return i;
-  return 0;
+  if (n == 0 || ntotal > h->classes[n].size) return 0;
+  uint32_t lo = 1, hi = n;  // the answer is in [lo, hi]
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (ntotal <= h->classes[mid].size)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
 }
 
 uint32_t slabs_pop_free(Region& r, ClassHdr& c) {

@@ -1,8 +1,9 @@
 // slabs.h — the slab heap: size classes over 1 MiB pages. Owns: the class table (every chunk
-// size memcached computes for -n 48 -f 1.25, one class between each two of them up to 1184 bytes,
-// and one class of itemSizeMax when that exceeds memcached's largest chunk, since items are never
-// chunked here), handing pages to classes, and each class's free list. The table is written into
-// a region at creation and read from it after, so a file keeps the table it was made with.
+// size memcached computes for -n 48 -f 1.25; in regions with enough pages, each gap up to 8880
+// bytes cut into 2..5 geometric steps (the rule: slabs.cc); and one class of itemSizeMax when that
+// exceeds memcached's largest chunk, since items are never chunked here), handing pages to classes, and each class's
+// free list. The table is written into a region at creation and read from it after, so a file keeps the table it was
+// made with.
 //
 // Invariants: a chunk is on exactly one of {its class free list (kFree), the hash table + LRU
 // (kLinked), a caller's hands between alloc and link}. Free lists and pages_used change only

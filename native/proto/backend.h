@@ -26,8 +26,12 @@
 namespace proto {
 
 // The store's rules, for the parsers.
-constexpr uint32_t kKeyMax = shm::kKeyMax;              // memcached's KEY_MAX_LENGTH
-constexpr uint32_t kMaxSlabClasses = shm::kMaxClasses;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+constexpr uint32_t kKeyMax = shm::kKeyMax;  // memcached's KEY_MAX_LENGTH
+// memcached's MAX_NUMBER_OF_SLAB_CLASSES: the class ids the wire accepts (`stats cachedump`,
+// `lru_crawler crawl`), so their replies stay memcached's byte for byte. The store's ids go higher
+// (shm::kMaxClasses, slabs.cc); `lru_crawler crawl all` still covers every class.
+constexpr uint32_t kMaxSlabClasses = 64;
+static_assert(kMaxSlabClasses <= shm::kMaxClasses);
 // 1..kKeyMax bytes, none of them space or control characters (memcached's key rule).
 bool key_valid(const uint8_t* key, uint32_t nkey);
 // The store's absolute exptime for a ttl given at store time now (memcached's realtime(): 0

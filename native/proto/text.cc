@@ -424,7 +424,7 @@ void Conn::text_lru_crawler(Token* t, size_t n) {
         size_t comma = list.find(',', pos);
         std::string id = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         uint32_t cls;
-        if (!safe_strtoul(id.c_str(), &cls) || cls < 1 || cls >= shm::kMaxClasses - 1)
+        if (!safe_strtoul(id.c_str(), &cls) || cls < 1 || cls >= kMaxSlabClasses - 1)
           return out_line("BADCLASS invalid class id");
         classes.push_back(cls);
         if (comma == std::string::npos) break;

@@ -783,20 +783,30 @@ static const uint32_t kMemcachedSizes[39] = {
     1856,  2320,  2904,  3632,  4544,  5680,   7104,   8880,   11104,  13880,  17352,  21696,  27120,
     33904, 42384, 52984, 66232, 82792, 103496, 129376, 161720, 202152, 252696, 315872, 394840, 524288};
 
-// Between each two of memcached's chunk sizes up to 1184, one class in the middle (slabs.cc).
-static const uint32_t kSplitSizes[11] = {104, 136, 168, 216, 272, 344, 432, 536, 672, 848, 1064};
+// A 64 MiB region (64 pages of 1 MiB) gets k = 3: each gap up to 8880 cut into three geometric
+// steps rounded to 8 (slabs.cc), 40 of them.
+static const uint32_t kStepSizes[40] = {104,  112,  128,  144,  168,  176,  208,  224,  256,  280,
+                                        328,  352,  416,  448,  520,  560,  648,  696,  808,  872,
+                                        1016, 1096, 1272, 1376, 1600, 1720, 2000, 2152, 2504, 2696,
+                                        3128, 3368, 3912, 4216, 4896, 5272, 6120, 6592, 7656, 8240};
+
+// The chunk a table gives an item of n bytes (0: none).
+static uint32_t chunk_for(const Header* h, uint64_t n) {
+  uint32_t c = slabs_clsid(h, n);
+  return c ? h->classes[c].size : 0;
+}
 
 static void test_slab_classes() {
   TR t(64u << 20, 1u << 20, 1);
   Header* h = t.h();
-  // memcached 1.6 -n 48 -f 1.25 -I 1m: 39 classes (as `memcached -vv` prints them), the 11 split
-  // classes below 1184 bytes, then one of 1 MiB for the items memcached would chain.
-  CHECK_EQ(h->n_classes, 51u);
+  // memcached 1.6 -n 48 -f 1.25 -I 1m: 39 classes (as `memcached -vv` prints them), the 40 steps
+  // up to 8880 bytes, then one of 1 MiB for the items memcached would chain.
+  CHECK_EQ(h->n_classes, 80u);
   std::vector<uint32_t> want(kMemcachedSizes, kMemcachedSizes + 39);
-  want.insert(want.end(), kSplitSizes, kSplitSizes + 11);
+  want.insert(want.end(), kStepSizes, kStepSizes + 40);
   std::sort(want.begin(), want.end());
   int bad = 0;
-  for (uint32_t i = 1; i <= 50; ++i) {
+  for (uint32_t i = 1; i <= 79; ++i) {
     if (h->classes[i].size != want[i - 1] || h->classes[i].perslab != (1u << 20) / want[i - 1]) {
       std::fprintf(stderr, "class %u: size %u perslab %u, want %u\n", i, h->classes[i].size, h->classes[i].perslab,
                    want[i - 1]);
@@ -806,30 +816,47 @@ static void test_slab_classes() {
   CHECK_EQ(bad, 0);
   CHECK_EQ(h->classes[1].size, 96u);
   CHECK_EQ(h->classes[2].size, 104u);
-  CHECK_EQ(h->classes[3].size, 120u);
-  CHECK_EQ(h->classes[6].size, 168u);
+  CHECK_EQ(h->classes[3].size, 112u);
+  CHECK_EQ(h->classes[4].size, 120u);
   CHECK_EQ(h->classes[1].perslab, 10922u);
-  CHECK_EQ(h->classes[23].size, 1184u);  // the last split: 1064, then memcached's steps alone
-  CHECK_EQ(h->classes[24].size, 1480u);
-  CHECK_EQ(h->classes[50].size, 524288u);
-  CHECK_EQ(h->classes[50].perslab, 2u);
-  CHECK_EQ(h->classes[51].size, 1u << 20);
-  CHECK_EQ(h->classes[51].perslab, 1u);
+  CHECK_EQ(h->classes[61].size, 8880u);  // the last step: 8240, then memcached's steps alone
+  CHECK_EQ(h->classes[62].size, 11104u);
+  CHECK_EQ(h->classes[79].size, 524288u);
+  CHECK_EQ(h->classes[79].perslab, 2u);
+  CHECK_EQ(h->classes[80].size, 1u << 20);
+  CHECK_EQ(h->classes[80].perslab, 1u);
   CHECK_EQ(slabs_clsid(h, 1), 1u);
   CHECK_EQ(slabs_clsid(h, 96), 1u);
   CHECK_EQ(slabs_clsid(h, 97), 2u);
-  CHECK_EQ(slabs_clsid(h, 153), 6u);  // a 13-byte key and a 100-byte value: 168, memcached's 192
-  CHECK_EQ(slabs_clsid(h, 524288), 50u);
-  CHECK_EQ(slabs_clsid(h, 524289), 51u);
-  CHECK_EQ(slabs_clsid(h, 1u << 20), 51u);
+  CHECK_EQ(chunk_for(h, 153), 168u);    // a 13-byte key and a 100-byte value: memcached's 192
+  CHECK_EQ(chunk_for(h, 1077), 1096u);  // a 13-byte key and a 1 KiB value: memcached's 1184
+  CHECK_EQ(slabs_clsid(h, 524288), 79u);
+  CHECK_EQ(slabs_clsid(h, 524289), 80u);
+  CHECK_EQ(slabs_clsid(h, 1u << 20), 80u);
   CHECK_EQ(slabs_clsid(h, (1u << 20) + 1), 0u);
   CHECK(slabs_validate(h));
+  // The binary search agrees with a scan at every size.
+  for (uint64_t n = 1; n <= (1u << 20) + 8; n += (n < 20000 ? 1 : 97)) {
+    uint32_t scan = 0;
+    for (uint32_t i = 1; i <= h->n_classes && !scan; ++i)
+      if (n <= h->classes[i].size) scan = i;
+    if (slabs_clsid(h, n) != scan) {
+      std::fprintf(stderr, "clsid(%llu) = %u, scan %u\n", (unsigned long long)n, slabs_clsid(h, n), scan);
+      CHECK(false);
+      break;
+    }
+  }
   // No item takes a larger chunk than memcached's table gives the same key and value (its item
-  // is 19 bytes longer: 8 more of header, 8 of CAS, a NUL after the key and \r\n after the value).
-  for (uint64_t n = 41; n + 19 <= 524288; n += 7) {
-    uint32_t ours = h->classes[slabs_clsid(h, n)].size;
-    const uint32_t* mc = std::lower_bound(kMemcachedSizes, kMemcachedSizes + 39, uint32_t(n + 19));
-    CHECK(ours <= *mc);
+  // is 19 bytes longer: 8 more of header, 8 of CAS, a NUL after the key and \r\n after the value),
+  // at every region size that changes the table.
+  for (uint32_t mib : {16u, 41u, 61u, 64u, 80u, 98u, 256u}) {
+    TR z(uint64_t(mib) << 20, 1u << 20, 1);
+    CHECK(slabs_validate(z.h()));
+    for (uint64_t n = 41; n + 19 <= 524288; n += 7) {
+      uint32_t ours = chunk_for(z.h(), n);
+      const uint32_t* mc = std::lower_bound(kMemcachedSizes, kMemcachedSizes + 39, uint32_t(n + 19));
+      CHECK(ours <= *mc);
+    }
   }
   // Items land in the class the arithmetic picks: 40-byte header + key + value.
   CHECK_EQ(set(t, "k", std::string(96 - 40 - 1, 'x')), kOk);
@@ -837,16 +864,19 @@ static void test_slab_classes() {
   CHECK_EQ(set(t, "j", std::string(96 - 40, 'x')), kOk);
   CHECK_EQ(h->classes[2].curr_items, 1u);
   // With itemSizeMax 512 KiB the largest class is memcached's 524288 and nothing more. 8 pages
-  // are too few for the split classes (two pages for each of the 23 up to 1184 bytes): exactly
-  // memcached's 39 classes.
+  // are fewer than the 21 dense classes up to 8880 bytes: exactly memcached's 39 classes.
   TR s(8u << 20, 512u << 10, 1);
   CHECK_EQ(s.h()->n_classes, 39u);
   for (uint32_t i = 1; i <= 39; ++i) CHECK_EQ(s.h()->classes[i].size, kMemcachedSizes[i - 1]);
-  // 46 pages (2 x 23) is the smallest region that gets them.
-  TR s45(45u << 20, 1u << 20, 1);
-  CHECK_EQ(s45.h()->n_classes, 40u);
-  TR s46(46u << 20, 1u << 20, 1);
-  CHECK_EQ(s46.h()->n_classes, 51u);
+  // The steps per gap follow the pages: one page for each class up to 8880 bytes (slabs.cc).
+  const struct {
+    uint32_t mib, n;
+  } kTables[] = {{40, 40}, {41, 60}, {60, 60}, {61, 80}, {79, 80}, {80, 99}, {97, 99}, {98, 117}, {1024, 117}};
+  for (auto [mib, n] : kTables) {
+    TR z(uint64_t(mib) << 20, 1u << 20, 1);
+    if (z.h()->n_classes != n) std::fprintf(stderr, "%u MiB: %u classes, want %u\n", mib, z.h()->n_classes, n);
+    CHECK_EQ(z.h()->n_classes, n);
+  }
   // A small itemSizeMax caps the classes (memcached: slab_chunk_size_max = min(page/2, -I)).
   TR u(8u << 20, 4096, 1);
   uint32_t n = u.h()->n_classes;
