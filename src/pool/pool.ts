@@ -64,6 +64,16 @@ export const CHUNK_MIN = 256;
 
 /** An inline flush of at least this many operations is timed, to keep the per-operation cost current. */
 const MEASURE_MIN = 32;
+/**
+ * Mode 'auto': once this many operations ran at the call since the last flush, a get queues
+ * instead (and so does every call after it in that tick), so that the rest of a burst of gets is
+ * read by one `Cache.getMany` per run of consecutive gets when it is flushed (one gate per up to
+ * Layout.ManyMax keys instead of one per key). A loop of lone awaited gets pays one queued get
+ * (a pending promise and a microtask) per GET_BURST + 1 calls.
+ */
+export const GET_BURST = 64;
+/** How many operations (at most) go by between two reads of the load and the costs ({@link CachePool.#replan}). */
+const REPLAN_OPS = 4096;
 /** How often (ms) the hop cost is measured again, and the load average read again, while flushes are large enough to care. */
 const REFRESH_MS = 1000;
 /** Weight of a new sample in the running averages of the cost model. */
@@ -79,11 +89,15 @@ function average(avg: number, sample: number): number {
   return avg + EWMA * (Math.min(sample, 4 * avg) - avg);
 }
 
-/** What one `performance.now()` costs, in ns (taken off each timing). */
+/** What one `performance.now()` costs, in ns (taken off each timing): the fastest of a few runs, after a warm-up run. */
 const NOW_NS = (() => {
-  const t0 = performance.now();
-  for (let i = 0; i < 1000; i++) performance.now();
-  return ((performance.now() - t0) * 1e6) / 1001;
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < 4; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 1000; i++) performance.now();
+    if (r > 0) best = Math.min(best, ((performance.now() - t0) * 1e6) / 1001);
+  }
+  return best;
 })();
 
 /** Options of {@link CachePool}: the {@link OpenOptions} of the region, plus the pool's own. */
@@ -334,6 +348,8 @@ export class CachePool<T = Buffer> {
   // Operations run at the call since the last flush or replan, and how many may be (see #replan).
   #eagerRun = 0;
   #eagerMax = Number.POSITIVE_INFINITY;
+  // #ops when #replan last ran.
+  #replanOps = 0;
 
   /**
    * Opens (creating if needed) the region on the calling thread with `options` (so that it
@@ -439,17 +455,13 @@ export class CachePool<T = Buffer> {
     if (this.#codec !== undefined)
       return this.#enqueue(Op.Gets, 'get', key, undefined, 0, 0, 0, this.#valueOf(key)) as Promise<T | undefined>;
     // The common case at the call, without the generic runner: Cache.get checks the key itself
-    // (the same errors as the checks of #enqueue) and its value is the answer.
-    if (!this.#closed && this.#eager(1)) {
-      const cache = this.#cache!;
-      const n = ++this.#ops;
+    // (the same errors as the checks of #enqueue) and its value is the answer. Not timed: one get
+    // is too short for the clock, and a burst's queued gets are timed when their flush runs them.
+    if (!this.#closed && this.#eager(1, GET_BURST)) {
+      this.#ops++;
       this.#inlineOps++;
       try {
-        if ((n & 255) !== 0) return Promise.resolve(cache.get(key) as T | undefined);
-        const t0 = performance.now();
-        const v = cache.get(key) as T | undefined;
-        this.#sample(performance.now() - t0, 1);
-        return Promise.resolve(v);
+        return Promise.resolve(this.#cache!.get(key) as T | undefined);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -900,7 +912,7 @@ export class CachePool<T = Buffer> {
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
     if (value instanceof Uint8Array && value.length > 0xffffffff)
       return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
-    if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b, post, cas);
+    if (this.#eager(1, op === Op.Get ? GET_BURST : Number.POSITIVE_INFINITY)) return this.#runNow(op, bits, key, value, a, b, post, cas);
     const p = this.#queue.push(new Pending(op, bits, key, keyBytes, value, a, b, cas));
     this.#ops++;
     this.#schedule();
@@ -927,13 +939,13 @@ export class CachePool<T = Buffer> {
    * (order: they would overtake them) or {@link #eagerMax} operations ran at the call since the
    * last flush — then the rest of the tick queues, and its flush may go to the workers.
    */
-  #eager(n: number): boolean {
+  #eager(n: number, cap = Number.POSITIVE_INFINITY): boolean {
     const mode = this.#inlineMode;
     if (mode === 'always') return true;
-    if (mode === 'never' || this.#scheduled || this.#queue.count > 0) return false;
+    if (this.#scheduled || mode === 'never' || this.#queue.count > 0) return false;
     const run = (this.#eagerRun += n);
-    if (run > this.#eagerMax) return false;
-    if ((run & 4095) < n) this.#replan(); // every 4096 operations or so: the load or the costs may have changed
+    if (run > this.#eagerMax || run > cap) return false;
+    if (run % REPLAN_OPS < n) this.#replan(); // every REPLAN_OPS operations or so: the load or the costs may have changed
     return true;
   }
 
@@ -997,10 +1009,18 @@ export class CachePool<T = Buffer> {
     const count = q.count;
     if (count === 0) return;
     const mode = this.#inlineMode;
-    if (mode === 'auto') this.#replan();
-    // A keyless operation (flushAll, size, a crawl step) keeps its flush in one piece.
+    let split = 0;
+    if (mode === 'auto') {
+      // A flush too small to split (most: the tail of a burst of gets, see GET_BURST) only starts
+      // a new run of operations at the call; the load and the costs are read again every REPLAN_OPS.
+      if (count < (this.#splitAt ?? MEASURE_MIN) && this.#ops - this.#replanOps < REPLAN_OPS) this.#eagerRun = 0;
+      else {
+        this.#replan();
+        // A keyless operation (flushAll, size, a crawl step) keeps its flush in one piece.
+        if (!q.barrier) split = this.#plan(count);
+      }
+    }
     const whole = q.barrier;
-    const split = mode === 'auto' && !whole ? this.#plan(count) : 0;
     if (mode === 'always' || (mode === 'auto' && split === 0)) {
       this.#flushes++;
       this.#runInline(q.take(), null);
@@ -1104,6 +1124,7 @@ export class CachePool<T = Buffer> {
    */
   #replan(): void {
     this.#eagerRun = 0;
+    this.#replanOps = this.#ops;
     if (this.#splitAt !== undefined) return;
     const k = this.#splitWorkers();
     if (k >= 1 || !Number.isFinite(this.#hopNs)) this.#refreshHop();
@@ -1184,9 +1205,14 @@ export class CachePool<T = Buffer> {
     }
     this.#inlineOps += n;
     const t0 = n >= MEASURE_MIN ? performance.now() : 0;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n; ) {
       const slot = slotAt(idx, i);
       const p = itemAt(ops, slot);
+      if (p.op === Op.Get && i + 1 < n && itemAt(ops, slotAt(idx, i + 1)).op === Op.Get) {
+        i = runGets(cache, ops, idx, i, n);
+        continue;
+      }
+      i++;
       let v: unknown;
       try {
         v = runOne(cache, p.op, p.bits, p.key, p.value!, p.a, p.b, p.cas);
@@ -1263,6 +1289,44 @@ export class CachePool<T = Buffer> {
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
   }
+}
+
+/**
+ * Runs the gets from position `from` of a flush (or share) on, up to the first operation that is
+ * not a get, with one {@link Cache.getMany} (one gate per up to Layout.ManyMax keys), settles
+ * them, and returns the position after them. If getMany throws (a key memcached refuses: it
+ * rejects the whole call), the same gets run one by one, so that each settles as its own get
+ * would: the bad key's promise rejects, its neighbours resolve (their hits are then counted twice
+ * in the store's stats, the price of the error path).
+ */
+function runGets(cache: Cache, ops: readonly Pending[], idx: Int32Array | null, from: number, n: number): number {
+  let end = from;
+  while (end < n && itemAt(ops, slotAt(idx, end)).op === Op.Get) end++;
+  const keys = new Array<Key>(end - from);
+  for (let i = from; i < end; i++) keys[i - from] = itemAt(ops, slotAt(idx, i)).key;
+  let values: (Buffer | undefined)[] | undefined;
+  try {
+    values = cache.getMany(keys);
+  } catch {
+    values = undefined;
+  }
+  for (let i = from; i < end; i++) {
+    const slot = slotAt(idx, i);
+    const p = itemAt(ops, slot);
+    if (values !== undefined) {
+      p.res(values[i - from], slot);
+      continue;
+    }
+    let v: unknown;
+    try {
+      v = cache.get(p.key);
+    } catch (e) {
+      p.rej(e);
+      continue;
+    }
+    p.res(v, slot);
+  }
+  return end;
 }
 
 /** Settles a request's operations from its response; a malformed response fails them all, never leaving one pending. */
