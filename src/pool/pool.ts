@@ -64,14 +64,6 @@ export const CHUNK_MIN = 256;
 
 /** An inline flush of at least this many operations is timed, to keep the per-operation cost current. */
 const MEASURE_MIN = 32;
-/**
- * Mode 'auto': once this many operations ran at the call since the last flush, a get queues
- * instead (and so does every call after it in that tick), so that the rest of a burst of gets is
- * read by one `Cache.getMany` per run of consecutive gets when it is flushed (one gate per up to
- * Layout.ManyMax keys instead of one per key). A loop of lone awaited gets pays one queued get
- * (a pending promise and a microtask) per GET_BURST + 1 calls.
- */
-export const GET_BURST = 64;
 /** How many operations (at most) go by between two reads of the load and the costs ({@link CachePool.#replan}). */
 const REPLAN_OPS = 4096;
 /** How often (ms) the hop cost is measured again, and the load average read again, while flushes are large enough to care. */
@@ -455,13 +447,17 @@ export class CachePool<T = Buffer> {
     if (this.#codec !== undefined)
       return this.#enqueue(Op.Gets, 'get', key, undefined, 0, 0, 0, this.#valueOf(key)) as Promise<T | undefined>;
     // The common case at the call, without the generic runner: Cache.get checks the key itself
-    // (the same errors as the checks of #enqueue) and its value is the answer. Not timed: one get
-    // is too short for the clock, and a burst's queued gets are timed when their flush runs them.
-    if (!this.#closed && this.#eager(1, GET_BURST)) {
-      this.#ops++;
+    // (the same errors as the checks of #enqueue) and its value is the answer.
+    if (!this.#closed && this.#eager(1)) {
+      const cache = this.#cache!;
+      const n = ++this.#ops;
       this.#inlineOps++;
       try {
-        return Promise.resolve(this.#cache!.get(key) as T | undefined);
+        if ((n & 255) !== 0) return Promise.resolve(cache.get(key) as T | undefined);
+        const t0 = performance.now();
+        const v = cache.get(key) as T | undefined;
+        this.#sample(performance.now() - t0, 1);
+        return Promise.resolve(v);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -912,7 +908,7 @@ export class CachePool<T = Buffer> {
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
     if (value instanceof Uint8Array && value.length > 0xffffffff)
       return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
-    if (this.#eager(1, op === Op.Get ? GET_BURST : Number.POSITIVE_INFINITY)) return this.#runNow(op, bits, key, value, a, b, post, cas);
+    if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b, post, cas);
     const p = this.#queue.push(new Pending(op, bits, key, keyBytes, value, a, b, cas));
     this.#ops++;
     this.#schedule();
@@ -939,12 +935,12 @@ export class CachePool<T = Buffer> {
    * (order: they would overtake them) or {@link #eagerMax} operations ran at the call since the
    * last flush — then the rest of the tick queues, and its flush may go to the workers.
    */
-  #eager(n: number, cap = Number.POSITIVE_INFINITY): boolean {
+  #eager(n: number): boolean {
     const mode = this.#inlineMode;
     if (mode === 'always') return true;
     if (this.#scheduled || mode === 'never' || this.#queue.count > 0) return false;
     const run = (this.#eagerRun += n);
-    if (run > this.#eagerMax || run > cap) return false;
+    if (run > this.#eagerMax) return false;
     if (run % REPLAN_OPS < n) this.#replan(); // every REPLAN_OPS operations or so: the load or the costs may have changed
     return true;
   }
@@ -980,9 +976,15 @@ export class CachePool<T = Buffer> {
     }
   }
 
-  /** Adds a timing of `n` operations run inline (`ms` milliseconds) to the per-operation cost. */
+  /**
+   * Adds a timing of `n` operations run inline (`ms` milliseconds) to the per-operation cost. A
+   * timing no longer than the clock's own cost says nothing and is dropped: counted as 0, such
+   * samples of one short operation drove the average to ~0 (1e-286 was seen), which made the
+   * split threshold infinite whatever the operations cost.
+   */
   #sample(ms: number, n: number): void {
-    this.#opNs = average(this.#opNs, Math.max(0, ms * 1e6 - NOW_NS) / n);
+    const ns = ms * 1e6 - NOW_NS;
+    if (ns > 0) this.#opNs = average(this.#opNs, ns / n);
   }
 
   /** Flushes the queue at the end of this tick (once). */
@@ -1011,8 +1013,8 @@ export class CachePool<T = Buffer> {
     const mode = this.#inlineMode;
     let split = 0;
     if (mode === 'auto') {
-      // A flush too small to split (most: the tail of a burst of gets, see GET_BURST) only starts
-      // a new run of operations at the call; the load and the costs are read again every REPLAN_OPS.
+      // A flush too small to split only starts a new run of operations at the call; the load and
+      // the costs are read again every REPLAN_OPS operations.
       if (count < (this.#splitAt ?? MEASURE_MIN) && this.#ops - this.#replanOps < REPLAN_OPS) this.#eagerRun = 0;
       else {
         this.#replan();

@@ -1,19 +1,20 @@
 /**
- * CachePool, mode 'auto': a burst of gets in one tick. The first GET_BURST operations run at the
- * call; the gets after them queue, and their flush reads each run of consecutive gets with one
+ * CachePool, mode 'auto': the gets of a tick that queue (past the first `splitAt` operations run
+ * at the call) and are flushed inline, where each run of consecutive gets is read with one
  * Cache.getMany on the calling thread. These tests pin what that must not change: values and call
- * order (around writes of the same tick), per-operation errors, close() draining a queued burst,
- * and a loop of lone awaited gets. The pools use a fixed `splitAt` far above every burst here, so
- * no flush goes to a worker whatever the load; no test depends on timing.
+ * order (around writes of the same tick), per-operation errors (a key getMany refuses falls back
+ * to one get per key), close() draining a queued tick, and a loop of lone awaited gets. Every
+ * flush here holds fewer than `splitAt` operations, so none is split to a worker whatever the
+ * load; no test depends on timing.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { type CacheError, CachePool } from '../src/index.js';
-import { GET_BURST } from '../src/pool/pool.js';
 import { openPoolPair, type PoolPair, type Transport, withPoolPair } from './support/pool-pair.js';
 
-const NEVER_SPLIT = 1_000_000;
+/** The pools' fixed threshold: a tick's first AT_CALL operations run at the call, the rest queue. */
+const AT_CALL = 64;
 
 async function outcome(p: Promise<unknown>): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
   try {
@@ -24,19 +25,19 @@ async function outcome(p: Promise<unknown>): Promise<{ ok: true; value: unknown 
 }
 
 function define(transport: Transport): void {
-  const test = suite(`CachePool (${transport}, inline auto): bursts of gets`);
+  const test = suite(`CachePool (${transport}, inline auto): queued gets flushed inline`);
   const withPool = (name: string, body: (o: PoolPair) => Promise<void>): Promise<void> =>
-    withPoolPair(openPoolPair(`burst-${transport}-${name}`, { transport, inline: 'auto', splitAt: NEVER_SPLIT }), body);
+    withPoolPair(openPoolPair(`flush-${transport}-${name}`, { transport, inline: 'auto', splitAt: AT_CALL }), body);
 
-  test('a burst past GET_BURST: the first run at the call, the rest in one flush on the calling thread, values in order', () =>
+  test('a tick past AT_CALL: the first run at the call, the rest in one inline flush, values in order', () =>
     withPool('values', async ({ pool, cache }) => {
       for (let i = 0; i < 300; i++) if (i % 3 !== 0) cache.set(`k${i}`, `v${i}`);
-      const n = 1000;
+      const n = 2 * AT_CALL - 1;
       const before = pool.stats();
       const ps = Array.from({ length: n }, (_, i) => pool.get(`k${i % 300}`));
       const queued = pool.stats();
       assert.is(queued.ops - before.ops, n);
-      assert.is(queued.inlineOps - before.inlineOps, GET_BURST, 'the first GET_BURST ran at the call');
+      assert.is(queued.inlineOps - before.inlineOps, AT_CALL, 'the first AT_CALL ran at the call');
       const values = await Promise.all(ps);
       values.forEach((v, i) => {
         assert.is(v?.toString(), (i % 300) % 3 === 0 ? undefined : `v${i % 300}`, `get ${i}`);
@@ -48,13 +49,15 @@ function define(transport: Transport): void {
   test('a queued burst keeps call order around writes of the same tick', () =>
     withPool('order', async ({ pool, cache }) => {
       cache.set('k', 'old');
-      const early = Array.from({ length: GET_BURST + 20 }, () => pool.get('k'));
+      const early = Array.from({ length: AT_CALL + 20 }, () => pool.get('k'));
+      const queued = pool.getMany(['k', 'k', 'k']);
       const wrote = pool.set('k', 'new');
       const late = [pool.get('k'), pool.get('k')];
       const gone = pool.delete('k');
       const last = pool.get('k');
       const many = pool.getMany(['k', 'k']);
       assert.ok((await Promise.all(early)).every((v) => v?.toString() === 'old'));
+      assert.equal((await queued).map(String), ['old', 'old', 'old']);
       await wrote;
       assert.equal((await Promise.all(late)).map(String), ['new', 'new']);
       assert.is(await gone, true);
@@ -73,11 +76,11 @@ function define(transport: Transport): void {
       }
       assert.instance(syncError, TypeError);
       const ps: Promise<unknown>[] = [];
-      for (let i = 0; i < GET_BURST + 40; i++) ps.push(pool.get(i === GET_BURST + 10 ? 'bad key' : 'good'));
+      for (let i = 0; i < AT_CALL + 40; i++) ps.push(pool.get(i === AT_CALL + 10 ? 'bad key' : 'good'));
       ps.push(pool.get(42 as unknown as string));
       const got = await Promise.all(ps.map(outcome));
       got.forEach((r, i) => {
-        if (i === GET_BURST + 10) {
+        if (i === AT_CALL + 10) {
           assert.ok(!r.ok && r.error instanceof TypeError, 'the bad key rejects');
           if (!r.ok)
             assert.equal(
@@ -92,11 +95,11 @@ function define(transport: Transport): void {
       });
     }));
 
-  test('close() right after a burst settles every queued get; later gets reject with ERR_CACHE_CLOSED', async () => {
-    const pair = openPoolPair(`burst-${transport}-close`, { transport, inline: 'auto', splitAt: NEVER_SPLIT });
+  test('close() right after a queued tick settles every get; later gets reject with ERR_CACHE_CLOSED', async () => {
+    const pair = openPoolPair(`flush-${transport}-close`, { transport, inline: 'auto', splitAt: AT_CALL });
     try {
       pair.cache.set('c', 'x');
-      const ps = Array.from({ length: 3 * GET_BURST }, () => pair.pool.get('c'));
+      const ps = Array.from({ length: 2 * AT_CALL - 1 }, () => pair.pool.get('c'));
       const closing = pair.pool.close();
       const late = await outcome(pair.pool.get('c'));
       assert.ok(!late.ok && (late.error as CacheError).code === 'ERR_CACHE_CLOSED');
@@ -108,11 +111,11 @@ function define(transport: Transport): void {
     }
   });
 
-  test('lone awaited gets: every (GET_BURST + 1)th queues, so a loop still flushes, one get at a time', () =>
+  test('lone awaited gets: every (AT_CALL + 1)th queues and is flushed alone, in order', () =>
     withPool('lone', async ({ pool, cache }) => {
       cache.set('a', '1');
       const before = pool.stats();
-      const n = 3 * (GET_BURST + 1) + 5;
+      const n = 3 * (AT_CALL + 1) + 5;
       for (let i = 0; i < n; i++) assert.is((await pool.get(i % 2 === 0 ? 'a' : 'missing'))?.toString(), i % 2 === 0 ? '1' : undefined);
       const after = pool.stats();
       assert.equal([after.flushes - before.flushes, after.tasks - before.tasks, after.inlineOps - before.inlineOps], [3, 0, n]);
@@ -124,10 +127,10 @@ function define(transport: Transport): void {
 define('atomics');
 define('piscina');
 
-const model = suite('CachePool (inline auto, measured model): a burst of gets');
+const model = suite('CachePool (inline auto, measured model): a tick of gets');
 model('reads every value of a 2000-get tick, whichever way the model splits it', async () => {
-  const pair = openPoolPair('burst-model', { transport: 'atomics', inline: 'auto', splitAt: NEVER_SPLIT });
-  pair.pool.close();
+  const pair = openPoolPair('flush-model', { transport: 'atomics', inline: 'auto', splitAt: AT_CALL });
+  await pair.pool.close();
   const pool = new CachePool({ path: pair.path, threads: 2 });
   try {
     for (let i = 0; i < 500; i++) pair.cache.set(`m${i}`, `w${i}`);
