@@ -8,8 +8,9 @@
  * runner the workers use (`runOne` in workers/ops.ts), and its promise is returned settled. Once
  * a tick has run as many operations at the call as the cost model's split threshold, the rest of
  * the tick queues (unencoded, {@link Pending}) and is flushed on a microtask: inline if small, or
- * split by key between the idle workers and the caller. `inline: 'never'` sends every flush to
- * the workers, `'always'` never does.
+ * split by key between the idle workers and the caller (what runs inline reads each run of
+ * consecutive gets with one `Cache.getMany`). `inline: 'never'` sends every flush to the
+ * workers, `'always'` never does.
  *
  * Every worker opens the same region once (`Cache.open({ path })`) and runs operations against
  * it with the synchronous {@link Cache} API. What goes to a worker is encoded into ONE buffer per
@@ -103,7 +104,7 @@ export interface PoolOptions extends OpenOptions {
   transport?: 'atomics' | 'piscina';
   /**
    * Atomics transport: microseconds a worker keeps polling for the next request after each
-   * answer before it sleeps (default 50; 0 = sleep at once). Polling keeps back-to-back requests
+   * answer before it sleeps (default 0: sleep at once). Polling keeps back-to-back requests
    * from paying a thread wake-up each, at the price of up to that much CPU after each request.
    * At most (cores − 1) workers of a pool poll at once, so they never starve the calling thread.
    */
