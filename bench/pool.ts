@@ -13,9 +13,21 @@
  * The loaded rows run the same lone and batch-1000 cells while N child processes (N =
  * `os.availableParallelism()`) each spin a busy loop.
  *
+ * Floor rows, measured in the same run: what the promise machinery costs without the pool — a
+ * lone `await cache.get()` and `await Promise.resolve(cache.get())`; `Promise.all` of a batch of
+ * `Promise.resolve(cache.get())`, of already-resolved promises and of promises resolved from a
+ * queue (no store read). The verdicts say how much of a cell is that floor.
+ *
+ * Isolation: the lone-await cells run again in a phase of their own, last, once the other pools
+ * are closed, so the auto pool is the only pool in the process (no other pool's workers, no
+ * piscina threads), beside the sync get and the await floors; the verdict for the lone await
+ * uses that phase. The main table's cells run
+ * with every pool open: the other pools' workers then sleep (only the spin pool's workers poll,
+ * for 50 µs after each of their own answers), which the CPU column (all threads) shows.
+ *
  * Method: one region, 10k keys of 128 B values; every cell runs rounds of its batch until a time
  * budget is spent, `reps` times, alternating the order of cells between reps so that drift hits
- * all alike; the table shows medians. Issue 18's targets: a lone awaited get ≤ 2x the sync get
+ * all alike, each after a full GC (with --expose-gc); the table shows medians. Issue 18's targets: a lone awaited get ≤ 2x the sync get
  * idle and ≤ 3x loaded; ≤ 200 ns per operation at batch 1000 (Promise.all of gets, and getMany).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -92,6 +104,9 @@ interface Cell {
   round: (batch: number) => Promise<unknown> | undefined;
 }
 
+/** `global.gc` when the process runs with --expose-gc (as `npm run bench` does). */
+const collect = (globalThis as { gc?: () => void }).gc;
+
 /** Starts `n` child processes that each spin until killed. */
 function startBusy(n: number): ChildProcess[] {
   return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
@@ -104,6 +119,9 @@ async function measure(cells: Cell[], cfg: Config, phase: string, progress: Prog
     const order = r % 2 === 0 ? cells : [...cells].reverse();
     for (const c of order) {
       for (const b of c.batches ?? BATCHES) {
+        // A clean heap for each cell, so that the garbage of the one before (a batch of 1000
+        // promises and views) is not collected on this cell's clock. `npm run bench` exposes gc.
+        collect?.();
         const s = await timeCell(c.round, b, cfg.budgetMs);
         const k = `${phase}|${c.name}|${b}`;
         if (!samples.has(k)) samples.set(k, []);
@@ -146,27 +164,52 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   const value = Buffer.alloc(VALUE, 0x61);
   for (let i = 0; i < KEYS; i++) cache.set(`key:${i}`, value);
   const auto = new CachePool({ path, threads: cfg.threads });
-  const never = new CachePool({ path, threads: cfg.threads, inline: 'never' });
-  const spin = new CachePool({ path, threads: cfg.threads, inline: 'never', spinMicros: 50 });
-  const pisc = new CachePool({ path, threads: cfg.threads, inline: 'never', transport: 'piscina' });
-  const empty = new Piscina({ filename: EMPTY_TASK, minThreads: cfg.threads, maxThreads: cfg.threads, idleTimeout: Infinity });
-
-  const gets = (pool: CachePool) => (batch: number) => {
-    return Promise.all(keysFor(batch).map((k) => pool.get(k)));
-  };
-  const lone = (pool: CachePool) => async (batch: number) => {
-    for (const k of keysFor(batch)) await pool.get(k);
+  const ONE = Buffer.alloc(8);
+  const syncCell: Cell = {
+    name: 'Cache.get (sync)',
+    loaded: true,
+    round: (batch) => {
+      for (const k of keysFor(batch)) cache.get(k);
+      return undefined;
+    },
   };
   const LONE = [100];
-  const cells: Cell[] = [
+  // A pool is passed as a getter: the cells of the other pools are made before those pools open.
+  const lone = (pool: () => CachePool) => async (batch: number) => {
+    const p = pool();
+    for (const k of keysFor(batch)) await p.get(k);
+  };
+  // Phase 'alone': the auto pool is the only pool in the process.
+  const aloneCells: Cell[] = [
+    { ...syncCell, batches: LONE },
     {
-      name: 'Cache.get (sync)',
-      loaded: true,
-      round: (batch) => {
-        for (const k of keysFor(batch)) cache.get(k);
-        return undefined;
+      name: 'floor: lone await cache.get()',
+      batches: LONE,
+      round: async (batch) => {
+        for (const k of keysFor(batch)) await cache.get(k);
       },
     },
+    {
+      name: 'floor: lone await Promise.resolve(cache.get())',
+      batches: LONE,
+      round: async (batch) => {
+        for (const k of keysFor(batch)) await Promise.resolve(cache.get(k));
+      },
+    },
+    { name: 'lone await pool.get (auto)', batches: LONE, round: lone(() => auto) },
+  ];
+  // The other pools open just before the idle phase (the cells below read these when they run).
+  let never!: CachePool;
+  let spin!: CachePool;
+  let pisc!: CachePool;
+  let empty!: Piscina;
+
+  const gets = (pool: () => CachePool) => (batch: number) => {
+    const p = pool();
+    return Promise.all(keysFor(batch).map((k) => p.get(k)));
+  };
+  const cells: Cell[] = [
+    syncCell,
     {
       name: 'Cache.getMany (sync)',
       loaded: true,
@@ -175,16 +218,33 @@ export async function run(args: string[]): Promise<PartOutput | void> {
         return undefined;
       },
     },
-    { name: 'lone await pool.get (auto)', batches: LONE, loaded: true, round: lone(auto) },
-    { name: 'lone await pool.get (never, Atomics)', batches: LONE, loaded: true, round: lone(never) },
-    { name: 'lone await pool.get (never, Atomics, spin 50 µs)', batches: LONE, round: lone(spin) },
-    { name: 'lone await pool.get (never, piscina)', batches: LONE, round: lone(pisc) },
-    { name: 'pool.get ×batch (auto)', loaded: true, round: gets(auto) },
+    { name: 'lone await pool.get (auto)', batches: LONE, loaded: true, round: lone(() => auto) },
+    { name: 'lone await pool.get (never, Atomics)', batches: LONE, loaded: true, round: lone(() => never) },
+    { name: 'lone await pool.get (never, Atomics, spin 50 µs)', batches: LONE, round: lone(() => spin) },
+    { name: 'lone await pool.get (never, piscina)', batches: LONE, round: lone(() => pisc) },
+    { name: 'pool.get ×batch (auto)', loaded: true, round: gets(() => auto) },
     { name: 'pool.getMany (auto)', loaded: true, round: (batch) => auto.getMany(keysFor(batch)) },
-    { name: 'pool.get ×batch (never, Atomics)', loaded: true, round: gets(never) },
+    { name: 'pool.get ×batch (never, Atomics)', loaded: true, round: gets(() => never) },
     { name: 'pool.getMany (never, Atomics)', loaded: true, round: (batch) => never.getMany(keysFor(batch)) },
-    { name: 'pool.get ×batch (never, Atomics, spin 50 µs)', round: gets(spin) },
-    { name: 'pool.get ×batch (never, piscina)', round: gets(pisc) },
+    { name: 'pool.get ×batch (never, Atomics, spin 50 µs)', round: gets(() => spin) },
+    { name: 'pool.get ×batch (never, piscina)', round: gets(() => pisc) },
+    {
+      name: 'floor: Promise.all of Promise.resolve(cache.get())',
+      round: (batch) => Promise.all(keysFor(batch).map((k) => Promise.resolve(cache.get(k)))),
+    },
+    {
+      name: 'floor: Promise.all of resolved promises (no get)',
+      round: (batch) => Promise.all(keysFor(batch).map(() => Promise.resolve(ONE))),
+    },
+    {
+      name: 'floor: Promise.all of promises resolved from a queue (no get)',
+      round: (batch) => {
+        const settle: ((v: Buffer) => void)[] = [];
+        const all = Promise.all(keysFor(batch).map(() => new Promise<Buffer>((resolve) => settle.push(resolve))));
+        for (const r of settle) r(ONE);
+        return all;
+      },
+    },
     {
       name: 'piscina empty task (per task)',
       round: (batch) => {
@@ -201,12 +261,17 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   const samples = new Map<string, Sample[]>();
   const steps =
     cfg.reps *
-    (cells.reduce((a, c) => a + (c.batches ?? BATCHES).length, 0) +
+    (aloneCells.length +
+      cells.reduce((a, c) => a + (c.batches ?? BATCHES).length, 0) +
       (cfg.loaded ? loadedCells.reduce((a, c) => a + c.batches.length, 0) : 0));
   const progress = new Progress(steps);
   const loadIdle = loadavg()
     .map((x) => x.toFixed(2))
     .join(' / ');
+  never = new CachePool({ path, threads: cfg.threads, inline: 'never' });
+  spin = new CachePool({ path, threads: cfg.threads, inline: 'never', spinMicros: 50 });
+  pisc = new CachePool({ path, threads: cfg.threads, inline: 'never', transport: 'piscina' });
+  empty = new Piscina({ filename: EMPTY_TASK, minThreads: cfg.threads, maxThreads: cfg.threads, idleTimeout: Infinity });
   await measure(cells, cfg, 'idle', progress, samples);
   let loadBusy = '';
   const busyN = availableParallelism();
@@ -222,12 +287,14 @@ export async function run(args: string[]): Promise<PartOutput | void> {
       for (const b of busy) b.kill('SIGKILL');
     }
   }
-  const autoStats = auto.stats();
-  await auto.close();
   await never.close();
   await spin.close();
   await pisc.close();
   await empty.destroy();
+  // Phase 'alone' last, warm, with the other pools closed and no busy-loop process left.
+  await measure(aloneCells, cfg, 'alone', progress, samples);
+  const autoStats = auto.stats();
+  await auto.close();
   cache.close();
   removeRegion(path);
 
@@ -254,8 +321,17 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     ]);
   }
 
-  const sync = med('idle', 'Cache.get (sync)', 100);
-  const lone1 = med('idle', 'lone await pool.get (auto)', 100);
+  const aloneRows = aloneCells.map((c) => [c.name, fmt(med('alone', c.name, 100))]);
+  // The lone-await verdict: the phase where the auto pool is the only pool in the process.
+  const sync = med('alone', 'Cache.get (sync)', 100);
+  const lone1 = med('alone', 'lone await pool.get (auto)', 100);
+  const awaitFloor = med('alone', 'floor: lone await cache.get()', 100);
+  const resolveFloor = med('alone', 'floor: lone await Promise.resolve(cache.get())', 100);
+  const loneAll = med('idle', 'lone await pool.get (auto)', 100);
+  const syncAll = med('idle', 'Cache.get (sync)', 100);
+  const allGet1000 = med('idle', 'floor: Promise.all of Promise.resolve(cache.get())', 1000);
+  const allResolved1000 = med('idle', 'floor: Promise.all of resolved promises (no get)', 1000);
+  const allQueue1000 = med('idle', 'floor: Promise.all of promises resolved from a queue (no get)', 1000);
   const syncL = med('loaded', 'Cache.get (sync)', 100);
   const loneL = med('loaded', 'lone await pool.get (auto)', 100);
   const b1000 = med('idle', 'pool.get ×batch (auto)', 1000);
@@ -271,12 +347,16 @@ export async function run(args: string[]): Promise<PartOutput | void> {
   const spinLone = med('idle', 'lone await pool.get (never, Atomics, spin 50 µs)', 100);
   const sleepLone = med('idle', 'lone await pool.get (never, Atomics)', 100);
   const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
+  // The least any Promise.all of gets can cost here: its promises alone (already resolved, no read) plus the cheapest read (one getMany's share).
+  const anyFloor = allResolved1000.wall + many1000.wall;
+  /** A difference in ns with its sign; a negative one is within the run's noise (the pool runs the floor's work and more). */
+  const signed = (d: number, unit: string): string => `${d >= 0 ? '+' : '−'}${fmtNs(Math.abs(d))} ${unit}${d < 0 ? ' (within noise)' : ''}`;
   const targets = [
-    `- lone \`await pool.get()\` ≤ 2x the sync get, idle: ${verdict(lone1.wall <= 2 * sync.wall)} — ${fmtNs(lone1.wall)} vs ${fmtNs(sync.wall)} ns (${fmtRatio(lone1.wall / sync.wall)}; CPU ${fmtRatio(lone1.cpu / sync.cpu)})`,
+    `- lone \`await pool.get()\` ≤ 2x the sync get, idle: ${verdict(lone1.wall <= 2 * sync.wall)} — ${fmtNs(lone1.wall)} vs ${fmtNs(sync.wall)} ns (${fmtRatio(lone1.wall / sync.wall)}; CPU ${fmtRatio(lone1.cpu / sync.cpu)}), the auto pool alone in the process. Floor: \`await cache.get()\` ${fmtNs(awaitFloor.wall)} ns (${fmtRatio(awaitFloor.wall / sync.wall)} the sync get), \`await Promise.resolve(cache.get())\` ${fmtNs(resolveFloor.wall)} (${fmtRatio(resolveFloor.wall / sync.wall)}): the pool's cost beyond the promise it must return: ${signed(lone1.wall - resolveFloor.wall, 'ns')}. With every pool open: ${fmtNs(loneAll.wall)} vs ${fmtNs(syncAll.wall)} ns (${fmtRatio(loneAll.wall / syncAll.wall)})`,
     cfg.loaded
       ? `- lone \`await pool.get()\` ≤ 3x the sync get, every core busy: ${verdict(loneL.wall <= 3 * syncL.wall)} — ${fmtNs(loneL.wall)} vs ${fmtNs(syncL.wall)} ns (${fmtRatio(loneL.wall / syncL.wall)}; CPU ${fmtRatio(loneL.cpu / syncL.cpu)})`
       : '- loaded rows skipped (--no-loaded)',
-    `- batch of 1000, \`Promise.all\` of \`pool.get\`, ≤ 200 ns/op: ${verdict(b1000.wall <= 200)} — ${fmtNs(b1000.wall)} ns/op (${fmtRatio(b1000.wall / 200)} of target; ${fmtRatio(b1000.wall / sync1000.wall)} the sync get's ${fmtNs(sync1000.wall)} in the same run); ${cpuNote(b1000)}${loadedNote(b1000L)}`,
+    `- batch of 1000, \`Promise.all\` of \`pool.get\`, ≤ 200 ns/op: ${verdict(b1000.wall <= 200)} — ${fmtNs(b1000.wall)} ns/op (${fmtRatio(b1000.wall / 200)} of target; ${fmtRatio(b1000.wall / sync1000.wall)} the sync get's ${fmtNs(sync1000.wall)} in the same run); ${cpuNote(b1000)}${loadedNote(b1000L)}. Floor on this host, same run: \`Promise.all\` of 1000 already-resolved promises (no store read) ${fmtNs(allResolved1000.wall)} ns/op (CPU ${fmtNs(allResolved1000.cpu)}), of 1000 promises resolved from a queue ${fmtNs(allQueue1000.wall)}; with the cheapest read (Cache.getMany's ${fmtNs(many1000.wall)}) no \`Promise.all\` of gets costs less than ${fmtNs(anyFloor)} ns/op here (${anyFloor > 200 ? 'above 200: no pool can meet the target on this host' : 'within 200'}). What the pool runs at the call, \`Promise.all\` of 1000 \`Promise.resolve(cache.get())\`: ${fmtNs(allGet1000.wall)} ns/op (CPU ${fmtNs(allGet1000.cpu)}); the pool's cost beyond it: ${signed(b1000.wall - allGet1000.wall, 'ns/op')}`,
     `- batch of 1000, \`pool.getMany\`, ≤ 200 ns/op: ${verdict(m1000.wall <= 200)} — ${fmtNs(m1000.wall)} ns/op (${fmtRatio(m1000.wall / 200)} of target; ${fmtRatio(m1000.wall / sync1000.wall)} the sync get's, ${fmtRatio(m1000.wall / many1000.wall)} Cache.getMany's ${fmtNs(many1000.wall)}); ${cpuNote(m1000)}${loadedNote(m1000L)}`,
   ];
   const m = machineInfo();
@@ -289,7 +369,11 @@ export async function run(args: string[]): Promise<PartOutput | void> {
     `${cfg.threads} worker threads per pool; gets of 128 B values over ${KEYS} keys; median of ${cfg.reps} reps of ${cfg.budgetMs} ms.`,
     `Each cell: wall ns per operation (CPU ns per operation, all threads of the process). The auto pool's cost model at the end: ${fmtNs(autoStats.opNs)} ns/op inline, hop ${fmtNs(autoStats.hopNs)} ns; ${autoStats.inlineOps} of ${autoStats.ops} operations ran inline, in ${autoStats.tasks} worker tasks otherwise.`,
     '',
-    '## Idle',
+    '## Lone await, the auto pool alone in the process',
+    '',
+    markdownTable(['row', 'ns/op (CPU ns/op)'], aloneRows, ['l', 'r']),
+    '',
+    '## Idle, every pool open',
     '',
     markdownTable(['row', ...BATCHES.map((b) => `batch ${b}`)], rows, ['l', ...BATCHES.map((): Align => 'r')]),
     '',

@@ -8,8 +8,9 @@
  * runner the workers use (`runOne` in workers/ops.ts), and its promise is returned settled. Once
  * a tick has run as many operations at the call as the cost model's split threshold, the rest of
  * the tick queues (unencoded, {@link Pending}) and is flushed on a microtask: inline if small, or
- * split by key between the idle workers and the caller. `inline: 'never'` sends every flush to
- * the workers, `'always'` never does.
+ * split by key between the idle workers and the caller (what runs inline reads each run of
+ * consecutive gets with one `Cache.getMany`). `inline: 'never'` sends every flush to the
+ * workers, `'always'` never does.
  *
  * Every worker opens the same region once (`Cache.open({ path })`) and runs operations against
  * it with the synchronous {@link Cache} API. What goes to a worker is encoded into ONE buffer per
@@ -64,6 +65,8 @@ export const CHUNK_MIN = 256;
 
 /** An inline flush of at least this many operations is timed, to keep the per-operation cost current. */
 const MEASURE_MIN = 32;
+/** How many operations (at most) go by between two reads of the load and the costs ({@link CachePool.#replan}). */
+const REPLAN_OPS = 4096;
 /** How often (ms) the hop cost is measured again, and the load average read again, while flushes are large enough to care. */
 const REFRESH_MS = 1000;
 /** Weight of a new sample in the running averages of the cost model. */
@@ -79,11 +82,15 @@ function average(avg: number, sample: number): number {
   return avg + EWMA * (Math.min(sample, 4 * avg) - avg);
 }
 
-/** What one `performance.now()` costs, in ns (taken off each timing). */
+/** What one `performance.now()` costs, in ns (taken off each timing): the fastest of a few runs, after a warm-up run. */
 const NOW_NS = (() => {
-  const t0 = performance.now();
-  for (let i = 0; i < 1000; i++) performance.now();
-  return ((performance.now() - t0) * 1e6) / 1001;
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < 4; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 1000; i++) performance.now();
+    if (r > 0) best = Math.min(best, ((performance.now() - t0) * 1e6) / 1001);
+  }
+  return best;
 })();
 
 /** Options of {@link CachePool}: the {@link OpenOptions} of the region, plus the pool's own. */
@@ -97,7 +104,7 @@ export interface PoolOptions extends OpenOptions {
   transport?: 'atomics' | 'piscina';
   /**
    * Atomics transport: microseconds a worker keeps polling for the next request after each
-   * answer before it sleeps (default 50; 0 = sleep at once). Polling keeps back-to-back requests
+   * answer before it sleeps (default 0: sleep at once). Polling keeps back-to-back requests
    * from paying a thread wake-up each, at the price of up to that much CPU after each request.
    * At most (cores − 1) workers of a pool poll at once, so they never starve the calling thread.
    */
@@ -334,6 +341,8 @@ export class CachePool<T = Buffer> {
   // Operations run at the call since the last flush or replan, and how many may be (see #replan).
   #eagerRun = 0;
   #eagerMax = Number.POSITIVE_INFINITY;
+  // #ops when #replan last ran.
+  #replanOps = 0;
 
   /**
    * Opens (creating if needed) the region on the calling thread with `options` (so that it
@@ -930,10 +939,10 @@ export class CachePool<T = Buffer> {
   #eager(n: number): boolean {
     const mode = this.#inlineMode;
     if (mode === 'always') return true;
-    if (mode === 'never' || this.#scheduled || this.#queue.count > 0) return false;
+    if (this.#scheduled || mode === 'never' || this.#queue.count > 0) return false;
     const run = (this.#eagerRun += n);
     if (run > this.#eagerMax) return false;
-    if ((run & 4095) < n) this.#replan(); // every 4096 operations or so: the load or the costs may have changed
+    if (run % REPLAN_OPS < n) this.#replan(); // every REPLAN_OPS operations or so: the load or the costs may have changed
     return true;
   }
 
@@ -968,9 +977,15 @@ export class CachePool<T = Buffer> {
     }
   }
 
-  /** Adds a timing of `n` operations run inline (`ms` milliseconds) to the per-operation cost. */
+  /**
+   * Adds a timing of `n` operations run inline (`ms` milliseconds) to the per-operation cost. A
+   * timing no longer than the clock's own cost says nothing and is dropped: counted as 0, such
+   * samples of one short operation drove the average to ~0 (1e-286 was seen), which made the
+   * split threshold infinite whatever the operations cost.
+   */
   #sample(ms: number, n: number): void {
-    this.#opNs = average(this.#opNs, Math.max(0, ms * 1e6 - NOW_NS) / n);
+    const ns = ms * 1e6 - NOW_NS;
+    if (ns > 0) this.#opNs = average(this.#opNs, ns / n);
   }
 
   /** Flushes the queue at the end of this tick (once). */
@@ -997,10 +1012,18 @@ export class CachePool<T = Buffer> {
     const count = q.count;
     if (count === 0) return;
     const mode = this.#inlineMode;
-    if (mode === 'auto') this.#replan();
-    // A keyless operation (flushAll, size, a crawl step) keeps its flush in one piece.
+    let split = 0;
+    if (mode === 'auto') {
+      // A flush too small to split only starts a new run of operations at the call; the load and
+      // the costs are read again every REPLAN_OPS operations.
+      if (count < (this.#splitAt ?? MEASURE_MIN) && this.#ops - this.#replanOps < REPLAN_OPS) this.#eagerRun = 0;
+      else {
+        this.#replan();
+        // A keyless operation (flushAll, size, a crawl step) keeps its flush in one piece.
+        if (!q.barrier) split = this.#plan(count);
+      }
+    }
     const whole = q.barrier;
-    const split = mode === 'auto' && !whole ? this.#plan(count) : 0;
     if (mode === 'always' || (mode === 'auto' && split === 0)) {
       this.#flushes++;
       this.#runInline(q.take(), null);
@@ -1104,6 +1127,7 @@ export class CachePool<T = Buffer> {
    */
   #replan(): void {
     this.#eagerRun = 0;
+    this.#replanOps = this.#ops;
     if (this.#splitAt !== undefined) return;
     const k = this.#splitWorkers();
     if (k >= 1 || !Number.isFinite(this.#hopNs)) this.#refreshHop();
@@ -1184,9 +1208,14 @@ export class CachePool<T = Buffer> {
     }
     this.#inlineOps += n;
     const t0 = n >= MEASURE_MIN ? performance.now() : 0;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n; ) {
       const slot = slotAt(idx, i);
       const p = itemAt(ops, slot);
+      if (p.op === Op.Get && i + 1 < n && itemAt(ops, slotAt(idx, i + 1)).op === Op.Get) {
+        i = runGets(cache, ops, idx, i, n);
+        continue;
+      }
+      i++;
       let v: unknown;
       try {
         v = runOne(cache, p.op, p.bits, p.key, p.value!, p.a, p.b, p.cas);
@@ -1263,6 +1292,44 @@ export class CachePool<T = Buffer> {
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
   }
+}
+
+/**
+ * Runs the gets from position `from` of a flush (or share) on, up to the first operation that is
+ * not a get, with one {@link Cache.getMany} (one gate per up to Layout.ManyMax keys), settles
+ * them, and returns the position after them. If getMany throws (a key memcached refuses: it
+ * rejects the whole call), the same gets run one by one, so that each settles as its own get
+ * would: the bad key's promise rejects, its neighbours resolve (their hits are then counted twice
+ * in the store's stats, the price of the error path).
+ */
+function runGets(cache: Cache, ops: readonly Pending[], idx: Int32Array | null, from: number, n: number): number {
+  let end = from;
+  while (end < n && itemAt(ops, slotAt(idx, end)).op === Op.Get) end++;
+  const keys = new Array<Key>(end - from);
+  for (let i = from; i < end; i++) keys[i - from] = itemAt(ops, slotAt(idx, i)).key;
+  let values: (Buffer | undefined)[] | undefined;
+  try {
+    values = cache.getMany(keys);
+  } catch {
+    values = undefined;
+  }
+  for (let i = from; i < end; i++) {
+    const slot = slotAt(idx, i);
+    const p = itemAt(ops, slot);
+    if (values !== undefined) {
+      p.res(values[i - from], slot);
+      continue;
+    }
+    let v: unknown;
+    try {
+      v = cache.get(p.key);
+    } catch (e) {
+      p.rej(e);
+      continue;
+    }
+    p.res(v, slot);
+  }
+  return end;
 }
 
 /** Settles a request's operations from its response; a malformed response fails them all, never leaving one pending. */
