@@ -31,6 +31,17 @@ void assoc_prefetch_item(Region& r, uint64_t hv) {
   if (Item* it = r.chunk(off)) __builtin_prefetch(it, 0, 1);
 }
 
+void assoc_prefetch_buckets(Region& r, const uint64_t* hv, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(bucket_head(r, hv[i]), 0, 1);
+}
+
+void assoc_prefetch_items(Region& r, const uint64_t* hv, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t off = __atomic_load_n(bucket_head(r, hv[i]), __ATOMIC_RELAXED);
+    if (Item* it = r.chunk(off)) __builtin_prefetch(it, 0, 1);
+  }
+}
+
 // Keys up to 16 bytes (most of them) compare as two overlapping words, with no call to memcmp.
 static inline bool key_eq(Item* it, const uint8_t* key, uint32_t nkey) {
   if (it->nkey != nkey) return false;

@@ -23,7 +23,7 @@ static inline bool word_has_bad_key_byte(uint64_t w) {
   return ((((w - 0x21 * k01) & ~w) | ((del - k01) & ~del)) & k80) != 0;
 }
 
-bool key_valid(const uint8_t* key, uint32_t nkey) {
+static inline bool key_ok(const uint8_t* key, uint32_t nkey) {
   if (nkey == 0 || nkey > kKeyMax) return false;
   if (nkey < 8) {
     for (uint32_t i = 0; i < nkey; ++i)
@@ -39,6 +39,8 @@ bool key_valid(const uint8_t* key, uint32_t nkey) {
   std::memcpy(&w, key + nkey - 8, 8);
   return !word_has_bad_key_byte(w);
 }
+
+bool key_valid(const uint8_t* key, uint32_t nkey) { return key_ok(key, nkey); }
 
 uint32_t max_value_len(const Region& r, uint32_t nkey) {
   const Header* h = r.h();
@@ -154,17 +156,12 @@ uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkey
     uint32_t g = n - base < kGroup ? n - base : kGroup;
     for (uint32_t i = 0; i < g; ++i) {
       uint32_t k = base + i;
-      if (!key_valid(keys[k], nkeys[k])) {
-        hv[i] = 0;
-        status[k] = kBadKey;
-        continue;
-      }
-      status[k] = kOk;
-      hv[i] = hash_key(keys[k], nkeys[k]);
-      assoc_prefetch_bucket(r, hv[i]);
+      bool ok = key_ok(keys[k], nkeys[k]);
+      status[k] = ok ? kOk : kBadKey;
+      hv[i] = ok ? hash_key(keys[k], nkeys[k]) : 0;  // a refused key prefetches bucket 0: harmless
     }
-    for (uint32_t i = 0; i < g; ++i)
-      if (status[base + i] == kOk) assoc_prefetch_item(r, hv[i]);
+    assoc_prefetch_buckets(r, hv, g);
+    assoc_prefetch_items(r, hv, g);
     for (uint32_t i = 0; i < g; ++i) {
       uint32_t k = base + i;
       uint64_t o = (*off + 7) & ~uint64_t(7);
