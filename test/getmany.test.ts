@@ -201,6 +201,19 @@ test('read items survive eviction (the LRU bump, as get does it)', () => {
   c.close();
 });
 
+test('a small scratch buffer (itemSizeMax 1 KiB) splits the keys into more batches, same answers and counts', () => {
+  const c = open('small', { itemSizeMax: '1kb' });
+  const keys = Array.from({ length: 3000 }, (_, i) => `small-key-${i}`);
+  for (let i = 1; i < keys.length; i += 2) c.set(at(keys, i), `v${i}`);
+  const before = counts(c);
+  const got = c.getMany(keys);
+  for (let i = 0; i < keys.length; i++) assert.is(str(got[i]), i % 2 ? `v${i}` : undefined, `key ${i}`);
+  const after = counts(c);
+  assert.is(after.cmd - before.cmd, 3000);
+  assert.is(after.hits - before.hits, 1500);
+  c.close();
+});
+
 test('a closed cache refuses getMany with ERR_CACHE_CLOSED', () => {
   const c = open('closed');
   c.close();
