@@ -222,6 +222,75 @@ function writeKey(s: State, key: Key, name = 'key'): number {
   throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
 }
 
+/**
+ * getMany's key batch from `keys[from]` on, when every key of it is a string of 1 to KeyMax
+ * ASCII characters: the lengths go to the meta buffer (u32 at MetaLens + 4i), the bytes to
+ * scratch from 0 in one write of the keys concatenated (a rope: cheaper than join or a
+ * per-character loop, measured).
+ * Returns how many keys it packed, or 0 when the batch holds anything else (packKeys then packs
+ * it again, key by key, and throws for the first bad key before anything is looked up).
+ */
+function packKeysJoined(s: State, keys: readonly Key[], from: number): number {
+  const lens = s.meta32;
+  const base = META_LENS >> 2;
+  const end = Math.min(keys.length, from + MANY_MAX);
+  // Room for 3 bytes a character, so a non-ASCII key is seen whole (bytes > characters) rather than cut off.
+  const room = s.scratch.length;
+  let chars = 0;
+  let joined = '';
+  let j = from;
+  for (; j < end; j++) {
+    const key = keys[j];
+    if (typeof key !== 'string') return 0;
+    const len = key.length;
+    if (len === 0 || len > KEY_MAX) return 0;
+    if (3 * (chars + len) > room) break;
+    lens[base + j - from] = len;
+    chars += len;
+    joined += key;
+  }
+  // UTF-8 takes one byte per character only when every character is ASCII.
+  return utf8Write.call(s.scratch, joined, 0, room) === chars ? j - from : 0;
+}
+
+/** getMany's key batch from `keys[from]` on, key by key (any key type); see {@link packKeysJoined}. */
+function packKeys(s: State, keys: readonly Key[], from: number): number {
+  const scratch = s.scratch;
+  const lens = s.meta32;
+  const base = META_LENS >> 2;
+  const total = keys.length;
+  let pos = 0;
+  let n = 0;
+  while (from + n < total && n < MANY_MAX && pos + 3 * KEY_MAX <= scratch.length) {
+    const key = keys[from + n]; // a hole is undefined: refused below as not a key
+    let klen: number;
+    if (typeof key === 'string') {
+      const len = key.length;
+      if (len === 0 || len > KEY_MAX) throw keyLengthError(`keys[${from + n}]`, len === 0 ? 0 : Buffer.byteLength(key));
+      klen = len;
+      for (let j = 0; j < len; j++) {
+        const ch = key.charCodeAt(j);
+        if (ch > 0x7f) {
+          klen = utf8Write.call(scratch, key, pos, 3 * KEY_MAX);
+          break;
+        }
+        scratch[pos + j] = ch;
+      }
+      if (klen > KEY_MAX) throw keyLengthError(`keys[${from + n}]`, klen);
+    } else if (key instanceof Uint8Array) {
+      klen = key.length;
+      if (klen === 0 || klen > KEY_MAX) throw keyLengthError(`keys[${from + n}]`, klen);
+      scratch.set(key, pos);
+    } else {
+      throw typeError('ERR_INVALID_ARG_TYPE', `keys[${from + n}] must be a string or a Uint8Array, got ${describe(key)}`);
+    }
+    lens[base + n] = klen;
+    pos += klen;
+    n++;
+  }
+  return n;
+}
+
 function keyLengthError(name: string, bytes: number): RangeError {
   return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${bytes}`);
 }
@@ -715,40 +784,10 @@ export class Cache<T = Buffer> {
     if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
     const total = keys.length;
     const out = new Array<T | undefined>(total);
-    const scratch = s.scratch;
     let i = 0;
     let stalls = 0;
     while (i < total) {
-      // Pack [u8 len][key] for as many keys as fit.
-      let pos = 0;
-      let n = 0;
-      while (i + n < total && n < MANY_MAX && pos + 1 + 3 * KEY_MAX <= scratch.length) {
-        const key = keys[i + n]; // a hole is undefined: refused below as not a key
-        let klen: number;
-        if (typeof key === 'string') {
-          const len = key.length;
-          if (len === 0 || len > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, len === 0 ? 0 : Buffer.byteLength(key));
-          klen = len;
-          for (let j = 0; j < len; j++) {
-            const ch = key.charCodeAt(j);
-            if (ch > 0x7f) {
-              klen = utf8Write.call(scratch, key, pos + 1, 3 * KEY_MAX);
-              break;
-            }
-            scratch[pos + 1 + j] = ch;
-          }
-          if (klen > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, klen);
-        } else if (key instanceof Uint8Array) {
-          klen = key.length;
-          if (klen === 0 || klen > KEY_MAX) throw keyLengthError(`keys[${i + n}]`, klen);
-          scratch.set(key, pos + 1);
-        } else {
-          throw typeError('ERR_INVALID_ARG_TYPE', `keys[${i + n}] must be a string or a Uint8Array, got ${describe(key)}`);
-        }
-        scratch[pos] = klen;
-        pos += 1 + klen;
-        n++;
-      }
+      const n = packKeysJoined(s, keys, i) || packKeys(s, keys, i);
       let off = s.off;
       const done = s.h.getMany(n, off);
       if (done < 0) throw statusError(done, 'getMany');

@@ -178,8 +178,9 @@ int32_t op_meta_delete(Call& a, Handle* h) {
   });
 }
 
-// getMany(n, outOff) -> keys done. Keys packed in scratch as [u8 len][bytes]. For key i, the u32
-// at MetaLens + 4i: the value length (value at the next 8-aligned arena offset), or ManyLen.Miss /
+// getMany(n, outOff) -> keys done. In: key i's byte length is the u32 at MetaLens + 4i and the
+// keys' bytes lie back to back in scratch from byte 0 (JS writes them with one string write). Out:
+// the same u32 holds the value length (value at the next 8-aligned arena offset), or ManyLen.Miss /
 // ManyLen.BadKey. Stops early when the arena is full (the size needed at MetaOff.Vlen).
 int32_t op_get_many(Call& a, Handle* h) {
   uint32_t n = a.u32(0);
@@ -189,27 +190,29 @@ int32_t op_get_many(Call& a, Handle* h) {
   if (n > kManyMax) n = kManyMax;
   return a.gated([&]() -> int32_t {
     Private* p = h->priv;
-    // Private copies of every key first, then one core call that overlaps their memory misses.
+    // Private copies first (JS may change scratch and meta under us): the lengths, then all the
+    // keys' bytes in one copy. A length over kKeyMax takes no bytes and the core refuses that key
+    // (JS never sends one); a key past the end of scratch ends the batch there.
+    std::memcpy(p->many_len, h->meta + kMetaLens, size_t(n) * 4);
     size_t pos = 0;
     uint32_t parsed = 0;
     for (; parsed < n; ++parsed) {
-      if (pos >= h->scratch_len) break;
-      uint32_t klen = h->scratch[pos];
-      if (pos + 1 + klen > h->scratch_len) break;
-      uint8_t* dst = p->many_keys + size_t(parsed) * (kKeyMax + 1);
-      // A slot holds kKeyMax bytes; a longer length copies nothing and the core refuses the key.
-      std::memcpy(dst, h->scratch + pos + 1, klen <= kKeyMax ? klen : 0);
-      p->many_ptr[parsed] = dst;
-      p->many_len[parsed] = klen;
-      pos += 1 + klen;
+      uint32_t klen = p->many_len[parsed];
+      size_t take = klen <= kKeyMax ? klen : 0;
+      if (pos + take > h->scratch_len) break;
+      p->many_ptr[parsed] = p->many_keys + pos;
+      pos += take;
     }
+    static_assert(sizeof(p->many_keys) >= size_t(kManyMax) * kKeyMax, "every key of a full batch fits");
+    std::memcpy(p->many_keys, h->scratch, pos);
     uint32_t need = 0;
     uint32_t done = cmd_get_many(h->ctx, p->many_ptr, p->many_len, parsed, h->arena, h->arena_len, &off, p->many_status,
                                  p->many_meta, &need);
+    uint8_t* lens = h->meta + kMetaLens;
     for (uint32_t i = 0; i < done; ++i) {
       Status st = p->many_status[i];
       uint32_t out = st == kOk ? p->many_meta[i].vlen : st == kMiss ? c::kManyLenMiss : c::kManyLenBadKey;
-      meta_u32(h, int32_t(kMetaLens + 4 * i), out);
+      std::memcpy(lens + 4 * size_t(i), &out, 4);
     }
     if (done < parsed) meta_u32(h, c::kMetaOffVlen, need);
     return int32_t(done);

@@ -13,7 +13,7 @@ namespace shm {
 static constexpr uint32_t kChainCap = 1u << 20;  // no real chain is this long: cut a loop
 
 // The word holding the head of hv's chain. Caller holds hv's stripe.
-static uint32_t* bucket_head(Region& r, uint64_t hv) {
+static inline __attribute__((always_inline)) uint32_t* bucket_head(Region& r, uint64_t hv) {
   uint64_t s = r.h()->table_state.load(std::memory_order_acquire);
   uint32_t p = ts_power(s);
   uint32_t maxp = r.geo().max_hash_power;
@@ -31,8 +31,30 @@ void assoc_prefetch_item(Region& r, uint64_t hv) {
   if (Item* it = r.chunk(off)) __builtin_prefetch(it, 0, 1);
 }
 
-static bool key_eq(Item* it, const uint8_t* key, uint32_t nkey) {
-  return it->nkey == nkey && std::memcmp(it->key(), key, nkey) == 0;
+void assoc_prefetch_buckets(Region& r, const uint64_t* hv, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(bucket_head(r, hv[i]), 0, 1);
+}
+
+void assoc_prefetch_items(Region& r, const uint64_t* hv, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t off = __atomic_load_n(bucket_head(r, hv[i]), __ATOMIC_RELAXED);
+    if (Item* it = r.chunk(off)) __builtin_prefetch(it, 0, 1);
+  }
+}
+
+// Keys up to 16 bytes (most of them) compare as two overlapping words, with no call to memcmp.
+static inline bool key_eq(Item* it, const uint8_t* key, uint32_t nkey) {
+  if (it->nkey != nkey) return false;
+  const uint8_t* a = it->key();
+  if (nkey >= 8 && nkey <= 16) {
+    uint64_t x0, y0, x1, y1;
+    std::memcpy(&x0, a, 8);
+    std::memcpy(&y0, key, 8);
+    std::memcpy(&x1, a + nkey - 8, 8);
+    std::memcpy(&y1, key + nkey - 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  return std::memcmp(a, key, nkey) == 0;
 }
 
 Item* assoc_find(Region& r, uint64_t hv, const uint8_t* key, uint32_t nkey) {

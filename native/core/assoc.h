@@ -43,6 +43,9 @@ bool assoc_unlink(Region& r, uint64_t hv, Item* it);
 // the stripe: a stale answer only prefetches the wrong line, and a prefetch never faults.
 void assoc_prefetch_bucket(Region& r, uint64_t hv);
 void assoc_prefetch_item(Region& r, uint64_t hv);
+// The same two steps for n hashes in one call each (a batched get's group).
+void assoc_prefetch_buckets(Region& r, const uint64_t* hv, uint32_t n);
+void assoc_prefetch_items(Region& r, const uint64_t* hv, uint32_t n);
 
 // With no lock held: starts growing the table if items exceed 0.75 per bucket (short chains:
 // at 100k+ keys every hop is a memory miss).

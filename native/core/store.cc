@@ -15,12 +15,32 @@
 
 namespace shm {
 
-bool key_valid(const uint8_t* key, uint32_t nkey) {
-  if (nkey == 0 || nkey > kKeyMax) return false;
-  for (uint32_t i = 0; i < nkey; ++i)
-    if (key[i] <= 0x20 || key[i] == 0x7f) return false;
-  return true;
+// Whether any of the 8 bytes of w is <= 0x20 or 0x7f. Exact as a yes/no: a subtraction's borrow
+// only reaches a byte above one that is itself flagged, and bytes >= 0x80 are never flagged.
+static inline bool word_has_bad_key_byte(uint64_t w) {
+  constexpr uint64_t k01 = 0x0101010101010101ull, k80 = 0x8080808080808080ull;
+  uint64_t del = w ^ (0x7f * k01);  // 0x7f bytes become zero bytes
+  return ((((w - 0x21 * k01) & ~w) | ((del - k01) & ~del)) & k80) != 0;
 }
+
+static inline bool key_ok(const uint8_t* key, uint32_t nkey) {
+  if (nkey == 0 || nkey > kKeyMax) return false;
+  if (nkey < 8) {
+    for (uint32_t i = 0; i < nkey; ++i)
+      if (key[i] <= 0x20 || key[i] == 0x7f) return false;
+    return true;
+  }
+  // Eight bytes at a time; the last word overlaps the one before it when nkey is not a multiple of 8.
+  uint64_t w;
+  for (uint32_t i = 0; i + 8 < nkey; i += 8) {
+    std::memcpy(&w, key + i, 8);
+    if (word_has_bad_key_byte(w)) return false;
+  }
+  std::memcpy(&w, key + nkey - 8, 8);
+  return !word_has_bad_key_byte(w);
+}
+
+bool key_valid(const uint8_t* key, uint32_t nkey) { return key_ok(key, nkey); }
 
 uint32_t max_value_len(const Region& r, uint32_t nkey) {
   const Header* h = r.h();
@@ -37,9 +57,8 @@ static Stripe& stripe_of(Region& r, uint64_t hv) { return stripe_of(r.h(), hv); 
 // fetched, recency not due) and the count validated; anything else (a writer inside, a change
 // under us, a dead item to unlink, a first fetch, a value larger than cap) returns kBufferSmall
 // meaning "take the lock".
-__attribute__((no_sanitize("thread"))) static Status get_optimistic(Ctx& ctx, Stripe& s, uint64_t hv,
-                                                                    const uint8_t* key, uint32_t nkey, uint8_t* out,
-                                                                    uint32_t cap, ItemMeta* meta) {
+__attribute__((no_sanitize("thread"), always_inline)) static inline Status get_optimistic(
+    Ctx& ctx, Stripe& s, uint64_t hv, const uint8_t* key, uint32_t nkey, uint8_t* out, uint32_t cap, ItemMeta* meta) {
 #if defined(__SANITIZE_THREAD__)
   // Under TSan every optimistic read is (correctly) a race with some writer: TSan builds take the
   // lock for every get, so they check the locking protocol; other builds run this path.
@@ -67,22 +86,11 @@ __attribute__((no_sanitize("thread"))) static Status get_optimistic(Ctx& ctx, St
   return kOk;
 }
 
-Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
-               ItemMeta* meta) {
-  ctx.enter();
-  if (!key_valid(key, nkey)) return kBadKey;
-  Region& r = *ctx.r;
-  uint64_t hv = hash_key(key, nkey);
-  Stripe& s = stripe_of(r, hv);
-  ctx.now = clock_now(r.h());  // once per command: the clock has one-second resolution
-  if (!touch) {
-    Status st = get_optimistic(ctx, s, hv, key, nkey, out, cap, meta);
-    if (st != kBufferSmall) {
-      ctx.count(kCmdGet);
-      ctx.count(st == kOk ? kGetHits : kGetMisses);
-      return st;
-    }
-  }
+// The locked half of a get (get_optimistic answered kBufferSmall, or a gat): find under the
+// stripe's lock (unlinking a dead item on the way), copy, mark fetched, bump recency. Counts the
+// command and its hit, miss, expired or flushed (nothing when the value does not fit cap).
+static Status get_locked(Ctx& ctx, Stripe& s, uint64_t hv, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl,
+                         uint8_t* out, uint32_t cap, ItemMeta* meta) {
   stripe_lock(s);
   int dead;
   Item* it = item_find_live(ctx, hv, key, nkey, &dead);
@@ -113,35 +121,78 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
   return kOk;
 }
 
+Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t ttl, uint8_t* out, uint32_t cap,
+               ItemMeta* meta) {
+  ctx.enter();
+  if (!key_valid(key, nkey)) return kBadKey;
+  Region& r = *ctx.r;
+  uint64_t hv = hash_key(key, nkey);
+  Stripe& s = stripe_of(r, hv);
+  ctx.now = clock_now(r.h());  // once per command: the clock has one-second resolution
+  if (!touch) {
+    Status st = get_optimistic(ctx, s, hv, key, nkey, out, cap, meta);
+    if (st != kBufferSmall) {
+      ctx.count(kCmdGet);
+      ctx.count(st == kOk ? kGetHits : kGetMisses);
+      return st;
+    }
+  }
+  return get_locked(ctx, s, hv, key, nkey, touch, ttl, out, cap, meta);
+}
+
+// One batch is one command as far as the clock goes (read once, as memcached's multi-get sees one
+// current_time) and each key is hashed once. Keys answered by the optimistic read are counted
+// together at the end (same totals as n single gets); the locked path counts its own.
 uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkeys, uint32_t n, uint8_t* out,
                       uint64_t cap, uint64_t* off, Status* status, ItemMeta* meta, uint32_t* need) {
   constexpr uint32_t kGroup = 16;
+  ctx.enter();
   Region& r = *ctx.r;
+  ctx.now = clock_now(r.h());
   uint64_t hv[kGroup];
-  for (uint32_t base = 0; base < n; base += kGroup) {
+  uint64_t hits = 0, misses = 0;
+  uint32_t done = n;
+  for (uint32_t base = 0; base < n && done == n; base += kGroup) {
     uint32_t g = n - base < kGroup ? n - base : kGroup;
     for (uint32_t i = 0; i < g; ++i) {
-      hv[i] = hash_key(keys[base + i], nkeys[base + i]);
-      assoc_prefetch_bucket(r, hv[i]);
+      uint32_t k = base + i;
+      bool ok = key_ok(keys[k], nkeys[k]);
+      status[k] = ok ? kOk : kBadKey;
+      hv[i] = ok ? hash_key(keys[k], nkeys[k]) : 0;  // a refused key prefetches bucket 0: harmless
     }
-    for (uint32_t i = 0; i < g; ++i) assoc_prefetch_item(r, hv[i]);
+    assoc_prefetch_buckets(r, hv, g);
+    assoc_prefetch_items(r, hv, g);
     for (uint32_t i = 0; i < g; ++i) {
       uint32_t k = base + i;
       uint64_t o = (*off + 7) & ~uint64_t(7);
       if (o > cap) o = cap;
-      Status s = cmd_get(ctx, keys[k], nkeys[k], false, 0, out + o, uint32_t(cap - o), &meta[k]);
-      if (s == kBufferSmall) {
-        *need = meta[k].vlen;
-        return k;
-      }
-      status[k] = s;
-      if (s == kOk)
-        *off = o + meta[k].vlen;
-      else
+      if (status[k] == kBadKey) {
         *off = o;
+        continue;
+      }
+      Stripe& s = stripe_of(r, hv[i]);
+      uint32_t room = uint32_t(cap - o);
+      Status st = get_optimistic(ctx, s, hv[i], keys[k], nkeys[k], out + o, room, &meta[k]);
+      if (st == kOk) {
+        ++hits;
+      } else if (st == kMiss) {
+        ++misses;
+      } else {
+        st = get_locked(ctx, s, hv[i], keys[k], nkeys[k], false, 0, out + o, room, &meta[k]);
+        if (st == kBufferSmall) {
+          *need = meta[k].vlen;
+          done = k;
+          break;
+        }
+      }
+      status[k] = st;
+      *off = st == kOk ? o + meta[k].vlen : o;
     }
   }
-  return n;
+  if (hits + misses) ctx.count(kCmdGet, hits + misses);
+  if (hits) ctx.count(kGetHits, hits);
+  if (misses) ctx.count(kGetMisses, misses);
+  return done;
 }
 
 static void fill(Item* it, const uint8_t* key, uint32_t nkey, uint32_t nbytes, uint32_t flags, uint32_t exptime) {

@@ -56,7 +56,9 @@ Status cmd_get(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool touch, int64_t 
 // kMiss / kBadKey in `status[i]`), values packed into out at 8-aligned offsets from *off. Stops
 // before the first value that does not fit (its length in *need) and returns how many keys are
 // done. Keys are looked up in groups with the bucket and item lines prefetched first, so their
-// memory misses overlap instead of queueing (most of a get's cost at 100k+ keys).
+// memory misses overlap instead of queueing (most of a get's cost at 100k+ keys). The batch is
+// one command to the clock (read once) and to the stats (the same totals as n gets, added once);
+// each key is hashed once, and hits bump recency exactly as cmd_get does.
 uint32_t cmd_get_many(Ctx& ctx, const uint8_t* const* keys, const uint32_t* nkeys, uint32_t n, uint8_t* out,
                       uint64_t cap, uint64_t* off, Status* status, ItemMeta* meta, uint32_t* need);
 

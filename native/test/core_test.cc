@@ -270,6 +270,17 @@ static void test_keys() {
   CHECK_EQ(touch(t, k251, 0), kBadKey);
   CHECK(key_valid(B("x"), 1));
   CHECK(!key_valid(B("x\t"), 2));
+  // key_valid checks 8 bytes a word: every byte value at every position of keys 1..40 bytes
+  // long agrees with the byte-by-byte rule.
+  for (uint32_t len = 1; len <= 40; ++len)
+    for (uint32_t pos = 0; pos < len; ++pos)
+      for (uint32_t b = 0; b < 256; ++b) {
+        uint8_t key[40];
+        std::memset(key, 'a', sizeof key);
+        key[pos] = uint8_t(b);
+        bool want = b > 0x20 && b != 0x7f;
+        if (key_valid(key, len) != want) CHECK(false && "key_valid disagrees with the byte rule");
+      }
   CHECK_STRUCTURE(t);
 }
 
