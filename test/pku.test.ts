@@ -756,7 +756,7 @@ sab(
   'the binding itself, with scratch, meta and arena in a SharedArrayBuffer another thread scribbles on: only known statuses, a consistent store',
   async () => {
     // The public API copies keys and values into buffers of its own; this drives the native calls
-    // directly, so the bytes the addon reads (key, value, packed getMany keys and their length bytes,
+    // directly, so the bytes the addon reads (key, value, getMany keys and their length slots in the meta buffer,
     // cas/delta words) really change under it. The addon must copy before it validates and hashes.
     const path = tmpRegion('sab-raw');
     const c = Cache.open({ path, size: '64mb', reset: true });
