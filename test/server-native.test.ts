@@ -110,6 +110,68 @@ t('close() ends open connections and calls back; the port is free again', async 
   cache.close();
 });
 
+t('new connections are spread over the loop threads: 16 on 2 threads land 8/8', async () => {
+  const { server, port, cache } = await start('nbalance', { threads: 2 });
+  const clients = await Promise.all(Array.from({ length: 16 }, () => RawClient.connect(port)));
+  for (const c of clients) assert.ok((await c.exchange('version\r\n')).bytes.toString().startsWith('VERSION '));
+  assert.equal(server.threadConnections(), [8, 8]);
+  for (const c of clients.slice(0, 4)) c.close();
+  while (server.threadConnections().reduce((a, b) => a + b, 0) > 12) await new Promise((r) => setTimeout(r, 20));
+  // The next 4 go to the thread with fewer, whichever lost them: the split is even again.
+  const more = await Promise.all(Array.from({ length: 4 }, () => RawClient.connect(port)));
+  for (const c of more) await c.exchange('version\r\n');
+  assert.equal(server.threadConnections(), [8, 8]);
+  for (const c of [...clients, ...more]) c.close();
+  await stop(server);
+  cache.close();
+});
+
+t('stats conns shows a connection of another loop thread as it stood after its last read', async () => {
+  const { server, port, cache } = await start('nconnsx', { threads: 2 });
+  const a = await RawClient.connect(port);
+  const b = await RawClient.connect(port); // the other thread (8/8 above)
+  await a.exchange('version\r\n');
+  a.socket.write('set k 0 0 10\r\nabc'); // a value half sent: conn_nread
+  let conns = '';
+  for (let i = 0; i < 200 && !conns.includes('conn_nread'); ++i) {
+    conns = (await b.exchange('stats conns\r\n')).bytes.toString();
+    if (!conns.includes('conn_nread')) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(/STAT \d+:state conn_nread\r\n/.test(conns), conns);
+  assert.ok(/STAT \d+:state conn_parse_cmd\r\n/.test(conns), conns);
+  assert.ok(/STAT \d+:state conn_listening\r\n/.test(conns), conns);
+  a.socket.write('defghij\r\n');
+  assert.is((await a.exchange('')).bytes.toString(), 'STORED\r\n');
+  conns = (await b.exchange('stats conns\r\n')).bytes.toString();
+  assert.ok(/STAT \d+:state conn_waiting\r\n/.test(conns), conns);
+  a.close();
+  b.close();
+  await stop(server);
+  cache.close();
+});
+
+t("a failed listen emits 'error' only, as net.Server does (no 'close')", async () => {
+  const { server, port, cache } = await start('nlistenerr');
+  const events: string[] = [];
+  for (const second of [createServer({ cache, engine: 'native' }), createServer({ cache, engine: 'js' })]) {
+    const seen: string[] = [];
+    second.on('close', () => seen.push('close'));
+    await new Promise<void>((r) => {
+      second.once('error', () => {
+        seen.push('error');
+        r();
+      });
+      second.listen(port, '127.0.0.1');
+    });
+    // The native loop's stopped event comes from a thread-safe function: give it time to arrive.
+    await new Promise((r) => setTimeout(r, 200));
+    events.push(seen.join(','));
+  }
+  assert.equal(events, ['error', 'error']);
+  await stop(server);
+  cache.close();
+});
+
 t(
   "a port in use is an error event with net.Server's code (EADDRINUSE); TLS with the native engine is a TypeError with a code",
   async () => {

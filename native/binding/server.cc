@@ -1,7 +1,8 @@
 // server.cc — the Node-API face of the native connection loop (native/server/).
 // Owns: handle.nativeServer(server, auth, settings, threads, maxConns, idleTimeout, verbose,
 // onEvent), one JS object per native server with listen(where, port, backlog) -> [address,
-// port, family] (TCP, or a unix path when port < 0), start(), stop() and connections(); the
+// port, family] (TCP, or a unix path when port < 0), start(), stop(), connections() and
+// threadConnections(); the
 // thread-safe function that carries the loop's events ('shutdown', stopped) to onEvent; and the
 // server's hold on the store's mapping.
 //
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "binding/args.h"
 #include "server/server.h"
@@ -248,6 +250,23 @@ napi_value js_connections(napi_env env, napi_callback_info info) {
   return ret_int(env, b->srv ? int32_t(b->srv->connections()) : 0);
 }
 
+// threadConnections(): connections each loop thread serves now, in thread order (diagnostics:
+// how evenly new connections were spread).
+napi_value js_thread_connections(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  NativeBox* b = box_of(env, info, &argc, nullptr);
+  if (!b) return nullptr;
+  std::vector<uint32_t> v;
+  if (b->srv && b->started) v = b->srv->thread_connections();
+  napi_value arr, n;
+  NAPI_OK(env, napi_create_array_with_length(env, v.size(), &arr));
+  for (size_t i = 0; i < v.size(); ++i) {
+    NAPI_OK(env, napi_create_uint32(env, v[i], &n));
+    NAPI_OK(env, napi_set_element(env, arr, uint32_t(i), n));
+  }
+  return arr;
+}
+
 // handle.nativeServer(server, auth, settings: Int32Array, threads, maxConns, idleTimeout,
 //                     verbose, onEvent(event, arg)) -> { listen, start, stop, connections }
 napi_value js_native_server(napi_env env, napi_callback_info info) {
@@ -354,7 +373,8 @@ napi_value js_native_server(napi_env env, napi_callback_info info) {
   NAPI_OK(env, napi_add_env_cleanup_hook(env, env_cleanup, b));
   b->hooked = true;
   if (!set_method(env, obj, "listen", js_listen, b) || !set_method(env, obj, "start", js_start, b) ||
-      !set_method(env, obj, "stop", js_stop, b) || !set_method(env, obj, "connections", js_connections, b))
+      !set_method(env, obj, "stop", js_stop, b) || !set_method(env, obj, "connections", js_connections, b) ||
+      !set_method(env, obj, "threadConnections", js_thread_connections, b))
     return nullptr;
   return obj;
 }

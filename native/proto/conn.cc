@@ -100,14 +100,30 @@ void Conn::run() {
   if (out_.size() > out_before) counts_[kEcWritten] += out_.size() - out_before;
   if (more_) counts_[kEcYields] += 1;
   b_.add_counts(counts_);
+  publish_state();
+}
+
+namespace {
+enum Shown : uint8_t { kShownWaiting, kShownNread, kShownSwallow, kShownClosing };
+}  // namespace
+
+void Conn::publish_state() {
+  uint8_t v = closing_                    ? kShownClosing
+              : state_ == State::kValue   ? kShownNread
+              : state_ == State::kSwallow ? kShownSwallow
+                                          : kShownWaiting;
+  if (shown_.load(std::memory_order_relaxed) != v) shown_.store(v, std::memory_order_relaxed);
 }
 
 void Conn::describe(shm::StatList& l, bool self) const {
-  const char* st = closing_                    ? "conn_closing"
-                   : self                      ? "conn_parse_cmd"
-                   : state_ == State::kValue   ? "conn_nread"
-                   : state_ == State::kSwallow ? "conn_swallow"
-                                               : "conn_waiting";
+  // Another connection's state is read from what its thread published (shown_), never from its
+  // live fields: it may be running on another loop thread right now.
+  const uint8_t shown = self ? 0 : shown_.load(std::memory_order_relaxed);
+  const char* st = (self ? closing_ : shown == kShownClosing) ? "conn_closing"
+                   : self                                     ? "conn_parse_cmd"
+                   : shown == kShownNread                     ? "conn_nread"
+                   : shown == kShownSwallow                   ? "conn_swallow"
+                                                              : "conn_waiting";
   int64_t now = int64_t(std::time(nullptr));
   int64_t last = last_cmd_.load(std::memory_order_relaxed);
   std::string p = std::to_string(id_) + ":";

@@ -186,6 +186,11 @@ class Conn {
   uint64_t id_ = 0;
   std::atomic<int64_t> last_cmd_{
       0};  // unix seconds of the last chunk of input (`stats conns` reads it from any loop thread)
+  // The state `stats conns` shows when another connection asks: closing_/state_ as they stood at
+  // the end of this connection's last run(), published by its own thread (a loop thread asking
+  // about a connection of another thread reads only this, never closing_ or state_).
+  std::atomic<uint8_t> shown_{0};
+  void publish_state();
   uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
   ServerSettings settings_;
 };

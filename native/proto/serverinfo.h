@@ -23,8 +23,10 @@ class Conn;
 
 struct ServerInfo {
   mutable std::mutex mu;
-  shm::StatList general;                                    // replaces the store's values of these `stats` keys
-  shm::StatList settings;                                   // and of these `stats settings` keys
+  shm::StatList general;   // replaces the store's values of these `stats` keys
+  shm::StatList settings;  // and of these `stats settings` keys
+  shm::StatList
+      live;  // set by the host as it runs (the native loop's accepting_conns, listen_disabled_num), over general
   std::vector<std::pair<uint64_t, std::string>> listeners;  // id, "tcp:127.0.0.1:11211" / "unix:/path"
   int64_t started = 0;             // unix seconds the listeners were set (their last "command")
   std::vector<const Conn*> conns;  // live connections, in the order they came

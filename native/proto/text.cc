@@ -547,6 +547,7 @@ bool Conn::stats_group(int group, shm::StatList* l) {
     if (srv_) {
       std::lock_guard<std::mutex> lk(srv_->mu);
       stats_overlay(*l, srv_->general);
+      stats_overlay(*l, srv_->live);
     }
     add_auth_stats(group, l);
   } else if (group == 3) {

@@ -55,6 +55,10 @@ void say(const std::string& line) {
 }  // namespace
 
 Loop::~Loop() {
+  for (int fd : inbox_) {  // handed after this thread stopped: never served
+    ::close(fd);
+    s_.conns_.fetch_sub(1, std::memory_order_relaxed);
+  }
   for (Client* c : clients_) {
     if (c->fd >= 0) ::close(c->fd);
     delete c;
@@ -77,17 +81,41 @@ bool Loop::init(std::string* err) {
     *err = std::string("epoll_ctl: ") + std::strerror(errno);
     return false;
   }
+  set_listening(true);
+  if (!listening_) {
+    *err = std::string("epoll_ctl: ") + std::strerror(errno);
+    return false;
+  }
+  rbuf_.resize(kReadBuf);
+  return true;
+}
+
+void Loop::set_listening(bool on) {
   for (size_t i = 0; i < s_.listeners_.size(); ++i) {
     epoll_event l{};
     l.events = EPOLLIN | EPOLLEXCLUSIVE;
     l.data.u64 = kTagListenBase + i;
-    if (epoll_ctl(ep_, EPOLL_CTL_ADD, s_.listeners_[i].fd, &l) != 0) {
-      *err = std::string("epoll_ctl: ") + std::strerror(errno);
-      return false;
-    }
+    // EPOLLEXCLUSIVE is allowed with ADD only: a pause takes the listener out, a resume puts it back.
+    if (epoll_ctl(ep_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s_.listeners_[i].fd, on ? &l : nullptr) != 0 && on) return;
   }
-  rbuf_.resize(kReadBuf);
-  return true;
+  listening_ = on;
+}
+
+void Loop::hand(int fd) {
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu_);
+    inbox_.push_back(fd);
+  }
+  wake();
+}
+
+void Loop::drain_inbox() {
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu_);
+    fds.swap(inbox_);
+  }
+  for (int fd : fds) adopt(fd);
 }
 
 void Loop::wake() {
@@ -105,7 +133,11 @@ void Loop::run() {
   for (;;) {
     if (s_.stopping_.load(std::memory_order_acquire) && !stopping_) begin_stop();
     if (stopping_ && (clients_.empty() || now_ms() >= stop_deadline_)) break;
+    const bool accepting = s_.accepting_.load(std::memory_order_acquire);
+    if (accepting != listening_ && !stopping_) set_listening(accepting);
     int timeout = ready_.empty() ? (stopping_ ? 50 : tick) : 0;
+    if (!accepting && !stopping_)  // paused: wake for the retry timer
+      timeout = int(std::clamp<int64_t>(s_.resume_at_ms_.load(std::memory_order_relaxed) - now_ms(), 0, timeout));
     int n = epoll_wait(ep_, evs, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {
@@ -113,6 +145,7 @@ void Loop::run() {
       if (tag == kTagWake) {
         uint64_t v;
         if (::read(wake_fd_, &v, sizeof v) < 0) {}  // drained by another read: fine
+        drain_inbox();
       } else if (tag < kTagLimit) {
         if (!stopping_) accept_all(s_.listeners_[tag - kTagListenBase].fd);
       } else {
@@ -140,6 +173,9 @@ void Loop::run() {
       clients_.erase(it, clients_.end());
     }
     int64_t t = now_ms();
+    if (!stopping_ && !s_.accepting_.load(std::memory_order_relaxed) &&
+        t >= s_.resume_at_ms_.load(std::memory_order_relaxed))
+      s_.resume_accept();  // the timer: a descriptor may have been freed elsewhere in the process
     if (idle_ms && t >= next_sweep) {
       sweep(t);
       next_sweep = t + tick;
@@ -154,8 +190,14 @@ void Loop::run() {
 
 void Loop::accept_all(int lfd) {
   for (int i = 0; i < 64; ++i) {
+    if (!s_.accepting_.load(std::memory_order_relaxed)) return;  // paused by another thread this turn
     int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN (another thread took it), or a transient error: epoll says when to try
+    if (fd < 0) {
+      // Out of descriptors: the connection stays queued and the listener stays readable, so
+      // retrying on the next wake would spin. Pause until one closes (or the retry timer).
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) s_.pause_accept();
+      return;  // EAGAIN (another thread took it), or a transient error: epoll says when to try
+    }
     if (s_.conns_.fetch_add(1, std::memory_order_relaxed) >= s_.opt_.max_conns) {
       s_.conns_.fetch_sub(1, std::memory_order_relaxed);
       if (::send(fd, kTooMany, sizeof kTooMany - 1, MSG_NOSIGNAL) < 0) {}  // best effort, as memcached
@@ -166,35 +208,44 @@ void Loop::accept_all(int lfd) {
       be_.add_counts(counts);
       continue;
     }
-    auto* c = new Client();
-    c->fd = fd;
-    std::string peer_a, local_a, peer_s, local_s;
-    int peer_p = 0, local_p = 0;
-    sock_name(fd, true, &peer_a, &peer_p);
-    sock_name(fd, false, &local_a, &local_p);
-    bool unix_sock = peer_p == 0 && local_p == 0;
-    if (unix_sock) {
-      // A unix client has no address: memcached names both ends by the socket's path.
-      const std::string& path = local_a.empty() ? peer_a : local_a;
-      peer_s = local_s = "unix:" + path;
-      c->name = path;
-    } else {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      peer_s = "tcp:" + host_port(peer_a, peer_p);
-      local_s = "tcp:" + host_port(local_a, local_p);
-      c->name = peer_a + ":" + std::to_string(peer_p);
-    }
-    c->eng = make_engine(be_, s_.spec_, std::move(peer_s), std::move(local_s));
-    c->last_ms = now_ms();
-    clients_.push_back(c);
-    if (s_.opt_.verbose > 0) say("<" + c->name + " new connection\n");
-    epoll_event e{};
-    e.events = EPOLLIN | EPOLLRDHUP;
-    e.data.ptr = c;
-    c->armed = e.events;
-    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e) != 0) finish(c, nullptr);
+    Loop* to = s_.pick(this);
+    if (to == this)
+      adopt(fd);
+    else
+      to->hand(fd);
   }
+}
+
+void Loop::adopt(int fd) {
+  auto* c = new Client();
+  c->fd = fd;
+  std::string peer_a, local_a, peer_s, local_s;
+  int peer_p = 0, local_p = 0;
+  sock_name(fd, true, &peer_a, &peer_p);
+  sock_name(fd, false, &local_a, &local_p);
+  bool unix_sock = peer_p == 0 && local_p == 0;
+  if (unix_sock) {
+    // A unix client has no address: memcached names both ends by the socket's path.
+    const std::string& path = local_a.empty() ? peer_a : local_a;
+    peer_s = local_s = "unix:" + path;
+    c->name = path;
+  } else {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    peer_s = "tcp:" + host_port(peer_a, peer_p);
+    local_s = "tcp:" + host_port(local_a, local_p);
+    c->name = peer_a + ":" + std::to_string(peer_p);
+  }
+  c->eng = make_engine(be_, s_.spec_, std::move(peer_s), std::move(local_s));
+  c->last_ms = now_ms();
+  clients_.push_back(c);
+  if (s_.opt_.verbose > 0) say("<" + c->name + " new connection\n");
+  epoll_event e{};
+  e.events = EPOLLIN | EPOLLRDHUP;
+  e.data.ptr = c;
+  c->armed = e.events;
+  if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e) != 0) return finish(c, nullptr);
+  if (stopping_) settle(c);
 }
 
 void Loop::on_client(Client* c, uint32_t ev) {
@@ -304,13 +355,15 @@ void Loop::finish(Client* c, const char* why) {
   ::close(c->fd);
   c->fd = -1;
   s_.conns_.fetch_sub(1, std::memory_order_relaxed);
+  load_.fetch_sub(1, std::memory_order_relaxed);
+  if (!s_.accepting_.load(std::memory_order_relaxed)) s_.resume_accept();  // a descriptor is free
   if (s_.opt_.verbose > 0) say("<" + c->name + " connection closed\n");
 }
 
 void Loop::begin_stop() {
   stopping_ = true;
   stop_deadline_ = now_ms() + (s_.abort_.load(std::memory_order_acquire) ? 0 : kStopGraceMs);
-  for (size_t i = 0; i < s_.listeners_.size(); ++i) epoll_ctl(ep_, EPOLL_CTL_DEL, s_.listeners_[i].fd, nullptr);
+  if (listening_) set_listening(false);
   for (Client* c : clients_) settle(c);
 }
 

@@ -1,8 +1,14 @@
 // loop.h — one loop thread of the native server (server.h): an epoll set, the connections it
-// accepted, and the bytes between their sockets and their protocol engines.
+// was handed, and the bytes between their sockets and their protocol engines.
 //
 // Invariants:
-//  - A connection is touched by its own thread only (its engine, buffers and descriptor).
+//  - A connection is touched by its own thread only (its engine, buffers and descriptor). The
+//    one crossing: an accepted descriptor handed to this thread waits in inbox_ (under
+//    inbox_mu_) until the wake eventfd has this thread take it.
+//  - load_ counts this thread's connections from the moment one is picked for it (Server::pick)
+//    until it closes; other threads read it to pick.
+//  - The listeners are in the epoll set exactly while the server accepts (Server::accepting_)
+//    and this thread is not stopping.
 //  - One read buffer per thread, reused for every read (the engine copies what it is given).
 //  - Replies of one read go out in one send(); what the socket does not take waits in the
 //    connection's wbuf, EPOLLOUT is armed, and reading stops while kOutHigh bytes or more wait.
@@ -13,8 +19,10 @@
 //  - The idle clock restarts only when a whole command ran (ProtoState.Ran); one sweep per
 //    thread per tick ends connections idle past the timeout.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,10 +38,16 @@ class Loop {
   ~Loop();
   bool init(std::string* err);  // epoll set, wake descriptor, listeners
   void run();                   // the thread's body
-  void wake();                  // any thread: look at the server's stopping flag
+  void wake();                  // any thread: look at the server's flags and the inbox
+  void hand(int fd);            // any thread: a new connection for this thread to serve
+
+  std::atomic<uint32_t> load_{0};
 
  private:
   void accept_all(int lfd);
+  void adopt(int fd);
+  void drain_inbox();
+  void set_listening(bool on);
   void on_client(Client* c, uint32_t ev);
   void process(Client* c, const uint8_t* data, size_t n);
   bool send_out(Client* c);
@@ -54,6 +68,9 @@ class Loop {
   std::vector<Client*> ready_, ready_next_;
   bool stopping_ = false;
   int64_t stop_deadline_ = 0;
+  bool listening_ = false;
+  std::mutex inbox_mu_;
+  std::vector<int> inbox_;
 };
 
 }  // namespace srv

@@ -7,7 +7,17 @@
 //    (Hooks::attach, a Backend with the thread's own stats slot) and hears events through
 //    Hooks::notify, called from loop threads.
 //  - Every listener is in every thread's epoll set with EPOLLEXCLUSIVE: one thread wakes per
-//    incoming connection, and a connection stays on the thread that accepted it.
+//    incoming connection and accepts it, then hands it to the least-loaded thread (ties go
+//    round-robin, memcached's dispatch), chosen under pick_mu_ so concurrent accepts never pick
+//    from the same stale counts: 16 connections on 2 threads land 8/8. A handed descriptor goes
+//    through the target's inbox (a mutex-protected queue) and wake eventfd; from there the
+//    connection stays on that thread.
+//  - Accepting pauses (memcached's accept_new_conns(false)) when accept4 runs out of descriptors
+//    (EMFILE, ENFILE, ENOBUFS, ENOMEM): every thread takes the listeners out of its epoll set, so
+//    no thread spins on a listener it cannot drain; the connection waits in the backlog. It
+//    resumes when a connection of this server closes, or kAcceptRetryMs later (a descriptor freed
+//    elsewhere in the process). Each pause counts in `listen_disabled_num`, its length in
+//    `time_in_listen_disabled_us`, and `accepting_conns` shows 0 while paused (ServerInfo::live).
 //  - The connection count (maxConnections) is one atomic over all threads; a connection over it
 //    is answered "ERROR Too many open connections" and counted as rejected.
 //  - stop() is asynchronous: each thread stops accepting, ends its connections once their
@@ -19,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,7 +58,8 @@ struct Hooks {
   std::function<void(int event, int arg)> notify;
 };
 
-constexpr int kStopGraceMs = 2000;  // stop(): replies a client does not read are dropped after this
+constexpr int kStopGraceMs = 2000;   // stop(): replies a client does not read are dropped after this
+constexpr int kAcceptRetryMs = 100;  // a paused accept is tried again after this (a descriptor freed elsewhere)
 
 class Loop;
 
@@ -70,9 +82,16 @@ class Server {
   }
   void join();
   uint32_t connections() const { return conns_.load(std::memory_order_relaxed); }
+  // Connections each loop thread serves now (handed ones included), in thread order.
+  std::vector<uint32_t> thread_connections() const;
+  uint64_t listen_disabled() const { return listen_disabled_.load(std::memory_order_relaxed); }
 
  private:
   friend class Loop;
+  Loop* pick(Loop* self);  // the thread a new connection goes to (its load counted)
+  void pause_accept();     // accept4 ran out of descriptors
+  void resume_accept();    // a connection closed, or the retry timer fired
+  void publish_accept();   // accepting_conns, listen_disabled_num, time_in_listen_disabled_us
   Options opt_;
   Hooks hooks_;
   EngineSpec spec_;
@@ -84,6 +103,14 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abort_{false};
   bool joined_ = false;
+  std::mutex pick_mu_;
+  size_t rr_ = 0;  // under pick_mu_: where the next tie-break starts
+  std::mutex acc_mu_;
+  std::atomic<bool> accepting_{true};
+  std::atomic<int64_t> resume_at_ms_{0};  // paused: when the timer tries again
+  std::atomic<uint64_t> listen_disabled_{0};
+  int64_t paused_since_us_ = 0;  // under acc_mu_
+  uint64_t disabled_us_ = 0;     // under acc_mu_: time paused, over every pause ended
 };
 
 }  // namespace srv

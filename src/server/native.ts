@@ -23,6 +23,8 @@ export interface NativeLoop {
   stop(): void;
   /** Open connections now. */
   connections(): number;
+  /** Connections each loop thread serves now, in thread order. */
+  threadConnections(): number[];
 }
 
 /** The handle's constructor of native loops (present when the addon has native/server/). */
@@ -119,6 +121,8 @@ export class NativeServer extends EventEmitter {
       }
       this.loop.start();
     } catch (e) {
+      // net.Server emits only 'error' after a failed listen: the loop's stopped event (it was
+      // never started) is ignored in onEvent since the state is already 'closed'.
       const loop = this.loop;
       this.loop = undefined;
       this.state = 'closed';
@@ -163,6 +167,14 @@ export class NativeServer extends EventEmitter {
     process.nextTick(() => cb(null, n));
   }
 
+  /**
+   * Connections each loop thread serves now, in thread order (diagnostics: a new connection goes
+   * to the least-loaded thread, so 16 connections on 2 threads show [8, 8]). Empty when not listening.
+   */
+  threadConnections(): number[] {
+    return this.loop?.threadConnections() ?? [];
+  }
+
   /** Kept for net.Server compatibility: the loop's threads never hold the process open past close(). */
   ref(): this {
     return this;
@@ -180,6 +192,7 @@ export class NativeServer extends EventEmitter {
     } else if (event === LoopEvent.Crawler) {
       this.hooks.onCrawler(arg === 1);
     } else if (event === LoopEvent.Stopped) {
+      if (this.state === 'closed') return; // a failed listen: 'error' was all (as net.Server)
       this.state = 'closed';
       this.loop = undefined;
       this.hooks.onClose();
