@@ -95,8 +95,12 @@ void Loop::set_listening(bool on) {
     epoll_event l{};
     l.events = EPOLLIN | EPOLLEXCLUSIVE;
     l.data.u64 = kTagListenBase + i;
-    // EPOLLEXCLUSIVE is allowed with ADD only: a pause takes the listener out, a resume puts it back.
-    if (epoll_ctl(ep_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s_.listeners_[i].fd, on ? &l : nullptr) != 0 && on) return;
+    // EPOLLEXCLUSIVE is allowed with ADD only: a pause takes the listener out, a resume puts it
+    // back. A resume that failed half-way is retried on the next turn: EEXIST there means the
+    // listener is already in, not a failure.
+    if (epoll_ctl(ep_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s_.listeners_[i].fd, on ? &l : nullptr) != 0 && on &&
+        errno != EEXIST)
+      return;
   }
   listening_ = on;
 }
