@@ -36,7 +36,7 @@ const parts: Record<string, () => Promise<Part>> = {
 };
 
 /** The parts a full run takes, in its order; the others are a longer look at one side, or a tool. */
-const fullRun = new Set(['latency', 'scaling', 'pool', 'memory', 'server', 'cluster']);
+const fullRun = new Set(['latency', 'scaling', 'pool', 'memory', 'server', 'cluster', 'large']);
 
 function listParts(): string {
   return ['parts:', ...Object.keys(parts).map((name) => `  ${name}`), '', 'usage: npm run bench [-- <part> [options]]'].join('\n');

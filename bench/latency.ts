@@ -498,7 +498,7 @@ export async function run(args: string[]): Promise<PartOutput> {
       : `- shmcached: **not available** (${shm.reason})`,
   );
   md.push(
-    `- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`,
+    `- memcached: ${server ? `\`memcached ${server.args.join(' ')}\` on loopback (memcached ${server.version}, ${server.bin})` : 'not started'}; C client = bench/native/mcbench.c, one blocking round trip at a time over one TCP_NODELAY connection (text protocol); "C spin" = the same client busy-polling its socket; memjs ${'1.3'} (binary protocol, one connection, each call awaited).`,
   );
   md.push(`- shmcached main = \`cache.get(k)\` (a Buffer the caller owns, a view of a 256 KiB arena the addon fills), getInto = \`cache.getInto(k, buf)\` into one reused buffer (no allocation, like lmdb-js's getBinaryFast); each main-thread column runs in a fresh node process per value size, the worker column in a worker_thread of the bench process.
 - CachePool: ${cfg.poolThreads} worker threads; b1 = \`await pool.get(k)\` one at a time, b100 = \`await pool.batch(ops)\` with 100 operations, per operation. lmdb-js: \`getBinaryFast\` (no copy), \`putSync\`/\`removeSync\` with \`noSync\`, incr = read + \`putSync\`. lru-cache and Map: get copies out (\`Buffer.from\`), set stores a copy; incr on a bigint.`);

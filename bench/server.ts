@@ -43,7 +43,7 @@ function parseConfig(args: string[]) {
   const { values, quick, write } = partArgs(
     args,
     `npm run bench -- server [options]
-  --reps N       repetitions per cell (default 3)
+  --reps N       repetitions per cell (default 5)
   --seconds S    measured seconds per repetition (default 0.4; warm-up 0.1 s)
   --depths A,B   requests in flight per connection (default 1,8; 1 = sequential round trips)
   --conns A,B    connection counts (default 1,16)
@@ -51,7 +51,7 @@ function parseConfig(args: string[]) {
   --no-write     print only; do not write bench/results/`,
   );
   return {
-    reps: positiveInt(values.reps, quick ? 1 : 3, 'reps'),
+    reps: positiveInt(values.reps, quick ? 1 : 5, 'reps'),
     warmupMs: 100,
     measureMs: Math.round(positiveNumber(values.seconds, quick ? 0.3 : 0.4, 'seconds') * 1000),
     depths: positiveIntList(values.depths, [1, 8], 'depths'),
@@ -66,6 +66,8 @@ function parseConfig(args: string[]) {
 interface Target {
   name: string;
   command: string;
+  /** For the report: which release runs (the memcached peer's version and binary). */
+  about?: string;
   port: number;
   stop(): Promise<void>;
 }
@@ -115,7 +117,13 @@ async function startReal(): Promise<Target | string> {
   } catch (e) {
     return `not available: ${e instanceof Error ? e.message : String(e)}`;
   }
-  return { name: 'memcached', command: `memcached ${s.args.join(' ')}`, port: s.port, stop: () => s.stop() };
+  return {
+    name: 'memcached',
+    command: `memcached ${s.args.join(' ')}`,
+    about: `memcached ${s.version}, ${s.bin}`,
+    port: s.port,
+    stop: () => s.stop(),
+  };
 }
 
 /** `list` rotated left by `i`: each server leads a cell in turn. */
@@ -307,7 +315,7 @@ export async function run(args: string[]): Promise<PartOutput> {
   }
 
   const md = reportHead('shmcached server throughput', started, machine);
-  for (const t of targets) md.push(`- ${t.name}: \`${t.command}\``);
+  for (const t of targets) md.push(`- ${t.name}: \`${t.command}\`${t.about ? ` (${t.about})` : ''}`);
   for (const [name, why] of Object.entries(missing)) md.push(`- ${name}: **${why}**`);
   md.push(
     `- Load: bench/native/mcbench.c \`load\`, one client thread, text protocol, ${cfg.keys.toLocaleString('en-US')} keys of ${cfg.size} B stored once per server first, uniform random keys; ` +

@@ -14,6 +14,9 @@ export interface MemcachedServer {
   readonly pid: number;
   /** The command line it runs with. */
   readonly args: readonly string[];
+  /** The binary that runs (MEMCACHED_BIN, PATH, ...) and the version its `stats` reports: peers differ by release (1.6.18 answers pipelined gets with one write each, 1.6.45 batches them). */
+  readonly bin: string;
+  readonly version: string;
   /** `stats [group]` over a fresh connection, as name → value strings. */
   stats(group?: string): Promise<Record<string, string>>;
   /** Sends one text-protocol command and returns the reply up to its final line. */
@@ -79,10 +82,18 @@ export async function startMemcached(args: readonly string[]): Promise<Memcached
       lastErr = e; // most likely the port was taken meanwhile: try another
       continue;
     }
+    let version = 'unknown';
+    try {
+      version = parseStats(await textCommand(port, 'stats')).version ?? version;
+    } catch {
+      // the version is for the report only
+    }
     return {
       port,
       pid: server.pid,
       args: full,
+      bin,
+      version,
       stats: async (group?: string) => parseStats(await textCommand(port, group ? `stats ${group}` : 'stats')),
       command: (line: string) => textCommand(port, line),
       stop: () => server.stop(),
