@@ -154,8 +154,11 @@ cli('--reset-if-unreadable (npm start): a store of another layout starts cold wi
   const plain = spawnSync(process.execPath, [CLI, 'serve', '-p', '0', '--file', file], { encoding: 'utf8' });
   assert.is(plain.status, 2, 'without the flag: a clear error');
   assert.match(plain.stderr, /layout version 2/);
-  const s = await serve(['--file', file, '--reset-if-unreadable']);
+  const s = await serveQuiet(['--file', file, '--reset-if-unreadable']);
   try {
+    const warning = /^shmcached: .*starting it cold.*$/m.exec(s.err())?.[0] ?? '';
+    assert.match(warning, /layout version 2/);
+    assert.is(warning.split(file).length - 1, 1, `the warning names the file once: ${warning}`);
     const c = await RawClient.connect(s.port);
     assert.is((await c.exchange('set a 0 0 1\r\nb\r\n')).bytes.toString(), 'STORED\r\n');
     c.close();

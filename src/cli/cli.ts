@@ -527,7 +527,9 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       throw new RunError(`${e.message}: free space or choose another file with --file (a smaller -m needs less)`);
     }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && !reset && o.resetIfUnreadable && isStoreFile(o.file)) {
-      process.stderr.write(`shmcached: ${o.file}: ${e.message}; starting it cold (--reset-if-unreadable)\n`);
+      // The region's messages usually name the file already: say it once.
+      const what = e.message.startsWith(`${o.file}: `) ? e.message : `${o.file}: ${e.message}`;
+      process.stderr.write(`shmcached: ${what}; starting it cold (--reset-if-unreadable)\n`);
       return openStore(o, true);
     }
     if (e instanceof CacheError && (e.code === 'ERR_BAD_REGION' || e.code === 'ERR_REGION_MISMATCH')) {
