@@ -82,9 +82,10 @@ export async function startMemcached(args: readonly string[]): Promise<Memcached
       lastErr = e; // most likely the port was taken meanwhile: try another
       continue;
     }
+    const stats = async (group?: string) => parseStats(await textCommand(port, group ? `stats ${group}` : 'stats'));
     let version = 'unknown';
     try {
-      version = parseStats(await textCommand(port, 'stats')).version ?? version;
+      version = (await stats()).version ?? version;
     } catch {
       // the version is for the report only
     }
@@ -94,7 +95,7 @@ export async function startMemcached(args: readonly string[]): Promise<Memcached
       args: full,
       bin,
       version,
-      stats: async (group?: string) => parseStats(await textCommand(port, group ? `stats ${group}` : 'stats')),
+      stats,
       command: (line: string) => textCommand(port, line),
       stop: () => server.stop(),
     };
