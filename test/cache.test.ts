@@ -526,6 +526,32 @@ buffers('get, getMany and fetch values are Buffers in every way users look (aren
   c.close();
 });
 
+buffers('a view settles a promise as itself: not a thenable, then undefined, then assignable', async () => {
+  const c = open('arena-then');
+  c.set('a', 'hello');
+  const v = c.get('a') as (Buffer & { then?: unknown }) | undefined;
+  if (v === undefined) throw new Error('a is missing');
+  // The views carry a non-enumerable then: undefined on their own prototype (a faster
+  // thenable check when a promise settles with one); to users it must read as no then at all.
+  assert.is(v.then, undefined);
+  assert.is(typeof v.then, 'undefined');
+  assert.not.ok(Object.keys(v).includes('then'));
+  assert.not.ok(Object.hasOwn(v, 'then'));
+  assert.is(await Promise.resolve(v), v);
+  assert.is(await (async () => v)(), v);
+  const [all] = await Promise.all([v]);
+  assert.is(all, v);
+  // Assigning then on a view works as on any object (own property, this view only).
+  const w = c.get('a') as Buffer & { then?: unknown };
+  // biome-ignore lint/suspicious/noThenProperty: the test assigns then on purpose
+  w.then = 1;
+  assert.is(w.then, 1);
+  assert.is((c.get('a') as { then?: unknown } | undefined)?.then, undefined);
+  // Node's own Buffers are untouched.
+  assert.not.ok('then' in Buffer.from('x'));
+  c.close();
+});
+
 buffers('returned Buffers stay valid across many gets (arena rollover), binary-safe', () => {
   const c = open('arena');
   const vals: Buffer[] = [];

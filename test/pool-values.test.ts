@@ -340,6 +340,36 @@ function define(transport: Transport, inline: Inline): void {
     }
   });
 
+  test('values are Buffers of their own on every path: not thenables, exact bytes, writable apart', () =>
+    withPoolPair(open('views'), async ({ pool }) => {
+      await pool.setMany([
+        ['v1', 'first'],
+        ['v2', 'second'],
+        ['empty', ''],
+      ]);
+      const [a, b, empty, missing] = await Promise.all([pool.get('v1'), pool.get('v2'), pool.get('empty'), pool.get('none')]);
+      const info = await pool.gets('v2');
+      assert.is(missing, undefined);
+      for (const [v, want] of [
+        [a, 'first'],
+        [b, 'second'],
+        [empty, ''],
+        [info?.value, 'second'],
+      ] as const) {
+        if (v === undefined) throw new Error(`${want}: missing`);
+        assert.ok(Buffer.isBuffer(v) && v instanceof Buffer);
+        assert.is(v.constructor, Buffer);
+        assert.is(v.length, want.length, 'exactly the value, not the rest of the response');
+        assert.is(v.toString(), want);
+        assert.is((v as { then?: unknown }).then, undefined);
+        assert.is(await Promise.resolve(v), v, 'a promise settles with the value itself');
+      }
+      // Each value is the caller's own: writing one changes neither another value nor the store.
+      (a as Buffer).write('F');
+      assert.is(b?.toString(), 'second');
+      assert.is((await pool.get('v1'))?.toString(), 'first');
+    }));
+
   test('close() drains every queued and in-flight operation, then refuses', async () => {
     const { pool, cache } = open('close');
     const ps: Promise<unknown>[] = [];

@@ -42,6 +42,7 @@ import { performance } from 'node:perf_hooks';
 
 import { Piscina } from 'piscina';
 
+import { arenaView } from '../arena-view.js';
 import { Cache, DEFAULT_PATH, fetchWith } from '../cache.js';
 import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_FLAGS_MAX } from '../codec.js';
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
@@ -1381,7 +1382,10 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
       case Res.Value: {
         const len = v.getUint32(p, true);
         p += 4;
-        op.res(out.subarray(p, p + len), slot);
+        // A view like the inline path's (an arena view: cheaper to make than a subarray, and a
+        // promise settles with it without the long thenable lookup; see src/arena-view.ts).
+        if (p + len > out.length) throw new Error('shmcached pool: a value runs past the end of the response');
+        op.res(arenaView(out.buffer as ArrayBuffer, out.byteOffset + p, len), slot);
         p += len;
         break;
       }
@@ -1390,7 +1394,8 @@ function settle(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
         const cas = v.getBigUint64(p + 4, true);
         const len = v.getUint32(p + 12, true);
         p += 16;
-        op.res({ value: out.subarray(p, p + len), flags, cas }, slot);
+        if (p + len > out.length) throw new Error('shmcached pool: a value runs past the end of the response');
+        op.res({ value: arenaView(out.buffer as ArrayBuffer, out.byteOffset + p, len), flags, cas }, slot);
         p += len;
         break;
       }
