@@ -111,6 +111,41 @@ function define(transport: Transport): void {
     }
   });
 
+  test('gets on the fast path (a budget granted by the last full-path get) keep order, errors, counts and close()', async () => {
+    const pair = openPoolPair(`flush-${transport}-fast`, { transport, inline: 'auto', splitAt: AT_CALL });
+    const { pool, cache } = pair;
+    try {
+      cache.set('k', 'old');
+      // A fresh pool: the first get takes the full path and grants the next AT_CALL - 1 the fast one.
+      const before = pool.stats();
+      const g = [pool.get('k'), pool.get('k')];
+      // A bad key on the fast path rejects its own promise with the sync get's error (no throw).
+      const bad = outcome(pool.get('bad key'));
+      // Writes of the same tick: the first takes back the budget; the run at the call ends at
+      // AT_CALL operations (the three gets count), so the last three writes queue, and a get after
+      // them must wait for them.
+      const writes = Array.from({ length: AT_CALL }, (_, i) => pool.set('k', `w${i}`));
+      const after = pool.get('k');
+      assert.is(cache.get('k')?.toString(), `w${AT_CALL - 4}`, 'the writes past the run at the call are queued');
+      assert.equal((await Promise.all(g)).map(String), ['old', 'old']);
+      const r = await bad;
+      assert.ok(!r.ok && r.error instanceof TypeError && (r.error as { code?: string }).code === 'ERR_INVALID_ARG_VALUE');
+      await Promise.all(writes);
+      assert.is((await after)?.toString(), `w${AT_CALL - 1}`, 'the get after the queued writes sees the last one');
+      const st = pool.stats();
+      assert.equal([st.ops - before.ops, st.inlineOps - before.inlineOps, st.flushes - before.flushes], [AT_CALL + 4, AT_CALL + 4, 1]);
+      // A budget left at close(): later gets reject with ERR_CACHE_CLOSED, not the cache's own error.
+      assert.is((await pool.get('k'))?.toString(), `w${AT_CALL - 1}`);
+      const closing = pool.close();
+      const late = await outcome(pool.get('k'));
+      assert.ok(!late.ok && (late.error as CacheError).code === 'ERR_CACHE_CLOSED' && /get/.test((late.error as Error).message));
+      await closing;
+    } finally {
+      await pool.close();
+      cache.close();
+    }
+  });
+
   test('lone awaited gets: every (AT_CALL + 1)th queues and is flushed alone, in order', () =>
     withPool('lone', async ({ pool, cache }) => {
       cache.set('a', '1');

@@ -344,6 +344,10 @@ export class CachePool<T = Buffer> {
   #eagerMax = Number.POSITIVE_INFINITY;
   // #ops when #replan last ran.
   #replanOps = 0;
+  // The fast get (see #grant): gets that may still run at the call without the bookkeeping, and
+  // how many were granted (granted − left of them ran, and are not yet in #ops, #inlineOps, #eagerRun).
+  #fastLeft = 0;
+  #fastGranted = 0;
 
   /**
    * Opens (creating if needed) the region on the calling thread with `options` (so that it
@@ -424,6 +428,7 @@ export class CachePool<T = Buffer> {
 
   /** A snapshot of the pool's counters: operations queued, flushes and piscina tasks. */
   stats(): PoolStats {
+    this.#fold();
     return {
       ops: this.#ops,
       flushes: this.#flushes,
@@ -446,6 +451,16 @@ export class CachePool<T = Buffer> {
 
   /** The value stored under `key` (decoded by the pool's codec; a Buffer by default), or `undefined` (see {@link Cache.get}). */
   get(key: Key): Promise<T | undefined> {
+    // The fast get: one of a budget granted by the last get that took the full path below, while
+    // nothing queues (the same rules, checked once for the whole budget; see #grant).
+    if (this.#fastLeft > 0 && !this.#scheduled && this.#queue.count === 0) {
+      this.#fastLeft--;
+      try {
+        return Promise.resolve(this.#cache!.get(key) as T | undefined);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (this.#codec !== undefined)
       return this.#enqueue(Op.Gets, 'get', key, undefined, 0, 0, 0, this.#valueOf(key)) as Promise<T | undefined>;
     // The common case at the call, without the generic runner: Cache.get checks the key itself
@@ -454,6 +469,7 @@ export class CachePool<T = Buffer> {
       const cache = this.#cache!;
       const n = ++this.#ops;
       this.#inlineOps++;
+      this.#grant(n);
       try {
         if ((n & 255) !== 0) return Promise.resolve(cache.get(key) as T | undefined);
         const t0 = performance.now();
@@ -778,6 +794,8 @@ export class CachePool<T = Buffer> {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
+    this.#fold();
+    this.#fastLeft = this.#fastGranted = 0;
     this.#flush();
     this.#closing = (async () => {
       while (this.#inFlight.size > 0 || this.#queue.count > 0) {
@@ -938,6 +956,8 @@ export class CachePool<T = Buffer> {
    * last flush — then the rest of the tick queues, and its flush may go to the workers.
    */
   #eager(n: number): boolean {
+    this.#fold();
+    this.#fastLeft = this.#fastGranted = 0;
     const mode = this.#inlineMode;
     if (mode === 'always') return true;
     if (this.#scheduled || mode === 'never' || this.#queue.count > 0) return false;
@@ -945,6 +965,39 @@ export class CachePool<T = Buffer> {
     if (run > this.#eagerMax) return false;
     if (run % REPLAN_OPS < n) this.#replan(); // every REPLAN_OPS operations or so: the load or the costs may have changed
     return true;
+  }
+
+  /**
+   * After a get that ran at the call through the full path (operation number `n`): how many of
+   * the next gets may take the fast path in {@link get}, which skips the bookkeeping that would
+   * find nothing to do for them. The budget ends before the next timed operation (one in 256,
+   * for the cost model), before the next replan (every REPLAN_OPS operations run at the call), and
+   * within the split threshold ({@link #eagerMax}); mode 'auto' and 'always' only, no codec. Any
+   * other operation, a flush, a replan and close() take back what is left, and a fast get only
+   * runs while nothing is queued or scheduled, so the order rules are those of {@link #eager}.
+   * Measured with callgrind, a lone `await pool.get()`: the full path costs about 330 instructions
+   * more than `await Promise.resolve(cache.get())`.
+   */
+  #grant(n: number): void {
+    const mode = this.#inlineMode;
+    if (this.#codec !== undefined || mode === 'never') return;
+    let left = 255 - (n & 255);
+    if (mode === 'auto') {
+      const run = this.#eagerRun;
+      left = Math.min(left, REPLAN_OPS - 1 - (run % REPLAN_OPS), this.#eagerMax - run);
+    }
+    if (left > 0) this.#fastLeft = this.#fastGranted = left;
+  }
+
+  /** Adds the fast gets run since the budget was granted to the counters they skipped. */
+  #fold(): void {
+    const used = this.#fastGranted - this.#fastLeft;
+    if (used > 0) {
+      this.#ops += used;
+      this.#inlineOps += used;
+      this.#eagerRun += used;
+      this.#fastGranted = this.#fastLeft;
+    }
   }
 
   /**
@@ -1009,6 +1062,8 @@ export class CachePool<T = Buffer> {
    */
   #flush(): void {
     this.#scheduled = false;
+    this.#fold();
+    this.#fastLeft = this.#fastGranted = 0;
     const q = this.#queue;
     const count = q.count;
     if (count === 0) return;
@@ -1127,6 +1182,8 @@ export class CachePool<T = Buffer> {
    * none is, or splitting never pays). Asks for a new hop measurement when it is stale.
    */
   #replan(): void {
+    this.#fold();
+    this.#fastLeft = this.#fastGranted = 0;
     this.#eagerRun = 0;
     this.#replanOps = this.#ops;
     if (this.#splitAt !== undefined) return;
