@@ -32,6 +32,7 @@ const parts: Record<string, () => Promise<Part>> = {
   large: () => import('./large.js'),
   compare: () => import('./compare.js'),
   abuse: () => import('./abuse.js'),
+  instr: () => import('./instr.js'),
   doc: () => import('./doc.js'),
 };
 
