@@ -10,12 +10,13 @@
  *
  * Method: each row runs in its own `node --single-threaded` (no V8 helper threads: garbage
  * collection is counted on the one thread) under `valgrind --tool=callgrind`, twice: with 0 and
- * with N measured rounds of 1,000 operations after 30 warm-up rounds, a full collection after
+ * with N measured rounds of 1,000 operations after {@link WARM} warm-up rounds, a full collection after
  * each phase (so the rounds' garbage is collected inside the count, not whenever the heap grows);
  * instructions per operation = the difference of the two totals / (N × 1,000). The batch rows'
  * key arrays are made before the count. The pool is `splitAt: 1e9` (its inline path:
  * the cost model's timings mean nothing under valgrind). Needs valgrind (`apt install valgrind`);
- * about 35 s of CPU per run, two runs per row, as many at once as there are CPUs.
+ * 35–70 s of CPU per run (more with more rounds), two runs per row, as many at once as there
+ * are CPUs: a full run took about 11 minutes on 2 CPUs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -27,7 +28,7 @@ import { gitInfo, machineInfo } from './lib/machine.js';
 import type { Metric, PartOutput } from './lib/part.js';
 import { printReport, reportHead, treeAt, writePartFiles } from './lib/report.js';
 import { benchRegionPath } from './lib/shm.js';
-import { PER_ROUND, ROWS, type Row } from './instr-child.js';
+import { PER_ROUND, ROWS, type Row, WARM } from './instr-child.js';
 
 /** One line for `npm run bench -- list`. */
 export const description =
@@ -102,7 +103,7 @@ export async function run(args: string[]): Promise<PartOutput | undefined> {
   const machine = machineInfo();
   const git = gitInfo();
   const jobs = ROWS.flatMap((row, i) => [() => count(row, 0, `${i}-0`), () => count(row, rounds, `${i}-n`)]);
-  process.stderr.write(`instr: ${jobs.length} callgrind runs, ${availableParallelism()} at once (about 35 s each)\n`);
+  process.stderr.write(`instr: ${jobs.length} callgrind runs, ${availableParallelism()} at once (35–70 s each)\n`);
   const totals = await limited(jobs, availableParallelism());
   const per = new Map<Row, number>();
   ROWS.forEach((row, i) => {
@@ -119,7 +120,7 @@ export async function run(args: string[]): Promise<PartOutput | undefined> {
   const allFloor = at('floor: Promise.all of Promise.resolve(cache.get())');
   const md = reportHead('shmcached pool: instructions per operation (callgrind)', started, machine);
   md.push(
-    `- ${git ? `${treeAt(git)}; ` : ''}${rounds} measured rounds of ${fmtCount(PER_ROUND)} operations per row after 30 warm-up rounds (a full GC after each phase; the batches' key arrays made beforehand), each row in its own \`node --single-threaded\` under \`valgrind --tool=callgrind\`, run with 0 and with ${rounds} rounds, the difference divided; 10,000 keys of 128 B values; the pool \`splitAt: 1e9\` (inline). Load average at the end ${loadavg()
+    `- ${git ? `${treeAt(git)}; ` : ''}${rounds} measured rounds of ${fmtCount(PER_ROUND)} operations per row after ${WARM} warm-up rounds (a full GC after each phase; the batches' key arrays made beforehand), each row in its own \`node --single-threaded\` under \`valgrind --tool=callgrind\`, run with 0 and with ${rounds} rounds, the difference divided; 10,000 keys of 128 B values; the pool \`splitAt: 1e9\` (inline). Load average at the end ${loadavg()
       .map((x) => x.toFixed(2))
       .join(' / ')} (it does not change a count).`,
     '',
