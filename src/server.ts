@@ -290,13 +290,13 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     if (sockets.size >= maxConns) {
       engine?.rejected();
       socket.on('error', () => undefined);
-      socket.end('ERROR Too many open connections\r\n');
+      hangUp(socket, 'ERROR Too many open connections\r\n');
       return;
     }
     const h = nativeOf(cache);
     if (h === undefined) {
       socket.on('error', () => undefined);
-      socket.end('SERVER_ERROR store closed\r\n');
+      hangUp(socket, 'SERVER_ERROR store closed\r\n');
       return;
     }
     sockets.add(socket);
@@ -374,10 +374,26 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     closed = true;
     stopCrawler();
     netClose(cb);
-    for (const s of sockets) s.end();
+    for (const s of sockets) hangUp(s);
     return server;
   };
   return server;
+}
+
+/**
+ * Closes a connection as memcached does: the last bytes (if any) and what was written before them
+ * go out, nothing more is read, and the descriptor is closed once they are flushed. `end()` alone
+ * is a half-close: on a server with allowHalfOpen, a peer that kept its own side open would then
+ * hold the descriptor for as long as it liked, sending bytes that are read and dropped.
+ */
+function hangUp(socket: Socket, last?: string): void {
+  if (socket.destroyed || socket.writableEnded) return; // closing already, by this same path
+  socket.pause();
+  const destroy = (): void => {
+    socket.destroy();
+  };
+  if (last === undefined) socket.end(destroy);
+  else socket.end(last, destroy);
 }
 
 /** Redis's protected-mode idea: anyone who can reach a non-loopback port without auth owns the cache. */
@@ -424,10 +440,20 @@ function serve(
     },
   };
 
-  const finish = (): void => {
+  // The engine is done with the connection: nothing more is fed to it. The socket stays counted
+  // (connection limit, idle timeout) until it has really closed: see finish.
+  const stop = (): void => {
     if (done) return;
     done = true;
     conn.close();
+  };
+
+  // The socket closed: the engine is done and its slot is free.
+  let released = false;
+  const finish = (): void => {
+    stop();
+    if (released) return;
+    released = true;
     sockets.delete(socket);
     if (idle) idle.watched.delete(watch);
     if (verbose > 0) process.stderr.write(`<${socket.remoteAddress}:${socket.remotePort} connection closed\n`);
@@ -451,8 +477,8 @@ function serve(
       onRan();
     }
     if (st & CLOSE) {
-      finish();
-      socket.end();
+      stop();
+      hangUp(socket);
       onShutdown();
       return;
     }
@@ -474,8 +500,8 @@ function serve(
       socket.resume();
     }
     if (ended) {
-      finish();
-      socket.end();
+      stop();
+      hangUp(socket);
     }
   };
 
@@ -495,8 +521,8 @@ function serve(
     // to what it sent is out, now or when the pending ones have drained.
     ended = true;
     if (!done && !paused && !waitingDrain && !((state[0] ?? 0) & MORE)) {
-      finish();
-      socket.end();
+      stop();
+      hangUp(socket);
     }
   });
   if (idle) idle.watched.add(watch);

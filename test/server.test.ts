@@ -10,7 +10,7 @@
 // in one read (its bug, steered around in the streams: such gets go alone).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import { type AddressInfo, createConnection, type Server, type Socket } from 'node:net';
 
 import { Cache } from '../src/index.js';
 import { nativeOf } from '../src/cache.js';
@@ -478,6 +478,63 @@ tcp('connection limit: one over -c is told so and closed; a freed slot is usable
   assert.is((await d.exchange('version\r\n')).closed, false);
   b.close();
   d.close();
+  await stopServer(server);
+  cache.close();
+});
+
+/**
+ * A client that keeps its own side of the connection open whatever the server does (allowHalfOpen)
+ * and sends a line every few milliseconds until the connection is really gone: an 'end' (the
+ * server's FIN) does not stop it, only a 'close' (the server's descriptor closed: RST) does.
+ */
+async function stubborn(port: number, first: string, guardMs = 10_000): Promise<{ received: string; ended: boolean; closed: boolean }> {
+  const socket = createConnection({ port, host: '127.0.0.1', allowHalfOpen: true });
+  await new Promise<void>((r, j) => socket.once('connect', r).once('error', j));
+  let received = '';
+  let ended = false;
+  let closed = false;
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  socket.on('end', () => (ended = true));
+  socket.on('error', () => undefined);
+  socket.on('close', () => (closed = true));
+  socket.write(first);
+  const deadline = Date.now() + guardMs; // a hang guard, not a measure
+  while (!closed && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    if (!closed && !socket.destroyed) socket.write('get a\r\n');
+  }
+  socket.destroy();
+  return { received, ended, closed };
+}
+
+tcp('a peer that keeps its side open after quit, a cut line or a refusal is closed all the same', async () => {
+  const { server, port, cache } = await startShm('hangup', { maxConnections: 2 });
+  cache.set('a', 'x');
+  // quit: memcached closes the descriptor; what the client sends after it is never answered.
+  const quit = await stubborn(port, 'get a\r\nquit\r\n');
+  assert.ok(quit.closed, 'closed after quit');
+  assert.is(quit.received, 'VALUE a 0 1\r\nx\r\nEND\r\n');
+  // A line past the limit without a newline: closed without a reply.
+  const cut = await stubborn(port, 'y'.repeat(5000));
+  assert.ok(cut.closed, 'closed after the over-long line');
+  assert.is(cut.received, '');
+  // Over -c: told so, then closed, even though it keeps its side open and keeps sending.
+  const a = await RawClient.connect(port);
+  const b = await RawClient.connect(port);
+  assert.ok((await a.exchange('version\r\n')).bytes.toString().startsWith('VERSION '));
+  assert.ok((await b.exchange('version\r\n')).bytes.toString().startsWith('VERSION '));
+  const over = await stubborn(port, 'version\r\n');
+  assert.ok(over.closed, 'the refused connection closed');
+  assert.is(over.received, 'ERROR Too many open connections\r\n');
+  // None of the three holds a descriptor or a slot: a and b are the only connections left.
+  let count = -1;
+  for (let i = 0; i < 100 && count !== 2; i++) {
+    count = await new Promise<number>((r) => server.getConnections((_, n) => r(n)));
+    if (count !== 2) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.is(count, 2);
+  a.close();
+  b.close();
   await stopServer(server);
   cache.close();
 });
