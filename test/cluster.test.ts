@@ -318,6 +318,61 @@ test("a node's error lines become the local store's errors or ERR_NODE_ERROR; a 
   }
 });
 
+test('replies split anywhere are read whole; a reply line without end or a block past 1 GiB kills that connection, unbuffered', async () => {
+  const value = Buffer.alloc(5 * 1024 * 1024);
+  for (let i = 0; i < value.length; i++) value[i] = (i * 7 + (i >> 10)) & 0xff;
+  const sleep = () => new Promise((r) => setTimeout(r, 2));
+  const node = await fakeNode((s) => {
+    s.setNoDelay(true);
+    s.on('data', async (d: Buffer) => {
+      const line = d.toString('latin1');
+      if (line.startsWith('get big')) {
+        // The header a byte at a time, the block in odd pieces, its CRLF and END apart; then a
+        // second reply in the same flow.
+        for (const b of 'VALUE big 3 5242880\r\n') {
+          s.write(b, 'latin1');
+          await sleep();
+        }
+        for (let at = 0; at < value.length; at += 999_983) {
+          s.write(value.subarray(at, at + 999_983));
+          await sleep();
+        }
+        s.write('\r');
+        await sleep();
+        s.write('\nEN');
+        await sleep();
+        s.write('D\r\nVALUE small 0 2\r\nok\r\nEND\r\n');
+      } else if (line.startsWith('get endless')) {
+        // A reply line that never ends: 8 MiB of it, far past what a line may be.
+        s.write('VALUE ');
+        for (let i = 0; i < 128 && !s.destroyed; i++) {
+          s.write(Buffer.alloc(65536, 0x78));
+          await sleep();
+        }
+      } else if (line.startsWith('get huge')) {
+        s.write('VALUE huge 0 2147483648\r\n');
+      }
+    });
+  });
+  const c = new Cluster({ nodes: [node.id], timeout: 60_000, failureLimit: 10, connections: 1 });
+  try {
+    const [big, small] = await Promise.all([c.get('big'), c.get('small')]);
+    assert.ok(Buffer.isBuffer(big) && big.equals(value), 'the 5 MiB value, whole');
+    assert.is(String(small), 'ok');
+    // Not the 60 s timeout: refused at 64 KiB of line.
+    const endless = (await rejects(c.get('endless'))) as ClusterError;
+    assert.is(endless.code, 'ERR_NODE_UNREACHABLE');
+    assert.match(endless.message, 'a reply line past 64 KiB');
+    const huge = (await rejects(c.get('huge'))) as ClusterError;
+    assert.is(huge.code, 'ERR_NODE_UNREACHABLE');
+    assert.match(huge.message, 'unexpected bytes from the node: "VALUE huge 0 2147483648');
+    assert.is(nodeOf(c.stats(), node.id).failures, 2);
+  } finally {
+    await c.close();
+    await node.stop();
+  }
+});
+
 // ---------- three nodes and nutcracker ----------
 
 let nodes: TestNode[] = [];

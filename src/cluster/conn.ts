@@ -62,6 +62,14 @@ interface Pending {
 const EMPTY = Buffer.alloc(0);
 const LF = 0x0a;
 const CRLF = '\r\n';
+/**
+ * The longest reply line taken from a node: memcached's longest (a VALUE or VA header with a
+ * 250-byte key, a metadump line with its key URL-encoded) are under 1 KiB; a node that sends more
+ * without a newline is not speaking the protocol, and is not buffered without end.
+ */
+const MAX_LINE = 64 * 1024;
+/** The largest data block taken from a node: memcached's item size limit (`-I`) stops at 1 GiB. */
+const MAX_BLOCK = 1024 * 1024 * 1024;
 /** Lines that end an {@link Expect.Lines} reply besides END. */
 const LINES_END = /^(ERROR|CLIENT_ERROR|SERVER_ERROR|BUSY)( |$)/;
 
@@ -73,7 +81,15 @@ export class NodeConnection {
   readonly #timeoutMs: number;
   #queue: Pending[] = [];
   #head = 0;
-  #buf: Buffer = EMPTY;
+  /**
+   * Bytes received and not yet parsed, in arrival order, and their total. A reply that cannot be
+   * parsed yet waits here as a list: it is joined once, when it can be ({@link #need}), not once
+   * per arriving chunk, so a large value costs one copy, not one per chunk.
+   */
+  #chunks: Buffer[] = [];
+  #have = 0;
+  /** Bytes that must be buffered before parsing can go on; 0: until a newline arrives. */
+  #need = 0;
   #dead = false;
   #corked = false;
   #timer: NodeJS.Timeout | undefined;
@@ -186,13 +202,28 @@ export class NodeConnection {
     const waiting = this.#queue.slice(this.#head);
     this.#queue = [];
     this.#head = 0;
-    this.#buf = EMPTY;
+    this.#chunks = [];
+    this.#have = 0;
     this.#owner.onDead(this, err, waiting.length > 0);
     for (const p of waiting) p.cb(err, '', undefined);
   }
 
   #onData(chunk: Buffer): void {
-    const buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    let buf = chunk;
+    if (this.#have > 0) {
+      const total = this.#have + chunk.length;
+      if (this.#need > 0 ? total < this.#need : chunk.indexOf(LF) < 0) {
+        this.#chunks.push(chunk);
+        this.#have = total;
+        if (this.#need === 0 && total > MAX_LINE) this.#protocolError(this.#chunks[0] ?? chunk, 0, 'a reply line past 64 KiB');
+        return;
+      }
+      this.#chunks.push(chunk);
+      buf = Buffer.concat(this.#chunks, total);
+      this.#chunks = [];
+      this.#have = 0;
+    }
+    this.#need = 0;
     let pos = 0;
     let replies = 0;
     const q = this.#queue;
@@ -200,7 +231,13 @@ export class NodeConnection {
       const p = q[this.#head];
       if (p === undefined) break; // the loop's condition: never
       const eol = buf.indexOf(LF, pos);
-      if (eol < 0) break;
+      if (eol < 0) {
+        if (buf.length - pos > MAX_LINE) {
+          this.#protocolError(buf, pos, 'a reply line past 64 KiB');
+          return;
+        }
+        break; // #need 0: until a newline arrives
+      }
       // memcached ends metadump lines with a bare LF: Lines replies take either ending.
       const cr = buf[eol - 1] === 0x0d ? 1 : 0;
       if (eol === pos || (cr === 0 && p.expect !== Expect.Lines)) {
@@ -212,12 +249,15 @@ export class NodeConnection {
         // VALUE <key> <flags> <bytes> [<cas>]
         const [, key, flags, bytes] = line.split(' ');
         const n = Number(bytes);
-        if (key === undefined || flags === undefined || bytes === undefined || !Number.isInteger(n) || n < 0) {
+        if (key === undefined || flags === undefined || bytes === undefined || !Number.isInteger(n) || n < 0 || n > MAX_BLOCK) {
           this.#protocolError(buf, pos);
           return;
         }
         const start = eol + 1;
-        if (buf.length < start + n + 2) break; // the data block is still on its way
+        if (buf.length < start + n + 2) {
+          this.#need = start + n + 2 - pos; // the data block is still on its way
+          break;
+        }
         if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) {
           this.#protocolError(buf, pos);
           return;
@@ -229,12 +269,15 @@ export class NodeConnection {
       if (p.expect === Expect.Meta && line.startsWith('VA ')) {
         // VA <bytes> <flags>*: the data block follows; the reply is the header line and one item.
         const n = Number(line.split(' ', 2)[1]);
-        if (!Number.isInteger(n) || n < 0) {
+        if (!Number.isInteger(n) || n < 0 || n > MAX_BLOCK) {
           this.#protocolError(buf, pos);
           return;
         }
         const start = eol + 1;
-        if (buf.length < start + n + 2) break;
+        if (buf.length < start + n + 2) {
+          this.#need = start + n + 2 - pos;
+          break;
+        }
         if (buf[start + n] !== 0x0d || buf[start + n + 1] !== LF) {
           this.#protocolError(buf, pos);
           return;
@@ -269,12 +312,15 @@ export class NodeConnection {
       this.#queue = q.slice(this.#head);
       this.#head = 0;
     }
-    this.#buf = pos === buf.length ? EMPTY : buf.subarray(pos);
+    if (pos < buf.length) {
+      this.#chunks.push(buf.subarray(pos));
+      this.#have = buf.length - pos;
+    }
     if (replies > 0) this.#owner.onReply();
   }
 
-  #protocolError(buf: Buffer, pos: number): void {
+  #protocolError(buf: Buffer, pos: number, what = 'unexpected bytes from the node'): void {
     const text = JSON.stringify(buf.toString('latin1', pos, Math.min(buf.length, pos + 80)));
-    this.#die(new ClusterError('ERR_NODE_UNREACHABLE', `${this.#node}: unexpected bytes from the node: ${text}`, this.#node));
+    this.#die(new ClusterError('ERR_NODE_UNREACHABLE', `${this.#node}: ${what}: ${text}`, this.#node));
   }
 }
