@@ -9,7 +9,7 @@
 // (TLS keys: ssl_*, not reported yet).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createConnection, type AddressInfo, type Server } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -482,6 +482,25 @@ own('shmcached stats: the file sections without a server, every section from one
     const noServer = await run('--file', shm.path, 'conns');
     assert.is(noServer.status, 2);
     assert.match(noServer.stderr, /needs a running server: add --server HOST:PORT/);
+    // A peer that streams STAT lines and never ends them with END: refused at 16 MiB, one line, exit 1.
+    const line = Buffer.from(`STAT x ${'y'.repeat(65_000)}\r\n`);
+    const endless = createNetServer((s) => {
+      s.on('error', () => undefined);
+      const pump = (): void => {
+        while (!s.destroyed && s.write(line));
+      };
+      s.on('drain', pump);
+      s.once('data', pump);
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    try {
+      const flood = await run('--server', `127.0.0.1:${(endless.address() as AddressInfo).port}`);
+      assert.is(flood.status, 1, flood.stderr);
+      assert.match(flood.stderr, /sent more than 16 MiB for "stats" without ending it/);
+      assert.is(flood.stderr.trim().split('\n').length, 1);
+    } finally {
+      endless.close();
+    }
     c.close();
   } finally {
     await shm.stop();

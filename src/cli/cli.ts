@@ -197,6 +197,13 @@ function askServer(target: string, line: string): Promise<string> {
     sock.on('connect', () => sock.write(`${line}\r\n`));
     sock.on('data', (d: Buffer) => {
       got += d.toString('latin1');
+      // memcached's largest stats reply (`stats detail dump`, `stats slabs` at 64 classes) is far
+      // below this: past it the peer is not a memcached, and is not buffered without end.
+      if (got.length > 16 * 1024 * 1024) {
+        sock.destroy();
+        reject(new RunError(`${target} sent more than 16 MiB for "${line}" without ending it: is it a memcached server?`));
+        return;
+      }
       // A stats reply ends with END; anything else is one line (RESET, an error).
       if (got.endsWith('END\r\n') || (!/^(STAT|ITEM|PREFIX) /.test(got) && got.endsWith('\r\n'))) done(got);
     });
