@@ -1024,9 +1024,12 @@ export class Cache<T = Buffer> {
     return this.#s === undefined;
   }
 
-  /** Largest value (bytes) storable under a key of `keyBytes` bytes. */
+  /** Largest value (bytes) storable under a key of `keyBytes` bytes (an integer from 0 to 250, else RangeError). */
   maxValueSize(keyBytes = 1): number {
-    return this.#live().payloadMax - keyBytes;
+    const s = this.#live();
+    if (typeof keyBytes !== 'number' || !Number.isInteger(keyBytes) || keyBytes < 0 || keyBytes > KEY_MAX)
+      throw rangeError('ERR_OUT_OF_RANGE', `keyBytes must be an integer from 0 to ${KEY_MAX}, got ${String(keyBytes)}`);
+    return s.payloadMax - keyBytes;
   }
 
   /**

@@ -213,6 +213,18 @@ args('an options getter that calls the same cache cannot redirect the outer stor
   c.close();
 });
 
+args('maxValueSize() refuses a key length that is not an integer from 0 to 250', () => {
+  const c = open('maxvalue');
+  const max = c.maxValueSize(0);
+  assert.is(c.maxValueSize(250), max - 250);
+  for (const n of [Number.NaN, -1, 251, 1.5, '10'])
+    assert.throws(
+      () => c.maxValueSize(n as number),
+      (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE',
+    );
+  c.close();
+});
+
 args('stats() refuses a group name that is only an Object.prototype property', () => {
   const c = open('stats-proto');
   for (const g of ['toString', 'constructor', '__proto__', 'hasOwnProperty'])
