@@ -16,6 +16,7 @@ import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { arenaView } from './arena-view.js';
+import { detachedError, isDetached } from './bytes.js';
 import { entryKeyBytes } from './entry.js';
 import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
@@ -131,14 +132,23 @@ const utf8Write: Utf8Write =
 let optFlags = 0;
 let optTtl = 0;
 
+/**
+ * Reads a store's options into optFlags / optTtl. Reading them may run the caller's code (a
+ * getter, a Proxy), which may call this cache again: so the options are read before the key and
+ * value are written into scratch, into locals first, and the module state is set last.
+ */
 function readSetOptions(opts: CacheSetOptions | undefined): void {
-  optFlags = 0;
-  optTtl = 0;
-  if (opts === undefined) return;
-  if (typeof opts !== 'object' || opts === null)
-    throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) optTtl = readTtl(opts, 'options');
-  if (opts.flags !== undefined) optFlags = checkFlags(opts.flags, 'options.flags');
+  let flags = 0;
+  let ttl = 0;
+  if (opts !== undefined) {
+    if (typeof opts !== 'object' || opts === null)
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+    if (opts.ttl !== undefined || opts.ttlMs !== undefined || opts.expiresAt !== undefined) ttl = readTtl(opts, 'options');
+    const f = opts.flags;
+    if (f !== undefined) flags = checkFlags(f, 'options.flags');
+  }
+  optFlags = flags;
+  optTtl = ttl;
 }
 
 /** memcached's seconds for flush_all's delay (kept as memcached reads it). */
@@ -215,7 +225,7 @@ function writeKey(s: State, key: Key, name = 'key'): number {
   }
   if (key instanceof Uint8Array) {
     const n = key.length;
-    if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n);
+    if (n === 0 || n > KEY_MAX) throw n === 0 && isDetached(key) ? detachedError(name) : keyLengthError(name, n);
     s.scratch.set(key, 0);
     return n;
   }
@@ -279,7 +289,8 @@ function packKeys(s: State, keys: readonly Key[], from: number): number {
       if (klen > KEY_MAX) throw keyLengthError(`keys[${from + n}]`, klen);
     } else if (key instanceof Uint8Array) {
       klen = key.length;
-      if (klen === 0 || klen > KEY_MAX) throw keyLengthError(`keys[${from + n}]`, klen);
+      if (klen === 0 || klen > KEY_MAX)
+        throw klen === 0 && isDetached(key) ? detachedError(`keys[${from + n}]`) : keyLengthError(`keys[${from + n}]`, klen);
       scratch.set(key, pos);
     } else {
       throw typeError('ERR_INVALID_ARG_TYPE', `keys[${from + n}] must be a string or a Uint8Array, got ${describe(key)}`);
@@ -326,6 +337,7 @@ function writeValue(s: State, value: Value, klen: number): number {
   if (value instanceof Uint8Array) {
     const n = value.length;
     if (n > max) throw tooLargeError(n, s.payloadMax);
+    if (n === 0 && isDetached(value)) throw detachedError('value');
     s.scratch.set(value, VOFF);
     return n;
   }
@@ -620,8 +632,8 @@ export class Cache<T = Buffer> {
   /** Get and touch (memcached's `gat`): returns the value and sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`). */
   gat(key: Key, ttl: number | TtlOptions): T | undefined {
     const s = this.#live();
+    const t = ttlArg(ttl, 'ttl'); // before the key is written: reading it may run the caller's code
     const klen = writeKey(s, key);
-    const t = ttlArg(ttl, 'ttl');
     const off = s.off;
     const r = s.h.gat(klen, off, t);
     if (r >= 0) {
@@ -641,10 +653,13 @@ export class Cache<T = Buffer> {
 
   #store(cmd: Cmd, key: Key, value: Value, opts: CacheSetOptions | undefined, what: string): number {
     const s = this.#live();
+    // Options first: reading them may run the caller's code, which may use this cache's scratch.
+    readSetOptions(opts);
+    const flags = optFlags;
+    const ttl = optTtl;
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value, klen);
-    readSetOptions(opts);
-    const r = s.h.store(cmd, klen, vlen, optFlags, optTtl);
+    const r = s.h.store(cmd, klen, vlen, flags, ttl);
     if (r < 0) throw statusError(r, what);
     return r;
   }
@@ -694,11 +709,13 @@ export class Cache<T = Buffer> {
   cas(key: Key, value: In<T>, cas: bigint | number, options?: CacheSetOptions): CasResult {
     const s = this.#live();
     const c = casArg(cas);
+    readSetOptions(options); // before the key and value are written: see #store
+    const flags = optFlags;
+    const ttl = optTtl;
     const klen = writeKey(s, key);
     const vlen = writeValue(s, value as Value, klen);
-    readSetOptions(options);
     s.meta64[M64_IO] = c;
-    const r = s.h.store(Cmd.Cas, klen, vlen, optFlags, optTtl);
+    const r = s.h.store(Cmd.Cas, klen, vlen, flags, ttl);
     if (r < 0) throw statusError(r, 'cas');
     return r === St.Ok ? 'stored' : r === St.Exists ? 'exists' : 'not_found';
   }
@@ -745,8 +762,9 @@ export class Cache<T = Buffer> {
   /** Sets a new expiry (seconds, or `{ ttl | ttlMs | expiresAt }`); `true` if the key was there. */
   touch(key: Key, ttl: number | TtlOptions): boolean {
     const s = this.#live();
+    const t = ttlArg(ttl, 'ttl'); // before the key is written: reading it may run the caller's code
     const klen = writeKey(s, key);
-    const r = s.h.touch(klen, ttlArg(ttl, 'ttl'));
+    const r = s.h.touch(klen, t);
     if (r < 0) throw statusError(r, 'touch');
     return r === St.Ok;
   }
@@ -837,8 +855,10 @@ export class Cache<T = Buffer> {
       const klen = entryKeyBytes(k, i);
       let vlen: number;
       if (typeof v === 'string') vlen = Buffer.byteLength(v);
-      else if (v instanceof Uint8Array) vlen = v.length;
-      else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
+      else if (v instanceof Uint8Array) {
+        vlen = v.length;
+        if (vlen === 0 && isDetached(v)) throw detachedError(`entries[${i}][1]`);
+      } else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
       if (klen + vlen > s.payloadMax) throw tooLargeError(vlen, s.payloadMax);
       checked.push({ k: k as Key, v, klen, vlen });
     }
@@ -954,7 +974,7 @@ export class Cache<T = Buffer> {
    */
   stats(group: StatsGroup = 'general'): Record<string, number | string> {
     const s = this.#live();
-    const g = STATS_GROUPS[group];
+    const g = typeof group === 'string' && Object.hasOwn(STATS_GROUPS, group) ? STATS_GROUPS[group] : undefined;
     if (g === undefined)
       throw typeError('ERR_INVALID_ARG_VALUE', `group must be one of ${Object.keys(STATS_GROUPS).join(', ')}, got ${String(group)}`);
     const list = s.h.stats(g, this.#protection) ?? [];
@@ -1004,9 +1024,12 @@ export class Cache<T = Buffer> {
     return this.#s === undefined;
   }
 
-  /** Largest value (bytes) storable under a key of `keyBytes` bytes. */
+  /** Largest value (bytes) storable under a key of `keyBytes` bytes (an integer from 0 to 250, else RangeError). */
   maxValueSize(keyBytes = 1): number {
-    return this.#live().payloadMax - keyBytes;
+    const s = this.#live();
+    if (typeof keyBytes !== 'number' || !Number.isInteger(keyBytes) || keyBytes < 0 || keyBytes > KEY_MAX)
+      throw rangeError('ERR_OUT_OF_RANGE', `keyBytes must be an integer from 0 to ${KEY_MAX}, got ${String(keyBytes)}`);
+    return s.payloadMax - keyBytes;
   }
 
   /**

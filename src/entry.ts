@@ -3,6 +3,7 @@
  * `CachePool.setMany` (both check every entry before anything is stored).
  */
 import { Layout } from './contract.js';
+import { detachedError, isDetached } from './bytes.js';
 import { rangeError, typeError } from './errors.js';
 
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -10,7 +11,7 @@ const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
 /**
  * The UTF-8 byte length of `entries[i]`'s key `k`, or throws what the synchronous call throws:
  * TypeError `ERR_INVALID_ARG_TYPE` (not a string or Uint8Array), TypeError `ERR_INVALID_ARG_VALUE`
- * (a space or control character: memcached's key rule), RangeError `ERR_OUT_OF_RANGE` (empty, or
+ * (a space or control character: memcached's key rule; a view of a detached ArrayBuffer), RangeError `ERR_OUT_OF_RANGE` (empty, or
  * longer than Layout.KeyMax bytes).
  */
 export function entryKeyBytes(k: unknown, i: number): number {
@@ -22,6 +23,7 @@ export function entryKeyBytes(k: unknown, i: number): number {
     bad = BAD_KEY_CHARS.test(k);
   } else if (k instanceof Uint8Array) {
     klen = k.length;
+    if (klen === 0 && isDetached(k)) throw detachedError(name);
     bad = k.some((c) => c <= 0x20 || c === 0x7f);
   } else {
     const got = k === null ? 'null' : Array.isArray(k) ? 'array' : typeof k;

@@ -21,12 +21,14 @@
  * either way, so stores on either kind of handle share one namespace layout.
  */
 import { EventEmitter } from 'node:events';
-import { deserialize, serialize } from 'node:v8';
+import { deserialize } from 'node:v8';
 
 import { Cache } from './cache.js';
 import { CachePool } from './pool/pool.js';
+import { encodeValue, resolveCodec } from './codec.js';
 import { rangeError, typeError } from './errors.js';
-import type { OpenOptions } from './types.js';
+import { msToExptime } from './ttl.js';
+import type { CacheSetOptions, OpenOptions, Value } from './types.js';
 
 /** Options of {@link KeyvShmcached}: a Cache to share, or the {@link OpenOptions} to open one. */
 export interface KeyvShmcachedOptions extends Omit<OpenOptions, 'codec'> {
@@ -48,6 +50,8 @@ export interface KeyvStoreEntry {
 
 const TAG_STRING = 1 << 28;
 const TAG_V8 = 3 << 28;
+/** node:v8 serialisation, whose failures are CacheError ERR_CODEC_ENCODE (as under a Cache's 'v8' codec). */
+const V8 = resolveCodec('v8')!;
 
 /** Percent-encodes what memcached keys may not hold (space, controls, DEL), `%` and `/`. */
 function enc(s: string): string {
@@ -132,11 +136,22 @@ export class KeyvShmcached extends EventEmitter {
     return Buffer.from(info.value);
   }
 
-  async #write(k: string, value: unknown, ttl: unknown): Promise<void> {
+  /**
+   * What a write of `value` for `ttl` ms stores: the bytes (or text) and the store options. Throws
+   * before anything is stored: CacheError ERR_CODEC_ENCODE for a value node:v8 cannot serialise,
+   * RangeError for a ttl past the store's clock.
+   */
+  #encode(value: unknown, ttl: unknown): [Value, CacheSetOptions] {
     const ttlMs = typeof ttl === 'number' && ttl > 0 ? ttl : 0;
-    if (typeof value === 'string') await this.#cache.set(k, value, { ttlMs, flags: TAG_STRING });
-    else if (value instanceof Uint8Array) await this.#cache.set(k, value, { ttlMs });
-    else await this.#cache.set(k, serialize(value), { ttlMs, flags: TAG_V8 });
+    msToExptime(ttlMs, 'ttl');
+    if (typeof value === 'string') return [value, { ttlMs, flags: TAG_STRING }];
+    if (value instanceof Uint8Array) return [value, { ttlMs }];
+    return [encodeValue(V8, value) as Uint8Array, { ttlMs, flags: TAG_V8 }];
+  }
+
+  async #write(k: string, value: unknown, ttl: unknown): Promise<void> {
+    const [v, o] = this.#encode(value, ttl);
+    await this.#cache.set(k, v, o);
   }
 
   /** The raw value Keyv stored under `key`, or undefined. */
@@ -156,10 +171,29 @@ export class KeyvShmcached extends EventEmitter {
     return true;
   }
 
-  /** Stores many entries (Keyv's `setMany`). */
+  /**
+   * Stores many entries (Keyv's `setMany`). Every entry is checked and serialised before any is
+   * stored, so a bad one (a key that is not a string or too long, a value v8 cannot serialise)
+   * stores nothing.
+   */
   async setMany(entries: KeyvStoreEntry[]): Promise<boolean[]> {
+    if (!Array.isArray(entries)) throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an array of { key, value, ttl? }');
     const base = await this.#base();
-    return Promise.all(entries.map((e) => this.#write(this.#key(base, e.key), e.value, e.ttl).then(() => true)));
+    const writes = entries.map((e: unknown, i): [string, Value, CacheSetOptions] => {
+      if (typeof e !== 'object' || e === null)
+        throw typeError(
+          'ERR_INVALID_ARG_TYPE',
+          `entries[${i}] must be an object { key, value, ttl? }, got ${e === null ? 'null' : typeof e}`,
+        );
+      const { key, value, ttl } = e as KeyvStoreEntry;
+      return [this.#key(base, key), ...this.#encode(value, ttl)];
+    });
+    return Promise.all(
+      writes.map(async ([k, v, o]) => {
+        await this.#cache.set(k, v, o);
+        return true;
+      }),
+    );
   }
 
   /** Removes `key`; whether it was there. */
@@ -169,8 +203,11 @@ export class KeyvShmcached extends EventEmitter {
 
   /** Removes `keys`; whether every one was there. */
   async deleteMany(keys: string[]): Promise<boolean> {
+    if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', 'keys must be an array of strings');
     const base = await this.#base();
-    const gone = await Promise.all(keys.map((k) => this.#cache.delete(this.#key(base, k))));
+    // Every key checked before any is deleted: a bad one deletes nothing.
+    const ks = keys.map((k) => this.#key(base, k));
+    const gone = await Promise.all(ks.map((k) => this.#cache.delete(k)));
     return gone.every(Boolean);
   }
 

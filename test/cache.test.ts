@@ -125,6 +125,116 @@ args('closed caches refuse calls; close is idempotent', () => {
   assert.throws(() => c.set('a', '1'), is(CacheError));
 });
 
+/** `bytes` after its ArrayBuffer is transferred away (detached): a view of length 0 that cannot be read. */
+function detach<V extends Uint8Array>(bytes: V): V {
+  structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
+  assert.is(bytes.byteLength, 0, 'detached'); // (a pooled Buffer's ArrayBuffer is not transferable: use a Uint8Array of its own)
+  return bytes;
+}
+
+args('a view of a detached ArrayBuffer as a key or value is a coded TypeError, and stores nothing', () => {
+  const c = open('detached');
+  c.set('k', 'before');
+  const isDetachedError = (e: Error & { code?: string }) =>
+    e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /detached/.test(e.message);
+  for (const call of [
+    () => c.set('k', detach(new TextEncoder().encode('after'))),
+    () => c.add('k2', detach(new Uint8Array(4))),
+    () => c.replace('k', detach(new Uint8Array(4))),
+    () => c.append('k', detach(new Uint8Array(4))),
+    () => c.set(detach(new Uint8Array(4)), 'v'),
+    () => c.get(detach(new Uint8Array(4))),
+    () => c.getMany(['k', detach(new Uint8Array(4))]),
+  ])
+    assert.throws(call, isDetachedError);
+  assert.is(str(c.get('k')), 'before');
+  assert.is(c.get('k2'), undefined);
+  c.close();
+});
+
+args('setMany with a detached value after more than one native batch of entries stores none of them', () => {
+  const c = open('detached-many');
+  const big = Buffer.alloc(c.maxValueSize(8) - 16, 7);
+  // Three entries of nearly an item each: more than one scratch buffer, so more than one native call.
+  const entries: [string, Uint8Array][] = [
+    ['many:0', big],
+    ['many:1', big],
+    ['many:2', big],
+    ['many:3', detach(new Uint8Array(8))],
+  ];
+  assert.throws(
+    () => c.setMany(entries),
+    (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE',
+  );
+  assert.equal(
+    [0, 1, 2, 3].map((i) => c.has(`many:${i}`)),
+    [false, false, false, false],
+    'nothing stored',
+  );
+  c.close();
+});
+
+args('an options getter that calls the same cache cannot redirect the outer store or touch to its key', () => {
+  const c = open('reentrant');
+  c.set('other', 'other-original');
+  c.set('a', 'a-original');
+  // The getter runs while the outer call reads its options: it stores another key meanwhile.
+  c.set('a', 'a-new', {
+    get ttl() {
+      c.set('other', 'other-new!');
+      return 100;
+    },
+  });
+  assert.is(str(c.get('a')), 'a-new', 'the outer set stored its own key and value');
+  assert.is(str(c.get('other')), 'other-new!', 'the inner set stored its own value, whole');
+  c.set('x', 'x');
+  c.set('y', 'y');
+  // touch x with an already-expired ttl, while the getter reads y.
+  assert.is(
+    c.touch('x', {
+      get ttl() {
+        c.get('y');
+        return -1;
+      },
+    }),
+    true,
+  );
+  assert.is(c.get('x'), undefined, 'x was touched');
+  assert.is(str(c.get('y')), 'y', 'y was not');
+  // flags read through a getter that stores with a ttl: the outer set keeps its own (no) ttl.
+  c.set('f', 'f', {
+    get flags() {
+      c.set('other', 'o', { ttl: -1 });
+      return 5;
+    },
+  });
+  assert.equal(c.gets('f')?.flags, 5);
+  assert.is(str(c.get('f')), 'f', 'the outer set did not take the inner ttl');
+  c.close();
+});
+
+args('maxValueSize() refuses a key length that is not an integer from 0 to 250', () => {
+  const c = open('maxvalue');
+  const max = c.maxValueSize(0);
+  assert.is(c.maxValueSize(250), max - 250);
+  for (const n of [Number.NaN, -1, 251, 1.5, '10'])
+    assert.throws(
+      () => c.maxValueSize(n as number),
+      (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE',
+    );
+  c.close();
+});
+
+args('stats() refuses a group name that is only an Object.prototype property', () => {
+  const c = open('stats-proto');
+  for (const g of ['toString', 'constructor', '__proto__', 'hasOwnProperty'])
+    assert.throws(
+      () => c.stats(g as 'general'),
+      (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE',
+    );
+  c.close();
+});
+
 args.run();
 
 // ---------------------------------------------------------------------------------------------

@@ -655,4 +655,38 @@ test('keys/entries over our own server nodes with the lru crawler on (lru_crawle
   }
 });
 
+test('a view of a detached ArrayBuffer is TypeError ERR_INVALID_ARG_VALUE on local and remote keys alike, and stores nothing', () =>
+  withNodes('detached', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const keys = keysOver(hybrid, 'det', 30);
+    const local = must(
+      keys.find((k) => hybrid.isLocal(k)),
+      'a local key',
+    );
+    const remote = must(
+      keys.find((k) => !hybrid.isLocal(k)),
+      'a remote key',
+    );
+    const detached = (): Uint8Array => {
+      const u = new Uint8Array(8).fill(65);
+      structuredClone(u.buffer, { transfer: [u.buffer] });
+      assert.is(u.byteLength, 0, 'detached');
+      return u;
+    };
+    const codeOf = async (p: Promise<unknown>) => {
+      const e = await rejects(p);
+      return `${e.name}:${e.code}`;
+    };
+    const bad = 'TypeError:ERR_INVALID_ARG_VALUE';
+    for (const k of [local, remote]) {
+      await hybrid.set(k, 'before');
+      assert.is(await codeOf(hybrid.set(k, detached())), bad, `set ${k}`);
+      assert.is(await codeOf(hybrid.append(k, detached())), bad, `append ${k}`);
+      assert.is(await codeOf(hybrid.setMany([[k, detached()]])), bad, `setMany ${k}`);
+      assert.is((await hybrid.get(k))?.toString(), 'before', `${k} unchanged`);
+    }
+    assert.is(await codeOf(hybrid.set(detached(), 'v')), bad, 'a detached key');
+    assert.is(await codeOf(hybrid.getMany([local, detached()])), bad, 'a detached key in getMany');
+  }));
+
 test.run();

@@ -186,5 +186,53 @@ if (missing.length === 0) {
     assert.equal(await k.get('from-child'), { pid: childPid, seen: { pid: process.pid } });
   });
 
+  more('setMany / deleteMany with one bad entry change nothing; an unserialisable value is a coded error', async () => {
+    const s = new KeyvShmcached({ cache: shared, prefix: 'bad' });
+    const failure = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        return `${(e as Error).name}:${(e as { code?: string }).code}`;
+      }
+      return 'resolved';
+    };
+    const long = 'x'.repeat(300);
+    const cases: [string, unknown[], string][] = [
+      [
+        'a key that is not a string',
+        [
+          { key: 'm1', value: 1 },
+          { key: 5, value: 2 },
+        ],
+        'TypeError:ERR_INVALID_ARG_TYPE',
+      ],
+      [
+        'a key too long once namespaced',
+        [
+          { key: 'm1', value: 1 },
+          { key: long, value: 2 },
+        ],
+        'RangeError:ERR_OUT_OF_RANGE',
+      ],
+      [
+        'a value v8 cannot serialise',
+        [
+          { key: 'm1', value: 1 },
+          { key: 'm2', value: () => 1 },
+        ],
+        'CacheError:ERR_CODEC_ENCODE',
+      ],
+      ['an entry that is not an object', [{ key: 'm1', value: 1 }, null], 'TypeError:ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [what, entries, code] of cases) {
+      assert.is(await failure(s.setMany(entries as Parameters<typeof s.setMany>[0])), code, what);
+      assert.is(await s.get('m1'), undefined, `${what}: nothing stored`);
+    }
+    assert.is(await failure(s.set('m3', Symbol('x'))), 'CacheError:ERR_CODEC_ENCODE', 'set of an unserialisable value');
+    await s.set('d1', 'one');
+    assert.is(await failure(s.deleteMany(['d1', 5 as unknown as string])), 'TypeError:ERR_INVALID_ARG_TYPE');
+    assert.is(await s.get('d1'), 'one', 'deleteMany with a bad key deleted nothing');
+  });
+
   more.run();
 }

@@ -480,3 +480,40 @@ mixed('exact incr totals, the CAS counter and checksummed values hold with threa
   }
 });
 mixed.run();
+
+// A Uint8Array key or value that the caller detaches (transfers away) after the call and before
+// the tick's flush is encoded for a worker: that operation alone rejects, the process goes on.
+const detached = suite('CachePool: bytes detached between the call and the flush');
+for (const transport of ['atomics', 'piscina'] as const) {
+  detached(`${transport}: the operation rejects with a coded TypeError, its neighbours are served, nothing else is stored`, async () => {
+    const path = tmpRegion(`pool-detached-${transport}`);
+    const pool = new CachePool({ path, size: '8mb', reset: true, threads: 1, inline: 'never', transport });
+    const detach = (u: Uint8Array): void => {
+      structuredClone(u.buffer, { transfer: [u.buffer as ArrayBuffer] });
+      assert.is(u.byteLength, 0, 'detached');
+    };
+    try {
+      await pool.set('k', 'before');
+      const value = new Uint8Array(8).fill(65);
+      // Views of their own ArrayBuffers (a pooled Buffer's is not transferable).
+      const key = new TextEncoder().encode('dkey');
+      const many = new TextEncoder().encode('mkey');
+      const calls = [pool.set('n1', 'one'), pool.set('k', value), pool.set(key, 'v'), pool.getMany(['n1', many]), pool.set('n2', 'two')];
+      detach(value);
+      detach(key);
+      detach(many);
+      const settled = await Promise.allSettled(calls);
+      const status = settled.map((r) =>
+        r.status === 'fulfilled' ? 'ok' : `${(r.reason as Error).name}:${(r.reason as { code?: string }).code}`,
+      );
+      const bad = 'TypeError:ERR_INVALID_ARG_VALUE';
+      assert.equal(status, ['ok', bad, bad, bad, 'ok']);
+      assert.is((await pool.get('k'))?.toString(), 'before', 'the detached value stored nothing');
+      assert.is((await pool.get('n2'))?.toString(), 'two');
+      assert.is(await pool.get('dkey'), undefined);
+    } finally {
+      await pool.close();
+    }
+  });
+}
+detached.run();

@@ -6,6 +6,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 
+import { detachedError, isDetached } from '../bytes.js';
 import { rangeError, typeError } from '../errors.js';
 import { checkTtl as checkExptime, checkFlags, readTtl } from '../ttl.js';
 import type { CacheSetOptions, Key } from '../types.js';
@@ -55,15 +56,21 @@ export function wireKey(key: unknown, name = 'key'): string {
 
 function bytesKey(b: Uint8Array, name: string): string {
   const n = b.length;
-  if (n === 0 || n > KEY_MAX) throw keyLengthError(name, n);
+  if (n === 0 || n > KEY_MAX) throw n === 0 && isDetached(b) ? detachedError(name) : keyLengthError(name, n);
   for (const c of b) if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
   return Buffer.from(b.buffer, b.byteOffset, n).toString('latin1', 0, n);
 }
 
-/** A value's bytes, copied (the caller may reuse its buffer before the request is written). */
+/**
+ * A value's bytes, copied (the caller may reuse its buffer before the request is written). A view
+ * of a detached ArrayBuffer is refused as the store refuses it (Buffer.from would copy it as empty).
+ */
 export function valueBytes(value: unknown): Buffer {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return Buffer.from(value);
+  if (value instanceof Uint8Array) {
+    if (value.length === 0 && isDetached(value)) throw detachedError('value');
+    return Buffer.from(value);
+  }
   throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`);
 }
 

@@ -48,10 +48,11 @@ import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
 import { Channel, workerExecArgv } from './channel.js';
 import { entryKeyBytes } from '../entry.js';
+import { detachedError, isDetached } from '../bytes.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
-import { Pending, Queue, encode, itemAt, keyHash, slotAt } from './queue.js';
+import { Pending, Queue, encode, itemAt, keyHash, slotAt, staleBytes } from './queue.js';
 import { Bit, ErrKind, Op, REQ_HEADER, RES_HEADER, Res } from './wire.js';
 import type { CacheSetOptions, CasResult, In, ItemInfo, Key, OpenOptions, Value } from '../types.js';
 import { runOne } from '../../workers/ops.js';
@@ -218,8 +219,10 @@ function keyLength(key: unknown, name = 'key'): number | Error {
     // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
     if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
     n = key.length === 0 ? 0 : Buffer.byteLength(key);
-  } else if (key instanceof Uint8Array) n = key.length;
-  else return typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
+  } else if (key instanceof Uint8Array) {
+    n = key.length;
+    if (n === 0 && isDetached(key)) return detachedError(name);
+  } else return typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
   if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${n}`);
   return n;
 }
@@ -928,6 +931,7 @@ export class CachePool<T = Buffer> {
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
     if (value instanceof Uint8Array && value.length > 0xffffffff)
       return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
+    if (value instanceof Uint8Array && value.length === 0 && isDetached(value)) return Promise.reject(detachedError('value'));
     if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b, post, cas);
     const p = this.#queue.push(new Pending(op, bits, key, keyBytes, value, a, b, cas));
     this.#ops++;
@@ -1290,15 +1294,26 @@ export class CachePool<T = Buffer> {
    * Sends `ops` (or those at `idx`) as one request over `channel` (atomics) or as a piscina task,
    * and settles their promises from the answer.
    */
-  #dispatch(ops: readonly Pending[], idx: Int32Array | null, channel: Channel | undefined): void {
+  #dispatch(ops: readonly Pending[], share: Int32Array | null, channel: Channel | undefined): void {
+    // Operations whose bytes changed since the call (see staleBytes) are rejected here, alone; an
+    // encoding that throws all the same rejects the share: nothing thrown here may escape the flush
+    // (a microtask: it would be an uncaught exception, and the operations would never settle).
+    const idx = intact(ops, share);
+    if (idx !== null && idx.length === 0) return;
+    const failAll = (err: unknown): void => rejectFrom(ops, idx, 0, err);
+    let req: Uint8Array;
+    try {
+      // Atomics: call() copies the request before it returns, so the queue's buffer is free again at once.
+      req = channel !== undefined ? this.#queue.encodeAll(ops, idx).bytes : encode(ops, idx).bytes;
+    } catch (e) {
+      failAll(e);
+      return;
+    }
     this.#tasks++;
     const t0 = performance.now();
     const count = idx === null ? ops.length : idx.length;
-    const failAll = (err: unknown): void => rejectFrom(ops, idx, 0, err);
     let p: Promise<void>;
     if (channel !== undefined) {
-      // call() copies the request before it returns, so the queue's buffer is free again at once.
-      const req = this.#queue.encodeAll(ops, idx).bytes;
       const encMs = performance.now() - t0;
       const after = (): void => {
         // Most recently answered last: the next flush tries it first.
@@ -1330,7 +1345,7 @@ export class CachePool<T = Buffer> {
           },
         );
     } else {
-      const ab = encode(ops, idx).bytes.buffer as ArrayBuffer;
+      const ab = req.buffer as ArrayBuffer;
       p = this.#pool!.run(ab, { transferList: [ab] }).then(
         (out) => {
           this.#answered++;
@@ -1398,6 +1413,24 @@ function answer(out: Buffer, ops: readonly Pending[], idx: Int32Array | null): v
     // Rejecting a promise that already settled does nothing, so this is safe after a partial settle.
     rejectFrom(ops, idx, 0, e);
   }
+}
+
+/**
+ * The slots of `ops` (those `idx` names, or all) that can still be encoded: `idx` itself when all
+ * can; otherwise the others are rejected with their {@link staleBytes} error and left out.
+ */
+function intact(ops: readonly Pending[], idx: Int32Array | null): Int32Array | null {
+  const n = idx === null ? ops.length : idx.length;
+  let keep: number[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const p = itemAt(ops, slotAt(idx, i));
+    const err = typeof p.key === 'string' && !(p.value instanceof Uint8Array) ? undefined : staleBytes(p);
+    if (err !== undefined) {
+      keep ??= Array.from({ length: i }, (_, j) => slotAt(idx, j));
+      p.rej(err);
+    } else keep?.push(slotAt(idx, i));
+  }
+  return keep === undefined ? idx : Int32Array.from(keep);
 }
 
 /** Rejects the operations `idx` names (every one of `ops` when it is null), from position `from` on. */

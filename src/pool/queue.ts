@@ -4,6 +4,9 @@
  * the pool's wire format (see src/pool/pool.ts) when they go to a worker. An operation run inline on the
  * calling thread is never encoded: its arguments go straight to the op runner (workers/ops.ts).
  */
+import { detachedError, isDetached } from '../bytes.js';
+import { Layout } from '../contract.js';
+import { rangeError } from '../errors.js';
 import { Bit, OP_HEADER, Op, REQ_HEADER } from './wire.js';
 
 /** Settles one operation with its value; `slot` is its position in the flush it was taken in. */
@@ -56,6 +59,26 @@ export function itemAt<T>(arr: ArrayLike<T>, i: number): T {
 /** The slot (position in the flush) of a share's `i`th operation: `i` when the share is the whole flush (`idx` null). */
 export function slotAt(idx: ArrayLike<number> | null, i: number): number {
   return idx === null ? i : itemAt(idx, i);
+}
+
+/**
+ * Why `p` can no longer be encoded as it was called, or undefined. Its bytes are read at the
+ * flush, not at the call, so a Uint8Array key or value may have changed meanwhile: detached
+ * (transferred away: TypeError `ERR_INVALID_ARG_VALUE`, as the call itself would have thrown), or
+ * a key resized out of 1..KeyMax bytes (RangeError `ERR_OUT_OF_RANGE`). A key resized within
+ * range is taken at its new length (its bytes at the flush, as a value's are).
+ */
+export function staleBytes(p: Pending): Error | undefined {
+  const key = p.key;
+  if (typeof key !== 'string' && key.length !== p.keyBytes) {
+    const n = key.length;
+    if (n === 0 && isDetached(key)) return detachedError('key');
+    if (n === 0 || n > Layout.KeyMax) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${Layout.KeyMax} bytes long, got ${n}`);
+    p.keyBytes = n;
+  }
+  const value = p.value;
+  if (value instanceof Uint8Array && value.length === 0 && isDetached(value)) return detachedError('value');
+  return undefined;
 }
 
 /** One encoded request: header filled in, `bytes.length` used bytes, and where each operation starts. */
