@@ -92,6 +92,8 @@ export interface ServerOptions {
 export { NativeServer } from './server/native.js';
 
 const CLOSE = ProtoState.Close;
+/** close(): how long connections may take to write their last replies before they are dropped. */
+const CLOSE_GRACE_MS = 2000;
 const MORE = ProtoState.More;
 const RAN = ProtoState.Ran;
 
@@ -138,7 +140,7 @@ export class ReplyPool {
 /**
  * A `net.Server` that answers memcached's protocols from `options.cache`. Call `.listen(port)` on
  * it as on any server; `close()` stops accepting and ends every open connection once its replies
- * are written.
+ * are written, or after 2 s for a client that does not read them (as the native engine).
  */
 export function createServer(options: ServerOptions & { engine: 'native' }): NativeServer;
 export function createServer(options: ServerOptions): Server;
@@ -415,6 +417,14 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     netClose(cb);
     for (const s of sockets) hangUp(s);
     for (const set of handshaking.values()) for (const raw of set) raw.destroy();
+    // As the native engine (kStopGraceMs): replies a client does not read are dropped after this,
+    // so a peer that never reads cannot hold its descriptor, or close's callback, for ever.
+    if (sockets.size > 0) {
+      const grace = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, CLOSE_GRACE_MS);
+      grace.unref();
+    }
     return server;
   };
   return server;

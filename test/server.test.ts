@@ -558,6 +558,31 @@ tcp('a metadump larger than the output mark comes whole, in order, before the co
   cache.close();
 });
 
+tcp('close() with a client that never reads its replies: it completes, and that connection is closed', async () => {
+  const { server, port, cache } = await startShm('close-noread');
+  cache.set('big', Buffer.alloc(500_000, 98));
+  const c = await RawClient.connect(port);
+  c.socket.pause(); // never reads: about 100 MB of replies wait for it
+  c.socket.write('get big\r\n'.repeat(200));
+  // The server has answered what it could once a fresh client is answered after it.
+  const d = await RawClient.connect(port);
+  assert.match((await d.exchange('version\r\n')).bytes.toString(), /^VERSION /);
+  d.close();
+  let closed = false;
+  const done = new Promise<void>((r) =>
+    server.close(() => {
+      closed = true;
+      r();
+    }),
+  );
+  await Promise.race([done, new Promise((r) => setTimeout(r, 20_000))]); // a hang guard
+  assert.ok(closed, "close()'s callback ran");
+  c.socket.resume(); // now its side sees the close after what was sent before it
+  await c.until(() => false, 20_000).catch(() => undefined);
+  assert.ok(c.closed, 'the non-reading connection was closed');
+  cache.close();
+});
+
 tcp('idle timeout closes a silent connection; close() ends open connections', async () => {
   const { server, port, cache } = await startShm('idle', { idleTimeout: 1 });
   const a = await RawClient.connect(port);
