@@ -92,6 +92,8 @@ export interface ServerOptions {
 export { NativeServer } from './server/native.js';
 
 const CLOSE = ProtoState.Close;
+/** close(): how long connections may take to write their last replies before they are dropped. */
+const CLOSE_GRACE_MS = 2000;
 const MORE = ProtoState.More;
 const RAN = ProtoState.Ran;
 
@@ -138,7 +140,7 @@ export class ReplyPool {
 /**
  * A `net.Server` that answers memcached's protocols from `options.cache`. Call `.listen(port)` on
  * it as on any server; `close()` stops accepting and ends every open connection once its replies
- * are written.
+ * are written, or after 2 s for a client that does not read them (as the native engine).
  */
 export function createServer(options: ServerOptions & { engine: 'native' }): NativeServer;
 export function createServer(options: ServerOptions): Server;
@@ -286,8 +288,44 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     return ns;
   }
 
+  // TLS: a TCP connection counts against maxConnections from its accept, as in memcached, not
+  // from the end of its handshake: a peer that opens connections and never finishes a handshake
+  // would otherwise hold descriptors (and TLS state) past the limit. Every TCP connection of a
+  // TLS server is in `tcp` until it closes; `handshaking` (by peer address) holds those not yet
+  // served, which close() destroys. The idle timeout bounds a handshake too (handshakeTimeout).
+  const tcp = new Set<Socket>();
+  const handshaking = new Map<string, Set<Socket>>();
+  const peerKey = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+  const onTcp = (raw: Socket): void => {
+    raw.on('error', () => undefined);
+    if (tcp.size >= maxConns || closed) {
+      if (!closed) engine?.rejected();
+      raw.destroy(); // no plaintext answer: the peer speaks TLS
+      return;
+    }
+    tcp.add(raw);
+    const key = peerKey(raw);
+    const set = handshaking.get(key) ?? new Set<Socket>();
+    set.add(raw);
+    handshaking.set(key, set);
+    raw.once('close', () => {
+      tcp.delete(raw);
+      served(key, raw);
+    });
+  };
+  // The handshake of one of key's connections finished (or it closed): it is no longer handshaking.
+  const served = (key: string, raw?: Socket): void => {
+    const set = handshaking.get(key);
+    if (set === undefined) return;
+    const one = raw ?? set.values().next().value;
+    if (one !== undefined) set.delete(one);
+    if (set.size === 0) handshaking.delete(key);
+  };
+
   const onConnection = (socket: Socket): void => {
-    if (sockets.size >= maxConns) {
+    if (options.tls !== undefined) {
+      served(peerKey(socket)); // admitted at its accept: see onTcp
+    } else if (sockets.size >= maxConns) {
       engine?.rejected();
       socket.on('error', () => undefined);
       hangUp(socket, 'ERROR Too many open connections\r\n');
@@ -325,9 +363,12 @@ export function createServer(options: ServerOptions): Server | NativeServer {
       ? netServer({ noDelay: true, allowHalfOpen: true }, onConnection)
       : // No allowHalfOpen here: a client that hangs up mid-handshake would leave a half-open
         // socket that no one ends (it is not served yet), and server.close() would wait forever.
-        tlsServer({ noDelay: true, ...options.tls }, onConnection);
-  // A failed handshake (an unknown CA, no client certificate) ends that socket only.
-  if (options.tls !== undefined) server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
+        tlsServer({ noDelay: true, ...(idleMs > 0 ? { handshakeTimeout: idleMs } : {}), ...options.tls }, onConnection);
+  // A failed handshake (an unknown CA, no client certificate, a timeout) ends that socket only.
+  if (options.tls !== undefined) {
+    server.on('connection', onTcp);
+    server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
+  }
 
   // Redis's protected-mode idea: anyone who can reach a non-loopback port without auth owns the cache.
   const clientCertsRequired = options.tls?.requestCert === true && options.tls.rejectUnauthorized !== false;
@@ -375,6 +416,15 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     stopCrawler();
     netClose(cb);
     for (const s of sockets) hangUp(s);
+    for (const set of handshaking.values()) for (const raw of set) raw.destroy();
+    // As the native engine (kStopGraceMs): replies a client does not read are dropped after this,
+    // so a peer that never reads cannot hold its descriptor, or close's callback, for ever.
+    if (sockets.size > 0) {
+      const grace = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, CLOSE_GRACE_MS);
+      grace.unref();
+    }
     return server;
   };
   return server;

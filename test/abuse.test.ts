@@ -2,7 +2,7 @@
 // child process (test/support/abuse-server.ts: its own file descriptors, its own RSS): 10,000
 // idle connections and the excess refused, slowloris lines and data blocks, lines past
 // memcached's limits, declared lengths of 2 and 4 GiB, a client that pipelines gets and never
-// reads, and a get whose reply would be a gigabyte. Every assertion is about what happened
+// reads, a get whose reply would be a gigabyte, and metadumps never read. Every assertion is about what happened
 // (closed, refused with memcached's words, a fresh client served, the process alive), never
 // about how long it took; bench/abuse.ts prints the RSS figures of the same scenarios.
 import { suite } from 'uvu';
@@ -90,6 +90,20 @@ const cases: Case[] = [
     async check(s) {
       const r = await hostile.amplifiedGet(s);
       assert.is(r.reply, 'SERVER_ERROR out of memory writing get response\r\n');
+    },
+  },
+  {
+    name: 'clients that ask for lru_crawler metadump all and never read: each holds a batch, not a copy of the store',
+    region: 'abuse-dump',
+    opts: { size: '128mb' },
+    async check(s) {
+      const r = await hostile.dumpNonReaders(s, 600_000, 6);
+      assert.ok(r.dumpEnded, 'a client that reads gets the whole dump');
+      assert.ok(r.dumpBytes > 32 * 2 ** 20, `the dump is large (${r.dumpBytes} bytes)`);
+      // Built whole per connection, six dumps would add 6 x dumpBytes; written a batch at a time
+      // under the engine's 4 MiB output mark, each holds a few MiB.
+      const limitKiB = (r.readers * r.dumpBytes) / 2 / 1024;
+      assert.ok(r.grewKiB < limitKiB, `RSS grew ${r.grewKiB} KiB with ${r.readers} dumps never read (limit ${limitKiB} KiB)`);
     },
   },
 ];

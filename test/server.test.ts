@@ -539,6 +539,50 @@ tcp('a peer that keeps its side open after quit, a cut line or a refusal is clos
   cache.close();
 });
 
+tcp('a metadump larger than the output mark comes whole, in order, before the command after it', async () => {
+  const { server, port, cache } = await startShm('bigdump');
+  // 100,000 keys: about 11 MB of dump lines, more than twice the engine's 4 MiB output mark, so
+  // the dump is written in batches and resumed as the client reads.
+  const n = 100_000;
+  const key = 'k'.repeat(40);
+  for (let i = 0; i < n; i++) cache.set(`${key}${i}`, 'x');
+  const c = await RawClient.connect(port);
+  const r = (await c.exchange('lru_crawler enable\r\nlru_crawler metadump all\r\nversion\r\n')).bytes.toString('latin1');
+  assert.ok(r.startsWith('OK\r\nkey='), r.slice(0, 40));
+  const lines = r.split('\n');
+  assert.is(lines.filter((l) => l.startsWith('key=')).length, n);
+  assert.ok(r.length > 8 * 2 ** 20, `${r.length} bytes`);
+  assert.match(r.slice(-64), /\nEND\r\nVERSION [^\r]+\r\n$/);
+  c.close();
+  await stopServer(server);
+  cache.close();
+});
+
+tcp('close() with a client that never reads its replies: it completes, and that connection is closed', async () => {
+  const { server, port, cache } = await startShm('close-noread');
+  cache.set('big', Buffer.alloc(500_000, 98));
+  const c = await RawClient.connect(port);
+  c.socket.pause(); // never reads: about 100 MB of replies wait for it
+  c.socket.write('get big\r\n'.repeat(200));
+  // The server has answered what it could once a fresh client is answered after it.
+  const d = await RawClient.connect(port);
+  assert.match((await d.exchange('version\r\n')).bytes.toString(), /^VERSION /);
+  d.close();
+  let closed = false;
+  const done = new Promise<void>((r) =>
+    server.close(() => {
+      closed = true;
+      r();
+    }),
+  );
+  await Promise.race([done, new Promise((r) => setTimeout(r, 20_000))]); // a hang guard
+  assert.ok(closed, "close()'s callback ran");
+  c.socket.resume(); // now its side sees the close after what was sent before it
+  await c.until(() => false, 20_000).catch(() => undefined);
+  assert.ok(c.closed, 'the non-reading connection was closed');
+  cache.close();
+});
+
 tcp('idle timeout closes a silent connection; close() ends open connections', async () => {
   const { server, port, cache } = await startShm('idle', { idleTimeout: 1 });
   const a = await RawClient.connect(port);

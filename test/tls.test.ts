@@ -8,6 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Cluster, type ClusterOptions } from '../src/index.js';
 import { at, rejects, tmpRegion } from './helpers.js';
+import { connectLoopback } from './support/net.js';
 import { findPeer, interop, peerReady } from './support/peers.js';
 import { WireClient } from './support/wire-client.js';
 import { startMemcachedAuth, withServer } from './support/wire-server.js';
@@ -98,6 +100,61 @@ tls('node:tls client: set, get, stats over TLS; a client that does not trust the
     }
     assert.ok(err, 'unknown CA: the handshake fails');
     assert.match(String((err as NodeJS.ErrnoException).code), /UNABLE_TO_VERIFY|SELF_SIGNED|CERT/);
+  }),
+);
+
+/** Resolves once `s` has closed, or after guardMs (a hang guard, not a measure); whether it closed. */
+function closes(s: Socket, guardMs = 20_000): Promise<boolean> {
+  if (s.destroyed) return Promise.resolve(true);
+  return new Promise((r) => {
+    const t = setTimeout(() => r(false), guardMs);
+    s.once('close', () => {
+      clearTimeout(t);
+      r(true);
+    });
+  });
+}
+
+tls('a TCP connection that never starts its handshake counts against maxConnections; close() ends it', () =>
+  withServer({ tls: serverTls, maxConnections: 2 }, 'tls-limit', async (s) => {
+    // memcached counts a connection from its accept: two silent peers fill a limit of 2.
+    const a = await connectLoopback(s.port);
+    const b = await connectLoopback(s.port);
+    a.on('error', () => undefined);
+    b.on('error', () => undefined);
+    const c = await connectLoopback(s.port);
+    c.on('error', () => undefined);
+    assert.ok(await closes(c), 'a third silent connection is refused');
+    assert.ok(await refused(s.port, trust), 'a TLS client over the limit is refused');
+    // One slot frees when a silent peer leaves: a TLS client is served again.
+    a.destroy();
+    let served = '';
+    for (let i = 0; i < 100 && served === ''; i++) {
+      try {
+        const t = await WireClient.tls(s.port, trust);
+        served = await t.ask('version\r\n');
+        t.end();
+      } catch {
+        // refused: a's close has not reached the server yet
+      }
+      if (served === '') await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(served, /^VERSION /);
+    // close() ends a connection still in its handshake (it would hold close's callback otherwise).
+    s.server.close();
+    assert.ok(await closes(b), 'close() ends the silent connection');
+  }),
+);
+
+tls('the idle timeout ends a TLS handshake that never finishes', () =>
+  withServer({ tls: serverTls, idleTimeout: 1 }, 'tls-idle', async (s) => {
+    const silent = await connectLoopback(s.port);
+    silent.on('error', () => undefined);
+    const partial = await connectLoopback(s.port);
+    partial.on('error', () => undefined);
+    partial.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])); // a ClientHello's first bytes, no more
+    assert.ok(await closes(silent), 'a peer that sends nothing is closed');
+    assert.ok(await closes(partial), 'a peer that stops mid-handshake is closed');
   }),
 );
 

@@ -59,7 +59,7 @@ void Conn::run() {
   more_ = false;
   const size_t out_before = out_.size();
   uint32_t ran = 0;
-  while (!closing_ && rpos_ < in_.size()) {
+  while (!closing_ && (rpos_ < in_.size() || state_ == State::kDump)) {
     if (settings_.reqs_per_event != 0 && ran >= settings_.reqs_per_event) {
       more_ = true;  // -R: yield; the host calls run() again on its next turn
       break;
@@ -67,6 +67,12 @@ void Conn::run() {
     if (out_.size() >= kOutHigh) {
       more_ = true;
       break;
+    }
+    if (state_ == State::kDump) {
+      // Later commands wait for the dump's end, as they wait for any reply before theirs.
+      if (!dump_step()) break;
+      ++commands_;  // a batch taken by a client that reads keeps it from the idle timeout
+      continue;
     }
     if (state_ == State::kSwallow) {
       size_t avail = in_.size() - rpos_;

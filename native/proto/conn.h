@@ -10,7 +10,8 @@
 //    noreply/quiet, nothing. Processing stops while out_ holds kOutHigh bytes or more, so a
 //    client that pipelines gets without reading replies cannot grow memory without bound; the
 //    host calls run() again once it has written out_ away (more() says there is work left); one
-//    multi-get's reply is capped at kGetReplyMax.
+//    multi-get's reply is capped at kGetReplyMax; an lru_crawler metadump/mgdump is written a
+//    batch of keys at a time under the same mark (state kDump), however many keys the store has.
 //  - Bad input gets memcached's error and changes nothing stored; input memcached would close
 //    the connection on (a text line past kLineMax without a newline, a bad binary magic) sets
 //    closing(): the host writes out_ and closes. Nothing in here can crash on any input.
@@ -91,7 +92,7 @@ class Conn {
 
  private:
   enum class Proto { kUnknown, kText, kBinary };
-  enum class State { kCommand, kValue, kSwallow };
+  enum class State { kCommand, kValue, kSwallow, kDump };
 
   // A storage command waiting for its data block (text set/add/..., or ms).
   struct Pending {
@@ -124,6 +125,9 @@ class Conn {
   void text_slabs(Token* t, size_t n);
   void text_lru_crawler(Token* t, size_t n);
   void lru_dump(const std::vector<uint32_t>& classes, bool all, bool mg);
+  // One batch of the dump in progress (state kDump): its lines, and its end line once the
+  // iteration is done (state kCommand again). False when the store is gone (closing_).
+  bool dump_step();
   void text_stats(Token* t, size_t nt);
   // The keys of a `stats` group as this connection's server answers them (0 general, 1 slabs,
   // 2 items, 3 settings): the store's list with the server's values over it. False: unusable.
@@ -171,6 +175,14 @@ class Conn {
   State state_ = State::kCommand;
   Pending pend_{};
   uint64_t swallow_ = 0;
+  // A metadump/mgdump in progress: written a batch at a time while out_ is under kOutHigh, so
+  // a client that does not read holds one batch, not a copy of every key in the store.
+  struct Dump {
+    uint64_t cursor = 0;
+    bool all = false;
+    bool mg = false;
+    std::vector<bool> want;  // by class id
+  } dump_;
   bool noreply_ = false;
   bool closing_ = false;
   bool more_ = false;

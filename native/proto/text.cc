@@ -464,60 +464,78 @@ void Conn::text_lru_crawler(Token* t, size_t n) {
 }
 
 // metadump (memcached's crawler_metadump_eval line per live item, then END) and mgdump (`mg KEY`
-// per live item, then EN), through the store's key iteration (core/crawl.h).
+// per live item, then EN), through the store's key iteration (core/crawl.h). Starts the dump;
+// run() writes it a batch at a time (dump_step) while the client takes its replies.
 void Conn::lru_dump(const std::vector<uint32_t>& classes, bool all, bool mg) {
-  bool want[shm::kMaxClasses] = {};
-  for (uint32_t c : classes) want[c] = true;
-  uint64_t cursor = 0;
+  dump_.cursor = 0;
+  dump_.all = all;
+  dump_.mg = mg;
+  dump_.want.assign(shm::kMaxClasses, false);
+  for (uint32_t c : classes)
+    if (c < shm::kMaxClasses) dump_.want[c] = true;
+  state_ = State::kDump;
+}
+
+bool Conn::dump_step() {
   bool done = false;
   std::vector<uint8_t> keys;
   const int64_t unix_now = int64_t(std::time(nullptr));
-  while (!done) {
-    keys.clear();
-    if (b_.crawl_keys(&cursor, &keys, 64 * 1024, &done) != 0) return store_closed();
-    for (size_t i = 0; i + 1 <= keys.size();) {
-      uint32_t nkey = keys[i];
-      const uint8_t* key = &keys[i + 1];
-      i += 1 + nkey;
-      shm::MetaView v;
-      uint32_t cls = 0;
-      uint64_t total = 0;
-      int32_t r = b_.meta_debug(key, nkey, &v, &cls, &total);
-      if (r == kStoreClosed || r == kGateBusy) return store_closed();
-      if (r != shm::kOk || (!all && (cls >= shm::kMaxClasses || !want[cls]))) continue;
-      if (mg) {
-        out_ += "mg ";
-        out_.append(reinterpret_cast<const char*>(key), nkey);
-        out_ += "\r\n";
-        continue;
-      }
-      out_ += "key=";
-      for (uint32_t j = 0; j < nkey; ++j) {  // memcached's uriencode
-        char ch = char(key[j]);
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-            ch == '.' || ch == '_' || ch == '~') {
-          out_ += ch;
-        } else {
-          char b[4];
-          std::snprintf(b, sizeof b, "%%%02X", unsigned(uint8_t(ch)));
-          out_ += b;
-        }
-      }
-      char b[200];
-      int64_t la = unix_now - int64_t(v.now - v.atime);
-      if (v.exptime == 0)
-        std::snprintf(b, sizeof b, " exp=-1 la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
-                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
-                      static_cast<unsigned long long>(total), v.flags);
-      else
-        std::snprintf(b, sizeof b, " exp=%lld la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
-                      static_cast<long long>(unix_now + (int64_t(v.exptime) - int64_t(v.now))),
-                      static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
-                      static_cast<unsigned long long>(total), v.flags);
-      out_ += b;
-    }
+  const bool mg = dump_.mg;
+  if (b_.crawl_keys(&dump_.cursor, &keys, 64 * 1024, &done) != 0) {
+    state_ = State::kCommand;
+    store_closed();
+    return false;
   }
-  out_ += mg ? "EN\r\n" : "END\r\n";
+  for (size_t i = 0; i + 1 <= keys.size();) {
+    uint32_t nkey = keys[i];
+    const uint8_t* key = &keys[i + 1];
+    i += 1 + nkey;
+    shm::MetaView v;
+    uint32_t cls = 0;
+    uint64_t total = 0;
+    int32_t r = b_.meta_debug(key, nkey, &v, &cls, &total);
+    if (r == kStoreClosed || r == kGateBusy) {
+      state_ = State::kCommand;
+      store_closed();
+      return false;
+    }
+    if (r != shm::kOk || (!dump_.all && (cls >= shm::kMaxClasses || !dump_.want[cls]))) continue;
+    if (mg) {
+      out_ += "mg ";
+      out_.append(reinterpret_cast<const char*>(key), nkey);
+      out_ += "\r\n";
+      continue;
+    }
+    out_ += "key=";
+    for (uint32_t j = 0; j < nkey; ++j) {  // memcached's uriencode
+      char ch = char(key[j]);
+      if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+          ch == '_' || ch == '~') {
+        out_ += ch;
+      } else {
+        char b[4];
+        std::snprintf(b, sizeof b, "%%%02X", unsigned(uint8_t(ch)));
+        out_ += b;
+      }
+    }
+    char b[200];
+    int64_t la = unix_now - int64_t(v.now - v.atime);
+    if (v.exptime == 0)
+      std::snprintf(b, sizeof b, " exp=-1 la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
+                    static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
+                    static_cast<unsigned long long>(total), v.flags);
+    else
+      std::snprintf(b, sizeof b, " exp=%lld la=%lld cas=%llu fetch=%s cls=%u size=%llu flags=%u \n",
+                    static_cast<long long>(unix_now + (int64_t(v.exptime) - int64_t(v.now))),
+                    static_cast<long long>(la), static_cast<unsigned long long>(v.cas), v.fetched ? "yes" : "no", cls,
+                    static_cast<unsigned long long>(total), v.flags);
+    out_ += b;
+  }
+  if (done) {
+    out_ += mg ? "EN\r\n" : "END\r\n";
+    state_ = State::kCommand;
+  }
+  return true;
 }
 
 namespace {

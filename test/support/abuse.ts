@@ -407,3 +407,68 @@ export async function amplifiedGet(s: AbuseServer): Promise<AmplifyResult> {
   p.close();
   return { reply: reply.length > 200 ? `${reply.slice(0, 200)}...` : reply, rssDuring };
 }
+
+/** What {@link dumpNonReaders} saw. */
+export interface DumpResult {
+  /** Bytes of one whole `lru_crawler metadump all` reply, as a client that reads got it. */
+  dumpBytes: number;
+  /** Whether that reply ended with END. */
+  dumpEnded: boolean;
+  /** How much the server's RSS grew (KiB) once `readers` clients asked for the dump and read nothing. */
+  grewKiB: number;
+  readers: number;
+  rssDuring: number;
+}
+
+/**
+ * `items` keys in the store, then `readers` clients that each ask for `lru_crawler metadump all`
+ * and never read: the server must write such a dump a batch at a time as it is taken (memcached
+ * streams it through a bounded buffer), not build a copy of every key per connection.
+ */
+export async function dumpNonReaders(s: AbuseServer, items: number, readers: number): Promise<DumpResult> {
+  const fill = await Peer.connect(s.port);
+  const key = 'k'.repeat(40);
+  let req = '';
+  for (let i = 0; i < items; i++) {
+    req += `set ${key}${i} 0 0 1 noreply\r\nx\r\n`;
+    if (req.length > 60_000) {
+      if (!fill.socket.write(req)) await new Promise((r) => fill.socket.once('drain', r));
+      req = '';
+    }
+  }
+  await fill.ask(`${req}lru_crawler enable\r\nversion\r\n`);
+  fill.close();
+  const before = s.rss();
+  const idle: Peer[] = [];
+  for (let i = 0; i < readers; i++) {
+    const p = await Peer.connect(s.port);
+    p.socket.pause(); // never reads
+    p.socket.write('lru_crawler metadump all\r\n');
+    idle.push(p);
+  }
+  // Let the server take the requests: a settling wait, then a fresh client answered after them.
+  await sleep(500);
+  await servedFresh(s.port);
+  const rssDuring = s.rss();
+  for (const p of idle) p.close();
+  // The whole dump, counted as it comes (tens of MiB: not joined into one buffer).
+  const reader = createConnection({ port: s.port, host: '127.0.0.1' });
+  let dumpBytes = 0;
+  let tail = '';
+  await new Promise<void>((resolve, reject) => {
+    const guard = setTimeout(resolve, 60_000); // a hang guard
+    reader.on('error', reject);
+    reader.on('close', resolve);
+    reader.on('data', (d: Buffer) => {
+      dumpBytes += d.length;
+      tail = (tail + d.toString('latin1')).slice(-16);
+      if (tail.endsWith('END\r\n')) {
+        clearTimeout(guard);
+        resolve();
+      }
+    });
+    reader.write('lru_crawler metadump all\r\n');
+  });
+  reader.destroy();
+  return { dumpBytes, dumpEnded: tail.endsWith('END\r\n'), grewKiB: rssDuring - before, readers, rssDuring };
+}
