@@ -412,6 +412,17 @@ engine.run();
 
 const tcp = suite('server: connections');
 
+/** The server's open connections once they are `n` or fewer (polled: closes land asynchronously; a 2 s hang guard). */
+async function connectionsDownTo(server: Server, n: number): Promise<number> {
+  let count = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 100; i++) {
+    count = await new Promise<number>((r) => server.getConnections((_, c) => r(c)));
+    if (count <= n) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return count;
+}
+
 function nextServerSocket(server: Server): Promise<Socket> {
   return new Promise((r) => server.once('connection', r));
 }
@@ -469,11 +480,7 @@ tcp('connection limit: one over -c is told so and closed; a freed slot is usable
   assert.is(got.toString(), 'ERROR Too many open connections\r\n');
   assert.ok(c.closed);
   a.close();
-  for (let i = 0; i < 100; i++) {
-    const count = await new Promise<number>((r) => server.getConnections((_, n) => r(n)));
-    if (count <= 1) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await connectionsDownTo(server, 1);
   const d = await RawClient.connect(port);
   assert.is((await d.exchange('version\r\n')).closed, false);
   b.close();
@@ -527,12 +534,7 @@ tcp('a peer that keeps its side open after quit, a cut line or a refusal is clos
   assert.ok(over.closed, 'the refused connection closed');
   assert.is(over.received, 'ERROR Too many open connections\r\n');
   // None of the three holds a descriptor or a slot: a and b are the only connections left.
-  let count = -1;
-  for (let i = 0; i < 100 && count !== 2; i++) {
-    count = await new Promise<number>((r) => server.getConnections((_, n) => r(n)));
-    if (count !== 2) await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.is(count, 2);
+  assert.is(await connectionsDownTo(server, 2), 2);
   a.close();
   b.close();
   await stopServer(server);

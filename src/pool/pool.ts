@@ -929,9 +929,11 @@ export class CachePool<T = Buffer> {
     const keyBytes = keyLength(key);
     if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
-    if (value instanceof Uint8Array && value.length > 0xffffffff)
-      return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${value.length} bytes is too large`));
-    if (value instanceof Uint8Array && value.length === 0 && isDetached(value)) return Promise.reject(detachedError('value'));
+    if (value instanceof Uint8Array) {
+      const n = value.length;
+      if (n > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${n} bytes is too large`));
+      if (n === 0 && isDetached(value)) return Promise.reject(detachedError('value'));
+    }
     if (this.#eager(1)) return this.#runNow(op, bits, key, value, a, b, post, cas);
     const p = this.#queue.push(new Pending(op, bits, key, keyBytes, value, a, b, cas));
     this.#ops++;
