@@ -239,6 +239,8 @@ function writeKey(s: State, key: Key, name = 'key'): number {
  * per-character loop, measured).
  * Returns how many keys it packed, or 0 when the batch holds anything else (packKeys then packs
  * it again, key by key, and throws for the first bad key before anything is looked up).
+ * `keys` is getMany's own copy of the caller's keys: reading it runs no user code, so nothing
+ * can call this cache between the first write of a batch and the native call that reads it.
  */
 function packKeysJoined(s: State, keys: readonly Key[], from: number): number {
   const lens = s.meta32;
@@ -800,12 +802,17 @@ export class Cache<T = Buffer> {
   getMany(keys: readonly Key[]): (T | undefined)[] {
     const s = this.#live();
     if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
+    // Every key read into a plain array before anything is written: reading `keys[i]` may run
+    // the caller's code (an accessor element, a Proxy), which may call this cache and so
+    // overwrite the scratch and meta buffers a batch is being packed into.
     const total = keys.length;
+    const ks = new Array<Key>(total);
+    for (let j = 0; j < total; j++) ks[j] = keys[j] as Key;
     const out = new Array<T | undefined>(total);
     let i = 0;
     let stalls = 0;
     while (i < total) {
-      const n = packKeysJoined(s, keys, i) || packKeys(s, keys, i);
+      const n = packKeysJoined(s, ks, i) || packKeys(s, ks, i);
       let off = s.off;
       const done = s.h.getMany(n, off);
       if (done < 0) throw statusError(done, 'getMany');
