@@ -661,6 +661,15 @@ export class CachePool<T = Buffer> {
   }
 
   /**
+   * Largest value (bytes) storable under a key of `keyBytes` bytes, as {@link Cache.maxValueSize}
+   * (synchronous: it asks the region, not a worker). CacheError `ERR_CACHE_CLOSED` once closed.
+   */
+  maxValueSize(keyBytes = 1): number {
+    if (this.#closed || this.#cache === undefined) throw closedError('maxValueSize');
+    return this.#cache.maxValueSize(keyBytes);
+  }
+
+  /**
    * Values of many keys, aligned with `keys` (see {@link Cache.getMany}). The keys travel in the
    * same flush; rejects with the first key's error if any key is bad.
    */
