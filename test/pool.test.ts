@@ -42,6 +42,44 @@ function define(transport: Transport, inline: Inline): void {
   /** Runs `body` on a fresh pool and a sync Cache on the same store; both closed after it, whatever it threw. */
   const withPool = (name: string, body: (o: PoolPair) => Promise<void>): Promise<void> => withPoolPair(open(name), body);
 
+  test('getMany reads each key once: a key getter that answers otherwise the second time breaks nothing, nor a neighbour in the flush', () =>
+    withPool('getmany-once', async ({ pool, cache, path }) => {
+      cache.set('a', 'A');
+      cache.set('b', 'B');
+      const fickle = (second: unknown) => {
+        const keys = ['a', 'b'];
+        let reads = 0;
+        Object.defineProperty(keys, 1, {
+          get() {
+            reads++;
+            return reads === 1 ? 'b' : second;
+          },
+        });
+        return { keys, reads: () => reads };
+      };
+      for (const second of [{}, 'x'.repeat(400), 'a']) {
+        const f = fickle(second);
+        const neighbour = pool.get('a'); // the same tick: the same flush
+        const many = pool.getMany(f.keys);
+        assert.equal(
+          (await many).map((b) => b?.toString()),
+          ['A', 'B'],
+        );
+        assert.is((await neighbour)?.toString(), 'A', 'the neighbour in the flush');
+        assert.is(f.reads(), 1, 'each key read once');
+      }
+      const strings = new CachePool<string>({ path, threads: 1, transport, inline, codec: 'string' });
+      try {
+        cache.set('s', 'S', { flags: 1 << 28 });
+        const f = fickle(5);
+        f.keys[0] = 's';
+        assert.equal(await strings.getMany(f.keys), ['S', 'B']);
+        assert.is(f.reads(), 1, 'each key read once (codec)');
+      } finally {
+        await strings.close();
+      }
+    }));
+
   test('values set through the pool are seen by a sync Cache, and the other way round', () =>
     withPool('visible', async ({ pool, cache }) => {
       await pool.set('from-pool', 'hello', { flags: 7, ttl: 0 });

@@ -693,13 +693,19 @@ export class CachePool<T = Buffer> {
         return Promise.reject(e);
       }
     }
+    // Each key read once, into a plain array: reading `keys[i]` may run the caller's code (an
+    // accessor element, a Proxy), which could answer with another key, or a non-key, the second
+    // time, after the first was checked.
+    const ks = new Array<Key>(n);
     const sizes = new Array<number>(n);
     for (let i = 0; i < n; i++) {
-      const r = keyLength(keys[i], `keys[${i}]`);
+      const key = keys[i] as Key;
+      const r = keyLength(key, `keys[${i}]`);
       if (typeof r !== 'number') return Promise.reject(r);
+      ks[i] = key;
       sizes[i] = r;
     }
-    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
+    if (this.#codec !== undefined) return Promise.all(ks.map((k) => this.get(k)));
     // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
     const q = this.#queue;
     return new Promise((resolve, reject) => {
@@ -716,7 +722,7 @@ export class CachePool<T = Buffer> {
         failed = true;
         reject(e);
       };
-      keys.forEach((key, i) => {
+      ks.forEach((key, i) => {
         q.pushWith(new Pending(Op.Get, 0, key, sizes[i] ?? -1), got, bad);
       });
       this.#ops += n;
