@@ -26,7 +26,7 @@ import { deserialize } from 'node:v8';
 import { Cache } from './cache.js';
 import { CachePool } from './pool/pool.js';
 import { encodeValue, resolveCodec } from './codec.js';
-import { detachedError, isDetached } from './bytes.js';
+import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
 import { rangeError, typeError } from './errors.js';
 import { msToExptime } from './ttl.js';
 import type { CacheSetOptions, OpenOptions, Value } from './types.js';
@@ -146,7 +146,7 @@ export class KeyvShmcached extends EventEmitter {
     const ttlMs = typeof ttl === 'number' && ttl > 0 ? ttl : 0;
     msToExptime(ttlMs, 'ttl');
     if (typeof value === 'string') return [value, { ttlMs, flags: TAG_STRING }];
-    if (value instanceof Uint8Array) return [value, { ttlMs }];
+    if (isBytes(value)) return [value, { ttlMs }];
     return [encodeValue(V8, value) as Uint8Array, { ttlMs, flags: TAG_V8 }];
   }
 
@@ -192,7 +192,7 @@ export class KeyvShmcached extends EventEmitter {
       const k = this.#key(base, key);
       const [v, o] = this.#encode(value, ttl);
       // What the single set would refuse at the store, refused here before any entry is stored.
-      const vlen = typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+      const vlen = typeof v === 'string' ? Buffer.byteLength(v) : bytesLength(v);
       if (vlen === 0 && typeof v !== 'string' && isDetached(v)) throw detachedError(`entries[${i}].value`);
       if (max === undefined) max = this.#cache.maxValueSize(0);
       if (Buffer.byteLength(k) + vlen > max)

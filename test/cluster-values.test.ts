@@ -689,4 +689,40 @@ test('a view of a detached ArrayBuffer is TypeError ERR_INVALID_ARG_VALUE on loc
     assert.is(await codeOf(hybrid.getMany([local, detached()])), bad, 'a detached key in getMany');
   }));
 
+test('a Proxy of a Uint8Array key or value is TypeError ERR_INVALID_ARG_TYPE on local and remote keys alike, no trap runs', () =>
+  withNodes('proxy', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const keys = keysOver(hybrid, 'prx', 30);
+    const local = must(
+      keys.find((k) => hybrid.isLocal(k)),
+      'a local key',
+    );
+    const remote = must(
+      keys.find((k) => !hybrid.isLocal(k)),
+      'a remote key',
+    );
+    let traps = 0;
+    const spy = (b: Buffer): Buffer =>
+      new Proxy(b, {
+        get(t, p) {
+          traps++;
+          return Reflect.get(t, p);
+        },
+      });
+    const codeOf = async (p: Promise<unknown>) => {
+      const e = await rejects(p);
+      return `${e.name}:${e.code}`;
+    };
+    const bad = 'TypeError:ERR_INVALID_ARG_TYPE';
+    for (const k of [local, remote]) {
+      await hybrid.set(k, 'before');
+      assert.is(await codeOf(hybrid.set(k, spy(Buffer.from('v')))), bad, `set ${k}`);
+      assert.is(await codeOf(hybrid.setMany([[k, spy(Buffer.from('v'))]])), bad, `setMany ${k}`);
+      assert.is(await codeOf(hybrid.set(spy(Buffer.from(k)), 'v')), bad, `set, key ${k}`);
+      assert.is(await codeOf(hybrid.getMany([local, spy(Buffer.from(k))])), bad, `getMany, key ${k}`);
+      assert.is((await hybrid.get(k))?.toString(), 'before', `${k} unchanged`);
+    }
+    assert.is(traps, 0, 'no trap ran');
+  }));
+
 test.run();

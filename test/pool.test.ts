@@ -80,6 +80,37 @@ function define(transport: Transport, inline: Inline): void {
       }
     }));
 
+  test('a Proxy of a Uint8Array key or value rejects with a coded TypeError in every mode, before any trap runs', () =>
+    withPool('proxy-bytes', async ({ pool, cache }) => {
+      let traps = 0;
+      const spy = (b: Buffer): Buffer =>
+        new Proxy(b, {
+          get(t, p) {
+            traps++;
+            void pool.set('zz', 'overwritten');
+            return Reflect.get(t, p);
+          },
+        });
+      const pv = spy(Buffer.from('hello'));
+      const pk = spy(Buffer.from('k1'));
+      for (const [what, p] of [
+        ['set, value', () => pool.set('k1', pv)],
+        ['append, value', () => pool.append('k1', pv)],
+        ['set, key', () => pool.set(pk, 'v')],
+        ['get, key', () => pool.get(pk)],
+        ['getMany, key', () => pool.getMany(['a', pk])],
+        ['setMany, value', () => pool.setMany([['k1', pv]])],
+        ['getInto, target', () => pool.getInto('k1', pv)],
+      ] as const) {
+        const e = (await rejection(p())) as Error & { code?: string };
+        assert.ok(e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE', `${what}: ${String(e)}`);
+      }
+      await pool.get('flush'); // anything queued has run
+      assert.is(traps, 0, 'no trap ran');
+      assert.is(cache.get('k1'), undefined);
+      assert.is(cache.get('zz'), undefined);
+    }));
+
   test('values set through the pool are seen by a sync Cache, and the other way round', () =>
     withPool('visible', async ({ pool, cache }) => {
       await pool.set('from-pool', 'hello', { flags: 7, ttl: 0 });

@@ -30,6 +30,7 @@ import {
   type CodecImpl,
   type CodecOption,
 } from '../codec.js';
+import { bytesLength, isBytes } from '../bytes.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
 import { checkKeyType, deltaText, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
@@ -407,8 +408,8 @@ class ClusterClient<T = Buffer> {
    */
   getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
     const check = () => {
-      if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
-      if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+      if (!isBytes(target)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+      if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
         throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
     };
     const remote = (i: number) => {
@@ -417,7 +418,7 @@ class ClusterClient<T = Buffer> {
         const it = this.#single(items, line, wk);
         if (typeof it !== 'object') return it;
         const v = it.value;
-        if (v.length <= target.length - offset) target.set(v, offset);
+        if (v.length <= bytesLength(target) - offset) target.set(v, offset);
         return v.length;
       });
     };
@@ -760,7 +761,7 @@ class ClusterClient<T = Buffer> {
         const wk = wireKey(k, `entries[${n}][0]`);
         let data: string | Uint8Array;
         if (codec !== undefined) data = encodeValue(codec, v);
-        else if (typeof v === 'string' || v instanceof Uint8Array) data = v;
+        else if (typeof v === 'string' || isBytes(v)) data = v;
         else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${n}][1] must be a string or a Uint8Array, got ${describe(v)}`);
         const i = this.#route(k as Key);
         if (i < 0) throw new ClusterError('ERR_NO_NODES', 'setMany: every node is ejected');
