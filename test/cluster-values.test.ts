@@ -725,4 +725,34 @@ test('a Proxy of a Uint8Array key or value is TypeError ERR_INVALID_ARG_TYPE on 
     assert.is(traps, 0, 'no trap ran');
   }));
 
+test('options are read once: a ttl getter that answers otherwise the second time cannot change what a local store keeps', () =>
+  withNodes('opts-once', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const local = must(
+      keysOver(hybrid, 'once', 30).find((k) => hybrid.isLocal(k)),
+      'a local key',
+    );
+    let reads = 0;
+    // 100 s when checked; already expired if read again.
+    const fickle = () => ({
+      get ttl() {
+        return reads++ === 0 ? 100 : -1;
+      },
+      flags: 7,
+    });
+    reads = 0;
+    await hybrid.set(local, 'set', fickle());
+    assert.is(reads, 1, 'set: the ttl read once');
+    assert.equal({ v: (await hybrid.gets(local))?.value.toString(), flags: (await hybrid.gets(local))?.flags }, { v: 'set', flags: 7 });
+    reads = 0;
+    await hybrid.setMany([[local, 'setMany']], fickle());
+    assert.is(reads, 1, 'setMany: the ttl read once');
+    assert.is((await hybrid.get(local))?.toString(), 'setMany');
+    const info = must(await hybrid.gets(local), 'the item');
+    reads = 0;
+    assert.is(await hybrid.cas(local, 'cas', info.cas, fickle()), 'stored');
+    assert.is(reads, 1, 'cas: the ttl read once');
+    assert.is((await hybrid.get(local))?.toString(), 'cas');
+  }));
+
 test.run();

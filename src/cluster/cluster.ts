@@ -577,7 +577,8 @@ class ClusterClient<T = Buffer> {
       if (i === this.#self) {
         this.#localOps++;
         const c = this.#cache!;
-        const o = this.#codec === undefined ? options : { ...options, flags };
+        // The options as read once above (a getter of the caller's is not run a second time).
+        const o = { ttl, flags };
         switch (cmd) {
           case 'set':
             return Promise.resolve(RAW.set.call(c, key, data as Value, o));
@@ -619,8 +620,7 @@ class ClusterClient<T = Buffer> {
       return { token, flags, ttl, data: this.#codec === undefined ? value : encodeValue(this.#codec, value) };
     };
     type Cas = ReturnType<typeof prepare>;
-    const local = (c: Cache<unknown>, { token, flags, data }: Cas) =>
-      RAW.cas.call(c, key, data as Value, token, this.#codec === undefined ? options : { ...options, flags });
+    const local = (c: Cache<unknown>, { token, flags, ttl, data }: Cas) => RAW.cas.call(c, key, data as Value, token, { ttl, flags });
     const remote = (i: number, { token, flags, ttl, data }: Cas) => {
       const wk = wireKey(key);
       const bytes = valueBytes(data);
@@ -771,7 +771,7 @@ class ClusterClient<T = Buffer> {
       }
       if (local.length > 0) {
         this.#localOps += local.length;
-        RAW.setMany.call(this.#cache!, local, codec === undefined ? options : { ...options, flags });
+        RAW.setMany.call(this.#cache!, local, { ttl, flags });
       }
       return Promise.all(
         remote.map(({ i, wk, data }) =>
