@@ -13,7 +13,7 @@
 import type { AddressInfo, Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
+import { Cache, CacheError, Cluster, ClusterError, type ClusterOp } from '../src/index.js';
 import { createServer } from '../src/server.js';
 import { at, must, rejects, tmpRegion } from './helpers.js';
 import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
@@ -753,6 +753,31 @@ test('options are read once: a ttl getter that answers otherwise the second time
     assert.is(await hybrid.cas(local, 'cas', info.cas, fickle()), 'stored');
     assert.is(reads, 1, 'cas: the ttl read once');
     assert.is((await hybrid.get(local))?.toString(), 'cas');
+  }));
+
+test("batch(): an operation whose field getter throws is that operation's result, the others run", () =>
+  withNodes('batch-throw', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const [k1, k2] = keysOver(hybrid, 'bt', 30);
+    const boom = {
+      op: 'set',
+      get key(): string {
+        throw new Error('boom');
+      },
+      value: 'x',
+    } as ClusterOp;
+    let r: Awaited<ReturnType<typeof hybrid.batch>> | undefined;
+    try {
+      r = await hybrid.batch([{ op: 'set', key: must(k1, 'k1'), value: '1' }, boom, { op: 'set', key: must(k2, 'k2'), value: '2' }]);
+    } catch (e) {
+      assert.unreachable(`batch threw: ${String(e)}`);
+    }
+    assert.equal(r, [
+      { ok: true, value: undefined },
+      { ok: false, error: { name: 'Error', code: undefined, message: 'boom' } },
+      { ok: true, value: undefined },
+    ]);
+    assert.is((await hybrid.get(must(k2, 'k2')))?.toString(), '2');
   }));
 
 test.run();

@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
+import { Cache, CacheError, CachePool, type PoolOp, type PoolResult } from '../src/index.js';
 import { at, runWorker, tmpRegion } from './helpers.js';
 import { openPoolPair, type Inline, type PoolPair, type Transport, withPoolPair } from './support/pool-pair.js';
 import { fnv, type StressTally, THREAD_STRESS } from './support/thread-stress.js';
@@ -276,6 +276,28 @@ function define(transport: Transport, inline: Inline): void {
       assert.ok(!r8.ok && r8.error.code === 'ERR_INVALID_ARG_VALUE');
       assert.equal(r[9], { ok: true, value: true });
       assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.batch('x' as unknown as PoolOp[]))));
+    }));
+
+  test("batch(): an operation whose field getter throws is that operation's result, the others run", () =>
+    withPool('batch-throw', async ({ pool }) => {
+      const boom = {
+        op: 'set',
+        get key(): string {
+          throw new Error('boom');
+        },
+        value: '2',
+      } as PoolOp;
+      const ops: PoolOp[] = [{ op: 'set', key: 'bt', value: '1' }, boom, { op: 'get', key: 'bt' }];
+      let r: PoolResult[] | undefined;
+      try {
+        r = await pool.batch(ops);
+      } catch (e) {
+        assert.unreachable(`batch threw: ${String(e)}`);
+      }
+      assert.equal(at(r ?? [], 0), { ok: true, value: undefined });
+      assert.equal(at(r ?? [], 1), { ok: false, error: { name: 'Error', code: undefined, message: 'boom' } });
+      const r2 = at(r ?? [], 2);
+      assert.ok(r2.ok && Buffer.isBuffer(r2.value) && r2.value.toString() === '1');
     }));
 
   test('close() drains queued and in-flight work; later calls reject with ERR_CACHE_CLOSED', async () => {

@@ -966,14 +966,28 @@ class ClusterClient<T = Buffer> {
    */
   batch(ops: readonly ClusterOp<T>[]): Promise<ClusterResult<T>[]> {
     if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
-    return Promise.all(
-      ops.map((op) =>
-        this.#one(op).then(
-          (value): ClusterResult<T> => ({ ok: true, value }),
-          (e: unknown): ClusterResult<T> => ({ ok: false, error: errorInfo(e) }),
-        ),
-      ),
-    );
+    let n: number;
+    try {
+      n = ops.length; // a Proxy's trap may throw
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ps = new Array<Promise<ClusterResult<T>>>(n);
+    for (let i = 0; i < n; i++) {
+      // What reading an operation or its fields throws (an accessor, a Proxy of the caller's) is
+      // that operation's result, never a synchronous throw that loses the others' results.
+      let p: Promise<ClusterValue<T>>;
+      try {
+        p = this.#one(ops[i] as ClusterOp<T>);
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      ps[i] = p.then(
+        (value): ClusterResult<T> => ({ ok: true, value }),
+        (e: unknown): ClusterResult<T> => ({ ok: false, error: errorInfo(e) }),
+      );
+    }
+    return Promise.all(ps);
   }
 
   #one(o: ClusterOp<T>): Promise<ClusterValue<T>> {

@@ -798,8 +798,25 @@ export class CachePool<T = Buffer> {
    */
   batch(ops: readonly PoolOp<T>[]): Promise<PoolResult[]> {
     if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
-    const ps = new Array<Promise<PoolResult>>(ops.length);
-    for (let i = 0; i < ops.length; i++) ps[i] = this.#one(ops[i]).then(ok, fail);
+    let n: number;
+    try {
+      n = ops.length; // a Proxy's trap may throw
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ps = new Array<Promise<PoolResult>>(n);
+    for (let i = 0; i < n; i++) {
+      // Reading an operation or its fields may run the caller's code (an accessor, a Proxy): what
+      // it throws is that operation's result, never a synchronous throw that would lose the
+      // results of the operations already queued.
+      let p: Promise<unknown>;
+      try {
+        p = this.#one(ops[i]);
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      ps[i] = p.then(ok, fail);
+    }
     return Promise.all(ps);
   }
 
