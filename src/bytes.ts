@@ -6,10 +6,34 @@
  */
 import { typeError } from './errors.js';
 
+// %TypedArray%.prototype's own getters: they read the view's internal slots, so calling them
+// runs none of the caller's code, whatever the object (a Proxy of a Uint8Array, an instance
+// with its own `length` accessor, a subclass that overrides it).
+const TA_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const taGetter = (name: PropertyKey) => Object.getOwnPropertyDescriptor(TA_PROTO, name)?.get as (this: unknown) => unknown;
+const TAG = taGetter(Symbol.toStringTag) as (this: unknown) => string | undefined;
+const LENGTH = taGetter('length') as (this: Uint8Array) => number;
+const BYTE_LENGTH = taGetter('byteLength') as (this: Uint8Array) => number;
+const BUFFER = taGetter('buffer') as (this: Uint8Array) => ArrayBufferLike;
+
+/**
+ * Whether `v` is a Uint8Array (a Buffer is one): the engine's own check, which runs none of the
+ * caller's code. A Proxy of a Uint8Array is not one: its traps would run while the cache copies
+ * its bytes, after the key is already in the handle's scratch buffer (and could call the cache).
+ */
+export function isBytes(v: unknown): v is Uint8Array {
+  return TAG.call(v) === 'Uint8Array';
+}
+
+/** The element count of a view {@link isBytes} accepted, read from its internal slots (no accessor of the caller's runs). */
+export function bytesLength(v: Uint8Array): number {
+  return LENGTH.call(v);
+}
+
 /** Whether `view` is backed by a detached ArrayBuffer (a SharedArrayBuffer never is). */
 export function isDetached(view: Uint8Array): boolean {
-  if (view.byteLength !== 0) return false;
-  const ab = view.buffer;
+  if (BYTE_LENGTH.call(view) !== 0) return false;
+  const ab = BUFFER.call(view);
   if (ab.byteLength !== 0) return false;
   // `detached` where the engine has it (V8 12+, Node 22); Node 20: a view cannot be made over a detached buffer.
   const flag = (ab as { detached?: unknown }).detached;

@@ -16,7 +16,7 @@ import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { arenaView } from './arena-view.js';
-import { detachedError, isDetached } from './bytes.js';
+import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
 import { entryKeyBytes } from './entry.js';
 import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
@@ -223,8 +223,8 @@ function writeKey(s: State, key: Key, name = 'key'): number {
     }
     return n;
   }
-  if (key instanceof Uint8Array) {
-    const n = key.length;
+  if (isBytes(key)) {
+    const n = bytesLength(key);
     if (n === 0 || n > KEY_MAX) throw n === 0 && isDetached(key) ? detachedError(name) : keyLengthError(name, n);
     s.scratch.set(key, 0);
     return n;
@@ -239,6 +239,8 @@ function writeKey(s: State, key: Key, name = 'key'): number {
  * per-character loop, measured).
  * Returns how many keys it packed, or 0 when the batch holds anything else (packKeys then packs
  * it again, key by key, and throws for the first bad key before anything is looked up).
+ * `keys` is getMany's own copy of the caller's keys: reading it runs no user code, so nothing
+ * can call this cache between the first write of a batch and the native call that reads it.
  */
 function packKeysJoined(s: State, keys: readonly Key[], from: number): number {
   const lens = s.meta32;
@@ -287,8 +289,8 @@ function packKeys(s: State, keys: readonly Key[], from: number): number {
         scratch[pos + j] = ch;
       }
       if (klen > KEY_MAX) throw keyLengthError(`keys[${from + n}]`, klen);
-    } else if (key instanceof Uint8Array) {
-      klen = key.length;
+    } else if (isBytes(key)) {
+      klen = bytesLength(key);
       if (klen === 0 || klen > KEY_MAX)
         throw klen === 0 && isDetached(key) ? detachedError(`keys[${from + n}]`) : keyLengthError(`keys[${from + n}]`, klen);
       scratch.set(key, pos);
@@ -334,8 +336,8 @@ function writeValue(s: State, value: Value, klen: number): number {
     if (b > max) throw tooLargeError(b, s.payloadMax);
     return b;
   }
-  if (value instanceof Uint8Array) {
-    const n = value.length;
+  if (isBytes(value)) {
+    const n = bytesLength(value);
     if (n > max) throw tooLargeError(n, s.payloadMax);
     if (n === 0 && isDetached(value)) throw detachedError('value');
     s.scratch.set(value, VOFF);
@@ -609,8 +611,8 @@ export class Cache<T = Buffer> {
    */
   getInto(key: Key, target: Uint8Array, offset = 0): number | undefined {
     const s = this.#live();
-    if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+    if (!isBytes(target)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
       throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
     const klen = writeKey(s, key);
     const r = s.h.getInto(klen, target, offset);
@@ -800,12 +802,17 @@ export class Cache<T = Buffer> {
   getMany(keys: readonly Key[]): (T | undefined)[] {
     const s = this.#live();
     if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', `keys must be an array, got ${describe(keys)}`);
+    // Every key read into a plain array before anything is written: reading `keys[i]` may run
+    // the caller's code (an accessor element, a Proxy), which may call this cache and so
+    // overwrite the scratch and meta buffers a batch is being packed into.
     const total = keys.length;
+    const ks = new Array<Key>(total);
+    for (let j = 0; j < total; j++) ks[j] = keys[j] as Key;
     const out = new Array<T | undefined>(total);
     let i = 0;
     let stalls = 0;
     while (i < total) {
-      const n = packKeysJoined(s, keys, i) || packKeys(s, keys, i);
+      const n = packKeysJoined(s, ks, i) || packKeys(s, ks, i);
       let off = s.off;
       const done = s.h.getMany(n, off);
       if (done < 0) throw statusError(done, 'getMany');
@@ -845,18 +852,27 @@ export class Cache<T = Buffer> {
     readSetOptions(options);
     const flags = optFlags;
     const ttl = optTtl;
-    const list = Array.from(entries);
-    // Check everything first, so a bad entry changes nothing stored.
+    // First every key and value is read out of the entries: the only step that may run the
+    // caller's code (an iterator, an accessor, a Proxy), which may call this cache or detach or
+    // resize a view an earlier entry holds. Then each is measured and checked (no caller code
+    // runs: see isBytes), so a bad entry changes nothing stored and no length can change
+    // between its check and its copy into scratch.
+    const pairs: unknown[] = [];
+    let count = 0;
+    for (const e of entries) {
+      if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${count}] must be a [key, value] pair`);
+      pairs.push(e[0], e[1]);
+      count++;
+    }
     const checked: { k: Key; v: Value; klen: number; vlen: number }[] = [];
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i];
-      if (!Array.isArray(e) || e.length < 2) throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}] must be a [key, value] pair`);
-      const [k, v] = e as [unknown, unknown];
+    for (let i = 0; i < count; i++) {
+      const k = pairs[2 * i];
+      const v = pairs[2 * i + 1];
       const klen = entryKeyBytes(k, i);
       let vlen: number;
       if (typeof v === 'string') vlen = Buffer.byteLength(v);
-      else if (v instanceof Uint8Array) {
-        vlen = v.length;
+      else if (isBytes(v)) {
+        vlen = bytesLength(v);
         if (vlen === 0 && isDetached(v)) throw detachedError(`entries[${i}][1]`);
       } else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
       if (klen + vlen > s.payloadMax) throw tooLargeError(vlen, s.payloadMax);

@@ -16,6 +16,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 
+import { isBytes } from './bytes.js';
 import { CacheError, rangeError, typeError } from './errors.js';
 
 /** A user codec: values of type `T` to bytes and back. */
@@ -100,7 +101,7 @@ export function resolveCodec(option: unknown): CodecImpl | undefined {
       reads: (t) => t === tag,
       encode(v) {
         const out = c.encode(v);
-        if (!(out instanceof Uint8Array))
+        if (!isBytes(out))
           throw typeError(
             'ERR_INVALID_RETURN_VALUE',
             `codec ${name}: encode must return a Uint8Array, got ${out === null ? 'null' : typeof out}`,

@@ -3,7 +3,7 @@
  * `CachePool.setMany` (both check every entry before anything is stored).
  */
 import { Layout } from './contract.js';
-import { detachedError, isDetached } from './bytes.js';
+import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
 import { rangeError, typeError } from './errors.js';
 
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -21,10 +21,15 @@ export function entryKeyBytes(k: unknown, i: number): number {
   if (typeof k === 'string') {
     klen = Buffer.byteLength(k);
     bad = BAD_KEY_CHARS.test(k);
-  } else if (k instanceof Uint8Array) {
-    klen = k.length;
+  } else if (isBytes(k)) {
+    // Intrinsic length and indexed reads: no accessor or method of the caller's runs.
+    klen = bytesLength(k);
     if (klen === 0 && isDetached(k)) throw detachedError(name);
-    bad = k.some((c) => c <= 0x20 || c === 0x7f);
+    bad = false;
+    for (let j = 0; j < klen && !bad; j++) {
+      const c = k[j] as number;
+      bad = c <= 0x20 || c === 0x7f;
+    }
   } else {
     const got = k === null ? 'null' : Array.isArray(k) ? 'array' : typeof k;
     throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${got}`);

@@ -93,6 +93,9 @@ function drain(src: EventSource): void {
     if (bytes <= 0) return;
     let dropped = src.meta32[MetaOff.Flags >> 2] ?? 0; // meta32 views the whole meta buffer: Flags is in it
     const b = src.scratch;
+    // Every record is read out of scratch before any is published: a subscriber runs at once,
+    // and one that calls this cache (or flushEvents) overwrites scratch and meta.
+    const out: [typeof evictChannel, ItemEvent][] = [];
     // Records in the contract's EventRec format (native/core/events.h).
     // p + Header <= bytes <= scratch.length: the header's bytes are in range (readUInt8 checks it).
     for (let p = 0; p + EventRec.Header <= bytes; ) {
@@ -103,11 +106,9 @@ function drain(src: EventSource): void {
       const keyBytes = Buffer.from(b.subarray(p + EventRec.Header, p + EventRec.Header + nkey));
       p += EventRec.Header + nkey;
       const ch = kind === EventKind.Evict ? evictChannel : expireChannel;
-      if (ch.hasSubscribers) {
-        const e: ItemEvent = { key: keyBytes.toString('utf8'), keyBytes, size, slabClass, path: src.path, dropped };
-        ch.publish(e);
-      }
+      if (ch.hasSubscribers) out.push([ch, { key: keyBytes.toString('utf8'), keyBytes, size, slabClass, path: src.path, dropped }]);
       dropped = 0;
     }
+    for (const [ch, e] of out) ch.publish(e);
   }
 }

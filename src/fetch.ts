@@ -34,6 +34,7 @@ import { performance } from 'node:perf_hooks';
 
 import type { SetOptions } from './types.js';
 import { type CodecImpl, decodeValue, encodeValue, tagFlags } from './codec.js';
+import { isBytes } from './bytes.js';
 import { CacheError, rangeError, typeError } from './errors.js';
 import type { Key, Value } from './types.js';
 
@@ -179,7 +180,7 @@ async function runLoader(key: Key, loader: Loader<unknown>, lockTtl: number, cod
   try {
     const v = await Promise.race([Promise.resolve().then(() => loader(key)), timeout]);
     if (codec !== undefined) return encodeValue(codec, v);
-    if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
+    if (typeof v !== 'string' && !isBytes(v)) {
       throw typeError(
         'ERR_INVALID_RETURN_VALUE',
         `fetch: the loader must return a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`,

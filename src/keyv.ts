@@ -26,6 +26,7 @@ import { deserialize } from 'node:v8';
 import { Cache } from './cache.js';
 import { CachePool } from './pool/pool.js';
 import { encodeValue, resolveCodec } from './codec.js';
+import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
 import { rangeError, typeError } from './errors.js';
 import { msToExptime } from './ttl.js';
 import type { CacheSetOptions, OpenOptions, Value } from './types.js';
@@ -145,7 +146,7 @@ export class KeyvShmcached extends EventEmitter {
     const ttlMs = typeof ttl === 'number' && ttl > 0 ? ttl : 0;
     msToExptime(ttlMs, 'ttl');
     if (typeof value === 'string') return [value, { ttlMs, flags: TAG_STRING }];
-    if (value instanceof Uint8Array) return [value, { ttlMs }];
+    if (isBytes(value)) return [value, { ttlMs }];
     return [encodeValue(V8, value) as Uint8Array, { ttlMs, flags: TAG_V8 }];
   }
 
@@ -173,12 +174,14 @@ export class KeyvShmcached extends EventEmitter {
 
   /**
    * Stores many entries (Keyv's `setMany`). Every entry is checked and serialised before any is
-   * stored, so a bad one (a key that is not a string or too long, a value v8 cannot serialise)
-   * stores nothing.
+   * stored, so a bad one (a key that is not a string or too long, a value v8 cannot serialise, a
+   * value over the item size: RangeError `ERR_VALUE_TOO_LARGE` as the single set throws, a view
+   * of a detached ArrayBuffer) stores nothing.
    */
   async setMany(entries: KeyvStoreEntry[]): Promise<boolean[]> {
     if (!Array.isArray(entries)) throw typeError('ERR_INVALID_ARG_TYPE', 'entries must be an array of { key, value, ttl? }');
     const base = await this.#base();
+    let max: number | undefined;
     const writes = entries.map((e: unknown, i): [string, Value, CacheSetOptions] => {
       if (typeof e !== 'object' || e === null)
         throw typeError(
@@ -186,7 +189,18 @@ export class KeyvShmcached extends EventEmitter {
           `entries[${i}] must be an object { key, value, ttl? }, got ${e === null ? 'null' : typeof e}`,
         );
       const { key, value, ttl } = e as KeyvStoreEntry;
-      return [this.#key(base, key), ...this.#encode(value, ttl)];
+      const k = this.#key(base, key);
+      const [v, o] = this.#encode(value, ttl);
+      // What the single set would refuse at the store, refused here before any entry is stored.
+      const vlen = typeof v === 'string' ? Buffer.byteLength(v) : bytesLength(v);
+      if (vlen === 0 && typeof v !== 'string' && isDetached(v)) throw detachedError(`entries[${i}].value`);
+      if (max === undefined) max = this.#cache.maxValueSize(0);
+      if (Buffer.byteLength(k) + vlen > max)
+        throw rangeError(
+          'ERR_VALUE_TOO_LARGE',
+          `entries[${i}]: value of ${vlen} bytes is too large: an item (key + value) holds at most ${max} bytes here (itemSizeMax minus the item header)`,
+        );
+      return [k, v, o];
     });
     return Promise.all(
       writes.map(async ([k, v, o]) => {

@@ -213,6 +213,102 @@ args('an options getter that calls the same cache cannot redirect the outer stor
   c.close();
 });
 
+args('a Proxy of a Uint8Array key or value is refused with a coded TypeError before any of its traps runs; nothing is stored', () => {
+  const c = open('proxy-bytes');
+  c.set('zz', 'zz-original');
+  let traps = 0;
+  // Each trap calls the same cache: had it run while the key was in scratch, the outer call
+  // would have stored under (or read) 'zz' instead of its own key.
+  const spy = <T extends object>(t: T): T =>
+    new Proxy(t, {
+      get(target, p) {
+        traps++;
+        c.get('zz');
+        return Reflect.get(target, p);
+      },
+      getPrototypeOf(target) {
+        traps++;
+        c.set('zz', 'overwritten');
+        return Reflect.getPrototypeOf(target);
+      },
+    });
+  const bad = (f: () => unknown, what: string) =>
+    assert.throws(f, (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE', what);
+  const pv = spy(Buffer.from('hello'));
+  const pk = spy(Buffer.from('k1'));
+  bad(() => c.set('k1', pv as Buffer), 'set, value');
+  bad(() => c.add('k2', pv as Buffer), 'add, value');
+  bad(() => c.cas('zz', pv as Buffer, 1n), 'cas, value');
+  bad(() => c.append('zz', pv as Buffer), 'append, value');
+  bad(() => c.set(pk as Buffer, 'v'), 'set, key');
+  bad(() => c.get(pk as Buffer), 'get, key');
+  bad(() => c.delete(pk as Buffer), 'delete, key');
+  bad(() => c.getMany(['zz', pk as Buffer]), 'getMany, key');
+  bad(() => c.setMany([['k3', pv as Buffer]]), 'setMany, value');
+  bad(() => c.setMany([[pk as Buffer, 'v']]), 'setMany, key');
+  bad(() => c.getInto('zz', pv as Buffer), 'getInto, target');
+  assert.is(traps, 0, 'no trap ran');
+  for (const k of ['k1', 'k2', 'k3']) assert.is(c.get(k), undefined, `${k}: nothing stored`);
+  assert.is(str(c.get('zz')), 'zz-original');
+  c.close();
+});
+
+args("a Uint8Array's own length accessor is never called: the bytes go in at their real length", () => {
+  const c = open('length-accessor');
+  c.set('zz', 'zz-original');
+  const v = Buffer.from('hello');
+  const k = Buffer.from('key');
+  for (const view of [v, k])
+    Object.defineProperty(view, 'length', {
+      get() {
+        c.set('zz', 'overwritten');
+        return 2;
+      },
+    });
+  c.set(k, v);
+  assert.is(str(c.get('key')), 'hello');
+  c.setMany([['many', v]]);
+  assert.is(str(c.get('many')), 'hello');
+  assert.is(str(c.get('zz')), 'zz-original', 'the accessor never ran');
+  c.close();
+});
+
+args("setMany: an entry getter that detaches or shrinks an earlier entry's bytes cannot store a wrong value", () => {
+  const c = open('setmany-resize');
+  // Shrunk (a resizable ArrayBuffer) while a later entry is read: the entry is stored as it is
+  // once every entry has been read, never with stale scratch bytes past its new end.
+  // (Resizable ArrayBuffers are ES2024: typed here by hand, as the project's lib is older.)
+  const RAB = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+  const rab = new RAB(8, { maxByteLength: 16 });
+  const rv = new Uint8Array(rab).fill(0x41);
+  const later: [string, string] = ['m2', 'two'];
+  Object.defineProperty(later, 1, {
+    get() {
+      rab.resize(2);
+      return 'two';
+    },
+  });
+  c.setMany([['m1', rv], later]);
+  assert.is(str(c.get('m1')), 'AA');
+  assert.is(str(c.get('m2')), 'two');
+  // Detached: the coded error of a detached view, and nothing stored.
+  const d = new Uint8Array(new ArrayBuffer(8)).fill(0x42);
+  const after: [string, string] = ['m4', 'four'];
+  Object.defineProperty(after, 1, {
+    get() {
+      structuredClone(d.buffer, { transfer: [d.buffer] });
+      return 'four';
+    },
+  });
+  assert.throws(
+    () => c.setMany([['m3', d], after]),
+    (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && e.message.includes('entries[0][1]'),
+  );
+  assert.is(c.get('m3'), undefined);
+  assert.is(c.get('m4'), undefined);
+  c.close();
+});
+
 args('maxValueSize() refuses a key length that is not an integer from 0 to 250', () => {
   const c = open('maxvalue');
   const max = c.maxValueSize(0);

@@ -13,7 +13,7 @@
 import type { AddressInfo, Server } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cache, CacheError, Cluster, ClusterError } from '../src/index.js';
+import { Cache, CacheError, Cluster, ClusterError, type ClusterOp } from '../src/index.js';
 import { createServer } from '../src/server.js';
 import { at, must, rejects, tmpRegion } from './helpers.js';
 import { memcachedTest, startMemcached, type Memcached } from './support/memcached.js';
@@ -687,6 +687,97 @@ test('a view of a detached ArrayBuffer is TypeError ERR_INVALID_ARG_VALUE on loc
     }
     assert.is(await codeOf(hybrid.set(detached(), 'v')), bad, 'a detached key');
     assert.is(await codeOf(hybrid.getMany([local, detached()])), bad, 'a detached key in getMany');
+  }));
+
+test('a Proxy of a Uint8Array key or value is TypeError ERR_INVALID_ARG_TYPE on local and remote keys alike, no trap runs', () =>
+  withNodes('proxy', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const keys = keysOver(hybrid, 'prx', 30);
+    const local = must(
+      keys.find((k) => hybrid.isLocal(k)),
+      'a local key',
+    );
+    const remote = must(
+      keys.find((k) => !hybrid.isLocal(k)),
+      'a remote key',
+    );
+    let traps = 0;
+    const spy = (b: Buffer): Buffer =>
+      new Proxy(b, {
+        get(t, p) {
+          traps++;
+          return Reflect.get(t, p);
+        },
+      });
+    const codeOf = async (p: Promise<unknown>) => {
+      const e = await rejects(p);
+      return `${e.name}:${e.code}`;
+    };
+    const bad = 'TypeError:ERR_INVALID_ARG_TYPE';
+    for (const k of [local, remote]) {
+      await hybrid.set(k, 'before');
+      assert.is(await codeOf(hybrid.set(k, spy(Buffer.from('v')))), bad, `set ${k}`);
+      assert.is(await codeOf(hybrid.setMany([[k, spy(Buffer.from('v'))]])), bad, `setMany ${k}`);
+      assert.is(await codeOf(hybrid.set(spy(Buffer.from(k)), 'v')), bad, `set, key ${k}`);
+      assert.is(await codeOf(hybrid.getMany([local, spy(Buffer.from(k))])), bad, `getMany, key ${k}`);
+      assert.is((await hybrid.get(k))?.toString(), 'before', `${k} unchanged`);
+    }
+    assert.is(traps, 0, 'no trap ran');
+  }));
+
+test('options are read once: a ttl getter that answers otherwise the second time cannot change what a local store keeps', () =>
+  withNodes('opts-once', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const local = must(
+      keysOver(hybrid, 'once', 30).find((k) => hybrid.isLocal(k)),
+      'a local key',
+    );
+    let reads = 0;
+    // 100 s when checked; already expired if read again.
+    const fickle = () => ({
+      get ttl() {
+        return reads++ === 0 ? 100 : -1;
+      },
+      flags: 7,
+    });
+    reads = 0;
+    await hybrid.set(local, 'set', fickle());
+    assert.is(reads, 1, 'set: the ttl read once');
+    assert.equal({ v: (await hybrid.gets(local))?.value.toString(), flags: (await hybrid.gets(local))?.flags }, { v: 'set', flags: 7 });
+    reads = 0;
+    await hybrid.setMany([[local, 'setMany']], fickle());
+    assert.is(reads, 1, 'setMany: the ttl read once');
+    assert.is((await hybrid.get(local))?.toString(), 'setMany');
+    const info = must(await hybrid.gets(local), 'the item');
+    reads = 0;
+    assert.is(await hybrid.cas(local, 'cas', info.cas, fickle()), 'stored');
+    assert.is(reads, 1, 'cas: the ttl read once');
+    assert.is((await hybrid.get(local))?.toString(), 'cas');
+  }));
+
+test("batch(): an operation whose field getter throws is that operation's result, the others run", () =>
+  withNodes('batch-throw', 3, async (env) => {
+    const hybrid = env.own(new Cluster({ ...env.hybrid }));
+    const [k1, k2] = keysOver(hybrid, 'bt', 30);
+    const boom = {
+      op: 'set',
+      get key(): string {
+        throw new Error('boom');
+      },
+      value: 'x',
+    } as ClusterOp;
+    let r: Awaited<ReturnType<typeof hybrid.batch>> | undefined;
+    try {
+      r = await hybrid.batch([{ op: 'set', key: must(k1, 'k1'), value: '1' }, boom, { op: 'set', key: must(k2, 'k2'), value: '2' }]);
+    } catch (e) {
+      assert.unreachable(`batch threw: ${String(e)}`);
+    }
+    assert.equal(r, [
+      { ok: true, value: undefined },
+      { ok: false, error: { name: 'Error', code: undefined, message: 'boom' } },
+      { ok: true, value: undefined },
+    ]);
+    assert.is((await hybrid.get(must(k2, 'k2')))?.toString(), '2');
   }));
 
 test.run();

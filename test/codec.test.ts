@@ -143,12 +143,18 @@ t('bad values and bad encoders leave nothing stored', () => {
     },
   });
   const notBytes = Cache.open({ path, codec: { encode: () => 'str' as unknown as Uint8Array, decode: (b): unknown => b } });
+  const proxyBytes = Cache.open({
+    path,
+    codec: { encode: () => new Proxy(Buffer.from('p'), {}), decode: (b): unknown => b },
+  });
   const s = Cache.open({ path, codec: 'string' });
   j.set('k', 'old');
   const cases: Array<[() => unknown, string]> = [
     [() => throwing.set('k', 1), 'CacheError:ERR_CODEC_ENCODE'],
     [() => throwing.setMany([['k', 1]]), 'CacheError:ERR_CODEC_ENCODE'],
     [() => notBytes.set('k', 1), 'TypeError:ERR_INVALID_RETURN_VALUE'],
+    // A Proxy of bytes is not bytes: its traps would run while the value is copied into scratch.
+    [() => proxyBytes.set('k', 1), 'TypeError:ERR_INVALID_RETURN_VALUE'],
     [() => j.set('k', undefined), 'TypeError:ERR_INVALID_ARG_VALUE'],
     [() => j.set('k', () => 1), 'TypeError:ERR_INVALID_ARG_VALUE'],
     [() => j.set('k', { big: 1n }), 'CacheError:ERR_CODEC_ENCODE'],
@@ -169,7 +175,7 @@ t('bad values and bad encoders leave nothing stored', () => {
   for (const [fn, want] of cases) assert.is(code(fn), want);
   assert.is(j.get('k'), 'old');
   assert.is(j.get('x'), undefined, 'setMany checks every entry before storing any');
-  for (const c of [j, throwing, notBytes, s]) c.close();
+  for (const c of [j, throwing, notBytes, proxyBytes, s]) c.close();
 });
 
 t('codec values cross threads and processes', async () => {

@@ -80,4 +80,32 @@ test('expirations found on lookup; sampling; nothing once unsubscribed', () => {
   );
 });
 
+test('a subscriber that calls the cache while events are published cannot garble the events after it', () => {
+  const path = tmpRegion('ev-reenter');
+  const c = Cache.open({ path, size: '8mb', reset: true });
+  const seen: ItemEvent[] = [];
+  // Reads and writes of the same cache from inside the listener: they use the handle's scratch
+  // buffer, which the recorded events were drained into.
+  const fn = (m: unknown) => {
+    seen.push(m as ItemEvent);
+    c.set('listener-key-that-is-rather-long', Buffer.alloc(200, 0x7a));
+    c.get('listener-key-that-is-rather-long');
+  };
+  subscribe('shmcached:expire', fn);
+  try {
+    flushEvents();
+    for (let i = 0; i < 20; i++) c.set(`r${i}`, 'v', { ttl: 5 });
+    c.advanceClock(10);
+    for (let i = 0; i < 20; i++) assert.is(c.get(`r${i}`), undefined);
+    flushEvents();
+    assert.equal(
+      seen.map((e) => `${e.key}:${e.size}`),
+      Array.from({ length: 20 }, (_, i) => `r${i}:${40 + String(i).length + 2}`),
+    );
+  } finally {
+    unsubscribe('shmcached:expire', fn);
+    c.close();
+  }
+});
+
 test.run();

@@ -141,6 +141,10 @@ test('a loader that throws gives the win back: its caller gets the error, nothin
   const bad = await c.fetch('b', () => 42 as unknown as string).catch((e: unknown) => e);
   assert.ok(bad instanceof TypeError && (bad as { code?: string }).code === 'ERR_INVALID_RETURN_VALUE');
   assert.is(c.get('b'), undefined);
+  // A Proxy of bytes is not bytes either (its traps would run while the value is copied).
+  const proxied = await c.fetch('b', () => new Proxy(Buffer.from('p'), {})).catch((e: unknown) => e);
+  assert.ok(proxied instanceof TypeError && (proxied as { code?: string }).code === 'ERR_INVALID_RETURN_VALUE', String(proxied));
+  assert.is(c.get('b'), undefined);
   c.close();
 });
 

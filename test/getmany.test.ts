@@ -214,6 +214,73 @@ test('a small scratch buffer (itemSizeMax 1 KiB) splits the keys into more batch
   c.close();
 });
 
+test('a key getter that calls the cache again runs before the batch is packed: right values (ASCII keys, one joined write)', () => {
+  const c = open('reenter-joined');
+  for (const k of ['a', 'b', 'k', 'ab', 'ck', 'zz', 'z']) c.set(k, k.toUpperCase());
+  const keys = ['a', 'b', 'c', 'k'];
+  let calls = 0;
+  // An accessor element: reading keys[2] runs a getMany of other keys on the same cache, which
+  // uses the same meta lengths and scratch as the outer call.
+  Object.defineProperty(keys, 2, {
+    get() {
+      calls++;
+      assert.equal(c.getMany(['zz', 'zz', 'zz', 'zz']).map(str), ['ZZ', 'ZZ', 'ZZ', 'ZZ']);
+      return 'c';
+    },
+  });
+  assert.equal(c.getMany(keys).map(str), ['A', 'B', undefined, 'K']);
+  assert.is(calls, 1, 'each key is read once');
+  c.close();
+});
+
+test('a Proxy of the keys that stores into the cache while it is read: right values (key by key)', () => {
+  const c = open('reenter-proxy');
+  for (const k of ['a', 'b', 'c', 'z']) c.set(k, k.toUpperCase());
+  // Buffer keys take the key-by-key path, which writes each key's bytes into scratch as it goes.
+  const target = [Buffer.from('a'), Buffer.from('b'), 'c'];
+  const keys = new Proxy(target, {
+    get(t, p, r) {
+      if (p === '1') c.set('zzzz', 'other');
+      if (p === '2') assert.is(str(c.get('z')), 'Z');
+      return Reflect.get(t, p, r);
+    },
+  });
+  assert.equal(c.getMany(keys).map(str), ['A', 'B', 'C']);
+  assert.is(str(c.get('zzzz')), 'other');
+  c.close();
+});
+
+test('a re-entering key getter in the second batch (past ManyMax keys) changes nothing either', () => {
+  const c = open('reenter-batch');
+  const keys = Array.from({ length: 1500 }, (_, i) => `rb-${i}`);
+  for (const [i, k] of keys.entries()) c.set(k, `v${i}`);
+  Object.defineProperty(keys, 1300, {
+    get() {
+      c.getMany(['rb-0', 'rb-1', 'rb-2']);
+      c.set('rb-other', 'x');
+      return 'rb-1300';
+    },
+  });
+  const got = c.getMany(keys);
+  for (let i = 0; i < keys.length; i++) assert.is(str(got[i]), `v${i}`, `key ${i}`);
+  c.close();
+});
+
+test('a key getter that throws stores nothing of the batch and throws its own error', () => {
+  const c = open('reenter-throw');
+  c.set('a', 'A');
+  const keys = ['a', 'b'];
+  Object.defineProperty(keys, 1, {
+    get() {
+      throw new Error('boom');
+    },
+  });
+  const before = counts(c);
+  assert.throws(() => c.getMany(keys), /boom/);
+  assert.equal(counts(c), before, 'nothing was looked up');
+  c.close();
+});
+
 test('a closed cache refuses getMany with ERR_CACHE_CLOSED', () => {
   const c = open('closed');
   c.close();

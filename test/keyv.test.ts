@@ -234,5 +234,58 @@ if (missing.length === 0) {
     assert.is(await s.get('d1'), 'one', 'deleteMany with a bad key deleted nothing');
   });
 
+  more(
+    'setMany with one value over the item size stores nothing, on a Cache and on a CachePool, as the single set refuses it',
+    async () => {
+      const small = tmpRegion('keyv-toolarge');
+      const c = Cache.open({ path: small, size: '8mb', itemSizeMax: '64kb', reset: true });
+      const p = new CachePool({ path: small, threads: 1, inline: 'never' });
+      const err = async (q: Promise<unknown>): Promise<string> => {
+        try {
+          await q;
+        } catch (e) {
+          return `${(e as Error).name}:${(e as { code?: string }).code}`;
+        }
+        return 'resolved';
+      };
+      try {
+        const big = 'y'.repeat(64 * 1024);
+        for (const [name, handle] of [
+          ['Cache', c],
+          ['CachePool', p],
+        ] as const) {
+          const s = new KeyvShmcached({ cache: handle, prefix: `big${name}` });
+          const detached = new Uint8Array(new ArrayBuffer(8));
+          structuredClone(detached.buffer, { transfer: [detached.buffer] });
+          for (const [what, value, code] of [
+            ['a string', big, 'RangeError:ERR_VALUE_TOO_LARGE'],
+            ['bytes', Buffer.alloc(64 * 1024), 'RangeError:ERR_VALUE_TOO_LARGE'],
+            ['a v8-serialised object', { big }, 'RangeError:ERR_VALUE_TOO_LARGE'],
+            ['a view of a detached ArrayBuffer', detached, 'TypeError:ERR_INVALID_ARG_VALUE'],
+          ] as const) {
+            const single = await err(s.set('one', value));
+            assert.is(single, code, `${name}, ${what}: the single set`);
+            const entries = [
+              { key: 'first', value: 'fits' },
+              { key: 'second', value: 'fits too', ttl: 60_000 },
+              { key: 'third', value },
+            ];
+            assert.is(await err(s.setMany(entries)), single, `${name}, ${what}: the same error as the single set`);
+            assert.is(await s.get('first'), undefined, `${name}, ${what}: nothing stored`);
+            assert.is(await s.get('second'), undefined, `${name}, ${what}: nothing stored`);
+          }
+          // The largest value that fits still goes in whole.
+          const base = `big${name}//0/`;
+          const fits = handle.maxValueSize(Buffer.byteLength(`${base}edge`));
+          assert.equal(await s.setMany([{ key: 'edge', value: Buffer.alloc(fits, 1) }]), [true]);
+          assert.is(((await s.get('edge')) as Buffer).length, fits);
+        }
+      } finally {
+        await p.close();
+        c.close();
+      }
+    },
+  );
+
   more.run();
 }

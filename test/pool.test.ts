@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { Cache, CacheError, CachePool, type PoolOp } from '../src/index.js';
+import { Cache, CacheError, CachePool, type PoolOp, type PoolResult } from '../src/index.js';
 import { at, runWorker, tmpRegion } from './helpers.js';
 import { openPoolPair, type Inline, type PoolPair, type Transport, withPoolPair } from './support/pool-pair.js';
 import { fnv, type StressTally, THREAD_STRESS } from './support/thread-stress.js';
@@ -41,6 +41,75 @@ function define(transport: Transport, inline: Inline): void {
 
   /** Runs `body` on a fresh pool and a sync Cache on the same store; both closed after it, whatever it threw. */
   const withPool = (name: string, body: (o: PoolPair) => Promise<void>): Promise<void> => withPoolPair(open(name), body);
+
+  test('getMany reads each key once: a key getter that answers otherwise the second time breaks nothing, nor a neighbour in the flush', () =>
+    withPool('getmany-once', async ({ pool, cache, path }) => {
+      cache.set('a', 'A');
+      cache.set('b', 'B');
+      const fickle = (second: unknown) => {
+        const keys = ['a', 'b'];
+        let reads = 0;
+        Object.defineProperty(keys, 1, {
+          get() {
+            reads++;
+            return reads === 1 ? 'b' : second;
+          },
+        });
+        return { keys, reads: () => reads };
+      };
+      for (const second of [{}, 'x'.repeat(400), 'a']) {
+        const f = fickle(second);
+        const neighbour = pool.get('a'); // the same tick: the same flush
+        const many = pool.getMany(f.keys);
+        assert.equal(
+          (await many).map((b) => b?.toString()),
+          ['A', 'B'],
+        );
+        assert.is((await neighbour)?.toString(), 'A', 'the neighbour in the flush');
+        assert.is(f.reads(), 1, 'each key read once');
+      }
+      const strings = new CachePool<string>({ path, threads: 1, transport, inline, codec: 'string' });
+      try {
+        cache.set('s', 'S', { flags: 1 << 28 });
+        const f = fickle(5);
+        f.keys[0] = 's';
+        assert.equal(await strings.getMany(f.keys), ['S', 'B']);
+        assert.is(f.reads(), 1, 'each key read once (codec)');
+      } finally {
+        await strings.close();
+      }
+    }));
+
+  test('a Proxy of a Uint8Array key or value rejects with a coded TypeError in every mode, before any trap runs', () =>
+    withPool('proxy-bytes', async ({ pool, cache }) => {
+      let traps = 0;
+      const spy = (b: Buffer): Buffer =>
+        new Proxy(b, {
+          get(t, p) {
+            traps++;
+            void pool.set('zz', 'overwritten');
+            return Reflect.get(t, p);
+          },
+        });
+      const pv = spy(Buffer.from('hello'));
+      const pk = spy(Buffer.from('k1'));
+      for (const [what, p] of [
+        ['set, value', () => pool.set('k1', pv)],
+        ['append, value', () => pool.append('k1', pv)],
+        ['set, key', () => pool.set(pk, 'v')],
+        ['get, key', () => pool.get(pk)],
+        ['getMany, key', () => pool.getMany(['a', pk])],
+        ['setMany, value', () => pool.setMany([['k1', pv]])],
+        ['getInto, target', () => pool.getInto('k1', pv)],
+      ] as const) {
+        const e = (await rejection(p())) as Error & { code?: string };
+        assert.ok(e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE', `${what}: ${String(e)}`);
+      }
+      await pool.get('flush'); // anything queued has run
+      assert.is(traps, 0, 'no trap ran');
+      assert.is(cache.get('k1'), undefined);
+      assert.is(cache.get('zz'), undefined);
+    }));
 
   test('values set through the pool are seen by a sync Cache, and the other way round', () =>
     withPool('visible', async ({ pool, cache }) => {
@@ -207,6 +276,28 @@ function define(transport: Transport, inline: Inline): void {
       assert.ok(!r8.ok && r8.error.code === 'ERR_INVALID_ARG_VALUE');
       assert.equal(r[9], { ok: true, value: true });
       assert.ok(hasCode(TypeError, 'ERR_INVALID_ARG_TYPE')(await rejection(pool.batch('x' as unknown as PoolOp[]))));
+    }));
+
+  test("batch(): an operation whose field getter throws is that operation's result, the others run", () =>
+    withPool('batch-throw', async ({ pool }) => {
+      const boom = {
+        op: 'set',
+        get key(): string {
+          throw new Error('boom');
+        },
+        value: '2',
+      } as PoolOp;
+      const ops: PoolOp[] = [{ op: 'set', key: 'bt', value: '1' }, boom, { op: 'get', key: 'bt' }];
+      let r: PoolResult[] | undefined;
+      try {
+        r = await pool.batch(ops);
+      } catch (e) {
+        assert.unreachable(`batch threw: ${String(e)}`);
+      }
+      assert.equal(at(r ?? [], 0), { ok: true, value: undefined });
+      assert.equal(at(r ?? [], 1), { ok: false, error: { name: 'Error', code: undefined, message: 'boom' } });
+      const r2 = at(r ?? [], 2);
+      assert.ok(r2.ok && Buffer.isBuffer(r2.value) && r2.value.toString() === '1');
     }));
 
   test('close() drains queued and in-flight work; later calls reject with ERR_CACHE_CLOSED', async () => {

@@ -6,7 +6,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 
-import { detachedError, isDetached } from '../bytes.js';
+import { bytesLength, detachedError, isBytes, isDetached } from '../bytes.js';
 import { rangeError, typeError } from '../errors.js';
 import { checkTtl as checkExptime, checkFlags, readTtl } from '../ttl.js';
 import type { CacheSetOptions, Key } from '../types.js';
@@ -30,7 +30,7 @@ function badKeyError(name: string): TypeError {
 
 /** Throws the TypeError a key of the wrong type gets. */
 export function checkKeyType(key: unknown, name = 'key'): asserts key is Key {
-  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+  if (typeof key !== 'string' && !isBytes(key)) {
     throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
   }
 }
@@ -50,15 +50,21 @@ export function wireKey(key: unknown, name = 'key'): string {
     }
     return key;
   }
-  if (key instanceof Uint8Array) return bytesKey(key, name);
+  if (isBytes(key)) return bytesKey(key, name);
   throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
 }
 
 function bytesKey(b: Uint8Array, name: string): string {
-  const n = b.length;
+  // Intrinsic length, indexed reads and a copy by TypedArray#set: none of the caller's code runs.
+  const n = bytesLength(b);
   if (n === 0 || n > KEY_MAX) throw n === 0 && isDetached(b) ? detachedError(name) : keyLengthError(name, n);
-  for (const c of b) if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
-  return Buffer.from(b.buffer, b.byteOffset, n).toString('latin1', 0, n);
+  for (let i = 0; i < n; i++) {
+    const c = b[i] as number;
+    if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
+  }
+  const copy = Buffer.allocUnsafe(n);
+  copy.set(b);
+  return copy.toString('latin1', 0, n);
 }
 
 /**
@@ -67,9 +73,12 @@ function bytesKey(b: Uint8Array, name: string): string {
  */
 export function valueBytes(value: unknown): Buffer {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) {
-    if (value.length === 0 && isDetached(value)) throw detachedError('value');
-    return Buffer.from(value);
+  if (isBytes(value)) {
+    const n = bytesLength(value);
+    if (n === 0 && isDetached(value)) throw detachedError('value');
+    const copy = Buffer.allocUnsafe(n);
+    copy.set(value);
+    return copy;
   }
   throw typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`);
 }

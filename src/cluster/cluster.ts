@@ -30,6 +30,7 @@ import {
   type CodecImpl,
   type CodecOption,
 } from '../codec.js';
+import { bytesLength, isBytes } from '../bytes.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
 import { checkKeyType, deltaText, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
@@ -407,8 +408,8 @@ class ClusterClient<T = Buffer> {
    */
   getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
     const check = () => {
-      if (!(target instanceof Uint8Array)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
-      if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+      if (!isBytes(target)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+      if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
         throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
     };
     const remote = (i: number) => {
@@ -417,7 +418,7 @@ class ClusterClient<T = Buffer> {
         const it = this.#single(items, line, wk);
         if (typeof it !== 'object') return it;
         const v = it.value;
-        if (v.length <= target.length - offset) target.set(v, offset);
+        if (v.length <= bytesLength(target) - offset) target.set(v, offset);
         return v.length;
       });
     };
@@ -576,7 +577,8 @@ class ClusterClient<T = Buffer> {
       if (i === this.#self) {
         this.#localOps++;
         const c = this.#cache!;
-        const o = this.#codec === undefined ? options : { ...options, flags };
+        // The options as read once above (a getter of the caller's is not run a second time).
+        const o = { ttl, flags };
         switch (cmd) {
           case 'set':
             return Promise.resolve(RAW.set.call(c, key, data as Value, o));
@@ -618,8 +620,7 @@ class ClusterClient<T = Buffer> {
       return { token, flags, ttl, data: this.#codec === undefined ? value : encodeValue(this.#codec, value) };
     };
     type Cas = ReturnType<typeof prepare>;
-    const local = (c: Cache<unknown>, { token, flags, data }: Cas) =>
-      RAW.cas.call(c, key, data as Value, token, this.#codec === undefined ? options : { ...options, flags });
+    const local = (c: Cache<unknown>, { token, flags, ttl, data }: Cas) => RAW.cas.call(c, key, data as Value, token, { ttl, flags });
     const remote = (i: number, { token, flags, ttl, data }: Cas) => {
       const wk = wireKey(key);
       const bytes = valueBytes(data);
@@ -760,7 +761,7 @@ class ClusterClient<T = Buffer> {
         const wk = wireKey(k, `entries[${n}][0]`);
         let data: string | Uint8Array;
         if (codec !== undefined) data = encodeValue(codec, v);
-        else if (typeof v === 'string' || v instanceof Uint8Array) data = v;
+        else if (typeof v === 'string' || isBytes(v)) data = v;
         else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${n}][1] must be a string or a Uint8Array, got ${describe(v)}`);
         const i = this.#route(k as Key);
         if (i < 0) throw new ClusterError('ERR_NO_NODES', 'setMany: every node is ejected');
@@ -770,7 +771,7 @@ class ClusterClient<T = Buffer> {
       }
       if (local.length > 0) {
         this.#localOps += local.length;
-        RAW.setMany.call(this.#cache!, local, codec === undefined ? options : { ...options, flags });
+        RAW.setMany.call(this.#cache!, local, { ttl, flags });
       }
       return Promise.all(
         remote.map(({ i, wk, data }) =>
@@ -965,14 +966,28 @@ class ClusterClient<T = Buffer> {
    */
   batch(ops: readonly ClusterOp<T>[]): Promise<ClusterResult<T>[]> {
     if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
-    return Promise.all(
-      ops.map((op) =>
-        this.#one(op).then(
-          (value): ClusterResult<T> => ({ ok: true, value }),
-          (e: unknown): ClusterResult<T> => ({ ok: false, error: errorInfo(e) }),
-        ),
-      ),
-    );
+    let n: number;
+    try {
+      n = ops.length; // a Proxy's trap may throw
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ps = new Array<Promise<ClusterResult<T>>>(n);
+    for (let i = 0; i < n; i++) {
+      // What reading an operation or its fields throws (an accessor, a Proxy of the caller's) is
+      // that operation's result, never a synchronous throw that loses the others' results.
+      let p: Promise<ClusterValue<T>>;
+      try {
+        p = this.#one(ops[i] as ClusterOp<T>);
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      ps[i] = p.then(
+        (value): ClusterResult<T> => ({ ok: true, value }),
+        (e: unknown): ClusterResult<T> => ({ ok: false, error: errorInfo(e) }),
+      );
+    }
+    return Promise.all(ps);
   }
 
   #one(o: ClusterOp<T>): Promise<ClusterValue<T>> {

@@ -48,7 +48,7 @@ import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
 import { Channel, workerExecArgv } from './channel.js';
 import { entryKeyBytes } from '../entry.js';
-import { detachedError, isDetached } from '../bytes.js';
+import { bytesLength, detachedError, isBytes, isDetached } from '../bytes.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
@@ -219,8 +219,8 @@ function keyLength(key: unknown, name = 'key'): number | Error {
     // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
     if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
     n = key.length === 0 ? 0 : Buffer.byteLength(key);
-  } else if (key instanceof Uint8Array) {
-    n = key.length;
+  } else if (isBytes(key)) {
+    n = bytesLength(key);
     if (n === 0 && isDetached(key)) return detachedError(name);
   } else return typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array, got ${describe(key)}`);
   if (n === 0 || n > KEY_MAX) return rangeError('ERR_OUT_OF_RANGE', `${name} must be 1 to ${KEY_MAX} bytes long, got ${n}`);
@@ -515,14 +515,13 @@ export class CachePool<T = Buffer> {
    * arena or out of the worker's response.
    */
   getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
-    if (!(target instanceof Uint8Array))
-      return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`));
-    if (!Number.isInteger(offset) || offset < 0 || offset > target.length)
+    if (!isBytes(target)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`));
+    if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
       return Promise.reject(rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`));
     const into = (v: unknown): number | undefined => {
       if (v === undefined) return undefined;
       const b = v as Buffer;
-      if (b.length <= target.length - offset) target.set(b, offset);
+      if (b.length <= bytesLength(target) - offset) target.set(b, offset);
       return b.length;
     };
     return this.#enqueue(Op.Get, 'getInto', key, undefined, 0, 0, 0, into) as Promise<number | undefined>;
@@ -661,6 +660,15 @@ export class CachePool<T = Buffer> {
   }
 
   /**
+   * Largest value (bytes) storable under a key of `keyBytes` bytes, as {@link Cache.maxValueSize}
+   * (synchronous: it asks the region, not a worker). CacheError `ERR_CACHE_CLOSED` once closed.
+   */
+  maxValueSize(keyBytes = 1): number {
+    if (this.#closed || this.#cache === undefined) throw closedError('maxValueSize');
+    return this.#cache.maxValueSize(keyBytes);
+  }
+
+  /**
    * Values of many keys, aligned with `keys` (see {@link Cache.getMany}). The keys travel in the
    * same flush; rejects with the first key's error if any key is bad.
    */
@@ -684,13 +692,19 @@ export class CachePool<T = Buffer> {
         return Promise.reject(e);
       }
     }
+    // Each key read once, into a plain array: reading `keys[i]` may run the caller's code (an
+    // accessor element, a Proxy), which could answer with another key, or a non-key, the second
+    // time, after the first was checked.
+    const ks = new Array<Key>(n);
     const sizes = new Array<number>(n);
     for (let i = 0; i < n; i++) {
-      const r = keyLength(keys[i], `keys[${i}]`);
+      const key = keys[i] as Key;
+      const r = keyLength(key, `keys[${i}]`);
       if (typeof r !== 'number') return Promise.reject(r);
+      ks[i] = key;
       sizes[i] = r;
     }
-    if (this.#codec !== undefined) return Promise.all(keys.map((k) => this.get(k)));
+    if (this.#codec !== undefined) return Promise.all(ks.map((k) => this.get(k)));
     // One promise for the whole call: each answer lands in its slot (slots are consecutive in the queue).
     const q = this.#queue;
     return new Promise((resolve, reject) => {
@@ -707,7 +721,7 @@ export class CachePool<T = Buffer> {
         failed = true;
         reject(e);
       };
-      keys.forEach((key, i) => {
+      ks.forEach((key, i) => {
         q.pushWith(new Pending(Op.Get, 0, key, sizes[i] ?? -1), got, bad);
       });
       this.#ops += n;
@@ -737,7 +751,7 @@ export class CachePool<T = Buffer> {
         const v = codec !== undefined ? encodeValue(codec, e[1]) : (e[1] as unknown);
         let vlen: number;
         if (typeof v === 'string') vlen = Buffer.byteLength(v);
-        else if (v instanceof Uint8Array) vlen = v.length;
+        else if (isBytes(v)) vlen = bytesLength(v);
         else throw typeError('ERR_INVALID_ARG_TYPE', `entries[${i}][1] must be a string or a Uint8Array, got ${describe(v)}`);
         const max = this.#cache!.maxValueSize(0);
         if (klen + vlen > max)
@@ -784,8 +798,25 @@ export class CachePool<T = Buffer> {
    */
   batch(ops: readonly PoolOp<T>[]): Promise<PoolResult[]> {
     if (!Array.isArray(ops)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `ops must be an array, got ${describe(ops)}`));
-    const ps = new Array<Promise<PoolResult>>(ops.length);
-    for (let i = 0; i < ops.length; i++) ps[i] = this.#one(ops[i]).then(ok, fail);
+    let n: number;
+    try {
+      n = ops.length; // a Proxy's trap may throw
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ps = new Array<Promise<PoolResult>>(n);
+    for (let i = 0; i < n; i++) {
+      // Reading an operation or its fields may run the caller's code (an accessor, a Proxy): what
+      // it throws is that operation's result, never a synchronous throw that would lose the
+      // results of the operations already queued.
+      let p: Promise<unknown>;
+      try {
+        p = this.#one(ops[i]);
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      ps[i] = p.then(ok, fail);
+    }
     return Promise.all(ps);
   }
 
@@ -895,7 +926,7 @@ export class CachePool<T = Buffer> {
         return Promise.reject(e);
       }
     }
-    if (typeof v !== 'string' && !(v instanceof Uint8Array))
+    if (typeof v !== 'string' && !isBytes(v))
       return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(v)}`));
     return this.#enqueue(op, what, key, v, o.bits, o.ttl, o.flags, undefined, cas);
   }
@@ -929,8 +960,10 @@ export class CachePool<T = Buffer> {
     const keyBytes = keyLength(key);
     if (typeof keyBytes !== 'number') return Promise.reject(keyBytes);
     // (A string value is under 2^32 UTF-8 bytes: V8 strings are shorter than 2^29 units.)
-    if (value instanceof Uint8Array) {
-      const n = value.length;
+    if (value !== undefined && typeof value !== 'string') {
+      if (!isBytes(value))
+        return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `value must be a string or a Uint8Array, got ${describe(value)}`));
+      const n = bytesLength(value);
       if (n > 0xffffffff) return Promise.reject(rangeError('ERR_VALUE_TOO_LARGE', `value of ${n} bytes is too large`));
       if (n === 0 && isDetached(value)) return Promise.reject(detachedError('value'));
     }
@@ -1426,7 +1459,7 @@ function intact(ops: readonly Pending[], idx: Int32Array | null): Int32Array | n
   let keep: number[] | undefined;
   for (let i = 0; i < n; i++) {
     const p = itemAt(ops, slotAt(idx, i));
-    const err = typeof p.key === 'string' && !(p.value instanceof Uint8Array) ? undefined : staleBytes(p);
+    const err = typeof p.key === 'string' && (p.value === undefined || typeof p.value === 'string') ? undefined : staleBytes(p);
     if (err !== undefined) {
       keep ??= Array.from({ length: i }, (_, j) => slotAt(idx, j));
       p.rej(err);

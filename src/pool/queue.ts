@@ -4,7 +4,7 @@
  * the pool's wire format (see src/pool/pool.ts) when they go to a worker. An operation run inline on the
  * calling thread is never encoded: its arguments go straight to the op runner (workers/ops.ts).
  */
-import { detachedError, isDetached } from '../bytes.js';
+import { bytesLength, detachedError, isDetached } from '../bytes.js';
 import { Layout } from '../contract.js';
 import { rangeError } from '../errors.js';
 import { Bit, OP_HEADER, Op, REQ_HEADER } from './wire.js';
@@ -70,14 +70,14 @@ export function slotAt(idx: ArrayLike<number> | null, i: number): number {
  */
 export function staleBytes(p: Pending): Error | undefined {
   const key = p.key;
-  if (typeof key !== 'string' && key.length !== p.keyBytes) {
-    const n = key.length;
+  if (typeof key !== 'string' && bytesLength(key) !== p.keyBytes) {
+    const n = bytesLength(key);
     if (n === 0 && isDetached(key)) return detachedError('key');
     if (n === 0 || n > Layout.KeyMax) return rangeError('ERR_OUT_OF_RANGE', `key must be 1 to ${Layout.KeyMax} bytes long, got ${n}`);
     p.keyBytes = n;
   }
   const value = p.value;
-  if (value instanceof Uint8Array && value.length === 0 && isDetached(value)) return detachedError('value');
+  if (value !== undefined && typeof value !== 'string' && bytesLength(value) === 0 && isDetached(value)) return detachedError('value');
   return undefined;
 }
 
@@ -94,7 +94,7 @@ function keyBytesOf(p: Pending): number {
 }
 
 function valueBytesOf(v: string | Uint8Array | undefined): number {
-  return v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+  return v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : bytesLength(v);
 }
 
 /**
