@@ -38,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { Cache, DEFAULT_PATH } from '../cache.js';
 import { CacheError } from '../errors.js';
 import { createServer } from '../server.js';
+import { parseSize } from '../size.js';
 import type { StatsGroup } from '../types.js';
 import {
   WIRE_LONG,
@@ -358,7 +359,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       v = a.slice(eq + 1);
       a = a.slice(0, eq);
     }
+    const given = a;
     a = long[a] ?? a;
+    // A switch given a value (`--reset=no`, `--verbose=3`) is refused: ignoring the value would
+    // do the opposite of what `--reset=no` says.
+    if (eq > 0 && !withValue.has(a) && (SWITCH_FLAGS.has(a) || /^-[vMASZ]$/.test(a)))
+      throw new UsageError(`${given} takes no value, got ${JSON.stringify(args[i])}`);
     if (/^-v+$/.test(a)) {
       o.verbose += a.length - 1;
       continue;
@@ -372,6 +378,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     switch (a) {
       case '-I':
         if (!v || !/^\d+[kmg]?b?$/i.test(v)) throw new UsageError(`-I needs a size such as 1m or 512k, got ${shown(v)}`);
+        // 0, or more bytes than a number holds exactly: named here, not as the library's option.
+        try {
+          parseSize(v, '-I');
+        } catch {
+          throw new UsageError(`-I must be from 1k to 64m, got ${shown(v)}`);
+        }
         o.itemSizeMax = v;
         break;
       case '-U':
@@ -422,6 +434,9 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
         throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
   }
+  // sockaddr_un holds 107 bytes and a NUL: a longer path can never be listened on.
+  if (o.socketPath !== undefined && Buffer.byteLength(o.socketPath) > 107)
+    throw new UsageError(`-s: a unix socket path is at most 107 bytes, got ${Buffer.byteLength(o.socketPath)}`);
   try {
     checkWire(o.wire);
     listenersOf(o.listen, o.port, o.wire);
@@ -530,14 +545,25 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       }
     }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /^cannot (open|size|map) /.test(e.message)) {
-      // The file system refused (a full /dev/shm, a read-only mount, ...).
-      throw new RunError(`${e.message}: free space or choose another file with --file (a smaller -m needs less)`);
+      // The file system refused: a full /dev/shm needs space; anything else (a read-only mount, a
+      // /proc or /sys file that cannot be mapped) needs another file.
+      throw new RunError(
+        /No space|Cannot allocate memory|File too large|Disk quota/i.test(e.message)
+          ? `${e.message}: free space or choose another file with --file (a smaller -m needs less)`
+          : `${e.message}: choose another file with --file`,
+      );
     }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && !reset && o.resetIfUnreadable && isStoreFile(o.file)) {
       // The region's messages usually name the file already: say it once.
       const what = e.message.startsWith(`${o.file}: `) ? e.message : `${o.file}: ${e.message}`;
       process.stderr.write(`shmcached: ${what}; starting it cold (--reset-if-unreadable)\n`);
       return openStore(o, true);
+    }
+    if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && exists && !reset && !isStoreFile(o.file)) {
+      // Not a store at all: --reset refuses it too (ERR_REGION_FOREIGN), so do not suggest it.
+      throw new UsageError(
+        `${o.file} is not a shmcached store file (${e.message.replace(`${o.file}: `, '').replace(/ \(open with reset.*\)$/, '')}); it is never written: choose another file with --file`,
+      );
     }
     if (e instanceof CacheError && (e.code === 'ERR_BAD_REGION' || e.code === 'ERR_REGION_MISMATCH')) {
       // An existing store that differs from the flags, or flags no store can have (-I > -m / 2).
@@ -549,7 +575,7 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
     }
     if (e instanceof RangeError || e instanceof TypeError) {
       // A size the store cannot have (-I larger than -m allows, ...).
-      throw new UsageError(`${e.message} (see shmcached serve --help for -m and -I)`);
+      throw new UsageError(`${e.message} (-m and -I)`);
     }
     // A file the region file rules refuse (docs/security.md): a clear error, never a stack trace.
     if (e instanceof CacheError && e.code.startsWith('ERR_REGION_')) throw new UsageError(`${e.message} [${e.code}]`);
@@ -564,6 +590,7 @@ function hostPort(address: string, port: number): string {
 
 /** One line for a listen error a user can cause (busy port, privileged port, foreign address). */
 function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
+  if (o.socketPath !== undefined) return socketListenError(e, o.socketPath);
   const where = hostPort(o.listen, o.port);
   switch (e.code) {
     case 'EADDRINUSE':
@@ -584,6 +611,22 @@ function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
     default:
       return e;
   }
+}
+
+/**
+ * One line for a failed listen on a -s unix socket path: the native engine's error carries the
+ * errno text (no code), node:net's a code (EACCES for a missing directory as well).
+ */
+function socketListenError(e: NodeJS.ErrnoException, path: string): Error {
+  const text = `${e.code ?? ''} ${e.message}`;
+  const dir = dirname(path);
+  if (/ENOENT|ENOTDIR|No such file|Not a directory/.test(text) || !existsSync(dir))
+    return new RunError(`cannot listen on unix socket ${path}: directory ${dir} does not exist; create it, or choose another path with -s`);
+  if (/EACCES|EPERM|Permission denied|not permitted/.test(text))
+    return new RunError(`permission denied creating unix socket ${path}: choose a path in a directory this user can write with -s`);
+  if (/EADDRINUSE|Address already in use/.test(text))
+    return new RunError(`${path} is already in use: stop the server there, or choose another path with -s`);
+  return new RunError(`cannot listen on unix socket ${path}: ${e.message}; choose another path with -s`);
 }
 
 /** What the store open did, in words. */
@@ -620,13 +663,28 @@ function prepareSocketPath(path: string): void {
   try {
     st = lstatSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && isDirectory(dirname(path))) return;
+    // Said now, before the store is opened (or created) for a server that cannot listen.
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new RunError(
+        `cannot listen on unix socket ${path}: directory ${dirname(path)} does not exist; create it, or choose another path with -s`,
+      );
     throw new RunError(`cannot use unix socket path ${path}: ${(e as Error).message}`);
   }
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
   if (!st.isSocket()) throw new RunError(`${path} exists and is not a socket: remove it, or choose another path with -s`);
   if (st.uid !== uid) throw new RunError(`${path} is another user's socket (uid ${st.uid}): choose another path with -s`);
   unlinkSync(path);
+}
+
+/** Whether `path` is a directory (following links, as bind(2) does). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** -t N: the primary created the socket; its mode is set once it is there (only if it is a socket). */
@@ -963,7 +1021,7 @@ export function statsMain(args: readonly string[]): number | Promise<number> {
     cache = Cache.open({ path: file, ...(fileOwner !== undefined ? { allowOwner: fileOwner } : {}) });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new UsageError(`stats: ${(e as Error).message}${code?.startsWith('ERR_REGION_') ? ` [${code}]` : ''}`);
+    throw new UsageError(`${(e as Error).message}${code?.startsWith('ERR_REGION_') ? ` [${code}]` : ''}`);
   }
   try {
     for (const [k, v] of Object.entries(cache.stats(group))) process.stdout.write(`STAT ${k} ${v}\n`);
@@ -1003,11 +1061,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'help':
       case '-h':
-      case '--help':
-        if (rest[0] !== undefined && COMMANDS.includes(rest[0])) return await main([rest[0], '--help']);
-        if (rest[0] !== undefined) throw new UsageError(`no command ${JSON.stringify(rest[0])} (commands: ${COMMANDS.join(', ')})`);
+      case '--help': {
+        // `help --help` is help too.
+        const topic = rest[0] === '-h' || rest[0] === '--help' ? undefined : rest[0];
+        if (topic !== undefined && COMMANDS.includes(topic)) return await main([topic, '--help']);
+        if (topic !== undefined) throw new UsageError(`no command ${JSON.stringify(topic)} (commands: ${COMMANDS.join(', ')})`);
         process.stdout.write(`${USAGE}\n`);
         return 0;
+      }
       case undefined:
         process.stderr.write(`${USAGE}\n`);
         return 2;
