@@ -512,6 +512,17 @@ unix(
         assert.not.match(r.stderr, /unexpected error/, o);
       }
       assert.not.ok(existsSync(store), 'no store was created for a server that could not start');
+      // -t 2: checked once by the parent, before any store or worker: still one line.
+      oneLine(
+        runKilled(['serve', '-p', '0', '-t', '2', '--file', store, '-Z', '-o', `ssl_chain_cert=${f('garbage')},ssl_key=${f('a.key')}`]),
+        1,
+        /ssl_chain_cert .*garbage: not a PEM certificate .*\[ERR_TLS_CONFIG\]$/,
+        '-t 2 with a bad certificate',
+      );
+      writeFileSync(f('users'), 'u:p\n');
+      chmodSync(f('users'), 0o644);
+      oneLine(runKilled(['serve', '-p', '0', '-t', '2', '--file', store, '-Y', f('users')]), 1, /\[ERR_AUTH_FILE_MODE\]$/, '-t 2 -Y 0644');
+      assert.not.ok(existsSync(store), 'no store was created by -t 2 either');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

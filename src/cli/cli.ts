@@ -696,6 +696,16 @@ function fixSocketMode(path: string, mask: number): void {
   }
 }
 
+/** Reads the -Y auth file and the TLS files; a refusal (docs/security.md, "The wire") is one line, exit 1. */
+function readSecurity(o: ServeOptions): ReturnType<typeof serverSecurity> {
+  try {
+    return serverSecurity(o.wire);
+  } catch (e) {
+    if (e instanceof CacheError) throw new RunError(`${e.message} [${e.code}]`);
+    throw e;
+  }
+}
+
 /** Runs one server process until SIGTERM/SIGINT; resolves when it has closed cleanly. */
 async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   // Signals are taken from the start: one that arrives while the store opens or the port is
@@ -710,14 +720,7 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   process.on('SIGINT', requestStop);
   // A worker told to leave by its primary.
   if (cluster.isWorker) process.on('message', (m) => m === 'shmcached:stop' && requestStop());
-  let security: ReturnType<typeof serverSecurity>;
-  try {
-    security = serverSecurity(o.wire);
-  } catch (e) {
-    // An auth file or certificate refused (docs/security.md, "The wire"): one line, exit 1.
-    if (e instanceof CacheError) throw new RunError(`${e.message} [${e.code}]`);
-    throw e;
-  }
+  const security = readSecurity(o);
   if (o.socketPath !== undefined && !cluster.isWorker) prepareSocketPath(o.socketPath);
   const cache = openStore(o, reset);
   const servers: Server[] = [];
@@ -847,6 +850,9 @@ function duration(ms: number): string {
  * and exits 1. SIGTERM/SIGINT stop every worker cleanly (each closes the store) and exit 0.
  */
 async function servePrimary(o: ServeOptions): Promise<number> {
+  // The files every worker will read are checked once here: a refusal is one line, before the
+  // store is created, not one line per worker after it.
+  readSecurity(o);
   if (o.socketPath !== undefined) prepareSocketPath(o.socketPath);
   // Signals are taken from the start (see serveOne); until the workers run there is nothing to stop.
   let stopAll: ((code: number) => void) | undefined;
