@@ -19,6 +19,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -528,6 +529,49 @@ unix(
     }
   },
 );
+
+unix("-Z with --idle-timeout past 24.8 days (a timer's limit): TLS clients are served, no TimeoutOverflowWarning on stderr", async () => {
+  const dir = mkdtempSync('/dev/shm/shmcached-cli-tlsidle-');
+  try {
+    const f = (n: string): string => join(dir, n);
+    const ssl = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
+    execFileSync('openssl', [...ssl, '-keyout', f('a.key'), '-out', f('a.pem'), '-subj', '/CN=a'], { stdio: 'ignore' });
+    const s = await serveQuiet([
+      '--file',
+      f('store'),
+      '--idle-timeout',
+      '3000000',
+      '-Z',
+      '-o',
+      `ssl_chain_cert=${f('a.pem')},ssl_key=${f('a.key')}`,
+    ]);
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const c = tlsConnect({ port: s.port, host: '127.0.0.1', rejectUnauthorized: false }, () => c.write('version\r\n'));
+        c.once('data', (d: Buffer) => {
+          c.destroy();
+          resolve(d.toString());
+        });
+        c.once('error', reject);
+      });
+      assert.match(got, /^VERSION /);
+    } finally {
+      s.child.kill('SIGTERM');
+      assert.is(await s.exit, 0, s.err());
+    }
+    assert.not.match(s.err(), /TimeoutOverflowWarning/, s.err());
+    assert.is(
+      s
+        .err()
+        .split('\n')
+        .filter((l) => l !== '').length,
+      1,
+      `only the listening line: ${s.err()}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 unix('a switch given a value (--reset=no, --verbose=3, --enable-ssl=no) is refused, exit 2; the store is not reset', async () => {
   const file = tmpRegion('cli-switch');
