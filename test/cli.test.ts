@@ -606,6 +606,29 @@ unix('-s: a missing directory (both engines) and a path longer than a socket add
     '-s too long',
   );
   assert.not.ok(existsSync(file), 'nothing was created for a bad -s');
+  // A directory this user cannot write (root writes anywhere: as root the CLI runs as nobody).
+  const ro = mkdtempSync('/dev/shm/shmcached-cli-rosock-');
+  try {
+    chmodSync(ro, 0o555);
+    const args = [CLI, 'serve', '-s', join(ro, 'sock'), '--file', file];
+    const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+    const r = asRoot
+      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
+          encoding: 'utf8',
+          timeout: 20_000,
+          killSignal: 'SIGKILL',
+        })
+      : spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+    oneLine(
+      { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) },
+      1,
+      /^shmcached serve: permission denied creating unix socket .*: choose a path in a directory this user can write with -s$/,
+      '-s in a read-only directory',
+    );
+    assert.not.ok(existsSync(file), 'the store is not created before a socket that cannot be made');
+  } finally {
+    rmSync(ro, { recursive: true, force: true });
+  }
 });
 
 unix('-I 0 and a -I past 2^53: one line naming -I (not the library option), exit 2', () => {

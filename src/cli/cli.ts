@@ -664,7 +664,14 @@ function prepareSocketPath(path: string): void {
     st = lstatSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && isDirectory(dirname(path))) return;
+    if (code === 'ENOENT' && isDirectory(dirname(path))) {
+      try {
+        accessSync(dirname(path), fsConstants.W_OK | fsConstants.X_OK);
+      } catch {
+        throw new RunError(`permission denied creating unix socket ${path}: choose a path in a directory this user can write with -s`);
+      }
+      return;
+    }
     // Said now, before the store is opened (or created) for a server that cannot listen.
     if (code === 'ENOENT' || code === 'ENOTDIR')
       throw new RunError(
