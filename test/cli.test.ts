@@ -658,6 +658,27 @@ unix('a file that is not a store: the error does not suggest --reset (which refu
   assert.is(readFileSync(file, 'utf8'), 'precious\n');
 });
 
+unix('an empty $SHMCACHED_FILE is unset (the default store), not an empty path reported as a library option', async () => {
+  const { DEFAULT_PATH } = await import('../src/cache.js');
+  const saved = process.env.SHMCACHED_FILE;
+  try {
+    process.env.SHMCACHED_FILE = '';
+    assert.is(parseServeArgs([]).file, DEFAULT_PATH);
+    process.env.SHMCACHED_FILE = '/dev/shm/from-env';
+    assert.is(parseServeArgs([]).file, '/dev/shm/from-env');
+    assert.is(parseServeArgs(['--file', '/dev/shm/flag']).file, '/dev/shm/flag');
+  } finally {
+    if (saved === undefined) delete process.env.SHMCACHED_FILE;
+    else process.env.SHMCACHED_FILE = saved;
+  }
+  // stats: an empty $SHMCACHED_FILE with --file given is no error either way; without, the
+  // default path is named (not "").
+  const r = run(['stats', '--file', `${tmpRegion('cli-env')}-none`], { env: { ...process.env, SHMCACHED_FILE: '' } });
+  oneLine(r, 2, /no store file at/, 'stats --file missing');
+  const d = run(['stats'], { env: { ...process.env, SHMCACHED_FILE: '' } });
+  assert.not.match(d.stderr, /no store file at ""/, d.stderr);
+});
+
 unix('help --help and help -h print the usage, exit 0', () => {
   for (const args of [
     ['help', '--help'],

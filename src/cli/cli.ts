@@ -290,6 +290,14 @@ function octalArg(flag: string, v: string | undefined, re: RegExp, example: stri
   return parseInt(v, 8);
 }
 
+/**
+ * The store file when no --file is given: $SHMCACHED_FILE, or the default when it is unset or
+ * empty (the shell's `${SHMCACHED_FILE:-...}`; an empty path names no file).
+ */
+function storeFromEnv(): string {
+  return process.env.SHMCACHED_FILE || DEFAULT_PATH;
+}
+
 /** Parses `serve`'s flags (memcached's short flags, their long names, `-p11211` and `--port=11211` forms). */
 export function parseServeArgs(args: readonly string[]): ServeOptions {
   const o: ServeOptions = {
@@ -299,7 +307,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     maxConnections: 1024,
     threads: 1,
     verbose: 0,
-    file: process.env.SHMCACHED_FILE ?? DEFAULT_PATH,
+    file: storeFromEnv(),
     reset: false,
     resetIfUnreadable: false,
     idleTimeout: 0,
@@ -989,7 +997,7 @@ export function statsMain(args: readonly string[]): number | Promise<number> {
     process.stdout.write(`${STATS_USAGE}\n`);
     return 0;
   }
-  let file = process.env.SHMCACHED_FILE ?? DEFAULT_PATH;
+  let file = storeFromEnv();
   let section = 'general';
   let sectionArgs: string[] = [];
   let server: string | undefined;
