@@ -679,6 +679,16 @@ unix('an empty $SHMCACHED_FILE is unset (the default store), not an empty path r
   assert.not.match(d.stderr, /no store file at ""/, d.stderr);
 });
 
+unix('a path with a newline in it still makes one line on stderr (shown escaped)', () => {
+  oneLine(
+    run(['serve', '-p', '0', '--file', '/nonexistent-shmcached\ndir/store']),
+    1,
+    /^shmcached serve: cannot create store file \/nonexistent-shmcached\\ndir\/store: directory/,
+    '--file with a newline',
+  );
+  oneLine(run(['stats', '--file', '/nonexistent\r\nx']), 2, /no store file at "\/nonexistent\\r\\nx"/, 'stats --file with CRLF');
+});
+
 unix('help --help and help -h print the usage, exit 0', () => {
   for (const args of [
     ['help', '--help'],

@@ -1055,6 +1055,11 @@ export function statsMain(args: readonly string[]): number | Promise<number> {
 
 const COMMANDS = ['serve', 'stats', 'check'];
 
+/** An error message as one line: a newline or CR inside it (a path given with one) is shown escaped. */
+function oneLineOf(message: string): string {
+  return message.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+}
+
 /** Dispatches `shmcached <command> ...`; resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -1104,17 +1109,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     const help = who === 'shmcached' ? 'shmcached --help' : `${who} --help`;
     let code: number;
     if (e instanceof UsageError) {
-      process.stderr.write(`${who}: ${e.message} (see ${help})\n`);
+      process.stderr.write(`${who}: ${oneLineOf(e.message)} (see ${help})\n`);
       code = 2;
     } else if (e instanceof RunError) {
-      process.stderr.write(`${who}: ${e.message}\n`);
+      process.stderr.write(`${who}: ${oneLineOf(e.message)}\n`);
       code = 1;
     } else if (process.env.SHMCACHED_DEBUG === '1') {
       throw e;
     } else {
       // Not a mistake of the user's: still one line, with the way to the stack trace.
       process.stderr.write(
-        `${who}: ${e instanceof Error ? e.message : String(e)} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
+        `${who}: ${oneLineOf(e instanceof Error ? e.message : String(e))} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
       );
       code = 1;
     }
