@@ -689,6 +689,34 @@ unix('a path with a newline in it still makes one line on stderr (shown escaped)
   oneLine(run(['stats', '--file', '/nonexistent\r\nx']), 2, /no store file at "\/nonexistent\\r\\nx"/, 'stats --file with CRLF');
 });
 
+unix(
+  '--reset of a store a running server has open: exit 1, stop it first (not "choose -m and -I"); a size mismatch gives one hint',
+  async () => {
+    const file = tmpRegion('cli-reset-busy');
+    const s = await serveQuiet(['-m', '8', '--file', file]);
+    try {
+      const c = await RawClient.connect(s.port);
+      assert.is((await c.exchange('set kept 0 0 3\r\nyes\r\n')).bytes.toString(), 'STORED\r\n');
+      const r = await runAsync(['serve', '-p', '0', '--file', file, '--reset']);
+      oneLine(
+        r,
+        1,
+        /^shmcached serve: cannot reset .*: 1 process\(es\) have it open: stop them first .*choose another file with --file$/,
+        '--reset busy',
+      );
+      assert.not.match(r.stderr, /-m and -I/);
+      const m = await runAsync(['serve', '-p', '0', '--file', file, '-m', '16']);
+      oneLine(m, 2, /region has size 8388608 bytes, opened with size 16777216 \(--reset re-creates/, '-m mismatch');
+      assert.not.match(m.stderr, /use reset to re-create it/, "one hint, the CLI's");
+      assert.is((await c.exchange('get kept\r\n')).bytes.toString(), 'VALUE kept 0 3\r\nyes\r\nEND\r\n', 'the store was not touched');
+      c.close();
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exit;
+    }
+  },
+);
+
 unix('help --help and help -h print the usage, exit 0', () => {
   for (const args of [
     ['help', '--help'],

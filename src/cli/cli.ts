@@ -567,6 +567,12 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       process.stderr.write(`shmcached: ${what}; starting it cold (--reset-if-unreadable)\n`);
       return openStore(o, true);
     }
+    if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /^cannot reset .*process\(es\) have it open/.test(e.message)) {
+      // Not a flag problem: a running server (or another program) has the store open.
+      throw new RunError(
+        `${e.message}: stop them first (a reset would leave them on a store nobody else sees), or choose another file with --file`,
+      );
+    }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && exists && !reset && !isStoreFile(o.file)) {
       // Not a store at all: --reset refuses it too (ERR_REGION_FOREIGN), so do not suggest it.
       throw new UsageError(
@@ -577,7 +583,7 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       // An existing store that differs from the flags, or flags no store can have (-I > -m / 2).
       throw new UsageError(
         exists && !reset
-          ? `${e.message} (--reset re-creates the store with the options given; everything in it is lost)`
+          ? `${e.message.replace(/ \(use reset to re-create it\)$/, '')} (--reset re-creates the store with the options given; everything in it is lost)`
           : `${e.message}: choose -m and -I that fit together`,
       );
     }
