@@ -524,6 +524,17 @@ unix(
       chmodSync(f('users'), 0o644);
       oneLine(runKilled(['serve', '-p', '0', '-t', '2', '--file', store, '-Y', f('users')]), 1, /\[ERR_AUTH_FILE_MODE\]$/, '-t 2 -Y 0644');
       assert.not.ok(existsSync(store), 'no store was created by -t 2 either');
+      // An auth file past 2 GiB (sparse: it costs nothing) was "an unexpected error" from readFileSync.
+      const big = f('big-users');
+      writeFileSync(big, '');
+      chmodSync(big, 0o600);
+      execFileSync('truncate', ['-s', '3G', big]);
+      oneLine(
+        runKilled(['serve', '-p', '0', '--file', store, '-Y', big]),
+        1,
+        /auth file .*big-users: 3221225472 bytes is too large for user:password lines \(at most 16777216\) \[ERR_AUTH_FILE_FORMAT\]$/,
+        '-Y 3 GiB',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
