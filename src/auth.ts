@@ -28,6 +28,9 @@ export interface AuthSpec {
   label: string;
 }
 
+/** The largest auth file read (16 MiB). */
+const AUTH_FILE_MAX = 16 * 1024 * 1024;
+
 /** Reads and checks an auth file; every refusal is a CacheError whose message names the path and the fix. */
 export function readAuthFile(path: string): Buffer {
   if (typeof path !== 'string' || path === '') throw new TypeError('auth file: path must be a non-empty string');
@@ -59,6 +62,13 @@ export function readAuthFile(path: string): Buffer {
       throw new CacheError(
         'ERR_AUTH_FILE_MODE',
         `auth file ${path}: mode 0${(st.mode & 0o777).toString(8)} lets other users read or write the passwords: chmod 600 ${path}`,
+      );
+    // memcached reads at most 8 lines of 256 bytes; a file past this is no password list (and
+    // past 2 GiB not even readable in one piece).
+    if (st.size > AUTH_FILE_MAX)
+      throw new CacheError(
+        'ERR_AUTH_FILE_FORMAT',
+        `auth file ${path}: ${st.size} bytes is too large for user:password lines (at most ${AUTH_FILE_MAX})`,
       );
     const content = readFileSync(fd);
     checkAuthContent(content, path);

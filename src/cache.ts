@@ -4,9 +4,9 @@
  * values come back in a reusable arena and are returned as views of it, so a get allocates no
  * ArrayBuffer of its own (see DESIGN.md, "Fast path from JS").
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { CacheError, REGION_FILE_CODES, rangeError, typeError, type CacheErrorCode } from './errors.js';
 import { unwatchEvents, watchEvents, type EventSource } from './events.js';
@@ -513,6 +513,7 @@ export class Cache<T = Buffer> {
     const eventSample = options.eventSample ?? 1;
     if (!Number.isInteger(eventSample) || eventSample < 1 || eventSample > 0x7fffffff)
       throw rangeError('ERR_OUT_OF_RANGE', `options.eventSample must be an integer from 1 to 2147483647, got ${String(eventSample)}`);
+    checkSpace(path, size, options.reset === true);
     let h: NativeHandle;
     try {
       h = native.open(path, size, itemSizeMax, evict, options.reset === true, mode, PROTECTION[protection], flags, allowOwner);
@@ -1161,5 +1162,41 @@ class CodecCache<T> extends Cache<T> {
    */
   override fetch(key: Key, loader: Loader<In<T>>, options?: FetchOptions): Promise<T> {
     return fetchWith(this, key, loader, options, this.#codec) as Promise<T>;
+  }
+}
+
+/** The size of a store created without `size` (native/core/region.cc kDefaultMem). */
+const DEFAULT_SIZE = 64 * 1024 * 1024;
+
+/**
+ * A store about to be created (no file, an empty one, or `reset`) must fit in its file system's
+ * free space. The file is sparse: on a tmpfs without room its pages fail only when first written,
+ * and that is a SIGBUS that kills the process, long after the open said yes. Refused here with
+ * `ERR_BAD_REGION` ("cannot size ...: No space left on device"), nothing created. Space taken
+ * later by other files is not foreseen (docs/recovery.md, "Not covered").
+ */
+function checkSpace(path: string, size: number, reset: boolean): void {
+  let old = 0;
+  try {
+    const st = lstatSync(path);
+    if (st.size > 0 && !reset) return; // an existing store: its size is its own, nothing new is allocated
+    old = reset && st.isFile() ? st.blocks * 512 : 0; // a reset frees the old file (once nobody maps it)
+  } catch {
+    // no file yet
+  }
+  let free: number;
+  try {
+    const fs = statfsSync(dirname(path));
+    free = fs.bavail * fs.bsize;
+  } catch {
+    return; // no statfs here: the open reports what goes wrong
+  }
+  const need = size > 0 ? size : DEFAULT_SIZE;
+  if (need > free + old) {
+    const mib = (n: number): number => Math.floor(n / (1024 * 1024));
+    throw new CacheError(
+      'ERR_BAD_REGION',
+      `cannot size ${path}: No space left on device (a ${mib(need)} MiB store, ${mib(free + old)} MiB free in ${dirname(path)}); choose a smaller size, free space, or another path`,
+    );
   }
 }

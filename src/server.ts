@@ -363,7 +363,12 @@ export function createServer(options: ServerOptions): Server | NativeServer {
       ? netServer({ noDelay: true, allowHalfOpen: true }, onConnection)
       : // No allowHalfOpen here: a client that hangs up mid-handshake would leave a half-open
         // socket that no one ends (it is not served yet), and server.close() would wait forever.
-        tlsServer({ noDelay: true, ...(idleMs > 0 ? { handshakeTimeout: idleMs } : {}), ...options.tls }, onConnection);
+        // A timer holds at most 2^31-1 ms (24.8 days): a longer idleTimeout is that, without
+        // Node's TimeoutOverflowWarning on stderr at the first handshake.
+        tlsServer(
+          { noDelay: true, ...(idleMs > 0 ? { handshakeTimeout: Math.min(idleMs, 0x7fffffff) } : {}), ...options.tls },
+          onConnection,
+        );
   // A failed handshake (an unknown CA, no client certificate, a timeout) ends that socket only.
   if (options.tls !== undefined) {
     server.on('connection', onTcp);

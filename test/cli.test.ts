@@ -5,8 +5,21 @@
 // can get wrong (busy port, permissions, bad sizes), and -t supervision (back-off, giving up).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -448,5 +461,283 @@ unix(
     }
   },
 );
+
+// ---------------------------------------------------------------------------------------------
+// The command line audited with hostile values (docs/cli.md, "Hostile input"): each case once
+// ended in a hang, an "unexpected error", a misleading fix or a silently ignored value.
+
+/** Runs the CLI with a hard stop: a child that ignores SIGTERM (a hang) ends with status null. */
+function runKilled(args: string[], ms = 20_000): Ran {
+  return run(args, { timeout: ms, killSignal: 'SIGKILL' });
+}
+
+unix(
+  'TLS files: a FIFO, a device, a directory, an empty file, garbage, a key of another certificate: one line naming the file, exit 1, no hang',
+  () => {
+    const dir = mkdtempSync('/dev/shm/shmcached-cli-tls-');
+    try {
+      const f = (n: string): string => join(dir, n);
+      const ssl = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
+      execFileSync('openssl', [...ssl, '-keyout', f('a.key'), '-out', f('a.pem'), '-subj', '/CN=a'], { stdio: 'ignore' });
+      execFileSync('openssl', [...ssl, '-keyout', f('b.key'), '-out', f('b.pem'), '-subj', '/CN=b'], { stdio: 'ignore' });
+      execFileSync('mkfifo', [f('fifo')]);
+      writeFileSync(f('empty'), '');
+      writeFileSync(f('garbage'), 'not a certificate\n');
+      mkdirSync(f('dir'));
+      const store = join(dir, 'store');
+      const serveTls = (o: string): Ran => runKilled(['serve', '-p', '0', '--file', store, '-Z', '-o', o]);
+      const cases: Array<[string, RegExp]> = [
+        // A FIFO blocked the start in open(2), where not even SIGTERM could stop it.
+        [
+          `ssl_chain_cert=${f('fifo')},ssl_key=${f('a.key')}`,
+          /ssl_chain_cert .*fifo: not a regular file \(a FIFO, socket or device\) \[ERR_TLS_CONFIG\]$/,
+        ],
+        [`ssl_chain_cert=${f('a.pem')},ssl_key=/dev/null`, /ssl_key \/dev\/null: not a regular file .*\[ERR_TLS_CONFIG\]$/],
+        [
+          `ssl_chain_cert=${f('dir')},ssl_key=${f('a.key')}`,
+          /ssl_chain_cert .*dir: not a regular file \(a directory\) \[ERR_TLS_CONFIG\]$/,
+        ],
+        [`ssl_chain_cert=${f('empty')},ssl_key=${f('a.key')}`, /ssl_chain_cert .*empty: empty file \[ERR_TLS_CONFIG\]$/],
+        // Garbage was "an unexpected error" (OpenSSL's text, pointing at SHMCACHED_DEBUG).
+        [`ssl_chain_cert=${f('garbage')},ssl_key=${f('a.key')}`, /ssl_chain_cert .*garbage: not a PEM certificate .*\[ERR_TLS_CONFIG\]$/],
+        [`ssl_chain_cert=${f('a.pem')},ssl_key=${f('a.pem')}`, /ssl_key .*a\.pem: not a usable PEM private key .*\[ERR_TLS_CONFIG\]$/],
+        [
+          `ssl_chain_cert=${f('a.pem')},ssl_key=${f('b.key')}`,
+          /ssl_key .*b\.key does not go with ssl_chain_cert .*a\.pem .*\[ERR_TLS_CONFIG\]$/,
+        ],
+        [`ssl_chain_cert=${f('a.pem')},ssl_key=${f('a.key')},ssl_ca_cert=${f('garbage')}`, /ssl_ca_cert .*garbage: not a PEM certificate/],
+      ];
+      for (const [o, pattern] of cases) {
+        const r = serveTls(o);
+        oneLine(r, 1, pattern, o);
+        assert.not.match(r.stderr, /unexpected error/, o);
+      }
+      assert.not.ok(existsSync(store), 'no store was created for a server that could not start');
+      // -t 2: checked once by the parent, before any store or worker: still one line.
+      oneLine(
+        runKilled(['serve', '-p', '0', '-t', '2', '--file', store, '-Z', '-o', `ssl_chain_cert=${f('garbage')},ssl_key=${f('a.key')}`]),
+        1,
+        /ssl_chain_cert .*garbage: not a PEM certificate .*\[ERR_TLS_CONFIG\]$/,
+        '-t 2 with a bad certificate',
+      );
+      writeFileSync(f('users'), 'u:p\n');
+      chmodSync(f('users'), 0o644);
+      oneLine(runKilled(['serve', '-p', '0', '-t', '2', '--file', store, '-Y', f('users')]), 1, /\[ERR_AUTH_FILE_MODE\]$/, '-t 2 -Y 0644');
+      assert.not.ok(existsSync(store), 'no store was created by -t 2 either');
+      // An auth file past 2 GiB (sparse: it costs nothing) was "an unexpected error" from readFileSync.
+      const big = f('big-users');
+      writeFileSync(big, '');
+      chmodSync(big, 0o600);
+      execFileSync('truncate', ['-s', '3G', big]);
+      oneLine(
+        runKilled(['serve', '-p', '0', '--file', store, '-Y', big]),
+        1,
+        /auth file .*big-users: 3221225472 bytes is too large for user:password lines \(at most 16777216\) \[ERR_AUTH_FILE_FORMAT\]$/,
+        '-Y 3 GiB',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+unix("-Z with --idle-timeout past 24.8 days (a timer's limit): TLS clients are served, no TimeoutOverflowWarning on stderr", async () => {
+  const dir = mkdtempSync('/dev/shm/shmcached-cli-tlsidle-');
+  try {
+    const f = (n: string): string => join(dir, n);
+    const ssl = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
+    execFileSync('openssl', [...ssl, '-keyout', f('a.key'), '-out', f('a.pem'), '-subj', '/CN=a'], { stdio: 'ignore' });
+    const s = await serveQuiet([
+      '--file',
+      f('store'),
+      '--idle-timeout',
+      '3000000',
+      '-Z',
+      '-o',
+      `ssl_chain_cert=${f('a.pem')},ssl_key=${f('a.key')}`,
+    ]);
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const c = tlsConnect({ port: s.port, host: '127.0.0.1', rejectUnauthorized: false }, () => c.write('version\r\n'));
+        c.once('data', (d: Buffer) => {
+          c.destroy();
+          resolve(d.toString());
+        });
+        c.once('error', reject);
+      });
+      assert.match(got, /^VERSION /);
+    } finally {
+      s.child.kill('SIGTERM');
+      assert.is(await s.exit, 0, s.err());
+    }
+    assert.not.match(s.err(), /TimeoutOverflowWarning/, s.err());
+    assert.is(
+      s
+        .err()
+        .split('\n')
+        .filter((l) => l !== '').length,
+      1,
+      `only the listening line: ${s.err()}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+unix('a switch given a value (--reset=no, --verbose=3, --enable-ssl=no) is refused, exit 2; the store is not reset', async () => {
+  const file = tmpRegion('cli-switch');
+  const { Cache } = await import('../src/index.js');
+  const c = Cache.open({ path: file, size: '4mb', itemSizeMax: '1kb' });
+  c.set('kept', 'yes');
+  c.close();
+  for (const flag of ['--reset=no', '--reset=', '--reset-if-unreadable=false', '--verbose=3', '--enable-ssl=no', '--disable-evictions=0']) {
+    const r = runKilled(['serve', '-p', '0', '--file', file, flag]);
+    oneLine(r, 2, new RegExp(`^shmcached serve: ${flag.split('=')[0]} takes no value, got "${flag}"`), flag);
+  }
+  const st = run(['stats', '--file', file, 'items']);
+  assert.is(st.status, 0, st.stderr);
+  assert.match(run(['stats', '--file', file]).stdout, /^STAT curr_items 1$/m, '--reset=no did not reset the store');
+});
+
+unix('-s: a missing directory (both engines) and a path longer than a socket address holds: one line naming the fix', () => {
+  const file = tmpRegion('cli-sock');
+  const missing = `/dev/shm/shmcached-no-such-dir-${process.pid}/sock`;
+  for (const engine of ['native', 'js']) {
+    oneLine(
+      runKilled(['serve', '--engine', engine, '-s', missing, '--file', file]),
+      1,
+      /^shmcached serve: cannot listen on unix socket .*: directory .* does not exist; create it, or choose another path with -s$/,
+      `-s in a missing directory (${engine})`,
+    );
+  }
+  oneLine(
+    runKilled(['serve', '-s', `/dev/shm/${'x'.repeat(120)}`, '--file', file]),
+    2,
+    /^shmcached serve: -s: a unix socket path is at most 107 bytes, got 129 /,
+    '-s too long',
+  );
+  assert.not.ok(existsSync(file), 'nothing was created for a bad -s');
+  // A directory this user cannot write (root writes anywhere: as root the CLI runs as nobody).
+  const ro = mkdtempSync('/dev/shm/shmcached-cli-rosock-');
+  try {
+    chmodSync(ro, 0o555);
+    const args = [CLI, 'serve', '-s', join(ro, 'sock'), '--file', file];
+    const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+    const r = asRoot
+      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
+          encoding: 'utf8',
+          timeout: 20_000,
+          killSignal: 'SIGKILL',
+        })
+      : spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+    oneLine(
+      { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) },
+      1,
+      /^shmcached serve: permission denied creating unix socket .*: choose a path in a directory this user can write with -s$/,
+      '-s in a read-only directory',
+    );
+    assert.not.ok(existsSync(file), 'the store is not created before a socket that cannot be made');
+  } finally {
+    rmSync(ro, { recursive: true, force: true });
+  }
+});
+
+unix('-I 0 and a -I past 2^53: one line naming -I (not the library option), exit 2', () => {
+  const file = tmpRegion('cli-isize');
+  for (const v of ['0', '0k', '99999999999999999999m', '9007199254740993']) {
+    const r = run(['serve', '-p', '0', '-I', v, '--file', file]);
+    oneLine(r, 2, new RegExp(`^shmcached serve: -I must be from 1k to 64m, got "${v}" \\(see shmcached serve --help\\)$`), `-I ${v}`);
+  }
+  assert.not.ok(existsSync(file));
+});
+
+unix('a file that is not a store: the error does not suggest --reset (which refuses it too); stats and check name it once', () => {
+  const file = tmpRegion('cli-notstore');
+  writeFileSync(file, 'precious\n');
+  chmodSync(file, 0o600);
+  const r = run(['serve', '-p', '0', '--file', file]);
+  oneLine(
+    r,
+    2,
+    /is not a shmcached store file \(not a shmcached region \(file too short\)\); it is never written: choose another file with --file/,
+    'serve',
+  );
+  assert.not.match(r.stderr, /--reset|open with reset/, 'no advice that cannot work');
+  const st = run(['stats', '--file', file]);
+  oneLine(st, 2, /^shmcached stats: [^ ]+: not a shmcached region/, 'stats');
+  assert.not.match(st.stderr, /stats: stats:/, 'the command is named once');
+  assert.is(readFileSync(file, 'utf8'), 'precious\n');
+});
+
+unix('an empty $SHMCACHED_FILE is unset (the default store), not an empty path reported as a library option', async () => {
+  const { DEFAULT_PATH } = await import('../src/cache.js');
+  const saved = process.env.SHMCACHED_FILE;
+  try {
+    process.env.SHMCACHED_FILE = '';
+    assert.is(parseServeArgs([]).file, DEFAULT_PATH);
+    process.env.SHMCACHED_FILE = '/dev/shm/from-env';
+    assert.is(parseServeArgs([]).file, '/dev/shm/from-env');
+    assert.is(parseServeArgs(['--file', '/dev/shm/flag']).file, '/dev/shm/flag');
+  } finally {
+    if (saved === undefined) delete process.env.SHMCACHED_FILE;
+    else process.env.SHMCACHED_FILE = saved;
+  }
+  // stats: an empty $SHMCACHED_FILE with --file given is no error either way; without, the
+  // default path is named (not "").
+  const r = run(['stats', '--file', `${tmpRegion('cli-env')}-none`], { env: { ...process.env, SHMCACHED_FILE: '' } });
+  oneLine(r, 2, /no store file at/, 'stats --file missing');
+  const d = run(['stats'], { env: { ...process.env, SHMCACHED_FILE: '' } });
+  assert.not.match(d.stderr, /no store file at ""/, d.stderr);
+});
+
+unix('a path with a newline in it still makes one line on stderr (shown escaped)', () => {
+  oneLine(
+    run(['serve', '-p', '0', '--file', '/nonexistent-shmcached\ndir/store']),
+    1,
+    /^shmcached serve: cannot create store file \/nonexistent-shmcached\\ndir\/store: directory/,
+    '--file with a newline',
+  );
+  oneLine(run(['stats', '--file', '/nonexistent\r\nx']), 2, /no store file at "\/nonexistent\\r\\nx"/, 'stats --file with CRLF');
+});
+
+unix(
+  '--reset of a store a running server has open: exit 1, stop it first (not "choose -m and -I"); a size mismatch gives one hint',
+  async () => {
+    const file = tmpRegion('cli-reset-busy');
+    const s = await serveQuiet(['-m', '8', '--file', file]);
+    try {
+      const c = await RawClient.connect(s.port);
+      assert.is((await c.exchange('set kept 0 0 3\r\nyes\r\n')).bytes.toString(), 'STORED\r\n');
+      const r = await runAsync(['serve', '-p', '0', '--file', file, '--reset']);
+      oneLine(
+        r,
+        1,
+        /^shmcached serve: cannot reset .*: 1 process\(es\) have it open: stop them first .*choose another file with --file$/,
+        '--reset busy',
+      );
+      assert.not.match(r.stderr, /-m and -I/);
+      const m = await runAsync(['serve', '-p', '0', '--file', file, '-m', '16']);
+      oneLine(m, 2, /region has size 8388608 bytes, opened with size 16777216 \(--reset re-creates/, '-m mismatch');
+      assert.not.match(m.stderr, /use reset to re-create it/, "one hint, the CLI's");
+      assert.is((await c.exchange('get kept\r\n')).bytes.toString(), 'VALUE kept 0 3\r\nyes\r\nEND\r\n', 'the store was not touched');
+      c.close();
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exit;
+    }
+  },
+);
+
+unix('help --help and help -h print the usage, exit 0', () => {
+  for (const args of [
+    ['help', '--help'],
+    ['help', '-h'],
+    ['--help', '--help'],
+  ]) {
+    const r = run(args);
+    assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /^usage: shmcached <command>/);
+  }
+});
 
 unix.run();

@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cache } from '../src/index.js';
@@ -152,6 +152,35 @@ test('options are checked: allowOwner must be a uid', () => {
       (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE',
     );
   }
+});
+
+test('a store larger than its file system has room for is refused at open (it would SIGBUS once filled), nothing created', () => {
+  const dir = tmpDir('space');
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  const path = join(dir, 'too-big');
+  // The file is sparse: before this check the open said yes and a later write past the free
+  // space killed the process with SIGBUS.
+  assert.throws(
+    () => Cache.open({ path, size: free + 1024 ** 3 }),
+    (e: Error & { code?: string }) => e.code === 'ERR_BAD_REGION' && /^cannot size .*: No space left on device/.test(e.message),
+  );
+  assert.not.ok(existsSync(path), 'nothing was created');
+  // reset of a small store to a size past the free space: refused, the old store kept as it was.
+  const small = join(dir, 'small');
+  const c = Cache.open({ path: small, size: '4mb', itemSizeMax: '1kb' });
+  c.set('kept', 'yes');
+  c.close();
+  const before = snapshot(small);
+  assert.throws(
+    () => Cache.open({ path: small, size: free + 1024 ** 3, reset: true }),
+    (e: Error & { code?: string }) => e.code === 'ERR_BAD_REGION',
+  );
+  assert.is(snapshot(small), before);
+  // An existing store reopened without a size needs no new space.
+  const again = Cache.open({ path: small });
+  assert.is(again.get('kept')?.toString(), 'yes');
+  again.close();
 });
 
 test.run();

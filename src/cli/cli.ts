@@ -38,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { Cache, DEFAULT_PATH } from '../cache.js';
 import { CacheError } from '../errors.js';
 import { createServer } from '../server.js';
+import { parseSize } from '../size.js';
 import type { StatsGroup } from '../types.js';
 import {
   WIRE_LONG,
@@ -289,6 +290,14 @@ function octalArg(flag: string, v: string | undefined, re: RegExp, example: stri
   return parseInt(v, 8);
 }
 
+/**
+ * The store file when no --file is given: $SHMCACHED_FILE, or the default when it is unset or
+ * empty (the shell's `${SHMCACHED_FILE:-...}`; an empty path names no file).
+ */
+function storeFromEnv(): string {
+  return process.env.SHMCACHED_FILE || DEFAULT_PATH;
+}
+
 /** Parses `serve`'s flags (memcached's short flags, their long names, `-p11211` and `--port=11211` forms). */
 export function parseServeArgs(args: readonly string[]): ServeOptions {
   const o: ServeOptions = {
@@ -298,7 +307,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     maxConnections: 1024,
     threads: 1,
     verbose: 0,
-    file: process.env.SHMCACHED_FILE ?? DEFAULT_PATH,
+    file: storeFromEnv(),
     reset: false,
     resetIfUnreadable: false,
     idleTimeout: 0,
@@ -358,7 +367,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       v = a.slice(eq + 1);
       a = a.slice(0, eq);
     }
+    const given = a;
     a = long[a] ?? a;
+    // A switch given a value (`--reset=no`, `--verbose=3`) is refused: ignoring the value would
+    // do the opposite of what `--reset=no` says.
+    if (eq > 0 && !withValue.has(a) && (SWITCH_FLAGS.has(a) || /^-[vMASZ]$/.test(a)))
+      throw new UsageError(`${given} takes no value, got ${JSON.stringify(args[i])}`);
     if (/^-v+$/.test(a)) {
       o.verbose += a.length - 1;
       continue;
@@ -372,6 +386,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     switch (a) {
       case '-I':
         if (!v || !/^\d+[kmg]?b?$/i.test(v)) throw new UsageError(`-I needs a size such as 1m or 512k, got ${shown(v)}`);
+        // 0, or more bytes than a number holds exactly: named here, not as the library's option.
+        try {
+          parseSize(v, '-I');
+        } catch {
+          throw new UsageError(`-I must be from 1k to 64m, got ${shown(v)}`);
+        }
         o.itemSizeMax = v;
         break;
       case '-U':
@@ -422,6 +442,9 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
         throw new UsageError(`unknown option ${JSON.stringify(args[i])}`);
     }
   }
+  // sockaddr_un holds 107 bytes and a NUL: a longer path can never be listened on.
+  if (o.socketPath !== undefined && Buffer.byteLength(o.socketPath) > 107)
+    throw new UsageError(`-s: a unix socket path is at most 107 bytes, got ${Buffer.byteLength(o.socketPath)}`);
   try {
     checkWire(o.wire);
     listenersOf(o.listen, o.port, o.wire);
@@ -530,8 +553,13 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       }
     }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /^cannot (open|size|map) /.test(e.message)) {
-      // The file system refused (a full /dev/shm, a read-only mount, ...).
-      throw new RunError(`${e.message}: free space or choose another file with --file (a smaller -m needs less)`);
+      // The file system refused: a full /dev/shm needs space; anything else (a read-only mount, a
+      // /proc or /sys file that cannot be mapped) needs another file.
+      throw new RunError(
+        /No space|Cannot allocate memory|File too large|Disk quota/i.test(e.message)
+          ? `${e.message}: free space or choose another file with --file (a smaller -m needs less)`
+          : `${e.message}: choose another file with --file`,
+      );
     }
     if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && !reset && o.resetIfUnreadable && isStoreFile(o.file)) {
       // The region's messages usually name the file already: say it once.
@@ -539,17 +567,29 @@ function openStore(o: ServeOptions, reset: boolean): Cache {
       process.stderr.write(`shmcached: ${what}; starting it cold (--reset-if-unreadable)\n`);
       return openStore(o, true);
     }
+    if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && /^cannot reset .*process\(es\) have it open/.test(e.message)) {
+      // Not a flag problem: a running server (or another program) has the store open.
+      throw new RunError(
+        `${e.message}: stop them first (a reset would leave them on a store nobody else sees), or choose another file with --file`,
+      );
+    }
+    if (e instanceof CacheError && e.code === 'ERR_BAD_REGION' && exists && !reset && !isStoreFile(o.file)) {
+      // Not a store at all: --reset refuses it too (ERR_REGION_FOREIGN), so do not suggest it.
+      throw new UsageError(
+        `${o.file} is not a shmcached store file (${e.message.replace(`${o.file}: `, '').replace(/ \(open with reset.*\)$/, '')}); it is never written: choose another file with --file`,
+      );
+    }
     if (e instanceof CacheError && (e.code === 'ERR_BAD_REGION' || e.code === 'ERR_REGION_MISMATCH')) {
       // An existing store that differs from the flags, or flags no store can have (-I > -m / 2).
       throw new UsageError(
         exists && !reset
-          ? `${e.message} (--reset re-creates the store with the options given; everything in it is lost)`
+          ? `${e.message.replace(/ \(use reset to re-create it\)$/, '')} (--reset re-creates the store with the options given; everything in it is lost)`
           : `${e.message}: choose -m and -I that fit together`,
       );
     }
     if (e instanceof RangeError || e instanceof TypeError) {
       // A size the store cannot have (-I larger than -m allows, ...).
-      throw new UsageError(`${e.message} (see shmcached serve --help for -m and -I)`);
+      throw new UsageError(`${e.message} (-m and -I)`);
     }
     // A file the region file rules refuse (docs/security.md): a clear error, never a stack trace.
     if (e instanceof CacheError && e.code.startsWith('ERR_REGION_')) throw new UsageError(`${e.message} [${e.code}]`);
@@ -564,6 +604,7 @@ function hostPort(address: string, port: number): string {
 
 /** One line for a listen error a user can cause (busy port, privileged port, foreign address). */
 function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
+  if (o.socketPath !== undefined) return socketListenError(e, o.socketPath);
   const where = hostPort(o.listen, o.port);
   switch (e.code) {
     case 'EADDRINUSE':
@@ -584,6 +625,22 @@ function listenError(e: NodeJS.ErrnoException, o: ServeOptions): Error {
     default:
       return e;
   }
+}
+
+/**
+ * One line for a failed listen on a -s unix socket path: the native engine's error carries the
+ * errno text (no code), node:net's a code (EACCES for a missing directory as well).
+ */
+function socketListenError(e: NodeJS.ErrnoException, path: string): Error {
+  const text = `${e.code ?? ''} ${e.message}`;
+  const dir = dirname(path);
+  if (/ENOENT|ENOTDIR|No such file|Not a directory/.test(text) || !existsSync(dir))
+    return new RunError(`cannot listen on unix socket ${path}: directory ${dir} does not exist; create it, or choose another path with -s`);
+  if (/EACCES|EPERM|Permission denied|not permitted/.test(text))
+    return new RunError(`permission denied creating unix socket ${path}: choose a path in a directory this user can write with -s`);
+  if (/EADDRINUSE|Address already in use/.test(text))
+    return new RunError(`${path} is already in use: stop the server there, or choose another path with -s`);
+  return new RunError(`cannot listen on unix socket ${path}: ${e.message}; choose another path with -s`);
 }
 
 /** What the store open did, in words. */
@@ -620,7 +677,20 @@ function prepareSocketPath(path: string): void {
   try {
     st = lstatSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && isDirectory(dirname(path))) {
+      try {
+        accessSync(dirname(path), fsConstants.W_OK | fsConstants.X_OK);
+      } catch {
+        throw new RunError(`permission denied creating unix socket ${path}: choose a path in a directory this user can write with -s`);
+      }
+      return;
+    }
+    // Said now, before the store is opened (or created) for a server that cannot listen.
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new RunError(
+        `cannot listen on unix socket ${path}: directory ${dirname(path)} does not exist; create it, or choose another path with -s`,
+      );
     throw new RunError(`cannot use unix socket path ${path}: ${(e as Error).message}`);
   }
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
@@ -629,12 +699,31 @@ function prepareSocketPath(path: string): void {
   unlinkSync(path);
 }
 
+/** Whether `path` is a directory (following links, as bind(2) does). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** -t N: the primary created the socket; its mode is set once it is there (only if it is a socket). */
 function fixSocketMode(path: string, mask: number): void {
   try {
     if (lstatSync(path).isSocket()) chmodSync(path, mask);
   } catch {
     // another worker's chmod or a removal meanwhile: nothing to fix
+  }
+}
+
+/** Reads the -Y auth file and the TLS files; a refusal (docs/security.md, "The wire") is one line, exit 1. */
+function readSecurity(o: ServeOptions): ReturnType<typeof serverSecurity> {
+  try {
+    return serverSecurity(o.wire);
+  } catch (e) {
+    if (e instanceof CacheError) throw new RunError(`${e.message} [${e.code}]`);
+    throw e;
   }
 }
 
@@ -652,14 +741,7 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   process.on('SIGINT', requestStop);
   // A worker told to leave by its primary.
   if (cluster.isWorker) process.on('message', (m) => m === 'shmcached:stop' && requestStop());
-  let security: ReturnType<typeof serverSecurity>;
-  try {
-    security = serverSecurity(o.wire);
-  } catch (e) {
-    // An auth file or certificate refused (docs/security.md, "The wire"): one line, exit 1.
-    if (e instanceof CacheError) throw new RunError(`${e.message} [${e.code}]`);
-    throw e;
-  }
+  const security = readSecurity(o);
   if (o.socketPath !== undefined && !cluster.isWorker) prepareSocketPath(o.socketPath);
   const cache = openStore(o, reset);
   const servers: Server[] = [];
@@ -789,6 +871,9 @@ function duration(ms: number): string {
  * and exits 1. SIGTERM/SIGINT stop every worker cleanly (each closes the store) and exit 0.
  */
 async function servePrimary(o: ServeOptions): Promise<number> {
+  // The files every worker will read are checked once here: a refusal is one line, before the
+  // store is created, not one line per worker after it.
+  readSecurity(o);
   if (o.socketPath !== undefined) prepareSocketPath(o.socketPath);
   // Signals are taken from the start (see serveOne); until the workers run there is nothing to stop.
   let stopAll: ((code: number) => void) | undefined;
@@ -918,7 +1003,7 @@ export function statsMain(args: readonly string[]): number | Promise<number> {
     process.stdout.write(`${STATS_USAGE}\n`);
     return 0;
   }
-  let file = process.env.SHMCACHED_FILE ?? DEFAULT_PATH;
+  let file = storeFromEnv();
   let section = 'general';
   let sectionArgs: string[] = [];
   let server: string | undefined;
@@ -963,7 +1048,7 @@ export function statsMain(args: readonly string[]): number | Promise<number> {
     cache = Cache.open({ path: file, ...(fileOwner !== undefined ? { allowOwner: fileOwner } : {}) });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new UsageError(`stats: ${(e as Error).message}${code?.startsWith('ERR_REGION_') ? ` [${code}]` : ''}`);
+    throw new UsageError(`${(e as Error).message}${code?.startsWith('ERR_REGION_') ? ` [${code}]` : ''}`);
   }
   try {
     for (const [k, v] of Object.entries(cache.stats(group))) process.stdout.write(`STAT ${k} ${v}\n`);
@@ -975,6 +1060,11 @@ export function statsMain(args: readonly string[]): number | Promise<number> {
 }
 
 const COMMANDS = ['serve', 'stats', 'check'];
+
+/** An error message as one line: a newline or CR inside it (a path given with one) is shown escaped. */
+function oneLineOf(message: string): string {
+  return message.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+}
 
 /** Dispatches `shmcached <command> ...`; resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -1003,11 +1093,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'help':
       case '-h':
-      case '--help':
-        if (rest[0] !== undefined && COMMANDS.includes(rest[0])) return await main([rest[0], '--help']);
-        if (rest[0] !== undefined) throw new UsageError(`no command ${JSON.stringify(rest[0])} (commands: ${COMMANDS.join(', ')})`);
+      case '--help': {
+        // `help --help` is help too.
+        const topic = rest[0] === '-h' || rest[0] === '--help' ? undefined : rest[0];
+        if (topic !== undefined && COMMANDS.includes(topic)) return await main([topic, '--help']);
+        if (topic !== undefined) throw new UsageError(`no command ${JSON.stringify(topic)} (commands: ${COMMANDS.join(', ')})`);
         process.stdout.write(`${USAGE}\n`);
         return 0;
+      }
       case undefined:
         process.stderr.write(`${USAGE}\n`);
         return 2;
@@ -1022,17 +1115,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     const help = who === 'shmcached' ? 'shmcached --help' : `${who} --help`;
     let code: number;
     if (e instanceof UsageError) {
-      process.stderr.write(`${who}: ${e.message} (see ${help})\n`);
+      process.stderr.write(`${who}: ${oneLineOf(e.message)} (see ${help})\n`);
       code = 2;
     } else if (e instanceof RunError) {
-      process.stderr.write(`${who}: ${e.message}\n`);
+      process.stderr.write(`${who}: ${oneLineOf(e.message)}\n`);
       code = 1;
     } else if (process.env.SHMCACHED_DEBUG === '1') {
       throw e;
     } else {
       // Not a mistake of the user's: still one line, with the way to the stack trace.
       process.stderr.write(
-        `${who}: ${e instanceof Error ? e.message : String(e)} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
+        `${who}: ${oneLineOf(e instanceof Error ? e.message : String(e))} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
       );
       code = 1;
     }

@@ -6,9 +6,10 @@
  * listeners, a `notls:` one plaintext beside TLS ones). Owns parsing them, reading the files they
  * name (through src/auth.ts's rules for the auth file) and running one server per listener.
  */
-import { readFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Server } from 'node:net';
-import type { TLSSocket, TlsOptions } from 'node:tls';
+import { type TLSSocket, type TlsOptions, createSecureContext } from 'node:tls';
 
 import { type AuthOptions, readAuthFile } from '../auth.js';
 import { CacheError } from '../errors.js';
@@ -133,11 +134,73 @@ export function listenersOf(listen: string, port: number, w: WireOptions): Liste
   return out;
 }
 
+/** The most a certificate, key or CA file may hold (a system CA bundle is ~250 KiB). */
+const PEM_MAX = 16 * 1024 * 1024;
+
+/**
+ * Reads a PEM file named by -o ssl_*: opened without blocking (a FIFO at the path must not hang
+ * the start, where SIGTERM cannot yet stop it), a regular file only (`/dev/zero` would be read
+ * without end), and at most {@link PEM_MAX} bytes. Symbolic links are followed: certificate
+ * directories (certbot's live/) are made of them, and a certificate is not written to.
+ */
 function readPem(what: string, path: string): Buffer {
+  const fail = (why: string, cause?: unknown): CacheError =>
+    new CacheError('ERR_TLS_CONFIG', `${what} ${path}: ${why}`, cause === undefined ? undefined : { cause });
+  let fd: number;
   try {
-    return readFileSync(path);
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
   } catch (e) {
-    throw new CacheError('ERR_TLS_CONFIG', `${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    throw fail((e as NodeJS.ErrnoException).code ?? String(e), e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw fail(`not a regular file (${st.isDirectory() ? 'a directory' : 'a FIFO, socket or device'})`);
+    if (st.size > PEM_MAX) throw fail(`${st.size} bytes is too large for a PEM file (at most ${PEM_MAX})`);
+    const buf = Buffer.allocUnsafe(PEM_MAX + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+      if (n > PEM_MAX) throw fail(`grew past ${PEM_MAX} bytes while read`);
+    }
+    if (n === 0) throw fail('empty file');
+    return Buffer.from(buf.subarray(0, n));
+  } catch (e) {
+    if (e instanceof CacheError) throw e;
+    throw fail((e as NodeJS.ErrnoException).code ?? String(e), e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Checks that the PEM contents are what they are named for: one line naming the file otherwise. */
+function checkTls(w: WireOptions, tls: TlsOptions): void {
+  const reason = (e: unknown): string => (e instanceof Error ? e.message.replace(/^error:[0-9A-F]+:/, '') : String(e));
+  try {
+    new X509Certificate(tls.cert as Buffer);
+  } catch (e) {
+    throw new CacheError('ERR_TLS_CONFIG', `ssl_chain_cert ${w.sslChainCert}: not a PEM certificate (${reason(e)})`, { cause: e });
+  }
+  try {
+    createPrivateKey(tls.key as Buffer);
+  } catch (e) {
+    throw new CacheError('ERR_TLS_CONFIG', `ssl_key ${w.sslKey}: not a usable PEM private key (${reason(e)})`, { cause: e });
+  }
+  if (tls.ca !== undefined) {
+    try {
+      new X509Certificate(tls.ca as Buffer);
+      createSecureContext({ ca: tls.ca });
+    } catch (e) {
+      throw new CacheError('ERR_TLS_CONFIG', `ssl_ca_cert ${w.sslCaCert}: not a PEM certificate (${reason(e)})`, { cause: e });
+    }
+  }
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key });
+  } catch (e) {
+    throw new CacheError('ERR_TLS_CONFIG', `ssl_key ${w.sslKey} does not go with ssl_chain_cert ${w.sslChainCert} (${reason(e)})`, {
+      cause: e,
+    });
   }
 }
 
@@ -155,6 +218,7 @@ export function serverSecurity(w: WireOptions): { auth?: AuthOptions; tls?: TlsO
       key: readPem('ssl_key', w.sslKey ?? ''),
     };
     if (w.sslCaCert !== undefined) tls.ca = readPem('ssl_ca_cert', w.sslCaCert);
+    checkTls(w, tls);
     if (w.sslVerifyMode > 0) {
       tls.requestCert = true;
       tls.rejectUnauthorized = w.sslVerifyMode >= 2;
