@@ -17,7 +17,9 @@ import {
   type AbuseServer,
   type AbuseServerOptions,
   amplifiedGet,
+  dumpNonReaders,
   hugeLengths,
+  idleAfterLarge,
   idleConnections,
   longLines,
   nonReader,
@@ -28,7 +30,7 @@ import {
 
 /** One line for `npm run bench -- list`. */
 export const description =
-  'server RSS before/during/after each hostile client (10k idle connections, slowloris, huge lengths, a non-reader, a 1 GB multi-get)';
+  'server RSS before/during/after each hostile client (10k idle connections, slowloris, huge lengths, a non-reader, a 1 GB multi-get, metadumps never read, idle connections after a large exchange)';
 
 interface Row {
   name: string;
@@ -130,6 +132,24 @@ export async function run(args: string[]): Promise<PartOutput> {
     await scenario('one get naming a 500 KB value 2,000 times', {}, async (s) => {
       const r = await amplifiedGet(s);
       return { during: r.rssDuring, outcome: r.reply.trim() };
+    }),
+  );
+  rows.push(
+    await scenario('6 clients ask for lru_crawler metadump all (600,000 keys) and never read', { size: '128mb' }, async (s) => {
+      const r = await dumpNonReaders(s, 600_000, 6);
+      return {
+        during: r.rssDuring,
+        outcome: `grew ${mib(r.grewKiB)} MiB (a whole dump: ${(r.dumpBytes / 2 ** 20).toFixed(0)} MiB${r.dumpEnded ? '' : ', NOT ENDED'})`,
+      };
+    }),
+  );
+  rows.push(
+    await scenario('30 connections send and get a 900 KB value, then idle', { gc: true }, async (s) => {
+      const r = await idleAfterLarge(s, 30, 900_000);
+      return {
+        during: r.rssDuring,
+        outcome: `private memory (RssAnon) grew ${mib(r.grewKiB)} MiB; ${r.answered}/${r.conns} answered whole`,
+      };
     }),
   );
 

@@ -325,6 +325,10 @@ export function createServer(options: ServerOptions): Server | NativeServer {
   const onConnection = (socket: Socket): void => {
     if (options.tls !== undefined) {
       served(peerKey(socket)); // admitted at its accept: see onTcp
+      // Served from here on: a client that half-closes (its FIN, or TLS close_notify) gets the
+      // replies to what it sent, then the close, as on plain TCP (serve's 'end'). Set now, not as
+      // a server option: a socket still handshaking keeps Node's default and ends with its peer.
+      socket.allowHalfOpen = true;
     } else if (sockets.size >= maxConns) {
       engine?.rejected();
       socket.on('error', () => undefined);

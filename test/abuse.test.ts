@@ -2,7 +2,8 @@
 // child process (test/support/abuse-server.ts: its own file descriptors, its own RSS): 10,000
 // idle connections and the excess refused, slowloris lines and data blocks, lines past
 // memcached's limits, declared lengths of 2 and 4 GiB, a client that pipelines gets and never
-// reads, a get whose reply would be a gigabyte, and metadumps never read. Every assertion is about what happened
+// reads, a get whose reply would be a gigabyte, metadumps never read, and idle connections that
+// once did something large. Every assertion is about what happened
 // (closed, refused with memcached's words, a fresh client served, the process alive), never
 // about how long it took; bench/abuse.ts prints the RSS figures of the same scenarios.
 import { suite } from 'uvu';
@@ -95,15 +96,31 @@ const cases: Case[] = [
   {
     name: 'clients that ask for lru_crawler metadump all and never read: each holds a batch, not a copy of the store',
     region: 'abuse-dump',
-    opts: { size: '128mb' },
+    opts: { size: '128mb', gc: true },
     async check(s) {
-      const r = await hostile.dumpNonReaders(s, 600_000, 6);
+      const r = await hostile.dumpNonReaders(s, 600_000, 12);
       assert.ok(r.dumpEnded, 'a client that reads gets the whole dump');
       assert.ok(r.dumpBytes > 32 * 2 ** 20, `the dump is large (${r.dumpBytes} bytes)`);
-      // Built whole per connection, six dumps would add 6 x dumpBytes; written a batch at a time
-      // under the engine's 4 MiB output mark, each holds a few MiB.
-      const limitKiB = (r.readers * r.dumpBytes) / 2 / 1024;
+      // Built whole per connection, each dump would add dumpBytes (65 MiB); written a batch at
+      // a time under the 4 MiB output mark, with a second mark's worth queued behind the unsent
+      // first, each held 6 MiB (js) to 16 MiB (native); one batch at a time under the dump's own
+      // 64 KiB mark, each holds about one batch (0.1-0.5 MiB; the js engine's heap moves by a few
+      // MiB on its own). The bound: 3 MiB each.
+      const limitKiB = r.readers * 3 * 1024;
       assert.ok(r.grewKiB < limitKiB, `RSS grew ${r.grewKiB} KiB with ${r.readers} dumps never read (limit ${limitKiB} KiB)`);
+    },
+  },
+  {
+    name: 'connections that once sent and got a 900 KB value, then idle: their buffers go back, not held while they live',
+    region: 'abuse-idlebufs',
+    opts: { gc: true },
+    async check(s) {
+      const r = await hostile.idleAfterLarge(s, 30, 900_000);
+      assert.is(r.answered, r.conns, 'every large exchange was answered whole');
+      // Held grown, each kept its input, the value's copy and 2.7 MB of replies: 4.6 MiB (native)
+      // to 5.4 MiB (js) each; released once empty, about 0.05-0.25 MiB each. The bound: 1 MiB each.
+      const limitKiB = r.conns * 1024;
+      assert.ok(r.grewKiB < limitKiB, `private memory grew ${r.grewKiB} KiB with ${r.conns} idle connections (limit ${limitKiB} KiB)`);
     },
   },
 ];

@@ -8,7 +8,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -314,6 +315,59 @@ interop(
   assert.is(String(await c.get('mk')), 'mv');
   await c.close();
   assert.is(await refusedCode({ nodes: [node], auth: { username: 'carol', password: 'x' } }, 'mk'), 'ERR_NODE_AUTH');
+});
+
+/**
+ * Pipelines `n` gets of a 500 KB value (30 MB of replies: far past the engine's 4 MiB output mark
+ * and the socket buffers) with its FIN right behind them, reading nothing at first; then reads
+ * until the server closes. Returns every byte that came and whether the close came.
+ */
+async function halfCloseAfterPipeline(open: () => Socket, n: number): Promise<{ got: Buffer; ended: boolean }> {
+  const socket = open();
+  await new Promise<void>((r, j) => socket.once(socket.constructor.name === 'TLSSocket' ? 'secureConnect' : 'connect', r).once('error', j));
+  const chunks: Buffer[] = [];
+  let ended = false;
+  socket.pause();
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  socket.on('end', () => (ended = true));
+  socket.on('error', () => undefined);
+  socket.end('get big\r\n'.repeat(n));
+  await new Promise((r) => setTimeout(r, 50)); // the FIN is sent while the replies wait
+  socket.resume();
+  await new Promise<void>((r) => {
+    const guard = setTimeout(r, 60_000); // a hang guard, not a measure
+    socket.once('close', () => {
+      clearTimeout(guard);
+      r();
+    });
+  });
+  socket.destroy();
+  return { got: Buffer.concat(chunks), ended };
+}
+
+tls('a TLS client that half-closes after a large pipeline gets every reply, then the close (as plain TCP on both engines)', async () => {
+  const value = Buffer.alloc(500_000, 0x63);
+  const n = 60;
+  const one = Buffer.concat([Buffer.from('VALUE big 0 500000\r\n'), value, Buffer.from('\r\nEND\r\n')]);
+  const check = (what: string, r: { got: Buffer; ended: boolean }): void => {
+    assert.ok(r.ended, `${what}: the server closed after the last reply`);
+    assert.is(r.got.length, n * one.length, `${what}: every reply came`);
+    assert.ok(r.got.subarray((n - 1) * one.length).equals(one), `${what}: the last one whole`);
+  };
+  await withServer({ engine: 'js', tls: serverTls }, 'tls-halfclose', async (s) => {
+    s.cache.set('big', value);
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const)
+      check(maxVersion, await halfCloseAfterPipeline(() => tlsConnect({ port: s.port, host: '127.0.0.1', maxVersion, ...trust }), n));
+  });
+  for (const engine of ['js', 'native'] as const) {
+    await withServer({ engine }, `tls-halfclose-${engine}`, async (s) => {
+      s.cache.set('big', value);
+      check(
+        `tcp ${engine}`,
+        await halfCloseAfterPipeline(() => createConnection({ port: s.port, host: '127.0.0.1', allowHalfOpen: true }), n),
+      );
+    });
+  }
 });
 
 tls.run();

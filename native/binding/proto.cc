@@ -303,11 +303,11 @@ napi_value js_feed(napi_env env, napi_callback_info info) {
         out.size() <= slab_len - off) {
       std::memcpy(const_cast<uint8_t*>(sp) + off, out.data(), out.size());
       out.clear();
-      if (out.capacity() > proto::kOutHigh * 2) out.shrink_to_fit();
     } else {
       n = -n;
     }
   }
+  conn.trim();  // buffers a large request grew go back once empty (out_ stays while it waits for room)
   napi_value ret;
   NAPI_OK(env, napi_create_int64(env, n, &ret));
   return ret;

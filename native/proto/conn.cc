@@ -64,7 +64,7 @@ void Conn::run() {
       more_ = true;  // -R: yield; the host calls run() again on its next turn
       break;
     }
-    if (out_.size() >= kOutHigh) {
+    if (out_.size() >= kOutHigh || (state_ == State::kDump && out_.size() >= kDumpHigh)) {
       more_ = true;
       break;
     }
@@ -107,6 +107,25 @@ void Conn::run() {
   if (more_) counts_[kEcYields] += 1;
   b_.add_counts(counts_);
   publish_state();
+}
+
+void Conn::trim_grown() {
+  // Fresh, empty objects rather than shrink_to_fit: the release is then certain, not a request.
+  if (out_.empty() && out_.capacity() > kBufKeep) std::string().swap(out_);
+  if (in_.capacity() > kBufKeep) {
+    // Only a small partial command left (memcached moves it to a small buffer too): it moves to
+    // a fresh string; every reader of in_ works from rpos_, so offsets stay right.
+    const size_t left = in_.size() - rpos_;
+    if (left == 0) {
+      std::string().swap(in_);
+      rpos_ = 0;
+    } else if (left <= kBufKeep / 2) {
+      std::string rest(in_, rpos_);
+      in_.swap(rest);
+      rpos_ = 0;
+    }
+  }
+  if (stage_.size() > kBufKeep) std::vector<uint8_t>().swap(stage_);  // the next fetch sizes it to 64 KiB
 }
 
 namespace {

@@ -11,7 +11,12 @@
 //    client that pipelines gets without reading replies cannot grow memory without bound; the
 //    host calls run() again once it has written out_ away (more() says there is work left); one
 //    multi-get's reply is capped at kGetReplyMax; an lru_crawler metadump/mgdump is written a
-//    batch of keys at a time under the same mark (state kDump), however many keys the store has.
+//    batch of keys at a time under a lower mark, kDumpHigh (state kDump), however many keys the
+//    store has.
+//  - Buffers go back to their base size once empty after a large use (memcached's conn_shrink):
+//    the host calls trim() after it took out_; in_, out_ and stage_ grown past kBufKeep are
+//    released then (in_ when at most kBufKeep/2 of a partial command waits in it, which moves to
+//    a fresh string). trim() is a few compares when nothing grew.
 //  - Bad input gets memcached's error and changes nothing stored; input memcached would close
 //    the connection on (a text line past kLineMax without a newline, a bad binary magic) sets
 //    closing(): the host writes out_ and closes. Nothing in here can crash on any input.
@@ -32,6 +37,14 @@ namespace proto {
 constexpr size_t kLineMax = 2048;                  // memcached: a line this long without '\n' closes
 constexpr size_t kGetLineMax = 16u * 1024 * 1024;  // a large multi-get line may be longer, up to this
 constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands while this much is unsent
+// A metadump/mgdump stops writing batches at this much unsent output: one batch at a time is all
+// a dump needs (the kernel's socket buffers hold megabytes more), and a client that never reads
+// holds that, not kOutHigh of dump lines.
+constexpr size_t kDumpHigh = 64u * 1024;
+// A buffer grown past this by one large request (a big value, a multi-get's replies, a dump) is
+// released once it is empty again (trim): an idle connection holds no more than this per buffer.
+// Above what one 64 KiB read and its leftover need, so pipelined small requests never churn.
+constexpr size_t kBufKeep = 128u * 1024;
 // One text multi-get's replies past this many bytes: memcached's "SERVER_ERROR out of memory
 // writing get response" instead (a 16 MiB line naming one large value a million times must not
 // make a reply of terabytes; the first value is always served whatever its size).
@@ -78,6 +91,11 @@ class Conn {
   // Replies produced so far; the host takes them (and clears the string).
   std::string& out() { return out_; }
   bool closing() const { return closing_; }
+  // The host took out_ (all of it, or the part it will write itself): release what a large
+  // request grew past kBufKeep (see the invariants). Cheap when nothing grew.
+  void trim() {
+    if (out_.capacity() > kBufKeep || in_.capacity() > kBufKeep || stage_.size() > kBufKeep) trim_grown();
+  }
   // True when complete input is still waiting because out_ reached kOutHigh.
   bool more() const { return more_; }
   size_t buffered() const { return in_.size() - rpos_; }
@@ -203,6 +221,7 @@ class Conn {
   // about a connection of another thread reads only this, never closing_ or state_).
   std::atomic<uint8_t> shown_{0};
   void publish_state();
+  void trim_grown();
   uint64_t counts_[kEngineCounters]{};  // for the store's stats, added once per run()
   ServerSettings settings_;
 };

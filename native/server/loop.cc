@@ -162,7 +162,7 @@ void Loop::run() {
       ready_.clear();
       for (Client* c : ready_next_) {
         c->queued = false;
-        if (c->dead || !c->more || c->pending() >= proto::kOutHigh) continue;
+        if (c->dead || !c->more || c->pending() > 0) continue;
         process(c, nullptr, 0);
       }
       ready_next_.clear();
@@ -287,9 +287,10 @@ void Loop::process(Client* c, const uint8_t* data, size_t n) {
   }
   if (c->eng->settings().shutdown_requested) s_.hooks_.notify(kShutdown, int(c->eng->settings().shutdown_requested));
   if (!send_out(c)) return finish(c, nullptr);
+  c->eng->trim();  // out_ is empty now (sent, or moved to wbuf)
   if (st & c::kProtoStateClose) c->closing = true;
   c->more = (st & c::kProtoStateMore) != 0;
-  if (c->more && !c->queued && c->pending() < proto::kOutHigh) {
+  if (c->more && !c->queued && c->pending() == 0) {
     c->queued = true;
     ready_.push_back(c);
   }
@@ -305,7 +306,6 @@ bool Loop::send_out(Client* c) {
     size_t took = w < 0 ? 0 : size_t(w);
     if (took == out.size()) {
       out.clear();
-      if (out.capacity() > proto::kOutHigh * 2) out.shrink_to_fit();
       return true;
     }
     c->wbuf.swap(out);
@@ -324,9 +324,13 @@ bool Loop::flush(Client* c) {
     if (w < 0) return errno == EAGAIN || errno == EINTR;
     c->woff += size_t(w);
   }
-  c->wbuf.clear();
-  if (c->wbuf.capacity() > proto::kOutHigh * 2) c->wbuf.shrink_to_fit();
+  // Drained: a buffer grown by a large reply goes back (its engine's too, see trim()).
+  if (c->wbuf.capacity() > proto::kBufKeep)
+    std::string().swap(c->wbuf);
+  else
+    c->wbuf.clear();
   c->woff = 0;
+  if (c->eng) c->eng->trim();
   return true;
 }
 

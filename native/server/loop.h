@@ -13,7 +13,11 @@
 //  - Replies of one read go out in one send(); what the socket does not take waits in the
 //    connection's wbuf, EPOLLOUT is armed, and reading stops while kOutHigh bytes or more wait.
 //  - ProtoState.More (the engine yielded: -R, or its reply reached the mark): the connection
-//    goes on the thread's ready list and runs again after the other events of this turn.
+//    goes on the thread's ready list and runs again after the other events of this turn, once
+//    the socket took every earlier reply (wbuf empty): a yielded engine does not pile another
+//    mark's worth on replies still waiting (new input is still read while under kOutHigh wait).
+//  - A drained wbuf grown past kBufKeep is released, and the engine trims its own buffers
+//    (Conn::trim) after each run's replies are taken: idle connections hold base-size buffers.
 //  - Close: the connection ends once its replies are written; a client that half-closed gets
 //    the replies to what it sent, then the close.
 //  - The idle clock restarts only when a whole command ran (ProtoState.Ran); one sweep per

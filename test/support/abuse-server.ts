@@ -1,7 +1,8 @@
 /**
  * A shmcached server in a process of its own, for the abuse tests and `npm run bench -- abuse`:
  * its file descriptors (10,000 connections) and its RSS are then its own. Argument: JSON
- * `{ path, size?, maxConnections?, idleTimeout? }`. Prints `{"port":N,"pid":N}` once listening;
+ * `{ path, size?, maxConnections?, idleTimeout?, gc? }` (gc: collect every 100 ms; the parent
+ * starts it with --expose-gc). Prints `{"port":N,"pid":N}` once listening;
  * on SIGTERM closes the server and the store, removes the region file and exits.
  */
 import { rmSync } from 'node:fs';
@@ -15,7 +16,10 @@ const opts = JSON.parse(process.argv[2] ?? '{}') as {
   size?: string;
   maxConnections?: number;
   idleTimeout?: number;
+  gc?: boolean;
 };
+const gc = (globalThis as { gc?: () => void }).gc;
+if (opts.gc && gc) setInterval(gc, 100).unref();
 const cache = Cache.open({ path: opts.path, size: opts.size ?? '64mb', reset: true });
 const server = createServer({ cache, maxConnections: opts.maxConnections, idleTimeout: opts.idleTimeout });
 server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {

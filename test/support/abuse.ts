@@ -28,11 +28,26 @@ export interface AbuseServerOptions {
   size?: string;
   maxConnections?: number;
   idleTimeout?: number;
+  /**
+   * Run the server with --expose-gc and collect every 100 ms: what is measured is then memory
+   * held, not replies written and waiting for the next collection (the JS engine hands each
+   * large reply to the socket in a fresh buffer, garbage once written).
+   */
+  gc?: boolean;
 }
 
 /** VmRSS of a process, in KiB. */
 export function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * RssAnon of a process, in KiB: its private memory (heaps, buffers), without the store's shared
+ * pages (RssShmem/RssFile), which a scenario that writes values touches on its own.
+ */
+export function rssAnonKiB(pid: number): number {
+  const m = /RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
 
@@ -45,7 +60,13 @@ export function peakRssKiB(pid: number): number {
 /** Starts ./abuse-server.js in a child process and waits until it listens. */
 export function startAbuseServer(opts: AbuseServerOptions): Promise<AbuseServer> {
   const script = fileURLToPath(new URL('./abuse-server.js', import.meta.url));
-  const child = spawn(process.execPath, [script, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const flags = opts.gc ? ['--expose-gc'] : [];
+  // The sanitizer lane (libasan preloaded): ASan holds freed memory back (its quarantine, 256 MB)
+  // to catch a use after free, and the RSS bounds would count it as held. The server keeps every
+  // other check; only reuse is no longer delayed.
+  const env = { ...process.env };
+  if (/asan/.test(env.LD_PRELOAD ?? '')) env.ASAN_OPTIONS = [env.ASAN_OPTIONS, 'quarantine_size_mb=0'].filter(Boolean).join(':');
+  const child = spawn(process.execPath, [...flags, script, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'], env });
   return new Promise((resolve, reject) => {
     let text = '';
     child.once('exit', (code) => reject(new Error(`abuse server exited (${code}) before listening`)));
@@ -471,4 +492,49 @@ export async function dumpNonReaders(s: AbuseServer, items: number, readers: num
   });
   reader.destroy();
   return { dumpBytes, dumpEnded: tail.endsWith('END\r\n'), grewKiB: rssDuring - before, readers, rssDuring };
+}
+
+/** What {@link idleAfterLarge} saw. */
+export interface IdleAfterLargeResult {
+  conns: number;
+  /** Connections whose large exchange was answered whole (STORED and three values). */
+  answered: number;
+  /** How much the server's private memory (RssAnon, KiB) grew with `conns` idle connections that each once did one large exchange. */
+  grewKiB: number;
+  anonDuring: number;
+  /** VmRSS (KiB) at the same moment (the store's shared pages included). */
+  rssDuring: number;
+}
+
+/**
+ * `conns` connections that each once send a `valueBytes` data block and read three copies of
+ * it back in one multi-get (their input buffer, the value's staging copy, the output buffer and
+ * the unsent rest all grow), then stay open doing nothing: the server must give those buffers
+ * back once they are empty (memcached's conn_shrink), not hold them for as long as the
+ * connections live.
+ */
+export async function idleAfterLarge(s: AbuseServer, conns: number, valueBytes: number): Promise<IdleAfterLargeResult> {
+  const value = 'v'.repeat(valueBytes);
+  const seed = await Peer.connect(s.port);
+  await seed.ask(`set big 0 0 ${valueBytes}\r\n${value}\r\n`);
+  seed.close();
+  await sleep(300);
+  const before = rssAnonKiB(s.pid);
+  const peers: Peer[] = [];
+  const one = `VALUE big 0 ${valueBytes}\r\n${value}\r\n`;
+  const whole = `STORED\r\n${one}${one}${one}END\r\n`;
+  let answered = 0;
+  for (let i = 0; i < conns; i++) {
+    const p = await Peer.connect(s.port);
+    const r = await p.ask(`set big 0 0 ${valueBytes}\r\n${value}\r\nget big big big\r\n`, 'END\r\n');
+    if (r === whole) answered++;
+    p.received = Buffer.alloc(0);
+    peers.push(p);
+  }
+  await sleep(500);
+  await servedFresh(s.port);
+  const anonDuring = rssAnonKiB(s.pid);
+  const rssDuring = s.rss();
+  for (const p of peers) p.close();
+  return { conns, answered, grewKiB: anonDuring - before, anonDuring, rssDuring };
 }
