@@ -96,6 +96,21 @@ function keysOver(cluster: { nodeFor(k: string): string | undefined }, prefix: s
   return keys;
 }
 
+/** A key the hybrid cluster stores locally and one it sends to a remote node, from `prefix`'s keys. */
+function localAndRemote(hybrid: Cluster, prefix: string): { local: string; remote: string } {
+  const keys = keysOver(hybrid, prefix, 30);
+  return {
+    local: must(
+      keys.find((k) => hybrid.isLocal(k)),
+      'a local key',
+    ),
+    remote: must(
+      keys.find((k) => !hybrid.isLocal(k)),
+      'a remote key',
+    ),
+  };
+}
+
 async function collect<X>(it: AsyncIterable<X>): Promise<X[]> {
   const out: X[] = [];
   for await (const x of it) out.push(x);
@@ -658,15 +673,7 @@ test('keys/entries over our own server nodes with the lru crawler on (lru_crawle
 test('a view of a detached ArrayBuffer is TypeError ERR_INVALID_ARG_VALUE on local and remote keys alike, and stores nothing', () =>
   withNodes('detached', 3, async (env) => {
     const hybrid = env.own(new Cluster({ ...env.hybrid }));
-    const keys = keysOver(hybrid, 'det', 30);
-    const local = must(
-      keys.find((k) => hybrid.isLocal(k)),
-      'a local key',
-    );
-    const remote = must(
-      keys.find((k) => !hybrid.isLocal(k)),
-      'a remote key',
-    );
+    const { local, remote } = localAndRemote(hybrid, 'det');
     const detached = (): Uint8Array => {
       const u = new Uint8Array(8).fill(65);
       structuredClone(u.buffer, { transfer: [u.buffer] });
@@ -692,15 +699,7 @@ test('a view of a detached ArrayBuffer is TypeError ERR_INVALID_ARG_VALUE on loc
 test('a Proxy of a Uint8Array key or value is TypeError ERR_INVALID_ARG_TYPE on local and remote keys alike, no trap runs', () =>
   withNodes('proxy', 3, async (env) => {
     const hybrid = env.own(new Cluster({ ...env.hybrid }));
-    const keys = keysOver(hybrid, 'prx', 30);
-    const local = must(
-      keys.find((k) => hybrid.isLocal(k)),
-      'a local key',
-    );
-    const remote = must(
-      keys.find((k) => !hybrid.isLocal(k)),
-      'a remote key',
-    );
+    const { local, remote } = localAndRemote(hybrid, 'prx');
     let traps = 0;
     const spy = (b: Buffer): Buffer =>
       new Proxy(b, {
