@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,29 @@
 #include "test/scratch_region.h"
 
 using namespace shm;
+
+// ---- the wall clock, pinned ------------------------------------------------------------------
+//
+// The store's clock is time(nullptr) plus the region's offset (core/clock.cc), and these tests
+// move it with TR::advance to check boundaries: a hit at ttl - 1 seconds, a miss at ttl. With the
+// real time(), a second that passes between the set and the get (a loaded CI machine) shifts the
+// boundary and a check fails at random (append_prepend's "advance 99 of 100" did, 1 run in 12).
+// So this binary defines time() itself, which the core's calls link to instead of libc's: the
+// wall clock stands still at the second the process started, and only advance() moves store
+// time. Nothing in the core waits on time() (its waits use the steady clock), so nothing hangs on it.
+static time_t pinned_wall() {
+  static const time_t t0 = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+  }();
+  return t0;
+}
+extern "C" time_t time(time_t* out) noexcept {
+  time_t t = pinned_wall();
+  if (out) *out = t;
+  return t;
+}
 
 // ---- checks ----------------------------------------------------------------------------------
 
