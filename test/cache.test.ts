@@ -798,6 +798,13 @@ buffers("getInto copies into the caller's buffer, or reports the length it needs
   assert.throws(() => c.getInto('v', [] as unknown as Uint8Array), is(TypeError));
   assert.throws(() => c.getInto('v', target, 7000), is(RangeError));
   assert.throws(() => c.getInto('v', target, -1), is(RangeError));
+  // A detached target (its buffer transferred away) is the detached-view TypeError, as a detached key or value is.
+  const gone = new Uint8Array(8);
+  structuredClone(gone.buffer, { transfer: [gone.buffer] });
+  assert.throws(
+    () => c.getInto('v', gone),
+    (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /detached/.test(e.message),
+  );
   c.close();
 });
 
