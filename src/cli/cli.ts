@@ -664,6 +664,12 @@ interface ReadyMessage {
   port: number;
 }
 
+/** The message a `-t N` worker sends its primary when it cannot start: its one error line, for the primary to print. */
+interface CannotStartMessage {
+  type: 'shmcached:cannot-start';
+  line: string;
+}
+
 /** A `-t N` worker's exit status when it cannot start (port in use, ...): the primary does not restart it. */
 const EXIT_CANNOT_START = 78;
 
@@ -891,6 +897,9 @@ async function servePrimary(o: ServeOptions): Promise<number> {
   let stopping = false;
   let announced = false;
   const ready = new Set<number>();
+  /** Each worker's line, if it could not start; only the first worker's is printed. */
+  const reasons = new Map<number, string>();
+  let said = false;
   const timers = new Set<NodeJS.Timeout>();
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => (finish = r));
@@ -921,7 +930,11 @@ async function servePrimary(o: ServeOptions): Promise<number> {
     const started = Date.now();
     const w = cluster.fork({ SHMCACHED_WORKER: '1' });
     w.on('error', () => undefined); // a message to a worker that just died: its 'exit' tells the rest
-    w.on('message', (m: ReadyMessage) => {
+    w.on('message', (m: ReadyMessage | CannotStartMessage) => {
+      if (m?.type === 'shmcached:cannot-start') {
+        if (typeof m.line === 'string') reasons.set(w.id, m.line);
+        return;
+      }
       if (m?.type !== 'shmcached:ready') return;
       ready.add(w.id);
       if (!announced && ready.size >= o.threads) {
@@ -936,8 +949,16 @@ async function servePrimary(o: ServeOptions): Promise<number> {
       if (stopping) return;
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
       if (code === EXIT_CANNOT_START) {
-        process.stderr.write('shmcached: a server process could not start (the reason is above); stopping\n');
+        // One line in all: the first worker's own reason (it sent it before exiting; every message
+        // is in once its channel is closed), and the others are stopped without a word.
         stopAll(1);
+        const say = (): void => {
+          if (said) return;
+          said = true;
+          process.stderr.write(reasons.get(w.id) ?? 'shmcached serve: a server process could not start; stopping\n');
+        };
+        if (w.isConnected()) w.once('disconnect', say);
+        else say();
         return;
       }
       const up = Date.now() - started;
@@ -1114,24 +1135,45 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     const help = who === 'shmcached' ? 'shmcached --help' : `${who} --help`;
     let code: number;
+    let line: string;
     if (e instanceof UsageError) {
-      process.stderr.write(`${who}: ${oneLineOf(e.message)} (see ${help})\n`);
+      line = `${who}: ${oneLineOf(e.message)} (see ${help})\n`;
       code = 2;
     } else if (e instanceof RunError) {
-      process.stderr.write(`${who}: ${oneLineOf(e.message)}\n`);
+      line = `${who}: ${oneLineOf(e.message)}\n`;
       code = 1;
     } else if (process.env.SHMCACHED_DEBUG === '1') {
       throw e;
     } else {
       // Not a mistake of the user's: still one line, with the way to the stack trace.
-      process.stderr.write(
-        `${who}: ${oneLineOf(e instanceof Error ? e.message : String(e))} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
-      );
+      line = `${who}: ${oneLineOf(e instanceof Error ? e.message : String(e))} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`;
       code = 1;
     }
-    // A -t worker that cannot start is not restarted by its primary.
-    return cluster.isWorker ? EXIT_CANNOT_START : code;
+    if (!cluster.isWorker) {
+      process.stderr.write(line);
+      return code;
+    }
+    // A -t worker that cannot start hands its line to the primary, which prints the first one
+    // alone (N workers failing alike are one line, not N + 1); it is not restarted.
+    await tellPrimary({ type: 'shmcached:cannot-start', line } satisfies CannotStartMessage, line);
+    return EXIT_CANNOT_START;
   }
+}
+
+/** Sends `m` to the primary and waits until it is written; if the channel is gone, `fallback` goes to stderr instead. */
+function tellPrimary(m: CannotStartMessage, fallback: string): Promise<void> {
+  return new Promise((resolve) => {
+    const fail = (): void => {
+      process.stderr.write(fallback);
+      resolve();
+    };
+    if (process.send === undefined || !process.connected) return fail();
+    try {
+      process.send(m, undefined, {}, (err: Error | null) => (err ? fail() : resolve()));
+    } catch {
+      fail();
+    }
+  });
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
