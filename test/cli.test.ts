@@ -110,6 +110,33 @@ cli('flags: memcached short forms, attached values and long names', () => {
   assert.match(r.stderr, /unknown option "-q"/);
 });
 
+cli("-o takes memcached 1.6.45's no-op settings (modern, inline_ascii_resp) and refuses the ones it does not implement by name", () => {
+  // memcached.c: `case MODERN: /* currently no new defaults */ break;`, and the two
+  // inline_ascii_resp cases are empty too: the same options as without them.
+  const plain = parseServeArgs([]);
+  for (const o of ['modern', 'inline_ascii_resp', 'no_inline_ascii_resp', 'modern,inline_ascii_resp']) {
+    assert.equal(parseServeArgs(['-o', o]), plain, `-o ${o}: nothing changes`);
+    assert.equal(parseServeArgs([`--extended=${o}`]), plain, `--extended=${o}`);
+  }
+  const mixed = parseServeArgs(['-o', 'modern,no_lru_crawler,idle_timeout=5']);
+  assert.equal([mixed.lruCrawler, mixed.idleTimeout], [false, 5], 'beside the others');
+  for (const o of ['no_modern', 'slab_reassign', 'hashpower=20', 'lru_maintainer', 'drop_privileges']) {
+    const name = o.split('=')[0]!;
+    assert.throws(
+      () => parseServeArgs(['-o', o]),
+      (e: Error) => new RegExp(`^-o ${name}: a memcached setting shmcached does not implement`).test(e.message),
+      `-o ${o}`,
+    );
+  }
+  assert.throws(() => parseServeArgs(['-o', 'bogus']), /-o: unknown option "bogus"/);
+  oneLine(
+    run(['serve', '-o', 'no_modern']),
+    2,
+    /^shmcached serve: -o no_modern: a memcached setting shmcached does not implement/,
+    'serve -o no_modern',
+  );
+});
+
 cli('-t 2: two processes serve one store; SIGTERM closes it cleanly and a restart finds every item', async () => {
   const file = tmpRegion('cli');
   const s = await serve(['-t', '2', '-m', '16', '--file', file, '--reset'], 2);

@@ -134,7 +134,8 @@ const SERVE_USAGE = `usage: shmcached serve [options]
                                 (default 0: no limit)
     -B, --protocol=NAME         ascii, binary or auto (default: auto, by the first byte)
     -o, --extended=OPTS         lru_crawler (default) or no_lru_crawler: the background crawler
-                                that frees expired items; idle_timeout=SECS
+                                that frees expired items; idle_timeout=SECS; modern (accepted,
+                                as memcached 1.6 does: it changes nothing)
         --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
         --reset                 re-create the store file (everything in it is lost)
         --reset-if-unreadable   if the file is a shmcached store this build cannot read (another
@@ -298,6 +299,53 @@ function storeFromEnv(): string {
   return process.env.SHMCACHED_FILE || DEFAULT_PATH;
 }
 
+/**
+ * memcached 1.6.45's `-o` settings that change nothing there either: `modern` ("currently no new
+ * defaults": 1.6's defaults already are the modern ones), `inline_ascii_resp` and
+ * `no_inline_ascii_resp` (kept for old command lines). Taken, and ignored, for compatibility.
+ */
+const MEMCACHED_NO_OPS: readonly string[] = ['modern', 'inline_ascii_resp', 'no_inline_ascii_resp'];
+
+/**
+ * memcached 1.6.45's other `-o` settings (memcached.c's subopts_tokens, without TLS, proxy or
+ * extstore): each changes memcached's slab, LRU, hashing, logging or privilege behaviour, which
+ * shmcached does not have, so each is refused with its own one line rather than ignored.
+ */
+const MEMCACHED_NOT_IMPLEMENTED: readonly string[] = [
+  'maxconns_fast',
+  'no_maxconns_fast',
+  'hashpower',
+  'no_hashexpand',
+  'slab_reassign',
+  'no_slab_reassign',
+  'slab_automove',
+  'no_slab_automove',
+  'slab_automove_ratio',
+  'slab_automove_window',
+  'tail_repair_time',
+  'hash_algorithm',
+  'lru_crawler_sleep',
+  'lru_crawler_tocrawl',
+  'lru_maintainer',
+  'no_lru_maintainer',
+  'hot_lru_pct',
+  'warm_lru_pct',
+  'hot_max_factor',
+  'warm_max_factor',
+  'temporary_ttl',
+  'watcher_logbuf_size',
+  'worker_logbuf_size',
+  'slab_sizes',
+  'slab_chunk_max',
+  'track_sizes',
+  'no_modern',
+  'no_chunked_items',
+  'drop_privileges',
+  'no_drop_privileges',
+  'resp_obj_mem_limit',
+  'read_buf_mem_limit',
+];
+
 /** Parses `serve`'s flags (memcached's short flags, their long names, `-p11211` and `--port=11211` forms). */
 export function parseServeArgs(args: readonly string[]): ServeOptions {
   const o: ServeOptions = {
@@ -412,15 +460,21 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
           if (name === 'lru_crawler') o.lruCrawler = true;
           else if (name === 'no_lru_crawler') o.lruCrawler = false;
           else if (name === 'idle_timeout') o.idleTimeout = intArg('-o idle_timeout', val, 0, 1 << 30);
-          else if (name.startsWith('ssl_')) {
+          else if (MEMCACHED_NO_OPS.includes(name)) {
+            // memcached 1.6.45 takes these and changes nothing (see MEMCACHED_NO_OPS); so does shmcached.
+          } else if (name.startsWith('ssl_')) {
             try {
               takeWireFlag('-o', opt, o.wire);
             } catch (e) {
               throw e instanceof WireUsageError ? new UsageError(e.message) : e;
             }
-          } else
+          } else if (MEMCACHED_NOT_IMPLEMENTED.includes(name))
             throw new UsageError(
-              `-o: unknown option ${JSON.stringify(opt)} (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
+              `-o ${name}: a memcached setting shmcached does not implement (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, modern, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
+            );
+          else
+            throw new UsageError(
+              `-o: unknown option ${JSON.stringify(opt)} (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, modern, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
             );
         }
         break;
