@@ -4,7 +4,7 @@
  * out of it; these find it first, so the API can refuse it with a coded error before anything
  * is stored. Only views of length 0 are examined: the common case costs one comparison.
  */
-import { typeError } from './errors.js';
+import { rangeError, typeError } from './errors.js';
 
 // %TypedArray%.prototype's own getters: they read the view's internal slots, so calling them
 // runs none of the caller's code, whatever the object (a Proxy of a Uint8Array, an instance
@@ -49,4 +49,22 @@ export function isDetached(view: Uint8Array): boolean {
 /** The TypeError (`ERR_INVALID_ARG_VALUE`) for argument `name`, a view of a detached ArrayBuffer. */
 export function detachedError(name: string): TypeError {
   return typeError('ERR_INVALID_ARG_VALUE', `${name} is a view of a detached ArrayBuffer (transferred away): it has no bytes to read`);
+}
+
+/**
+ * `getInto`'s last step where the answer arrives after the call (CachePool, a Cluster's remote
+ * key): copies `value` into `target` at `offset` if it fits and returns its length. The target
+ * is the caller's, so it may have changed since the call was checked: detached (transferred)
+ * is the detached-view TypeError, and a resizable buffer shrunk so that `offset` is past the
+ * end is RangeError `ERR_OUT_OF_RANGE`; nothing is written then, nor past the target's end ever.
+ */
+export function copyInto(target: Uint8Array, offset: number, value: Uint8Array): number {
+  if (isDetached(target)) throw detachedError('target');
+  const len = bytesLength(target);
+  if (offset > len)
+    throw rangeError('ERR_OUT_OF_RANGE', `offset ${offset} is past the end of target, now ${len} bytes long (its buffer was resized)`);
+  // An empty value writes nothing (a view pushed out of bounds by a shrink reads as length 0 and
+  // refuses even an empty set).
+  if (value.length !== 0 && value.length <= len - offset) target.set(value, offset);
+  return value.length;
 }

@@ -613,6 +613,7 @@ export class Cache<T = Buffer> {
   getInto(key: Key, target: Uint8Array, offset = 0): number | undefined {
     const s = this.#live();
     if (!isBytes(target)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+    if (isDetached(target)) throw detachedError('target');
     if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
       throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
     const klen = writeKey(s, key);

@@ -34,7 +34,7 @@ import { performance } from 'node:perf_hooks';
 
 import type { SetOptions } from './types.js';
 import { type CodecImpl, decodeValue, encodeValue, tagFlags } from './codec.js';
-import { isBytes } from './bytes.js';
+import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
 import { CacheError, rangeError, typeError } from './errors.js';
 import type { Key, Value } from './types.js';
 
@@ -192,6 +192,13 @@ async function runLoader(key: Key, loader: Loader<unknown>, lockTtl: number, cod
   }
 }
 
+/** A copy of `v`, at its real length (read from the view itself, never through an accessor of the caller's). */
+function copyBytes(v: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(bytesLength(v));
+  b.set(v);
+  return b;
+}
+
 /**
  * Loads as the winner of `m` (a placeholder this call created, or a stale value whose refresh it
  * won), stores the result, and returns it; on failure gives the win back and rethrows.
@@ -205,13 +212,18 @@ async function load(
   codec: CodecImpl | undefined,
 ): Promise<{ value: unknown; ms: number }> {
   const t0 = performance.now();
-  let v: Value;
+  let bytes: Buffer;
   let ms = 0;
   try {
-    v = await runLoader(key, loader, p.lockTtl, codec);
+    const v = await runLoader(key, loader, p.lockTtl, codec);
     ms = performance.now() - t0;
+    // The loader's bytes are copied now, before any await: the caller's code may change its
+    // buffer while the store works, and the copy is both what is stored and what is returned.
+    // A detached view is refused as the store refuses one (a copy of it would be empty).
+    if (typeof v !== 'string' && isDetached(v)) throw detachedError('value');
+    bytes = typeof v === 'string' ? Buffer.from(v) : copyBytes(v);
     // A value the store refuses (too large, out of memory) also gives the win back.
-    await store.set(key, v, { ttl: p.total, flags: p.flags });
+    await store.set(key, bytes, { ttl: p.total, flags: p.flags });
   } catch (e) {
     if (m !== undefined && store.usable) {
       // Give the win back, unless someone stored a value meanwhile (then the CAS differs).
@@ -224,7 +236,6 @@ async function load(
     if (typeof e === 'object' && e !== null) loaderTime.set(e, performance.now() - t0);
     throw e;
   }
-  const bytes = typeof v === 'string' ? Buffer.from(v) : Buffer.from(v);
   // Under a codec, the caller gets the value as a later hit will read it (decoded from what was stored).
   return { value: codec === undefined ? bytes : decodeValue(codec, bytes, p.flags, key), ms };
 }

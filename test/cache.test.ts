@@ -469,10 +469,11 @@ expiry('ttl above 30 days is an absolute Unix time (a past one is a RangeError);
   assert.is(str(c.get('future')), '1');
   assert.is(c.get('past'), undefined);
   assert.is(c.get('neg'), undefined);
-  c.advanceClock(2591999);
+  // 2 s short of 30 days, not 1: the store clock also follows the real one, and a second may pass here.
+  c.advanceClock(2591998);
   assert.is(str(c.get('thirty')), '1');
   assert.is(c.get('future'), undefined);
-  c.advanceClock(1);
+  c.advanceClock(2);
   assert.is(c.get('thirty'), undefined);
   c.close();
 });
@@ -798,6 +799,13 @@ buffers("getInto copies into the caller's buffer, or reports the length it needs
   assert.throws(() => c.getInto('v', [] as unknown as Uint8Array), is(TypeError));
   assert.throws(() => c.getInto('v', target, 7000), is(RangeError));
   assert.throws(() => c.getInto('v', target, -1), is(RangeError));
+  // A detached target (its buffer transferred away) is the detached-view TypeError, as a detached key or value is.
+  const gone = new Uint8Array(8);
+  structuredClone(gone.buffer, { transfer: [gone.buffer] });
+  assert.throws(
+    () => c.getInto('v', gone),
+    (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /detached/.test(e.message),
+  );
   c.close();
 });
 

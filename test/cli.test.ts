@@ -110,6 +110,33 @@ cli('flags: memcached short forms, attached values and long names', () => {
   assert.match(r.stderr, /unknown option "-q"/);
 });
 
+cli("-o takes memcached 1.6.45's no-op settings (modern, inline_ascii_resp) and refuses the ones it does not implement by name", () => {
+  // memcached.c: `case MODERN: /* currently no new defaults */ break;`, and the two
+  // inline_ascii_resp cases are empty too: the same options as without them.
+  const plain = parseServeArgs([]);
+  for (const o of ['modern', 'inline_ascii_resp', 'no_inline_ascii_resp', 'modern,inline_ascii_resp']) {
+    assert.equal(parseServeArgs(['-o', o]), plain, `-o ${o}: nothing changes`);
+    assert.equal(parseServeArgs([`--extended=${o}`]), plain, `--extended=${o}`);
+  }
+  const mixed = parseServeArgs(['-o', 'modern,no_lru_crawler,idle_timeout=5']);
+  assert.equal([mixed.lruCrawler, mixed.idleTimeout], [false, 5], 'beside the others');
+  for (const o of ['no_modern', 'slab_reassign', 'hashpower=20', 'lru_maintainer', 'drop_privileges']) {
+    const name = o.split('=')[0]!;
+    assert.throws(
+      () => parseServeArgs(['-o', o]),
+      (e: Error) => new RegExp(`^-o ${name}: a memcached setting shmcached does not implement`).test(e.message),
+      `-o ${o}`,
+    );
+  }
+  assert.throws(() => parseServeArgs(['-o', 'bogus']), /-o: unknown option "bogus"/);
+  oneLine(
+    run(['serve', '-o', 'no_modern']),
+    2,
+    /^shmcached serve: -o no_modern: a memcached setting shmcached does not implement/,
+    'serve -o no_modern',
+  );
+});
+
 cli('-t 2: two processes serve one store; SIGTERM closes it cleanly and a restart finds every item', async () => {
   const file = tmpRegion('cli');
   const s = await serve(['-t', '2', '-m', '16', '--file', file, '--reset'], 2);
@@ -307,13 +334,35 @@ unix('a busy port: one line naming the port and the fix, exit 1; with -t 2 no re
   await withBusyPort(async (port) => {
     const r = await runAsync(['serve', '-p', String(port), '--file', file]);
     oneLine(r, 1, new RegExp(`^shmcached serve: 127\\.0\\.0\\.1:${port} is already in use .*choose another port with -p$`), 'busy port');
-    const t = await runAsync(['serve', '-t', '2', '-p', String(port), '--file', file]);
-    assert.is(t.status, 1, t.stderr);
-    assert.not.match(t.stderr, /^\s+at /m, `no stack trace: ${t.stderr}`);
-    assert.match(t.stderr, /already in use/);
-    assert.match(t.stderr, /could not start/);
-    assert.not.match(t.stderr, /restarting/, 'a worker that cannot listen is not restarted');
+    // -t N: the workers' reason, once; not one line per worker, nor another from the parent.
+    for (const n of ['2', '4']) {
+      const t = await runAsync(['serve', '-t', n, '-p', String(port), '--file', file]);
+      oneLine(
+        t,
+        1,
+        new RegExp(`^shmcached serve: 127\\.0\\.0\\.1:${port} is already in use .*choose another port with -p$`),
+        `-t ${n} busy port`,
+      );
+    }
   });
+});
+
+unix('-t N with an address or socket path it cannot listen on: one line, exit 1, no restart', async () => {
+  const file = tmpRegion('cli-t-listen');
+  // 192.0.2.1 (TEST-NET-1) is an address of no machine: bind fails in each worker.
+  const l = await runAsync(['serve', '-t', '2', '-p', '0', '-l', '192.0.2.1', '--file', file]);
+  oneLine(l, 1, /^shmcached serve: .*192\.0\.2\.1/, '-t 2 -l 192.0.2.1');
+  const dir = tmpRegion('cli-t-sock');
+  mkdirSync(dir);
+  try {
+    const missing = await runAsync(['serve', '-t', '2', '-s', `${dir}/no/such/dir/sock`, '--file', file]);
+    oneLine(missing, 1, /does not exist; create it, or choose another path with -s$/, '-t 2 -s in a missing directory');
+    writeFileSync(`${dir}/plain`, 'x');
+    const notSock = await runAsync(['serve', '-t', '2', '-s', `${dir}/plain`, '--file', file]);
+    oneLine(notSock, 1, /exists and is not a socket/, '-t 2 -s a plain file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 unix('store files: no space, missing directory, a directory, no permission: one line with the fix, exit 1', () => {

@@ -96,6 +96,15 @@ function keysOver(cluster: { nodeFor(k: string): string | undefined }, prefix: s
   return keys;
 }
 
+/** A resizable ArrayBuffer (ES2024, in Node 20; typed here by hand, as the project's lib predates it). */
+interface Resizable extends ArrayBuffer {
+  resize(byteLength: number): void;
+}
+function resizable(byteLength: number): Resizable {
+  const RAB = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+  return new RAB(byteLength, { maxByteLength: byteLength });
+}
+
 /** A key the hybrid cluster stores locally and one it sends to a remote node, from `prefix`'s keys. */
 function localAndRemote(hybrid: Cluster, prefix: string): { local: string; remote: string } {
   const keys = keysOver(hybrid, prefix, 30);
@@ -694,6 +703,19 @@ test('a view of a detached ArrayBuffer is TypeError ERR_INVALID_ARG_VALUE on loc
     }
     assert.is(await codeOf(hybrid.set(detached(), 'v')), bad, 'a detached key');
     assert.is(await codeOf(hybrid.getMany([local, detached()])), bad, 'a detached key in getMany');
+    // getInto's target: detached before the call, local or remote key; and, for a remote key,
+    // detached or shrunk after the call, before the node's reply is copied into it.
+    for (const k of [local, remote]) assert.is(await codeOf(hybrid.getInto(k, detached())), bad, `getInto ${k}, detached target`);
+    await hybrid.set(remote, 'hello');
+    const late = new Uint8Array(8);
+    const p = hybrid.getInto(remote, late, 1);
+    structuredClone(late.buffer, { transfer: [late.buffer] });
+    assert.is(await codeOf(p), bad, 'getInto, target detached before the reply');
+    const ab = resizable(16);
+    const shrunk = hybrid.getInto(remote, new Uint8Array(ab), 10);
+    ab.resize(4);
+    assert.is(await codeOf(shrunk), 'RangeError:ERR_OUT_OF_RANGE', 'getInto, offset past the end of a shrunk target');
+    assert.is((await hybrid.get(remote))?.toString(), 'hello');
   }));
 
 test('a Proxy of a Uint8Array key or value is TypeError ERR_INVALID_ARG_TYPE on local and remote keys alike, no trap runs', () =>

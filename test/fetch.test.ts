@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Cache, CacheError, CachePool, createServer, type FetchEvent } from '../src/index.js';
+import { fetchThrough, type FetchStore } from '../src/fetch.js';
 import { at, runWorker, tmpRegion } from './helpers.js';
 
 const indexUrl = new URL('../src/index.js', import.meta.url).href;
@@ -365,6 +366,41 @@ test('CachePool.fetch joins the same flights', async () => {
   assert.is(await pool.get('p').then((v) => v?.toString()), 'pooled');
   await pool.close();
   c.close();
+});
+
+test("fetch returns exactly the bytes it stored, whatever the loader's code does to its buffer while the store writes", async () => {
+  // A store whose set() takes the bytes at the call (as Cache.set does) or only later (as a
+  // CachePool does at its flush), then waits on the test: the loader's buffer is changed at that
+  // point, between the store's set and its answer.
+  for (const readAt of ['call', 'later'] as const) {
+    const stored = new Map<string, Buffer>();
+    let inSet!: () => void;
+    const setCalled = new Promise<void>((r) => (inSet = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const store: FetchStore = {
+      metaGet: (key) =>
+        stored.has(String(key))
+          ? { value: stored.get(String(key))!, flags: 0, cas: 2n, won: false, stale: false, tokenSent: false, created: false }
+          : { value: Buffer.alloc(0), flags: 0, cas: 1n, won: true, stale: false, tokenSent: false, created: true },
+      set: async (key, value) => {
+        const now = readAt === 'call' ? Buffer.from(value) : undefined;
+        inSet();
+        await gate;
+        stored.set(String(key), now ?? Buffer.from(value));
+      },
+      metaDelete: () => true,
+      usable: true,
+    };
+    const loaded = Buffer.from('original');
+    const p = fetchThrough(store, 'k', async () => loaded, { ttl: 60 });
+    await setCalled;
+    loaded.fill(0x58); // the loader's code changes its buffer while the store works
+    release();
+    const got = await p;
+    assert.is(stored.get('k')?.toString(), 'original', `${readAt}: the bytes the loader returned are stored`);
+    assert.is(got.toString(), 'original', `${readAt}: the caller gets the bytes that were stored`);
+  }
 });
 
 test.run();

@@ -15,6 +15,15 @@ import { Cache, CacheError } from '../src/index.js';
 import { runWorker, tmpRegion } from './helpers.js';
 import { openPoolPair, type Inline, type PoolPair, type Transport, withPoolPair } from './support/pool-pair.js';
 
+/** A resizable ArrayBuffer (ES2024, in Node 20; typed here by hand, as the project's lib predates it). */
+interface Resizable extends ArrayBuffer {
+  resize(byteLength: number): void;
+}
+function resizable(byteLength: number): Resizable {
+  const RAB = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+  return new RAB(byteLength, { maxByteLength: byteLength });
+}
+
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
     await p;
@@ -77,6 +86,66 @@ function define(transport: Transport, inline: Inline): void {
       const st = pool.stats();
       if (inline === 'never') assert.is(st.inlineOps, 0, 'every call went to the workers');
       if (inline === 'always') assert.is(st.tasks, 0, 'no call went to the workers');
+    }));
+
+  test('getInto: a target detached or shrunk before the answer is a coded error, nothing written out of bounds', () =>
+    withPoolPair(open('into-late'), async ({ pool }) => {
+      await pool.set('a', 'hello');
+      const detach = (u: Uint8Array): ArrayBuffer => structuredClone(u.buffer as ArrayBuffer, { transfer: [u.buffer as ArrayBuffer] });
+      const isDetachedError = (e: Error & { code?: string }, what: string) => {
+        assert.instance(e, TypeError, what);
+        assert.is(e.code, 'ERR_INVALID_ARG_VALUE', `${what}: ${e.message}`);
+        assert.match(e.message, /detached/, what);
+      };
+      // Detached before the call: refused at once, as Cache.getInto refuses it.
+      const gone = new Uint8Array(8);
+      detach(gone);
+      isDetachedError(await rejection(pool.getInto('a', gone)), 'detached before the call');
+      // Detached after the call: the answer comes later (from a worker, or this thread's flush).
+      // Either it was copied before the detach (it is then in the moved bytes), or the call
+      // rejects with the same coded error; never an uncoded TypeError.
+      const late = new Uint8Array(8);
+      const p1 = pool.getInto('a', late, 1);
+      const moved = new Uint8Array(detach(late));
+      const r1 = await p1.then(
+        (n) => ({ n }),
+        (e: Error & { code?: string }) => ({ e }),
+      );
+      if ('e' in r1) isDetachedError(r1.e, 'detached after the call');
+      else {
+        assert.is(inline === 'never' ? -1 : r1.n, 5, 'a worker answers after the detach');
+        assert.is(Buffer.from(moved.subarray(1, 6)).toString(), 'hello');
+      }
+      // A resizable buffer shrunk after the call: an offset now past the end is RangeError
+      // ERR_OUT_OF_RANGE; a value that no longer fits is its length, nothing copied.
+      const ab = resizable(16);
+      const tracking = new Uint8Array(ab);
+      const p2 = pool.getInto('a', tracking, 10);
+      ab.resize(4);
+      const r2 = await p2.then(
+        (n) => ({ n }),
+        (e: Error & { code?: string }) => ({ e }),
+      );
+      if ('e' in r2) {
+        assert.instance(r2.e, RangeError);
+        assert.is(r2.e.code, 'ERR_OUT_OF_RANGE', r2.e.message);
+      } else assert.is(inline === 'never' ? -1 : r2.n, 5, 'a worker answers after the shrink');
+      ab.resize(16);
+      // A fixed-length view pushed out of bounds (it reads as length 0), and a value that no
+      // longer fits: its length, nothing copied, no error.
+      const fixed = new Uint8Array(ab, 8, 8);
+      const p3 = pool.getInto('a', fixed, 0);
+      ab.resize(6);
+      assert.is(await p3, 5, 'an out-of-bounds view: the length');
+      ab.resize(16);
+      const p4 = pool.getInto('a', tracking, 0);
+      ab.resize(3);
+      assert.is(await p4, 5, 'too small now: the length');
+      if (inline === 'never') assert.equal([...tracking], [0, 0, 0], 'nothing copied');
+      // The pool still works.
+      const t = new Uint8Array(8);
+      assert.is(await pool.getInto('a', t), 5);
+      assert.is(Buffer.from(t.subarray(0, 5)).toString(), 'hello');
     }));
 
   test('ttlMs, expiresAt and the 1970 RangeError on every write', () =>

@@ -134,7 +134,8 @@ const SERVE_USAGE = `usage: shmcached serve [options]
                                 (default 0: no limit)
     -B, --protocol=NAME         ascii, binary or auto (default: auto, by the first byte)
     -o, --extended=OPTS         lru_crawler (default) or no_lru_crawler: the background crawler
-                                that frees expired items; idle_timeout=SECS
+                                that frees expired items; idle_timeout=SECS; modern (accepted,
+                                as memcached 1.6 does: it changes nothing)
         --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
         --reset                 re-create the store file (everything in it is lost)
         --reset-if-unreadable   if the file is a shmcached store this build cannot read (another
@@ -298,6 +299,53 @@ function storeFromEnv(): string {
   return process.env.SHMCACHED_FILE || DEFAULT_PATH;
 }
 
+/**
+ * memcached 1.6.45's `-o` settings that change nothing there either: `modern` ("currently no new
+ * defaults": 1.6's defaults already are the modern ones), `inline_ascii_resp` and
+ * `no_inline_ascii_resp` (kept for old command lines). Taken, and ignored, for compatibility.
+ */
+const MEMCACHED_NO_OPS: readonly string[] = ['modern', 'inline_ascii_resp', 'no_inline_ascii_resp'];
+
+/**
+ * memcached 1.6.45's other `-o` settings (memcached.c's subopts_tokens, without TLS, proxy or
+ * extstore): each changes memcached's slab, LRU, hashing, logging or privilege behaviour, which
+ * shmcached does not have, so each is refused with its own one line rather than ignored.
+ */
+const MEMCACHED_NOT_IMPLEMENTED: readonly string[] = [
+  'maxconns_fast',
+  'no_maxconns_fast',
+  'hashpower',
+  'no_hashexpand',
+  'slab_reassign',
+  'no_slab_reassign',
+  'slab_automove',
+  'no_slab_automove',
+  'slab_automove_ratio',
+  'slab_automove_window',
+  'tail_repair_time',
+  'hash_algorithm',
+  'lru_crawler_sleep',
+  'lru_crawler_tocrawl',
+  'lru_maintainer',
+  'no_lru_maintainer',
+  'hot_lru_pct',
+  'warm_lru_pct',
+  'hot_max_factor',
+  'warm_max_factor',
+  'temporary_ttl',
+  'watcher_logbuf_size',
+  'worker_logbuf_size',
+  'slab_sizes',
+  'slab_chunk_max',
+  'track_sizes',
+  'no_modern',
+  'no_chunked_items',
+  'drop_privileges',
+  'no_drop_privileges',
+  'resp_obj_mem_limit',
+  'read_buf_mem_limit',
+];
+
 /** Parses `serve`'s flags (memcached's short flags, their long names, `-p11211` and `--port=11211` forms). */
 export function parseServeArgs(args: readonly string[]): ServeOptions {
   const o: ServeOptions = {
@@ -412,15 +460,21 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
           if (name === 'lru_crawler') o.lruCrawler = true;
           else if (name === 'no_lru_crawler') o.lruCrawler = false;
           else if (name === 'idle_timeout') o.idleTimeout = intArg('-o idle_timeout', val, 0, 1 << 30);
-          else if (name.startsWith('ssl_')) {
+          else if (MEMCACHED_NO_OPS.includes(name)) {
+            // memcached 1.6.45 takes these and changes nothing (see MEMCACHED_NO_OPS); so does shmcached.
+          } else if (name.startsWith('ssl_')) {
             try {
               takeWireFlag('-o', opt, o.wire);
             } catch (e) {
               throw e instanceof WireUsageError ? new UsageError(e.message) : e;
             }
-          } else
+          } else if (MEMCACHED_NOT_IMPLEMENTED.includes(name))
             throw new UsageError(
-              `-o: unknown option ${JSON.stringify(opt)} (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
+              `-o ${name}: a memcached setting shmcached does not implement (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, modern, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
+            );
+          else
+            throw new UsageError(
+              `-o: unknown option ${JSON.stringify(opt)} (takes lru_crawler, no_lru_crawler, idle_timeout=SECS, modern, ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode)`,
             );
         }
         break;
@@ -664,6 +718,12 @@ interface ReadyMessage {
   port: number;
 }
 
+/** The message a `-t N` worker sends its primary when it cannot start: its one error line, for the primary to print. */
+interface CannotStartMessage {
+  type: 'shmcached:cannot-start';
+  line: string;
+}
+
 /** A `-t N` worker's exit status when it cannot start (port in use, ...): the primary does not restart it. */
 const EXIT_CANNOT_START = 78;
 
@@ -891,6 +951,9 @@ async function servePrimary(o: ServeOptions): Promise<number> {
   let stopping = false;
   let announced = false;
   const ready = new Set<number>();
+  /** Each worker's line, if it could not start; only the first worker's is printed. */
+  const reasons = new Map<number, string>();
+  let said = false;
   const timers = new Set<NodeJS.Timeout>();
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => (finish = r));
@@ -921,7 +984,11 @@ async function servePrimary(o: ServeOptions): Promise<number> {
     const started = Date.now();
     const w = cluster.fork({ SHMCACHED_WORKER: '1' });
     w.on('error', () => undefined); // a message to a worker that just died: its 'exit' tells the rest
-    w.on('message', (m: ReadyMessage) => {
+    w.on('message', (m: ReadyMessage | CannotStartMessage) => {
+      if (m?.type === 'shmcached:cannot-start') {
+        if (typeof m.line === 'string') reasons.set(w.id, m.line);
+        return;
+      }
       if (m?.type !== 'shmcached:ready') return;
       ready.add(w.id);
       if (!announced && ready.size >= o.threads) {
@@ -936,8 +1003,16 @@ async function servePrimary(o: ServeOptions): Promise<number> {
       if (stopping) return;
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
       if (code === EXIT_CANNOT_START) {
-        process.stderr.write('shmcached: a server process could not start (the reason is above); stopping\n');
+        // One line in all: the first worker's own reason (it sent it before exiting; every message
+        // is in once its channel is closed), and the others are stopped without a word.
         stopAll(1);
+        const say = (): void => {
+          if (said) return;
+          said = true;
+          process.stderr.write(reasons.get(w.id) ?? 'shmcached serve: a server process could not start; stopping\n');
+        };
+        if (w.isConnected()) w.once('disconnect', say);
+        else say();
         return;
       }
       const up = Date.now() - started;
@@ -1114,24 +1189,45 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     const help = who === 'shmcached' ? 'shmcached --help' : `${who} --help`;
     let code: number;
+    let line: string;
     if (e instanceof UsageError) {
-      process.stderr.write(`${who}: ${oneLineOf(e.message)} (see ${help})\n`);
+      line = `${who}: ${oneLineOf(e.message)} (see ${help})\n`;
       code = 2;
     } else if (e instanceof RunError) {
-      process.stderr.write(`${who}: ${oneLineOf(e.message)}\n`);
+      line = `${who}: ${oneLineOf(e.message)}\n`;
       code = 1;
     } else if (process.env.SHMCACHED_DEBUG === '1') {
       throw e;
     } else {
       // Not a mistake of the user's: still one line, with the way to the stack trace.
-      process.stderr.write(
-        `${who}: ${oneLineOf(e instanceof Error ? e.message : String(e))} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`,
-      );
+      line = `${who}: ${oneLineOf(e instanceof Error ? e.message : String(e))} (an unexpected error: SHMCACHED_DEBUG=1 shows its stack trace)\n`;
       code = 1;
     }
-    // A -t worker that cannot start is not restarted by its primary.
-    return cluster.isWorker ? EXIT_CANNOT_START : code;
+    if (!cluster.isWorker) {
+      process.stderr.write(line);
+      return code;
+    }
+    // A -t worker that cannot start hands its line to the primary, which prints the first one
+    // alone (N workers failing alike are one line, not N + 1); it is not restarted.
+    await tellPrimary({ type: 'shmcached:cannot-start', line } satisfies CannotStartMessage, line);
+    return EXIT_CANNOT_START;
   }
+}
+
+/** Sends `m` to the primary and waits until it is written; if the channel is gone, `fallback` goes to stderr instead. */
+function tellPrimary(m: CannotStartMessage, fallback: string): Promise<void> {
+  return new Promise((resolve) => {
+    const fail = (): void => {
+      process.stderr.write(fallback);
+      resolve();
+    };
+    if (process.send === undefined || !process.connected) return fail();
+    try {
+      process.send(m, undefined, {}, (err: Error | null) => (err ? fail() : resolve()));
+    } catch {
+      fail();
+    }
+  });
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {

@@ -30,7 +30,7 @@ import {
   type CodecImpl,
   type CodecOption,
 } from '../codec.js';
-import { bytesLength, isBytes } from '../bytes.js';
+import { bytesLength, copyInto, detachedError, isBytes, isDetached } from '../bytes.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
 import { checkKeyType, deltaText, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
@@ -409,6 +409,7 @@ class ClusterClient<T = Buffer> {
   getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
     const check = () => {
       if (!isBytes(target)) throw typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`);
+      if (isDetached(target)) throw detachedError('target');
       if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
         throw rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`);
     };
@@ -417,9 +418,8 @@ class ClusterClient<T = Buffer> {
       return this.#remote(i, 'getInto', `get ${wk}\r\n`, undefined, Expect.Values, (line, items) => {
         const it = this.#single(items, line, wk);
         if (typeof it !== 'object') return it;
-        const v = it.value;
-        if (v.length <= bytesLength(target) - offset) target.set(v, offset);
-        return v.length;
+        // The reply comes later: by then the target may be detached or shrunk (copyInto checks again).
+        return copyInto(target, offset, it.value);
       });
     };
     return this.#keyed(key, 'getInto', (c) => RAW.getInto.call(c, key, target, offset), remote, check);

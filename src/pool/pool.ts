@@ -48,7 +48,7 @@ import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
 import { Channel, workerExecArgv } from './channel.js';
 import { entryKeyBytes } from '../entry.js';
-import { bytesLength, detachedError, isBytes, isDetached } from '../bytes.js';
+import { bytesLength, copyInto, detachedError, isBytes, isDetached } from '../bytes.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
@@ -516,14 +516,11 @@ export class CachePool<T = Buffer> {
    */
   getInto(key: Key, target: Uint8Array, offset = 0): Promise<number | undefined> {
     if (!isBytes(target)) return Promise.reject(typeError('ERR_INVALID_ARG_TYPE', `target must be a Uint8Array, got ${describe(target)}`));
+    if (isDetached(target)) return Promise.reject(detachedError('target'));
     if (!Number.isInteger(offset) || offset < 0 || offset > bytesLength(target))
       return Promise.reject(rangeError('ERR_OUT_OF_RANGE', `offset must be an integer from 0 to target.length, got ${offset}`));
-    const into = (v: unknown): number | undefined => {
-      if (v === undefined) return undefined;
-      const b = v as Buffer;
-      if (b.length <= bytesLength(target) - offset) target.set(b, offset);
-      return b.length;
-    };
+    // The answer comes later: by then the target may be detached or shrunk (copyInto checks again).
+    const into = (v: unknown): number | undefined => (v === undefined ? undefined : copyInto(target, offset, v as Buffer));
     return this.#enqueue(Op.Get, 'getInto', key, undefined, 0, 0, 0, into) as Promise<number | undefined>;
   }
 
