@@ -120,7 +120,19 @@ cli("-o takes memcached 1.6.45's no-op settings (modern, inline_ascii_resp) and 
   }
   const mixed = parseServeArgs(['-o', 'modern,no_lru_crawler,idle_timeout=5']);
   assert.equal([mixed.lruCrawler, mixed.idleTimeout], [false, 5], 'beside the others');
-  for (const o of ['no_modern', 'slab_reassign', 'hashpower=20', 'lru_maintainer', 'drop_privileges']) {
+  // slab_reassign and slab_automove (bare or =1) are what the store already does (stats settings
+  // says so): old command lines that name them start; =0 and =2 ask for modes it does not have.
+  for (const o of ['slab_reassign', 'slab_automove', 'slab_automove=1', 'modern,slab_reassign,slab_automove'])
+    assert.equal(parseServeArgs(['-o', o]), plain, `-o ${o}: nothing changes`);
+  for (const o of [
+    'no_modern',
+    'slab_reassign=1',
+    'slab_automove=0',
+    'slab_automove=2',
+    'hashpower=20',
+    'lru_maintainer',
+    'drop_privileges',
+  ]) {
     const name = o.split('=')[0]!;
     assert.throws(
       () => parseServeArgs(['-o', o]),

@@ -134,8 +134,9 @@ const SERVE_USAGE = `usage: shmcached serve [options]
                                 (default 0: no limit)
     -B, --protocol=NAME         ascii, binary or auto (default: auto, by the first byte)
     -o, --extended=OPTS         lru_crawler (default) or no_lru_crawler: the background crawler
-                                that frees expired items; idle_timeout=SECS; modern (accepted,
-                                as memcached 1.6 does: it changes nothing)
+                                that frees expired items; idle_timeout=SECS; modern,
+                                slab_reassign, slab_automove[=1] (accepted:
+                                they change nothing here)
         --file=PATH             the store file (default ${DEFAULT_PATH}, or $SHMCACHED_FILE)
         --reset                 re-create the store file (everything in it is lost)
         --reset-if-unreadable   if the file is a shmcached store this build cannot read (another
@@ -316,9 +317,9 @@ const MEMCACHED_NOT_IMPLEMENTED: readonly string[] = [
   'no_maxconns_fast',
   'hashpower',
   'no_hashexpand',
-  'slab_reassign',
+  'slab_reassign', // with a value; bare, it is already on (taken above)
   'no_slab_reassign',
-  'slab_automove',
+  'slab_automove', // =0 or =2; bare or =1 is already on (taken above)
   'no_slab_automove',
   'slab_automove_ratio',
   'slab_automove_window',
@@ -462,6 +463,12 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
           else if (name === 'idle_timeout') o.idleTimeout = intArg('-o idle_timeout', val, 0, 1 << 30);
           else if (MEMCACHED_NO_OPS.includes(name)) {
             // memcached 1.6.45 takes these and changes nothing (see MEMCACHED_NO_OPS); so does shmcached.
+          } else if (name === 'slab_reassign' && val === undefined) {
+            // Already on: a starving class takes a page from another (core/rebalance.h), and
+            // `stats settings` says slab_reassign yes. Old command lines name it; it changes nothing.
+          } else if (name === 'slab_automove' && (val === undefined || val === '1')) {
+            // Already shmcached's one mode (`stats settings`: slab_automove 1), as bare
+            // slab_automove is memcached's; 0 (off) and 2 (aggressive) are not implemented.
           } else if (name.startsWith('ssl_')) {
             try {
               takeWireFlag('-o', opt, o.wire);
