@@ -79,6 +79,10 @@ const MAX_LINE = 64 * 1024;
  * and dropped, never buffered (see {@link NodeConnection}).
  */
 export const MAX_BLOCK = 1024 * 1024 * 1024;
+/** Blocks at least this large, read into a buffer of their own, are not copied out of it again. */
+const BLOCK_VIEW_MIN = 256 * 1024;
+/** ...when that buffer holds at most this much besides the block (its header, the rest of a read). */
+const BLOCK_VIEW_SLACK = 128 * 1024;
 /** A data length, flags or a CAS unique: plain decimal digits (no sign, no `0x`, no exponent). */
 const DIGITS = /^\d{1,20}$/;
 const U32_MAX = 0xffffffff;
@@ -259,6 +263,8 @@ export class NodeConnection {
       if (!this.#afterSkip()) return;
     }
     let buf = chunk;
+    /** True when `buf` was joined here: a large block in it is handed out as a view, not copied again. */
+    let joined = false;
     if (this.#have > 0) {
       const total = this.#have + chunk.length;
       if (this.#need > 0 ? total < this.#need : chunk.indexOf(LF) < 0) {
@@ -269,6 +275,7 @@ export class NodeConnection {
       }
       this.#chunks.push(chunk);
       buf = Buffer.concat(this.#chunks, total);
+      joined = true;
       this.#chunks = [];
       this.#have = 0;
     }
@@ -323,7 +330,7 @@ export class NodeConnection {
           this.#protocolError(buf, pos);
           return;
         }
-        p.items!.push({ key, flags, value: Buffer.from(buf.subarray(start, start + n)) });
+        p.items!.push({ key, flags, value: this.#block(buf, start, n, joined) });
         pos = start + n + 2;
         continue;
       }
@@ -356,7 +363,7 @@ export class NodeConnection {
         pos = start + n + 2;
         this.#head++;
         replies++;
-        p.cb(undefined, line, [{ key: '', flags: 0, value: Buffer.from(buf.subarray(start, start + n)) }]);
+        p.cb(undefined, line, [{ key: '', flags: 0, value: this.#block(buf, start, n, joined) }]);
         if (this.#dead) return;
         continue;
       }
@@ -392,6 +399,16 @@ export class NodeConnection {
       this.#have = buf.length - pos;
     }
     if (replies > 0) this.#owner.onReply();
+  }
+
+  /**
+   * The data block at `start` in `buf`, as a Buffer of its own: a copy, except a large block of a
+   * buffer joined for it (#need), which is most of that buffer and is handed out as a view (one
+   * copy of a big value, not two; what it keeps besides is its header and less than a read).
+   */
+  #block(buf: Buffer, start: number, n: number, joined: boolean): Buffer {
+    if (joined && n >= BLOCK_VIEW_MIN && buf.length - n <= BLOCK_VIEW_SLACK) return buf.subarray(start, start + n);
+    return Buffer.from(buf.subarray(start, start + n));
   }
 
   /** The error of a request whose reply held a data block of `n` bytes, past `maxValue`. */
