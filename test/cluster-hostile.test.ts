@@ -357,6 +357,36 @@ test('incr past 2^64-1, a stats line with a non-number, endless stats: coded err
   }
 });
 
+test('keys(): a dump is taken as keys while it streams; a line whose key no memcached key can be is refused', async () => {
+  let mode = 'many';
+  const node = await scripted((line, s) => {
+    if (!line.startsWith('lru_crawler metadump')) return 'END\r\n';
+    if (mode === 'long') return `key=${'a'.repeat(751)} exp=-1 la=1\nEND\r\n`;
+    if (mode === 'empty') return 'key= exp=-1\nEND\r\n';
+    // 10^5 lines in one burst, keys URL-encoded as memcached writes them, bare LF endings.
+    let out = '';
+    for (let i = 0; i < 100_000; i++) out += `key=k%20${i} exp=-1 la=1 cas=${i} fetch=no cls=1 size=70\n`;
+    s.write(out);
+    return 'END\r\n';
+  });
+  const c = new Cluster({ nodes: [node.id], timeout: 2000, autoEject: false });
+  try {
+    const keys: string[] = [];
+    for await (const k of c.keys()) keys.push(k);
+    assert.is(keys.length, 100_000);
+    assert.is(keys[99_999], 'k 99999');
+    for (const m of ['long', 'empty']) {
+      mode = m;
+      const e = (await rejects(c.keys().next())) as ClusterError;
+      assert.is(e.code, 'ERR_NODE_ERROR', m);
+      assert.is(e.node, node.id, m);
+    }
+  } finally {
+    await c.close();
+    await node.stop();
+  }
+});
+
 // ---------- the connection ----------
 
 test('a reply dribbled a byte at a time past the timeout: ERR_NODE_TIMEOUT; no timer or socket is left behind', async () => {

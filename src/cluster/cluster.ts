@@ -33,11 +33,11 @@ import {
 import { bytesLength, isBytes } from '../bytes.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
-import { checkKeyType, deltaText, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
+import { checkKeyType, deltaText, KEY_MAX, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
-import { isU64, MAX_BLOCK, NodeConnection, type ConnOwner } from './conn.js';
+import { isU64, MAX_BLOCK, NodeConnection, type ConnOwner, type ReplyCallback } from './conn.js';
 import { fetchThrough, type FetchOptions, type FetchStore, type Loader, type MetaItem } from '../fetch.js';
 import type { PoolErrorInfo } from '../pool/pool.js';
 import type { CacheSetOptions, CasResult, In, ItemInfo, Key, TtlOptions, Value } from '../types.js';
@@ -947,18 +947,29 @@ class ClusterClient<T = Buffer> {
       let r: string[] | typeof BUSY;
       try {
         r = await new Promise<string[] | typeof BUSY>((resolve, reject) => {
-          conn.request('lru_crawler metadump all\r\n', undefined, Expect.Lines, (err, line, items) => {
+          // Each line is taken down to its key as it arrives: the dump is held as keys, not lines.
+          const out: string[] = [];
+          let bad: string | undefined;
+          const onLine = (l: string) => {
+            if (!l.startsWith('key=')) return;
+            const sp = l.indexOf(' ');
+            const k = l.slice(4, sp < 0 ? undefined : sp);
+            // memcached's keys are 1..250 bytes, URL-encoded at most 3 characters a byte.
+            if (k.length === 0 || k.length > 3 * KEY_MAX) {
+              bad = l.slice(0, 80);
+              conn.close();
+              return;
+            }
+            out.push(unescapeKey(k));
+          };
+          const done: ReplyCallback = (err, line) => {
+            if (bad !== undefined) return reject(unexpected('keys', m.id, bad));
             if (err !== undefined) return reject(err);
             if (line.startsWith('BUSY')) return resolve(BUSY);
             if (line !== 'END') return reject(isErrorLine(line) ? errorFromReply(line, 'keys', m.id) : unexpected('keys', m.id, line));
-            const out: string[] = [];
-            for (const it of items!) {
-              if (!it.key.startsWith('key=')) continue;
-              const sp = it.key.indexOf(' ');
-              out.push(unescapeKey(it.key.slice(4, sp < 0 ? undefined : sp)));
-            }
             resolve(out);
-          });
+          };
+          conn.request('lru_crawler metadump all\r\n', undefined, Expect.Lines, done, undefined, onLine);
         });
       } finally {
         conn.close();

@@ -59,6 +59,8 @@ interface Pending {
   items: RemoteItem[] | undefined;
   /** The most VALUE blocks (Values) or lines (Lines) the reply may hold: past it the node is out of step. */
   maxItems: number;
+  /** For {@link Expect.Lines}: takes each line as it arrives, instead of the reply's items. */
+  onLine: ((line: string) => void) | undefined;
   /** A data block past the connection's `maxValue` was skipped: the reply fails with this error. */
   tooLarge: Error | undefined;
   cb: ReplyCallback;
@@ -172,9 +174,17 @@ export class NodeConnection {
    * Sends `line` (a latin1 command line that ends in CRLF) and, for storage commands, `data`
    * followed by CRLF; `cb` gets the reply (or the connection's death). `maxItems` bounds the
    * VALUE blocks ({@link Expect.Values}: the keys asked) or lines ({@link Expect.Lines}) of the
-   * reply: a node that sends more is out of step and the connection dies.
+   * reply: a node that sends more is out of step and the connection dies. With `onLine`, the
+   * lines of a {@link Expect.Lines} reply go to it as they arrive (nothing is kept for `cb`).
    */
-  request(line: string, data: Buffer | undefined, expect: Expect, cb: ReplyCallback, maxItems = Number.POSITIVE_INFINITY): void {
+  request(
+    line: string,
+    data: Buffer | undefined,
+    expect: Expect,
+    cb: ReplyCallback,
+    maxItems = Number.POSITIVE_INFINITY,
+    onLine?: (line: string) => void,
+  ): void {
     if (this.#dead) {
       cb(this.#unreachable('connection closed'), '', undefined);
       return;
@@ -199,6 +209,7 @@ export class NodeConnection {
       deadline: Date.now() + this.#timeoutMs,
       items: expect === Expect.Values || expect === Expect.Lines ? [] : undefined,
       maxItems,
+      onLine,
       tooLarge: undefined,
       cb,
     });
@@ -368,6 +379,12 @@ export class NodeConnection {
         continue;
       }
       if (p.expect === Expect.Lines && line !== 'END' && !LINES_END.test(line)) {
+        if (p.onLine !== undefined) {
+          pos = eol + 1;
+          p.onLine(line);
+          if (this.#dead) return; // it closed us
+          continue;
+        }
         if (p.items!.length >= p.maxItems) {
           this.#protocolError(buf, pos, `a reply of more than ${p.maxItems} lines`);
           return;
