@@ -4,7 +4,7 @@
  * (ClusterError, or the local store's error for the same condition) or a right answer: never an
  * uncaught exception, never a value for another key or a field the protocol cannot carry, never
  * a wait past the configured timeout, and what a node can make the client hold stays bounded.
- * The limits are in docs/api.md ("Cluster: a hostile node").
+ * The limits and the outcome of each attack are in docs/api.md ("A hostile or broken node").
  */
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
