@@ -86,6 +86,11 @@ function keyOf(line: string): string {
   return (p[0] === 'gat' || p[0] === 'gats' ? p[2] : p[1]) ?? '';
 }
 
+/** Polls `cond` every 20 ms until it holds or 5 s pass (the caller then asserts it). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 async function code(p: Promise<unknown>): Promise<string | undefined> {
   const e = await rejects(p);
   return e.code;
@@ -401,7 +406,8 @@ test('a reply dribbled a byte at a time past the timeout: ERR_NODE_TIMEOUT; no t
   try {
     const before = handles();
     for (let i = 0; i < 3; i++) assert.is(await code(c.get('drip')), 'ERR_NODE_TIMEOUT');
-    await new Promise((r) => setTimeout(r, 50)); // the node's side sees the close
+    // The node's side of the closed sockets goes away as it sees the close.
+    await until(() => handles() <= before);
     assert.ok(handles() <= before, `${handles()} handles, ${before} before`);
     assert.is(c.stats().nodes[node.id]?.connections, 0);
   } finally {
@@ -501,7 +507,8 @@ test('a node that accepts and closes at once, 3000 times: each call ERR_NODE_UNR
     assert.is(s.inFlight, 0);
     assert.is(s.failures, 3000);
     assert.ok(node.accepted() <= 3000);
-    await new Promise((r) => setTimeout(r, 50));
+    // The node's side of the closed sockets goes away as it sees the close.
+    await until(() => handles() <= before);
     assert.ok(handles() <= before, `${handles()} handles, ${before} before`);
   } finally {
     await c.close();
