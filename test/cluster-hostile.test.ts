@@ -324,6 +324,40 @@ test('a garbled meta reply: a coded error (ERR_NODE_ERROR for bad tokens), never
   }
 });
 
+test('fetch against a node whose placeholder never goes away: CacheError ERR_FETCH_TIMEOUT after the lock could have lived, not a wait without end', async () => {
+  // Every mg N answers "another caller holds the win" (Z, empty value, no W), forever; a real
+  // node's placeholder expires after lockTtl and the next mg wins.
+  const node = await scripted((line) => (line.startsWith('mg ') ? 'VA 0 f0 c1 Z\r\n\r\n' : 'HD\r\n'));
+  const c = new Cluster({ nodes: [node.id], timeout: 1000, autoEject: false });
+  let guard: NodeJS.Timeout | undefined;
+  try {
+    let ran = false;
+    const hang = new Promise<string>((r) => (guard = setTimeout(() => r('still waiting after 20 s'), 20_000)));
+    const outcome = await Promise.race([
+      c
+        .fetch(
+          'k',
+          () => {
+            ran = true;
+            return 'v';
+          },
+          { lockTtl: 1 },
+        )
+        .then(
+          () => 'resolved',
+          (e: Error & { code?: string }) => `${e.name} ${e.code}`,
+        ),
+      hang,
+    ]);
+    assert.is(outcome, 'CacheError ERR_FETCH_TIMEOUT');
+    assert.is(ran, false);
+  } finally {
+    clearTimeout(guard);
+    await c.close();
+    await node.stop();
+  }
+});
+
 // ---------- line replies ----------
 
 test('incr past 2^64-1, a stats line with a non-number, endless stats: coded errors, never a wrong number', async () => {
