@@ -358,6 +358,33 @@ test('fetch against a node whose placeholder never goes away: CacheError ERR_FET
   }
 });
 
+test('close() while a fetch waits on a placeholder: the fetch rejects ERR_CACHE_CLOSED and no connection is opened after close', async () => {
+  let polls = 0;
+  const node = await scripted((line) => {
+    if (!line.startsWith('mg ')) return 'HD\r\n';
+    polls++;
+    return 'VA 0 f0 c1 Z\r\n\r\n';
+  });
+  const c = new Cluster({ nodes: [node.id], timeout: 1000, autoEject: false });
+  try {
+    const f = c
+      .fetch('k', () => 'v', { lockTtl: 30 })
+      .then(
+        () => 'resolved',
+        (e: Error & { code?: string }) => `${e.name} ${e.code}`,
+      );
+    await until(() => polls >= 3);
+    await c.close();
+    const accepted = node.accepted();
+    assert.is(await f, 'CacheError ERR_CACHE_CLOSED');
+    assert.is(node.accepted(), accepted, 'no connection after close');
+    assert.is(c.stats().nodes[node.id]?.connections, 0);
+  } finally {
+    await c.close();
+    await node.stop();
+  }
+});
+
 // ---------- line replies ----------
 
 test('incr past 2^64-1, a stats line with a non-number, endless stats: coded errors, never a wrong number', async () => {

@@ -544,7 +544,7 @@ class ClusterClient<T = Buffer> {
         );
       },
       get usable() {
-        return true; // a closed cluster rejects the request itself
+        return true; // a closed cluster rejects the request itself (#remote)
       },
     };
   }
@@ -1081,8 +1081,10 @@ class ClusterClient<T = Buffer> {
   /**
    * Stops taking calls, waits until every remote request in flight has settled (each does by its
    * timeout at the latest), then closes every connection. The local `cache` stays open: it is the
-   * caller's. Later calls reject with CacheError `ERR_CACHE_CLOSED`. Calling it again returns the
-   * same promise.
+   * caller's. Later calls reject with CacheError `ERR_CACHE_CLOSED`, and so does a call begun
+   * before that needs another request after it (a fetch polling a placeholder, or storing its
+   * loader's value; a background refresh): no connection is opened once closed. Calling it
+   * again returns the same promise.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -1196,6 +1198,9 @@ class ClusterClient<T = Buffer> {
     map: (line: string, items: RemoteItem[] | undefined) => R | string,
     maxItems = expect === Expect.Values ? 1 : Number.POSITIVE_INFINITY,
   ): Promise<R> {
+    // Follow-up requests of a call that began before close() (a fetch polling a placeholder,
+    // a background refresh) are refused too: a closed cluster opens no connection.
+    if (this.#closed) return Promise.reject(closedError(command));
     const node = this.#remoteNode(i);
     node.ops++;
     this.#inFlight++;
