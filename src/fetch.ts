@@ -12,7 +12,8 @@
  *   placeholder) and returns it (`won`). Every other caller sees the placeholder with Z (token
  *   already out): it waits — polling with back-off from 1 ms to 50 ms, never spinning — until
  *   the value is there (`waited`), or until the placeholder expired (its winner died or gave up)
- *   and a later `mg` makes it the winner;
+ *   and a later `mg` makes it the winner; a placeholder still there after twice `lockTtl` and a
+ *   second (a remote node that never lets it go) fails the call with ERR_FETCH_TIMEOUT;
  * - a value is stored to live `ttl + staleTtl` seconds; once fewer than `staleTtl` remain (it is
  *   past `ttl`), the first reader wins the refresh (R): it gets the value at once (`stale`) and
  *   the loader runs in the background; other readers get the stale value too;
@@ -119,6 +120,14 @@ const fetchChannel = channel('shmcached:fetch');
 const TTL_MAX = 60 * 60 * 24 * 30; // relative ttls only: above this memcached reads an absolute time
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 50;
+/**
+ * The longest a caller waits on another's placeholder: twice its `lockTtl` and a second (the
+ * store's clock ticks in seconds). A placeholder expires after lockTtl and the next `mg` wins,
+ * so only a store that never lets it go is waited on this long.
+ */
+function placeholderWaitMs(lockTtl: number): number {
+  return (2 * lockTtl + 1) * 1000;
+}
 
 function seconds(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -311,7 +320,18 @@ export async function fetchThrough(
     }
     if (m.tokenSent && !m.stale && m.value.length === 0) {
       // Another caller's placeholder: its value is on the way. Wait, with back-off.
-      if (waitedSince === 0) waitedSince = performance.now();
+      const now = performance.now();
+      if (waitedSince === 0) waitedSince = now;
+      else if (now - waitedSince > placeholderWaitMs(p.lockTtl)) {
+        // A placeholder lives lockTtl: one that outlives it by this much is not a live win
+        // (a broken or hostile remote node answers Z forever); waiting on would never end.
+        const error = new CacheError(
+          'ERR_FETCH_TIMEOUT',
+          `fetch: another caller's placeholder outlived lockTtl (${p.lockTtl} s) by far; the store is not releasing it`,
+        );
+        if (fetchChannel.hasSubscribers) publish({ key, outcome: 'waited', loaded: false, waitedMs: now - waitedSince, error });
+        throw error;
+      }
       await sleep(delay);
       delay = Math.min(delay * 2, POLL_MAX_MS);
       continue;

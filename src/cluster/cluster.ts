@@ -33,11 +33,11 @@ import {
 import { bytesLength, copyInto, detachedError, isBytes, isDetached } from '../bytes.js';
 import { CacheError, rangeError, typeError } from '../errors.js';
 import { ttlArg } from '../ttl.js';
-import { checkKeyType, deltaText, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
+import { checkKeyType, deltaText, KEY_MAX, describe, type NodeSecurity, securityOptions, setOptions, valueBytes, wireKey } from './args.js';
 import { ClusterError, errorFromReply } from './error.js';
 import { KetamaRing, md5Hash, type RingMember } from './ring.js';
 import { Expect, RemoteNode, type NodeStats, type RemoteItem } from './node.js';
-import { NodeConnection, type ConnOwner } from './conn.js';
+import { isU64, MAX_BLOCK, NodeConnection, type ConnOwner, type ReplyCallback } from './conn.js';
 import { fetchThrough, type FetchOptions, type FetchStore, type Loader, type MetaItem } from '../fetch.js';
 import type { PoolErrorInfo } from '../pool/pool.js';
 import type { CacheSetOptions, CasResult, In, ItemInfo, Key, TtlOptions, Value } from '../types.js';
@@ -83,6 +83,13 @@ export interface ClusterOptions {
   auth?: { username: string; password: string };
   /** Connect to the nodes over TLS with these node:tls connect options (`ca`, `cert`, `key`, `servername`, ...). */
   tls?: import('node:tls').ConnectionOptions;
+  /**
+   * The largest value (bytes) this client takes from a remote node, 1 to 1 GiB (default 64 MiB,
+   * shmcached's largest item). A node that announces a larger one has it dropped as it arrives,
+   * never buffered, and the call rejects with RangeError ERR_VALUE_TOO_LARGE; raise it for
+   * memcached nodes run with a larger `-I`.
+   */
+  maxValueSize?: number;
 }
 
 /** Counters of a {@link Cluster}, from {@link Cluster.stats}. */
@@ -102,7 +109,9 @@ export interface ClusterStats {
 }
 
 /** Default options (twemproxy's own defaults where it has one: server_failure_limit 2, server_retry_timeout 30 s). */
-const DEFAULTS = { connections: 2, timeout: 1000, autoEject: true, failureLimit: 2, retryTimeout: 30_000 };
+const DEFAULTS = { connections: 2, timeout: 1000, autoEject: true, failureLimit: 2, retryTimeout: 30_000, maxValueSize: 64 * 1024 * 1024 };
+/** Lines a `stats` reply may have (memcached's has about a hundred). */
+const STATS_LINES_MAX = 4096;
 /** Route cache entries kept before the cache is cleared (routing a cached string key is one Map lookup). */
 const ROUTE_CACHE_MAX = 1 << 17;
 /** A multi-get line is kept under this many bytes (memcached reads longer `get` lines, other servers may not). */
@@ -204,6 +213,37 @@ function unexpected(command: string, node: string, line: string): ClusterError {
   return new ClusterError('ERR_NODE_ERROR', `${command}: unexpected reply ${JSON.stringify(line)} from ${node}`, node, line);
 }
 
+/** The tokens of a meta `VA` header that the client reads. */
+interface MetaTokens {
+  flags: number;
+  cas: bigint;
+  won: boolean;
+  stale: boolean;
+  tokenSent: boolean;
+}
+
+/**
+ * The flags of a `VA <bytes> <flags>*` header to `mg ... f c`: `f` must be a 32-bit and `c` a
+ * 64-bit decimal, and both must be there (they were asked); undefined when the header is not
+ * that (the caller answers with the line: ERR_NODE_ERROR).
+ */
+function metaTokens(line: string): MetaTokens | undefined {
+  const t: MetaTokens = { flags: -1, cas: -1n, won: false, stale: false, tokenSent: false };
+  for (const tok of line.split(' ').slice(2)) {
+    const v = tok.slice(1);
+    if (tok[0] === 'f') {
+      if (!/^\d{1,10}$/.test(v) || Number(v) > 0xffffffff) return undefined;
+      t.flags = Number(v);
+    } else if (tok[0] === 'c') {
+      if (!isU64(v)) return undefined;
+      t.cas = BigInt(v);
+    } else if (tok === 'W') t.won = true;
+    else if (tok === 'X') t.stale = true;
+    else if (tok === 'Z') t.tokenSent = true;
+  }
+  return t.flags < 0 || t.cas < 0n ? undefined : t;
+}
+
 const isErrorLine = (line: string): boolean => line === 'ERROR' || line.startsWith('CLIENT_ERROR') || line.startsWith('SERVER_ERROR');
 
 function errorInfo(e: unknown): PoolErrorInfo {
@@ -242,6 +282,7 @@ class ClusterClient<T = Buffer> {
       autoEject: options.autoEject ?? DEFAULTS.autoEject,
       failureLimit: intOption(options.failureLimit, 'failureLimit', DEFAULTS.failureLimit, 1, 1_000_000),
       retryTimeoutMs: intOption(options.retryTimeout, 'retryTimeout', DEFAULTS.retryTimeout, 1, 86_400_000),
+      maxValueSize: intOption(options.maxValueSize, 'maxValueSize', DEFAULTS.maxValueSize, 1, MAX_BLOCK),
       security: securityOptions(options.auth, options.tls),
     };
     if (typeof settings.autoEject !== 'boolean')
@@ -386,14 +427,9 @@ class ClusterClient<T = Buffer> {
       return this.#remote(i, what, `mg ${wk} v f c${t}\r\n`, undefined, Expect.Meta, (line, items) => {
         if (line === 'EN') return undefined;
         const value = items?.[0]?.value;
-        if (!line.startsWith('VA ') || value === undefined) return line;
-        let flags = 0;
-        let cas = 0n;
-        for (const tok of line.split(' ').slice(2)) {
-          if (tok[0] === 'f') flags = Number(tok.slice(1));
-          else if (tok[0] === 'c') cas = BigInt(tok.slice(1));
-        }
-        return { value, flags, cas } satisfies ItemInfo<Buffer>;
+        const t = metaTokens(line);
+        if (!line.startsWith('VA ') || value === undefined || t === undefined) return line;
+        return { value, flags: t.flags, cas: t.cas } satisfies ItemInfo<Buffer>;
       }).then((raw) => this.#info(key, raw));
     });
   }
@@ -471,20 +507,10 @@ class ClusterClient<T = Buffer> {
         return this.#remote(i, 'fetch', `mg ${wk} v c f N${n}${r >= 0 ? ` R${r}` : ''}\r\n`, undefined, Expect.Meta, (line, items) => {
           if (line === 'EN') return undefined;
           if (!line.startsWith('VA ') || items === undefined) return line;
-          let cas = 0n;
-          let flags = 0;
-          let won = false;
-          let stale = false;
-          let tokenSent = false;
-          for (const t of line.split(' ').slice(2)) {
-            if (t[0] === 'c') cas = BigInt(t.slice(1));
-            else if (t[0] === 'f') flags = Number(t.slice(1));
-            else if (t === 'W') won = true;
-            else if (t === 'X') stale = true;
-            else if (t === 'Z') tokenSent = true;
-          }
+          const t = metaTokens(line);
           const first = items[0];
-          if (first === undefined) return line;
+          if (first === undefined || t === undefined) return line;
+          const { cas, flags, won, stale, tokenSent } = t;
           const value = first.value;
           // The wire does not say "created": a win on an empty, fresh item is a placeholder (N).
           return { value, flags, cas, won, stale, tokenSent, created: won && !stale && value.length === 0 } satisfies MetaItem;
@@ -518,7 +544,7 @@ class ClusterClient<T = Buffer> {
         );
       },
       get usable() {
-        return true; // a closed cluster rejects the request itself
+        return true; // a closed cluster rejects the request itself (#remote)
       },
     };
   }
@@ -655,7 +681,7 @@ class ClusterClient<T = Buffer> {
       const wk = wireKey(key);
       const d = deltaText(delta);
       return this.#remote(i, cmd, `${cmd} ${wk} ${d}\r\n`, undefined, Expect.Line, (reply) =>
-        reply === 'NOT_FOUND' ? undefined : /^\d+$/.test(reply) ? BigInt(reply) : reply,
+        reply === 'NOT_FOUND' ? undefined : isU64(reply) ? BigInt(reply) : reply,
       );
     });
   }
@@ -828,16 +854,28 @@ class ClusterClient<T = Buffer> {
       for (const [i, m] of this.#members.entries()) {
         if (m.remote === undefined || m.remote.ejected) continue;
         parts.push(
-          this.#remote(i, 'size', 'stats\r\n', undefined, Expect.Lines, (line, items) => {
-            if (line !== 'END') return line;
-            for (const it of items!) {
-              if (it.key.startsWith('STAT curr_items ')) {
-                total += Number(it.key.slice(16));
-                return undefined;
+          this.#remote(
+            i,
+            'size',
+            'stats\r\n',
+            undefined,
+            Expect.Lines,
+            (line, items) => {
+              if (line !== 'END') return line;
+              let n = -1;
+              for (const it of items!) {
+                if (!it.key.startsWith('STAT curr_items ')) continue;
+                const v = it.key.slice(16);
+                // One curr_items, a decimal count: anything else is not memcached's stats.
+                if (n >= 0 || !/^\d{1,15}$/.test(v)) return it.key;
+                n = Number(v);
               }
-            }
-            return 'stats without curr_items';
-          }),
+              if (n < 0) return 'stats without curr_items';
+              total += n;
+              return undefined;
+            },
+            STATS_LINES_MAX,
+          ),
         );
       }
       return Promise.all(parts).then(() => total);
@@ -909,18 +947,29 @@ class ClusterClient<T = Buffer> {
       let r: string[] | typeof BUSY;
       try {
         r = await new Promise<string[] | typeof BUSY>((resolve, reject) => {
-          conn.request('lru_crawler metadump all\r\n', undefined, Expect.Lines, (err, line, items) => {
+          // Each line is taken down to its key as it arrives: the dump is held as keys, not lines.
+          const out: string[] = [];
+          let bad: string | undefined;
+          const onLine = (l: string) => {
+            if (!l.startsWith('key=')) return;
+            const sp = l.indexOf(' ');
+            const k = l.slice(4, sp < 0 ? undefined : sp);
+            // memcached's keys are 1..250 bytes, URL-encoded at most 3 characters a byte.
+            if (k.length === 0 || k.length > 3 * KEY_MAX) {
+              bad = l.slice(0, 80);
+              conn.close();
+              return;
+            }
+            out.push(unescapeKey(k));
+          };
+          const done: ReplyCallback = (err, line) => {
+            if (bad !== undefined) return reject(unexpected('keys', m.id, bad));
             if (err !== undefined) return reject(err);
             if (line.startsWith('BUSY')) return resolve(BUSY);
             if (line !== 'END') return reject(isErrorLine(line) ? errorFromReply(line, 'keys', m.id) : unexpected('keys', m.id, line));
-            const out: string[] = [];
-            for (const it of items!) {
-              if (!it.key.startsWith('key=')) continue;
-              const sp = it.key.indexOf(' ');
-              out.push(unescapeKey(it.key.slice(4, sp < 0 ? undefined : sp)));
-            }
             resolve(out);
-          });
+          };
+          conn.request('lru_crawler metadump all\r\n', undefined, Expect.Lines, done, undefined, onLine);
         });
       } finally {
         conn.close();
@@ -944,19 +993,21 @@ class ClusterClient<T = Buffer> {
     let line = 'get';
     for (const w of ws) line += ` ${w.wire}`;
     this.#remoteNode(i).ops += ws.length - 1; // #remote counts one
-    return this.#remote(i, 'getMany', `${line}\r\n`, undefined, Expect.Values, (reply, items) => {
+    const map = (reply: string, items: RemoteItem[] | undefined): string | undefined => {
       if (reply !== 'END') return reply;
       // Hits come back in request order (a key asked twice is answered twice).
       let c = 0;
       for (const it of items!) {
         while (c < ws.length && ws[c]?.wire !== it.key) c++;
         const w = ws[c];
-        if (w === undefined) return unexpected('getMany', this.#members[i]?.id ?? `member ${i}`, `VALUE ${it.key}`);
+        // Not an answer to this get (another key, or out of order): the line, so #remote rejects.
+        if (w === undefined) return `VALUE ${it.key}`;
         out[w.k] = this.#decode(w.key, it.value, it.flags);
         c++;
       }
       return undefined;
-    }) as Promise<void>;
+    };
+    return this.#remote(i, 'getMany', `${line}\r\n`, undefined, Expect.Values, map, ws.length) as Promise<void>;
   }
 
   /**
@@ -1030,8 +1081,10 @@ class ClusterClient<T = Buffer> {
   /**
    * Stops taking calls, waits until every remote request in flight has settled (each does by its
    * timeout at the latest), then closes every connection. The local `cache` stays open: it is the
-   * caller's. Later calls reject with CacheError `ERR_CACHE_CLOSED`. Calling it again returns the
-   * same promise.
+   * caller's. Later calls reject with CacheError `ERR_CACHE_CLOSED`, and so does a call begun
+   * before that needs another request after it (a fetch polling a placeholder, or storing its
+   * loader's value; a background refresh): no connection is opened once closed. Calling it
+   * again returns the same promise.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -1143,23 +1196,33 @@ class ClusterClient<T = Buffer> {
     data: Buffer | undefined,
     expect: Expect,
     map: (line: string, items: RemoteItem[] | undefined) => R | string,
+    maxItems = expect === Expect.Values ? 1 : Number.POSITIVE_INFINITY,
   ): Promise<R> {
+    // Follow-up requests of a call that began before close() (a fetch polling a placeholder,
+    // a background refresh) are refused too: a closed cluster opens no connection.
+    if (this.#closed) return Promise.reject(closedError(command));
     const node = this.#remoteNode(i);
     node.ops++;
     this.#inFlight++;
     return new Promise<R>((resolve, reject) => {
-      node.request(line, data, expect, (err, reply, items) => {
-        if (--this.#inFlight === 0 && this.#drained !== undefined) this.#drained();
-        if (err !== undefined) return reject(err);
-        let r: R | string;
-        try {
-          r = map(reply, items);
-        } catch (e) {
-          return reject(e);
-        }
-        if (typeof r !== 'string') return resolve(r);
-        reject(isErrorLine(r) ? errorFromReply(r, command, node.id) : unexpected(command, node.id, r));
-      });
+      node.request(
+        line,
+        data,
+        expect,
+        (err, reply, items) => {
+          if (--this.#inFlight === 0 && this.#drained !== undefined) this.#drained();
+          if (err !== undefined) return reject(err);
+          let r: R | string;
+          try {
+            r = map(reply, items);
+          } catch (e) {
+            return reject(e);
+          }
+          if (typeof r !== 'string') return resolve(r);
+          reject(isErrorLine(r) ? errorFromReply(r, command, node.id) : unexpected(command, node.id, r));
+        },
+        maxItems,
+      );
     });
   }
 }

@@ -12,7 +12,7 @@
  */
 import type { NodeSecurity } from './args.js';
 import { Expect, NodeConnection, type ConnOwner, type RemoteItem, type ReplyCallback } from './conn.js';
-import type { ClusterError } from './error.js';
+import { ClusterError } from './error.js';
 
 /** Health and traffic counters of one remote node, from {@link Cluster.stats}. */
 export interface NodeStats {
@@ -47,6 +47,8 @@ export interface NodeSettings {
   autoEject: boolean;
   failureLimit: number;
   retryTimeoutMs: number;
+  /** The largest value taken from the node (bytes); a larger one is dropped unread (conn.ts). */
+  maxValueSize?: number;
   /** TLS and auth for every connection (src/cluster/args.ts). */
   security?: NodeSecurity;
 }
@@ -113,14 +115,17 @@ export class RemoteNode implements ConnOwner {
     return n;
   }
 
-  /** Sends one request on the least busy connection (opening another while all are busy and the pool has room). */
-  request(line: string, data: Buffer | undefined, expect: Expect, cb: ReplyCallback): void {
+  /**
+   * Sends one request on the least busy connection (opening another while all are busy and the
+   * pool has room); `maxItems` as {@link NodeConnection.request}.
+   */
+  request(line: string, data: Buffer | undefined, expect: Expect, cb: ReplyCallback, maxItems?: number): void {
     this.#requests++;
     const counted: ReplyCallback = (err, l, items) => {
-      if (err !== undefined) this.#failedRequests++;
+      if (err instanceof ClusterError) this.#failedRequests++;
       cb(err, l, items);
     };
-    this.#pick().request(line, data, expect, counted);
+    this.#pick().request(line, data, expect, counted, maxItems);
   }
 
   #pick(): NodeConnection {
@@ -134,7 +139,8 @@ export class RemoteNode implements ConnOwner {
     }
     this.#rr++;
     if (best === undefined || (best.pending > 0 && conns.length < this.#settings.connections)) {
-      best = new NodeConnection(this.host, this.port, this.#settings.timeoutMs, this, this.#settings.security);
+      const s = this.#settings;
+      best = new NodeConnection(this.host, this.port, s.timeoutMs, this, s.security, s.maxValueSize);
       this.#connects++;
       conns.push(best);
     }
