@@ -12,8 +12,9 @@
  *   placeholder) and returns it (`won`). Every other caller sees the placeholder with Z (token
  *   already out): it waits — polling with back-off from 1 ms to 50 ms, never spinning — until
  *   the value is there (`waited`), or until the placeholder expired (its winner died or gave up)
- *   and a later `mg` makes it the winner; a placeholder still there after twice `lockTtl` and a
- *   second (a remote node that never lets it go) fails the call with ERR_FETCH_TIMEOUT;
+ *   and a later `mg` makes it the winner; one placeholder (one CAS) still there after twice
+ *   `lockTtl` and a second (a remote node that never lets it go) fails the call with
+ *   ERR_FETCH_TIMEOUT;
  * - a value is stored to live `ttl + staleTtl` seconds; once fewer than `staleTtl` remain (it is
  *   past `ttl`), the first reader wins the refresh (R): it gets the value at once (`stale`) and
  *   the loader runs in the background; other readers get the stale value too;
@@ -288,6 +289,9 @@ export async function fetchThrough(
   const out = (m: MetaItem): unknown => (codec === undefined ? m.value : decodeValue(codec, m.value, m.flags, key));
   let delay = POLL_MIN_MS;
   let waitedSince = 0;
+  /** The placeholder waited on (its CAS) and since when: a new one means the last expired and someone won again. */
+  let placeholderCas = -1n;
+  let placeholderSince = 0;
   for (;;) {
     const m = await store.metaGet(key, p.lockTtl, p.recache);
     if (m === undefined) {
@@ -322,7 +326,13 @@ export async function fetchThrough(
       // Another caller's placeholder: its value is on the way. Wait, with back-off.
       const now = performance.now();
       if (waitedSince === 0) waitedSince = now;
-      else if (now - waitedSince > placeholderWaitMs(p.lockTtl)) {
+      if (m.cas !== placeholderCas) {
+        // A placeholder not seen before (the first, or a new winner's after the last expired):
+        // progress, so its own lockTtl starts now. Slow loaders that keep losing their wins to
+        // other processes are waited on; only one placeholder that never goes away is not.
+        placeholderCas = m.cas;
+        placeholderSince = now;
+      } else if (now - placeholderSince > placeholderWaitMs(p.lockTtl)) {
         // A placeholder lives lockTtl: one that outlives it by this much is not a live win
         // (a broken or hostile remote node answers Z forever); waiting on would never end.
         const error = new CacheError(

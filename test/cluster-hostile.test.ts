@@ -358,6 +358,34 @@ test('fetch against a node whose placeholder never goes away: CacheError ERR_FET
   }
 });
 
+test('fetch waits on through a run of placeholders that each expire and are won again (a new CAS each time), past 2 × lockTtl + 1 s in all', async () => {
+  // Slow loaders in other processes: every placeholder lives its lockTtl and the next winner makes
+  // a new one. That is progress, not a stuck node: the waiter keeps waiting and gets the value.
+  const t0 = Date.now();
+  const node = await scripted((line) => {
+    if (!line.startsWith('mg ')) return 'HD\r\n';
+    if (Date.now() - t0 < 4000) return `VA 0 f0 c${1 + Math.floor((Date.now() - t0) / 500)} Z\r\n\r\n`;
+    return 'VA 5 f0 c99\r\nvalue\r\n';
+  });
+  const c = new Cluster({ nodes: [node.id], timeout: 1000, autoEject: false });
+  try {
+    let ran = false;
+    const v = await c.fetch(
+      'k',
+      () => {
+        ran = true;
+        return 'loaded';
+      },
+      { lockTtl: 1 },
+    );
+    assert.is(String(v), 'value');
+    assert.is(ran, false);
+  } finally {
+    await c.close();
+    await node.stop();
+  }
+});
+
 test('close() while a fetch waits on a placeholder: the fetch rejects ERR_CACHE_CLOSED and no connection is opened after close', async () => {
   let polls = 0;
   const node = await scripted((line) => {
