@@ -570,10 +570,15 @@ function serve(
   function onDrain(): void {
     waitingDrain = false;
     if (done) return;
-    deliver(pool.feed(conn, undefined, socket.writableLength));
+    // After 'drain', or after a yield whose replies the socket took under its high-water mark:
+    // counted as nothing unsent, so this run always makes progress (no setImmediate spin on a
+    // run that the socket's few queued bytes would stop at once).
+    deliver(pool.feed(conn));
   }
 
   socket.on('data', (chunk: Buffer) => {
+    // Reading flows only while the socket's queue is under its high-water mark: that little
+    // counts toward the engine's output mark too.
     if (!done) deliver(pool.feed(conn, chunk, socket.writableLength));
   });
   socket.on('error', () => undefined); // ECONNRESET and the like: 'close' follows
