@@ -17,6 +17,7 @@ import {
   type AbuseServer,
   type AbuseServerOptions,
   amplifiedGet,
+  bigGetSlowReaders,
   dumpNonReaders,
   hugeLengths,
   idleAfterLarge,
@@ -30,7 +31,7 @@ import {
 
 /** One line for `npm run bench -- list`. */
 export const description =
-  'server RSS before/during/after each hostile client (10k idle connections, slowloris, huge lengths, a non-reader, a 1 GB multi-get, metadumps never read, idle connections after a large exchange)';
+  'server RSS before/during/after each hostile client (10k idle connections, slowloris, huge lengths, a non-reader, a 1 GB multi-get, metadumps never read, clients pipelining large gets never read, idle connections after a large exchange)';
 
 interface Row {
   name: string;
@@ -140,6 +141,15 @@ export async function run(args: string[]): Promise<PartOutput> {
       return {
         during: r.rssDuring,
         outcome: `grew ${mib(r.grewKiB)} MiB (a whole dump: ${(r.dumpBytes / 2 ** 20).toFixed(0)} MiB${r.dumpEnded ? '' : ', NOT ENDED'})`,
+      };
+    }),
+  );
+  rows.push(
+    await scenario('10 clients pipeline gets of a 500 KB value, 8 every 250 ms, never read', { gc: true }, async (s) => {
+      const r = await bigGetSlowReaders(s, 10, 500_000, 0, 3, 8, 1, 250);
+      return {
+        during: s.rss(),
+        outcome: `private memory grew ${mib(r.grewKiB / r.conns)} MiB per client (one 4 MiB mark of replies each)${r.served ? '' : '; a fresh client NOT served'}`,
       };
     }),
   );

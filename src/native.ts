@@ -93,9 +93,11 @@ export interface ProtoConn {
   /**
    * Runs every complete command in chunk (or what is buffered, without one) and copies their
    * replies into slab at off: the byte count (0: none), or minus the count when they do not fit
-   * (nothing copied; call again with room). See ReplyPool in src/server.ts.
+   * (nothing copied; call again with room). See ReplyPool in src/server.ts. unsent: bytes of
+   * earlier replies the socket has not written yet (its writableLength, default 0): they count
+   * toward the engine's 4 MiB output mark, so a run adds only up to the mark.
    */
-  feed(chunk: Uint8Array | undefined, slab: Uint8Array, off: number): number;
+  feed(chunk: Uint8Array | undefined, slab: Uint8Array, off: number, unsent?: number): number;
   /** Frees the engine; later feeds return undefined. */
   close(): void;
 }

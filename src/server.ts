@@ -117,12 +117,15 @@ export class ReplyPool {
   private slab: Buffer = Buffer.allocUnsafeSlow(SLAB);
   private off = 0;
 
-  /** Feeds chunk (or nothing: runs what is buffered) to conn; its replies, if any. */
-  feed(conn: ProtoConn, chunk?: Uint8Array): Buffer | undefined {
-    let n = conn.feed(chunk, this.slab, this.off);
+  /**
+   * Feeds chunk (or nothing: runs what is buffered) to conn; its replies, if any. unsent: the
+   * socket's replies not written yet (writableLength), counted toward the engine's output mark.
+   */
+  feed(conn: ProtoConn, chunk?: Uint8Array, unsent = 0): Buffer | undefined {
+    let n = conn.feed(chunk, this.slab, this.off, unsent);
     for (let i = 0; n < 0 && i < 4; i++) {
       this.fresh(-n);
-      n = conn.feed(undefined, this.slab, this.off);
+      n = conn.feed(undefined, this.slab, this.off, unsent);
     }
     if (n <= 0) return undefined;
     const out = this.slab.subarray(this.off, this.off + n);
@@ -567,11 +570,16 @@ function serve(
   function onDrain(): void {
     waitingDrain = false;
     if (done) return;
+    // After 'drain', or after a yield whose replies the socket took under its high-water mark:
+    // counted as nothing unsent, so this run always makes progress (no setImmediate spin on a
+    // run that the socket's few queued bytes would stop at once).
     deliver(pool.feed(conn));
   }
 
   socket.on('data', (chunk: Buffer) => {
-    if (!done) deliver(pool.feed(conn, chunk));
+    // Reading flows only while the socket's queue is under its high-water mark: that little
+    // counts toward the engine's output mark too.
+    if (!done) deliver(pool.feed(conn, chunk, socket.writableLength));
   });
   socket.on('error', () => undefined); // ECONNRESET and the like: 'close' follows
   socket.on('close', finish);

@@ -2,8 +2,9 @@
 // child process (test/support/abuse-server.ts: its own file descriptors, its own RSS): 10,000
 // idle connections and the excess refused, slowloris lines and data blocks, lines past
 // memcached's limits, declared lengths of 2 and 4 GiB, a client that pipelines gets and never
-// reads, a get whose reply would be a gigabyte, metadumps never read, and idle connections that
-// once did something large. Every assertion is about what happened
+// reads, a get whose reply would be a gigabyte, metadumps never read, idle connections that
+// once did something large, and clients that pipeline gets of a large value (never read: what
+// each makes the server hold; read late: every reply whole and in order), on both engines. Every assertion is about what happened
 // (closed, refused with memcached's words, a fresh client served, the process alive), never
 // about how long it took; bench/abuse.ts prints the RSS figures of the same scenarios.
 import { suite } from 'uvu';
@@ -123,6 +124,41 @@ const cases: Case[] = [
       assert.ok(r.grewKiB < limitKiB, `private memory grew ${r.grewKiB} KiB with ${r.conns} idle connections (limit ${limitKiB} KiB)`);
     },
   },
+  // Both engines, whichever SHMCACHED_ENGINE says: the bound is the protocol engine's and each host's.
+  ...(['js', 'native'] as const).flatMap((engine): Case[] => [
+    {
+      name: `${engine}: 10 clients that pipeline gets of a 500 KB value and never read: each makes the server hold one 4 MiB mark of replies, not two`,
+      region: `abuse-biggets-${engine}`,
+      // A unix socket: its kernel buffers are small and fixed, so the unsent replies are the server's.
+      opts: { gc: true, engine, unix: `${tmpRegion(`abuse-biggets-${engine}`)}.sock` },
+      async check(s) {
+        const r = await hostile.bigGetSlowReaders(s, 10, 500_000, 0, 3, 8, 1, 250);
+        assert.ok(r.served, 'a fresh client was served meanwhile');
+        // Each sends 8 gets (4.0 MB of replies, just under the 4 MiB mark) every 250 ms. Before,
+        // the native loop read the second 8 while the first 4 MB was still unsent (under the
+        // mark) and ran them all: 6.4-7.5 MiB held each. Counting the unsent replies, a run
+        // stops at the mark: 4.2-4.4 MiB each. The js host never read more while replies
+        // waited (4.8 MiB each before and after: its reply Buffer, and the engine's copy the
+        // allocator keeps). The bound: 5 MiB each (native), 6 MiB (js).
+        const limitKiB = r.conns * (engine === 'native' ? 5 : 6) * 1024;
+        assert.ok(r.grewKiB < limitKiB, `private memory grew ${r.grewKiB} KiB with ${r.conns} clients not reading (limit ${limitKiB} KiB)`);
+      },
+    },
+    {
+      name: `${engine}: 1,000 pipelined gets of 500 KB values read late: every reply whole, byte-exact, in order (and after a half-close)`,
+      region: `abuse-readlate-${engine}`,
+      opts: { engine },
+      async check(s) {
+        for (const halfClose of [false, true]) {
+          const r = await hostile.bigGetsReadLate(s, 1000, 500_000, halfClose);
+          assert.is(r.firstBad, -1, `a wrong byte at ${r.firstBad} (halfClose ${halfClose})`);
+          assert.is(r.matched, 1000, `replies whole and in order (halfClose ${halfClose})`);
+          assert.is(r.received, r.expected);
+          if (halfClose) assert.ok(r.closed, 'closed once every reply was written');
+        }
+      },
+    },
+  ]),
 ];
 
 // Every scenario ends the same way: a fresh client is still served.
@@ -130,7 +166,7 @@ for (const c of cases) {
   abuse(c.name, () =>
     hostile.withAbuseServer({ path: tmpRegion(c.region), ...c.opts }, async (s) => {
       await c.check(s);
-      assert.ok(await hostile.servedFresh(s.port));
+      if (!s.unix) assert.ok(await hostile.servedFresh(s.port)); // a unix case checks it itself
     }),
   );
 }

@@ -296,14 +296,25 @@ diffSuite(
 
 const engine = suite('server: protocol engine');
 
-type Engine = { feed(b?: Buffer): Buffer | undefined; state: Int32Array; close(): void };
+type Engine = {
+  feed(b?: Buffer): Buffer | undefined;
+  /** A feed with `unsent` bytes of earlier replies still held by the host. */
+  feedUnsent(b: Buffer | undefined, unsent: number): Buffer | undefined;
+  state: Int32Array;
+  close(): void;
+};
 
 function engineFor(cache: Cache): Engine {
   const h = nativeOf(cache)!;
   const state = new Int32Array(1);
   const c = h.protoConn(state);
   const pool = new ReplyPool();
-  return { feed: (b?: Buffer) => pool.feed(c, b), state, close: () => c.close() };
+  return {
+    feed: (b?: Buffer) => pool.feed(c, b),
+    feedUnsent: (b: Buffer | undefined, unsent: number) => pool.feed(c, b, unsent),
+    state,
+    close: () => c.close(),
+  };
 }
 
 /** Runs `body` on a fresh store of `size` and one engine on it; both closed after it. */
@@ -363,6 +374,26 @@ engine('output stops at the high-water mark and resumes on an empty feed', () =>
     for (let i = 0; i < 100 && at(e.state, 0) & 2; i++) total += e.feed()?.length ?? 0;
     assert.is(at(e.state, 0), 0);
     assert.is(total, 40 * ('VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5));
+  }),
+);
+
+engine("a feed counts the host's unsent replies toward the mark: 3.9 MiB unsent, one more reply runs, not another 4 MiB", () =>
+  withEngine('hiwater-unsent', '64mb', (cache, e) => {
+    cache.set('big', Buffer.alloc(500_000, 0x61));
+    const one = 'VALUE big 0 500000\r\n'.length + 500_000 + 2 + 5;
+    // The host still holds 3.9 MiB of earlier replies: the run stops once they and its own
+    // reach 4 MiB, so it adds one reply (before, it ignored them and added nine: 4.5 MB).
+    const first = e.feedUnsent(Buffer.from('get big\r\n'.repeat(40)), 3.9 * 2 ** 20)!;
+    assert.is(first.length, one);
+    assert.is(at(e.state, 0) & 2, 2, 'more input waits');
+    // Nothing unsent at or past the mark: nothing runs.
+    assert.is(e.feedUnsent(undefined, 4 * 2 ** 20), undefined);
+    assert.is(at(e.state, 0) & 2, 2);
+    // Drained: whole runs again, every reply once.
+    let total = first.length;
+    for (let i = 0; i < 100 && at(e.state, 0) & 2; i++) total += e.feed()?.length ?? 0;
+    assert.is(at(e.state, 0), 0);
+    assert.is(total, 40 * one);
   }),
 );
 

@@ -11,9 +11,10 @@
 //    their replies into a slice of a slab the caller passes (src/server.ts's ReplyPool: one
 //    view per reply instead of a fresh ArrayBuffer per reply, which costs microseconds).
 //  - state[0] after each call: the contract's ProtoState bits (Close = close after writing the
-//    reply, More = complete input is still buffered because the reply reached the engine's
-//    high-water mark: call feed() with no chunk once the socket drained, Ran = at least one whole
-//    command ran: the host's idle clock restarts).
+//    reply, More = complete input is still buffered because the unsent replies (this call's and
+//    the socket's, feed's unsent argument) reached the engine's high-water mark: call feed()
+//    with no chunk once the socket drained, Ran = at least one whole command ran: the host's
+//    idle clock restarts).
 //  - A connection keeps its store handle object referenced, so the handle (and the ctx/closed
 //    the engine points at) cannot be collected while it lives; a closed store is seen through
 //    the handle's `closed` before every core call.
@@ -276,23 +277,29 @@ napi_value js_proto_server(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-// feed(chunk: Uint8Array | undefined, slab: Uint8Array, off) -> n. Runs the chunk (or what is
-// buffered), then copies all the replies into slab[off..]: n bytes (0: none). When they do not
-// fit, nothing is copied and -n is returned (the replies stay queued; call again with room).
+// feed(chunk: Uint8Array | undefined, slab: Uint8Array, off, unsent = 0) -> n. Runs the chunk (or
+// what is buffered), then copies all the replies into slab[off..]: n bytes (0: none). When they
+// do not fit, nothing is copied and -n is returned (the replies stay queued; call again with
+// room). unsent: bytes of earlier replies the socket has not written yet (its writableLength):
+// they count toward the engine's output mark.
 napi_value js_feed(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   auto* b = box_arg<ConnBox>(env, info, &argc, argv);
   if (!b) return nullptr;
   if (!b->conn) return ret_int(env, 0);
   uint32_t off = 0;
   if (argc >= 3) NAPI_OK(env, napi_get_value_uint32(env, argv[2], &off));
+  double unsent = 0;  // a number, or undefined (0)
+  if (argc >= 4 && napi_get_value_double(env, argv[3], &unsent) != napi_ok) unsent = 0;
+  if (!(unsent > 0)) unsent = 0;  // NaN and negatives count as nothing unsent
+  if (unsent > 1e15) unsent = 1e15;
   proto::Conn& conn = *b->conn;
   const uint8_t* in = nullptr;
   size_t in_len = 0;
   bool chunk = typed_bytes(env, argc >= 1 ? argv[0] : nullptr, &in, &in_len);
-  int32_t st =
-      srv::drive(conn, b->settings, chunk ? (in ? in : reinterpret_cast<const uint8_t*>("")) : nullptr, in_len);
+  int32_t st = srv::drive(conn, b->settings, chunk ? (in ? in : reinterpret_cast<const uint8_t*>("")) : nullptr, in_len,
+                          size_t(unsent));
   if (b->state) b->state[0] = st;
   size_t slab_len = 0;
   std::string& out = conn.out();

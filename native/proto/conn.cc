@@ -64,7 +64,9 @@ void Conn::run() {
       more_ = true;  // -R: yield; the host calls run() again on its next turn
       break;
     }
-    if (out_.size() >= kOutHigh || (state_ == State::kDump && out_.size() >= kDumpHigh)) {
+    // The unsent replies: this run's and those the host still holds from earlier runs.
+    const size_t unsent = out_.size() + unsent_;
+    if (unsent >= kOutHigh || (state_ == State::kDump && unsent >= kDumpHigh)) {
       more_ = true;
       break;
     }

@@ -7,12 +7,16 @@
 //  - Input is copied into in_ before anything looks at it: parsers never read the caller's
 //    (JS) memory, and the store only ever sees the engine's private copies (backend.h).
 //  - Replies leave in command order; a command either produces its whole reply or, with
-//    noreply/quiet, nothing. Processing stops while out_ holds kOutHigh bytes or more, so a
-//    client that pipelines gets without reading replies cannot grow memory without bound; the
-//    host calls run() again once it has written out_ away (more() says there is work left); one
-//    multi-get's reply is capped at kGetReplyMax; an lru_crawler metadump/mgdump is written a
-//    batch of keys at a time under a lower mark, kDumpHigh (state kDump), however many keys the
-//    store has.
+//    noreply/quiet, nothing. Processing stops while the connection's unsent replies reach
+//    kOutHigh bytes: out_ plus what the host took from out_ earlier and has not written yet
+//    (set_unsent() before each feed/run; 0 when the host feeds only once its queue drained).
+//    A run that starts with replies still unsent therefore adds only up to the mark, not a
+//    second mark on top, so a client that pipelines gets without reading replies makes the
+//    server hold at most kOutHigh plus one command's reply (one multi-get's is capped at
+//    kGetReplyMax) plus the input it sent (the host stops reading once the engine yields);
+//    the host calls run() again once it has written the replies away (more() says there is
+//    work left). An lru_crawler metadump/mgdump is written a batch of keys at a time under a
+//    lower mark, kDumpHigh (state kDump, the same count), however many keys the store has.
 //  - Buffers go back to their base size once empty after a large use (memcached's conn_shrink):
 //    the host calls trim() after it took out_; in_, out_ and stage_ grown past kBufKeep are
 //    released then (in_ when at most kBufKeep/2 of a partial command waits in it, which moves to
@@ -36,7 +40,7 @@ namespace proto {
 
 constexpr size_t kLineMax = 2048;                  // memcached: a line this long without '\n' closes
 constexpr size_t kGetLineMax = 16u * 1024 * 1024;  // a large multi-get line may be longer, up to this
-constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands while this much is unsent
+constexpr size_t kOutHigh = 4u * 1024 * 1024;      // stop executing commands while this much is unsent (out_ + host's)
 // A metadump/mgdump stops writing batches at this much unsent output: one batch at a time is all
 // a dump needs (the kernel's socket buffers hold megabytes more), and a client that never reads
 // holds that, not kOutHigh of dump lines.
@@ -84,6 +88,9 @@ class Conn {
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
+  // Bytes of this connection's replies that the host took from out() and has not written yet:
+  // they count toward the output mark of the next feed/run (see the invariants).
+  void set_unsent(size_t n) { unsent_ = n; }
   // Appends n bytes of input and executes every complete command (up to the output mark).
   void feed(const uint8_t* data, size_t n);
   // Executes what is buffered (after the host drained out_).
@@ -96,7 +103,8 @@ class Conn {
   void trim() {
     if (out_.capacity() > kBufKeep || in_.capacity() > kBufKeep || stage_.size() > kBufKeep) trim_grown();
   }
-  // True when complete input is still waiting because out_ reached kOutHigh.
+  // True when complete input is still waiting because the unsent replies reached the mark
+  // (kOutHigh; kDumpHigh while a dump is written) or -R's limit was reached.
   bool more() const { return more_; }
   size_t buffered() const { return in_.size() - rpos_; }
   // Whole commands (text lines, data blocks, binary packets) run so far: the host restarts its
@@ -193,7 +201,7 @@ class Conn {
   State state_ = State::kCommand;
   Pending pend_{};
   uint64_t swallow_ = 0;
-  // A metadump/mgdump in progress: written a batch at a time while out_ is under kOutHigh, so
+  // A metadump/mgdump in progress: written a batch at a time while the unsent replies are under kDumpHigh, so
   // a client that does not read holds one batch, not a copy of every key in the store.
   struct Dump {
     uint64_t cursor = 0;
@@ -204,6 +212,7 @@ class Conn {
   bool noreply_ = false;
   bool closing_ = false;
   bool more_ = false;
+  size_t unsent_ = 0;  // the host's unsent replies (set_unsent), counted with out_ against the marks
   uint64_t commands_ = 0;
   std::vector<uint8_t> stage_;
   uint32_t value_floor_ = 0;               // max_value_len(kKeyMax) once read (0: not yet, or the store was unusable)

@@ -2,7 +2,8 @@
 // the JS server's binding (native/binding/proto.cc) and the native connection loop (loop.cc).
 // Owns: EngineSpec (what every connection of one server shares: its ServerInfo, credential
 // store and ProtoSetting array), make_engine (the one place a server's proto::Conn is built) and
-// drive (one feed or run with the settings copied in and out, answering the ProtoState bits).
+// drive (one feed or run with the settings copied in and out and the host's unsent replies
+// counted, answering the ProtoState bits).
 //
 // Invariants:
 //  - Every engine of a server is built from the same spec, so `stats`, `stats conns` and the
@@ -72,9 +73,11 @@ inline void settings_out(const proto::ServerSettings& was, const proto::ServerSe
   if (s.shutdown_requested) st(a, c::kProtoSettingShutdown, int32_t(s.shutdown_requested));
 }
 
-// Feeds n bytes (data null: runs what is buffered) and answers the ProtoState bits.
-inline int32_t drive(proto::Conn& conn, int32_t* settings, const uint8_t* data, size_t n) {
+// Feeds n bytes (data null: runs what is buffered) and answers the ProtoState bits. unsent: the
+// host's replies of earlier runs not written yet, which count toward the engine's output mark.
+inline int32_t drive(proto::Conn& conn, int32_t* settings, const uint8_t* data, size_t n, size_t unsent = 0) {
   uint64_t ran_before = conn.commands();
+  conn.set_unsent(unsent);
   proto::ServerSettings was;
   if (settings) {
     settings_in(settings, conn.settings());

@@ -279,7 +279,9 @@ void Loop::on_client(Client* c, uint32_t ev) {
 void Loop::process(Client* c, const uint8_t* data, size_t n) {
   int32_t* set = s_.spec_.settings;
   const int32_t crawl_was = set ? ld(set, c::kProtoSettingFlags) & c::kProtoSettingFlagLruCrawler : 0;
-  int32_t st = drive(*c->eng, set, data, n);
+  // The replies still in wbuf count toward the engine's mark: a run never piles a second
+  // mark's worth on them (loop.h).
+  int32_t st = drive(*c->eng, set, data, n, c->pending());
   if (st & c::kProtoStateRan) {
     c->last_ms = now_ms();
     if (set && (ld(set, c::kProtoSettingFlags) & c::kProtoSettingFlagLruCrawler) != crawl_was)
@@ -312,6 +314,13 @@ bool Loop::send_out(Client* c) {
     c->woff = took;
     out.clear();
     return true;
+  }
+  // Replies still wait: the sent front goes first when it is at least half the buffer or the
+  // append would reallocate anyway, so wbuf holds unsent bytes (about the engine's mark, see
+  // loop.h), not also a sent prefix, at the cost of moving each byte about once.
+  if (c->woff > 0 && (c->woff >= c->pending() || c->wbuf.size() + out.size() > c->wbuf.capacity())) {
+    c->wbuf.erase(0, c->woff);
+    c->woff = 0;
   }
   c->wbuf.append(out);
   out.clear();

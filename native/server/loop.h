@@ -12,10 +12,18 @@
 //  - One read buffer per thread, reused for every read (the engine copies what it is given).
 //  - Replies of one read go out in one send(); what the socket does not take waits in the
 //    connection's wbuf, EPOLLOUT is armed, and reading stops while kOutHigh bytes or more wait.
-//  - ProtoState.More (the engine yielded: -R, or its reply reached the mark): the connection
-//    goes on the thread's ready list and runs again after the other events of this turn, once
-//    the socket took every earlier reply (wbuf empty): a yielded engine does not pile another
-//    mark's worth on replies still waiting (new input is still read while under kOutHigh wait).
+//    Replies appended to a wbuf that still waits push out its sent front first (when that is
+//    at least half of it, or the append reallocates): wbuf holds unsent replies, not a copy
+//    of what the socket already took.
+//  - Every feed/run counts wbuf's unsent bytes toward the engine's mark (drive's unsent): a
+//    read that arrives while replies still wait runs only until they and the new ones reach
+//    kOutHigh, then the engine yields (More) and reading stops. So what one connection makes
+//    this thread hold is about one mark of replies plus one command's reply plus one read's
+//    input, never a second mark on top of the first (memcached stops reading while it writes).
+//  - ProtoState.More (the engine yielded: -R, or the unsent replies reached the mark): no
+//    reading while it is set; the connection goes on the thread's ready list and runs again
+//    after the other events of this turn, once the socket took every earlier reply (wbuf
+//    empty).
 //  - A drained wbuf grown past kBufKeep is released, and the engine trims its own buffers
 //    (Conn::trim) after each run's replies are taken: idle connections hold base-size buffers.
 //  - Close: the connection ends once its replies are written; a client that half-closed gets

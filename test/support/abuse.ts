@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 /** A server process under test. */
 export interface AbuseServer {
+  /** Its TCP port (0 when it listens on a unix socket: then `unix` is its path). */
   port: number;
+  unix?: string;
   pid: number;
   child: ChildProcess;
   /** Its resident set size now, in KiB (VmRSS of /proc/PID/status). */
@@ -34,6 +36,14 @@ export interface AbuseServerOptions {
    * large reply to the socket in a fresh buffer, garbage once written).
    */
   gc?: boolean;
+  /** The server's engine; omitted, SHMCACHED_ENGINE decides (createServer's default). */
+  engine?: 'js' | 'native';
+  /**
+   * Listen on this unix socket path, not a TCP port: the kernel's buffers per connection are then
+   * small and fixed (net.core.wmem_default), where TCP's autotuning takes a few MiB or not, run
+   * to run, so what the server itself holds is what a scenario measures.
+   */
+  unix?: string;
 }
 
 /** VmRSS of a process, in KiB. */
@@ -78,6 +88,7 @@ export function startAbuseServer(opts: AbuseServerOptions): Promise<AbuseServer>
       child.removeAllListeners('exit');
       resolve({
         port,
+        unix: opts.unix,
         pid,
         child,
         rss: () => rssKiB(pid),
@@ -170,6 +181,35 @@ export class Peer {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A raw connection to the server, TCP or unix (its `unix` path), once connected. */
+async function dial(s: AbuseServer): Promise<Socket> {
+  const sock = s.unix ? createConnection({ path: s.unix }) : createConnection({ port: s.port, host: '127.0.0.1' });
+  await new Promise<void>((r, j) => {
+    sock.once('connect', r);
+    sock.once('error', j);
+  });
+  sock.on('error', () => undefined);
+  return sock;
+}
+
+/** Sends bytes on a raw connection and waits until what came back ends with `end`. */
+async function rawAsk(sock: Socket, bytes: string, end: string): Promise<string> {
+  let got = '';
+  const done = new Promise<void>((r) => {
+    const on = (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.endsWith(end)) {
+        sock.off('data', on);
+        r();
+      }
+    };
+    sock.on('data', on);
+  });
+  sock.write(bytes);
+  await done;
+  return got;
+}
 
 /** True when a new connection to port answers `version` (the server is alive and serving others). */
 export async function servedFresh(port: number): Promise<boolean> {
@@ -537,4 +577,183 @@ export async function idleAfterLarge(s: AbuseServer, conns: number, valueBytes: 
   const rssDuring = s.rss();
   for (const p of peers) p.close();
   return { conns, answered, grewKiB: anonDuring - before, anonDuring, rssDuring };
+}
+
+/** What {@link bigGetSlowReaders} saw. */
+export interface BigGetsResult {
+  conns: number;
+  /** How much the server's private memory (RssAnon, KiB) grew, once the clients' last pieces were taken in. */
+  grewKiB: number;
+  /** The most it grew, sampled every 20 ms while the clients ran (a reply being built counts twice while its buffer grows). */
+  peakKiB: number;
+  /** Bytes of replies the clients read in all. */
+  read: number;
+  anonDuring: number;
+  /** A fresh client was answered afterwards. */
+  served: boolean;
+}
+
+/**
+ * `conns` clients that each pipeline `get big` (a `valueBytes` value) in pieces of `pieceGets`
+ * gets, a piece every 50 ms for `rounds` rounds, and read their replies slowly: `readPerRound`
+ * bytes a round (0: never). A piece of 8 gets of 500 KB is 4.0 MB of replies, just under the
+ * engine's 4 MiB output mark, so it runs whole without the engine yielding; a slow reader lets
+ * the unsent replies fall back under the mark while later pieces wait in the socket, and the
+ * server then reads them all at once. What a connection can make the server hold is measured
+ * here (its unsent replies, its input, one command's reply, and what the allocator keeps of
+ * them; the kernel's socket buffers are outside RssAnon).
+ */
+export async function bigGetSlowReaders(
+  s: AbuseServer,
+  conns: number,
+  valueBytes: number,
+  readPerRound: number,
+  rounds = 20,
+  pieceGets = 8,
+  pieceEvery = 1,
+  gapMs = 50,
+): Promise<BigGetsResult> {
+  const seed = await dial(s);
+  await rawAsk(seed, `set big 0 0 ${valueBytes}\r\n${'b'.repeat(valueBytes)}\r\n`, '\r\n');
+  seed.destroy();
+  await sleep(300);
+  const before = rssAnonKiB(s.pid);
+  let anonPeak = before;
+  const sample = setInterval(() => {
+    anonPeak = Math.max(anonPeak, rssAnonKiB(s.pid));
+  }, 20);
+  let read = 0;
+  const clients: { sock: Socket; allow: number; got: number }[] = [];
+  for (let i = 0; i < conns; i++) {
+    const sock = await dial(s);
+    sock.pause();
+    const c = { sock, allow: 0, got: 0 };
+    sock.on('data', (d: Buffer) => {
+      c.got += d.length;
+      read += d.length;
+      if (c.got >= c.allow) sock.pause();
+    });
+    clients.push(c);
+  }
+  const piece = 'get big\r\n'.repeat(pieceGets);
+  for (let round = 0; round < rounds; round++) {
+    for (const c of clients) {
+      if (round % pieceEvery === 0) c.sock.write(piece);
+      if (readPerRound > 0) {
+        c.allow += readPerRound;
+        c.sock.resume();
+      }
+    }
+    await sleep(gapMs);
+  }
+  // Let the server take what it will, then a fresh client answered after them.
+  await sleep(300);
+  const fresh = await dial(s);
+  const served = (await rawAsk(fresh, 'version\r\n', '\r\n')).startsWith('VERSION ');
+  fresh.destroy();
+  clearInterval(sample);
+  const anonDuring = rssAnonKiB(s.pid);
+  anonPeak = Math.max(anonPeak, anonDuring);
+  for (const c of clients) c.sock.destroy();
+  return { conns, grewKiB: anonDuring - before, peakKiB: anonPeak - before, read, anonDuring, served };
+}
+
+/** What {@link bigGetsReadLate} saw. */
+export interface ReadLateResult {
+  /** Replies that arrived whole, byte for byte as expected, in the order asked. */
+  matched: number;
+  /** Bytes received in all, and how many were expected. */
+  received: number;
+  expected: number;
+  /** Where the first wrong byte arrived (-1: none). */
+  firstBad: number;
+  /** The server closed the connection afterwards (expected after a half-close). */
+  closed: boolean;
+}
+
+/**
+ * A client pipelines `n` requests `get big<i % 10> n<i>` (ten distinct `valueBytes` values, and
+ * a small value naming the request, so order is checked too), waits while the server stalls on
+ * unread replies, then reads everything: every reply must arrive whole, byte-exact, in order.
+ * halfClose: the client half-closes right after sending (the replies must still all come, then
+ * the close).
+ */
+export async function bigGetsReadLate(s: AbuseServer, n: number, valueBytes: number, halfClose: boolean): Promise<ReadLateResult> {
+  const values: Buffer[] = [];
+  const seed = await Peer.connect(s.port);
+  for (let k = 0; k < 10; k++) {
+    const v = Buffer.alloc(valueBytes);
+    for (let i = 0; i < valueBytes; i++) v[i] = 0x21 + ((i * 7 + k * 13) % 90);
+    values.push(v);
+    await seed.ask(`set big${k} 0 0 ${valueBytes}\r\n${v.toString('latin1')}\r\n`);
+  }
+  let small = '';
+  for (let i = 0; i < n; i++) small += `set n${i} 0 0 ${String(i).length} noreply\r\n${i}\r\n`;
+  await seed.ask(`${small}version\r\n`);
+  seed.close();
+  const replies: Buffer[] = [];
+  let req = '';
+  for (let i = 0; i < n; i++) {
+    const k = i % 10;
+    req += `get big${k} n${i}\r\n`;
+    replies.push(
+      Buffer.concat([
+        Buffer.from(`VALUE big${k} 0 ${valueBytes}\r\n`),
+        values[k]!,
+        Buffer.from(`\r\nVALUE n${i} 0 ${String(i).length}\r\n${i}\r\nEND\r\n`),
+      ]),
+    );
+  }
+  const expected = replies.reduce((a, r) => a + r.length, 0);
+  const sock = createConnection({ port: s.port, host: '127.0.0.1' });
+  await new Promise<void>((r, j) => {
+    sock.once('connect', r);
+    sock.once('error', j);
+  });
+  sock.on('error', () => undefined);
+  sock.pause();
+  let matched = 0;
+  let at = 0; // offset in replies[matched]
+  let received = 0;
+  let firstBad = -1;
+  const done = new Promise<boolean>((resolve) => {
+    const guard = setTimeout(() => resolve(false), 120_000); // a hang guard
+    sock.on('data', (d: Buffer) => {
+      let o = 0;
+      while (o < d.length && firstBad < 0) {
+        const want = replies[matched];
+        if (!want) {
+          firstBad = received + o;
+          break;
+        }
+        const take = Math.min(want.length - at, d.length - o);
+        if (d.compare(want, at, at + take, o, o + take) !== 0) {
+          firstBad = received + o;
+          break;
+        }
+        o += take;
+        at += take;
+        if (at === want.length) {
+          matched++;
+          at = 0;
+        }
+      }
+      received += d.length;
+      if (matched === n && !halfClose) {
+        clearTimeout(guard);
+        resolve(false);
+      }
+    });
+    sock.on('close', () => {
+      clearTimeout(guard);
+      resolve(true);
+    });
+  });
+  sock.write(req);
+  if (halfClose) sock.end();
+  await sleep(300); // the server fills its output and stalls on it
+  sock.resume();
+  const closed = await done;
+  sock.destroy();
+  return { matched, received, expected, firstBad, closed };
 }
