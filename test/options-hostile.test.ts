@@ -8,8 +8,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { Cache, CacheError } from '../src/index.js';
+import { Cache, CacheError, createServer } from '../src/index.js';
 import { thrown, tmpRegion } from './helpers.js';
+
+const shared = Cache.open({ path: tmpRegion('options-hostile'), size: '16mb', reset: true });
 
 const opts = suite('option objects: getters, Proxies, odd values');
 
@@ -125,6 +127,60 @@ opts('codecs: the encode/decode checked are the ones called; a re-entrant encode
   assert.is(bad.get('x'), undefined);
   re.close();
   bad.close();
+});
+
+opts('createServer: every bad option is a coded error, and nothing is served', () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ cache: 5 }, 'ERR_INVALID_ARG_TYPE'],
+    [{ cache: {} }, 'ERR_INVALID_ARG_TYPE'],
+    [{ maxConnections: 0 }, 'ERR_OUT_OF_RANGE'],
+    [{ maxConnections: -1 }, 'ERR_OUT_OF_RANGE'],
+    [{ maxConnections: Number.NaN }, 'ERR_OUT_OF_RANGE'],
+    [{ maxConnections: 1e10 }, 'ERR_OUT_OF_RANGE'],
+    [{ maxConnections: '10' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ idleTimeout: Number.NaN }, 'ERR_OUT_OF_RANGE'],
+    [{ idleTimeout: '5' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ idleTimeout: 1e12 }, 'ERR_OUT_OF_RANGE'],
+    [{ verbose: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ verbose: 1.5 }, 'ERR_OUT_OF_RANGE'],
+    [{ tls: 5 }, 'ERR_INVALID_ARG_TYPE'],
+    [{ tls: null }, 'ERR_INVALID_ARG_TYPE'],
+    [{ auth: 'x' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ auth: {} }, 'ERR_INVALID_ARG_VALUE'],
+    [{ auth: { users: 'ab' } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ auth: { users: ['a:b'] } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ auth: { users: { 'a:b': 'c' } } }, 'ERR_INVALID_ARG_VALUE'],
+    [{ auth: { file: '' } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ auth: { file: '/nonexistent/auth' } }, 'ERR_AUTH_FILE_OPEN'],
+    [{ settings: 5 }, 'ERR_INVALID_ARG_TYPE'],
+    [{ enableShutdown: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ lruCrawler: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ lruCrawler: { intervalMs: 5 } }, 'ERR_OUT_OF_RANGE'],
+    [{ reqsPerEvent: -1 }, 'ERR_OUT_OF_RANGE'],
+    [{ protocol: 'http' }, 'ERR_INVALID_ARG_VALUE'],
+    [{ engine: 'rust' }, 'ERR_INVALID_ARG_VALUE'],
+    [{ threads: 0 }, 'ERR_OUT_OF_RANGE'],
+    [{ engine: 'native', tls: {} }, 'ERR_NATIVE_TLS'],
+  ];
+  for (const [o, code] of cases) {
+    const e = thrown(() => createServer({ cache: shared, ...o } as never));
+    assert.is(e.code, code, `${JSON.stringify(o)}: ${e.message}`);
+  }
+  for (const o of [undefined, null, 5]) assert.is(thrown(() => createServer(o as never)).code, 'ERR_INVALID_ARG_TYPE');
+  const closed = Cache.open({ path: tmpRegion('adapters-hostile-srv-closed'), size: '8mb', reset: true });
+  closed.close();
+  assert.is(thrown(() => createServer({ cache: closed })).code, 'ERR_CACHE_CLOSED');
+  // Each option read once: a getter that is valid when checked cannot be invalid when used.
+  let reads = 0;
+  const server = createServer({
+    cache: shared,
+    get maxConnections() {
+      reads++;
+      return reads === 1 ? 4 : -1;
+    },
+  } as never);
+  assert.is(reads, 1);
+  server.close();
 });
 
 opts.run();
