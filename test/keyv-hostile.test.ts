@@ -30,6 +30,29 @@ keyv('a damaged v8 value (tag 3) written by another process is CacheError ERR_CO
   assert.is(await s.has('bad'), true, 'nothing was deleted');
 });
 
+keyv(
+  'a damaged entry through Keyv and cache-manager 7: a miss (Keyv swallows store errors), the coded error with throwOnErrors',
+  async () => {
+    const keyvMod = await import('keyv');
+    const cm = await import('cache-manager');
+    const Keyv = keyvMod.Keyv;
+    const kv = new Keyv({ store: new KeyvShmcached({ cache: shared }), namespace: 'cm' });
+    const manager = cm.createCache({ stores: [kv] });
+    await manager.set('good', { a: 1 }, 60_000);
+    shared.set('keyv/cm/0/cm:bad', Buffer.from([0xff, 0x0f, 0x6f, 0x22, 0xff]), { flags: 3 * 2 ** 28 });
+    assert.is(await manager.get('bad'), undefined);
+    assert.is(await manager.wrap('bad', async () => 'reloaded', 60_000), 'reloaded', 'wrap loads over it');
+    assert.is(await manager.get('bad'), 'reloaded');
+    shared.set('keyv/cm/0/cm:bad', Buffer.from([0xff, 0x0f, 0x6f, 0x22, 0xff]), { flags: 3 * 2 ** 28 });
+    const strict = new Keyv({ store: new KeyvShmcached({ cache: shared }), namespace: 'cm', throwOnErrors: true });
+    assert.is((await rejects(strict.get('bad'))).code, 'ERR_CODEC_DECODE');
+    assert.equal(await strict.get('good'), { a: 1 });
+    // Infinity through cache-manager: stored, no expiry (was refused, so set returned false).
+    await manager.set('forever', 1, Number.POSITIVE_INFINITY);
+    assert.is(await manager.get('forever'), 1);
+  },
+);
+
 keyv('an entry with a tag this store never writes is ERR_CODEC_MISMATCH, not its raw bytes as the value', async () => {
   const s = new KeyvShmcached({ cache: shared });
   s.namespace = 'tag';
