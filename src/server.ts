@@ -132,6 +132,38 @@ function intOption(v: unknown, name: string, dflt: number, min: number, max: num
   return v;
 }
 
+/**
+ * `options.settings`, checked: each known fact read once and of its default's type (a number: an
+ * integer from 0 to 2^32-1; `inter` and `domainSocket`: a string or null; `bindingProtocol`: one
+ * of memcached's three), since `stats settings` prints them and the engine takes only strings.
+ * Unknown names are ignored, as before.
+ */
+function engineSettingsOption(v: unknown): Partial<EngineSettings> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null)
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.settings must be an object, got ${describe(v)}`);
+  const out: Record<string, unknown> = {};
+  for (const [k, dflt] of Object.entries(defaultEngineSettings)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === undefined) continue;
+    const name = `options.settings.${k}`;
+    if (typeof dflt === 'number') {
+      if (typeof x !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number, got ${describe(x)}`);
+      if (!Number.isInteger(x) || x < 0 || x > 0xffffffff)
+        throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to 4294967295, got ${x}`);
+    } else if (typeof dflt === 'boolean') {
+      if (typeof x !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, got ${describe(x)}`);
+    } else if (k === 'bindingProtocol') {
+      if (x !== 'ascii' && x !== 'binary' && x !== 'auto-negotiate')
+        throw typeError('ERR_INVALID_ARG_VALUE', `${name} must be 'ascii', 'binary' or 'auto-negotiate', got ${String(x)}`);
+    } else if (x !== null && typeof x !== 'string') {
+      throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or null, got ${describe(x)}`);
+    }
+    out[k] = x;
+  }
+  return out as Partial<EngineSettings>;
+}
+
 const CLOSE = ProtoState.Close;
 /** close(): how long connections may take to write their last replies before they are dropped. */
 const CLOSE_GRACE_MS = 2000;
@@ -205,9 +237,7 @@ export function createServer(optionsArg: ServerOptions): Server | NativeServer {
   const tlsOpt = options.tls;
   if (tlsOpt !== undefined && (typeof tlsOpt !== 'object' || tlsOpt === null))
     throw typeError('ERR_INVALID_ARG_TYPE', `options.tls must be an object of node:tls server options, got ${describe(tlsOpt)}`);
-  const settingsOpt = options.settings;
-  if (settingsOpt !== undefined && (typeof settingsOpt !== 'object' || settingsOpt === null))
-    throw typeError('ERR_INVALID_ARG_TYPE', `options.settings must be an object, got ${describe(settingsOpt)}`);
+  const settingsOpt = engineSettingsOption(options.settings);
   const shutdownOpt = options.enableShutdown;
   if (shutdownOpt !== undefined && typeof shutdownOpt !== 'boolean')
     throw typeError('ERR_INVALID_ARG_TYPE', `options.enableShutdown must be a boolean, got ${describe(shutdownOpt)}`);
