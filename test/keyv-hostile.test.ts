@@ -233,6 +233,23 @@ keyv('after disconnect every call is CacheError ERR_CACHE_CLOSED; a second disco
     })(),
   );
   assert.is(e.code, 'ERR_CACHE_CLOSED');
+  // disconnect() while a get is in flight, and in the middle of a walk: coded, no crash.
+  const t = new KeyvShmcached({ path: tmpRegion('adapters-hostile-disc2'), size: '8mb', reset: true });
+  for (let i = 0; i < 10; i++) await t.set(`k${i}`, i);
+  const inflight = t.get('k1');
+  const done = t.disconnect();
+  assert.is((await rejects(inflight)).code, 'ERR_CACHE_CLOSED');
+  await done;
+  const w = new KeyvShmcached({ path: tmpRegion('adapters-hostile-disc3'), size: '8mb', reset: true });
+  for (let i = 0; i < 10; i++) await w.set(`k${i}`, i);
+  let n = 0;
+  const mid = await rejects(
+    (async () => {
+      for await (const _ of w.iterator()) if (++n === 3) await w.disconnect();
+    })(),
+  );
+  assert.is(mid.code, 'ERR_CACHE_CLOSED');
+  assert.is(n, 3);
 });
 
 keyv.run();

@@ -65,6 +65,8 @@ opts('sizes: odd spellings are coded errors', () => {
     assert.ok(e instanceof RangeError || e instanceof TypeError || e instanceof CacheError, String(size));
     assert.ok(typeof e.code === 'string', `size ${String(size)}: ${e.message}`);
   }
+  // Below the minimum (twice itemSizeMax), past the file system's free space: ERR_BAD_REGION, nothing opened.
+  for (const size of [1, '1mb', 2 ** 52]) assert.is(thrown(() => Cache.open({ path: p, size, reset: true })).code, 'ERR_BAD_REGION');
   for (const size of [' 8mb', '8 MB', '8mib', '8388608']) {
     const c = Cache.open({ path: p, size, reset: true });
     assert.is(c.stats().limit_maxbytes, 8 * 1024 * 1024, size);
