@@ -9,7 +9,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 
-import { CacheError } from './errors.js';
+import { CacheError, typeError } from './errors.js';
 
 /** The `auth` option of {@link createServer}: exactly one of `file` or `users`. */
 export interface AuthOptions {
@@ -33,7 +33,7 @@ const AUTH_FILE_MAX = 16 * 1024 * 1024;
 
 /** Reads and checks an auth file; every refusal is a CacheError whose message names the path and the fix. */
 export function readAuthFile(path: string): Buffer {
-  if (typeof path !== 'string' || path === '') throw new TypeError('auth file: path must be a non-empty string');
+  if (typeof path !== 'string' || path === '') throw typeError('ERR_INVALID_ARG_TYPE', 'auth file: path must be a non-empty string');
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -93,16 +93,22 @@ function checkAuthContent(content: Buffer, what: string): void {
 
 /** Resolves {@link AuthOptions} to what the engine takes; throws TypeError/CacheError on bad options. */
 export function authSpec(o: AuthOptions): AuthSpec {
-  if (typeof o !== 'object' || o === null) throw new TypeError('auth must be an object { file } or { users }');
-  if ((o.file === undefined) === (o.users === undefined)) throw new TypeError('auth needs exactly one of file or users');
+  if (typeof o !== 'object' || o === null) throw typeError('ERR_INVALID_ARG_TYPE', 'auth must be an object { file } or { users }');
+  // Each read once: what is checked is what is used.
+  const { file, users } = o;
+  if ((file === undefined) === (users === undefined)) throw typeError('ERR_INVALID_ARG_VALUE', 'auth needs exactly one of file or users');
   const sasl = o.sasl === true;
-  if (o.file !== undefined) return { content: readAuthFile(o.file), sasl, label: o.file };
-  const entries = Object.entries(o.users ?? {});
-  if (entries.length === 0) throw new TypeError('auth.users names no user');
+  if (file !== undefined) return { content: readAuthFile(file), sasl, label: file };
+  // A string or an array would read as users '0', '1', ... (Object.entries of it).
+  if (typeof users !== 'object' || users === null || Array.isArray(users))
+    throw typeError('ERR_INVALID_ARG_TYPE', 'auth.users must be an object { user: password }');
+  const entries = Object.entries(users);
+  if (entries.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', 'auth.users names no user');
   const lines: string[] = [];
   for (const [u, p] of entries) {
     if (typeof p !== 'string' || u === '' || /[:\r\n]/.test(u) || /[\r\n]/.test(p))
-      throw new TypeError(
+      throw typeError(
+        'ERR_INVALID_ARG_VALUE',
         `auth.users: user ${JSON.stringify(u)} needs a string password, and neither may hold ':' (in the user) or newlines`,
       );
     lines.push(`${u}:${p}`);

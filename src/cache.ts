@@ -181,6 +181,36 @@ function crawlerSettings(opt: OpenOptions['crawler']): { intervalMs: number; bud
   return { intervalMs, budget };
 }
 
+/** Every option {@link Cache.open} reads. */
+const OPEN_KEYS = [
+  'path',
+  'size',
+  'itemSizeMax',
+  'evict',
+  'protection',
+  'reset',
+  'mode',
+  'allowOwner',
+  'eventSample',
+  'crawler',
+  'onCorrupt',
+  'recover',
+  'logRecovery',
+  'codec',
+] as const satisfies readonly (keyof OpenOptions)[];
+
+/**
+ * The options, each read exactly once (own or inherited, in a fixed order) into a plain object:
+ * a getter or a Proxy that answers differently on each read cannot pass a check with one value
+ * and then open with another (e.g. `reset` false when checked, true when used). A getter that
+ * throws throws out of open() as it is, before anything is opened or created.
+ */
+function readOpenOptions(o: OpenOptions): OpenOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of OPEN_KEYS) out[k] = o[k];
+  return out as OpenOptions;
+}
+
 interface State {
   h: NativeHandle;
   path: string;
@@ -474,9 +504,10 @@ export class Cache<T = Buffer> {
   static open<V = unknown>(options: OpenOptions & { codec: 'json' | 'v8' }): Cache<V>;
   static open<V>(options: OpenOptions & { codec: Codec<V> }): Cache<V>;
   static open<V = Buffer>(options?: OpenOptions): Cache<V>;
-  static open(options: OpenOptions = {}): Cache<unknown> {
-    if (typeof options !== 'object' || options === null)
-      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(options)}`);
+  static open(optionsArg: OpenOptions = {}): Cache<unknown> {
+    if (typeof optionsArg !== 'object' || optionsArg === null)
+      throw typeError('ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(optionsArg)}`);
+    const options = readOpenOptions(optionsArg);
     const path = options.path ?? DEFAULT_PATH;
     if (typeof path !== 'string' || path.length === 0) throw typeError('ERR_INVALID_ARG_TYPE', 'options.path must be a non-empty string');
     const size = options.size === undefined ? 0 : parseSize(options.size, 'options.size');
@@ -558,8 +589,16 @@ export class Cache<T = Buffer> {
       cache.#crawler.unref();
     }
     if (log && report.kind !== 'attached' && report.kind !== 'created') {
-      if (typeof log === 'function') log(report);
-      else process.stderr.write(`shmcached: ${path}: ${describeRecovery(report)}\n`);
+      if (typeof log === 'function') {
+        // The caller's function: one that throws fails this open with its error, and the handle
+        // just opened is closed first (else it stays mapped and attached, with no one to close it).
+        try {
+          log(report);
+        } catch (e) {
+          cache.close();
+          throw e;
+        }
+      } else process.stderr.write(`shmcached: ${path}: ${describeRecovery(report)}\n`);
     }
     return cache;
   }

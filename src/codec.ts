@@ -89,18 +89,22 @@ export function resolveCodec(option: unknown): CodecImpl | undefined {
   if (option === 'string' || option === 'json' || option === 'v8') return BUILTIN[option];
   if (typeof option === 'object' && option !== null) {
     const c = option as Codec<unknown>;
-    if (typeof c.encode !== 'function' || typeof c.decode !== 'function')
+    // Each read once: the functions checked are the functions called (a getter cannot swap them).
+    const encode = c.encode;
+    const decode = c.decode;
+    if (typeof encode !== 'function' || typeof decode !== 'function')
       throw typeError('ERR_INVALID_ARG_TYPE', 'options.codec must have encode(value) and decode(bytes) functions');
     const tag = c.tag ?? 15;
     if (!Number.isInteger(tag) || tag < 8 || tag > 15)
       throw rangeError('ERR_OUT_OF_RANGE', `options.codec.tag must be an integer from 8 to 15, got ${String(tag)}`);
-    const name = typeof c.name === 'string' ? c.name : `custom (tag ${tag})`;
+    const cname = c.name;
+    const name = typeof cname === 'string' ? cname : `custom (tag ${tag})`;
     return {
       name,
       tag,
       reads: (t) => t === tag,
       encode(v) {
-        const out = c.encode(v);
+        const out = encode.call(c, v);
         if (!isBytes(out))
           throw typeError(
             'ERR_INVALID_RETURN_VALUE',
@@ -108,7 +112,7 @@ export function resolveCodec(option: unknown): CodecImpl | undefined {
           );
         return out;
       },
-      decode: (b) => c.decode(b),
+      decode: (b) => decode.call(c, b),
     };
   }
   throw typeError(

@@ -21,14 +21,13 @@
  * either way, so stores on either kind of handle share one namespace layout.
  */
 import { EventEmitter } from 'node:events';
-import { deserialize } from 'node:v8';
 
 import { Cache } from './cache.js';
 import { CachePool } from './pool/pool.js';
-import { encodeValue, resolveCodec } from './codec.js';
+import { decodeValue, encodeValue, resolveCodec } from './codec.js';
 import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
 import { rangeError, typeError } from './errors.js';
-import { msToExptime } from './ttl.js';
+import { msToExptime, RELATIVE_MAX } from './ttl.js';
 import type { CacheSetOptions, OpenOptions, Value } from './types.js';
 
 /** Options of {@link KeyvShmcached}: a Cache to share, or the {@link OpenOptions} to open one. */
@@ -54,14 +53,26 @@ const TAG_V8 = 3 << 28;
 /** node:v8 serialisation, whose failures are CacheError ERR_CODEC_ENCODE (as under a Cache's 'v8' codec). */
 const V8 = resolveCodec('v8')!;
 
-/** Percent-encodes what memcached keys may not hold (space, controls, DEL), `%` and `/`. */
+/**
+ * Percent-encodes what memcached keys may not hold (space, controls, DEL), `%` and `/`; a lone
+ * surrogate (a string that is no valid UTF-16) becomes `%uXXXX`, since UTF-8 would write it as
+ * U+FFFD and so make '\uD800' and '\uFFFD' one key.
+ */
 function enc(s: string): string {
-  return s.replace(/[\x00-\x20\x7f%/]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.replace(/[\x00-\x20\x7f%/]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, (c) => {
+    const u = c.charCodeAt(0);
+    return u < 0x80 ? `%${u.toString(16).padStart(2, '0')}` : `%u${u.toString(16)}`;
+  });
 }
 
 function dec(s: string): string {
-  return s.replace(/%([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return s.replace(/%(?:u([0-9a-f]{4})|([0-9a-f]{2}))/g, (_, u: string | undefined, h: string | undefined) =>
+    String.fromCharCode(parseInt(u ?? h ?? '0', 16)),
+  );
 }
+
+/** The latest Unix second memcached's 32-bit exptime holds (2106). */
+const CLOCK_END_MS = (2 ** 32 - 1) * 1000;
 
 /**
  * A Keyv storage adapter on shmcached (Keyv 5's `KeyvStoreAdapter`): `get`, `set` (ttl in ms),
@@ -104,7 +115,10 @@ export class KeyvShmcached extends EventEmitter {
   }
 
   #nsKey(): string {
-    return `${this.#prefix}/${enc(this.namespace ?? '')}`;
+    const ns: unknown = this.namespace;
+    if (ns !== undefined && typeof ns !== 'string')
+      throw typeError('ERR_INVALID_ARG_TYPE', `namespace must be a string or undefined, got ${ns === null ? 'null' : typeof ns}`);
+    return `${this.#prefix}/${enc(ns ?? '')}`;
   }
 
   /** The current generation of this store's namespace (0 before the first clear). */
@@ -133,8 +147,11 @@ export class KeyvShmcached extends EventEmitter {
     if (info === undefined) return undefined;
     const tag = info.flags >>> 28;
     if (tag === 1) return info.value.toString('utf8');
-    if (tag === 3) return deserialize(info.value);
-    return Buffer.from(info.value);
+    if (tag === 0) return Buffer.from(info.value);
+    // Tag 3 (node:v8), or a tag this store never writes (another codec's writer at this key):
+    // bytes that node:v8 cannot read are CacheError ERR_CODEC_DECODE, another tag is
+    // ERR_CODEC_MISMATCH; never a crash, nor the raw bytes passed off as the value.
+    return decodeValue(V8, info.value, info.flags, k);
   }
 
   /**
@@ -143,7 +160,11 @@ export class KeyvShmcached extends EventEmitter {
    * RangeError for a ttl past the store's clock.
    */
   #encode(value: unknown, ttl: unknown): [Value, CacheSetOptions] {
-    const ttlMs = typeof ttl === 'number' && ttl > 0 ? ttl : 0;
+    // Keyv's meaning: a positive number of ms; anything else (0, undefined, negative, NaN) is no
+    // expiry, as @keyv/redis reads it. One past memcached's 32-bit clock (Infinity, 2^53: "for
+    // ever" to Keyv, whose own expiry check never fires) is no expiry too, not a refusal.
+    let ttlMs = typeof ttl === 'number' && ttl > 0 ? ttl : 0;
+    if (ttlMs > RELATIVE_MAX * 1000 && Date.now() + ttlMs > CLOCK_END_MS) ttlMs = 0;
     msToExptime(ttlMs, 'ttl');
     if (typeof value === 'string') return [value, { ttlMs, flags: TAG_STRING }];
     if (isBytes(value)) return [value, { ttlMs }];
@@ -162,6 +183,7 @@ export class KeyvShmcached extends EventEmitter {
 
   /** The raw values of `keys`, aligned with them. */
   async getMany(keys: string[]): Promise<unknown[]> {
+    if (!Array.isArray(keys)) throw typeError('ERR_INVALID_ARG_TYPE', 'keys must be an array of strings');
     const base = await this.#base();
     return Promise.all(keys.map((k) => this.#read(this.#key(base, k))));
   }
@@ -243,10 +265,17 @@ export class KeyvShmcached extends EventEmitter {
     const base = this.#base();
     this.namespace = saved;
     const prefix = await base;
+    const nsKey = prefix.slice(0, prefix.lastIndexOf('/', prefix.length - 2));
     for await (const k of this.#cache.keys()) {
       if (!k.startsWith(prefix)) continue;
       const v = await this.#read(k);
-      if (v !== undefined) yield [dec(k.slice(prefix.length)), v];
+      if (v === undefined) continue;
+      // A clear() since the walk began (here, in the caller's loop body, or in another
+      // process) moved the namespace to a new generation: what is left of the old one is gone
+      // to every get, so the walk yields none of it.
+      const g = await this.#cache.get(nsKey);
+      if (`${nsKey}/${g === undefined ? '0' : g.toString('latin1').trim()}/` !== prefix) return;
+      yield [dec(k.slice(prefix.length)), v];
     }
   }
 

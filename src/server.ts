@@ -24,6 +24,7 @@ import { createServer as tlsServer, type TlsOptions } from 'node:tls';
 import { type AuthOptions, authSpec } from './auth.js';
 
 import { Cache, nativeOf } from './cache.js';
+import { CacheError, rangeError, typeError } from './errors.js';
 import { ProtoSetting, ProtoSettingFlag, ProtoState } from './contract.js';
 import type { ProtoConn, ProtoServer } from './native.js';
 import { type HandleWithLoop, LoopEvent, NativeServer } from './server/native.js';
@@ -91,6 +92,78 @@ export interface ServerOptions {
 
 export { NativeServer } from './server/native.js';
 
+/** Every option {@link createServer} reads. */
+const SERVER_KEYS = [
+  'cache',
+  'maxConnections',
+  'idleTimeout',
+  'verbose',
+  'auth',
+  'tls',
+  'settings',
+  'enableShutdown',
+  'lruCrawler',
+  'reqsPerEvent',
+  'protocol',
+  'engine',
+  'threads',
+] as const satisfies readonly (keyof ServerOptions)[];
+
+/**
+ * The options, each read exactly once (own or inherited) into a plain object: a getter or Proxy
+ * that answers differently on each read cannot pass a check with one value and be used with another.
+ */
+function readServerOptions(o: ServerOptions): ServerOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of SERVER_KEYS) out[k] = o[k];
+  return out as unknown as ServerOptions;
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/** An integer option from min to max (default when undefined): TypeError/RangeError with a code otherwise. */
+function intOption(v: unknown, name: string, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `options.${name} must be an integer, got ${describe(v)}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw rangeError('ERR_OUT_OF_RANGE', `options.${name} must be an integer from ${min} to ${max}, got ${v}`);
+  return v;
+}
+
+/**
+ * `options.settings`, checked: each known fact read once and of its default's type (a number: an
+ * integer from 0 to 2^32-1; `inter` and `domainSocket`: a string or null; `bindingProtocol`: one
+ * of memcached's three), since `stats settings` prints them and the engine takes only strings.
+ * Unknown names are ignored, as before.
+ */
+function engineSettingsOption(v: unknown): Partial<EngineSettings> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null)
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.settings must be an object, got ${describe(v)}`);
+  const out: Record<string, unknown> = {};
+  for (const [k, dflt] of Object.entries(defaultEngineSettings)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === undefined) continue;
+    const name = `options.settings.${k}`;
+    if (typeof dflt === 'number') {
+      if (typeof x !== 'number') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a number, got ${describe(x)}`);
+      if (!Number.isInteger(x) || x < 0 || x > 0xffffffff)
+        throw rangeError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to 4294967295, got ${x}`);
+    } else if (typeof dflt === 'boolean') {
+      if (typeof x !== 'boolean') throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, got ${describe(x)}`);
+    } else if (k === 'bindingProtocol') {
+      if (x !== 'ascii' && x !== 'binary' && x !== 'auto-negotiate')
+        throw typeError('ERR_INVALID_ARG_VALUE', `${name} must be 'ascii', 'binary' or 'auto-negotiate', got ${String(x)}`);
+    } else if (x !== null && typeof x !== 'string') {
+      throw typeError('ERR_INVALID_ARG_TYPE', `${name} must be a string or null, got ${describe(x)}`);
+    }
+    out[k] = x;
+  }
+  return out as Partial<EngineSettings>;
+}
+
 const CLOSE = ProtoState.Close;
 /** close(): how long connections may take to write their last replies before they are dropped. */
 const CLOSE_GRACE_MS = 2000;
@@ -147,34 +220,55 @@ export class ReplyPool {
  */
 export function createServer(options: ServerOptions & { engine: 'native' }): NativeServer;
 export function createServer(options: ServerOptions): Server;
-export function createServer(options: ServerOptions): Server | NativeServer {
-  if (typeof options !== 'object' || options === null || !(options.cache instanceof Cache)) {
-    throw new TypeError('createServer({ cache }): cache must be an open Cache');
-  }
+export function createServer(optionsArg: ServerOptions): Server | NativeServer {
+  if (typeof optionsArg !== 'object' || optionsArg === null)
+    throw typeError('ERR_INVALID_ARG_TYPE', `createServer(options): options must be an object, got ${describe(optionsArg)}`);
+  // Each option read once, then every one checked before anything is made (the auth store).
+  const options = readServerOptions(optionsArg);
+  if (!(options.cache instanceof Cache)) throw typeError('ERR_INVALID_ARG_TYPE', 'createServer({ cache }): cache must be an open Cache');
   const { cache } = options;
-  const maxConns = options.maxConnections ?? 1024;
-  const idleMs = Math.max(0, options.idleTimeout ?? 0) * 1000;
-  const verbose = options.verbose ?? 0;
-  if (!Number.isInteger(maxConns) || maxConns < 1) throw new RangeError('maxConnections must be a positive integer');
-  if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null))
-    throw new TypeError('tls must be an object of node:tls server options');
+  if (cache.closed) throw new CacheError('ERR_CACHE_CLOSED', 'createServer({ cache }): the cache is closed');
+  const maxConns = intOption(options.maxConnections, 'maxConnections', 1024, 1, 0x7fffffff);
+  const idleTimeout = options.idleTimeout ?? 0;
+  if (typeof idleTimeout !== 'number')
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.idleTimeout must be a number of seconds, got ${describe(idleTimeout)}`);
+  // memcached's idle_timeout is whole seconds; 0 (or less, as before) is none. The native engine holds a uint32.
+  if (Number.isNaN(idleTimeout) || idleTimeout > 0xffffffff)
+    throw rangeError('ERR_OUT_OF_RANGE', `options.idleTimeout must be a number of seconds from 0 to 4294967295, got ${idleTimeout}`);
+  const idleMs = Math.max(0, idleTimeout) * 1000;
+  const verbose = intOption(options.verbose, 'verbose', 0, 0, 0x7fffffff);
+  const tlsOpt = options.tls;
+  if (tlsOpt !== undefined && (typeof tlsOpt !== 'object' || tlsOpt === null))
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.tls must be an object of node:tls server options, got ${describe(tlsOpt)}`);
+  const settingsOpt = engineSettingsOption(options.settings);
+  const shutdownOpt = options.enableShutdown;
+  if (shutdownOpt !== undefined && typeof shutdownOpt !== 'boolean')
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.enableShutdown must be a boolean, got ${describe(shutdownOpt)}`);
+  const engineOpt = options.engine ?? (process.env.SHMCACHED_ENGINE === 'native' ? 'native' : 'js');
+  if (engineOpt !== 'js' && engineOpt !== 'native')
+    throw typeError('ERR_INVALID_ARG_VALUE', `options.engine must be 'js' or 'native', got ${String(engineOpt)}`);
+  if (engineOpt === 'native' && tlsOpt !== undefined)
+    throw Object.assign(new TypeError("engine 'native' does not serve TLS: use engine 'js' with tls"), {
+      code: 'ERR_NATIVE_TLS',
+    });
+  const threads = intOption(options.threads, 'threads', 1, 1, 256);
+  const reqs = intOption(options.reqsPerEvent, 'reqsPerEvent', 0, 0, 0x7fffffff);
+  const protocol = options.protocol ?? 'auto';
+  if (protocol !== 'auto' && protocol !== 'ascii' && protocol !== 'binary')
+    throw typeError('ERR_INVALID_ARG_VALUE', `options.protocol must be 'auto', 'ascii' or 'binary', got ${String(protocol)}`);
+  const crawlOpt = options.lruCrawler ?? false;
+  if (typeof crawlOpt !== 'boolean' && (typeof crawlOpt !== 'object' || crawlOpt === null))
+    throw typeError('ERR_INVALID_ARG_TYPE', `options.lruCrawler must be a boolean or { intervalMs }, got ${describe(crawlOpt)}`);
+  const crawlMs = typeof crawlOpt === 'object' ? intOption(crawlOpt.intervalMs, 'lruCrawler.intervalMs', 1000, 10, 3_600_000) : 1000;
   let authStore: unknown;
   if (options.auth !== undefined) {
     const spec = authSpec(options.auth);
     const h0 = nativeOf(cache);
-    if (h0 === undefined) throw new TypeError('createServer({ cache }): cache must be an open Cache');
+    if (h0 === undefined) throw new CacheError('ERR_CACHE_CLOSED', 'createServer({ cache }): the cache is closed');
     authStore = h0.authStore(spec.content, spec.sasl, spec.label);
     spec.content.fill(0);
-    if (authStore === null) throw new TypeError('auth: a line is not user:password');
+    if (authStore === null) throw new CacheError('ERR_AUTH_FILE_FORMAT', 'auth: a line is not user:password');
   }
-  const engineOpt = options.engine ?? (process.env.SHMCACHED_ENGINE === 'native' ? 'native' : 'js');
-  if (engineOpt !== 'js' && engineOpt !== 'native') throw new TypeError(`engine must be 'js' or 'native', got ${String(engineOpt)}`);
-  if (engineOpt === 'native' && options.tls !== undefined)
-    throw Object.assign(new TypeError("engine 'native' does not serve TLS: use engine 'js' with tls"), {
-      code: 'ERR_NATIVE_TLS',
-    });
-  const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError('threads must be an integer from 1 to 256');
   const sockets = new Set<Socket>();
   const pool = new ReplyPool();
   // The idle sweep: a coarse clock (memcached's current_time) and the connections it watches.
@@ -192,7 +286,7 @@ export function createServer(options: ServerOptions): Server | NativeServer {
   }
   const facts: EngineSettings = {
     ...defaultEngineSettings,
-    ...options.settings,
+    ...settingsOpt,
     maxconns: maxConns,
     idleTimeout: idleMs / 1000,
     verbosity: verbose,
@@ -203,27 +297,17 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     engine?.set(general, settings);
   };
   publish();
-  const reqs = options.reqsPerEvent ?? 0;
-  if (!Number.isInteger(reqs) || reqs < 0 || reqs > 0x7fffffff)
-    throw new RangeError('reqsPerEvent must be an integer from 0 (no limit) to 2147483647');
-  const protocol = options.protocol ?? 'auto';
-  if (protocol !== 'auto' && protocol !== 'ascii' && protocol !== 'binary')
-    throw new TypeError(`protocol must be 'auto', 'ascii' or 'binary', got ${String(protocol)}`);
-  const crawlOpt = options.lruCrawler ?? false;
-  const crawlMs = typeof crawlOpt === 'object' && crawlOpt !== null ? (crawlOpt.intervalMs ?? 1000) : 1000;
-  if (!Number.isInteger(crawlMs) || crawlMs < 10 || crawlMs > 3_600_000)
-    throw new RangeError('lruCrawler.intervalMs must be an integer from 10 to 3600000');
   // The settings every connection's engine reads and the admin commands change (contract's ProtoSetting).
   const settings = new Int32Array(ProtoSetting.Count);
   settings[ProtoSetting.Flags] =
-    (options.enableShutdown === true ? ProtoSettingFlag.ShutdownEnabled : 0) |
+    (shutdownOpt === true ? ProtoSettingFlag.ShutdownEnabled : 0) |
     (crawlOpt !== false ? ProtoSettingFlag.LruCrawler : 0) |
     (protocol !== 'binary' ? ProtoSettingFlag.Text : 0) |
     (protocol !== 'ascii' ? ProtoSettingFlag.Binary : 0);
   settings[ProtoSetting.CrawlerSleep] = 100;
   settings[ProtoSetting.ReqsPerEvent] = reqs;
   facts.reqsPerEvent = reqs;
-  facts.shutdownEnabled = options.enableShutdown === true;
+  facts.shutdownEnabled = shutdownOpt === true;
   facts.bindingProtocol = protocol === 'auto' ? 'auto-negotiate' : protocol;
   facts.lruCrawler = crawlOpt !== false;
   publish();
@@ -258,7 +342,7 @@ export function createServer(options: ServerOptions): Server | NativeServer {
 
   if (engineOpt === 'native') {
     const h = nativeOf(cache) as HandleWithLoop | undefined;
-    if (h?.nativeServer === undefined) throw new TypeError('createServer({ cache }): cache must be an open Cache');
+    if (h?.nativeServer === undefined) throw new CacheError('ERR_CACHE_CLOSED', 'createServer({ cache }): the cache is closed');
     const factory = h.nativeServer.bind(h);
     const ns: NativeServer = new NativeServer({
       make: (onEvent) =>
@@ -326,7 +410,7 @@ export function createServer(options: ServerOptions): Server | NativeServer {
   };
 
   const onConnection = (socket: Socket): void => {
-    if (options.tls !== undefined) {
+    if (tlsOpt !== undefined) {
       served(peerKey(socket)); // admitted at its accept: see onTcp
       // Served from here on: a client that half-closes (its FIN, or TLS close_notify) gets the
       // replies to what it sent, then the close, as on plain TCP (serve's 'end'). Set now, not as
@@ -366,24 +450,21 @@ export function createServer(options: ServerOptions): Server | NativeServer {
     if (crawler === undefined && !closed && setting(ProtoSetting.Flags) & ProtoSettingFlag.LruCrawler) startCrawler();
   };
   const server: Server =
-    options.tls === undefined
+    tlsOpt === undefined
       ? netServer({ noDelay: true, allowHalfOpen: true }, onConnection)
       : // No allowHalfOpen here: a client that hangs up mid-handshake would leave a half-open
         // socket that no one ends (it is not served yet), and server.close() would wait forever.
         // A timer holds at most 2^31-1 ms (24.8 days): a longer idleTimeout is that, without
         // Node's TimeoutOverflowWarning on stderr at the first handshake.
-        tlsServer(
-          { noDelay: true, ...(idleMs > 0 ? { handshakeTimeout: Math.min(idleMs, 0x7fffffff) } : {}), ...options.tls },
-          onConnection,
-        );
+        tlsServer({ noDelay: true, ...(idleMs > 0 ? { handshakeTimeout: Math.min(idleMs, 0x7fffffff) } : {}), ...tlsOpt }, onConnection);
   // A failed handshake (an unknown CA, no client certificate, a timeout) ends that socket only.
-  if (options.tls !== undefined) {
+  if (tlsOpt !== undefined) {
     server.on('connection', onTcp);
     server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
   }
 
   // Redis's protected-mode idea: anyone who can reach a non-loopback port without auth owns the cache.
-  const clientCertsRequired = options.tls?.requestCert === true && options.tls.rejectUnauthorized !== false;
+  const clientCertsRequired = tlsOpt?.requestCert === true && tlsOpt.rejectUnauthorized !== false;
   if (authStore === undefined && !clientCertsRequired) {
     server.on('listening', () => {
       const a = server.address();
