@@ -198,6 +198,9 @@ const OPEN_KEYS = [
   'logRecovery',
   'codec',
 ] as const satisfies readonly (keyof OpenOptions)[];
+/** Compile-time: an option added to OpenOptions but not to OPEN_KEYS would be silently ignored. */
+const OPEN_KEYS_COMPLETE: Exclude<keyof OpenOptions, (typeof OPEN_KEYS)[number]> extends never ? true : never = true;
+void OPEN_KEYS_COMPLETE;
 
 /**
  * The options, each read exactly once (own or inherited, in a fixed order) into a plain object:
