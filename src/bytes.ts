@@ -68,3 +68,27 @@ export function copyInto(target: Uint8Array, offset: number, value: Uint8Array):
   if (value.length !== 0 && value.length <= len - offset) target.set(value, offset);
   return value.length;
 }
+
+// String.prototype.isWellFormed (ES2024; Node 20 has it): false when a lone surrogate is in the
+// string. V8 answers a one-byte string (every ASCII or Latin-1 key) without scanning it.
+const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
+
+/**
+ * Throws TypeError `ERR_INVALID_ARG_VALUE` when the string key `key` holds a lone surrogate. Such a
+ * string has no UTF-8 form: the encoder writes U+FFFD (EF BF BD) in its place, so `'\uD800'`,
+ * `'\uDFFF'` and `'\uFFFD'` would all be one stored key, and a set under one would be read back
+ * under another. Refused instead, like any other key the store cannot hold as given.
+ */
+export function checkKeyText(key: string, name: string): void {
+  const e = keyTextError(key, name);
+  if (e !== undefined) throw e;
+}
+
+/** {@link checkKeyText}'s error, returned rather than thrown (undefined: the key is well-formed). */
+export function keyTextError(key: string, name: string): TypeError | undefined {
+  if (wellFormed.call(key)) return undefined;
+  return typeError(
+    'ERR_INVALID_ARG_VALUE',
+    `${name} holds a lone surrogate (not well-formed UTF-16): it has no UTF-8 form, and would be stored as U+FFFD, another key's bytes`,
+  );
+}

@@ -16,7 +16,7 @@ import { native, type NativeHandle } from './native.js';
 import { parseSize } from './size.js';
 import { decodeValue, encodeValue, resolveCodec, tagFlags, type Codec, type CodecImpl } from './codec.js';
 import { arenaView } from './arena-view.js';
-import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
+import { bytesLength, checkKeyText, detachedError, isBytes, isDetached } from './bytes.js';
 import { entryKeyBytes } from './entry.js';
 import { checkFlags, readTtl, ttlArg, type TtlOptions } from './ttl.js';
 import type {
@@ -248,6 +248,7 @@ function writeKey(s: State, key: Key, name = 'key'): number {
     for (let i = 0; i < n; i++) {
       const c = key.charCodeAt(i);
       if (c > 0x7f) {
+        checkKeyText(key, name);
         const b = utf8Write.call(scratch, key, 0, VOFF);
         if (b > KEY_MAX) throw keyLengthError(name, b);
         return b;
@@ -316,6 +317,7 @@ function packKeys(s: State, keys: readonly Key[], from: number): number {
       for (let j = 0; j < len; j++) {
         const ch = key.charCodeAt(j);
         if (ch > 0x7f) {
+          checkKeyText(key, `keys[${from + n}]`);
           klen = utf8Write.call(scratch, key, pos, 3 * KEY_MAX);
           break;
         }

@@ -3,7 +3,7 @@
  * `CachePool.setMany` (both check every entry before anything is stored).
  */
 import { Layout } from './contract.js';
-import { bytesLength, detachedError, isBytes, isDetached } from './bytes.js';
+import { bytesLength, checkKeyText, detachedError, isBytes, isDetached } from './bytes.js';
 import { rangeError, typeError } from './errors.js';
 
 const BAD_KEY_CHARS = /[\x00-\x20\x7f]/;
@@ -19,6 +19,7 @@ export function entryKeyBytes(k: unknown, i: number): number {
   let klen: number;
   let bad: boolean;
   if (typeof k === 'string') {
+    checkKeyText(k, name);
     klen = Buffer.byteLength(k);
     bad = BAD_KEY_CHARS.test(k);
   } else if (isBytes(k)) {

@@ -309,6 +309,40 @@ args("setMany: an entry getter that detaches or shrinks an earlier entry's bytes
   c.close();
 });
 
+args('a string key with a lone surrogate is refused (it has no UTF-8 form: it would be stored as U+FFFD, another key)', () => {
+  const c = open('surrogate');
+  c.set('\uFFFD', 'replacement char');
+  c.set('k\uFFFDk', 'inner');
+  const lone = ['\uD800', '\uDFFF', 'k\uD800k', 'k\uDC00k', 'ok\uD83D'];
+  const bad = (e: Error & { code?: string }) =>
+    e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /lone surrogate/.test(e.message);
+  for (const k of lone) {
+    assert.throws(() => c.set(k, 'x'), bad, `set ${JSON.stringify(k)}`);
+    assert.throws(() => c.get(k), bad, `get ${JSON.stringify(k)}`);
+    assert.throws(() => c.delete(k), bad, `delete ${JSON.stringify(k)}`);
+    assert.throws(() => c.add(k, 'x'), bad, `add ${JSON.stringify(k)}`);
+    assert.throws(() => c.getMany(['\uFFFD', k]), bad, `getMany ${JSON.stringify(k)}`);
+    assert.throws(
+      () =>
+        c.setMany([
+          ['fine', 'x'],
+          [k, 'x'],
+        ]),
+      bad,
+      `setMany ${JSON.stringify(k)}`,
+    );
+  }
+  // Nothing stored changed: the U+FFFD keys keep their own values, and setMany stored no entry.
+  assert.is(str(c.get('\uFFFD')), Buffer.from('replacement char').toString('latin1'));
+  assert.is(str(c.get('k\uFFFDk')), 'inner');
+  assert.is(c.get('fine'), undefined);
+  assert.is(c.stats().curr_items, 2);
+  // A well-formed astral key (a surrogate pair) is an ordinary key.
+  c.set('k\uD83D\uDE00', 'pair');
+  assert.is(str(c.get('k\uD83D\uDE00')), 'pair');
+  c.close();
+});
+
 args('maxValueSize() refuses a key length that is not an integer from 0 to 250', () => {
   const c = open('maxvalue');
   const max = c.maxValueSize(0);

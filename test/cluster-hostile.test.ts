@@ -386,6 +386,29 @@ test('fetch waits on through a run of placeholders that each expire and are won 
   }
 });
 
+test('a string key with a lone surrogate is refused before anything is sent (it would go out as U+FFFD, another key)', async () => {
+  const seen: string[] = [];
+  const node = await scripted((line) => {
+    seen.push(line);
+    return line.startsWith('get ') ? 'END\r\n' : 'STORED\r\n';
+  });
+  const c = new Cluster({ nodes: [node.id], timeout: 1000, autoEject: false });
+  try {
+    for (const k of ['\uD800', 'k\uDC00k']) {
+      for (const r of await Promise.allSettled([c.set(k, 'x'), c.get(k), c.delete(k), c.getMany(['ok', k])])) {
+        const e = r.status === 'rejected' ? (r.reason as Error) : undefined;
+        assert.ok(e instanceof TypeError, `${JSON.stringify(k)}: ${r.status}`);
+        assert.is((e as { code?: string } | undefined)?.code, 'ERR_INVALID_ARG_VALUE');
+      }
+    }
+    await c.set('\uFFFD', 'x'); // a well-formed non-ASCII key goes out as its UTF-8 bytes
+    assert.equal(seen, ['set \xEF\xBF\xBD 0 0 1']);
+  } finally {
+    await c.close();
+    await node.stop();
+  }
+});
+
 test('close() while a fetch waits on a placeholder: the fetch rejects ERR_CACHE_CLOSED and no connection is opened after close', async () => {
   let polls = 0;
   const node = await scripted((line) => {

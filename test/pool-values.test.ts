@@ -49,6 +49,32 @@ function define(transport: Transport, inline: Inline): void {
     return openPoolPair<T>(`pv-${transport}-${inline}-${name}`, { transport, inline, splitAt: 1, codec });
   }
 
+  test('a string key with a lone surrogate is refused (it would be stored as U+FFFD, another key)', () =>
+    withPoolPair(open('surrogate'), async ({ pool, cache }) => {
+      await pool.set('\uFFFD', 'replacement');
+      for (const k of ['\uD800', 'k\uDC00k']) {
+        const all = [
+          pool.set(k, 'x'),
+          pool.get(k),
+          pool.delete(k),
+          pool.getMany(['\uFFFD', k]),
+          pool.setMany([
+            ['fine', 'x'],
+            [k, 'x'],
+          ]),
+        ];
+        // Settled together: on a build that takes the key, no rejection is left unhandled.
+        for (const r of await Promise.allSettled(all)) {
+          assert.is(r.status, 'rejected', JSON.stringify(k));
+          const e = (r as PromiseRejectedResult).reason as Error & { code?: string };
+          assert.ok(e instanceof TypeError, `${JSON.stringify(k)}: ${e}`);
+          assert.is(e.code, 'ERR_INVALID_ARG_VALUE');
+        }
+      }
+      assert.is(cache.get('\uFFFD')?.toString(), 'replacement');
+      assert.is(cache.get('fine'), undefined);
+    }));
+
   test('has, gets/cas, gat/gats, touch, getInto, delete', () =>
     withPoolPair(open('ops'), async ({ pool, cache }) => {
       await pool.set('a', 'one', { flags: 5 });

@@ -6,7 +6,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 
-import { bytesLength, detachedError, isBytes, isDetached } from '../bytes.js';
+import { bytesLength, checkKeyText, detachedError, isBytes, isDetached } from '../bytes.js';
 import { rangeError, typeError } from '../errors.js';
 import { checkTtl as checkExptime, checkFlags, readTtl } from '../ttl.js';
 import type { CacheSetOptions, Key } from '../types.js';
@@ -46,7 +46,10 @@ export function wireKey(key: unknown, name = 'key'): string {
     for (let i = 0; i < n; i++) {
       const c = key.charCodeAt(i);
       if (c <= 0x20 || c === 0x7f) throw badKeyError(name);
-      if (c > 0x7f) return bytesKey(Buffer.from(key, 'utf8'), name);
+      if (c > 0x7f) {
+        checkKeyText(key, name);
+        return bytesKey(Buffer.from(key, 'utf8'), name);
+      }
     }
     return key;
   }

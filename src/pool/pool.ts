@@ -48,7 +48,7 @@ import { type CodecImpl, decodeValue, encodeValue, resolveCodec, tagFlags, USER_
 import { readTtl, ttlArg, type TtlOptions } from '../ttl.js';
 import { Channel, workerExecArgv } from './channel.js';
 import { entryKeyBytes } from '../entry.js';
-import { bytesLength, copyInto, detachedError, isBytes, isDetached } from '../bytes.js';
+import { bytesLength, copyInto, detachedError, isBytes, isDetached, keyTextError } from '../bytes.js';
 import { CacheError, type CacheErrorCode, rangeError, typeError } from '../errors.js';
 import { Layout } from '../contract.js';
 import type { FetchOptions, Loader } from '../fetch.js';
@@ -216,6 +216,8 @@ function describe(v: unknown): string {
 function keyLength(key: unknown, name = 'key'): number | Error {
   let n: number;
   if (typeof key === 'string') {
+    const bad = keyTextError(key, name);
+    if (bad !== undefined) return bad;
     // At most 3 UTF-8 bytes per UTF-16 unit: a short key is valid without counting (-1: not counted).
     if (key.length > 0 && key.length * 3 <= KEY_MAX) return -1;
     n = key.length === 0 ? 0 : Buffer.byteLength(key);
