@@ -275,7 +275,9 @@ export function createServer(optionsArg: ServerOptions): Server | NativeServer {
   const watched = new Set<Watched>();
   const idle = { now: Date.now(), watched };
   let sweep: NodeJS.Timeout | undefined;
-  if (idleMs > 0) {
+  // Runs while the server listens (a JS server may listen again after close(), as net.Server).
+  const startSweep = (): void => {
+    if (idleMs <= 0 || sweep !== undefined) return;
     // `last` may lag a command by up to one tick: a connection goes after idleMs + tick at most.
     const tick = Math.max(50, Math.min(1000, idleMs / 4));
     sweep = setInterval(() => {
@@ -283,7 +285,8 @@ export function createServer(optionsArg: ServerOptions): Server | NativeServer {
       for (const w of watched) if (idle.now - w.last >= idleMs + tick) w.kick();
     }, tick);
     sweep.unref();
-  }
+  };
+  startSweep();
   const facts: EngineSettings = {
     ...defaultEngineSettings,
     ...settingsOpt,
@@ -339,6 +342,7 @@ export function createServer(optionsArg: ServerOptions): Server | NativeServer {
     crawler = undefined;
   };
   let closed = false;
+  let closing = false; // JS engine: between close() and 'close'
 
   if (engineOpt === 'native') {
     const h = nativeOf(cache) as HandleWithLoop | undefined;
@@ -485,9 +489,14 @@ export function createServer(optionsArg: ServerOptions): Server | NativeServer {
     }
     facts.accepting = true;
     publish();
+    // Listening again after a close(): served as the first time (idle sweep, crawler, TLS accepts).
+    closed = false;
+    closing = false;
+    startSweep();
     startCrawler();
   });
   server.on('close', () => {
+    closing = false;
     facts.accepting = false;
     publish();
   });
@@ -504,7 +513,16 @@ export function createServer(optionsArg: ServerOptions): Server | NativeServer {
   // net.Server#close only stops accepting; a memcached shutting down also ends its connections.
   const netClose = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {
+    // A second close() while the first is under way waits for the same end, as the native
+    // engine's (net.Server's own would call back at once with ERR_SERVER_NOT_RUNNING while
+    // connections are still open and the first close() has not finished).
+    if (closing) {
+      if (cb) server.once('close', () => cb());
+      return server;
+    }
+    if (server.listening) closing = true;
     if (sweep) clearInterval(sweep);
+    sweep = undefined;
     closed = true;
     stopCrawler();
     netClose(cb);

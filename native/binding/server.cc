@@ -8,8 +8,9 @@
 //
 // Invariants:
 //  - The server holds a reference on the store's mapping (Mapping::refs) from creation until
-//    its threads are joined, so the region outlives every loop thread even when the JS Cache
-//    closes first; each loop thread attaches its own stats slot (its own lock token) on itself.
+//    its threads are joined (when the stopped event is delivered, not later at GC), so the
+//    region outlives every loop thread even when the JS Cache closes first, and no longer than
+//    that; each loop thread attaches its own stats slot (its own lock token) on itself.
 //  - The thread-safe function keeps Node's loop alive from start() until the stopped event has
 //    been delivered (as a listening net.Server does); the threads are joined on the JS thread
 //    when that event arrives, at GC, or at env teardown, whichever comes first.
@@ -136,7 +137,10 @@ void call_js(napi_env env, napi_value fn, void* ctx, void* data) {
   auto* b = static_cast<NativeBox*>(ctx);
   if (!env || !fn) return;  // torn down
   if (m->event == srv::kStopped) {
-    if (b->srv) b->srv->join();  // every thread has returned from its loop: immediate
+    // Every thread has returned from its loop: the join is immediate. The mapping goes with it,
+    // not at GC: after close() and cache.close() the store is detached (clean) and its
+    // descriptor closed, as a JS-engine server's leaves it.
+    wind_down(b);
   }
   napi_value argv[2], recv, ret;
   if (napi_create_int32(env, m->event, &argv[0]) != napi_ok || napi_create_int32(env, m->arg, &argv[1]) != napi_ok ||

@@ -794,6 +794,16 @@ function readSecurity(o: ServeOptions): ReturnType<typeof serverSecurity> {
   }
 }
 
+/**
+ * SIGHUP does not stop the server, as memcached's (its handler only takes note). Node's default
+ * would end the process at once, the store left open (the next start a crash recovery, not warm),
+ * on a terminal's hangup or a `kill -HUP` meant to reopen logs; `nohup` (SIGHUP ignored) keeps
+ * working either way.
+ */
+function keepOnHangup(): void {
+  process.on('SIGHUP', () => undefined);
+}
+
 /** Runs one server process until SIGTERM/SIGINT; resolves when it has closed cleanly. */
 async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   // Signals are taken from the start: one that arrives while the store opens or the port is
@@ -806,6 +816,7 @@ async function serveOne(o: ServeOptions, reset: boolean): Promise<number> {
   };
   process.on('SIGTERM', requestStop);
   process.on('SIGINT', requestStop);
+  keepOnHangup();
   // A worker told to leave by its primary.
   if (cluster.isWorker) process.on('message', (m) => m === 'shmcached:stop' && requestStop());
   const security = readSecurity(o);
@@ -951,6 +962,7 @@ async function servePrimary(o: ServeOptions): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  keepOnHangup();
   const first = openStore(o, o.reset);
   const mb = Math.round(Number(first.stats().limit_maxbytes) / (1024 * 1024));
   const opened = openedAs(first);
@@ -976,8 +988,12 @@ async function servePrimary(o: ServeOptions): Promise<number> {
     if (left === 0) finish(code);
     for (const w of workers) {
       w!.once('exit', () => --left === 0 && finish(code));
-      // A worker whose channel is gone (it is exiting) is sent SIGTERM instead: the same clean stop.
-      if (w!.isConnected()) w!.send('shmcached:stop', (err: Error | null) => err && w!.process.kill('SIGTERM'));
+      // A worker that is not listening yet may not have its message listener either (a message
+      // then is lost, and it would serve on with the primary waiting for it for ever): it gets
+      // SIGTERM, which stops it cleanly once its handler is in (serveOne takes signals before it
+      // opens the store) and, before that, ends it with nothing open. So does a worker whose
+      // channel is gone (it is exiting).
+      if (ready.has(w!.id) && w!.isConnected()) w!.send('shmcached:stop', (err: Error | null) => err && w!.process.kill('SIGTERM'));
       else w!.process.kill('SIGTERM');
     }
     setTimeout(() => finish(code), 5000).unref();
