@@ -105,4 +105,28 @@ t('-t 2: SIGTERM to the primary while its workers start stops them all and exits
   assert.equal(r, { code: 0, signal: null }, s.err());
 });
 
+t(
+  '-t 2: a worker that does not stop (SIGSTOPped, so SIGTERM cannot reach it) is killed 5 s into the stop, and the primary exits',
+  async () => {
+    const file = tmpRegion('term-stuck');
+    const s = start(['--engine', 'js', '-t', '2', '--file', file]);
+    const pid = s.child.pid ?? 0;
+    await waitFor(s, (e) => /listening on/.exec(e)?.[0], 'never listened');
+    const workers = children(pid);
+    assert.is(workers.length, 2, 'two workers');
+    const stuck = workers[0]!;
+    process.kill(stuck, 'SIGSTOP');
+    s.child.kill('SIGTERM');
+    let alive = true;
+    try {
+      const r = await exitWithin(s, 60_000);
+      alive = existsSync(`/proc/${stuck}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${stuck}/status`, 'utf8'));
+      assert.equal(r, { code: 0, signal: null }, s.err());
+    } finally {
+      for (const w of workers) if (existsSync(`/proc/${w}`)) process.kill(w, 'SIGKILL');
+    }
+    assert.is(alive, false, 'the stuck worker is gone');
+  },
+);
+
 t.run();

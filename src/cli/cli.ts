@@ -996,7 +996,12 @@ async function servePrimary(o: ServeOptions): Promise<number> {
       if (ready.has(w!.id) && w!.isConnected()) w!.send('shmcached:stop', (err: Error | null) => err && w!.process.kill('SIGTERM'));
       else w!.process.kill('SIGTERM');
     }
-    setTimeout(() => finish(code), 5000).unref();
+    // A worker that has not exited 5 s after its stop (hung in a call, or ignoring SIGTERM) is
+    // killed: the primary's exit must not wait on it, and a stop always ends the processes.
+    setTimeout(() => {
+      for (const w of workers) if (!w!.isDead()) w!.process.kill('SIGKILL');
+      finish(code);
+    }, 5000).unref();
   };
 
   interface Slot {
