@@ -13,10 +13,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import wt from 'node:worker_threads';
 
-import type { CachePool } from '../src/index.js';
+import { CachePool } from '../src/index.js';
+import { tmpRegion } from './helpers.js';
 import { type Inline, openPoolPair, type Transport } from './support/pool-pair.js';
 
 const MODES: Array<{ transport: Transport; inline: Inline }> = [];
@@ -167,6 +170,49 @@ for (const { transport, inline } of MODES) {
     onlyOkOrClosed(codes(await deadline(Promise.allSettled(later))), 'after the workers died');
     await deadline(pool.close());
     pair.cache.close();
+  });
+
+  test('20 pools on one file, opened and closed 3 times: no thread and no mapping of the file left', async () => {
+    const path = tmpRegion(`life-many-${transport}-${inline}`);
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const mappings = (): number =>
+      readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith(path)).length;
+    const before = threads();
+    for (let round = 0; round < 3; round++) {
+      const pools = Array.from(
+        { length: 20 },
+        () => new CachePool({ path, size: '8mb', threads: 2, transport, inline, splitAt: inline === 'auto' ? 64 : undefined }),
+      );
+      await deadline(Promise.all(pools.map((p, i) => p.set(`k${i}`, String(round)))));
+      assert.ok(mappings() >= 1, 'the open pools map the file');
+      await deadline(Promise.all(pools.map((p) => p.close())));
+    }
+    assert.is(mappings(), 0, 'no mapping of the file is left');
+    // A worker's thread may linger a moment after its 'exit' event: wait (without a threshold) for the count to come back.
+    for (let i = 0; i < 200 && threads() > before; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.is(threads(), before, 'no thread is left');
+  });
+
+  test('an open, idle pool does not keep the process alive', async () => {
+    const url = new URL('../src/index.js', import.meta.url).href;
+    const path = tmpRegion(`life-idle-${transport}-${inline}`);
+    const code = `const { CachePool } = await import(${JSON.stringify(url)});
+const pool = new CachePool({ path: ${JSON.stringify(path)}, size: '8mb', reset: true, threads: 2, transport: '${transport}', inline: '${inline}' });
+await pool.set('a', '1');
+console.log(String(await pool.get('a')));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const rc = await deadline(new Promise<number | null>((r) => child.once('exit', r))).catch((e: Error) => {
+      child.kill('SIGKILL');
+      throw e;
+    });
+    assert.is(rc, 0);
+    assert.is(out.trim(), '1');
   });
 
   test.run();
