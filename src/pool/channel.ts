@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 // The control block's words and flag bits live in contract/contract.json (WireCtl, WireFlag).
 import { WireCtl as Ctl, WireFlag as Flag } from '../contract.js';
+import { CacheError } from '../errors.js';
 
 export { Ctl, Flag };
 
@@ -80,9 +81,12 @@ export class Channel {
     });
     this.#worker.unref();
     this.#exited = new Promise((resolve) => {
-      this.#worker.once('error', (e) => this.#fail(e));
+      this.#worker.once('error', (e) => {
+        const why = e instanceof Error ? e.message : String(e);
+        this.#fail(new CacheError('ERR_CACHE_CLOSED', `shmcached pool: a worker thread failed: ${why}`, { cause: e }));
+      });
       this.#worker.once('exit', (code) => {
-        this.#fail(new Error(`shmcached pool: a worker thread exited (code ${code})`));
+        this.#fail(new CacheError('ERR_CACHE_CLOSED', `shmcached pool: a worker thread exited (code ${code})`));
         this.#port.close();
         resolve();
       });
@@ -161,10 +165,13 @@ export class Channel {
     await this.#exited;
   }
 
-  /** Marks the channel dead and wakes a caller waiting on it, which then rejects. */
-  #fail(e: unknown): void {
+  /**
+   * Marks the channel dead and wakes a caller waiting on it, which then rejects with `e`: a
+   * CacheError `ERR_CACHE_CLOSED`, so that every operation lost with the worker has a code.
+   */
+  #fail(e: CacheError): void {
     if (this.#dead) return;
-    this.#dead = e instanceof Error ? e : new Error(String(e));
+    this.#dead = e;
     Atomics.notify(this.#ctrl, Ctl.Resp);
   }
 }

@@ -242,6 +242,17 @@ function argTtl(ttl: unknown): number | Error {
   }
 }
 
+/**
+ * What an operation rejects with when the worker running it is lost (piscina rejected its task: the
+ * worker thread failed or was terminated): CacheError `ERR_CACHE_CLOSED`, the original as `cause`.
+ * A CacheError passes as it is.
+ */
+function workerLost(e: unknown): CacheError {
+  if (e instanceof CacheError) return e;
+  const why = e instanceof Error ? e.message : String(e);
+  return new CacheError('ERR_CACHE_CLOSED', `shmcached pool: a worker thread failed: ${why}`, { cause: e });
+}
+
 function closedError(what: string): CacheError {
   return new CacheError('ERR_CACHE_CLOSED', `${what}: the pool is closed`);
 }
@@ -1387,7 +1398,7 @@ export class CachePool<T = Buffer> {
         },
         (e: unknown) => {
           this.#answered++;
-          failAll(e);
+          failAll(workerLost(e));
         },
       );
     }
