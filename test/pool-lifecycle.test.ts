@@ -217,3 +217,30 @@ console.log(String(await pool.get('a')));`;
 
   test.run();
 }
+
+const shrink = suite('CachePool channel buffers (atomics)');
+
+shrink('a large batch grows the shared buffers and the next small requests give the memory back', async () => {
+  const path = tmpRegion('plc-shrink');
+  const pool = new CachePool({ path, size: '16mb', threads: 1, inline: 'never', transport: 'atomics' });
+  try {
+    const rest = pool.stats().channelBytes;
+    assert.is(rest, 128 * 1024, 'two 64 KiB buffers at rest');
+    const value = Buffer.alloc(1000, 7);
+    const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+    await pool.setMany(keys.map((k) => [k, value] as const)); // a 2 MB request
+    const got = await pool.getMany(keys); // a 2 MB response (its small request shrinks the request buffer)
+    assert.is(got.filter((v) => v?.length === 1000).length, 2000);
+    assert.ok(pool.stats().channelBytes > 2 * 1024 * 1024, `grown: ${pool.stats().channelBytes}`);
+    // The worker replaces its response buffer once the last response was small: two small calls.
+    assert.is((await pool.get('k1'))?.length, 1000);
+    assert.is((await pool.get('k2'))?.length, 1000);
+    assert.is(pool.stats().channelBytes, rest, 'back to the start size');
+    // And it still carries a large batch afterwards (grows again).
+    assert.is((await pool.getMany(keys)).filter((v) => v?.length === 1000).length, 2000);
+  } finally {
+    await pool.close();
+  }
+});
+
+shrink.run();

@@ -8,13 +8,14 @@
  * and publishing the response sequence (the caller does not write it in between), and the
  * response buffer only in the same window. A buffer that must grow is replaced, never resized:
  * the new SharedArrayBuffer travels over the MessagePort and is announced by a flag word, read
- * with `receiveMessageOnPort` (synchronously) on the other side.
+ * with `receiveMessageOnPort` (synchronously) on the other side. A response buffer grown past
+ * CHANNEL_KEEP is replaced the same way by a CHANNEL_INITIAL one once the last response was small.
  */
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 
 import { Cache } from '../src/cache.js';
-import { Ctl, Flag } from '../src/pool/channel.js';
+import { CHANNEL_INITIAL, CHANNEL_KEEP, Ctl, Flag } from '../src/pool/channel.js';
 import { Out } from './ops.js';
 import { runOps } from './ops.js';
 
@@ -61,7 +62,7 @@ for (;;) {
     }
   }
   if (flags & Flag.Stop) break;
-  out.reset();
+  out.resetShrinking(CHANNEL_KEEP, CHANNEL_INITIAL);
   runOps(req, cache, out);
   if (out.grew) {
     data.port.postMessage({ res: out.buf.buffer });

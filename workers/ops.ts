@@ -36,6 +36,19 @@ export class Out {
     this.pos = RES_HEADER;
     this.grew = false;
   }
+  /**
+   * Starts a new response in a fresh buffer of `n` bytes (from `alloc`, announced through `grew`
+   * like a grown one), when the current one is larger than `keep` and the last response (the one
+   * before this reset) used at most a quarter of `keep`: a large response does not pin its buffer.
+   */
+  resetShrinking(keep: number, n: number): void {
+    const last = this.pos;
+    this.reset();
+    if (this.buf.length <= keep || last > keep / 4) return;
+    this.buf = new Uint8Array(this.#alloc(n));
+    this.view = new DataView(this.buf.buffer);
+    this.grew = true;
+  }
   ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buf.length) return;

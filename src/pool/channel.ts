@@ -15,6 +15,9 @@
  *   the MessagePort and set {@link Flag.NewRequestBuffer} before publishing; a response that
  *   outgrew the response buffer makes the worker post its larger buffer and set `NewResponse`;
  *   each side reads the port with `receiveMessageOnPort`, synchronously, on seeing the flag;
+ * - a buffer grown past {@link CHANNEL_KEEP} is replaced by a fresh {@link CHANNEL_INITIAL}-byte one
+ *   (the same announcement) once a request, or the worker's last response, fits in a quarter of
+ *   {@link CHANNEL_KEEP}: one large batch does not pin its buffers' memory until close();
  * - {@link Flag.Stop} asks the worker to close its Cache and exit.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -42,7 +45,11 @@ const WORKER = fileURLToPath(new URL('../../workers/channel-worker.js', import.m
 export function workerExecArgv(): string[] | undefined {
   return process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
 }
-const INITIAL = 64 * 1024;
+/** The size each shared buffer starts at. */
+export const CHANNEL_INITIAL = 64 * 1024;
+/** A shared buffer larger than this goes back to CHANNEL_INITIAL once a request or response fits in a quarter of it. */
+export const CHANNEL_KEEP = 1024 * 1024;
+const INITIAL = CHANNEL_INITIAL;
 
 /**
  * One worker thread and its shared buffers. {@link call} runs one request at a time; a caller
@@ -93,6 +100,11 @@ export class Channel {
     });
   }
 
+  /** Bytes of the shared request and response buffers this channel holds now. */
+  get bufferBytes(): number {
+    return this.#req.byteLength + this.#res.byteLength;
+  }
+
   /** Whether a request is outstanding. */
   get busy(): boolean {
     return this.#busy;
@@ -115,9 +127,16 @@ export class Channel {
     this.#busy = true;
     this.#worker.ref();
     try {
-      if (bytes.length > this.#req.length) {
-        let n = this.#req.length * 2;
+      let n = this.#req.length;
+      if (bytes.length > n) {
+        n *= 2;
         while (n < bytes.length) n *= 2;
+      } else if (n > CHANNEL_KEEP && bytes.length <= CHANNEL_KEEP / 4) {
+        // A large request grew it; this one is small: back to the start size (see the protocol).
+        n = INITIAL;
+        while (n < bytes.length) n *= 2;
+      }
+      if (n !== this.#req.length) {
         const sab = new SharedArrayBuffer(n);
         this.#req = new Uint8Array(sab);
         this.#port.postMessage({ req: sab });

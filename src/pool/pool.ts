@@ -206,6 +206,12 @@ export interface PoolStats {
   readonly opNs: number;
   /** The cost model's measured round trip of an empty request to a worker, in ns (Infinity until measured). */
   readonly hopNs: number;
+  /**
+   * Bytes of shared memory the atomics transport's channels hold for requests and responses
+   * (128 KiB a worker at rest; a large batch grows them, and the next small one gives it back);
+   * 0 with piscina.
+   */
+  readonly channelBytes: number;
 }
 
 function describe(v: unknown): string {
@@ -453,6 +459,7 @@ export class CachePool<T = Buffer> {
       inlineOps: this.#inlineOps,
       opNs: this.#opNs,
       hopNs: this.#hopNs,
+      channelBytes: this.#channels.reduce((sum, c) => sum + c.bufferBytes, 0),
     };
   }
 
