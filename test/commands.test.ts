@@ -110,6 +110,14 @@ const PINNED: [string, string][] = [
   ['lru_crawler sleep 2000000\r\n', 'CLIENT_ERROR sleep must be one second or less\r\n'],
   ['lru_crawler enable\r\n', 'ERROR failed to start lru crawler thread\r\n'],
   ['lru_crawler metadump 99\r\n', 'BADCLASS invalid class id\r\n'],
+  // Stored after a flush_all, in its second, with a CAS the client chose below the store's counter
+  // (meta E, a vivifying ma, an in-place incr): alive, as memcached (its flush is by time, not CAS);
+  // the next flush_all kills them.
+  [
+    'ms fa 1\r\nx\r\nflush_all\r\nms flo 1 E1\r\ny\r\nma fn N0 J13 E2 v\r\nmg flo v c\r\nmg fa v\r\nma fn E3 v\r\nmg fn v c\r\n' +
+      'flush_all\r\nmg flo v\r\nmg fn v\r\n',
+    'HD\r\nOK\r\nHD\r\nVA 2\r\n13\r\nVA 1 c1\r\ny\r\nEN\r\nVA 2\r\n14\r\nVA 2 c3\r\n14\r\nOK\r\nEN\r\nEN\r\n',
+  ],
 ];
 
 const pinned = suite('commands: memcached 1.6.45 replies, pinned');

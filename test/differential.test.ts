@@ -30,6 +30,12 @@ import { CasTokens, describeOp, ops, Rand, runMc, runShm, show, type DKey, type 
 import { allWhitespace, keySet, mcBigNumber, randomOp } from './support/random-ops.js';
 import { memcachedTest, skipMemcachedTests, startMemcached, type Memcached } from './support/memcached.js';
 
+/** Whether the memcached compared with is a 1.6.4x (some of its facts differ from 1.6.18's). */
+async function peerIsModern(mc: { version(): Promise<string> }): Promise<boolean> {
+  const v = /^(\d+)\.(\d+)\.(\d+)/.exec(await mc.version());
+  return !!v && (Number(v[1]) > 1 || Number(v[2]) > 6 || Number(v[3]) >= 40);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Setup
 
@@ -650,7 +656,12 @@ const INCR_TABLE: Array<[string, string, string]> = [
     // Facts from memcached 1.6.18: flags 2^32 is STORED and reads back as 0; -1 is a CLIENT_ERROR.
     assert.is(await p.mc.requestText('set fl 4294967296 0 1', 'x'), 'STORED');
     assert.is((await p.mc.get('fl'))!.flags, 0);
-    assert.is((await p.mc.requestSync('set fl2 -1 0 1\r\nx\r\n')).toString(), 'CLIENT_ERROR bad command line format\r\nERROR\r\n');
+    // (1.6.4x swallows the data block of a storage command whose flags do not parse; 1.6.18 reads it as a command)
+    const swallow = await peerIsModern(p.mc);
+    assert.is(
+      (await p.mc.requestSync('set fl2 -1 0 1\r\nx\r\n')).toString(),
+      `CLIENT_ERROR bad command line format\r\n${swallow ? '' : 'ERROR\r\n'}`,
+    );
     for (const f of [4294967296, -1, 1.5, Number.NaN]) {
       try {
         p.c.set('fl', 'x', { flags: f });
@@ -1125,7 +1136,8 @@ const COUNTERS = [
     // a get of a flushed item is a get_miss (and a get_flushed); cmd_flush counts flush_all.
     assert.is(ms.cmd_set, '1', "memcached's cmd_set");
     assert.is(ms.get_misses, '1', "memcached's get_misses");
-    assert.is(ms.get_flushed, '1', "memcached's get_flushed");
+    // (1.6.4x's flush_all unlinks at once what was stored in its own second: a plain miss there)
+    assert.is(ms.get_flushed, (await peerIsModern(p.mc)) ? '0' : '1', "memcached's get_flushed");
     assert.is(ms.cmd_flush, '1', "memcached's cmd_flush");
     for (const name of ['cmd_set', 'cmd_get', 'get_misses', 'get_hits', 'cmd_flush', 'total_items']) {
       assert.is(String(ss[name]), ms[name], `${name}: memcached ${ms[name]}, shmcached ${String(ss[name])}`);

@@ -18,6 +18,18 @@ uint64_t next_cas(Ctx& ctx) {
   return ctx.r->h()->cas_counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
+void stamp_cas(Ctx& ctx, Item* it) {
+  it->cas = next_cas(ctx);
+  uint8_t f = iflags_load(it);
+  if (ctx.cas_in != 0) {
+    // read without the stripe by the LRU tail walk (dead_hint): a relaxed atomic store, as iflags
+    __atomic_store_n(&it->pad, uint8_t(ctx.r->h()->flush_gen.load(std::memory_order_relaxed)), __ATOMIC_RELAXED);
+    iflags_store(it, uint8_t(f | kCasChosen));
+  } else if (f & kCasChosen) {
+    iflags_store(it, uint8_t(f & ~kCasChosen));
+  }
+}
+
 Alloc item_alloc(Ctx& ctx, uint64_t ntotal, Item** out) {
   Region& r = *ctx.r;
   Header* h = r.h();
@@ -92,9 +104,9 @@ void item_link(Ctx& ctx, uint64_t hv, Item* it, Item* old) {
   Region& r = *ctx.r;
   Header* h = r.h();
   stripe_intent(kIntentLink, r.offset_of(it), old ? r.offset_of(old) : 0);
-  it->cas = next_cas(ctx);
-  it->time = ctx.now;
   it->iflags = kLinked;
+  stamp_cas(ctx, it);
+  it->time = ctx.now;
   if (old) {
     prefetch_neighbours(r, old);
     assoc_replace(r, hv, old, it);
@@ -146,7 +158,8 @@ void item_unlink(Ctx& ctx, uint64_t hv, Item* it) {
 bool item_is_flushed(const Ctx& ctx, const Item* it) {
   const Header* h = ctx.r->h();
   return flushed_by(h->flush_cas.load(std::memory_order_relaxed), h->flush_live.load(std::memory_order_relaxed),
-                    h->flush_time.load(std::memory_order_relaxed), ctx.now, it->time, it->cas);
+                    h->flush_time.load(std::memory_order_relaxed), ctx.now, it->time, it->cas, iflags_load(it), it->pad,
+                    h->flush_gen.load(std::memory_order_relaxed));
 }
 
 Item* item_find_live(Ctx& ctx, uint64_t hv, const uint8_t* key, uint32_t nkey, int* why_dead) {

@@ -42,13 +42,20 @@ bool item_is_flushed(const Ctx& ctx, const Item* it);
 // earlier second (memcached's item_is_flushed, so a CAS a client chose with meta E does not save
 // an item) and what was stored in fl's own second before it (CAS below fc). fl == 0 with fc set is
 // a file from before fl was written: the CAS mark alone. A delayed flush (ft) kills what was stored
-// before ft, once ft has come.
-inline bool flushed_by(uint64_t fc, uint32_t fl, uint32_t ft, uint32_t now, uint32_t time, uint64_t cas) {
-  if (fc != 0 && (fl == 0 ? cas < fc : time < fl || (time == fl && cas < fc))) return true;
+// before ft, once ft has come. A CAS the client chose (kCasChosen) says nothing of when the item was
+// stored: such an item carries instead the low byte of the flush count (gen, Header::flush_gen) when
+// it was stored (`mark`, Item::pad), and in fl's second it is dead when that is not gen's now (only
+// 256 flushes in one second could make an old mark look current).
+inline bool flushed_by(uint64_t fc, uint32_t fl, uint32_t ft, uint32_t now, uint32_t time, uint64_t cas, uint8_t iflags,
+                       uint8_t mark, uint32_t gen) {
+  bool before = (iflags & kCasChosen) ? mark != uint8_t(gen) : cas < fc;
+  if (fc != 0 && (fl == 0 ? cas < fc : time < fl || (time == fl && before))) return true;
   return ft != 0 && ft <= now && time < ft;
 }
 // Under the stripe: refreshes recency at most once per kLruBumpInterval.
 void item_touch_lru(Ctx& ctx, Item* it);
 uint64_t next_cas(Ctx& ctx);
+// Under the item's stripe: gives it its next CAS (next_cas) and, for a client's CAS, the flush mark.
+void stamp_cas(Ctx& ctx, Item* it);
 
 }  // namespace shm

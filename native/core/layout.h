@@ -49,6 +49,7 @@ enum : uint8_t {
   kStale = 8,       // invalidated by `md I`: still served, with X (meta.cc)
   kTokenSent = 16,  // a client was handed the win token (W) for this item, others see Z (meta.cc)
   kMoving = 32,     // out of use while rebalance.cc empties its page (was 8, which is kStale)
+  kCasChosen = 64,  // the CAS was the client's (meta E): Item::pad holds the flush mark (items.h)
 };
 
 // One cached item. Header is 40 bytes (memcached: 48, plus 8 for CAS): key and value follow.
@@ -64,7 +65,7 @@ struct Item {
   uint8_t nkey;
   uint8_t cls;  // slab class id
   uint8_t iflags;
-  uint8_t pad;
+  uint8_t pad;  // with kCasChosen: the low byte of flush_gen when the CAS was set (flushed_by)
   // uint8_t data[]: key[nkey] then value[nbytes]
   uint8_t* key() { return reinterpret_cast<uint8_t*>(this + 1); }
   uint8_t* value() { return key() + nkey; }
@@ -211,6 +212,7 @@ struct alignas(64) Header {
   Lock expand_lock;
 
   alignas(64) std::atomic<uint64_t> cas_counter;
+  std::atomic<uint32_t> flush_gen;                // immediate flush_alls (in cas_counter's padding: older files hold 0)
   alignas(64) std::atomic<int64_t> clock_offset;  // seconds added to the wall clock (tests)
   std::atomic<uint64_t> flush_cas;                // immediate flush_all: the CAS counter's next value then
   std::atomic<uint32_t> flush_time;               // delayed flush: items with time < this die then

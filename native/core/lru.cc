@@ -74,7 +74,9 @@ static bool dead_hint(const Ctx& ctx, const Item* it) {
   const Header* h = ctx.r->h();
   return flushed_by(h->flush_cas.load(std::memory_order_relaxed), h->flush_live.load(std::memory_order_relaxed),
                     h->flush_time.load(std::memory_order_relaxed), ctx.now,
-                    __atomic_load_n(&it->time, __ATOMIC_RELAXED), __atomic_load_n(&it->cas, __ATOMIC_RELAXED));
+                    __atomic_load_n(&it->time, __ATOMIC_RELAXED), __atomic_load_n(&it->cas, __ATOMIC_RELAXED),
+                    iflags_load(it), __atomic_load_n(&it->pad, __ATOMIC_RELAXED),
+                    h->flush_gen.load(std::memory_order_relaxed));
 }
 
 bool lru_pull_tail(Ctx& ctx, uint32_t cls, bool evict) {

@@ -117,7 +117,7 @@ Status meta_delete(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaDelete
   } else if (opt.invalidate) {
     if (opt.set_ttl) it->exptime = abs_exptime(opt.ttl, ctx.now);
     iflags_store(it, uint8_t((it->iflags | kStale) & ~kTokenSent));
-    it->cas = next_cas(ctx);
+    stamp_cas(ctx, it);
   } else {
     item_unlink(ctx, hv, it);
   }
@@ -165,7 +165,7 @@ Status meta_arith(Ctx& ctx, const uint8_t* key, uint32_t nkey, const MetaArithOp
     if (n <= it->nbytes) {
       std::memcpy(it->value(), digits, n);  // in place, padded with spaces (memcached)
       std::memset(it->value() + n, ' ', it->nbytes - n);
-      it->cas = next_cas(ctx);
+      stamp_cas(ctx, it);
       item_touch_lru(ctx, it);
     } else {
       Item* neu = new_item(ctx, key, nkey, digits, n, it->flags, it->exptime);

@@ -359,7 +359,7 @@ Status cmd_delta(Ctx& ctx, const uint8_t* key, uint32_t nkey, bool incr, uint64_
     // In place, as memcached: the number, then spaces to the old length.
     std::memcpy(it->value(), digits, n);
     std::memset(it->value() + n, ' ', it->nbytes - n);
-    it->cas = next_cas(ctx);
+    stamp_cas(ctx, it);
     item_touch_lru(ctx, it);
   } else {
     Item* neu = nullptr;
@@ -402,6 +402,8 @@ void cmd_flush_all(Ctx& ctx, int64_t delay) {
   if (delay <= 0) {
     // Dead: what was stored in an earlier second, and what was stored in this one before now (its
     // CAS is below the counter's next value). The rule is flushed_by (items.h).
+    // An item whose CAS the client chose is judged by the flush count instead (flushed_by).
+    h->flush_gen.fetch_add(1, std::memory_order_relaxed);
     h->flush_live.store(ctx.now, std::memory_order_relaxed);
     h->flush_cas.store(h->cas_counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     h->flush_time.store(0, std::memory_order_relaxed);
